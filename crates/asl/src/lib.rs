@@ -1,1 +1,17 @@
-//! stub
+//! The Amazon States Language, as a pure library.
+//!
+//! Architecture invariant: nothing in this crate does IO, reads a clock or draws randomness.
+//! Time and entropy come in as arguments ([`Entropy`], `now` in milliseconds), so every
+//! behaviour is testable without a server and every run is replayable.
+
+pub mod choice;
+pub mod entropy;
+pub mod error;
+pub mod intrinsics;
+pub mod io;
+pub mod jsonpath;
+pub mod template;
+pub mod timestamp;
+
+pub use entropy::Entropy;
+pub use error::StatesError;

@@ -1,0 +1,49 @@
+//! Runtime errors raised while a state executes.
+
+use std::fmt;
+
+/// An error as ASL sees it: an error name (`States.Runtime`, a user's `Error`, ...) and a cause.
+///
+/// For errors raised by the runtime itself the `cause` is the text *after* AWS's prefix
+/// "An error occurred while executing the state 'S' (entered at the event id #N). ";
+/// the interpreter adds that prefix because only it knows the state and the event id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatesError {
+    pub error: String,
+    pub cause: String,
+}
+
+impl StatesError {
+    pub fn new(error: impl Into<String>, cause: impl Into<String>) -> StatesError {
+        StatesError { error: error.into(), cause: cause.into() }
+    }
+
+    /// `States.Runtime`: a path that does not resolve, a value of the wrong type, ...
+    pub fn runtime(cause: impl Into<String>) -> StatesError {
+        StatesError::new(names::RUNTIME, cause)
+    }
+
+    /// `States.IntrinsicFailure`: an intrinsic function failed at run time.
+    pub fn intrinsic(cause: impl Into<String>) -> StatesError {
+        StatesError::new(names::INTRINSIC_FAILURE, cause)
+    }
+}
+
+impl fmt::Display for StatesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.error, self.cause)
+    }
+}
+
+impl std::error::Error for StatesError {}
+
+/// The predefined error names of the States language.
+pub mod names {
+    pub const ALL: &str = "States.ALL";
+    pub const RUNTIME: &str = "States.Runtime";
+    pub const TIMEOUT: &str = "States.Timeout";
+    pub const TASK_FAILED: &str = "States.TaskFailed";
+    pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
+    pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
+    pub const QUERY_EVALUATION_ERROR: &str = "States.QueryEvaluationError";
+}
