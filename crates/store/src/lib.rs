@@ -1,1 +1,156 @@
-//! stub
+//! Durable storage for stepwise, behind the [`Store`] trait.
+//!
+//! Architecture invariants:
+//! - No SQL outside this crate. The engine speaks in records and [`Write`]s.
+//! - One transition is one [`Write`]; [`Store::commit`] makes a batch of writes durable in one
+//!   transaction (group commit), so a crash keeps either all of a transition or none of it.
+//! - Every execution row carries a `version` that each transition bumps; a transition names the
+//!   version it was computed from and fails with [`Error::Conflict`] if another writer got there
+//!   first. That is the fencing a multi-node store (PostgreSQL, leases per execution) needs; the
+//!   embedded store has one writer and never conflicts in practice.
+//! - Payloads (inputs, outputs, history details) are stored as the JSON text the engine
+//!   produced; nothing here parses them.
+
+mod sqlite;
+
+use serde::{Deserialize, Serialize};
+
+pub use sqlite::Sqlite;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("already exists")]
+    AlreadyExists,
+    #[error("not found")]
+    NotFound,
+    #[error("conflicting write: the execution changed since it was read")]
+    Conflict,
+    #[error("storage failure: {0}")]
+    Backend(String),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        Error::Backend(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Error {
+        Error::Corrupt(e.to_string())
+    }
+}
+
+/// A state machine as `DescribeStateMachine` sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateMachineRecord {
+    pub arn: String,
+    pub name: String,
+    /// `STANDARD` or `EXPRESS`.
+    pub kind: String,
+    pub definition: String,
+    pub role_arn: String,
+    pub creation_date: i64,
+    pub update_date: Option<i64>,
+    pub revision_id: Option<String>,
+    pub description: Option<String>,
+    /// `loggingConfiguration` as given (JSON text).
+    pub logging_configuration: Option<String>,
+    /// `tracingConfiguration` as given (JSON text).
+    pub tracing_configuration: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// An execution, with everything needed to describe, continue or redrive it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    pub arn: String,
+    pub state_machine_arn: String,
+    pub name: String,
+    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `ABORTED`.
+    pub status: String,
+    pub start_date: i64,
+    pub stop_date: Option<i64>,
+    pub input: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub role_arn: String,
+    /// The definition revision the execution started on (never a later update).
+    pub definition: String,
+    pub revision_id: Option<String>,
+    /// The interpreter's checkpoint (JSON text): current state, its input, timers.
+    pub runtime: String,
+    /// When the engine must wake the execution (epoch ms), if it is waiting on time.
+    pub wake_at: Option<i64>,
+    pub redrive_count: u32,
+    pub redrive_date: Option<i64>,
+    /// Bumped by every transition (fencing for multi-writer stores).
+    pub version: u64,
+}
+
+/// A history event as stored: its id and the engine's serialized form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: u64,
+    pub body: String,
+}
+
+/// One atomic change.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A new execution with its first events.
+    CreateExecution { execution: ExecutionRecord, events: Vec<StoredEvent> },
+    /// A transition: the new execution row (its `version` already bumped) and the events it
+    /// appended. Fails with [`Error::Conflict`] unless the stored version is `version - 1`.
+    Transition { execution: ExecutionRecord, events: Vec<StoredEvent> },
+}
+
+/// Which executions [`Store::list_executions`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    pub state_machine_arn: String,
+    pub status: Option<String>,
+    /// Only executions after this position (an opaque cursor from a previous page).
+    pub after: Option<Cursor>,
+    pub limit: usize,
+}
+
+/// A position in the list of executions: newest first, by start date then ARN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub start_date: i64,
+    pub arn: String,
+}
+
+/// The storage interface the engine and the API depend on.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a state machine; [`Error::AlreadyExists`] if its ARN is taken.
+    async fn create_state_machine(&self, sm: StateMachineRecord) -> Result<()>;
+    /// Replaces a state machine; [`Error::NotFound`] if it does not exist.
+    async fn update_state_machine(&self, sm: StateMachineRecord) -> Result<()>;
+    async fn get_state_machine(&self, arn: &str) -> Result<Option<StateMachineRecord>>;
+    async fn delete_state_machine(&self, arn: &str) -> Result<()>;
+    /// All state machines, ordered by ARN.
+    async fn list_state_machines(&self) -> Result<Vec<StateMachineRecord>>;
+
+    /// Makes a batch of writes durable together. Results are per write, in order; a write that
+    /// fails (conflict, duplicate) does not prevent the others.
+    async fn commit(&self, writes: Vec<Write>) -> Result<Vec<Result<()>>>;
+    async fn get_execution(&self, arn: &str) -> Result<Option<ExecutionRecord>>;
+    async fn list_executions(&self, filter: ExecutionFilter) -> Result<Vec<ExecutionRecord>>;
+    /// Executions that are still running: what a restarting engine resumes.
+    async fn open_executions(&self) -> Result<Vec<ExecutionRecord>>;
+    /// History events with ids in `from..=to`, in ascending order, at most `limit`.
+    async fn history(&self, arn: &str, from: u64, to: u64, limit: usize) -> Result<Vec<StoredEvent>>;
+    /// Deletes an execution and its history.
+    async fn delete_execution(&self, arn: &str) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,432 @@
+//! The embedded store: SQLite in WAL mode.
+//!
+//! One writer thread owns the write connection and drains its queue into one transaction per
+//! batch (group commit: one fsync for every transition that arrived meanwhile). Reads run on a
+//! small pool of read connections, which WAL lets proceed while the writer commits.
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::oneshot;
+
+use crate::{
+    Error, ExecutionFilter, ExecutionRecord, Result, StateMachineRecord, Store, StoredEvent, Write,
+};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS state_machines(arn TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS executions(
+    arn TEXT PRIMARY KEY,
+    sm_arn TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_date INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_by_sm ON executions(sm_arn, start_date DESC, arn DESC);
+CREATE INDEX IF NOT EXISTS executions_open ON executions(status) WHERE status = 'RUNNING';
+CREATE TABLE IF NOT EXISTS events(
+    execution_arn TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY(execution_arn, id)
+) WITHOUT ROWID;
+";
+
+type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
+
+enum Job {
+    /// Transitions: batched with every other queued commit into one transaction.
+    Commit(Vec<Write>, Reply),
+    /// Any other write, run alone.
+    Other(Box<dyn FnOnce(&mut Connection) + Send>),
+}
+
+/// Most commits one transaction takes; bounds the latency of the first in a burst.
+const MAX_BATCH: usize = 4096;
+
+/// The SQLite store. Cheap to clone.
+#[derive(Clone)]
+pub struct Sqlite {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<mpsc::Sender<Job>>,
+    readers: Mutex<Vec<Connection>>,
+    durable: bool,
+    /// Keeps the directory of a throw-away (`memory`) store alive.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Sqlite {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Sqlite> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Backend(e.to_string()))?;
+        Sqlite::start(dir.join("stepwise.db"), true, None)
+    }
+
+    /// A store that lives in a temporary directory and skips fsync: for tests only.
+    pub fn temporary() -> Result<Sqlite> {
+        let dir = tempfile::tempdir().map_err(|e| Error::Backend(e.to_string()))?;
+        let path = dir.path().join("stepwise.db");
+        Sqlite::start(path, false, Some(dir))
+    }
+
+    fn start(path: PathBuf, durable: bool, temp: Option<tempfile::TempDir>) -> Result<Sqlite> {
+        let mut conn = connect(&path, durable)?;
+        conn.execute_batch(SCHEMA)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(&mut conn, &rx))
+            .map_err(|e| Error::Backend(e.to_string()))?;
+        Ok(Sqlite {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(tx),
+                readers: Mutex::new(Vec::new()),
+                durable,
+                _temp: temp,
+            }),
+        })
+    }
+
+    /// Runs `f` on the writer thread.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        let job = Job::Other(Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        }));
+        self.send(job)?;
+        rx.await.map_err(|_| Error::Backend("writer thread stopped".into()))?
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        self.inner
+            .writer
+            .lock()
+            .map_err(|_| Error::Backend("writer lock poisoned".into()))?
+            .send(job)
+            .map_err(|_| Error::Backend("writer thread stopped".into()))
+    }
+
+    /// Runs `f` on a read connection, off the async runtime.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.readers.lock().ok().and_then(|mut pool| pool.pop());
+            let conn = match conn {
+                Some(c) => c,
+                None => connect(&inner.path, inner.durable)?,
+            };
+            let result = f(&conn);
+            if let Ok(mut pool) = inner.readers.lock() {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| Error::Backend(e.to_string()))?
+    }
+}
+
+fn connect(path: &Path, durable: bool) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "OFF" })?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+fn insert_events(tx: &rusqlite::Transaction<'_>, arn: &str, events: &[StoredEvent]) -> Result<()> {
+    let mut stmt =
+        tx.prepare_cached("INSERT INTO events(execution_arn, id, body) VALUES (?1, ?2, ?3)")?;
+    for e in events {
+        stmt.execute(params![arn, e.id as i64, e.body])?;
+    }
+    Ok(())
+}
+
+/// The execution row's `doc`: the record without its (large, immutable) definition.
+fn execution_doc(e: &ExecutionRecord) -> Result<String> {
+    let mut value = serde_json::to_value(e)?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.remove("definition");
+    }
+    Ok(value.to_string())
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
+    match write {
+        Write::CreateExecution { execution: e, events } => {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO executions(arn, sm_arn, status, start_date, version, definition, doc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    e.arn,
+                    e.state_machine_arn,
+                    e.status,
+                    e.start_date,
+                    e.version as i64,
+                    e.definition,
+                    execution_doc(e)?
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(Error::AlreadyExists);
+            }
+            insert_events(tx, &e.arn, events)
+        }
+        Write::Transition { execution: e, events } => {
+            let updated = tx.execute(
+                "UPDATE executions SET status = ?2, version = ?3, doc = ?4 WHERE arn = ?1 AND version = ?5",
+                params![
+                    e.arn,
+                    e.status,
+                    e.version as i64,
+                    execution_doc(e)?,
+                    e.version as i64 - 1
+                ],
+            )?;
+            if updated == 0 {
+                return Err(Error::Conflict);
+            }
+            insert_events(tx, &e.arn, events)
+        }
+    }
+}
+
+/// The writer thread: runs jobs in order, folding runs of queued commits into one transaction.
+fn writer_loop(conn: &mut Connection, rx: &mpsc::Receiver<Job>) {
+    let mut next = rx.recv().ok();
+    while let Some(job) = next.take() {
+        match job {
+            Job::Other(f) => f(conn),
+            Job::Commit(writes, reply) => {
+                let mut sizes = vec![writes.len()];
+                let mut replies = vec![reply];
+                let mut batch = writes;
+                while replies.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(Job::Commit(w, r)) => {
+                            sizes.push(w.len());
+                            batch.extend(w);
+                            replies.push(r);
+                        }
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                match group_commit(conn, batch) {
+                    Ok(mut results) => {
+                        for (reply, n) in replies.into_iter().zip(sizes) {
+                            let rest = results.split_off(n.min(results.len()));
+                            let _ = reply.send(Ok(std::mem::replace(&mut results, rest)));
+                        }
+                    }
+                    Err(e) => {
+                        for reply in replies {
+                            let _ = reply.send(Err(Error::Backend(e.to_string())));
+                        }
+                    }
+                }
+            }
+        }
+        if next.is_none() {
+            next = rx.recv().ok();
+        }
+    }
+}
+
+/// Applies a batch of writes in one transaction; each write in its own savepoint, so one
+/// failing write does not undo the others.
+fn group_commit(conn: &mut Connection, batch: Vec<Write>) -> Result<Vec<Result<()>>> {
+    let tx = conn.transaction()?;
+    let mut results = Vec::with_capacity(batch.len());
+    for (i, write) in batch.iter().enumerate() {
+        let sp = format!("w{i}");
+        tx.execute_batch(&format!("SAVEPOINT {sp}"))?;
+        let r = apply(&tx, write);
+        if r.is_err() {
+            tx.execute_batch(&format!("ROLLBACK TO {sp}"))?;
+        }
+        tx.execute_batch(&format!("RELEASE {sp}"))?;
+        results.push(r);
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+fn read_execution(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String)> {
+    Ok((row.get(0)?, row.get(1)?))
+}
+
+fn decode_execution((definition, doc): (String, String)) -> Result<ExecutionRecord> {
+    let mut value: serde_json::Value = serde_json::from_str(&doc)?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("definition".into(), serde_json::Value::String(definition));
+    }
+    Ok(serde_json::from_value(value)?)
+}
+
+#[async_trait::async_trait]
+impl Store for Sqlite {
+    async fn create_state_machine(&self, sm: StateMachineRecord) -> Result<()> {
+        let doc = serde_json::to_string(&sm)?;
+        self.write(move |conn| {
+            let n = conn.execute(
+                "INSERT OR IGNORE INTO state_machines(arn, doc) VALUES (?1, ?2)",
+                params![sm.arn, doc],
+            )?;
+            if n == 0 {
+                return Err(Error::AlreadyExists);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_state_machine(&self, sm: StateMachineRecord) -> Result<()> {
+        let doc = serde_json::to_string(&sm)?;
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE state_machines SET doc = ?2 WHERE arn = ?1",
+                params![sm.arn, doc],
+            )?;
+            if n == 0 {
+                return Err(Error::NotFound);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_state_machine(&self, arn: &str) -> Result<Option<StateMachineRecord>> {
+        let arn = arn.to_owned();
+        self.read(move |conn| {
+            let doc: Option<String> = conn
+                .prepare_cached("SELECT doc FROM state_machines WHERE arn = ?1")?
+                .query_row([arn], |r| r.get(0))
+                .optional()?;
+            doc.map(|d| serde_json::from_str(&d).map_err(Error::from)).transpose()
+        })
+        .await
+    }
+
+    async fn delete_state_machine(&self, arn: &str) -> Result<()> {
+        let arn = arn.to_owned();
+        self.write(move |conn| {
+            conn.execute("DELETE FROM state_machines WHERE arn = ?1", [arn])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_state_machines(&self) -> Result<Vec<StateMachineRecord>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT doc FROM state_machines ORDER BY arn")?;
+            let docs = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            docs.map(|d| Ok(serde_json::from_str(&d?)?)).collect()
+        })
+        .await
+    }
+
+    async fn commit(&self, writes: Vec<Write>) -> Result<Vec<Result<()>>> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Commit(writes, tx))?;
+        rx.await.map_err(|_| Error::Backend("writer thread stopped".into()))?
+    }
+
+    async fn get_execution(&self, arn: &str) -> Result<Option<ExecutionRecord>> {
+        let arn = arn.to_owned();
+        self.read(move |conn| {
+            let row = conn
+                .prepare_cached("SELECT definition, doc FROM executions WHERE arn = ?1")?
+                .query_row([arn], read_execution)
+                .optional()?;
+            row.map(decode_execution).transpose()
+        })
+        .await
+    }
+
+    async fn list_executions(&self, f: ExecutionFilter) -> Result<Vec<ExecutionRecord>> {
+        self.read(move |conn| {
+            let (after_date, after_arn) = match &f.after {
+                Some(c) => (c.start_date, c.arn.clone()),
+                None => (i64::MAX, String::new()),
+            };
+            let mut stmt = conn.prepare_cached(
+                "SELECT definition, doc FROM executions
+                 WHERE sm_arn = ?1 AND (?2 IS NULL OR status = ?2)
+                   AND (start_date < ?3 OR (start_date = ?3 AND arn < ?4) OR ?5)
+                 ORDER BY start_date DESC, arn DESC LIMIT ?6",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    f.state_machine_arn,
+                    f.status,
+                    after_date,
+                    after_arn,
+                    f.after.is_none(),
+                    f.limit as i64
+                ],
+                read_execution,
+            )?;
+            rows.map(|r| decode_execution(r?)).collect()
+        })
+        .await
+    }
+
+    async fn open_executions(&self) -> Result<Vec<ExecutionRecord>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT definition, doc FROM executions WHERE status = 'RUNNING'",
+            )?;
+            let rows = stmt.query_map([], read_execution)?;
+            rows.map(|r| decode_execution(r?)).collect()
+        })
+        .await
+    }
+
+    async fn history(&self, arn: &str, from: u64, to: u64, limit: usize) -> Result<Vec<StoredEvent>> {
+        let arn = arn.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, body FROM events WHERE execution_arn = ?1 AND id >= ?2 AND id <= ?3
+                 ORDER BY id LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(
+                params![arn, from as i64, to.min(i64::MAX as u64) as i64, limit as i64],
+                |r| Ok(StoredEvent { id: r.get::<_, i64>(0)? as u64, body: r.get(1)? }),
+            )?;
+            rows.map(|r| r.map_err(Error::from)).collect()
+        })
+        .await
+    }
+
+    async fn delete_execution(&self, arn: &str) -> Result<()> {
+        let arn = arn.to_owned();
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute("DELETE FROM events WHERE execution_arn = ?1", [&arn])?;
+            tx.execute("DELETE FROM executions WHERE arn = ?1", [&arn])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
