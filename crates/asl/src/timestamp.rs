@@ -22,11 +22,17 @@ pub fn parse(s: &str) -> Option<i64> {
 /// Parses a timestamp into epoch nanoseconds.
 pub fn parse_nanos(s: &str) -> Option<i128> {
     let b = s.as_bytes();
-    if b.len() < 20 || !(b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && b[16] == b':') {
+    if b.len() < 20
+        || !(b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && b[16] == b':')
+    {
         return None;
     }
     let (year, month, day) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
-    let (hour, minute, second) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
+    let (hour, minute, second) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
         return None;
     }
@@ -51,13 +57,17 @@ pub fn parse_nanos(s: &str) -> Option<i128> {
                 return None;
             }
             let magnitude = h * 3600 + m * 60;
-            if *sign == b'-' { -magnitude } else { magnitude }
+            if *sign == b'-' {
+                -magnitude
+            } else {
+                magnitude
+            }
         }
         _ => return None,
     };
-    let seconds = days_from_civil(year, month, day) * SECONDS_PER_DAY + hour * 3600 + minute * 60
-        + second
-        - offset_seconds;
+    let seconds =
+        days_from_civil(year, month, day) * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second
+            - offset_seconds;
     Some(i128::from(seconds) * NANOS_PER_SECOND + i128::from(fraction))
 }
 
@@ -66,7 +76,10 @@ pub fn parse_nanos(s: &str) -> Option<i128> {
 pub fn format_millis(ms: i64) -> String {
     let seconds = ms.div_euclid(1000);
     let millis = ms.rem_euclid(1000);
-    let (days, secs_of_day) = (seconds.div_euclid(SECONDS_PER_DAY), seconds.rem_euclid(SECONDS_PER_DAY));
+    let (days, secs_of_day) = (
+        seconds.div_euclid(SECONDS_PER_DAY),
+        seconds.rem_euclid(SECONDS_PER_DAY),
+    );
     let (year, month, day) = civil_from_days(days);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
@@ -78,7 +91,9 @@ pub fn format_millis(ms: i64) -> String {
 
 /// The value of a run of ASCII digits; `None` if any byte is not a digit.
 fn digits(b: &[u8]) -> Option<i64> {
-    b.iter().try_fold(0_i64, |acc, c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))
+    b.iter().try_fold(0_i64, |acc, c| {
+        c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+    })
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {
@@ -135,7 +150,10 @@ mod tests {
         for (text, ms) in cases {
             assert_eq!(parse(text), Some(ms), "{text}");
         }
-        assert_eq!(parse_nanos("2016-03-05T21:29:29.243167252Z"), Some(1_457_213_369_243_167_252));
+        assert_eq!(
+            parse_nanos("2016-03-05T21:29:29.243167252Z"),
+            Some(1_457_213_369_243_167_252)
+        );
         assert_eq!(parse_nanos("1969-12-31T23:59:59.999999999Z"), Some(-1));
     }
 
