@@ -193,6 +193,17 @@ mod tests {
     }
 
     #[test]
+    fn never_panics_on_mangled_input() {
+        let valid = "2016-03-05T21:29:29.243167252+05:30";
+        for (i, _) in valid.char_indices() {
+            parse_nanos(&valid[..i]);
+            for c in ['0', '9', 'T', 'Z', '-', '+', ':', '.', ' ', 'é', '😀'] {
+                parse_nanos(&format!("{}{c}{}", &valid[..i], &valid[i + 1..]));
+            }
+        }
+    }
+
+    #[test]
     fn formats_milliseconds() {
         let cases = [
             (0, "1970-01-01T00:00:00.000Z"),
