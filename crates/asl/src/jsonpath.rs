@@ -52,9 +52,16 @@ impl JsonPath {
         let root = p.root()?;
         let query = p.query(false)?;
         if let Some(c) = p.peek() {
-            return Err(format!("unexpected character '{c}' at position {} in '{text}'", p.pos));
+            return Err(format!(
+                "unexpected character '{c}' at position {} in '{text}'",
+                p.pos
+            ));
         }
-        Ok(JsonPath { text: text.to_owned(), root, query })
+        Ok(JsonPath {
+            text: text.to_owned(),
+            root,
+            query,
+        })
     }
 
     pub fn text(&self) -> &str {
@@ -99,7 +106,11 @@ impl ReferencePath {
     pub fn parse(text: &str) -> Result<ReferencePath, String> {
         let path = JsonPath::parse(text)?;
         let simple = path.query.function.is_none()
-            && path.query.steps.iter().all(|s| matches!(s, Step::Name(_) | Step::Index(_)));
+            && path
+                .query
+                .steps
+                .iter()
+                .all(|s| matches!(s, Step::Name(_) | Step::Index(_)));
         if !simple {
             return Err(format!("'{text}' is not a reference path"));
         }
@@ -120,11 +131,17 @@ impl ReferencePath {
 
     /// The value the path points at, if any.
     pub fn get<'v>(&self, root: &'v Value) -> Option<&'v Value> {
-        self.path.query.steps.iter().try_fold(root, |v, step| match step {
-            Step::Name(n) => v.as_object()?.get(n),
-            Step::Index(i) => v.as_array().and_then(|a| a.get(resolve_index(*i, a.len())?)),
-            _ => None,
-        })
+        self.path
+            .query
+            .steps
+            .iter()
+            .try_fold(root, |v, step| match step {
+                Step::Name(n) => v.as_object()?.get(n),
+                Step::Index(i) => v
+                    .as_array()
+                    .and_then(|a| a.get(resolve_index(*i, a.len())?)),
+                _ => None,
+            })
     }
 
     /// Writes `value` at the path inside `target` (ResultPath semantics): `$` replaces the
@@ -136,7 +153,11 @@ impl ReferencePath {
         if !writable(&target, steps) {
             return Err(StatesError::new(
                 "States.ReferencePathConflict",
-                format!("Unable to apply ReferencePath {} to input {}", self.text(), target),
+                format!(
+                    "Unable to apply ReferencePath {} to input {}",
+                    self.text(),
+                    target
+                ),
             ));
         }
         write(&mut target, steps, value);
@@ -170,7 +191,9 @@ fn write(node: &mut Value, steps: &[Step], value: Value) {
 /// Whether writing through `steps` into `node` succeeds: names need an object (or a missing
 /// member, which is created), indexes need an existing element.
 fn writable(node: &Value, steps: &[Step]) -> bool {
-    let Some((step, rest)) = steps.split_first() else { return true };
+    let Some((step, rest)) = steps.split_first() else {
+        return true;
+    };
     match (step, node) {
         (Step::Name(n), Value::Object(m)) => match m.get(n) {
             Some(child) => writable(child, rest),
@@ -200,7 +223,9 @@ pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -275,14 +300,25 @@ impl Function {
 
     fn apply(self, v: &Value) -> Result<Value, String> {
         let numbers = || -> Result<Vec<f64>, String> {
-            let ns: Vec<f64> = v.as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
+            let ns: Vec<f64> = v
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_f64)
+                .collect();
             if ns.is_empty() {
-                return Err("Aggregation function attempted to calculate value using empty array"
-                    .to_owned());
+                return Err(
+                    "Aggregation function attempted to calculate value using empty array"
+                        .to_owned(),
+                );
             }
             Ok(ns)
         };
-        let float = |f: f64| serde_json::Number::from_f64(f).map(Value::Number).ok_or("not a number");
+        let float = |f: f64| {
+            serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .ok_or("not a number")
+        };
         Ok(match self {
             Function::Length => match v {
                 Value::Array(a) => a.len().into(),
@@ -295,8 +331,14 @@ impl Function {
                 _ => return Err("keys() can only be applied to objects".to_owned()),
             },
             Function::First | Function::Last => {
-                let a = v.as_array().ok_or("first()/last() can only be applied to arrays")?;
-                let item = if self == Function::First { a.first() } else { a.last() };
+                let a = v
+                    .as_array()
+                    .ok_or("first()/last() can only be applied to arrays")?;
+                let item = if self == Function::First {
+                    a.first()
+                } else {
+                    a.last()
+                };
                 item.cloned().ok_or("first()/last() of an empty array")?
             }
             Function::Min => float(numbers()?.into_iter().fold(f64::INFINITY, f64::min))?,
@@ -310,7 +352,11 @@ impl Function {
                 let ns = numbers()?;
                 let n = ns.len() as f64;
                 let mean = ns.iter().sum::<f64>() / n;
-                float((ns.iter().map(|x| x * x).sum::<f64>() / n - mean * mean).max(0.0).sqrt())?
+                float(
+                    (ns.iter().map(|x| x * x).sum::<f64>() / n - mean * mean)
+                        .max(0.0)
+                        .sqrt(),
+                )?
             }
         })
     }
@@ -448,7 +494,9 @@ impl Query {
                     ))
                 }
                 (Step::Names(ns), Value::Object(m)) => {
-                    let merged = ns.iter().filter_map(|n| Some((n.clone(), m.get(n)?.clone())));
+                    let merged = ns
+                        .iter()
+                        .filter_map(|n| Some((n.clone(), m.get(n)?.clone())));
                     return Ok(Value::Object(merged.collect()));
                 }
                 (Step::Index(i), Value::Array(a)) => {
@@ -492,11 +540,22 @@ impl Query {
             }
             if let (Step::Names(ns), None) = (step, steps.peek()) {
                 let merge = |m: &Map<String, Value>| {
-                    Value::Object(ns.iter().filter_map(|n| Some((n.clone(), m.get(n)?.clone()))).collect())
+                    Value::Object(
+                        ns.iter()
+                            .filter_map(|n| Some((n.clone(), m.get(n)?.clone())))
+                            .collect(),
+                    )
                 };
-                return nodes.into_iter().filter_map(Value::as_object).map(merge).collect();
+                return nodes
+                    .into_iter()
+                    .filter_map(Value::as_object)
+                    .map(merge)
+                    .collect();
             }
-            nodes = nodes.into_iter().flat_map(|n| step.select(n, root)).collect();
+            nodes = nodes
+                .into_iter()
+                .flat_map(|n| step.select(n, root))
+                .collect();
         }
         nodes.into_iter().cloned().collect()
     }
@@ -508,17 +567,22 @@ impl Step {
         match (self, node) {
             (Step::Name(n), Value::Object(m)) => m.get(n).into_iter().collect(),
             (Step::Names(ns), Value::Object(m)) => ns.iter().filter_map(|n| m.get(n)).collect(),
-            (Step::Index(i), Value::Array(a)) => {
-                resolve_index(*i, a.len()).and_then(|i| a.get(i)).into_iter().collect()
-            }
-            (Step::Indexes(is), Value::Array(a)) => {
-                is.iter().filter_map(|i| a.get(resolve_index(*i, a.len())?)).collect()
-            }
+            (Step::Index(i), Value::Array(a)) => resolve_index(*i, a.len())
+                .and_then(|i| a.get(i))
+                .into_iter()
+                .collect(),
+            (Step::Indexes(is), Value::Array(a)) => is
+                .iter()
+                .filter_map(|i| a.get(resolve_index(*i, a.len())?))
+                .collect(),
             (Step::Slice(from, to), Value::Array(a)) => {
                 let len = a.len() as i64;
                 let clamp = |x: i64| (if x < 0 { len + x } else { x }).clamp(0, len) as usize;
                 let (from, to) = (clamp(from.unwrap_or(0)), clamp(to.unwrap_or(len)));
-                a.get(from..to.max(from)).unwrap_or_default().iter().collect()
+                a.get(from..to.max(from))
+                    .unwrap_or_default()
+                    .iter()
+                    .collect()
             }
             (Step::Wildcard, Value::Array(a)) => a.iter().collect(),
             (Step::Wildcard, Value::Object(m)) => m.values().collect(),
@@ -566,7 +630,9 @@ impl Expr {
             Expr::Exists(o) => o.resolve(current, root).is_some(),
             Expr::Compare(l, op, r) => {
                 if let (Op::Matches, Operand::Regex(re)) = (op, r) {
-                    return l.resolve(current, root).is_some_and(|v| re.is_match(&regex_input(&v)));
+                    return l
+                        .resolve(current, root)
+                        .is_some_and(|v| re.is_match(&regex_input(&v)));
                 }
                 match (l.resolve(current, root), r.resolve(current, root)) {
                     (Some(a), Some(b)) => compare(&a, *op, &b),
@@ -601,8 +667,14 @@ fn compare(a: &Value, op: Op, b: &Value) -> bool {
         Value::Array(xs) => xs.iter().any(|x| loose_eq(x, item)),
         _ => false,
     };
-    let all_in = |xs: &Value, ys: &Value| xs.as_array().is_some_and(|xs| xs.iter().all(|x| contains(ys, x)));
-    let any_in = |xs: &Value, ys: &Value| xs.as_array().is_some_and(|xs| xs.iter().any(|x| contains(ys, x)));
+    let all_in = |xs: &Value, ys: &Value| {
+        xs.as_array()
+            .is_some_and(|xs| xs.iter().all(|x| contains(ys, x)))
+    };
+    let any_in = |xs: &Value, ys: &Value| {
+        xs.as_array()
+            .is_some_and(|xs| xs.iter().any(|x| contains(ys, x)))
+    };
     let size = |v: &Value| match v {
         Value::Array(a) => Some(a.len()),
         Value::String(s) => Some(s.chars().count()),
@@ -633,8 +705,12 @@ fn compare(a: &Value, op: Op, b: &Value) -> bool {
         Op::SubsetOf => all_in(a, b),
         Op::AnyOf => any_in(a, b),
         Op::NoneOf => a.is_array() && !any_in(a, b),
-        Op::Size => b.as_u64().is_some_and(|n| size(a) == usize::try_from(n).ok()),
-        Op::Empty => b.as_bool().is_some_and(|e| size(a).is_some_and(|n| (n == 0) == e)),
+        Op::Size => b
+            .as_u64()
+            .is_some_and(|n| size(a) == usize::try_from(n).ok()),
+        Op::Empty => b
+            .as_bool()
+            .is_some_and(|e| size(a).is_some_and(|n| (n == 0) == e)),
         Op::Contains => match (a, b) {
             (Value::String(s), Value::String(t)) => s.contains(t.as_str()),
             _ => contains(a, b),
@@ -670,7 +746,11 @@ fn ends_name(c: char, embedded: bool) -> bool {
 
 impl<'t> Parser<'t> {
     fn new(text: &'t str) -> Parser<'t> {
-        Parser { text, chars: text.chars().collect(), pos: 0 }
+        Parser {
+            text,
+            chars: text.chars().collect(),
+            pos: 0,
+        }
     }
 
     fn peek(&self) -> Option<char> {
@@ -691,7 +771,10 @@ impl<'t> Parser<'t> {
 
     fn eat_str(&mut self, s: &str) -> bool {
         let n = s.chars().count();
-        let hit = self.chars.get(self.pos..self.pos + n).is_some_and(|w| w.iter().copied().eq(s.chars()));
+        let hit = self
+            .chars
+            .get(self.pos..self.pos + n)
+            .is_some_and(|w| w.iter().copied().eq(s.chars()));
         if hit {
             self.pos += n;
         }
@@ -768,16 +851,25 @@ impl<'t> Parser<'t> {
                             let name = self.name(embedded)?;
                             if self.eat('(') {
                                 self.expect(')')?;
-                                let f = Function::named(&name)
-                                    .ok_or_else(|| self.error(&format!("unknown function '{name}()'")))?;
-                                return Ok(Query { steps, function: Some(f) });
+                                let f = Function::named(&name).ok_or_else(|| {
+                                    self.error(&format!("unknown function '{name}()'"))
+                                })?;
+                                return Ok(Query {
+                                    steps,
+                                    function: Some(f),
+                                });
                             }
                             steps.push(Step::Name(name));
                         }
                     }
                 }
                 Some('[') => steps.push(self.bracket()?),
-                _ => return Ok(Query { steps, function: None }),
+                _ => {
+                    return Ok(Query {
+                        steps,
+                        function: None,
+                    })
+                }
             }
         }
     }
@@ -844,7 +936,9 @@ impl<'t> Parser<'t> {
                 Some(_) => self.pos += 1,
             }
         }
-        let s = self.chars[start..self.pos.min(self.chars.len())].iter().collect();
+        let s = self.chars[start..self.pos.min(self.chars.len())]
+            .iter()
+            .collect();
         self.pos += 1;
         Ok(s)
     }
@@ -878,7 +972,11 @@ impl<'t> Parser<'t> {
         } {
             all.push(self.int()?.ok_or_else(|| self.error("expected an index"))?);
         }
-        Ok(if all.len() == 1 { Step::Index(first) } else { Step::Indexes(all) })
+        Ok(if all.len() == 1 {
+            Step::Index(first)
+        } else {
+            Step::Indexes(all)
+        })
     }
 
     fn or(&mut self) -> Result<Expr, String> {
@@ -985,8 +1083,14 @@ impl<'t> Parser<'t> {
             self.pos += 1;
         }
         // Jayway matches the whole input.
-        let full = if flags.is_empty() { format!("^(?:{pattern})$") } else { format!("(?{flags})^(?:{pattern})$") };
-        Regex::new(&full).map(Operand::Regex).map_err(|e| self.error(&format!("invalid regex: {e}")))
+        let full = if flags.is_empty() {
+            format!("^(?:{pattern})$")
+        } else {
+            format!("(?{flags})^(?:{pattern})$")
+        };
+        Regex::new(&full)
+            .map(Operand::Regex)
+            .map_err(|e| self.error(&format!("invalid regex: {e}")))
     }
 
     fn literal(&mut self) -> Result<Value, String> {
@@ -1030,7 +1134,10 @@ impl<'t> Parser<'t> {
             }
             _ => {
                 let start = self.pos;
-                while self.peek().is_some_and(|c| c.is_alphanumeric() || matches!(c, '-' | '+' | '.')) {
+                while self
+                    .peek()
+                    .is_some_and(|c| c.is_alphanumeric() || matches!(c, '-' | '+' | '.'))
+                {
                     self.pos += 1;
                 }
                 let word: String = self.chars[start..self.pos].iter().collect();
@@ -1055,7 +1162,9 @@ impl<'t> Parser<'t> {
                 None => return Err(self.error("unterminated string")),
                 Some(c) if c == quote => break,
                 Some('\\') => {
-                    let c = self.peek_at(1).ok_or_else(|| self.error("unterminated string"))?;
+                    let c = self
+                        .peek_at(1)
+                        .ok_or_else(|| self.error("unterminated string"))?;
                     s.push(match c {
                         'n' => '\n',
                         't' => '\t',
@@ -1126,31 +1235,82 @@ mod tests {
             ("$.nums[3:1]", Some(json!([]))),
             ("$.nums[0,2]", Some(json!([1, 3]))),
             ("$.nums[0,9]", Some(json!([1]))),
-            ("$.store.bicycle['color','price']", Some(json!({"color": "red", "price": 19.95}))),
-            ("$.store.book[*]['title','cat']", Some(json!([
+            (
+                "$.store.bicycle['color','price']",
+                Some(json!({"color": "red", "price": 19.95})),
+            ),
+            (
+                "$.store.book[*]['title','cat']",
+                Some(json!([
                 {"title": "A", "cat": "ref"}, {"title": "B", "cat": "fiction"},
-                {"title": "C", "cat": "fiction"}, {"title": "D", "cat": "fiction"}]))),
+                {"title": "C", "cat": "fiction"}, {"title": "D", "cat": "fiction"}])),
+            ),
             ("$.missing[*]", Some(json!([]))),
             ("$.missing[1:5].x", Some(json!([]))),
-            ("$[*]", Some(json!([1, 2, 3, "escaped", d["store"], [1, 2, 3, 4], [], null]))),
+            (
+                "$[*]",
+                Some(json!([
+                    1,
+                    2,
+                    3,
+                    "escaped",
+                    d["store"],
+                    [1, 2, 3, 4],
+                    [],
+                    null
+                ])),
+            ),
             ("$..title", Some(json!(["A", "B", "C", "D"]))),
             ("$..book[1].title", Some(json!(["B"]))),
-            ("$.store..price", Some(json!([8.95, 12.99, 8.99, 22.99, 19.95]))),
+            (
+                "$.store..price",
+                Some(json!([8.95, 12.99, 8.99, 22.99, 19.95])),
+            ),
             ("$..book[?(@.isbn)].title", Some(json!(["B", "C"]))),
             ("$..book[?(!@.isbn)].title", Some(json!(["A", "D"]))),
-            ("$.store.book[?(@.price < 10)].title", Some(json!(["A", "C"]))),
+            (
+                "$.store.book[?(@.price < 10)].title",
+                Some(json!(["A", "C"])),
+            ),
             ("$.store.book[?(@.price <= 8.95)].title", Some(json!(["A"]))),
-            ("$.store.book[?(@.price > 10 && @.cat == 'fiction')].title", Some(json!(["B", "D"]))),
-            ("$.store.book[?(@.price > 20 || @.cat == \"ref\")].title", Some(json!(["A", "D"]))),
-            ("$.store.book[?(@.cat != 'fiction')].title", Some(json!(["A"]))),
-            ("$.store.book[?(@.title =~ /[ab]/i)].title", Some(json!(["A", "B"]))),
+            (
+                "$.store.book[?(@.price > 10 && @.cat == 'fiction')].title",
+                Some(json!(["B", "D"])),
+            ),
+            (
+                "$.store.book[?(@.price > 20 || @.cat == \"ref\")].title",
+                Some(json!(["A", "D"])),
+            ),
+            (
+                "$.store.book[?(@.cat != 'fiction')].title",
+                Some(json!(["A"])),
+            ),
+            (
+                "$.store.book[?(@.title =~ /[ab]/i)].title",
+                Some(json!(["A", "B"])),
+            ),
             ("$.store.book[?(@.title =~ /A/)].title", Some(json!(["A"]))),
-            ("$.store.book[?(@.title in ['A','C'])].title", Some(json!(["A", "C"]))),
-            ("$.store.book[?(@.title nin ['A','C'])].title", Some(json!(["B", "D"]))),
-            ("$.store.book[?(@.price > $.store.bicycle.price)].title", Some(json!(["D"]))),
-            ("$.store.book[?((@.price < 9) && !(@.cat == 'ref'))].title", Some(json!(["C"]))),
+            (
+                "$.store.book[?(@.title in ['A','C'])].title",
+                Some(json!(["A", "C"])),
+            ),
+            (
+                "$.store.book[?(@.title nin ['A','C'])].title",
+                Some(json!(["B", "D"])),
+            ),
+            (
+                "$.store.book[?(@.price > $.store.bicycle.price)].title",
+                Some(json!(["D"])),
+            ),
+            (
+                "$.store.book[?((@.price < 9) && !(@.cat == 'ref'))].title",
+                Some(json!(["C"])),
+            ),
             ("$.store.book[?(@.isbn == 2)].title", Some(json!(["C"]))),
-            ("$.store.bicycle[?(@.color == 'red')].price", Some(json!([19.95]))),
+            (
+                "$.store.bicycle[?(@.color == 'red')].price",
+                Some(json!([19.95])),
+            ),
             ("$.nums.length()", Some(json!(4))),
             ("$.store.book.length()", Some(json!(4))),
             ("$.nums.sum()", Some(json!(10.0))),
@@ -1178,7 +1338,10 @@ mod tests {
             ("$$.Execution.Input", Some((Root::Context, true))),
             ("$..a", Some((Root::Input, false))),
             ("$var", Some((Root::Variable("var".into()), true))),
-            ("$constant_obj.in_obj[0]", Some((Root::Variable("constant_obj".into()), true))),
+            (
+                "$constant_obj.in_obj[0]",
+                Some((Root::Variable("constant_obj".into()), true)),
+            ),
             ("$.a[0]", Some((Root::Input, true))),
             ("$.a[*]", Some((Root::Input, false))),
             ("$.a[0,1]", Some((Root::Input, false))),
@@ -1236,9 +1399,17 @@ mod tests {
             ("$.r", json!({"a": 1}), Ok(json!({"a": 1, "r": "R"}))),
             ("$.a", json!({"a": 1}), Ok(json!({"a": "R"}))),
             ("$.x.y.z", json!({}), Ok(json!({"x": {"y": {"z": "R"}}}))),
-            ("$['k 1'].v", json!({"k 1": {}}), Ok(json!({"k 1": {"v": "R"}}))),
+            (
+                "$['k 1'].v",
+                json!({"k 1": {}}),
+                Ok(json!({"k 1": {"v": "R"}})),
+            ),
             ("$.l[1]", json!({"l": [0, 1]}), Ok(json!({"l": [0, "R"]}))),
-            ("$.l[-1].x", json!({"l": [{}]}), Ok(json!({"l": [{"x": "R"}]}))),
+            (
+                "$.l[-1].x",
+                json!({"l": [{}]}),
+                Ok(json!({"l": [{"x": "R"}]})),
+            ),
             ("$.r", json!("input1"), conflict("$.r", "\"input1\"")),
             ("$.a.b", json!({"a": 1}), conflict("$.a.b", "{\"a\":1}")),
             ("$.l[5]", json!({"l": []}), conflict("$.l[5]", "{\"l\":[]}")),
@@ -1248,11 +1419,22 @@ mod tests {
             let p = ReferencePath::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(p.set(input, json!("R")), want, "{text}");
         }
-        for bad in ["$.a[*]", "$..a", "$.a.length()", "$.a[0:1]", "$['a','b']", "$.a[?(@.b)]"] {
+        for bad in [
+            "$.a[*]",
+            "$..a",
+            "$.a.length()",
+            "$.a[0:1]",
+            "$['a','b']",
+            "$.a[?(@.b)]",
+        ] {
             assert!(ReferencePath::parse(bad).is_err(), "{bad}");
         }
         let d = json!({"a": [{"b": true}]});
-        let get = |p: &str| ReferencePath::parse(p).ok().and_then(|p| p.get(&d).cloned());
+        let get = |p: &str| {
+            ReferencePath::parse(p)
+                .ok()
+                .and_then(|p| p.get(&d).cloned())
+        };
         assert_eq!(get("$.a[0].b"), Some(json!(true)));
         assert_eq!(get("$.a[1].b"), None);
         assert_eq!(get("$"), Some(d.clone()));
@@ -1261,8 +1443,22 @@ mod tests {
     #[test]
     fn never_panics_on_odd_input() {
         let d = doc();
-        for text in ["$[", "$..", "$...a", "$[?(", "$[?(@", "$[?(@.a == 'x", "$['\\", "$[-]", "$[:]",
-            "$[?(@.a == {)]", "$[?(@.a in [1,)]", "$[99999999999999999999]", "$.a/b", "$[?(/x)]"] {
+        for text in [
+            "$[",
+            "$..",
+            "$...a",
+            "$[?(",
+            "$[?(@",
+            "$[?(@.a == 'x",
+            "$['\\",
+            "$[-]",
+            "$[:]",
+            "$[?(@.a == {)]",
+            "$[?(@.a in [1,)]",
+            "$[99999999999999999999]",
+            "$.a/b",
+            "$[?(/x)]",
+        ] {
             if let Ok(p) = JsonPath::parse(text) {
                 let _ = p.select(&d);
             }
