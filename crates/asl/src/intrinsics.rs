@@ -451,7 +451,9 @@ fn range(start: i64, end: i64, step: i64) -> Result<Value, String> {
         ));
     }
     let count = count.max(0) as i64;
-    Ok((0..count).map(|k| Value::from(start + k * step)).collect())
+    // Every element lies between start and end, so it fits an i64.
+    let item = |k: i64| i128::from(start) + i128::from(k) * i128::from(step);
+    Ok((0..count).map(|k| Value::from(item(k) as i64)).collect())
 }
 
 /// Java's `Math.round`: halves round up (towards positive infinity).
@@ -760,6 +762,8 @@ mod tests {
             ("States.ArrayRange(1, 9, 2)", ok(json!([1, 3, 5, 7, 9]))),
             ("States.ArrayRange(5, 1, -2)", ok(json!([5, 3, 1]))),
             ("States.ArrayRange(5, 1, 2)", ok(json!([]))),
+            ("States.ArrayRange(-9000000000000000000, 9000000000000000000, 9000000000000000000)",
+                ok(json!([-9000000000000000000i64, 0, 9000000000000000000i64]))),
             ("States.ArrayGetItem($.arr, 3)", ok(json!([1]))),
             ("States.ArrayLength($.arr)", ok(json!(5))),
             ("States.ArrayUnique($.arr)", ok(json!([1, 2, [1]]))),
