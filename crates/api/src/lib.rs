@@ -1,2 +1,122 @@
-//! stub
+//! The AWS JSON 1.0 front door: `POST /` with `X-Amz-Target: AWSStepFunctions.<Op>`.
+//!
+//! API boundary: wire shapes live only here ([`wire`]); errors become AWS responses only in
+//! [`error`]. Request bodies are validated against the service model ([`validate`]) before
+//! an operation runs, so handlers only see well-typed members.
+
+pub mod error;
+mod ops;
 pub mod validate;
+pub mod wire;
+
+use std::future::Future;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use engine::Engine;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// AWS's request size limit.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+const TARGET_PREFIX: &str = "AWSStepFunctions.";
+const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+
+/// The HTTP router for the whole API.
+pub fn router(engine: Engine) -> Router {
+    Router::new()
+        .route("/", post(handle))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .with_state(engine)
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    engine: Engine,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await
+}
+
+async fn handle(
+    axum::extract::State(engine): axum::extract::State<Engine>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let request_id = engine_uuid();
+    let result = match body {
+        Ok(body) => respond(&engine, &headers, &body).await,
+        Err(_) => Err(ApiError::payload_too_large(MAX_REQUEST_BYTES)),
+    };
+    let (status, text) = match result {
+        Ok(v) => (StatusCode::OK, v.to_string()),
+        Err(e) => (e.status, e.body()),
+    };
+    let mut response = (status, text).into_response();
+    let h = response.headers_mut();
+    h.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        h.insert("x-amzn-requestid", id);
+    }
+    response
+}
+
+async fn respond(engine: &Engine, headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let Some(op) = target.strip_prefix(TARGET_PREFIX) else {
+        return Err(ApiError::unknown_operation(target));
+    };
+    if !validate::operations().contains(&op) {
+        return Err(ApiError::unknown_operation(target));
+    }
+    let parsed: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_slice(body).map_err(|e| ApiError::serialization(e.to_string()))?
+    };
+    let Value::Object(members) = parsed else {
+        return Err(ApiError::serialization("Request body must be a JSON object"));
+    };
+    validate::validate(op, &members).map_err(|r| match r {
+        validate::Rejection::Serialization(m) => ApiError::serialization(m),
+        validate::Rejection::Validation(m) => ApiError::validation(m),
+    })?;
+    let region = region_of(headers);
+    let request = ops::Request { engine, region: &region, body: &members };
+    match ops::dispatch(op, &request).await {
+        Some(reply) => reply,
+        None => Err(ApiError::not_supported(op)),
+    }
+}
+
+/// The region from the SigV4 credential scope (`Credential=AKID/DATE/REGION/states/...`).
+fn region_of(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|cred| cred.split('/').nth(2))
+        .filter(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .unwrap_or("us-east-1")
+        .to_owned()
+}
+
+fn engine_uuid() -> String {
+    asl::Entropy::new(rand_seed()).uuid_v4()
+}
+
+/// A per-request seed: request ids need to be unique, not unpredictable.
+fn rand_seed() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    t ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}

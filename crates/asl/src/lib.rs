@@ -5,8 +5,11 @@
 //! behaviour is testable without a server and every run is replayable.
 
 pub mod choice;
+pub mod definition;
 pub mod entropy;
 pub mod error;
+pub mod history;
+pub mod interpreter;
 pub mod intrinsics;
 pub mod io;
 pub mod jsonpath;

@@ -1,1 +1,92 @@
-//! stub
+//! The engine: owns persistence, time and scheduling, and drives the pure interpreter.
+//!
+//! The API crate calls the operations on [`Engine`]; the engine validates them against its
+//! own rules, persists through [`store::Store`], and runs executions on a work queue with a
+//! timer service. It speaks its own types: AWS wire shapes live in the API crate, and errors
+//! are this crate's [`Error`], mapped to AWS error codes in one place over there.
+
+pub mod arn;
+mod clock;
+mod error;
+mod executions;
+mod machines;
+mod runner;
+
+use std::sync::Arc;
+
+pub use clock::{Clock, SystemClock};
+pub use error::Error;
+pub use executions::{ExecutionPage, HistoryPage, HistoryQuery, StartedExecution};
+pub use machines::{CreateStateMachine, UpdateStateMachine};
+pub use store::{ExecutionRecord, StateMachineRecord};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Settings the engine runs with (design.md §2).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub account_id: String,
+    /// Multiplies Wait durations and timeouts (tests use a small value).
+    pub wait_time_scale: f64,
+    /// Standard execution lifetime, in seconds.
+    pub max_execution_time: u64,
+    /// How many states a worker runs for one execution before serving the next one.
+    pub states_per_call: u32,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            account_id: "123456789012".into(),
+            wait_time_scale: 1.0,
+            max_execution_time: 365 * 24 * 3600,
+            states_per_call: 256,
+        }
+    }
+}
+
+/// A cheap, cloneable handle to the engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    store: Arc<dyn store::Store>,
+    clock: Arc<dyn Clock>,
+    runner: runner::Runner,
+}
+
+impl Engine {
+    /// Starts the engine on `store` and resumes every execution that was running.
+    pub async fn start(
+        config: Config,
+        store: Arc<dyn store::Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine> {
+        let runner = runner::Runner::new(
+            store.clone(),
+            clock.clone(),
+            asl::interpreter::Limits {
+                states_per_call: config.states_per_call,
+                wait_time_scale: config.wait_time_scale,
+            },
+        );
+        let engine = Engine { inner: Arc::new(Inner { config, store, clock, runner }) };
+        engine.inner.runner.recover().await?;
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    fn store(&self) -> &dyn store::Store {
+        self.inner.store.as_ref()
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.clock.now_millis()
+    }
+}

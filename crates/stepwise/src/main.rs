@@ -1,1 +1,217 @@
-fn main() {}
+//! `stepwise`: the server (`serve`) and the local front doors (`validate`, `run`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "stepwise", version, about = "A self-hosted AWS Step Functions-compatible workflow engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server.
+    Serve(Serve),
+    /// Check a state machine definition and print its diagnostics.
+    Validate {
+        /// The definition file (Amazon States Language JSON).
+        file: PathBuf,
+    },
+    /// Run a definition once, locally, and print its output and history.
+    Run {
+        file: PathBuf,
+        /// The execution input (JSON).
+        #[arg(long, default_value = "{}")]
+        input: String,
+        #[arg(long, env = "WAIT_TIME_SCALE", default_value_t = 1.0)]
+        wait_time_scale: f64,
+    },
+}
+
+#[derive(clap::Args)]
+struct Serve {
+    #[arg(long, env = "STEPWISE_HOST", default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, env = "STEPWISE_PORT", default_value_t = 8083)]
+    port: u16,
+    #[arg(long, env = "STEPWISE_DATA_DIR", default_value = "./stepwise-data")]
+    data_dir: PathBuf,
+    /// `sqlite`, `memory` (tests only) or a `postgres://` URL.
+    #[arg(long, env = "STEPWISE_STORE", default_value = "sqlite")]
+    store: String,
+    #[arg(long, env = "STEPWISE_ACCOUNT_ID", default_value = "123456789012")]
+    account_id: String,
+    /// Step Functions Local MockConfigFile (not used yet).
+    #[arg(long, env = "SFN_MOCK_CONFIG")]
+    mock_config: Option<PathBuf>,
+    /// Where Lambda tasks are invoked (not used yet).
+    #[arg(long, env = "LAMBDA_ENDPOINT")]
+    lambda_endpoint: Option<String>,
+    /// AWS-compatible endpoint for S3 and SDK integrations (not used yet).
+    #[arg(long, env = "STEPWISE_AWS_ENDPOINT")]
+    aws_endpoint: Option<String>,
+    /// Multiplies Wait durations and timeouts.
+    #[arg(long, env = "WAIT_TIME_SCALE", default_value_t = 1.0)]
+    wait_time_scale: f64,
+    #[arg(long, env = "STEPWISE_REDRIVE_WINDOW", default_value = "14d", value_parser = parse_duration)]
+    redrive_window: u64,
+    #[arg(long, env = "STEPWISE_MAX_EXECUTION_TIME", default_value = "365d", value_parser = parse_duration)]
+    max_execution_time: u64,
+    #[arg(long, env = "STEPWISE_MAX_HISTORY_EVENTS", default_value_t = 25000)]
+    max_history_events: u64,
+    #[arg(long, env = "STEPWISE_MAX_OPEN_EXECUTIONS", default_value_t = 1_000_000)]
+    max_open_executions: u64,
+    /// `text` or `json`.
+    #[arg(long, env = "STEPWISE_LOG_FORMAT", default_value = "text")]
+    log_format: String,
+}
+
+/// Parses `90s`, `15m`, `2h`, `14d` (or plain seconds) into seconds.
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = number.parse().map_err(|_| format!("invalid duration '{text}': use e.g. 90s, 15m, 14d"))?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("invalid duration unit in '{text}': use s, m, h or d")),
+    };
+    Ok(n * factor)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Validate { file } => validate(&file),
+        Command::Run { file, input, wait_time_scale } => run(&file, &input, wait_time_scale),
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn serve(args: Serve) -> anyhow::Result<()> {
+    init_logging(&args.log_format);
+    let _ = (&args.mock_config, &args.lambda_endpoint, &args.aws_endpoint);
+    let _ = (args.redrive_window, args.max_history_events, args.max_open_executions);
+    let store: Arc<dyn store::Store> = match args.store.as_str() {
+        "sqlite" => Arc::new(store::Sqlite::open(&args.data_dir).context("opening the data directory")?),
+        "memory" => Arc::new(store::Sqlite::temporary().context("creating a temporary store")?),
+        s if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
+            bail!("the PostgreSQL store is not available in this build yet; use --store sqlite")
+        }
+        other => bail!("unknown store '{other}': use sqlite, memory or a postgres:// URL"),
+    };
+    let config = engine::Config {
+        account_id: args.account_id,
+        wait_time_scale: args.wait_time_scale,
+        max_execution_time: args.max_execution_time,
+        ..engine::Config::default()
+    };
+    runtime()?.block_on(async move {
+        let engine = engine::Engine::start(config, store, Arc::new(engine::SystemClock)).await?;
+        let addr = format!("{}:{}", args.host, args.port);
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!("stepwise listening on http://{}", listener.local_addr()?);
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        api::serve(listener, engine, shutdown).await?;
+        Ok(())
+    })
+}
+
+fn validate(file: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    match asl::definition::Definition::parse(&text) {
+        Ok(_) => {
+            println!("OK");
+            Ok(())
+        }
+        Err(diagnostics) => {
+            for d in &diagnostics {
+                println!("ERROR {} {}: {}", d.code, d.location.as_deref().unwrap_or("-"), d.message);
+            }
+            bail!("{} problem(s) found", diagnostics.len())
+        }
+    }
+}
+
+/// Runs a definition on a throw-away in-process engine and prints the outcome and history.
+fn run(file: &std::path::Path, input: &str, wait_time_scale: f64) -> anyhow::Result<()> {
+    let definition = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    runtime()?.block_on(async move {
+        let store: Arc<dyn store::Store> = Arc::new(store::Sqlite::temporary()?);
+        let config = engine::Config { wait_time_scale, ..engine::Config::default() };
+        let engine = engine::Engine::start(config, store, Arc::new(engine::SystemClock)).await?;
+        let sm = engine
+            .create_state_machine(engine::CreateStateMachine {
+                region: "us-east-1".into(),
+                name: "local-run".into(),
+                definition,
+                role_arn: "arn:aws:iam::123456789012:role/stepwise-local".into(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!(api::error::ApiError::from(e).message))?;
+        let started = engine
+            .start_execution(&sm.arn, None, Some(input.to_owned()))
+            .await
+            .map_err(|e| anyhow::anyhow!(api::error::ApiError::from(e).message))?;
+        let record = loop {
+            let r = engine.describe_execution(&started.arn).await?;
+            if r.status != "RUNNING" {
+                break r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        let history = engine
+            .get_execution_history(engine::HistoryQuery {
+                arn: started.arn.clone(),
+                max_results: 1000,
+                reverse: false,
+                next_token: None,
+            })
+            .await?;
+        for e in &history.events {
+            println!("{}", api::wire::history_event(e, true));
+        }
+        println!("status: {}", record.status);
+        if let Some(o) = &record.output {
+            println!("output: {o}");
+        }
+        if let (Some(e), c) = (&record.error, &record.cause) {
+            println!("error: {e}");
+            if let Some(c) = c {
+                println!("cause: {c}");
+            }
+        }
+        if record.status == "SUCCEEDED" {
+            Ok(())
+        } else {
+            bail!("execution {}", record.status.to_lowercase())
+        }
+    })
+}

@@ -1,0 +1,102 @@
+//! The one place where errors become AWS error responses.
+
+use axum::http::StatusCode;
+use engine::Error;
+
+/// An AWS JSON 1.0 error response: `{"__type": "...#Code", "message": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// The fully qualified `__type` (namespace#Code).
+    pub type_name: String,
+    pub message: String,
+}
+
+const SFN: &str = "com.amazonaws.swf.base.model";
+const CORAL_SERVICE: &str = "com.amazon.coral.service";
+const CORAL_VALIDATE: &str = "com.amazon.coral.validate";
+
+impl ApiError {
+    fn new(namespace: &str, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            type_name: format!("{namespace}#{code}"),
+            message: message.into(),
+        }
+    }
+
+    /// A Step Functions error code (`StateMachineDoesNotExist`, ...).
+    pub fn sfn(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(SFN, code, message)
+    }
+
+    pub fn validation(message: impl Into<String>) -> ApiError {
+        ApiError::new(CORAL_VALIDATE, "ValidationException", message)
+    }
+
+    pub fn serialization(message: impl Into<String>) -> ApiError {
+        ApiError::new(CORAL_SERVICE, "SerializationException", message)
+    }
+
+    pub fn unknown_operation(target: &str) -> ApiError {
+        ApiError::new(
+            CORAL_SERVICE,
+            "UnknownOperationException",
+            format!("The operation '{target}' is not recognized by AWSStepFunctions"),
+        )
+    }
+
+    /// An operation of the Step Functions API that this build does not implement yet.
+    pub fn not_supported(op: &str) -> ApiError {
+        ApiError::new(
+            SFN,
+            "UnsupportedOperation",
+            format!("The operation '{op}' is not supported by stepwise yet"),
+        )
+    }
+
+    pub fn payload_too_large(limit: usize) -> ApiError {
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            type_name: format!("{CORAL_SERVICE}#RequestEntityTooLargeException"),
+            message: format!("Request body exceeds the maximum size of {limit} bytes"),
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            type_name: format!("{CORAL_SERVICE}#InternalFailure"),
+            message: message.into(),
+        }
+    }
+
+    pub fn body(&self) -> String {
+        serde_json::json!({ "__type": self.type_name, "message": self.message }).to_string()
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        match e {
+            Error::InvalidArn(m) => ApiError::sfn("InvalidArn", m),
+            Error::InvalidName(m) => ApiError::sfn("InvalidName", m),
+            Error::InvalidDefinition(m) => ApiError::sfn("InvalidDefinition", m),
+            Error::InvalidExecutionInput(m) => ApiError::sfn("InvalidExecutionInput", m),
+            Error::StateMachineDoesNotExist(m) => ApiError::sfn("StateMachineDoesNotExist", m),
+            Error::StateMachineAlreadyExists(m) => ApiError::sfn("StateMachineAlreadyExists", m),
+            Error::ExecutionDoesNotExist(m) => ApiError::sfn("ExecutionDoesNotExist", m),
+            Error::ExecutionAlreadyExists(m) => ApiError::sfn("ExecutionAlreadyExists", m),
+            Error::ResourceNotFound(m) => ApiError::sfn("ResourceNotFound", m),
+            Error::StateMachineTypeNotSupported(m) => {
+                ApiError::sfn("StateMachineTypeNotSupported", m)
+            }
+            Error::Validation(m) => ApiError::validation(m),
+            Error::InvalidToken(m) => ApiError::sfn("InvalidToken", m),
+            Error::Store(e) => {
+                tracing::error!(error = %e, "storage failure");
+                ApiError::internal(format!("storage failure: {e}"))
+            }
+        }
+    }
+}

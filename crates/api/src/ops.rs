@@ -1,0 +1,281 @@
+//! The operations: request members in, engine call, response shape out.
+
+use engine::{CreateStateMachine, Engine, HistoryQuery, UpdateStateMachine};
+use serde_json::{json, Map, Value};
+
+use crate::error::ApiError;
+use crate::wire;
+
+/// What every handler gets besides the request body.
+pub struct Request<'a> {
+    pub engine: &'a Engine,
+    pub region: &'a str,
+    pub body: &'a Map<String, Value>,
+}
+
+impl Request<'_> {
+    fn str(&self, key: &str) -> Option<String> {
+        self.body.get(key).and_then(Value::as_str).map(str::to_owned)
+    }
+
+    /// A member the model requires (validation has already checked it is there).
+    fn required(&self, key: &str) -> Result<String, ApiError> {
+        self.str(key).ok_or_else(|| {
+            ApiError::validation(format!(
+                "1 validation error detected: Value null at '{key}' failed to satisfy constraint: Member must not be null"
+            ))
+        })
+    }
+
+    fn usize(&self, key: &str) -> usize {
+        self.body.get(key).and_then(Value::as_u64).unwrap_or(0) as usize
+    }
+
+    fn bool(&self, key: &str) -> Option<bool> {
+        self.body.get(key).and_then(Value::as_bool)
+    }
+
+    fn json_text(&self, key: &str) -> Option<String> {
+        self.body.get(key).filter(|v| !v.is_null()).map(Value::to_string)
+    }
+
+    fn tags(&self) -> Vec<(String, String)> {
+        let Some(Value::Array(items)) = self.body.get("tags") else { return Vec::new() };
+        items
+            .iter()
+            .filter_map(|t| {
+                let key = t.get("key")?.as_str()?.to_owned();
+                let value = t.get("value").and_then(Value::as_str).unwrap_or_default().to_owned();
+                Some((key, value))
+            })
+            .collect()
+    }
+}
+
+type Reply = Result<Value, ApiError>;
+
+/// Dispatches a known operation; `None` for operations this build does not implement.
+pub async fn dispatch(op: &str, r: &Request<'_>) -> Option<Reply> {
+    Some(match op {
+        "CreateStateMachine" => create_state_machine(r).await,
+        "DescribeStateMachine" => describe_state_machine(r).await,
+        "UpdateStateMachine" => update_state_machine(r).await,
+        "DeleteStateMachine" => delete_state_machine(r).await,
+        "ListStateMachines" => list_state_machines(r).await,
+        "ValidateStateMachineDefinition" => validate_definition(r),
+        "StartExecution" => start_execution(r).await,
+        "StartSyncExecution" => start_sync_execution(r).await,
+        "DescribeExecution" => describe_execution(r).await,
+        "DescribeStateMachineForExecution" => describe_state_machine_for_execution(r).await,
+        "ListExecutions" => list_executions(r).await,
+        "GetExecutionHistory" => get_execution_history(r).await,
+        "StopExecution" => stop_execution(r).await,
+        "TagResource" => tag_resource(r).await,
+        "UntagResource" => untag_resource(r).await,
+        "ListTagsForResource" => list_tags(r).await,
+        _ => return None,
+    })
+}
+
+async fn create_state_machine(r: &Request<'_>) -> Reply {
+    if r.bool("publish") != Some(true) && r.body.contains_key("versionDescription") {
+        return Err(ApiError::validation("Version description can only be set when publish is true"));
+    }
+    let sm = r
+        .engine
+        .create_state_machine(CreateStateMachine {
+            region: r.region.to_owned(),
+            name: r.required("name")?,
+            definition: r.required("definition")?,
+            role_arn: r.required("roleArn")?,
+            kind: r.str("type"),
+            logging_configuration: r.json_text("loggingConfiguration"),
+            tracing_configuration: r.json_text("tracingConfiguration"),
+            tags: r.tags(),
+        })
+        .await?;
+    Ok(json!({ "stateMachineArn": sm.arn, "creationDate": wire::timestamp(sm.creation_date) }))
+}
+
+async fn describe_state_machine(r: &Request<'_>) -> Reply {
+    let sm = r.engine.describe_state_machine(&r.required("stateMachineArn")?).await?;
+    Ok(wire::describe_state_machine(&sm))
+}
+
+async fn update_state_machine(r: &Request<'_>) -> Reply {
+    let sm = r
+        .engine
+        .update_state_machine(UpdateStateMachine {
+            arn: r.required("stateMachineArn")?,
+            definition: r.str("definition"),
+            role_arn: r.str("roleArn"),
+            logging_configuration: r.json_text("loggingConfiguration"),
+            tracing_configuration: r.json_text("tracingConfiguration"),
+        })
+        .await?;
+    let mut out = json!({ "updateDate": wire::timestamp(sm.update_date.unwrap_or(sm.creation_date)) });
+    if let (Some(id), Some(o)) = (sm.revision_id, out.as_object_mut()) {
+        o.insert("revisionId".into(), json!(id));
+    }
+    Ok(out)
+}
+
+async fn delete_state_machine(r: &Request<'_>) -> Reply {
+    r.engine.delete_state_machine(&r.required("stateMachineArn")?).await?;
+    Ok(json!({}))
+}
+
+/// Offset-based pagination over an already sorted list.
+fn page<T>(items: Vec<T>, max_results: usize, token: Option<String>) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let start = match token {
+        Some(t) => t
+            .strip_prefix('o')
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| ApiError::sfn("InvalidToken", format!("Invalid Token: '{t}'")))?,
+        None => 0,
+    };
+    let size = if max_results == 0 { 100 } else { max_results };
+    let total = items.len();
+    let end = (start + size).min(total);
+    let next = (end < total).then(|| format!("o{end}"));
+    Ok((items.into_iter().skip(start).take(size).collect(), next))
+}
+
+async fn list_state_machines(r: &Request<'_>) -> Reply {
+    let all = r.engine.list_state_machines(r.region).await?;
+    let (items, next) = page(all, r.usize("maxResults"), r.str("nextToken"))?;
+    let machines: Vec<Value> = items
+        .iter()
+        .map(|sm| {
+            json!({
+                "stateMachineArn": sm.arn,
+                "name": sm.name,
+                "type": sm.kind,
+                "creationDate": wire::timestamp(sm.creation_date),
+            })
+        })
+        .collect();
+    let mut out = json!({ "stateMachines": machines });
+    with_token(&mut out, next);
+    Ok(out)
+}
+
+fn with_token(out: &mut Value, token: Option<String>) {
+    if let (Some(t), Some(o)) = (token, out.as_object_mut()) {
+        o.insert("nextToken".into(), json!(t));
+    }
+}
+
+fn validate_definition(r: &Request<'_>) -> Reply {
+    let definition = r.required("definition")?;
+    let diagnostics = match asl::definition::Definition::parse(&definition) {
+        Ok(_) => Vec::new(),
+        Err(d) => d,
+    };
+    let max = match r.usize("maxResults") {
+        0 => 100,
+        n => n,
+    };
+    let truncated = diagnostics.len() > max;
+    let list: Vec<Value> = diagnostics
+        .iter()
+        .take(max)
+        .map(|d| {
+            let mut o = json!({ "severity": "ERROR", "code": d.code, "message": d.message });
+            if let (Some(at), Some(obj)) = (&d.location, o.as_object_mut()) {
+                obj.insert("location".into(), json!(at));
+            }
+            o
+        })
+        .collect();
+    let result = if diagnostics.is_empty() { "OK" } else { "FAIL" };
+    Ok(json!({ "result": result, "diagnostics": list, "truncated": truncated }))
+}
+
+async fn start_execution(r: &Request<'_>) -> Reply {
+    let started = r
+        .engine
+        .start_execution(&r.required("stateMachineArn")?, r.str("name"), r.str("input"))
+        .await?;
+    Ok(json!({ "executionArn": started.arn, "startDate": wire::timestamp(started.start_date) }))
+}
+
+async fn start_sync_execution(r: &Request<'_>) -> Reply {
+    let done = r
+        .engine
+        .start_sync_execution(&r.required("stateMachineArn")?, r.str("name"), r.str("input"))
+        .await?;
+    Ok(wire::sync_execution(&done))
+}
+
+async fn describe_execution(r: &Request<'_>) -> Reply {
+    let e = r.engine.describe_execution(&r.required("executionArn")?).await?;
+    Ok(wire::describe_execution(&e))
+}
+
+async fn describe_state_machine_for_execution(r: &Request<'_>) -> Reply {
+    let e = r.engine.describe_execution(&r.required("executionArn")?).await?;
+    let sm = r.engine.describe_state_machine(&e.state_machine_arn).await.ok();
+    Ok(wire::state_machine_for_execution(&e, sm.as_ref()))
+}
+
+async fn list_executions(r: &Request<'_>) -> Reply {
+    let Some(sm) = r.str("stateMachineArn") else {
+        return Err(ApiError::validation(
+            "Must provide a StateMachine ARN or MapRun ARN",
+        ));
+    };
+    let page = r
+        .engine
+        .list_executions(&sm, r.str("statusFilter"), r.usize("maxResults"), r.str("nextToken").as_deref())
+        .await?;
+    let items: Vec<Value> = page.executions.iter().map(wire::execution_list_item).collect();
+    let mut out = json!({ "executions": items });
+    with_token(&mut out, page.next_token);
+    Ok(out)
+}
+
+async fn get_execution_history(r: &Request<'_>) -> Reply {
+    let include = r.bool("includeExecutionData").unwrap_or(true);
+    let page = r
+        .engine
+        .get_execution_history(HistoryQuery {
+            arn: r.required("executionArn")?,
+            max_results: r.usize("maxResults"),
+            reverse: r.bool("reverseOrder").unwrap_or(false),
+            next_token: r.str("nextToken"),
+        })
+        .await?;
+    let events: Vec<Value> = page.events.iter().map(|e| wire::history_event(e, include)).collect();
+    let mut out = json!({ "events": events });
+    with_token(&mut out, page.next_token);
+    Ok(out)
+}
+
+async fn stop_execution(r: &Request<'_>) -> Reply {
+    let stop = r
+        .engine
+        .stop_execution(&r.required("executionArn")?, r.str("error"), r.str("cause"))
+        .await?;
+    Ok(json!({ "stopDate": wire::timestamp(stop) }))
+}
+
+async fn tag_resource(r: &Request<'_>) -> Reply {
+    r.engine.tag_resource(&r.required("resourceArn")?, r.tags()).await?;
+    Ok(json!({}))
+}
+
+async fn untag_resource(r: &Request<'_>) -> Reply {
+    let keys: Vec<String> = match r.body.get("tagKeys") {
+        Some(Value::Array(k)) => k.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    };
+    r.engine.untag_resource(&r.required("resourceArn")?, &keys).await?;
+    Ok(json!({}))
+}
+
+async fn list_tags(r: &Request<'_>) -> Reply {
+    let tags = r.engine.list_tags(&r.required("resourceArn")?).await?;
+    let list: Vec<Value> = tags.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect();
+    Ok(json!({ "tags": list }))
+}

@@ -1,0 +1,196 @@
+//! AWS wire shapes of the engine's records and history events.
+
+use asl::history::{ErrorCause, EventDetails, HistoryEvent};
+use engine::{ExecutionRecord, StateMachineRecord};
+use serde_json::{json, Map, Value};
+
+/// Epoch milliseconds as AWS's JSON timestamp: epoch seconds with a fraction.
+pub fn timestamp(ms: i64) -> Value {
+    if ms % 1000 == 0 {
+        json!(ms / 1000)
+    } else {
+        json!(ms as f64 / 1000.0)
+    }
+}
+
+/// Inserts `key` only when the value is present.
+fn put(obj: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    if let Some(v) = value {
+        obj.insert(key.into(), v);
+    }
+}
+
+fn config_or(text: &Option<String>, default: Value) -> Value {
+    text.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or(default)
+}
+
+fn logging(sm: &Option<String>) -> Value {
+    let mut v = config_or(sm, json!({}));
+    if let Some(obj) = v.as_object_mut() {
+        obj.entry("level").or_insert(json!("OFF"));
+        obj.entry("includeExecutionData").or_insert(json!(false));
+    }
+    v
+}
+
+fn tracing(sm: &Option<String>) -> Value {
+    config_or(sm, json!({ "enabled": false }))
+}
+
+pub fn describe_state_machine(sm: &StateMachineRecord) -> Value {
+    let mut o = Map::new();
+    o.insert("stateMachineArn".into(), json!(sm.arn));
+    o.insert("name".into(), json!(sm.name));
+    o.insert("status".into(), json!("ACTIVE"));
+    o.insert("definition".into(), json!(sm.definition));
+    o.insert("roleArn".into(), json!(sm.role_arn));
+    o.insert("type".into(), json!(sm.kind));
+    o.insert("creationDate".into(), timestamp(sm.creation_date));
+    o.insert("loggingConfiguration".into(), logging(&sm.logging_configuration));
+    o.insert("tracingConfiguration".into(), tracing(&sm.tracing_configuration));
+    put(&mut o, "revisionId", sm.revision_id.clone().map(Value::String));
+    put(&mut o, "description", sm.description.clone().map(Value::String));
+    Value::Object(o)
+}
+
+pub fn state_machine_for_execution(e: &ExecutionRecord, sm: Option<&StateMachineRecord>) -> Value {
+    let name = e.state_machine_arn.rsplit(':').next().unwrap_or_default();
+    let mut o = Map::new();
+    o.insert("stateMachineArn".into(), json!(e.state_machine_arn));
+    o.insert("name".into(), json!(name));
+    o.insert("definition".into(), json!(e.definition));
+    o.insert("roleArn".into(), json!(e.role_arn));
+    let updated = sm.and_then(|s| s.update_date).unwrap_or_else(|| sm.map_or(e.start_date, |s| s.creation_date));
+    o.insert("updateDate".into(), timestamp(updated));
+    o.insert("loggingConfiguration".into(), logging(&sm.and_then(|s| s.logging_configuration.clone())));
+    o.insert("tracingConfiguration".into(), tracing(&sm.and_then(|s| s.tracing_configuration.clone())));
+    put(&mut o, "revisionId", e.revision_id.clone().map(Value::String));
+    Value::Object(o)
+}
+
+/// The fields `DescribeExecution`, `StartSyncExecution` and `ListExecutions` share.
+fn execution_common(e: &ExecutionRecord, o: &mut Map<String, Value>) {
+    o.insert("executionArn".into(), json!(e.arn));
+    o.insert("stateMachineArn".into(), json!(e.state_machine_arn));
+    o.insert("name".into(), json!(e.name));
+    o.insert("status".into(), json!(e.status));
+    o.insert("startDate".into(), timestamp(e.start_date));
+    put(o, "stopDate", e.stop_date.map(timestamp));
+}
+
+fn execution_data(e: &ExecutionRecord, o: &mut Map<String, Value>) {
+    o.insert("input".into(), json!(e.input));
+    o.insert("inputDetails".into(), json!({ "included": true }));
+    if let Some(out) = &e.output {
+        o.insert("output".into(), json!(out));
+        o.insert("outputDetails".into(), json!({ "included": true }));
+    }
+    put(o, "error", e.error.clone().map(Value::String));
+    put(o, "cause", e.cause.clone().map(Value::String));
+}
+
+pub fn describe_execution(e: &ExecutionRecord) -> Value {
+    let mut o = Map::new();
+    execution_common(e, &mut o);
+    execution_data(e, &mut o);
+    o.insert("redriveCount".into(), json!(e.redrive_count));
+    put(&mut o, "redriveDate", e.redrive_date.map(timestamp));
+    let (status, reason) = redrive_status(e);
+    o.insert("redriveStatus".into(), json!(status));
+    put(&mut o, "redriveStatusReason", reason.map(Value::String));
+    Value::Object(o)
+}
+
+/// `redriveStatus` and its reason. Express executions are never redrivable.
+fn redrive_status(e: &ExecutionRecord) -> (&'static str, Option<String>) {
+    match e.status.as_str() {
+        _ if e.arn.contains(":express:") => (
+            "NOT_REDRIVABLE",
+            Some("Execution is of type EXPRESS and cannot be redriven".into()),
+        ),
+        "FAILED" | "TIMED_OUT" | "ABORTED" => ("REDRIVABLE", None),
+        s => ("NOT_REDRIVABLE", Some(format!("Execution is {s} and cannot be redriven"))),
+    }
+}
+
+pub fn sync_execution(e: &ExecutionRecord) -> Value {
+    let mut o = Map::new();
+    execution_common(e, &mut o);
+    execution_data(e, &mut o);
+    let billed = e.stop_date.unwrap_or(e.start_date) - e.start_date;
+    o.insert(
+        "billingDetails".into(),
+        json!({ "billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": billed.max(100) }),
+    );
+    Value::Object(o)
+}
+
+pub fn execution_list_item(e: &ExecutionRecord) -> Value {
+    let mut o = Map::new();
+    execution_common(e, &mut o);
+    o.insert("redriveCount".into(), json!(e.redrive_count));
+    put(&mut o, "redriveDate", e.redrive_date.map(timestamp));
+    Value::Object(o)
+}
+
+fn error_cause(ec: &ErrorCause) -> Value {
+    let mut o = Map::new();
+    put(&mut o, "error", ec.error.clone().map(Value::String));
+    put(&mut o, "cause", ec.cause.clone().map(Value::String));
+    Value::Object(o)
+}
+
+/// A history event in AWS's shape. Without execution data, inputs and outputs are left out.
+pub fn history_event(e: &HistoryEvent, include_data: bool) -> Value {
+    let payload = |o: &mut Map<String, Value>, key: &str, text: &str| {
+        if include_data {
+            o.insert(key.into(), json!(text));
+            o.insert(format!("{key}Details"), json!({ "truncated": false }));
+        }
+    };
+    let (key, details) = match &e.details {
+        EventDetails::ExecutionStarted {
+            input,
+            role_arn,
+            state_machine_alias_arn,
+            state_machine_version_arn,
+        } => {
+            let mut o = Map::new();
+            payload(&mut o, "input", input);
+            o.insert("roleArn".into(), json!(role_arn));
+            put(&mut o, "stateMachineAliasArn", state_machine_alias_arn.clone().map(Value::String));
+            put(&mut o, "stateMachineVersionArn", state_machine_version_arn.clone().map(Value::String));
+            ("executionStartedEventDetails", Value::Object(o))
+        }
+        EventDetails::ExecutionSucceeded { output } => {
+            let mut o = Map::new();
+            payload(&mut o, "output", output);
+            ("executionSucceededEventDetails", Value::Object(o))
+        }
+        EventDetails::ExecutionFailed(ec) => ("executionFailedEventDetails", error_cause(ec)),
+        EventDetails::ExecutionAborted(ec) => ("executionAbortedEventDetails", error_cause(ec)),
+        EventDetails::ExecutionTimedOut(ec) => ("executionTimedOutEventDetails", error_cause(ec)),
+        EventDetails::ExecutionRedriven { redrive_count } => {
+            ("executionRedrivenEventDetails", json!({ "redriveCount": redrive_count }))
+        }
+        EventDetails::StateEntered { name, input, .. } => {
+            let mut o = Map::new();
+            o.insert("name".into(), json!(name));
+            payload(&mut o, "input", input);
+            ("stateEnteredEventDetails", Value::Object(o))
+        }
+        EventDetails::StateExited { name, output, .. } => {
+            let mut o = Map::new();
+            o.insert("name".into(), json!(name));
+            payload(&mut o, "output", output);
+            ("stateExitedEventDetails", Value::Object(o))
+        }
+    };
+    let mut o = Map::new();
+    o.insert("timestamp".into(), timestamp(e.timestamp));
+    o.insert("type".into(), json!(e.details.event_type()));
+    o.insert("id".into(), json!(e.id));
+    o.insert("previousEventId".into(), json!(e.previous_event_id));
+    o.insert(key.into(), details);
+    Value::Object(o)
+}

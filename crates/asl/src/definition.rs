@@ -1,0 +1,531 @@
+//! The state machine definition: parsed once, validated with AWS's diagnostics, then shared.
+//!
+//! Parsing walks the JSON with a location (`/States/S/Field`) and collects [`Diagnostic`]s
+//! instead of stopping at the first problem, so `ValidateStateMachineDefinition` can list
+//! them all and `CreateStateMachine` can render them in AWS's `InvalidDefinition` message.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::choice::{self, Choice};
+use crate::io::{PathField, ResultPathField};
+use crate::jsonpath::{JsonPath, ReferencePath};
+use crate::template::Template;
+use crate::timestamp;
+
+/// One problem found in a definition, as `ValidateStateMachineDefinition` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub code: &'static str,
+    pub message: String,
+    /// A JSON pointer such as `/States/S/Next`; `None` when the document is not JSON.
+    pub location: Option<String>,
+}
+
+pub mod codes {
+    pub const SCHEMA_VALIDATION_FAILED: &str = "SCHEMA_VALIDATION_FAILED";
+    pub const MISSING_TRANSITION_TARGET: &str = "MISSING_TRANSITION_TARGET";
+    pub const INVALID_JSON_DESCRIPTION: &str = "INVALID_JSON_DESCRIPTION";
+}
+
+/// Renders diagnostics as AWS's `InvalidDefinition` message.
+pub fn invalid_definition_message(diagnostics: &[Diagnostic]) -> String {
+    let parts: Vec<String> = diagnostics
+        .iter()
+        .map(|d| match &d.location {
+            Some(at) => format!("{}: {} at {}", d.code, d.message, at),
+            None => format!("{}: {}", d.code, d.message),
+        })
+        .collect();
+    format!("Invalid State Machine Definition: '{}'", parts.join(", "))
+}
+
+/// A validated state machine definition.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    pub start_at: String,
+    pub timeout_seconds: Option<u64>,
+    states: HashMap<String, State>,
+}
+
+impl Definition {
+    /// Parses and validates a definition document.
+    pub fn parse(text: &str) -> Result<Definition, Vec<Diagnostic>> {
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            vec![Diagnostic {
+                code: codes::INVALID_JSON_DESCRIPTION,
+                message: e.to_string(),
+                location: None,
+            }]
+        })?;
+        let Value::Object(obj) = value else {
+            return Err(vec![Diagnostic {
+                code: codes::SCHEMA_VALIDATION_FAILED,
+                message: "Definition must be a valid JSON object".into(),
+                location: None,
+            }]);
+        };
+        let mut v = Validator::default();
+        let def = v.machine(&obj);
+        match def {
+            Some(def) if v.diagnostics.is_empty() => Ok(def),
+            _ => Err(v.diagnostics),
+        }
+    }
+
+    pub fn state(&self, name: &str) -> Option<&State> {
+        self.states.get(name)
+    }
+}
+
+/// One state of a definition.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub name: String,
+    pub kind: StateKind,
+    pub input_path: PathField,
+    pub output_path: PathField,
+    /// `None` for terminal states (End, Succeed, Fail).
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum StateKind {
+    Pass {
+        result: Option<Value>,
+        parameters: Option<Template>,
+        result_path: ResultPathField,
+    },
+    Choice {
+        choices: Vec<Choice>,
+        default: Option<String>,
+    },
+    Wait(WaitFor),
+    Succeed,
+    Fail {
+        error: Source,
+        cause: Source,
+    },
+    /// A state type this build accepts in definitions but cannot execute yet.
+    Unsupported(&'static str),
+}
+
+impl StateKind {
+    /// The prefix of the state's history event types (`Pass` → `PassStateEntered`).
+    pub fn event_prefix(&self) -> &'static str {
+        match self {
+            StateKind::Pass { .. } => "Pass",
+            StateKind::Choice { .. } => "Choice",
+            StateKind::Wait(_) => "Wait",
+            StateKind::Succeed => "Succeed",
+            StateKind::Fail { .. } => "Fail",
+            StateKind::Unsupported(t) => t,
+        }
+    }
+}
+
+/// How long a Wait state waits.
+#[derive(Debug, Clone)]
+pub enum WaitFor {
+    Seconds(u64),
+    SecondsPath(JsonPath),
+    /// Epoch milliseconds.
+    Timestamp(i64),
+    TimestampPath(JsonPath),
+}
+
+/// A Fail state's `Error` or `Cause`: a literal, a path, or absent.
+#[derive(Debug, Clone)]
+pub enum Source {
+    None,
+    Literal(String),
+    Path(JsonPath),
+    Intrinsic(crate::intrinsics::Intrinsic),
+}
+
+const STATE_TYPES: &str = "[Task, Wait, Pass, Succeed, Fail, Choice, Parallel, Map]";
+
+const COMMON_FIELDS: &[&str] = &["Type", "Comment", "QueryLanguage"];
+
+fn allowed_fields(ty: &str) -> &'static [&'static str] {
+    match ty {
+        "Pass" => &["Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "Result", "Assign"],
+        "Choice" => &["InputPath", "OutputPath", "Choices", "Default", "Assign"],
+        "Wait" => &["Next", "End", "InputPath", "OutputPath", "Seconds", "SecondsPath", "Timestamp", "TimestampPath", "Assign"],
+        "Succeed" => &["InputPath", "OutputPath"],
+        "Fail" => &["Error", "ErrorPath", "Cause", "CausePath"],
+        _ => &[],
+    }
+}
+
+#[derive(Default)]
+struct Validator {
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Validator {
+    fn error(&mut self, code: &'static str, message: impl Into<String>, at: &str) {
+        self.diagnostics.push(Diagnostic {
+            code,
+            message: message.into(),
+            location: Some(if at.is_empty() { "/".into() } else { at.into() }),
+        });
+    }
+
+    fn schema(&mut self, message: impl Into<String>, at: &str) {
+        self.error(codes::SCHEMA_VALIDATION_FAILED, message, at);
+    }
+
+    fn machine(&mut self, obj: &Map<String, Value>) -> Option<Definition> {
+        let missing: Vec<&str> =
+            ["States", "StartAt"].into_iter().filter(|f| !obj.contains_key(*f)).collect();
+        if !missing.is_empty() {
+            self.schema(format!("These fields are required: [{}]", missing.join(", ")), "");
+            return None;
+        }
+        let start_at = self.string(obj, "StartAt", "")?;
+        let timeout_seconds = match obj.get("TimeoutSeconds") {
+            None => None,
+            Some(v) => match v.as_u64() {
+                Some(n) => Some(n),
+                None => {
+                    self.schema("Value must be a non-negative integer", "/TimeoutSeconds");
+                    None
+                }
+            },
+        };
+        let Some(Value::Object(states_obj)) = obj.get("States") else {
+            self.schema("Value must be an object", "/States");
+            return None;
+        };
+        if states_obj.is_empty() {
+            self.schema("Value cannot be empty", "/States");
+        }
+        let mut states = HashMap::new();
+        for (name, spec) in states_obj {
+            let at = format!("/States/{name}");
+            if let Some(state) = self.state(name, spec, &at) {
+                states.insert(name.clone(), state);
+            }
+        }
+        if !states_obj.contains_key(&start_at) {
+            self.error(
+                codes::MISSING_TRANSITION_TARGET,
+                format!("Missing 'Next' target: {start_at}"),
+                "/StartAt",
+            );
+        }
+        for state in states.values() {
+            let targets = state.next.iter().chain(match &state.kind {
+                StateKind::Choice { choices, default } => {
+                    Box::new(choices.iter().map(|c| &c.next).chain(default.iter()))
+                        as Box<dyn Iterator<Item = &String>>
+                }
+                _ => Box::new(std::iter::empty()),
+            });
+            for target in targets {
+                if !states_obj.contains_key(target) {
+                    self.error(
+                        codes::MISSING_TRANSITION_TARGET,
+                        format!("Missing 'Next' target: {target}"),
+                        &format!("/States/{}/Next", state.name),
+                    );
+                }
+            }
+        }
+        Some(Definition { start_at, timeout_seconds, states })
+    }
+
+    fn string(&mut self, obj: &Map<String, Value>, field: &str, at: &str) -> Option<String> {
+        match obj.get(field)? {
+            Value::String(s) => Some(s.clone()),
+            _ => {
+                self.schema("Value must be a string", &format!("{at}/{field}"));
+                None
+            }
+        }
+    }
+
+    fn state(&mut self, name: &str, spec: &Value, at: &str) -> Option<State> {
+        let Value::Object(obj) = spec else {
+            self.schema("Value must be an object", at);
+            return None;
+        };
+        let ty = match obj.get("Type") {
+            Some(Value::String(t)) => t.as_str(),
+            Some(_) | None => {
+                self.schema("These fields are required: [Type]", at);
+                return None;
+            }
+        };
+        let kind_known = matches!(ty, "Pass" | "Choice" | "Wait" | "Succeed" | "Fail");
+        let kind_later = matches!(ty, "Task" | "Parallel" | "Map");
+        if !kind_known && !kind_later {
+            self.schema(
+                format!("The field 'Type' should have one of these values: {STATE_TYPES}"),
+                &format!("{at}/Type"),
+            );
+            return None;
+        }
+        if kind_known {
+            for field in obj.keys() {
+                if !COMMON_FIELDS.contains(&field.as_str())
+                    && !allowed_fields(ty).contains(&field.as_str())
+                {
+                    self.schema(
+                        format!("The field '{field}' is not supported by Step Functions"),
+                        at,
+                    );
+                }
+            }
+        }
+        let terminal = matches!(ty, "Succeed" | "Fail" | "Choice");
+        let next = if terminal { None } else { self.transition(obj, at) };
+        let input_path = self.path_field(obj, "InputPath", at);
+        let output_path = self.path_field(obj, "OutputPath", at);
+        let kind = match ty {
+            "Pass" => StateKind::Pass {
+                result: obj.get("Result").cloned(),
+                parameters: self.template(obj, "Parameters", at),
+                result_path: self.result_path(obj, at),
+            },
+            "Choice" => self.choice(obj, at)?,
+            "Wait" => StateKind::Wait(self.wait(obj, at)?),
+            "Succeed" => StateKind::Succeed,
+            "Fail" => StateKind::Fail {
+                error: self.source(obj, "Error", "ErrorPath", at),
+                cause: self.source(obj, "Cause", "CausePath", at),
+            },
+            "Task" => StateKind::Unsupported("Task"),
+            "Parallel" => StateKind::Unsupported("Parallel"),
+            _ => StateKind::Unsupported("Map"),
+        };
+        Some(State { name: name.to_owned(), kind, input_path, output_path, next })
+    }
+
+    fn transition(&mut self, obj: &Map<String, Value>, at: &str) -> Option<String> {
+        let end = matches!(obj.get("End"), Some(Value::Bool(true)));
+        match (obj.get("Next"), end) {
+            (Some(Value::String(n)), false) => Some(n.clone()),
+            (None, true) => None,
+            (Some(_), true) => {
+                self.schema("Only one of 'Next' or 'End' can be present", at);
+                None
+            }
+            (Some(_), false) => {
+                self.schema("Value must be a string", &format!("{at}/Next"));
+                None
+            }
+            (None, false) => {
+                self.schema("No terminal state found in machine", at);
+                None
+            }
+        }
+    }
+
+    fn path_field(&mut self, obj: &Map<String, Value>, field: &str, at: &str) -> PathField {
+        match obj.get(field) {
+            None => PathField::Default,
+            Some(Value::Null) => PathField::Null,
+            Some(Value::String(s)) => match JsonPath::parse(s) {
+                Ok(p) => PathField::Path(p),
+                Err(_) => {
+                    self.schema(
+                        format!("The value for the field '{field}' must be a valid JSONPath"),
+                        &format!("{at}/{field}"),
+                    );
+                    PathField::Default
+                }
+            },
+            Some(_) => {
+                self.schema("Value must be a string", &format!("{at}/{field}"));
+                PathField::Default
+            }
+        }
+    }
+
+    fn result_path(&mut self, obj: &Map<String, Value>, at: &str) -> ResultPathField {
+        match obj.get("ResultPath") {
+            None => ResultPathField::Default,
+            Some(Value::Null) => ResultPathField::Null,
+            Some(Value::String(s)) => match ReferencePath::parse(s) {
+                Ok(p) => ResultPathField::Path(p),
+                Err(_) => {
+                    self.schema(
+                        "The value for the field 'ResultPath' must be a valid JSONPath",
+                        &format!("{at}/ResultPath"),
+                    );
+                    ResultPathField::Default
+                }
+            },
+            Some(_) => {
+                self.schema("Value must be a string", &format!("{at}/ResultPath"));
+                ResultPathField::Default
+            }
+        }
+    }
+
+    fn template(&mut self, obj: &Map<String, Value>, field: &str, at: &str) -> Option<Template> {
+        let value = obj.get(field)?;
+        match Template::compile(value) {
+            Ok(t) => Some(t),
+            Err(message) => {
+                self.schema(message, &format!("{at}/{field}"));
+                None
+            }
+        }
+    }
+
+    fn choice(&mut self, obj: &Map<String, Value>, at: &str) -> Option<StateKind> {
+        let Some(Value::Array(entries)) = obj.get("Choices") else {
+            self.schema("These fields are required: [Choices]", at);
+            return None;
+        };
+        if entries.is_empty() {
+            self.schema("Value cannot be empty", &format!("{at}/Choices"));
+        }
+        let mut choices = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            let loc = format!("{at}/Choices[{i}]");
+            match choice::parse_choice(entry, &loc) {
+                Ok(c) => choices.push(c),
+                Err(e) => self.schema(e.message, &e.location),
+            }
+        }
+        let default = self.string(obj, "Default", at);
+        Some(StateKind::Choice { choices, default })
+    }
+
+    fn wait(&mut self, obj: &Map<String, Value>, at: &str) -> Option<WaitFor> {
+        let given: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
+            .into_iter()
+            .filter(|f| obj.contains_key(*f))
+            .collect();
+        if given.len() != 1 {
+            self.schema(
+                "A Wait state must contain exactly one of 'Seconds', 'SecondsPath', 'Timestamp' or 'TimestampPath'",
+                at,
+            );
+            return None;
+        }
+        let field = given[0];
+        let value = &obj[field];
+        let loc = format!("{at}/{field}");
+        let wait = match (field, value) {
+            ("Seconds", v) => match v.as_u64() {
+                Some(n) => WaitFor::Seconds(n),
+                None => {
+                    self.schema("Value must be a non-negative integer", &loc);
+                    return None;
+                }
+            },
+            ("Timestamp", Value::String(s)) => match timestamp::parse(s) {
+                Some(ms) => WaitFor::Timestamp(ms),
+                None => {
+                    self.schema("String does not match RFC3339 timestamp", &loc);
+                    return None;
+                }
+            },
+            (_, Value::String(s)) => match JsonPath::parse(s) {
+                Ok(p) if field == "SecondsPath" => WaitFor::SecondsPath(p),
+                Ok(p) => WaitFor::TimestampPath(p),
+                Err(_) => {
+                    self.schema(
+                        format!("The value for the field '{field}' must be a valid JSONPath"),
+                        &loc,
+                    );
+                    return None;
+                }
+            },
+            _ => {
+                self.schema("Value must be a string", &loc);
+                return None;
+            }
+        };
+        Some(wait)
+    }
+
+    fn source(&mut self, obj: &Map<String, Value>, lit: &str, path: &str, at: &str) -> Source {
+        match (obj.get(lit), obj.get(path)) {
+            (Some(_), Some(_)) => {
+                self.schema(format!("Only one of '{lit}' or '{path}' can be present"), at);
+                Source::None
+            }
+            (Some(Value::String(s)), None) => Source::Literal(s.clone()),
+            (Some(_), None) => {
+                self.schema("Value must be a string", &format!("{at}/{lit}"));
+                Source::None
+            }
+            (None, Some(Value::String(s))) => {
+                if crate::intrinsics::is_intrinsic(s) {
+                    match crate::intrinsics::Intrinsic::parse(s) {
+                        Ok(f) => return Source::Intrinsic(f),
+                        Err(message) => self.schema(message, &format!("{at}/{path}")),
+                    }
+                } else {
+                    match JsonPath::parse(s) {
+                        Ok(p) => return Source::Path(p),
+                        Err(_) => self.schema(
+                            format!("The value for the field '{path}' must be a valid JSONPath"),
+                            &format!("{at}/{path}"),
+                        ),
+                    }
+                }
+                Source::None
+            }
+            (None, Some(_)) => {
+                self.schema("Value must be a string", &format!("{at}/{path}"));
+                Source::None
+            }
+            (None, None) => Source::None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostics_table() {
+        let cases: &[(&str, &str)] = &[
+            ("{}", "SCHEMA_VALIDATION_FAILED: These fields are required: [States, StartAt] at /"),
+            (r#"{"States":{}}"#, "SCHEMA_VALIDATION_FAILED: These fields are required: [StartAt] at /"),
+            ("[]", "SCHEMA_VALIDATION_FAILED: Definition must be a valid JSON object"),
+            (
+                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"}}}"#,
+                "MISSING_TRANSITION_TARGET: Missing 'Next' target: B at /States/A/Next",
+            ),
+            (
+                r#"{"StartAt":"A","States":{"A":{"Type":"Nope"}}}"#,
+                "SCHEMA_VALIDATION_FAILED: The field 'Type' should have one of these values: [Task, Wait, Pass, Succeed, Fail, Choice, Parallel, Map] at /States/A/Type",
+            ),
+            (
+                r#"{"StartAt":"A","States":{"A":{"Type":"Wait","Timestamp":"2016-12-05 21:29:29Z","End":true}}}"#,
+                "SCHEMA_VALIDATION_FAILED: String does not match RFC3339 timestamp at /States/A/Timestamp",
+            ),
+            (
+                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Foo":1,"End":true}}}"#,
+                "SCHEMA_VALIDATION_FAILED: The field 'Foo' is not supported by Step Functions at /States/A",
+            ),
+        ];
+        for (text, expected) in cases {
+            let diags = Definition::parse(text).err().unwrap_or_default();
+            let got = invalid_definition_message(&diags);
+            assert_eq!(got, format!("Invalid State Machine Definition: '{expected}'"), "{text}");
+        }
+    }
+
+    #[test]
+    fn valid_definition_parses() {
+        let text = r#"{"StartAt":"A","TimeoutSeconds":5,"States":{
+            "A":{"Type":"Pass","Result":1,"ResultPath":"$.r","Next":"B"},
+            "B":{"Type":"Wait","Seconds":1,"Next":"C"},
+            "C":{"Type":"Succeed"}}}"#;
+        let def = Definition::parse(text).expect("valid");
+        assert_eq!(def.start_at, "A");
+        assert_eq!(def.timeout_seconds, Some(5));
+        assert_eq!(def.state("A").and_then(|s| s.next.as_deref()), Some("B"));
+    }
+}

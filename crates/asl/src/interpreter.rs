@@ -1,0 +1,540 @@
+//! The pure interpreter: runtime state + one signal → new runtime state + history events.
+//!
+//! Architecture invariant: [`advance`] does no IO and reads no clock; `now` and entropy are
+//! arguments. The engine persists the returned events together with the new [`Runtime`] in
+//! one atomic write, and calls again when the returned `wake_at` time has come.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::choice;
+use crate::definition::{Definition, Source, State, StateKind, WaitFor};
+use crate::error::{names, StatesError};
+use crate::history::{ErrorCause, EventDetails, HistoryEvent};
+use crate::io;
+use crate::template::Scope;
+use crate::{timestamp, Entropy};
+
+/// AWS's payload limit for inputs, outputs and results: 256 KiB of UTF-8.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// What identifies an execution to the states it runs (the `$$.Execution` and
+/// `$$.StateMachine` parts of the context object).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecutionInfo {
+    pub execution_arn: String,
+    pub name: String,
+    pub state_machine_arn: String,
+    pub state_machine_name: String,
+    pub role_arn: String,
+    pub start_time: i64,
+    pub input: Value,
+    pub redrive_count: u32,
+    pub redrive_time: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+impl Status {
+    /// AWS's `ExecutionStatus` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "RUNNING",
+            Status::Succeeded => "SUCCEEDED",
+            Status::Failed => "FAILED",
+            Status::TimedOut => "TIMED_OUT",
+            Status::Aborted => "ABORTED",
+        }
+    }
+}
+
+/// An execution's checkpointed runtime state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Runtime {
+    pub status: Status,
+    pub last_event_id: u64,
+    /// The state being executed (kept after a failure: redrive resumes from it).
+    pub current: Option<Current>,
+    /// When the execution times out (epoch ms), from the definition's `TimeoutSeconds`.
+    pub deadline: Option<i64>,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+/// The state an execution is in, with the raw input it received.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Current {
+    pub state: String,
+    pub input: Value,
+    /// The id of its `…StateEntered` event; `None` until it has been entered.
+    pub entered_event_id: Option<u64>,
+    pub entered_time: i64,
+    /// Set while a Wait state waits.
+    pub wait_until: Option<i64>,
+}
+
+/// What drives an execution forward.
+#[derive(Debug, Clone)]
+pub enum Signal {
+    /// The execution was started (the runtime is fresh from [`Runtime::new`]).
+    Start,
+    /// A time the interpreter asked for (`wake_at`) has come, or the engine resumes after a
+    /// restart or a yield.
+    Wake,
+    /// `StopExecution`.
+    Stop { error: Option<String>, cause: Option<String> },
+}
+
+/// The result of one [`advance`] call.
+#[derive(Debug, Default)]
+pub struct Advance {
+    pub events: Vec<HistoryEvent>,
+    /// When to call again with [`Signal::Wake`] (epoch ms), if the execution is still running.
+    pub wake_at: Option<i64>,
+    /// The state budget ran out: call again with [`Signal::Wake`] right away.
+    pub yielded: bool,
+}
+
+/// Limits the interpreter enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How many states one call may run before yielding to other executions.
+    pub states_per_call: u32,
+    /// Multiplies Wait durations (tests use < 1).
+    pub wait_time_scale: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { states_per_call: 256, wait_time_scale: 1.0 }
+    }
+}
+
+impl Runtime {
+    pub fn new() -> Runtime {
+        Runtime {
+            status: Status::Running,
+            last_event_id: 0,
+            current: None,
+            deadline: None,
+            output: None,
+            error: None,
+            cause: None,
+        }
+    }
+}
+
+impl Default for Runtime {
+    fn default() -> Runtime {
+        Runtime::new()
+    }
+}
+
+/// Moves an execution forward as far as it can go without waiting.
+pub fn advance(
+    def: &Definition,
+    info: &ExecutionInfo,
+    rt: &mut Runtime,
+    signal: Signal,
+    now: i64,
+    entropy: &mut Entropy,
+    limits: Limits,
+) -> Advance {
+    let mut run = Run { def, info, rt, now, entropy, limits, out: Advance::default() };
+    run.handle(signal);
+    run.out.wake_at = match run.rt.status {
+        Status::Running if !run.out.yielded => {
+            let wait = run.rt.current.as_ref().and_then(|c| c.wait_until);
+            match (wait, run.rt.deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        }
+        _ => None,
+    };
+    run.out
+}
+
+struct Run<'a> {
+    def: &'a Definition,
+    info: &'a ExecutionInfo,
+    rt: &'a mut Runtime,
+    now: i64,
+    entropy: &'a mut Entropy,
+    limits: Limits,
+    out: Advance,
+}
+
+/// How a state finished.
+enum Outcome {
+    /// Go to `next` (or end the execution) with this output.
+    Exit(Value),
+    /// Wait until the given time; the state stays current.
+    Wait(i64),
+    /// A Choice picked the next state.
+    Branch(String, Value),
+    /// A Fail state ended the execution.
+    Fail(ErrorCause),
+}
+
+impl Run<'_> {
+    fn handle(&mut self, signal: Signal) {
+        match signal {
+            Signal::Start => {
+                self.push(
+                    0,
+                    EventDetails::ExecutionStarted {
+                        input: self.info.input.to_string(),
+                        role_arn: self.info.role_arn.clone(),
+                        state_machine_alias_arn: None,
+                        state_machine_version_arn: None,
+                    },
+                );
+                self.rt.deadline =
+                    self.def.timeout_seconds.map(|s| self.info.start_time + self.scaled(s));
+                self.rt.current = Some(Current {
+                    state: self.def.start_at.clone(),
+                    input: self.info.input.clone(),
+                    entered_event_id: None,
+                    entered_time: self.now,
+                    wait_until: None,
+                });
+                self.run();
+            }
+            Signal::Wake => {
+                if self.rt.status == Status::Running {
+                    self.run();
+                }
+            }
+            Signal::Stop { error, cause } => {
+                if self.rt.status == Status::Running {
+                    // AWS records ExecutionAborted with previousEventId 0.
+                    self.push(0, EventDetails::ExecutionAborted(ErrorCause { error, cause }));
+                    self.rt.status = Status::Aborted;
+                }
+            }
+        }
+    }
+
+    fn scaled(&self, seconds: u64) -> i64 {
+        (seconds as f64 * 1000.0 * self.limits.wait_time_scale) as i64
+    }
+
+    fn push(&mut self, previous_event_id: u64, details: EventDetails) -> u64 {
+        let id = self.rt.last_event_id + 1;
+        self.rt.last_event_id = id;
+        self.out.events.push(HistoryEvent { id, previous_event_id, timestamp: self.now, details });
+        id
+    }
+
+    fn last(&self) -> u64 {
+        self.rt.last_event_id
+    }
+
+    fn run(&mut self) {
+        let mut budget = self.limits.states_per_call;
+        while self.rt.status == Status::Running {
+            if self.rt.deadline.is_some_and(|d| d <= self.now) {
+                self.push(
+                    self.last(),
+                    EventDetails::ExecutionTimedOut(ErrorCause {
+                        error: Some(names::TIMEOUT.into()),
+                        cause: Some("The execution has timed out.".into()),
+                    }),
+                );
+                self.rt.status = Status::TimedOut;
+                return;
+            }
+            if budget == 0 {
+                self.out.yielded = true;
+                return;
+            }
+            budget -= 1;
+            let Some(current) = self.rt.current.clone() else { return };
+            let Some(state) = self.def.state(&current.state) else {
+                let cause = format!("The state '{}' does not exist", current.state);
+                self.fail(ErrorCause { error: Some(names::RUNTIME.into()), cause: Some(cause) });
+                return;
+            };
+            let entered_id = match current.entered_event_id {
+                Some(id) => id,
+                None => self.enter(state, &current.input),
+            };
+            let outcome = self.execute(state, &current.input);
+            match outcome {
+                Ok(Outcome::Wait(until)) => {
+                    if until > self.now {
+                        if let Some(c) = self.rt.current.as_mut() {
+                            c.wait_until = Some(until);
+                        }
+                        return;
+                    }
+                    // The time has come: exit the Wait state with its output.
+                    let exit = self.wait_output(state, &current.input);
+                    self.finish_state(state, entered_id, exit, state.next.clone());
+                }
+                Ok(Outcome::Exit(output)) => {
+                    self.finish_state(state, entered_id, Ok(output), state.next.clone())
+                }
+                Ok(Outcome::Branch(next, output)) => {
+                    self.finish_state(state, entered_id, Ok(output), Some(next))
+                }
+                Ok(Outcome::Fail(ec)) => self.fail(ec),
+                Err(e) => self.state_error(state, entered_id, e),
+            }
+        }
+    }
+
+    fn enter(&mut self, state: &State, input: &Value) -> u64 {
+        // AWS quirk: the first state entered after ExecutionStarted has previousEventId 0.
+        let prev = if self.rt.last_event_id == 1 { 0 } else { self.last() };
+        let id = self.push(
+            prev,
+            EventDetails::StateEntered {
+                state_type: state.kind.event_prefix().into(),
+                name: state.name.clone(),
+                input: input.to_string(),
+            },
+        );
+        if let Some(c) = self.rt.current.as_mut() {
+            c.entered_event_id = Some(id);
+            c.entered_time = self.now;
+        }
+        id
+    }
+
+    fn context(&self, state: &State) -> Value {
+        let i = self.info;
+        let mut execution = json!({
+            "Id": i.execution_arn,
+            "Input": i.input,
+            "StartTime": timestamp::format_millis(i.start_time),
+            "Name": i.name,
+            "RoleArn": i.role_arn,
+            "RedriveCount": i.redrive_count,
+        });
+        if let (Some(t), Some(obj)) = (i.redrive_time, execution.as_object_mut()) {
+            obj.insert("RedriveTime".into(), Value::String(timestamp::format_millis(t)));
+        }
+        let entered = self.rt.current.as_ref().map(|c| c.entered_time).unwrap_or(self.now);
+        json!({
+            "Execution": execution,
+            "StateMachine": { "Id": i.state_machine_arn, "Name": i.state_machine_name },
+            "State": { "Name": state.name, "EnteredTime": timestamp::format_millis(entered) },
+        })
+    }
+
+    fn execute(&mut self, state: &State, raw: &Value) -> Result<Outcome, StatesError> {
+        let context = self.context(state);
+        match &state.kind {
+            StateKind::Pass { result, parameters, result_path } => {
+                let effective = io::input_path(&state.input_path, raw, &context)?;
+                let produced = match (parameters, result) {
+                    (Some(t), _) => {
+                        let mut scope = Scope::new(&effective, &context, self.entropy);
+                        t.render(&mut scope)?
+                    }
+                    (None, Some(r)) => r.clone(),
+                    (None, None) => effective,
+                };
+                let combined = io::result_path(result_path, raw.clone(), produced)?;
+                Ok(Outcome::Exit(io::output_path(&state.output_path, &combined, &context)?))
+            }
+            StateKind::Choice { choices, default } => {
+                let effective = io::input_path(&state.input_path, raw, &context)?;
+                let chosen = choice::select(choices, &effective, &context, &Map::new())?;
+                let Some(next) = chosen.map(|c| c.next.clone()).or_else(|| default.clone()) else {
+                    return Err(StatesError::new("States.NoChoiceMatched", "No Matches!"));
+                };
+                let output = io::output_path(&state.output_path, &effective, &context)?;
+                Ok(Outcome::Branch(next, output))
+            }
+            StateKind::Wait(wait) => {
+                if let Some(until) = self.rt.current.as_ref().and_then(|c| c.wait_until) {
+                    return Ok(Outcome::Wait(until));
+                }
+                let effective = io::input_path(&state.input_path, raw, &context)?;
+                let until = self.wait_until(wait, &effective, &context)?;
+                Ok(Outcome::Wait(until))
+            }
+            StateKind::Succeed => {
+                let effective = io::input_path(&state.input_path, raw, &context)?;
+                Ok(Outcome::Exit(io::output_path(&state.output_path, &effective, &context)?))
+            }
+            StateKind::Fail { error, cause } => Ok(Outcome::Fail(ErrorCause {
+                error: self.fail_field(error, "ErrorPath", raw, &context)?,
+                cause: self.fail_field(cause, "CausePath", raw, &context)?,
+            })),
+            StateKind::Unsupported(ty) => Err(StatesError::runtime(format!(
+                "The state type '{ty}' is not supported by this version of stepwise."
+            ))),
+        }
+    }
+
+    fn wait_output(&mut self, state: &State, raw: &Value) -> Result<Value, StatesError> {
+        let context = self.context(state);
+        let effective = io::input_path(&state.input_path, raw, &context)?;
+        io::output_path(&state.output_path, &effective, &context)
+    }
+
+    fn wait_until(&self, wait: &WaitFor, input: &Value, ctx: &Value) -> Result<i64, StatesError> {
+        let entered = self.rt.current.as_ref().map(|c| c.entered_time).unwrap_or(self.now);
+        let scale = self.limits.wait_time_scale;
+        let from_timestamp = |ms: i64| {
+            // Scaled relative to the state's entry, so `--wait-time-scale` shortens it too.
+            entered + ((ms - entered).max(0) as f64 * scale) as i64
+        };
+        match wait {
+            WaitFor::Seconds(s) => Ok(entered + self.scaled(*s)),
+            WaitFor::Timestamp(ms) => Ok(from_timestamp(*ms)),
+            WaitFor::SecondsPath(path) => {
+                let value = select(path, input, ctx).ok_or_else(|| {
+                    StatesError::runtime(format!(
+                        "The SecondsPath parameter does not reference an input value: {}",
+                        path.text()
+                    ))
+                })?;
+                let seconds = value.as_i64().filter(|_| !value.is_f64()).ok_or_else(|| {
+                    StatesError::runtime(format!(
+                        "The SecondsPath parameter cannot be parsed as a long value: {} == {}",
+                        path.text(),
+                        value
+                    ))
+                })?;
+                if seconds < 0 {
+                    return Err(StatesError::runtime(format!(
+                        "The SecondsPath parameter references a negative value: {} == {}",
+                        path.text(),
+                        seconds
+                    )));
+                }
+                Ok(entered + self.scaled(seconds as u64))
+            }
+            WaitFor::TimestampPath(path) => {
+                let value = select(path, input, ctx);
+                let parsed = value.as_ref().and_then(Value::as_str).and_then(timestamp::parse);
+                match parsed {
+                    Some(ms) => Ok(from_timestamp(ms)),
+                    None => Err(StatesError::runtime(format!(
+                        "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {} == {}",
+                        path.text(),
+                        value.map(|v| match v {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        }).unwrap_or_else(|| "null".into())
+                    ))),
+                }
+            }
+        }
+    }
+
+    fn fail_field(
+        &mut self,
+        source: &Source,
+        field: &str,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<Option<String>, StatesError> {
+        let value = match source {
+            Source::None => return Ok(None),
+            Source::Literal(s) => return Ok(Some(s.clone())),
+            Source::Path(path) => select(path, raw, context).ok_or_else(|| {
+                StatesError::runtime(format!(
+                    "The JSONPath '{}' specified for the field '{}' could not be found in the input '{}'",
+                    path.text(),
+                    field,
+                    raw
+                ))
+            })?,
+            Source::Intrinsic(f) => {
+                let mut scope = Scope::new(raw, context, self.entropy);
+                f.eval(&mut scope)?
+            }
+        };
+        Ok(Some(match value {
+            Value::String(s) => s,
+            other => other.to_string(),
+        }))
+    }
+
+    fn finish_state(
+        &mut self,
+        state: &State,
+        entered_id: u64,
+        output: Result<Value, StatesError>,
+        next: Option<String>,
+    ) {
+        let output = match output {
+            Ok(o) => o,
+            Err(e) => return self.state_error(state, entered_id, e),
+        };
+        let text = output.to_string();
+        if text.len() > MAX_PAYLOAD_BYTES {
+            let cause = format!(
+                "The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.",
+                state.name
+            );
+            return self.fail(ErrorCause {
+                error: Some(names::DATA_LIMIT_EXCEEDED.into()),
+                cause: Some(cause),
+            });
+        }
+        let prev = self.last();
+        self.push(
+            prev,
+            EventDetails::StateExited {
+                state_type: state.kind.event_prefix().into(),
+                name: state.name.clone(),
+                output: text.clone(),
+            },
+        );
+        match next {
+            Some(next) => {
+                self.rt.current = Some(Current {
+                    state: next,
+                    input: output,
+                    entered_event_id: None,
+                    entered_time: self.now,
+                    wait_until: None,
+                });
+            }
+            None => {
+                let prev = self.last();
+                self.push(prev, EventDetails::ExecutionSucceeded { output: text.clone() });
+                self.rt.status = Status::Succeeded;
+                self.rt.output = Some(text);
+            }
+        }
+    }
+
+    fn state_error(&mut self, state: &State, entered_id: u64, e: StatesError) {
+        let cause = format!(
+            "An error occurred while executing the state '{}' (entered at the event id #{}). {}",
+            state.name, entered_id, e.cause
+        );
+        self.fail(ErrorCause { error: Some(e.error), cause: Some(cause) });
+    }
+
+    fn fail(&mut self, ec: ErrorCause) {
+        self.rt.error = ec.error.clone();
+        self.rt.cause = ec.cause.clone();
+        let prev = self.last();
+        self.push(prev, EventDetails::ExecutionFailed(ec));
+        self.rt.status = Status::Failed;
+    }
+}
+
+fn select(path: &crate::jsonpath::JsonPath, input: &Value, context: &Value) -> Option<Value> {
+    match path.root() {
+        crate::jsonpath::Root::Context => path.select(context),
+        _ => path.select(input),
+    }
+}

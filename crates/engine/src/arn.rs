@@ -1,0 +1,131 @@
+//! ARNs as AWS forms them, and the names inside them.
+
+use crate::{Error, Result};
+
+/// The parts of a Step Functions ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arn {
+    pub partition: String,
+    pub region: String,
+    pub account: String,
+    /// `stateMachine`, `execution`, `express`, `activity`, `mapRun`, ...
+    pub resource_type: String,
+    /// The parts after the resource type.
+    pub parts: Vec<String>,
+}
+
+impl Arn {
+    pub fn parse(text: &str) -> Option<Arn> {
+        let mut it = text.splitn(6, ':');
+        let (Some("arn"), Some(partition), Some("states"), Some(region), Some(account), Some(rest)) =
+            (it.next(), it.next(), it.next(), it.next(), it.next(), it.next())
+        else {
+            return None;
+        };
+        let mut parts = rest.split(':').map(str::to_owned);
+        let resource_type = parts.next()?;
+        let parts: Vec<String> = parts.collect();
+        if parts.is_empty() || parts.iter().any(String::is_empty) {
+            return None;
+        }
+        Some(Arn {
+            partition: partition.into(),
+            region: region.into(),
+            account: account.into(),
+            resource_type,
+            parts,
+        })
+    }
+}
+
+pub fn state_machine(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:states:{region}:{account}:stateMachine:{name}")
+}
+
+pub fn execution(sm: &Arn, name: &str) -> String {
+    format!(
+        "arn:{}:states:{}:{}:execution:{}:{}",
+        sm.partition, sm.region, sm.account, sm.parts[0], name
+    )
+}
+
+pub fn express_execution(sm: &Arn, name: &str, id: &str) -> String {
+    format!(
+        "arn:{}:states:{}:{}:express:{}:{}:{}",
+        sm.partition, sm.region, sm.account, sm.parts[0], name, id
+    )
+}
+
+/// The state machine an execution ARN belongs to.
+pub fn state_machine_of_execution(exec: &Arn) -> String {
+    format!(
+        "arn:{}:states:{}:{}:stateMachine:{}",
+        exec.partition, exec.region, exec.account, exec.parts[0]
+    )
+}
+
+/// Parses a state machine ARN (no version or alias suffix), with AWS's `InvalidArn` message.
+pub fn parse_state_machine(text: &str) -> Result<Arn> {
+    match Arn::parse(text) {
+        Some(a) if a.resource_type == "stateMachine" && a.parts.len() == 1 => Ok(a),
+        _ => Err(Error::InvalidArn(format!("Invalid Arn: 'Resource type not valid in this context: {}'", resource_hint(text)))),
+    }
+}
+
+/// Parses an execution ARN (`execution` or `express`), with AWS's `InvalidArn` message.
+pub fn parse_execution(text: &str) -> Result<Arn> {
+    match Arn::parse(text) {
+        Some(a) if a.resource_type == "execution" && a.parts.len() == 2 => Ok(a),
+        Some(a) if a.resource_type == "express" && a.parts.len() == 3 => Ok(a),
+        _ => Err(Error::InvalidArn(format!("Invalid Arn: 'Resource type not valid in this context: {}'", resource_hint(text)))),
+    }
+}
+
+fn resource_hint(text: &str) -> &str {
+    text.split(':').nth(5).unwrap_or(text)
+}
+
+/// Checks a resource name against AWS's rules (1–80 characters; no whitespace, brackets,
+/// wildcards, special or control characters).
+pub fn check_name(name: &str) -> Result<()> {
+    let bad = |c: char| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(
+                c,
+                '<' | '>' | '{' | '}' | '[' | ']' | '?' | '*' | '"' | '#' | '%' | '\\' | '^' | '|'
+                    | '~' | '`' | '$' | '&' | ',' | ';' | ':' | '/'
+            )
+            || ('\u{7f}'..='\u{9f}').contains(&c)
+            || ('\u{fffe}'..='\u{ffff}').contains(&c)
+    };
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(bad) {
+        return Err(Error::InvalidName(format!("Invalid Name: '{name}'")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "my-machine_1", "ünïcödé", &"x".repeat(80)] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b", "a/b", "a:b", "a\u{0}", "a*", &"x".repeat(81)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn arns() {
+        let sm = parse_state_machine("arn:aws:states:eu-west-1:1:stateMachine:M").unwrap();
+        assert_eq!(execution(&sm, "e"), "arn:aws:states:eu-west-1:1:execution:M:e");
+        assert!(parse_state_machine("arn:aws:states:eu-west-1:1:execution:M:e").is_err());
+        let ex = parse_execution("arn:aws:states:r:1:execution:M:e").unwrap();
+        assert_eq!(state_machine_of_execution(&ex), "arn:aws:states:r:1:stateMachine:M");
+        assert!(parse_execution("nope").is_err());
+    }
+}

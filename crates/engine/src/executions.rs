@@ -1,0 +1,282 @@
+//! Execution operations: start (async and sync), describe, list, history, stop.
+
+use std::sync::Arc;
+
+use asl::history::HistoryEvent;
+use asl::interpreter::ExecutionInfo;
+use serde_json::Value;
+use store::{Cursor, ExecutionFilter, ExecutionRecord};
+use tokio::sync::oneshot;
+
+use crate::machines::{not_found, parse_definition};
+use crate::runner::Checkpoint;
+use crate::{arn, Engine, Error, Result};
+
+/// What `StartExecution` answers.
+#[derive(Debug, Clone)]
+pub struct StartedExecution {
+    pub arn: String,
+    pub start_date: i64,
+}
+
+/// One page of `ListExecutions`.
+#[derive(Debug, Clone)]
+pub struct ExecutionPage {
+    pub executions: Vec<ExecutionRecord>,
+    pub next_token: Option<String>,
+}
+
+/// What `GetExecutionHistory` asks for.
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    pub arn: String,
+    pub max_results: usize,
+    pub reverse: bool,
+    pub next_token: Option<String>,
+}
+
+/// One page of history.
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    pub events: Vec<HistoryEvent>,
+    pub next_token: Option<String>,
+}
+
+/// How long `StartSyncExecution` waits for an Express execution (AWS: 5 minutes).
+const SYNC_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl Engine {
+    /// Starts a Standard execution (or an asynchronous Express one).
+    pub async fn start_execution(
+        &self,
+        sm_arn: &str,
+        name: Option<String>,
+        input: Option<String>,
+    ) -> Result<StartedExecution> {
+        let (record, _) = self.launch(sm_arn, name, input, None).await?;
+        Ok(StartedExecution { arn: record.arn, start_date: record.start_date })
+    }
+
+    /// Runs an Express execution to its end and returns its final record.
+    pub async fn start_sync_execution(
+        &self,
+        sm_arn: &str,
+        name: Option<String>,
+        input: Option<String>,
+    ) -> Result<ExecutionRecord> {
+        let (tx, rx) = oneshot::channel();
+        let (started, express) = self.launch(sm_arn, name, input, Some(tx)).await?;
+        if !express {
+            return Err(Error::StateMachineTypeNotSupported(
+                "This operation is not supported by this type of state machine".into(),
+            ));
+        }
+        if started.status != "RUNNING" {
+            return Ok(started);
+        }
+        match tokio::time::timeout(SYNC_LIMIT, rx).await {
+            Ok(Ok(done)) => Ok(done),
+            _ => {
+                let stopped = self.inner.runner.stop(&started.arn, Some("States.Timeout".into()), None).await?;
+                Ok(stopped.unwrap_or(started))
+            }
+        }
+    }
+
+    /// Starts an execution; returns its record and whether it is an Express execution.
+    async fn launch(
+        &self,
+        sm_arn: &str,
+        name: Option<String>,
+        input: Option<String>,
+        waiter: Option<oneshot::Sender<ExecutionRecord>>,
+    ) -> Result<(ExecutionRecord, bool)> {
+        let sm_parts = arn::parse_state_machine(sm_arn)?;
+        let sm = self.store().get_state_machine(sm_arn).await?.ok_or_else(|| not_found(sm_arn))?;
+        let express = sm.kind == "EXPRESS";
+        if waiter.is_some() && !express {
+            return Err(Error::StateMachineTypeNotSupported(
+                "This operation is not supported by this type of state machine".into(),
+            ));
+        }
+        let input_text = input.unwrap_or_else(|| "{}".into());
+        let input_value: Value = serde_json::from_str(&input_text).map_err(|e| {
+            Error::InvalidExecutionInput(format!("Invalid State Machine Execution Input: '{e}'"))
+        })?;
+        let name = match name {
+            Some(n) => {
+                arn::check_name(&n)?;
+                n
+            }
+            None => self.new_uuid(),
+        };
+        let exec_arn = if express {
+            arn::express_execution(&sm_parts, &name, &self.new_uuid())
+        } else {
+            arn::execution(&sm_parts, &name)
+        };
+        let def = Arc::new(parse_definition(&sm.definition)?);
+        let now = self.now();
+        let info = ExecutionInfo {
+            execution_arn: exec_arn.clone(),
+            name: name.clone(),
+            state_machine_arn: sm.arn.clone(),
+            state_machine_name: sm.name.clone(),
+            role_arn: sm.role_arn.clone(),
+            start_time: now,
+            input: input_value,
+            redrive_count: 0,
+            redrive_time: None,
+        };
+        let record = ExecutionRecord {
+            arn: exec_arn.clone(),
+            state_machine_arn: sm.arn.clone(),
+            name,
+            status: "RUNNING".into(),
+            start_date: now,
+            stop_date: None,
+            input: input_text.clone(),
+            output: None,
+            error: None,
+            cause: None,
+            role_arn: sm.role_arn.clone(),
+            definition: sm.definition.clone(),
+            revision_id: sm.revision_id.clone(),
+            runtime: String::new(),
+            wake_at: None,
+            redrive_count: 0,
+            redrive_date: None,
+            version: 0,
+        };
+        match self.inner.runner.start(def, record, info, !express, waiter).await {
+            Ok(r) => Ok((r, express)),
+            Err(Error::Store(store::Error::AlreadyExists)) => {
+                // Idempotent by name: the same input while it runs returns the same execution.
+                let existing = self.store().get_execution(&exec_arn).await?;
+                match existing {
+                    Some(e) if e.status == "RUNNING" && e.input == input_text => Ok((e, express)),
+                    _ => Err(Error::ExecutionAlreadyExists(format!(
+                        "Execution Already Exists: '{exec_arn}'"
+                    ))),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn describe_execution(&self, exec_arn: &str) -> Result<ExecutionRecord> {
+        arn::parse_execution(exec_arn)?;
+        if let Some(r) = self.store().get_execution(exec_arn).await? {
+            return Ok(r);
+        }
+        match self.inner.runner.running_record(exec_arn).await {
+            Some(r) => Ok(r),
+            None => Err(execution_not_found(exec_arn)),
+        }
+    }
+
+    /// Stops a running execution and returns the stop date.
+    pub async fn stop_execution(
+        &self,
+        exec_arn: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<i64> {
+        let record = self.describe_execution(exec_arn).await?;
+        if record.status != "RUNNING" {
+            // Stopping an execution that already ended changes nothing.
+            return Ok(record.stop_date.unwrap_or_else(|| self.now()));
+        }
+        match self.inner.runner.stop(exec_arn, error, cause).await? {
+            Some(r) => Ok(r.stop_date.unwrap_or_else(|| self.now())),
+            None => Ok(self.now()),
+        }
+    }
+
+    pub async fn list_executions(
+        &self,
+        sm_arn: &str,
+        status: Option<String>,
+        max_results: usize,
+        next_token: Option<&str>,
+    ) -> Result<ExecutionPage> {
+        arn::parse_state_machine(sm_arn)?;
+        let sm = self.store().get_state_machine(sm_arn).await?.ok_or_else(|| not_found(sm_arn))?;
+        if sm.kind == "EXPRESS" {
+            return Err(Error::StateMachineTypeNotSupported(
+                "This operation is not supported by this type of state machine".into(),
+            ));
+        }
+        let after = next_token.map(decode_cursor).transpose()?;
+        let limit = if max_results == 0 { 100 } else { max_results };
+        let mut executions = self
+            .store()
+            .list_executions(ExecutionFilter {
+                state_machine_arn: sm_arn.to_owned(),
+                status,
+                after,
+                limit: limit + 1,
+            })
+            .await?;
+        let next_token = if executions.len() > limit {
+            executions.truncate(limit);
+            executions.last().map(|e| encode_cursor(e.start_date, &e.arn))
+        } else {
+            None
+        };
+        Ok(ExecutionPage { executions, next_token })
+    }
+
+    pub async fn get_execution_history(&self, q: HistoryQuery) -> Result<HistoryPage> {
+        let record = self.describe_execution(&q.arn).await?;
+        if record.arn.contains(":express:") {
+            return Err(Error::Validation(
+                "This operation is not supported by this type of state machine".into(),
+            ));
+        }
+        let checkpoint: Checkpoint = serde_json::from_str(&record.runtime)
+            .map_err(|e| Error::Store(store::Error::Corrupt(e.to_string())))?;
+        let last = checkpoint.runtime.last_event_id;
+        let limit = if q.max_results == 0 { 100 } else { q.max_results } as u64;
+        let start = match &q.next_token {
+            Some(t) => t
+                .strip_prefix("h")
+                .and_then(|n| n.parse::<u64>().ok())
+                .filter(|n| *n >= 1 && *n <= last)
+                .ok_or_else(|| Error::InvalidToken(format!("Invalid Token: '{t}'")))?,
+            None if q.reverse => last,
+            None => 1,
+        };
+        let (from, to) = if q.reverse {
+            (start.saturating_sub(limit - 1).max(1), start)
+        } else {
+            (start, (start + limit - 1).min(last))
+        };
+        let stored = self.store().history(&q.arn, from, to, limit as usize).await?;
+        let mut events = stored
+            .iter()
+            .map(|e| serde_json::from_str::<HistoryEvent>(&e.body))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Store(store::Error::Corrupt(e.to_string())))?;
+        let next = if q.reverse { from.checked_sub(1).filter(|n| *n >= 1) } else { Some(to + 1).filter(|n| *n <= last) };
+        if q.reverse {
+            events.reverse();
+        }
+        Ok(HistoryPage { events, next_token: next.map(|n| format!("h{n}")) })
+    }
+}
+
+pub(crate) fn execution_not_found(arn: &str) -> Error {
+    Error::ExecutionDoesNotExist(format!("Execution Does Not Exist: '{arn}'"))
+}
+
+fn encode_cursor(start_date: i64, arn: &str) -> String {
+    format!("{start_date}:{arn}")
+}
+
+fn decode_cursor(token: &str) -> Result<Cursor> {
+    token
+        .split_once(':')
+        .and_then(|(d, a)| Some(Cursor { start_date: d.parse().ok()?, arn: a.to_owned() }))
+        .ok_or_else(|| Error::InvalidToken(format!("Invalid Token: '{token}'")))
+}

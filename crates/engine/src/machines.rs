@@ -1,0 +1,168 @@
+//! State machine operations: create, describe, update, delete, list, tags.
+
+use asl::definition::{invalid_definition_message, Definition};
+use store::StateMachineRecord;
+
+use crate::{arn, Engine, Error, Result};
+
+/// What `CreateStateMachine` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct CreateStateMachine {
+    pub region: String,
+    pub name: String,
+    pub definition: String,
+    pub role_arn: String,
+    /// `STANDARD` (default) or `EXPRESS`.
+    pub kind: Option<String>,
+    pub logging_configuration: Option<String>,
+    pub tracing_configuration: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// What `UpdateStateMachine` asks for; absent fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateStateMachine {
+    pub arn: String,
+    pub definition: Option<String>,
+    pub role_arn: Option<String>,
+    pub logging_configuration: Option<String>,
+    pub tracing_configuration: Option<String>,
+}
+
+/// Parses a definition, turning its diagnostics into AWS's `InvalidDefinition` message.
+pub(crate) fn parse_definition(text: &str) -> Result<Definition> {
+    Definition::parse(text).map_err(|d| Error::InvalidDefinition(invalid_definition_message(&d)))
+}
+
+impl Engine {
+    /// Creates a state machine. Creating one that exists with the same settings is idempotent
+    /// and returns the existing one, as AWS does.
+    pub async fn create_state_machine(&self, req: CreateStateMachine) -> Result<StateMachineRecord> {
+        arn::check_name(&req.name)?;
+        parse_definition(&req.definition)?;
+        let kind = req.kind.clone().unwrap_or_else(|| "STANDARD".into());
+        let arn = arn::state_machine(&req.region, &self.config().account_id, &req.name);
+        let record = StateMachineRecord {
+            arn: arn.clone(),
+            name: req.name,
+            kind,
+            definition: req.definition,
+            role_arn: req.role_arn,
+            creation_date: self.now(),
+            update_date: None,
+            revision_id: None,
+            description: None,
+            logging_configuration: req.logging_configuration,
+            tracing_configuration: req.tracing_configuration,
+            tags: req.tags,
+        };
+        match self.store().create_state_machine(record.clone()).await {
+            Ok(()) => Ok(record),
+            Err(store::Error::AlreadyExists) => {
+                let existing = self.store().get_state_machine(&arn).await?;
+                match existing {
+                    Some(e)
+                        if e.definition == record.definition
+                            && e.role_arn == record.role_arn
+                            && e.kind == record.kind =>
+                    {
+                        Ok(e)
+                    }
+                    _ => Err(Error::StateMachineAlreadyExists(format!(
+                        "State Machine Already Exists: '{arn}'"
+                    ))),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn describe_state_machine(&self, arn_text: &str) -> Result<StateMachineRecord> {
+        arn::parse_state_machine(arn_text)?;
+        self.store().get_state_machine(arn_text).await?.ok_or_else(|| not_found(arn_text))
+    }
+
+    /// Updates a state machine and returns it with its new `revision_id` and `update_date`.
+    pub async fn update_state_machine(&self, req: UpdateStateMachine) -> Result<StateMachineRecord> {
+        let mut sm = self.describe_state_machine(&req.arn).await?;
+        if req.definition.is_none()
+            && req.role_arn.is_none()
+            && req.logging_configuration.is_none()
+            && req.tracing_configuration.is_none()
+        {
+            return Err(Error::Validation(
+                "Either the definition, the role ARN, the LoggingConfiguration, or the TracingConfiguration must be specified".into(),
+            ));
+        }
+        if let Some(d) = req.definition {
+            parse_definition(&d)?;
+            sm.definition = d;
+        }
+        if let Some(r) = req.role_arn {
+            sm.role_arn = r;
+        }
+        if req.logging_configuration.is_some() {
+            sm.logging_configuration = req.logging_configuration;
+        }
+        if req.tracing_configuration.is_some() {
+            sm.tracing_configuration = req.tracing_configuration;
+        }
+        sm.update_date = Some(self.now());
+        sm.revision_id = Some(self.new_uuid());
+        self.store().update_state_machine(sm.clone()).await?;
+        Ok(sm)
+    }
+
+    /// Deletes a state machine. Deleting one that does not exist succeeds, as on AWS.
+    pub async fn delete_state_machine(&self, arn_text: &str) -> Result<()> {
+        arn::parse_state_machine(arn_text)?;
+        Ok(self.store().delete_state_machine(arn_text).await?)
+    }
+
+    /// State machines in `region`, ordered by ARN.
+    pub async fn list_state_machines(&self, region: &str) -> Result<Vec<StateMachineRecord>> {
+        let prefix = format!("arn:aws:states:{region}:{}:", self.config().account_id);
+        let all = self.store().list_state_machines().await?;
+        Ok(all.into_iter().filter(|sm| sm.arn.starts_with(&prefix)).collect())
+    }
+
+    pub async fn tag_resource(&self, arn_text: &str, tags: Vec<(String, String)>) -> Result<()> {
+        let mut sm = self.tagged(arn_text).await?;
+        for (k, v) in tags {
+            match sm.tags.iter_mut().find(|(key, _)| *key == k) {
+                Some(slot) => slot.1 = v,
+                None => sm.tags.push((k, v)),
+            }
+        }
+        Ok(self.store().update_state_machine(sm).await?)
+    }
+
+    pub async fn untag_resource(&self, arn_text: &str, keys: &[String]) -> Result<()> {
+        let mut sm = self.tagged(arn_text).await?;
+        sm.tags.retain(|(k, _)| !keys.contains(k));
+        Ok(self.store().update_state_machine(sm).await?)
+    }
+
+    pub async fn list_tags(&self, arn_text: &str) -> Result<Vec<(String, String)>> {
+        Ok(self.tagged(arn_text).await?.tags)
+    }
+
+    async fn tagged(&self, arn_text: &str) -> Result<StateMachineRecord> {
+        let not_found = || Error::ResourceNotFound(format!("Resource not found: '{arn_text}'"));
+        match arn::Arn::parse(arn_text) {
+            Some(a) if a.resource_type == "stateMachine" && a.parts.len() == 1 => {
+                self.store().get_state_machine(arn_text).await?.ok_or_else(not_found)
+            }
+            Some(_) => Err(not_found()),
+            None => Err(Error::InvalidArn(format!("Invalid Arn: '{arn_text}'"))),
+        }
+    }
+
+    pub(crate) fn new_uuid(&self) -> String {
+        asl::Entropy::new(rand::random()).uuid_v4()
+    }
+}
+
+pub(crate) fn not_found(arn: &str) -> Error {
+    Error::StateMachineDoesNotExist(format!("State Machine Does Not Exist: '{arn}'"))
+}
