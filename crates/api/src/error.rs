@@ -92,6 +92,7 @@ impl From<Error> for ApiError {
                 ApiError::sfn("StateMachineTypeNotSupported", m)
             }
             Error::Validation(m) => ApiError::validation(m),
+            Error::MissingRequiredParameter(m) => ApiError::sfn("MissingRequiredParameter", m),
             Error::InvalidToken(m) => ApiError::sfn("InvalidToken", m),
             Error::Store(e) => {
                 tracing::error!(error = %e, "storage failure");

@@ -40,7 +40,9 @@ pub async fn serve(
     engine: Engine,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(engine))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn handle(
@@ -67,7 +69,10 @@ async fn handle(
 }
 
 async fn respond(engine: &Engine, headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let Some(op) = target.strip_prefix(TARGET_PREFIX) else {
         return Err(ApiError::unknown_operation(target));
     };
@@ -80,14 +85,20 @@ async fn respond(engine: &Engine, headers: &HeaderMap, body: &[u8]) -> Result<Va
         serde_json::from_slice(body).map_err(|e| ApiError::serialization(e.to_string()))?
     };
     let Value::Object(members) = parsed else {
-        return Err(ApiError::serialization("Request body must be a JSON object"));
+        return Err(ApiError::serialization(
+            "Request body must be a JSON object",
+        ));
     };
     validate::validate(op, &members).map_err(|r| match r {
         validate::Rejection::Serialization(m) => ApiError::serialization(m),
         validate::Rejection::Validation(m) => ApiError::validation(m),
     })?;
     let region = region_of(headers);
-    let request = ops::Request { engine, region: &region, body: &members };
+    let request = ops::Request {
+        engine,
+        region: &region,
+        body: &members,
+    };
     match ops::dispatch(op, &request).await {
         Some(reply) => reply,
         None => Err(ApiError::not_supported(op)),
@@ -118,5 +129,7 @@ fn rand_seed() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    t ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    t ^ COUNTER
+        .fetch_add(1, Ordering::Relaxed)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }

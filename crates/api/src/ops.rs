@@ -15,7 +15,10 @@ pub struct Request<'a> {
 
 impl Request<'_> {
     fn str(&self, key: &str) -> Option<String> {
-        self.body.get(key).and_then(Value::as_str).map(str::to_owned)
+        self.body
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
     }
 
     /// A member the model requires (validation has already checked it is there).
@@ -36,16 +39,25 @@ impl Request<'_> {
     }
 
     fn json_text(&self, key: &str) -> Option<String> {
-        self.body.get(key).filter(|v| !v.is_null()).map(Value::to_string)
+        self.body
+            .get(key)
+            .filter(|v| !v.is_null())
+            .map(Value::to_string)
     }
 
     fn tags(&self) -> Vec<(String, String)> {
-        let Some(Value::Array(items)) = self.body.get("tags") else { return Vec::new() };
+        let Some(Value::Array(items)) = self.body.get("tags") else {
+            return Vec::new();
+        };
         items
             .iter()
             .filter_map(|t| {
                 let key = t.get("key")?.as_str()?.to_owned();
-                let value = t.get("value").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let value = t
+                    .get("value")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
                 Some((key, value))
             })
             .collect()
@@ -79,7 +91,9 @@ pub async fn dispatch(op: &str, r: &Request<'_>) -> Option<Reply> {
 
 async fn create_state_machine(r: &Request<'_>) -> Reply {
     if r.bool("publish") != Some(true) && r.body.contains_key("versionDescription") {
-        return Err(ApiError::validation("Version description can only be set when publish is true"));
+        return Err(ApiError::validation(
+            "Version description can only be set when publish is true",
+        ));
     }
     let sm = r
         .engine
@@ -98,7 +112,10 @@ async fn create_state_machine(r: &Request<'_>) -> Reply {
 }
 
 async fn describe_state_machine(r: &Request<'_>) -> Reply {
-    let sm = r.engine.describe_state_machine(&r.required("stateMachineArn")?).await?;
+    let sm = r
+        .engine
+        .describe_state_machine(&r.required("stateMachineArn")?)
+        .await?;
     Ok(wire::describe_state_machine(&sm))
 }
 
@@ -113,7 +130,8 @@ async fn update_state_machine(r: &Request<'_>) -> Reply {
             tracing_configuration: r.json_text("tracingConfiguration"),
         })
         .await?;
-    let mut out = json!({ "updateDate": wire::timestamp(sm.update_date.unwrap_or(sm.creation_date)) });
+    let mut out =
+        json!({ "updateDate": wire::timestamp(sm.update_date.unwrap_or(sm.creation_date)) });
     if let (Some(id), Some(o)) = (sm.revision_id, out.as_object_mut()) {
         o.insert("revisionId".into(), json!(id));
     }
@@ -121,12 +139,18 @@ async fn update_state_machine(r: &Request<'_>) -> Reply {
 }
 
 async fn delete_state_machine(r: &Request<'_>) -> Reply {
-    r.engine.delete_state_machine(&r.required("stateMachineArn")?).await?;
+    r.engine
+        .delete_state_machine(&r.required("stateMachineArn")?)
+        .await?;
     Ok(json!({}))
 }
 
 /// Offset-based pagination over an already sorted list.
-fn page<T>(items: Vec<T>, max_results: usize, token: Option<String>) -> Result<(Vec<T>, Option<String>), ApiError> {
+fn page<T>(
+    items: Vec<T>,
+    max_results: usize,
+    token: Option<String>,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
     let start = match token {
         Some(t) => t
             .strip_prefix('o')
@@ -195,7 +219,11 @@ fn validate_definition(r: &Request<'_>) -> Reply {
 async fn start_execution(r: &Request<'_>) -> Reply {
     let started = r
         .engine
-        .start_execution(&r.required("stateMachineArn")?, r.str("name"), r.str("input"))
+        .start_execution(
+            &r.required("stateMachineArn")?,
+            r.str("name"),
+            r.str("input"),
+        )
         .await?;
     Ok(json!({ "executionArn": started.arn, "startDate": wire::timestamp(started.start_date) }))
 }
@@ -203,19 +231,33 @@ async fn start_execution(r: &Request<'_>) -> Reply {
 async fn start_sync_execution(r: &Request<'_>) -> Reply {
     let done = r
         .engine
-        .start_sync_execution(&r.required("stateMachineArn")?, r.str("name"), r.str("input"))
+        .start_sync_execution(
+            &r.required("stateMachineArn")?,
+            r.str("name"),
+            r.str("input"),
+        )
         .await?;
     Ok(wire::sync_execution(&done))
 }
 
 async fn describe_execution(r: &Request<'_>) -> Reply {
-    let e = r.engine.describe_execution(&r.required("executionArn")?).await?;
+    let e = r
+        .engine
+        .describe_execution(&r.required("executionArn")?)
+        .await?;
     Ok(wire::describe_execution(&e))
 }
 
 async fn describe_state_machine_for_execution(r: &Request<'_>) -> Reply {
-    let e = r.engine.describe_execution(&r.required("executionArn")?).await?;
-    let sm = r.engine.describe_state_machine(&e.state_machine_arn).await.ok();
+    let e = r
+        .engine
+        .describe_execution(&r.required("executionArn")?)
+        .await?;
+    let sm = r
+        .engine
+        .describe_state_machine(&e.state_machine_arn)
+        .await
+        .ok();
     Ok(wire::state_machine_for_execution(&e, sm.as_ref()))
 }
 
@@ -227,9 +269,18 @@ async fn list_executions(r: &Request<'_>) -> Reply {
     };
     let page = r
         .engine
-        .list_executions(&sm, r.str("statusFilter"), r.usize("maxResults"), r.str("nextToken").as_deref())
+        .list_executions(
+            &sm,
+            r.str("statusFilter"),
+            r.usize("maxResults"),
+            r.str("nextToken").as_deref(),
+        )
         .await?;
-    let items: Vec<Value> = page.executions.iter().map(wire::execution_list_item).collect();
+    let items: Vec<Value> = page
+        .executions
+        .iter()
+        .map(wire::execution_list_item)
+        .collect();
     let mut out = json!({ "executions": items });
     with_token(&mut out, page.next_token);
     Ok(out)
@@ -246,7 +297,11 @@ async fn get_execution_history(r: &Request<'_>) -> Reply {
             next_token: r.str("nextToken"),
         })
         .await?;
-    let events: Vec<Value> = page.events.iter().map(|e| wire::history_event(e, include)).collect();
+    let events: Vec<Value> = page
+        .events
+        .iter()
+        .map(|e| wire::history_event(e, include))
+        .collect();
     let mut out = json!({ "events": events });
     with_token(&mut out, page.next_token);
     Ok(out)
@@ -261,21 +316,31 @@ async fn stop_execution(r: &Request<'_>) -> Reply {
 }
 
 async fn tag_resource(r: &Request<'_>) -> Reply {
-    r.engine.tag_resource(&r.required("resourceArn")?, r.tags()).await?;
+    r.engine
+        .tag_resource(&r.required("resourceArn")?, r.tags())
+        .await?;
     Ok(json!({}))
 }
 
 async fn untag_resource(r: &Request<'_>) -> Reply {
     let keys: Vec<String> = match r.body.get("tagKeys") {
-        Some(Value::Array(k)) => k.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Some(Value::Array(k)) => k
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
         _ => Vec::new(),
     };
-    r.engine.untag_resource(&r.required("resourceArn")?, &keys).await?;
+    r.engine
+        .untag_resource(&r.required("resourceArn")?, &keys)
+        .await?;
     Ok(json!({}))
 }
 
 async fn list_tags(r: &Request<'_>) -> Reply {
     let tags = r.engine.list_tags(&r.required("resourceArn")?).await?;
-    let list: Vec<Value> = tags.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect();
+    let list: Vec<Value> = tags
+        .iter()
+        .map(|(k, v)| json!({ "key": k, "value": v }))
+        .collect();
     Ok(json!({ "tags": list }))
 }

@@ -21,7 +21,9 @@ fn put(obj: &mut Map<String, Value>, key: &str, value: Option<Value>) {
 }
 
 fn config_or(text: &Option<String>, default: Value) -> Value {
-    text.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or(default)
+    text.as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(default)
 }
 
 fn logging(sm: &Option<String>) -> Value {
@@ -46,10 +48,24 @@ pub fn describe_state_machine(sm: &StateMachineRecord) -> Value {
     o.insert("roleArn".into(), json!(sm.role_arn));
     o.insert("type".into(), json!(sm.kind));
     o.insert("creationDate".into(), timestamp(sm.creation_date));
-    o.insert("loggingConfiguration".into(), logging(&sm.logging_configuration));
-    o.insert("tracingConfiguration".into(), tracing(&sm.tracing_configuration));
-    put(&mut o, "revisionId", sm.revision_id.clone().map(Value::String));
-    put(&mut o, "description", sm.description.clone().map(Value::String));
+    o.insert(
+        "loggingConfiguration".into(),
+        logging(&sm.logging_configuration),
+    );
+    o.insert(
+        "tracingConfiguration".into(),
+        tracing(&sm.tracing_configuration),
+    );
+    put(
+        &mut o,
+        "revisionId",
+        sm.revision_id.clone().map(Value::String),
+    );
+    put(
+        &mut o,
+        "description",
+        sm.description.clone().map(Value::String),
+    );
     Value::Object(o)
 }
 
@@ -60,11 +76,23 @@ pub fn state_machine_for_execution(e: &ExecutionRecord, sm: Option<&StateMachine
     o.insert("name".into(), json!(name));
     o.insert("definition".into(), json!(e.definition));
     o.insert("roleArn".into(), json!(e.role_arn));
-    let updated = sm.and_then(|s| s.update_date).unwrap_or_else(|| sm.map_or(e.start_date, |s| s.creation_date));
+    let updated = sm
+        .and_then(|s| s.update_date)
+        .unwrap_or_else(|| sm.map_or(e.start_date, |s| s.creation_date));
     o.insert("updateDate".into(), timestamp(updated));
-    o.insert("loggingConfiguration".into(), logging(&sm.and_then(|s| s.logging_configuration.clone())));
-    o.insert("tracingConfiguration".into(), tracing(&sm.and_then(|s| s.tracing_configuration.clone())));
-    put(&mut o, "revisionId", e.revision_id.clone().map(Value::String));
+    o.insert(
+        "loggingConfiguration".into(),
+        logging(&sm.and_then(|s| s.logging_configuration.clone())),
+    );
+    o.insert(
+        "tracingConfiguration".into(),
+        tracing(&sm.and_then(|s| s.tracing_configuration.clone())),
+    );
+    put(
+        &mut o,
+        "revisionId",
+        e.revision_id.clone().map(Value::String),
+    );
     Value::Object(o)
 }
 
@@ -109,7 +137,10 @@ fn redrive_status(e: &ExecutionRecord) -> (&'static str, Option<String>) {
             Some("Execution is of type EXPRESS and cannot be redriven".into()),
         ),
         "FAILED" | "TIMED_OUT" | "ABORTED" => ("REDRIVABLE", None),
-        s => ("NOT_REDRIVABLE", Some(format!("Execution is {s} and cannot be redriven"))),
+        s => (
+            "NOT_REDRIVABLE",
+            Some(format!("Execution is {s} and cannot be redriven")),
+        ),
     }
 }
 
@@ -158,8 +189,16 @@ pub fn history_event(e: &HistoryEvent, include_data: bool) -> Value {
             let mut o = Map::new();
             payload(&mut o, "input", input);
             o.insert("roleArn".into(), json!(role_arn));
-            put(&mut o, "stateMachineAliasArn", state_machine_alias_arn.clone().map(Value::String));
-            put(&mut o, "stateMachineVersionArn", state_machine_version_arn.clone().map(Value::String));
+            put(
+                &mut o,
+                "stateMachineAliasArn",
+                state_machine_alias_arn.clone().map(Value::String),
+            );
+            put(
+                &mut o,
+                "stateMachineVersionArn",
+                state_machine_version_arn.clone().map(Value::String),
+            );
             ("executionStartedEventDetails", Value::Object(o))
         }
         EventDetails::ExecutionSucceeded { output } => {
@@ -170,9 +209,10 @@ pub fn history_event(e: &HistoryEvent, include_data: bool) -> Value {
         EventDetails::ExecutionFailed(ec) => ("executionFailedEventDetails", error_cause(ec)),
         EventDetails::ExecutionAborted(ec) => ("executionAbortedEventDetails", error_cause(ec)),
         EventDetails::ExecutionTimedOut(ec) => ("executionTimedOutEventDetails", error_cause(ec)),
-        EventDetails::ExecutionRedriven { redrive_count } => {
-            ("executionRedrivenEventDetails", json!({ "redriveCount": redrive_count }))
-        }
+        EventDetails::ExecutionRedriven { redrive_count } => (
+            "executionRedrivenEventDetails",
+            json!({ "redriveCount": redrive_count }),
+        ),
         EventDetails::StateEntered { name, input, .. } => {
             let mut o = Map::new();
             o.insert("name".into(), json!(name));

@@ -41,6 +41,37 @@ pub fn invalid_definition_message(diagnostics: &[Diagnostic]) -> String {
     format!("Invalid State Machine Definition: '{}'", parts.join(", "))
 }
 
+/// A JSON syntax error, worded as AWS's (Jackson's) parser words it where we know the form.
+fn json_error(text: &str, e: &serde_json::Error) -> Diagnostic {
+    let trimmed = text.trim_start();
+    let token: String = trimmed
+        .chars()
+        .take_while(|c| c.is_alphanumeric())
+        .collect();
+    let (message, source) = if !token.is_empty()
+        && !["true", "false", "null"].contains(&token.as_str())
+    {
+        let column = text.len() - trimmed.len() + token.chars().count() + 1;
+        let source = format!("[Source: (String)\"{text}\"; line: 1, column: {column}]");
+        let message = format!(
+            "Unrecognized token '{token}': was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')\n at {source}"
+        );
+        (message, source)
+    } else {
+        let source = format!(
+            "[Source: (String)\"{text}\"; line: {}, column: {}]",
+            e.line(),
+            e.column() + 1
+        );
+        (format!("{e}\n at {source}"), source)
+    };
+    Diagnostic {
+        code: codes::INVALID_JSON_DESCRIPTION,
+        message,
+        location: Some(source),
+    }
+}
+
 /// A validated state machine definition.
 #[derive(Debug, Clone)]
 pub struct Definition {
@@ -52,19 +83,19 @@ pub struct Definition {
 impl Definition {
     /// Parses and validates a definition document.
     pub fn parse(text: &str) -> Result<Definition, Vec<Diagnostic>> {
-        let value: Value = serde_json::from_str(text).map_err(|e| {
+        let not_an_object = || {
             vec![Diagnostic {
-                code: codes::INVALID_JSON_DESCRIPTION,
-                message: e.to_string(),
-                location: None,
-            }]
-        })?;
-        let Value::Object(obj) = value else {
-            return Err(vec![Diagnostic {
                 code: codes::SCHEMA_VALIDATION_FAILED,
                 message: "Definition must be a valid JSON object".into(),
                 location: None,
-            }]);
+            }]
+        };
+        if text.trim().is_empty() {
+            return Err(not_an_object());
+        }
+        let value: Value = serde_json::from_str(text).map_err(|e| vec![json_error(text, &e)])?;
+        let Value::Object(obj) = value else {
+            return Err(not_an_object());
         };
         let mut v = Validator::default();
         let def = v.machine(&obj);
@@ -150,9 +181,28 @@ const COMMON_FIELDS: &[&str] = &["Type", "Comment", "QueryLanguage"];
 
 fn allowed_fields(ty: &str) -> &'static [&'static str] {
     match ty {
-        "Pass" => &["Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "Result", "Assign"],
+        "Pass" => &[
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "ResultPath",
+            "Parameters",
+            "Result",
+            "Assign",
+        ],
         "Choice" => &["InputPath", "OutputPath", "Choices", "Default", "Assign"],
-        "Wait" => &["Next", "End", "InputPath", "OutputPath", "Seconds", "SecondsPath", "Timestamp", "TimestampPath", "Assign"],
+        "Wait" => &[
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "Seconds",
+            "SecondsPath",
+            "Timestamp",
+            "TimestampPath",
+            "Assign",
+        ],
         "Succeed" => &["InputPath", "OutputPath"],
         "Fail" => &["Error", "ErrorPath", "Cause", "CausePath"],
         _ => &[],
@@ -178,10 +228,15 @@ impl Validator {
     }
 
     fn machine(&mut self, obj: &Map<String, Value>) -> Option<Definition> {
-        let missing: Vec<&str> =
-            ["States", "StartAt"].into_iter().filter(|f| !obj.contains_key(*f)).collect();
+        let missing: Vec<&str> = ["States", "StartAt"]
+            .into_iter()
+            .filter(|f| !obj.contains_key(*f))
+            .collect();
         if !missing.is_empty() {
-            self.schema(format!("These fields are required: [{}]", missing.join(", ")), "");
+            self.schema(
+                format!("These fields are required: [{}]", missing.join(", ")),
+                "",
+            );
             return None;
         }
         let start_at = self.string(obj, "StartAt", "")?;
@@ -234,7 +289,11 @@ impl Validator {
                 }
             }
         }
-        Some(Definition { start_at, timeout_seconds, states })
+        Some(Definition {
+            start_at,
+            timeout_seconds,
+            states,
+        })
     }
 
     fn string(&mut self, obj: &Map<String, Value>, field: &str, at: &str) -> Option<String> {
@@ -281,7 +340,11 @@ impl Validator {
             }
         }
         let terminal = matches!(ty, "Succeed" | "Fail" | "Choice");
-        let next = if terminal { None } else { self.transition(obj, at) };
+        let next = if terminal {
+            None
+        } else {
+            self.transition(obj, at)
+        };
         let input_path = self.path_field(obj, "InputPath", at);
         let output_path = self.path_field(obj, "OutputPath", at);
         let kind = match ty {
@@ -301,7 +364,13 @@ impl Validator {
             "Parallel" => StateKind::Unsupported("Parallel"),
             _ => StateKind::Unsupported("Map"),
         };
-        Some(State { name: name.to_owned(), kind, input_path, output_path, next })
+        Some(State {
+            name: name.to_owned(),
+            kind,
+            input_path,
+            output_path,
+            next,
+        })
     }
 
     fn transition(&mut self, obj: &Map<String, Value>, at: &str) -> Option<String> {
@@ -449,7 +518,10 @@ impl Validator {
     fn source(&mut self, obj: &Map<String, Value>, lit: &str, path: &str, at: &str) -> Source {
         match (obj.get(lit), obj.get(path)) {
             (Some(_), Some(_)) => {
-                self.schema(format!("Only one of '{lit}' or '{path}' can be present"), at);
+                self.schema(
+                    format!("Only one of '{lit}' or '{path}' can be present"),
+                    at,
+                );
                 Source::None
             }
             (Some(Value::String(s)), None) => Source::Literal(s.clone()),
@@ -513,7 +585,11 @@ mod tests {
         for (text, expected) in cases {
             let diags = Definition::parse(text).err().unwrap_or_default();
             let got = invalid_definition_message(&diags);
-            assert_eq!(got, format!("Invalid State Machine Definition: '{expected}'"), "{text}");
+            assert_eq!(
+                got,
+                format!("Invalid State Machine Definition: '{expected}'"),
+                "{text}"
+            );
         }
     }
 

@@ -15,7 +15,10 @@ pub struct StatesError {
 
 impl StatesError {
     pub fn new(error: impl Into<String>, cause: impl Into<String>) -> StatesError {
-        StatesError { error: error.into(), cause: cause.into() }
+        StatesError {
+            error: error.into(),
+            cause: cause.into(),
+        }
     }
 
     /// `States.Runtime`: a path that does not resolve, a value of the wrong type, ...

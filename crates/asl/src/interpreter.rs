@@ -90,7 +90,10 @@ pub enum Signal {
     /// restart or a yield.
     Wake,
     /// `StopExecution`.
-    Stop { error: Option<String>, cause: Option<String> },
+    Stop {
+        error: Option<String>,
+        cause: Option<String>,
+    },
 }
 
 /// The result of one [`advance`] call.
@@ -114,7 +117,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { states_per_call: 256, wait_time_scale: 1.0 }
+        Limits {
+            states_per_call: 256,
+            wait_time_scale: 1.0,
+        }
     }
 }
 
@@ -148,7 +154,15 @@ pub fn advance(
     entropy: &mut Entropy,
     limits: Limits,
 ) -> Advance {
-    let mut run = Run { def, info, rt, now, entropy, limits, out: Advance::default() };
+    let mut run = Run {
+        def,
+        info,
+        rt,
+        now,
+        entropy,
+        limits,
+        out: Advance::default(),
+    };
     run.handle(signal);
     run.out.wake_at = match run.rt.status {
         Status::Running if !run.out.yielded => {
@@ -198,8 +212,10 @@ impl Run<'_> {
                         state_machine_version_arn: None,
                     },
                 );
-                self.rt.deadline =
-                    self.def.timeout_seconds.map(|s| self.info.start_time + self.scaled(s));
+                self.rt.deadline = self
+                    .def
+                    .timeout_seconds
+                    .map(|s| self.info.start_time + self.scaled(s));
                 self.rt.current = Some(Current {
                     state: self.def.start_at.clone(),
                     input: self.info.input.clone(),
@@ -217,7 +233,10 @@ impl Run<'_> {
             Signal::Stop { error, cause } => {
                 if self.rt.status == Status::Running {
                     // AWS records ExecutionAborted with previousEventId 0.
-                    self.push(0, EventDetails::ExecutionAborted(ErrorCause { error, cause }));
+                    self.push(
+                        0,
+                        EventDetails::ExecutionAborted(ErrorCause { error, cause }),
+                    );
                     self.rt.status = Status::Aborted;
                 }
             }
@@ -231,7 +250,12 @@ impl Run<'_> {
     fn push(&mut self, previous_event_id: u64, details: EventDetails) -> u64 {
         let id = self.rt.last_event_id + 1;
         self.rt.last_event_id = id;
-        self.out.events.push(HistoryEvent { id, previous_event_id, timestamp: self.now, details });
+        self.out.events.push(HistoryEvent {
+            id,
+            previous_event_id,
+            timestamp: self.now,
+            details,
+        });
         id
     }
 
@@ -258,10 +282,15 @@ impl Run<'_> {
                 return;
             }
             budget -= 1;
-            let Some(current) = self.rt.current.clone() else { return };
+            let Some(current) = self.rt.current.clone() else {
+                return;
+            };
             let Some(state) = self.def.state(&current.state) else {
                 let cause = format!("The state '{}' does not exist", current.state);
-                self.fail(ErrorCause { error: Some(names::RUNTIME.into()), cause: Some(cause) });
+                self.fail(ErrorCause {
+                    error: Some(names::RUNTIME.into()),
+                    cause: Some(cause),
+                });
                 return;
             };
             let entered_id = match current.entered_event_id {
@@ -295,7 +324,11 @@ impl Run<'_> {
 
     fn enter(&mut self, state: &State, input: &Value) -> u64 {
         // AWS quirk: the first state entered after ExecutionStarted has previousEventId 0.
-        let prev = if self.rt.last_event_id == 1 { 0 } else { self.last() };
+        let prev = if self.rt.last_event_id == 1 {
+            0
+        } else {
+            self.last()
+        };
         let id = self.push(
             prev,
             EventDetails::StateEntered {
@@ -322,9 +355,17 @@ impl Run<'_> {
             "RedriveCount": i.redrive_count,
         });
         if let (Some(t), Some(obj)) = (i.redrive_time, execution.as_object_mut()) {
-            obj.insert("RedriveTime".into(), Value::String(timestamp::format_millis(t)));
+            obj.insert(
+                "RedriveTime".into(),
+                Value::String(timestamp::format_millis(t)),
+            );
         }
-        let entered = self.rt.current.as_ref().map(|c| c.entered_time).unwrap_or(self.now);
+        let entered = self
+            .rt
+            .current
+            .as_ref()
+            .map(|c| c.entered_time)
+            .unwrap_or(self.now);
         json!({
             "Execution": execution,
             "StateMachine": { "Id": i.state_machine_arn, "Name": i.state_machine_name },
@@ -335,7 +376,11 @@ impl Run<'_> {
     fn execute(&mut self, state: &State, raw: &Value) -> Result<Outcome, StatesError> {
         let context = self.context(state);
         match &state.kind {
-            StateKind::Pass { result, parameters, result_path } => {
+            StateKind::Pass {
+                result,
+                parameters,
+                result_path,
+            } => {
                 let effective = io::input_path(&state.input_path, raw, &context)?;
                 let produced = match (parameters, result) {
                     (Some(t), _) => {
@@ -346,7 +391,11 @@ impl Run<'_> {
                     (None, None) => effective,
                 };
                 let combined = io::result_path(result_path, raw.clone(), produced)?;
-                Ok(Outcome::Exit(io::output_path(&state.output_path, &combined, &context)?))
+                Ok(Outcome::Exit(io::output_path(
+                    &state.output_path,
+                    &combined,
+                    &context,
+                )?))
             }
             StateKind::Choice { choices, default } => {
                 let effective = io::input_path(&state.input_path, raw, &context)?;
@@ -367,7 +416,11 @@ impl Run<'_> {
             }
             StateKind::Succeed => {
                 let effective = io::input_path(&state.input_path, raw, &context)?;
-                Ok(Outcome::Exit(io::output_path(&state.output_path, &effective, &context)?))
+                Ok(Outcome::Exit(io::output_path(
+                    &state.output_path,
+                    &effective,
+                    &context,
+                )?))
             }
             StateKind::Fail { error, cause } => Ok(Outcome::Fail(ErrorCause {
                 error: self.fail_field(error, "ErrorPath", raw, &context)?,
@@ -386,7 +439,12 @@ impl Run<'_> {
     }
 
     fn wait_until(&self, wait: &WaitFor, input: &Value, ctx: &Value) -> Result<i64, StatesError> {
-        let entered = self.rt.current.as_ref().map(|c| c.entered_time).unwrap_or(self.now);
+        let entered = self
+            .rt
+            .current
+            .as_ref()
+            .map(|c| c.entered_time)
+            .unwrap_or(self.now);
         let scale = self.limits.wait_time_scale;
         let from_timestamp = |ms: i64| {
             // Scaled relative to the state's entry, so `--wait-time-scale` shortens it too.
@@ -420,7 +478,10 @@ impl Run<'_> {
             }
             WaitFor::TimestampPath(path) => {
                 let value = select(path, input, ctx);
-                let parsed = value.as_ref().and_then(Value::as_str).and_then(timestamp::parse);
+                let parsed = value
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .and_then(timestamp::parse);
                 match parsed {
                     Some(ms) => Ok(from_timestamp(ms)),
                     None => Err(StatesError::runtime(format!(
@@ -508,7 +569,12 @@ impl Run<'_> {
             }
             None => {
                 let prev = self.last();
-                self.push(prev, EventDetails::ExecutionSucceeded { output: text.clone() });
+                self.push(
+                    prev,
+                    EventDetails::ExecutionSucceeded {
+                        output: text.clone(),
+                    },
+                );
                 self.rt.status = Status::Succeeded;
                 self.rt.output = Some(text);
             }
@@ -520,7 +586,10 @@ impl Run<'_> {
             "An error occurred while executing the state '{}' (entered at the event id #{}). {}",
             state.name, entered_id, e.cause
         );
-        self.fail(ErrorCause { error: Some(e.error), cause: Some(cause) });
+        self.fail(ErrorCause {
+            error: Some(e.error),
+            cause: Some(cause),
+        });
     }
 
     fn fail(&mut self, ec: ErrorCause) {

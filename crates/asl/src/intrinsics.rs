@@ -134,8 +134,8 @@ impl Func {
             | (Func::ArrayLength | Func::ArrayUnique, _) => Kind::Array,
             (Func::ArrayPartition, _) => Kind::PositiveInt,
             (Func::ArrayGetItem, _) => Kind::NonNegativeInt,
-            (Func::ArrayRange | Func::MathRandom, _) => Kind::Int,
-            (Func::MathAdd, _) => Kind::Number,
+            (Func::ArrayRange, _) => Kind::Int,
+            (Func::MathAdd | Func::MathRandom, _) => Kind::Number,
             (Func::JsonMerge, 2) => Kind::False,
             (Func::JsonMerge, _) => Kind::Object,
             _ => Kind::Any,
@@ -382,7 +382,10 @@ impl Call {
                 Value::Object(merged)
             }
             Func::MathRandom => {
-                let (start, end) = (number(&next()), number(&next()));
+                // AWS accepts fractional bounds and truncates them (corpus: 12.5, 44.51).
+                let truncated =
+                    |v: &Value| v.as_f64().map(|f| f.trunc() as i64).unwrap_or_default();
+                let (start, end) = (truncated(&next()), truncated(&next()));
                 if start >= end {
                     return Err(format!(
                         "The start {start} must be less than the end {end} in {name}"

@@ -17,9 +17,14 @@ pub struct Arn {
 impl Arn {
     pub fn parse(text: &str) -> Option<Arn> {
         let mut it = text.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some("states"), Some(region), Some(account), Some(rest)) =
-            (it.next(), it.next(), it.next(), it.next(), it.next(), it.next())
-        else {
+        let (Some("arn"), Some(partition), Some("states"), Some(region), Some(account), Some(rest)) = (
+            it.next(),
+            it.next(),
+            it.next(),
+            it.next(),
+            it.next(),
+            it.next(),
+        ) else {
             return None;
         };
         let mut parts = rest.split(':').map(str::to_owned);
@@ -66,23 +71,35 @@ pub fn state_machine_of_execution(exec: &Arn) -> String {
 
 /// Parses a state machine ARN (no version or alias suffix), with AWS's `InvalidArn` message.
 pub fn parse_state_machine(text: &str) -> Result<Arn> {
-    match Arn::parse(text) {
-        Some(a) if a.resource_type == "stateMachine" && a.parts.len() == 1 => Ok(a),
-        _ => Err(Error::InvalidArn(format!("Invalid Arn: 'Resource type not valid in this context: {}'", resource_hint(text)))),
-    }
+    parse_kind(text, |a| {
+        a.resource_type == "stateMachine" && a.parts.len() == 1
+    })
 }
 
 /// Parses an execution ARN (`execution` or `express`), with AWS's `InvalidArn` message.
 pub fn parse_execution(text: &str) -> Result<Arn> {
-    match Arn::parse(text) {
-        Some(a) if a.resource_type == "execution" && a.parts.len() == 2 => Ok(a),
-        Some(a) if a.resource_type == "express" && a.parts.len() == 3 => Ok(a),
-        _ => Err(Error::InvalidArn(format!("Invalid Arn: 'Resource type not valid in this context: {}'", resource_hint(text)))),
-    }
+    parse_kind(text, |a| {
+        (a.resource_type == "execution" && a.parts.len() == 2)
+            || (a.resource_type == "express" && a.parts.len() == 3)
+    })
 }
 
-fn resource_hint(text: &str) -> &str {
-    text.split(':').nth(5).unwrap_or(text)
+fn parse_kind(text: &str, wanted: impl Fn(&Arn) -> bool) -> Result<Arn> {
+    if !text.starts_with("arn:") {
+        return Err(Error::InvalidArn(format!(
+            "Invalid Arn: 'Invalid ARN prefix: {text}'"
+        )));
+    }
+    match Arn::parse(text) {
+        Some(a) if wanted(&a) => Ok(a),
+        Some(a) => Err(Error::InvalidArn(format!(
+            "Invalid Arn: 'Resource type not valid in this context: {}'",
+            a.resource_type
+        ))),
+        None => Err(Error::InvalidArn(format!(
+            "Invalid Arn: 'Invalid ARN: {text}'"
+        ))),
+    }
 }
 
 /// Checks a resource name against AWS's rules (1–80 characters; no whitespace, brackets,
@@ -93,8 +110,27 @@ pub fn check_name(name: &str) -> Result<()> {
             || c.is_control()
             || matches!(
                 c,
-                '<' | '>' | '{' | '}' | '[' | ']' | '?' | '*' | '"' | '#' | '%' | '\\' | '^' | '|'
-                    | '~' | '`' | '$' | '&' | ',' | ';' | ':' | '/'
+                '<' | '>'
+                    | '{'
+                    | '}'
+                    | '['
+                    | ']'
+                    | '?'
+                    | '*'
+                    | '"'
+                    | '#'
+                    | '%'
+                    | '\\'
+                    | '^'
+                    | '|'
+                    | '~'
+                    | '`'
+                    | '$'
+                    | '&'
+                    | ','
+                    | ';'
+                    | ':'
+                    | '/'
             )
             || ('\u{7f}'..='\u{9f}').contains(&c)
             || ('\u{fffe}'..='\u{ffff}').contains(&c)
@@ -122,10 +158,16 @@ mod tests {
     #[test]
     fn arns() {
         let sm = parse_state_machine("arn:aws:states:eu-west-1:1:stateMachine:M").unwrap();
-        assert_eq!(execution(&sm, "e"), "arn:aws:states:eu-west-1:1:execution:M:e");
+        assert_eq!(
+            execution(&sm, "e"),
+            "arn:aws:states:eu-west-1:1:execution:M:e"
+        );
         assert!(parse_state_machine("arn:aws:states:eu-west-1:1:execution:M:e").is_err());
         let ex = parse_execution("arn:aws:states:r:1:execution:M:e").unwrap();
-        assert_eq!(state_machine_of_execution(&ex), "arn:aws:states:r:1:stateMachine:M");
+        assert_eq!(
+            state_machine_of_execution(&ex),
+            "arn:aws:states:r:1:stateMachine:M"
+        );
         assert!(parse_execution("nope").is_err());
     }
 }

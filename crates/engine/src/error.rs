@@ -26,6 +26,8 @@ pub enum Error {
     /// A request that breaks a rule of the operation (AWS's `ValidationException`).
     #[error("validation: {0}")]
     Validation(String),
+    #[error("missing required parameter: {0}")]
+    MissingRequiredParameter(String),
     #[error("invalid token: {0}")]
     InvalidToken(String),
     #[error("storage: {0}")]

@@ -54,7 +54,10 @@ impl Engine {
         input: Option<String>,
     ) -> Result<StartedExecution> {
         let (record, _) = self.launch(sm_arn, name, input, None).await?;
-        Ok(StartedExecution { arn: record.arn, start_date: record.start_date })
+        Ok(StartedExecution {
+            arn: record.arn,
+            start_date: record.start_date,
+        })
     }
 
     /// Runs an Express execution to its end and returns its final record.
@@ -77,7 +80,11 @@ impl Engine {
         match tokio::time::timeout(SYNC_LIMIT, rx).await {
             Ok(Ok(done)) => Ok(done),
             _ => {
-                let stopped = self.inner.runner.stop(&started.arn, Some("States.Timeout".into()), None).await?;
+                let stopped = self
+                    .inner
+                    .runner
+                    .stop(&started.arn, Some("States.Timeout".into()), None)
+                    .await?;
                 Ok(stopped.unwrap_or(started))
             }
         }
@@ -92,7 +99,11 @@ impl Engine {
         waiter: Option<oneshot::Sender<ExecutionRecord>>,
     ) -> Result<(ExecutionRecord, bool)> {
         let sm_parts = arn::parse_state_machine(sm_arn)?;
-        let sm = self.store().get_state_machine(sm_arn).await?.ok_or_else(|| not_found(sm_arn))?;
+        let sm = self
+            .store()
+            .get_state_machine(sm_arn)
+            .await?
+            .ok_or_else(|| not_found(sm_arn))?;
         let express = sm.kind == "EXPRESS";
         if waiter.is_some() && !express {
             return Err(Error::StateMachineTypeNotSupported(
@@ -148,7 +159,12 @@ impl Engine {
             redrive_date: None,
             version: 0,
         };
-        match self.inner.runner.start(def, record, info, !express, waiter).await {
+        match self
+            .inner
+            .runner
+            .start(def, record, info, !express, waiter)
+            .await
+        {
             Ok(r) => Ok((r, express)),
             Err(Error::Store(store::Error::AlreadyExists)) => {
                 // Idempotent by name: the same input while it runs returns the same execution.
@@ -201,7 +217,11 @@ impl Engine {
         next_token: Option<&str>,
     ) -> Result<ExecutionPage> {
         arn::parse_state_machine(sm_arn)?;
-        let sm = self.store().get_state_machine(sm_arn).await?.ok_or_else(|| not_found(sm_arn))?;
+        let sm = self
+            .store()
+            .get_state_machine(sm_arn)
+            .await?
+            .ok_or_else(|| not_found(sm_arn))?;
         if sm.kind == "EXPRESS" {
             return Err(Error::StateMachineTypeNotSupported(
                 "This operation is not supported by this type of state machine".into(),
@@ -220,11 +240,16 @@ impl Engine {
             .await?;
         let next_token = if executions.len() > limit {
             executions.truncate(limit);
-            executions.last().map(|e| encode_cursor(e.start_date, &e.arn))
+            executions
+                .last()
+                .map(|e| encode_cursor(e.start_date, &e.arn))
         } else {
             None
         };
-        Ok(ExecutionPage { executions, next_token })
+        Ok(ExecutionPage {
+            executions,
+            next_token,
+        })
     }
 
     pub async fn get_execution_history(&self, q: HistoryQuery) -> Result<HistoryPage> {
@@ -237,7 +262,11 @@ impl Engine {
         let checkpoint: Checkpoint = serde_json::from_str(&record.runtime)
             .map_err(|e| Error::Store(store::Error::Corrupt(e.to_string())))?;
         let last = checkpoint.runtime.last_event_id;
-        let limit = if q.max_results == 0 { 100 } else { q.max_results } as u64;
+        let limit = if q.max_results == 0 {
+            100
+        } else {
+            q.max_results
+        } as u64;
         let start = match &q.next_token {
             Some(t) => t
                 .strip_prefix("h")
@@ -252,17 +281,27 @@ impl Engine {
         } else {
             (start, (start + limit - 1).min(last))
         };
-        let stored = self.store().history(&q.arn, from, to, limit as usize).await?;
+        let stored = self
+            .store()
+            .history(&q.arn, from, to, limit as usize)
+            .await?;
         let mut events = stored
             .iter()
             .map(|e| serde_json::from_str::<HistoryEvent>(&e.body))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| Error::Store(store::Error::Corrupt(e.to_string())))?;
-        let next = if q.reverse { from.checked_sub(1).filter(|n| *n >= 1) } else { Some(to + 1).filter(|n| *n <= last) };
+        let next = if q.reverse {
+            from.checked_sub(1).filter(|n| *n >= 1)
+        } else {
+            Some(to + 1).filter(|n| *n <= last)
+        };
         if q.reverse {
             events.reverse();
         }
-        Ok(HistoryPage { events, next_token: next.map(|n| format!("h{n}")) })
+        Ok(HistoryPage {
+            events,
+            next_token: next.map(|n| format!("h{n}")),
+        })
     }
 }
 
@@ -270,13 +309,32 @@ pub(crate) fn execution_not_found(arn: &str) -> Error {
     Error::ExecutionDoesNotExist(format!("Execution Does Not Exist: '{arn}'"))
 }
 
+/// Page tokens are opaque to clients: the cursor, hex-encoded.
 fn encode_cursor(start_date: i64, arn: &str) -> String {
     format!("{start_date}:{arn}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn decode_cursor(token: &str) -> Result<Cursor> {
-    token
-        .split_once(':')
-        .and_then(|(d, a)| Some(Cursor { start_date: d.parse().ok()?, arn: a.to_owned() }))
-        .ok_or_else(|| Error::InvalidToken(format!("Invalid Token: '{token}'")))
+    let invalid = || Error::InvalidToken(format!("Invalid Token: '{token}'"));
+    let bytes = (0..token.len())
+        .step_by(2)
+        .map(|i| {
+            token
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(invalid)?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    text.split_once(':')
+        .and_then(|(d, a)| {
+            Some(Cursor {
+                start_date: d.parse().ok()?,
+                arn: a.to_owned(),
+            })
+        })
+        .ok_or_else(invalid)
 }

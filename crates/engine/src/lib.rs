@@ -73,7 +73,14 @@ impl Engine {
                 wait_time_scale: config.wait_time_scale,
             },
         );
-        let engine = Engine { inner: Arc::new(Inner { config, store, clock, runner }) };
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                clock,
+                runner,
+            }),
+        };
         engine.inner.runner.recover().await?;
         Ok(engine)
     }

@@ -37,7 +37,10 @@ pub(crate) fn parse_definition(text: &str) -> Result<Definition> {
 impl Engine {
     /// Creates a state machine. Creating one that exists with the same settings is idempotent
     /// and returns the existing one, as AWS does.
-    pub async fn create_state_machine(&self, req: CreateStateMachine) -> Result<StateMachineRecord> {
+    pub async fn create_state_machine(
+        &self,
+        req: CreateStateMachine,
+    ) -> Result<StateMachineRecord> {
         arn::check_name(&req.name)?;
         parse_definition(&req.definition)?;
         let kind = req.kind.clone().unwrap_or_else(|| "STANDARD".into());
@@ -79,18 +82,24 @@ impl Engine {
 
     pub async fn describe_state_machine(&self, arn_text: &str) -> Result<StateMachineRecord> {
         arn::parse_state_machine(arn_text)?;
-        self.store().get_state_machine(arn_text).await?.ok_or_else(|| not_found(arn_text))
+        self.store()
+            .get_state_machine(arn_text)
+            .await?
+            .ok_or_else(|| not_found(arn_text))
     }
 
     /// Updates a state machine and returns it with its new `revision_id` and `update_date`.
-    pub async fn update_state_machine(&self, req: UpdateStateMachine) -> Result<StateMachineRecord> {
+    pub async fn update_state_machine(
+        &self,
+        req: UpdateStateMachine,
+    ) -> Result<StateMachineRecord> {
         let mut sm = self.describe_state_machine(&req.arn).await?;
         if req.definition.is_none()
             && req.role_arn.is_none()
             && req.logging_configuration.is_none()
             && req.tracing_configuration.is_none()
         {
-            return Err(Error::Validation(
+            return Err(Error::MissingRequiredParameter(
                 "Either the definition, the role ARN, the LoggingConfiguration, or the TracingConfiguration must be specified".into(),
             ));
         }
@@ -123,7 +132,10 @@ impl Engine {
     pub async fn list_state_machines(&self, region: &str) -> Result<Vec<StateMachineRecord>> {
         let prefix = format!("arn:aws:states:{region}:{}:", self.config().account_id);
         let all = self.store().list_state_machines().await?;
-        Ok(all.into_iter().filter(|sm| sm.arn.starts_with(&prefix)).collect())
+        Ok(all
+            .into_iter()
+            .filter(|sm| sm.arn.starts_with(&prefix))
+            .collect())
     }
 
     pub async fn tag_resource(&self, arn_text: &str, tags: Vec<(String, String)>) -> Result<()> {
@@ -150,9 +162,11 @@ impl Engine {
     async fn tagged(&self, arn_text: &str) -> Result<StateMachineRecord> {
         let not_found = || Error::ResourceNotFound(format!("Resource not found: '{arn_text}'"));
         match arn::Arn::parse(arn_text) {
-            Some(a) if a.resource_type == "stateMachine" && a.parts.len() == 1 => {
-                self.store().get_state_machine(arn_text).await?.ok_or_else(not_found)
-            }
+            Some(a) if a.resource_type == "stateMachine" && a.parts.len() == 1 => self
+                .store()
+                .get_state_machine(arn_text)
+                .await?
+                .ok_or_else(not_found),
             Some(_) => Err(not_found()),
             None => Err(Error::InvalidArn(format!("Invalid Arn: '{arn_text}'"))),
         }

@@ -111,7 +111,13 @@ impl Runner {
             };
             let arn = record.arn.clone();
             let wake_at = record.wake_at;
-            let live = Live { def, checkpoint, record, durable: true, waiters: Vec::new() };
+            let live = Live {
+                def,
+                checkpoint,
+                record,
+                durable: true,
+                waiters: Vec::new(),
+            };
             self.register(&arn, live);
             match wake_at {
                 Some(at) => self.schedule(at, arn),
@@ -134,12 +140,24 @@ impl Runner {
         durable: bool,
         waiter: Option<oneshot::Sender<ExecutionRecord>>,
     ) -> Result<ExecutionRecord> {
-        let checkpoint = Checkpoint { info, runtime: Runtime::new() };
-        let mut live = Live { def, checkpoint, record, durable, waiters: waiter.into_iter().collect() };
+        let checkpoint = Checkpoint {
+            info,
+            runtime: Runtime::new(),
+        };
+        let mut live = Live {
+            def,
+            checkpoint,
+            record,
+            durable,
+            waiters: waiter.into_iter().collect(),
+        };
         let advance = self.step(&mut live, Signal::Start);
         let events = stored(&advance.events);
         if durable {
-            let write = Write::CreateExecution { execution: live.record.clone(), events };
+            let write = Write::CreateExecution {
+                execution: live.record.clone(),
+                events,
+            };
             let mut results = self.inner.store.commit(vec![write]).await?;
             results.pop().unwrap_or(Ok(()))?;
         }
@@ -161,7 +179,9 @@ impl Runner {
         error: Option<String>,
         cause: Option<String>,
     ) -> Result<Option<ExecutionRecord>> {
-        let Some(live) = self.get(arn) else { return Ok(None) };
+        let Some(live) = self.get(arn) else {
+            return Ok(None);
+        };
         let mut live = live.lock().await;
         if live.checkpoint.runtime.status != Status::Running {
             return Ok(None);
@@ -192,7 +212,11 @@ impl Runner {
         if live.checkpoint.runtime.status != Status::Running {
             return;
         }
-        if live.record.wake_at.is_some_and(|at| at > self.inner.clock.now_millis()) {
+        if live
+            .record
+            .wake_at
+            .is_some_and(|at| at > self.inner.clock.now_millis())
+        {
             // Woken early (a stale timer entry); the right one is still scheduled.
             return;
         }
@@ -217,8 +241,15 @@ impl Runner {
         let now = self.inner.clock.now_millis();
         let mut entropy = asl::Entropy::new(rand::random());
         let Checkpoint { info, runtime } = &mut live.checkpoint;
-        let advance =
-            interpreter::advance(&live.def, info, runtime, signal, now, &mut entropy, self.inner.limits);
+        let advance = interpreter::advance(
+            &live.def,
+            info,
+            runtime,
+            signal,
+            now,
+            &mut entropy,
+            self.inner.limits,
+        );
         let rt = &live.checkpoint.runtime;
         let r = &mut live.record;
         r.status = rt.status.as_str().to_owned();
@@ -238,7 +269,10 @@ impl Runner {
         if !live.durable {
             return Ok(());
         }
-        let write = Write::Transition { execution: live.record.clone(), events: stored(&advance.events) };
+        let write = Write::Transition {
+            execution: live.record.clone(),
+            events: stored(&advance.events),
+        };
         let mut results = self.inner.store.commit(vec![write]).await?;
         results.pop().unwrap_or(Ok(()))?;
         Ok(())
@@ -315,7 +349,10 @@ impl Runner {
 fn stored(events: &[HistoryEvent]) -> Vec<StoredEvent> {
     events
         .iter()
-        .map(|e| StoredEvent { id: e.id, body: serde_json::to_string(e).unwrap_or_default() })
+        .map(|e| StoredEvent {
+            id: e.id,
+            body: serde_json::to_string(e).unwrap_or_default(),
+        })
         .collect()
 }
 

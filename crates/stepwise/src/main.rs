@@ -7,7 +7,11 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "stepwise", version, about = "A self-hosted AWS Step Functions-compatible workflow engine")]
+#[command(
+    name = "stepwise",
+    version,
+    about = "A self-hosted AWS Step Functions-compatible workflow engine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -64,7 +68,11 @@ struct Serve {
     max_execution_time: u64,
     #[arg(long, env = "STEPWISE_MAX_HISTORY_EVENTS", default_value_t = 25000)]
     max_history_events: u64,
-    #[arg(long, env = "STEPWISE_MAX_OPEN_EXECUTIONS", default_value_t = 1_000_000)]
+    #[arg(
+        long,
+        env = "STEPWISE_MAX_OPEN_EXECUTIONS",
+        default_value_t = 1_000_000
+    )]
     max_open_executions: u64,
     /// `text` or `json`.
     #[arg(long, env = "STEPWISE_LOG_FORMAT", default_value = "text")]
@@ -74,14 +82,23 @@ struct Serve {
 /// Parses `90s`, `15m`, `2h`, `14d` (or plain seconds) into seconds.
 fn parse_duration(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = number.parse().map_err(|_| format!("invalid duration '{text}': use e.g. 90s, 15m, 14d"))?;
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration '{text}': use e.g. 90s, 15m, 14d"))?;
     let factor = match unit {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86400,
-        _ => return Err(format!("invalid duration unit in '{text}': use s, m, h or d")),
+        _ => {
+            return Err(format!(
+                "invalid duration unit in '{text}': use s, m, h or d"
+            ))
+        }
     };
     Ok(n * factor)
 }
@@ -91,14 +108,20 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Validate { file } => validate(&file),
-        Command::Run { file, input, wait_time_scale } => run(&file, &input, wait_time_scale),
+        Command::Run {
+            file,
+            input,
+            wait_time_scale,
+        } => run(&file, &input, wait_time_scale),
     }
 }
 
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -107,15 +130,23 @@ fn init_logging(format: &str) {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn serve(args: Serve) -> anyhow::Result<()> {
     init_logging(&args.log_format);
     let _ = (&args.mock_config, &args.lambda_endpoint, &args.aws_endpoint);
-    let _ = (args.redrive_window, args.max_history_events, args.max_open_executions);
+    let _ = (
+        args.redrive_window,
+        args.max_history_events,
+        args.max_open_executions,
+    );
     let store: Arc<dyn store::Store> = match args.store.as_str() {
-        "sqlite" => Arc::new(store::Sqlite::open(&args.data_dir).context("opening the data directory")?),
+        "sqlite" => {
+            Arc::new(store::Sqlite::open(&args.data_dir).context("opening the data directory")?)
+        }
         "memory" => Arc::new(store::Sqlite::temporary().context("creating a temporary store")?),
         s if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
             bail!("the PostgreSQL store is not available in this build yet; use --store sqlite")
@@ -144,7 +175,8 @@ fn serve(args: Serve) -> anyhow::Result<()> {
 }
 
 fn validate(file: &std::path::Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     match asl::definition::Definition::parse(&text) {
         Ok(_) => {
             println!("OK");
@@ -152,7 +184,12 @@ fn validate(file: &std::path::Path) -> anyhow::Result<()> {
         }
         Err(diagnostics) => {
             for d in &diagnostics {
-                println!("ERROR {} {}: {}", d.code, d.location.as_deref().unwrap_or("-"), d.message);
+                println!(
+                    "ERROR {} {}: {}",
+                    d.code,
+                    d.location.as_deref().unwrap_or("-"),
+                    d.message
+                );
             }
             bail!("{} problem(s) found", diagnostics.len())
         }
@@ -161,10 +198,14 @@ fn validate(file: &std::path::Path) -> anyhow::Result<()> {
 
 /// Runs a definition on a throw-away in-process engine and prints the outcome and history.
 fn run(file: &std::path::Path, input: &str, wait_time_scale: f64) -> anyhow::Result<()> {
-    let definition = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let definition =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     runtime()?.block_on(async move {
         let store: Arc<dyn store::Store> = Arc::new(store::Sqlite::temporary()?);
-        let config = engine::Config { wait_time_scale, ..engine::Config::default() };
+        let config = engine::Config {
+            wait_time_scale,
+            ..engine::Config::default()
+        };
         let engine = engine::Engine::start(config, store, Arc::new(engine::SystemClock)).await?;
         let sm = engine
             .create_state_machine(engine::CreateStateMachine {

@@ -104,10 +104,16 @@ pub struct StoredEvent {
 #[derive(Debug, Clone)]
 pub enum Write {
     /// A new execution with its first events.
-    CreateExecution { execution: ExecutionRecord, events: Vec<StoredEvent> },
+    CreateExecution {
+        execution: ExecutionRecord,
+        events: Vec<StoredEvent>,
+    },
     /// A transition: the new execution row (its `version` already bumped) and the events it
     /// appended. Fails with [`Error::Conflict`] unless the stored version is `version - 1`.
-    Transition { execution: ExecutionRecord, events: Vec<StoredEvent> },
+    Transition {
+        execution: ExecutionRecord,
+        events: Vec<StoredEvent>,
+    },
 }
 
 /// Which executions [`Store::list_executions`] returns.
@@ -147,7 +153,13 @@ pub trait Store: Send + Sync + 'static {
     /// Executions that are still running: what a restarting engine resumes.
     async fn open_executions(&self) -> Result<Vec<ExecutionRecord>>;
     /// History events with ids in `from..=to`, in ascending order, at most `limit`.
-    async fn history(&self, arn: &str, from: u64, to: u64, limit: usize) -> Result<Vec<StoredEvent>>;
+    async fn history(
+        &self,
+        arn: &str,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>>;
     /// Deletes an execution and its history.
     async fn delete_execution(&self, arn: &str) -> Result<()>;
 }

@@ -105,7 +105,8 @@ impl Sqlite {
             let _ = tx.send(f(conn));
         }));
         self.send(job)?;
-        rx.await.map_err(|_| Error::Backend("writer thread stopped".into()))?
+        rx.await
+            .map_err(|_| Error::Backend("writer thread stopped".into()))?
     }
 
     fn send(&self, job: Job) -> Result<()> {
@@ -169,7 +170,10 @@ fn execution_doc(e: &ExecutionRecord) -> Result<String> {
 
 fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
     match write {
-        Write::CreateExecution { execution: e, events } => {
+        Write::CreateExecution {
+            execution: e,
+            events,
+        } => {
             let inserted = tx.execute(
                 "INSERT OR IGNORE INTO executions(arn, sm_arn, status, start_date, version, definition, doc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -188,7 +192,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
             }
             insert_events(tx, &e.arn, events)
         }
-        Write::Transition { execution: e, events } => {
+        Write::Transition {
+            execution: e,
+            events,
+        } => {
             let updated = tx.execute(
                 "UPDATE executions SET status = ?2, version = ?3, doc = ?4 WHERE arn = ?1 AND version = ?5",
                 params![
@@ -322,7 +329,8 @@ impl Store for Sqlite {
                 .prepare_cached("SELECT doc FROM state_machines WHERE arn = ?1")?
                 .query_row([arn], |r| r.get(0))
                 .optional()?;
-            doc.map(|d| serde_json::from_str(&d).map_err(Error::from)).transpose()
+            doc.map(|d| serde_json::from_str(&d).map_err(Error::from))
+                .transpose()
         })
         .await
     }
@@ -348,7 +356,8 @@ impl Store for Sqlite {
     async fn commit(&self, writes: Vec<Write>) -> Result<Vec<Result<()>>> {
         let (tx, rx) = oneshot::channel();
         self.send(Job::Commit(writes, tx))?;
-        rx.await.map_err(|_| Error::Backend("writer thread stopped".into()))?
+        rx.await
+            .map_err(|_| Error::Backend("writer thread stopped".into()))?
     }
 
     async fn get_execution(&self, arn: &str) -> Result<Option<ExecutionRecord>> {
@@ -402,7 +411,13 @@ impl Store for Sqlite {
         .await
     }
 
-    async fn history(&self, arn: &str, from: u64, to: u64, limit: usize) -> Result<Vec<StoredEvent>> {
+    async fn history(
+        &self,
+        arn: &str,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
         let arn = arn.to_owned();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
@@ -410,8 +425,18 @@ impl Store for Sqlite {
                  ORDER BY id LIMIT ?4",
             )?;
             let rows = stmt.query_map(
-                params![arn, from as i64, to.min(i64::MAX as u64) as i64, limit as i64],
-                |r| Ok(StoredEvent { id: r.get::<_, i64>(0)? as u64, body: r.get(1)? }),
+                params![
+                    arn,
+                    from as i64,
+                    to.min(i64::MAX as u64) as i64,
+                    limit as i64
+                ],
+                |r| {
+                    Ok(StoredEvent {
+                        id: r.get::<_, i64>(0)? as u64,
+                        body: r.get(1)?,
+                    })
+                },
             )?;
             rows.map(|r| r.map_err(Error::from)).collect()
         })

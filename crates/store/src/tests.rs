@@ -26,7 +26,10 @@ fn execution(arn: &str, start: i64, status: &str) -> ExecutionRecord {
 }
 
 fn event(id: u64) -> StoredEvent {
-    StoredEvent { id, body: format!("{{\"id\":{id}}}") }
+    StoredEvent {
+        id,
+        body: format!("{{\"id\":{id}}}"),
+    }
 }
 
 async fn contract(store: impl Store) {
@@ -34,33 +37,73 @@ async fn contract(store: impl Store) {
         execution: execution(arn, start, "RUNNING"),
         events: vec![event(1)],
     };
-    let r = store.commit(vec![create("a", 1), create("b", 2), create("a", 3)]).await.unwrap();
+    let r = store
+        .commit(vec![create("a", 1), create("b", 2), create("a", 3)])
+        .await
+        .unwrap();
     assert!(r[0].is_ok() && r[1].is_ok());
-    assert!(matches!(r[2], Err(Error::AlreadyExists)), "duplicate create is refused alone");
+    assert!(
+        matches!(r[2], Err(Error::AlreadyExists)),
+        "duplicate create is refused alone"
+    );
 
     let mut a = execution("a", 1, "SUCCEEDED");
     a.version = 2;
-    let stale = Write::Transition { execution: a.clone(), events: vec![event(2)] };
+    let stale = Write::Transition {
+        execution: a.clone(),
+        events: vec![event(2)],
+    };
     let r = store.commit(vec![stale.clone()]).await.unwrap();
     assert!(r[0].is_ok());
     let r = store.commit(vec![stale]).await.unwrap();
-    assert!(matches!(r[0], Err(Error::Conflict)), "a stale version is fenced off");
+    assert!(
+        matches!(r[0], Err(Error::Conflict)),
+        "a stale version is fenced off"
+    );
 
     let got = store.get_execution("a").await.unwrap().unwrap();
     assert_eq!(got, a, "the record round-trips, definition included");
-    let ids: Vec<u64> = store.history("a", 1, u64::MAX, 100).await.unwrap().iter().map(|e| e.id).collect();
-    assert_eq!(ids, vec![1, 2], "the failed duplicate transition appended nothing");
+    let ids: Vec<u64> = store
+        .history("a", 1, u64::MAX, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec![1, 2],
+        "the failed duplicate transition appended nothing"
+    );
 
-    let open: Vec<String> = store.open_executions().await.unwrap().into_iter().map(|e| e.arn).collect();
+    let open: Vec<String> = store
+        .open_executions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.arn)
+        .collect();
     assert_eq!(open, vec!["b".to_string()]);
 
-    let page = |after| ExecutionFilter { state_machine_arn: "sm".into(), status: None, after, limit: 1 };
+    let page = |after| ExecutionFilter {
+        state_machine_arn: "sm".into(),
+        status: None,
+        after,
+        limit: 1,
+    };
     let first = store.list_executions(page(None)).await.unwrap();
     assert_eq!(first[0].arn, "b", "newest first");
-    let cursor = Cursor { start_date: first[0].start_date, arn: first[0].arn.clone() };
+    let cursor = Cursor {
+        start_date: first[0].start_date,
+        arn: first[0].arn.clone(),
+    };
     let second = store.list_executions(page(Some(cursor))).await.unwrap();
     assert_eq!(second[0].arn, "a");
-    let running = ExecutionFilter { status: Some("RUNNING".into()), limit: 10, ..page(None) };
+    let running = ExecutionFilter {
+        status: Some("RUNNING".into()),
+        limit: 10,
+        ..page(None)
+    };
     assert_eq!(store.list_executions(running).await.unwrap().len(), 1);
 }
 

@@ -1,0 +1,621 @@
+//! Shared helpers for the black-box test suites: a `stepwise serve` child process, SDK and
+//! raw-HTTP clients, polling helpers and history checks.
+//!
+//! Every test binary includes this module with `mod common;` and uses a different subset.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sfn::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_sfn::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
+use aws_sdk_sfn::error::BoxError;
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent};
+use serde_json::Value;
+
+/// How long a server may take to start accepting connections.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
+
+pub const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/stepwise-test";
+pub const DEFAULT_ACCOUNT: &str = "123456789012";
+
+/// Which store the server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// SQLite in a temporary data directory (kept across `restart`).
+    Sqlite,
+    /// The in-memory store.
+    Memory,
+}
+
+/// How to start a server.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub store: StoreKind,
+    pub wait_time_scale: f64,
+    pub account_id: String,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            store: StoreKind::Sqlite,
+            wait_time_scale: 0.1,
+            account_id: DEFAULT_ACCOUNT.into(),
+        }
+    }
+}
+
+/// A `stepwise serve` child process, killed on drop.
+pub struct Server {
+    child: Option<Child>,
+    port: u16,
+    options: Options,
+    /// The SQLite data directory (kept for the whole life of the `Server`, across restarts).
+    data_dir: tempfile::TempDir,
+    /// Where each run's stderr goes (`run-N.log`).
+    log_dir: tempfile::TempDir,
+    runs: u32,
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener =
+        TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0 to find a free port");
+    listener
+        .local_addr()
+        .expect("local address of the probe listener")
+        .port()
+}
+
+impl Server {
+    /// A server on SQLite in a temporary data directory.
+    pub fn sqlite(wait_time_scale: f64) -> Server {
+        Server::start(Options {
+            store: StoreKind::Sqlite,
+            wait_time_scale,
+            ..Options::default()
+        })
+    }
+
+    /// A server on the in-memory store.
+    pub fn memory(wait_time_scale: f64) -> Server {
+        Server::start(Options {
+            store: StoreKind::Memory,
+            wait_time_scale,
+            ..Options::default()
+        })
+    }
+
+    pub fn start(options: Options) -> Server {
+        let data_dir = tempfile::Builder::new()
+            .prefix("stepwise-data-")
+            .tempdir()
+            .expect("creating a temporary data directory");
+        let log_dir = tempfile::Builder::new()
+            .prefix("stepwise-log-")
+            .tempdir()
+            .expect("creating a temporary log directory");
+        let mut server = Server {
+            child: None,
+            port: free_port(),
+            options,
+            data_dir,
+            log_dir,
+            runs: 0,
+        };
+        server.spawn();
+        server
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    pub fn account_id(&self) -> &str {
+        &self.options.account_id
+    }
+
+    fn log_path(&self, run: u32) -> PathBuf {
+        self.log_dir.path().join(format!("run-{run}.log"))
+    }
+
+    /// Everything the server wrote to stderr, over all runs (for failure messages).
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for run in 1..=self.runs {
+            let text = std::fs::read_to_string(self.log_path(run)).unwrap_or_default();
+            out.push_str(&format!("----- server run {run} stderr -----\n{text}"));
+        }
+        out
+    }
+
+    fn spawn(&mut self) {
+        self.runs += 1;
+        let log_path = self.log_path(self.runs);
+        let log = File::create(&log_path).expect("creating the server log file");
+        let store = match self.options.store {
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Memory => "memory",
+        };
+        let child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+            .arg("serve")
+            .args(["--host", "127.0.0.1"])
+            .args(["--port", &self.port.to_string()])
+            .args(["--store", store])
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args(["--account-id", &self.options.account_id])
+            .args([
+                "--wait-time-scale",
+                &self.options.wait_time_scale.to_string(),
+            ])
+            .env("RUST_LOG", "info")
+            .env_remove("STEPWISE_PORT")
+            .env_remove("STEPWISE_HOST")
+            .env_remove("STEPWISE_STORE")
+            .env_remove("STEPWISE_DATA_DIR")
+            .env_remove("WAIT_TIME_SCALE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawning `stepwise serve`");
+        self.child = Some(child);
+        self.wait_ready(&log_path);
+    }
+
+    /// Polls until the server logged that it listens and the port accepts connections.
+    fn wait_ready(&mut self, log_path: &Path) {
+        let deadline = Instant::now() + STARTUP_DEADLINE;
+        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    panic!(
+                        "`stepwise serve` exited during startup with {status} (port {})\n{}",
+                        self.port,
+                        self.logs()
+                    );
+                }
+            }
+            let logged = std::fs::read_to_string(log_path)
+                .map(|t| t.contains("stepwise listening on"))
+                .unwrap_or(false);
+            if logged && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "`stepwise serve` did not accept connections on port {} within {STARTUP_DEADLINE:?}\n{}",
+                    self.port,
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// SIGKILL: no shutdown hooks, no flushing.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("sending SIGKILL to the server");
+            child.wait().expect("reaping the killed server");
+        }
+    }
+
+    /// Starts the server again on the same data directory and port (after `kill9`).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// Whether the child is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// An aws-sdk-sfn client for this server in `us-east-1`.
+    pub fn client(&self) -> aws_sdk_sfn::Client {
+        self.client_in("us-east-1")
+    }
+
+    /// An aws-sdk-sfn client for this server signing for `region`.
+    pub fn client_in(&self, region: &str) -> aws_sdk_sfn::Client {
+        sfn_client(&self.endpoint(), region)
+    }
+
+    /// A raw JSON 1.0 client.
+    pub fn raw(&self) -> Raw {
+        Raw::new(&self.endpoint())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The Rust SDK puts `sync-` in front of the host for `StartSyncExecution` (the model's
+/// `hostPrefix`), which turns `127.0.0.1` into the unresolvable `sync-127.0.0.1`. This interceptor
+/// drops the prefix before the endpoint is applied, as `inject_host_prefix=False` does in boto3.
+#[derive(Debug)]
+struct NoHostPrefix;
+
+impl Intercept for NoHostPrefix {
+    fn name(&self) -> &'static str {
+        "NoHostPrefix"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state()
+            .unset::<aws_smithy_runtime_api::client::endpoint::EndpointPrefix>();
+        Ok(())
+    }
+}
+
+/// An aws-sdk-sfn client: static credentials test/test, `region`, `endpoint`.
+pub fn sfn_client(endpoint: &str, region: &str) -> aws_sdk_sfn::Client {
+    let config = aws_sdk_sfn::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "stepwise-tests",
+        ))
+        .endpoint_url(endpoint)
+        .interceptor(NoHostPrefix)
+        .build();
+    aws_sdk_sfn::Client::from_conf(config)
+}
+
+// ---------------------------------------------------------------------------
+// Raw HTTP
+// ---------------------------------------------------------------------------
+
+/// A raw AWS JSON 1.0 client over reqwest.
+#[derive(Clone)]
+pub struct Raw {
+    http: reqwest::Client,
+    endpoint: String,
+}
+
+/// A response as it came off the wire.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl RawResponse {
+    /// The body as JSON (panics with the body if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("response body is not JSON ({e}): {:?}", self.text))
+    }
+
+    /// The error code after `#` in `__type`, if any.
+    pub fn error_code(&self) -> Option<String> {
+        let body = self.json();
+        let t = body.get("__type")?.as_str()?;
+        Some(t.rsplit('#').next().unwrap_or(t).to_owned())
+    }
+
+    pub fn message(&self) -> Option<String> {
+        let body = self.json();
+        let m = body.get("message").or_else(|| body.get("Message"))?;
+        m.as_str().map(str::to_owned)
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+}
+
+impl Raw {
+    pub fn new(endpoint: &str) -> Raw {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("building the reqwest client");
+        Raw {
+            http,
+            endpoint: endpoint.to_owned(),
+        }
+    }
+
+    /// POSTs `body` (raw bytes) with the given `X-Amz-Target` (none when `target` is `None`)
+    /// and extra headers.
+    pub async fn send(
+        &self,
+        target: Option<&str>,
+        body: impl Into<reqwest::Body>,
+        extra_headers: &[(&str, &str)],
+    ) -> RawResponse {
+        let mut request = self
+            .http
+            .post(format!("{}/", self.endpoint))
+            .header("content-type", "application/x-amz-json-1.0");
+        if let Some(t) = target {
+            request = request.header("x-amz-target", t);
+        }
+        for (k, v) in extra_headers {
+            request = request.header(*k, *v);
+        }
+        let response = request
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("sending {target:?} to {}: {e}", self.endpoint));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("reading the {target:?} response: {e}"));
+        RawResponse {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    /// Calls `AWSStepFunctions.<op>` with a JSON body.
+    pub async fn call(&self, op: &str, body: &Value) -> RawResponse {
+        self.send(
+            Some(&format!("AWSStepFunctions.{op}")),
+            body.to_string(),
+            &[],
+        )
+        .await
+    }
+
+    /// Calls `op` and expects HTTP 200; returns the JSON body.
+    pub async fn ok(&self, op: &str, body: &Value) -> Value {
+        let r = self.call(op, body).await;
+        assert_eq!(
+            r.status, 200,
+            "{op} {body} answered {} {}",
+            r.status, r.text
+        );
+        r.json()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SDK helpers
+// ---------------------------------------------------------------------------
+
+/// Creates a state machine and returns its ARN.
+pub async fn create_machine(
+    client: &aws_sdk_sfn::Client,
+    name: &str,
+    definition: &Value,
+) -> String {
+    create_machine_of_type(
+        client,
+        name,
+        definition,
+        aws_sdk_sfn::types::StateMachineType::Standard,
+    )
+    .await
+}
+
+pub async fn create_machine_of_type(
+    client: &aws_sdk_sfn::Client,
+    name: &str,
+    definition: &Value,
+    kind: aws_sdk_sfn::types::StateMachineType,
+) -> String {
+    client
+        .create_state_machine()
+        .name(name)
+        .definition(definition.to_string())
+        .role_arn(ROLE_ARN)
+        .r#type(kind)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "CreateStateMachine {name}: {}",
+                aws_sdk_sfn::error::DisplayErrorContext(&e)
+            )
+        })
+        .state_machine_arn()
+        .to_owned()
+}
+
+/// Starts an execution and returns its ARN.
+pub async fn start(
+    client: &aws_sdk_sfn::Client,
+    sm_arn: &str,
+    name: Option<&str>,
+    input: &Value,
+) -> String {
+    client
+        .start_execution()
+        .state_machine_arn(sm_arn)
+        .set_name(name.map(str::to_owned))
+        .input(input.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "StartExecution on {sm_arn}: {}",
+                aws_sdk_sfn::error::DisplayErrorContext(&e)
+            )
+        })
+        .execution_arn()
+        .to_owned()
+}
+
+/// Polls DescribeExecution until the status is no longer RUNNING (or the deadline passes).
+pub async fn wait_done(
+    client: &aws_sdk_sfn::Client,
+    exec_arn: &str,
+    deadline: Duration,
+) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+    let until = Instant::now() + deadline;
+    loop {
+        let d = client
+            .describe_execution()
+            .execution_arn(exec_arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "DescribeExecution {exec_arn}: {}",
+                    aws_sdk_sfn::error::DisplayErrorContext(&e)
+                )
+            });
+        if *d.status() != ExecutionStatus::Running {
+            return d;
+        }
+        if Instant::now() > until {
+            panic!("execution {exec_arn} still RUNNING after {deadline:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The whole history (all pages), in order.
+pub async fn history(client: &aws_sdk_sfn::Client, exec_arn: &str) -> Vec<HistoryEvent> {
+    let mut events = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = client
+            .get_execution_history()
+            .execution_arn(exec_arn)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "GetExecutionHistory {exec_arn}: {}",
+                    aws_sdk_sfn::error::DisplayErrorContext(&e)
+                )
+            });
+        events.extend(page.events().iter().cloned());
+        match page.next_token() {
+            Some(t) => token = Some(t.to_owned()),
+            None => return events,
+        }
+    }
+}
+
+/// Event type names, in order.
+pub fn event_types(events: &[HistoryEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e.r#type().as_str().to_owned())
+        .collect()
+}
+
+/// Checks AWS's history numbering: ids 1..=n contiguous, `previousEventId` is the id before
+/// except for the first `*StateEntered`, which has 0 (as AWS does); exactly one
+/// `ExecutionStarted` (first) and at most one terminal event (last, when present).
+/// Returns a description of every problem (empty when the history is well formed).
+pub fn history_problems(events: &[HistoryEvent]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let types = event_types(events);
+    let mut seen_state_entered = false;
+    for (i, e) in events.iter().enumerate() {
+        let want_id = i as i64 + 1;
+        if e.id() != want_id {
+            problems.push(format!(
+                "event #{i} ({}) has id {}, expected {want_id}",
+                types[i],
+                e.id()
+            ));
+        }
+        let is_state_entered = types[i].ends_with("StateEntered");
+        let want_prev = if is_state_entered && !seen_state_entered {
+            0
+        } else {
+            e.id() - 1
+        };
+        if is_state_entered {
+            seen_state_entered = true;
+        }
+        if e.previous_event_id() != want_prev {
+            problems.push(format!(
+                "event id {} ({}) has previousEventId {}, expected {want_prev}",
+                e.id(),
+                types[i],
+                e.previous_event_id()
+            ));
+        }
+    }
+    let started = types.iter().filter(|t| *t == "ExecutionStarted").count();
+    if started != 1 || types.first().map(String::as_str) != Some("ExecutionStarted") {
+        problems.push(format!(
+            "expected exactly one ExecutionStarted, first; got {types:?}"
+        ));
+    }
+    let terminal = [
+        "ExecutionSucceeded",
+        "ExecutionFailed",
+        "ExecutionAborted",
+        "ExecutionTimedOut",
+    ];
+    let terminals: Vec<usize> = types
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| terminal.contains(&t.as_str()))
+        .map(|(i, _)| i)
+        .collect();
+    if terminals.len() > 1 || terminals.first().is_some_and(|&i| i + 1 != types.len()) {
+        problems.push(format!(
+            "expected at most one terminal event, last; got {types:?}"
+        ));
+    }
+    problems
+}
+
+/// Panics with every numbering problem of the history.
+pub fn assert_history_well_formed(context: &str, events: &[HistoryEvent]) {
+    let problems = history_problems(events);
+    assert!(
+        problems.is_empty(),
+        "{context}: malformed history:\n  {}\nevents: {:?}",
+        problems.join("\n  "),
+        event_types(events)
+    );
+}
+
+/// Parses a JSON document the server returned.
+pub fn parse_json(what: &str, text: Option<&str>) -> Value {
+    let text = text.unwrap_or_else(|| panic!("{what} is missing"));
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{what} is not JSON ({e}): {text:?}"))
+}
