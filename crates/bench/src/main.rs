@@ -1,0 +1,124 @@
+//! `stepwise-bench`: drives a Step Functions endpoint (stepwise, LocalStack, ...) over the AWS
+//! JSON 1.0 protocol with the scenarios of design.md §5, and prints a table of throughput,
+//! latency percentiles and server RSS (optionally also as JSON).
+//!
+//! ```sh
+//! stepwise-bench --spawn target/release/stepwise            # every scenario, fresh server
+//! stepwise-bench --endpoint http://127.0.0.1:4566 pass-chain --executions 20 --states 20
+//! ```
+
+mod client;
+mod report;
+mod scenarios;
+mod server;
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use clap::{Parser, ValueEnum};
+
+use client::Sfn;
+use scenarios::{Bench, Scenario, Sizes};
+use server::{Server, Spawn};
+
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Scenarios to run, in this order (default: all).
+    #[arg(value_enum)]
+    scenarios: Vec<Scenario>,
+    /// The Step Functions endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:8083")]
+    endpoint: String,
+    /// Start this stepwise binary on the endpoint's port (fresh temporary data directory);
+    /// enables RSS and the restart in `parked-waits`.
+    #[arg(long, value_name = "PATH")]
+    spawn: Option<PathBuf>,
+    /// Store for the spawned server: `sqlite` (durable) or `memory`.
+    #[arg(long, default_value = "sqlite", requires = "spawn")]
+    store: String,
+    /// PID of an already running server, for its RSS.
+    #[arg(long, conflicts_with = "spawn")]
+    server_pid: Option<u32>,
+    /// pass-chain: number of executions.
+    #[arg(long, default_value_t = 1000)]
+    executions: usize,
+    /// pass-chain: Pass states per execution.
+    #[arg(long, default_value_t = 100)]
+    states: usize,
+    /// sync-express: requests per concurrency level.
+    #[arg(long, default_value_t = 2000)]
+    requests: usize,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// parked-waits: number of parked executions.
+    #[arg(long, default_value_t = 100_000)]
+    parked: usize,
+    /// parked-waits: seconds each execution waits.
+    #[arg(long, default_value_t = 3600)]
+    wait_seconds: u64,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let mut args = Args::parse();
+    if args.scenarios.is_empty() {
+        args.scenarios = Scenario::value_variants().to_vec();
+    }
+    let sfn = Sfn::new(&args.endpoint)?;
+    let server = match &args.spawn {
+        Some(path) => {
+            let url = reqwest::Url::parse(&args.endpoint)?;
+            let spawn = Spawn {
+                path: path.clone(),
+                port: url
+                    .port_or_known_default()
+                    .context("endpoint without a port")?,
+                store: args.store.clone(),
+                data_dir: std::env::temp_dir()
+                    .join(format!("stepwise-bench-{}", std::process::id())),
+            };
+            Server::spawn(spawn, &sfn).await?
+        }
+        None => Server::external(args.server_pid),
+    };
+    let mut bench = Bench {
+        sfn,
+        server,
+        sizes: Sizes {
+            executions: args.executions,
+            states: args.states,
+            requests: args.requests,
+            concurrency: args.concurrency,
+            parked: args.parked,
+            wait_seconds: args.wait_seconds,
+        },
+        run_id: SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis(),
+    };
+    let mut reports = Vec::new();
+    for scenario in args.scenarios {
+        match bench.run(scenario).await {
+            Ok(rows) => reports.extend(rows),
+            Err(e) => {
+                let name = scenario
+                    .to_possible_value()
+                    .map(|v| v.get_name().to_owned());
+                let mut row = report::Report::new(name.unwrap_or_default(), "");
+                row.note = format!("error: {e:#}");
+                reports.push(row);
+            }
+        }
+    }
+    print!("{}", report::table(&reports));
+    if let Some(file) = args.json {
+        let json: Vec<_> = reports.iter().map(report::Report::json).collect();
+        let text = serde_json::to_string_pretty(&json)?;
+        std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
+    }
+    Ok(())
+}
