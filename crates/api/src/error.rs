@@ -79,25 +79,12 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         match e {
-            Error::InvalidArn(m) => ApiError::sfn("InvalidArn", m),
-            Error::InvalidName(m) => ApiError::sfn("InvalidName", m),
-            Error::InvalidDefinition(m) => ApiError::sfn("InvalidDefinition", m),
-            Error::InvalidExecutionInput(m) => ApiError::sfn("InvalidExecutionInput", m),
-            Error::StateMachineDoesNotExist(m) => ApiError::sfn("StateMachineDoesNotExist", m),
-            Error::StateMachineAlreadyExists(m) => ApiError::sfn("StateMachineAlreadyExists", m),
-            Error::ExecutionDoesNotExist(m) => ApiError::sfn("ExecutionDoesNotExist", m),
-            Error::ExecutionAlreadyExists(m) => ApiError::sfn("ExecutionAlreadyExists", m),
-            Error::ResourceNotFound(m) => ApiError::sfn("ResourceNotFound", m),
-            Error::StateMachineTypeNotSupported(m) => {
-                ApiError::sfn("StateMachineTypeNotSupported", m)
-            }
             Error::Validation(m) => ApiError::validation(m),
-            Error::MissingRequiredParameter(m) => ApiError::sfn("MissingRequiredParameter", m),
-            Error::InvalidToken(m) => ApiError::sfn("InvalidToken", m),
             Error::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
                 ApiError::internal(format!("storage failure: {e}"))
             }
+            other => ApiError::sfn(other.code(), other.message()),
         }
     }
 }

@@ -85,6 +85,14 @@ pub async fn dispatch(op: &str, r: &Request<'_>) -> Option<Reply> {
         "TagResource" => tag_resource(r).await,
         "UntagResource" => untag_resource(r).await,
         "ListTagsForResource" => list_tags(r).await,
+        "CreateActivity" => create_activity(r).await,
+        "DescribeActivity" => describe_activity(r).await,
+        "DeleteActivity" => delete_activity(r).await,
+        "ListActivities" => list_activities(r).await,
+        "GetActivityTask" => get_activity_task(r).await,
+        "SendTaskSuccess" => send_task_success(r).await,
+        "SendTaskFailure" => send_task_failure(r).await,
+        "SendTaskHeartbeat" => send_task_heartbeat(r).await,
         _ => return None,
     })
 }
@@ -343,4 +351,74 @@ async fn list_tags(r: &Request<'_>) -> Reply {
         .map(|(k, v)| json!({ "key": k, "value": v }))
         .collect();
     Ok(json!({ "tags": list }))
+}
+
+async fn create_activity(r: &Request<'_>) -> Reply {
+    let a = r
+        .engine
+        .create_activity(r.region, &r.required("name")?, r.tags())
+        .await?;
+    Ok(json!({ "activityArn": a.arn, "creationDate": wire::timestamp(a.creation_date) }))
+}
+
+async fn describe_activity(r: &Request<'_>) -> Reply {
+    let a = r
+        .engine
+        .describe_activity(&r.required("activityArn")?)
+        .await?;
+    Ok(
+        json!({ "activityArn": a.arn, "name": a.name, "creationDate": wire::timestamp(a.creation_date) }),
+    )
+}
+
+async fn delete_activity(r: &Request<'_>) -> Reply {
+    r.engine
+        .delete_activity(&r.required("activityArn")?)
+        .await?;
+    Ok(json!({}))
+}
+
+async fn list_activities(r: &Request<'_>) -> Reply {
+    let all = r.engine.list_activities(r.region).await?;
+    let (items, next) = page(all, r.usize("maxResults"), r.str("nextToken"))?;
+    let activities: Vec<Value> = items
+        .iter()
+        .map(|a| json!({ "activityArn": a.arn, "name": a.name, "creationDate": wire::timestamp(a.creation_date) }))
+        .collect();
+    let mut out = json!({ "activities": activities });
+    with_token(&mut out, next);
+    Ok(out)
+}
+
+/// Long poll: answers `{}` (no `taskToken`) when no task arrived within 60 seconds.
+async fn get_activity_task(r: &Request<'_>) -> Reply {
+    let task = r
+        .engine
+        .get_activity_task(&r.required("activityArn")?, r.str("workerName"))
+        .await?;
+    Ok(match task {
+        Some(t) => json!({ "taskToken": t.token, "input": t.input }),
+        None => json!({}),
+    })
+}
+
+async fn send_task_success(r: &Request<'_>) -> Reply {
+    r.engine
+        .send_task_success(&r.required("taskToken")?, &r.required("output")?)
+        .await?;
+    Ok(json!({}))
+}
+
+async fn send_task_failure(r: &Request<'_>) -> Reply {
+    r.engine
+        .send_task_failure(&r.required("taskToken")?, r.str("error"), r.str("cause"))
+        .await?;
+    Ok(json!({}))
+}
+
+async fn send_task_heartbeat(r: &Request<'_>) -> Reply {
+    r.engine
+        .send_task_heartbeat(&r.required("taskToken")?)
+        .await?;
+    Ok(json!({}))
 }

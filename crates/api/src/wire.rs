@@ -1,6 +1,6 @@
 //! AWS wire shapes of the engine's records and history events.
 
-use asl::history::{ErrorCause, EventDetails, HistoryEvent};
+use asl::history::{ErrorCause, EventDetails, HistoryEvent, TaskFamily, TaskRef};
 use engine::{ExecutionRecord, StateMachineRecord};
 use serde_json::{json, Map, Value};
 
@@ -164,11 +164,9 @@ pub fn execution_list_item(e: &ExecutionRecord) -> Value {
     Value::Object(o)
 }
 
-fn error_cause(ec: &ErrorCause) -> Value {
-    let mut o = Map::new();
-    put(&mut o, "error", ec.error.clone().map(Value::String));
-    put(&mut o, "cause", ec.cause.clone().map(Value::String));
-    Value::Object(o)
+fn error_cause(ec: &ErrorCause, o: &mut Map<String, Value>) {
+    put(o, "error", ec.error.clone().map(Value::String));
+    put(o, "cause", ec.cause.clone().map(Value::String));
 }
 
 /// A history event in AWS's shape. Without execution data, inputs and outputs are left out.
@@ -179,58 +177,120 @@ pub fn history_event(e: &HistoryEvent, include_data: bool) -> Value {
             o.insert(format!("{key}Details"), json!({ "truncated": false }));
         }
     };
-    let (key, details) = match &e.details {
+    let mut o = Map::new();
+    match &e.details {
         EventDetails::ExecutionStarted {
             input,
             role_arn,
             state_machine_alias_arn,
             state_machine_version_arn,
         } => {
-            let mut o = Map::new();
             payload(&mut o, "input", input);
             o.insert("roleArn".into(), json!(role_arn));
-            put(
-                &mut o,
-                "stateMachineAliasArn",
-                state_machine_alias_arn.clone().map(Value::String),
-            );
-            put(
-                &mut o,
-                "stateMachineVersionArn",
-                state_machine_version_arn.clone().map(Value::String),
-            );
-            ("executionStartedEventDetails", Value::Object(o))
+            let alias = state_machine_alias_arn.clone().map(Value::String);
+            put(&mut o, "stateMachineAliasArn", alias);
+            let version = state_machine_version_arn.clone().map(Value::String);
+            put(&mut o, "stateMachineVersionArn", version);
         }
-        EventDetails::ExecutionSucceeded { output } => {
-            let mut o = Map::new();
-            payload(&mut o, "output", output);
-            ("executionSucceededEventDetails", Value::Object(o))
+        EventDetails::ExecutionSucceeded { output } => payload(&mut o, "output", output),
+        EventDetails::ExecutionFailed(ec)
+        | EventDetails::ExecutionAborted(ec)
+        | EventDetails::ExecutionTimedOut(ec) => error_cause(ec, &mut o),
+        EventDetails::ExecutionRedriven { redrive_count } => {
+            o.insert("redriveCount".into(), json!(redrive_count));
         }
-        EventDetails::ExecutionFailed(ec) => ("executionFailedEventDetails", error_cause(ec)),
-        EventDetails::ExecutionAborted(ec) => ("executionAbortedEventDetails", error_cause(ec)),
-        EventDetails::ExecutionTimedOut(ec) => ("executionTimedOutEventDetails", error_cause(ec)),
-        EventDetails::ExecutionRedriven { redrive_count } => (
-            "executionRedrivenEventDetails",
-            json!({ "redriveCount": redrive_count }),
-        ),
         EventDetails::StateEntered { name, input, .. } => {
-            let mut o = Map::new();
             o.insert("name".into(), json!(name));
             payload(&mut o, "input", input);
-            ("stateEnteredEventDetails", Value::Object(o))
         }
         EventDetails::StateExited { name, output, .. } => {
-            let mut o = Map::new();
             o.insert("name".into(), json!(name));
             payload(&mut o, "output", output);
-            ("stateExitedEventDetails", Value::Object(o))
         }
-    };
-    let mut o = Map::new();
-    o.insert("timestamp".into(), timestamp(e.timestamp));
-    o.insert("type".into(), json!(e.details.event_type()));
-    o.insert("id".into(), json!(e.id));
-    o.insert("previousEventId".into(), json!(e.previous_event_id));
-    o.insert(key.into(), details);
-    Value::Object(o)
+        EventDetails::TaskScheduled {
+            task,
+            region,
+            input,
+            timeout,
+            heartbeat,
+            credentials,
+        } => {
+            resource(task, &mut o);
+            match task.family {
+                TaskFamily::Task => {
+                    o.insert("region".into(), json!(region));
+                    if include_data {
+                        o.insert("parameters".into(), json!(input));
+                    }
+                }
+                _ => payload(&mut o, "input", input),
+            }
+            put(&mut o, "timeoutInSeconds", timeout.map(|t| json!(t)));
+            put(&mut o, "heartbeatInSeconds", heartbeat.map(|h| json!(h)));
+            let role = credentials
+                .as_deref()
+                .and_then(|c| serde_json::from_str::<Value>(c).ok())
+                .and_then(|c| c.get("RoleArn").cloned());
+            put(
+                &mut o,
+                "taskCredentials",
+                role.map(|r| json!({ "roleArn": r })),
+            );
+        }
+        EventDetails::TaskStarted { task, worker_name } => {
+            if task.family == TaskFamily::Task {
+                resource(task, &mut o);
+            }
+            put(&mut o, "workerName", worker_name.clone().map(Value::String));
+        }
+        EventDetails::TaskSubmitted { task, output }
+        | EventDetails::TaskSucceeded { task, output } => {
+            if task.family == TaskFamily::Task {
+                resource(task, &mut o);
+            }
+            payload(&mut o, "output", output);
+        }
+        EventDetails::TaskFailed { task, error } | EventDetails::TaskTimedOut { task, error } => {
+            if task.family == TaskFamily::Task {
+                resource(task, &mut o);
+            }
+            error_cause(error, &mut o);
+        }
+    }
+    let kind = e.details.event_type();
+    let mut event = Map::new();
+    event.insert("timestamp".into(), timestamp(e.timestamp));
+    event.insert("type".into(), json!(kind));
+    event.insert("id".into(), json!(e.id));
+    event.insert("previousEventId".into(), json!(e.previous_event_id));
+    // LambdaFunctionStarted is the one event type that carries no details.
+    if kind != "LambdaFunctionStarted" {
+        event.insert(details_key(&kind), Value::Object(o));
+    }
+    Value::Object(event)
+}
+
+/// `PassStateEntered` → `stateEnteredEventDetails`, `TaskScheduled` → `taskScheduledEventDetails`.
+fn details_key(kind: &str) -> String {
+    let short = ["StateEntered", "StateExited"]
+        .into_iter()
+        .find(|suffix| kind.ends_with(suffix))
+        .unwrap_or(kind);
+    let mut chars = short.chars();
+    let first = chars
+        .next()
+        .map(|c| c.to_ascii_lowercase())
+        .unwrap_or_default();
+    format!("{first}{}EventDetails", chars.as_str())
+}
+
+/// The resource fields of a task event: `resourceType` + `resource` for service
+/// integrations, the ARN for activities and Lambda functions.
+fn resource(task: &TaskRef, o: &mut Map<String, Value>) {
+    put(
+        o,
+        "resourceType",
+        task.resource_type.clone().map(Value::String),
+    );
+    o.insert("resource".into(), json!(task.resource));
 }

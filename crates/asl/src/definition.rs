@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::choice::{self, Choice};
 use crate::io::{PathField, ResultPathField};
 use crate::jsonpath::{JsonPath, ReferencePath};
+use crate::task::{self, Catcher, Resource, Retrier, Seconds};
 use crate::template::Template;
 use crate::timestamp;
 
@@ -108,6 +109,31 @@ impl Definition {
     pub fn state(&self, name: &str) -> Option<&State> {
         self.states.get(name)
     }
+
+    /// What an EXPRESS state machine may not use: activities and `.waitForTaskToken`.
+    pub fn express_diagnostics(&self) -> Vec<Diagnostic> {
+        let mut names: Vec<&String> = self.states.keys().collect();
+        names.sort();
+        let mut out = Vec::new();
+        for name in names {
+            let StateKind::Task(t) = &self.states[name].kind else {
+                continue;
+            };
+            let message = match &t.resource {
+                Resource::Activity { .. } => "Express state machine does not support Activity ARN",
+                r if r.is_callback() => {
+                    "Express state machine does not support '.waitForTaskToken' service integration "
+                }
+                _ => continue,
+            };
+            out.push(Diagnostic {
+                code: codes::SCHEMA_VALIDATION_FAILED,
+                message: message.into(),
+                location: Some(format!("/States/{name}/Resource")),
+            });
+        }
+        out
+    }
 }
 
 /// One state of a definition.
@@ -138,6 +164,7 @@ pub enum StateKind {
         error: Source,
         cause: Source,
     },
+    Task(Box<TaskState>),
     /// A state type this build accepts in definitions but cannot execute yet.
     Unsupported(&'static str),
 }
@@ -151,9 +178,25 @@ impl StateKind {
             StateKind::Wait(_) => "Wait",
             StateKind::Succeed => "Succeed",
             StateKind::Fail { .. } => "Fail",
+            StateKind::Task(_) => "Task",
             StateKind::Unsupported(t) => t,
         }
     }
+}
+
+/// A Task state's fields beyond the common ones.
+#[derive(Debug, Clone)]
+pub struct TaskState {
+    pub resource: Resource,
+    pub parameters: Option<Template>,
+    pub result_selector: Option<Template>,
+    pub result_path: ResultPathField,
+    pub timeout: Option<Seconds>,
+    pub heartbeat: Option<Seconds>,
+    pub retry: Vec<Retrier>,
+    pub catch: Vec<Catcher>,
+    /// Accepted and recorded (`taskCredentials`), never used to sign anything.
+    pub credentials: Option<Value>,
 }
 
 /// How long a Wait state waits.
@@ -205,6 +248,24 @@ fn allowed_fields(ty: &str) -> &'static [&'static str] {
         ],
         "Succeed" => &["InputPath", "OutputPath"],
         "Fail" => &["Error", "ErrorPath", "Cause", "CausePath"],
+        "Task" => &[
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "ResultPath",
+            "Parameters",
+            "ResultSelector",
+            "Resource",
+            "TimeoutSeconds",
+            "TimeoutSecondsPath",
+            "HeartbeatSeconds",
+            "HeartbeatSecondsPath",
+            "Retry",
+            "Catch",
+            "Credentials",
+            "Assign",
+        ],
         _ => &[],
     }
 }
@@ -277,6 +338,7 @@ impl Validator {
                     Box::new(choices.iter().map(|c| &c.next).chain(default.iter()))
                         as Box<dyn Iterator<Item = &String>>
                 }
+                StateKind::Task(t) => Box::new(t.catch.iter().map(|c| &c.next)),
                 _ => Box::new(std::iter::empty()),
             });
             for target in targets {
@@ -318,8 +380,8 @@ impl Validator {
                 return None;
             }
         };
-        let kind_known = matches!(ty, "Pass" | "Choice" | "Wait" | "Succeed" | "Fail");
-        let kind_later = matches!(ty, "Task" | "Parallel" | "Map");
+        let kind_known = matches!(ty, "Pass" | "Choice" | "Wait" | "Succeed" | "Fail" | "Task");
+        let kind_later = matches!(ty, "Parallel" | "Map");
         if !kind_known && !kind_later {
             self.schema(
                 format!("The field 'Type' should have one of these values: {STATE_TYPES}"),
@@ -360,7 +422,7 @@ impl Validator {
                 error: self.source(obj, "Error", "ErrorPath", at),
                 cause: self.source(obj, "Cause", "CausePath", at),
             },
-            "Task" => StateKind::Unsupported("Task"),
+            "Task" => StateKind::Task(Box::new(self.task(obj, at)?)),
             "Parallel" => StateKind::Unsupported("Parallel"),
             _ => StateKind::Unsupported("Map"),
         };
@@ -464,6 +526,99 @@ impl Validator {
         }
         let default = self.string(obj, "Default", at);
         Some(StateKind::Choice { choices, default })
+    }
+
+    fn task(&mut self, obj: &Map<String, Value>, at: &str) -> Option<TaskState> {
+        let resource = match obj.get("Resource") {
+            Some(Value::String(r)) => match Resource::parse(r) {
+                Ok(r) => r,
+                Err(m) => {
+                    self.schema(m, &format!("{at}/Resource"));
+                    return None;
+                }
+            },
+            _ => {
+                self.schema("These fields are required: [Resource]", at);
+                return None;
+            }
+        };
+        let mut retry = Vec::new();
+        for (i, r) in self.array(obj, "Retry", at).iter().enumerate() {
+            match task::parse_retrier(r) {
+                Ok(r) => retry.push(r),
+                Err(m) => self.schema(m, &format!("{at}/Retry[{i}]")),
+            }
+        }
+        let mut catch = Vec::new();
+        for (i, c) in self.array(obj, "Catch", at).iter().enumerate() {
+            match task::parse_catcher(c) {
+                Ok(c) => catch.push(c),
+                Err(m) => self.schema(m, &format!("{at}/Catch[{i}]")),
+            }
+        }
+        let credentials = obj.get("Credentials").cloned();
+        if let Some(c) = &credentials {
+            if c.get("RoleArn").is_none() && c.get("RoleArn.$").is_none() {
+                self.schema(
+                    "The field 'RoleArn' is required but was missing",
+                    &format!("{at}/Credentials"),
+                );
+            }
+        }
+        Some(TaskState {
+            resource,
+            parameters: self.template(obj, "Parameters", at),
+            result_selector: self.template(obj, "ResultSelector", at),
+            result_path: self.result_path(obj, at),
+            timeout: self.seconds(obj, "TimeoutSeconds", at),
+            heartbeat: self.seconds(obj, "HeartbeatSeconds", at),
+            retry,
+            catch,
+            credentials,
+        })
+    }
+
+    fn array(&mut self, obj: &Map<String, Value>, field: &str, at: &str) -> Vec<Value> {
+        match obj.get(field) {
+            None => Vec::new(),
+            Some(Value::Array(a)) => a.clone(),
+            Some(_) => {
+                self.schema("Value must be an array", &format!("{at}/{field}"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// `TimeoutSeconds`/`HeartbeatSeconds` or their `…Path` forms.
+    fn seconds(&mut self, obj: &Map<String, Value>, field: &str, at: &str) -> Option<Seconds> {
+        let path_field = format!("{field}Path");
+        match (obj.get(field), obj.get(&path_field)) {
+            (Some(v), None) => match v.as_u64().filter(|n| *n > 0) {
+                Some(n) => Some(Seconds::Fixed(n)),
+                None => {
+                    self.schema("Value must be a positive integer", &format!("{at}/{field}"));
+                    None
+                }
+            },
+            (None, Some(Value::String(p))) => match JsonPath::parse(p) {
+                Ok(p) => Some(Seconds::Path(p)),
+                Err(_) => {
+                    self.schema(
+                        format!("The value for the field '{path_field}' must be a valid JSONPath"),
+                        &format!("{at}/{path_field}"),
+                    );
+                    None
+                }
+            },
+            (None, None) => None,
+            _ => {
+                self.schema(
+                    format!("Only one of '{field}' or '{path_field}' can be present"),
+                    at,
+                );
+                None
+            }
+        }
     }
 
     fn wait(&mut self, obj: &Map<String, Value>, at: &str) -> Option<WaitFor> {

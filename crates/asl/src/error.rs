@@ -45,6 +45,7 @@ pub mod names {
     pub const ALL: &str = "States.ALL";
     pub const RUNTIME: &str = "States.Runtime";
     pub const TIMEOUT: &str = "States.Timeout";
+    pub const HEARTBEAT_TIMEOUT: &str = "States.HeartbeatTimeout";
     pub const TASK_FAILED: &str = "States.TaskFailed";
     pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
     pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";

@@ -46,6 +46,69 @@ pub enum EventDetails {
         name: String,
         output: String,
     },
+    TaskScheduled {
+        task: TaskRef,
+        region: String,
+        input: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        heartbeat: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credentials: Option<String>,
+    },
+    TaskStarted {
+        task: TaskRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker_name: Option<String>,
+    },
+    TaskSubmitted {
+        task: TaskRef,
+        output: String,
+    },
+    TaskSucceeded {
+        task: TaskRef,
+        output: String,
+    },
+    TaskFailed {
+        task: TaskRef,
+        #[serde(flatten)]
+        error: ErrorCause,
+    },
+    TaskTimedOut {
+        task: TaskRef,
+        #[serde(flatten)]
+        error: ErrorCause,
+    },
+}
+
+/// Which task an event is about: its event family and how AWS names the resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRef {
+    pub family: TaskFamily,
+    /// The resource ARN (activities, Lambda) or the action (`invoke`, `startExecution.sync`).
+    pub resource: String,
+    /// `resourceType` of service integrations (`lambda`, `states`, `aws-sdk:s3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+}
+
+/// The event family: `Activity*`, `LambdaFunction*` or `Task*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskFamily {
+    Activity,
+    LambdaFunction,
+    Task,
+}
+
+impl TaskFamily {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            TaskFamily::Activity => "Activity",
+            TaskFamily::LambdaFunction => "LambdaFunction",
+            TaskFamily::Task => "Task",
+        }
+    }
 }
 
 /// The optional `error` and `cause` of a failure event.
@@ -69,6 +132,18 @@ impl EventDetails {
             EventDetails::ExecutionRedriven { .. } => "ExecutionRedriven".into(),
             EventDetails::StateEntered { state_type, .. } => format!("{state_type}StateEntered"),
             EventDetails::StateExited { state_type, .. } => format!("{state_type}StateExited"),
+            EventDetails::TaskScheduled { task, .. } => {
+                format!("{}Scheduled", task.family.prefix())
+            }
+            EventDetails::TaskStarted { task, .. } => format!("{}Started", task.family.prefix()),
+            EventDetails::TaskSubmitted { task, .. } => {
+                format!("{}Submitted", task.family.prefix())
+            }
+            EventDetails::TaskSucceeded { task, .. } => {
+                format!("{}Succeeded", task.family.prefix())
+            }
+            EventDetails::TaskFailed { task, .. } => format!("{}Failed", task.family.prefix()),
+            EventDetails::TaskTimedOut { task, .. } => format!("{}TimedOut", task.family.prefix()),
         }
     }
 }

@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::choice;
-use crate::definition::{Definition, Source, State, StateKind, WaitFor};
+use crate::definition::{Definition, Source, State, StateKind, TaskState, WaitFor};
 use crate::error::{names, StatesError};
-use crate::history::{ErrorCause, EventDetails, HistoryEvent};
+use crate::history::{ErrorCause, EventDetails, HistoryEvent, TaskFamily, TaskRef};
 use crate::io;
+use crate::task::{error_matches, Resource, Seconds};
 use crate::template::Scope;
 use crate::{timestamp, Entropy};
 
@@ -79,6 +80,75 @@ pub struct Current {
     pub entered_time: i64,
     /// Set while a Wait state waits.
     pub wait_until: Option<i64>,
+    /// Set while a Task state runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskRun>,
+}
+
+/// A Task state in progress: the current attempt, its deadlines and its retry budget.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskRun {
+    /// The id of the current attempt's `…Scheduled` event; tokens carry it.
+    pub id: u64,
+    pub phase: TaskPhase,
+    /// Retries used per retrier (a fresh budget on every entry into the state).
+    pub retries: Vec<u32>,
+    /// `$$.State.RetryCount`.
+    pub retry_count: u32,
+    pub timeout_at: Option<i64>,
+    pub heartbeat_seconds: Option<u64>,
+    pub heartbeat_at: Option<i64>,
+    /// What the engine must perform for the current attempt (kept for re-dispatch after a
+    /// restart: tasks are at-least-once).
+    pub dispatch: Option<Dispatch>,
+    /// An outcome that arrived and is not processed yet.
+    pub outcome: Option<TaskOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TaskPhase {
+    Scheduled,
+    Started,
+    /// Waiting to retry.
+    Retrying {
+        until: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TaskOutcome {
+    Succeeded(Value),
+    Failed(ErrorCause),
+    TimedOut(ErrorCause),
+}
+
+/// A task the engine must perform once the transition is committed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dispatch {
+    pub task_id: u64,
+    pub token: String,
+    pub resource: Resource,
+    /// The effective parameters (after InputPath and Parameters).
+    pub input: Value,
+    pub timeout_seconds: Option<u64>,
+    pub heartbeat_seconds: Option<u64>,
+}
+
+/// A task token: the execution and the attempt's scheduled-event id, URL-safe encoded.
+pub fn task_token(execution_arn: &str, task_id: u64) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{task_id}#{execution_arn}"))
+}
+
+/// The inverse of [`task_token`]: `(execution ARN, task id)`.
+pub fn parse_task_token(token: &str) -> Option<(String, u64)> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (id, arn) = text.split_once('#')?;
+    Some((arn.to_owned(), id.parse().ok()?))
 }
 
 /// What drives an execution forward.
@@ -94,6 +164,17 @@ pub enum Signal {
         error: Option<String>,
         cause: Option<String>,
     },
+    /// A worker picked up an activity task (`GetActivityTask`).
+    TaskStarted {
+        task_id: u64,
+        worker_name: Option<String>,
+    },
+    /// A `.sync` job was submitted; its output is recorded and the task keeps waiting.
+    TaskSubmitted { task_id: u64, output: Value },
+    /// `SendTaskHeartbeat`.
+    TaskHeartbeat { task_id: u64 },
+    /// The task finished (a result, `SendTaskSuccess`/`Failure`, a child execution ended).
+    TaskFinished { task_id: u64, outcome: TaskOutcome },
 }
 
 /// The result of one [`advance`] call.
@@ -104,6 +185,10 @@ pub struct Advance {
     pub wake_at: Option<i64>,
     /// The state budget ran out: call again with [`Signal::Wake`] right away.
     pub yielded: bool,
+    /// Tasks to perform after the transition is committed.
+    pub dispatches: Vec<Dispatch>,
+    /// A task signal named a task that is no longer current (its token is stale).
+    pub stale: bool,
 }
 
 /// Limits the interpreter enforces.
@@ -166,11 +251,21 @@ pub fn advance(
     run.handle(signal);
     run.out.wake_at = match run.rt.status {
         Status::Running if !run.out.yielded => {
-            let wait = run.rt.current.as_ref().and_then(|c| c.wait_until);
-            match (wait, run.rt.deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            }
+            let current = run.rt.current.as_ref();
+            let task = current.and_then(|c| c.task.as_ref());
+            [
+                current.and_then(|c| c.wait_until),
+                run.rt.deadline,
+                task.and_then(|t| t.timeout_at),
+                task.and_then(|t| t.heartbeat_at),
+                task.and_then(|t| match t.phase {
+                    TaskPhase::Retrying { until } => Some(until),
+                    _ => None,
+                }),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
         }
         _ => None,
     };
@@ -197,6 +292,10 @@ enum Outcome {
     Branch(String, Value),
     /// A Fail state ended the execution.
     Fail(ErrorCause),
+    /// The state waits for a task, a timer or a signal; nothing more to do now.
+    Blocked,
+    /// The state changed and must be executed again right away (a retry with no delay).
+    Again,
 }
 
 impl Run<'_> {
@@ -222,6 +321,7 @@ impl Run<'_> {
                     entered_event_id: None,
                     entered_time: self.now,
                     wait_until: None,
+                    task: None,
                 });
                 self.run();
             }
@@ -240,11 +340,81 @@ impl Run<'_> {
                     self.rt.status = Status::Aborted;
                 }
             }
+            Signal::TaskStarted {
+                task_id,
+                worker_name,
+            } => {
+                let now = self.now;
+                let scale = self.limits.wait_time_scale;
+                let Some(run) = self.task_run(task_id) else {
+                    return;
+                };
+                if run.phase != TaskPhase::Scheduled {
+                    return;
+                }
+                run.phase = TaskPhase::Started;
+                run.heartbeat_at = run.heartbeat_seconds.map(|h| now + scaled(h, scale));
+                if let Some(task) = self.current_task_ref() {
+                    self.push(task_id, EventDetails::TaskStarted { task, worker_name });
+                }
+            }
+            Signal::TaskSubmitted { task_id, output } => {
+                if self.task_run(task_id).is_none() {
+                    return;
+                }
+                if let Some(task) = self.current_task_ref() {
+                    let prev = self.last();
+                    let output = output.to_string();
+                    self.push(prev, EventDetails::TaskSubmitted { task, output });
+                }
+            }
+            Signal::TaskHeartbeat { task_id } => {
+                let now = self.now;
+                let scale = self.limits.wait_time_scale;
+                let Some(run) = self.task_run(task_id) else {
+                    return;
+                };
+                run.heartbeat_at = run.heartbeat_seconds.map(|h| now + scaled(h, scale));
+            }
+            Signal::TaskFinished { task_id, outcome } => {
+                let Some(run) = self.task_run(task_id) else {
+                    return;
+                };
+                if matches!(run.phase, TaskPhase::Retrying { .. }) || run.outcome.is_some() {
+                    self.out.stale = true;
+                    return;
+                }
+                run.outcome = Some(outcome);
+                self.run();
+            }
+        }
+    }
+
+    /// The current task attempt, if `task_id` names it; otherwise marks the signal stale.
+    fn task_run(&mut self, task_id: u64) -> Option<&mut TaskRun> {
+        let running = self.rt.status == Status::Running;
+        let run = self
+            .rt
+            .current
+            .as_mut()
+            .and_then(|c| c.task.as_mut())
+            .filter(|t| running && t.id == task_id);
+        if run.is_none() {
+            self.out.stale = true;
+        }
+        run
+    }
+
+    fn current_task_ref(&self) -> Option<TaskRef> {
+        let name = &self.rt.current.as_ref()?.state;
+        match &self.def.state(name)?.kind {
+            StateKind::Task(t) => Some(task_ref(&t.resource)),
+            _ => None,
         }
     }
 
     fn scaled(&self, seconds: u64) -> i64 {
-        (seconds as f64 * 1000.0 * self.limits.wait_time_scale) as i64
+        scaled(seconds, self.limits.wait_time_scale)
     }
 
     fn push(&mut self, previous_event_id: u64, details: EventDetails) -> u64 {
@@ -317,6 +487,8 @@ impl Run<'_> {
                     self.finish_state(state, entered_id, Ok(output), Some(next))
                 }
                 Ok(Outcome::Fail(ec)) => self.fail(ec),
+                Ok(Outcome::Blocked) => return,
+                Ok(Outcome::Again) => {}
                 Err(e) => self.state_error(state, entered_id, e),
             }
         }
@@ -366,11 +538,21 @@ impl Run<'_> {
             .as_ref()
             .map(|c| c.entered_time)
             .unwrap_or(self.now);
-        json!({
+        let mut context = json!({
             "Execution": execution,
             "StateMachine": { "Id": i.state_machine_arn, "Name": i.state_machine_name },
             "State": { "Name": state.name, "EnteredTime": timestamp::format_millis(entered) },
-        })
+        });
+        if let StateKind::Task(t) = &state.kind {
+            let task = self.rt.current.as_ref().and_then(|c| c.task.as_ref());
+            context["State"]["RetryCount"] = json!(task.map_or(0, |r| r.retry_count));
+            if t.resource.is_callback() {
+                // The token of the attempt about to be scheduled: its event is the next one.
+                let token = task_token(&i.execution_arn, self.rt.last_event_id + 1);
+                context["Task"] = json!({ "Token": token });
+            }
+        }
+        context
     }
 
     fn execute(&mut self, state: &State, raw: &Value) -> Result<Outcome, StatesError> {
@@ -426,9 +608,244 @@ impl Run<'_> {
                 error: self.fail_field(error, "ErrorPath", raw, &context)?,
                 cause: self.fail_field(cause, "CausePath", raw, &context)?,
             })),
+            StateKind::Task(task) => self.task(state, task, raw, &context),
             StateKind::Unsupported(ty) => Err(StatesError::runtime(format!(
                 "The state type '{ty}' is not supported by this version of stepwise."
             ))),
+        }
+    }
+
+    /// Drives a Task state: schedules an attempt, waits, or processes what came back.
+    fn task(
+        &mut self,
+        state: &State,
+        spec: &TaskState,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<Outcome, StatesError> {
+        let Some(mut run) = self.rt.current.as_ref().and_then(|c| c.task.clone()) else {
+            let run = TaskRun {
+                id: 0,
+                phase: TaskPhase::Scheduled,
+                retries: vec![0; spec.retry.len()],
+                retry_count: 0,
+                timeout_at: None,
+                heartbeat_seconds: None,
+                heartbeat_at: None,
+                dispatch: None,
+                outcome: None,
+            };
+            return self.schedule(state, spec, run, raw, context);
+        };
+        if let Some(outcome) = run.outcome.take() {
+            let task = task_ref(&spec.resource);
+            let prev = self.last();
+            let ec = match outcome {
+                TaskOutcome::Succeeded(result) => {
+                    let output = result.to_string();
+                    self.push(prev, EventDetails::TaskSucceeded { task, output });
+                    self.set_task(None);
+                    let selected = match &spec.result_selector {
+                        Some(t) => t.render(&mut Scope::new(&result, context, self.entropy))?,
+                        None => result,
+                    };
+                    let combined = io::result_path(&spec.result_path, raw.clone(), selected)?;
+                    let output = io::output_path(&state.output_path, &combined, context)?;
+                    return Ok(Outcome::Exit(output));
+                }
+                TaskOutcome::Failed(ec) => {
+                    self.push(
+                        prev,
+                        EventDetails::TaskFailed {
+                            task,
+                            error: ec.clone(),
+                        },
+                    );
+                    ec
+                }
+                TaskOutcome::TimedOut(ec) => {
+                    self.push(
+                        prev,
+                        EventDetails::TaskTimedOut {
+                            task,
+                            error: ec.clone(),
+                        },
+                    );
+                    ec
+                }
+            };
+            return self.task_error(spec, run, raw, ec);
+        }
+        match run.phase {
+            TaskPhase::Retrying { until } if until <= self.now => {
+                self.schedule(state, spec, run, raw, context)
+            }
+            TaskPhase::Retrying { .. } => Ok(Outcome::Blocked),
+            _ => {
+                let error = if run.timeout_at.is_some_and(|t| t <= self.now) {
+                    names::TIMEOUT
+                } else if run.heartbeat_at.is_some_and(|t| t <= self.now) {
+                    names::HEARTBEAT_TIMEOUT
+                } else {
+                    return Ok(Outcome::Blocked);
+                };
+                let ec = ErrorCause {
+                    error: Some(error.into()),
+                    cause: None,
+                };
+                run.outcome = Some(TaskOutcome::TimedOut(ec));
+                self.set_task(Some(run));
+                Ok(Outcome::Again)
+            }
+        }
+    }
+
+    /// Schedules an attempt: the `…Scheduled` (and, but for activities, `…Started`) events
+    /// and a dispatch for the engine to perform.
+    fn schedule(
+        &mut self,
+        state: &State,
+        spec: &TaskState,
+        mut run: TaskRun,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<Outcome, StatesError> {
+        let effective = io::input_path(&state.input_path, raw, context)?;
+        let input = match &spec.parameters {
+            Some(t) => t.render(&mut Scope::new(&effective, context, self.entropy))?,
+            None => effective,
+        };
+        let timeout = self.seconds(&spec.timeout, "TimeoutSecondsPath", raw, context)?;
+        let heartbeat = self.seconds(&spec.heartbeat, "HeartbeatSecondsPath", raw, context)?;
+        let task = task_ref(&spec.resource);
+        let region = self
+            .info
+            .execution_arn
+            .split(':')
+            .nth(3)
+            .unwrap_or_default()
+            .to_owned();
+        let prev = self.last();
+        let id = self.push(
+            prev,
+            EventDetails::TaskScheduled {
+                task: task.clone(),
+                region,
+                input: input.to_string(),
+                timeout,
+                heartbeat,
+                credentials: spec.credentials.as_ref().map(Value::to_string),
+            },
+        );
+        run.id = id;
+        run.timeout_at = timeout.map(|t| self.now + self.scaled(t));
+        run.heartbeat_seconds = heartbeat;
+        run.heartbeat_at = None;
+        run.phase = TaskPhase::Scheduled;
+        if !matches!(spec.resource, Resource::Activity { .. }) {
+            self.push(
+                id,
+                EventDetails::TaskStarted {
+                    task,
+                    worker_name: None,
+                },
+            );
+            run.phase = TaskPhase::Started;
+            run.heartbeat_at = heartbeat.map(|h| self.now + self.scaled(h));
+        }
+        let dispatch = Dispatch {
+            task_id: id,
+            token: task_token(&self.info.execution_arn, id),
+            resource: spec.resource.clone(),
+            input,
+            timeout_seconds: timeout,
+            heartbeat_seconds: heartbeat,
+        };
+        self.out.dispatches.push(dispatch.clone());
+        run.dispatch = Some(dispatch);
+        self.set_task(Some(run));
+        Ok(Outcome::Blocked)
+    }
+
+    /// Retries, catches or fails after a task error.
+    fn task_error(
+        &mut self,
+        spec: &TaskState,
+        mut run: TaskRun,
+        raw: &Value,
+        ec: ErrorCause,
+    ) -> Result<Outcome, StatesError> {
+        let error = ec.error.clone().unwrap_or_default();
+        let retrier = spec
+            .retry
+            .iter()
+            .position(|r| error_matches(&r.error_equals, &error));
+        if let Some((i, r)) = retrier.map(|i| (i, &spec.retry[i])) {
+            let used = run.retries.get(i).copied().unwrap_or(0);
+            if used < r.max_attempts {
+                let mut delay = r.delay_seconds(used);
+                if r.full_jitter {
+                    delay *= self.entropy.next_f64();
+                }
+                let delay_ms = (delay * 1000.0 * self.limits.wait_time_scale) as i64;
+                if let Some(slot) = run.retries.get_mut(i) {
+                    *slot += 1;
+                }
+                run.retry_count += 1;
+                run.phase = TaskPhase::Retrying {
+                    until: self.now + delay_ms,
+                };
+                run.dispatch = None;
+                self.set_task(Some(run));
+                return Ok(if delay_ms <= 0 {
+                    Outcome::Again
+                } else {
+                    Outcome::Blocked
+                });
+            }
+        }
+        self.set_task(None);
+        match spec
+            .catch
+            .iter()
+            .find(|c| error_matches(&c.error_equals, &error))
+        {
+            Some(c) => {
+                let error_output = json!({ "Error": error, "Cause": ec.cause.unwrap_or_default() });
+                let output = io::result_path(&c.result_path, raw.clone(), error_output)?;
+                Ok(Outcome::Branch(c.next.clone(), output))
+            }
+            None => Ok(Outcome::Fail(ec)),
+        }
+    }
+
+    fn set_task(&mut self, run: Option<TaskRun>) {
+        if let Some(c) = self.rt.current.as_mut() {
+            c.task = run;
+        }
+    }
+
+    /// Resolves `TimeoutSeconds(Path)` or `HeartbeatSeconds(Path)`.
+    fn seconds(
+        &self,
+        spec: &Option<Seconds>,
+        field: &str,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<Option<u64>, StatesError> {
+        match spec {
+            None => Ok(None),
+            Some(Seconds::Fixed(n)) => Ok(Some(*n)),
+            Some(Seconds::Path(p)) => match select(p, raw, context) {
+                Some(v) if v.as_u64().is_some_and(|n| n > 0) => Ok(v.as_u64()),
+                Some(v) => Err(StatesError::runtime(format!(
+                    "The {field} field refers to value \"{v}\" which is not a valid positive integer."
+                ))),
+                None => Err(StatesError::runtime(format!(
+                    "The JSONPath '{}' specified for the field '{field}' could not be found in the input '{raw}'",
+                    p.text()
+                ))),
+            },
         }
     }
 
@@ -565,6 +982,7 @@ impl Run<'_> {
                     entered_event_id: None,
                     entered_time: self.now,
                     wait_until: None,
+                    task: None,
                 });
             }
             None => {
@@ -598,6 +1016,33 @@ impl Run<'_> {
         let prev = self.last();
         self.push(prev, EventDetails::ExecutionFailed(ec));
         self.rt.status = Status::Failed;
+    }
+}
+
+fn scaled(seconds: u64, scale: f64) -> i64 {
+    (seconds as f64 * 1000.0 * scale) as i64
+}
+
+/// How the history names a task's resource.
+fn task_ref(resource: &Resource) -> TaskRef {
+    match resource {
+        Resource::Activity { arn } => TaskRef {
+            family: TaskFamily::Activity,
+            resource: arn.clone(),
+            resource_type: None,
+        },
+        Resource::Lambda { arn } => TaskRef {
+            family: TaskFamily::LambdaFunction,
+            resource: arn.clone(),
+            resource_type: None,
+        },
+        Resource::Service {
+            service, action, ..
+        } => TaskRef {
+            family: TaskFamily::Task,
+            resource: action.clone(),
+            resource_type: Some(service.clone()),
+        },
     }
 }
 

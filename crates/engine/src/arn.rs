@@ -84,6 +84,13 @@ pub fn parse_execution(text: &str) -> Result<Arn> {
     })
 }
 
+/// Parses an activity ARN, with AWS's `InvalidArn` message.
+pub fn parse_activity(text: &str) -> Result<Arn> {
+    parse_kind(text, |a| {
+        a.resource_type == "activity" && a.parts.len() == 1
+    })
+}
+
 fn parse_kind(text: &str, wanted: impl Fn(&Arn) -> bool) -> Result<Arn> {
     if !text.starts_with("arn:") {
         return Err(Error::InvalidArn(format!(

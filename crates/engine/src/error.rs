@@ -1,35 +1,74 @@
-//! The engine's errors. The API crate maps each to its AWS error code and message.
+//! The engine's errors. Each knows its AWS error code; the API crate turns them into wire
+//! responses in one place.
 
-/// What can go wrong in an operation, in the engine's terms.
+/// What can go wrong in an operation, in the engine's terms. The payload is the message.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid ARN: {0}")]
+    #[error("{0}")]
     InvalidArn(String),
-    #[error("invalid name: {0}")]
+    #[error("{0}")]
     InvalidName(String),
-    #[error("invalid definition: {0}")]
+    #[error("{0}")]
     InvalidDefinition(String),
-    #[error("invalid execution input: {0}")]
+    #[error("{0}")]
     InvalidExecutionInput(String),
-    #[error("state machine does not exist: {0}")]
+    #[error("{0}")]
+    InvalidOutput(String),
+    #[error("{0}")]
     StateMachineDoesNotExist(String),
-    #[error("state machine already exists: {0}")]
+    #[error("{0}")]
     StateMachineAlreadyExists(String),
-    #[error("execution does not exist: {0}")]
+    #[error("{0}")]
     ExecutionDoesNotExist(String),
-    #[error("execution already exists: {0}")]
+    #[error("{0}")]
     ExecutionAlreadyExists(String),
-    #[error("resource not found: {0}")]
+    #[error("{0}")]
+    ActivityDoesNotExist(String),
+    #[error("{0}")]
     ResourceNotFound(String),
-    #[error("state machine type not supported: {0}")]
+    #[error("{0}")]
     StateMachineTypeNotSupported(String),
-    /// A request that breaks a rule of the operation (AWS's `ValidationException`).
-    #[error("validation: {0}")]
-    Validation(String),
-    #[error("missing required parameter: {0}")]
+    #[error("{0}")]
     MissingRequiredParameter(String),
-    #[error("invalid token: {0}")]
+    /// A request that breaks a rule of the operation (AWS's `ValidationException`).
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
     InvalidToken(String),
-    #[error("storage: {0}")]
+    #[error("{0}")]
+    TaskDoesNotExist(String),
+    #[error("{0}")]
+    TaskTimedOut(String),
+    #[error("storage failure: {0}")]
     Store(#[from] store::Error),
+}
+
+impl Error {
+    /// AWS's error code (the part of `__type` after `#`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidArn(_) => "InvalidArn",
+            Error::InvalidName(_) => "InvalidName",
+            Error::InvalidDefinition(_) => "InvalidDefinition",
+            Error::InvalidExecutionInput(_) => "InvalidExecutionInput",
+            Error::InvalidOutput(_) => "InvalidOutput",
+            Error::StateMachineDoesNotExist(_) => "StateMachineDoesNotExist",
+            Error::StateMachineAlreadyExists(_) => "StateMachineAlreadyExists",
+            Error::ExecutionDoesNotExist(_) => "ExecutionDoesNotExist",
+            Error::ExecutionAlreadyExists(_) => "ExecutionAlreadyExists",
+            Error::ActivityDoesNotExist(_) => "ActivityDoesNotExist",
+            Error::ResourceNotFound(_) => "ResourceNotFound",
+            Error::StateMachineTypeNotSupported(_) => "StateMachineTypeNotSupported",
+            Error::MissingRequiredParameter(_) => "MissingRequiredParameter",
+            Error::Validation(_) => "ValidationException",
+            Error::InvalidToken(_) => "InvalidToken",
+            Error::TaskDoesNotExist(_) => "TaskDoesNotExist",
+            Error::TaskTimedOut(_) => "TaskTimedOut",
+            Error::Store(_) => "InternalFailure",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
 }

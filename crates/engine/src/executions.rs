@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use asl::history::HistoryEvent;
-use asl::interpreter::ExecutionInfo;
+use asl::interpreter::{ExecutionInfo, Signal};
 use serde_json::Value;
 use store::{Cursor, ExecutionFilter, ExecutionRecord};
 use tokio::sync::oneshot;
 
 use crate::machines::{not_found, parse_definition};
-use crate::runner::Checkpoint;
+use crate::runner::{Checkpoint, ParentLink, Signalled};
 use crate::{arn, Engine, Error, Result};
 
 /// What `StartExecution` answers.
@@ -53,11 +53,22 @@ impl Engine {
         name: Option<String>,
         input: Option<String>,
     ) -> Result<StartedExecution> {
-        let (record, _) = self.launch(sm_arn, name, input, None).await?;
+        let (record, _) = self.launch(sm_arn, name, input, None, None).await?;
         Ok(StartedExecution {
             arn: record.arn,
             start_date: record.start_date,
         })
+    }
+
+    /// Starts a child execution for a `states:startExecution` task.
+    pub(crate) async fn start_linked(
+        &self,
+        sm_arn: &str,
+        name: Option<String>,
+        input: Option<String>,
+        parent: Option<ParentLink>,
+    ) -> Result<ExecutionRecord> {
+        Ok(self.launch(sm_arn, name, input, None, parent).await?.0)
     }
 
     /// Runs an Express execution to its end and returns its final record.
@@ -68,7 +79,7 @@ impl Engine {
         input: Option<String>,
     ) -> Result<ExecutionRecord> {
         let (tx, rx) = oneshot::channel();
-        let (started, express) = self.launch(sm_arn, name, input, Some(tx)).await?;
+        let (started, express) = self.launch(sm_arn, name, input, Some(tx), None).await?;
         if !express {
             return Err(Error::StateMachineTypeNotSupported(
                 "This operation is not supported by this type of state machine".into(),
@@ -80,12 +91,14 @@ impl Engine {
         match tokio::time::timeout(SYNC_LIMIT, rx).await {
             Ok(Ok(done)) => Ok(done),
             _ => {
-                let stopped = self
-                    .inner
-                    .runner
-                    .stop(&started.arn, Some("States.Timeout".into()), None)
-                    .await?;
-                Ok(stopped.unwrap_or(started))
+                let stop = Signal::Stop {
+                    error: Some("States.Timeout".into()),
+                    cause: None,
+                };
+                match self.inner.runner.signal(&started.arn, stop).await? {
+                    Signalled::Applied(r) => Ok(*r),
+                    _ => Ok(started),
+                }
             }
         }
     }
@@ -97,6 +110,7 @@ impl Engine {
         name: Option<String>,
         input: Option<String>,
         waiter: Option<oneshot::Sender<ExecutionRecord>>,
+        parent: Option<ParentLink>,
     ) -> Result<(ExecutionRecord, bool)> {
         let sm_parts = arn::parse_state_machine(sm_arn)?;
         let sm = self
@@ -159,10 +173,16 @@ impl Engine {
             redrive_date: None,
             version: 0,
         };
+        let runtime = asl::interpreter::Runtime::new();
+        let checkpoint = Checkpoint {
+            info,
+            runtime,
+            parent,
+        };
         match self
             .inner
             .runner
-            .start(def, record, info, !express, waiter)
+            .start(def, record, checkpoint, !express, waiter)
             .await
         {
             Ok(r) => Ok((r, express)),
@@ -203,9 +223,14 @@ impl Engine {
             // Stopping an execution that already ended changes nothing.
             return Ok(record.stop_date.unwrap_or_else(|| self.now()));
         }
-        match self.inner.runner.stop(exec_arn, error, cause).await? {
-            Some(r) => Ok(r.stop_date.unwrap_or_else(|| self.now())),
-            None => Ok(self.now()),
+        match self
+            .inner
+            .runner
+            .signal(exec_arn, Signal::Stop { error, cause })
+            .await?
+        {
+            Signalled::Applied(r) => Ok(r.stop_date.unwrap_or_else(|| self.now())),
+            _ => Ok(self.now()),
         }
     }
 

@@ -5,20 +5,24 @@
 //! timer service. It speaks its own types: AWS wire shapes live in the API crate, and errors
 //! are this crate's [`Error`], mapped to AWS error codes in one place over there.
 
+mod activities;
 pub mod arn;
 mod clock;
 mod error;
 mod executions;
+pub mod integrations;
 mod machines;
 mod runner;
+mod tasks;
 
 use std::sync::Arc;
 
+pub use activities::ActivityTask;
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use executions::{ExecutionPage, HistoryPage, HistoryQuery, StartedExecution};
 pub use machines::{CreateStateMachine, UpdateStateMachine};
-pub use store::{ExecutionRecord, StateMachineRecord};
+pub use store::{ActivityRecord, ExecutionRecord, StateMachineRecord};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -56,6 +60,7 @@ struct Inner {
     store: Arc<dyn store::Store>,
     clock: Arc<dyn Clock>,
     runner: runner::Runner,
+    activities: activities::Queues,
 }
 
 impl Engine {
@@ -65,22 +70,22 @@ impl Engine {
         store: Arc<dyn store::Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine> {
-        let runner = runner::Runner::new(
-            store.clone(),
-            clock.clone(),
-            asl::interpreter::Limits {
-                states_per_call: config.states_per_call,
-                wait_time_scale: config.wait_time_scale,
-            },
-        );
-        let engine = Engine {
-            inner: Arc::new(Inner {
-                config,
-                store,
-                clock,
-                runner,
-            }),
+        let (outbox, outbox_rx) = tokio::sync::mpsc::unbounded_channel();
+        let limits = asl::interpreter::Limits {
+            states_per_call: config.states_per_call,
+            wait_time_scale: config.wait_time_scale,
         };
+        let runner = runner::Runner::new(store.clone(), clock.clone(), limits, outbox);
+        let activities = activities::Queues::default();
+        let inner = Arc::new(Inner {
+            config,
+            store,
+            clock,
+            runner,
+            activities,
+        });
+        let engine = Engine { inner };
+        tokio::spawn(engine.clone().run_outbox(outbox_rx));
         engine.inner.runner.recover().await?;
         Ok(engine)
     }

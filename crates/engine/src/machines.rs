@@ -42,8 +42,16 @@ impl Engine {
         req: CreateStateMachine,
     ) -> Result<StateMachineRecord> {
         arn::check_name(&req.name)?;
-        parse_definition(&req.definition)?;
+        let definition = parse_definition(&req.definition)?;
         let kind = req.kind.clone().unwrap_or_else(|| "STANDARD".into());
+        if kind == "EXPRESS" {
+            let diagnostics = definition.express_diagnostics();
+            if !diagnostics.is_empty() {
+                return Err(Error::InvalidDefinition(invalid_definition_message(
+                    &diagnostics,
+                )));
+            }
+        }
         let arn = arn::state_machine(&req.region, &self.config().account_id, &req.name);
         let record = StateMachineRecord {
             arn: arn.clone(),

@@ -1,28 +1,64 @@
 //! Runs executions: a work queue of executions ready to advance, workers that advance them
-//! through the interpreter and commit each transition, and a timer service for the ones
-//! waiting on time.
+//! through the interpreter and commit each transition, a timer service for the ones waiting
+//! on time, and an outbox of what must happen after a commit (tasks to perform, parents to
+//! tell that a child ended).
 //!
-//! Invariant: an execution's in-memory [`Live`] copy changes only together with a committed
-//! transition. If the commit fails, the copy is rolled back and the execution retried later,
-//! so memory never runs ahead of the durable record.
+//! Invariants:
+//! - An execution's in-memory [`Live`] copy changes only together with a committed
+//!   transition. If the commit fails, the copy is rolled back and the execution retried
+//!   later, so memory never runs ahead of the durable record.
+//! - Side effects (the [`Outbox`]) are emitted only after the transition that asked for them
+//!   is committed; after a restart, the pending ones are emitted again (at-least-once).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex as SyncMutex};
 
 use asl::definition::Definition;
 use asl::history::HistoryEvent;
-use asl::interpreter::{self, Advance, ExecutionInfo, Limits, Runtime, Signal, Status};
+use asl::interpreter::{
+    self, Advance, Dispatch, ExecutionInfo, Limits, Runtime, Signal, Status, TaskPhase,
+};
 use serde::{Deserialize, Serialize};
 use store::{ExecutionRecord, Store, StoredEvent, Write};
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
 use crate::{Clock, Result};
 
+/// A parent execution waiting for this one (`states:startExecution.sync`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ParentLink {
+    pub execution_arn: String,
+    pub task_id: u64,
+    /// `.sync:2` reports input and output as JSON rather than strings.
+    pub json_payloads: bool,
+}
+
 /// What the engine checkpoints in an execution record's `runtime` field.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Checkpoint {
     pub info: ExecutionInfo,
     pub runtime: Runtime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentLink>,
+}
+
+/// Side effects the engine performs after a commit.
+pub(crate) enum Outbox {
+    /// Perform a task for an execution.
+    Dispatch {
+        execution_arn: String,
+        dispatch: Dispatch,
+    },
+    /// An execution ended; tell its parent if it has one.
+    Finished {
+        record: ExecutionRecord,
+        parent: ParentLink,
+    },
+    /// An execution ended while it had a task in progress: cancel it (stop a child).
+    Cancel {
+        execution_arn: String,
+        dispatch: Dispatch,
+    },
 }
 
 /// An execution the engine is running, with its parsed definition.
@@ -34,6 +70,16 @@ pub(crate) struct Live {
     pub durable: bool,
     /// Told the final record when the execution ends (`StartSyncExecution`).
     pub waiters: Vec<oneshot::Sender<ExecutionRecord>>,
+}
+
+/// What a signal did to an execution.
+pub(crate) enum Signalled {
+    /// The execution is not running here (ended, or unknown).
+    NotRunning,
+    /// The signal named a task attempt that is no longer current.
+    Stale,
+    /// Applied and committed; the record after the transition.
+    Applied(Box<ExecutionRecord>),
 }
 
 type LiveRef = Arc<Mutex<Live>>;
@@ -51,6 +97,7 @@ struct Inner {
     ready: mpsc::UnboundedSender<String>,
     timers: SyncMutex<BTreeSet<(i64, String)>>,
     timer_changed: Notify,
+    outbox: mpsc::UnboundedSender<Outbox>,
 }
 
 /// How many executions advance concurrently (commits are batched across them).
@@ -59,7 +106,12 @@ const WORKERS: usize = 8;
 const RETRY_MILLIS: i64 = 1000;
 
 impl Runner {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, limits: Limits) -> Runner {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+        outbox: mpsc::UnboundedSender<Outbox>,
+    ) -> Runner {
         let (tx, rx) = mpsc::unbounded_channel();
         let runner = Runner {
             inner: Arc::new(Inner {
@@ -70,6 +122,7 @@ impl Runner {
                 ready: tx,
                 timers: SyncMutex::new(BTreeSet::new()),
                 timer_changed: Notify::new(),
+                outbox,
             }),
         };
         let rx = Arc::new(Mutex::new(rx));
@@ -90,7 +143,8 @@ impl Runner {
         runner
     }
 
-    /// Resumes every execution the store has as running (after a restart or crash).
+    /// Resumes every execution the store has as running (after a restart or crash), and
+    /// emits again the tasks they were waiting for.
     pub async fn recover(&self) -> Result<()> {
         let open = self.inner.store.open_executions().await?;
         let count = open.len();
@@ -111,6 +165,26 @@ impl Runner {
             };
             let arn = record.arn.clone();
             let wake_at = record.wake_at;
+            // Tasks are at-least-once: perform again what was not known to be performed. An
+            // activity a worker already took stays with that worker.
+            let task = checkpoint
+                .runtime
+                .current
+                .as_ref()
+                .and_then(|c| c.task.as_ref());
+            let taken = task.is_some_and(|t| {
+                t.phase == TaskPhase::Started
+                    && matches!(
+                        t.dispatch.as_ref().map(|d| &d.resource),
+                        Some(asl::task::Resource::Activity { .. })
+                    )
+            });
+            if let Some(dispatch) = pending_dispatch(&checkpoint.runtime).filter(|_| !taken) {
+                self.emit(Outbox::Dispatch {
+                    execution_arn: arn.clone(),
+                    dispatch,
+                });
+            }
             let live = Live {
                 def,
                 checkpoint,
@@ -136,24 +210,21 @@ impl Runner {
         &self,
         def: Arc<Definition>,
         record: ExecutionRecord,
-        info: ExecutionInfo,
+        checkpoint: Checkpoint,
         durable: bool,
         waiter: Option<oneshot::Sender<ExecutionRecord>>,
     ) -> Result<ExecutionRecord> {
-        let checkpoint = Checkpoint {
-            info,
-            runtime: Runtime::new(),
-        };
+        let waiters = waiter.into_iter().collect();
         let mut live = Live {
             def,
             checkpoint,
             record,
             durable,
-            waiters: waiter.into_iter().collect(),
+            waiters,
         };
         let advance = self.step(&mut live, Signal::Start);
-        let events = stored(&advance.events);
         if durable {
+            let events = stored(&advance.events);
             let write = Write::CreateExecution {
                 execution: live.record.clone(),
                 events,
@@ -163,39 +234,53 @@ impl Runner {
         }
         let record = live.record.clone();
         let arn = record.arn.clone();
-        if live.checkpoint.runtime.status == Status::Running {
+        let running = live.checkpoint.runtime.status == Status::Running;
+        self.after_commit(&arn, &mut live, &advance);
+        if running {
             self.register(&arn, live);
-            self.follow_up(&arn, &advance);
-        } else {
-            finish(&mut live);
         }
         Ok(record)
     }
 
-    /// Stops a running execution. `None` when it is not running here.
-    pub async fn stop(
-        &self,
-        arn: &str,
-        error: Option<String>,
-        cause: Option<String>,
-    ) -> Result<Option<ExecutionRecord>> {
+    /// Applies a signal (stop, task outcome, heartbeat, ...) to a running execution and
+    /// commits the transition.
+    pub async fn signal(&self, arn: &str, signal: Signal) -> Result<Signalled> {
         let Some(live) = self.get(arn) else {
-            return Ok(None);
+            return Ok(Signalled::NotRunning);
         };
         let mut live = live.lock().await;
         if live.checkpoint.runtime.status != Status::Running {
-            return Ok(None);
+            return Ok(Signalled::NotRunning);
         }
         let before = (live.checkpoint.runtime.clone(), live.record.clone());
-        let advance = self.step(&mut live, Signal::Stop { error, cause });
+        let advance = self.step(&mut live, signal);
+        if advance.stale && advance.events.is_empty() {
+            (live.checkpoint.runtime, live.record) = before;
+            return Ok(Signalled::Stale);
+        }
         if let Err(e) = self.persist(&live, &advance).await {
             (live.checkpoint.runtime, live.record) = before;
             return Err(e);
         }
-        let record = live.record.clone();
-        finish(&mut live);
-        self.forget(arn);
-        Ok(Some(record))
+        self.after_commit(arn, &mut live, &advance);
+        Ok(Signalled::Applied(Box::new(live.record.clone())))
+    }
+
+    /// Running executions started by `parent`'s task `task_id` (`.sync` children).
+    pub async fn children_of(&self, parent: &str, task_id: u64) -> Vec<String> {
+        let all: Vec<(String, LiveRef)> = match self.inner.live.lock() {
+            Ok(map) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Err(_) => return Vec::new(),
+        };
+        let mut children = Vec::new();
+        for (arn, live) in all {
+            let live = live.lock().await;
+            let link = live.checkpoint.parent.as_ref();
+            if link.is_some_and(|p| p.execution_arn == parent && p.task_id == task_id) {
+                children.push(arn);
+            }
+        }
+        children
     }
 
     /// The in-memory record of a running execution (Express executions live only here).
@@ -228,19 +313,14 @@ impl Runner {
             self.schedule(self.inner.clock.now_millis() + RETRY_MILLIS, arn.to_owned());
             return;
         }
-        if live.checkpoint.runtime.status == Status::Running {
-            self.follow_up(arn, &advance);
-        } else {
-            finish(&mut live);
-            self.forget(arn);
-        }
+        self.after_commit(arn, &mut live, &advance);
     }
 
     /// Runs the interpreter and brings the record up to date with the new runtime.
     fn step(&self, live: &mut Live, signal: Signal) -> Advance {
         let now = self.inner.clock.now_millis();
         let mut entropy = asl::Entropy::new(rand::random());
-        let Checkpoint { info, runtime } = &mut live.checkpoint;
+        let Checkpoint { info, runtime, .. } = &mut live.checkpoint;
         let advance = interpreter::advance(
             &live.def,
             info,
@@ -278,12 +358,43 @@ impl Runner {
         Ok(())
     }
 
-    fn follow_up(&self, arn: &str, advance: &Advance) {
-        if advance.yielded {
-            self.ready(arn.to_owned());
-        } else if let Some(at) = advance.wake_at {
-            self.schedule(at, arn.to_owned());
+    /// What follows a committed transition: side effects, scheduling, or the end.
+    fn after_commit(&self, arn: &str, live: &mut Live, advance: &Advance) {
+        for dispatch in &advance.dispatches {
+            let dispatch = dispatch.clone();
+            self.emit(Outbox::Dispatch {
+                execution_arn: arn.to_owned(),
+                dispatch,
+            });
         }
+        if live.checkpoint.runtime.status == Status::Running {
+            if advance.yielded {
+                self.ready(arn.to_owned());
+            } else if let Some(at) = advance.wake_at {
+                self.schedule(at, arn.to_owned());
+            }
+            return;
+        }
+        if let Some(dispatch) = pending_dispatch(&live.checkpoint.runtime) {
+            self.emit(Outbox::Cancel {
+                execution_arn: arn.to_owned(),
+                dispatch,
+            });
+        }
+        for w in live.waiters.drain(..) {
+            let _ = w.send(live.record.clone());
+        }
+        if let Some(parent) = live.checkpoint.parent.clone() {
+            self.emit(Outbox::Finished {
+                record: live.record.clone(),
+                parent,
+            });
+        }
+        self.forget(arn);
+    }
+
+    fn emit(&self, item: Outbox) {
+        let _ = self.inner.outbox.send(item);
     }
 
     fn get(&self, arn: &str) -> Option<LiveRef> {
@@ -319,10 +430,7 @@ impl Runner {
             let mut due = Vec::new();
             let next = match self.inner.timers.lock() {
                 Ok(mut timers) => {
-                    while let Some(first) = timers.first() {
-                        if first.0 > now {
-                            break;
-                        }
+                    while timers.first().is_some_and(|first| first.0 <= now) {
                         if let Some((_, arn)) = timers.pop_first() {
                             due.push(arn);
                         }
@@ -346,6 +454,15 @@ impl Runner {
     }
 }
 
+/// The task an execution waits on that has no outcome yet, if any.
+fn pending_dispatch(rt: &Runtime) -> Option<Dispatch> {
+    let task = rt.current.as_ref()?.task.as_ref()?;
+    if task.outcome.is_some() || matches!(task.phase, TaskPhase::Retrying { .. }) {
+        return None;
+    }
+    task.dispatch.clone()
+}
+
 fn stored(events: &[HistoryEvent]) -> Vec<StoredEvent> {
     events
         .iter()
@@ -354,10 +471,4 @@ fn stored(events: &[HistoryEvent]) -> Vec<StoredEvent> {
             body: serde_json::to_string(e).unwrap_or_default(),
         })
         .collect()
-}
-
-fn finish(live: &mut Live) {
-    for w in live.waiters.drain(..) {
-        let _ = w.send(live.record.clone());
-    }
 }

@@ -65,6 +65,15 @@ pub struct StateMachineRecord {
     pub tags: Vec<(String, String)>,
 }
 
+/// An activity (`CreateActivity`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityRecord {
+    pub arn: String,
+    pub name: String,
+    pub creation_date: i64,
+    pub tags: Vec<(String, String)>,
+}
+
 /// An execution, with everything needed to describe, continue or redrive it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionRecord {
@@ -144,6 +153,15 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_state_machine(&self, arn: &str) -> Result<()>;
     /// All state machines, ordered by ARN.
     async fn list_state_machines(&self) -> Result<Vec<StateMachineRecord>>;
+
+    /// Creates an activity; [`Error::AlreadyExists`] if its ARN is taken.
+    async fn create_activity(&self, activity: ActivityRecord) -> Result<()>;
+    /// Replaces an activity (tags); [`Error::NotFound`] if it does not exist.
+    async fn update_activity(&self, activity: ActivityRecord) -> Result<()>;
+    async fn get_activity(&self, arn: &str) -> Result<Option<ActivityRecord>>;
+    async fn delete_activity(&self, arn: &str) -> Result<()>;
+    /// All activities, ordered by ARN.
+    async fn list_activities(&self) -> Result<Vec<ActivityRecord>>;
 
     /// Makes a batch of writes durable together. Results are per write, in order; a write that
     /// fails (conflict, duplicate) does not prevent the others.

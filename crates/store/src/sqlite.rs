@@ -8,14 +8,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension};
+use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
 use crate::{
-    Error, ExecutionFilter, ExecutionRecord, Result, StateMachineRecord, Store, StoredEvent, Write,
+    ActivityRecord, Error, ExecutionFilter, ExecutionRecord, Result, StateMachineRecord, Store,
+    StoredEvent, Write,
 };
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS state_machines(arn TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS activities(arn TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS executions(
     arn TEXT PRIMARY KEY,
     sm_arn TEXT NOT NULL,
@@ -138,6 +141,71 @@ impl Sqlite {
         })
         .await
         .map_err(|e| Error::Backend(e.to_string()))?
+    }
+}
+
+/// Resource tables (`state_machines`, `activities`) hold one JSON document per ARN.
+/// `table` is always one of our constants, never user input.
+impl Sqlite {
+    async fn insert_doc(&self, table: &'static str, arn: String, doc: String) -> Result<()> {
+        self.write(move |conn| {
+            let sql = format!("INSERT OR IGNORE INTO {table}(arn, doc) VALUES (?1, ?2)");
+            match conn.execute(&sql, params![arn, doc])? {
+                0 => Err(Error::AlreadyExists),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn update_doc(&self, table: &'static str, arn: String, doc: String) -> Result<()> {
+        self.write(move |conn| {
+            let sql = format!("UPDATE {table} SET doc = ?2 WHERE arn = ?1");
+            match conn.execute(&sql, params![arn, doc])? {
+                0 => Err(Error::NotFound),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn get_doc<T: DeserializeOwned + Send + 'static>(
+        &self,
+        table: &'static str,
+        arn: &str,
+    ) -> Result<Option<T>> {
+        let arn = arn.to_owned();
+        self.read(move |conn| {
+            let sql = format!("SELECT doc FROM {table} WHERE arn = ?1");
+            let doc: Option<String> = conn
+                .prepare_cached(&sql)?
+                .query_row([arn], |r| r.get(0))
+                .optional()?;
+            doc.map(|d| serde_json::from_str(&d).map_err(Error::from))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn delete_doc(&self, table: &'static str, arn: &str) -> Result<()> {
+        let arn = arn.to_owned();
+        self.write(move |conn| {
+            conn.execute(&format!("DELETE FROM {table} WHERE arn = ?1"), [arn])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_docs<T: DeserializeOwned + Send + 'static>(
+        &self,
+        table: &'static str,
+    ) -> Result<Vec<T>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!("SELECT doc FROM {table} ORDER BY arn"))?;
+            let docs = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            docs.map(|d| Ok(serde_json::from_str(&d?)?)).collect()
+        })
+        .await
     }
 }
 
@@ -294,63 +362,46 @@ fn decode_execution((definition, doc): (String, String)) -> Result<ExecutionReco
 impl Store for Sqlite {
     async fn create_state_machine(&self, sm: StateMachineRecord) -> Result<()> {
         let doc = serde_json::to_string(&sm)?;
-        self.write(move |conn| {
-            let n = conn.execute(
-                "INSERT OR IGNORE INTO state_machines(arn, doc) VALUES (?1, ?2)",
-                params![sm.arn, doc],
-            )?;
-            if n == 0 {
-                return Err(Error::AlreadyExists);
-            }
-            Ok(())
-        })
-        .await
+        self.insert_doc("state_machines", sm.arn, doc).await
     }
 
     async fn update_state_machine(&self, sm: StateMachineRecord) -> Result<()> {
         let doc = serde_json::to_string(&sm)?;
-        self.write(move |conn| {
-            let n = conn.execute(
-                "UPDATE state_machines SET doc = ?2 WHERE arn = ?1",
-                params![sm.arn, doc],
-            )?;
-            if n == 0 {
-                return Err(Error::NotFound);
-            }
-            Ok(())
-        })
-        .await
+        self.update_doc("state_machines", sm.arn, doc).await
     }
 
     async fn get_state_machine(&self, arn: &str) -> Result<Option<StateMachineRecord>> {
-        let arn = arn.to_owned();
-        self.read(move |conn| {
-            let doc: Option<String> = conn
-                .prepare_cached("SELECT doc FROM state_machines WHERE arn = ?1")?
-                .query_row([arn], |r| r.get(0))
-                .optional()?;
-            doc.map(|d| serde_json::from_str(&d).map_err(Error::from))
-                .transpose()
-        })
-        .await
+        self.get_doc("state_machines", arn).await
     }
 
     async fn delete_state_machine(&self, arn: &str) -> Result<()> {
-        let arn = arn.to_owned();
-        self.write(move |conn| {
-            conn.execute("DELETE FROM state_machines WHERE arn = ?1", [arn])?;
-            Ok(())
-        })
-        .await
+        self.delete_doc("state_machines", arn).await
     }
 
     async fn list_state_machines(&self) -> Result<Vec<StateMachineRecord>> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT doc FROM state_machines ORDER BY arn")?;
-            let docs = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            docs.map(|d| Ok(serde_json::from_str(&d?)?)).collect()
-        })
-        .await
+        self.list_docs("state_machines").await
+    }
+
+    async fn create_activity(&self, activity: ActivityRecord) -> Result<()> {
+        let doc = serde_json::to_string(&activity)?;
+        self.insert_doc("activities", activity.arn, doc).await
+    }
+
+    async fn update_activity(&self, activity: ActivityRecord) -> Result<()> {
+        let doc = serde_json::to_string(&activity)?;
+        self.update_doc("activities", activity.arn, doc).await
+    }
+
+    async fn get_activity(&self, arn: &str) -> Result<Option<ActivityRecord>> {
+        self.get_doc("activities", arn).await
+    }
+
+    async fn delete_activity(&self, arn: &str) -> Result<()> {
+        self.delete_doc("activities", arn).await
+    }
+
+    async fn list_activities(&self) -> Result<Vec<ActivityRecord>> {
+        self.list_docs("activities").await
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<Vec<Result<()>>> {

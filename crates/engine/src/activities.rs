@@ -1,0 +1,232 @@
+//! Activities: their records, the queues of scheduled activity tasks, `GetActivityTask` long
+//! polling, and the `SendTask*` operations that complete any task by its token.
+//!
+//! The queues are memory only: they are rebuilt from the executions' checkpoints on restart
+//! (a scheduled activity task is dispatched again), so nothing here needs to be durable.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use asl::history::ErrorCause;
+use asl::interpreter::{parse_task_token, Signal, TaskOutcome};
+use serde_json::Value;
+use store::ActivityRecord;
+use tokio::sync::oneshot;
+
+use crate::runner::Signalled;
+use crate::{arn, Engine, Error, Result};
+
+/// A scheduled activity task waiting for a worker.
+#[derive(Debug, Clone)]
+pub struct ActivityTask {
+    pub token: String,
+    pub input: String,
+    execution_arn: String,
+    task_id: u64,
+}
+
+/// Queued tasks and parked pollers, per activity ARN.
+#[derive(Default)]
+pub(crate) struct Queues {
+    inner: Mutex<HashMap<String, Queue>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    tasks: VecDeque<ActivityTask>,
+    pollers: VecDeque<oneshot::Sender<ActivityTask>>,
+}
+
+impl Queues {
+    /// Hands a task to a parked poller, or queues it.
+    fn push(&self, activity_arn: &str, mut task: ActivityTask) {
+        let Ok(mut map) = self.inner.lock() else {
+            return;
+        };
+        let queue = map.entry(activity_arn.to_owned()).or_default();
+        while let Some(poller) = queue.pollers.pop_front() {
+            match poller.send(task) {
+                Ok(()) => return,
+                // That poller has gone away (client disconnected): try the next one.
+                Err(back) => task = back,
+            }
+        }
+        queue.tasks.push_back(task);
+    }
+
+    /// Takes a queued task, or parks a poller.
+    fn take_or_park(
+        &self,
+        activity_arn: &str,
+    ) -> std::result::Result<ActivityTask, oneshot::Receiver<ActivityTask>> {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut map) = self.inner.lock() {
+            let queue = map.entry(activity_arn.to_owned()).or_default();
+            if let Some(task) = queue.tasks.pop_front() {
+                return Ok(task);
+            }
+            queue.pollers.push_back(tx);
+        }
+        Err(rx)
+    }
+}
+
+/// How long `GetActivityTask` waits for a task (AWS: 60 seconds).
+const LONG_POLL: Duration = Duration::from_secs(60);
+
+impl Engine {
+    /// Creates an activity; creating an existing one again returns it (idempotent).
+    pub async fn create_activity(
+        &self,
+        region: &str,
+        name: &str,
+        tags: Vec<(String, String)>,
+    ) -> Result<ActivityRecord> {
+        arn::check_name(name)?;
+        let activity_arn = format!(
+            "arn:aws:states:{region}:{}:activity:{name}",
+            self.config().account_id
+        );
+        let record = ActivityRecord {
+            arn: activity_arn.clone(),
+            name: name.to_owned(),
+            creation_date: self.now(),
+            tags,
+        };
+        match self.store().create_activity(record.clone()).await {
+            Ok(()) => Ok(record),
+            Err(store::Error::AlreadyExists) => Ok(self.describe_activity(&activity_arn).await?),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn describe_activity(&self, activity_arn: &str) -> Result<ActivityRecord> {
+        arn::parse_activity(activity_arn)?;
+        self.store()
+            .get_activity(activity_arn)
+            .await?
+            .ok_or_else(|| {
+                Error::ActivityDoesNotExist(format!("Activity Does Not Exist: '{activity_arn}'"))
+            })
+    }
+
+    pub async fn delete_activity(&self, activity_arn: &str) -> Result<()> {
+        arn::parse_activity(activity_arn)?;
+        Ok(self.store().delete_activity(activity_arn).await?)
+    }
+
+    /// Activities in `region`, ordered by ARN.
+    pub async fn list_activities(&self, region: &str) -> Result<Vec<ActivityRecord>> {
+        let prefix = format!("arn:aws:states:{region}:{}:", self.config().account_id);
+        let all = self.store().list_activities().await?;
+        Ok(all
+            .into_iter()
+            .filter(|a| a.arn.starts_with(&prefix))
+            .collect())
+    }
+
+    /// Queues a scheduled activity task for the workers of `activity_arn`.
+    pub(crate) fn enqueue_activity(
+        &self,
+        activity_arn: &str,
+        execution_arn: &str,
+        task_id: u64,
+        token: String,
+        input: &Value,
+    ) {
+        let task = ActivityTask {
+            token,
+            input: input.to_string(),
+            execution_arn: execution_arn.to_owned(),
+            task_id,
+        };
+        self.inner.activities.push(activity_arn, task);
+    }
+
+    /// `GetActivityTask`: waits up to 60 seconds for a task; `None` when none came.
+    pub async fn get_activity_task(
+        &self,
+        activity_arn: &str,
+        worker_name: Option<String>,
+    ) -> Result<Option<ActivityTask>> {
+        self.describe_activity(activity_arn).await?;
+        let deadline = tokio::time::Instant::now() + LONG_POLL;
+        loop {
+            let task = match self.inner.activities.take_or_park(activity_arn) {
+                Ok(task) => task,
+                Err(rx) => match tokio::time::timeout_at(deadline, rx).await {
+                    Ok(Ok(task)) => task,
+                    _ => return Ok(None),
+                },
+            };
+            let started = Signal::TaskStarted {
+                task_id: task.task_id,
+                worker_name: worker_name.clone(),
+            };
+            match self.inner.runner.signal(&task.execution_arn, started).await {
+                Ok(Signalled::Applied(_)) => return Ok(Some(task)),
+                // The execution ended or moved on while the task was queued: skip it.
+                Ok(_) => continue,
+                Err(e) => {
+                    // Not recorded as started: leave it for another poll.
+                    self.inner.activities.push(activity_arn, task);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// `SendTaskSuccess`.
+    pub async fn send_task_success(&self, token: &str, output: &str) -> Result<()> {
+        let output: Value = serde_json::from_str(output)
+            .map_err(|e| Error::InvalidOutput(format!("Invalid Output: '{e}'")))?;
+        self.complete_task(token, TaskOutcome::Succeeded(output))
+            .await
+    }
+
+    /// `SendTaskFailure`.
+    pub async fn send_task_failure(
+        &self,
+        token: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<()> {
+        self.complete_task(token, TaskOutcome::Failed(ErrorCause { error, cause }))
+            .await
+    }
+
+    /// `SendTaskHeartbeat`.
+    pub async fn send_task_heartbeat(&self, token: &str) -> Result<()> {
+        let (execution_arn, task_id) = decode_token(token)?;
+        let signalled = self
+            .inner
+            .runner
+            .signal(&execution_arn, Signal::TaskHeartbeat { task_id })
+            .await?;
+        self.check_signalled(signalled)
+    }
+
+    pub(crate) async fn complete_task(&self, token: &str, outcome: TaskOutcome) -> Result<()> {
+        let (execution_arn, task_id) = decode_token(token)?;
+        let signalled = self
+            .inner
+            .runner
+            .signal(&execution_arn, Signal::TaskFinished { task_id, outcome })
+            .await?;
+        self.check_signalled(signalled)
+    }
+
+    fn check_signalled(&self, signalled: Signalled) -> Result<()> {
+        match signalled {
+            Signalled::Applied(_) => Ok(()),
+            Signalled::Stale | Signalled::NotRunning => Err(Error::TaskTimedOut(
+                "Task Timed Out: 'Provided task does not exist anymore'".into(),
+            )),
+        }
+    }
+}
+
+fn decode_token(token: &str) -> Result<(String, u64)> {
+    parse_task_token(token).ok_or_else(|| Error::InvalidToken(format!("Invalid Token: '{token}'")))
+}
