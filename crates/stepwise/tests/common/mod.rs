@@ -345,10 +345,21 @@ impl RawResponse {
 
 impl Raw {
     pub fn new(endpoint: &str) -> Raw {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("building the reqwest client");
+        Raw::build(endpoint, true)
+    }
+
+    /// A client that opens a new connection for every request (for requests after which the
+    /// server may close the connection, such as an oversized body refused early).
+    pub fn unpooled(endpoint: &str) -> Raw {
+        Raw::build(endpoint, false)
+    }
+
+    fn build(endpoint: &str, pooled: bool) -> Raw {
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        if !pooled {
+            builder = builder.pool_max_idle_per_host(0);
+        }
+        let http = builder.build().expect("building the reqwest client");
         Raw {
             http,
             endpoint: endpoint.to_owned(),
@@ -377,7 +388,7 @@ impl Raw {
             .body(body)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("sending {target:?} to {}: {e}", self.endpoint));
+            .unwrap_or_else(|e| panic!("sending {target:?} to {}: {e:?}", self.endpoint));
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response
@@ -543,7 +554,7 @@ pub fn event_types(events: &[HistoryEvent]) -> Vec<String> {
 }
 
 /// Checks AWS's history numbering: ids 1..=n contiguous, `previousEventId` is the id before
-/// except for the first `*StateEntered`, which has 0 (as AWS does); exactly one
+/// except for the first `*StateEntered` and `ExecutionAborted`, which have 0 (as AWS does); exactly one
 /// `ExecutionStarted` (first) and at most one terminal event (last, when present).
 /// Returns a description of every problem (empty when the history is well formed).
 pub fn history_problems(events: &[HistoryEvent]) -> Vec<String> {
@@ -560,11 +571,14 @@ pub fn history_problems(events: &[HistoryEvent]) -> Vec<String> {
             ));
         }
         let is_state_entered = types[i].ends_with("StateEntered");
-        let want_prev = if is_state_entered && !seen_state_entered {
-            0
-        } else {
-            e.id() - 1
-        };
+        // AWS records the first state's entry and a StopExecution's ExecutionAborted (which
+        // follows no event of the run) with previousEventId 0.
+        let want_prev =
+            if (is_state_entered && !seen_state_entered) || types[i] == "ExecutionAborted" {
+                0
+            } else {
+                e.id() - 1
+            };
         if is_state_entered {
             seen_state_entered = true;
         }
