@@ -126,6 +126,10 @@ pub enum TaskOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dispatch {
     pub task_id: u64,
+    /// The Task state's name.
+    pub state: String,
+    /// 0 for the first attempt, then the retry number.
+    pub attempt: u32,
     pub token: String,
     pub resource: Resource,
     /// The effective parameters (after InputPath and Parameters).
@@ -755,6 +759,8 @@ impl Run<'_> {
         }
         let dispatch = Dispatch {
             task_id: id,
+            state: state.name.clone(),
+            attempt: run.retry_count,
             token: task_token(&self.info.execution_arn, id),
             resource: spec.resource.clone(),
             input,

@@ -112,6 +112,16 @@ impl Engine {
         waiter: Option<oneshot::Sender<ExecutionRecord>>,
         parent: Option<ParentLink>,
     ) -> Result<(ExecutionRecord, bool)> {
+        // `stateMachineArn#TestCase` selects a MockConfigFile test case.
+        let (sm_arn, test_case) = match sm_arn.split_once('#') {
+            Some((arn, case)) => (arn, Some(case.to_owned())),
+            None => (sm_arn, None),
+        };
+        if test_case.is_some() && self.config().mock_config.is_none() {
+            return Err(Error::Validation(
+                "A test case was given but the server has no mock configuration (--mock-config)".into(),
+            ));
+        }
         let sm_parts = arn::parse_state_machine(sm_arn)?;
         let sm = self
             .store()
@@ -174,11 +184,7 @@ impl Engine {
             version: 0,
         };
         let runtime = asl::interpreter::Runtime::new();
-        let checkpoint = Checkpoint {
-            info,
-            runtime,
-            parent,
-        };
+        let checkpoint = Checkpoint { info, runtime, parent, test_case };
         match self
             .inner
             .runner

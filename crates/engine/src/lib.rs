@@ -36,6 +36,12 @@ pub struct Config {
     pub max_execution_time: u64,
     /// How many states a worker runs for one execution before serving the next one.
     pub states_per_call: u32,
+    /// Where Lambda tasks are invoked (the Lambda Invoke REST API), e.g. `http://127.0.0.1:3001`.
+    pub lambda_endpoint: Option<String>,
+    /// An AWS-compatible endpoint for S3 and SDK integrations.
+    pub aws_endpoint: Option<String>,
+    /// A Step Functions Local MockConfigFile, already read.
+    pub mock_config: Option<serde_json::Value>,
 }
 
 impl Default for Config {
@@ -45,6 +51,9 @@ impl Default for Config {
             wait_time_scale: 1.0,
             max_execution_time: 365 * 24 * 3600,
             states_per_call: 256,
+            lambda_endpoint: None,
+            aws_endpoint: None,
+            mock_config: None,
         }
     }
 }

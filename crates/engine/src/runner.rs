@@ -40,6 +40,9 @@ pub(crate) struct Checkpoint {
     pub runtime: Runtime,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentLink>,
+    /// The MockConfigFile test case (`StartExecution` on `stateMachineArn#TestCase`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_case: Option<String>,
 }
 
 /// Side effects the engine performs after a commit.
@@ -281,6 +284,13 @@ impl Runner {
             }
         }
         children
+    }
+
+    /// The MockConfigFile test case a running execution uses, if any.
+    pub async fn test_case(&self, arn: &str) -> Option<String> {
+        let live = self.get(arn)?;
+        let live = live.lock().await;
+        live.checkpoint.test_case.clone()
     }
 
     /// The in-memory record of a running execution (Express executions live only here).

@@ -50,13 +50,14 @@ struct Serve {
     store: String,
     #[arg(long, env = "STEPWISE_ACCOUNT_ID", default_value = "123456789012")]
     account_id: String,
-    /// Step Functions Local MockConfigFile (not used yet).
+    /// Step Functions Local MockConfigFile: executions started on `stateMachineArn#TestCase`
+    /// use its mocked responses.
     #[arg(long, env = "SFN_MOCK_CONFIG")]
     mock_config: Option<PathBuf>,
-    /// Where Lambda tasks are invoked (not used yet).
+    /// Where Lambda tasks are invoked (Lambda Invoke REST API), e.g. http://127.0.0.1:3001.
     #[arg(long, env = "LAMBDA_ENDPOINT")]
     lambda_endpoint: Option<String>,
-    /// AWS-compatible endpoint for S3 and SDK integrations (not used yet).
+    /// AWS-compatible endpoint for S3 and SDK integrations.
     #[arg(long, env = "STEPWISE_AWS_ENDPOINT")]
     aws_endpoint: Option<String>,
     /// Multiplies Wait durations and timeouts.
@@ -137,7 +138,17 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn serve(args: Serve) -> anyhow::Result<()> {
     init_logging(&args.log_format);
-    let _ = (&args.mock_config, &args.lambda_endpoint, &args.aws_endpoint);
+    let mock_config = match &args.mock_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("cannot read the mock configuration {}", path.display())
+            })?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", path.display()))?;
+            Some(value)
+        }
+        None => None,
+    };
     let _ = (
         args.redrive_window,
         args.max_history_events,
@@ -157,6 +168,9 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         account_id: args.account_id,
         wait_time_scale: args.wait_time_scale,
         max_execution_time: args.max_execution_time,
+        lambda_endpoint: args.lambda_endpoint,
+        aws_endpoint: args.aws_endpoint,
+        mock_config,
         ..engine::Config::default()
     };
     runtime()?.block_on(async move {
