@@ -49,6 +49,17 @@ fn case(
 fn cases() -> Vec<Case> {
     let sfn = |op: &'static str| Some(op);
     let big = format!(r#"{{"definition": "{}"}}"#, "x".repeat(1024 * 1024 + 10));
+    let big_input = json!({
+        "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:x",
+        "input": "x".repeat(262_145)
+    })
+    .to_string();
+    let long_name = json!({
+        "name": "n".repeat(81),
+        "definition": "{}",
+        "roleArn": ROLE_ARN
+    })
+    .to_string();
     vec![
         case(
             "list state machines",
@@ -161,6 +172,34 @@ fn cases() -> Vec<Case> {
             Message::Contains("at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set"),
         ),
         case(
+            "execution input over 256 KiB",
+            sfn("AWSStepFunctions.StartExecution"),
+            big_input,
+            400,
+            Some("ValidationException"),
+            Message::Contains(
+                "at 'input' failed to satisfy constraint: Member must have length less than or equal to 262144",
+            ),
+        ),
+        case(
+            "name over 80 characters",
+            sfn("AWSStepFunctions.CreateStateMachine"),
+            long_name,
+            400,
+            Some("ValidationException"),
+            Message::Contains(
+                "at 'name' failed to satisfy constraint: Member must have length less than or equal to 80",
+            ),
+        ),
+        case(
+            "nested member of the wrong type",
+            sfn("AWSStepFunctions.TagResource"),
+            r#"{"resourceArn": "arn:aws:states:us-east-1:123456789012:stateMachine:x", "tags": [{"key": 1}]}"#,
+            400,
+            Some("SerializationException"),
+            Message::Any,
+        ),
+        case(
             "body over 1 MiB",
             sfn("AWSStepFunctions.ValidateStateMachineDefinition"),
             big,
@@ -238,6 +277,12 @@ async fn protocol_table() {
                     }
                 }
             }
+        }
+        if r.text.len() > 4096 {
+            problems.push(format!(
+                "error body of {} bytes echoes the request",
+                r.text.len()
+            ));
         }
         if !problems.is_empty() {
             let shown: String = r.text.chars().take(400).collect();
