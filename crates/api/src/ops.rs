@@ -93,6 +93,7 @@ pub async fn dispatch(op: &str, r: &Request<'_>) -> Option<Reply> {
         "SendTaskSuccess" => send_task_success(r).await,
         "SendTaskFailure" => send_task_failure(r).await,
         "SendTaskHeartbeat" => send_task_heartbeat(r).await,
+        "RedriveExecution" => redrive_execution(r).await,
         _ => return None,
     })
 }
@@ -253,7 +254,8 @@ async fn describe_execution(r: &Request<'_>) -> Reply {
         .engine
         .describe_execution(&r.required("executionArn")?)
         .await?;
-    Ok(wire::describe_execution(&e))
+    let redrive = r.engine.redrive_status(&e).await?;
+    Ok(wire::describe_execution(&e, &redrive))
 }
 
 async fn describe_state_machine_for_execution(r: &Request<'_>) -> Reply {
@@ -280,6 +282,7 @@ async fn list_executions(r: &Request<'_>) -> Reply {
         .list_executions(
             &sm,
             r.str("statusFilter"),
+            r.str("redriveFilter").map(|f| f == "REDRIVEN"),
             r.usize("maxResults"),
             r.str("nextToken").as_deref(),
         )
@@ -421,4 +424,12 @@ async fn send_task_heartbeat(r: &Request<'_>) -> Reply {
         .send_task_heartbeat(&r.required("taskToken")?)
         .await?;
     Ok(json!({}))
+}
+
+async fn redrive_execution(r: &Request<'_>) -> Reply {
+    let date = r
+        .engine
+        .redrive_execution(&r.required("executionArn")?, r.str("clientToken"))
+        .await?;
+    Ok(json!({ "redriveDate": wire::timestamp(date) }))
 }

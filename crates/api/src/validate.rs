@@ -454,6 +454,19 @@ fn type_mismatch(v: &Value, target: &str) -> String {
     format!("{token} can not be converted to {target}")
 }
 
+/// Members of the model's sensitive shapes (`SensitiveData`, `Definition`, `SensitiveError`,
+/// `SensitiveCause`): AWS leaves their value out of validation messages.
+const SENSITIVE: &[&str] = &["input", "output", "definition", "error", "cause"];
+
+/// `Value 'x'` — or just `Value` for a sensitive member, whose content is never echoed.
+fn value_phrase(v: &Value, path: &str) -> String {
+    if SENSITIVE.contains(&path) {
+        "Value".to_owned()
+    } else {
+        format!("Value {}", render(v))
+    }
+}
+
 fn push_bounds(
     errors: &mut Vec<String>,
     v: &Value,
@@ -466,8 +479,8 @@ fn push_bounds(
     if let Some(lo) = min {
         if len < lo {
             errors.push(format!(
-                "Value {} at '{path}' failed to satisfy constraint: Member must have {what} greater than or equal to {}",
-                render(v),
+                "{} at '{path}' failed to satisfy constraint: Member must have {what} greater than or equal to {}",
+                value_phrase(v, path),
                 lo as i64
             ));
         }
@@ -475,8 +488,8 @@ fn push_bounds(
     if let Some(hi) = max {
         if len > hi {
             errors.push(format!(
-                "Value {} at '{path}' failed to satisfy constraint: Member must have {what} less than or equal to {}",
-                render(v),
+                "{} at '{path}' failed to satisfy constraint: Member must have {what} less than or equal to {}",
+                value_phrase(v, path),
                 hi as i64
             ));
         }

@@ -1,7 +1,7 @@
 //! AWS wire shapes of the engine's records and history events.
 
 use asl::history::{ErrorCause, EventDetails, HistoryEvent, TaskFamily, TaskRef};
-use engine::{ExecutionRecord, StateMachineRecord};
+use engine::{ExecutionRecord, RedriveStatus, StateMachineRecord};
 use serde_json::{json, Map, Value};
 
 /// Epoch milliseconds as AWS's JSON timestamp: epoch seconds with a fraction.
@@ -117,31 +117,19 @@ fn execution_data(e: &ExecutionRecord, o: &mut Map<String, Value>) {
     put(o, "cause", e.cause.clone().map(Value::String));
 }
 
-pub fn describe_execution(e: &ExecutionRecord) -> Value {
+pub fn describe_execution(e: &ExecutionRecord, redrive: &RedriveStatus) -> Value {
     let mut o = Map::new();
     execution_common(e, &mut o);
     execution_data(e, &mut o);
     o.insert("redriveCount".into(), json!(e.redrive_count));
     put(&mut o, "redriveDate", e.redrive_date.map(timestamp));
-    let (status, reason) = redrive_status(e);
-    o.insert("redriveStatus".into(), json!(status));
-    put(&mut o, "redriveStatusReason", reason.map(Value::String));
+    o.insert("redriveStatus".into(), json!(redrive.status));
+    put(
+        &mut o,
+        "redriveStatusReason",
+        redrive.reason.map(|r| json!(r)),
+    );
     Value::Object(o)
-}
-
-/// `redriveStatus` and its reason. Express executions are never redrivable.
-fn redrive_status(e: &ExecutionRecord) -> (&'static str, Option<String>) {
-    match e.status.as_str() {
-        _ if e.arn.contains(":express:") => (
-            "NOT_REDRIVABLE",
-            Some("Execution is of type EXPRESS and cannot be redriven".into()),
-        ),
-        "FAILED" | "TIMED_OUT" | "ABORTED" => ("REDRIVABLE", None),
-        s => (
-            "NOT_REDRIVABLE",
-            Some(format!("Execution is {s} and cannot be redriven")),
-        ),
-    }
 }
 
 pub fn sync_execution(e: &ExecutionRecord) -> Value {

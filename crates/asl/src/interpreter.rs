@@ -163,6 +163,9 @@ pub enum Signal {
     /// A time the interpreter asked for (`wake_at`) has come, or the engine resumes after a
     /// restart or a yield.
     Wake,
+    /// `RedriveExecution`: re-open a failed, aborted or timed-out execution at its
+    /// unsuccessful state. `redrive_count` includes this redrive.
+    Redrive { redrive_count: u32 },
     /// `StopExecution`.
     Stop {
         error: Option<String>,
@@ -202,6 +205,8 @@ pub struct Limits {
     pub states_per_call: u32,
     /// Multiplies Wait durations (tests use < 1).
     pub wait_time_scale: f64,
+    /// The longest an execution may stay open, from its start (Standard: one year).
+    pub max_execution_millis: i64,
 }
 
 impl Default for Limits {
@@ -209,6 +214,7 @@ impl Default for Limits {
         Limits {
             states_per_call: 256,
             wait_time_scale: 1.0,
+            max_execution_millis: 365 * 24 * 3600 * 1000,
         }
     }
 }
@@ -315,10 +321,7 @@ impl Run<'_> {
                         state_machine_version_arn: None,
                     },
                 );
-                self.rt.deadline = self
-                    .def
-                    .timeout_seconds
-                    .map(|s| self.info.start_time + self.scaled(s));
+                self.rt.deadline = self.deadline(self.info.start_time);
                 self.rt.current = Some(Current {
                     state: self.def.start_at.clone(),
                     input: self.info.input.clone(),
@@ -329,6 +332,31 @@ impl Run<'_> {
                 });
                 self.run();
             }
+            Signal::Redrive { redrive_count } => {
+                if !matches!(
+                    self.rt.status,
+                    Status::Failed | Status::Aborted | Status::TimedOut
+                ) {
+                    self.out.stale = true;
+                    return;
+                }
+                let prev = self.last();
+                self.push(prev, EventDetails::ExecutionRedriven { redrive_count });
+                self.rt.status = Status::Running;
+                (self.rt.output, self.rt.error, self.rt.cause) = (None, None, None);
+                // The execution timeout restarts at the redrive.
+                self.rt.deadline = self.deadline(self.now);
+                // The unsuccessful state is entered again with the input it received, with a
+                // fresh retry budget and fresh task timers.
+                let now = self.now;
+                if let Some(c) = self.rt.current.as_mut() {
+                    c.entered_event_id = None;
+                    c.entered_time = now;
+                    c.wait_until = None;
+                    c.task = None;
+                }
+                self.run();
+            }
             Signal::Wake => {
                 if self.rt.status == Status::Running {
                     self.run();
@@ -337,6 +365,7 @@ impl Run<'_> {
             Signal::Stop { error, cause } => {
                 if self.rt.status == Status::Running {
                     // AWS records ExecutionAborted with previousEventId 0.
+                    (self.rt.error, self.rt.cause) = (error.clone(), cause.clone());
                     self.push(
                         0,
                         EventDetails::ExecutionAborted(ErrorCause { error, cause }),
@@ -415,6 +444,17 @@ impl Run<'_> {
             StateKind::Task(t) => Some(task_ref(&t.resource)),
             _ => None,
         }
+    }
+
+    /// When the execution times out if it (re)starts at `from`: its `TimeoutSeconds`, and
+    /// never later than its maximum lifetime counted from the original start.
+    fn deadline(&self, from: i64) -> Option<i64> {
+        let lifetime = self
+            .info
+            .start_time
+            .saturating_add(self.limits.max_execution_millis);
+        let timeout = self.def.timeout_seconds.map(|s| from + self.scaled(s));
+        Some(timeout.map_or(lifetime, |t| t.min(lifetime)))
     }
 
     fn scaled(&self, seconds: u64) -> i64 {

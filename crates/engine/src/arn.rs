@@ -109,6 +109,17 @@ fn parse_kind(text: &str, wanted: impl Fn(&Arn) -> bool) -> Result<Arn> {
     }
 }
 
+/// Checks that a role ARN is an ARN (AWS does not check that the role exists here).
+pub fn check_role(text: &str) -> Result<()> {
+    if text.starts_with("arn:") && text.split(':').count() >= 6 {
+        Ok(())
+    } else {
+        Err(Error::InvalidArn(format!(
+            "Invalid Arn: 'Invalid ARN prefix: {text}'"
+        )))
+    }
+}
+
 /// Checks a resource name against AWS's rules (1–80 characters; no whitespace, brackets,
 /// wildcards, special or control characters).
 pub fn check_name(name: &str) -> Result<()> {

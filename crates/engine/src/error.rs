@@ -39,6 +39,10 @@ pub enum Error {
     TaskDoesNotExist(String),
     #[error("{0}")]
     TaskTimedOut(String),
+    #[error("{0}")]
+    ExecutionNotRedrivable(String),
+    #[error("{0}")]
+    ExecutionLimitExceeded(String),
     #[error("storage failure: {0}")]
     Store(#[from] store::Error),
 }
@@ -64,6 +68,8 @@ impl Error {
             Error::InvalidToken(_) => "InvalidToken",
             Error::TaskDoesNotExist(_) => "TaskDoesNotExist",
             Error::TaskTimedOut(_) => "TaskTimedOut",
+            Error::ExecutionNotRedrivable(_) => "ExecutionNotRedrivable",
+            Error::ExecutionLimitExceeded(_) => "ExecutionLimitExceeded",
             Error::Store(_) => "InternalFailure",
         }
     }

@@ -119,7 +119,8 @@ impl Engine {
         };
         if test_case.is_some() && self.config().mock_config.is_none() {
             return Err(Error::Validation(
-                "A test case was given but the server has no mock configuration (--mock-config)".into(),
+                "A test case was given but the server has no mock configuration (--mock-config)"
+                    .into(),
             ));
         }
         let sm_parts = arn::parse_state_machine(sm_arn)?;
@@ -182,9 +183,16 @@ impl Engine {
             redrive_count: 0,
             redrive_date: None,
             version: 0,
+            history_length: 0,
+            redrive_tokens: Vec::new(),
         };
         let runtime = asl::interpreter::Runtime::new();
-        let checkpoint = Checkpoint { info, runtime, parent, test_case };
+        let checkpoint = Checkpoint {
+            info,
+            runtime,
+            parent,
+            test_case,
+        };
         match self
             .inner
             .runner
@@ -244,6 +252,7 @@ impl Engine {
         &self,
         sm_arn: &str,
         status: Option<String>,
+        redriven: Option<bool>,
         max_results: usize,
         next_token: Option<&str>,
     ) -> Result<ExecutionPage> {
@@ -265,6 +274,7 @@ impl Engine {
             .list_executions(ExecutionFilter {
                 state_machine_arn: sm_arn.to_owned(),
                 status,
+                redriven,
                 after,
                 limit: limit + 1,
             })

@@ -12,6 +12,7 @@ mod error;
 mod executions;
 pub mod integrations;
 mod machines;
+mod redrive;
 mod runner;
 mod tasks;
 
@@ -22,6 +23,7 @@ pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use executions::{ExecutionPage, HistoryPage, HistoryQuery, StartedExecution};
 pub use machines::{CreateStateMachine, UpdateStateMachine};
+pub use redrive::RedriveStatus;
 pub use store::{ActivityRecord, ExecutionRecord, StateMachineRecord};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -34,6 +36,12 @@ pub struct Config {
     pub wait_time_scale: f64,
     /// Standard execution lifetime, in seconds.
     pub max_execution_time: u64,
+    /// How long after it closes an execution stays redrivable, in seconds.
+    pub redrive_window: u64,
+    /// The history cap (AWS: 25,000 events).
+    pub max_history_events: u64,
+    /// Open Standard executions allowed at once (`ExecutionLimitExceeded` beyond).
+    pub max_open_executions: usize,
     /// How many states a worker runs for one execution before serving the next one.
     pub states_per_call: u32,
     /// Where Lambda tasks are invoked (the Lambda Invoke REST API), e.g. `http://127.0.0.1:3001`.
@@ -50,6 +58,9 @@ impl Default for Config {
             account_id: "123456789012".into(),
             wait_time_scale: 1.0,
             max_execution_time: 365 * 24 * 3600,
+            redrive_window: 14 * 24 * 3600,
+            max_history_events: 25_000,
+            max_open_executions: 1_000_000,
             states_per_call: 256,
             lambda_endpoint: None,
             aws_endpoint: None,
@@ -83,6 +94,7 @@ impl Engine {
         let limits = asl::interpreter::Limits {
             states_per_call: config.states_per_call,
             wait_time_scale: config.wait_time_scale,
+            max_execution_millis: (config.max_execution_time as i64).saturating_mul(1000),
         };
         let runner = runner::Runner::new(store.clone(), clock.clone(), limits, outbox);
         let activities = activities::Queues::default();

@@ -42,6 +42,7 @@ impl Engine {
         req: CreateStateMachine,
     ) -> Result<StateMachineRecord> {
         arn::check_name(&req.name)?;
+        arn::check_role(&req.role_arn)?;
         let definition = parse_definition(&req.definition)?;
         let kind = req.kind.clone().unwrap_or_else(|| "STANDARD".into());
         if kind == "EXPRESS" {
@@ -116,6 +117,7 @@ impl Engine {
             sm.definition = d;
         }
         if let Some(r) = req.role_arn {
+            arn::check_role(&r)?;
             sm.role_arn = r;
         }
         if req.logging_configuration.is_some() {

@@ -245,6 +245,39 @@ impl Runner {
         Ok(record)
     }
 
+    /// Re-opens a closed execution (`RedriveExecution`) and commits its `ExecutionRedriven`
+    /// transition. The record already carries the new redrive count and date.
+    pub async fn reopen(
+        &self,
+        def: Arc<Definition>,
+        record: ExecutionRecord,
+        checkpoint: Checkpoint,
+    ) -> Result<ExecutionRecord> {
+        let redrive_count = record.redrive_count;
+        let mut live = Live {
+            def,
+            checkpoint,
+            record,
+            durable: true,
+            waiters: Vec::new(),
+        };
+        let advance = self.step(&mut live, Signal::Redrive { redrive_count });
+        self.persist(&live, &advance).await?;
+        let arn = live.record.arn.clone();
+        let record = live.record.clone();
+        let running = live.checkpoint.runtime.status == Status::Running;
+        self.after_commit(&arn, &mut live, &advance);
+        if running {
+            self.register(&arn, live);
+        }
+        Ok(record)
+    }
+
+    /// How many executions are running on this node.
+    pub fn open_count(&self) -> usize {
+        self.inner.live.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
     /// Applies a signal (stop, task outcome, heartbeat, ...) to a running execution and
     /// commits the transition.
     pub async fn signal(&self, arn: &str, signal: Signal) -> Result<Signalled> {
@@ -345,6 +378,7 @@ impl Runner {
         r.status = rt.status.as_str().to_owned();
         r.wake_at = advance.wake_at;
         r.version += 1;
+        r.history_length = rt.last_event_id;
         if rt.status != Status::Running {
             r.stop_date = Some(now);
             r.output = rt.output.clone();

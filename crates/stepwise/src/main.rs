@@ -149,11 +149,6 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let _ = (
-        args.redrive_window,
-        args.max_history_events,
-        args.max_open_executions,
-    );
     let store: Arc<dyn store::Store> = match args.store.as_str() {
         "sqlite" => {
             Arc::new(store::Sqlite::open(&args.data_dir).context("opening the data directory")?)
@@ -168,6 +163,9 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         account_id: args.account_id,
         wait_time_scale: args.wait_time_scale,
         max_execution_time: args.max_execution_time,
+        redrive_window: args.redrive_window,
+        max_history_events: args.max_history_events,
+        max_open_executions: usize::try_from(args.max_open_executions).unwrap_or(usize::MAX),
         lambda_endpoint: args.lambda_endpoint,
         aws_endpoint: args.aws_endpoint,
         mock_config,

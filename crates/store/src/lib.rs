@@ -100,6 +100,22 @@ pub struct ExecutionRecord {
     pub redrive_date: Option<i64>,
     /// Bumped by every transition (fencing for multi-writer stores).
     pub version: u64,
+    /// How many history events the execution has.
+    #[serde(default)]
+    pub history_length: u64,
+    /// Recent `RedriveExecution` client tokens, newest last (idempotency).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redrive_tokens: Vec<RedriveToken>,
+}
+
+/// A `RedriveExecution` client token and the answer it got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedriveToken {
+    pub token: String,
+    /// When the token was first used (epoch ms).
+    pub first_used: i64,
+    /// The `redriveDate` it answered.
+    pub redrive_date: i64,
 }
 
 /// A history event as stored: its id and the engine's serialized form.
@@ -130,6 +146,8 @@ pub enum Write {
 pub struct ExecutionFilter {
     pub state_machine_arn: String,
     pub status: Option<String>,
+    /// `Some(true)`: only redriven executions; `Some(false)`: only never-redriven ones.
+    pub redriven: Option<bool>,
     /// Only executions after this position (an opaque cursor from a previous page).
     pub after: Option<Cursor>,
     pub limit: usize,

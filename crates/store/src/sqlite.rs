@@ -432,6 +432,7 @@ impl Store for Sqlite {
             let mut stmt = conn.prepare_cached(
                 "SELECT definition, doc FROM executions
                  WHERE sm_arn = ?1 AND (?2 IS NULL OR status = ?2)
+                   AND (?7 IS NULL OR (json_extract(doc, '$.redrive_count') > 0) = ?7)
                    AND (start_date < ?3 OR (start_date = ?3 AND arn < ?4) OR ?5)
                  ORDER BY start_date DESC, arn DESC LIMIT ?6",
             )?;
@@ -442,7 +443,8 @@ impl Store for Sqlite {
                     after_date,
                     after_arn,
                     f.after.is_none(),
-                    f.limit as i64
+                    f.limit as i64,
+                    f.redriven
                 ],
                 read_execution,
             )?;

@@ -22,6 +22,8 @@ fn execution(arn: &str, start: i64, status: &str) -> ExecutionRecord {
         redrive_count: 0,
         redrive_date: None,
         version: 1,
+        history_length: 1,
+        redrive_tokens: Vec::new(),
     }
 }
 
@@ -88,6 +90,7 @@ async fn contract(store: impl Store) {
     let page = |after| ExecutionFilter {
         state_machine_arn: "sm".into(),
         status: None,
+        redriven: None,
         after,
         limit: 1,
     };
@@ -105,6 +108,36 @@ async fn contract(store: impl Store) {
         ..page(None)
     };
     assert_eq!(store.list_executions(running).await.unwrap().len(), 1);
+
+    let mut b = execution("b", 2, "FAILED");
+    (b.version, b.redrive_count) = (2, 1);
+    let r = store
+        .commit(vec![Write::Transition {
+            execution: b,
+            events: vec![],
+        }])
+        .await
+        .unwrap();
+    assert!(r[0].is_ok());
+    for (redriven, want) in [
+        (Some(true), vec!["b"]),
+        (Some(false), vec!["a"]),
+        (None, vec!["b", "a"]),
+    ] {
+        let filter = ExecutionFilter {
+            redriven,
+            limit: 10,
+            ..page(None)
+        };
+        let got: Vec<String> = store
+            .list_executions(filter)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.arn)
+            .collect();
+        assert_eq!(got, want, "redriven filter {redriven:?}");
+    }
 }
 
 #[tokio::test]
