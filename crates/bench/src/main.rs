@@ -47,6 +47,12 @@ struct Args {
     /// pass-chain: Pass states per execution.
     #[arg(long, default_value_t = 100)]
     states: usize,
+    /// activity-tasks: number of executions.
+    #[arg(long, default_value_t = 500)]
+    task_executions: usize,
+    /// activity-tasks: Task states per execution.
+    #[arg(long, default_value_t = 10)]
+    tasks: usize,
     /// sync-express: requests per concurrency level.
     #[arg(long, default_value_t = 2000)]
     requests: usize,
@@ -93,6 +99,8 @@ async fn main() -> Result<()> {
         sizes: Sizes {
             executions: args.executions,
             states: args.states,
+            task_executions: args.task_executions,
+            tasks: args.tasks,
             requests: args.requests,
             concurrency: args.concurrency,
             parked: args.parked,

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -39,6 +39,8 @@ pub enum Scenario {
 pub struct Sizes {
     pub executions: usize,
     pub states: usize,
+    pub task_executions: usize,
+    pub tasks: usize,
     pub requests: usize,
     pub concurrency: usize,
     pub parked: usize,
@@ -60,11 +62,7 @@ impl Bench {
             Scenario::PassChain => self.pass_chain().await,
             Scenario::SyncExpress => self.sync_express().await,
             Scenario::ParkedWaits => self.parked_waits().await,
-            Scenario::ActivityTasks => unavailable(
-                "activity-tasks",
-                "≥ 5,000 Task states/s",
-                "stepwise has no Task states or activities yet",
-            ),
+            Scenario::ActivityTasks => self.activity_tasks().await,
             Scenario::ParallelMapFanout => unavailable(
                 "parallel-map-fanout",
                 "(no §5 figure)",
@@ -127,6 +125,70 @@ impl Bench {
         r.latency = Some(("StartExecution", Latency::of(&starts)));
         r.rss_mib = self.server.rss_mib();
         r.note = format!("all SUCCEEDED after {wall:.2} s; {c} concurrent clients");
+        Ok(vec![r])
+    }
+
+    async fn activity_tasks(&self) -> Result<Vec<Report>> {
+        let Sizes {
+            task_executions: n,
+            tasks: k,
+            concurrency: c,
+            ..
+        } = self.sizes;
+        let out = self
+            .sfn
+            .call("CreateActivity", &json!({"name": self.name("activity")}))
+            .await?;
+        let activity = out["activityArn"].as_str().unwrap_or_default().to_owned();
+        let machine = self
+            .sfn
+            .create_machine(
+                &self.name("activity-tasks"),
+                "STANDARD",
+                &task_chain(k, &activity),
+            )
+            .await?;
+        let total = n * k;
+        let bar = progress(total, "activity-tasks: tasks completed");
+        let latency = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
+        let mut workers = JoinSet::new();
+        for w in 0..c {
+            let poll = json!({"activityArn": activity, "workerName": format!("bench-{w}")});
+            workers.spawn(activity_worker(
+                self.sfn.clone(),
+                poll,
+                bar.clone(),
+                latency.clone(),
+            ));
+        }
+        let began = Instant::now();
+        let (sfn, arn) = (self.sfn.clone(), machine.clone());
+        fan_out(n, c, &ProgressBar::hidden(), move |_| {
+            let (sfn, arn) = (sfn.clone(), arn.clone());
+            async move { sfn.start(&arn).await }
+        })
+        .await?;
+        while self.sfn.count(&machine, "RUNNING").await? > 0 {
+            if let Some(failed) = workers.try_join_next() {
+                failed??;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let wall = began.elapsed().as_secs_f64();
+        workers.shutdown().await;
+        bar.finish_and_clear();
+        let succeeded = self.sfn.count(&machine, "SUCCEEDED").await?;
+        if succeeded != n {
+            bail!("{succeeded} of {n} executions SUCCEEDED");
+        }
+        let mut r = Report::new(format!("activity-tasks {n}×{k}"), "≥ 5,000 Task states/s");
+        r.throughput = Some((total as f64 / wall, "Task states/s"));
+        if let Ok(h) = latency.lock() {
+            r.latency = Some(("SendTaskSuccess", Latency::of(&h)));
+        }
+        r.rss_mib = self.server.rss_mib();
+        r.note =
+            format!("all SUCCEEDED after {wall:.2} s; {c} workers long-polling GetActivityTask");
         Ok(vec![r])
     }
 
@@ -252,6 +314,43 @@ fn pass_chain(states: usize) -> Value {
         map.insert(format!("S{i}"), state);
     }
     json!({"StartAt": "S0", "States": map})
+}
+
+/// Polls for activity tasks and completes each one at once, until aborted.
+async fn activity_worker(
+    sfn: Sfn,
+    poll: Value,
+    bar: ProgressBar,
+    latency: Arc<Mutex<Histogram<u64>>>,
+) -> Result<()> {
+    loop {
+        let task = sfn.call("GetActivityTask", &poll).await?;
+        let Some(token) = task["taskToken"].as_str() else {
+            continue;
+        };
+        let t = Instant::now();
+        let done = json!({"taskToken": token, "output": "{}"});
+        sfn.call("SendTaskSuccess", &done).await?;
+        if let Ok(mut h) = latency.lock() {
+            h.record(t.elapsed().as_micros() as u64)?;
+        }
+        bar.inc(1);
+    }
+}
+
+/// A chain of `tasks` activity Task states.
+fn task_chain(tasks: usize, activity: &str) -> Value {
+    let mut map = Map::new();
+    for i in 0..tasks {
+        let mut state = json!({"Type": "Task", "Resource": activity});
+        if i + 1 == tasks {
+            state["End"] = json!(true);
+        } else {
+            state["Next"] = json!(format!("T{}", i + 1));
+        }
+        map.insert(format!("T{i}"), state);
+    }
+    json!({"StartAt": "T0", "States": map})
 }
 
 fn progress(len: usize, message: &str) -> ProgressBar {
