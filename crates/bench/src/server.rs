@@ -37,6 +37,9 @@ impl Server {
 
     /// Starts `path serve` on a fresh data directory and waits until it answers.
     pub async fn spawn(spawn: Spawn, sfn: &Sfn) -> Result<Server> {
+        if sfn.call("ListStateMachines", &json!({})).await.is_ok() {
+            bail!("another server already answers on the endpoint");
+        }
         let _ = std::fs::remove_dir_all(&spawn.data_dir);
         let mut server = Server {
             spawn: Some(spawn),
@@ -89,9 +92,12 @@ impl Server {
             .spawn()
             .with_context(|| format!("cannot start {}", spawn.path.display()))?;
         self.pid = child.id();
-        self.child = Some(child);
+        let child = self.child.insert(child);
         let deadline = Instant::now() + Duration::from_secs(120);
         while sfn.call("ListStateMachines", &json!({})).await.is_err() {
+            if let Some(status) = child.try_wait()? {
+                bail!("the spawned server exited: {status}");
+            }
             if Instant::now() > deadline {
                 bail!("the spawned server did not answer within 120 s");
             }
