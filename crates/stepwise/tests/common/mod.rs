@@ -61,6 +61,8 @@ pub struct Server {
     /// Where each run's stderr goes (`run-N.log`).
     log_dir: tempfile::TempDir,
     runs: u32,
+    /// Further `serve` flags (e.g. `--redrive-window 2s`), passed on every (re)start.
+    extra_args: Vec<String>,
 }
 
 /// A port that was free a moment ago.
@@ -93,6 +95,11 @@ impl Server {
     }
 
     pub fn start(options: Options) -> Server {
+        Server::start_with_args(options, &[])
+    }
+
+    /// Like `start`, with further `serve` flags such as `["--redrive-window", "2s"]`.
+    pub fn start_with_args(options: Options, extra_args: &[&str]) -> Server {
         let data_dir = tempfile::Builder::new()
             .prefix("stepwise-data-")
             .tempdir()
@@ -108,6 +115,7 @@ impl Server {
             data_dir,
             log_dir,
             runs: 0,
+            extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
         };
         server.spawn();
         server
@@ -164,6 +172,7 @@ impl Server {
                 "--wait-time-scale",
                 &self.options.wait_time_scale.to_string(),
             ])
+            .args(&self.extra_args)
             .env("RUST_LOG", "info")
             .env_remove("STEPWISE_PORT")
             .env_remove("STEPWISE_HOST")
