@@ -19,7 +19,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CORPUS = os.path.normpath(os.path.join(ROOT, "..", "shared", "conformance"))
-TOPICS = ["base", "choice_operators", "intrinsic_functions", "context_object", "api"]
+TOPICS = ["base", "choice_operators", "intrinsic_functions", "context_object", "api",
+          "activities", "callback", "timeouts", "error_handling"]
 EXPECTED = os.path.join(ROOT, "tests", "conformance", "expected-failures.txt")
 
 
@@ -75,6 +76,7 @@ def main():
     if args.write_expected:
         with open(EXPECTED, "w", encoding="utf-8") as fh:
             fh.write("# Conformance cases stepwise is known to fail, with the reason. One per line: id<TAB>reason.\n")
+            fh.write("# Regenerate with: python3 scripts/conformance.py --endpoint URL --write-expected (reasons are kept).\n")
             for case_id in sorted(failed):
                 reason = expected.get(case_id) or failed[case_id].get("reason", "").replace("\n", " ")[:200]
                 fh.write(f"{case_id}\t{reason or 'unexplained'}\n")

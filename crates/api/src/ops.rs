@@ -369,9 +369,12 @@ async fn describe_activity(r: &Request<'_>) -> Reply {
         .engine
         .describe_activity(&r.required("activityArn")?)
         .await?;
-    Ok(
-        json!({ "activityArn": a.arn, "name": a.name, "creationDate": wire::timestamp(a.creation_date) }),
-    )
+    Ok(json!({
+        "activityArn": a.arn,
+        "name": a.name,
+        "creationDate": wire::timestamp(a.creation_date),
+        "encryptionConfiguration": { "type": "AWS_OWNED_KEY" },
+    }))
 }
 
 async fn delete_activity(r: &Request<'_>) -> Reply {

@@ -32,6 +32,10 @@ pub struct ExecutionInfo {
     pub input: Value,
     pub redrive_count: u32,
     pub redrive_time: Option<i64>,
+    /// The input exactly as the client sent it: AWS records it verbatim in
+    /// `ExecutionStarted` and in the first state's `…StateEntered`.
+    #[serde(default)]
+    pub input_text: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,7 +319,7 @@ impl Run<'_> {
                 self.push(
                     0,
                     EventDetails::ExecutionStarted {
-                        input: self.info.input.to_string(),
+                        input: self.info.input_text.clone(),
                         role_arn: self.info.role_arn.clone(),
                         state_machine_alias_arn: None,
                         state_machine_version_arn: None,
@@ -539,18 +543,21 @@ impl Run<'_> {
     }
 
     fn enter(&mut self, state: &State, input: &Value) -> u64 {
-        // AWS quirk: the first state entered after ExecutionStarted has previousEventId 0.
-        let prev = if self.rt.last_event_id == 1 {
-            0
+        // AWS quirks: the first state entered after ExecutionStarted has previousEventId 0,
+        // and receives the execution input verbatim.
+        let first = self.rt.last_event_id == 1;
+        let prev = if first { 0 } else { self.last() };
+        let input = if first {
+            self.info.input_text.clone()
         } else {
-            self.last()
+            input.to_string()
         };
         let id = self.push(
             prev,
             EventDetails::StateEntered {
                 state_type: state.kind.event_prefix().into(),
                 name: state.name.clone(),
-                input: input.to_string(),
+                input,
             },
         );
         if let Some(c) = self.rt.current.as_mut() {

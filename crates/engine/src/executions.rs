@@ -163,6 +163,7 @@ impl Engine {
             input: input_value,
             redrive_count: 0,
             redrive_time: None,
+            input_text: input_text.clone(),
         };
         let record = ExecutionRecord {
             arn: exec_arn.clone(),

@@ -14,6 +14,7 @@ pub mod integrations;
 mod machines;
 mod redrive;
 mod runner;
+mod sfn_sdk;
 mod tasks;
 
 use std::sync::Arc;

@@ -235,14 +235,7 @@ impl Runner {
             let mut results = self.inner.store.commit(vec![write]).await?;
             results.pop().unwrap_or(Ok(()))?;
         }
-        let record = live.record.clone();
-        let arn = record.arn.clone();
-        let running = live.checkpoint.runtime.status == Status::Running;
-        self.after_commit(&arn, &mut live, &advance);
-        if running {
-            self.register(&arn, live);
-        }
-        Ok(record)
+        Ok(self.go_live(live, &advance).await)
     }
 
     /// Re-opens a closed execution (`RedriveExecution`) and commits its `ExecutionRedriven`
@@ -263,14 +256,7 @@ impl Runner {
         };
         let advance = self.step(&mut live, Signal::Redrive { redrive_count });
         self.persist(&live, &advance).await?;
-        let arn = live.record.arn.clone();
-        let record = live.record.clone();
-        let running = live.checkpoint.runtime.status == Status::Running;
-        self.after_commit(&arn, &mut live, &advance);
-        if running {
-            self.register(&arn, live);
-        }
-        Ok(record)
+        Ok(self.go_live(live, &advance).await)
     }
 
     /// How many executions are running on this node.
@@ -443,6 +429,20 @@ impl Runner {
 
     fn get(&self, arn: &str) -> Option<LiveRef> {
         self.inner.live.lock().ok()?.get(arn).cloned()
+    }
+
+    /// Makes a just-committed execution visible to signals, then performs what follows the
+    /// commit. It is registered first (and locked meanwhile), so a signal caused by a side
+    /// effect (a worker taking its activity task) always finds it.
+    async fn go_live(&self, live: Live, advance: &Advance) -> ExecutionRecord {
+        let arn = live.record.arn.clone();
+        let live = Arc::new(Mutex::new(live));
+        let mut guard = live.lock().await;
+        if let Ok(mut map) = self.inner.live.lock() {
+            map.insert(arn.clone(), live.clone());
+        }
+        self.after_commit(&arn, &mut guard, advance);
+        guard.record.clone()
     }
 
     fn register(&self, arn: &str, live: Live) {

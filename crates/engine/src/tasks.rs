@@ -78,6 +78,9 @@ impl Engine {
                 pattern,
                 ..
             } if service == "states" => self.start_child(execution_arn, d, action, *pattern).await,
+            Resource::Service {
+                service, action, ..
+            } if service == "aws-sdk:sfn" => self.sfn_sdk(action, d).await,
             other => integrations::invoke(self, other, d).await,
         }
     }
@@ -113,7 +116,10 @@ impl Engine {
         });
         match self.start_linked(sm, name, input, parent).await {
             Ok(child) => {
-                let started = json!({ "ExecutionArn": child.arn, "StartDate": child.start_date as f64 / 1000.0 });
+                let started = with_sdk_metadata(json!({
+                    "ExecutionArn": child.arn,
+                    "StartDate": child.start_date,
+                }));
                 match pattern {
                     Pattern::RequestResponse => Reply::Done(TaskOutcome::Succeeded(started)),
                     Pattern::WaitForTaskToken => Reply::Pending,
@@ -204,4 +210,58 @@ impl Engine {
             }
         }
     }
+}
+
+/// The length of the JSON response AWS would have sent for `body`: camelCase members and
+/// timestamps as the Java SDK writes doubles (`1.707233558577E9`).
+fn response_length(body: &Value) -> usize {
+    let Some(obj) = body.as_object() else {
+        return 0;
+    };
+    let members: Vec<String> = obj
+        .iter()
+        .map(|(k, v)| {
+            let mut key = k.clone();
+            if let Some(first) = key.get(0..1) {
+                key.replace_range(0..1, &first.to_lowercase());
+            }
+            let value = match (k.ends_with("Date"), v.as_i64()) {
+                (true, Some(ms)) => format!("{:e}", ms as f64 / 1000.0).replace('e', "E"),
+                _ => v.to_string(),
+            };
+            format!("\"{key}\":{value}")
+        })
+        .collect();
+    members.join(",").len() + 2
+}
+
+/// Adds the `SdkHttpMetadata`/`SdkResponseMetadata` the AWS Java SDK puts on the results of
+/// optimized integrations, as if `body` had been the service's HTTP response.
+fn with_sdk_metadata(mut body: Value) -> Value {
+    let request_id = asl::Entropy::new(rand::random()).uuid_v4();
+    let length = response_length(&body).to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let date = asl::timestamp::format_millis(now);
+    body["SdkHttpMetadata"] = json!({
+        "AllHttpHeaders": {
+            "x-amzn-RequestId": [request_id],
+            "connection": ["keep-alive"],
+            "Content-Length": [length],
+            "Date": date,
+            "Content-Type": ["application/x-amz-json-1.0"],
+        },
+        "HttpHeaders": {
+            "connection": "keep-alive",
+            "Content-Length": length,
+            "Content-Type": "application/x-amz-json-1.0",
+            "Date": date,
+            "x-amzn-RequestId": request_id,
+        },
+        "HttpStatusCode": 200,
+    });
+    body["SdkResponseMetadata"] = json!({ "RequestId": request_id });
+    body
 }

@@ -1,0 +1,119 @@
+//! `arn:aws:states:::aws-sdk:sfn:*`: a workflow calling Step Functions itself (workers written
+//! as state machines, orchestration of other executions). Served by this engine directly.
+
+use asl::interpreter::{Dispatch, TaskOutcome};
+use serde_json::{json, Map, Value};
+
+use crate::tasks::{failed, Reply};
+use crate::{Engine, Error};
+
+impl Engine {
+    pub(crate) async fn sfn_sdk(&self, action: &str, d: &Dispatch) -> Reply {
+        const ACTIONS: &[&str] = &[
+            "getActivityTask",
+            "sendTaskSuccess",
+            "sendTaskFailure",
+            "sendTaskHeartbeat",
+            "startExecution",
+            "describeExecution",
+            "stopExecution",
+        ];
+        if !ACTIONS.contains(&action) {
+            let resource = format!("arn:aws:states:::aws-sdk:sfn:{action}");
+            return failed(
+                "States.Runtime",
+                format!("The resource '{resource}' is not supported by stepwise yet."),
+            );
+        }
+        let p = &d.input;
+        let text = |key: &str| p.get(key).and_then(Value::as_str).map(str::to_owned);
+        let required = |key: &str| {
+            text(key).ok_or_else(|| Error::Validation(format!("The field '{key}' is required")))
+        };
+        let result: Result<Value, Error> = async {
+            Ok(match action {
+                "getActivityTask" => {
+                    let task = self
+                        .get_activity_task(&required("ActivityArn")?, text("WorkerName"))
+                        .await?;
+                    match task {
+                        Some(t) => json!({ "Input": t.input, "TaskToken": t.token }),
+                        None => json!({}),
+                    }
+                }
+                "sendTaskSuccess" => {
+                    let output = match p.get("Output") {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(v) => v.to_string(),
+                        None => {
+                            return Err(Error::Validation("The field 'Output' is required".into()))
+                        }
+                    };
+                    self.send_task_success(&required("TaskToken")?, &output)
+                        .await?;
+                    json!({})
+                }
+                "sendTaskFailure" => {
+                    self.send_task_failure(&required("TaskToken")?, text("Error"), text("Cause"))
+                        .await?;
+                    json!({})
+                }
+                "sendTaskHeartbeat" => {
+                    self.send_task_heartbeat(&required("TaskToken")?).await?;
+                    json!({})
+                }
+                "startExecution" => {
+                    let input = p.get("Input").map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    });
+                    let started = self
+                        .start_execution(&required("StateMachineArn")?, text("Name"), input)
+                        .await?;
+                    json!({ "ExecutionArn": started.arn, "StartDate": started.start_date })
+                }
+                "describeExecution" => {
+                    let e = self.describe_execution(&required("ExecutionArn")?).await?;
+                    let mut o = Map::new();
+                    o.insert("ExecutionArn".into(), json!(e.arn));
+                    o.insert("StateMachineArn".into(), json!(e.state_machine_arn));
+                    o.insert("Name".into(), json!(e.name));
+                    o.insert("Status".into(), json!(e.status));
+                    o.insert("StartDate".into(), json!(e.start_date));
+                    o.insert("Input".into(), json!(e.input));
+                    for (key, value) in [
+                        ("StopDate", e.stop_date.map(|d| json!(d))),
+                        ("Output", e.output.map(|o| json!(o))),
+                        ("Error", e.error.map(|v| json!(v))),
+                        ("Cause", e.cause.map(|v| json!(v))),
+                    ] {
+                        if let Some(v) = value {
+                            o.insert(key.into(), v);
+                        }
+                    }
+                    Value::Object(o)
+                }
+                _ => {
+                    let e = self
+                        .stop_execution(&required("ExecutionArn")?, text("Error"), text("Cause"))
+                        .await?;
+                    json!({ "StopDate": e })
+                }
+            })
+        }
+        .await;
+        match result {
+            Ok(v) => Reply::Done(TaskOutcome::Succeeded(v)),
+            // AWS SDK integrations name errors `<Service>.<Exception>`.
+            Err(e) => {
+                let code = e.code();
+                let name = if code.ends_with("Exception") {
+                    code.to_owned()
+                } else {
+                    format!("{code}Exception")
+                };
+                failed(&format!("Sfn.{name}"), e.message())
+            }
+        }
+    }
+}
