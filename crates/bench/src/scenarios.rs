@@ -71,7 +71,7 @@ impl Bench {
             Scenario::RedriveMap => unavailable(
                 "redrive-map",
                 "1 iteration re-runs; RedriveExecution ≤ 10 ms",
-                "stepwise has no Map states or RedriveExecution yet",
+                "stepwise has no Map states yet (RedriveExecution itself exists)",
             ),
             Scenario::DistributedMap => unavailable(
                 "distributed-map",
