@@ -1,0 +1,468 @@
+//! AWS Lambda over the Lambda Invoke REST API at `--lambda-endpoint` / `LAMBDA_ENDPOINT`
+//! (AWS SAM local, LocalStack, moto, or any server speaking
+//! `POST /2015-03-31/functions/{FunctionName}/invocations`).
+//!
+//! Two resources:
+//! - `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`: the payload is the task's
+//!   effective input and the result is the function's response payload (`LambdaFunction*`
+//!   history events, decided by the interpreter).
+//! - `arn:aws:states:::lambda:invoke` (+ `.waitForTaskToken`): the Invoke API's parameters
+//!   (`FunctionName`, `Payload`, `Qualifier`, `InvocationType`, `ClientContext`) and AWS's
+//!   result shape (`ExecutedVersion`, `Payload`, `SdkHttpMetadata`, `SdkResponseMetadata`,
+//!   `StatusCode`). With `.waitForTaskToken` the function is invoked asynchronously (`Event`,
+//!   unless `InvocationType` says otherwise) and the task waits for `SendTask*`.
+//!
+//! Requests are **not signed** (SigV4): local Lambda emulators accept unsigned requests.
+//! `FunctionName` may be a name, a full or partial ARN, with or without a qualifier; the
+//! request names the function by its bare name (what every emulator accepts) and passes the
+//! qualifier as `?Qualifier=`.
+//!
+//! Errors, as Step Functions reports them:
+//! - a function error (`X-Amz-Function-Error` on the response): the payload's `errorType`,
+//!   with the payload JSON text as the cause; `Lambda.Unknown` when the payload names no
+//!   error type;
+//! - an error answer of the Lambda API: `Lambda.<ExceptionName>` from `x-amzn-ErrorType` (or the
+//!   body's `__type`), else by status (`404` → `ResourceNotFoundException`, `429` →
+//!   `TooManyRequestsException`, others `ServiceException`), the cause in the AWS Java SDK's
+//!   `… (Service: AWSLambda; Status Code: …; Error Code: …; Request ID: …; Proxy: null)` form;
+//! - no answer at all (connection refused, reset, timed out without a `TimeoutSeconds`):
+//!   `Lambda.SdkClientException`, what the Java SDK Step Functions uses raises when it cannot
+//!   reach the service (one of the errors AWS's docs advise retrying);
+//! - no `--lambda-endpoint` configured: `Lambda.SdkClientException` too, its cause naming the
+//!   flag, the environment variable and the function;
+//! - the task's `TimeoutSeconds` passing while the request is in flight: `States.Timeout`.
+
+use std::time::Duration;
+
+use asl::interpreter::{Dispatch, TaskOutcome};
+use asl::task::Pattern;
+use reqwest::header::HeaderMap;
+use serde_json::{json, Map, Value};
+
+use super::{client, header_case, task_timeout, timed_out};
+use crate::tasks::{failed, Reply};
+use crate::Engine;
+
+/// Without a `TimeoutSeconds`: Lambda's longest run (15 minutes) and a minute more.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(16 * 60);
+
+/// A function as the Invoke API names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Function {
+    name: String,
+    qualifier: Option<String>,
+}
+
+impl Function {
+    /// `NAME`, `NAME:QUALIFIER`, `ACCOUNT:function:NAME[:QUALIFIER]` or
+    /// `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`.
+    fn parse(text: &str) -> Function {
+        let parts: Vec<&str> = text.split(':').collect();
+        let (name, qualifier) = match parts.iter().position(|p| *p == "function") {
+            Some(i) if i + 1 < parts.len() => (parts[i + 1], parts.get(i + 2).copied()),
+            _ => match parts.as_slice() {
+                [name, qualifier] => (*name, Some(*qualifier)),
+                _ => (text, None),
+            },
+        };
+        Function {
+            name: name.to_owned(),
+            qualifier: qualifier.filter(|q| !q.is_empty()).map(str::to_owned),
+        }
+    }
+
+    /// `NAME` or `NAME:QUALIFIER`, for messages.
+    fn display(&self) -> String {
+        match &self.qualifier {
+            Some(q) => format!("{}:{q}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// One Invoke call.
+struct Call {
+    function: Function,
+    payload: String,
+    invocation_type: String,
+    client_context: Option<String>,
+}
+
+/// What the Invoke API answered.
+enum Answer {
+    /// 2xx without a function error.
+    Ok {
+        status: u16,
+        headers: HeaderMap,
+        body: String,
+    },
+    /// The task's outcome is decided already (function error, API error, no answer).
+    Done(Reply),
+}
+
+/// `arn:aws:lambda:…:function:NAME[:QUALIFIER]`: the result is the response payload.
+pub async fn invoke_arn(engine: &Engine, arn: &str, d: &Dispatch) -> Reply {
+    let call = Call {
+        function: Function::parse(arn),
+        payload: d.input.to_string(),
+        invocation_type: "RequestResponse".into(),
+        client_context: None,
+    };
+    match send(engine, d, &call).await {
+        Answer::Ok { body, .. } => Reply::Done(TaskOutcome::Succeeded(parse_payload(&body))),
+        Answer::Done(reply) => reply,
+    }
+}
+
+/// `arn:aws:states:::lambda:invoke` and `lambda:invoke.waitForTaskToken`.
+pub async fn invoke_service(engine: &Engine, d: &Dispatch, pattern: Pattern) -> Reply {
+    let params = &d.input;
+    let Some(name) = params.get("FunctionName").and_then(Value::as_str) else {
+        return failed(
+            "States.Runtime",
+            "The field 'FunctionName' is required by arn:aws:states:::lambda:invoke.",
+        );
+    };
+    let mut function = Function::parse(name);
+    if let Some(q) = params.get("Qualifier").and_then(Value::as_str) {
+        function.qualifier = Some(q.to_owned());
+    }
+    let callback = pattern == Pattern::WaitForTaskToken;
+    let invocation_type = match params.get("InvocationType").and_then(Value::as_str) {
+        Some(t) => t.to_owned(),
+        None if callback => "Event".into(),
+        None => "RequestResponse".into(),
+    };
+    let payload = match params.get("Payload") {
+        None | Some(Value::Null) => "{}".to_owned(),
+        Some(v) => v.to_string(),
+    };
+    let client_context = params
+        .get("ClientContext")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let call = Call {
+        function,
+        payload,
+        invocation_type,
+        client_context,
+    };
+    match send(engine, d, &call).await {
+        Answer::Ok { .. } if callback => Reply::Pending,
+        Answer::Ok {
+            status,
+            headers,
+            body,
+        } => Reply::Done(TaskOutcome::Succeeded(invoke_result(
+            status, &headers, &body,
+        ))),
+        Answer::Done(reply) => reply,
+    }
+}
+
+/// The function's response payload as JSON (a string if it is not JSON, null if empty).
+fn parse_payload(body: &str) -> Value {
+    if body.trim().is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()))
+}
+
+/// `lambda:invoke`'s result: the Invoke response as the AWS Java SDK describes it.
+fn invoke_result(status: u16, headers: &HeaderMap, body: &str) -> Value {
+    let request_id =
+        header(headers, "x-amzn-requestid").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut all = Map::new();
+    let mut single = Map::new();
+    for name in headers.keys() {
+        let values: Vec<Value> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| Value::String(v.to_owned()))
+            .collect();
+        let key = header_case(name.as_str());
+        if let Some(Value::String(first)) = values.first() {
+            single.insert(key.clone(), Value::String(first.clone()));
+        }
+        all.insert(key, Value::Array(values));
+    }
+    if !all.contains_key("x-amzn-RequestId") {
+        all.insert("x-amzn-RequestId".into(), json!([request_id]));
+        single.insert("x-amzn-RequestId".into(), json!(request_id));
+    }
+    let mut result = Map::new();
+    if status != 202 {
+        let version = header(headers, "x-amz-executed-version").unwrap_or_else(|| "$LATEST".into());
+        result.insert("ExecutedVersion".into(), json!(version));
+    }
+    let payload = if status == 202 {
+        json!("")
+    } else {
+        parse_payload(body)
+    };
+    result.insert("Payload".into(), payload);
+    result.insert(
+        "SdkHttpMetadata".into(),
+        json!({
+            "AllHttpHeaders": all,
+            "HttpHeaders": single,
+            "HttpStatusCode": status,
+        }),
+    );
+    result.insert(
+        "SdkResponseMetadata".into(),
+        json!({ "RequestId": request_id }),
+    );
+    result.insert("StatusCode".into(), json!(status));
+    Value::Object(result)
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Percent-encodes a path segment or query value (RFC 3986 unreserved characters stay).
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Calls the Invoke API and sorts its answer.
+async fn send(engine: &Engine, d: &Dispatch, call: &Call) -> Answer {
+    let Some(endpoint) = engine.config().lambda_endpoint.as_deref() else {
+        return Answer::Done(failed(
+            "Lambda.SdkClientException",
+            format!(
+                "Unable to invoke Lambda function '{}': no Lambda endpoint is configured. \
+                 Start stepwise with --lambda-endpoint URL (or set LAMBDA_ENDPOINT), e.g. \
+                 http://127.0.0.1:3001 for `sam local start-lambda`, or mock the state with \
+                 --mock-config.",
+                call.function.display()
+            ),
+        ));
+    };
+    let mut url = format!(
+        "{}/2015-03-31/functions/{}/invocations",
+        endpoint.trim_end_matches('/'),
+        encode(&call.function.name)
+    );
+    if let Some(q) = &call.function.qualifier {
+        url.push_str(&format!("?Qualifier={}", encode(q)));
+    }
+    let http = match client() {
+        Ok(c) => c,
+        Err(e) => return Answer::Done(failed("Lambda.SdkClientException", e)),
+    };
+    let timeout = task_timeout(engine, d);
+    let mut request = http
+        .post(&url)
+        .timeout(timeout.unwrap_or(DEFAULT_TIMEOUT))
+        .header("content-type", "application/json")
+        .header("x-amz-invocation-type", &call.invocation_type)
+        .body(call.payload.clone());
+    if let Some(cc) = &call.client_context {
+        request = request.header("x-amz-client-context", cc);
+    }
+    let failure = |e: reqwest::Error| -> Answer {
+        if e.is_timeout() && timeout.is_some() {
+            return Answer::Done(timed_out(format!(
+                "Lambda function '{}' did not answer within the task's TimeoutSeconds.",
+                call.function.display()
+            )));
+        }
+        Answer::Done(failed(
+            "Lambda.SdkClientException",
+            format!(
+                "Unable to execute HTTP request: {} ({url})",
+                error_chain(&e)
+            ),
+        ))
+    };
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => return failure(e),
+    };
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = match response.text().await {
+        Ok(b) => b,
+        Err(e) => return failure(e),
+    };
+    if (200..300).contains(&status) {
+        if headers.contains_key("x-amz-function-error") {
+            return Answer::Done(function_error(&body));
+        }
+        return Answer::Ok {
+            status,
+            headers,
+            body,
+        };
+    }
+    Answer::Done(api_error(status, &headers, &body, &call.function))
+}
+
+/// A function error: the payload's `errorType`, the payload text as the cause.
+fn function_error(body: &str) -> Reply {
+    let payload: Option<Value> = serde_json::from_str(body).ok();
+    match payload
+        .as_ref()
+        .and_then(|p| p.get("errorType"))
+        .and_then(Value::as_str)
+    {
+        Some(error_type) => failed(error_type, body),
+        None => failed(
+            "Lambda.Unknown",
+            format!(
+                "The cause could not be determined because Lambda did not return an error type. Returned payload: {body}"
+            ),
+        ),
+    }
+}
+
+/// An error answer of the Lambda API: `Lambda.<ExceptionName>`.
+fn api_error(status: u16, headers: &HeaderMap, body: &str, function: &Function) -> Reply {
+    let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let from_header = header(headers, "x-amzn-errortype")
+        .map(|t| t.split(':').next().unwrap_or_default().to_owned());
+    let from_body = ["__type", "Type", "code", "Code"].iter().find_map(|k| {
+        let t = parsed.get(*k)?.as_str()?;
+        let t = t.rsplit('#').next().unwrap_or(t);
+        // Lambda's own `Type` is the fault side (`User`, `Service`), not an exception name.
+        (t.ends_with("Exception") || t.ends_with("Error")).then(|| t.to_owned())
+    });
+    let name = from_header
+        .filter(|n| !n.is_empty())
+        .or(from_body)
+        .unwrap_or_else(|| {
+            match status {
+                404 => "ResourceNotFoundException",
+                429 => "TooManyRequestsException",
+                _ => "ServiceException",
+            }
+            .to_owned()
+        });
+    let message = ["message", "Message", "errorMessage"]
+        .iter()
+        .find_map(|k| parsed.get(*k).and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| match (status, body.trim()) {
+            (404, "") => format!("Function not found: {}", function.display()),
+            (_, "") => format!("The Lambda endpoint answered HTTP {status}"),
+            (_, text) => text.chars().take(1024).collect(),
+        });
+    let request_id = header(headers, "x-amzn-requestid").unwrap_or_else(|| "null".into());
+    failed(
+        &format!("Lambda.{name}"),
+        format!(
+            "{message} (Service: AWSLambda; Status Code: {status}; Error Code: {name}; Request ID: {request_id}; Proxy: null)"
+        ),
+    )
+}
+
+/// An error with its sources (`error sending request: … connection refused`).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_names() {
+        let cases = [
+            ("echo", "echo", None),
+            ("echo:prod", "echo", Some("prod")),
+            ("123456789012:function:echo", "echo", None),
+            ("123456789012:function:echo:7", "echo", Some("7")),
+            (
+                "arn:aws:lambda:us-east-1:123456789012:function:echo",
+                "echo",
+                None,
+            ),
+            (
+                "arn:aws:lambda:us-east-1:123456789012:function:echo:$LATEST",
+                "echo",
+                Some("$LATEST"),
+            ),
+        ];
+        for (text, name, qualifier) in cases {
+            let f = Function::parse(text);
+            assert_eq!(f.name, name, "{text}");
+            assert_eq!(f.qualifier.as_deref(), qualifier, "{text}");
+        }
+    }
+
+    #[test]
+    fn function_errors() {
+        let body = r#"{"errorType":"ValueError","errorMessage":"bad"}"#;
+        let Reply::Done(TaskOutcome::Failed(ec)) = function_error(body) else {
+            panic!("not a failure");
+        };
+        assert_eq!(ec.error.as_deref(), Some("ValueError"));
+        assert_eq!(ec.cause.as_deref(), Some(body));
+        let Reply::Done(TaskOutcome::Failed(ec)) = function_error("\"boom\"") else {
+            panic!("not a failure");
+        };
+        assert_eq!(ec.error.as_deref(), Some("Lambda.Unknown"));
+    }
+
+    #[test]
+    fn api_errors_take_the_exception_name() {
+        let f = Function::parse("echo");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-amzn-errortype",
+            reqwest::header::HeaderValue::from_static("TooManyRequestsException:http://x"),
+        );
+        let Reply::Done(TaskOutcome::Failed(ec)) = api_error(
+            429,
+            &headers,
+            r#"{"Type":"User","message":"slow down"}"#,
+            &f,
+        ) else {
+            panic!("not a failure");
+        };
+        assert_eq!(ec.error.as_deref(), Some("Lambda.TooManyRequestsException"));
+        assert!(ec
+            .cause
+            .unwrap_or_default()
+            .starts_with("slow down (Service: AWSLambda; Status Code: 429;"));
+        let Reply::Done(TaskOutcome::Failed(ec)) =
+            api_error(404, &HeaderMap::new(), r#"{"Type":"User"}"#, &f)
+        else {
+            panic!("not a failure");
+        };
+        assert_eq!(
+            ec.error.as_deref(),
+            Some("Lambda.ResourceNotFoundException")
+        );
+        let Reply::Done(TaskOutcome::Failed(ec)) = api_error(502, &HeaderMap::new(), "", &f) else {
+            panic!("not a failure");
+        };
+        assert_eq!(ec.error.as_deref(), Some("Lambda.ServiceException"));
+    }
+
+    #[test]
+    fn encodes_path_segments() {
+        assert_eq!(encode("$LATEST"), "%24LATEST");
+        assert_eq!(encode("my-fn_1.x"), "my-fn_1.x");
+    }
+}
