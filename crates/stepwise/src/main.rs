@@ -145,6 +145,9 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             })?;
             let value: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not valid JSON", path.display()))?;
+            engine::integrations::mock::validate(&value).map_err(|e| {
+                anyhow::anyhow!("invalid mock configuration {}: {e}", path.display())
+            })?;
             Some(value)
         }
         None => None,
