@@ -195,6 +195,14 @@ pub fn history_event(e: &HistoryEvent, include_data: bool) -> Value {
             o.insert("name".into(), json!(name));
             payload(&mut o, "output", output);
         }
+        EventDetails::ContainerStarted { length, .. } => {
+            put(&mut o, "length", length.map(|l| json!(l)))
+        }
+        EventDetails::ContainerSucceeded { .. } | EventDetails::ContainerFailed { .. } => {}
+        EventDetails::MapIteration { name, index, .. } => {
+            o.insert("name".into(), json!(name));
+            o.insert("index".into(), json!(index));
+        }
         EventDetails::TaskScheduled {
             task,
             region,
@@ -251,8 +259,16 @@ pub fn history_event(e: &HistoryEvent, include_data: bool) -> Value {
     event.insert("type".into(), json!(kind));
     event.insert("id".into(), json!(e.id));
     event.insert("previousEventId".into(), json!(e.previous_event_id));
-    // LambdaFunctionStarted is the one event type that carries no details.
-    if kind != "LambdaFunctionStarted" {
+    // Events that carry no details object: the ones with nothing to say.
+    let bare = kind == "LambdaFunctionStarted"
+        || (o.is_empty()
+            && matches!(
+                e.details,
+                EventDetails::ContainerStarted { .. }
+                    | EventDetails::ContainerSucceeded { .. }
+                    | EventDetails::ContainerFailed { .. }
+            ));
+    if !bare {
         event.insert(details_key(&kind), Value::Object(o));
     }
     Value::Object(event)

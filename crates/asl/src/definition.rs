@@ -76,9 +76,42 @@ fn json_error(text: &str, e: &serde_json::Error) -> Diagnostic {
 /// A validated state machine definition.
 #[derive(Debug, Clone)]
 pub struct Definition {
-    pub start_at: String,
+    pub root: Machine,
     pub timeout_seconds: Option<u64>,
+}
+
+/// A set of states with a start: the definition itself, a Parallel branch or a Map's
+/// item processor.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub start_at: String,
     states: HashMap<String, State>,
+}
+
+impl Machine {
+    pub fn state(&self, name: &str) -> Option<&State> {
+        self.states.get(name)
+    }
+
+    /// All states, nested ones included, in a stable order, with their locations.
+    fn walk<'a>(&'a self, out: &mut Vec<(&'a State, String)>, at: &str) {
+        let mut names: Vec<&String> = self.states.keys().collect();
+        names.sort();
+        for name in names {
+            let state = &self.states[name];
+            let here = format!("{at}/States/{name}");
+            out.push((state, here.clone()));
+            match &state.kind {
+                StateKind::Parallel(p) => {
+                    for (i, b) in p.branches.iter().enumerate() {
+                        b.walk(out, &format!("{here}/Branches[{i}]"));
+                    }
+                }
+                StateKind::Map(m) => m.processor.walk(out, &format!("{here}/ItemProcessor")),
+                _ => {}
+            }
+        }
+    }
 }
 
 impl Definition {
@@ -107,16 +140,16 @@ impl Definition {
     }
 
     pub fn state(&self, name: &str) -> Option<&State> {
-        self.states.get(name)
+        self.root.state(name)
     }
 
     /// What an EXPRESS state machine may not use: activities and `.waitForTaskToken`.
     pub fn express_diagnostics(&self) -> Vec<Diagnostic> {
-        let mut names: Vec<&String> = self.states.keys().collect();
-        names.sort();
+        let mut all = Vec::new();
+        self.root.walk(&mut all, "");
         let mut out = Vec::new();
-        for name in names {
-            let StateKind::Task(t) = &self.states[name].kind else {
+        for (state, at) in all {
+            let StateKind::Task(t) = &state.kind else {
                 continue;
             };
             let message = match &t.resource {
@@ -129,7 +162,7 @@ impl Definition {
             out.push(Diagnostic {
                 code: codes::SCHEMA_VALIDATION_FAILED,
                 message: message.into(),
-                location: Some(format!("/States/{name}/Resource")),
+                location: Some(format!("{at}/Resource")),
             });
         }
         out
@@ -165,6 +198,8 @@ pub enum StateKind {
         cause: Source,
     },
     Task(Box<TaskState>),
+    Parallel(Box<ParallelState>),
+    Map(Box<MapState>),
     /// A state type this build accepts in definitions but cannot execute yet.
     Unsupported(&'static str),
 }
@@ -179,6 +214,8 @@ impl StateKind {
             StateKind::Succeed => "Succeed",
             StateKind::Fail { .. } => "Fail",
             StateKind::Task(_) => "Task",
+            StateKind::Parallel(_) => "Parallel",
+            StateKind::Map(_) => "Map",
             StateKind::Unsupported(t) => t,
         }
     }
@@ -197,6 +234,32 @@ pub struct TaskState {
     pub catch: Vec<Catcher>,
     /// Accepted and recorded (`taskCredentials`), never used to sign anything.
     pub credentials: Option<Value>,
+}
+
+/// A Parallel state: its branches and the fields it shares with Task states.
+#[derive(Debug, Clone)]
+pub struct ParallelState {
+    pub branches: Vec<Machine>,
+    pub parameters: Option<Template>,
+    pub result_selector: Option<Template>,
+    pub result_path: ResultPathField,
+    pub retry: Vec<Retrier>,
+    pub catch: Vec<Catcher>,
+}
+
+/// An inline Map state.
+#[derive(Debug, Clone)]
+pub struct MapState {
+    pub processor: Machine,
+    pub items_path: PathField,
+    /// `ItemSelector` (or the legacy `Parameters`).
+    pub item_selector: Option<Template>,
+    /// 0 = unlimited.
+    pub max_concurrency: u64,
+    pub result_selector: Option<Template>,
+    pub result_path: ResultPathField,
+    pub retry: Vec<Retrier>,
+    pub catch: Vec<Catcher>,
 }
 
 /// How long a Wait state waits.
@@ -248,6 +311,45 @@ fn allowed_fields(ty: &str) -> &'static [&'static str] {
         ],
         "Succeed" => &["InputPath", "OutputPath"],
         "Fail" => &["Error", "ErrorPath", "Cause", "CausePath"],
+        "Parallel" => &[
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "ResultPath",
+            "Parameters",
+            "ResultSelector",
+            "Branches",
+            "Retry",
+            "Catch",
+            "Assign",
+        ],
+        "Map" => &[
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "ResultPath",
+            "Parameters",
+            "ResultSelector",
+            "ItemsPath",
+            "ItemSelector",
+            "ItemProcessor",
+            "Iterator",
+            "MaxConcurrency",
+            "MaxConcurrencyPath",
+            "Retry",
+            "Catch",
+            "Assign",
+            "ItemReader",
+            "ItemBatcher",
+            "ResultWriter",
+            "ToleratedFailureCount",
+            "ToleratedFailureCountPath",
+            "ToleratedFailurePercentage",
+            "ToleratedFailurePercentagePath",
+            "Label",
+        ],
         "Task" => &[
             "Next",
             "End",
@@ -289,18 +391,6 @@ impl Validator {
     }
 
     fn machine(&mut self, obj: &Map<String, Value>) -> Option<Definition> {
-        let missing: Vec<&str> = ["States", "StartAt"]
-            .into_iter()
-            .filter(|f| !obj.contains_key(*f))
-            .collect();
-        if !missing.is_empty() {
-            self.schema(
-                format!("These fields are required: [{}]", missing.join(", ")),
-                "",
-            );
-            return None;
-        }
-        let start_at = self.string(obj, "StartAt", "")?;
         let timeout_seconds = match obj.get("TimeoutSeconds") {
             None => None,
             Some(v) => match v.as_u64() {
@@ -311,17 +401,38 @@ impl Validator {
                 }
             },
         };
+        let root = self.scope(obj, "")?;
+        Some(Definition {
+            root,
+            timeout_seconds,
+        })
+    }
+
+    /// A set of states (`StartAt` + `States`) at `at`: the root or a nested one.
+    fn scope(&mut self, obj: &Map<String, Value>, at: &str) -> Option<Machine> {
+        let missing: Vec<&str> = ["States", "StartAt"]
+            .into_iter()
+            .filter(|f| !obj.contains_key(*f))
+            .collect();
+        if !missing.is_empty() {
+            self.schema(
+                format!("These fields are required: [{}]", missing.join(", ")),
+                at,
+            );
+            return None;
+        }
+        let start_at = self.string(obj, "StartAt", at)?;
         let Some(Value::Object(states_obj)) = obj.get("States") else {
-            self.schema("Value must be an object", "/States");
+            self.schema("Value must be an object", &format!("{at}/States"));
             return None;
         };
         if states_obj.is_empty() {
-            self.schema("Value cannot be empty", "/States");
+            self.schema("Value cannot be empty", &format!("{at}/States"));
         }
         let mut states = HashMap::new();
         for (name, spec) in states_obj {
-            let at = format!("/States/{name}");
-            if let Some(state) = self.state(name, spec, &at) {
+            let here = format!("{at}/States/{name}");
+            if let Some(state) = self.state(name, spec, &here) {
                 states.insert(name.clone(), state);
             }
         }
@@ -329,33 +440,43 @@ impl Validator {
             self.error(
                 codes::MISSING_TRANSITION_TARGET,
                 format!("Missing 'Next' target: {start_at}"),
-                "/StartAt",
+                &format!("{at}/StartAt"),
             );
         }
-        for state in states.values() {
-            let targets = state.next.iter().chain(match &state.kind {
-                StateKind::Choice { choices, default } => {
-                    Box::new(choices.iter().map(|c| &c.next).chain(default.iter()))
-                        as Box<dyn Iterator<Item = &String>>
-                }
-                StateKind::Task(t) => Box::new(t.catch.iter().map(|c| &c.next)),
-                _ => Box::new(std::iter::empty()),
-            });
+        let mut names: Vec<&String> = states.keys().collect();
+        names.sort();
+        for name in names {
+            let state = &states[name];
+            let catchers: &[Catcher] = match &state.kind {
+                StateKind::Task(t) => &t.catch,
+                StateKind::Parallel(p) => &p.catch,
+                StateKind::Map(m) => &m.catch,
+                _ => &[],
+            };
+            let choices: Vec<&String> = match &state.kind {
+                StateKind::Choice { choices, default } => choices
+                    .iter()
+                    .map(|c| &c.next)
+                    .chain(default.iter())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let targets = state
+                .next
+                .iter()
+                .chain(choices)
+                .chain(catchers.iter().map(|c| &c.next));
             for target in targets {
                 if !states_obj.contains_key(target) {
                     self.error(
                         codes::MISSING_TRANSITION_TARGET,
                         format!("Missing 'Next' target: {target}"),
-                        &format!("/States/{}/Next", state.name),
+                        &format!("{at}/States/{}/Next", state.name),
                     );
                 }
             }
         }
-        Some(Definition {
-            start_at,
-            timeout_seconds,
-            states,
-        })
+        Some(Machine { start_at, states })
     }
 
     fn string(&mut self, obj: &Map<String, Value>, field: &str, at: &str) -> Option<String> {
@@ -380,16 +501,18 @@ impl Validator {
                 return None;
             }
         };
-        let kind_known = matches!(ty, "Pass" | "Choice" | "Wait" | "Succeed" | "Fail" | "Task");
-        let kind_later = matches!(ty, "Parallel" | "Map");
-        if !kind_known && !kind_later {
+        let kind_known = matches!(
+            ty,
+            "Pass" | "Choice" | "Wait" | "Succeed" | "Fail" | "Task" | "Parallel" | "Map"
+        );
+        if !kind_known {
             self.schema(
                 format!("The field 'Type' should have one of these values: {STATE_TYPES}"),
                 &format!("{at}/Type"),
             );
             return None;
         }
-        if kind_known {
+        {
             for field in obj.keys() {
                 if !COMMON_FIELDS.contains(&field.as_str())
                     && !allowed_fields(ty).contains(&field.as_str())
@@ -423,8 +546,8 @@ impl Validator {
                 cause: self.source(obj, "Cause", "CausePath", at),
             },
             "Task" => StateKind::Task(Box::new(self.task(obj, at)?)),
-            "Parallel" => StateKind::Unsupported("Parallel"),
-            _ => StateKind::Unsupported("Map"),
+            "Parallel" => StateKind::Parallel(Box::new(self.parallel(obj, at)?)),
+            _ => self.map(obj, at)?,
         };
         Some(State {
             name: name.to_owned(),
@@ -528,20 +651,7 @@ impl Validator {
         Some(StateKind::Choice { choices, default })
     }
 
-    fn task(&mut self, obj: &Map<String, Value>, at: &str) -> Option<TaskState> {
-        let resource = match obj.get("Resource") {
-            Some(Value::String(r)) => match Resource::parse(r) {
-                Ok(r) => r,
-                Err(m) => {
-                    self.schema(m, &format!("{at}/Resource"));
-                    return None;
-                }
-            },
-            _ => {
-                self.schema("These fields are required: [Resource]", at);
-                return None;
-            }
-        };
+    fn retry_catch(&mut self, obj: &Map<String, Value>, at: &str) -> (Vec<Retrier>, Vec<Catcher>) {
         let mut retry = Vec::new();
         for (i, r) in self.array(obj, "Retry", at).iter().enumerate() {
             match task::parse_retrier(r) {
@@ -556,6 +666,108 @@ impl Validator {
                 Err(m) => self.schema(m, &format!("{at}/Catch[{i}]")),
             }
         }
+        (retry, catch)
+    }
+
+    fn parallel(&mut self, obj: &Map<String, Value>, at: &str) -> Option<ParallelState> {
+        let branches_at = format!("{at}/Branches");
+        let specs = match obj.get("Branches") {
+            Some(Value::Array(b)) if !b.is_empty() => b.clone(),
+            Some(Value::Array(_)) => {
+                self.schema("Value cannot be empty", &branches_at);
+                return None;
+            }
+            _ => {
+                self.schema("These fields are required: [Branches]", at);
+                return None;
+            }
+        };
+        let mut branches = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            let here = format!("{branches_at}[{i}]");
+            match spec {
+                Value::Object(b) => branches.push(self.scope(b, &here)?),
+                _ => {
+                    self.schema("Value must be an object", &here);
+                    return None;
+                }
+            }
+        }
+        let (retry, catch) = self.retry_catch(obj, at);
+        Some(ParallelState {
+            branches,
+            parameters: self.template(obj, "Parameters", at),
+            result_selector: self.template(obj, "ResultSelector", at),
+            result_path: self.result_path(obj, at),
+            retry,
+            catch,
+        })
+    }
+
+    /// An inline Map state; a Distributed Map parses but cannot run yet.
+    fn map(&mut self, obj: &Map<String, Value>, at: &str) -> Option<StateKind> {
+        let (field, spec) = match (obj.get("ItemProcessor"), obj.get("Iterator")) {
+            (Some(Value::Object(p)), _) => ("ItemProcessor", p),
+            (None, Some(Value::Object(p))) => ("Iterator", p),
+            _ => {
+                self.schema("These fields are required: [ItemProcessor]", at);
+                return None;
+            }
+        };
+        let processor = self.scope(spec, &format!("{at}/{field}"))?;
+        let distributed = spec
+            .get("ProcessorConfig")
+            .and_then(|c| c.get("Mode"))
+            .and_then(Value::as_str)
+            == Some("DISTRIBUTED");
+        if distributed || obj.contains_key("ItemReader") {
+            return Some(StateKind::Unsupported("Map"));
+        }
+        let item_selector = match obj.get("ItemSelector") {
+            Some(_) => self.template(obj, "ItemSelector", at),
+            None => self.template(obj, "Parameters", at),
+        };
+        let max_concurrency = match obj.get("MaxConcurrency") {
+            None => 0,
+            Some(v) => match v.as_u64() {
+                Some(n) => n,
+                None => {
+                    self.schema(
+                        "Value must be a non-negative integer",
+                        &format!("{at}/MaxConcurrency"),
+                    );
+                    0
+                }
+            },
+        };
+        let (retry, catch) = self.retry_catch(obj, at);
+        Some(StateKind::Map(Box::new(MapState {
+            processor,
+            items_path: self.path_field(obj, "ItemsPath", at),
+            item_selector,
+            max_concurrency,
+            result_selector: self.template(obj, "ResultSelector", at),
+            result_path: self.result_path(obj, at),
+            retry,
+            catch,
+        })))
+    }
+
+    fn task(&mut self, obj: &Map<String, Value>, at: &str) -> Option<TaskState> {
+        let resource = match obj.get("Resource") {
+            Some(Value::String(r)) => match Resource::parse(r) {
+                Ok(r) => r,
+                Err(m) => {
+                    self.schema(m, &format!("{at}/Resource"));
+                    return None;
+                }
+            },
+            _ => {
+                self.schema("These fields are required: [Resource]", at);
+                return None;
+            }
+        };
+        let (retry, catch) = self.retry_catch(obj, at);
         let credentials = obj.get("Credentials").cloned();
         if let Some(c) = &credentials {
             if c.get("RoleArn").is_none() && c.get("RoleArn.$").is_none() {
@@ -755,7 +967,7 @@ mod tests {
             "B":{"Type":"Wait","Seconds":1,"Next":"C"},
             "C":{"Type":"Succeed"}}}"#;
         let def = Definition::parse(text).expect("valid");
-        assert_eq!(def.start_at, "A");
+        assert_eq!(def.root.start_at, "A");
         assert_eq!(def.timeout_seconds, Some(5));
         assert_eq!(def.state("A").and_then(|s| s.next.as_deref()), Some("B"));
     }

@@ -46,6 +46,26 @@ pub enum EventDetails {
         name: String,
         output: String,
     },
+    /// `ParallelStateStarted` / `MapStateStarted` (with the number of items).
+    ContainerStarted {
+        state_type: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        length: Option<u64>,
+    },
+    /// `ParallelStateSucceeded` / `MapStateSucceeded`.
+    ContainerSucceeded {
+        state_type: String,
+    },
+    /// `ParallelStateFailed` / `MapStateFailed`.
+    ContainerFailed {
+        state_type: String,
+    },
+    /// `MapIterationStarted` / `Succeeded` / `Failed` / `Aborted`.
+    MapIteration {
+        phase: String,
+        name: String,
+        index: u64,
+    },
     TaskScheduled {
         task: TaskRef,
         region: String,
@@ -132,6 +152,14 @@ impl EventDetails {
             EventDetails::ExecutionRedriven { .. } => "ExecutionRedriven".into(),
             EventDetails::StateEntered { state_type, .. } => format!("{state_type}StateEntered"),
             EventDetails::StateExited { state_type, .. } => format!("{state_type}StateExited"),
+            EventDetails::ContainerStarted { state_type, .. } => {
+                format!("{state_type}StateStarted")
+            }
+            EventDetails::ContainerSucceeded { state_type } => {
+                format!("{state_type}StateSucceeded")
+            }
+            EventDetails::ContainerFailed { state_type } => format!("{state_type}StateFailed"),
+            EventDetails::MapIteration { phase, .. } => format!("MapIteration{phase}"),
             EventDetails::TaskScheduled { task, .. } => {
                 format!("{}Scheduled", task.family.prefix())
             }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::choice;
-use crate::definition::{Definition, Source, State, StateKind, TaskState, WaitFor};
+use crate::definition::{Definition, Machine, Source, State, StateKind, TaskState, WaitFor};
 use crate::error::{names, StatesError};
 use crate::history::{ErrorCause, EventDetails, HistoryEvent, TaskFamily, TaskRef};
 use crate::io;
@@ -87,6 +87,157 @@ pub struct Current {
     /// Set while a Task state runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskRun>,
+    /// Set while a Parallel or Map state runs: its branches or iterations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<Box<Container>>,
+    /// Retries used per retrier of a Parallel or Map state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub container_retries: Vec<u32>,
+}
+
+impl Current {
+    fn new(state: String, input: Value, now: i64) -> Current {
+        Current {
+            state,
+            input,
+            entered_event_id: None,
+            entered_time: now,
+            wait_until: None,
+            task: None,
+            container: None,
+            container_retries: Vec::new(),
+        }
+    }
+
+    /// Prepares an unsuccessful state to run again (redrive): it is entered afresh, with a
+    /// fresh retry budget; inside a Parallel or Map only unsuccessful lanes run again.
+    fn reopen(&mut self, now: i64, rerun_all: bool) {
+        self.entered_event_id = None;
+        self.entered_time = now;
+        self.wait_until = None;
+        self.task = None;
+        self.container_retries.clear();
+        if rerun_all {
+            self.container = None;
+        }
+        if let Some(c) = self.container.as_mut() {
+            c.started = false;
+            for lane in c
+                .lanes
+                .iter_mut()
+                .filter(|l| l.status != LaneStatus::Succeeded)
+            {
+                match lane.current.as_mut() {
+                    Some(cur) => {
+                        lane.status = LaneStatus::Running;
+                        cur.reopen(now, rerun_all);
+                    }
+                    None => lane.status = LaneStatus::Pending,
+                }
+            }
+        }
+    }
+
+    /// The tasks waiting for an outcome in this state and the lanes below it.
+    fn pending_tasks<'c>(&'c self, out: &mut Vec<&'c TaskRun>) {
+        if let Some(t) = &self.task {
+            if t.outcome.is_none() && !matches!(t.phase, TaskPhase::Retrying { .. }) {
+                out.push(t);
+            }
+        }
+        for lane in self.running_lanes() {
+            lane.pending_tasks(out);
+        }
+    }
+
+    /// The earliest time anything in this state waits for.
+    fn wake_at(&self) -> Option<i64> {
+        let task = self.task.as_ref();
+        let own = [
+            self.wait_until,
+            task.and_then(|t| t.timeout_at),
+            task.and_then(|t| t.heartbeat_at),
+            task.and_then(|t| match t.phase {
+                TaskPhase::Retrying { until } => Some(until),
+                _ => None,
+            }),
+        ];
+        let lanes = self.running_lanes().map(Current::wake_at);
+        own.into_iter().chain(lanes).flatten().min()
+    }
+
+    fn running_lanes(&self) -> impl Iterator<Item = &Current> {
+        self.container
+            .iter()
+            .flat_map(|c| c.lanes.iter())
+            .filter(|l| l.status == LaneStatus::Running)
+            .filter_map(|l| l.current.as_ref())
+    }
+
+    /// The lane path to the state whose task attempt is `task_id`.
+    fn find_task(&self, task_id: u64, path: &mut Vec<usize>) -> bool {
+        if self.task.as_ref().is_some_and(|t| t.id == task_id) {
+            return true;
+        }
+        let Some(c) = &self.container else {
+            return false;
+        };
+        for (i, lane) in c.lanes.iter().enumerate() {
+            let Some(cur) = lane
+                .current
+                .as_ref()
+                .filter(|_| lane.status == LaneStatus::Running)
+            else {
+                continue;
+            };
+            path.push(i);
+            if cur.find_task(task_id, path) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+}
+
+/// The branches of a Parallel state or the iterations of a Map state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Container {
+    pub lanes: Vec<Lane>,
+    /// Whether `…StateStarted` was recorded for the current entry.
+    pub started: bool,
+}
+
+/// One branch or iteration: its input, where it is, and its result once it succeeded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Lane {
+    pub status: LaneStatus,
+    pub input: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Current>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LaneStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Aborted,
+}
+
+impl Runtime {
+    /// Task attempts the execution waits on that have no outcome yet (performed again after
+    /// a restart, cancelled when the execution ends).
+    pub fn pending_tasks(&self) -> Vec<&TaskRun> {
+        let mut out = Vec::new();
+        if let Some(c) = &self.current {
+            c.pending_tasks(&mut out);
+        }
+        out
+    }
 }
 
 /// A Task state in progress: the current attempt, its deadlines and its retry budget.
@@ -261,25 +412,15 @@ pub fn advance(
         entropy,
         limits,
         out: Advance::default(),
+        path: Vec::new(),
+        budget: limits.states_per_call,
+        chain: None,
     };
     run.handle(signal);
     run.out.wake_at = match run.rt.status {
         Status::Running if !run.out.yielded => {
-            let current = run.rt.current.as_ref();
-            let task = current.and_then(|c| c.task.as_ref());
-            [
-                current.and_then(|c| c.wait_until),
-                run.rt.deadline,
-                task.and_then(|t| t.timeout_at),
-                task.and_then(|t| t.heartbeat_at),
-                task.and_then(|t| match t.phase {
-                    TaskPhase::Retrying { until } => Some(until),
-                    _ => None,
-                }),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
+            let nested = run.rt.current.as_ref().and_then(Current::wake_at);
+            [nested, run.rt.deadline].into_iter().flatten().min()
         }
         _ => None,
     };
@@ -294,6 +435,21 @@ struct Run<'a> {
     entropy: &'a mut Entropy,
     limits: Limits,
     out: Advance,
+    /// Which state is being executed: lane indexes from the top-level state down.
+    path: Vec<usize>,
+    /// States left to run in this call.
+    budget: u32,
+    /// AWS quirk: after a `…Succeeded` lifecycle event of a Map or Parallel, the next event
+    /// names the event before it as its previous one.
+    chain: Option<u64>,
+}
+
+/// How a scope (the execution, a branch, an iteration) ended, or that it waits.
+enum ScopeEnd {
+    Done(Value),
+    Failed(ErrorCause),
+    TimedOut,
+    Blocked,
 }
 
 /// How a state finished.
@@ -310,9 +466,11 @@ enum Outcome {
     Blocked,
     /// The state changed and must be executed again right away (a retry with no delay).
     Again,
+    /// A lane of a Parallel or Map state ran into the execution's deadline.
+    TimedOut,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
     fn handle(&mut self, signal: Signal) {
         match signal {
             Signal::Start => {
@@ -326,14 +484,8 @@ impl Run<'_> {
                     },
                 );
                 self.rt.deadline = self.deadline(self.info.start_time);
-                self.rt.current = Some(Current {
-                    state: self.def.start_at.clone(),
-                    input: self.info.input.clone(),
-                    entered_event_id: None,
-                    entered_time: self.now,
-                    wait_until: None,
-                    task: None,
-                });
+                let start = self.def.root.start_at.clone();
+                self.rt.current = Some(Current::new(start, self.info.input.clone(), self.now));
                 self.run();
             }
             Signal::Redrive { redrive_count } => {
@@ -347,18 +499,17 @@ impl Run<'_> {
                 let prev = self.last();
                 self.push(prev, EventDetails::ExecutionRedriven { redrive_count });
                 self.rt.status = Status::Running;
-                (self.rt.output, self.rt.error, self.rt.cause) = (None, None, None);
                 // The execution timeout restarts at the redrive.
                 self.rt.deadline = self.deadline(self.now);
                 // The unsuccessful state is entered again with the input it received, with a
                 // fresh retry budget and fresh task timers.
+                // States.DataLimitExceeded re-runs a Parallel or Map completely.
+                let rerun_all = self.rt.error.as_deref() == Some(names::DATA_LIMIT_EXCEEDED);
                 let now = self.now;
                 if let Some(c) = self.rt.current.as_mut() {
-                    c.entered_event_id = None;
-                    c.entered_time = now;
-                    c.wait_until = None;
-                    c.task = None;
+                    c.reopen(now, rerun_all);
                 }
+                (self.rt.output, self.rt.error, self.rt.cause) = (None, None, None);
                 self.run();
             }
             Signal::Wake => {
@@ -429,22 +580,62 @@ impl Run<'_> {
 
     /// The current task attempt, if `task_id` names it; otherwise marks the signal stale.
     fn task_run(&mut self, task_id: u64) -> Option<&mut TaskRun> {
+        let mut path = Vec::new();
         let running = self.rt.status == Status::Running;
-        let run = self
-            .rt
-            .current
-            .as_mut()
-            .and_then(|c| c.task.as_mut())
-            .filter(|t| running && t.id == task_id);
-        if run.is_none() {
+        let found = running
+            && self
+                .rt
+                .current
+                .as_ref()
+                .is_some_and(|c| c.find_task(task_id, &mut path));
+        if !found {
             self.out.stale = true;
+            return None;
         }
-        run
+        self.path = path;
+        self.cur_mut().and_then(|c| c.task.as_mut())
+    }
+
+    /// The state being executed (at `self.path`).
+    fn cur(&self) -> Option<&Current> {
+        let mut c = self.rt.current.as_ref()?;
+        for &i in &self.path {
+            c = c.container.as_ref()?.lanes.get(i)?.current.as_ref()?;
+        }
+        Some(c)
+    }
+
+    fn cur_mut(&mut self) -> Option<&mut Current> {
+        let mut c = self.rt.current.as_mut()?;
+        for &i in &self.path {
+            c = c.container.as_mut()?.lanes.get_mut(i)?.current.as_mut()?;
+        }
+        Some(c)
+    }
+
+    /// The set of states the state at `self.path` belongs to.
+    fn machine(&self) -> Option<&'a Machine> {
+        let def: &'a Definition = self.def;
+        let mut m = &def.root;
+        let mut c = self.rt.current.as_ref()?;
+        for &i in &self.path {
+            m = match &m.state(&c.state)?.kind {
+                StateKind::Parallel(p) => p.branches.get(i)?,
+                StateKind::Map(map) => &map.processor,
+                _ => return None,
+            };
+            c = c.container.as_ref()?.lanes.get(i)?.current.as_ref()?;
+        }
+        Some(m)
+    }
+
+    fn state_def(&self, name: &str) -> Option<&'a State> {
+        self.machine()?.state(name)
     }
 
     fn current_task_ref(&self) -> Option<TaskRef> {
-        let name = &self.rt.current.as_ref()?.state;
-        match &self.def.state(name)?.kind {
+        let name = &self.cur()?.state;
+        match &self.state_def(name)?.kind {
             StateKind::Task(t) => Some(task_ref(&t.resource)),
             _ => None,
         }
@@ -468,6 +659,7 @@ impl Run<'_> {
     fn push(&mut self, previous_event_id: u64, details: EventDetails) -> u64 {
         let id = self.rt.last_event_id + 1;
         self.rt.last_event_id = id;
+        self.chain = None;
         self.out.events.push(HistoryEvent {
             id,
             previous_event_id,
@@ -478,55 +670,79 @@ impl Run<'_> {
     }
 
     fn last(&self) -> u64 {
-        self.rt.last_event_id
+        self.chain.unwrap_or(self.rt.last_event_id)
     }
 
+    /// Runs the execution from the top-level state until it waits or ends.
     fn run(&mut self) {
-        let mut budget = self.limits.states_per_call;
-        while self.rt.status == Status::Running {
-            if self.rt.deadline.is_some_and(|d| d <= self.now) {
+        self.path.clear();
+        match self.run_scope() {
+            ScopeEnd::Done(output) => {
+                let text = output.to_string();
+                let prev = self.last();
+                let details = EventDetails::ExecutionSucceeded {
+                    output: text.clone(),
+                };
+                self.push(prev, details);
+                self.rt.status = Status::Succeeded;
+                self.rt.output = Some(text);
+            }
+            ScopeEnd::Failed(ec) => self.fail(ec),
+            ScopeEnd::TimedOut => {
+                let prev = self.last();
                 self.push(
-                    self.last(),
+                    prev,
                     EventDetails::ExecutionTimedOut(ErrorCause {
                         error: Some(names::TIMEOUT.into()),
                         cause: Some("The execution has timed out.".into()),
                     }),
                 );
                 self.rt.status = Status::TimedOut;
-                return;
             }
-            if budget == 0 {
+            ScopeEnd::Blocked => {}
+        }
+    }
+
+    /// Runs the scope at `self.path` (the execution, a branch or an iteration) state by
+    /// state until it ends, waits, or the call's state budget runs out.
+    fn run_scope(&mut self) -> ScopeEnd {
+        loop {
+            if self.rt.deadline.is_some_and(|d| d <= self.now) {
+                return ScopeEnd::TimedOut;
+            }
+            if self.budget == 0 {
                 self.out.yielded = true;
-                return;
+                return ScopeEnd::Blocked;
             }
-            budget -= 1;
-            let Some(current) = self.rt.current.clone() else {
-                return;
+            self.budget -= 1;
+            let Some((name, input, entered)) = self
+                .cur()
+                .map(|c| (c.state.clone(), c.input.clone(), c.entered_event_id))
+            else {
+                return ScopeEnd::Blocked;
             };
-            let Some(state) = self.def.state(&current.state) else {
-                let cause = format!("The state '{}' does not exist", current.state);
-                self.fail(ErrorCause {
+            let Some(state) = self.state_def(&name) else {
+                let cause = format!("The state '{name}' does not exist");
+                return ScopeEnd::Failed(ErrorCause {
                     error: Some(names::RUNTIME.into()),
                     cause: Some(cause),
                 });
-                return;
             };
-            let entered_id = match current.entered_event_id {
+            let entered_id = match entered {
                 Some(id) => id,
-                None => self.enter(state, &current.input),
+                None => self.enter(state, &input),
             };
-            let outcome = self.execute(state, &current.input);
-            match outcome {
-                Ok(Outcome::Wait(until)) => {
-                    if until > self.now {
-                        if let Some(c) = self.rt.current.as_mut() {
-                            c.wait_until = Some(until);
-                        }
-                        return;
+            let end = match self.execute(state, &input) {
+                Ok(Outcome::Wait(until)) if until > self.now => {
+                    if let Some(c) = self.cur_mut() {
+                        c.wait_until = Some(until);
                     }
+                    return ScopeEnd::Blocked;
+                }
+                Ok(Outcome::Wait(_)) => {
                     // The time has come: exit the Wait state with its output.
-                    let exit = self.wait_output(state, &current.input);
-                    self.finish_state(state, entered_id, exit, state.next.clone());
+                    let exit = self.wait_output(state, &input);
+                    self.finish_state(state, entered_id, exit, state.next.clone())
                 }
                 Ok(Outcome::Exit(output)) => {
                     self.finish_state(state, entered_id, Ok(output), state.next.clone())
@@ -534,10 +750,14 @@ impl Run<'_> {
                 Ok(Outcome::Branch(next, output)) => {
                     self.finish_state(state, entered_id, Ok(output), Some(next))
                 }
-                Ok(Outcome::Fail(ec)) => self.fail(ec),
-                Ok(Outcome::Blocked) => return,
-                Ok(Outcome::Again) => {}
-                Err(e) => self.state_error(state, entered_id, e),
+                Ok(Outcome::Fail(ec)) => Some(ScopeEnd::Failed(ec)),
+                Ok(Outcome::Blocked) => Some(ScopeEnd::Blocked),
+                Ok(Outcome::TimedOut) => Some(ScopeEnd::TimedOut),
+                Ok(Outcome::Again) => None,
+                Err(e) => Some(ScopeEnd::Failed(self.state_error(state, entered_id, e))),
+            };
+            if let Some(end) = end {
+                return end;
             }
         }
     }
@@ -545,7 +765,7 @@ impl Run<'_> {
     fn enter(&mut self, state: &State, input: &Value) -> u64 {
         // AWS quirks: the first state entered after ExecutionStarted has previousEventId 0,
         // and receives the execution input verbatim.
-        let first = self.rt.last_event_id == 1;
+        let first = self.path.is_empty() && self.rt.last_event_id == 1;
         let prev = if first { 0 } else { self.last() };
         let input = if first {
             self.info.input_text.clone()
@@ -560,9 +780,10 @@ impl Run<'_> {
                 input,
             },
         );
-        if let Some(c) = self.rt.current.as_mut() {
+        let now = self.now;
+        if let Some(c) = self.cur_mut() {
             c.entered_event_id = Some(id);
-            c.entered_time = self.now;
+            c.entered_time = now;
         }
         id
     }
@@ -583,19 +804,14 @@ impl Run<'_> {
                 Value::String(timestamp::format_millis(t)),
             );
         }
-        let entered = self
-            .rt
-            .current
-            .as_ref()
-            .map(|c| c.entered_time)
-            .unwrap_or(self.now);
+        let entered = self.cur().map(|c| c.entered_time).unwrap_or(self.now);
         let mut context = json!({
             "Execution": execution,
             "StateMachine": { "Id": i.state_machine_arn, "Name": i.state_machine_name },
             "State": { "Name": state.name, "EnteredTime": timestamp::format_millis(entered) },
         });
         if let StateKind::Task(t) = &state.kind {
-            let task = self.rt.current.as_ref().and_then(|c| c.task.as_ref());
+            let task = self.cur().and_then(|c| c.task.as_ref());
             context["State"]["RetryCount"] = json!(task.map_or(0, |r| r.retry_count));
             if t.resource.is_callback() {
                 // The token of the attempt about to be scheduled: its event is the next one.
@@ -640,7 +856,7 @@ impl Run<'_> {
                 Ok(Outcome::Branch(next, output))
             }
             StateKind::Wait(wait) => {
-                if let Some(until) = self.rt.current.as_ref().and_then(|c| c.wait_until) {
+                if let Some(until) = self.cur().and_then(|c| c.wait_until) {
                     return Ok(Outcome::Wait(until));
                 }
                 let effective = io::input_path(&state.input_path, raw, &context)?;
@@ -660,6 +876,7 @@ impl Run<'_> {
                 cause: self.fail_field(cause, "CausePath", raw, &context)?,
             })),
             StateKind::Task(task) => self.task(state, task, raw, &context),
+            StateKind::Parallel(_) | StateKind::Map(_) => self.container(state, raw, &context),
             StateKind::Unsupported(ty) => Err(StatesError::runtime(format!(
                 "The state type '{ty}' is not supported by this version of stepwise."
             ))),
@@ -674,7 +891,7 @@ impl Run<'_> {
         raw: &Value,
         context: &Value,
     ) -> Result<Outcome, StatesError> {
-        let Some(mut run) = self.rt.current.as_ref().and_then(|c| c.task.clone()) else {
+        let Some(mut run) = self.cur().and_then(|c| c.task.clone()) else {
             let run = TaskRun {
                 id: 0,
                 phase: TaskPhase::Scheduled,
@@ -748,6 +965,320 @@ impl Run<'_> {
                 self.set_task(Some(run));
                 Ok(Outcome::Again)
             }
+        }
+    }
+
+    /// Drives a Parallel or Map state: builds its lanes on entry, runs every lane that may
+    /// run, and exits once all succeeded. A failed lane aborts the others and fails the
+    /// state, which then retries, is caught or fails its scope.
+    fn container(
+        &mut self,
+        state: &State,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<Outcome, StatesError> {
+        let (retry, catch, result_selector, result_path, max_concurrency) = match &state.kind {
+            StateKind::Parallel(p) => (&p.retry, &p.catch, &p.result_selector, &p.result_path, 0),
+            StateKind::Map(m) => (
+                &m.retry,
+                &m.catch,
+                &m.result_selector,
+                &m.result_path,
+                m.max_concurrency,
+            ),
+            _ => return Ok(Outcome::Blocked),
+        };
+        let is_map = matches!(state.kind, StateKind::Map(_));
+        let state_type = state.kind.event_prefix().to_owned();
+        if let Some(until) = self.cur().and_then(|c| c.wait_until) {
+            if until > self.now {
+                return Ok(Outcome::Blocked);
+            }
+            if let Some(c) = self.cur_mut() {
+                c.wait_until = None;
+            }
+        }
+        if self.cur().is_some_and(|c| c.container.is_none()) {
+            let lanes = match self.lanes(state, raw, context) {
+                Ok(lanes) => lanes,
+                Err(e) => {
+                    let prev = self.last();
+                    self.push(prev, EventDetails::ContainerFailed { state_type });
+                    return Err(e);
+                }
+            };
+            if let Some(c) = self.cur_mut() {
+                c.container = Some(Box::new(Container {
+                    lanes,
+                    started: false,
+                }));
+            }
+        }
+        let count = self.lanes_ref().len();
+        if self
+            .cur()
+            .and_then(|c| c.container.as_ref())
+            .is_some_and(|c| !c.started)
+        {
+            let prev = self.last();
+            let length = is_map.then_some(count as u64);
+            self.push(
+                prev,
+                EventDetails::ContainerStarted {
+                    state_type: state_type.clone(),
+                    length,
+                },
+            );
+            if let Some(c) = self.cur_mut().and_then(|c| c.container.as_mut()) {
+                c.started = true;
+            }
+        }
+        let name = state.name.clone();
+        let mut last_iteration_end = None;
+        loop {
+            let mut progressed = false;
+            let mut running = self
+                .lanes_ref()
+                .iter()
+                .filter(|l| l.status == LaneStatus::Running)
+                .count() as u64;
+            for i in 0..count {
+                let pending = self.lanes_ref()[i].status == LaneStatus::Pending;
+                if !pending || (max_concurrency > 0 && running >= max_concurrency) {
+                    continue;
+                }
+                let start_at = match &state.kind {
+                    StateKind::Parallel(p) => p.branches.get(i).map(|b| b.start_at.clone()),
+                    StateKind::Map(m) => Some(m.processor.start_at.clone()),
+                    _ => None,
+                }
+                .unwrap_or_default();
+                if is_map {
+                    let prev = self.last();
+                    self.push(
+                        prev,
+                        EventDetails::MapIteration {
+                            phase: "Started".into(),
+                            name: name.clone(),
+                            index: i as u64,
+                        },
+                    );
+                }
+                let now = self.now;
+                if let Some(lane) = self.lanes_mut().get_mut(i) {
+                    lane.current = Some(Current::new(start_at, lane.input.clone(), now));
+                    lane.status = LaneStatus::Running;
+                }
+                running += 1;
+            }
+            for i in 0..count {
+                if self.lanes_ref()[i].status != LaneStatus::Running {
+                    continue;
+                }
+                self.path.push(i);
+                let end = self.run_scope();
+                self.path.pop();
+                match end {
+                    ScopeEnd::Done(output) => {
+                        progressed = true;
+                        if let Some(lane) = self.lanes_mut().get_mut(i) {
+                            lane.status = LaneStatus::Succeeded;
+                            lane.output = Some(output);
+                        }
+                        if is_map {
+                            let prev = self.last();
+                            let details = EventDetails::MapIteration {
+                                phase: "Succeeded".into(),
+                                name: name.clone(),
+                                index: i as u64,
+                            };
+                            last_iteration_end = Some(self.push(prev, details));
+                            self.chain = Some(prev);
+                        }
+                    }
+                    ScopeEnd::Failed(ec) => {
+                        self.lane_failed(i, is_map, &name);
+                        let prev = self.last();
+                        self.push(prev, EventDetails::ContainerFailed { state_type });
+                        return self.container_error(retry, catch, raw, ec);
+                    }
+                    ScopeEnd::TimedOut => return Ok(Outcome::TimedOut),
+                    ScopeEnd::Blocked if self.out.yielded => return Ok(Outcome::Blocked),
+                    ScopeEnd::Blocked => {}
+                }
+            }
+            if self
+                .lanes_ref()
+                .iter()
+                .all(|l| l.status == LaneStatus::Succeeded)
+            {
+                let outputs: Vec<Value> = self
+                    .lanes_ref()
+                    .iter()
+                    .map(|l| l.output.clone().unwrap_or(Value::Null))
+                    .collect();
+                let prev = last_iteration_end.unwrap_or_else(|| self.last());
+                self.push(prev, EventDetails::ContainerSucceeded { state_type });
+                self.chain = Some(prev);
+                let result = Value::Array(outputs);
+                let selected = match result_selector {
+                    Some(t) => t.render(&mut Scope::new(&result, context, self.entropy))?,
+                    None => result,
+                };
+                let combined = io::result_path(result_path, raw.clone(), selected)?;
+                return Ok(Outcome::Exit(io::output_path(
+                    &state.output_path,
+                    &combined,
+                    context,
+                )?));
+            }
+            if !progressed {
+                return Ok(Outcome::Blocked);
+            }
+        }
+    }
+
+    /// Marks lane `i` failed and aborts the lanes still running.
+    fn lane_failed(&mut self, i: usize, is_map: bool, name: &str) {
+        let mut aborted = Vec::new();
+        for (j, lane) in self.lanes_mut().iter_mut().enumerate() {
+            if j == i {
+                lane.status = LaneStatus::Failed;
+            } else if lane.status == LaneStatus::Running {
+                lane.status = LaneStatus::Aborted;
+                aborted.push(j);
+            }
+        }
+        if is_map {
+            let prev = self.last();
+            self.push(
+                prev,
+                EventDetails::MapIteration {
+                    phase: "Failed".into(),
+                    name: name.into(),
+                    index: i as u64,
+                },
+            );
+            self.chain = Some(prev);
+            for j in aborted {
+                let prev = self.last();
+                self.push(
+                    prev,
+                    EventDetails::MapIteration {
+                        phase: "Aborted".into(),
+                        name: name.into(),
+                        index: j as u64,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The lanes of a Parallel or Map state on entry: one per branch, or one per item.
+    fn lanes(
+        &mut self,
+        state: &State,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<Vec<Lane>, StatesError> {
+        let effective = io::input_path(&state.input_path, raw, context)?;
+        let pending = |input: Value| Lane {
+            status: LaneStatus::Pending,
+            input,
+            current: None,
+            output: None,
+        };
+        match &state.kind {
+            StateKind::Parallel(p) => {
+                let input = match &p.parameters {
+                    Some(t) => t.render(&mut Scope::new(&effective, context, self.entropy))?,
+                    None => effective,
+                };
+                Ok(p.branches.iter().map(|_| pending(input.clone())).collect())
+            }
+            StateKind::Map(m) => {
+                let items = io::input_path(&m.items_path, &effective, context)?;
+                let Value::Array(items) = items else {
+                    return Err(StatesError::runtime(format!(
+                        "Map state input must be an array but was: {items}"
+                    )));
+                };
+                let mut lanes = Vec::with_capacity(items.len());
+                for (index, item) in items.into_iter().enumerate() {
+                    let input = match &m.item_selector {
+                        Some(t) => {
+                            let mut ctx = context.clone();
+                            ctx["Map"] = json!({ "Item": { "Index": index, "Value": item } });
+                            t.render(&mut Scope::new(&effective, &ctx, self.entropy))?
+                        }
+                        None => item,
+                    };
+                    lanes.push(pending(input));
+                }
+                Ok(lanes)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Retries the whole Parallel or Map state, catches its error, or fails its scope. The
+    /// lanes are kept when the error ends the scope: redrive re-runs only the unsuccessful ones.
+    fn container_error(
+        &mut self,
+        retry: &[crate::task::Retrier],
+        catch: &[crate::task::Catcher],
+        raw: &Value,
+        ec: ErrorCause,
+    ) -> Result<Outcome, StatesError> {
+        let error = ec.error.clone().unwrap_or_default();
+        if let Some(i) = retry
+            .iter()
+            .position(|r| error_matches(&r.error_equals, &error))
+        {
+            let r = &retry[i];
+            let used = self
+                .cur()
+                .and_then(|c| c.container_retries.get(i).copied())
+                .unwrap_or(0);
+            if used < r.max_attempts {
+                let mut delay = r.delay_seconds(used);
+                if r.full_jitter {
+                    delay *= self.entropy.next_f64();
+                }
+                let until = self.now + (delay * 1000.0 * self.limits.wait_time_scale) as i64;
+                if let Some(c) = self.cur_mut() {
+                    c.container_retries
+                        .resize(c.container_retries.len().max(i + 1), 0);
+                    c.container_retries[i] += 1;
+                    c.container = None;
+                    c.wait_until = Some(until);
+                }
+                return Ok(Outcome::Again);
+            }
+        }
+        match catch
+            .iter()
+            .find(|c| error_matches(&c.error_equals, &error))
+        {
+            Some(c) => {
+                let error_output = json!({ "Error": error, "Cause": ec.cause.unwrap_or_default() });
+                let output = io::result_path(&c.result_path, raw.clone(), error_output)?;
+                Ok(Outcome::Branch(c.next.clone(), output))
+            }
+            None => Ok(Outcome::Fail(ec)),
+        }
+    }
+
+    fn lanes_ref(&self) -> &[Lane] {
+        self.cur()
+            .and_then(|c| c.container.as_ref())
+            .map_or(&[], |c| c.lanes.as_slice())
+    }
+
+    fn lanes_mut(&mut self) -> &mut [Lane] {
+        match self.cur_mut().and_then(|c| c.container.as_mut()) {
+            Some(c) => c.lanes.as_mut_slice(),
+            None => &mut [],
         }
     }
 
@@ -873,7 +1404,7 @@ impl Run<'_> {
     }
 
     fn set_task(&mut self, run: Option<TaskRun>) {
-        if let Some(c) = self.rt.current.as_mut() {
+        if let Some(c) = self.cur_mut() {
             c.task = run;
         }
     }
@@ -909,12 +1440,7 @@ impl Run<'_> {
     }
 
     fn wait_until(&self, wait: &WaitFor, input: &Value, ctx: &Value) -> Result<i64, StatesError> {
-        let entered = self
-            .rt
-            .current
-            .as_ref()
-            .map(|c| c.entered_time)
-            .unwrap_or(self.now);
+        let entered = self.cur().map(|c| c.entered_time).unwrap_or(self.now);
         let scale = self.limits.wait_time_scale;
         let from_timestamp = |ms: i64| {
             // Scaled relative to the state's entry, so `--wait-time-scale` shortens it too.
@@ -996,16 +1522,18 @@ impl Run<'_> {
         }))
     }
 
+    /// Exits a state: its `…StateExited` event, then the next state, or the end of the
+    /// scope (`None` when the scope goes on).
     fn finish_state(
         &mut self,
         state: &State,
         entered_id: u64,
         output: Result<Value, StatesError>,
         next: Option<String>,
-    ) {
+    ) -> Option<ScopeEnd> {
         let output = match output {
             Ok(o) => o,
-            Err(e) => return self.state_error(state, entered_id, e),
+            Err(e) => return Some(ScopeEnd::Failed(self.state_error(state, entered_id, e))),
         };
         let text = output.to_string();
         if text.len() > MAX_PAYLOAD_BYTES {
@@ -1013,10 +1541,11 @@ impl Run<'_> {
                 "The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.",
                 state.name
             );
-            return self.fail(ErrorCause {
-                error: Some(names::DATA_LIMIT_EXCEEDED.into()),
+            let error = Some(names::DATA_LIMIT_EXCEEDED.into());
+            return Some(ScopeEnd::Failed(ErrorCause {
+                error,
                 cause: Some(cause),
-            });
+            }));
         }
         let prev = self.last();
         self.push(
@@ -1024,43 +1553,31 @@ impl Run<'_> {
             EventDetails::StateExited {
                 state_type: state.kind.event_prefix().into(),
                 name: state.name.clone(),
-                output: text.clone(),
+                output: text,
             },
         );
+        let now = self.now;
         match next {
             Some(next) => {
-                self.rt.current = Some(Current {
-                    state: next,
-                    input: output,
-                    entered_event_id: None,
-                    entered_time: self.now,
-                    wait_until: None,
-                    task: None,
-                });
+                if let Some(c) = self.cur_mut() {
+                    *c = Current::new(next, output, now);
+                }
+                None
             }
-            None => {
-                let prev = self.last();
-                self.push(
-                    prev,
-                    EventDetails::ExecutionSucceeded {
-                        output: text.clone(),
-                    },
-                );
-                self.rt.status = Status::Succeeded;
-                self.rt.output = Some(text);
-            }
+            None => Some(ScopeEnd::Done(output)),
         }
     }
 
-    fn state_error(&mut self, state: &State, entered_id: u64, e: StatesError) {
+    /// A runtime error in a state, with AWS's prefix naming the state and its entry event.
+    fn state_error(&self, state: &State, entered_id: u64, e: StatesError) -> ErrorCause {
         let cause = format!(
             "An error occurred while executing the state '{}' (entered at the event id #{}). {}",
             state.name, entered_id, e.cause
         );
-        self.fail(ErrorCause {
+        ErrorCause {
             error: Some(e.error),
             cause: Some(cause),
-        });
+        }
     }
 
     fn fail(&mut self, ec: ErrorCause) {

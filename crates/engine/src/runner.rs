@@ -170,23 +170,18 @@ impl Runner {
             let wake_at = record.wake_at;
             // Tasks are at-least-once: perform again what was not known to be performed. An
             // activity a worker already took stays with that worker.
-            let task = checkpoint
-                .runtime
-                .current
-                .as_ref()
-                .and_then(|c| c.task.as_ref());
-            let taken = task.is_some_and(|t| {
-                t.phase == TaskPhase::Started
-                    && matches!(
-                        t.dispatch.as_ref().map(|d| &d.resource),
-                        Some(asl::task::Resource::Activity { .. })
-                    )
-            });
-            if let Some(dispatch) = pending_dispatch(&checkpoint.runtime).filter(|_| !taken) {
-                self.emit(Outbox::Dispatch {
-                    execution_arn: arn.clone(),
-                    dispatch,
-                });
+            for task in checkpoint.runtime.pending_tasks() {
+                let Some(dispatch) = task.dispatch.clone() else {
+                    continue;
+                };
+                let taken = task.phase == TaskPhase::Started
+                    && matches!(dispatch.resource, asl::task::Resource::Activity { .. });
+                if !taken {
+                    self.emit(Outbox::Dispatch {
+                        execution_arn: arn.clone(),
+                        dispatch,
+                    });
+                }
             }
             let live = Live {
                 def,
@@ -405,7 +400,14 @@ impl Runner {
             }
             return;
         }
-        if let Some(dispatch) = pending_dispatch(&live.checkpoint.runtime) {
+        let pending: Vec<Dispatch> = live
+            .checkpoint
+            .runtime
+            .pending_tasks()
+            .into_iter()
+            .filter_map(|t| t.dispatch.clone())
+            .collect();
+        for dispatch in pending {
             self.emit(Outbox::Cancel {
                 execution_arn: arn.to_owned(),
                 dispatch,
@@ -496,15 +498,6 @@ impl Runner {
             }
         }
     }
-}
-
-/// The task an execution waits on that has no outcome yet, if any.
-fn pending_dispatch(rt: &Runtime) -> Option<Dispatch> {
-    let task = rt.current.as_ref()?.task.as_ref()?;
-    if task.outcome.is_some() || matches!(task.phase, TaskPhase::Retrying { .. }) {
-        return None;
-    }
-    task.dispatch.clone()
 }
 
 fn stored(events: &[HistoryEvent]) -> Vec<StoredEvent> {
