@@ -12,7 +12,8 @@ pub struct ApiError {
     pub message: String,
 }
 
-const SFN: &str = "com.amazonaws.swf.base.model";
+/// The namespace real Step Functions responses use for service exceptions.
+const SFN: &str = "com.amazonaws.swf.service.v2.model";
 const CORAL_SERVICE: &str = "com.amazon.coral.service";
 const CORAL_VALIDATE: &str = "com.amazon.coral.validate";
 

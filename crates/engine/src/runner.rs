@@ -249,7 +249,9 @@ impl Runner {
             durable: true,
             waiters: Vec::new(),
         };
-        let advance = self.step(&mut live, Signal::Redrive { redrive_count });
+        // The ExecutionRedriven event carries the same time as the answered redriveDate.
+        let now = live.record.redrive_date.unwrap_or_else(|| self.inner.clock.now_millis());
+        let advance = self.step_at(&mut live, Signal::Redrive { redrive_count }, now);
         self.persist(&live, &advance).await?;
         Ok(self.go_live(live, &advance).await)
     }
@@ -343,6 +345,10 @@ impl Runner {
     /// Runs the interpreter and brings the record up to date with the new runtime.
     fn step(&self, live: &mut Live, signal: Signal) -> Advance {
         let now = self.inner.clock.now_millis();
+        self.step_at(live, signal, now)
+    }
+
+    fn step_at(&self, live: &mut Live, signal: Signal, now: i64) -> Advance {
         let mut entropy = asl::Entropy::new(rand::random());
         let Checkpoint { info, runtime, .. } = &mut live.checkpoint;
         let advance = interpreter::advance(
