@@ -1,14 +1,12 @@
 //! Execution operations: start (async and sync), describe, list, history, stop.
 
-use std::sync::Arc;
-
 use asl::history::HistoryEvent;
 use asl::interpreter::{ExecutionInfo, Signal};
 use serde_json::Value;
 use store::{Cursor, ExecutionFilter, ExecutionRecord};
 use tokio::sync::oneshot;
 
-use crate::machines::{not_found, parse_definition};
+use crate::machines::not_found;
 use crate::runner::{Checkpoint, ParentLink, Signalled};
 use crate::{arn, Engine, Error, Result};
 
@@ -151,7 +149,7 @@ impl Engine {
         } else {
             arn::execution(&sm_parts, &name)
         };
-        let def = Arc::new(parse_definition(&sm.definition)?);
+        let def = self.inner.runner.definition(&sm.definition)?;
         let now = self.now();
         let info = ExecutionInfo {
             execution_arn: exec_arn.clone(),

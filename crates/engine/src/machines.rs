@@ -29,6 +29,31 @@ pub struct UpdateStateMachine {
     pub tracing_configuration: Option<String>,
 }
 
+/// Parsed definitions by their text: executions of one state machine revision share one.
+#[derive(Default)]
+pub(crate) struct DefinitionCache {
+    parsed: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Definition>>>,
+}
+
+/// How many distinct definitions the cache keeps before starting over.
+const CACHED_DEFINITIONS: usize = 1024;
+
+impl DefinitionCache {
+    pub(crate) fn get(&self, text: &str) -> Result<std::sync::Arc<Definition>> {
+        if let Some(def) = self.parsed.lock().ok().and_then(|m| m.get(text).cloned()) {
+            return Ok(def);
+        }
+        let def = std::sync::Arc::new(parse_definition(text)?);
+        if let Ok(mut m) = self.parsed.lock() {
+            if m.len() >= CACHED_DEFINITIONS {
+                m.clear();
+            }
+            m.insert(text.to_owned(), def.clone());
+        }
+        Ok(def)
+    }
+}
+
 /// Parses a definition, turning its diagnostics into AWS's `InvalidDefinition` message.
 pub(crate) fn parse_definition(text: &str) -> Result<Definition> {
     Definition::parse(text).map_err(|d| Error::InvalidDefinition(invalid_definition_message(&d)))

@@ -6,14 +6,10 @@
 //! ([`Engine::redrive_status`]), the idempotency window (constants below), and what an
 //! Express ARN answers ([`Engine::redrive_execution`]).
 
-use std::sync::Arc;
-
 use store::{ExecutionRecord, RedriveToken};
 
 use crate::runner::Checkpoint;
-use crate::{
-    arn, executions::execution_not_found, machines::parse_definition, Engine, Error, Result,
-};
+use crate::{arn, executions::execution_not_found, Engine, Error, Result};
 
 /// How many recent client tokens an execution remembers, and for how long ([DOC] §3.3).
 const TOKENS_KEPT: usize = 10;
@@ -124,7 +120,7 @@ impl Engine {
                 self.config().max_open_executions
             )));
         }
-        let def = Arc::new(parse_definition(&record.definition)?);
+        let def = self.inner.runner.definition(&record.definition)?;
         let mut checkpoint: Checkpoint = serde_json::from_str(&record.runtime)
             .map_err(|e| Error::Store(store::Error::Corrupt(e.to_string())))?;
         record.redrive_count += 1;

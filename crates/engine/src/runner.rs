@@ -101,6 +101,7 @@ struct Inner {
     timers: SyncMutex<BTreeSet<(i64, String)>>,
     timer_changed: Notify,
     outbox: mpsc::UnboundedSender<Outbox>,
+    definitions: crate::machines::DefinitionCache,
 }
 
 /// How many executions advance concurrently (commits are batched across them).
@@ -126,6 +127,7 @@ impl Runner {
                 timers: SyncMutex::new(BTreeSet::new()),
                 timer_changed: Notify::new(),
                 outbox,
+                definitions: Default::default(),
             }),
         };
         let rx = Arc::new(Mutex::new(rx));
@@ -152,8 +154,8 @@ impl Runner {
         let open = self.inner.store.open_executions().await?;
         let count = open.len();
         for record in open {
-            let def = match crate::machines::parse_definition(&record.definition) {
-                Ok(d) => Arc::new(d),
+            let def = match self.inner.definitions.get(&record.definition) {
+                Ok(d) => d,
                 Err(e) => {
                     tracing::error!(arn = %record.arn, error = %e, "cannot resume execution");
                     continue;
@@ -250,10 +252,18 @@ impl Runner {
             waiters: Vec::new(),
         };
         // The ExecutionRedriven event carries the same time as the answered redriveDate.
-        let now = live.record.redrive_date.unwrap_or_else(|| self.inner.clock.now_millis());
+        let now = live
+            .record
+            .redrive_date
+            .unwrap_or_else(|| self.inner.clock.now_millis());
         let advance = self.step_at(&mut live, Signal::Redrive { redrive_count }, now);
         self.persist(&live, &advance).await?;
         Ok(self.go_live(live, &advance).await)
+    }
+
+    /// The parsed definition for `text`, shared by every execution of that revision.
+    pub fn definition(&self, text: &str) -> Result<Arc<Definition>> {
+        self.inner.definitions.get(text)
     }
 
     /// How many executions are running on this node.
