@@ -89,10 +89,14 @@ pub struct ExecutionRecord {
     pub error: Option<String>,
     pub cause: Option<String>,
     pub role_arn: String,
-    /// The definition revision the execution started on (never a later update).
+    /// The definition revision the execution started on (never a later update). Stored in its
+    /// own column, written once.
+    #[serde(skip)]
     pub definition: String,
     pub revision_id: Option<String>,
-    /// The interpreter's checkpoint (JSON text): current state, its input, timers.
+    /// The interpreter's checkpoint (JSON text): current state, its input, timers. Stored in
+    /// its own column, so it is not escaped into the record's JSON on every transition.
+    #[serde(skip)]
     pub runtime: String,
     /// When the engine must wake the execution (epoch ms), if it is waiting on time.
     pub wake_at: Option<i64>,
@@ -185,6 +189,8 @@ pub trait Store: Send + Sync + 'static {
     /// fails (conflict, duplicate) does not prevent the others.
     async fn commit(&self, writes: Vec<Write>) -> Result<Vec<Result<()>>>;
     async fn get_execution(&self, arn: &str) -> Result<Option<ExecutionRecord>>;
+    /// A page of executions, newest first. The records come without their definition and
+    /// checkpoint (`definition`, `runtime` empty): listing never needs them.
     async fn list_executions(&self, filter: ExecutionFilter) -> Result<Vec<ExecutionRecord>>;
     /// Executions that are still running: what a restarting engine resumes.
     async fn open_executions(&self) -> Result<Vec<ExecutionRecord>>;

@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS executions(
     start_date INTEGER NOT NULL,
     version INTEGER NOT NULL,
     definition TEXT NOT NULL,
+    runtime TEXT NOT NULL,
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS executions_by_sm ON executions(sm_arn, start_date DESC, arn DESC);
@@ -227,13 +228,9 @@ fn insert_events(tx: &rusqlite::Transaction<'_>, arn: &str, events: &[StoredEven
     Ok(())
 }
 
-/// The execution row's `doc`: the record without its (large, immutable) definition.
+/// The execution row's `doc`: the record but its definition and checkpoint (own columns).
 fn execution_doc(e: &ExecutionRecord) -> Result<String> {
-    let mut value = serde_json::to_value(e)?;
-    if let Some(obj) = value.as_object_mut() {
-        obj.remove("definition");
-    }
-    Ok(value.to_string())
+    Ok(serde_json::to_string(e)?)
 }
 
 fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
@@ -243,8 +240,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
             events,
         } => {
             let inserted = tx.execute(
-                "INSERT OR IGNORE INTO executions(arn, sm_arn, status, start_date, version, definition, doc)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR IGNORE INTO executions(arn, sm_arn, status, start_date, version, definition, runtime, doc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     e.arn,
                     e.state_machine_arn,
@@ -252,6 +249,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
                     e.start_date,
                     e.version as i64,
                     e.definition,
+                    e.runtime,
                     execution_doc(e)?
                 ],
             )?;
@@ -265,13 +263,15 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
             events,
         } => {
             let updated = tx.execute(
-                "UPDATE executions SET status = ?2, version = ?3, doc = ?4 WHERE arn = ?1 AND version = ?5",
+                "UPDATE executions SET status = ?2, version = ?3, doc = ?4, runtime = ?6
+                 WHERE arn = ?1 AND version = ?5",
                 params![
                     e.arn,
                     e.status,
                     e.version as i64,
                     execution_doc(e)?,
-                    e.version as i64 - 1
+                    e.version as i64 - 1,
+                    e.runtime
                 ],
             )?;
             if updated == 0 {
@@ -346,16 +346,18 @@ fn group_commit(conn: &mut Connection, batch: Vec<Write>) -> Result<Vec<Result<(
     Ok(results)
 }
 
-fn read_execution(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String)> {
-    Ok((row.get(0)?, row.get(1)?))
+/// The columns every execution query selects: definition, runtime, doc.
+type ExecutionRow = (String, String, String);
+
+fn read_execution(row: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
 }
 
-fn decode_execution((definition, doc): (String, String)) -> Result<ExecutionRecord> {
-    let mut value: serde_json::Value = serde_json::from_str(&doc)?;
-    if let Some(obj) = value.as_object_mut() {
-        obj.insert("definition".into(), serde_json::Value::String(definition));
-    }
-    Ok(serde_json::from_value(value)?)
+fn decode_execution((definition, runtime, doc): ExecutionRow) -> Result<ExecutionRecord> {
+    let mut record: ExecutionRecord = serde_json::from_str(&doc)?;
+    record.definition = definition;
+    record.runtime = runtime;
+    Ok(record)
 }
 
 #[async_trait::async_trait]
@@ -415,7 +417,7 @@ impl Store for Sqlite {
         let arn = arn.to_owned();
         self.read(move |conn| {
             let row = conn
-                .prepare_cached("SELECT definition, doc FROM executions WHERE arn = ?1")?
+                .prepare_cached("SELECT definition, runtime, doc FROM executions WHERE arn = ?1")?
                 .query_row([arn], read_execution)
                 .optional()?;
             row.map(decode_execution).transpose()
@@ -430,7 +432,7 @@ impl Store for Sqlite {
                 None => (i64::MAX, String::new()),
             };
             let mut stmt = conn.prepare_cached(
-                "SELECT definition, doc FROM executions
+                "SELECT '', '', doc FROM executions
                  WHERE sm_arn = ?1 AND (?2 IS NULL OR status = ?2)
                    AND (?7 IS NULL OR (json_extract(doc, '$.redrive_count') > 0) = ?7)
                    AND (start_date < ?3 OR (start_date = ?3 AND arn < ?4) OR ?5)
@@ -456,7 +458,7 @@ impl Store for Sqlite {
     async fn open_executions(&self) -> Result<Vec<ExecutionRecord>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT definition, doc FROM executions WHERE status = 'RUNNING'",
+                "SELECT definition, runtime, doc FROM executions WHERE status = 'RUNNING'",
             )?;
             let rows = stmt.query_map([], read_execution)?;
             rows.map(|r| decode_execution(r?)).collect()
