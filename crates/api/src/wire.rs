@@ -66,6 +66,10 @@ pub fn describe_state_machine(sm: &StateMachineRecord) -> Value {
         "description",
         sm.description.clone().map(Value::String),
     );
+    o.insert(
+        "encryptionConfiguration".into(),
+        json!({ "type": "AWS_OWNED_KEY" }),
+    );
     Value::Object(o)
 }
 
@@ -92,6 +96,10 @@ pub fn state_machine_for_execution(e: &ExecutionRecord, sm: Option<&StateMachine
         &mut o,
         "revisionId",
         e.revision_id.clone().map(Value::String),
+    );
+    o.insert(
+        "encryptionConfiguration".into(),
+        json!({ "type": "AWS_OWNED_KEY" }),
     );
     Value::Object(o)
 }
@@ -191,9 +199,21 @@ pub fn history_event(e: &HistoryEvent, include_data: bool) -> Value {
             o.insert("name".into(), json!(name));
             payload(&mut o, "input", input);
         }
-        EventDetails::StateExited { name, output, .. } => {
+        EventDetails::StateExited {
+            name,
+            output,
+            assigned_variables,
+            ..
+        } => {
             o.insert("name".into(), json!(name));
             payload(&mut o, "output", output);
+            if let (Some(vars), true) = (assigned_variables, include_data) {
+                o.insert("assignedVariables".into(), Value::Object(vars.clone()));
+                o.insert(
+                    "assignedVariablesDetails".into(),
+                    json!({ "truncated": false }),
+                );
+            }
         }
         EventDetails::ContainerStarted { length, .. } => {
             put(&mut o, "length", length.map(|l| json!(l)))

@@ -178,6 +178,8 @@ pub struct State {
     pub output_path: PathField,
     /// `None` for terminal states (End, Succeed, Fail).
     pub next: Option<String>,
+    /// Workflow variables the state assigns when it exits successfully.
+    pub assign: Option<Template>,
 }
 
 #[derive(Debug, Clone)]
@@ -549,12 +551,14 @@ impl Validator {
             "Parallel" => StateKind::Parallel(Box::new(self.parallel(obj, at)?)),
             _ => self.map(obj, at)?,
         };
+        let assign = self.template(obj, "Assign", at);
         Some(State {
             name: name.to_owned(),
             kind,
             input_path,
             output_path,
             next,
+            assign,
         })
     }
 

@@ -45,6 +45,9 @@ pub enum EventDetails {
         state_type: String,
         name: String,
         output: String,
+        /// Variables the state assigned: name → value as JSON text.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        assigned_variables: Option<serde_json::Map<String, serde_json::Value>>,
     },
     /// `ParallelStateStarted` / `MapStateStarted` (with the number of items).
     ContainerStarted {

@@ -13,7 +13,7 @@ use crate::error::{names, StatesError};
 use crate::history::{ErrorCause, EventDetails, HistoryEvent, TaskFamily, TaskRef};
 use crate::io;
 use crate::task::{error_matches, Resource, Seconds};
-use crate::template::Scope;
+use crate::template::{Scope, Template};
 use crate::{timestamp, Entropy};
 
 /// AWS's payload limit for inputs, outputs and results: 256 KiB of UTF-8.
@@ -72,6 +72,13 @@ pub struct Runtime {
     pub output: Option<String>,
     pub error: Option<String>,
     pub cause: Option<String>,
+    /// AWS quirk: after a Map iteration ends or a Map/Parallel succeeds, the next event
+    /// names the event before that one as its previous event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<u64>,
+    /// The workflow variables of the top-level scope.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub variables: Map<String, Value>,
 }
 
 /// The state an execution is in, with the raw input it received.
@@ -217,6 +224,9 @@ pub struct Lane {
     pub current: Option<Current>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
+    /// The lane's own variables: a copy of the outer scope's when it started.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub variables: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -384,6 +394,8 @@ impl Runtime {
             output: None,
             error: None,
             cause: None,
+            chain: None,
+            variables: Map::new(),
         }
     }
 }
@@ -414,7 +426,8 @@ pub fn advance(
         out: Advance::default(),
         path: Vec::new(),
         budget: limits.states_per_call,
-        chain: None,
+        vars: Map::new(),
+        pending_assign: None,
     };
     run.handle(signal);
     run.out.wake_at = match run.rt.status {
@@ -439,9 +452,10 @@ struct Run<'a> {
     path: Vec<usize>,
     /// States left to run in this call.
     budget: u32,
-    /// AWS quirk: after a `…Succeeded` lifecycle event of a Map or Parallel, the next event
-    /// names the event before it as its previous one.
-    chain: Option<u64>,
+    /// The variables of the scope being run.
+    vars: Map<String, Value>,
+    /// Variables the state being executed assigns when it exits.
+    pending_assign: Option<Map<String, Value>>,
 }
 
 /// How a scope (the execution, a branch, an iteration) ended, or that it waits.
@@ -659,7 +673,7 @@ impl<'a> Run<'a> {
     fn push(&mut self, previous_event_id: u64, details: EventDetails) -> u64 {
         let id = self.rt.last_event_id + 1;
         self.rt.last_event_id = id;
-        self.chain = None;
+        self.rt.chain = None;
         self.out.events.push(HistoryEvent {
             id,
             previous_event_id,
@@ -670,13 +684,16 @@ impl<'a> Run<'a> {
     }
 
     fn last(&self) -> u64 {
-        self.chain.unwrap_or(self.rt.last_event_id)
+        self.rt.chain.unwrap_or(self.rt.last_event_id)
     }
 
     /// Runs the execution from the top-level state until it waits or ends.
     fn run(&mut self) {
         self.path.clear();
-        match self.run_scope() {
+        self.vars = std::mem::take(&mut self.rt.variables);
+        let end = self.run_scope();
+        self.rt.variables = std::mem::take(&mut self.vars);
+        match end {
             ScopeEnd::Done(output) => {
                 let text = output.to_string();
                 let prev = self.last();
@@ -830,42 +847,53 @@ impl<'a> Run<'a> {
                 parameters,
                 result_path,
             } => {
-                let effective = io::input_path(&state.input_path, raw, &context)?;
+                let effective = self.input_path(&state.input_path, raw, &context)?;
                 let produced = match (parameters, result) {
                     (Some(t), _) => {
-                        let mut scope = Scope::new(&effective, &context, self.entropy);
+                        let mut scope = Scope::new(&effective, &context, self.entropy)
+                            .with_variables(&self.vars);
                         t.render(&mut scope)?
                     }
                     (None, Some(r)) => r.clone(),
                     (None, None) => effective,
                 };
+                self.assign(state.assign.as_ref(), &produced, &context)?;
                 let combined = io::result_path(result_path, raw.clone(), produced)?;
-                Ok(Outcome::Exit(io::output_path(
+                Ok(Outcome::Exit(self.output_path(
                     &state.output_path,
                     &combined,
                     &context,
                 )?))
             }
             StateKind::Choice { choices, default } => {
-                let effective = io::input_path(&state.input_path, raw, &context)?;
-                let chosen = choice::select(choices, &effective, &context, &Map::new())?;
+                let effective = self.input_path(&state.input_path, raw, &context)?;
+                let chosen = choice::select(choices, &effective, &context, &self.vars)?;
+                let rule_assign = match chosen.and_then(|c| c.assign.as_ref()) {
+                    Some(v) => Some(Template::compile(v).map_err(StatesError::runtime)?),
+                    None => None,
+                };
                 let Some(next) = chosen.map(|c| c.next.clone()).or_else(|| default.clone()) else {
                     return Err(StatesError::new("States.NoChoiceMatched", "No Matches!"));
                 };
-                let output = io::output_path(&state.output_path, &effective, &context)?;
+                self.assign(
+                    rule_assign.as_ref().or(state.assign.as_ref()),
+                    &effective,
+                    &context,
+                )?;
+                let output = self.output_path(&state.output_path, &effective, &context)?;
                 Ok(Outcome::Branch(next, output))
             }
             StateKind::Wait(wait) => {
                 if let Some(until) = self.cur().and_then(|c| c.wait_until) {
                     return Ok(Outcome::Wait(until));
                 }
-                let effective = io::input_path(&state.input_path, raw, &context)?;
+                let effective = self.input_path(&state.input_path, raw, &context)?;
                 let until = self.wait_until(wait, &effective, &context)?;
                 Ok(Outcome::Wait(until))
             }
             StateKind::Succeed => {
-                let effective = io::input_path(&state.input_path, raw, &context)?;
-                Ok(Outcome::Exit(io::output_path(
+                let effective = self.input_path(&state.input_path, raw, &context)?;
+                Ok(Outcome::Exit(self.output_path(
                     &state.output_path,
                     &effective,
                     &context,
@@ -914,11 +942,15 @@ impl<'a> Run<'a> {
                     self.push(prev, EventDetails::TaskSucceeded { task, output });
                     self.set_task(None);
                     let selected = match &spec.result_selector {
-                        Some(t) => t.render(&mut Scope::new(&result, context, self.entropy))?,
+                        Some(t) => t.render(
+                            &mut Scope::new(&result, context, self.entropy)
+                                .with_variables(&self.vars),
+                        )?,
                         None => result,
                     };
+                    self.assign(state.assign.as_ref(), &selected, context)?;
                     let combined = io::result_path(&spec.result_path, raw.clone(), selected)?;
-                    let output = io::output_path(&state.output_path, &combined, context)?;
+                    let output = self.output_path(&state.output_path, &combined, context)?;
                     return Ok(Outcome::Exit(output));
                 }
                 TaskOutcome::Failed(ec) => {
@@ -1065,9 +1097,11 @@ impl<'a> Run<'a> {
                     );
                 }
                 let now = self.now;
+                let vars = self.vars.clone();
                 if let Some(lane) = self.lanes_mut().get_mut(i) {
                     lane.current = Some(Current::new(start_at, lane.input.clone(), now));
                     lane.status = LaneStatus::Running;
+                    lane.variables = vars;
                 }
                 running += 1;
             }
@@ -1075,9 +1109,18 @@ impl<'a> Run<'a> {
                 if self.lanes_ref()[i].status != LaneStatus::Running {
                     continue;
                 }
+                let lane_vars = self
+                    .lanes_mut()
+                    .get_mut(i)
+                    .map(|l| std::mem::take(&mut l.variables));
+                let outer = std::mem::replace(&mut self.vars, lane_vars.unwrap_or_default());
                 self.path.push(i);
                 let end = self.run_scope();
                 self.path.pop();
+                let lane_vars = std::mem::replace(&mut self.vars, outer);
+                if let Some(lane) = self.lanes_mut().get_mut(i) {
+                    lane.variables = lane_vars;
+                }
                 match end {
                     ScopeEnd::Done(output) => {
                         progressed = true;
@@ -1093,14 +1136,12 @@ impl<'a> Run<'a> {
                                 index: i as u64,
                             };
                             last_iteration_end = Some(self.push(prev, details));
-                            self.chain = Some(prev);
+                            self.rt.chain = Some(prev);
                         }
                     }
                     ScopeEnd::Failed(ec) => {
                         self.lane_failed(i, is_map, &name);
-                        let prev = self.last();
-                        self.push(prev, EventDetails::ContainerFailed { state_type });
-                        return self.container_error(retry, catch, raw, ec);
+                        return self.container_error(&state_type, retry, catch, raw, ec);
                     }
                     ScopeEnd::TimedOut => return Ok(Outcome::TimedOut),
                     ScopeEnd::Blocked if self.out.yielded => return Ok(Outcome::Blocked),
@@ -1119,14 +1160,17 @@ impl<'a> Run<'a> {
                     .collect();
                 let prev = last_iteration_end.unwrap_or_else(|| self.last());
                 self.push(prev, EventDetails::ContainerSucceeded { state_type });
-                self.chain = Some(prev);
+                self.rt.chain = Some(prev);
                 let result = Value::Array(outputs);
                 let selected = match result_selector {
-                    Some(t) => t.render(&mut Scope::new(&result, context, self.entropy))?,
+                    Some(t) => t.render(
+                        &mut Scope::new(&result, context, self.entropy).with_variables(&self.vars),
+                    )?,
                     None => result,
                 };
+                self.assign(state.assign.as_ref(), &selected, context)?;
                 let combined = io::result_path(result_path, raw.clone(), selected)?;
-                return Ok(Outcome::Exit(io::output_path(
+                return Ok(Outcome::Exit(self.output_path(
                     &state.output_path,
                     &combined,
                     context,
@@ -1159,7 +1203,7 @@ impl<'a> Run<'a> {
                     index: i as u64,
                 },
             );
-            self.chain = Some(prev);
+            self.rt.chain = Some(prev);
             for j in aborted {
                 let prev = self.last();
                 self.push(
@@ -1181,23 +1225,27 @@ impl<'a> Run<'a> {
         raw: &Value,
         context: &Value,
     ) -> Result<Vec<Lane>, StatesError> {
-        let effective = io::input_path(&state.input_path, raw, context)?;
+        let effective = self.input_path(&state.input_path, raw, context)?;
         let pending = |input: Value| Lane {
             status: LaneStatus::Pending,
             input,
             current: None,
             output: None,
+            variables: Map::new(),
         };
         match &state.kind {
             StateKind::Parallel(p) => {
                 let input = match &p.parameters {
-                    Some(t) => t.render(&mut Scope::new(&effective, context, self.entropy))?,
+                    Some(t) => t.render(
+                        &mut Scope::new(&effective, context, self.entropy)
+                            .with_variables(&self.vars),
+                    )?,
                     None => effective,
                 };
                 Ok(p.branches.iter().map(|_| pending(input.clone())).collect())
             }
             StateKind::Map(m) => {
-                let items = io::input_path(&m.items_path, &effective, context)?;
+                let items = self.input_path(&m.items_path, &effective, context)?;
                 let Value::Array(items) = items else {
                     return Err(StatesError::runtime(format!(
                         "Map state input must be an array but was: {items}"
@@ -1209,7 +1257,10 @@ impl<'a> Run<'a> {
                         Some(t) => {
                             let mut ctx = context.clone();
                             ctx["Map"] = json!({ "Item": { "Index": index, "Value": item } });
-                            t.render(&mut Scope::new(&effective, &ctx, self.entropy))?
+                            t.render(
+                                &mut Scope::new(&effective, &ctx, self.entropy)
+                                    .with_variables(&self.vars),
+                            )?
                         }
                         None => item,
                     };
@@ -1225,6 +1276,7 @@ impl<'a> Run<'a> {
     /// lanes are kept when the error ends the scope: redrive re-runs only the unsuccessful ones.
     fn container_error(
         &mut self,
+        state_type: &str,
         retry: &[crate::task::Retrier],
         catch: &[crate::task::Catcher],
         raw: &Value,
@@ -1256,6 +1308,10 @@ impl<'a> Run<'a> {
                 return Ok(Outcome::Again);
             }
         }
+        // Not retried: the state fails (and is caught, or fails its scope).
+        let prev = self.last();
+        let state_type = state_type.to_owned();
+        self.push(prev, EventDetails::ContainerFailed { state_type });
         match catch
             .iter()
             .find(|c| error_matches(&c.error_equals, &error))
@@ -1292,9 +1348,11 @@ impl<'a> Run<'a> {
         raw: &Value,
         context: &Value,
     ) -> Result<Outcome, StatesError> {
-        let effective = io::input_path(&state.input_path, raw, context)?;
+        let effective = self.input_path(&state.input_path, raw, context)?;
         let input = match &spec.parameters {
-            Some(t) => t.render(&mut Scope::new(&effective, context, self.entropy))?,
+            Some(t) => t.render(
+                &mut Scope::new(&effective, context, self.entropy).with_variables(&self.vars),
+            )?,
             None => effective,
         };
         let timeout = self.seconds(&spec.timeout, "TimeoutSecondsPath", raw, context)?;
@@ -1420,7 +1478,7 @@ impl<'a> Run<'a> {
         match spec {
             None => Ok(None),
             Some(Seconds::Fixed(n)) => Ok(Some(*n)),
-            Some(Seconds::Path(p)) => match select(p, raw, context) {
+            Some(Seconds::Path(p)) => match select(p, raw, context, &self.vars) {
                 Some(v) if v.as_u64().is_some_and(|n| n > 0) => Ok(v.as_u64()),
                 Some(v) => Err(StatesError::runtime(format!(
                     "The {field} field refers to value \"{v}\" which is not a valid positive integer."
@@ -1435,8 +1493,9 @@ impl<'a> Run<'a> {
 
     fn wait_output(&mut self, state: &State, raw: &Value) -> Result<Value, StatesError> {
         let context = self.context(state);
-        let effective = io::input_path(&state.input_path, raw, &context)?;
-        io::output_path(&state.output_path, &effective, &context)
+        let effective = self.input_path(&state.input_path, raw, &context)?;
+        self.assign(state.assign.as_ref(), &effective, &context)?;
+        self.output_path(&state.output_path, &effective, &context)
     }
 
     fn wait_until(&self, wait: &WaitFor, input: &Value, ctx: &Value) -> Result<i64, StatesError> {
@@ -1450,7 +1509,7 @@ impl<'a> Run<'a> {
             WaitFor::Seconds(s) => Ok(entered + self.scaled(*s)),
             WaitFor::Timestamp(ms) => Ok(from_timestamp(*ms)),
             WaitFor::SecondsPath(path) => {
-                let value = select(path, input, ctx).ok_or_else(|| {
+                let value = select(path, input, ctx, &self.vars).ok_or_else(|| {
                     StatesError::runtime(format!(
                         "The SecondsPath parameter does not reference an input value: {}",
                         path.text()
@@ -1473,7 +1532,7 @@ impl<'a> Run<'a> {
                 Ok(entered + self.scaled(seconds as u64))
             }
             WaitFor::TimestampPath(path) => {
-                let value = select(path, input, ctx);
+                let value = select(path, input, ctx, &self.vars);
                 let parsed = value
                     .as_ref()
                     .and_then(Value::as_str)
@@ -1503,7 +1562,7 @@ impl<'a> Run<'a> {
         let value = match source {
             Source::None => return Ok(None),
             Source::Literal(s) => return Ok(Some(s.clone())),
-            Source::Path(path) => select(path, raw, context).ok_or_else(|| {
+            Source::Path(path) => select(path, raw, context, &self.vars).ok_or_else(|| {
                 StatesError::runtime(format!(
                     "The JSONPath '{}' specified for the field '{}' could not be found in the input '{}'",
                     path.text(),
@@ -1512,7 +1571,7 @@ impl<'a> Run<'a> {
                 ))
             })?,
             Source::Intrinsic(f) => {
-                let mut scope = Scope::new(raw, context, self.entropy);
+                let mut scope = Scope::new(raw, context, self.entropy).with_variables(&self.vars);
                 f.eval(&mut scope)?
             }
         };
@@ -1547,6 +1606,12 @@ impl<'a> Run<'a> {
                 cause: Some(cause),
             }));
         }
+        let assigned = self.pending_assign.take().filter(|a| !a.is_empty());
+        let assigned_variables = assigned.as_ref().map(|a| {
+            a.iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.to_string())))
+                .collect()
+        });
         let prev = self.last();
         self.push(
             prev,
@@ -1554,8 +1619,12 @@ impl<'a> Run<'a> {
                 state_type: state.kind.event_prefix().into(),
                 name: state.name.clone(),
                 output: text,
+                assigned_variables,
             },
         );
+        // Variables change only when the state exits: everything the state evaluated saw
+        // the values it was entered with.
+        self.vars.extend(assigned.unwrap_or_default());
         let now = self.now;
         match next {
             Some(next) => {
@@ -1566,6 +1635,44 @@ impl<'a> Run<'a> {
             }
             None => Some(ScopeEnd::Done(output)),
         }
+    }
+
+    fn input_path(
+        &self,
+        field: &io::PathField,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<Value, StatesError> {
+        io::select(field, raw, context, Some(&self.vars))
+    }
+
+    fn output_path(
+        &self,
+        field: &io::PathField,
+        output: &Value,
+        context: &Value,
+    ) -> Result<Value, StatesError> {
+        io::select(field, output, context, Some(&self.vars))
+    }
+
+    /// Evaluates an `Assign` template against `value` (the state's result, or its input for
+    /// Choice and Wait); the assignment takes effect when the state exits.
+    fn assign(
+        &mut self,
+        assign: Option<&Template>,
+        value: &Value,
+        context: &Value,
+    ) -> Result<(), StatesError> {
+        self.pending_assign = match assign {
+            Some(t) => match t
+                .render(&mut Scope::new(value, context, self.entropy).with_variables(&self.vars))?
+            {
+                Value::Object(map) => Some(map),
+                _ => None,
+            },
+            None => None,
+        };
+        Ok(())
     }
 
     /// A runtime error in a state, with AWS's prefix naming the state and its entry event.
@@ -1616,9 +1723,15 @@ fn task_ref(resource: &Resource) -> TaskRef {
     }
 }
 
-fn select(path: &crate::jsonpath::JsonPath, input: &Value, context: &Value) -> Option<Value> {
+fn select(
+    path: &crate::jsonpath::JsonPath,
+    input: &Value,
+    context: &Value,
+    vars: &Map<String, Value>,
+) -> Option<Value> {
     match path.root() {
         crate::jsonpath::Root::Context => path.select(context),
-        _ => path.select(input),
+        crate::jsonpath::Root::Variable(name) => path.select(vars.get(name)?),
+        crate::jsonpath::Root::Input => path.select(input),
     }
 }

@@ -34,6 +34,12 @@ impl<'a> Scope<'a> {
     }
 
     /// Evaluates a path against the root it names; `None` when it does not resolve.
+    /// The same scope with workflow variables readable as `$name`.
+    pub fn with_variables(mut self, variables: &'a Map<String, Value>) -> Scope<'a> {
+        self.variables = Some(variables);
+        self
+    }
+
     pub fn select(&self, path: &JsonPath) -> Option<Value> {
         match path.root() {
             Root::Input => path.select(self.input),
