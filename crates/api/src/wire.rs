@@ -70,6 +70,7 @@ pub fn describe_state_machine(sm: &StateMachineRecord) -> Value {
         "encryptionConfiguration".into(),
         json!({ "type": "AWS_OWNED_KEY" }),
     );
+    variable_references(&sm.definition, &mut o);
     Value::Object(o)
 }
 
@@ -101,7 +102,16 @@ pub fn state_machine_for_execution(e: &ExecutionRecord, sm: Option<&StateMachine
         "encryptionConfiguration".into(),
         json!({ "type": "AWS_OWNED_KEY" }),
     );
+    variable_references(&e.definition, &mut o);
     Value::Object(o)
+}
+
+/// `variableReferences`, present when the definition reads workflow variables.
+fn variable_references(definition: &str, o: &mut Map<String, Value>) {
+    let refs = asl::definition::variable_references(definition);
+    if !refs.is_empty() {
+        o.insert("variableReferences".into(), Value::Object(refs));
+    }
 }
 
 /// The fields `DescribeExecution`, `StartSyncExecution` and `ListExecutions` share.

@@ -976,3 +976,89 @@ mod tests {
         assert_eq!(def.state("A").and_then(|s| s.next.as_deref()), Some("B"));
     }
 }
+
+/// `variableReferences` of DescribeStateMachine: for each state (nested ones included) that
+/// reads workflow variables, their names, sorted. Read from the document as written, so it
+/// never fails: a definition that does not parse has no references.
+pub fn variable_references(text: &str) -> Map<String, Value> {
+    /// Whether a member's string value is evaluated (a path or an intrinsic) rather than
+    /// taken literally: `….$` template keys and the path fields.
+    fn evaluated(key: &str) -> bool {
+        key.ends_with(".$") || key.ends_with("Path") || key == "Variable"
+    }
+    fn scan(v: &Value, is_evaluated: bool, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::String(s) if is_evaluated => {
+                let bytes = s.as_bytes();
+                for (i, _) in s.match_indices('$') {
+                    let after_dollar = i > 0 && bytes[i - 1] == b'$';
+                    let name: String = s[i + 1..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    let starts_ok = name
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+                    if !after_dollar && starts_ok {
+                        out.insert(name);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| scan(i, is_evaluated, out)),
+            Value::Object(obj) => obj.iter().for_each(|(k, i)| scan(i, evaluated(k), out)),
+            _ => {}
+        }
+    }
+    fn machine(m: &Value, out: &mut Map<String, Value>) {
+        let Some(states) = m.get("States").and_then(Value::as_object) else {
+            return;
+        };
+        for (name, state) in states {
+            let Some(fields) = state.as_object() else {
+                continue;
+            };
+            let mut names = std::collections::BTreeSet::new();
+            for (field, value) in fields {
+                match field.as_str() {
+                    "Branches" => value
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .for_each(|b| machine(b, out)),
+                    "ItemProcessor" | "Iterator" => machine(value, out),
+                    _ => scan(value, evaluated(field), &mut names),
+                }
+            }
+            if !names.is_empty() {
+                out.insert(
+                    name.clone(),
+                    Value::Array(names.into_iter().map(Value::String).collect()),
+                );
+            }
+        }
+    }
+    let mut out = Map::new();
+    if let Ok(doc) = serde_json::from_str::<Value>(text) {
+        machine(&doc, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod variable_reference_tests {
+    use super::*;
+
+    #[test]
+    fn references_per_state_sorted_nested_included() {
+        let text = r#"{"StartAt":"A","States":{
+            "A":{"Type":"Pass","Assign":{"x":1},"Parameters":{"v.$":"$$.Execution.Id","w.$":"$.a","lit":"$notread"},"Next":"M"},
+            "M":{"Type":"Map","ItemsPath":"$list","ItemProcessor":{"StartAt":"S","States":{
+                "S":{"Type":"Pass","Assign":{"s.$":"States.MathAdd($zeta, $alpha)"},"End":true}}},"End":true}}}"#;
+        let refs = variable_references(text);
+        assert_eq!(
+            Value::Object(refs),
+            serde_json::json!({"M": ["list"], "S": ["alpha", "zeta"]})
+        );
+    }
+}
