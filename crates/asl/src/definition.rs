@@ -258,6 +258,8 @@ pub struct MapState {
     pub item_selector: Option<Template>,
     /// 0 = unlimited.
     pub max_concurrency: u64,
+    /// `MaxConcurrencyPath`: read from the state input instead.
+    pub max_concurrency_path: Option<JsonPath>,
     pub result_selector: Option<Template>,
     pub result_path: ResultPathField,
     pub retry: Vec<Retrier>,
@@ -750,6 +752,19 @@ impl Validator {
             items_path: self.path_field(obj, "ItemsPath", at),
             item_selector,
             max_concurrency,
+            max_concurrency_path: match obj.get("MaxConcurrencyPath") {
+                Some(Value::String(p)) => match JsonPath::parse(p) {
+                    Ok(p) => Some(p),
+                    Err(_) => {
+                        self.schema(
+                            "The value for the field 'MaxConcurrencyPath' must be a valid JSONPath",
+                            &format!("{at}/MaxConcurrencyPath"),
+                        );
+                        None
+                    }
+                },
+                _ => None,
+            },
             result_selector: self.template(obj, "ResultSelector", at),
             result_path: self.result_path(obj, at),
             retry,

@@ -213,6 +213,9 @@ pub struct Container {
     pub lanes: Vec<Lane>,
     /// Whether `…StateStarted` was recorded for the current entry.
     pub started: bool,
+    /// How many lanes may run at once (0: no limit), fixed when the state is entered.
+    #[serde(default)]
+    pub max_concurrency: u64,
 }
 
 /// One branch or iteration: its input, where it is, and its result once it succeeded.
@@ -1009,15 +1012,9 @@ impl<'a> Run<'a> {
         raw: &Value,
         context: &Value,
     ) -> Result<Outcome, StatesError> {
-        let (retry, catch, result_selector, result_path, max_concurrency) = match &state.kind {
-            StateKind::Parallel(p) => (&p.retry, &p.catch, &p.result_selector, &p.result_path, 0),
-            StateKind::Map(m) => (
-                &m.retry,
-                &m.catch,
-                &m.result_selector,
-                &m.result_path,
-                m.max_concurrency,
-            ),
+        let (retry, catch, result_selector, result_path) = match &state.kind {
+            StateKind::Parallel(p) => (&p.retry, &p.catch, &p.result_selector, &p.result_path),
+            StateKind::Map(m) => (&m.retry, &m.catch, &m.result_selector, &m.result_path),
             _ => return Ok(Outcome::Blocked),
         };
         let is_map = matches!(state.kind, StateKind::Map(_));
@@ -1031,6 +1028,7 @@ impl<'a> Run<'a> {
             }
         }
         if self.cur().is_some_and(|c| c.container.is_none()) {
+            let max_concurrency = self.max_concurrency(state, raw, context)?;
             let lanes = match self.lanes(state, raw, context) {
                 Ok(lanes) => lanes,
                 Err(e) => {
@@ -1043,6 +1041,7 @@ impl<'a> Run<'a> {
                 c.container = Some(Box::new(Container {
                     lanes,
                     started: false,
+                    max_concurrency,
                 }));
             }
         }
@@ -1076,6 +1075,10 @@ impl<'a> Run<'a> {
                 .count() as u64;
             for i in 0..count {
                 let pending = self.lanes_ref()[i].status == LaneStatus::Pending;
+                let max_concurrency = self
+                    .cur()
+                    .and_then(|c| c.container.as_ref())
+                    .map_or(0, |c| c.max_concurrency);
                 if !pending || (max_concurrency > 0 && running >= max_concurrency) {
                     continue;
                 }
@@ -1180,6 +1183,28 @@ impl<'a> Run<'a> {
                 return Ok(Outcome::Blocked);
             }
         }
+    }
+
+    /// `MaxConcurrency`, or `MaxConcurrencyPath` read from the state input.
+    fn max_concurrency(
+        &self,
+        state: &State,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<u64, StatesError> {
+        let StateKind::Map(m) = &state.kind else {
+            return Ok(0);
+        };
+        let Some(path) = &m.max_concurrency_path else {
+            return Ok(m.max_concurrency);
+        };
+        let value = select(path, raw, context, &self.vars).unwrap_or(Value::Null);
+        value.as_u64().ok_or_else(|| {
+            StatesError::runtime(format!(
+                "The MaxConcurrencyPath field refers to value \"{value}\" which is not a valid integer: {}",
+                path.text()
+            ))
+        })
     }
 
     /// Marks lane `i` failed and aborts the lanes still running.
