@@ -26,7 +26,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
-use super::{client, task_timeout, timed_out};
+use super::{client, error_chain, task_timeout, timed_out};
 use crate::tasks::{failed, Reply};
 use crate::Engine;
 
@@ -362,18 +362,6 @@ fn response_body(headers: &HeaderMap, text: &str) -> Value {
         }
     }
     Value::String(text.to_owned())
-}
-
-/// An error with its sources (`error sending request: … connection refused`).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

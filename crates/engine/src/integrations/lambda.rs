@@ -39,7 +39,7 @@ use asl::task::Pattern;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
 
-use super::{client, header_case, task_timeout, timed_out};
+use super::{client, error_chain, header_case, task_timeout, timed_out};
 use crate::tasks::{failed, Reply};
 use crate::Engine;
 
@@ -367,18 +367,6 @@ fn api_error(status: u16, headers: &HeaderMap, body: &str, function: &Function) 
             "{message} (Service: AWSLambda; Status Code: {status}; Error Code: {name}; Request ID: {request_id}; Proxy: null)"
         ),
     )
-}
-
-/// An error with its sources (`error sending request: … connection refused`).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -119,6 +119,18 @@ pub(crate) fn header_case(name: &str) -> String {
     }
 }
 
+/// An error with its sources (`error sending request: … connection refused`).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
