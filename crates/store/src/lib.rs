@@ -110,6 +110,53 @@ pub struct ExecutionRecord {
     /// Recent `RedriveExecution` client tokens, newest last (idempotency).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redrive_tokens: Vec<RedriveToken>,
+    /// The version the execution runs, when started through a version or an alias ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_machine_version_arn: Option<String>,
+    /// The alias the execution was started through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_machine_alias_arn: Option<String>,
+}
+
+/// A published state machine version (`PublishStateMachineVersion`): an immutable snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    /// `…:stateMachine:NAME:N`; assigned by [`Store::create_version`].
+    pub arn: String,
+    pub state_machine_arn: String,
+    /// Assigned by [`Store::create_version`]: increasing per state machine, never reused.
+    pub version: u64,
+    /// `STANDARD` or `EXPRESS`.
+    pub kind: String,
+    pub definition: String,
+    pub role_arn: String,
+    /// The state machine revision the version was published from.
+    pub revision_id: Option<String>,
+    pub description: Option<String>,
+    pub creation_date: i64,
+    pub logging_configuration: Option<String>,
+    pub tracing_configuration: Option<String>,
+}
+
+/// One entry of an alias's routing configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub version_arn: String,
+    /// Percent of the executions started through the alias.
+    pub weight: u32,
+}
+
+/// A state machine alias (`CreateStateMachineAlias`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    /// `…:stateMachine:NAME:ALIAS`.
+    pub arn: String,
+    pub state_machine_arn: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub routing: Vec<Route>,
+    pub creation_date: i64,
+    pub update_date: i64,
 }
 
 /// A `RedriveExecution` client token and the answer it got.
@@ -152,6 +199,8 @@ pub struct ExecutionFilter {
     pub status: Option<String>,
     /// `Some(true)`: only redriven executions; `Some(false)`: only never-redriven ones.
     pub redriven: Option<bool>,
+    /// Only executions that ran this version or were started through this alias (an ARN).
+    pub qualifier: Option<String>,
     /// Only executions after this position (an opaque cursor from a previous page).
     pub after: Option<Cursor>,
     pub limit: usize,
@@ -172,9 +221,28 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces a state machine; [`Error::NotFound`] if it does not exist.
     async fn update_state_machine(&self, sm: StateMachineRecord) -> Result<()>;
     async fn get_state_machine(&self, arn: &str) -> Result<Option<StateMachineRecord>>;
+    /// Deletes a state machine with its versions and aliases.
     async fn delete_state_machine(&self, arn: &str) -> Result<()>;
     /// All state machines, ordered by ARN.
     async fn list_state_machines(&self) -> Result<Vec<StateMachineRecord>>;
+
+    /// Publishes a version: assigns the state machine's next version number (one more than any
+    /// it ever had, so numbers of deleted versions are not reused) and the ARN, stores it and
+    /// returns it.
+    async fn create_version(&self, version: VersionRecord) -> Result<VersionRecord>;
+    async fn get_version(&self, arn: &str) -> Result<Option<VersionRecord>>;
+    /// The versions of a state machine, newest (highest number) first.
+    async fn list_versions(&self, state_machine_arn: &str) -> Result<Vec<VersionRecord>>;
+    async fn delete_version(&self, arn: &str) -> Result<()>;
+
+    /// Creates an alias; [`Error::AlreadyExists`] if its ARN is taken.
+    async fn create_alias(&self, alias: AliasRecord) -> Result<()>;
+    /// Replaces an alias; [`Error::NotFound`] if it does not exist.
+    async fn update_alias(&self, alias: AliasRecord) -> Result<()>;
+    async fn get_alias(&self, arn: &str) -> Result<Option<AliasRecord>>;
+    async fn delete_alias(&self, arn: &str) -> Result<()>;
+    /// The aliases of a state machine, ordered by ARN.
+    async fn list_aliases(&self, state_machine_arn: &str) -> Result<Vec<AliasRecord>>;
 
     /// Creates an activity; [`Error::AlreadyExists`] if its ARN is taken.
     async fn create_activity(&self, activity: ActivityRecord) -> Result<()>;

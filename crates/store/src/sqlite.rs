@@ -12,13 +12,23 @@ use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
 use crate::{
-    ActivityRecord, Error, ExecutionFilter, ExecutionRecord, Result, StateMachineRecord, Store,
-    StoredEvent, Write,
+    ActivityRecord, AliasRecord, Error, ExecutionFilter, ExecutionRecord, Result,
+    StateMachineRecord, Store, StoredEvent, VersionRecord, Write,
 };
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS state_machines(arn TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS activities(arn TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS versions(
+    arn TEXT PRIMARY KEY,
+    sm_arn TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS versions_by_sm ON versions(sm_arn, number DESC);
+CREATE TABLE IF NOT EXISTS version_counters(sm_arn TEXT PRIMARY KEY, last INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS aliases(arn TEXT PRIMARY KEY, sm_arn TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS aliases_by_sm ON aliases(sm_arn, arn);
 CREATE TABLE IF NOT EXISTS executions(
     arn TEXT PRIMARY KEY,
     sm_arn TEXT NOT NULL,
@@ -377,11 +387,109 @@ impl Store for Sqlite {
     }
 
     async fn delete_state_machine(&self, arn: &str) -> Result<()> {
-        self.delete_doc("state_machines", arn).await
+        let arn = arn.to_owned();
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute("DELETE FROM state_machines WHERE arn = ?1", [&arn])?;
+            tx.execute("DELETE FROM versions WHERE sm_arn = ?1", [&arn])?;
+            tx.execute("DELETE FROM version_counters WHERE sm_arn = ?1", [&arn])?;
+            tx.execute("DELETE FROM aliases WHERE sm_arn = ?1", [&arn])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     async fn list_state_machines(&self) -> Result<Vec<StateMachineRecord>> {
         self.list_docs("state_machines").await
+    }
+
+    async fn create_version(&self, version: VersionRecord) -> Result<VersionRecord> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let last: Option<i64> = tx
+                .query_row(
+                    "SELECT last FROM version_counters WHERE sm_arn = ?1",
+                    [&version.state_machine_arn],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let number = last.unwrap_or(0) + 1;
+            tx.execute(
+                "INSERT INTO version_counters(sm_arn, last) VALUES (?1, ?2)
+                 ON CONFLICT(sm_arn) DO UPDATE SET last = excluded.last",
+                params![version.state_machine_arn, number],
+            )?;
+            let mut v = version;
+            v.version = number as u64;
+            v.arn = format!("{}:{number}", v.state_machine_arn);
+            tx.execute(
+                "INSERT INTO versions(arn, sm_arn, number, doc) VALUES (?1, ?2, ?3, ?4)",
+                params![v.arn, v.state_machine_arn, number, serde_json::to_string(&v)?],
+            )?;
+            tx.commit()?;
+            Ok(v)
+        })
+        .await
+    }
+
+    async fn get_version(&self, arn: &str) -> Result<Option<VersionRecord>> {
+        self.get_doc("versions", arn).await
+    }
+
+    async fn list_versions(&self, state_machine_arn: &str) -> Result<Vec<VersionRecord>> {
+        let sm = state_machine_arn.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT doc FROM versions WHERE sm_arn = ?1 ORDER BY number DESC",
+            )?;
+            let docs = stmt.query_map([sm], |r| r.get::<_, String>(0))?;
+            docs.map(|d| Ok(serde_json::from_str(&d?)?)).collect()
+        })
+        .await
+    }
+
+    async fn delete_version(&self, arn: &str) -> Result<()> {
+        self.delete_doc("versions", arn).await
+    }
+
+    async fn create_alias(&self, alias: AliasRecord) -> Result<()> {
+        let doc = serde_json::to_string(&alias)?;
+        self.write(move |conn| {
+            let inserted = conn.execute(
+                "INSERT OR IGNORE INTO aliases(arn, sm_arn, doc) VALUES (?1, ?2, ?3)",
+                params![alias.arn, alias.state_machine_arn, doc],
+            )?;
+            match inserted {
+                0 => Err(Error::AlreadyExists),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn update_alias(&self, alias: AliasRecord) -> Result<()> {
+        let doc = serde_json::to_string(&alias)?;
+        self.update_doc("aliases", alias.arn, doc).await
+    }
+
+    async fn get_alias(&self, arn: &str) -> Result<Option<AliasRecord>> {
+        self.get_doc("aliases", arn).await
+    }
+
+    async fn delete_alias(&self, arn: &str) -> Result<()> {
+        self.delete_doc("aliases", arn).await
+    }
+
+    async fn list_aliases(&self, state_machine_arn: &str) -> Result<Vec<AliasRecord>> {
+        let sm = state_machine_arn.to_owned();
+        self.read(move |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT doc FROM aliases WHERE sm_arn = ?1 ORDER BY arn")?;
+            let docs = stmt.query_map([sm], |r| r.get::<_, String>(0))?;
+            docs.map(|d| Ok(serde_json::from_str(&d?)?)).collect()
+        })
+        .await
     }
 
     async fn create_activity(&self, activity: ActivityRecord) -> Result<()> {
@@ -435,6 +543,8 @@ impl Store for Sqlite {
                 "SELECT '', '', doc FROM executions
                  WHERE sm_arn = ?1 AND (?2 IS NULL OR status = ?2)
                    AND (?7 IS NULL OR (json_extract(doc, '$.redrive_count') > 0) = ?7)
+                   AND (?8 IS NULL OR json_extract(doc, '$.state_machine_version_arn') = ?8
+                        OR json_extract(doc, '$.state_machine_alias_arn') = ?8)
                    AND (start_date < ?3 OR (start_date = ?3 AND arn < ?4) OR ?5)
                  ORDER BY start_date DESC, arn DESC LIMIT ?6",
             )?;
@@ -446,7 +556,8 @@ impl Store for Sqlite {
                     after_arn,
                     f.after.is_none(),
                     f.limit as i64,
-                    f.redriven
+                    f.redriven,
+                    f.qualifier
                 ],
                 read_execution,
             )?;

@@ -24,6 +24,8 @@ fn execution(arn: &str, start: i64, status: &str) -> ExecutionRecord {
         version: 1,
         history_length: 1,
         redrive_tokens: Vec::new(),
+        state_machine_version_arn: None,
+        state_machine_alias_arn: None,
     }
 }
 
@@ -91,6 +93,7 @@ async fn contract(store: impl Store) {
         state_machine_arn: "sm".into(),
         status: None,
         redriven: None,
+        qualifier: None,
         after,
         limit: 1,
     };
@@ -138,6 +141,144 @@ async fn contract(store: impl Store) {
             .collect();
         assert_eq!(got, want, "redriven filter {redriven:?}");
     }
+
+    let mut c = execution("c", 5, "SUCCEEDED");
+    c.state_machine_version_arn = Some("sm:1".into());
+    c.state_machine_alias_arn = Some("sm:live".into());
+    let r = store
+        .commit(vec![Write::CreateExecution {
+            execution: c,
+            events: vec![event(1)],
+        }])
+        .await
+        .unwrap();
+    assert!(r[0].is_ok());
+    for (qualifier, want) in [("sm:1", vec!["c"]), ("sm:live", vec!["c"]), ("sm:2", vec![])] {
+        let filter = ExecutionFilter {
+            qualifier: Some(qualifier.into()),
+            limit: 10,
+            ..page(None)
+        };
+        let got: Vec<String> = store
+            .list_executions(filter)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.arn)
+            .collect();
+        assert_eq!(got, want, "qualifier {qualifier}");
+    }
+    let got = store.get_execution("c").await.unwrap().unwrap();
+    assert_eq!(got.state_machine_version_arn.as_deref(), Some("sm:1"));
+
+    versions_and_aliases(&store).await;
+}
+
+fn state_machine(arn: &str) -> StateMachineRecord {
+    StateMachineRecord {
+        arn: arn.into(),
+        name: arn.into(),
+        kind: "STANDARD".into(),
+        definition: "{}".into(),
+        role_arn: "role".into(),
+        creation_date: 1,
+        update_date: None,
+        revision_id: None,
+        description: None,
+        logging_configuration: None,
+        tracing_configuration: None,
+        tags: Vec::new(),
+    }
+}
+
+fn version(sm: &str, revision: &str) -> VersionRecord {
+    VersionRecord {
+        arn: String::new(),
+        state_machine_arn: sm.into(),
+        version: 0,
+        kind: "STANDARD".into(),
+        definition: "{}".into(),
+        role_arn: "role".into(),
+        revision_id: Some(revision.into()),
+        description: None,
+        creation_date: 1,
+        logging_configuration: None,
+        tracing_configuration: None,
+    }
+}
+
+async fn versions_and_aliases(store: &impl Store) {
+    store.create_state_machine(state_machine("m")).await.unwrap();
+    let v1 = store.create_version(version("m", "r1")).await.unwrap();
+    let v2 = store.create_version(version("m", "r2")).await.unwrap();
+    assert_eq!((v1.version, v1.arn.as_str()), (1, "m:1"));
+    assert_eq!((v2.version, v2.arn.as_str()), (2, "m:2"));
+    assert_eq!(store.get_version("m:1").await.unwrap(), Some(v1.clone()));
+    let numbers = |vs: Vec<VersionRecord>| vs.iter().map(|v| v.version).collect::<Vec<_>>();
+    assert_eq!(
+        numbers(store.list_versions("m").await.unwrap()),
+        vec![2, 1],
+        "newest first"
+    );
+    store.delete_version("m:2").await.unwrap();
+    let v3 = store.create_version(version("m", "r3")).await.unwrap();
+    assert_eq!(v3.version, 3, "numbers of deleted versions are not reused");
+    assert_eq!(numbers(store.list_versions("m").await.unwrap()), vec![3, 1]);
+
+    let alias = AliasRecord {
+        arn: "m:live".into(),
+        state_machine_arn: "m".into(),
+        name: "live".into(),
+        description: Some("d".into()),
+        routing: vec![
+            Route {
+                version_arn: "m:1".into(),
+                weight: 70,
+            },
+            Route {
+                version_arn: "m:3".into(),
+                weight: 30,
+            },
+        ],
+        creation_date: 1,
+        update_date: 1,
+    };
+    store.create_alias(alias.clone()).await.unwrap();
+    assert!(matches!(
+        store.create_alias(alias.clone()).await,
+        Err(Error::AlreadyExists)
+    ));
+    let mut updated = alias.clone();
+    updated.routing.truncate(1);
+    updated.routing[0].weight = 100;
+    store.update_alias(updated.clone()).await.unwrap();
+    assert_eq!(store.get_alias("m:live").await.unwrap(), Some(updated));
+    let mut missing = alias.clone();
+    missing.arn = "m:nope".into();
+    assert!(matches!(
+        store.update_alias(missing).await,
+        Err(Error::NotFound)
+    ));
+    let mut beta = alias.clone();
+    (beta.arn, beta.name) = ("m:beta".into(), "beta".into());
+    store.create_alias(beta).await.unwrap();
+    let arns: Vec<String> = store
+        .list_aliases("m")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.arn)
+        .collect();
+    assert_eq!(arns, vec!["m:beta", "m:live"]);
+    store.delete_alias("m:beta").await.unwrap();
+    assert_eq!(store.get_alias("m:beta").await.unwrap(), None);
+
+    store.delete_state_machine("m").await.unwrap();
+    assert!(store.list_versions("m").await.unwrap().is_empty());
+    assert!(store.list_aliases("m").await.unwrap().is_empty());
+    store.create_state_machine(state_machine("m")).await.unwrap();
+    let again = store.create_version(version("m", "r1")).await.unwrap();
+    assert_eq!(again.version, 1, "a new state machine of the same name starts over");
 }
 
 #[tokio::test]
