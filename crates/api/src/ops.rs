@@ -1,6 +1,6 @@
 //! The operations: request members in, engine call, response shape out.
 
-use engine::{CreateStateMachine, Engine, HistoryQuery, UpdateStateMachine};
+use engine::{CreateAlias, CreateStateMachine, Engine, HistoryQuery, Route, UpdateStateMachine};
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
@@ -94,16 +94,31 @@ pub async fn dispatch(op: &str, r: &Request<'_>) -> Option<Reply> {
         "SendTaskFailure" => send_task_failure(r).await,
         "SendTaskHeartbeat" => send_task_heartbeat(r).await,
         "RedriveExecution" => redrive_execution(r).await,
+        "PublishStateMachineVersion" => publish_state_machine_version(r).await,
+        "ListStateMachineVersions" => list_state_machine_versions(r).await,
+        "DeleteStateMachineVersion" => delete_state_machine_version(r).await,
+        "CreateStateMachineAlias" => create_state_machine_alias(r).await,
+        "DescribeStateMachineAlias" => describe_state_machine_alias(r).await,
+        "UpdateStateMachineAlias" => update_state_machine_alias(r).await,
+        "DeleteStateMachineAlias" => delete_state_machine_alias(r).await,
+        "ListStateMachineAliases" => list_state_machine_aliases(r).await,
         _ => return None,
     })
 }
 
-async fn create_state_machine(r: &Request<'_>) -> Reply {
-    if r.bool("publish") != Some(true) && r.body.contains_key("versionDescription") {
+/// `versionDescription` is only allowed together with `publish: true`.
+fn check_version_description(r: &Request<'_>) -> Result<bool, ApiError> {
+    let publish = r.bool("publish") == Some(true);
+    if !publish && r.body.contains_key("versionDescription") {
         return Err(ApiError::validation(
             "Version description can only be set when publish is true",
         ));
     }
+    Ok(publish)
+}
+
+async fn create_state_machine(r: &Request<'_>) -> Reply {
+    let publish = check_version_description(r)?;
     let sm = r
         .engine
         .create_state_machine(CreateStateMachine {
@@ -117,7 +132,16 @@ async fn create_state_machine(r: &Request<'_>) -> Reply {
             tags: r.tags(),
         })
         .await?;
-    Ok(json!({ "stateMachineArn": sm.arn, "creationDate": wire::timestamp(sm.creation_date) }))
+    let mut out =
+        json!({ "stateMachineArn": sm.arn, "creationDate": wire::timestamp(sm.creation_date) });
+    if publish {
+        let v = r
+            .engine
+            .publish_state_machine_version(&sm.arn, None, r.str("versionDescription"))
+            .await?;
+        out["stateMachineVersionArn"] = json!(v.arn);
+    }
+    Ok(out)
 }
 
 async fn describe_state_machine(r: &Request<'_>) -> Reply {
@@ -129,6 +153,7 @@ async fn describe_state_machine(r: &Request<'_>) -> Reply {
 }
 
 async fn update_state_machine(r: &Request<'_>) -> Reply {
+    let publish = check_version_description(r)?;
     let sm = r
         .engine
         .update_state_machine(UpdateStateMachine {
@@ -141,8 +166,15 @@ async fn update_state_machine(r: &Request<'_>) -> Reply {
         .await?;
     let mut out =
         json!({ "updateDate": wire::timestamp(sm.update_date.unwrap_or(sm.creation_date)) });
-    if let (Some(id), Some(o)) = (sm.revision_id, out.as_object_mut()) {
+    if let (Some(id), Some(o)) = (&sm.revision_id, out.as_object_mut()) {
         o.insert("revisionId".into(), json!(id));
+    }
+    if publish {
+        let v = r
+            .engine
+            .publish_state_machine_version(&sm.arn, None, r.str("versionDescription"))
+            .await?;
+        out["stateMachineVersionArn"] = json!(v.arn);
     }
     Ok(out)
 }
@@ -435,4 +467,114 @@ async fn redrive_execution(r: &Request<'_>) -> Reply {
         .redrive_execution(&r.required("executionArn")?, r.str("clientToken"))
         .await?;
     Ok(json!({ "redriveDate": wire::timestamp(date) }))
+}
+
+async fn publish_state_machine_version(r: &Request<'_>) -> Reply {
+    let v = r
+        .engine
+        .publish_state_machine_version(
+            &r.required("stateMachineArn")?,
+            r.str("revisionId"),
+            r.str("description"),
+        )
+        .await?;
+    Ok(json!({ "stateMachineVersionArn": v.arn, "creationDate": wire::timestamp(v.creation_date) }))
+}
+
+async fn list_state_machine_versions(r: &Request<'_>) -> Reply {
+    let all = r
+        .engine
+        .list_state_machine_versions(&r.required("stateMachineArn")?)
+        .await?;
+    let (items, next) = page(all, r.usize("maxResults"), r.str("nextToken"))?;
+    let versions: Vec<Value> = items
+        .iter()
+        .map(|v| json!({ "stateMachineVersionArn": v.arn, "creationDate": wire::timestamp(v.creation_date) }))
+        .collect();
+    let mut out = json!({ "stateMachineVersions": versions });
+    with_token(&mut out, next);
+    Ok(out)
+}
+
+async fn delete_state_machine_version(r: &Request<'_>) -> Reply {
+    r.engine
+        .delete_state_machine_version(&r.required("stateMachineVersionArn")?)
+        .await?;
+    Ok(json!({}))
+}
+
+/// `routingConfiguration`: `[{stateMachineVersionArn, weight}]`.
+fn routing(r: &Request<'_>) -> Option<Vec<Route>> {
+    let Some(Value::Array(items)) = r.body.get("routingConfiguration") else {
+        return None;
+    };
+    Some(
+        items
+            .iter()
+            .map(|item| Route {
+                version_arn: item
+                    .get("stateMachineVersionArn")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                weight: item.get("weight").and_then(Value::as_u64).unwrap_or(0) as u32,
+            })
+            .collect(),
+    )
+}
+
+async fn create_state_machine_alias(r: &Request<'_>) -> Reply {
+    let alias = r
+        .engine
+        .create_state_machine_alias(CreateAlias {
+            name: r.required("name")?,
+            description: r.str("description"),
+            routing: routing(r).unwrap_or_default(),
+        })
+        .await?;
+    Ok(
+        json!({ "stateMachineAliasArn": alias.arn, "creationDate": wire::timestamp(alias.creation_date) }),
+    )
+}
+
+async fn describe_state_machine_alias(r: &Request<'_>) -> Reply {
+    let alias = r
+        .engine
+        .describe_state_machine_alias(&r.required("stateMachineAliasArn")?)
+        .await?;
+    Ok(wire::describe_alias(&alias))
+}
+
+async fn update_state_machine_alias(r: &Request<'_>) -> Reply {
+    let alias = r
+        .engine
+        .update_state_machine_alias(
+            &r.required("stateMachineAliasArn")?,
+            r.str("description"),
+            routing(r),
+        )
+        .await?;
+    Ok(json!({ "updateDate": wire::timestamp(alias.update_date) }))
+}
+
+async fn delete_state_machine_alias(r: &Request<'_>) -> Reply {
+    r.engine
+        .delete_state_machine_alias(&r.required("stateMachineAliasArn")?)
+        .await?;
+    Ok(json!({}))
+}
+
+async fn list_state_machine_aliases(r: &Request<'_>) -> Reply {
+    let all = r
+        .engine
+        .list_state_machine_aliases(&r.required("stateMachineArn")?)
+        .await?;
+    let (items, next) = page(all, r.usize("maxResults"), r.str("nextToken"))?;
+    let aliases: Vec<Value> = items
+        .iter()
+        .map(|a| json!({ "stateMachineAliasArn": a.arn, "creationDate": wire::timestamp(a.creation_date) }))
+        .collect();
+    let mut out = json!({ "stateMachineAliases": aliases });
+    with_token(&mut out, next);
+    Ok(out)
 }

@@ -1,7 +1,7 @@
 //! AWS wire shapes of the engine's records and history events.
 
 use asl::history::{ErrorCause, EventDetails, HistoryEvent, TaskFamily, TaskRef};
-use engine::{ExecutionRecord, RedriveStatus, StateMachineRecord};
+use engine::{AliasRecord, ExecutionRecord, RedriveStatus, StateMachineRecord};
 use serde_json::{json, Map, Value};
 
 /// Epoch milliseconds as AWS's JSON timestamp: epoch seconds with a fraction.
@@ -124,6 +124,35 @@ fn execution_common(e: &ExecutionRecord, o: &mut Map<String, Value>) {
     put(o, "stopDate", e.stop_date.map(timestamp));
 }
 
+/// `stateMachineVersionArn` and `stateMachineAliasArn`, when the execution was started
+/// through a version or an alias.
+fn execution_qualifiers(e: &ExecutionRecord, o: &mut Map<String, Value>) {
+    let version = e.state_machine_version_arn.clone().map(Value::String);
+    put(o, "stateMachineVersionArn", version);
+    let alias = e.state_machine_alias_arn.clone().map(Value::String);
+    put(o, "stateMachineAliasArn", alias);
+}
+
+pub fn describe_alias(a: &AliasRecord) -> Value {
+    let mut o = Map::new();
+    o.insert("stateMachineAliasArn".into(), json!(a.arn));
+    o.insert("name".into(), json!(a.name));
+    put(
+        &mut o,
+        "description",
+        a.description.clone().map(Value::String),
+    );
+    let routes: Vec<Value> = a
+        .routing
+        .iter()
+        .map(|r| json!({ "stateMachineVersionArn": r.version_arn, "weight": r.weight }))
+        .collect();
+    o.insert("routingConfiguration".into(), Value::Array(routes));
+    o.insert("creationDate".into(), timestamp(a.creation_date));
+    o.insert("updateDate".into(), timestamp(a.update_date));
+    Value::Object(o)
+}
+
 fn execution_data(e: &ExecutionRecord, o: &mut Map<String, Value>) {
     o.insert("input".into(), json!(e.input));
     o.insert("inputDetails".into(), json!({ "included": true }));
@@ -138,6 +167,7 @@ fn execution_data(e: &ExecutionRecord, o: &mut Map<String, Value>) {
 pub fn describe_execution(e: &ExecutionRecord, redrive: &RedriveStatus) -> Value {
     let mut o = Map::new();
     execution_common(e, &mut o);
+    execution_qualifiers(e, &mut o);
     execution_data(e, &mut o);
     o.insert("redriveCount".into(), json!(e.redrive_count));
     put(&mut o, "redriveDate", e.redrive_date.map(timestamp));
@@ -165,6 +195,7 @@ pub fn sync_execution(e: &ExecutionRecord) -> Value {
 pub fn execution_list_item(e: &ExecutionRecord) -> Value {
     let mut o = Map::new();
     execution_common(e, &mut o);
+    execution_qualifiers(e, &mut o);
     o.insert("redriveCount".into(), json!(e.redrive_count));
     put(&mut o, "redriveDate", e.redrive_date.map(timestamp));
     Value::Object(o)

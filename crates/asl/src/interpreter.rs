@@ -36,6 +36,12 @@ pub struct ExecutionInfo {
     /// `ExecutionStarted` and in the first state's `…StateEntered`.
     #[serde(default)]
     pub input_text: String,
+    /// The version the execution runs (started through a version or an alias ARN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_machine_version_arn: Option<String>,
+    /// The alias the execution was started through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_machine_alias_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -496,8 +502,8 @@ impl<'a> Run<'a> {
                     EventDetails::ExecutionStarted {
                         input: self.info.input_text.clone(),
                         role_arn: self.info.role_arn.clone(),
-                        state_machine_alias_arn: None,
-                        state_machine_version_arn: None,
+                        state_machine_alias_arn: self.info.state_machine_alias_arn.clone(),
+                        state_machine_version_arn: self.info.state_machine_version_arn.clone(),
                     },
                 );
                 self.rt.deadline = self.deadline(self.info.start_time);

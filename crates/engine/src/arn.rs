@@ -76,6 +76,42 @@ pub fn parse_state_machine(text: &str) -> Result<Arn> {
     })
 }
 
+/// What follows a state machine ARN's name, if anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Qualifier {
+    /// `…:stateMachine:NAME`
+    None,
+    /// `…:stateMachine:NAME:N`
+    Version(u64),
+    /// `…:stateMachine:NAME:ALIAS` (alias names always hold a non-digit)
+    Alias(String),
+}
+
+/// Parses a state machine ARN that may carry a version number or an alias name, with AWS's
+/// `InvalidArn` message.
+pub fn parse_qualified(text: &str) -> Result<(Arn, Qualifier)> {
+    let a = parse_kind(text, |a| {
+        a.resource_type == "stateMachine" && (1..=2).contains(&a.parts.len())
+    })?;
+    let q = match a.parts.get(1) {
+        None => Qualifier::None,
+        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => match p.parse() {
+            Ok(n) => Qualifier::Version(n),
+            Err(_) => return Err(Error::InvalidArn(format!("Invalid Arn: '{text}'"))),
+        },
+        Some(p) => Qualifier::Alias(p.clone()),
+    };
+    Ok((a, q))
+}
+
+/// The unqualified state machine ARN of a (possibly qualified) state machine ARN.
+pub fn unqualified(sm: &Arn) -> String {
+    format!(
+        "arn:{}:states:{}:{}:stateMachine:{}",
+        sm.partition, sm.region, sm.account, sm.parts[0]
+    )
+}
+
 /// Parses an execution ARN (`execution` or `express`), with AWS's `InvalidArn` message.
 pub fn parse_execution(text: &str) -> Result<Arn> {
     parse_kind(text, |a| {
@@ -181,6 +217,14 @@ mod tests {
             "arn:aws:states:eu-west-1:1:execution:M:e"
         );
         assert!(parse_state_machine("arn:aws:states:eu-west-1:1:execution:M:e").is_err());
+        let (a, q) = parse_qualified("arn:aws:states:r:1:stateMachine:M:12").unwrap();
+        assert_eq!(q, Qualifier::Version(12));
+        assert_eq!(unqualified(&a), "arn:aws:states:r:1:stateMachine:M");
+        let (_, q) = parse_qualified("arn:aws:states:r:1:stateMachine:M:PROD-1").unwrap();
+        assert_eq!(q, Qualifier::Alias("PROD-1".into()));
+        let (_, q) = parse_qualified("arn:aws:states:r:1:stateMachine:M").unwrap();
+        assert_eq!(q, Qualifier::None);
+        assert!(parse_qualified("arn:aws:states:r:1:stateMachine:M:1:2").is_err());
         let ex = parse_execution("arn:aws:states:r:1:execution:M:e").unwrap();
         assert_eq!(
             state_machine_of_execution(&ex),

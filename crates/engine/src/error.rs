@@ -43,6 +43,9 @@ pub enum Error {
     ExecutionNotRedrivable(String),
     #[error("{0}")]
     ExecutionLimitExceeded(String),
+    /// A change that conflicts with the resource's current state (AWS's `ConflictException`).
+    #[error("{0}")]
+    Conflict(String),
     #[error("storage failure: {0}")]
     Store(#[from] store::Error),
 }
@@ -70,6 +73,7 @@ impl Error {
             Error::TaskTimedOut(_) => "TaskTimedOut",
             Error::ExecutionNotRedrivable(_) => "ExecutionNotRedrivable",
             Error::ExecutionLimitExceeded(_) => "ExecutionLimitExceeded",
+            Error::Conflict(_) => "ConflictException",
             Error::Store(_) => "InternalFailure",
         }
     }

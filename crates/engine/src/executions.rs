@@ -121,12 +121,9 @@ impl Engine {
                     .into(),
             ));
         }
-        let sm_parts = arn::parse_state_machine(sm_arn)?;
-        let sm = self
-            .store()
-            .get_state_machine(sm_arn)
-            .await?
-            .ok_or_else(|| not_found(sm_arn))?;
+        let target = self.resolve_target(sm_arn).await?;
+        let sm = target.machine;
+        let sm_parts = arn::parse_state_machine(&sm.arn)?;
         let express = sm.kind == "EXPRESS";
         if waiter.is_some() && !express {
             return Err(Error::StateMachineTypeNotSupported(
@@ -162,6 +159,8 @@ impl Engine {
             redrive_count: 0,
             redrive_time: None,
             input_text: input_text.clone(),
+            state_machine_version_arn: target.version_arn.clone(),
+            state_machine_alias_arn: target.alias_arn.clone(),
         };
         let record = ExecutionRecord {
             arn: exec_arn.clone(),
@@ -184,6 +183,8 @@ impl Engine {
             version: 0,
             history_length: 0,
             redrive_tokens: Vec::new(),
+            state_machine_version_arn: target.version_arn,
+            state_machine_alias_arn: target.alias_arn,
         };
         let runtime = asl::interpreter::Runtime::new();
         let checkpoint = Checkpoint {
@@ -255,12 +256,30 @@ impl Engine {
         max_results: usize,
         next_token: Option<&str>,
     ) -> Result<ExecutionPage> {
-        arn::parse_state_machine(sm_arn)?;
+        // A version or alias ARN lists the executions that ran that version or were started
+        // through that alias.
+        let (parts, qualifier) = arn::parse_qualified(sm_arn)?;
+        let base = arn::unqualified(&parts);
         let sm = self
             .store()
-            .get_state_machine(sm_arn)
+            .get_state_machine(&base)
             .await?
             .ok_or_else(|| not_found(sm_arn))?;
+        let qualifier = match qualifier {
+            arn::Qualifier::None => None,
+            arn::Qualifier::Version(_) => {
+                if self.store().get_version(sm_arn).await?.is_none() {
+                    return Err(not_found(sm_arn));
+                }
+                Some(sm_arn.to_owned())
+            }
+            arn::Qualifier::Alias(_) => {
+                if self.store().get_alias(sm_arn).await?.is_none() {
+                    return Err(not_found(sm_arn));
+                }
+                Some(sm_arn.to_owned())
+            }
+        };
         if sm.kind == "EXPRESS" {
             return Err(Error::StateMachineTypeNotSupported(
                 "This operation is not supported by this type of state machine".into(),
@@ -271,9 +290,10 @@ impl Engine {
         let mut executions = self
             .store()
             .list_executions(ExecutionFilter {
-                state_machine_arn: sm_arn.to_owned(),
+                state_machine_arn: base,
                 status,
                 redriven,
+                qualifier,
                 after,
                 limit: limit + 1,
             })

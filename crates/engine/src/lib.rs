@@ -16,6 +16,7 @@ mod redrive;
 mod runner;
 mod sfn_sdk;
 mod tasks;
+mod versions;
 
 use std::sync::Arc;
 
@@ -25,7 +26,10 @@ pub use error::Error;
 pub use executions::{ExecutionPage, HistoryPage, HistoryQuery, StartedExecution};
 pub use machines::{CreateStateMachine, UpdateStateMachine};
 pub use redrive::RedriveStatus;
-pub use store::{ActivityRecord, ExecutionRecord, StateMachineRecord};
+pub use store::{
+    ActivityRecord, AliasRecord, ExecutionRecord, Route, StateMachineRecord, VersionRecord,
+};
+pub use versions::CreateAlias;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -82,6 +86,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     runner: runner::Runner,
     activities: activities::Queues,
+    /// Draws the roll (taken modulo 100) that picks an alias's version.
+    routing_roll: Box<dyn Fn() -> u32 + Send + Sync>,
 }
 
 impl Engine {
@@ -105,6 +111,7 @@ impl Engine {
             clock,
             runner,
             activities,
+            routing_roll: Box::new(rand::random::<u32>),
         });
         let engine = Engine { inner };
         tokio::spawn(engine.clone().run_outbox(outbox_rx));

@@ -114,8 +114,23 @@ impl Engine {
         }
     }
 
+    /// `DescribeStateMachine`: a state machine, or with a version ARN that version.
     pub async fn describe_state_machine(&self, arn_text: &str) -> Result<StateMachineRecord> {
-        arn::parse_state_machine(arn_text)?;
+        match arn::parse_qualified(arn_text)? {
+            (_, arn::Qualifier::None) => self.unqualified_state_machine(arn_text).await,
+            (a, arn::Qualifier::Version(_)) => self.describe_version(&a, arn_text).await,
+            (_, arn::Qualifier::Alias(_)) => Err(not_found(arn_text)),
+        }
+    }
+
+    /// A state machine by its unqualified ARN; a version or alias ARN names no state machine.
+    pub(crate) async fn unqualified_state_machine(
+        &self,
+        arn_text: &str,
+    ) -> Result<StateMachineRecord> {
+        if arn::parse_qualified(arn_text)?.1 != arn::Qualifier::None {
+            return Err(not_found(arn_text));
+        }
         self.store()
             .get_state_machine(arn_text)
             .await?
@@ -127,7 +142,7 @@ impl Engine {
         &self,
         req: UpdateStateMachine,
     ) -> Result<StateMachineRecord> {
-        let mut sm = self.describe_state_machine(&req.arn).await?;
+        let mut sm = self.unqualified_state_machine(&req.arn).await?;
         if req.definition.is_none()
             && req.role_arn.is_none()
             && req.logging_configuration.is_none()
@@ -137,6 +152,7 @@ impl Engine {
                 "Either the definition, the role ARN, the LoggingConfiguration, or the TracingConfiguration must be specified".into(),
             ));
         }
+        let before = sm.clone();
         if let Some(d) = req.definition {
             parse_definition(&d)?;
             sm.definition = d;
@@ -152,7 +168,15 @@ impl Engine {
             sm.tracing_configuration = req.tracing_configuration;
         }
         sm.update_date = Some(self.now());
-        sm.revision_id = Some(self.new_uuid());
+        // An update that changes nothing keeps the revision (AWS: publishing it again returns
+        // the same version).
+        if sm.definition != before.definition
+            || sm.role_arn != before.role_arn
+            || sm.logging_configuration != before.logging_configuration
+            || sm.tracing_configuration != before.tracing_configuration
+        {
+            sm.revision_id = Some(self.new_uuid());
+        }
         self.store().update_state_machine(sm.clone()).await?;
         Ok(sm)
     }

@@ -54,7 +54,7 @@ pub(crate) enum Outbox {
     },
     /// An execution ended; tell its parent if it has one.
     Finished {
-        record: ExecutionRecord,
+        record: Box<ExecutionRecord>,
         parent: ParentLink,
     },
     /// An execution ended while it had a task in progress: cancel it (stop a child).
@@ -434,7 +434,7 @@ impl Runner {
         }
         if let Some(parent) = live.checkpoint.parent.clone() {
             self.emit(Outbox::Finished {
-                record: live.record.clone(),
+                record: Box::new(live.record.clone()),
                 parent,
             });
         }
