@@ -425,7 +425,12 @@ impl Store for Sqlite {
             v.arn = format!("{}:{number}", v.state_machine_arn);
             tx.execute(
                 "INSERT INTO versions(arn, sm_arn, number, doc) VALUES (?1, ?2, ?3, ?4)",
-                params![v.arn, v.state_machine_arn, number, serde_json::to_string(&v)?],
+                params![
+                    v.arn,
+                    v.state_machine_arn,
+                    number,
+                    serde_json::to_string(&v)?
+                ],
             )?;
             tx.commit()?;
             Ok(v)

@@ -153,7 +153,11 @@ async fn contract(store: impl Store) {
         .await
         .unwrap();
     assert!(r[0].is_ok());
-    for (qualifier, want) in [("sm:1", vec!["c"]), ("sm:live", vec!["c"]), ("sm:2", vec![])] {
+    for (qualifier, want) in [
+        ("sm:1", vec!["c"]),
+        ("sm:live", vec!["c"]),
+        ("sm:2", vec![]),
+    ] {
         let filter = ExecutionFilter {
             qualifier: Some(qualifier.into()),
             limit: 10,
@@ -208,7 +212,10 @@ fn version(sm: &str, revision: &str) -> VersionRecord {
 }
 
 async fn versions_and_aliases(store: &impl Store) {
-    store.create_state_machine(state_machine("m")).await.unwrap();
+    store
+        .create_state_machine(state_machine("m"))
+        .await
+        .unwrap();
     let v1 = store.create_version(version("m", "r1")).await.unwrap();
     let v2 = store.create_version(version("m", "r2")).await.unwrap();
     assert_eq!((v1.version, v1.arn.as_str()), (1, "m:1"));
@@ -276,9 +283,15 @@ async fn versions_and_aliases(store: &impl Store) {
     store.delete_state_machine("m").await.unwrap();
     assert!(store.list_versions("m").await.unwrap().is_empty());
     assert!(store.list_aliases("m").await.unwrap().is_empty());
-    store.create_state_machine(state_machine("m")).await.unwrap();
+    store
+        .create_state_machine(state_machine("m"))
+        .await
+        .unwrap();
     let again = store.create_version(version("m", "r1")).await.unwrap();
-    assert_eq!(again.version, 1, "a new state machine of the same name starts over");
+    assert_eq!(
+        again.version, 1,
+        "a new state machine of the same name starts over"
+    );
 }
 
 #[tokio::test]
