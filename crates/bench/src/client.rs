@@ -67,15 +67,59 @@ impl Sfn {
         arn(&out, "stateMachineArn")
     }
 
-    /// Starts a standard execution and returns its ARN.
+    /// Starts a standard execution with `{}` as its input and returns its ARN.
     pub async fn start(&self, machine: &str) -> Result<String> {
+        self.start_with(machine, &json!({})).await
+    }
+
+    /// Starts a standard execution with this input and returns its ARN.
+    pub async fn start_with(&self, machine: &str, input: &Value) -> Result<String> {
         let out = self
             .call(
                 "StartExecution",
-                &json!({"stateMachineArn": machine, "input": "{}"}),
+                &json!({"stateMachineArn": machine, "input": input.to_string()}),
             )
             .await?;
         arn(&out, "executionArn")
+    }
+
+    /// Polls DescribeExecution every millisecond until the execution leaves RUNNING; returns
+    /// the DescribeExecution answer.
+    pub async fn until_done(&self, execution: &str) -> Result<Value> {
+        let request = json!({"executionArn": execution});
+        loop {
+            let out = self.call("DescribeExecution", &request).await?;
+            if out["status"] != "RUNNING" {
+                return Ok(out);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Pages through GetExecutionHistory (newest first when `reverse`), handing each event to
+    /// `visit` until it returns `false`; returns how many pages were read.
+    pub async fn history(
+        &self,
+        execution: &str,
+        reverse: bool,
+        mut visit: impl FnMut(&Value) -> bool,
+    ) -> Result<usize> {
+        let mut request =
+            json!({"executionArn": execution, "reverseOrder": reverse, "maxResults": 1000});
+        let mut pages = 0;
+        loop {
+            let page = self.call("GetExecutionHistory", &request).await?;
+            pages += 1;
+            for event in page["events"].as_array().into_iter().flatten() {
+                if !visit(event) {
+                    return Ok(pages);
+                }
+            }
+            match page.get("nextToken") {
+                Some(token) if !token.is_null() => request["nextToken"] = token.clone(),
+                _ => return Ok(pages),
+            }
+        }
     }
 
     /// How many executions of `machine` have the given status (pages through ListExecutions).

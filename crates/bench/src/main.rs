@@ -65,6 +65,22 @@ struct Args {
     /// parked-waits: seconds each execution waits.
     #[arg(long, default_value_t = 3600)]
     wait_seconds: u64,
+    /// parallel-map-fanout: number of executions (of each machine).
+    #[arg(long, default_value_t = 200)]
+    fanout_executions: usize,
+    /// parallel-map-fanout: items per inline Map.
+    #[arg(long, default_value_t = 100)]
+    items: usize,
+    /// parallel-map-fanout: branches per Parallel.
+    #[arg(long, default_value_t = 10)]
+    branches: usize,
+    /// redrive-map: items in the inline Map.
+    #[arg(long, default_value_t = 10_000)]
+    redrive_items: usize,
+    /// redrive-map: seconds the failing item waits before failing (must exceed the time the
+    /// other iterations take).
+    #[arg(long, default_value_t = 5)]
+    redrive_hold: u64,
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -105,6 +121,11 @@ async fn main() -> Result<()> {
             concurrency: args.concurrency,
             parked: args.parked,
             wait_seconds: args.wait_seconds,
+            fanout_executions: args.fanout_executions,
+            items: args.items,
+            branches: args.branches,
+            redrive_items: args.redrive_items,
+            redrive_hold: args.redrive_hold,
         },
         run_id: SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis(),
     };

@@ -45,6 +45,14 @@ pub struct Sizes {
     pub concurrency: usize,
     pub parked: usize,
     pub wait_seconds: u64,
+    /// parallel-map-fanout: executions, items per Map, branches per Parallel.
+    pub fanout_executions: usize,
+    pub items: usize,
+    pub branches: usize,
+    /// redrive-map: items in the Map, and how long the failing item waits before it fails
+    /// (so every other iteration has succeeded by then).
+    pub redrive_items: usize,
+    pub redrive_hold: u64,
 }
 
 /// What every scenario runs against.
@@ -63,16 +71,8 @@ impl Bench {
             Scenario::SyncExpress => self.sync_express().await,
             Scenario::ParkedWaits => self.parked_waits().await,
             Scenario::ActivityTasks => self.activity_tasks().await,
-            Scenario::ParallelMapFanout => unavailable(
-                "parallel-map-fanout",
-                "(no §5 figure)",
-                "stepwise has no Parallel or Map states yet",
-            ),
-            Scenario::RedriveMap => unavailable(
-                "redrive-map",
-                "1 iteration re-runs; RedriveExecution ≤ 10 ms",
-                "stepwise has no Map states yet (RedriveExecution itself exists)",
-            ),
+            Scenario::ParallelMapFanout => self.parallel_map_fanout().await,
+            Scenario::RedriveMap => self.redrive_map().await,
             Scenario::DistributedMap => unavailable(
                 "distributed-map",
                 "≥ 20,000 child executions/s",
@@ -287,6 +287,182 @@ impl Bench {
         Ok(vec![r])
     }
 
+    async fn parallel_map_fanout(&self) -> Result<Vec<Report>> {
+        let Sizes {
+            fanout_executions: n,
+            items: k,
+            branches: b,
+            ..
+        } = self.sizes;
+        let items: Vec<usize> = (0..k).collect();
+        let map = self
+            .sfn
+            .create_machine(&self.name("inline-map"), "STANDARD", &inline_map())
+            .await?;
+        let (wall, run) = self
+            .run_all(&map, json!({"items": items}), "inline Map")
+            .await?;
+        let mut m = Report::new(format!("inline-map {n}×{k}"), "(no §5 figure)");
+        m.throughput = Some(((n * k) as f64 / wall, "iterations/s"));
+        m.latency = Some(("start → SUCCEEDED", run.latency));
+        m.rss_mib = self.server.rss_mib();
+        m.note = format!(
+            "all SUCCEEDED after {wall:.2} s; StartExecution p50 {:.2} ms; MaxConcurrency 10, Pass processor",
+            run.start_p50
+        );
+        let parallel = self
+            .sfn
+            .create_machine(&self.name("parallel"), "STANDARD", &parallel(b))
+            .await?;
+        let (wall, run) = self.run_all(&parallel, json!({}), "Parallel").await?;
+        let mut p = Report::new(format!("parallel {n}×{b}"), "(no §5 figure)");
+        p.throughput = Some(((n * b) as f64 / wall, "branches/s"));
+        p.latency = Some(("start → SUCCEEDED", run.latency));
+        p.rss_mib = self.server.rss_mib();
+        p.note = format!(
+            "all SUCCEEDED after {wall:.2} s; StartExecution p50 {:.2} ms; one Pass per branch",
+            run.start_p50
+        );
+        Ok(vec![m, p])
+    }
+
+    /// Runs `fanout_executions` executions of `machine`, each client starting one and polling
+    /// DescribeExecution until it SUCCEEDED; returns the wall time and the latencies.
+    async fn run_all(&self, machine: &str, input: Value, what: &str) -> Result<(f64, Run)> {
+        let Sizes {
+            fanout_executions: n,
+            concurrency: c,
+            ..
+        } = self.sizes;
+        let bar = progress(n, &format!("parallel-map-fanout: {what}"));
+        let began = Instant::now();
+        let (sfn, arn, input) = (self.sfn.clone(), machine.to_owned(), Arc::new(input));
+        let (latency, starts) = fan_out(n, c, &bar, move |_| {
+            let (sfn, arn, input) = (sfn.clone(), arn.clone(), input.clone());
+            async move {
+                let t = Instant::now();
+                let execution = sfn.start_with(&arn, &input).await?;
+                let start = t.elapsed().as_micros() as u64;
+                let out = sfn.until_done(&execution).await?;
+                if out["status"] != "SUCCEEDED" {
+                    bail!("{execution} is {}: {}", out["status"], out["cause"]);
+                }
+                Ok(start)
+            }
+        })
+        .await?;
+        let wall = began.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        let mut start = Histogram::<u64>::new(3)?;
+        for s in starts {
+            start.record(s)?;
+        }
+        let run = Run {
+            latency: Latency::of(&latency),
+            start_p50: Latency::of(&start).p50,
+        };
+        Ok((wall, run))
+    }
+
+    /// One execution of a large inline Map in which one item fails the first time, then
+    /// RedriveExecution: its latency, which iterations ran again, and the time to SUCCEEDED.
+    async fn redrive_map(&self) -> Result<Vec<Report>> {
+        let Sizes {
+            redrive_items: k,
+            redrive_hold: hold,
+            ..
+        } = self.sizes;
+        let failing = FAILING_ITEM.min(k.saturating_sub(1));
+        let machine = self
+            .sfn
+            .create_machine(&self.name("redrive-map"), "STANDARD", &redrive_map(failing))
+            .await?;
+        let items: Vec<usize> = (0..k).collect();
+        let input = json!({"items": items, "hold": hold});
+        let began = Instant::now();
+        let execution = self.sfn.start_with(&machine, &input).await?;
+        let start_ms = began.elapsed().as_secs_f64() * 1e3;
+        let first = self.sfn.until_done(&execution).await?;
+        let first_run = began.elapsed().as_secs_f64();
+        if first["status"] != "FAILED" {
+            bail!("first run ended {} instead of FAILED", first["status"]);
+        }
+        // The whole first-run history: every other iteration must have succeeded.
+        let (mut counts, mut started_at, mut last_success) = (Counts::default(), 0.0, 0.0);
+        let read = Instant::now();
+        let pages = self
+            .sfn
+            .history(&execution, false, |e| {
+                let t = e["timestamp"].as_f64().unwrap_or(0.0);
+                match e["type"].as_str() {
+                    Some("ExecutionStarted") => started_at = t,
+                    Some("MapIterationSucceeded") => last_success = t,
+                    _ => {}
+                }
+                counts.add(e);
+                true
+            })
+            .await?;
+        let history_s = read.elapsed().as_secs_f64();
+        let first_counts = counts;
+        if first_counts.succeeded + 1 != k || first_counts.failed != 1 {
+            bail!(
+                "first run: {first_counts} (expected {} succeeded, 1 failed; raise --redrive-hold above the time the other iterations take)",
+                k - 1
+            );
+        }
+        let mut r = Report::new(
+            format!("redrive-map {k}"),
+            "1 iteration re-runs; RedriveExecution ≤ 10 ms",
+        );
+        let first_run_note = format!(
+            "first run: StartExecution answered in {start_ms:.1} ms, {} iterations succeeded {:.2} s after the start, FAILED after {first_run:.2} s (item {failing} held {hold} s), its {} events read in {pages} pages in {history_s:.2} s",
+            k - 1,
+            last_success - started_at,
+            first_counts.events,
+        );
+        // RedriveExecution, then only the newest events up to ExecutionRedriven.
+        let t = Instant::now();
+        let redriven = self
+            .sfn
+            .call("RedriveExecution", &json!({"executionArn": execution}))
+            .await;
+        let redrive_ms = t.elapsed().as_secs_f64() * 1e3;
+        if let Err(e) = redriven {
+            r.note = format!("RedriveExecution refused ({e:#}); {first_run_note}");
+            return Ok(vec![r]);
+        }
+        let done = self.sfn.until_done(&execution).await?;
+        let to_success = t.elapsed().as_secs_f64() * 1e3;
+        if done["status"] != "SUCCEEDED" {
+            bail!("after the redrive: {} {}", done["status"], done["cause"]);
+        }
+        let mut after = Counts::default();
+        let t = Instant::now();
+        let tail_pages = self
+            .sfn
+            .history(&execution, true, |e| {
+                after.add(e);
+                e["type"] != "ExecutionRedriven"
+            })
+            .await?;
+        let tail_ms = t.elapsed().as_secs_f64() * 1e3;
+        let reran = after.indices.len();
+        let verdict = if reran == 1 { "met" } else { "MISSED" };
+        let once = Latency {
+            p50: redrive_ms,
+            p95: redrive_ms,
+            p99: redrive_ms,
+        };
+        r.latency = Some(("RedriveExecution, one request", once));
+        r.rss_mib = self.server.rss_mib();
+        r.note = format!(
+            "after the redrive: {reran} iteration(s) ran again ({verdict}; {after}, {} events, {tail_pages} page(s) of reverse history in {tail_ms:.1} ms), SUCCEEDED {to_success:.1} ms after RedriveExecution was sent; {first_run_note}",
+            after.events,
+        );
+        Ok(vec![r])
+    }
+
     /// Checks with DescribeExecution that every execution is RUNNING; returns the seconds it took.
     async fn all_running(&self, arns: &Arc<Vec<String>>, when: &str) -> Result<f64> {
         let bar = progress(
@@ -317,6 +493,113 @@ fn unavailable(scenario: &str, target: &'static str, reason: &str) -> Result<Vec
     let mut r = Report::new(scenario, target);
     r.note = format!("not available: {reason}");
     Ok(vec![r])
+}
+
+/// The Map item that fails on the first run of `redrive-map`.
+const FAILING_ITEM: usize = 4242;
+
+/// Execution latency percentiles (StartExecution sent → DescribeExecution answers SUCCEEDED)
+/// and the StartExecution p50 of `run_all`.
+struct Run {
+    latency: Latency,
+    start_p50: f64,
+}
+
+/// Map iteration events of a history (or part of one).
+#[derive(Default)]
+struct Counts {
+    events: usize,
+    started: usize,
+    succeeded: usize,
+    failed: usize,
+    aborted: usize,
+    /// The iteration indices named by MapIteration* events.
+    indices: std::collections::BTreeSet<u64>,
+}
+
+impl Counts {
+    fn add(&mut self, event: &Value) {
+        self.events += 1;
+        let Some(kind) = event["type"].as_str() else {
+            return;
+        };
+        let Some(phase) = kind.strip_prefix("MapIteration") else {
+            return;
+        };
+        match phase {
+            "Started" => self.started += 1,
+            "Succeeded" => self.succeeded += 1,
+            "Failed" => self.failed += 1,
+            "Aborted" => self.aborted += 1,
+            _ => {}
+        }
+        let details = event
+            .as_object()
+            .and_then(|o| o.values().find_map(|v| v.get("index")));
+        if let Some(index) = details.and_then(Value::as_u64) {
+            self.indices.insert(index);
+        }
+    }
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "MapIteration Started {} / Succeeded {} / Failed {} / Aborted {}",
+            self.started, self.succeeded, self.failed, self.aborted
+        )
+    }
+}
+
+/// An inline Map over `$.items` whose processor is one Pass state.
+fn inline_map() -> Value {
+    json!({"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 10, "ResultPath": null,
+        "ItemSelector": {"index.$": "$$.Map.Item.Index", "value.$": "$$.Map.Item.Value"},
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": "Touch",
+            "States": {"Touch": {"Type": "Pass", "Result": "ok", "ResultPath": "$.seen", "End": true}}
+        },
+        "End": true}}})
+}
+
+/// A Parallel state with `branches` branches of one Pass state each.
+fn parallel(branches: usize) -> Value {
+    let branch = |i: usize| json!({"StartAt": "B", "States": {"B": {"Type": "Pass", "Result": i, "End": true}}});
+    json!({"StartAt": "Fan", "States": {"Fan": {
+        "Type": "Parallel", "ResultPath": null,
+        "Branches": (0..branches).map(branch).collect::<Vec<_>>(),
+        "End": true}}})
+}
+
+/// An inline Map over `$.items` in which item `failing` fails on the first run only: it waits
+/// `$.hold` seconds (so every other iteration has succeeded by then), then reaches a Choice
+/// with no matching rule (States.NoChoiceMatched). Redrive re-enters that Choice, where
+/// `$$.Execution.RedriveCount` is now 1. (The item index comes in through ItemSelector; the
+/// redrive count is read from `$$` in the processor, because an iteration keeps its input.)
+fn redrive_map(failing: usize) -> Value {
+    let first_run_of_failing = json!({"And": [
+        {"Variable": "$.index", "NumericEquals": failing},
+        {"Variable": "$$.Execution.RedriveCount", "NumericEquals": 0}], "Next": "Hold"});
+    json!({"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "ResultPath": null,
+        "ItemSelector": {"index.$": "$$.Map.Item.Index", "hold.$": "$.hold"},
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": "Route",
+            "States": {
+                "Route": {"Type": "Choice",
+                    "Choices": [first_run_of_failing],
+                    "Default": "Done"},
+                "Hold": {"Type": "Wait", "SecondsPath": "$.hold", "Next": "Check"},
+                "Check": {"Type": "Choice",
+                    "Choices": [{"Variable": "$$.Execution.RedriveCount", "NumericGreaterThan": 0, "Next": "Done"}]},
+                "Done": {"Type": "Succeed"}
+            }
+        },
+        "End": true}}})
 }
 
 /// A chain of `states` Pass states, each adding a field (so every state moves a payload).
