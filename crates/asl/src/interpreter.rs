@@ -856,7 +856,7 @@ impl<'a> Run<'a> {
                 parameters,
                 result_path,
             } => {
-                let effective = self.input_path(&state.input_path, raw, &context)?;
+                let effective = self.apply_path(&state.input_path, raw, &context)?;
                 let produced = match (parameters, result) {
                     (Some(t), _) => {
                         let mut scope = Scope::new(&effective, &context, self.entropy)
@@ -868,14 +868,14 @@ impl<'a> Run<'a> {
                 };
                 self.assign(state.assign.as_ref(), &produced, &context)?;
                 let combined = io::result_path(result_path, raw.clone(), produced)?;
-                Ok(Outcome::Exit(self.output_path(
+                Ok(Outcome::Exit(self.apply_path(
                     &state.output_path,
                     &combined,
                     &context,
                 )?))
             }
             StateKind::Choice { choices, default } => {
-                let effective = self.input_path(&state.input_path, raw, &context)?;
+                let effective = self.apply_path(&state.input_path, raw, &context)?;
                 let chosen = choice::select(choices, &effective, &context, &self.vars)?;
                 let rule_assign = match chosen.and_then(|c| c.assign.as_ref()) {
                     Some(v) => Some(Template::compile(v).map_err(StatesError::runtime)?),
@@ -889,20 +889,20 @@ impl<'a> Run<'a> {
                     &effective,
                     &context,
                 )?;
-                let output = self.output_path(&state.output_path, &effective, &context)?;
+                let output = self.apply_path(&state.output_path, &effective, &context)?;
                 Ok(Outcome::Branch(next, output))
             }
             StateKind::Wait(wait) => {
                 if let Some(until) = self.cur().and_then(|c| c.wait_until) {
                     return Ok(Outcome::Wait(until));
                 }
-                let effective = self.input_path(&state.input_path, raw, &context)?;
+                let effective = self.apply_path(&state.input_path, raw, &context)?;
                 let until = self.wait_until(wait, &effective, &context)?;
                 Ok(Outcome::Wait(until))
             }
             StateKind::Succeed => {
-                let effective = self.input_path(&state.input_path, raw, &context)?;
-                Ok(Outcome::Exit(self.output_path(
+                let effective = self.apply_path(&state.input_path, raw, &context)?;
+                Ok(Outcome::Exit(self.apply_path(
                     &state.output_path,
                     &effective,
                     &context,
@@ -959,7 +959,7 @@ impl<'a> Run<'a> {
                     };
                     self.assign(state.assign.as_ref(), &selected, context)?;
                     let combined = io::result_path(&spec.result_path, raw.clone(), selected)?;
-                    let output = self.output_path(&state.output_path, &combined, context)?;
+                    let output = self.apply_path(&state.output_path, &combined, context)?;
                     return Ok(Outcome::Exit(output));
                 }
                 TaskOutcome::Failed(ec) => {
@@ -1179,7 +1179,7 @@ impl<'a> Run<'a> {
                 };
                 self.assign(state.assign.as_ref(), &selected, context)?;
                 let combined = io::result_path(result_path, raw.clone(), selected)?;
-                return Ok(Outcome::Exit(self.output_path(
+                return Ok(Outcome::Exit(self.apply_path(
                     &state.output_path,
                     &combined,
                     context,
@@ -1256,7 +1256,7 @@ impl<'a> Run<'a> {
         raw: &Value,
         context: &Value,
     ) -> Result<Vec<Lane>, StatesError> {
-        let effective = self.input_path(&state.input_path, raw, context)?;
+        let effective = self.apply_path(&state.input_path, raw, context)?;
         let pending = |input: Value| Lane {
             status: LaneStatus::Pending,
             input,
@@ -1276,7 +1276,7 @@ impl<'a> Run<'a> {
                 Ok(p.branches.iter().map(|_| pending(input.clone())).collect())
             }
             StateKind::Map(m) => {
-                let items = self.input_path(&m.items_path, &effective, context)?;
+                let items = self.apply_path(&m.items_path, &effective, context)?;
                 let Value::Array(items) = items else {
                     return Err(StatesError::runtime(format!(
                         "Map state input must be an array but was: {items}"
@@ -1379,7 +1379,7 @@ impl<'a> Run<'a> {
         raw: &Value,
         context: &Value,
     ) -> Result<Outcome, StatesError> {
-        let effective = self.input_path(&state.input_path, raw, context)?;
+        let effective = self.apply_path(&state.input_path, raw, context)?;
         let input = match &spec.parameters {
             Some(t) => t.render(
                 &mut Scope::new(&effective, context, self.entropy).with_variables(&self.vars),
@@ -1524,9 +1524,9 @@ impl<'a> Run<'a> {
 
     fn wait_output(&mut self, state: &State, raw: &Value) -> Result<Value, StatesError> {
         let context = self.context(state);
-        let effective = self.input_path(&state.input_path, raw, &context)?;
+        let effective = self.apply_path(&state.input_path, raw, &context)?;
         self.assign(state.assign.as_ref(), &effective, &context)?;
-        self.output_path(&state.output_path, &effective, &context)
+        self.apply_path(&state.output_path, &effective, &context)
     }
 
     fn wait_until(&self, wait: &WaitFor, input: &Value, ctx: &Value) -> Result<i64, StatesError> {
@@ -1668,22 +1668,14 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn input_path(
+    /// Applies `InputPath`, `OutputPath` or `ItemsPath` with the scope's variables readable.
+    fn apply_path(
         &self,
         field: &io::PathField,
-        raw: &Value,
+        value: &Value,
         context: &Value,
     ) -> Result<Value, StatesError> {
-        io::select(field, raw, context, Some(&self.vars))
-    }
-
-    fn output_path(
-        &self,
-        field: &io::PathField,
-        output: &Value,
-        context: &Value,
-    ) -> Result<Value, StatesError> {
-        io::select(field, output, context, Some(&self.vars))
+        io::select(field, value, context, Some(&self.vars))
     }
 
     /// Evaluates an `Assign` template against `value` (the state's result, or its input for
