@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sfn::error::DisplayErrorContext;
@@ -1600,52 +1598,6 @@ async fn list_executions_redrive_filter() {
 /// python3, boto3 and the AWS CLI are required; a missing one fails the test saying which.
 #[test]
 fn boto3_and_aws_cli_redrive() {
-    let probes: [(&str, &[&str], &str); 3] = [
-        ("python3", &["--version"], "python3 is required"),
-        (
-            "python3",
-            &["-c", "import boto3, botocore"],
-            "boto3 is required (pip install boto3)",
-        ),
-        ("aws", &["--version"], "the AWS CLI (`aws`) is required"),
-    ];
-    for (program, args, missing) in probes {
-        match Command::new(program).args(args).output() {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => panic!(
-                "{missing}: `{program} {}` exited with {}: {}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ),
-            Err(e) => panic!("{missing}: cannot run `{program}`: {e}"),
-        }
-    }
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/test_redrive_cli.py");
-    assert!(script.is_file(), "missing {}", script.display());
-
     let server = server(0.1, &[]);
-    let out = Command::new("python3")
-        .arg(&script)
-        .env("STEPWISE_ENDPOINT", server.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("PYTHONUNBUFFERED", "1")
-        .output()
-        .expect("running python3 tests/python/test_redrive_cli.py");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "test_redrive_cli.py failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n{}",
-        out.status,
-        server.logs()
-    );
-    assert!(
-        stdout.contains("checks passed"),
-        "the script did not finish:\n{stdout}"
-    );
+    common::run_python_client_script(&server, "test_redrive_cli.py");
 }

@@ -642,3 +642,65 @@ pub fn parse_json(what: &str, text: Option<&str>) -> Value {
     let text = text.unwrap_or_else(|| panic!("{what} is missing"));
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{what} is not JSON ({e}): {text:?}"))
 }
+
+/// Runs `tests/python/<name>` against `server` with test credentials and asserts it finished
+/// ("checks passed"). python3, boto3 and the AWS CLI are required: a missing one fails the
+/// test with a message saying which.
+#[allow(dead_code)] // each test binary compiles this module; not all of them run scripts
+pub fn run_python_client_script(server: &Server, name: &str) {
+    let probes: [(&str, &[&str], &str); 3] = [
+        (
+            "python3",
+            &["--version"],
+            "python3 is required for the client tests",
+        ),
+        (
+            "python3",
+            &["-c", "import boto3, botocore"],
+            "boto3 is required for the client tests (pip install boto3)",
+        ),
+        (
+            "aws",
+            &["--version"],
+            "the AWS CLI (`aws`) is required for the client tests",
+        ),
+    ];
+    for (program, args, missing) in probes {
+        match std::process::Command::new(program).args(args).output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => panic!(
+                "{missing}\n`{program} {}` exited with {}: {}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => panic!("{missing}\ncannot run `{program}`: {e}"),
+        }
+    }
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/python")
+        .join(name);
+    assert!(script.is_file(), "missing {}", script.display());
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .env("STEPWISE_ENDPOINT", server.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("PYTHONUNBUFFERED", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("running python3 {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "{name} failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n{}",
+        out.status,
+        server.logs()
+    );
+    assert!(
+        stdout.contains("checks passed"),
+        "the script did not finish:\n{stdout}"
+    );
+}
