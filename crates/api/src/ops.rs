@@ -1,6 +1,8 @@
 //! The operations: request members in, engine call, response shape out.
 
-use engine::{CreateAlias, CreateStateMachine, Engine, HistoryQuery, Route, UpdateStateMachine};
+use engine::{
+    CreateAlias, CreateStateMachine, Engine, HistoryQuery, MapRunUpdate, Route, UpdateStateMachine,
+};
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
@@ -102,6 +104,9 @@ pub async fn dispatch(op: &str, r: &Request<'_>) -> Option<Reply> {
         "UpdateStateMachineAlias" => update_state_machine_alias(r).await,
         "DeleteStateMachineAlias" => delete_state_machine_alias(r).await,
         "ListStateMachineAliases" => list_state_machine_aliases(r).await,
+        "DescribeMapRun" => describe_map_run(r).await,
+        "ListMapRuns" => list_map_runs(r).await,
+        "UpdateMapRun" => update_map_run(r).await,
         _ => return None,
     })
 }
@@ -304,7 +309,7 @@ async fn describe_state_machine_for_execution(r: &Request<'_>) -> Reply {
 }
 
 async fn list_executions(r: &Request<'_>) -> Reply {
-    let Some(sm) = r.str("stateMachineArn") else {
+    let Some(sm) = r.str("stateMachineArn").or_else(|| r.str("mapRunArn")) else {
         return Err(ApiError::validation(
             "Must provide a StateMachine ARN or MapRun ARN",
         ));
@@ -327,6 +332,32 @@ async fn list_executions(r: &Request<'_>) -> Reply {
     let mut out = json!({ "executions": items });
     with_token(&mut out, page.next_token);
     Ok(out)
+}
+
+async fn describe_map_run(r: &Request<'_>) -> Reply {
+    let d = r.engine.describe_map_run(&r.required("mapRunArn")?).await?;
+    Ok(wire::describe_map_run(&d))
+}
+
+async fn list_map_runs(r: &Request<'_>) -> Reply {
+    let runs = r.engine.list_map_runs(&r.required("executionArn")?).await?;
+    let items: Vec<Value> = runs.iter().map(wire::map_run_list_item).collect();
+    Ok(json!({ "mapRuns": items }))
+}
+
+async fn update_map_run(r: &Request<'_>) -> Reply {
+    let update = MapRunUpdate {
+        max_concurrency: r.body.get("maxConcurrency").and_then(Value::as_u64),
+        tolerated_failure_count: r.body.get("toleratedFailureCount").and_then(Value::as_u64),
+        tolerated_failure_percentage: r
+            .body
+            .get("toleratedFailurePercentage")
+            .and_then(Value::as_f64),
+    };
+    r.engine
+        .update_map_run(&r.required("mapRunArn")?, update)
+        .await?;
+    Ok(json!({}))
 }
 
 async fn get_execution_history(r: &Request<'_>) -> Reply {

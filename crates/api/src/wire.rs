@@ -1,7 +1,10 @@
 //! AWS wire shapes of the engine's records and history events.
 
 use asl::history::{ErrorCause, EventDetails, HistoryEvent, TaskFamily, TaskRef};
-use engine::{AliasRecord, ExecutionRecord, RedriveStatus, StateMachineRecord};
+use engine::{
+    AliasRecord, ExecutionRecord, MapRunDescription, MapRunRecord, RedriveStatus,
+    StateMachineRecord,
+};
 use serde_json::{json, Map, Value};
 
 /// Epoch milliseconds as AWS's JSON timestamp: epoch seconds with a fraction.
@@ -131,6 +134,45 @@ fn execution_qualifiers(e: &ExecutionRecord, o: &mut Map<String, Value>) {
     put(o, "stateMachineVersionArn", version);
     let alias = e.state_machine_alias_arn.clone().map(Value::String);
     put(o, "stateMachineAliasArn", alias);
+    let map_run = e.map_run.as_ref().map(|m| json!(m.map_run_arn));
+    put(o, "mapRunArn", map_run);
+}
+
+pub fn describe_map_run(d: &MapRunDescription) -> Value {
+    let r = &d.record;
+    let mut o = Map::new();
+    o.insert("mapRunArn".into(), json!(r.arn));
+    o.insert("executionArn".into(), json!(r.execution_arn));
+    o.insert("status".into(), json!(r.status));
+    o.insert("startDate".into(), timestamp(r.start_date));
+    put(&mut o, "stopDate", r.stop_date.map(timestamp));
+    o.insert("maxConcurrency".into(), json!(r.max_concurrency));
+    let percentage = r.tolerated_failure_percentage.unwrap_or(0.0);
+    let percentage = if percentage.fract() == 0.0 {
+        json!(percentage as u64)
+    } else {
+        json!(percentage)
+    };
+    o.insert("toleratedFailurePercentage".into(), percentage);
+    o.insert(
+        "toleratedFailureCount".into(),
+        json!(r.tolerated_failure_count.unwrap_or(0)),
+    );
+    o.insert("itemCounts".into(), json!(d.item_counts));
+    o.insert("executionCounts".into(), json!(d.execution_counts));
+    o.insert("redriveCount".into(), json!(r.redrive_count));
+    put(&mut o, "redriveDate", r.redrive_date.map(timestamp));
+    Value::Object(o)
+}
+
+pub fn map_run_list_item(r: &MapRunRecord) -> Value {
+    let mut o = Map::new();
+    o.insert("executionArn".into(), json!(r.execution_arn));
+    o.insert("mapRunArn".into(), json!(r.arn));
+    o.insert("stateMachineArn".into(), json!(r.state_machine_arn));
+    o.insert("startDate".into(), timestamp(r.start_date));
+    put(&mut o, "stopDate", r.stop_date.map(timestamp));
+    Value::Object(o)
 }
 
 pub fn describe_alias(a: &AliasRecord) -> Value {
@@ -264,6 +306,18 @@ pub fn history_event(e: &HistoryEvent, include_data: bool) -> Value {
             o.insert("name".into(), json!(name));
             o.insert("index".into(), json!(index));
         }
+        EventDetails::MapRunStarted { map_run_arn } => {
+            o.insert("mapRunArn".into(), json!(map_run_arn));
+        }
+        EventDetails::MapRunSucceeded | EventDetails::MapRunAborted => {}
+        EventDetails::MapRunFailed(error) => error_cause(error, &mut o),
+        EventDetails::MapRunRedriven {
+            map_run_arn,
+            redrive_count,
+        } => {
+            o.insert("mapRunArn".into(), json!(map_run_arn));
+            o.insert("redriveCount".into(), json!(redrive_count));
+        }
         EventDetails::TaskScheduled {
             task,
             region,
@@ -328,6 +382,8 @@ pub fn history_event(e: &HistoryEvent, include_data: bool) -> Value {
                 EventDetails::ContainerStarted { .. }
                     | EventDetails::ContainerSucceeded { .. }
                     | EventDetails::ContainerFailed { .. }
+                    | EventDetails::MapRunSucceeded
+                    | EventDetails::MapRunAborted
             ));
     if !bare {
         event.insert(details_key(&kind), Value::Object(o));

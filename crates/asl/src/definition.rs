@@ -15,6 +15,10 @@ use crate::task::{self, Catcher, Resource, Retrier, Seconds};
 use crate::template::Template;
 use crate::timestamp;
 
+mod distributed;
+
+pub use distributed::{Distributed, ItemReader, ResultWriter, Threshold};
+
 /// One problem found in a definition, as `ValidateStateMachineDefinition` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -28,10 +32,16 @@ pub mod codes {
     pub const SCHEMA_VALIDATION_FAILED: &str = "SCHEMA_VALIDATION_FAILED";
     pub const MISSING_TRANSITION_TARGET: &str = "MISSING_TRANSITION_TARGET";
     pub const INVALID_JSON_DESCRIPTION: &str = "INVALID_JSON_DESCRIPTION";
+    /// A check AWS reports as a Python `ValueError` quoting the definition (Map Run labels).
+    pub const VALUE_ERROR: &str = "VALUE_ERROR";
 }
 
-/// Renders diagnostics as AWS's `InvalidDefinition` message.
-pub fn invalid_definition_message(diagnostics: &[Diagnostic]) -> String {
+/// Renders diagnostics as AWS's `InvalidDefinition` message for the definition `text`.
+pub fn invalid_definition_message(text: &str, diagnostics: &[Diagnostic]) -> String {
+    if let Some(d) = diagnostics.iter().find(|d| d.code == codes::VALUE_ERROR) {
+        let args = distributed::python_repr(&d.message);
+        return format!("Error=ValueError Args=[{args}] in definition '{text}'.");
+    }
     let parts: Vec<String> = diagnostics
         .iter()
         .map(|d| match &d.location {
@@ -249,10 +259,11 @@ pub struct ParallelState {
     pub catch: Vec<Catcher>,
 }
 
-/// An inline Map state.
+/// A Map state: inline, or distributed when `distributed` is set.
 #[derive(Debug, Clone)]
 pub struct MapState {
     pub processor: Machine,
+    pub distributed: Option<Box<Distributed>>,
     pub items_path: PathField,
     /// `ItemSelector` (or the legacy `Parameters`).
     pub item_selector: Option<Template>,
@@ -710,7 +721,7 @@ impl Validator {
         })
     }
 
-    /// An inline Map state; a Distributed Map parses but cannot run yet.
+    /// A Map state, inline or distributed.
     fn map(&mut self, obj: &Map<String, Value>, at: &str) -> Option<StateKind> {
         let (field, spec) = match (obj.get("ItemProcessor"), obj.get("Iterator")) {
             (Some(Value::Object(p)), _) => ("ItemProcessor", p),
@@ -726,9 +737,12 @@ impl Validator {
             .and_then(|c| c.get("Mode"))
             .and_then(Value::as_str)
             == Some("DISTRIBUTED");
-        if distributed || obj.contains_key("ItemReader") {
-            return Some(StateKind::Unsupported("Map"));
-        }
+        let distributed = match (distributed, obj.contains_key("ItemReader")) {
+            (true, _) => Some(Box::new(self.distributed(obj, spec, at))),
+            // An ItemReader needs the distributed mode.
+            (false, true) => return Some(StateKind::Unsupported("Map")),
+            (false, false) => None,
+        };
         let item_selector = match obj.get("ItemSelector") {
             Some(_) => self.template(obj, "ItemSelector", at),
             None => self.template(obj, "Parameters", at),
@@ -749,6 +763,7 @@ impl Validator {
         let (retry, catch) = self.retry_catch(obj, at);
         Some(StateKind::Map(Box::new(MapState {
             processor,
+            distributed,
             items_path: self.path_field(obj, "ItemsPath", at),
             item_selector,
             max_concurrency,
@@ -970,7 +985,7 @@ mod tests {
         ];
         for (text, expected) in cases {
             let diags = Definition::parse(text).err().unwrap_or_default();
-            let got = invalid_definition_message(&diags);
+            let got = invalid_definition_message(text, &diags);
             assert_eq!(
                 got,
                 format!("Invalid State Machine Definition: '{expected}'"),

@@ -69,6 +69,16 @@ pub enum EventDetails {
         name: String,
         index: u64,
     },
+    MapRunStarted {
+        map_run_arn: String,
+    },
+    MapRunSucceeded,
+    MapRunFailed(ErrorCause),
+    MapRunAborted,
+    MapRunRedriven {
+        map_run_arn: String,
+        redrive_count: u32,
+    },
     TaskScheduled {
         task: TaskRef,
         region: String,
@@ -163,6 +173,11 @@ impl EventDetails {
             }
             EventDetails::ContainerFailed { state_type } => format!("{state_type}StateFailed"),
             EventDetails::MapIteration { phase, .. } => format!("MapIteration{phase}"),
+            EventDetails::MapRunStarted { .. } => "MapRunStarted".into(),
+            EventDetails::MapRunSucceeded => "MapRunSucceeded".into(),
+            EventDetails::MapRunFailed(_) => "MapRunFailed".into(),
+            EventDetails::MapRunAborted => "MapRunAborted".into(),
+            EventDetails::MapRunRedriven { .. } => "MapRunRedriven".into(),
             EventDetails::TaskScheduled { task, .. } => {
                 format!("{}Scheduled", task.family.prefix())
             }

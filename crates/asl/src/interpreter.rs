@@ -16,6 +16,10 @@ use crate::task::{error_matches, Resource, Seconds};
 use crate::template::{Scope, Template};
 use crate::{timestamp, Entropy};
 
+mod map_run;
+
+pub use map_run::{exceeded_tolerance, MapRunSpec, S3Call};
+
 /// AWS's payload limit for inputs, outputs and results: 256 KiB of UTF-8.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
@@ -354,8 +358,15 @@ pub enum Signal {
     TaskSubmitted { task_id: u64, output: Value },
     /// `SendTaskHeartbeat`.
     TaskHeartbeat { task_id: u64 },
-    /// The task finished (a result, `SendTaskSuccess`/`Failure`, a child execution ended).
+    /// The task finished (a result, `SendTaskSuccess`/`Failure`, a child execution ended, a
+    /// Map Run ended).
     TaskFinished { task_id: u64, outcome: TaskOutcome },
+    /// A Distributed Map's Map Run started with `length` items.
+    MapRunStarted {
+        task_id: u64,
+        map_run_arn: String,
+        length: u64,
+    },
 }
 
 /// The result of one [`advance`] call.
@@ -578,6 +589,32 @@ impl<'a> Run<'a> {
                     let output = output.to_string();
                     self.push(prev, EventDetails::TaskSubmitted { task, output });
                 }
+            }
+            Signal::MapRunStarted {
+                task_id,
+                map_run_arn,
+                length,
+            } => {
+                let Some(run) = self.task_run(task_id) else {
+                    return;
+                };
+                if run.phase != TaskPhase::Scheduled {
+                    return;
+                }
+                run.phase = TaskPhase::Started;
+                // Items read by an ItemReader are counted only now.
+                let read = matches!(
+                    &run.dispatch,
+                    Some(Dispatch { resource: Resource::MapRun(spec), .. }) if spec.items.is_none()
+                );
+                if read {
+                    let prev = self.last();
+                    let state_type = "Map".into();
+                    let length = Some(length);
+                    self.push(prev, EventDetails::ContainerStarted { state_type, length });
+                }
+                let prev = self.last();
+                self.push(prev, EventDetails::MapRunStarted { map_run_arn });
             }
             Signal::TaskHeartbeat { task_id } => {
                 let now = self.now;
@@ -1031,6 +1068,11 @@ impl<'a> Run<'a> {
             }
             if let Some(c) = self.cur_mut() {
                 c.wait_until = None;
+            }
+        }
+        if let StateKind::Map(m) = &state.kind {
+            if let Some(d) = &m.distributed {
+                return self.map_run(state, m, d, raw, context);
             }
         }
         if self.cur().is_some_and(|c| c.container.is_none()) {
@@ -1742,6 +1784,11 @@ fn task_ref(resource: &Resource) -> TaskRef {
             family: TaskFamily::Task,
             resource: action.clone(),
             resource_type: Some(service.clone()),
+        },
+        Resource::MapRun(_) => TaskRef {
+            family: TaskFamily::Task,
+            resource: "mapRun".into(),
+            resource_type: Some("states".into()),
         },
     }
 }

@@ -13,6 +13,7 @@ pub mod interpreter;
 pub mod intrinsics;
 pub mod io;
 pub mod jsonpath;
+pub mod names;
 pub mod task;
 pub mod template;
 pub mod timestamp;

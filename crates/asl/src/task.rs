@@ -8,7 +8,7 @@ use crate::io::ResultPathField;
 use crate::jsonpath::{JsonPath, ReferencePath};
 
 /// How a Task's resource is reached; it decides the history event family.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Resource {
     /// `arn:aws:states:REGION:ACCOUNT:activity:NAME`: `Activity*` events.
     Activity { arn: String },
@@ -23,6 +23,9 @@ pub enum Resource {
         action: String,
         pattern: Pattern,
     },
+    /// A Distributed Map's Map Run: never written in a definition, dispatched by the Map
+    /// state for the engine to run.
+    MapRun(Box<crate::interpreter::MapRunSpec>),
 }
 
 /// The service integration pattern.
@@ -93,6 +96,7 @@ impl Resource {
             Resource::Activity { arn }
             | Resource::Lambda { arn }
             | Resource::Service { arn, .. } => arn,
+            Resource::MapRun(_) => "",
         }
     }
 

@@ -120,6 +120,11 @@ pub fn parse_execution(text: &str) -> Result<Arn> {
     })
 }
 
+/// Parses a Map Run ARN (`…:mapRun:STATE_MACHINE/LABEL:ID`), with AWS's `InvalidArn` message.
+pub fn parse_map_run(text: &str) -> Result<Arn> {
+    parse_kind(text, |a| a.resource_type == "mapRun" && a.parts.len() == 2)
+}
+
 /// Parses an activity ARN, with AWS's `InvalidArn` message.
 pub fn parse_activity(text: &str) -> Result<Arn> {
     parse_kind(text, |a| {
@@ -159,37 +164,7 @@ pub fn check_role(text: &str) -> Result<()> {
 /// Checks a resource name against AWS's rules (1–80 characters; no whitespace, brackets,
 /// wildcards, special or control characters).
 pub fn check_name(name: &str) -> Result<()> {
-    let bad = |c: char| {
-        c.is_whitespace()
-            || c.is_control()
-            || matches!(
-                c,
-                '<' | '>'
-                    | '{'
-                    | '}'
-                    | '['
-                    | ']'
-                    | '?'
-                    | '*'
-                    | '"'
-                    | '#'
-                    | '%'
-                    | '\\'
-                    | '^'
-                    | '|'
-                    | '~'
-                    | '`'
-                    | '$'
-                    | '&'
-                    | ','
-                    | ';'
-                    | ':'
-                    | '/'
-            )
-            || ('\u{7f}'..='\u{9f}').contains(&c)
-            || ('\u{fffe}'..='\u{ffff}').contains(&c)
-    };
-    if name.is_empty() || name.chars().count() > 80 || name.chars().any(bad) {
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(asl::names::is_reserved) {
         return Err(Error::InvalidName(format!("Invalid Name: '{name}'")));
     }
     Ok(())

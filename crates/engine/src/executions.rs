@@ -3,7 +3,7 @@
 use asl::history::HistoryEvent;
 use asl::interpreter::{ExecutionInfo, Signal};
 use serde_json::Value;
-use store::{Cursor, ExecutionFilter, ExecutionRecord};
+use store::{Cursor, ExecutionFilter, ExecutionRecord, MapRunChild};
 use tokio::sync::oneshot;
 
 use crate::machines::not_found;
@@ -38,6 +38,24 @@ pub struct HistoryQuery {
 pub struct HistoryPage {
     pub events: Vec<HistoryEvent>,
     pub next_token: Option<String>,
+}
+
+/// What a new execution is made of.
+pub(crate) struct NewExecution {
+    pub arn: String,
+    pub name: String,
+    pub state_machine_arn: String,
+    pub state_machine_name: String,
+    pub role_arn: String,
+    pub definition: String,
+    pub revision_id: Option<String>,
+    pub input_text: String,
+    pub input: Value,
+    pub version_arn: Option<String>,
+    pub alias_arn: Option<String>,
+    pub parent: Option<ParentLink>,
+    pub test_case: Option<String>,
+    pub map_run: Option<MapRunChild>,
 }
 
 /// How long `StartSyncExecution` waits for an Express execution (AWS: 5 minutes).
@@ -147,52 +165,22 @@ impl Engine {
             arn::execution(&sm_parts, &name)
         };
         let def = self.inner.runner.definition(&sm.definition)?;
-        let now = self.now();
-        let info = ExecutionInfo {
-            execution_arn: exec_arn.clone(),
-            name: name.clone(),
+        let (record, checkpoint) = self.new_execution(NewExecution {
+            arn: exec_arn.clone(),
+            name,
             state_machine_arn: sm.arn.clone(),
             state_machine_name: sm.name.clone(),
             role_arn: sm.role_arn.clone(),
-            start_time: now,
-            input: input_value,
-            redrive_count: 0,
-            redrive_time: None,
-            input_text: input_text.clone(),
-            state_machine_version_arn: target.version_arn.clone(),
-            state_machine_alias_arn: target.alias_arn.clone(),
-        };
-        let record = ExecutionRecord {
-            arn: exec_arn.clone(),
-            state_machine_arn: sm.arn.clone(),
-            name,
-            status: "RUNNING".into(),
-            start_date: now,
-            stop_date: None,
-            input: input_text.clone(),
-            output: None,
-            error: None,
-            cause: None,
-            role_arn: sm.role_arn.clone(),
             definition: sm.definition.clone(),
             revision_id: sm.revision_id.clone(),
-            runtime: String::new(),
-            wake_at: None,
-            redrive_count: 0,
-            redrive_date: None,
-            version: 0,
-            history_length: 0,
-            redrive_tokens: Vec::new(),
-            state_machine_version_arn: target.version_arn,
-            state_machine_alias_arn: target.alias_arn,
-        };
-        let runtime = asl::interpreter::Runtime::new();
-        let checkpoint = Checkpoint {
-            info,
-            runtime,
+            input_text: input_text.clone(),
+            input: input_value,
+            version_arn: target.version_arn,
+            alias_arn: target.alias_arn,
             parent,
             test_case,
-        };
+            map_run: None,
+        });
         match self
             .inner
             .runner
@@ -212,6 +200,57 @@ impl Engine {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The record and checkpoint of an execution about to start.
+    pub(crate) fn new_execution(&self, n: NewExecution) -> (ExecutionRecord, Checkpoint) {
+        let now = self.now();
+        let info = ExecutionInfo {
+            execution_arn: n.arn.clone(),
+            name: n.name.clone(),
+            state_machine_arn: n.state_machine_arn.clone(),
+            state_machine_name: n.state_machine_name,
+            role_arn: n.role_arn.clone(),
+            start_time: now,
+            input: n.input,
+            redrive_count: 0,
+            redrive_time: None,
+            input_text: n.input_text.clone(),
+            state_machine_version_arn: n.version_arn.clone(),
+            state_machine_alias_arn: n.alias_arn.clone(),
+        };
+        let record = ExecutionRecord {
+            arn: n.arn,
+            state_machine_arn: n.state_machine_arn,
+            name: n.name,
+            status: "RUNNING".into(),
+            start_date: now,
+            stop_date: None,
+            input: n.input_text,
+            output: None,
+            error: None,
+            cause: None,
+            role_arn: n.role_arn,
+            definition: n.definition,
+            revision_id: n.revision_id,
+            runtime: String::new(),
+            wake_at: None,
+            redrive_count: 0,
+            redrive_date: None,
+            version: 0,
+            history_length: 0,
+            redrive_tokens: Vec::new(),
+            state_machine_version_arn: n.version_arn,
+            state_machine_alias_arn: n.alias_arn,
+            map_run: n.map_run,
+        };
+        let checkpoint = Checkpoint {
+            info,
+            runtime: asl::interpreter::Runtime::new(),
+            parent: n.parent,
+            test_case: n.test_case,
+        };
+        (record, checkpoint)
     }
 
     pub async fn describe_execution(&self, exec_arn: &str) -> Result<ExecutionRecord> {
@@ -248,14 +287,53 @@ impl Engine {
         }
     }
 
+    /// `ListExecutions` of a state machine (`target` a state machine, version or alias ARN)
+    /// or of a Map Run (`target` a Map Run ARN: its children).
     pub async fn list_executions(
         &self,
-        sm_arn: &str,
+        target: &str,
         status: Option<String>,
         redriven: Option<bool>,
         max_results: usize,
         next_token: Option<&str>,
     ) -> Result<ExecutionPage> {
+        let (base, qualifier, map_run_arn) = if target.contains(":mapRun:") {
+            let sm = self.map_run_state_machine(target).await?;
+            (sm, None, Some(target.to_owned()))
+        } else {
+            let (base, qualifier) = self.list_target(target).await?;
+            (base, qualifier, None)
+        };
+        let after = next_token.map(decode_cursor).transpose()?;
+        let limit = if max_results == 0 { 100 } else { max_results };
+        let mut executions = self
+            .store()
+            .list_executions(ExecutionFilter {
+                state_machine_arn: base,
+                status,
+                redriven,
+                qualifier,
+                map_run_arn,
+                after,
+                limit: limit + 1,
+            })
+            .await?;
+        let next_token = if executions.len() > limit {
+            executions.truncate(limit);
+            executions
+                .last()
+                .map(|e| encode_cursor(e.start_date, &e.arn))
+        } else {
+            None
+        };
+        Ok(ExecutionPage {
+            executions,
+            next_token,
+        })
+    }
+
+    /// The state machine whose executions to list, and the version or alias qualifier.
+    async fn list_target(&self, sm_arn: &str) -> Result<(String, Option<String>)> {
         // A version or alias ARN lists the executions that ran that version or were started
         // through that alias.
         let (parts, qualifier) = arn::parse_qualified(sm_arn)?;
@@ -285,31 +363,7 @@ impl Engine {
                 "This operation is not supported by this type of state machine".into(),
             ));
         }
-        let after = next_token.map(decode_cursor).transpose()?;
-        let limit = if max_results == 0 { 100 } else { max_results };
-        let mut executions = self
-            .store()
-            .list_executions(ExecutionFilter {
-                state_machine_arn: base,
-                status,
-                redriven,
-                qualifier,
-                after,
-                limit: limit + 1,
-            })
-            .await?;
-        let next_token = if executions.len() > limit {
-            executions.truncate(limit);
-            executions
-                .last()
-                .map(|e| encode_cursor(e.start_date, &e.arn))
-        } else {
-            None
-        };
-        Ok(ExecutionPage {
-            executions,
-            next_token,
-        })
+        Ok((base, qualifier))
     }
 
     pub async fn get_execution_history(&self, q: HistoryQuery) -> Result<HistoryPage> {

@@ -11,7 +11,9 @@ mod clock;
 mod error;
 mod executions;
 pub mod integrations;
+pub mod item_io;
 mod machines;
+mod map_runs;
 mod redrive;
 mod runner;
 mod sfn_sdk;
@@ -25,9 +27,11 @@ pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use executions::{ExecutionPage, HistoryPage, HistoryQuery, StartedExecution};
 pub use machines::{CreateStateMachine, UpdateStateMachine};
+pub use map_runs::{MapRunCounts, MapRunDescription, MapRunUpdate};
 pub use redrive::RedriveStatus;
 pub use store::{
-    ActivityRecord, AliasRecord, ExecutionRecord, Route, StateMachineRecord, VersionRecord,
+    ActivityRecord, AliasRecord, ExecutionRecord, MapRunRecord, Route, StateMachineRecord,
+    VersionRecord,
 };
 pub use versions::CreateAlias;
 
@@ -86,6 +90,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     runner: runner::Runner,
     activities: activities::Queues,
+    map_runs: map_runs::MapRuns,
     /// Draws the roll (taken modulo 100) that picks an alias's version.
     routing_roll: Box<dyn Fn() -> u32 + Send + Sync>,
 }
@@ -111,6 +116,7 @@ impl Engine {
             clock,
             runner,
             activities,
+            map_runs: Default::default(),
             routing_roll: Box::new(rand::random::<u32>),
         });
         let engine = Engine { inner };

@@ -56,7 +56,8 @@ impl DefinitionCache {
 
 /// Parses a definition, turning its diagnostics into AWS's `InvalidDefinition` message.
 pub(crate) fn parse_definition(text: &str) -> Result<Definition> {
-    Definition::parse(text).map_err(|d| Error::InvalidDefinition(invalid_definition_message(&d)))
+    Definition::parse(text)
+        .map_err(|d| Error::InvalidDefinition(invalid_definition_message(text, &d)))
 }
 
 impl Engine {
@@ -74,6 +75,7 @@ impl Engine {
             let diagnostics = definition.express_diagnostics();
             if !diagnostics.is_empty() {
                 return Err(Error::InvalidDefinition(invalid_definition_message(
+                    &req.definition,
                     &diagnostics,
                 )));
             }

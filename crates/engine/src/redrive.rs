@@ -45,6 +45,17 @@ impl Engine {
                 "Execution is of type EXPRESS and cannot be redriven",
             ));
         }
+        if e.map_run.is_some() {
+            // A Map Run child is redriven with its Map Run, by redriving the parent (§1).
+            return Ok(match e.status.as_str() {
+                "RUNNING" => RedriveStatus::not("Execution is RUNNING and cannot be redriven"),
+                "SUCCEEDED" => RedriveStatus::not("Execution is SUCCEEDED and cannot be redriven"),
+                _ => RedriveStatus {
+                    status: "REDRIVABLE_BY_MAP_RUN",
+                    reason: None,
+                },
+            });
+        }
         if self
             .store()
             .get_state_machine(&e.state_machine_arn)
@@ -113,6 +124,13 @@ impl Engine {
         let status = self.redrive_status(&record).await?;
         if let Some(reason) = status.reason {
             return Err(Error::ExecutionNotRedrivable(reason.into()));
+        }
+        if status.status == "REDRIVABLE_BY_MAP_RUN" {
+            // [GUESS] §9 Q20: a direct redrive of a Map Run child is refused.
+            return Err(Error::ExecutionNotRedrivable(
+                "Execution is a Map Run child: redrive its parent execution to redrive the Map Run"
+                    .into(),
+            ));
         }
         if self.inner.runner.open_count() >= self.config().max_open_executions {
             return Err(Error::ExecutionLimitExceeded(format!(

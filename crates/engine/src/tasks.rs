@@ -68,6 +68,7 @@ impl Engine {
             return reply;
         }
         match &d.resource {
+            Resource::MapRun(spec) => self.perform_map_run(execution_arn, d, spec).await,
             Resource::Activity { arn } => {
                 self.enqueue_activity(arn, execution_arn, d.task_id, d.token.clone(), &d.input);
                 Reply::Pending
@@ -133,6 +134,9 @@ impl Engine {
 
     /// A child started with `.sync` ended: finish the parent's task with its description.
     async fn child_finished(&self, child: &ExecutionRecord, parent: &ParentLink) {
+        if child.map_run.is_some() {
+            return self.map_run_child_finished(child).await;
+        }
         let payload = |text: &Option<String>| -> Value {
             match (text, parent.json_payloads) {
                 (Some(t), true) => serde_json::from_str(t).unwrap_or(Value::Null),
@@ -184,6 +188,9 @@ impl Engine {
 
     /// The execution ended while a task was in progress: stop a `.sync` child.
     async fn cancel(&self, execution_arn: &str, d: &Dispatch) {
+        if let Resource::MapRun(_) = &d.resource {
+            return self.abort_map_run(execution_arn, d.task_id).await;
+        }
         let Resource::Service {
             service,
             pattern: Pattern::Sync | Pattern::Sync2,

@@ -116,6 +116,54 @@ pub struct ExecutionRecord {
     /// The alias the execution was started through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_machine_alias_arn: Option<String>,
+    /// The Map Run this execution is a child of, and the index of its item (batch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_run: Option<MapRunChild>,
+}
+
+/// Where a Map Run child execution belongs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapRunChild {
+    pub map_run_arn: String,
+    pub index: u64,
+}
+
+/// A Distributed Map's Map Run. Its per-item inputs are stored once, apart from the record
+/// (see [`Store::create_map_run`]); its counters are rewritten when it changes status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapRunRecord {
+    /// `…:mapRun:STATE_MACHINE/LABEL:ID`.
+    pub arn: String,
+    /// The parent execution.
+    pub execution_arn: String,
+    /// The parent's dispatch (task id) that started this Map Run.
+    pub task_id: u64,
+    /// What the children report as their state machine: `…:stateMachine:NAME/LABEL`.
+    pub state_machine_arn: String,
+    /// `RUNNING`, `SUCCEEDED`, `FAILED` or `ABORTED`.
+    pub status: String,
+    pub start_date: i64,
+    pub stop_date: Option<i64>,
+    /// 0 = unlimited.
+    pub max_concurrency: u64,
+    /// Unset thresholds tolerate nothing unless the other one is set.
+    pub tolerated_failure_count: Option<u64>,
+    pub tolerated_failure_percentage: Option<f64>,
+    pub express: bool,
+    /// How many items there are (each child takes one item or one batch).
+    pub item_total: u64,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub redrive_count: u32,
+    pub redrive_date: Option<i64>,
+    /// `itemCounts` and `executionCounts` (the engine's JSON) as they were when the Map Run
+    /// last changed status.
+    #[serde(default)]
+    pub item_counts: Option<serde_json::Value>,
+    #[serde(default)]
+    pub execution_counts: Option<serde_json::Value>,
+    /// The `MapRunSpec` the parent dispatched (JSON), so a restarted engine can finish it.
+    pub spec: String,
 }
 
 /// A published state machine version (`PublishStateMachineVersion`): an immutable snapshot.
@@ -201,6 +249,8 @@ pub struct ExecutionFilter {
     pub redriven: Option<bool>,
     /// Only executions that ran this version or were started through this alias (an ARN).
     pub qualifier: Option<String>,
+    /// Only the children of this Map Run.
+    pub map_run_arn: Option<String>,
     /// Only executions after this position (an opaque cursor from a previous page).
     pub after: Option<Cursor>,
     pub limit: usize,
@@ -272,6 +322,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<StoredEvent>>;
     /// Deletes an execution and its history.
     async fn delete_execution(&self, arn: &str) -> Result<()>;
+
+    /// Creates a Map Run with the input of each of its children (JSON texts, by index),
+    /// written once; [`Error::AlreadyExists`] if its ARN is taken.
+    async fn create_map_run(&self, run: MapRunRecord, inputs: Vec<String>) -> Result<()>;
+    /// Replaces a Map Run's record (not its inputs).
+    async fn update_map_run(&self, run: MapRunRecord) -> Result<()>;
+    async fn get_map_run(&self, arn: &str) -> Result<Option<MapRunRecord>>;
+    /// The inputs of a Map Run's children, by index.
+    async fn map_run_inputs(&self, arn: &str) -> Result<Vec<String>>;
+    /// The Map Runs an execution started, oldest first.
+    async fn list_map_runs(&self, execution_arn: &str) -> Result<Vec<MapRunRecord>>;
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
 use crate::{
-    ActivityRecord, AliasRecord, Error, ExecutionFilter, ExecutionRecord, Result,
+    ActivityRecord, AliasRecord, Error, ExecutionFilter, ExecutionRecord, MapRunRecord, Result,
     StateMachineRecord, Store, StoredEvent, VersionRecord, Write,
 };
 
@@ -47,6 +47,13 @@ CREATE TABLE IF NOT EXISTS events(
     body TEXT NOT NULL,
     PRIMARY KEY(execution_arn, id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS map_runs(
+    arn TEXT PRIMARY KEY,
+    execution_arn TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS map_runs_by_execution ON map_runs(execution_arn);
 ";
 
 type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
@@ -550,6 +557,7 @@ impl Store for Sqlite {
                    AND (?7 IS NULL OR (json_extract(doc, '$.redrive_count') > 0) = ?7)
                    AND (?8 IS NULL OR json_extract(doc, '$.state_machine_version_arn') = ?8
                         OR json_extract(doc, '$.state_machine_alias_arn') = ?8)
+                   AND (?9 IS NULL OR json_extract(doc, '$.map_run.map_run_arn') = ?9)
                    AND (start_date < ?3 OR (start_date = ?3 AND arn < ?4) OR ?5)
                  ORDER BY start_date DESC, arn DESC LIMIT ?6",
             )?;
@@ -562,7 +570,8 @@ impl Store for Sqlite {
                     f.after.is_none(),
                     f.limit as i64,
                     f.redriven,
-                    f.qualifier
+                    f.qualifier,
+                    f.map_run_arn
                 ],
                 read_execution,
             )?;
@@ -622,6 +631,59 @@ impl Store for Sqlite {
             tx.execute("DELETE FROM executions WHERE arn = ?1", [&arn])?;
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn create_map_run(&self, run: MapRunRecord, inputs: Vec<String>) -> Result<()> {
+        let doc = serde_json::to_string(&run)?;
+        let inputs = serde_json::to_string(&inputs)?;
+        self.write(move |conn| {
+            let inserted = conn.execute(
+                "INSERT OR IGNORE INTO map_runs(arn, execution_arn, inputs, doc)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![run.arn, run.execution_arn, inputs, doc],
+            )?;
+            match inserted {
+                0 => Err(Error::AlreadyExists),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn update_map_run(&self, run: MapRunRecord) -> Result<()> {
+        let doc = serde_json::to_string(&run)?;
+        self.update_doc("map_runs", run.arn, doc).await
+    }
+
+    async fn get_map_run(&self, arn: &str) -> Result<Option<MapRunRecord>> {
+        self.get_doc("map_runs", arn).await
+    }
+
+    async fn map_run_inputs(&self, arn: &str) -> Result<Vec<String>> {
+        let arn = arn.to_owned();
+        self.read(move |conn| {
+            let text: Option<String> = conn
+                .prepare_cached("SELECT inputs FROM map_runs WHERE arn = ?1")?
+                .query_row([arn], |r| r.get(0))
+                .optional()?;
+            match text {
+                Some(t) => Ok(serde_json::from_str(&t)?),
+                None => Err(Error::NotFound),
+            }
+        })
+        .await
+    }
+
+    async fn list_map_runs(&self, execution_arn: &str) -> Result<Vec<MapRunRecord>> {
+        let execution_arn = execution_arn.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT doc FROM map_runs WHERE execution_arn = ?1 ORDER BY rowid",
+            )?;
+            let docs = stmt.query_map([execution_arn], |r| r.get::<_, String>(0))?;
+            docs.map(|d| Ok(serde_json::from_str(&d?)?)).collect()
         })
         .await
     }

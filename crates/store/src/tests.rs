@@ -24,6 +24,7 @@ fn execution(arn: &str, start: i64, status: &str) -> ExecutionRecord {
         version: 1,
         history_length: 1,
         redrive_tokens: Vec::new(),
+        map_run: None,
         state_machine_version_arn: None,
         state_machine_alias_arn: None,
     }
@@ -94,6 +95,7 @@ async fn contract(store: impl Store) {
         status: None,
         redriven: None,
         qualifier: None,
+        map_run_arn: None,
         after,
         limit: 1,
     };

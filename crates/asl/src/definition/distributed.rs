@@ -1,0 +1,265 @@
+//! The Distributed Map's own fields: `ProcessorConfig`, `Label`, `ItemReader`, `ItemBatcher`,
+//! `ResultWriter` and the tolerated failure thresholds.
+//!
+//! A Distributed Map runs each item as a child execution of a Map Run, which the engine
+//! owns; the interpreter only resolves these fields against the state input (see
+//! `interpreter::MapRunSpec`).
+
+use serde_json::{Map, Value};
+
+use super::{codes, Validator};
+use crate::jsonpath::JsonPath;
+use crate::template::Template;
+
+/// A Map state with `ProcessorConfig.Mode = DISTRIBUTED`.
+#[derive(Debug, Clone)]
+pub struct Distributed {
+    /// `ProcessorConfig.ExecutionType`: the children are `STANDARD` or `EXPRESS` executions.
+    pub express: bool,
+    pub label: Option<String>,
+    /// The item processor as a definition of its own: what every child execution runs.
+    pub processor_definition: String,
+    pub item_reader: Option<ItemReader>,
+    /// `ItemSelector` (or `Parameters`) as written: the engine applies it to each item.
+    pub item_selector: Option<Value>,
+    /// `ItemBatcher` as written; its `…Path` fields and `BatchInput` resolve at run time.
+    pub item_batcher: Option<Value>,
+    pub result_writer: Option<ResultWriter>,
+    pub tolerated_failure_count: Option<Threshold>,
+    pub tolerated_failure_percentage: Option<Threshold>,
+}
+
+/// Where the items come from when they are not in the state input.
+#[derive(Debug, Clone)]
+pub struct ItemReader {
+    /// `arn:aws:states:::s3:getObject` or `arn:aws:states:::s3:listObjectsV2`.
+    pub resource: String,
+    pub parameters: Option<Template>,
+    /// `ReaderConfig` as written; `MaxItemsPath` resolves at run time.
+    pub reader_config: Option<Value>,
+}
+
+/// Where the results go: `arn:aws:states:::s3:putObject`.
+#[derive(Debug, Clone)]
+pub struct ResultWriter {
+    pub resource: String,
+    pub parameters: Option<Template>,
+    pub writer_config: Option<Value>,
+}
+
+/// A tolerated failure count or percentage: a literal or read from the state input.
+#[derive(Debug, Clone)]
+pub enum Threshold {
+    Fixed(f64),
+    Path(JsonPath),
+}
+
+const LABEL_MAX: usize = 40;
+
+impl Validator {
+    /// The distributed fields of the Map state at `at`; `processor` is its `ItemProcessor`.
+    pub(super) fn distributed(
+        &mut self,
+        obj: &Map<String, Value>,
+        processor: &Map<String, Value>,
+        at: &str,
+    ) -> Distributed {
+        let express = processor
+            .get("ProcessorConfig")
+            .and_then(|c| c.get("ExecutionType"))
+            .and_then(Value::as_str)
+            == Some("EXPRESS");
+        let mut child = processor.clone();
+        child.remove("ProcessorConfig");
+        let label = match obj.get("Label") {
+            Some(Value::String(l)) => {
+                self.label(l, at);
+                Some(l.clone())
+            }
+            Some(_) => {
+                self.schema("Value must be a string", &format!("{at}/Label"));
+                None
+            }
+            None => None,
+        };
+        let item_reader = obj.get("ItemReader").and_then(|r| {
+            let (resource, parameters, config) =
+                self.s3_call(r, "ReaderConfig", at, "ItemReader")?;
+            Some(ItemReader {
+                resource,
+                parameters,
+                reader_config: config,
+            })
+        });
+        let result_writer = obj.get("ResultWriter").and_then(|r| {
+            let (resource, parameters, config) =
+                self.s3_call(r, "WriterConfig", at, "ResultWriter")?;
+            Some(ResultWriter {
+                resource,
+                parameters,
+                writer_config: config,
+            })
+        });
+        Distributed {
+            express,
+            label,
+            processor_definition: Value::Object(child).to_string(),
+            item_reader,
+            item_selector: obj
+                .get("ItemSelector")
+                .or_else(|| obj.get("Parameters"))
+                .cloned(),
+            item_batcher: obj.get("ItemBatcher").cloned(),
+            result_writer,
+            tolerated_failure_count: self.threshold(obj, "ToleratedFailureCount", at, None),
+            tolerated_failure_percentage: self.threshold(
+                obj,
+                "ToleratedFailurePercentage",
+                at,
+                Some(100.0),
+            ),
+        }
+    }
+
+    /// AWS checks a Map Run label like a name: at most 40 characters, none of the reserved
+    /// ones. Its message is the Python-style `ValueError` AWS answers with.
+    fn label(&mut self, label: &str, at: &str) {
+        if label.chars().count() > LABEL_MAX {
+            let message = format!("Label cannot exceed {LABEL_MAX} characters");
+            self.error(codes::VALUE_ERROR, message, &format!("{at}/Label"));
+            return;
+        }
+        if let Some(c) = label.chars().find(|&c| crate::names::is_reserved(c)) {
+            let message = format!(
+                "Label contains invalid character: {}",
+                python_repr(&c.to_string())
+            );
+            self.error(codes::VALUE_ERROR, message, &format!("{at}/Label"));
+        }
+    }
+
+    /// `Resource`, `Parameters` and the config object of an `ItemReader` or `ResultWriter`.
+    fn s3_call(
+        &mut self,
+        spec: &Value,
+        config_field: &str,
+        at: &str,
+        field: &str,
+    ) -> Option<(String, Option<Template>, Option<Value>)> {
+        let here = format!("{at}/{field}");
+        let Value::Object(o) = spec else {
+            self.schema("Value must be an object", &here);
+            return None;
+        };
+        let Some(Value::String(resource)) = o.get("Resource") else {
+            self.schema("These fields are required: [Resource]", &here);
+            return None;
+        };
+        let parameters = match o.get("Parameters").or_else(|| o.get("Arguments")) {
+            Some(p) => match Template::compile(p) {
+                Ok(t) => Some(t),
+                Err(m) => {
+                    self.schema(m, &format!("{here}/Parameters"));
+                    None
+                }
+            },
+            None => None,
+        };
+        Some((resource.clone(), parameters, o.get(config_field).cloned()))
+    }
+
+    fn threshold(
+        &mut self,
+        obj: &Map<String, Value>,
+        field: &str,
+        at: &str,
+        max: Option<f64>,
+    ) -> Option<Threshold> {
+        let path_field = format!("{field}Path");
+        if let Some(v) = obj.get(field) {
+            let n = v
+                .as_f64()
+                .filter(|n| *n >= 0.0 && max.is_none_or(|m| *n <= m));
+            let integral = max.is_some() || v.as_u64().is_some();
+            return match n.filter(|_| integral) {
+                Some(n) => Some(Threshold::Fixed(n)),
+                None => {
+                    let message = match max {
+                        Some(m) => format!("Value must be between 0 and {m}"),
+                        None => "Value must be a non-negative integer".into(),
+                    };
+                    self.schema(message, &format!("{at}/{field}"));
+                    None
+                }
+            };
+        }
+        match obj.get(&path_field) {
+            Some(Value::String(p)) => match JsonPath::parse(p) {
+                Ok(p) => Some(Threshold::Path(p)),
+                Err(_) => {
+                    self.schema(
+                        format!("The value for the field '{path_field}' must be a valid JSONPath"),
+                        &format!("{at}/{path_field}"),
+                    );
+                    None
+                }
+            },
+            Some(_) => {
+                self.schema("Value must be a string", &format!("{at}/{path_field}"));
+                None
+            }
+            None => None,
+        }
+    }
+}
+
+/// A string as Python's `repr` writes it: `'a'`, `'\\n'`, `'\\x85'`, `"it's"`.
+pub(super) fn python_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::from(quote);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\\' => out.push_str("\\\\"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || (0x7f..=0xa0).contains(&(c as u32)) => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::python_repr;
+
+    #[test]
+    fn repr_matches_python() {
+        let cases = [
+            ("a", "'a'"),
+            ("\n", "'\\n'"),
+            ("\u{85}", "'\\x85'"),
+            ("\u{1}", "'\\x01'"),
+            ("\"", "'\"'"),
+            ("'", "\"'\""),
+            ("\\", "'\\\\'"),
+            ("char: '&'", "\"char: '&'\""),
+            ("char: '\"'", "'char: \\'\"\\''"),
+        ];
+        for (s, want) in cases {
+            assert_eq!(python_repr(s), want, "{s:?}");
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The Distributed Map in the interpreter: the state resolves its fields against its input
+//! and hands a [`MapRunSpec`] to the engine, like a task. The engine runs the Map Run (child
+//! executions, S3 reads and writes) and answers with [`Signal::MapRunStarted`] and then
+//! [`Signal::TaskFinished`] carrying the array of results or the Map Run's error.
+//!
+//! Events: `MapStateStarted` and `MapRunStarted` when the Map Run starts; `MapRunSucceeded`
+//! then `MapStateSucceeded`, or `MapRunFailed` then `MapStateFailed` (and Retry/Catch as for
+//! any Map state: a retry starts a new Map Run).
+//!
+//! [`Signal::MapRunStarted`]: super::Signal::MapRunStarted
+//! [`Signal::TaskFinished`]: super::Signal::TaskFinished
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::{select, task_token, Dispatch, Outcome, Run, TaskOutcome, TaskPhase, TaskRun};
+use crate::definition::{Distributed, MapState, State, Threshold};
+use crate::error::StatesError;
+use crate::history::{ErrorCause, EventDetails};
+use crate::io;
+use crate::task::Resource;
+use crate::template::{Scope, Template};
+use crate::Entropy;
+
+/// Everything the engine needs to run a Map Run, resolved against the state input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapRunSpec {
+    pub label: Option<String>,
+    /// The children are Express executions.
+    pub express: bool,
+    /// The item processor as a definition: what every child runs.
+    pub definition: String,
+    /// The items, when they come from the state input (`ItemsPath`).
+    pub items: Option<Vec<Value>>,
+    /// Where to read the items otherwise (`ItemReader`).
+    pub reader: Option<S3Call>,
+    /// `ItemSelector` (or `Parameters`) as written, with what it evaluates against.
+    pub item_selector: Option<Value>,
+    pub selector_input: Value,
+    pub context: Value,
+    pub variables: Map<String, Value>,
+    /// `ItemBatcher` with its paths and `BatchInput` resolved.
+    pub batcher: Option<Value>,
+    /// `ResultWriter`.
+    pub writer: Option<S3Call>,
+    /// 0 = unlimited.
+    pub max_concurrency: u64,
+    pub tolerated_failure_count: Option<u64>,
+    pub tolerated_failure_percentage: Option<f64>,
+}
+
+/// An `ItemReader` or `ResultWriter` call with its parameters evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Call {
+    pub resource: String,
+    pub arguments: Value,
+    /// `ReaderConfig` (with `MaxItemsPath` resolved) or `WriterConfig`.
+    pub config: Option<Value>,
+}
+
+impl MapRunSpec {
+    /// The input of every child: `ItemSelector` applied to each item, with
+    /// `$$.Map.Item.Index`/`Value` set.
+    pub fn child_inputs(
+        &self,
+        items: Vec<Value>,
+        entropy: &mut Entropy,
+    ) -> Result<Vec<Value>, StatesError> {
+        let Some(selector) = &self.item_selector else {
+            return Ok(items);
+        };
+        let template = Template::compile(selector).map_err(StatesError::runtime)?;
+        let mut out = Vec::with_capacity(items.len());
+        for (index, item) in items.into_iter().enumerate() {
+            let mut ctx = self.context.clone();
+            ctx["Map"] = json!({ "Item": { "Index": index, "Value": item } });
+            let mut scope =
+                Scope::new(&self.selector_input, &ctx, entropy).with_variables(&self.variables);
+            out.push(template.render(&mut scope)?);
+        }
+        Ok(out)
+    }
+}
+
+impl Run<'_> {
+    /// Drives a Distributed Map state: dispatches its Map Run, then processes the outcome.
+    pub(super) fn map_run(
+        &mut self,
+        state: &State,
+        m: &MapState,
+        d: &Distributed,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<Outcome, StatesError> {
+        let Some(mut run) = self.cur().and_then(|c| c.task.clone()) else {
+            let spec = self.map_run_spec(state, m, d, raw, context)?;
+            // The last event is unique to this attempt: a retry follows a MapStateFailed.
+            let id = self.rt.last_event_id;
+            let dispatch = Dispatch {
+                task_id: id,
+                state: state.name.clone(),
+                attempt: 0,
+                token: task_token(&self.info.execution_arn, id),
+                resource: Resource::MapRun(Box::new(spec)),
+                input: Value::Null,
+                timeout_seconds: None,
+                heartbeat_seconds: None,
+            };
+            self.out.dispatches.push(dispatch.clone());
+            self.set_task(Some(TaskRun {
+                id,
+                phase: TaskPhase::Scheduled,
+                retries: Vec::new(),
+                retry_count: 0,
+                timeout_at: None,
+                heartbeat_seconds: None,
+                heartbeat_at: None,
+                dispatch: Some(dispatch),
+                outcome: None,
+            }));
+            return Ok(Outcome::Blocked);
+        };
+        let Some(outcome) = run.outcome.take() else {
+            return Ok(Outcome::Blocked);
+        };
+        let started = run.phase == TaskPhase::Started;
+        self.set_task(None);
+        let ec = match outcome {
+            TaskOutcome::Succeeded(result) => {
+                let prev = self.last();
+                let id = self.push(prev, EventDetails::MapRunSucceeded);
+                let state_type = "Map".into();
+                self.push(id, EventDetails::ContainerSucceeded { state_type });
+                self.rt.chain = Some(id);
+                let selected = match &m.result_selector {
+                    Some(t) => t.render(
+                        &mut Scope::new(&result, context, self.entropy).with_variables(&self.vars),
+                    )?,
+                    None => result,
+                };
+                self.assign(state.assign.as_ref(), &selected, context)?;
+                let combined = io::result_path(&m.result_path, raw.clone(), selected)?;
+                return Ok(Outcome::Exit(self.apply_path(
+                    &state.output_path,
+                    &combined,
+                    context,
+                )?));
+            }
+            TaskOutcome::Failed(ec) | TaskOutcome::TimedOut(ec) => ec,
+        };
+        if started {
+            let prev = self.last();
+            self.push(prev, EventDetails::MapRunFailed(ec.clone()));
+        }
+        self.container_error("Map", &m.retry, &m.catch, raw, ec)
+    }
+
+    /// Resolves the state's fields against its input.
+    fn map_run_spec(
+        &mut self,
+        state: &State,
+        m: &MapState,
+        d: &Distributed,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<MapRunSpec, StatesError> {
+        let effective = self.apply_path(&state.input_path, raw, context)?;
+        let items = match &d.item_reader {
+            Some(_) => None,
+            None => {
+                let items = self
+                    .apply_path(&m.items_path, &effective, context)
+                    .and_then(|v| match v {
+                        Value::Array(items) => Ok(items),
+                        other => Err(StatesError::runtime(format!(
+                            "Map state input must be an array but was: {other}"
+                        ))),
+                    });
+                match items {
+                    Ok(items) => Some(items),
+                    Err(e) => {
+                        let prev = self.last();
+                        let state_type = "Map".into();
+                        self.push(prev, EventDetails::ContainerFailed { state_type });
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        // With the items in the input, the state starts before its other fields are read.
+        if let Some(items) = &items {
+            let prev = self.last();
+            let length = Some(items.len() as u64);
+            let state_type = "Map".into();
+            self.push(prev, EventDetails::ContainerStarted { state_type, length });
+        }
+        let reader = match &d.item_reader {
+            Some(r) => {
+                let mut config = r.reader_config.clone();
+                self.resolve_paths(&mut config, &["MaxItems"], &effective, context)?;
+                Some(S3Call {
+                    resource: r.resource.clone(),
+                    arguments: self.render(r.parameters.as_ref(), &effective, context)?,
+                    config,
+                })
+            }
+            None => None,
+        };
+        let writer = match &d.result_writer {
+            Some(w) => Some(S3Call {
+                resource: w.resource.clone(),
+                arguments: self.render(w.parameters.as_ref(), &effective, context)?,
+                config: w.writer_config.clone(),
+            }),
+            None => None,
+        };
+        let mut batcher = d.item_batcher.clone();
+        let fields = ["MaxItemsPerBatch", "MaxInputBytesPerBatch"];
+        self.resolve_paths(&mut batcher, &fields, &effective, context)?;
+        if let Some(Value::Object(b)) = batcher.as_mut() {
+            if let Some(input) = b.get("BatchInput") {
+                let t = Template::compile(input).map_err(StatesError::runtime)?;
+                let rendered = self.render(Some(&t), &effective, context)?;
+                b.insert("BatchInput".into(), rendered);
+            }
+        }
+        let count = self.threshold(
+            d.tolerated_failure_count.as_ref(),
+            "ToleratedFailureCountPath",
+            &effective,
+            context,
+        )?;
+        let percentage = self.threshold(
+            d.tolerated_failure_percentage.as_ref(),
+            "ToleratedFailurePercentagePath",
+            &effective,
+            context,
+        )?;
+        Ok(MapRunSpec {
+            label: d.label.clone(),
+            express: d.express,
+            definition: d.processor_definition.clone(),
+            items,
+            reader,
+            item_selector: d.item_selector.clone(),
+            selector_input: effective,
+            context: context.clone(),
+            variables: self.vars.clone(),
+            batcher,
+            writer,
+            max_concurrency: self.max_concurrency(state, raw, context)?,
+            tolerated_failure_count: count.map(|c| c as u64),
+            tolerated_failure_percentage: percentage,
+        })
+    }
+
+    fn render(
+        &mut self,
+        template: Option<&Template>,
+        input: &Value,
+        context: &Value,
+    ) -> Result<Value, StatesError> {
+        match template {
+            Some(t) => {
+                t.render(&mut Scope::new(input, context, self.entropy).with_variables(&self.vars))
+            }
+            None => Ok(Value::Object(Map::new())),
+        }
+    }
+
+    /// Replaces each `FieldPath` in `config` by `Field` with the value the path selects.
+    fn resolve_paths(
+        &self,
+        config: &mut Option<Value>,
+        fields: &[&str],
+        input: &Value,
+        context: &Value,
+    ) -> Result<(), StatesError> {
+        let Some(Value::Object(obj)) = config.as_mut() else {
+            return Ok(());
+        };
+        for field in fields {
+            let path_field = format!("{field}Path");
+            let Some(Value::String(text)) = obj.remove(&path_field) else {
+                continue;
+            };
+            let path = crate::jsonpath::JsonPath::parse(&text).map_err(|_| {
+                StatesError::runtime(format!("Invalid JSONPath in {path_field}: {text}"))
+            })?;
+            let value = select(&path, input, context, &self.vars).unwrap_or(Value::Null);
+            if value.as_u64().is_none() {
+                return Err(StatesError::runtime(format!(
+                    "The {path_field} field refers to value \"{value}\" which is not a valid integer: {text}"
+                )));
+            }
+            obj.insert((*field).into(), value);
+        }
+        Ok(())
+    }
+
+    fn threshold(
+        &self,
+        threshold: Option<&Threshold>,
+        path_field: &str,
+        input: &Value,
+        context: &Value,
+    ) -> Result<Option<f64>, StatesError> {
+        match threshold {
+            None => Ok(None),
+            Some(Threshold::Fixed(n)) => Ok(Some(*n)),
+            Some(Threshold::Path(p)) => {
+                let value = select(p, input, context, &self.vars).unwrap_or(Value::Null);
+                let integral = path_field.starts_with("ToleratedFailureCount");
+                let field = path_field.trim_end_matches("Path");
+                match (integral, value.as_i64(), value.as_f64()) {
+                    (true, Some(n), _) if n < 0 => {
+                        Err(StatesError::runtime(format!("{field} cannot be negative.")))
+                    }
+                    (true, Some(n), _) => Ok(Some(n as f64)),
+                    (false, _, Some(n)) if !(0.0..=100.0).contains(&n) => Err(
+                        StatesError::runtime(format!("{field} must be between 0 and 100.")),
+                    ),
+                    (false, _, Some(n)) => Ok(Some(n)),
+                    _ => {
+                        let kind = if integral { "integer" } else { "number" };
+                        Err(StatesError::runtime(format!(
+                            "The {path_field} field refers to value \"{value}\" which is not a valid {kind}: {}",
+                            p.text()
+                        )))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The error a Map Run fails with when too many children failed.
+pub fn exceeded_tolerance() -> ErrorCause {
+    ErrorCause {
+        error: Some("States.ExceedToleratedFailureThreshold".into()),
+        cause: Some("The specified tolerated failure threshold was exceeded".into()),
+    }
+}

@@ -1,0 +1,708 @@
+//! Distributed Map: Map Runs and their child executions.
+//!
+//! The interpreter dispatches a [`MapRunSpec`] like a task. Here it becomes a Map Run: the
+//! items are read (state input or `ItemReader`), selected and batched, stored once with the
+//! Map Run record, and each item (or batch) runs as a child execution of the item processor,
+//! at most `MaxConcurrency` at a time. Children are ordinary executions (Standard ones are
+//! durable, listed with `mapRunArn`, and have their own history); when one ends the runner's
+//! finish notice comes back here. When all ended, or too many failed, the Map Run ends and
+//! the parent is told with `TaskFinished`.
+//!
+//! Durability: the record and inputs are written before the parent learns the Map Run
+//! started; children's statuses are their own records. After a restart the parent's pending
+//! dispatch is performed again, finds the Map Run by `(parent, task id)` and resumes it from
+//! its children's statuses (Express children, which are not durable, run again).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as SyncMutex};
+
+use asl::history::ErrorCause;
+use asl::interpreter::{Dispatch, MapRunSpec, Signal, TaskOutcome};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use store::{ExecutionFilter, ExecutionRecord, MapRunChild, MapRunRecord};
+use tokio::sync::Mutex;
+
+use crate::executions::NewExecution;
+use crate::runner::{ParentLink, Signalled};
+use crate::tasks::{failed, Reply};
+use crate::{arn, Engine, Error, Result};
+
+/// AWS runs at most this many children of one Map Run at a time.
+const MAX_CHILDREN_AT_ONCE: u64 = 10_000;
+
+/// Map Runs being run by this node, by ARN.
+#[derive(Default)]
+pub(crate) struct MapRuns {
+    live: SyncMutex<HashMap<String, Arc<Mutex<LiveRun>>>>,
+}
+
+/// A running Map Run.
+struct LiveRun {
+    record: MapRunRecord,
+    spec: MapRunSpec,
+    /// Each child's input (JSON text), by index.
+    inputs: Vec<String>,
+    /// Each child's item count (1, or the batch size).
+    sizes: Vec<u64>,
+    children: Vec<Child>,
+    /// Output of each succeeded child.
+    outputs: Vec<Option<String>>,
+    /// The parent execution's role and ARN parts, for the children.
+    role_arn: String,
+    done: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Child {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+impl Child {
+    fn from_status(status: &str) -> Child {
+        match status {
+            "RUNNING" => Child::Running,
+            "SUCCEEDED" => Child::Succeeded,
+            "FAILED" => Child::Failed,
+            "TIMED_OUT" => Child::TimedOut,
+            "ABORTED" => Child::Aborted,
+            _ => Child::Pending,
+        }
+    }
+}
+
+/// `MapRunItemCounts` / `MapRunExecutionCounts`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MapRunCounts {
+    pub pending: u64,
+    pub running: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub timed_out: u64,
+    pub aborted: u64,
+    pub total: u64,
+    pub results_written: u64,
+    pub failures_not_redrivable: u64,
+    pub pending_redrive: u64,
+}
+
+/// What `DescribeMapRun` answers.
+#[derive(Debug, Clone)]
+pub struct MapRunDescription {
+    pub record: MapRunRecord,
+    pub item_counts: MapRunCounts,
+    pub execution_counts: MapRunCounts,
+}
+
+/// `UpdateMapRun`'s changes.
+#[derive(Debug, Clone, Default)]
+pub struct MapRunUpdate {
+    pub max_concurrency: Option<u64>,
+    pub tolerated_failure_count: Option<u64>,
+    pub tolerated_failure_percentage: Option<f64>,
+}
+
+impl LiveRun {
+    fn counts(&self) -> (MapRunCounts, MapRunCounts) {
+        let mut items = MapRunCounts::default();
+        let mut executions = MapRunCounts::default();
+        for (child, size) in self.children.iter().zip(&self.sizes) {
+            for (c, n) in [(&mut items, *size), (&mut executions, 1)] {
+                c.total += n;
+                let slot = match child {
+                    Child::Pending => &mut c.pending,
+                    Child::Running => &mut c.running,
+                    Child::Succeeded => &mut c.succeeded,
+                    Child::Failed => &mut c.failed,
+                    Child::TimedOut => &mut c.timed_out,
+                    Child::Aborted => &mut c.aborted,
+                };
+                *slot += n;
+            }
+        }
+        (items, executions)
+    }
+
+    /// Records how a child ended.
+    fn child_ended(&mut self, child: &ExecutionRecord) {
+        let Some(i) = child.map_run.as_ref().map(|m| m.index as usize) else {
+            return;
+        };
+        if i < self.children.len() {
+            self.children[i] = Child::from_status(&child.status);
+            self.outputs[i] = child.output.clone();
+        }
+    }
+
+    /// Writes the counters into the record, for when the Map Run is no longer live.
+    fn keep_counts(&mut self) {
+        let (items, executions) = self.counts();
+        self.record.item_counts = serde_json::to_value(items).ok();
+        self.record.execution_counts = serde_json::to_value(executions).ok();
+    }
+
+    /// True when the failures exceed what the Map Run tolerates.
+    fn intolerable(&self) -> bool {
+        let (items, _) = self.counts();
+        let failures = items.failed + items.timed_out + items.aborted;
+        if failures == 0 {
+            return false;
+        }
+        let r = &self.record;
+        let percentage = failures as f64 * 100.0 / items.total.max(1) as f64;
+        match (r.tolerated_failure_count, r.tolerated_failure_percentage) {
+            (None, None) => true,
+            (count, pct) => {
+                count.is_some_and(|c| failures > c) || pct.is_some_and(|p| percentage > p)
+            }
+        }
+    }
+
+    fn child_arn(&self, name: &str) -> String {
+        let sm = arn::Arn::parse(&self.record.state_machine_arn);
+        match sm {
+            Some(sm) if self.spec.express => {
+                arn::express_execution(&sm, name, &uuid::Uuid::new_v4().to_string())
+            }
+            Some(sm) => arn::execution(&sm, name),
+            None => String::new(),
+        }
+    }
+}
+
+impl Engine {
+    /// Performs a Map Run dispatch: starts the Map Run, or resumes it after a restart.
+    pub(crate) async fn perform_map_run(
+        &self,
+        parent_arn: &str,
+        d: &Dispatch,
+        spec: &MapRunSpec,
+    ) -> Reply {
+        match self.open_map_run(parent_arn, d, spec).await {
+            Ok(Some(run)) => {
+                self.pump(&run).await;
+                Reply::Pending
+            }
+            Ok(None) => Reply::Pending,
+            Err(reply) => reply,
+        }
+    }
+
+    /// The Map Run for this dispatch: a new one, or the stored one to resume (`None` when it
+    /// is already running here or already ended).
+    async fn open_map_run(
+        &self,
+        parent_arn: &str,
+        d: &Dispatch,
+        spec: &MapRunSpec,
+    ) -> std::result::Result<Option<Arc<Mutex<LiveRun>>>, Reply> {
+        let internal = |e: Error| failed("States.Runtime", e.message());
+        let existing = self
+            .store()
+            .list_map_runs(parent_arn)
+            .await
+            .map_err(|e| internal(e.into()))?
+            .into_iter()
+            .find(|r| r.task_id == d.task_id);
+        let parent = self
+            .describe_execution(parent_arn)
+            .await
+            .map_err(internal)?;
+        if let Some(record) = existing {
+            if self.live_map_run(&record.arn).is_some() || record.status != "RUNNING" {
+                return Ok(None);
+            }
+            return self
+                .resume_map_run(record, spec.clone(), parent.role_arn)
+                .await
+                .map(Some)
+                .map_err(internal);
+        }
+        let items = match (&spec.items, &spec.reader) {
+            (Some(items), _) => items.clone(),
+            (None, Some(reader)) => self.read_items(reader).await?,
+            (None, None) => Vec::new(),
+        };
+        let length = items.len() as u64;
+        let mut entropy = asl::Entropy::new(rand::random());
+        let inputs = spec
+            .child_inputs(items, &mut entropy)
+            .map_err(|e| failed(&e.error, e.cause))?;
+        let (inputs, sizes) = match &spec.batcher {
+            Some(b) => batch(inputs, b)?,
+            None => {
+                let sizes = vec![1; inputs.len()];
+                (inputs, sizes)
+            }
+        };
+        let exec = arn::parse_execution(parent_arn).map_err(internal)?;
+        let label = spec
+            .label
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let sm_name = format!("{}/{label}", exec.parts[0]);
+        let prefix = format!(
+            "arn:{}:states:{}:{}",
+            exec.partition, exec.region, exec.account
+        );
+        let record = MapRunRecord {
+            arn: format!("{prefix}:mapRun:{sm_name}:{}", uuid::Uuid::new_v4()),
+            execution_arn: parent_arn.to_owned(),
+            task_id: d.task_id,
+            state_machine_arn: format!("{prefix}:stateMachine:{sm_name}"),
+            status: "RUNNING".into(),
+            start_date: self.now(),
+            stop_date: None,
+            max_concurrency: spec.max_concurrency,
+            tolerated_failure_count: spec.tolerated_failure_count,
+            tolerated_failure_percentage: spec.tolerated_failure_percentage,
+            express: spec.express,
+            item_total: length,
+            error: None,
+            cause: None,
+            redrive_count: 0,
+            redrive_date: None,
+            item_counts: None,
+            execution_counts: None,
+            spec: serde_json::to_string(spec).unwrap_or_default(),
+        };
+        let texts: Vec<String> = inputs.iter().map(Value::to_string).collect();
+        self.store()
+            .create_map_run(record.clone(), texts.clone())
+            .await
+            .map_err(|e| internal(e.into()))?;
+        let started = Signal::MapRunStarted {
+            task_id: d.task_id,
+            map_run_arn: record.arn.clone(),
+            length,
+        };
+        if let Err(e) = self.inner.runner.signal(parent_arn, started).await {
+            tracing::warn!(parent = %parent_arn, error = %e, "Map Run start not recorded");
+        }
+        let n = texts.len();
+        let run = LiveRun {
+            record,
+            spec: spec.clone(),
+            inputs: texts,
+            sizes,
+            children: vec![Child::Pending; n],
+            outputs: vec![None; n],
+            role_arn: parent.role_arn,
+            done: false,
+        };
+        Ok(Some(self.register(run)))
+    }
+
+    fn register(&self, run: LiveRun) -> Arc<Mutex<LiveRun>> {
+        let arn = run.record.arn.clone();
+        let run = Arc::new(Mutex::new(run));
+        if let Ok(mut m) = self.inner.map_runs.live.lock() {
+            m.insert(arn, run.clone());
+        }
+        run
+    }
+
+    fn live_map_run(&self, arn: &str) -> Option<Arc<Mutex<LiveRun>>> {
+        self.inner.map_runs.live.lock().ok()?.get(arn).cloned()
+    }
+
+    /// Rebuilds a running Map Run from its record, inputs and children after a restart.
+    async fn resume_map_run(
+        &self,
+        record: MapRunRecord,
+        spec: MapRunSpec,
+        role_arn: String,
+    ) -> Result<Arc<Mutex<LiveRun>>> {
+        let inputs = self.store().map_run_inputs(&record.arn).await?;
+        let n = inputs.len();
+        let sizes = match &spec.batcher {
+            Some(_) => inputs
+                .iter()
+                .map(|t| {
+                    serde_json::from_str::<Value>(t)
+                        .ok()
+                        .and_then(|v| v.get("Items").and_then(Value::as_array).map(Vec::len))
+                        .unwrap_or(1) as u64
+                })
+                .collect(),
+            None => vec![1; n],
+        };
+        let arn = record.arn.clone();
+        let run = self.register(LiveRun {
+            record,
+            spec,
+            inputs,
+            sizes,
+            children: vec![Child::Pending; n],
+            outputs: vec![None; n],
+            role_arn,
+            done: false,
+        });
+        // Registered first: a child ending meanwhile waits for the lock, and one that ended
+        // before is final in the store.
+        let mut guard = run.lock().await;
+        for child in self.map_run_children(&arn).await? {
+            let Some(i) = child.map_run.as_ref().map(|m| m.index as usize) else {
+                continue;
+            };
+            if i < n {
+                guard.children[i] = Child::from_status(&child.status);
+                guard.outputs[i] = child.output.clone();
+            }
+        }
+        drop(guard);
+        Ok(run)
+    }
+
+    /// The durable children of a Map Run.
+    async fn map_run_children(&self, map_run_arn: &str) -> Result<Vec<ExecutionRecord>> {
+        let Some(record) = self.store().get_map_run(map_run_arn).await? else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .store()
+            .list_executions(ExecutionFilter {
+                state_machine_arn: record.state_machine_arn,
+                map_run_arn: Some(map_run_arn.to_owned()),
+                limit: usize::MAX >> 1,
+                ..Default::default()
+            })
+            .await?)
+    }
+
+    /// Starts children while the concurrency allows, and ends the Map Run when it is done.
+    async fn pump(&self, run: &Arc<Mutex<LiveRun>>) {
+        let mut r = run.lock().await;
+        if r.done {
+            return;
+        }
+        if r.intolerable() {
+            let ec = asl::interpreter::exceeded_tolerance();
+            return self.end_map_run(&mut r, Err(ec)).await;
+        }
+        let limit = match r.record.max_concurrency {
+            0 => MAX_CHILDREN_AT_ONCE,
+            n => n.min(MAX_CHILDREN_AT_ONCE),
+        };
+        let mut running = r.children.iter().filter(|c| **c == Child::Running).count() as u64;
+        let mut i = 0;
+        while running < limit && i < r.children.len() {
+            if r.children[i] == Child::Pending {
+                r.children[i] = Child::Running;
+                running += 1;
+                if let Err(e) = self.start_map_run_child(&r, i).await {
+                    tracing::warn!(map_run = %r.record.arn, error = %e, "child not started");
+                    r.children[i] = Child::Failed;
+                    running -= 1;
+                }
+            }
+            i += 1;
+        }
+        if r.children
+            .iter()
+            .all(|c| !matches!(c, Child::Pending | Child::Running))
+        {
+            let outcome = if r.intolerable() {
+                Err(asl::interpreter::exceeded_tolerance())
+            } else {
+                Ok(())
+            };
+            self.end_map_run(&mut r, outcome).await;
+        }
+    }
+
+    async fn start_map_run_child(&self, r: &LiveRun, index: usize) -> Result<()> {
+        let name = uuid::Uuid::new_v4().to_string();
+        let input_text = r.inputs[index].clone();
+        let input = serde_json::from_str(&input_text).unwrap_or(Value::Null);
+        let def = self.inner.runner.definition(&r.spec.definition)?;
+        let sm_name = r
+            .record
+            .state_machine_arn
+            .rsplit_once(":stateMachine:")
+            .map(|(_, n)| n.to_owned())
+            .unwrap_or_default();
+        let (record, checkpoint) = self.new_execution(NewExecution {
+            arn: r.child_arn(&name),
+            name,
+            state_machine_arn: r.record.state_machine_arn.clone(),
+            state_machine_name: sm_name,
+            role_arn: r.role_arn.clone(),
+            definition: r.spec.definition.clone(),
+            revision_id: None,
+            input_text,
+            input,
+            version_arn: None,
+            alias_arn: None,
+            parent: Some(ParentLink {
+                execution_arn: r.record.execution_arn.clone(),
+                task_id: r.record.task_id,
+                json_payloads: false,
+            }),
+            test_case: None,
+            map_run: Some(MapRunChild {
+                map_run_arn: r.record.arn.clone(),
+                index: index as u64,
+            }),
+        });
+        self.inner
+            .runner
+            .start(def, record, checkpoint, !r.spec.express, None)
+            .await?;
+        Ok(())
+    }
+
+    /// A child execution of a Map Run ended.
+    pub(crate) async fn map_run_child_finished(&self, child: &ExecutionRecord) {
+        let Some(link) = &child.map_run else { return };
+        let Some(run) = self.live_map_run(&link.map_run_arn) else {
+            return;
+        };
+        {
+            let mut r = run.lock().await;
+            if r.done {
+                return;
+            }
+            r.child_ended(child);
+        }
+        self.pump(&run).await;
+    }
+
+    /// Ends a Map Run: its record, its running children stopped, the parent told.
+    async fn end_map_run(&self, r: &mut LiveRun, outcome: std::result::Result<(), ErrorCause>) {
+        r.done = true;
+        if let Ok(mut m) = self.inner.map_runs.live.lock() {
+            m.remove(&r.record.arn);
+        }
+        let (status, outcome) = match outcome {
+            Ok(()) => match self.map_run_output(r).await {
+                Ok(output) => ("SUCCEEDED", TaskOutcome::Succeeded(output)),
+                Err(ec) => ("FAILED", TaskOutcome::Failed(ec)),
+            },
+            Err(ec) => ("FAILED", TaskOutcome::Failed(ec)),
+        };
+        if let TaskOutcome::Failed(ec) = &outcome {
+            (r.record.error, r.record.cause) = (ec.error.clone(), ec.cause.clone());
+            self.stop_running_children(r).await;
+        }
+        r.record.status = status.into();
+        r.record.stop_date = Some(self.now());
+        r.keep_counts();
+        if let Err(e) = self.store().update_map_run(r.record.clone()).await {
+            tracing::warn!(map_run = %r.record.arn, error = %e, "Map Run end not stored");
+        }
+        let signal = Signal::TaskFinished {
+            task_id: r.record.task_id,
+            outcome,
+        };
+        if let Err(e) = self
+            .inner
+            .runner
+            .signal(&r.record.execution_arn, signal)
+            .await
+        {
+            tracing::warn!(parent = %r.record.execution_arn, error = %e, "Map Run end not recorded");
+        }
+    }
+
+    /// The Map state's result: the children's outputs in item order, or where the
+    /// `ResultWriter` wrote them.
+    async fn map_run_output(&self, r: &LiveRun) -> std::result::Result<Value, ErrorCause> {
+        if let Some(writer) = &r.spec.writer {
+            return self.write_results(r, writer).await;
+        }
+        let outputs = r
+            .outputs
+            .iter()
+            .map(|o| {
+                o.as_deref()
+                    .and_then(|t| serde_json::from_str(t).ok())
+                    .unwrap_or(Value::Null)
+            })
+            .collect();
+        Ok(Value::Array(outputs))
+    }
+
+    async fn stop_running_children(&self, r: &mut LiveRun) {
+        let children = self
+            .inner
+            .runner
+            .children_of(&r.record.execution_arn, r.record.task_id)
+            .await;
+        for child in children {
+            let stop = Signal::Stop {
+                error: None,
+                cause: None,
+            };
+            let ended = match self.inner.runner.signal(&child, stop).await {
+                Ok(Signalled::Applied(record)) => Some(*record),
+                // It ended before the stop arrived: its record says how.
+                Ok(_) => self.describe_execution(&child).await.ok(),
+                Err(e) => {
+                    tracing::warn!(%child, error = %e, "child not stopped");
+                    None
+                }
+            };
+            if let Some(record) = ended {
+                r.child_ended(&record);
+            }
+        }
+        for c in r.children.iter_mut() {
+            if *c == Child::Running {
+                *c = Child::Aborted;
+            }
+        }
+    }
+
+    /// The parent ended while its Map Run ran: abort the Map Run and its children.
+    pub(crate) async fn abort_map_run(&self, parent_arn: &str, task_id: u64) {
+        let Ok(runs) = self.store().list_map_runs(parent_arn).await else {
+            return;
+        };
+        let Some(record) = runs.into_iter().find(|r| r.task_id == task_id) else {
+            return;
+        };
+        let Some(run) = self.live_map_run(&record.arn) else {
+            return;
+        };
+        let mut r = run.lock().await;
+        if r.done {
+            return;
+        }
+        r.done = true;
+        if let Ok(mut m) = self.inner.map_runs.live.lock() {
+            m.remove(&r.record.arn);
+        }
+        self.stop_running_children(&mut r).await;
+        r.record.status = "ABORTED".into();
+        r.record.stop_date = Some(self.now());
+        r.keep_counts();
+        if let Err(e) = self.store().update_map_run(r.record.clone()).await {
+            tracing::warn!(map_run = %r.record.arn, error = %e, "Map Run abort not stored");
+        }
+    }
+
+    /// `DescribeMapRun`.
+    pub async fn describe_map_run(&self, map_run_arn: &str) -> Result<MapRunDescription> {
+        arn::parse_map_run(map_run_arn)?;
+        if let Some(run) = self.live_map_run(map_run_arn) {
+            let r = run.lock().await;
+            let (item_counts, execution_counts) = r.counts();
+            return Ok(MapRunDescription {
+                record: r.record.clone(),
+                item_counts,
+                execution_counts,
+            });
+        }
+        let record = self
+            .store()
+            .get_map_run(map_run_arn)
+            .await?
+            .ok_or_else(|| map_run_not_found(map_run_arn))?;
+        let counts = |v: &Option<Value>| {
+            v.clone()
+                .and_then(|v| serde_json::from_value(v).ok())
+                .unwrap_or_default()
+        };
+        Ok(MapRunDescription {
+            item_counts: counts(&record.item_counts),
+            execution_counts: counts(&record.execution_counts),
+            record,
+        })
+    }
+
+    /// `ListMapRuns`: the Map Runs an execution started.
+    pub async fn list_map_runs(&self, execution_arn: &str) -> Result<Vec<MapRunRecord>> {
+        self.describe_execution(execution_arn).await?;
+        Ok(self.store().list_map_runs(execution_arn).await?)
+    }
+
+    /// `UpdateMapRun`: the new limits apply to the running Map Run at once.
+    pub async fn update_map_run(&self, map_run_arn: &str, u: MapRunUpdate) -> Result<()> {
+        arn::parse_map_run(map_run_arn)?;
+        let apply = |record: &mut MapRunRecord| {
+            if let Some(n) = u.max_concurrency {
+                record.max_concurrency = n;
+            }
+            if let Some(n) = u.tolerated_failure_count {
+                record.tolerated_failure_count = Some(n);
+            }
+            if let Some(p) = u.tolerated_failure_percentage {
+                record.tolerated_failure_percentage = Some(p);
+            }
+        };
+        if let Some(run) = self.live_map_run(map_run_arn) {
+            let record = {
+                let mut r = run.lock().await;
+                apply(&mut r.record);
+                r.record.clone()
+            };
+            self.store().update_map_run(record).await?;
+            self.pump(&run).await;
+            return Ok(());
+        }
+        let mut record = self
+            .store()
+            .get_map_run(map_run_arn)
+            .await?
+            .ok_or_else(|| map_run_not_found(map_run_arn))?;
+        apply(&mut record);
+        Ok(self.store().update_map_run(record).await?)
+    }
+
+    /// `ListExecutions` with `mapRunArn`: the child state machine the Map Run's children
+    /// report.
+    pub(crate) async fn map_run_state_machine(&self, map_run_arn: &str) -> Result<String> {
+        arn::parse_map_run(map_run_arn)?;
+        let record = self
+            .store()
+            .get_map_run(map_run_arn)
+            .await?
+            .ok_or_else(|| map_run_not_found(map_run_arn))?;
+        Ok(record.state_machine_arn)
+    }
+}
+
+fn map_run_not_found(arn: &str) -> Error {
+    Error::ResourceNotFound(format!("Resource not found: '{arn}'"))
+}
+
+/// `ItemBatcher`: groups the child inputs into batches.
+fn batch(
+    inputs: Vec<Value>,
+    batcher: &Value,
+) -> std::result::Result<(Vec<Value>, Vec<u64>), Reply> {
+    let _ = (inputs, batcher);
+    Err(failed("States.Runtime", "ItemBatcher is not supported yet"))
+}
+
+impl Engine {
+    async fn read_items(
+        &self,
+        reader: &asl::interpreter::S3Call,
+    ) -> std::result::Result<Vec<Value>, Reply> {
+        let _ = (reader, json!(null));
+        Err(failed(
+            "States.ItemReaderFailed",
+            "ItemReader is not available yet",
+        ))
+    }
+
+    async fn write_results(
+        &self,
+        r: &LiveRun,
+        writer: &asl::interpreter::S3Call,
+    ) -> std::result::Result<Value, ErrorCause> {
+        let _ = (r, writer);
+        Err(ErrorCause {
+            error: Some("States.ResultWriterFailed".into()),
+            cause: Some("ResultWriter is not available yet".into()),
+        })
+    }
+}
