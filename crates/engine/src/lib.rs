@@ -16,6 +16,7 @@ mod machines;
 mod map_runs;
 mod redrive;
 mod runner;
+pub mod s3;
 mod sfn_sdk;
 mod tasks;
 mod versions;
