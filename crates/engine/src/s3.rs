@@ -5,7 +5,12 @@
 //! Requests use path-style URLs (`http://host:port/bucket/key`) and are signed with SigV4
 //! (`aws-sigv4`), because MinIO and LocalStack-style endpoints check signatures. Credentials
 //! come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), else
-//! `test`/`test`, what local emulators accept; the region is the caller's.
+//! `test`/`test`, what local emulators accept; the region is the caller's. Checked against
+//! moto with IAM authentication on: it accepts these signatures wherever it accepts boto3's,
+//! and rejects both alike for keys with `+`, `=`, `(` or non-ASCII characters and for a
+//! `Prefix` containing `/` (moto's verifier, not the signing).
+//!
+//! Only `http://` endpoints work for now: the workspace builds `reqwest` without TLS.
 //!
 //! Every failure is a value ([`S3Error`]): an S3 error document, no answer at all, or an
 //! answer that cannot be read. Nothing here panics on what the network sends.
