@@ -132,7 +132,13 @@ impl Current {
         self.entered_event_id = None;
         self.entered_time = now;
         self.wait_until = None;
-        self.task = None;
+        // A Distributed Map's Map Run is redriven in place (unless everything re-runs); any
+        // other task is scheduled afresh.
+        self.task = self
+            .task
+            .take()
+            .filter(|_| !rerun_all)
+            .and_then(map_run::reopen);
         self.container_retries.clear();
         if rerun_all {
             self.container = None;
@@ -361,11 +367,13 @@ pub enum Signal {
     /// The task finished (a result, `SendTaskSuccess`/`Failure`, a child execution ended, a
     /// Map Run ended).
     TaskFinished { task_id: u64, outcome: TaskOutcome },
-    /// A Distributed Map's Map Run started with `length` items.
+    /// A Distributed Map's Map Run started with `length` items, or was redriven for the
+    /// `redrive_count`th time.
     MapRunStarted {
         task_id: u64,
         map_run_arn: String,
         length: u64,
+        redrive_count: Option<u32>,
     },
 }
 
@@ -543,6 +551,10 @@ impl<'a> Run<'a> {
                 if let Some(c) = self.rt.current.as_mut() {
                     c.reopen(now, rerun_all);
                 }
+                // Map Runs kept for redrive go back to the engine.
+                let redriven = self.rt.pending_tasks().into_iter();
+                let dispatches = redriven.filter_map(|t| t.dispatch.clone());
+                self.out.dispatches.extend(dispatches);
                 (self.rt.output, self.rt.error, self.rt.cause) = (None, None, None);
                 self.run();
             }
@@ -594,6 +606,7 @@ impl<'a> Run<'a> {
                 task_id,
                 map_run_arn,
                 length,
+                redrive_count,
             } => {
                 let Some(run) = self.task_run(task_id) else {
                     return;
@@ -607,14 +620,21 @@ impl<'a> Run<'a> {
                     &run.dispatch,
                     Some(Dispatch { resource: Resource::MapRun(spec), .. }) if spec.items.is_none()
                 );
-                if read {
+                if read || redrive_count.is_some() {
                     let prev = self.last();
                     let state_type = "Map".into();
                     let length = Some(length);
                     self.push(prev, EventDetails::ContainerStarted { state_type, length });
                 }
                 let prev = self.last();
-                self.push(prev, EventDetails::MapRunStarted { map_run_arn });
+                let details = match redrive_count {
+                    Some(redrive_count) => EventDetails::MapRunRedriven {
+                        map_run_arn,
+                        redrive_count,
+                    },
+                    None => EventDetails::MapRunStarted { map_run_arn },
+                };
+                self.push(prev, details);
             }
             Signal::TaskHeartbeat { task_id } => {
                 let now = self.now;

@@ -31,6 +31,9 @@ use crate::{arn, Engine, Error, Result};
 /// AWS runs at most this many children of one Map Run at a time.
 const MAX_CHILDREN_AT_ONCE: u64 = 10_000;
 
+/// AWS's hard limit on redrives of one Map Run.
+const MAX_REDRIVES: u32 = 1000;
+
 /// Map Runs being run by this node, by ARN.
 #[derive(Default)]
 pub(crate) struct MapRuns {
@@ -45,17 +48,29 @@ struct LiveRun {
     inputs: Vec<String>,
     /// Each child's item count (1, or the batch size).
     sizes: Vec<u64>,
+    /// Each child's status; change it only through [`LiveRun::set`].
     children: Vec<Child>,
+    /// Each Standard child's ARN, once it started (a redrive reopens it).
+    arns: Vec<Option<String>>,
     /// Output of each succeeded child.
     outputs: Vec<Option<String>>,
-    /// The parent execution's role and ARN parts, for the children.
+    /// Items and executions per child status (indexed by `Child as usize`).
+    items: [u64; CHILD_STATES],
+    executions: [u64; CHILD_STATES],
+    /// No child before this index is waiting to start.
+    scan_from: usize,
+    /// The parent execution's role, for the children.
     role_arn: String,
     done: bool,
 }
 
+const CHILD_STATES: usize = 7;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Child {
     Pending,
+    /// Unsuccessful in an earlier attempt; waits to be redriven (Standard children).
+    PendingRedrive,
     Running,
     Succeeded,
     Failed,
@@ -109,35 +124,81 @@ pub struct MapRunUpdate {
 }
 
 impl LiveRun {
-    fn counts(&self) -> (MapRunCounts, MapRunCounts) {
-        let mut items = MapRunCounts::default();
-        let mut executions = MapRunCounts::default();
-        for (child, size) in self.children.iter().zip(&self.sizes) {
-            for (c, n) in [(&mut items, *size), (&mut executions, 1)] {
-                c.total += n;
-                let slot = match child {
-                    Child::Pending => &mut c.pending,
-                    Child::Running => &mut c.running,
-                    Child::Succeeded => &mut c.succeeded,
-                    Child::Failed => &mut c.failed,
-                    Child::TimedOut => &mut c.timed_out,
-                    Child::Aborted => &mut c.aborted,
-                };
-                *slot += n;
-            }
+    fn new(
+        record: MapRunRecord,
+        spec: MapRunSpec,
+        inputs: Vec<String>,
+        sizes: Vec<u64>,
+        role_arn: String,
+    ) -> LiveRun {
+        let n = inputs.len();
+        let mut items = [0; CHILD_STATES];
+        items[Child::Pending as usize] = sizes.iter().sum();
+        let mut executions = [0; CHILD_STATES];
+        executions[Child::Pending as usize] = n as u64;
+        LiveRun {
+            record,
+            spec,
+            inputs,
+            sizes,
+            children: vec![Child::Pending; n],
+            arns: vec![None; n],
+            outputs: vec![None; n],
+            items,
+            executions,
+            scan_from: 0,
+            role_arn,
+            done: false,
         }
-        (items, executions)
     }
 
-    /// Records how a child ended.
+    /// Changes child `i`'s status, keeping the tallies.
+    fn set(&mut self, i: usize, status: Child) {
+        let (old, size) = (self.children[i], self.sizes[i]);
+        self.items[old as usize] -= size;
+        self.executions[old as usize] -= 1;
+        self.items[status as usize] += size;
+        self.executions[status as usize] += 1;
+        self.children[i] = status;
+        if matches!(status, Child::Pending | Child::PendingRedrive) {
+            self.scan_from = self.scan_from.min(i);
+        }
+    }
+
+    fn counts(&self) -> (MapRunCounts, MapRunCounts) {
+        let counts = |t: &[u64; CHILD_STATES]| MapRunCounts {
+            pending: t[Child::Pending as usize] + t[Child::PendingRedrive as usize],
+            running: t[Child::Running as usize],
+            succeeded: t[Child::Succeeded as usize],
+            failed: t[Child::Failed as usize],
+            timed_out: t[Child::TimedOut as usize],
+            aborted: t[Child::Aborted as usize],
+            total: t.iter().sum(),
+            pending_redrive: t[Child::PendingRedrive as usize],
+            ..MapRunCounts::default()
+        };
+        (counts(&self.items), counts(&self.executions))
+    }
+
+    /// Records a child's status from its execution record.
     fn child_ended(&mut self, child: &ExecutionRecord) {
         let Some(i) = child.map_run.as_ref().map(|m| m.index as usize) else {
             return;
         };
         if i < self.children.len() {
-            self.children[i] = Child::from_status(&child.status);
+            self.set(i, Child::from_status(&child.status));
             self.outputs[i] = child.output.clone();
+            if !child.arn.contains(":express:") {
+                self.arns[i] = Some(child.arn.clone());
+            }
         }
+    }
+
+    /// True while a child waits to start or runs.
+    fn open(&self) -> bool {
+        let t = &self.executions;
+        t[Child::Pending as usize] + t[Child::PendingRedrive as usize] + t[Child::Running as usize]
+            > 0
     }
 
     /// Writes the counters into the record, for when the Map Run is no longer live.
@@ -149,13 +210,15 @@ impl LiveRun {
 
     /// True when the failures exceed what the Map Run tolerates.
     fn intolerable(&self) -> bool {
-        let (items, _) = self.counts();
-        let failures = items.failed + items.timed_out + items.aborted;
+        let t = &self.items;
+        let failures =
+            t[Child::Failed as usize] + t[Child::TimedOut as usize] + t[Child::Aborted as usize];
+        let total: u64 = t.iter().sum();
         if failures == 0 {
             return false;
         }
         let r = &self.record;
-        let percentage = failures as f64 * 100.0 / items.total.max(1) as f64;
+        let percentage = failures as f64 * 100.0 / total.max(1) as f64;
         match (r.tolerated_failure_count, r.tolerated_failure_percentage) {
             (None, None) => true,
             (count, pct) => {
@@ -215,9 +278,17 @@ impl Engine {
             .await
             .map_err(internal)?;
         if let Some(record) = existing {
-            if self.live_map_run(&record.arn).is_some() || record.status != "RUNNING" {
+            if self.live_map_run(&record.arn).is_some() {
                 return Ok(None);
             }
+            if record.status != "RUNNING" && record.redrive_count < spec.redrive {
+                return self
+                    .redrive_map_run(record, spec, parent_arn, parent.role_arn)
+                    .await
+                    .map(Some);
+            }
+            // Running when the engine stopped, or ended without the parent learning it: the
+            // children's records say where it is.
             return self
                 .resume_map_run(record, spec.clone(), parent.role_arn)
                 .await
@@ -281,22 +352,67 @@ impl Engine {
             task_id: d.task_id,
             map_run_arn: record.arn.clone(),
             length,
+            redrive_count: None,
         };
         if let Err(e) = self.inner.runner.signal(parent_arn, started).await {
             tracing::warn!(parent = %parent_arn, error = %e, "Map Run start not recorded");
         }
-        let n = texts.len();
-        let run = LiveRun {
-            record,
-            spec: spec.clone(),
-            inputs: texts,
-            sizes,
-            children: vec![Child::Pending; n],
-            outputs: vec![None; n],
-            role_arn: parent.role_arn,
-            done: false,
-        };
+        let run = LiveRun::new(record, spec.clone(), texts, sizes, parent.role_arn);
         Ok(Some(self.register(run)))
+    }
+
+    /// Redrives a Map Run that ended unsuccessfully: its unsuccessful Standard children are
+    /// redriven in place, its Express ones (and those never started) run again.
+    async fn redrive_map_run(
+        &self,
+        mut record: MapRunRecord,
+        spec: &MapRunSpec,
+        parent_arn: &str,
+        role_arn: String,
+    ) -> std::result::Result<Arc<Mutex<LiveRun>>, Reply> {
+        let internal = |e: Error| failed("States.Runtime", e.message());
+        if record.redrive_count >= MAX_REDRIVES {
+            return Err(failed(
+                "States.Runtime",
+                format!("The Map Run has reached the limit of {MAX_REDRIVES} redrives."),
+            ));
+        }
+        record.redrive_count += 1;
+        record.redrive_date = Some(self.now());
+        record.status = "RUNNING".into();
+        record.stop_date = None;
+        (record.error, record.cause) = (None, None);
+        self.store()
+            .update_map_run(record.clone())
+            .await
+            .map_err(|e| internal(e.into()))?;
+        let started = Signal::MapRunStarted {
+            task_id: record.task_id,
+            map_run_arn: record.arn.clone(),
+            length: record.item_total,
+            redrive_count: Some(record.redrive_count),
+        };
+        let run = self
+            .resume_map_run(record, spec.clone(), role_arn)
+            .await
+            .map_err(internal)?;
+        {
+            let mut r = run.lock().await;
+            for i in 0..r.children.len() {
+                let status = r.children[i];
+                if matches!(status, Child::Failed | Child::TimedOut | Child::Aborted) {
+                    let again = match r.arns[i] {
+                        Some(_) => Child::PendingRedrive,
+                        None => Child::Pending,
+                    };
+                    r.set(i, again);
+                }
+            }
+        }
+        if let Err(e) = self.inner.runner.signal(parent_arn, started).await {
+            tracing::warn!(parent = %parent_arn, error = %e, "Map Run redrive not recorded");
+        }
+        Ok(run)
     }
 
     fn register(&self, run: LiveRun) -> Arc<Mutex<LiveRun>> {
@@ -334,27 +450,12 @@ impl Engine {
             None => vec![1; n],
         };
         let arn = record.arn.clone();
-        let run = self.register(LiveRun {
-            record,
-            spec,
-            inputs,
-            sizes,
-            children: vec![Child::Pending; n],
-            outputs: vec![None; n],
-            role_arn,
-            done: false,
-        });
+        let run = self.register(LiveRun::new(record, spec, inputs, sizes, role_arn));
         // Registered first: a child ending meanwhile waits for the lock, and one that ended
         // before is final in the store.
         let mut guard = run.lock().await;
         for child in self.map_run_children(&arn).await? {
-            let Some(i) = child.map_run.as_ref().map(|m| m.index as usize) else {
-                continue;
-            };
-            if i < n {
-                guard.children[i] = Child::from_status(&child.status);
-                guard.outputs[i] = child.output.clone();
-            }
+            guard.child_ended(&child);
         }
         drop(guard);
         Ok(run)
@@ -390,24 +491,32 @@ impl Engine {
             0 => MAX_CHILDREN_AT_ONCE,
             n => n.min(MAX_CHILDREN_AT_ONCE),
         };
-        let mut running = r.children.iter().filter(|c| **c == Child::Running).count() as u64;
-        let mut i = 0;
+        let mut running = r.executions[Child::Running as usize];
+        let mut i = r.scan_from;
         while running < limit && i < r.children.len() {
-            if r.children[i] == Child::Pending {
-                r.children[i] = Child::Running;
+            let status = r.children[i];
+            if matches!(status, Child::Pending | Child::PendingRedrive) {
+                r.set(i, Child::Running);
                 running += 1;
-                if let Err(e) = self.start_map_run_child(&r, i).await {
+                let started = match status {
+                    Child::PendingRedrive => self.redrive_map_run_child(&r, i).await,
+                    _ => self.start_map_run_child(&mut r, i).await,
+                };
+                if let Err(e) = started {
                     tracing::warn!(map_run = %r.record.arn, error = %e, "child not started");
-                    r.children[i] = Child::Failed;
+                    r.set(i, Child::Failed);
                     running -= 1;
                 }
             }
             i += 1;
+            if !matches!(
+                r.children.get(r.scan_from),
+                Some(Child::Pending | Child::PendingRedrive)
+            ) {
+                r.scan_from = i.min(r.children.len());
+            }
         }
-        if r.children
-            .iter()
-            .all(|c| !matches!(c, Child::Pending | Child::Running))
-        {
+        if !r.open() {
             let outcome = if r.intolerable() {
                 Err(asl::interpreter::exceeded_tolerance())
             } else {
@@ -417,7 +526,20 @@ impl Engine {
         }
     }
 
-    async fn start_map_run_child(&self, r: &LiveRun, index: usize) -> Result<()> {
+    /// Redrives an unsuccessful Standard child in place.
+    async fn redrive_map_run_child(&self, r: &LiveRun, index: usize) -> Result<()> {
+        let Some(arn) = &r.arns[index] else {
+            return Ok(());
+        };
+        let record = self
+            .store()
+            .get_execution(arn)
+            .await?
+            .ok_or_else(|| Error::ExecutionDoesNotExist(arn.clone()))?;
+        self.reopen_for_redrive(record, self.now()).await
+    }
+
+    async fn start_map_run_child(&self, r: &mut LiveRun, index: usize) -> Result<()> {
         let name = uuid::Uuid::new_v4().to_string();
         let input_text = r.inputs[index].clone();
         let input = serde_json::from_str(&input_text).unwrap_or(Value::Null);
@@ -451,6 +573,9 @@ impl Engine {
                 index: index as u64,
             }),
         });
+        if !r.spec.express {
+            r.arns[index] = Some(record.arn.clone());
+        }
         self.inner
             .runner
             .start(def, record, checkpoint, !r.spec.express, None)
@@ -553,9 +678,9 @@ impl Engine {
                 r.child_ended(&record);
             }
         }
-        for c in r.children.iter_mut() {
-            if *c == Child::Running {
-                *c = Child::Aborted;
+        for i in 0..r.children.len() {
+            if r.children[i] == Child::Running {
+                r.set(i, Child::Aborted);
             }
         }
     }

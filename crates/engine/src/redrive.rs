@@ -138,13 +138,6 @@ impl Engine {
                 self.config().max_open_executions
             )));
         }
-        let def = self.inner.runner.definition(&record.definition)?;
-        let mut checkpoint: Checkpoint = serde_json::from_str(&record.runtime)
-            .map_err(|e| Error::Store(store::Error::Corrupt(e.to_string())))?;
-        record.redrive_count += 1;
-        record.redrive_date = Some(now);
-        record.stop_date = None;
-        (record.output, record.error, record.cause) = (None, None, None);
         if let Some(token) = client_token {
             record.redrive_tokens.push(RedriveToken {
                 token,
@@ -154,9 +147,27 @@ impl Engine {
             let excess = record.redrive_tokens.len().saturating_sub(TOKENS_KEPT);
             record.redrive_tokens.drain(..excess);
         }
+        self.reopen_for_redrive(record, now).await?;
+        Ok(now)
+    }
+
+    /// Re-opens a closed execution: its redrive count and date, then the interpreter's
+    /// `Redrive` signal (also how a Map Run redrives its Standard children in place).
+    pub(crate) async fn reopen_for_redrive(
+        &self,
+        mut record: ExecutionRecord,
+        now: i64,
+    ) -> Result<()> {
+        let def = self.inner.runner.definition(&record.definition)?;
+        let mut checkpoint: Checkpoint = serde_json::from_str(&record.runtime)
+            .map_err(|e| Error::Store(store::Error::Corrupt(e.to_string())))?;
+        record.redrive_count += 1;
+        record.redrive_date = Some(now);
+        record.stop_date = None;
+        (record.output, record.error, record.cause) = (None, None, None);
         checkpoint.info.redrive_count = record.redrive_count;
         checkpoint.info.redrive_time = Some(now);
         self.inner.runner.reopen(def, record, checkpoint).await?;
-        Ok(now)
+        Ok(())
     }
 }

@@ -47,6 +47,10 @@ pub struct MapRunSpec {
     pub max_concurrency: u64,
     pub tolerated_failure_count: Option<u64>,
     pub tolerated_failure_percentage: Option<f64>,
+    /// How many times the parent redrove this Map Run: the engine redrives a stored Map Run
+    /// that has been redriven fewer times.
+    #[serde(default)]
+    pub redrive: u32,
 }
 
 /// An `ItemReader` or `ResultWriter` call with its parameters evaluated.
@@ -125,6 +129,7 @@ impl Run<'_> {
         };
         let started = run.phase == TaskPhase::Started;
         self.set_task(None);
+        let kept = run.clone();
         let ec = match outcome {
             TaskOutcome::Succeeded(result) => {
                 let prev = self.last();
@@ -152,7 +157,12 @@ impl Run<'_> {
             let prev = self.last();
             self.push(prev, EventDetails::MapRunFailed(ec.clone()));
         }
-        self.container_error("Map", &m.retry, &m.catch, raw, ec)
+        let outcome = self.container_error("Map", &m.retry, &m.catch, raw, ec)?;
+        if started && matches!(outcome, Outcome::Fail(_)) {
+            // Kept for a redrive of the execution, which redrives this Map Run.
+            self.set_task(Some(kept));
+        }
+        Ok(outcome)
     }
 
     /// Resolves the state's fields against its input.
@@ -251,6 +261,7 @@ impl Run<'_> {
             max_concurrency: self.max_concurrency(state, raw, context)?,
             tolerated_failure_count: count.map(|c| c as u64),
             tolerated_failure_percentage: percentage,
+            redrive: 0,
         })
     }
 
@@ -332,6 +343,25 @@ impl Run<'_> {
             }
         }
     }
+}
+
+/// A Map Run task kept through a failure, made ready to be dispatched again for a redrive;
+/// `None` for anything else (a task is scheduled afresh).
+pub(super) fn reopen(mut run: TaskRun) -> Option<TaskRun> {
+    let Some(Dispatch {
+        resource: Resource::MapRun(spec),
+        ..
+    }) = run.dispatch.as_mut()
+    else {
+        return None;
+    };
+    if run.phase != TaskPhase::Started {
+        return None;
+    }
+    spec.redrive += 1;
+    run.phase = TaskPhase::Scheduled;
+    run.outcome = None;
+    Some(run)
 }
 
 /// The error a Map Run fails with when too many children failed.
