@@ -17,13 +17,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex as SyncMutex};
 
 use asl::history::ErrorCause;
-use asl::interpreter::{Dispatch, MapRunSpec, Signal, TaskOutcome};
+use asl::interpreter::{Dispatch, MapRunSpec, S3Call, Signal, TaskOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use store::{ExecutionFilter, ExecutionRecord, MapRunChild, MapRunRecord};
 use tokio::sync::Mutex;
 
 use crate::executions::NewExecution;
+use crate::item_io::{self, ChildResult, ChildStatus, Failure};
 use crate::runner::{ParentLink, Signalled};
 use crate::tasks::{failed, Reply};
 use crate::{arn, Engine, Error, Result};
@@ -54,6 +55,8 @@ struct LiveRun {
     arns: Vec<Option<String>>,
     /// Output of each succeeded child.
     outputs: Vec<Option<String>>,
+    /// Each ended child's record, without its payloads (what `ResultWriter` reports).
+    ended: Vec<Option<Box<ExecutionRecord>>>,
     /// Items and executions per child status (indexed by `Child as usize`).
     items: [u64; CHILD_STATES],
     executions: [u64; CHILD_STATES],
@@ -61,6 +64,8 @@ struct LiveRun {
     scan_from: usize,
     /// The parent execution's role, for the children.
     role_arn: String,
+    /// The `ResultWriter` wrote every child's result.
+    results_written: bool,
     done: bool,
 }
 
@@ -144,10 +149,12 @@ impl LiveRun {
             children: vec![Child::Pending; n],
             arns: vec![None; n],
             outputs: vec![None; n],
+            ended: vec![None; n],
             items,
             executions,
             scan_from: 0,
             role_arn,
+            results_written: false,
             done: false,
         }
     }
@@ -166,6 +173,7 @@ impl LiveRun {
     }
 
     fn counts(&self) -> (MapRunCounts, MapRunCounts) {
+        let written = self.results_written;
         let counts = |t: &[u64; CHILD_STATES]| MapRunCounts {
             pending: t[Child::Pending as usize] + t[Child::PendingRedrive as usize],
             running: t[Child::Running as usize],
@@ -175,6 +183,7 @@ impl LiveRun {
             aborted: t[Child::Aborted as usize],
             total: t.iter().sum(),
             pending_redrive: t[Child::PendingRedrive as usize],
+            results_written: if written { t.iter().sum() } else { 0 },
             ..MapRunCounts::default()
         };
         (counts(&self.items), counts(&self.executions))
@@ -188,6 +197,12 @@ impl LiveRun {
         if i < self.children.len() {
             self.set(i, Child::from_status(&child.status));
             self.outputs[i] = child.output.clone();
+            if child.status != "RUNNING" {
+                let mut summary = child.clone();
+                (summary.input, summary.output) = (String::new(), None);
+                (summary.definition, summary.runtime) = (String::new(), String::new());
+                self.ended[i] = Some(Box::new(summary));
+            }
             if !child.arn.contains(":express:") {
                 self.arns[i] = Some(child.arn.clone());
             }
@@ -199,6 +214,42 @@ impl LiveRun {
         let t = &self.executions;
         t[Child::Pending as usize] + t[Child::PendingRedrive as usize] + t[Child::Running as usize]
             > 0
+    }
+
+    /// Child `i` as the `ResultWriter` files report it.
+    fn child_result(&self, i: usize) -> ChildResult {
+        let status = match self.children[i] {
+            Child::Succeeded => ChildStatus::Succeeded,
+            Child::Failed => ChildStatus::Failed,
+            Child::TimedOut => ChildStatus::TimedOut,
+            Child::Aborted => ChildStatus::Aborted,
+            _ => ChildStatus::Pending,
+        };
+        let mut result = ChildResult::pending(self.inputs[i].clone());
+        result.status = status;
+        result.output = self.outputs[i].clone();
+        if let Some(e) = self.ended[i].as_deref() {
+            let date = |ms: i64| asl::timestamp::format_millis(ms);
+            result.execution_arn = Some(e.arn.clone());
+            result.state_machine_arn = Some(e.state_machine_arn.clone());
+            result.name = Some(e.name.clone());
+            (result.error, result.cause) = (e.error.clone(), e.cause.clone());
+            result.start_date = Some(date(e.start_date));
+            result.stop_date = e.stop_date.map(date);
+            result.redrive_count = Some(e.redrive_count);
+            let succeeded = status == ChildStatus::Succeeded;
+            result.redrive_status = Some(
+                if succeeded {
+                    "NOT_REDRIVABLE"
+                } else {
+                    "REDRIVABLE_BY_MAP_RUN"
+                }
+                .into(),
+            );
+            result.redrive_status_reason =
+                succeeded.then(|| "Execution is SUCCEEDED and cannot be redriven".into());
+        }
+        result
     }
 
     /// Writes the counters into the record, for when the Map Run is no longer live.
@@ -297,7 +348,7 @@ impl Engine {
         }
         let items = match (&spec.items, &spec.reader) {
             (Some(items), _) => items.clone(),
-            (None, Some(reader)) => self.read_items(reader).await?,
+            (None, Some(reader)) => self.read_items(parent_arn, reader).await?,
             (None, None) => Vec::new(),
         };
         let length = items.len() as u64;
@@ -607,7 +658,10 @@ impl Engine {
         }
         let (status, outcome) = match outcome {
             Ok(()) => match self.map_run_output(r).await {
-                Ok(output) => ("SUCCEEDED", TaskOutcome::Succeeded(output)),
+                Ok(output) => {
+                    r.results_written = r.spec.writer.is_some();
+                    ("SUCCEEDED", TaskOutcome::Succeeded(output))
+                }
                 Err(ec) => ("FAILED", TaskOutcome::Failed(ec)),
             },
             Err(ec) => ("FAILED", TaskOutcome::Failed(ec)),
@@ -798,36 +852,84 @@ fn map_run_not_found(arn: &str) -> Error {
     Error::ResourceNotFound(format!("Resource not found: '{arn}'"))
 }
 
-/// `ItemBatcher`: groups the child inputs into batches.
+/// `ItemBatcher`: groups the child inputs into batches, and the item count of each.
 fn batch(
     inputs: Vec<Value>,
     batcher: &Value,
 ) -> std::result::Result<(Vec<Value>, Vec<u64>), Reply> {
-    let _ = (inputs, batcher);
-    Err(failed("States.Runtime", "ItemBatcher is not supported yet"))
+    let batches = item_io::batch_items(inputs, batcher).map_err(|f| failed(&f.error, f.cause))?;
+    let sizes = batches
+        .iter()
+        .map(|b| b.get("Items").and_then(Value::as_array).map_or(0, Vec::len) as u64)
+        .collect();
+    Ok((batches, sizes))
+}
+
+/// The S3-compatible endpoint and region for `ItemReader`/`ResultWriter`.
+fn s3_target(
+    engine: &Engine,
+    parent_arn: &str,
+    error: &str,
+) -> std::result::Result<(String, String), Failure> {
+    let Some(endpoint) = engine.config().aws_endpoint.clone() else {
+        return Err(Failure {
+            error: error.into(),
+            cause: "No S3 endpoint is configured: start stepwise with --aws-endpoint (STEPWISE_AWS_ENDPOINT)".into(),
+        });
+    };
+    let region = arn::Arn::parse(parent_arn).map_or_else(|| "us-east-1".into(), |a| a.region);
+    Ok((endpoint, region))
 }
 
 impl Engine {
     async fn read_items(
         &self,
-        reader: &asl::interpreter::S3Call,
+        parent_arn: &str,
+        reader: &S3Call,
     ) -> std::result::Result<Vec<Value>, Reply> {
-        let _ = (reader, json!(null));
-        Err(failed(
-            "States.ItemReaderFailed",
-            "ItemReader is not available yet",
-        ))
+        let read = async {
+            let (endpoint, region) = s3_target(self, parent_arn, item_io::ITEM_READER_FAILED)?;
+            item_io::read_items(
+                &endpoint,
+                &region,
+                &reader.resource,
+                &reader.arguments,
+                reader.config.as_ref(),
+            )
+            .await
+        };
+        read.await.map_err(|f| failed(&f.error, f.cause))
     }
 
+    /// `ResultWriter`: the children's results to S3 (the Map state's output says where), or,
+    /// with only a `WriterConfig`, shaped into the output itself.
     async fn write_results(
         &self,
         r: &LiveRun,
-        writer: &asl::interpreter::S3Call,
+        writer: &S3Call,
     ) -> std::result::Result<Value, ErrorCause> {
-        let _ = (r, writer);
-        Err(ErrorCause {
-            error: Some("States.ResultWriterFailed".into()),
-            cause: Some("ResultWriter is not available yet".into()),
+        let results: Vec<ChildResult> = (0..r.children.len()).map(|i| r.child_result(i)).collect();
+        let written = async {
+            if writer.resource.is_empty() {
+                let config = writer.config.clone().unwrap_or(Value::Null);
+                return item_io::transform_results(&results, &config);
+            }
+            let (endpoint, region) =
+                s3_target(self, &r.record.execution_arn, item_io::RESULT_WRITER_FAILED)?;
+            let details = item_io::write_results(
+                &endpoint,
+                &region,
+                &writer.arguments,
+                writer.config.as_ref(),
+                &r.record.arn,
+                &results,
+            )
+            .await?;
+            Ok(json!({ "MapRunArn": r.record.arn, "ResultWriterDetails": details }))
+        };
+        written.await.map_err(|f| ErrorCause {
+            error: Some(f.error),
+            cause: Some(f.cause),
         })
     }
 }

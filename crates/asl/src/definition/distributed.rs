@@ -151,9 +151,14 @@ impl Validator {
             self.schema("Value must be an object", &here);
             return None;
         };
-        let Some(Value::String(resource)) = o.get("Resource") else {
-            self.schema("These fields are required: [Resource]", &here);
-            return None;
+        // A ResultWriter with only a WriterConfig shapes the output instead of writing to S3.
+        let resource = match o.get("Resource") {
+            Some(Value::String(r)) => r.clone(),
+            None if field == "ResultWriter" && o.contains_key(config_field) => String::new(),
+            _ => {
+                self.schema("These fields are required: [Resource]", &here);
+                return None;
+            }
         };
         let parameters = match o.get("Parameters").or_else(|| o.get("Arguments")) {
             Some(p) => match Template::compile(p) {
@@ -165,7 +170,7 @@ impl Validator {
             },
             None => None,
         };
-        Some((resource.clone(), parameters, o.get(config_field).cloned()))
+        Some((resource, parameters, o.get(config_field).cloned()))
     }
 
     fn threshold(
