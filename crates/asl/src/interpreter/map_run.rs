@@ -136,6 +136,8 @@ impl Run<'_> {
                 let id = self.push(prev, EventDetails::MapRunSucceeded);
                 let state_type = "Map".into();
                 self.push(id, EventDetails::ContainerSucceeded { state_type });
+                // MapStateExited follows MapRunSucceeded, as most of AWS's recordings show (a
+                // few show MapRunStarted: a race on AWS's side).
                 self.rt.chain = Some(id);
                 let selected = match &m.result_selector {
                     Some(t) => t.render(
@@ -321,6 +323,14 @@ impl Run<'_> {
             Some(Threshold::Fixed(n)) => Ok(Some(*n)),
             Some(Threshold::Path(p)) => {
                 let value = select(p, input, context, &self.vars).unwrap_or(Value::Null);
+                // A number written as a string is accepted, as AWS does.
+                let value = match &value {
+                    Value::String(t) => serde_json::from_str::<Value>(t)
+                        .ok()
+                        .filter(Value::is_number)
+                        .unwrap_or(value),
+                    _ => value,
+                };
                 let integral = path_field.starts_with("ToleratedFailureCount");
                 let field = path_field.trim_end_matches("Path");
                 match (integral, value.as_i64(), value.as_f64()) {
