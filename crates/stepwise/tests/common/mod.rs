@@ -704,3 +704,168 @@ pub fn run_python_client_script(server: &Server, name: &str) {
         "the script did not finish:\n{stdout}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// moto's S3 server
+// ---------------------------------------------------------------------------
+
+/// moto's server (`python3 -m moto.server`) on a free port, killed when dropped. A missing
+/// moto fails the test with what to install (`scripts/setup-test-deps` installs it).
+pub struct Moto {
+    child: Child,
+    endpoint: String,
+    log: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Moto {
+    /// Starts moto and waits until it answers (its own API at `/moto-api/`).
+    pub async fn start() -> Moto {
+        let installed = Command::new("python3")
+            .args(["-c", "import moto.server"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            installed,
+            "moto's server is not installed (python3 cannot import moto.server): \
+             run scripts/setup-test-deps, which installs it with pip install 'moto[server]'"
+        );
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("stepwise-moto-{port}.log"));
+        let out = File::create(&log).expect("moto log file");
+        let err = out.try_clone().expect("moto log file");
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start python3 -m moto.server");
+        let mut moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("building the reqwest client"),
+        };
+        moto.ready().await;
+        moto
+    }
+
+    async fn ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "moto's server exited ({status}): {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            let probe = self
+                .http
+                .get(format!("{}/moto-api/", self.endpoint))
+                .send()
+                .await;
+            if probe.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto's server did not answer within 60 s: {}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// A path-style request as the `test` account. moto does not verify signatures but
+    /// treats a request without `Authorization` as anonymous (403 on private objects), so a
+    /// SigV4-shaped header with a dummy signature is enough.
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}/{path}", self.endpoint))
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/s3/aws4_request, \
+                 SignedHeaders=host, Signature=00",
+            )
+    }
+
+    pub async fn create_bucket(&self, bucket: &str) {
+        let r = self
+            .request(reqwest::Method::PUT, bucket)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateBucket {bucket}: {e}"));
+        assert!(
+            r.status().is_success(),
+            "CreateBucket {bucket}: {}",
+            r.status()
+        );
+    }
+
+    pub async fn put_object(&self, bucket: &str, key: &str, body: &str) {
+        let r = self
+            .request(reqwest::Method::PUT, &format!("{bucket}/{key}"))
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutObject {bucket}/{key}: {e}"));
+        assert!(
+            r.status().is_success(),
+            "PutObject {bucket}/{key}: {}",
+            r.status()
+        );
+    }
+
+    /// The object's body, or `None` when S3 answers 404.
+    pub async fn get_object(&self, bucket: &str, key: &str) -> Option<String> {
+        let r = self
+            .request(reqwest::Method::GET, &format!("{bucket}/{key}"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GetObject {bucket}/{key}: {e}"));
+        if r.status().as_u16() == 404 {
+            return None;
+        }
+        assert!(
+            r.status().is_success(),
+            "GetObject {bucket}/{key}: {}",
+            r.status()
+        );
+        Some(r.text().await.expect("object body"))
+    }
+
+    /// The object's body as JSON (panics when it is missing or not JSON).
+    pub async fn get_json(&self, bucket: &str, key: &str) -> Value {
+        let text = self
+            .get_object(bucket, key)
+            .await
+            .unwrap_or_else(|| panic!("no object {bucket}/{key}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{key} is not JSON ({e}): {text}"))
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
