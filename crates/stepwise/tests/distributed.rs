@@ -24,7 +24,8 @@ use aws_sdk_sfn::types::{
     HistoryEvent, MapRunStatus,
 };
 use common::{
-    create_machine, event_types, history, parse_json, start, wait_done, Moto, Raw, Server,
+    create_activity, create_machine, event_types, history, parse_json, start, succeed, try_fail,
+    try_succeed, wait_done, Moto, Raw, Server,
 };
 use serde_json::{json, Value};
 
@@ -390,17 +391,6 @@ fn is_uuid(s: &str) -> bool {
 // Helpers: activities
 // ---------------------------------------------------------------------------
 
-async fn create_activity(client: &aws_sdk_sfn::Client, name: &str) -> String {
-    client
-        .create_activity()
-        .name(name)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateActivity {name}: {}", DisplayErrorContext(&e)))
-        .activity_arn()
-        .to_owned()
-}
-
 /// An activity task a worker took.
 #[derive(Debug, Clone)]
 struct Task {
@@ -452,53 +442,6 @@ async fn take_n(client: &aws_sdk_sfn::Client, activity: &str, n: usize) -> Vec<T
 
 fn indexes(tasks: &[Task]) -> Vec<i64> {
     tasks.iter().map(Task::index).collect()
-}
-
-/// SendTaskSuccess; `Err(error code)` when the service refused it.
-async fn try_succeed(
-    client: &aws_sdk_sfn::Client,
-    token: &str,
-    output: &Value,
-) -> Result<(), String> {
-    client
-        .send_task_success()
-        .task_token(token)
-        .output(output.to_string())
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            e.into_service_error()
-                .meta()
-                .code()
-                .unwrap_or("?")
-                .to_owned()
-        })
-}
-
-async fn succeed(client: &aws_sdk_sfn::Client, token: &str, output: &Value) {
-    try_succeed(client, token, output)
-        .await
-        .unwrap_or_else(|code| panic!("SendTaskSuccess {output}: {code}"));
-}
-
-/// SendTaskFailure; `Err(error code)` when the service refused it.
-async fn try_fail(client: &aws_sdk_sfn::Client, token: &str, error: &str) -> Result<(), String> {
-    client
-        .send_task_failure()
-        .task_token(token)
-        .error(error)
-        .cause(format!("the worker failed with {error}"))
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            e.into_service_error()
-                .meta()
-                .code()
-                .unwrap_or("?")
-                .to_owned()
-        })
 }
 
 /// A worker that takes every task of an activity and succeeds it with

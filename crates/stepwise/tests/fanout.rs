@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_sfn::error::DisplayErrorContext;
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent};
-use common::{create_machine, event_types, history, parse_json, start, wait_done, Server};
+use common::{
+    create_activity, create_machine, event_types, history, parse_json, start, succeed, try_fail,
+    try_succeed, wait_done, Server,
+};
 use serde_json::{json, Value};
 
 const DONE_WITHIN: Duration = Duration::from_secs(30);
@@ -31,17 +34,6 @@ const TERMINAL: [&str; 4] = [
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-async fn create_activity(client: &aws_sdk_sfn::Client, name: &str) -> String {
-    client
-        .create_activity()
-        .name(name)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateActivity {name}: {}", DisplayErrorContext(&e)))
-        .activity_arn()
-        .to_owned()
-}
 
 /// An activity task a worker took.
 #[derive(Debug, Clone)]
@@ -81,53 +73,6 @@ async fn take_n(client: &aws_sdk_sfn::Client, activity: &str, n: usize) -> Vec<T
         tasks.push(take(client, activity).await);
     }
     tasks
-}
-
-/// SendTaskSuccess; `Err(error code)` when the service refused it.
-async fn try_succeed(
-    client: &aws_sdk_sfn::Client,
-    token: &str,
-    output: &Value,
-) -> Result<(), String> {
-    client
-        .send_task_success()
-        .task_token(token)
-        .output(output.to_string())
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            e.into_service_error()
-                .meta()
-                .code()
-                .unwrap_or("?")
-                .to_owned()
-        })
-}
-
-async fn succeed(client: &aws_sdk_sfn::Client, token: &str, output: &Value) {
-    try_succeed(client, token, output)
-        .await
-        .unwrap_or_else(|code| panic!("SendTaskSuccess {output}: {code}"));
-}
-
-/// SendTaskFailure; `Err(error code)` when the service refused it.
-async fn try_fail(client: &aws_sdk_sfn::Client, token: &str, error: &str) -> Result<(), String> {
-    client
-        .send_task_failure()
-        .task_token(token)
-        .error(error)
-        .cause(format!("the worker failed with {error}"))
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            e.into_service_error()
-                .meta()
-                .code()
-                .unwrap_or("?")
-                .to_owned()
-        })
 }
 
 async fn redrive(client: &aws_sdk_sfn::Client, arn: &str) {

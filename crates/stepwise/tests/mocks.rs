@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_sfn::error::DisplayErrorContext;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent};
 use common::{
-    assert_history_well_formed, create_machine, event_types, history, parse_json, start, wait_done,
-    Options, Server,
+    assert_history_well_formed, create_activity, create_machine, event_types, history, parse_json,
+    start, wait_done, Options, Server,
 };
 use serde_json::{json, Value};
 
@@ -442,17 +442,6 @@ async fn send_success(client: &aws_sdk_sfn::Client, token: &str, output: &Value)
         .send()
         .await
         .unwrap_or_else(|e| panic!("SendTaskSuccess: {}", DisplayErrorContext(&e)));
-}
-
-async fn create_activity(client: &aws_sdk_sfn::Client, name: &str) -> String {
-    client
-        .create_activity()
-        .name(name)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateActivity {name}: {}", DisplayErrorContext(&e)))
-        .activity_arn()
-        .to_owned()
 }
 
 /// A mocked `lambda:invoke`, an unmocked activity the test works, and a mocked

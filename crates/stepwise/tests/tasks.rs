@@ -17,8 +17,8 @@ use aws_sdk_sfn::error::DisplayErrorContext;
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent};
 use common::{
-    assert_history_well_formed, create_machine, event_types, history, history_problems, parse_json,
-    start, wait_done, Server,
+    assert_history_well_formed, create_activity, create_machine, event_types, history,
+    history_problems, parse_json, start, wait_done, Server,
 };
 use serde_json::{json, Value};
 
@@ -28,17 +28,6 @@ const DONE_WITHIN: Duration = Duration::from_secs(30);
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-async fn create_activity(client: &aws_sdk_sfn::Client, name: &str) -> String {
-    client
-        .create_activity()
-        .name(name)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateActivity {name}: {}", DisplayErrorContext(&e)))
-        .activity_arn()
-        .to_owned()
-}
 
 /// Polls GetActivityTask until a task arrives (at most `DONE_WITHIN`, even though one poll
 /// may park for 60 s); returns (token, input).

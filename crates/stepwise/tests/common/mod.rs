@@ -869,3 +869,75 @@ impl Drop for Moto {
         let _ = std::fs::remove_file(&self.log);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Activity workers
+// ---------------------------------------------------------------------------
+
+/// Creates an activity and returns its ARN.
+pub async fn create_activity(client: &aws_sdk_sfn::Client, name: &str) -> String {
+    client
+        .create_activity()
+        .name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "CreateActivity {name}: {}",
+                aws_sdk_sfn::error::DisplayErrorContext(&e)
+            )
+        })
+        .activity_arn()
+        .to_owned()
+}
+
+/// SendTaskSuccess; `Err(error code)` when the service refused it.
+pub async fn try_succeed(
+    client: &aws_sdk_sfn::Client,
+    token: &str,
+    output: &Value,
+) -> Result<(), String> {
+    client
+        .send_task_success()
+        .task_token(token)
+        .output(output.to_string())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            e.into_service_error()
+                .meta()
+                .code()
+                .unwrap_or("?")
+                .to_owned()
+        })
+}
+
+pub async fn succeed(client: &aws_sdk_sfn::Client, token: &str, output: &Value) {
+    try_succeed(client, token, output)
+        .await
+        .unwrap_or_else(|code| panic!("SendTaskSuccess {output}: {code}"));
+}
+
+/// SendTaskFailure; `Err(error code)` when the service refused it.
+pub async fn try_fail(
+    client: &aws_sdk_sfn::Client,
+    token: &str,
+    error: &str,
+) -> Result<(), String> {
+    client
+        .send_task_failure()
+        .task_token(token)
+        .error(error)
+        .cause(format!("the worker failed with {error}"))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            e.into_service_error()
+                .meta()
+                .code()
+                .unwrap_or("?")
+                .to_owned()
+        })
+}
