@@ -318,12 +318,9 @@ impl Engine {
     ) -> std::result::Result<Option<Arc<Mutex<LiveRun>>>, Reply> {
         let internal = |e: Error| failed("States.Runtime", e.message());
         let existing = self
-            .store()
-            .list_map_runs(parent_arn)
+            .find_map_run(parent_arn, d.task_id)
             .await
-            .map_err(|e| internal(e.into()))?
-            .into_iter()
-            .find(|r| r.task_id == d.task_id);
+            .map_err(internal)?;
         let parent = self
             .describe_execution(parent_arn)
             .await
@@ -491,37 +488,35 @@ impl Engine {
         let sizes = match &spec.batcher {
             Some(_) => inputs
                 .iter()
-                .map(|t| {
-                    serde_json::from_str::<Value>(t)
-                        .ok()
-                        .and_then(|v| v.get("Items").and_then(Value::as_array).map(Vec::len))
-                        .unwrap_or(1) as u64
-                })
+                .map(|t| serde_json::from_str(t).map_or(1, |b| batch_size(&b)))
                 .collect(),
             None => vec![1; n],
         };
-        let arn = record.arn.clone();
+        let children_of = record.clone();
         let run = self.register(LiveRun::new(record, spec, inputs, sizes, role_arn));
         // Registered first: a child ending meanwhile waits for the lock, and one that ended
         // before is final in the store.
         let mut guard = run.lock().await;
-        for child in self.map_run_children(&arn).await? {
+        for child in self.map_run_children(&children_of).await? {
             guard.child_ended(&child);
         }
         drop(guard);
         Ok(run)
     }
 
+    /// The Map Run a parent's dispatch (task id) started, if any.
+    async fn find_map_run(&self, parent_arn: &str, task_id: u64) -> Result<Option<MapRunRecord>> {
+        let runs = self.store().list_map_runs(parent_arn).await?;
+        Ok(runs.into_iter().find(|r| r.task_id == task_id))
+    }
+
     /// The durable children of a Map Run.
-    async fn map_run_children(&self, map_run_arn: &str) -> Result<Vec<ExecutionRecord>> {
-        let Some(record) = self.store().get_map_run(map_run_arn).await? else {
-            return Ok(Vec::new());
-        };
+    async fn map_run_children(&self, record: &MapRunRecord) -> Result<Vec<ExecutionRecord>> {
         Ok(self
             .store()
             .list_executions(ExecutionFilter {
-                state_machine_arn: record.state_machine_arn,
-                map_run_arn: Some(map_run_arn.to_owned()),
+                state_machine_arn: record.state_machine_arn.clone(),
+                map_run_arn: Some(record.arn.clone()),
                 limit: usize::MAX >> 1,
                 ..Default::default()
             })
@@ -741,10 +736,7 @@ impl Engine {
 
     /// The parent ended while its Map Run ran: abort the Map Run and its children.
     pub(crate) async fn abort_map_run(&self, parent_arn: &str, task_id: u64) {
-        let Ok(runs) = self.store().list_map_runs(parent_arn).await else {
-            return;
-        };
-        let Some(record) = runs.into_iter().find(|r| r.task_id == task_id) else {
+        let Ok(Some(record)) = self.find_map_run(parent_arn, task_id).await else {
             return;
         };
         let Some(run) = self.live_map_run(&record.arn) else {
@@ -858,11 +850,16 @@ fn batch(
     batcher: &Value,
 ) -> std::result::Result<(Vec<Value>, Vec<u64>), Reply> {
     let batches = item_io::batch_items(inputs, batcher).map_err(|f| failed(&f.error, f.cause))?;
-    let sizes = batches
-        .iter()
-        .map(|b| b.get("Items").and_then(Value::as_array).map_or(0, Vec::len) as u64)
-        .collect();
+    let sizes = batches.iter().map(batch_size).collect();
     Ok((batches, sizes))
+}
+
+/// How many items an `ItemBatcher` batch holds.
+fn batch_size(batch: &Value) -> u64 {
+    batch
+        .get("Items")
+        .and_then(Value::as_array)
+        .map_or(1, Vec::len) as u64
 }
 
 /// The S3-compatible endpoint and region for `ItemReader`/`ResultWriter`.
