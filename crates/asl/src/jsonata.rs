@@ -361,6 +361,7 @@ impl Node {
 }
 
 /// `$states`: what a field can see of the state.
+#[derive(Clone, Copy)]
 pub struct States<'a> {
     pub input: &'a Value,
     /// The context object (`$$` in JSONPath).
@@ -369,6 +370,18 @@ pub struct States<'a> {
     pub result: Option<&'a Value>,
     /// `{"Error", "Cause"}` (a `Catch` entry's `Output` and `Assign`).
     pub error_output: Option<&'a Value>,
+}
+
+impl<'a> States<'a> {
+    /// What every field sees: the state input and the context object.
+    pub fn new(input: &'a Value, context: &'a Value) -> States<'a> {
+        States {
+            input,
+            context,
+            result: None,
+            error_output: None,
+        }
+    }
 }
 
 /// What expressions are evaluated with.
