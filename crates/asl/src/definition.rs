@@ -472,7 +472,7 @@ fn field_language(field: &str) -> Option<QueryLanguage> {
         | "CausePath"
         | "ToleratedFailureCountPath"
         | "ToleratedFailurePercentagePath" => Some(QueryLanguage::JsonPath),
-        "Output" | "Arguments" | "Items" | "Condition" => Some(QueryLanguage::Jsonata),
+        "Output" | "Arguments" | "Items" => Some(QueryLanguage::Jsonata),
         _ => None,
     }
 }

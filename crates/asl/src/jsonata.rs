@@ -11,6 +11,7 @@
 //!
 //! Known gaps: jsonata-core uses the Rust `regex` crate (no look-around or back-references),
 //! and `$toMillis` with a picture that leaves out date parts fills them in from the host clock.
+//! The evaluation time limit measures elapsed time: it only ever stops a runaway expression.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
