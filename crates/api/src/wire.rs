@@ -367,6 +367,17 @@ pub fn history_event(e: &HistoryEvent, include_data: bool) -> Value {
             }
             error_cause(error, &mut o);
         }
+        EventDetails::EvaluationFailed {
+            state,
+            error,
+            cause,
+            location,
+        } => {
+            o.insert("error".into(), json!(error));
+            o.insert("cause".into(), json!(cause));
+            put(&mut o, "location", location.clone().map(Value::String));
+            o.insert("state".into(), json!(state));
+        }
     }
     let kind = e.details.event_type();
     let mut event = Map::new();

@@ -14,16 +14,27 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Number, Value};
 
+use crate::definition::Payload;
 use crate::jsonpath::{JsonPath, Root};
-use crate::{timestamp, StatesError};
+use crate::template::Template;
+use crate::{jsonata, timestamp, StatesError};
 
 /// One entry of a Choice state's `Choices`.
 #[derive(Debug, Clone)]
 pub struct Choice {
-    pub rule: Rule,
+    pub condition: Condition,
     pub next: String,
-    /// The entry's `Assign` block, as written; applied when this entry is taken.
-    pub assign: Option<Value>,
+    /// The entry's `Assign` block, applied when this entry is taken.
+    pub assign: Option<Payload>,
+    /// The entry's JSONata `Output`, used when this entry is taken.
+    pub output: Option<jsonata::Template>,
+}
+
+/// When an entry is taken: a JSONPath rule, or a JSONata `Condition`.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    Rule(Rule),
+    Jsonata(jsonata::Template),
 }
 
 /// A problem in a Choice rule: AWS's wording and the JSON pointer of the offending field.
@@ -110,14 +121,26 @@ pub fn parse_choice(value: &Value, location: &str) -> Result<Choice, Invalid> {
         }
     };
     let rule = parse_rule(obj, location, &["Next", "Assign"])?;
+    let assign = match obj.get("Assign") {
+        Some(v) => Some(Payload::Path(
+            Template::compile(v).map_err(|m| invalid(m, format!("{location}/Assign")))?,
+        )),
+        None => None,
+    };
     Ok(Choice {
-        rule,
+        condition: Condition::Rule(rule),
         next,
-        assign: obj.get("Assign").cloned(),
+        assign,
+        output: None,
     })
 }
 
-/// The first entry whose rule holds, if any.
+/// Whether `field` belongs to a JSONPath choice rule (`Variable`, `And`, `StringEquals`, ...).
+pub fn is_rule_field(field: &str) -> bool {
+    matches!(field, "Variable" | "And" | "Or" | "Not") || operator(field).is_some()
+}
+
+/// The first entry whose JSONPath rule holds, if any.
 pub fn select<'c>(
     choices: &'c [Choice],
     input: &Value,
@@ -125,8 +148,10 @@ pub fn select<'c>(
     variables: &Map<String, Value>,
 ) -> Result<Option<&'c Choice>, StatesError> {
     for choice in choices {
-        if choice.rule.evaluate(input, context, variables)? {
-            return Ok(Some(choice));
+        if let Condition::Rule(rule) = &choice.condition {
+            if rule.evaluate(input, context, variables)? {
+                return Ok(Some(choice));
+            }
         }
     }
     Ok(None)
@@ -609,10 +634,8 @@ mod tests {
     fn parses_entries_and_selects_the_first_match() {
         let entry = json!({"Variable": "$.x", "IsPresent": true, "Next": "A", "Assign": {"v": 1}});
         let choice = parse_choice(&entry, "/c").expect("valid entry");
-        assert_eq!(
-            (choice.next.as_str(), choice.assign),
-            ("A", Some(json!({"v": 1})))
-        );
+        assert_eq!(choice.next, "A");
+        assert!(matches!(choice.assign, Some(Payload::Path(_))));
         let choices = [
             json!({"Variable": "$.x", "IsNull": true, "Next": "Null", "Comment": "first"}),
             json!({"Variable": "$.x", "IsPresent": true, "Next": "Present"}),

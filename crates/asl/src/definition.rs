@@ -8,8 +8,9 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::choice::{self, Choice};
+use crate::choice::{self, Choice, Condition};
 use crate::io::{PathField, ResultPathField};
+use crate::jsonata;
 use crate::jsonpath::{JsonPath, ReferencePath};
 use crate::task::{self, Catcher, Resource, Retrier, Seconds};
 use crate::template::Template;
@@ -141,7 +142,10 @@ impl Definition {
         let Value::Object(obj) = value else {
             return Err(not_an_object());
         };
-        let mut v = Validator::default();
+        let mut v = Validator {
+            diagnostics: Vec::new(),
+            language: QueryLanguage::JsonPath,
+        };
         let def = v.machine(&obj);
         match def {
             Some(def) if v.diagnostics.is_empty() => Ok(def),
@@ -189,7 +193,54 @@ pub struct State {
     /// `None` for terminal states (End, Succeed, Fail).
     pub next: Option<String>,
     /// Workflow variables the state assigns when it exits successfully.
-    pub assign: Option<Template>,
+    pub assign: Option<Payload>,
+    pub query_language: QueryLanguage,
+    /// JSONata `Output` (default: the result, or the input for states without one).
+    pub output: Option<jsonata::Template>,
+}
+
+/// How a state reads and shapes its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryLanguage {
+    /// `InputPath`, `Parameters`, `ResultSelector`, `ResultPath`, `OutputPath` (the default).
+    JsonPath,
+    /// `{% %}` expressions in `Arguments`, `Output` and the other fields.
+    Jsonata,
+}
+
+impl QueryLanguage {
+    fn name(self) -> &'static str {
+        match self {
+            QueryLanguage::JsonPath => "JSONPath",
+            QueryLanguage::Jsonata => "JSONata",
+        }
+    }
+}
+
+/// A payload in the state's query language: `Parameters`/`Arguments`, `ItemSelector`,
+/// `Assign`.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    Path(Template),
+    Jsonata(jsonata::Template),
+}
+
+impl Payload {
+    /// The JSONPath template, in a JSONPath state.
+    pub fn path(&self) -> Option<&Template> {
+        match self {
+            Payload::Path(t) => Some(t),
+            Payload::Jsonata(_) => None,
+        }
+    }
+
+    /// The JSONata template, in a JSONata state.
+    pub fn jsonata(&self) -> Option<&jsonata::Template> {
+        match self {
+            Payload::Jsonata(t) => Some(t),
+            Payload::Path(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -237,7 +288,8 @@ impl StateKind {
 #[derive(Debug, Clone)]
 pub struct TaskState {
     pub resource: Resource,
-    pub parameters: Option<Template>,
+    /// `Parameters` or `Arguments`.
+    pub parameters: Option<Payload>,
     pub result_selector: Option<Template>,
     pub result_path: ResultPathField,
     pub timeout: Option<Seconds>,
@@ -252,7 +304,8 @@ pub struct TaskState {
 #[derive(Debug, Clone)]
 pub struct ParallelState {
     pub branches: Vec<Machine>,
-    pub parameters: Option<Template>,
+    /// `Parameters` or `Arguments`.
+    pub parameters: Option<Payload>,
     pub result_selector: Option<Template>,
     pub result_path: ResultPathField,
     pub retry: Vec<Retrier>,
@@ -265,12 +318,16 @@ pub struct MapState {
     pub processor: Machine,
     pub distributed: Option<Box<Distributed>>,
     pub items_path: PathField,
+    /// JSONata `Items` (default: the state input).
+    pub items: Option<jsonata::Template>,
     /// `ItemSelector` (or the legacy `Parameters`).
-    pub item_selector: Option<Template>,
+    pub item_selector: Option<Payload>,
     /// 0 = unlimited.
     pub max_concurrency: u64,
     /// `MaxConcurrencyPath`: read from the state input instead.
     pub max_concurrency_path: Option<JsonPath>,
+    /// A JSONata `MaxConcurrency` expression.
+    pub max_concurrency_expr: Option<jsonata::Template>,
     pub result_selector: Option<Template>,
     pub result_path: ResultPathField,
     pub retry: Vec<Retrier>,
@@ -285,15 +342,20 @@ pub enum WaitFor {
     /// Epoch milliseconds.
     Timestamp(i64),
     TimestampPath(JsonPath),
+    /// A JSONata `Seconds` expression.
+    SecondsJsonata(jsonata::Template),
+    /// A JSONata `Timestamp` expression.
+    TimestampJsonata(jsonata::Template),
 }
 
-/// A Fail state's `Error` or `Cause`: a literal, a path, or absent.
+/// A Fail state's `Error` or `Cause`: a literal, a path, an expression, or absent.
 #[derive(Debug, Clone)]
 pub enum Source {
     None,
     Literal(String),
     Path(JsonPath),
     Intrinsic(crate::intrinsics::Intrinsic),
+    Jsonata(jsonata::Template),
 }
 
 const STATE_TYPES: &str = "[Task, Wait, Pass, Succeed, Fail, Choice, Parallel, Map]";
@@ -311,8 +373,16 @@ fn allowed_fields(ty: &str) -> &'static [&'static str] {
             "Parameters",
             "Result",
             "Assign",
+            "Output",
         ],
-        "Choice" => &["InputPath", "OutputPath", "Choices", "Default", "Assign"],
+        "Choice" => &[
+            "InputPath",
+            "OutputPath",
+            "Choices",
+            "Default",
+            "Assign",
+            "Output",
+        ],
         "Wait" => &[
             "Next",
             "End",
@@ -323,8 +393,9 @@ fn allowed_fields(ty: &str) -> &'static [&'static str] {
             "Timestamp",
             "TimestampPath",
             "Assign",
+            "Output",
         ],
-        "Succeed" => &["InputPath", "OutputPath"],
+        "Succeed" => &["InputPath", "OutputPath", "Output"],
         "Fail" => &["Error", "ErrorPath", "Cause", "CausePath"],
         "Parallel" => &[
             "Next",
@@ -338,6 +409,8 @@ fn allowed_fields(ty: &str) -> &'static [&'static str] {
             "Retry",
             "Catch",
             "Assign",
+            "Output",
+            "Arguments",
         ],
         "Map" => &[
             "Next",
@@ -364,6 +437,8 @@ fn allowed_fields(ty: &str) -> &'static [&'static str] {
             "ToleratedFailurePercentage",
             "ToleratedFailurePercentagePath",
             "Label",
+            "Output",
+            "Items",
         ],
         "Task" => &[
             "Next",
@@ -382,14 +457,62 @@ fn allowed_fields(ty: &str) -> &'static [&'static str] {
             "Catch",
             "Credentials",
             "Assign",
+            "Output",
+            "Arguments",
         ],
         _ => &[],
     }
 }
 
-#[derive(Default)]
+/// The query language a state field belongs to, for fields only one of them has.
+fn field_language(field: &str) -> Option<QueryLanguage> {
+    match field {
+        "InputPath"
+        | "OutputPath"
+        | "ResultPath"
+        | "ResultSelector"
+        | "Parameters"
+        | "Result"
+        | "ItemsPath"
+        | "MaxConcurrencyPath"
+        | "SecondsPath"
+        | "TimestampPath"
+        | "TimeoutSecondsPath"
+        | "HeartbeatSecondsPath"
+        | "ErrorPath"
+        | "CausePath"
+        | "ToleratedFailureCountPath"
+        | "ToleratedFailurePercentagePath" => Some(QueryLanguage::JsonPath),
+        "Output" | "Arguments" | "Items" => Some(QueryLanguage::Jsonata),
+        _ => None,
+    }
+}
+
+/// The field that holds a Task's or Parallel's effective input.
+fn parameters_field(language: QueryLanguage) -> &'static str {
+    match language {
+        QueryLanguage::JsonPath => "Parameters",
+        QueryLanguage::Jsonata => "Arguments",
+    }
+}
+
+/// AWS's message for a field of the other query language.
+fn wrong_language(language: QueryLanguage, field: &str) -> String {
+    let other = match language {
+        QueryLanguage::JsonPath => QueryLanguage::Jsonata,
+        QueryLanguage::Jsonata => QueryLanguage::JsonPath,
+    };
+    format!(
+        "The QueryLanguage is set to '{}', but field '{field}' is only supported for the '{}' QueryLanguage",
+        language.name(),
+        other.name()
+    )
+}
+
 struct Validator {
     diagnostics: Vec<Diagnostic>,
+    /// The state machine's `QueryLanguage`: states without one use it, nested ones included.
+    language: QueryLanguage,
 }
 
 impl Validator {
@@ -416,6 +539,9 @@ impl Validator {
                 }
             },
         };
+        if let Some(value) = obj.get("QueryLanguage") {
+            self.language = self.query_language(value, "/QueryLanguage");
+        }
         let root = self.scope(obj, "")?;
         Some(Definition {
             root,
@@ -443,6 +569,9 @@ impl Validator {
         };
         if states_obj.is_empty() {
             self.schema("Value cannot be empty", &format!("{at}/States"));
+        }
+        if !at.is_empty() && obj.contains_key("QueryLanguage") {
+            self.schema("Field 'QueryLanguage' is not supported", at);
         }
         let mut states = HashMap::new();
         for (name, spec) in states_obj {
@@ -527,44 +656,75 @@ impl Validator {
             );
             return None;
         }
-        {
-            for field in obj.keys() {
-                if !COMMON_FIELDS.contains(&field.as_str())
-                    && !allowed_fields(ty).contains(&field.as_str())
-                {
-                    self.schema(
-                        format!("The field '{field}' is not supported by Step Functions"),
-                        at,
-                    );
-                }
+        let language = match obj.get("QueryLanguage") {
+            None => self.language,
+            Some(v) => self.query_language(v, &format!("{at}/QueryLanguage")),
+        };
+        // A JSONata state machine cannot go back to JSONPath one state at a time; that
+        // diagnostic is the whole answer about the state's fields.
+        let downgraded =
+            self.language == QueryLanguage::Jsonata && language == QueryLanguage::JsonPath;
+        if downgraded {
+            self.schema(
+                "'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine",
+                at,
+            );
+        }
+        for field in obj.keys() {
+            if !COMMON_FIELDS.contains(&field.as_str())
+                && !allowed_fields(ty).contains(&field.as_str())
+            {
+                self.schema(
+                    format!("The field '{field}' is not supported by Step Functions"),
+                    at,
+                );
+            } else if !downgraded && field_language(field).is_some_and(|l| l != language) {
+                self.schema(wrong_language(language, field), at);
             }
         }
+        let jsonata = language == QueryLanguage::Jsonata;
         let terminal = matches!(ty, "Succeed" | "Fail" | "Choice");
         let next = if terminal {
             None
         } else {
             self.transition(obj, at)
         };
-        let input_path = self.path_field(obj, "InputPath", at);
-        let output_path = self.path_field(obj, "OutputPath", at);
+        let (input_path, output_path) = if jsonata {
+            (PathField::Default, PathField::Default)
+        } else {
+            (
+                self.path_field(obj, "InputPath", at),
+                self.path_field(obj, "OutputPath", at),
+            )
+        };
         let kind = match ty {
+            "Pass" if jsonata => StateKind::Pass {
+                result: None,
+                parameters: None,
+                result_path: ResultPathField::Default,
+            },
             "Pass" => StateKind::Pass {
                 result: obj.get("Result").cloned(),
                 parameters: self.template(obj, "Parameters", at),
                 result_path: self.result_path(obj, at),
             },
-            "Choice" => self.choice(obj, at)?,
-            "Wait" => StateKind::Wait(self.wait(obj, at)?),
+            "Choice" => self.choice(obj, at, language)?,
+            "Wait" => StateKind::Wait(self.wait(obj, at, language)?),
             "Succeed" => StateKind::Succeed,
             "Fail" => StateKind::Fail {
-                error: self.source(obj, "Error", "ErrorPath", at),
-                cause: self.source(obj, "Cause", "CausePath", at),
+                error: self.source(obj, "Error", "ErrorPath", at, language),
+                cause: self.source(obj, "Cause", "CausePath", at, language),
             },
-            "Task" => StateKind::Task(Box::new(self.task(obj, at)?)),
-            "Parallel" => StateKind::Parallel(Box::new(self.parallel(obj, at)?)),
-            _ => self.map(obj, at)?,
+            "Task" => StateKind::Task(Box::new(self.task(obj, at, language)?)),
+            "Parallel" => StateKind::Parallel(Box::new(self.parallel(obj, at, language)?)),
+            _ => self.map(obj, at, language)?,
         };
-        let assign = self.template(obj, "Assign", at);
+        let assign = self.payload(obj, "Assign", at, language);
+        let output = if jsonata {
+            self.jsonata(obj, "Output", at)
+        } else {
+            None
+        };
         Some(State {
             name: name.to_owned(),
             kind,
@@ -572,7 +732,65 @@ impl Validator {
             output_path,
             next,
             assign,
+            query_language: language,
+            output,
         })
+    }
+
+    /// A `QueryLanguage` value; anything but `"JSONPath"` means JSONata.
+    fn query_language(&mut self, value: &Value, at: &str) -> QueryLanguage {
+        match value.as_str() {
+            Some("JSONPath") => return QueryLanguage::JsonPath,
+            Some("JSONata") => {}
+            Some(_) => self.schema(
+                "Value should be one of the following: [JSONPath, JSONata]",
+                at,
+            ),
+            None => self.schema("Expected value of type [STRING]", at),
+        }
+        QueryLanguage::Jsonata
+    }
+
+    /// A payload field (`Assign`, `Arguments`, ...) in the state's query language.
+    fn payload(
+        &mut self,
+        obj: &Map<String, Value>,
+        field: &str,
+        at: &str,
+        language: QueryLanguage,
+    ) -> Option<Payload> {
+        match language {
+            QueryLanguage::JsonPath => self.template(obj, field, at).map(Payload::Path),
+            QueryLanguage::Jsonata => self.jsonata(obj, field, at).map(Payload::Jsonata),
+        }
+    }
+
+    /// A JSONata field of the state.
+    fn jsonata(
+        &mut self,
+        obj: &Map<String, Value>,
+        field: &str,
+        at: &str,
+    ) -> Option<jsonata::Template> {
+        let value = obj.get(field)?;
+        self.compile_jsonata(value, field, at, false)
+    }
+
+    /// Compiles `value` as the JSONata field `field` (relative to the state at `at`).
+    fn compile_jsonata(
+        &mut self,
+        value: &Value,
+        field: &str,
+        at: &str,
+        catcher: bool,
+    ) -> Option<jsonata::Template> {
+        match jsonata::Template::compile(value, field, catcher) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.error(e.code, e.message, &format!("{at}/{}", e.field));
+                None
+            }
+        }
     }
 
     fn transition(&mut self, obj: &Map<String, Value>, at: &str) -> Option<String> {
@@ -648,7 +866,12 @@ impl Validator {
         }
     }
 
-    fn choice(&mut self, obj: &Map<String, Value>, at: &str) -> Option<StateKind> {
+    fn choice(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+        language: QueryLanguage,
+    ) -> Option<StateKind> {
         let Some(Value::Array(entries)) = obj.get("Choices") else {
             self.schema("These fields are required: [Choices]", at);
             return None;
@@ -659,16 +882,88 @@ impl Validator {
         let mut choices = Vec::with_capacity(entries.len());
         for (i, entry) in entries.iter().enumerate() {
             let loc = format!("{at}/Choices[{i}]");
-            match choice::parse_choice(entry, &loc) {
-                Ok(c) => choices.push(c),
-                Err(e) => self.schema(e.message, &e.location),
-            }
+            let parsed = match (language, entry.as_object()) {
+                (QueryLanguage::Jsonata, Some(fields)) => self.jsonata_choice(fields, i, at),
+                (QueryLanguage::JsonPath, Some(fields))
+                    if fields.contains_key("Condition") || fields.contains_key("Output") =>
+                {
+                    for field in ["Condition", "Output"] {
+                        if fields.contains_key(field) {
+                            self.schema(wrong_language(language, field), &loc);
+                        }
+                    }
+                    None
+                }
+                _ => match choice::parse_choice(entry, &loc) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        self.schema(e.message, &e.location);
+                        None
+                    }
+                },
+            };
+            choices.extend(parsed);
         }
         let default = self.string(obj, "Default", at);
         Some(StateKind::Choice { choices, default })
     }
 
-    fn retry_catch(&mut self, obj: &Map<String, Value>, at: &str) -> (Vec<Retrier>, Vec<Catcher>) {
+    /// A JSONata `Choices[i]` entry: `Condition`, `Next`, and optionally `Assign` and `Output`.
+    fn jsonata_choice(
+        &mut self,
+        fields: &Map<String, Value>,
+        i: usize,
+        at: &str,
+    ) -> Option<Choice> {
+        let loc = format!("{at}/Choices[{i}]");
+        for field in fields.keys() {
+            if choice::is_rule_field(field) {
+                self.schema(wrong_language(QueryLanguage::Jsonata, field), &loc);
+            } else if !matches!(
+                field.as_str(),
+                "Condition" | "Next" | "Assign" | "Output" | "Comment"
+            ) {
+                self.schema(
+                    format!("The field '{field}' is not supported by Step Functions"),
+                    &loc,
+                );
+            }
+        }
+        let next = match fields.get("Next") {
+            Some(Value::String(next)) => next.clone(),
+            Some(_) => {
+                self.schema("The field 'Next' must be a string", &format!("{loc}/Next"));
+                return None;
+            }
+            None => {
+                self.schema("The field 'Next' is required but was missing", &loc);
+                return None;
+            }
+        };
+        let Some(condition) = fields.get("Condition") else {
+            self.schema("These fields are required: [Condition]", &loc);
+            return None;
+        };
+        let condition =
+            self.compile_jsonata(condition, &format!("Choices[{i}]/Condition"), at, false)?;
+        let mut optional = |field: &str| {
+            let value = fields.get(field)?;
+            self.compile_jsonata(value, &format!("Choices[{i}]/{field}"), at, false)
+        };
+        Some(Choice {
+            condition: Condition::Jsonata(condition),
+            next,
+            assign: optional("Assign").map(Payload::Jsonata),
+            output: optional("Output"),
+        })
+    }
+
+    fn retry_catch(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+        language: QueryLanguage,
+    ) -> (Vec<Retrier>, Vec<Catcher>) {
         let mut retry = Vec::new();
         for (i, r) in self.array(obj, "Retry", at).iter().enumerate() {
             match task::parse_retrier(r) {
@@ -678,15 +973,51 @@ impl Validator {
         }
         let mut catch = Vec::new();
         for (i, c) in self.array(obj, "Catch", at).iter().enumerate() {
-            match task::parse_catcher(c) {
-                Ok(c) => catch.push(c),
-                Err(m) => self.schema(m, &format!("{at}/Catch[{i}]")),
+            let loc = format!("{at}/Catch[{i}]");
+            let mut catcher = match task::parse_catcher(c) {
+                Ok(c) => c,
+                Err(m) => {
+                    self.schema(m, &loc);
+                    continue;
+                }
+            };
+            let Some(fields) = c.as_object() else {
+                continue;
+            };
+            for field in ["ResultPath", "Output"] {
+                if fields.contains_key(field) && field_language(field) != Some(language) {
+                    self.schema(wrong_language(language, field), &loc);
+                }
             }
+            catcher.assign = match (language, fields.get("Assign")) {
+                (_, None) => None,
+                (QueryLanguage::JsonPath, Some(v)) => match Template::compile(v) {
+                    Ok(t) => Some(Payload::Path(t)),
+                    Err(m) => {
+                        self.schema(m, &format!("{loc}/Assign"));
+                        None
+                    }
+                },
+                (QueryLanguage::Jsonata, Some(v)) => self
+                    .compile_jsonata(v, &format!("Catch[{i}]/Assign"), at, true)
+                    .map(Payload::Jsonata),
+            };
+            if language == QueryLanguage::Jsonata {
+                catcher.output = fields
+                    .get("Output")
+                    .and_then(|v| self.compile_jsonata(v, &format!("Catch[{i}]/Output"), at, true));
+            }
+            catch.push(catcher);
         }
         (retry, catch)
     }
 
-    fn parallel(&mut self, obj: &Map<String, Value>, at: &str) -> Option<ParallelState> {
+    fn parallel(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+        language: QueryLanguage,
+    ) -> Option<ParallelState> {
         let branches_at = format!("{at}/Branches");
         let specs = match obj.get("Branches") {
             Some(Value::Array(b)) if !b.is_empty() => b.clone(),
@@ -710,10 +1041,10 @@ impl Validator {
                 }
             }
         }
-        let (retry, catch) = self.retry_catch(obj, at);
+        let (retry, catch) = self.retry_catch(obj, at, language);
         Some(ParallelState {
             branches,
-            parameters: self.template(obj, "Parameters", at),
+            parameters: self.payload(obj, parameters_field(language), at, language),
             result_selector: self.template(obj, "ResultSelector", at),
             result_path: self.result_path(obj, at),
             retry,
@@ -722,7 +1053,12 @@ impl Validator {
     }
 
     /// A Map state, inline or distributed.
-    fn map(&mut self, obj: &Map<String, Value>, at: &str) -> Option<StateKind> {
+    fn map(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+        language: QueryLanguage,
+    ) -> Option<StateKind> {
         let (field, spec) = match (obj.get("ItemProcessor"), obj.get("Iterator")) {
             (Some(Value::Object(p)), _) => ("ItemProcessor", p),
             (None, Some(Value::Object(p))) => ("Iterator", p),
@@ -743,12 +1079,25 @@ impl Validator {
             (false, true) => return Some(StateKind::Unsupported("Map")),
             (false, false) => None,
         };
-        let item_selector = match obj.get("ItemSelector") {
-            Some(_) => self.template(obj, "ItemSelector", at),
-            None => self.template(obj, "Parameters", at),
+        let item_selector = match (language, obj.get("ItemSelector")) {
+            (QueryLanguage::Jsonata, _) | (_, Some(_)) => {
+                self.payload(obj, "ItemSelector", at, language)
+            }
+            (QueryLanguage::JsonPath, None) => {
+                self.template(obj, "Parameters", at).map(Payload::Path)
+            }
+        };
+        let max_concurrency_expr = match obj.get("MaxConcurrency") {
+            Some(Value::String(s))
+                if language == QueryLanguage::Jsonata && jsonata::is_expression(s) =>
+            {
+                self.jsonata(obj, "MaxConcurrency", at)
+            }
+            _ => None,
         };
         let max_concurrency = match obj.get("MaxConcurrency") {
             None => 0,
+            Some(_) if max_concurrency_expr.is_some() => 0,
             Some(v) => match v.as_u64() {
                 Some(n) => n,
                 None => {
@@ -760,11 +1109,12 @@ impl Validator {
                 }
             },
         };
-        let (retry, catch) = self.retry_catch(obj, at);
+        let (retry, catch) = self.retry_catch(obj, at, language);
         Some(StateKind::Map(Box::new(MapState {
             processor,
             distributed,
             items_path: self.path_field(obj, "ItemsPath", at),
+            items: self.jsonata(obj, "Items", at),
             item_selector,
             max_concurrency,
             max_concurrency_path: match obj.get("MaxConcurrencyPath") {
@@ -780,6 +1130,7 @@ impl Validator {
                 },
                 _ => None,
             },
+            max_concurrency_expr,
             result_selector: self.template(obj, "ResultSelector", at),
             result_path: self.result_path(obj, at),
             retry,
@@ -787,7 +1138,12 @@ impl Validator {
         })))
     }
 
-    fn task(&mut self, obj: &Map<String, Value>, at: &str) -> Option<TaskState> {
+    fn task(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+        language: QueryLanguage,
+    ) -> Option<TaskState> {
         let resource = match obj.get("Resource") {
             Some(Value::String(r)) => match Resource::parse(r) {
                 Ok(r) => r,
@@ -801,7 +1157,7 @@ impl Validator {
                 return None;
             }
         };
-        let (retry, catch) = self.retry_catch(obj, at);
+        let (retry, catch) = self.retry_catch(obj, at, language);
         let credentials = obj.get("Credentials").cloned();
         if let Some(c) = &credentials {
             if c.get("RoleArn").is_none() && c.get("RoleArn.$").is_none() {
@@ -813,11 +1169,11 @@ impl Validator {
         }
         Some(TaskState {
             resource,
-            parameters: self.template(obj, "Parameters", at),
+            parameters: self.payload(obj, parameters_field(language), at, language),
             result_selector: self.template(obj, "ResultSelector", at),
             result_path: self.result_path(obj, at),
-            timeout: self.seconds(obj, "TimeoutSeconds", at),
-            heartbeat: self.seconds(obj, "HeartbeatSeconds", at),
+            timeout: self.seconds(obj, "TimeoutSeconds", at, language),
+            heartbeat: self.seconds(obj, "HeartbeatSeconds", at, language),
             retry,
             catch,
             credentials,
@@ -835,10 +1191,21 @@ impl Validator {
         }
     }
 
-    /// `TimeoutSeconds`/`HeartbeatSeconds` or their `…Path` forms.
-    fn seconds(&mut self, obj: &Map<String, Value>, field: &str, at: &str) -> Option<Seconds> {
+    /// `TimeoutSeconds`/`HeartbeatSeconds`, their `…Path` forms, or a JSONata expression.
+    fn seconds(
+        &mut self,
+        obj: &Map<String, Value>,
+        field: &str,
+        at: &str,
+        language: QueryLanguage,
+    ) -> Option<Seconds> {
         let path_field = format!("{field}Path");
         match (obj.get(field), obj.get(&path_field)) {
+            (Some(Value::String(s)), None)
+                if language == QueryLanguage::Jsonata && jsonata::is_expression(s) =>
+            {
+                self.jsonata(obj, field, at).map(Seconds::Jsonata)
+            }
             (Some(v), None) => match v.as_u64().filter(|n| *n > 0) {
                 Some(n) => Some(Seconds::Fixed(n)),
                 None => {
@@ -867,7 +1234,12 @@ impl Validator {
         }
     }
 
-    fn wait(&mut self, obj: &Map<String, Value>, at: &str) -> Option<WaitFor> {
+    fn wait(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+        language: QueryLanguage,
+    ) -> Option<WaitFor> {
         let given: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
             .into_iter()
             .filter(|f| obj.contains_key(*f))
@@ -883,6 +1255,16 @@ impl Validator {
         let value = &obj[field];
         let loc = format!("{at}/{field}");
         let wait = match (field, value) {
+            ("Seconds" | "Timestamp", Value::String(s))
+                if language == QueryLanguage::Jsonata && jsonata::is_expression(s) =>
+            {
+                let template = self.jsonata(obj, field, at)?;
+                if field == "Seconds" {
+                    WaitFor::SecondsJsonata(template)
+                } else {
+                    WaitFor::TimestampJsonata(template)
+                }
+            }
             ("Seconds", v) => match v.as_u64() {
                 Some(n) => WaitFor::Seconds(n),
                 None => {
@@ -916,8 +1298,21 @@ impl Validator {
         Some(wait)
     }
 
-    fn source(&mut self, obj: &Map<String, Value>, lit: &str, path: &str, at: &str) -> Source {
+    fn source(
+        &mut self,
+        obj: &Map<String, Value>,
+        lit: &str,
+        path: &str,
+        at: &str,
+        language: QueryLanguage,
+    ) -> Source {
         match (obj.get(lit), obj.get(path)) {
+            (Some(Value::String(s)), None)
+                if language == QueryLanguage::Jsonata && jsonata::is_expression(s) =>
+            {
+                self.jsonata(obj, lit, at)
+                    .map_or(Source::None, Source::Jsonata)
+            }
             (Some(_), Some(_)) => {
                 self.schema(
                     format!("Only one of '{lit}' or '{path}' can be present"),
@@ -982,6 +1377,55 @@ mod tests {
                 r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Foo":1,"End":true}}}"#,
                 "SCHEMA_VALIDATION_FAILED: The field 'Foo' is not supported by Step Functions at /States/A",
             ),
+            // Query languages.
+            (
+                r#"{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","QueryLanguage":"JSONPath","Output":1,"End":true}}}"#,
+                "SCHEMA_VALIDATION_FAILED: 'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine at /States/A",
+            ),
+            (
+                r#"{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","InputPath":"$.a","End":true}}}"#,
+                "SCHEMA_VALIDATION_FAILED: The QueryLanguage is set to 'JSONata', but field 'InputPath' is only supported for the 'JSONPath' QueryLanguage at /States/A",
+            ),
+            (
+                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Output":{},"End":true}}}"#,
+                "SCHEMA_VALIDATION_FAILED: The QueryLanguage is set to 'JSONPath', but field 'Output' is only supported for the 'JSONata' QueryLanguage at /States/A",
+            ),
+            (
+                r#"{"QueryLanguage":"jsonata","StartAt":"A","States":{"A":{"Type":"Pass","End":true}}}"#,
+                "SCHEMA_VALIDATION_FAILED: Value should be one of the following: [JSONPath, JSONata] at /QueryLanguage",
+            ),
+            (
+                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","QueryLanguage":1,"End":true}}}"#,
+                "SCHEMA_VALIDATION_FAILED: Expected value of type [STRING] at /States/A/QueryLanguage",
+            ),
+            (
+                r#"{"StartAt":"C","States":{"C":{"Type":"Choice","QueryLanguage":"JSONata","Choices":[{"Variable":"$.a","IsNull":true,"Condition":true,"Next":"C"}]}}}"#,
+                "SCHEMA_VALIDATION_FAILED: The QueryLanguage is set to 'JSONata', but field 'Variable' is only supported for the 'JSONPath' QueryLanguage at /States/C/Choices[0], SCHEMA_VALIDATION_FAILED: The QueryLanguage is set to 'JSONata', but field 'IsNull' is only supported for the 'JSONPath' QueryLanguage at /States/C/Choices[0]",
+            ),
+            (
+                r#"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Condition":true,"Next":"C"}]}}}"#,
+                "SCHEMA_VALIDATION_FAILED: The QueryLanguage is set to 'JSONPath', but field 'Condition' is only supported for the 'JSONata' QueryLanguage at /States/C/Choices[0]",
+            ),
+            (
+                r#"{"QueryLanguage":"JSONata","StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Catch":[{"ErrorEquals":["States.ALL"],"ResultPath":"$.e","Next":"T"}],"End":true}}}"#,
+                "SCHEMA_VALIDATION_FAILED: The QueryLanguage is set to 'JSONata', but field 'ResultPath' is only supported for the 'JSONPath' QueryLanguage at /States/T/Catch[0]",
+            ),
+            (
+                r#"{"QueryLanguage":"JSONata","StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"QueryLanguage":"JSONata","StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}"#,
+                "SCHEMA_VALIDATION_FAILED: Field 'QueryLanguage' is not supported at /States/M/ItemProcessor",
+            ),
+            (
+                r#"{"QueryLanguage":"JSONata","StartAt":"E","States":{"E":{"Type":"Pass","Output":{"v":"{% phone %}"},"End":true}}}"#,
+                "UNSUPPORTED_JSONATA_EXPRESSION: Reference to 'phone' at the top level is not supported. at /States/E/Output/v",
+            ),
+            (
+                r#"{"QueryLanguage":"JSONata","StartAt":"E","States":{"E":{"Type":"Pass","Assign":{"v":"{% $states.errorOutput %}"},"End":true}}}"#,
+                "UNSUPPORTED_JSONATA_EXPRESSION: Reference to '$states.errorOutput' is not supported. at /States/E/Assign/v",
+            ),
+            (
+                r#"{"QueryLanguage":"JSONata","StartAt":"E","States":{"E":{"Type":"Wait","Seconds":"{% (1 %}","End":true}}}"#,
+                "INVALID_JSONATA_EXPRESSION: S0203: Expected RightParen before end of expression at /States/E/Seconds",
+            ),
         ];
         for (text, expected) in cases {
             let diags = Definition::parse(text).err().unwrap_or_default();
@@ -992,6 +1436,37 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn jsonata_definition_parses() {
+        let text = r#"{"QueryLanguage":"JSONata","StartAt":"T","States":{
+            "T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Arguments":{"p":"{% $states.input.a %}"},
+                 "TimeoutSeconds":"{% 5 %}","Output":"{% $states.result %}","Assign":{"x":"{% 1 %}"},
+                 "Catch":[{"ErrorEquals":["States.ALL"],"Output":"{% $states.errorOutput %}","Next":"C"}],"Next":"C"},
+            "C":{"Type":"Choice","Choices":[{"Condition":"{% $x = 1 %}","Output":{"ok":true},"Next":"W"}],"Default":"F"},
+            "W":{"Type":"Wait","Seconds":"{% 0 %}","Next":"M"},
+            "M":{"Type":"Map","Items":"{% [1, 2] %}","MaxConcurrency":"{% 1 %}","ItemSelector":{"i":"{% $states.context.Map.Item.Value %}"},
+                 "ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"Next":"S"},
+            "S":{"Type":"Succeed","Output":"{% $states.input %}"},
+            "F":{"Type":"Fail","Error":"{% 'E' %}","Cause":"{% 'C' %}"}}}"#;
+        let def = Definition::parse(text).unwrap_or_else(|d| panic!("{d:?}"));
+        let state = def.state("T").expect("T");
+        assert_eq!(state.query_language, QueryLanguage::Jsonata);
+        assert!(state.output.is_some());
+        assert!(matches!(state.assign, Some(Payload::Jsonata(_))));
+        let StateKind::Task(task) = &state.kind else {
+            panic!("a Task");
+        };
+        assert!(matches!(task.parameters, Some(Payload::Jsonata(_))));
+        assert!(matches!(task.timeout, Some(Seconds::Jsonata(_))));
+        assert!(task.catch[0].output.is_some());
+        // The nested states use the state machine's language.
+        let StateKind::Map(map) = &def.state("M").expect("M").kind else {
+            panic!("a Map");
+        };
+        let inner = map.processor.state("P").expect("P");
+        assert_eq!(inner.query_language, QueryLanguage::Jsonata);
     }
 
     #[test]
@@ -1015,6 +1490,19 @@ pub fn variable_references(text: &str) -> Map<String, Value> {
     /// taken literally: `….$` template keys and the path fields.
     fn evaluated(key: &str) -> bool {
         key.ends_with(".$") || key.ends_with("Path") || key == "Variable"
+    }
+    /// The variables a JSONata state's field reads: those of its `{% %}` strings.
+    fn scan_jsonata(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::String(s) if jsonata::is_expression(s) => {
+                if let Ok(t) = jsonata::Template::compile(v, "", true) {
+                    t.variables(out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| scan_jsonata(i, out)),
+            Value::Object(obj) => obj.values().for_each(|i| scan_jsonata(i, out)),
+            _ => {}
+        }
     }
     fn scan(v: &Value, is_evaluated: bool, out: &mut std::collections::BTreeSet<String>) {
         match v {
@@ -1040,13 +1528,18 @@ pub fn variable_references(text: &str) -> Map<String, Value> {
             _ => {}
         }
     }
-    fn machine(m: &Value, out: &mut Map<String, Value>) {
+    /// `jsonata`: whether the state machine's `QueryLanguage` is JSONata.
+    fn machine(m: &Value, jsonata: bool, out: &mut Map<String, Value>) {
         let Some(states) = m.get("States").and_then(Value::as_object) else {
             return;
         };
         for (name, state) in states {
             let Some(fields) = state.as_object() else {
                 continue;
+            };
+            let state_jsonata = match fields.get("QueryLanguage") {
+                None => jsonata,
+                Some(language) => language.as_str() != Some("JSONPath"),
             };
             let mut names = std::collections::BTreeSet::new();
             for (field, value) in fields {
@@ -1055,8 +1548,9 @@ pub fn variable_references(text: &str) -> Map<String, Value> {
                         .as_array()
                         .into_iter()
                         .flatten()
-                        .for_each(|b| machine(b, out)),
-                    "ItemProcessor" | "Iterator" => machine(value, out),
+                        .for_each(|b| machine(b, jsonata, out)),
+                    "ItemProcessor" | "Iterator" => machine(value, jsonata, out),
+                    _ if state_jsonata => scan_jsonata(value, &mut names),
                     _ => scan(value, evaluated(field), &mut names),
                 }
             }
@@ -1070,7 +1564,8 @@ pub fn variable_references(text: &str) -> Map<String, Value> {
     }
     let mut out = Map::new();
     if let Ok(doc) = serde_json::from_str::<Value>(text) {
-        machine(&doc, &mut out);
+        let jsonata = doc.get("QueryLanguage").and_then(Value::as_str) == Some("JSONata");
+        machine(&doc, jsonata, &mut out);
     }
     out
 }
@@ -1086,6 +1581,14 @@ mod variable_reference_tests {
             "M":{"Type":"Map","ItemsPath":"$list","ItemProcessor":{"StartAt":"S","States":{
                 "S":{"Type":"Pass","Assign":{"s.$":"States.MathAdd($zeta, $alpha)"},"End":true}}},"End":true}}}"#;
         let refs = variable_references(text);
+        let jsonata = r#"{"StartAt":"A","States":{
+            "A":{"Type":"Pass","QueryLanguage":"JSONata","Output":{"v":"{% $x + $states.input.n %}","l":"$lit"},
+                 "Assign":{"y":"{% ($local := 1; $local + $z) %}"},"Next":"B"},
+            "B":{"Type":"Pass","Parameters":{"p.$":"$q","r":"{% $notread %}"},"End":true}}}"#;
+        assert_eq!(
+            Value::Object(variable_references(jsonata)),
+            serde_json::json!({"A": ["x", "z"], "B": ["q"]})
+        );
         assert_eq!(
             Value::Object(refs),
             serde_json::json!({"M": ["list"], "S": ["alpha", "zeta"]})

@@ -11,6 +11,9 @@ use std::fmt;
 pub struct StatesError {
     pub error: String,
     pub cause: String,
+    /// For `States.QueryEvaluationError`: the field whose expression failed (`Output/a`),
+    /// recorded in the `EvaluationFailed` event.
+    pub location: Option<String>,
 }
 
 impl StatesError {
@@ -18,6 +21,16 @@ impl StatesError {
         StatesError {
             error: error.into(),
             cause: cause.into(),
+            location: None,
+        }
+    }
+
+    /// `States.QueryEvaluationError`: a JSONata expression failed or returned a value the
+    /// field cannot take; `location` is the field (`None` when no expression is to blame).
+    pub fn query(cause: impl Into<String>, location: Option<String>) -> StatesError {
+        StatesError {
+            location,
+            ..StatesError::new(names::QUERY_EVALUATION_ERROR, cause)
         }
     }
 

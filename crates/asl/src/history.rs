@@ -113,6 +113,15 @@ pub enum EventDetails {
         #[serde(flatten)]
         error: ErrorCause,
     },
+    /// A JSONata state failed to evaluate a field (`States.QueryEvaluationError`).
+    EvaluationFailed {
+        state: String,
+        error: String,
+        cause: String,
+        /// The field, relative to the state (`Output/a`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        location: Option<String>,
+    },
 }
 
 /// Which task an event is about: its event family and how AWS names the resource.
@@ -190,6 +199,7 @@ impl EventDetails {
             }
             EventDetails::TaskFailed { task, .. } => format!("{}Failed", task.family.prefix()),
             EventDetails::TaskTimedOut { task, .. } => format!("{}TimedOut", task.family.prefix()),
+            EventDetails::EvaluationFailed { .. } => "EvaluationFailed".into(),
         }
     }
 }

@@ -7,12 +7,15 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::choice;
-use crate::definition::{Definition, Machine, Source, State, StateKind, TaskState, WaitFor};
+use crate::choice::{self, Condition};
+use crate::definition::{
+    Definition, Machine, Payload, QueryLanguage, Source, State, StateKind, TaskState, WaitFor,
+};
 use crate::error::{names, StatesError};
 use crate::history::{ErrorCause, EventDetails, HistoryEvent, TaskFamily, TaskRef};
 use crate::io;
-use crate::task::{error_matches, Resource, Seconds};
+use crate::jsonata::{self, Env, States};
+use crate::task::{error_matches, Catcher, Resource, Seconds};
 use crate::template::{Scope, Template};
 use crate::{timestamp, Entropy};
 
@@ -98,6 +101,9 @@ pub struct Current {
     pub input: Value,
     /// The id of its `…StateEntered` event; `None` until it has been entered.
     pub entered_event_id: Option<u64>,
+    /// The `previousEventId` of that event.
+    #[serde(default)]
+    pub entered_after: u64,
     pub entered_time: i64,
     /// Set while a Wait state waits.
     pub wait_until: Option<i64>,
@@ -118,6 +124,7 @@ impl Current {
             state,
             input,
             entered_event_id: None,
+            entered_after: 0,
             entered_time: now,
             wait_until: None,
             task: None,
@@ -866,6 +873,7 @@ impl<'a> Run<'a> {
         let now = self.now;
         if let Some(c) = self.cur_mut() {
             c.entered_event_id = Some(id);
+            c.entered_after = prev;
             c.entered_time = now;
         }
         id
@@ -907,7 +915,15 @@ impl<'a> Run<'a> {
 
     fn execute(&mut self, state: &State, raw: &Value) -> Result<Outcome, StatesError> {
         let context = self.context(state);
+        let jsonata = state.query_language == QueryLanguage::Jsonata;
         match &state.kind {
+            StateKind::Pass { .. } | StateKind::Succeed if jsonata => {
+                let assign = state.assign.as_ref().and_then(Payload::jsonata);
+                let states = States::new(raw, &context);
+                let output =
+                    self.jsonata_exit(state, assign, state.output.as_ref(), states, raw)?;
+                Ok(Outcome::Exit(output))
+            }
             StateKind::Pass {
                 result,
                 parameters,
@@ -923,7 +939,8 @@ impl<'a> Run<'a> {
                     (None, Some(r)) => r.clone(),
                     (None, None) => effective,
                 };
-                self.assign(state.assign.as_ref(), &produced, &context)?;
+                let assign = state.assign.as_ref().and_then(Payload::path);
+                self.assign(assign, &produced, &context)?;
                 let combined = io::result_path(result_path, raw.clone(), produced)?;
                 Ok(Outcome::Exit(self.apply_path(
                     &state.output_path,
@@ -931,21 +948,50 @@ impl<'a> Run<'a> {
                     &context,
                 )?))
             }
-            StateKind::Choice { choices, default } => {
-                let effective = self.apply_path(&state.input_path, raw, &context)?;
-                let chosen = choice::select(choices, &effective, &context, &self.vars)?;
-                let rule_assign = match chosen.and_then(|c| c.assign.as_ref()) {
-                    Some(v) => Some(Template::compile(v).map_err(StatesError::runtime)?),
-                    None => None,
-                };
+            StateKind::Choice { choices, default } if jsonata => {
+                let states = States::new(raw, &context);
+                let mut chosen = None;
+                for (i, c) in choices.iter().enumerate() {
+                    let Condition::Jsonata(condition) = &c.condition else {
+                        continue;
+                    };
+                    match self.render(state, condition, states)? {
+                        Value::Bool(true) => {
+                            chosen = Some(c);
+                            break;
+                        }
+                        Value::Bool(false) => {}
+                        other => {
+                            let field = format!("Choices[{i}]/Condition");
+                            let e = condition.unexpected_type(&field, "boolean", &other);
+                            return Err(self.evaluation_failed(state, e));
+                        }
+                    }
+                }
                 let Some(next) = chosen.map(|c| c.next.clone()).or_else(|| default.clone()) else {
                     return Err(StatesError::new("States.NoChoiceMatched", "No Matches!"));
                 };
-                self.assign(
-                    rule_assign.as_ref().or(state.assign.as_ref()),
-                    &effective,
-                    &context,
-                )?;
+                let assign = chosen
+                    .and_then(|c| c.assign.as_ref())
+                    .or(state.assign.as_ref())
+                    .and_then(Payload::jsonata);
+                let output = chosen
+                    .and_then(|c| c.output.as_ref())
+                    .or(state.output.as_ref());
+                let output = self.jsonata_exit(state, assign, output, states, raw)?;
+                Ok(Outcome::Branch(next, output))
+            }
+            StateKind::Choice { choices, default } => {
+                let effective = self.apply_path(&state.input_path, raw, &context)?;
+                let chosen = choice::select(choices, &effective, &context, &self.vars)?;
+                let Some(next) = chosen.map(|c| c.next.clone()).or_else(|| default.clone()) else {
+                    return Err(StatesError::new("States.NoChoiceMatched", "No Matches!"));
+                };
+                let assign = chosen
+                    .and_then(|c| c.assign.as_ref())
+                    .or(state.assign.as_ref())
+                    .and_then(Payload::path);
+                self.assign(assign, &effective, &context)?;
                 let output = self.apply_path(&state.output_path, &effective, &context)?;
                 Ok(Outcome::Branch(next, output))
             }
@@ -954,7 +1000,7 @@ impl<'a> Run<'a> {
                     return Ok(Outcome::Wait(until));
                 }
                 let effective = self.apply_path(&state.input_path, raw, &context)?;
-                let until = self.wait_until(wait, &effective, &context)?;
+                let until = self.wait_until(state, wait, &effective, &context)?;
                 Ok(Outcome::Wait(until))
             }
             StateKind::Succeed => {
@@ -966,8 +1012,8 @@ impl<'a> Run<'a> {
                 )?))
             }
             StateKind::Fail { error, cause } => Ok(Outcome::Fail(ErrorCause {
-                error: self.fail_field(error, "ErrorPath", raw, &context)?,
-                cause: self.fail_field(cause, "CausePath", raw, &context)?,
+                error: self.fail_field(state, error, "ErrorPath", raw, &context)?,
+                cause: self.fail_field(state, cause, "CausePath", raw, &context)?,
             })),
             StateKind::Task(task) => self.task(state, task, raw, &context),
             StateKind::Parallel(_) | StateKind::Map(_) => self.container(state, raw, &context),
@@ -975,6 +1021,142 @@ impl<'a> Run<'a> {
                 "The state type '{ty}' is not supported by this version of stepwise."
             ))),
         }
+    }
+
+    /// Renders a JSONata field of `state`; a failure is recorded (`EvaluationFailed`).
+    fn render(
+        &mut self,
+        state: &State,
+        template: &jsonata::Template,
+        states: States,
+    ) -> Result<Value, StatesError> {
+        let mut env = Env {
+            states,
+            variables: &self.vars,
+            now: self.now,
+            entropy: &mut *self.entropy,
+        };
+        let rendered = template.render(&mut env);
+        rendered.map_err(|e| self.evaluation_failed(state, e))
+    }
+
+    /// How a JSONata state leaves: its `Assign` takes effect at the exit, and its output is
+    /// `Output`, or `default` (the input, the result or the error output).
+    fn jsonata_exit(
+        &mut self,
+        state: &State,
+        assign: Option<&jsonata::Template>,
+        output: Option<&jsonata::Template>,
+        states: States,
+        default: &Value,
+    ) -> Result<Value, StatesError> {
+        self.pending_assign = match assign {
+            Some(t) => match self.render(state, t, states)? {
+                Value::Object(map) => Some(map),
+                _ => None,
+            },
+            None => None,
+        };
+        match output {
+            Some(t) => self.render(state, t, states),
+            None => Ok(default.clone()),
+        }
+    }
+
+    /// A JSONata field that must be a whole number in `min..=max` (`Seconds`,
+    /// `TimeoutSeconds`, `MaxConcurrency`, ...).
+    fn jsonata_integer(
+        &mut self,
+        state: &State,
+        template: &jsonata::Template,
+        field: &str,
+        states: States,
+        (min, max): (i64, i64),
+    ) -> Result<i64, StatesError> {
+        let value = self.render(state, template, states)?;
+        let Some(n) = value.as_f64() else {
+            let e = template.unexpected_type(field, "number", &value);
+            return Err(self.evaluation_failed(state, e));
+        };
+        if n.fract() != 0.0 || n < min as f64 || n > max as f64 {
+            let e = StatesError::query(
+                format!("The {field} field must be an integer between {min} and {max}, but was: {value}"),
+                Some(field.to_owned()),
+            );
+            return Err(self.evaluation_failed(state, e));
+        }
+        Ok(n as i64)
+    }
+
+    /// Records `EvaluationFailed` for a `States.QueryEvaluationError` raised in `state`.
+    fn evaluation_failed(&mut self, state: &State, e: StatesError) -> StatesError {
+        if e.error == names::QUERY_EVALUATION_ERROR {
+            let (entered, after) = self
+                .cur()
+                .map(|c| (c.entered_event_id.unwrap_or_default(), c.entered_after))
+                .unwrap_or_default();
+            // AWS quirk: the event follows the one before the state was entered, except in a
+            // Wait state, where it follows the state's entry.
+            let prev = match state.kind {
+                StateKind::Wait(_) => entered,
+                _ => after,
+            };
+            let cause = self.state_error(state, entered, e.clone()).cause;
+            self.push(
+                prev,
+                EventDetails::EvaluationFailed {
+                    state: state.name.clone(),
+                    error: e.error.clone(),
+                    cause: cause.unwrap_or_default(),
+                    location: e.location.clone(),
+                },
+            );
+        }
+        e
+    }
+
+    /// A JSONata state's `States.QueryEvaluationError` as a `Retry`/`Catch` sees it.
+    fn query_error(&self, state: &State, e: StatesError) -> Option<ErrorCause> {
+        let catchable = state.query_language == QueryLanguage::Jsonata
+            && e.error == names::QUERY_EVALUATION_ERROR;
+        let entered = self
+            .cur()
+            .and_then(|c| c.entered_event_id)
+            .unwrap_or_default();
+        catchable.then(|| self.state_error(state, entered, e))
+    }
+
+    /// Where a caught error leads: the catcher's `Next`, with the error output placed by
+    /// `ResultPath` (JSONPath) or shaped by `Output` (JSONata), and the catcher's `Assign`.
+    fn caught(
+        &mut self,
+        state: &State,
+        catcher: &Catcher,
+        raw: &Value,
+        ec: ErrorCause,
+    ) -> Result<Outcome, StatesError> {
+        let error_output = json!({
+            "Error": ec.error.unwrap_or_default(),
+            "Cause": ec.cause.unwrap_or_default(),
+        });
+        let context = self.context(state);
+        let output = match state.query_language {
+            QueryLanguage::JsonPath => {
+                let assign = catcher.assign.as_ref().and_then(Payload::path);
+                self.assign(assign, &error_output, &context)?;
+                io::result_path(&catcher.result_path, raw.clone(), error_output)?
+            }
+            QueryLanguage::Jsonata => {
+                let states = States {
+                    error_output: Some(&error_output),
+                    ..States::new(raw, &context)
+                };
+                let assign = catcher.assign.as_ref().and_then(Payload::jsonata);
+                let output = catcher.output.as_ref();
+                self.jsonata_exit(state, assign, output, states, &error_output)?
+            }
+        };
+        Ok(Outcome::Branch(catcher.next.clone(), output))
     }
 
     /// Drives a Task state: schedules an attempt, waits, or processes what came back.
@@ -1007,6 +1189,21 @@ impl<'a> Run<'a> {
                     let output = result.to_string();
                     self.push(prev, EventDetails::TaskSucceeded { task, output });
                     self.set_task(None);
+                    if state.query_language == QueryLanguage::Jsonata {
+                        let states = States {
+                            result: Some(&result),
+                            ..States::new(raw, context)
+                        };
+                        let assign = state.assign.as_ref().and_then(Payload::jsonata);
+                        let output = state.output.as_ref();
+                        return match self.jsonata_exit(state, assign, output, states, &result) {
+                            Ok(output) => Ok(Outcome::Exit(output)),
+                            Err(e) => match self.query_error(state, e.clone()) {
+                                Some(ec) => self.task_error(state, spec, run, raw, ec),
+                                None => Err(e),
+                            },
+                        };
+                    }
                     let selected = match &spec.result_selector {
                         Some(t) => t.render(
                             &mut Scope::new(&result, context, self.entropy)
@@ -1014,7 +1211,8 @@ impl<'a> Run<'a> {
                         )?,
                         None => result,
                     };
-                    self.assign(state.assign.as_ref(), &selected, context)?;
+                    let assign = state.assign.as_ref().and_then(Payload::path);
+                    self.assign(assign, &selected, context)?;
                     let combined = io::result_path(&spec.result_path, raw.clone(), selected)?;
                     let output = self.apply_path(&state.output_path, &combined, context)?;
                     return Ok(Outcome::Exit(output));
@@ -1040,7 +1238,7 @@ impl<'a> Run<'a> {
                     ec
                 }
             };
-            return self.task_error(spec, run, raw, ec);
+            return self.task_error(state, spec, run, raw, ec);
         }
         match run.phase {
             TaskPhase::Retrying { until } if until <= self.now => {
@@ -1212,7 +1410,7 @@ impl<'a> Run<'a> {
                     }
                     ScopeEnd::Failed(ec) => {
                         self.lane_failed(i, is_map, &name);
-                        return self.container_error(&state_type, retry, catch, raw, ec);
+                        return self.container_error(state, retry, catch, raw, ec);
                     }
                     ScopeEnd::TimedOut => return Ok(Outcome::TimedOut),
                     ScopeEnd::Blocked if self.out.yielded => return Ok(Outcome::Blocked),
@@ -1233,13 +1431,29 @@ impl<'a> Run<'a> {
                 self.push(prev, EventDetails::ContainerSucceeded { state_type });
                 self.rt.chain = Some(prev);
                 let result = Value::Array(outputs);
+                if state.query_language == QueryLanguage::Jsonata {
+                    let states = States {
+                        result: Some(&result),
+                        ..States::new(raw, context)
+                    };
+                    let assign = state.assign.as_ref().and_then(Payload::jsonata);
+                    let output = state.output.as_ref();
+                    return match self.jsonata_exit(state, assign, output, states, &result) {
+                        Ok(output) => Ok(Outcome::Exit(output)),
+                        Err(e) => match self.query_error(state, e.clone()) {
+                            Some(ec) => self.container_error(state, retry, catch, raw, ec),
+                            None => Err(e),
+                        },
+                    };
+                }
                 let selected = match result_selector {
                     Some(t) => t.render(
                         &mut Scope::new(&result, context, self.entropy).with_variables(&self.vars),
                     )?,
                     None => result,
                 };
-                self.assign(state.assign.as_ref(), &selected, context)?;
+                let assign = state.assign.as_ref().and_then(Payload::path);
+                self.assign(assign, &selected, context)?;
                 let combined = io::result_path(result_path, raw.clone(), selected)?;
                 return Ok(Outcome::Exit(self.apply_path(
                     &state.output_path,
@@ -1255,7 +1469,7 @@ impl<'a> Run<'a> {
 
     /// `MaxConcurrency`, or `MaxConcurrencyPath` read from the state input.
     fn max_concurrency(
-        &self,
+        &mut self,
         state: &State,
         raw: &Value,
         context: &Value,
@@ -1263,6 +1477,11 @@ impl<'a> Run<'a> {
         let StateKind::Map(m) = &state.kind else {
             return Ok(0);
         };
+        if let Some(t) = &m.max_concurrency_expr {
+            let states = States::new(raw, context);
+            let range = (0, i64::from(u32::MAX));
+            return Ok(self.jsonata_integer(state, t, "MaxConcurrency", states, range)? as u64);
+        }
         let Some(path) = &m.max_concurrency_path else {
             return Ok(m.max_concurrency);
         };
@@ -1329,31 +1548,57 @@ impl<'a> Run<'a> {
         match &state.kind {
             StateKind::Parallel(p) => {
                 let input = match &p.parameters {
-                    Some(t) => t.render(
+                    Some(Payload::Path(t)) => t.render(
                         &mut Scope::new(&effective, context, self.entropy)
                             .with_variables(&self.vars),
                     )?,
+                    Some(Payload::Jsonata(t)) => {
+                        self.render(state, t, States::new(raw, context))?
+                    }
                     None => effective,
                 };
                 Ok(p.branches.iter().map(|_| pending(input.clone())).collect())
             }
             StateKind::Map(m) => {
-                let items = self.apply_path(&m.items_path, &effective, context)?;
+                let items = match (state.query_language, &m.items) {
+                    (QueryLanguage::JsonPath, _) => {
+                        self.apply_path(&m.items_path, &effective, context)?
+                    }
+                    (QueryLanguage::Jsonata, None) => effective.clone(),
+                    (QueryLanguage::Jsonata, Some(t)) => {
+                        match self.render(state, t, States::new(raw, context))? {
+                            items @ Value::Array(_) => items,
+                            other => {
+                                let e = t.unexpected_type("Items", "array", &other);
+                                return Err(self.evaluation_failed(state, e));
+                            }
+                        }
+                    }
+                };
                 let Value::Array(items) = items else {
-                    return Err(StatesError::runtime(format!(
-                        "Map state input must be an array but was: {items}"
-                    )));
+                    let cause = format!("Map state input must be an array but was: {items}");
+                    return Err(match state.query_language {
+                        QueryLanguage::JsonPath => StatesError::runtime(cause),
+                        QueryLanguage::Jsonata => {
+                            self.evaluation_failed(state, StatesError::query(cause, None))
+                        }
+                    });
                 };
                 let mut lanes = Vec::with_capacity(items.len());
                 for (index, item) in items.into_iter().enumerate() {
                     let input = match &m.item_selector {
-                        Some(t) => {
+                        Some(selector) => {
                             let mut ctx = context.clone();
                             ctx["Map"] = json!({ "Item": { "Index": index, "Value": item } });
-                            t.render(
-                                &mut Scope::new(&effective, &ctx, self.entropy)
-                                    .with_variables(&self.vars),
-                            )?
+                            match selector {
+                                Payload::Path(t) => t.render(
+                                    &mut Scope::new(&effective, &ctx, self.entropy)
+                                        .with_variables(&self.vars),
+                                )?,
+                                Payload::Jsonata(t) => {
+                                    self.render(state, t, States::new(raw, &ctx))?
+                                }
+                            }
                         }
                         None => item,
                     };
@@ -1369,9 +1614,9 @@ impl<'a> Run<'a> {
     /// lanes are kept when the error ends the scope: redrive re-runs only the unsuccessful ones.
     fn container_error(
         &mut self,
-        state_type: &str,
+        state: &State,
         retry: &[crate::task::Retrier],
-        catch: &[crate::task::Catcher],
+        catch: &[Catcher],
         raw: &Value,
         ec: ErrorCause,
     ) -> Result<Outcome, StatesError> {
@@ -1403,17 +1648,13 @@ impl<'a> Run<'a> {
         }
         // Not retried: the state fails (and is caught, or fails its scope).
         let prev = self.last();
-        let state_type = state_type.to_owned();
+        let state_type = state.kind.event_prefix().to_owned();
         self.push(prev, EventDetails::ContainerFailed { state_type });
         match catch
             .iter()
             .find(|c| error_matches(&c.error_equals, &error))
         {
-            Some(c) => {
-                let error_output = json!({ "Error": error, "Cause": ec.cause.unwrap_or_default() });
-                let output = io::result_path(&c.result_path, raw.clone(), error_output)?;
-                Ok(Outcome::Branch(c.next.clone(), output))
-            }
+            Some(c) => self.caught(state, c, raw, ec),
             None => Ok(Outcome::Fail(ec)),
         }
     }
@@ -1441,15 +1682,15 @@ impl<'a> Run<'a> {
         raw: &Value,
         context: &Value,
     ) -> Result<Outcome, StatesError> {
-        let effective = self.apply_path(&state.input_path, raw, context)?;
-        let input = match &spec.parameters {
-            Some(t) => t.render(
-                &mut Scope::new(&effective, context, self.entropy).with_variables(&self.vars),
-            )?,
-            None => effective,
+        let (input, timeout, heartbeat) = match self.task_input(state, spec, raw, context) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                return match self.query_error(state, e.clone()) {
+                    Some(ec) => self.task_error(state, spec, run, raw, ec),
+                    None => Err(e),
+                }
+            }
         };
-        let timeout = self.seconds(&spec.timeout, "TimeoutSecondsPath", raw, context)?;
-        let heartbeat = self.seconds(&spec.heartbeat, "HeartbeatSecondsPath", raw, context)?;
         let task = task_ref(&spec.resource);
         let region = self
             .info
@@ -1502,9 +1743,31 @@ impl<'a> Run<'a> {
         Ok(Outcome::Blocked)
     }
 
+    /// What an attempt is given: its input (`Parameters` or `Arguments`) and its timeouts.
+    fn task_input(
+        &mut self,
+        state: &State,
+        spec: &TaskState,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<(Value, Option<u64>, Option<u64>), StatesError> {
+        let effective = self.apply_path(&state.input_path, raw, context)?;
+        let input = match &spec.parameters {
+            Some(Payload::Path(t)) => t.render(
+                &mut Scope::new(&effective, context, self.entropy).with_variables(&self.vars),
+            )?,
+            Some(Payload::Jsonata(t)) => self.render(state, t, States::new(raw, context))?,
+            None => effective,
+        };
+        let timeout = self.seconds(state, &spec.timeout, "TimeoutSeconds", raw, context)?;
+        let heartbeat = self.seconds(state, &spec.heartbeat, "HeartbeatSeconds", raw, context)?;
+        Ok((input, timeout, heartbeat))
+    }
+
     /// Retries, catches or fails after a task error.
     fn task_error(
         &mut self,
+        state: &State,
         spec: &TaskState,
         mut run: TaskRun,
         raw: &Value,
@@ -1545,11 +1808,7 @@ impl<'a> Run<'a> {
             .iter()
             .find(|c| error_matches(&c.error_equals, &error))
         {
-            Some(c) => {
-                let error_output = json!({ "Error": error, "Cause": ec.cause.unwrap_or_default() });
-                let output = io::result_path(&c.result_path, raw.clone(), error_output)?;
-                Ok(Outcome::Branch(c.next.clone(), output))
-            }
+            Some(c) => self.caught(state, c, raw, ec),
             None => Ok(Outcome::Fail(ec)),
         }
     }
@@ -1560,9 +1819,10 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Resolves `TimeoutSeconds(Path)` or `HeartbeatSeconds(Path)`.
+    /// Resolves `TimeoutSeconds` or `HeartbeatSeconds` (`field`), or its `…Path` form.
     fn seconds(
-        &self,
+        &mut self,
+        state: &State,
         spec: &Option<Seconds>,
         field: &str,
         raw: &Value,
@@ -1571,13 +1831,18 @@ impl<'a> Run<'a> {
         match spec {
             None => Ok(None),
             Some(Seconds::Fixed(n)) => Ok(Some(*n)),
+            Some(Seconds::Jsonata(t)) => {
+                let states = States::new(raw, context);
+                let n = self.jsonata_integer(state, t, field, states, (1, 99_999_999))?;
+                Ok(Some(n as u64))
+            }
             Some(Seconds::Path(p)) => match select(p, raw, context, &self.vars) {
                 Some(v) if v.as_u64().is_some_and(|n| n > 0) => Ok(v.as_u64()),
                 Some(v) => Err(StatesError::runtime(format!(
-                    "The {field} field refers to value \"{v}\" which is not a valid positive integer."
+                    "The {field}Path field refers to value \"{v}\" which is not a valid positive integer."
                 ))),
                 None => Err(StatesError::runtime(format!(
-                    "The JSONPath '{}' specified for the field '{field}' could not be found in the input '{raw}'",
+                    "The JSONPath '{}' specified for the field '{field}Path' could not be found in the input '{raw}'",
                     p.text()
                 ))),
             },
@@ -1586,12 +1851,24 @@ impl<'a> Run<'a> {
 
     fn wait_output(&mut self, state: &State, raw: &Value) -> Result<Value, StatesError> {
         let context = self.context(state);
+        if state.query_language == QueryLanguage::Jsonata {
+            let assign = state.assign.as_ref().and_then(Payload::jsonata);
+            let states = States::new(raw, &context);
+            return self.jsonata_exit(state, assign, state.output.as_ref(), states, raw);
+        }
         let effective = self.apply_path(&state.input_path, raw, &context)?;
-        self.assign(state.assign.as_ref(), &effective, &context)?;
+        let assign = state.assign.as_ref().and_then(Payload::path);
+        self.assign(assign, &effective, &context)?;
         self.apply_path(&state.output_path, &effective, &context)
     }
 
-    fn wait_until(&self, wait: &WaitFor, input: &Value, ctx: &Value) -> Result<i64, StatesError> {
+    fn wait_until(
+        &mut self,
+        state: &State,
+        wait: &WaitFor,
+        input: &Value,
+        ctx: &Value,
+    ) -> Result<i64, StatesError> {
         let entered = self.cur().map(|c| c.entered_time).unwrap_or(self.now);
         let scale = self.limits.wait_time_scale;
         let from_timestamp = |ms: i64| {
@@ -1601,6 +1878,28 @@ impl<'a> Run<'a> {
         match wait {
             WaitFor::Seconds(s) => Ok(entered + self.scaled(*s)),
             WaitFor::Timestamp(ms) => Ok(from_timestamp(*ms)),
+            WaitFor::SecondsJsonata(t) => {
+                let states = States::new(input, ctx);
+                let seconds = self.jsonata_integer(state, t, "Seconds", states, (0, 99_999_999))?;
+                Ok(entered + self.scaled(seconds as u64))
+            }
+            WaitFor::TimestampJsonata(t) => {
+                let value = self.render(state, t, States::new(input, ctx))?;
+                let Value::String(text) = &value else {
+                    let e = t.unexpected_type("Timestamp", "string", &value);
+                    return Err(self.evaluation_failed(state, e));
+                };
+                match timestamp::parse(text) {
+                    Some(ms) => Ok(from_timestamp(ms)),
+                    None => {
+                        let e = StatesError::query(
+                            format!("The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {text}"),
+                            Some("Timestamp".into()),
+                        );
+                        Err(self.evaluation_failed(state, e))
+                    }
+                }
+            }
             WaitFor::SecondsPath(path) => {
                 let value = select(path, input, ctx, &self.vars).ok_or_else(|| {
                     StatesError::runtime(format!(
@@ -1647,6 +1946,7 @@ impl<'a> Run<'a> {
 
     fn fail_field(
         &mut self,
+        state: &State,
         source: &Source,
         field: &str,
         raw: &Value,
@@ -1655,6 +1955,7 @@ impl<'a> Run<'a> {
         let value = match source {
             Source::None => return Ok(None),
             Source::Literal(s) => return Ok(Some(s.clone())),
+            Source::Jsonata(t) => self.render(state, t, States::new(raw, context))?,
             Source::Path(path) => select(path, raw, context, &self.vars).ok_or_else(|| {
                 StatesError::runtime(format!(
                     "The JSONPath '{}' specified for the field '{}' could not be found in the input '{}'",

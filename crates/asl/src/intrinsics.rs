@@ -362,14 +362,8 @@ impl Call {
             }
             Func::Hash => {
                 let data = string(next());
-                let hex = match string(next()).as_str() {
-                    "MD5" => hex(&Md5::digest(data.as_bytes())),
-                    "SHA-1" => hex(&Sha1::digest(data.as_bytes())),
-                    "SHA-256" => hex(&Sha256::digest(data.as_bytes())),
-                    "SHA-384" => hex(&Sha384::digest(data.as_bytes())),
-                    _ => hex(&Sha512::digest(data.as_bytes())),
-                };
-                Value::String(hex)
+                let algorithm = string(next());
+                Value::String(hash_hex(&algorithm, &data).unwrap_or_default())
             }
             Func::JsonMerge => {
                 let mut merged = match next() {
@@ -462,6 +456,20 @@ fn range(start: i64, end: i64, step: i64) -> Result<Value, String> {
 /// Java's `Math.round`: halves round up (towards positive infinity).
 fn java_round(f: f64) -> i64 {
     (f + 0.5).floor() as i64
+}
+
+/// The lowercase hex digest of `data` (`States.Hash`, JSONata `$hash`); `None` for an
+/// algorithm other than MD5, SHA-1, SHA-256, SHA-384 and SHA-512.
+pub(crate) fn hash_hex(algorithm: &str, data: &str) -> Option<String> {
+    let bytes = data.as_bytes();
+    Some(match algorithm {
+        "MD5" => hex(&Md5::digest(bytes)),
+        "SHA-1" => hex(&Sha1::digest(bytes)),
+        "SHA-256" => hex(&Sha256::digest(bytes)),
+        "SHA-384" => hex(&Sha384::digest(bytes)),
+        "SHA-512" => hex(&Sha512::digest(bytes)),
+        _ => return None,
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {

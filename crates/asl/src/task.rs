@@ -3,8 +3,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::definition::Payload;
 use crate::error::names;
 use crate::io::ResultPathField;
+use crate::jsonata;
 use crate::jsonpath::{JsonPath, ReferencePath};
 
 /// How a Task's resource is reached; it decides the history event family.
@@ -140,6 +142,10 @@ pub struct Catcher {
     pub error_equals: Vec<String>,
     pub next: String,
     pub result_path: ResultPathField,
+    /// Variables assigned when this entry catches an error.
+    pub assign: Option<Payload>,
+    /// JSONata `Output` (default: `$states.errorOutput`).
+    pub output: Option<jsonata::Template>,
 }
 
 /// Whether an `ErrorEquals` list matches `error`. `States.ALL` matches every error but the
@@ -238,14 +244,18 @@ pub fn parse_catcher(v: &Value) -> Result<Catcher, String> {
         error_equals,
         next,
         result_path,
+        assign: None,
+        output: None,
     })
 }
 
-/// A duration that is either fixed or read from the input (`TimeoutSeconds(Path)`).
+/// A duration that is fixed, read from the input (`TimeoutSecondsPath`) or computed (a JSONata
+/// `TimeoutSeconds`).
 #[derive(Debug, Clone)]
 pub enum Seconds {
     Fixed(u64),
     Path(JsonPath),
+    Jsonata(jsonata::Template),
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::{select, task_token, Dispatch, Outcome, Run, TaskOutcome, TaskPhase, TaskRun};
-use crate::definition::{Distributed, MapState, State, Threshold};
+use crate::definition::{Distributed, MapState, Payload, State, Threshold};
 use crate::error::StatesError;
 use crate::history::{ErrorCause, EventDetails};
 use crate::io;
@@ -145,7 +145,11 @@ impl Run<'_> {
                     )?,
                     None => result,
                 };
-                self.assign(state.assign.as_ref(), &selected, context)?;
+                self.assign(
+                    state.assign.as_ref().and_then(Payload::path),
+                    &selected,
+                    context,
+                )?;
                 let combined = io::result_path(&m.result_path, raw.clone(), selected)?;
                 return Ok(Outcome::Exit(self.apply_path(
                     &state.output_path,
@@ -159,7 +163,7 @@ impl Run<'_> {
             let prev = self.last();
             self.push(prev, EventDetails::MapRunFailed(ec.clone()));
         }
-        let outcome = self.container_error("Map", &m.retry, &m.catch, raw, ec)?;
+        let outcome = self.container_error(state, &m.retry, &m.catch, raw, ec)?;
         if started && matches!(outcome, Outcome::Fail(_)) {
             // Kept for a redrive of the execution, which redrives this Map Run.
             self.set_task(Some(kept));
@@ -212,7 +216,7 @@ impl Run<'_> {
                 self.resolve_paths(&mut config, &["MaxItems"], &effective, context)?;
                 Some(S3Call {
                     resource: r.resource.clone(),
-                    arguments: self.render(r.parameters.as_ref(), &effective, context)?,
+                    arguments: self.render_path(r.parameters.as_ref(), &effective, context)?,
                     config,
                 })
             }
@@ -221,7 +225,7 @@ impl Run<'_> {
         let writer = match &d.result_writer {
             Some(w) => Some(S3Call {
                 resource: w.resource.clone(),
-                arguments: self.render(w.parameters.as_ref(), &effective, context)?,
+                arguments: self.render_path(w.parameters.as_ref(), &effective, context)?,
                 config: w.writer_config.clone(),
             }),
             None => None,
@@ -232,7 +236,7 @@ impl Run<'_> {
         if let Some(Value::Object(b)) = batcher.as_mut() {
             if let Some(input) = b.get("BatchInput") {
                 let t = Template::compile(input).map_err(StatesError::runtime)?;
-                let rendered = self.render(Some(&t), &effective, context)?;
+                let rendered = self.render_path(Some(&t), &effective, context)?;
                 b.insert("BatchInput".into(), rendered);
             }
         }
@@ -267,7 +271,8 @@ impl Run<'_> {
         })
     }
 
-    fn render(
+    /// Renders a JSONPath payload template; no template renders `{}`.
+    fn render_path(
         &mut self,
         template: Option<&Template>,
         input: &Value,
