@@ -11,7 +11,9 @@ pub mod wire;
 
 use std::future::Future;
 
-use axum::body::Bytes;
+use std::pin::Pin;
+
+use axum::body::{Body, HttpBody};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -23,15 +25,15 @@ use crate::error::ApiError;
 
 /// AWS's request size limit.
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// How much of an oversized body is read and dropped before the 413 answer, so a client
+/// still sending sees the answer rather than a reset connection.
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 const TARGET_PREFIX: &str = "AWSStepFunctions.";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
 /// The HTTP router for the whole API.
 pub fn router(engine: Engine) -> Router {
-    Router::new()
-        .route("/", post(handle))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
-        .with_state(engine)
+    Router::new().route("/", post(handle)).with_state(engine)
 }
 
 /// Serves the API on `listener` until `shutdown` completes.
@@ -48,12 +50,12 @@ pub async fn serve(
 async fn handle(
     axum::extract::State(engine): axum::extract::State<Engine>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Body,
 ) -> Response {
     let request_id = engine_uuid();
-    let result = match body {
+    let result = match read_body(body).await {
         Ok(body) => respond(&engine, &headers, &body).await,
-        Err(_) => Err(ApiError::payload_too_large(MAX_REQUEST_BYTES)),
+        Err(e) => Err(e),
     };
     let (status, text) = match result {
         Ok(v) => (StatusCode::OK, v.to_string()),
@@ -66,6 +68,30 @@ async fn handle(
         h.insert("x-amzn-requestid", id);
     }
     response
+}
+
+/// The request body, at most [`MAX_REQUEST_BYTES`]; a larger one is drained (up to
+/// [`DRAIN_BYTES`]) and refused.
+async fn read_body(mut body: Body) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::new();
+    let mut seen = 0usize;
+    while seen <= DRAIN_BYTES {
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+        let Some(frame) = frame else { break };
+        let frame =
+            frame.map_err(|e| ApiError::serialization(format!("Unreadable request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen <= MAX_REQUEST_BYTES {
+            bytes.extend_from_slice(&data);
+        }
+    }
+    match seen {
+        n if n > MAX_REQUEST_BYTES => Err(ApiError::payload_too_large(MAX_REQUEST_BYTES)),
+        _ => Ok(bytes),
+    }
 }
 
 async fn respond(engine: &Engine, headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
