@@ -10,6 +10,8 @@ pub struct ApiError {
     /// The fully qualified `__type` (namespace#Code).
     pub type_name: String,
     pub message: String,
+    /// `ValidationException`'s `reason`.
+    pub reason: Option<&'static str>,
 }
 
 /// The namespace real Step Functions responses use for service exceptions.
@@ -23,6 +25,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             type_name: format!("{namespace}#{code}"),
             message: message.into(),
+            reason: None,
         }
     }
 
@@ -61,6 +64,7 @@ impl ApiError {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             type_name: format!("{CORAL_SERVICE}#RequestEntityTooLargeException"),
             message: format!("Request body exceeds the maximum size of {limit} bytes"),
+            reason: None,
         }
     }
 
@@ -69,11 +73,16 @@ impl ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             type_name: format!("{CORAL_SERVICE}#InternalFailure"),
             message: message.into(),
+            reason: None,
         }
     }
 
     pub fn body(&self) -> String {
-        serde_json::json!({ "__type": self.type_name, "message": self.message }).to_string()
+        let mut body = serde_json::json!({ "__type": self.type_name, "message": self.message });
+        if let Some(reason) = self.reason {
+            body["reason"] = reason.into();
+        }
+        body.to_string()
     }
 }
 
@@ -81,6 +90,10 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         match e {
             Error::Validation(m) => ApiError::validation(m),
+            Error::CannotUpdateCompletedMapRun(m) => ApiError {
+                reason: Some("CANNOT_UPDATE_COMPLETED_MAP_RUN"),
+                ..ApiError::validation(m)
+            },
             Error::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
                 ApiError::internal(format!("storage failure: {e}"))

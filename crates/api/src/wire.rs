@@ -106,6 +106,12 @@ pub fn state_machine_for_execution(e: &ExecutionRecord, sm: Option<&StateMachine
         json!({ "type": "AWS_OWNED_KEY" }),
     );
     variable_references(&e.definition, &mut o);
+    if let Some(m) = &e.map_run {
+        // A Map Run child's state machine is `PARENT/LABEL`.
+        o.insert("mapRunArn".into(), json!(m.map_run_arn));
+        let label = name.split_once('/').map_or(name, |(_, label)| label);
+        o.insert("label".into(), json!(label));
+    }
     Value::Object(o)
 }
 
@@ -240,6 +246,8 @@ pub fn execution_list_item(e: &ExecutionRecord) -> Value {
     execution_qualifiers(e, &mut o);
     o.insert("redriveCount".into(), json!(e.redrive_count));
     put(&mut o, "redriveDate", e.redrive_date.map(timestamp));
+    let items = e.map_run.as_ref().map(|m| json!(m.item_count.unwrap_or(1)));
+    put(&mut o, "itemCount", items);
     Value::Object(o)
 }
 

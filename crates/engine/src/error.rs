@@ -33,6 +33,9 @@ pub enum Error {
     /// A request that breaks a rule of the operation (AWS's `ValidationException`).
     #[error("{0}")]
     Validation(String),
+    /// `UpdateMapRun` on a Map Run that ended (a `ValidationException` with its own reason).
+    #[error("{0}")]
+    CannotUpdateCompletedMapRun(String),
     #[error("{0}")]
     InvalidToken(String),
     #[error("{0}")]
@@ -67,7 +70,7 @@ impl Error {
             Error::ResourceNotFound(_) => "ResourceNotFound",
             Error::StateMachineTypeNotSupported(_) => "StateMachineTypeNotSupported",
             Error::MissingRequiredParameter(_) => "MissingRequiredParameter",
-            Error::Validation(_) => "ValidationException",
+            Error::Validation(_) | Error::CannotUpdateCompletedMapRun(_) => "ValidationException",
             Error::InvalidToken(_) => "InvalidToken",
             Error::TaskDoesNotExist(_) => "TaskDoesNotExist",
             Error::TaskTimedOut(_) => "TaskTimedOut",

@@ -1,17 +1,21 @@
 //! Distributed Map: Map Runs and their child executions.
 //!
 //! The interpreter dispatches a [`MapRunSpec`] like a task. Here it becomes a Map Run: the
-//! items are read (state input or `ItemReader`), selected and batched, stored once with the
-//! Map Run record, and each item (or batch) runs as a child execution of the item processor,
-//! at most `MaxConcurrency` at a time. Children are ordinary executions (Standard ones are
+//! items are read (state input or `ItemReader`), selected and batched, stored once as the Map
+//! Run's items, and each item (or batch) runs as a child execution of the item processor, at
+//! most `MaxConcurrency` at a time. Children are ordinary executions (Standard ones are
 //! durable, listed with `mapRunArn`, and have their own history); when one ends the runner's
 //! finish notice comes back here. When all ended, or too many failed, the Map Run ends and
 //! the parent is told with `TaskFinished`.
 //!
-//! Durability: the record and inputs are written before the parent learns the Map Run
-//! started; children's statuses are their own records. After a restart the parent's pending
-//! dispatch is performed again, finds the Map Run by `(parent, task id)` and resumes it from
-//! its children's statuses (Express children, which are not durable, run again).
+//! Memory: a live Map Run holds one status byte and one size per child, and the inputs of the
+//! next page of children to start; outputs stay in the store until the Map Run ends.
+//!
+//! Durability: the record and items are written before the parent learns the Map Run
+//! started. A Standard child's status is its own record (`PENDING_REDRIVE` while a redrive
+//! waits to reopen it); an Express child's end is written into its item. After a restart the
+//! parent's pending dispatch is performed again, finds the Map Run by `(parent, task id)` and
+//! resumes it from those (Express children that were running run again).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as SyncMutex};
@@ -20,7 +24,7 @@ use asl::history::ErrorCause;
 use asl::interpreter::{Dispatch, MapRunSpec, S3Call, Signal, TaskOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use store::{ExecutionFilter, ExecutionRecord, MapRunChild, MapRunRecord};
+use store::{ExecutionFilter, ExecutionRecord, MapRunChild, MapRunRecord, Write};
 use tokio::sync::Mutex;
 
 use crate::executions::NewExecution;
@@ -35,6 +39,9 @@ const MAX_CHILDREN_AT_ONCE: u64 = 10_000;
 /// AWS's hard limit on redrives of one Map Run.
 const MAX_REDRIVES: u32 = 1000;
 
+/// How many items are read from the store at a time.
+const ITEM_PAGE: usize = 1024;
+
 /// Map Runs being run by this node, by ARN.
 #[derive(Default)]
 pub(crate) struct MapRuns {
@@ -45,18 +52,14 @@ pub(crate) struct MapRuns {
 struct LiveRun {
     record: MapRunRecord,
     spec: MapRunSpec,
-    /// Each child's input (JSON text), by index.
-    inputs: Vec<String>,
     /// Each child's item count (1, or the batch size).
     sizes: Vec<u64>,
     /// Each child's status; change it only through [`LiveRun::set`].
     children: Vec<Child>,
-    /// Each Standard child's ARN, once it started (a redrive reopens it).
-    arns: Vec<Option<String>>,
-    /// Output of each succeeded child.
-    outputs: Vec<Option<String>>,
-    /// Each ended child's record, without its payloads (what `ResultWriter` reports).
-    ended: Vec<Option<Box<ExecutionRecord>>>,
+    /// Inputs (JSON text) of children waiting to start, read ahead a page at a time.
+    window: HashMap<usize, String>,
+    /// The ARN of each Standard child that ended unsuccessfully (a redrive reopens it).
+    unsuccessful: HashMap<usize, String>,
     /// Items and executions per child status (indexed by `Child as usize`).
     items: [u64; CHILD_STATES],
     executions: [u64; CHILD_STATES],
@@ -91,6 +94,7 @@ impl Child {
             "FAILED" => Child::Failed,
             "TIMED_OUT" => Child::TimedOut,
             "ABORTED" => Child::Aborted,
+            "PENDING_REDRIVE" => Child::PendingRedrive,
             _ => Child::Pending,
         }
     }
@@ -129,14 +133,8 @@ pub struct MapRunUpdate {
 }
 
 impl LiveRun {
-    fn new(
-        record: MapRunRecord,
-        spec: MapRunSpec,
-        inputs: Vec<String>,
-        sizes: Vec<u64>,
-        role_arn: String,
-    ) -> LiveRun {
-        let n = inputs.len();
+    fn new(record: MapRunRecord, spec: MapRunSpec, sizes: Vec<u64>, role_arn: String) -> LiveRun {
+        let n = sizes.len();
         let mut items = [0; CHILD_STATES];
         items[Child::Pending as usize] = sizes.iter().sum();
         let mut executions = [0; CHILD_STATES];
@@ -144,12 +142,10 @@ impl LiveRun {
         LiveRun {
             record,
             spec,
-            inputs,
             sizes,
             children: vec![Child::Pending; n],
-            arns: vec![None; n],
-            outputs: vec![None; n],
-            ended: vec![None; n],
+            window: HashMap::new(),
+            unsuccessful: HashMap::new(),
             items,
             executions,
             scan_from: 0,
@@ -194,18 +190,19 @@ impl LiveRun {
         let Some(i) = child.map_run.as_ref().map(|m| m.index as usize) else {
             return;
         };
-        if i < self.children.len() {
-            self.set(i, Child::from_status(&child.status));
-            self.outputs[i] = child.output.clone();
-            if child.status != "RUNNING" {
-                let mut summary = child.clone();
-                (summary.input, summary.output) = (String::new(), None);
-                (summary.definition, summary.runtime) = (String::new(), String::new());
-                self.ended[i] = Some(Box::new(summary));
-            }
-            if !child.arn.contains(":express:") {
-                self.arns[i] = Some(child.arn.clone());
-            }
+        if i >= self.children.len() {
+            return;
+        }
+        let status = Child::from_status(&child.status);
+        self.set(i, status);
+        let unsuccessful = matches!(
+            status,
+            Child::Failed | Child::TimedOut | Child::Aborted | Child::PendingRedrive
+        );
+        if unsuccessful && !child.arn.contains(":express:") {
+            self.unsuccessful.insert(i, child.arn.clone());
+        } else {
+            self.unsuccessful.remove(&i);
         }
     }
 
@@ -214,42 +211,6 @@ impl LiveRun {
         let t = &self.executions;
         t[Child::Pending as usize] + t[Child::PendingRedrive as usize] + t[Child::Running as usize]
             > 0
-    }
-
-    /// Child `i` as the `ResultWriter` files report it.
-    fn child_result(&self, i: usize) -> ChildResult {
-        let status = match self.children[i] {
-            Child::Succeeded => ChildStatus::Succeeded,
-            Child::Failed => ChildStatus::Failed,
-            Child::TimedOut => ChildStatus::TimedOut,
-            Child::Aborted => ChildStatus::Aborted,
-            _ => ChildStatus::Pending,
-        };
-        let mut result = ChildResult::pending(self.inputs[i].clone());
-        result.status = status;
-        result.output = self.outputs[i].clone();
-        if let Some(e) = self.ended[i].as_deref() {
-            let date = |ms: i64| asl::timestamp::format_millis(ms);
-            result.execution_arn = Some(e.arn.clone());
-            result.state_machine_arn = Some(e.state_machine_arn.clone());
-            result.name = Some(e.name.clone());
-            (result.error, result.cause) = (e.error.clone(), e.cause.clone());
-            result.start_date = Some(date(e.start_date));
-            result.stop_date = e.stop_date.map(date);
-            result.redrive_count = Some(e.redrive_count);
-            let succeeded = status == ChildStatus::Succeeded;
-            result.redrive_status = Some(
-                if succeeded {
-                    "NOT_REDRIVABLE"
-                } else {
-                    "REDRIVABLE_BY_MAP_RUN"
-                }
-                .into(),
-            );
-            result.redrive_status_reason =
-                succeeded.then(|| "Execution is SUCCEEDED and cannot be redriven".into());
-        }
-        result
     }
 
     /// Writes the counters into the record, for when the Map Run is no longer live.
@@ -405,7 +366,9 @@ impl Engine {
         if let Err(e) = self.inner.runner.signal(parent_arn, started).await {
             tracing::warn!(parent = %parent_arn, error = %e, "Map Run start not recorded");
         }
-        let run = LiveRun::new(record, spec.clone(), texts, sizes, parent.role_arn);
+        let mut run = LiveRun::new(record, spec.clone(), sizes, parent.role_arn);
+        // The first page of inputs is at hand.
+        run.window = texts.into_iter().take(ITEM_PAGE).enumerate().collect();
         Ok(Some(self.register(run)))
     }
 
@@ -430,10 +393,6 @@ impl Engine {
         record.status = "RUNNING".into();
         record.stop_date = None;
         (record.error, record.cause) = (None, None);
-        self.store()
-            .update_map_run(record.clone())
-            .await
-            .map_err(|e| internal(e.into()))?;
         let started = Signal::MapRunStarted {
             task_id: record.task_id,
             map_run_arn: record.arn.clone(),
@@ -441,26 +400,60 @@ impl Engine {
             redrive_count: Some(record.redrive_count),
         };
         let run = self
-            .resume_map_run(record, spec.clone(), role_arn)
+            .resume_map_run(record.clone(), spec.clone(), role_arn)
             .await
             .map_err(internal)?;
         {
             let mut r = run.lock().await;
-            for i in 0..r.children.len() {
-                let status = r.children[i];
-                if matches!(status, Child::Failed | Child::TimedOut | Child::Aborted) {
-                    let again = match r.arns[i] {
-                        Some(_) => Child::PendingRedrive,
-                        None => Child::Pending,
-                    };
-                    r.set(i, again);
-                }
-            }
+            self.queue_for_redrive(&mut r).await.map_err(internal)?;
         }
+        // Stored after the children are queued: a crash before this redrives again.
+        self.store()
+            .update_map_run(record)
+            .await
+            .map_err(|e| internal(e.into()))?;
         if let Err(e) = self.inner.runner.signal(parent_arn, started).await {
             tracing::warn!(parent = %parent_arn, error = %e, "Map Run redrive not recorded");
         }
         Ok(run)
+    }
+
+    /// Queues a redriven Map Run's unsuccessful children, durably: Standard ones become
+    /// `PENDING_REDRIVE` (their records), Express ones lose their result (their items).
+    async fn queue_for_redrive(&self, r: &mut LiveRun) -> Result<()> {
+        let mut writes = Vec::new();
+        for i in 0..r.children.len() {
+            if !matches!(
+                r.children[i],
+                Child::Failed | Child::TimedOut | Child::Aborted
+            ) {
+                continue;
+            }
+            let Some(arn) = r.unsuccessful.get(&i) else {
+                if r.spec.express {
+                    writes.push(Write::MapRunItem {
+                        map_run_arn: r.record.arn.clone(),
+                        index: i as u64,
+                        result: None,
+                    });
+                }
+                r.set(i, Child::Pending);
+                continue;
+            };
+            if let Some(mut child) = self.store().get_execution(arn).await? {
+                child.status = "PENDING_REDRIVE".into();
+                child.version += 1;
+                writes.push(Write::Transition {
+                    execution: child,
+                    events: Vec::new(),
+                });
+            }
+            r.set(i, Child::PendingRedrive);
+        }
+        for result in self.store().commit(writes).await? {
+            result?;
+        }
+        Ok(())
     }
 
     fn register(&self, run: LiveRun) -> Arc<Mutex<LiveRun>> {
@@ -476,27 +469,42 @@ impl Engine {
         self.inner.map_runs.live.lock().ok()?.get(arn).cloned()
     }
 
-    /// Rebuilds a running Map Run from its record, inputs and children after a restart.
+    /// Rebuilds a Map Run from its record, items and children: after a restart, or for a
+    /// redrive.
     async fn resume_map_run(
         &self,
         record: MapRunRecord,
         spec: MapRunSpec,
         role_arn: String,
     ) -> Result<Arc<Mutex<LiveRun>>> {
-        let inputs = self.store().map_run_inputs(&record.arn).await?;
-        let n = inputs.len();
-        let sizes = match &spec.batcher {
-            Some(_) => inputs
-                .iter()
-                .map(|t| serde_json::from_str(t).map_or(1, |b| batch_size(&b)))
-                .collect(),
-            None => vec![1; n],
-        };
+        let mut sizes = Vec::new();
+        let mut express_ended = Vec::new();
+        let mut from = 0;
+        loop {
+            let page = self
+                .store()
+                .map_run_items(&record.arn, from, ITEM_PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            from = last.index + 1;
+            for item in page {
+                sizes.push(match &spec.batcher {
+                    Some(_) => serde_json::from_str(&item.input).map_or(1, |b| batch_size(&b)),
+                    None => 1,
+                });
+                if let Some(child) = item.result.and_then(|t| serde_json::from_str(&t).ok()) {
+                    express_ended.push(child);
+                }
+            }
+        }
         let children_of = record.clone();
-        let run = self.register(LiveRun::new(record, spec, inputs, sizes, role_arn));
+        let run = self.register(LiveRun::new(record, spec, sizes, role_arn));
         // Registered first: a child ending meanwhile waits for the lock, and one that ended
         // before is final in the store.
         let mut guard = run.lock().await;
+        for child in express_ended {
+            guard.child_ended(&child);
+        }
         for child in self.map_run_children(&children_of).await? {
             guard.child_ended(&child);
         }
@@ -574,7 +582,7 @@ impl Engine {
 
     /// Redrives an unsuccessful Standard child in place.
     async fn redrive_map_run_child(&self, r: &LiveRun, index: usize) -> Result<()> {
-        let Some(arn) = &r.arns[index] else {
+        let Some(arn) = r.unsuccessful.get(&index) else {
             return Ok(());
         };
         let record = self
@@ -585,9 +593,32 @@ impl Engine {
         self.reopen_for_redrive(record, self.now()).await
     }
 
+    /// Child `index`'s input: from the window, which is refilled from the store with the
+    /// next page of children waiting to start.
+    async fn child_input(&self, r: &mut LiveRun, index: usize) -> Result<String> {
+        if let Some(input) = r.window.remove(&index) {
+            return Ok(input);
+        }
+        let page = self
+            .store()
+            .map_run_items(&r.record.arn, index as u64, ITEM_PAGE)
+            .await?;
+        r.window.clear();
+        let mut found = None;
+        for item in page {
+            let i = item.index as usize;
+            if i == index {
+                found = Some(item.input);
+            } else if r.children.get(i) == Some(&Child::Pending) {
+                r.window.insert(i, item.input);
+            }
+        }
+        found.ok_or(Error::Store(store::Error::NotFound))
+    }
+
     async fn start_map_run_child(&self, r: &mut LiveRun, index: usize) -> Result<()> {
         let name = uuid::Uuid::new_v4().to_string();
-        let input_text = r.inputs[index].clone();
+        let input_text = self.child_input(r, index).await?;
         let input = serde_json::from_str(&input_text).unwrap_or(Value::Null);
         let def = self.inner.runner.definition(&r.spec.definition)?;
         let sm_name = r
@@ -617,11 +648,9 @@ impl Engine {
             map_run: Some(MapRunChild {
                 map_run_arn: r.record.arn.clone(),
                 index: index as u64,
+                item_count: Some(r.sizes[index]),
             }),
         });
-        if !r.spec.express {
-            r.arns[index] = Some(record.arn.clone());
-        }
         self.inner
             .runner
             .start(def, record, checkpoint, !r.spec.express, None)
@@ -635,6 +664,19 @@ impl Engine {
         let Some(run) = self.live_map_run(&link.map_run_arn) else {
             return;
         };
+        if child.arn.contains(":express:") && child.status != "RUNNING" {
+            // The item keeps how the child ended: it has no record of its own.
+            let mut summary = child.clone();
+            summary.input = String::new();
+            let write = Write::MapRunItem {
+                map_run_arn: link.map_run_arn.clone(),
+                index: link.index,
+                result: serde_json::to_string(&summary).ok(),
+            };
+            if let Err(e) = self.store().commit(vec![write]).await {
+                tracing::warn!(child = %child.arn, error = %e, "Express child result not stored");
+            }
+        }
         {
             let mut r = run.lock().await;
             if r.done {
@@ -645,26 +687,38 @@ impl Engine {
         self.pump(&run).await;
     }
 
-    /// Ends a Map Run: its record, its running children stopped, the parent told.
+    /// Ends a Map Run: its running children stopped, its results written, its record, the
+    /// parent told.
     async fn end_map_run(&self, r: &mut LiveRun, outcome: std::result::Result<(), ErrorCause>) {
         r.done = true;
         if let Ok(mut m) = self.inner.map_runs.live.lock() {
             m.remove(&r.record.arn);
         }
-        let (status, outcome) = match outcome {
-            Ok(()) => match self.map_run_output(r).await {
-                Ok(output) => {
-                    r.results_written = r.spec.writer.is_some();
-                    ("SUCCEEDED", TaskOutcome::Succeeded(output))
-                }
-                Err(ec) => ("FAILED", TaskOutcome::Failed(ec)),
-            },
-            Err(ec) => ("FAILED", TaskOutcome::Failed(ec)),
-        };
-        if let TaskOutcome::Failed(ec) = &outcome {
-            (r.record.error, r.record.cause) = (ec.error.clone(), ec.cause.clone());
+        if outcome.is_err() {
             self.stop_running_children(r).await;
         }
+        let outcome = match (outcome, self.child_results(r).await) {
+            (Ok(()), Ok(results)) => self.map_run_output(r, &results).await,
+            // A failed Map Run still exports what its children did.
+            (Err(ec), Ok(results)) => {
+                if let Some(writer) = &r.spec.writer {
+                    let written = self.write_results(r, writer, &results).await;
+                    r.results_written = written.is_ok();
+                }
+                Err(ec)
+            }
+            (_, Err(e)) => Err(ErrorCause {
+                error: Some("States.Runtime".into()),
+                cause: Some(e.message()),
+            }),
+        };
+        let (status, outcome) = match outcome {
+            Ok(output) => ("SUCCEEDED", TaskOutcome::Succeeded(output)),
+            Err(ec) => {
+                (r.record.error, r.record.cause) = (ec.error.clone(), ec.cause.clone());
+                ("FAILED", TaskOutcome::Failed(ec))
+            }
+        };
         r.record.status = status.into();
         r.record.stop_date = Some(self.now());
         r.keep_counts();
@@ -687,20 +741,58 @@ impl Engine {
 
     /// The Map state's result: the children's outputs in item order, or where the
     /// `ResultWriter` wrote them.
-    async fn map_run_output(&self, r: &LiveRun) -> std::result::Result<Value, ErrorCause> {
+    async fn map_run_output(
+        &self,
+        r: &mut LiveRun,
+        results: &[ChildResult],
+    ) -> std::result::Result<Value, ErrorCause> {
         if let Some(writer) = &r.spec.writer {
-            return self.write_results(r, writer).await;
+            let output = self.write_results(r, writer, results).await?;
+            r.results_written = true;
+            return Ok(output);
         }
-        let outputs = r
-            .outputs
+        let outputs = results
             .iter()
-            .map(|o| {
-                o.as_deref()
+            .map(|c| {
+                c.output
+                    .as_deref()
                     .and_then(|t| serde_json::from_str(t).ok())
                     .unwrap_or(Value::Null)
             })
             .collect();
         Ok(Value::Array(outputs))
+    }
+
+    /// Every child as the `ResultWriter` files report it, in item order: its item, and its
+    /// record (Standard) or the result its item keeps (Express).
+    async fn child_results(&self, r: &LiveRun) -> Result<Vec<ChildResult>> {
+        let mut standard: HashMap<u64, ExecutionRecord> = HashMap::new();
+        if !r.spec.express {
+            for child in self.map_run_children(&r.record).await? {
+                if let Some(link) = &child.map_run {
+                    standard.insert(link.index, child);
+                }
+            }
+        }
+        let mut results = Vec::with_capacity(r.children.len());
+        let mut from = 0;
+        loop {
+            let page = self
+                .store()
+                .map_run_items(&r.record.arn, from, ITEM_PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            from = last.index + 1;
+            for item in page {
+                let ended = match standard.remove(&item.index) {
+                    Some(child) => Some(child),
+                    None => item.result.and_then(|t| serde_json::from_str(&t).ok()),
+                };
+                let status = r.children.get(item.index as usize).copied();
+                results.push(child_result(status, item.input, ended));
+            }
+        }
+        Ok(results)
     }
 
     async fn stop_running_children(&self, r: &mut LiveRun) {
@@ -794,7 +886,8 @@ impl Engine {
         Ok(self.store().list_map_runs(execution_arn).await?)
     }
 
-    /// `UpdateMapRun`: the new limits apply to the running Map Run at once.
+    /// `UpdateMapRun`: the new limits apply to the running Map Run at once; an ended one
+    /// cannot change.
     pub async fn update_map_run(&self, map_run_arn: &str, u: MapRunUpdate) -> Result<()> {
         arn::parse_map_run(map_run_arn)?;
         let apply = |record: &mut MapRunRecord| {
@@ -818,13 +911,15 @@ impl Engine {
             self.pump(&run).await;
             return Ok(());
         }
-        let mut record = self
+        let record = self
             .store()
             .get_map_run(map_run_arn)
             .await?
             .ok_or_else(|| map_run_not_found(map_run_arn))?;
-        apply(&mut record);
-        Ok(self.store().update_map_run(record).await?)
+        Err(Error::CannotUpdateCompletedMapRun(format!(
+            "The Map Run '{}' is {} and cannot be updated.",
+            record.arn, record.status
+        )))
     }
 
     /// `ListExecutions` with `mapRunArn`: the child state machine the Map Run's children
@@ -838,6 +933,48 @@ impl Engine {
             .ok_or_else(|| map_run_not_found(map_run_arn))?;
         Ok(record.state_machine_arn)
     }
+}
+
+/// A child as the `ResultWriter` files report it: `status` as the Map Run counts it, its
+/// input, and its record once it started.
+fn child_result(
+    status: Option<Child>,
+    input: String,
+    child: Option<ExecutionRecord>,
+) -> ChildResult {
+    let status = match status {
+        Some(Child::Succeeded) => ChildStatus::Succeeded,
+        Some(Child::Failed) => ChildStatus::Failed,
+        Some(Child::TimedOut) => ChildStatus::TimedOut,
+        Some(Child::Aborted) => ChildStatus::Aborted,
+        _ => ChildStatus::Pending,
+    };
+    let mut result = ChildResult::pending(input);
+    result.status = status;
+    let Some(e) = child else {
+        return result;
+    };
+    let date = |ms: i64| asl::timestamp::format_millis(ms);
+    result.execution_arn = Some(e.arn);
+    result.state_machine_arn = Some(e.state_machine_arn);
+    result.name = Some(e.name);
+    result.output = e.output;
+    (result.error, result.cause) = (e.error, e.cause);
+    result.start_date = Some(date(e.start_date));
+    result.stop_date = e.stop_date.map(date);
+    result.redrive_count = Some(e.redrive_count);
+    let succeeded = status == ChildStatus::Succeeded;
+    result.redrive_status = Some(
+        if succeeded {
+            "NOT_REDRIVABLE"
+        } else {
+            "REDRIVABLE_BY_MAP_RUN"
+        }
+        .into(),
+    );
+    result.redrive_status_reason =
+        succeeded.then(|| "Execution is SUCCEEDED and cannot be redriven".into());
+    result
 }
 
 fn map_run_not_found(arn: &str) -> Error {
@@ -904,12 +1041,12 @@ impl Engine {
         &self,
         r: &LiveRun,
         writer: &S3Call,
+        results: &[ChildResult],
     ) -> std::result::Result<Value, ErrorCause> {
-        let results: Vec<ChildResult> = (0..r.children.len()).map(|i| r.child_result(i)).collect();
         let written = async {
             if writer.resource.is_empty() {
                 let config = writer.config.clone().unwrap_or(Value::Null);
-                return item_io::transform_results(&results, &config);
+                return item_io::transform_results(results, &config);
             }
             let (endpoint, region) =
                 s3_target(self, &r.record.execution_arn, item_io::RESULT_WRITER_FAILED)?;
@@ -919,7 +1056,7 @@ impl Engine {
                 &writer.arguments,
                 writer.config.as_ref(),
                 &r.record.arn,
-                &results,
+                results,
             )
             .await?;
             Ok(json!({ "MapRunArn": r.record.arn, "ResultWriterDetails": details }))

@@ -7,8 +7,7 @@
 //! through its parent (`shared/docs/redrive.md` §6), a kill -9 restart, StopExecution and the
 //! parent's timeout, label validation, and S3 items, results and batches (moto must be
 //! installed: `scripts/setup-test-deps`). Assertions that rest on one of the spec's
-//! **[GUESS]** answers are marked ★. `#[ignore]`d tests describe known bugs and gaps; run them
-//! with `--include-ignored`.
+//! **[GUESS]** answers are marked ★.
 
 mod common;
 
@@ -1153,7 +1152,6 @@ async fn redrive_standard_children_in_place() {
 
 /// The same with Express children: the failed items run again as new executions.
 #[tokio::test]
-#[ignore = "bug: redriving a Map Run with EXPRESS children re-runs every item, not only the unsuccessful ones"]
 async fn redrive_express_children_reruns_failed_items() {
     redrive_failed_map_run("EXPRESS").await;
 }
@@ -1467,6 +1465,49 @@ async fn map_run_survives_kill9() {
             event_types(&child_events)
         );
     }
+}
+
+/// kill -9 while a Map Run's Express children run: Express executions are not durable, so
+/// the one running at the kill runs again, but the ones that ended before it do not.
+#[tokio::test]
+async fn express_children_that_ended_survive_kill9() {
+    let mut server = Server::sqlite(SCALE);
+    let client = server.client();
+    let activity = create_activity(&client, "dmap-restart-express").await;
+    let def = machine(
+        distributed_map(
+            "EXPRESS",
+            activity_processor(&activity),
+            json!({"ItemSelector": index_selector(), "MaxConcurrency": 1}),
+        ),
+        json!({}),
+    );
+    let sm = create_machine(&client, "dmap-restart-express", &def).await;
+    let exec = start(&client, &sm, None, &json!([10, 11, 12])).await;
+    let t0 = take(&client, &activity).await;
+    assert_eq!(t0.index(), 0);
+    succeed(&client, &t0.token, &json!({"done": 0})).await;
+    let held = take(&client, &activity).await;
+    assert_eq!(held.index(), 1);
+
+    server.kill9();
+    server.restart();
+    let client = server.client();
+    let raw = server.raw();
+
+    let mut after = Vec::new();
+    for _ in 0..2 {
+        let t = take(&client, &activity).await;
+        succeed(&client, &t.token, &json!({"done": t.index()})).await;
+        after.push(t.index());
+    }
+    assert_eq!(after, [1, 2], "only the child that was running, then the rest");
+    let d = closed(&client, &exec, ExecutionStatus::Succeeded).await;
+    let want: Vec<Value> = (0..3).map(|i| json!({"done": i})).collect();
+    assert_eq!(output(&d), json!(want), "{}", server.logs());
+    let mr = map_run_arn_of(&history(&client, &exec).await);
+    let dm = map_run(&raw, &mr).await;
+    assert_eq!(dm["executionCounts"], succeeded(3).json(), "{dm}");
 }
 
 // ---------------------------------------------------------------------------
@@ -1831,7 +1872,6 @@ async fn map_run_api_errors() {
 /// ★ UpdateMapRun on a Map Run that has ended is a ValidationException with reason
 /// `CANNOT_UPDATE_COMPLETED_MAP_RUN` (the model's `ValidationExceptionReason`).
 #[tokio::test]
-#[ignore = "bug: UpdateMapRun on a completed Map Run answers 200 and changes the stored record"]
 async fn update_of_a_completed_map_run_is_refused() {
     let server = Server::memory(SCALE);
     let client = server.client();
@@ -1863,7 +1903,6 @@ async fn update_of_a_completed_map_run_is_refused() {
 /// `ListExecutions` by `mapRunArn` gives each child's `itemCount` (1 per item, the batch
 /// size with an `ItemBatcher`); by `stateMachineArn` it does not.
 #[tokio::test]
-#[ignore = "bug: ListExecutions by mapRunArn has no itemCount on the children"]
 async fn children_listed_by_map_run_have_an_item_count() {
     let server = Server::memory(SCALE);
     let client = server.client();
@@ -1904,7 +1943,6 @@ async fn redrive_respects_max_concurrency() {
 
 /// ★ Children waiting to be redriven are `PENDING_REDRIVE` (redrive.md §6.6).
 #[tokio::test]
-#[ignore = "gap: a Standard child waiting to be redriven by its Map Run stays FAILED instead of PENDING_REDRIVE"]
 async fn children_waiting_for_a_redrive_are_pending_redrive() {
     redrive_one_at_a_time(true).await;
 }
@@ -2004,7 +2042,6 @@ async fn redrive_one_at_a_time(check_child_status: bool) {
 /// model: "returned only if the executionArn is a child workflow execution that was started
 /// by a Distributed Map state").
 #[tokio::test]
-#[ignore = "bug: DescribeStateMachineForExecution on a Map Run child has no mapRunArn and no label"]
 async fn state_machine_for_a_child_names_its_map_run() {
     let server = Server::memory(SCALE);
     let client = server.client();
@@ -2479,7 +2516,6 @@ async fn s3_result_writer_with_tolerated_failures() {
 /// `PENDING_0.json` for those that never started (redrive.md §6.11; the ResultWriter page
 /// describes PENDING files as "not started because the Map Run failed or was aborted").
 #[tokio::test]
-#[ignore = "bug: a failed Map Run writes no ResultWriter files (results are exported only on success)"]
 async fn s3_result_writer_exports_a_failed_map_run() {
     let moto = Moto::start().await;
     moto.create_bucket(RESULTS_BUCKET).await;

@@ -126,10 +126,13 @@ pub struct ExecutionRecord {
 pub struct MapRunChild {
     pub map_run_arn: String,
     pub index: u64,
+    /// How many items the child processes (1, or its batch's size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_count: Option<u64>,
 }
 
-/// A Distributed Map's Map Run. Its per-item inputs are stored once, apart from the record
-/// (see [`Store::create_map_run`]); its counters are rewritten when it changes status.
+/// A Distributed Map's Map Run. Its items are stored once, apart from the record (see
+/// [`Store::create_map_run`]); its counters are rewritten when it changes status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MapRunRecord {
     /// `…:mapRun:STATE_MACHINE/LABEL:ID`.
@@ -238,6 +241,22 @@ pub enum Write {
         execution: ExecutionRecord,
         events: Vec<StoredEvent>,
     },
+    /// Sets (or clears) the result of a Map Run's item: how a child that keeps no record of
+    /// its own (Express) ended.
+    MapRunItem {
+        map_run_arn: String,
+        index: u64,
+        result: Option<String>,
+    },
+}
+
+/// One child of a Map Run: its input, and how it ended when that is not kept elsewhere.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapRunItem {
+    pub index: u64,
+    pub input: String,
+    /// Set by [`Write::MapRunItem`].
+    pub result: Option<String>,
 }
 
 /// Which executions [`Store::list_executions`] returns.
@@ -323,14 +342,14 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes an execution and its history.
     async fn delete_execution(&self, arn: &str) -> Result<()>;
 
-    /// Creates a Map Run with the input of each of its children (JSON texts, by index),
+    /// Creates a Map Run with one item per child (its input, a JSON text; index = position),
     /// written once; [`Error::AlreadyExists`] if its ARN is taken.
     async fn create_map_run(&self, run: MapRunRecord, inputs: Vec<String>) -> Result<()>;
-    /// Replaces a Map Run's record (not its inputs).
+    /// Replaces a Map Run's record (not its items).
     async fn update_map_run(&self, run: MapRunRecord) -> Result<()>;
     async fn get_map_run(&self, arn: &str) -> Result<Option<MapRunRecord>>;
-    /// The inputs of a Map Run's children, by index.
-    async fn map_run_inputs(&self, arn: &str) -> Result<Vec<String>>;
+    /// A page of a Map Run's items: at most `limit`, from index `from` on, in index order.
+    async fn map_run_items(&self, arn: &str, from: u64, limit: usize) -> Result<Vec<MapRunItem>>;
     /// The Map Runs an execution started, oldest first.
     async fn list_map_runs(&self, execution_arn: &str) -> Result<Vec<MapRunRecord>>;
 }

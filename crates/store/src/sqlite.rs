@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
 use crate::{
-    ActivityRecord, AliasRecord, Error, ExecutionFilter, ExecutionRecord, MapRunRecord, Result,
-    StateMachineRecord, Store, StoredEvent, VersionRecord, Write,
+    ActivityRecord, AliasRecord, Error, ExecutionFilter, ExecutionRecord, MapRunItem, MapRunRecord,
+    Result, StateMachineRecord, Store, StoredEvent, VersionRecord, Write,
 };
 
 const SCHEMA: &str = "
@@ -50,10 +50,24 @@ CREATE TABLE IF NOT EXISTS events(
 CREATE TABLE IF NOT EXISTS map_runs(
     arn TEXT PRIMARY KEY,
     execution_arn TEXT NOT NULL,
-    inputs TEXT NOT NULL,
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS map_runs_by_execution ON map_runs(execution_arn);
+CREATE TABLE IF NOT EXISTS map_run_items(
+    map_run_arn TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    input TEXT NOT NULL,
+    result TEXT,
+    PRIMARY KEY(map_run_arn, idx)
+) WITHOUT ROWID;
+";
+
+/// Stores written before `map_run_items` kept every Map Run's inputs as one JSON array in
+/// `map_runs.inputs`: move them into items.
+const MIGRATE_MAP_RUN_INPUTS: &str = "
+INSERT OR IGNORE INTO map_run_items(map_run_arn, idx, input)
+    SELECT m.arn, CAST(j.key AS INTEGER), j.value FROM map_runs m, json_each(m.inputs) j;
+ALTER TABLE map_runs DROP COLUMN inputs;
 ";
 
 type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
@@ -100,6 +114,14 @@ impl Sqlite {
     fn start(path: PathBuf, durable: bool, temp: Option<tempfile::TempDir>) -> Result<Sqlite> {
         let mut conn = connect(&path, durable)?;
         conn.execute_batch(SCHEMA)?;
+        let old_inputs: i64 = conn.query_row(
+            "SELECT count(*) FROM pragma_table_info('map_runs') WHERE name = 'inputs'",
+            [],
+            |r| r.get(0),
+        )?;
+        if old_inputs > 0 {
+            conn.execute_batch(&format!("BEGIN; {MIGRATE_MAP_RUN_INPUTS} COMMIT;"))?;
+        }
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -295,6 +317,17 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
                 return Err(Error::Conflict);
             }
             insert_events(tx, &e.arn, events)
+        }
+        Write::MapRunItem {
+            map_run_arn,
+            index,
+            result,
+        } => {
+            tx.prepare_cached(
+                "UPDATE map_run_items SET result = ?3 WHERE map_run_arn = ?1 AND idx = ?2",
+            )?
+            .execute(params![map_run_arn, *index as i64, result])?;
+            Ok(())
         }
     }
 }
@@ -637,17 +670,25 @@ impl Store for Sqlite {
 
     async fn create_map_run(&self, run: MapRunRecord, inputs: Vec<String>) -> Result<()> {
         let doc = serde_json::to_string(&run)?;
-        let inputs = serde_json::to_string(&inputs)?;
         self.write(move |conn| {
-            let inserted = conn.execute(
-                "INSERT OR IGNORE INTO map_runs(arn, execution_arn, inputs, doc)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![run.arn, run.execution_arn, inputs, doc],
+            let tx = conn.transaction()?;
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO map_runs(arn, execution_arn, doc) VALUES (?1, ?2, ?3)",
+                params![run.arn, run.execution_arn, doc],
             )?;
-            match inserted {
-                0 => Err(Error::AlreadyExists),
-                _ => Ok(()),
+            if inserted == 0 {
+                return Err(Error::AlreadyExists);
             }
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO map_run_items(map_run_arn, idx, input) VALUES (?1, ?2, ?3)",
+                )?;
+                for (i, input) in inputs.iter().enumerate() {
+                    stmt.execute(params![run.arn, i as i64, input])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
         })
         .await
     }
@@ -661,17 +702,28 @@ impl Store for Sqlite {
         self.get_doc("map_runs", arn).await
     }
 
-    async fn map_run_inputs(&self, arn: &str) -> Result<Vec<String>> {
+    async fn map_run_items(&self, arn: &str, from: u64, limit: usize) -> Result<Vec<MapRunItem>> {
         let arn = arn.to_owned();
         self.read(move |conn| {
-            let text: Option<String> = conn
-                .prepare_cached("SELECT inputs FROM map_runs WHERE arn = ?1")?
-                .query_row([arn], |r| r.get(0))
-                .optional()?;
-            match text {
-                Some(t) => Ok(serde_json::from_str(&t)?),
-                None => Err(Error::NotFound),
-            }
+            let mut stmt = conn.prepare_cached(
+                "SELECT idx, input, result FROM map_run_items
+                 WHERE map_run_arn = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    arn,
+                    from.min(i64::MAX as u64) as i64,
+                    limit.min(i64::MAX as usize) as i64
+                ],
+                |r| {
+                    Ok(MapRunItem {
+                        index: r.get::<_, i64>(0)? as u64,
+                        input: r.get(1)?,
+                        result: r.get(2)?,
+                    })
+                },
+            )?;
+            rows.map(|r| r.map_err(Error::from)).collect()
         })
         .await
     }

@@ -178,6 +178,63 @@ async fn contract(store: impl Store) {
     assert_eq!(got.state_machine_version_arn.as_deref(), Some("sm:1"));
 
     versions_and_aliases(&store).await;
+    map_run_items(&store).await;
+}
+
+fn map_run(arn: &str) -> MapRunRecord {
+    MapRunRecord {
+        arn: arn.into(),
+        execution_arn: "parent".into(),
+        task_id: 7,
+        state_machine_arn: "sm/label".into(),
+        status: "RUNNING".into(),
+        start_date: 1,
+        stop_date: None,
+        max_concurrency: 0,
+        tolerated_failure_count: None,
+        tolerated_failure_percentage: None,
+        express: true,
+        item_total: 3,
+        error: None,
+        cause: None,
+        redrive_count: 0,
+        redrive_date: None,
+        item_counts: None,
+        execution_counts: None,
+        spec: "{}".into(),
+    }
+}
+
+/// A Map Run's items: written once, read by pages, results set and cleared.
+async fn map_run_items(store: &impl Store) {
+    let inputs: Vec<String> = (0..3).map(|i| format!("{{\"i\":{i}}}")).collect();
+    store
+        .create_map_run(map_run("mr"), inputs.clone())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_map_run(map_run("mr"), inputs.clone()).await,
+        Err(Error::AlreadyExists)
+    ));
+    let page = store.map_run_items("mr", 1, 5).await.unwrap();
+    let got: Vec<(u64, &str)> = page.iter().map(|i| (i.index, i.input.as_str())).collect();
+    assert_eq!(got, [(1, inputs[1].as_str()), (2, inputs[2].as_str())]);
+    assert_eq!(store.map_run_items("mr", 0, 1).await.unwrap().len(), 1);
+    let set = |result: Option<&str>| Write::MapRunItem {
+        map_run_arn: "mr".into(),
+        index: 2,
+        result: result.map(str::to_owned),
+    };
+    store.commit(vec![set(Some("done"))]).await.unwrap();
+    let items = store.map_run_items("mr", 0, 10).await.unwrap();
+    let results: Vec<Option<&str>> = items.iter().map(|i| i.result.as_deref()).collect();
+    assert_eq!(results, [None, None, Some("done")]);
+    store.commit(vec![set(None)]).await.unwrap();
+    assert_eq!(
+        store.map_run_items("mr", 2, 1).await.unwrap()[0].result,
+        None
+    );
+    assert_eq!(store.list_map_runs("parent").await.unwrap().len(), 1);
 }
 
 fn state_machine(arn: &str) -> StateMachineRecord {
@@ -307,4 +364,34 @@ async fn sqlite_file_meets_the_contract_and_persists() {
     contract(Sqlite::open(dir.path()).unwrap()).await;
     let reopened = Sqlite::open(dir.path()).unwrap();
     assert!(reopened.get_execution("b").await.unwrap().is_some());
+}
+
+/// A store written when a Map Run's inputs were one JSON array in `map_runs.inputs` opens with
+/// those inputs as items.
+#[tokio::test]
+async fn sqlite_moves_old_map_run_inputs_into_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("stepwise.db")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE map_runs(arn TEXT PRIMARY KEY, execution_arn TEXT NOT NULL,
+                               inputs TEXT NOT NULL, doc TEXT NOT NULL);",
+    )
+    .unwrap();
+    let doc = serde_json::to_string(&map_run("old")).unwrap();
+    let inputs = serde_json::to_string(&["{\"a\":1}", "[2]"]).unwrap();
+    conn.execute(
+        "INSERT INTO map_runs VALUES ('old', 'parent', ?1, ?2)",
+        rusqlite::params![inputs, doc],
+    )
+    .unwrap();
+    drop(conn);
+    let store = Sqlite::open(dir.path()).unwrap();
+    let items = store.map_run_items("old", 0, 10).await.unwrap();
+    let got: Vec<(u64, &str)> = items.iter().map(|i| (i.index, i.input.as_str())).collect();
+    assert_eq!(got, [(0, "{\"a\":1}"), (1, "[2]")]);
+    assert!(store.get_map_run("old").await.unwrap().is_some());
+    store
+        .create_map_run(map_run("new"), vec!["1".into()])
+        .await
+        .unwrap();
 }
