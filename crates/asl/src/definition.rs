@@ -1074,7 +1074,7 @@ impl Validator {
             .and_then(Value::as_str)
             == Some("DISTRIBUTED");
         let distributed = match (distributed, obj.contains_key("ItemReader")) {
-            (true, _) => Some(Box::new(self.distributed(obj, spec, at))),
+            (true, _) => Some(Box::new(self.distributed(obj, spec, at, language))),
             // An ItemReader needs the distributed mode.
             (false, true) => return Some(StateKind::Unsupported("Map")),
             (false, false) => None,

@@ -9,7 +9,8 @@ use serde_json::{json, Map, Value};
 
 use crate::choice::{self, Condition};
 use crate::definition::{
-    Definition, Machine, Payload, QueryLanguage, Source, State, StateKind, TaskState, WaitFor,
+    Definition, Machine, MapState, Payload, QueryLanguage, Source, State, StateKind, TaskState,
+    WaitFor,
 };
 use crate::error::{names, StatesError};
 use crate::history::{ErrorCause, EventDetails, HistoryEvent, TaskFamily, TaskRef};
@@ -1560,30 +1561,7 @@ impl<'a> Run<'a> {
                 Ok(p.branches.iter().map(|_| pending(input.clone())).collect())
             }
             StateKind::Map(m) => {
-                let items = match (state.query_language, &m.items) {
-                    (QueryLanguage::JsonPath, _) => {
-                        self.apply_path(&m.items_path, &effective, context)?
-                    }
-                    (QueryLanguage::Jsonata, None) => effective.clone(),
-                    (QueryLanguage::Jsonata, Some(t)) => {
-                        match self.render(state, t, States::new(raw, context))? {
-                            items @ Value::Array(_) => items,
-                            other => {
-                                let e = t.unexpected_type("Items", "array", &other);
-                                return Err(self.evaluation_failed(state, e));
-                            }
-                        }
-                    }
-                };
-                let Value::Array(items) = items else {
-                    let cause = format!("Map state input must be an array but was: {items}");
-                    return Err(match state.query_language {
-                        QueryLanguage::JsonPath => StatesError::runtime(cause),
-                        QueryLanguage::Jsonata => {
-                            self.evaluation_failed(state, StatesError::query(cause, None))
-                        }
-                    });
-                };
+                let items = self.map_items(state, m, raw, &effective, context)?;
                 let mut lanes = Vec::with_capacity(items.len());
                 for (index, item) in items.into_iter().enumerate() {
                     let input = match &m.item_selector {
@@ -1608,6 +1586,41 @@ impl<'a> Run<'a> {
             }
             _ => Ok(Vec::new()),
         }
+    }
+
+    /// A Map state's items: `ItemsPath` (JSONPath) or `Items` (JSONata; by default the
+    /// input), which must be an array.
+    fn map_items(
+        &mut self,
+        state: &State,
+        m: &MapState,
+        raw: &Value,
+        effective: &Value,
+        context: &Value,
+    ) -> Result<Vec<Value>, StatesError> {
+        let items = match (state.query_language, &m.items) {
+            (QueryLanguage::JsonPath, _) => self.apply_path(&m.items_path, effective, context)?,
+            (QueryLanguage::Jsonata, None) => effective.clone(),
+            (QueryLanguage::Jsonata, Some(t)) => {
+                match self.render(state, t, States::new(raw, context))? {
+                    items @ Value::Array(_) => items,
+                    other => {
+                        let e = t.unexpected_type("Items", "array", &other);
+                        return Err(self.evaluation_failed(state, e));
+                    }
+                }
+            }
+        };
+        let Value::Array(items) = items else {
+            let cause = format!("Map state input must be an array but was: {items}");
+            return Err(match state.query_language {
+                QueryLanguage::JsonPath => StatesError::runtime(cause),
+                QueryLanguage::Jsonata => {
+                    self.evaluation_failed(state, StatesError::query(cause, None))
+                }
+            });
+        };
+        Ok(items)
     }
 
     /// Retries the whole Parallel or Map state, catches its error, or fails its scope. The

@@ -1501,7 +1501,11 @@ async fn express_children_that_ended_survive_kill9() {
         succeed(&client, &t.token, &json!({"done": t.index()})).await;
         after.push(t.index());
     }
-    assert_eq!(after, [1, 2], "only the child that was running, then the rest");
+    assert_eq!(
+        after,
+        [1, 2],
+        "only the child that was running, then the rest"
+    );
     let d = closed(&client, &exec, ExecutionStatus::Succeeded).await;
     let want: Vec<Value> = (0..3).map(|i| json!({"done": i})).collect();
     assert_eq!(output(&d), json!(want), "{}", server.logs());
@@ -2558,4 +2562,69 @@ async fn s3_result_writer_exports_a_failed_map_run() {
             "{group}: {entries}"
         );
     }
+}
+
+/// A JSONata Distributed Map: `Items`, `ItemSelector` with `$states.context.Map.Item`,
+/// `MaxConcurrency` and `ToleratedFailureCount` as expressions, `Output` and `Assign` over
+/// the Map Run's result; the processor inherits the machine's query language.
+#[tokio::test]
+async fn jsonata_distributed_map() {
+    let server = Server::memory(SCALE);
+    let client = server.client();
+    let raw = server.raw();
+    let processor = json!({"StartAt": "Check", "States": {
+        "Check": {"Type": "Choice", "Choices": [
+            {"Condition": "{% $states.input.value < 0 %}", "Next": "Broke"}
+        ], "Default": "Double"},
+        "Broke": {"Type": "Fail", "Error": "Negative", "Cause": "{% $string($states.input.value) %}"},
+        "Double": {"Type": "Pass", "Output": "{% $states.input.value * 2 %}", "End": true}
+    }});
+    let map = distributed_map(
+        "STANDARD",
+        processor,
+        json!({
+            "Items": "{% $states.input.orders %}",
+            "ItemSelector": {
+                "index": "{% $states.context.Map.Item.Index %}",
+                "value": "{% $states.context.Map.Item.Value %}"
+            },
+            "MaxConcurrency": "{% $states.input.limit %}",
+            "ToleratedFailureCount": "{% $states.input.tolerate %}",
+            "Assign": {"doubled": "{% $states.result %}"},
+            "Output": "{% {'n': $count($states.result), 'last': $states.result[-1]} %}",
+            "Next": "Done"
+        }),
+    );
+    let mut def = machine(
+        map,
+        json!({"Done": {"Type": "Pass", "Output": "{% $doubled %}", "End": true}}),
+    );
+    def["QueryLanguage"] = json!("JSONata");
+    let sm = create_machine(&client, "dmap-jsonata", &def).await;
+    let input = json!({"orders": [1, 2, 3], "limit": 2, "tolerate": 0});
+    let exec = start(&client, &sm, None, &input).await;
+    let d = closed(&client, &exec, ExecutionStatus::Succeeded).await;
+    assert_eq!(output(&d), json!([2, 4, 6]), "Assign took the Map's result");
+    let events = history(&client, &exec).await;
+    let exited = events
+        .iter()
+        .find(|e| e.r#type().as_str() == "MapStateExited")
+        .and_then(|e| e.state_exited_event_details())
+        .and_then(|d| d.output())
+        .map(|o| parse_json("MapStateExited output", Some(o)));
+    assert_eq!(exited, Some(json!({"n": 3, "last": 6})));
+    let mr = map_run_arn_of(&events);
+    let dm = map_run(&raw, &mr).await;
+    assert_eq!(dm["maxConcurrency"], json!(2), "{dm}");
+    assert_eq!(dm["toleratedFailureCount"], json!(0), "{dm}");
+
+    // One negative item is one failure too many.
+    let input = json!({"orders": [1, -1, 3], "limit": 0, "tolerate": 0});
+    let exec = start(&client, &sm, None, &input).await;
+    let d = closed(&client, &exec, ExecutionStatus::Failed).await;
+    assert_eq!(d.error(), Some(THRESHOLD_ERROR));
+    // Tolerated when the expression allows it.
+    let input = json!({"orders": [1, -1, 3], "limit": 0, "tolerate": 1});
+    let exec = start(&client, &sm, None, &input).await;
+    closed(&client, &exec, ExecutionStatus::Succeeded).await;
 }

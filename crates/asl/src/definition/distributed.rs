@@ -7,7 +7,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{codes, Validator};
+use super::{codes, Payload, QueryLanguage, Validator};
+use crate::jsonata;
 use crate::jsonpath::JsonPath;
 use crate::template::Template;
 
@@ -34,7 +35,8 @@ pub struct Distributed {
 pub struct ItemReader {
     /// `arn:aws:states:::s3:getObject` or `arn:aws:states:::s3:listObjectsV2`.
     pub resource: String,
-    pub parameters: Option<Template>,
+    /// `Parameters` (JSONPath) or `Arguments` (JSONata).
+    pub parameters: Option<Payload>,
     /// `ReaderConfig` as written; `MaxItemsPath` resolves at run time.
     pub reader_config: Option<Value>,
 }
@@ -43,15 +45,17 @@ pub struct ItemReader {
 #[derive(Debug, Clone)]
 pub struct ResultWriter {
     pub resource: String,
-    pub parameters: Option<Template>,
+    pub parameters: Option<Payload>,
     pub writer_config: Option<Value>,
 }
 
-/// A tolerated failure count or percentage: a literal or read from the state input.
+/// A tolerated failure count or percentage: a literal, read from the state input, or a
+/// JSONata expression.
 #[derive(Debug, Clone)]
 pub enum Threshold {
     Fixed(f64),
     Path(JsonPath),
+    Jsonata(jsonata::Template),
 }
 
 const LABEL_MAX: usize = 40;
@@ -63,6 +67,7 @@ impl Validator {
         obj: &Map<String, Value>,
         processor: &Map<String, Value>,
         at: &str,
+        language: QueryLanguage,
     ) -> Distributed {
         let express = processor
             .get("ProcessorConfig")
@@ -71,6 +76,13 @@ impl Validator {
             == Some("EXPRESS");
         let mut child = processor.clone();
         child.remove("ProcessorConfig");
+        // The processor's states inherit the machine's query language, which the child's own
+        // definition must then name.
+        if self.language == QueryLanguage::Jsonata {
+            child
+                .entry("QueryLanguage")
+                .or_insert_with(|| Value::from("JSONata"));
+        }
         let label = match obj.get("Label") {
             Some(Value::String(l)) => {
                 self.label(l, at);
@@ -84,7 +96,7 @@ impl Validator {
         };
         let item_reader = obj.get("ItemReader").and_then(|r| {
             let (resource, parameters, config) =
-                self.s3_call(r, "ReaderConfig", at, "ItemReader")?;
+                self.s3_call(r, "ReaderConfig", at, "ItemReader", language)?;
             Some(ItemReader {
                 resource,
                 parameters,
@@ -93,13 +105,17 @@ impl Validator {
         });
         let result_writer = obj.get("ResultWriter").and_then(|r| {
             let (resource, parameters, config) =
-                self.s3_call(r, "WriterConfig", at, "ResultWriter")?;
+                self.s3_call(r, "WriterConfig", at, "ResultWriter", language)?;
             Some(ResultWriter {
                 resource,
                 parameters,
                 writer_config: config,
             })
         });
+        if language == QueryLanguage::Jsonata {
+            // Checked here; the engine evaluates it for each item.
+            self.jsonata(obj, "ItemSelector", at);
+        }
         Distributed {
             express,
             label,
@@ -111,12 +127,19 @@ impl Validator {
                 .cloned(),
             item_batcher: obj.get("ItemBatcher").cloned(),
             result_writer,
-            tolerated_failure_count: self.threshold(obj, "ToleratedFailureCount", at, None),
+            tolerated_failure_count: self.threshold(
+                obj,
+                "ToleratedFailureCount",
+                at,
+                None,
+                language,
+            ),
             tolerated_failure_percentage: self.threshold(
                 obj,
                 "ToleratedFailurePercentage",
                 at,
                 Some(100.0),
+                language,
             ),
         }
     }
@@ -138,14 +161,16 @@ impl Validator {
         }
     }
 
-    /// `Resource`, `Parameters` and the config object of an `ItemReader` or `ResultWriter`.
+    /// `Resource`, `Parameters` (or JSONata `Arguments`) and the config object of an
+    /// `ItemReader` or `ResultWriter`.
     fn s3_call(
         &mut self,
         spec: &Value,
         config_field: &str,
         at: &str,
         field: &str,
-    ) -> Option<(String, Option<Template>, Option<Value>)> {
+        language: QueryLanguage,
+    ) -> Option<(String, Option<Payload>, Option<Value>)> {
         let here = format!("{at}/{field}");
         let Value::Object(o) = spec else {
             self.schema("Value must be an object", &here);
@@ -160,15 +185,18 @@ impl Validator {
                 return None;
             }
         };
-        let parameters = match o.get("Parameters").or_else(|| o.get("Arguments")) {
-            Some(p) => match Template::compile(p) {
-                Ok(t) => Some(t),
-                Err(m) => {
-                    self.schema(m, &format!("{here}/Parameters"));
-                    None
-                }
+        let parameters = match language {
+            QueryLanguage::Jsonata => self.jsonata(o, "Arguments", &here).map(Payload::Jsonata),
+            QueryLanguage::JsonPath => match o.get("Parameters") {
+                Some(p) => match Template::compile(p) {
+                    Ok(t) => Some(Payload::Path(t)),
+                    Err(m) => {
+                        self.schema(m, &format!("{here}/Parameters"));
+                        None
+                    }
+                },
+                None => None,
             },
-            None => None,
         };
         Some((resource, parameters, o.get(config_field).cloned()))
     }
@@ -179,8 +207,14 @@ impl Validator {
         field: &str,
         at: &str,
         max: Option<f64>,
+        language: QueryLanguage,
     ) -> Option<Threshold> {
         let path_field = format!("{field}Path");
+        if let Some(Value::String(s)) = obj.get(field) {
+            if language == QueryLanguage::Jsonata && jsonata::is_expression(s) {
+                return self.jsonata(obj, field, at).map(Threshold::Jsonata);
+            }
+        }
         if let Some(v) = obj.get(field) {
             let n = v
                 .as_f64()

@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::{select, task_token, Dispatch, Outcome, Run, TaskOutcome, TaskPhase, TaskRun};
-use crate::definition::{Distributed, MapState, Payload, State, Threshold};
+use crate::definition::{Distributed, MapState, Payload, QueryLanguage, State, Threshold};
 use crate::error::StatesError;
 use crate::history::{ErrorCause, EventDetails};
 use crate::io;
+use crate::jsonata::{self, Env, States};
 use crate::task::Resource;
 use crate::template::{Scope, Template};
 use crate::Entropy;
@@ -51,6 +52,11 @@ pub struct MapRunSpec {
     /// that has been redriven fewer times.
     #[serde(default)]
     pub redrive: u32,
+    /// The `ItemSelector` is JSONata, evaluated at `now` (epoch milliseconds).
+    #[serde(default)]
+    pub jsonata: bool,
+    #[serde(default)]
+    pub now: i64,
 }
 
 /// An `ItemReader` or `ResultWriter` call with its parameters evaluated.
@@ -73,10 +79,25 @@ impl MapRunSpec {
         let Some(selector) = &self.item_selector else {
             return Ok(items);
         };
-        let template = Template::compile(selector).map_err(StatesError::runtime)?;
         let mut out = Vec::with_capacity(items.len());
+        let mut ctx = self.context.clone();
+        if self.jsonata {
+            let template = jsonata::Template::compile(selector, "ItemSelector", false)
+                .map_err(|e| StatesError::runtime(e.message))?;
+            for (index, item) in items.into_iter().enumerate() {
+                ctx["Map"] = json!({ "Item": { "Index": index, "Value": item } });
+                let mut env = Env {
+                    states: States::new(&self.selector_input, &ctx),
+                    variables: &self.variables,
+                    now: self.now,
+                    entropy: &mut *entropy,
+                };
+                out.push(template.render(&mut env)?);
+            }
+            return Ok(out);
+        }
+        let template = Template::compile(selector).map_err(StatesError::runtime)?;
         for (index, item) in items.into_iter().enumerate() {
-            let mut ctx = self.context.clone();
             ctx["Map"] = json!({ "Item": { "Index": index, "Value": item } });
             let mut scope =
                 Scope::new(&self.selector_input, &ctx, entropy).with_variables(&self.variables);
@@ -139,6 +160,21 @@ impl Run<'_> {
                 // MapStateExited follows MapRunSucceeded, as most of AWS's recordings show (a
                 // few show MapRunStarted: a race on AWS's side).
                 self.rt.chain = Some(id);
+                if state.query_language == QueryLanguage::Jsonata {
+                    let states = States {
+                        result: Some(&result),
+                        ..States::new(raw, context)
+                    };
+                    let assign = state.assign.as_ref().and_then(Payload::jsonata);
+                    let output = state.output.as_ref();
+                    return match self.jsonata_exit(state, assign, output, states, &result) {
+                        Ok(output) => Ok(Outcome::Exit(output)),
+                        Err(e) => match self.query_error(state, e.clone()) {
+                            Some(ec) => self.container_error(state, &m.retry, &m.catch, raw, ec),
+                            None => Err(e),
+                        },
+                    };
+                }
                 let selected = match &m.result_selector {
                     Some(t) => t.render(
                         &mut Scope::new(&result, context, self.entropy).with_variables(&self.vars),
@@ -183,25 +219,15 @@ impl Run<'_> {
         let effective = self.apply_path(&state.input_path, raw, context)?;
         let items = match &d.item_reader {
             Some(_) => None,
-            None => {
-                let items = self
-                    .apply_path(&m.items_path, &effective, context)
-                    .and_then(|v| match v {
-                        Value::Array(items) => Ok(items),
-                        other => Err(StatesError::runtime(format!(
-                            "Map state input must be an array but was: {other}"
-                        ))),
-                    });
-                match items {
-                    Ok(items) => Some(items),
-                    Err(e) => {
-                        let prev = self.last();
-                        let state_type = "Map".into();
-                        self.push(prev, EventDetails::ContainerFailed { state_type });
-                        return Err(e);
-                    }
+            None => match self.map_items(state, m, raw, &effective, context) {
+                Ok(items) => Some(items),
+                Err(e) => {
+                    let prev = self.last();
+                    let state_type = "Map".into();
+                    self.push(prev, EventDetails::ContainerFailed { state_type });
+                    return Err(e);
                 }
-            }
+            },
         };
         // With the items in the input, the state starts before its other fields are read.
         if let Some(items) = &items {
@@ -216,7 +242,13 @@ impl Run<'_> {
                 self.resolve_paths(&mut config, &["MaxItems"], &effective, context)?;
                 Some(S3Call {
                     resource: r.resource.clone(),
-                    arguments: self.render_path(r.parameters.as_ref(), &effective, context)?,
+                    arguments: self.render_payload(
+                        state,
+                        r.parameters.as_ref(),
+                        raw,
+                        &effective,
+                        context,
+                    )?,
                     config,
                 })
             }
@@ -225,7 +257,13 @@ impl Run<'_> {
         let writer = match &d.result_writer {
             Some(w) => Some(S3Call {
                 resource: w.resource.clone(),
-                arguments: self.render_path(w.parameters.as_ref(), &effective, context)?,
+                arguments: self.render_payload(
+                    state,
+                    w.parameters.as_ref(),
+                    raw,
+                    &effective,
+                    context,
+                )?,
                 config: w.writer_config.clone(),
             }),
             None => None,
@@ -236,19 +274,22 @@ impl Run<'_> {
         if let Some(Value::Object(b)) = batcher.as_mut() {
             if let Some(input) = b.get("BatchInput") {
                 let t = Template::compile(input).map_err(StatesError::runtime)?;
-                let rendered = self.render_path(Some(&t), &effective, context)?;
+                let rendered =
+                    self.render_payload(state, Some(&Payload::Path(t)), raw, &effective, context)?;
                 b.insert("BatchInput".into(), rendered);
             }
         }
         let count = self.threshold(
+            state,
             d.tolerated_failure_count.as_ref(),
-            "ToleratedFailureCountPath",
+            "ToleratedFailureCount",
             &effective,
             context,
         )?;
         let percentage = self.threshold(
+            state,
             d.tolerated_failure_percentage.as_ref(),
-            "ToleratedFailurePercentagePath",
+            "ToleratedFailurePercentage",
             &effective,
             context,
         )?;
@@ -268,20 +309,26 @@ impl Run<'_> {
             tolerated_failure_count: count.map(|c| c as u64),
             tolerated_failure_percentage: percentage,
             redrive: 0,
+            jsonata: state.query_language == QueryLanguage::Jsonata,
+            now: self.now,
         })
     }
 
-    /// Renders a JSONPath payload template; no template renders `{}`.
-    fn render_path(
+    /// Renders `Parameters` (against `input`, the effective input) or JSONata `Arguments`;
+    /// none renders `{}`.
+    fn render_payload(
         &mut self,
-        template: Option<&Template>,
+        state: &State,
+        payload: Option<&Payload>,
+        raw: &Value,
         input: &Value,
         context: &Value,
     ) -> Result<Value, StatesError> {
-        match template {
-            Some(t) => {
+        match payload {
+            Some(Payload::Path(t)) => {
                 t.render(&mut Scope::new(input, context, self.entropy).with_variables(&self.vars))
             }
+            Some(Payload::Jsonata(t)) => self.render(state, t, States::new(raw, context)),
             None => Ok(Value::Object(Map::new())),
         }
     }
@@ -316,45 +363,59 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// A tolerated failure count or percentage: a literal, read with `…Path` from the state
+    /// input, or a JSONata expression. A number written as a string is accepted, as AWS does.
     fn threshold(
-        &self,
+        &mut self,
+        state: &State,
         threshold: Option<&Threshold>,
-        path_field: &str,
+        field: &str,
         input: &Value,
         context: &Value,
     ) -> Result<Option<f64>, StatesError> {
-        match threshold {
-            None => Ok(None),
-            Some(Threshold::Fixed(n)) => Ok(Some(*n)),
+        let (value, path) = match threshold {
+            None => return Ok(None),
+            Some(Threshold::Fixed(n)) => return Ok(Some(*n)),
             Some(Threshold::Path(p)) => {
                 let value = select(p, input, context, &self.vars).unwrap_or(Value::Null);
-                // A number written as a string is accepted, as AWS does.
-                let value = match &value {
-                    Value::String(t) => serde_json::from_str::<Value>(t)
-                        .ok()
-                        .filter(Value::is_number)
-                        .unwrap_or(value),
-                    _ => value,
-                };
-                let integral = path_field.starts_with("ToleratedFailureCount");
-                let field = path_field.trim_end_matches("Path");
-                match (integral, value.as_i64(), value.as_f64()) {
-                    (true, Some(n), _) if n < 0 => {
-                        Err(StatesError::runtime(format!("{field} cannot be negative.")))
+                (value, Some(p))
+            }
+            Some(Threshold::Jsonata(t)) => {
+                (self.render(state, t, States::new(input, context))?, None)
+            }
+        };
+        let value = match &value {
+            Value::String(t) => serde_json::from_str::<Value>(t)
+                .ok()
+                .filter(Value::is_number)
+                .unwrap_or(value),
+            _ => value,
+        };
+        let integral = field == "ToleratedFailureCount";
+        match (integral, value.as_i64(), value.as_f64()) {
+            (true, Some(n), _) if n < 0 => {
+                Err(StatesError::runtime(format!("{field} cannot be negative.")))
+            }
+            (true, Some(n), _) => Ok(Some(n as f64)),
+            (false, _, Some(n)) if !(0.0..=100.0).contains(&n) => Err(StatesError::runtime(
+                format!("{field} must be between 0 and 100."),
+            )),
+            (false, _, Some(n)) => Ok(Some(n)),
+            _ => {
+                let kind = if integral { "integer" } else { "number" };
+                Err(match path {
+                    Some(p) => StatesError::runtime(format!(
+                        "The {field}Path field refers to value \"{value}\" which is not a valid {kind}: {}",
+                        p.text()
+                    )),
+                    None => {
+                        let e = StatesError::query(
+                            format!("The {field} field must be a valid {kind}, but was: {value}"),
+                            Some(field.to_owned()),
+                        );
+                        self.evaluation_failed(state, e)
                     }
-                    (true, Some(n), _) => Ok(Some(n as f64)),
-                    (false, _, Some(n)) if !(0.0..=100.0).contains(&n) => Err(
-                        StatesError::runtime(format!("{field} must be between 0 and 100.")),
-                    ),
-                    (false, _, Some(n)) => Ok(Some(n)),
-                    _ => {
-                        let kind = if integral { "integer" } else { "number" };
-                        Err(StatesError::runtime(format!(
-                            "The {path_field} field refers to value \"{value}\" which is not a valid {kind}: {}",
-                            p.text()
-                        )))
-                    }
-                }
+                })
             }
         }
     }
