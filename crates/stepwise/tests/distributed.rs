@@ -2628,3 +2628,52 @@ async fn jsonata_distributed_map() {
     let exec = start(&client, &sm, None, &input).await;
     closed(&client, &exec, ExecutionStatus::Succeeded).await;
 }
+
+/// A Map Run that never started (its `ItemReader` failed: the object was missing) is started
+/// by a redrive of the parent, once the object is there (issue #5: "a Map Run that never
+/// started is started").
+#[tokio::test]
+async fn redrive_starts_a_map_run_that_never_started() {
+    let moto = Moto::start().await;
+    moto.create_bucket(ITEMS_BUCKET).await;
+    let server = s3_server(&moto);
+    let client = server.client();
+    let raw = server.raw();
+    let def = machine(
+        distributed_map(
+            "STANDARD",
+            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
+            json!({
+                "ItemReader": {
+                    "Resource": "arn:aws:states:::s3:getObject",
+                    "ReaderConfig": {"InputType": "JSON"},
+                    "Parameters": {"Bucket": ITEMS_BUCKET, "Key": "late/items.json"}
+                }
+            }),
+        ),
+        json!({}),
+    );
+    let sm = create_machine(&client, "dmap-never-started", &def).await;
+    let exec = start(&client, &sm, None, &json!({})).await;
+    let d = closed(&client, &exec, ExecutionStatus::Failed).await;
+    assert_eq!(d.error(), Some("States.ItemReaderFailed"), "{:?}", d.cause());
+    let events = history(&client, &exec).await;
+    assert_eq!(count(&events, "MapRunStarted"), 0, "{:?}", event_types(&events));
+    let runs = raw.ok("ListMapRuns", &json!({"executionArn": exec})).await;
+    assert_eq!(runs["mapRuns"], json!([]));
+
+    moto.put_object(ITEMS_BUCKET, "late/items.json", "[1, 2]").await;
+    client
+        .redrive_execution()
+        .execution_arn(&exec)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("RedriveExecution: {}", DisplayErrorContext(&e)));
+    let d = closed(&client, &exec, ExecutionStatus::Succeeded).await;
+    assert_eq!(output(&d), json!([1, 2]));
+    let events = history(&client, &exec).await;
+    assert_eq!(count(&events, "MapRunStarted"), 1, "{:?}", event_types(&events));
+    assert_eq!(count(&events, "MapRunRedriven"), 0, "a new Map Run, not a redriven one");
+    let mr = map_run_arn_of(&events);
+    assert_eq!(map_run(&raw, &mr).await["executionCounts"], succeeded(2).json());
+}
