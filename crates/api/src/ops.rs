@@ -340,9 +340,12 @@ async fn describe_map_run(r: &Request<'_>) -> Reply {
 }
 
 async fn list_map_runs(r: &Request<'_>) -> Reply {
-    let runs = r.engine.list_map_runs(&r.required("executionArn")?).await?;
+    let all = r.engine.list_map_runs(&r.required("executionArn")?).await?;
+    let (runs, next) = page(all, r.usize("maxResults"), r.str("nextToken"))?;
     let items: Vec<Value> = runs.iter().map(wire::map_run_list_item).collect();
-    Ok(json!({ "mapRuns": items }))
+    let mut out = json!({ "mapRuns": items });
+    with_token(&mut out, next);
+    Ok(out)
 }
 
 async fn update_map_run(r: &Request<'_>) -> Reply {

@@ -1724,6 +1724,37 @@ async fn retry_starts_a_new_map_run() {
     let mut want = started.clone();
     want.sort();
     assert_eq!(listed, want, "ListMapRuns lists both attempts");
+    // One page at a time.
+    let first = raw
+        .ok(
+            "ListMapRuns",
+            &json!({"executionArn": exec, "maxResults": 1}),
+        )
+        .await;
+    let token = first["nextToken"]
+        .as_str()
+        .expect("a nextToken after page 1");
+    let second = raw
+        .ok(
+            "ListMapRuns",
+            &json!({"executionArn": exec, "maxResults": 1, "nextToken": token}),
+        )
+        .await;
+    assert!(second.get("nextToken").is_none(), "{second}");
+    let mut paged: Vec<&Value> = [&first, &second]
+        .iter()
+        .flat_map(|p| p["mapRuns"].as_array().into_iter().flatten())
+        .map(|r| &r["mapRunArn"])
+        .collect();
+    paged.sort_by_key(|v| v.to_string());
+    assert_eq!(
+        paged,
+        want.iter()
+            .map(|w| json!(w))
+            .collect::<Vec<_>>()
+            .iter()
+            .collect::<Vec<_>>()
+    );
     for mr in &started {
         assert_eq!(map_run(&raw, mr).await["status"], json!("FAILED"), "{mr}");
     }
@@ -2656,13 +2687,24 @@ async fn redrive_starts_a_map_run_that_never_started() {
     let sm = create_machine(&client, "dmap-never-started", &def).await;
     let exec = start(&client, &sm, None, &json!({})).await;
     let d = closed(&client, &exec, ExecutionStatus::Failed).await;
-    assert_eq!(d.error(), Some("States.ItemReaderFailed"), "{:?}", d.cause());
+    assert_eq!(
+        d.error(),
+        Some("States.ItemReaderFailed"),
+        "{:?}",
+        d.cause()
+    );
     let events = history(&client, &exec).await;
-    assert_eq!(count(&events, "MapRunStarted"), 0, "{:?}", event_types(&events));
+    assert_eq!(
+        count(&events, "MapRunStarted"),
+        0,
+        "{:?}",
+        event_types(&events)
+    );
     let runs = raw.ok("ListMapRuns", &json!({"executionArn": exec})).await;
     assert_eq!(runs["mapRuns"], json!([]));
 
-    moto.put_object(ITEMS_BUCKET, "late/items.json", "[1, 2]").await;
+    moto.put_object(ITEMS_BUCKET, "late/items.json", "[1, 2]")
+        .await;
     client
         .redrive_execution()
         .execution_arn(&exec)
@@ -2672,8 +2714,20 @@ async fn redrive_starts_a_map_run_that_never_started() {
     let d = closed(&client, &exec, ExecutionStatus::Succeeded).await;
     assert_eq!(output(&d), json!([1, 2]));
     let events = history(&client, &exec).await;
-    assert_eq!(count(&events, "MapRunStarted"), 1, "{:?}", event_types(&events));
-    assert_eq!(count(&events, "MapRunRedriven"), 0, "a new Map Run, not a redriven one");
+    assert_eq!(
+        count(&events, "MapRunStarted"),
+        1,
+        "{:?}",
+        event_types(&events)
+    );
+    assert_eq!(
+        count(&events, "MapRunRedriven"),
+        0,
+        "a new Map Run, not a redriven one"
+    );
     let mr = map_run_arn_of(&events);
-    assert_eq!(map_run(&raw, &mr).await["executionCounts"], succeeded(2).json());
+    assert_eq!(
+        map_run(&raw, &mr).await["executionCounts"],
+        succeeded(2).json()
+    );
 }
