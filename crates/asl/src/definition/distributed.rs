@@ -52,6 +52,8 @@ pub struct ResultWriter {
 pub enum Threshold {
     Fixed(f64),
     Path(JsonPath),
+    /// A JSONata expression (`"{% ... %}"`) in a JSONata state.
+    Jsonata(crate::jsonata::Template),
 }
 
 const LABEL_MAX: usize = 40;
@@ -181,6 +183,11 @@ impl Validator {
         max: Option<f64>,
     ) -> Option<Threshold> {
         let path_field = format!("{field}Path");
+        if let Some(v @ Value::String(text)) = obj.get(field) {
+            if text.trim_start().starts_with("{%") {
+                return self.compile_jsonata(v, field, at, false).map(Threshold::Jsonata);
+            }
+        }
         if let Some(v) = obj.get(field) {
             let n = v
                 .as_f64()

@@ -18,6 +18,7 @@ use crate::definition::{Distributed, MapState, Payload, State, Threshold};
 use crate::error::StatesError;
 use crate::history::{ErrorCause, EventDetails};
 use crate::io;
+use crate::jsonata::States;
 use crate::task::Resource;
 use crate::template::{Scope, Template};
 use crate::Entropy;
@@ -241,15 +242,17 @@ impl Run<'_> {
             }
         }
         let count = self.threshold(
+            state,
             d.tolerated_failure_count.as_ref(),
             "ToleratedFailureCountPath",
-            &effective,
+            (&effective, raw),
             context,
         )?;
         let percentage = self.threshold(
+            state,
             d.tolerated_failure_percentage.as_ref(),
             "ToleratedFailurePercentagePath",
-            &effective,
+            (&effective, raw),
             context,
         )?;
         Ok(MapRunSpec {
@@ -316,16 +319,30 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn threshold(
-        &self,
+    /// A tolerated failure threshold: `input` is the effective input (JSONPath) and the raw
+    /// state input (JSONata).
+    pub(super) fn threshold(
+        &mut self,
+        state: &State,
         threshold: Option<&Threshold>,
         path_field: &str,
-        input: &Value,
+        (input, raw): (&Value, &Value),
         context: &Value,
     ) -> Result<Option<f64>, StatesError> {
         match threshold {
             None => Ok(None),
             Some(Threshold::Fixed(n)) => Ok(Some(*n)),
+            Some(Threshold::Jsonata(t)) => {
+                let field = path_field.trim_end_matches("Path");
+                let value = self.render(state, t, States::new(raw, context))?;
+                match value.as_f64() {
+                    Some(n) if n >= 0.0 => Ok(Some(n)),
+                    _ => {
+                        let e = t.unexpected_type(field, "number", &value);
+                        Err(self.evaluation_failed(state, e))
+                    }
+                }
+            }
             Some(Threshold::Path(p)) => {
                 let value = select(p, input, context, &self.vars).unwrap_or(Value::Null);
                 // A number written as a string is accepted, as AWS does.
@@ -380,6 +397,24 @@ pub(super) fn reopen(mut run: TaskRun) -> Option<TaskRun> {
 }
 
 /// The error a Map Run fails with when too many children failed.
+/// Whether `failures` of `total` iterations exceed what a Map tolerates: any failure when it
+/// sets no threshold, else more than the count or a larger share than the percentage.
+pub fn tolerance_exceeded(
+    failures: u64,
+    total: u64,
+    count: Option<u64>,
+    percentage: Option<f64>,
+) -> bool {
+    if failures == 0 {
+        return false;
+    }
+    let share = failures as f64 * 100.0 / total.max(1) as f64;
+    match (count, percentage) {
+        (None, None) => true,
+        (count, pct) => count.is_some_and(|c| failures > c) || pct.is_some_and(|p| share > p),
+    }
+}
+
 pub fn exceeded_tolerance() -> ErrorCause {
     ErrorCause {
         error: Some("States.ExceedToleratedFailureThreshold".into()),
