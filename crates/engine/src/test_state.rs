@@ -152,7 +152,8 @@ impl Engine {
                 "Id": format!("arn:aws:states:{region}:{account}:stateMachine:{machine}"),
                 "Name": machine,
             },
-            "State": { "Name": state.name, "EnteredTime": now },
+            // AWS names the state `StateName` here even when it has another name.
+            "State": { "Name": SINGLE_STATE_NAME, "EnteredTime": now },
         });
         if matches!(
             state.kind,

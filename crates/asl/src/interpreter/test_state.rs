@@ -356,11 +356,14 @@ fn evaluate(
                 Some(Mocked::Result(result)) => result,
                 None => return Err(StatesError::runtime("The Map state has no mocked result.")),
             };
+            // The failure count is checked against the thresholds the state sets; a Map
+            // without any succeeds whatever the count (as AWS answers).
             let failed = case.config.map_iteration_failure_count.unwrap_or(0);
             let total = items
                 .or_else(|| result.as_array().map(Vec::len))
                 .unwrap_or(0);
-            if super::tolerance_exceeded(failed, total as u64, count, percentage) {
+            let limited = count.is_some() || percentage.is_some();
+            if limited && super::tolerance_exceeded(failed, total as u64, count, percentage) {
                 let ec = ErrorCause {
                     error: Some(THRESHOLD_EXCEEDED.into()),
                     cause: Some(THRESHOLD_EXCEEDED_CAUSE.into()),
