@@ -130,10 +130,17 @@ pub struct TaskCall {
 
 /// How the state ended.
 enum End {
-    Succeeded { output: Value, next: Option<String> },
+    Succeeded {
+        output: Value,
+        next: Option<String>,
+    },
     Failed(ErrorCause),
     Retriable(ErrorCause),
-    Caught { output: Value, next: String, error: ErrorCause },
+    Caught {
+        output: Value,
+        next: String,
+        error: ErrorCause,
+    },
 }
 
 /// The call a Task state makes, or `None` when the state is no Task or its input cannot be
@@ -296,7 +303,11 @@ fn evaluate(
                 }
             };
             ins.after_result_selector = Some(produced.clone());
-            run.assign(state.assign.as_ref().and_then(Payload::path), &produced, ctx)?;
+            run.assign(
+                state.assign.as_ref().and_then(Payload::path),
+                &produced,
+                ctx,
+            )?;
             let combined = io::result_path(result_path, raw.clone(), produced)?;
             ins.after_result_path = Some(combined.clone());
             let output = run.apply_path(&state.output_path, &combined, ctx)?;
@@ -327,7 +338,9 @@ fn evaluate(
                         ok => ok,
                     }
                 }
-                Some(Mocked::Error(ec)) => handle_error(run, case, &spec.retry, &spec.catch, ec, ins),
+                Some(Mocked::Error(ec)) => {
+                    handle_error(run, case, &spec.retry, &spec.catch, ec, ins)
+                }
                 None => Err(StatesError::runtime("The task produced no result.")),
             }
         }
@@ -341,7 +354,9 @@ fn evaluate(
                 }
             }
             Some(Mocked::Error(ec)) => handle_error(run, case, &p.retry, &p.catch, ec, ins),
-            None => Err(StatesError::runtime("The Parallel state has no mocked result.")),
+            None => Err(StatesError::runtime(
+                "The Parallel state has no mocked result.",
+            )),
         },
         StateKind::Map(m) => {
             let items = map_items(run, case, m, ins)?;
@@ -395,9 +410,9 @@ fn evaluate(
                     output: run.wait_output(state, raw)?,
                     next: state.next.clone(),
                 }),
-                Outcome::Blocked | Outcome::Again | Outcome::TimedOut => Err(
-                    StatesError::runtime("The state cannot be tested on its own."),
-                ),
+                Outcome::Blocked | Outcome::Again | Outcome::TimedOut => Err(StatesError::runtime(
+                    "The state cannot be tested on its own.",
+                )),
             }
         }
     }
@@ -433,7 +448,11 @@ fn exit_with(
         None => result,
     };
     ins.after_result_selector = Some(selected.clone());
-    run.assign(state.assign.as_ref().and_then(Payload::path), &selected, ctx)?;
+    run.assign(
+        state.assign.as_ref().and_then(Payload::path),
+        &selected,
+        ctx,
+    )?;
     let combined = io::result_path(result_path, raw.clone(), selected)?;
     ins.after_result_path = Some(combined.clone());
     let output = run.apply_path(&state.output_path, &combined, ctx)?;
@@ -485,23 +504,22 @@ fn handle_error(
             return Ok(End::Retriable(ec));
         }
     }
-    if let Some(j) = catch
+    let catcher = catch
         .iter()
-        .position(|c| error_matches(&c.error_equals, &error))
-    {
+        .enumerate()
+        .find(|(_, c)| error_matches(&c.error_equals, &error));
+    if let Some((j, catcher)) = catcher {
         details.catch_index = Some(j);
         ins.error_details = Some(details);
-        if let (Some(c), Ok(Outcome::Branch(next, output))) =
-            (catch.get(j), run.caught(case.state, &catch[j], &case.input, ec.clone()))
-        {
-            let _ = c;
-            return Ok(End::Caught {
+        // The catcher's output (ResultPath or Output) may itself fail: that error fails the state.
+        return match run.caught(case.state, catcher, &case.input, ec.clone())? {
+            Outcome::Branch(next, output) => Ok(End::Caught {
                 output,
                 next,
                 error: ec,
-            });
-        }
-        return Ok(End::Failed(ec));
+            }),
+            _ => Ok(End::Failed(ec)),
+        };
     }
     if details != ErrorDetails::default() {
         ins.error_details = Some(details);
@@ -530,7 +548,10 @@ fn map_items(
     let effective = run.apply_path(&state.input_path, raw, ctx)?;
     ins.after_input_path = Some(effective.clone());
     // Items read by an ItemReader are not in the input.
-    if m.distributed.as_ref().is_some_and(|d| d.item_reader.is_some()) {
+    if m.distributed
+        .as_ref()
+        .is_some_and(|d| d.item_reader.is_some())
+    {
         return Ok(None);
     }
     let items = run.apply_path(&m.items_path, &effective, ctx);
@@ -546,7 +567,9 @@ fn map_items(
                 _ => "$".to_owned(),
             };
             // AWS names a context path without its first `$`.
-            let path = path.strip_prefix("$$").map_or(path.clone(), |p| format!("${p}"));
+            let path = path
+                .strip_prefix("$$")
+                .map_or(path.clone(), |p| format!("${p}"));
             Err(StatesError::runtime(format!(
                 "Reference path \"{path}\" must point to array."
             )))
