@@ -615,12 +615,13 @@ async fn list_state_machine_aliases(r: &Request<'_>) -> Reply {
 async fn test_state(r: &Request<'_>) -> Reply {
     let member = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
     let mock = r.body.get("mock").filter(|m| m.is_object()).map(|m| {
-        let error_output = m.get("errorOutput").filter(|e| e.is_object()).map(|e| {
-            asl::history::ErrorCause {
-                error: member(e, "error"),
-                cause: member(e, "cause"),
-            }
-        });
+        let error_output =
+            m.get("errorOutput")
+                .filter(|e| e.is_object())
+                .map(|e| asl::history::ErrorCause {
+                    error: member(e, "error"),
+                    cause: member(e, "cause"),
+                });
         let field_validation = match m.get("fieldValidationMode").and_then(Value::as_str) {
             Some("PRESENT") => FieldValidation::Present,
             Some("NONE") => FieldValidation::None,
@@ -632,7 +633,11 @@ async fn test_state(r: &Request<'_>) -> Reply {
             field_validation,
         }
     });
-    let config = r.body.get("stateConfiguration").cloned().unwrap_or_default();
+    let config = r
+        .body
+        .get("stateConfiguration")
+        .cloned()
+        .unwrap_or_default();
     let count = |key: &str| config.get(key).and_then(Value::as_u64);
     let report = r
         .engine
@@ -647,7 +652,8 @@ async fn test_state(r: &Request<'_>) -> Reply {
             mock,
             context: r.str("context"),
             config: TestStateConfiguration {
-                retrier_retry_count: count("retrierRetryCount").map(|n| n.min(u64::from(u32::MAX)) as u32),
+                retrier_retry_count: count("retrierRetryCount")
+                    .map(|n| n.min(u64::from(u32::MAX)) as u32),
                 error_caused_by_state: member(&config, "errorCausedByState"),
                 map_iteration_failure_count: count("mapIterationFailureCount"),
                 map_item_reader_data: member(&config, "mapItemReaderData"),

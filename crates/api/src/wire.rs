@@ -473,7 +473,11 @@ pub fn test_state(report: &TestReport, inspect: bool) -> Value {
     put(&mut out, "output", text(&report.output));
     put(&mut out, "error", report.error.clone().map(Value::String));
     put(&mut out, "cause", report.cause.clone().map(Value::String));
-    put(&mut out, "nextState", report.next_state.clone().map(Value::String));
+    put(
+        &mut out,
+        "nextState",
+        report.next_state.clone().map(Value::String),
+    );
     if inspect {
         let i = &report.inspection;
         let mut data = Map::new();
@@ -482,11 +486,19 @@ pub fn test_state(report: &TestReport, inspect: bool) -> Value {
         put(&mut data, "afterParameters", text(&i.after_parameters));
         put(&mut data, "afterArguments", text(&i.after_arguments));
         put(&mut data, "result", text(&i.result));
-        put(&mut data, "afterResultSelector", text(&i.after_result_selector));
+        put(
+            &mut data,
+            "afterResultSelector",
+            text(&i.after_result_selector),
+        );
         put(&mut data, "afterResultPath", text(&i.after_result_path));
         put(&mut data, "afterItemsPath", text(&i.after_items_path));
         put(&mut data, "variables", text(&i.variables));
-        put(&mut data, "maxConcurrency", i.max_concurrency.map(|n| json!(n)));
+        put(
+            &mut data,
+            "maxConcurrency",
+            i.max_concurrency.map(|n| json!(n)),
+        );
         put(
             &mut data,
             "toleratedFailureCount",

@@ -165,7 +165,10 @@ impl Definition {
         Definition::validate(&machine, true)
     }
 
-    fn validate(obj: &Map<String, Value>, open_transitions: bool) -> Result<Definition, Vec<Diagnostic>> {
+    fn validate(
+        obj: &Map<String, Value>,
+        open_transitions: bool,
+    ) -> Result<Definition, Vec<Diagnostic>> {
         let mut v = Validator {
             diagnostics: Vec::new(),
             language: QueryLanguage::JsonPath,

@@ -74,7 +74,12 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn structure(&self, shape: &str, value: &Map<String, Value>, any: &[&str]) -> Result<(), String> {
+    fn structure(
+        &self,
+        shape: &str,
+        value: &Map<String, Value>,
+        any: &[&str],
+    ) -> Result<(), String> {
         let spec = &self.shapes[shape];
         for (name, v) in value {
             if any.contains(&name.as_str()) {
@@ -117,7 +122,9 @@ impl Checker<'_> {
             "map" => match v {
                 Value::Object(entries) => {
                     let value = spec["value"].as_str().unwrap_or_default();
-                    entries.values().try_for_each(|i| self.field(name, value, i))
+                    entries
+                        .values()
+                        .try_for_each(|i| self.field(name, value, i))
                 }
                 _ => fail("must be an object"),
             },
@@ -181,16 +188,66 @@ mod tests {
     #[test]
     fn results_checked_against_the_api_model() {
         let cases = [
-            ("aws-sdk:kms:encrypt", json!({"CiphertextBlob": 1}), FieldValidation::Strict, Some("Field 'CiphertextBlob' must be a string")),
-            ("aws-sdk:kms:encrypt", json!({"CiphertextBlob": ""}), FieldValidation::Present, Some("Field 'CiphertextBlob' is smaller than the minimum length")),
-            ("aws-sdk:lambda:getFunction", json!({"Configuration": {"MemorySize": 127}}), FieldValidation::Strict, Some("Field 'MemorySize' is less than the minimum value")),
-            ("aws-sdk:s3:getObject", json!({"StorageClass": "Papyrus"}), FieldValidation::Present, Some("Field 'StorageClass' is not an expected value")),
-            ("events:putEvents", json!({"Entries": [{"EventId": "a"}, {"EventId": ["b"]}]}), FieldValidation::Strict, Some("Field 'EventId' must be a string")),
-            ("events:putEvents", json!({"random": "json"}), FieldValidation::Strict, None),
-            ("lambda:invoke", json!({"Payload": {"any": "json"}, "StatusCode": 200}), FieldValidation::Strict, None),
-            ("states:startExecution", json!({"StartDate": true}), FieldValidation::Present, Some("Field 'StartDate' must be a string")),
-            ("states:startExecution", json!({}), FieldValidation::Present, None),
-            ("states:startExecution", json!({"StartDate": true}), FieldValidation::None, None),
+            (
+                "aws-sdk:kms:encrypt",
+                json!({"CiphertextBlob": 1}),
+                FieldValidation::Strict,
+                Some("Field 'CiphertextBlob' must be a string"),
+            ),
+            (
+                "aws-sdk:kms:encrypt",
+                json!({"CiphertextBlob": ""}),
+                FieldValidation::Present,
+                Some("Field 'CiphertextBlob' is smaller than the minimum length"),
+            ),
+            (
+                "aws-sdk:lambda:getFunction",
+                json!({"Configuration": {"MemorySize": 127}}),
+                FieldValidation::Strict,
+                Some("Field 'MemorySize' is less than the minimum value"),
+            ),
+            (
+                "aws-sdk:s3:getObject",
+                json!({"StorageClass": "Papyrus"}),
+                FieldValidation::Present,
+                Some("Field 'StorageClass' is not an expected value"),
+            ),
+            (
+                "events:putEvents",
+                json!({"Entries": [{"EventId": "a"}, {"EventId": ["b"]}]}),
+                FieldValidation::Strict,
+                Some("Field 'EventId' must be a string"),
+            ),
+            (
+                "events:putEvents",
+                json!({"random": "json"}),
+                FieldValidation::Strict,
+                None,
+            ),
+            (
+                "lambda:invoke",
+                json!({"Payload": {"any": "json"}, "StatusCode": 200}),
+                FieldValidation::Strict,
+                None,
+            ),
+            (
+                "states:startExecution",
+                json!({"StartDate": true}),
+                FieldValidation::Present,
+                Some("Field 'StartDate' must be a string"),
+            ),
+            (
+                "states:startExecution",
+                json!({}),
+                FieldValidation::Present,
+                None,
+            ),
+            (
+                "states:startExecution",
+                json!({"StartDate": true}),
+                FieldValidation::None,
+                None,
+            ),
         ];
         for (resource, result, mode, expected) in cases {
             let got = check_on(&format!("arn:aws:states:::{resource}"), result, mode).err();

@@ -185,7 +185,9 @@ impl Validator {
         let path_field = format!("{field}Path");
         if let Some(v @ Value::String(text)) = obj.get(field) {
             if text.trim_start().starts_with("{%") {
-                return self.compile_jsonata(v, field, at, false).map(Threshold::Jsonata);
+                return self
+                    .compile_jsonata(v, field, at, false)
+                    .map(Threshold::Jsonata);
             }
         }
         if let Some(v) = obj.get(field) {
