@@ -23,7 +23,7 @@ DEFAULT_CORPUS = os.path.normpath(os.path.join(ROOT, "..", "shared", "conformanc
 RATE_TOPICS = ["base", "choice_operators", "intrinsic_functions", "context_object", "api",
                "activities", "callback", "timeouts", "error_handling"]
 # ...and topics that are run for regressions only, while their features are being built.
-TOPICS = RATE_TOPICS + ["assign", "scenarios", "evaluate_jsonata", "query_language"]
+TOPICS = RATE_TOPICS + ["assign", "scenarios", "evaluate_jsonata", "query_language", "test_state"]
 EXPECTED = os.path.join(ROOT, "tests", "conformance", "expected-failures.txt")
 
 

@@ -1,7 +1,8 @@
 //! The operations: request members in, engine call, response shape out.
 
 use engine::{
-    CreateAlias, CreateStateMachine, Engine, HistoryQuery, MapRunUpdate, Route, UpdateStateMachine,
+    CreateAlias, CreateStateMachine, Engine, FieldValidation, HistoryQuery, MapRunUpdate, Route,
+    TestMock, TestStateConfiguration, TestStateRequest, UpdateStateMachine,
 };
 use serde_json::{json, Map, Value};
 
@@ -107,6 +108,7 @@ pub async fn dispatch(op: &str, r: &Request<'_>) -> Option<Reply> {
         "DescribeMapRun" => describe_map_run(r).await,
         "ListMapRuns" => list_map_runs(r).await,
         "UpdateMapRun" => update_map_run(r).await,
+        "TestState" => test_state(r).await,
         _ => return None,
     })
 }
@@ -611,4 +613,56 @@ async fn list_state_machine_aliases(r: &Request<'_>) -> Reply {
     let mut out = json!({ "stateMachineAliases": aliases });
     with_token(&mut out, next);
     Ok(out)
+}
+
+async fn test_state(r: &Request<'_>) -> Reply {
+    let member = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    let mock = r.body.get("mock").filter(|m| m.is_object()).map(|m| {
+        let error_output =
+            m.get("errorOutput")
+                .filter(|e| e.is_object())
+                .map(|e| asl::history::ErrorCause {
+                    error: member(e, "error"),
+                    cause: member(e, "cause"),
+                });
+        let field_validation = match m.get("fieldValidationMode").and_then(Value::as_str) {
+            Some("PRESENT") => FieldValidation::Present,
+            Some("NONE") => FieldValidation::None,
+            _ => FieldValidation::Strict,
+        };
+        TestMock {
+            result: member(m, "result"),
+            error_output,
+            field_validation,
+        }
+    });
+    let config = r
+        .body
+        .get("stateConfiguration")
+        .cloned()
+        .unwrap_or_default();
+    let count = |key: &str| config.get(key).and_then(Value::as_u64);
+    let report = r
+        .engine
+        .test_state(TestStateRequest {
+            region: r.region.to_owned(),
+            definition: r.required("definition")?,
+            role_arn: r.str("roleArn"),
+            input: r.str("input"),
+            reveal_secrets: r.bool("revealSecrets") == Some(true),
+            variables: r.str("variables"),
+            state_name: r.str("stateName"),
+            mock,
+            context: r.str("context"),
+            config: TestStateConfiguration {
+                retrier_retry_count: count("retrierRetryCount")
+                    .map(|n| n.min(u64::from(u32::MAX)) as u32),
+                error_caused_by_state: member(&config, "errorCausedByState"),
+                map_iteration_failure_count: count("mapIterationFailureCount"),
+                map_item_reader_data: member(&config, "mapItemReaderData"),
+            },
+        })
+        .await?;
+    let inspect = matches!(r.str("inspectionLevel").as_deref(), Some("DEBUG" | "TRACE"));
+    Ok(wire::test_state(&report, inspect))
 }

@@ -1,6 +1,7 @@
 //! AWS wire shapes of the engine's records and history events.
 
 use asl::history::{ErrorCause, EventDetails, HistoryEvent, TaskFamily, TaskRef};
+use asl::interpreter::test_state::TestReport;
 use engine::{
     AliasRecord, ExecutionRecord, MapRunDescription, MapRunRecord, RedriveStatus,
     StateMachineRecord,
@@ -433,4 +434,101 @@ fn resource(task: &TaskRef, o: &mut Map<String, Value>) {
         task.resource_type.clone().map(Value::String),
     );
     o.insert("resource".into(), json!(task.resource));
+}
+
+/// JSON text the way TestState writes its payloads: `", "` between items, `": "` after keys.
+pub fn test_state_json(value: &Value) -> String {
+    use serde::Serialize;
+    struct Spaced;
+    impl serde_json::ser::Formatter for Spaced {
+        fn begin_array_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            writer: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            if first {
+                Ok(())
+            } else {
+                writer.write_all(b", ")
+            }
+        }
+        fn begin_object_key<W: ?Sized + std::io::Write>(
+            &mut self,
+            writer: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            self.begin_array_value(writer, first)
+        }
+        fn begin_object_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            writer: &mut W,
+        ) -> std::io::Result<()> {
+            writer.write_all(b": ")
+        }
+    }
+    let mut out = serde_json::Serializer::with_formatter(Vec::new(), Spaced);
+    match value.serialize(&mut out) {
+        Ok(()) => String::from_utf8(out.into_inner()).unwrap_or_else(|_| value.to_string()),
+        Err(_) => value.to_string(),
+    }
+}
+
+/// TestState's answer; `inspect` (DEBUG, TRACE) adds `inspectionData`.
+pub fn test_state(report: &TestReport, inspect: bool) -> Value {
+    let text = |v: &Option<Value>| v.as_ref().map(|v| json!(test_state_json(v)));
+    let mut out = Map::new();
+    out.insert("status".into(), json!(report.status.as_str()));
+    put(&mut out, "output", text(&report.output));
+    put(&mut out, "error", report.error.clone().map(Value::String));
+    put(&mut out, "cause", report.cause.clone().map(Value::String));
+    put(
+        &mut out,
+        "nextState",
+        report.next_state.clone().map(Value::String),
+    );
+    if inspect {
+        let i = &report.inspection;
+        let mut data = Map::new();
+        put(&mut data, "input", text(&i.input));
+        put(&mut data, "afterInputPath", text(&i.after_input_path));
+        put(&mut data, "afterParameters", text(&i.after_parameters));
+        put(&mut data, "afterArguments", text(&i.after_arguments));
+        put(&mut data, "result", text(&i.result));
+        put(
+            &mut data,
+            "afterResultSelector",
+            text(&i.after_result_selector),
+        );
+        put(&mut data, "afterResultPath", text(&i.after_result_path));
+        put(&mut data, "afterItemsPath", text(&i.after_items_path));
+        put(&mut data, "variables", text(&i.variables));
+        put(
+            &mut data,
+            "maxConcurrency",
+            i.max_concurrency.map(|n| json!(n)),
+        );
+        put(
+            &mut data,
+            "toleratedFailureCount",
+            i.tolerated_failure_count.map(|n| json!(n)),
+        );
+        put(
+            &mut data,
+            "toleratedFailurePercentage",
+            i.tolerated_failure_percentage.map(|n| json!(n)),
+        );
+        if let Some(d) = &i.error_details {
+            let mut details = Map::new();
+            put(&mut details, "catchIndex", d.catch_index.map(|n| json!(n)));
+            put(&mut details, "retryIndex", d.retry_index.map(|n| json!(n)));
+            put(
+                &mut details,
+                "retryBackoffIntervalSeconds",
+                d.retry_backoff_interval_seconds.map(|n| json!(n)),
+            );
+            data.insert("errorDetails".into(), Value::Object(details));
+        }
+        out.insert("inspectionData".into(), Value::Object(data));
+    }
+    Value::Object(out)
 }

@@ -142,15 +142,51 @@ impl Definition {
         let Value::Object(obj) = value else {
             return Err(not_an_object());
         };
+        Definition::validate(&obj, false)
+    }
+
+    /// Parses one state on its own (TestState's `definition` without `stateName`): the state
+    /// becomes the only state of a machine, named `StateName` as AWS names it, and its
+    /// transitions may point at states that do not exist.
+    pub fn parse_state(text: &str) -> Result<Definition, Vec<Diagnostic>> {
+        let value: Value = serde_json::from_str(text).map_err(|e| vec![json_error(text, &e)])?;
+        let Value::Object(state) = value else {
+            return Err(vec![Diagnostic {
+                code: codes::SCHEMA_VALIDATION_FAILED,
+                message: "Definition must be a valid JSON object".into(),
+                location: None,
+            }]);
+        };
+        let mut states = Map::new();
+        states.insert(SINGLE_STATE_NAME.into(), Value::Object(state));
+        let mut machine = Map::new();
+        machine.insert("StartAt".into(), Value::String(SINGLE_STATE_NAME.into()));
+        machine.insert("States".into(), Value::Object(states));
+        Definition::validate(&machine, true)
+    }
+
+    fn validate(
+        obj: &Map<String, Value>,
+        open_transitions: bool,
+    ) -> Result<Definition, Vec<Diagnostic>> {
         let mut v = Validator {
             diagnostics: Vec::new(),
             language: QueryLanguage::JsonPath,
+            open_transitions,
         };
-        let def = v.machine(&obj);
+        let def = v.machine(obj);
         match def {
             Some(def) if v.diagnostics.is_empty() => Ok(def),
             _ => Err(v.diagnostics),
         }
+    }
+
+    /// The state named `name` anywhere in the definition: at the top level, in a Parallel
+    /// branch or in a Map's item processor.
+    pub fn find_state(&self, name: &str) -> Option<&State> {
+        let mut all = Vec::new();
+        self.root.walk(&mut all, "");
+        all.into_iter().map(|(s, _)| s).find(|s| s.name == name)
     }
 
     pub fn state(&self, name: &str) -> Option<&State> {
@@ -513,7 +549,13 @@ struct Validator {
     diagnostics: Vec<Diagnostic>,
     /// The state machine's `QueryLanguage`: states without one use it, nested ones included.
     language: QueryLanguage,
+    /// Top-level transitions may name states that are not in the definition (a state tested
+    /// on its own).
+    open_transitions: bool,
 }
+
+/// The name AWS gives a state tested on its own (`$$.State.Name`, diagnostics locations).
+pub const SINGLE_STATE_NAME: &str = "StateName";
 
 impl Validator {
     fn error(&mut self, code: &'static str, message: impl Into<String>, at: &str) {
@@ -580,6 +622,7 @@ impl Validator {
                 states.insert(name.clone(), state);
             }
         }
+        let open = self.open_transitions && at.is_empty();
         if !states_obj.contains_key(&start_at) {
             self.error(
                 codes::MISSING_TRANSITION_TARGET,
@@ -611,7 +654,7 @@ impl Validator {
                 .chain(choices)
                 .chain(catchers.iter().map(|c| &c.next));
             for target in targets {
-                if !states_obj.contains_key(target) {
+                if !open && !states_obj.contains_key(target) {
                     self.error(
                         codes::MISSING_TRANSITION_TARGET,
                         format!("Missing 'Next' target: {target}"),

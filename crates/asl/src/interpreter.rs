@@ -21,8 +21,9 @@ use crate::template::{Scope, Template};
 use crate::{timestamp, Entropy};
 
 mod map_run;
+pub mod test_state;
 
-pub use map_run::{exceeded_tolerance, MapRunSpec, S3Call};
+pub use map_run::{exceeded_tolerance, tolerance_exceeded, MapRunSpec, S3Call};
 
 /// AWS's payload limit for inputs, outputs and results: 256 KiB of UTF-8.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
@@ -464,6 +465,7 @@ pub fn advance(
         budget: limits.states_per_call,
         vars: Map::new(),
         pending_assign: None,
+        context_override: None,
     };
     run.handle(signal);
     run.out.wake_at = match run.rt.status {
@@ -492,6 +494,8 @@ struct Run<'a> {
     vars: Map<String, Value>,
     /// Variables the state being executed assigns when it exits.
     pending_assign: Option<Map<String, Value>>,
+    /// The context object, when it is given rather than derived (TestState's `context`).
+    context_override: Option<Value>,
 }
 
 /// How a scope (the execution, a branch, an iteration) ended, or that it waits.
@@ -881,6 +885,9 @@ impl<'a> Run<'a> {
     }
 
     fn context(&self, state: &State) -> Value {
+        if let Some(context) = &self.context_override {
+            return context.clone();
+        }
         let i = self.info;
         let mut execution = json!({
             "Id": i.execution_arn,
@@ -931,13 +938,15 @@ impl<'a> Run<'a> {
                 result_path,
             } => {
                 let effective = self.apply_path(&state.input_path, raw, &context)?;
+                // `Result` is the output of the Pass state's virtual task: it wins over the
+                // task's input (`Parameters`), as on AWS.
                 let produced = match (parameters, result) {
-                    (Some(t), _) => {
+                    (_, Some(r)) => r.clone(),
+                    (Some(t), None) => {
                         let mut scope = Scope::new(&effective, &context, self.entropy)
                             .with_variables(&self.vars);
                         t.render(&mut scope)?
                     }
-                    (None, Some(r)) => r.clone(),
                     (None, None) => effective,
                 };
                 let assign = state.assign.as_ref().and_then(Payload::path);

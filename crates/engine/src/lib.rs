@@ -14,11 +14,13 @@ pub mod integrations;
 pub mod item_io;
 mod machines;
 mod map_runs;
+mod mock_schema;
 mod redrive;
 mod runner;
 pub mod s3;
 mod sfn_sdk;
 mod tasks;
+mod test_state;
 mod versions;
 
 use std::sync::Arc;
@@ -34,6 +36,7 @@ pub use store::{
     ActivityRecord, AliasRecord, ExecutionRecord, MapRunRecord, Route, StateMachineRecord,
     VersionRecord,
 };
+pub use test_state::{FieldValidation, TestMock, TestStateConfiguration, TestStateRequest};
 pub use versions::CreateAlias;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

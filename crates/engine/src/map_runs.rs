@@ -226,17 +226,13 @@ impl LiveRun {
         let failures =
             t[Child::Failed as usize] + t[Child::TimedOut as usize] + t[Child::Aborted as usize];
         let total: u64 = t.iter().sum();
-        if failures == 0 {
-            return false;
-        }
         let r = &self.record;
-        let percentage = failures as f64 * 100.0 / total.max(1) as f64;
-        match (r.tolerated_failure_count, r.tolerated_failure_percentage) {
-            (None, None) => true,
-            (count, pct) => {
-                count.is_some_and(|c| failures > c) || pct.is_some_and(|p| percentage > p)
-            }
-        }
+        asl::interpreter::tolerance_exceeded(
+            failures,
+            total,
+            r.tolerated_failure_count,
+            r.tolerated_failure_percentage,
+        )
     }
 
     fn child_arn(&self, name: &str) -> String {

@@ -365,7 +365,7 @@ impl Run<'_> {
 
     /// A tolerated failure count or percentage: a literal, read with `…Path` from the state
     /// input, or a JSONata expression. A number written as a string is accepted, as AWS does.
-    fn threshold(
+    pub(super) fn threshold(
         &mut self,
         state: &State,
         threshold: Option<&Threshold>,
@@ -373,15 +373,15 @@ impl Run<'_> {
         input: &Value,
         context: &Value,
     ) -> Result<Option<f64>, StatesError> {
-        let (value, path) = match threshold {
+        let (value, source) = match threshold {
             None => return Ok(None),
             Some(Threshold::Fixed(n)) => return Ok(Some(*n)),
             Some(Threshold::Path(p)) => {
                 let value = select(p, input, context, &self.vars).unwrap_or(Value::Null);
-                (value, Some(p))
+                (value, Ok(p))
             }
             Some(Threshold::Jsonata(t)) => {
-                (self.render(state, t, States::new(input, context))?, None)
+                (self.render(state, t, States::new(input, context))?, Err(t))
             }
         };
         let value = match &value {
@@ -403,16 +403,13 @@ impl Run<'_> {
             (false, _, Some(n)) => Ok(Some(n)),
             _ => {
                 let kind = if integral { "integer" } else { "number" };
-                Err(match path {
-                    Some(p) => StatesError::runtime(format!(
+                Err(match source {
+                    Ok(p) => StatesError::runtime(format!(
                         "The {field}Path field refers to value \"{value}\" which is not a valid {kind}: {}",
                         p.text()
                     )),
-                    None => {
-                        let e = StatesError::query(
-                            format!("The {field} field must be a valid {kind}, but was: {value}"),
-                            Some(field.to_owned()),
-                        );
+                    Err(t) => {
+                        let e = t.unexpected_type(field, kind, &value);
                         self.evaluation_failed(state, e)
                     }
                 })
@@ -441,6 +438,24 @@ pub(super) fn reopen(mut run: TaskRun) -> Option<TaskRun> {
 }
 
 /// The error a Map Run fails with when too many children failed.
+/// Whether `failures` of `total` iterations exceed what a Map tolerates: any failure when it
+/// sets no threshold, else more than the count or a larger share than the percentage.
+pub fn tolerance_exceeded(
+    failures: u64,
+    total: u64,
+    count: Option<u64>,
+    percentage: Option<f64>,
+) -> bool {
+    if failures == 0 {
+        return false;
+    }
+    let share = failures as f64 * 100.0 / total.max(1) as f64;
+    match (count, percentage) {
+        (None, None) => true,
+        (count, pct) => count.is_some_and(|c| failures > c) || pct.is_some_and(|p| share > p),
+    }
+}
+
 pub fn exceeded_tolerance() -> ErrorCause {
     ErrorCause {
         error: Some("States.ExceedToleratedFailureThreshold".into()),

@@ -1,0 +1,280 @@
+//! TestState: one state run on its own, outside any execution.
+//!
+//! The engine checks the request as AWS does (the definition, the state, the mock, the
+//! context), builds the context object AWS gives a tested state, obtains the state's work
+//! (the mock, or a real call through the Lambda and HTTP integrations), and has the pure
+//! interpreter evaluate the state (`asl::interpreter::test_state`). Nothing is stored.
+
+use asl::definition::{invalid_definition_message, Definition, StateKind, SINGLE_STATE_NAME};
+use asl::history::ErrorCause;
+use asl::interpreter::test_state::{self, Mocked, TestCase, TestConfig, TestReport};
+use asl::interpreter::{Dispatch, TaskOutcome};
+use asl::task::{Pattern, Resource};
+use serde_json::{json, Map, Value};
+
+pub use crate::mock_schema::FieldValidation;
+use crate::tasks::Reply;
+use crate::{integrations, Engine, Error, Result};
+
+/// A TestState request in the engine's terms.
+#[derive(Debug, Clone, Default)]
+pub struct TestStateRequest {
+    pub region: String,
+    pub definition: String,
+    pub role_arn: Option<String>,
+    pub input: Option<String>,
+    pub reveal_secrets: bool,
+    pub variables: Option<String>,
+    /// The state to test in a full definition; `None` when `definition` is one state.
+    pub state_name: Option<String>,
+    pub mock: Option<TestMock>,
+    pub context: Option<String>,
+    pub config: TestStateConfiguration,
+}
+
+/// The mocked outcome of the state's work.
+#[derive(Debug, Clone)]
+pub struct TestMock {
+    pub result: Option<String>,
+    pub error_output: Option<ErrorCause>,
+    pub field_validation: FieldValidation,
+}
+
+/// `stateConfiguration`.
+#[derive(Debug, Clone, Default)]
+pub struct TestStateConfiguration {
+    pub retrier_retry_count: Option<u32>,
+    pub error_caused_by_state: Option<String>,
+    pub map_iteration_failure_count: Option<u64>,
+    pub map_item_reader_data: Option<String>,
+}
+
+const STATES_WITHOUT_CONTAINERS: &str =
+    "TestState API does not support Map or Parallel states. Supported state types include: [Task, Wait, Pass, Succeed, Fail, Choice]";
+
+impl Engine {
+    /// Runs one state as AWS's TestState does.
+    pub async fn test_state(&self, req: TestStateRequest) -> Result<TestReport> {
+        let definition = match &req.state_name {
+            Some(_) => Definition::parse(&req.definition),
+            None => Definition::parse_state(&req.definition),
+        }
+        .map_err(|d| Error::InvalidDefinition(invalid_definition_message(&req.definition, &d)))?;
+        let name = req.state_name.as_deref().unwrap_or(SINGLE_STATE_NAME);
+        let state = definition
+            .find_state(name)
+            .ok_or_else(|| Error::Validation("State not found in definition".into()))?;
+        let kind = state.kind.event_prefix();
+        let container = matches!(state.kind, StateKind::Parallel(_) | StateKind::Map(_));
+        if let Some(mock) = &req.mock {
+            if mock.result.is_some() && mock.error_output.is_some() {
+                return Err(Error::Validation(
+                    "A test mock should have only one of the following fields: [result, errorOutput].".into(),
+                ));
+            }
+            if req.reveal_secrets {
+                return Err(Error::Validation(
+                    "TestState does not support RevealSecrets when a mock is specified.".into(),
+                ));
+            }
+            if !container && !matches!(state.kind, StateKind::Task(_)) {
+                return Err(Error::Validation(format!(
+                    "State type '{kind}' is not supported when a mock is specified"
+                )));
+            }
+        } else if container {
+            return Err(Error::InvalidDefinition(STATES_WITHOUT_CONTAINERS.into()));
+        }
+        let mocked = match &req.mock {
+            Some(mock) => Some(mocked(mock, &state.kind)?),
+            None => None,
+        };
+        let input = parse_input(req.input.as_deref())?;
+        let variables = match req.variables.as_deref() {
+            None => Map::new(),
+            Some(text) => match serde_json::from_str(text) {
+                Ok(Value::Object(vars)) => vars,
+                _ => {
+                    return Err(Error::Validation(
+                        "Variables must be a valid JSON object".into(),
+                    ))
+                }
+            },
+        };
+        let context = match req.context.as_deref() {
+            Some(text) => given_context(text, &state.kind)?,
+            None => self.default_context(&req, state, &input),
+        };
+        let case = TestCase {
+            definition: &definition,
+            state,
+            input,
+            context,
+            variables,
+            config: TestConfig {
+                retrier_retry_count: req.config.retrier_retry_count.unwrap_or(0),
+                map_iteration_failure_count: req.config.map_iteration_failure_count,
+            },
+            now: self.now(),
+            seed: rand::random(),
+        };
+        let outcome = match mocked {
+            Some(m) => Some(m),
+            None => match test_state::task_call(&case) {
+                Some(call) => Some(self.perform_test_task(call).await),
+                None => None,
+            },
+        };
+        Ok(test_state::run(&case, outcome))
+    }
+
+    /// The context object AWS gives a tested state: a made-up Express execution.
+    fn default_context(
+        &self,
+        req: &TestStateRequest,
+        state: &asl::definition::State,
+        input: &Value,
+    ) -> Value {
+        let account = &self.config().account_id;
+        let region = &req.region;
+        let machine = uuid::Uuid::new_v4().to_string();
+        let execution = uuid::Uuid::new_v4().to_string();
+        let now = asl::timestamp::format_millis(self.now());
+        let mut context = json!({
+            "Execution": {
+                "Id": format!("arn:aws:states:{region}:{account}:express:{machine}:{execution}"),
+                "Input": input,
+                "Name": execution,
+                "RoleArn": req.role_arn,
+                "StartTime": now,
+            },
+            "StateMachine": {
+                "Id": format!("arn:aws:states:{region}:{account}:stateMachine:{machine}"),
+                "Name": machine,
+            },
+            // AWS names the state `StateName` here even when it has another name.
+            "State": { "Name": SINGLE_STATE_NAME, "EnteredTime": now },
+        });
+        if matches!(
+            state.kind,
+            StateKind::Task(_) | StateKind::Map(_) | StateKind::Parallel(_)
+        ) {
+            context["State"]["RetryCount"] = json!(req.config.retrier_retry_count.unwrap_or(0));
+        }
+        context
+    }
+
+    /// Performs a Task for real through the integrations that reach the network.
+    async fn perform_test_task(&self, call: test_state::TaskCall) -> Mocked {
+        let dispatch = Dispatch {
+            task_id: 0,
+            state: String::new(),
+            attempt: 0,
+            token: String::new(),
+            resource: call.resource.clone(),
+            input: call.input,
+            timeout_seconds: call.timeout_seconds,
+            heartbeat_seconds: call.heartbeat_seconds,
+        };
+        let reply = match &call.resource {
+            Resource::Activity { .. } | Resource::MapRun(_) => {
+                return runtime_error(
+                    "TestState does not run activities; mock the result instead.".into(),
+                )
+            }
+            Resource::Service {
+                pattern: Pattern::WaitForTaskToken | Pattern::Sync | Pattern::Sync2,
+                ..
+            } => {
+                return runtime_error(format!(
+                    "TestState does not wait for '{}'; mock the result instead.",
+                    call.resource.arn()
+                ))
+            }
+            other => integrations::invoke(self, other, &dispatch).await,
+        };
+        match reply {
+            Reply::Done(TaskOutcome::Succeeded(result)) => Mocked::Result(result),
+            Reply::Done(TaskOutcome::Failed(ec) | TaskOutcome::TimedOut(ec)) => Mocked::Error(ec),
+            Reply::Submitted(_) | Reply::Pending => {
+                runtime_error("The task did not finish; mock the result instead.".into())
+            }
+        }
+    }
+}
+
+fn runtime_error(cause: String) -> Mocked {
+    Mocked::Error(ErrorCause {
+        error: Some("States.Runtime".into()),
+        cause: Some(cause),
+    })
+}
+
+/// The state input (`{}` when absent), as StartExecution reads an execution input.
+fn parse_input(text: Option<&str>) -> Result<Value> {
+    match text {
+        None => Ok(json!({})),
+        Some(t) => serde_json::from_str(t).map_err(|e| {
+            Error::InvalidExecutionInput(format!("Invalid State Machine Execution Input: '{e}'"))
+        }),
+    }
+}
+
+/// The request's mock as the outcome of the state's work, checked as AWS checks it.
+fn mocked(mock: &TestMock, kind: &StateKind) -> Result<Mocked> {
+    if let Some(ec) = &mock.error_output {
+        return Ok(Mocked::Error(ec.clone()));
+    }
+    let text = mock.result.as_deref().unwrap_or("null");
+    let result: Value = serde_json::from_str(text)
+        .map_err(|_| Error::Validation("Mocked result must be valid JSON".into()))?;
+    match kind {
+        StateKind::Map(m) => {
+            let writer = m
+                .distributed
+                .as_ref()
+                .is_some_and(|d| d.result_writer.is_some());
+            if writer && !result.is_object() {
+                return Err(Error::Validation(
+                    "Mocked result must be a JSON object.".into(),
+                ));
+            }
+            if !writer && !result.is_array() {
+                return Err(Error::Validation("Mocked result must be an array.".into()));
+            }
+        }
+        StateKind::Parallel(_) if !result.is_array() => {
+            return Err(Error::Validation("Mocked result must be an array.".into()));
+        }
+        StateKind::Task(t) => {
+            crate::mock_schema::check(&t.resource, &result, mock.field_validation)
+                .map_err(Error::Validation)?;
+        }
+        _ => {}
+    }
+    Ok(Mocked::Result(result))
+}
+
+/// A context object given with the request: a JSON object, with `Task` only for the states
+/// that have a task token or a job.
+fn given_context(text: &str, kind: &StateKind) -> Result<Value> {
+    let context: Value = match serde_json::from_str(text) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            return Err(Error::Validation(
+                "Invalid Context object provided: Context object must be a valid JSON object"
+                    .into(),
+            ))
+        }
+    };
+    let waits = matches!(kind, StateKind::Task(t) if matches!(
+        &t.resource,
+        Resource::Service { pattern: Pattern::WaitForTaskToken | Pattern::Sync | Pattern::Sync2, .. }
+    ));
+    if context.get("Task").is_some() && !waits {
+        return Err(Error::Validation(
+            "Invalid Context object provided: Context object contains 'Task' when state is not a Task state with a '.sync' or '.waitForTaskToken' service integration pattern".into(),
+        ));
+    }
+    Ok(context)
+}
