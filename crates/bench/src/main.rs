@@ -82,7 +82,7 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     redrive_hold: u64,
     /// distributed-map: items (= Express child executions) of the Distributed Map (at most
-    /// ~131,000: the items come in the execution input, limited to 256 KiB).
+    /// ~131,000: the items come in the execution input, limited to 256 KiB; 0 skips it).
     #[arg(long, default_value_t = 100_000)]
     distributed_items: usize,
     /// distributed-map: items of the Standard-children variant (0 skips it).

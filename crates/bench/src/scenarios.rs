@@ -472,7 +472,10 @@ impl Bench {
             distributed_standard_items: standard_items,
             ..
         } = self.sizes;
-        let mut reports = vec![self.map_run(true, express_items).await?];
+        let mut reports = Vec::new();
+        if express_items > 0 {
+            reports.push(self.map_run(true, express_items).await?);
+        }
         if standard_items > 0 {
             reports.push(self.map_run(false, standard_items).await?);
         }
