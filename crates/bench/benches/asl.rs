@@ -1,11 +1,13 @@
 //! Micro-benchmarks of the interpreter's hot paths (`stepwise-asl`): JSONPath, payload
-//! templates, intrinsic functions, definition parsing, `advance` over a Pass chain, and
-//! history event serialization. Run with `cargo bench -p stepwise-bench`.
+//! templates, intrinsic functions, JSONata expressions and `Arguments` objects, definition
+//! parsing, `advance` over a Pass chain, and history event serialization. Run with
+//! `cargo bench -p stepwise-bench`.
 
 use asl::definition::Definition;
 use asl::history::HistoryEvent;
 use asl::interpreter::{advance, ExecutionInfo, Limits, Runtime, Signal};
 use asl::intrinsics::Intrinsic;
+use asl::jsonata;
 use asl::jsonpath::JsonPath;
 use asl::template::{Scope, Template};
 use asl::Entropy;
@@ -90,6 +92,70 @@ fn intrinsic_eval(bencher: divan::Bencher, text: &str) {
     bencher.bench_local(|| {
         f.eval(&mut Scope::new(black_box(&input), &context, &mut entropy))
             .unwrap()
+    });
+}
+
+/// `document()` plus 20 priced line items, for the JSONata expressions.
+fn shop() -> Value {
+    let mut doc = document();
+    doc["items"] = (0..20)
+        .map(|i| json!({"name": format!("item-{i}"), "price": i * 2, "qty": i % 3 + 1}))
+        .collect();
+    doc
+}
+
+/// The first is the example; the next two are the JSONPath benchmarks' paths.
+const JSONATA: [&str; 3] = [
+    "{% $states.input.items[price > 10].name %}",
+    "{% $states.input.customer.address.city %}",
+    "{% $states.input.orders[total > 50].id %}",
+];
+
+/// A JSONata state's `Arguments`: five expressions and a literal.
+fn arguments() -> Value {
+    json!({"names": "{% $states.input.items[price > 10].name %}",
+           "total": "{% $sum($states.input.items.(price * qty)) %}",
+           "count": "{% $count($states.input.orders) %}",
+           "customer": "{% $uppercase($states.input.customer.name) %}",
+           "execution": "{% $states.context.Execution.Id %}",
+           "static": {"a": 1, "b": [1, 2, 3]}})
+}
+
+/// Parsing (and checking) one `{% %}` field, as `Definition::parse` does.
+#[divan::bench(args = JSONATA)]
+fn jsonata_compile(text: &str) -> jsonata::Template {
+    jsonata::Template::compile(&json!(black_box(text)), "Output", false).unwrap()
+}
+
+/// Evaluating it against `shop()` (binds `$states` from the input and context each time).
+#[divan::bench(args = JSONATA)]
+fn jsonata_eval(bencher: divan::Bencher, text: &str) {
+    let template = jsonata::Template::compile(&json!(text), "Output", false).unwrap();
+    jsonata_render_bench(bencher, &template);
+}
+
+#[divan::bench]
+fn jsonata_arguments_compile() -> jsonata::Template {
+    jsonata::Template::compile(black_box(&arguments()), "Arguments", false).unwrap()
+}
+
+#[divan::bench]
+fn jsonata_arguments_render(bencher: divan::Bencher) {
+    let template = jsonata::Template::compile(&arguments(), "Arguments", false).unwrap();
+    jsonata_render_bench(bencher, &template);
+}
+
+fn jsonata_render_bench(bencher: divan::Bencher, template: &jsonata::Template) {
+    let (input, context, variables) = (shop(), context(), serde_json::Map::new());
+    let mut entropy = Entropy::new(7);
+    bencher.bench_local(|| {
+        let mut env = jsonata::Env {
+            states: jsonata::States::new(black_box(&input), &context),
+            variables: &variables,
+            now: 1_735_689_600_000,
+            entropy: &mut entropy,
+        };
+        template.render(&mut env).unwrap()
     });
 }
 

@@ -81,6 +81,13 @@ struct Args {
     /// other iterations take).
     #[arg(long, default_value_t = 5)]
     redrive_hold: u64,
+    /// distributed-map: items (= Express child executions) of the Distributed Map (at most
+    /// ~131,000: the items come in the execution input, limited to 256 KiB; 0 skips it).
+    #[arg(long, default_value_t = 100_000)]
+    distributed_items: usize,
+    /// distributed-map: items of the Standard-children variant (0 skips it).
+    #[arg(long, default_value_t = 2_000)]
+    distributed_standard_items: usize,
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -126,6 +133,8 @@ async fn main() -> Result<()> {
             branches: args.branches,
             redrive_items: args.redrive_items,
             redrive_hold: args.redrive_hold,
+            distributed_items: args.distributed_items,
+            distributed_standard_items: args.distributed_standard_items,
         },
         run_id: SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis(),
     };

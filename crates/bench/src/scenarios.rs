@@ -31,7 +31,7 @@ pub enum Scenario {
     RedriveMap,
     /// N executions parked in a long Wait: server RSS, then resume time after a restart.
     ParkedWaits,
-    /// Distributed Map over 100,000 items with Express children.
+    /// Distributed Map over 100,000 items with Express children (and 2,000 Standard ones).
     DistributedMap,
 }
 
@@ -53,6 +53,10 @@ pub struct Sizes {
     /// (so every other iteration has succeeded by then).
     pub redrive_items: usize,
     pub redrive_hold: u64,
+    /// distributed-map: items (= children) of the Express-children Map Run and of the
+    /// Standard-children one (0 skips it).
+    pub distributed_items: usize,
+    pub distributed_standard_items: usize,
 }
 
 /// What every scenario runs against.
@@ -73,11 +77,7 @@ impl Bench {
             Scenario::ActivityTasks => self.activity_tasks().await,
             Scenario::ParallelMapFanout => self.parallel_map_fanout().await,
             Scenario::RedriveMap => self.redrive_map().await,
-            Scenario::DistributedMap => unavailable(
-                "distributed-map",
-                "≥ 20,000 child executions/s",
-                "stepwise has no Distributed Map yet",
-            ),
+            Scenario::DistributedMap => self.distributed_map().await,
         }
     }
 
@@ -463,6 +463,134 @@ impl Bench {
         Ok(vec![r])
     }
 
+    /// One Distributed Map over the execution input's items, with Express children and then
+    /// (smaller) with Standard children: child executions/s from StartExecution to the parent
+    /// SUCCEEDED, checked against DescribeMapRun's counts, and the server's peak RSS.
+    async fn distributed_map(&self) -> Result<Vec<Report>> {
+        let Sizes {
+            distributed_items: express_items,
+            distributed_standard_items: standard_items,
+            ..
+        } = self.sizes;
+        let mut reports = Vec::new();
+        if express_items > 0 {
+            reports.push(self.map_run(true, express_items).await?);
+        }
+        if standard_items > 0 {
+            reports.push(self.map_run(false, standard_items).await?);
+        }
+        Ok(reports)
+    }
+
+    async fn map_run(&self, express: bool, n: usize) -> Result<Report> {
+        let kind = if express { "EXPRESS" } else { "STANDARD" };
+        // One-digit items: 2 bytes each, so 100,000 of them fit in the 256 KiB input.
+        let items: Vec<usize> = (0..n).map(|i| i % 10).collect();
+        let input = json!({ "items": items });
+        let size = input.to_string().len();
+        if size > MAX_INPUT_BYTES {
+            bail!(
+                "{n} items make a {size}-byte execution input, over the 256 KiB limit (at most ~{} items)",
+                (MAX_INPUT_BYTES - 12) / 2
+            );
+        }
+        let label = if express { "express" } else { "standard" };
+        let machine = self
+            .sfn
+            .create_machine(
+                &self.name(&format!("distributed-map-{label}")),
+                "STANDARD",
+                &distributed_map(kind),
+            )
+            .await?;
+        let bar = progress(n, &format!("distributed-map: {label} children succeeded"));
+        // VmHWM only counts when it could be reset (else it is the peak since the server started).
+        let peak_known = self.server.reset_peak_rss();
+        let mut rss_sampled = self.server.rss_mib();
+        let began = Instant::now();
+        let execution = self.sfn.start_with(&machine, &input).await?;
+        let start_ms = began.elapsed().as_secs_f64() * 1e3;
+        // The Map Run (ListMapRuns), then its counts (DescribeMapRun, a small answer) until it
+        // ended, and only then DescribeExecution (whose answer carries the 200 KB input).
+        let list = json!({"executionArn": execution});
+        let map_run = loop {
+            let out = self.sfn.call("ListMapRuns", &list).await?;
+            if let Some(arn) = out["mapRuns"][0]["mapRunArn"].as_str() {
+                break arn.to_owned();
+            }
+            if began.elapsed() > MAP_RUN_DEADLINE {
+                bail!("no Map Run listed for {execution} after {MAP_RUN_DEADLINE:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let listed_ms = began.elapsed().as_secs_f64() * 1e3;
+        let describe = json!({"mapRunArn": map_run});
+        loop {
+            let out = self.sfn.call("DescribeMapRun", &describe).await?;
+            bar.set_position(out["itemCounts"]["succeeded"].as_u64().unwrap_or(0));
+            rss_sampled = max_of(rss_sampled, self.server.rss_mib());
+            if out["status"] != "RUNNING" {
+                break;
+            }
+            if began.elapsed() > MAP_RUN_DEADLINE {
+                bail!("Map Run still RUNNING after {MAP_RUN_DEADLINE:?}: {out}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let done = self.sfn.until_done(&execution).await?;
+        let wall = began.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        if done["status"] != "SUCCEEDED" {
+            bail!(
+                "{execution} is {}: {} {}",
+                done["status"],
+                done["error"],
+                done["cause"]
+            );
+        }
+        let run = self.sfn.call("DescribeMapRun", &describe).await?;
+        let (items_done, executions) = (&run["itemCounts"], &run["executionCounts"]);
+        let all = |counts: &Value| {
+            counts["succeeded"].as_u64() == Some(n as u64)
+                && counts["total"].as_u64() == Some(n as u64)
+        };
+        if run["status"] != "SUCCEEDED" || !all(items_done) || !all(executions) {
+            bail!(
+                "Map Run {}: itemCounts {items_done}, executionCounts {executions} (expected {n} succeeded)",
+                run["status"]
+            );
+        }
+        let map_run_s = map_run_seconds(&run);
+        let target = if express {
+            "≥ 20,000 child executions/s"
+        } else {
+            "(no §5 figure)"
+        };
+        let mut r = Report::new(format!("distributed-map {label} {n}"), target);
+        r.throughput = Some((n as f64 / wall, "child executions/s"));
+        let once = Latency {
+            p50: start_ms,
+            p95: start_ms,
+            p99: start_ms,
+        };
+        r.latency = Some(("StartExecution, one request", once));
+        let peak = self.server.peak_rss_mib().filter(|_| peak_known);
+        r.rss_mib = max_of(peak, rss_sampled);
+        r.note = format!(
+            "parent SUCCEEDED {wall:.2} s after StartExecution was sent; DescribeMapRun: SUCCEEDED, itemCounts and executionCounts {n}/{n} succeeded, Map Run startDate → stopDate {}; Map Run listed after {listed_ms:.0} ms; {kind} children, one Pass each, MaxConcurrency 0; input {size} bytes; RSS {} (now {})",
+            map_run_s.map_or("-".into(), |s| format!("{s:.2} s")),
+            match (peak, rss_sampled) {
+                (Some(p), _) => format!("peak {p:.0} MiB (VmHWM)"),
+                (None, Some(s)) => format!("max sampled {s:.0} MiB"),
+                (None, None) => "not known".into(),
+            },
+            self.server
+                .rss_mib()
+                .map_or("-".into(), |m| format!("{m:.0} MiB")),
+        );
+        Ok(r)
+    }
+
     /// Checks with DescribeExecution that every execution is RUNNING; returns the seconds it took.
     async fn all_running(&self, arns: &Arc<Vec<String>>, when: &str) -> Result<f64> {
         let bar = progress(
@@ -489,10 +617,22 @@ impl Bench {
     }
 }
 
-fn unavailable(scenario: &str, target: &'static str, reason: &str) -> Result<Vec<Report>> {
-    let mut r = Report::new(scenario, target);
-    r.note = format!("not available: {reason}");
-    Ok(vec![r])
+/// AWS's limit on an execution's input (and on a state's output).
+const MAX_INPUT_BYTES: usize = 262_144;
+
+/// How long `distributed-map` waits for its Map Run to appear and to end.
+const MAP_RUN_DEADLINE: Duration = Duration::from_secs(1800);
+
+fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A Map Run's `stopDate - startDate` in seconds (epoch seconds on the wire).
+fn map_run_seconds(run: &Value) -> Option<f64> {
+    Some(run["stopDate"].as_f64()? - run["startDate"].as_f64()?)
 }
 
 /// The Map item that fails on the first run of `redrive-map`.
@@ -561,6 +701,19 @@ fn inline_map() -> Value {
             "ProcessorConfig": {"Mode": "INLINE"},
             "StartAt": "Touch",
             "States": {"Touch": {"Type": "Pass", "Result": "ok", "ResultPath": "$.seen", "End": true}}
+        },
+        "End": true}}})
+}
+
+/// A Distributed Map over `$.items` whose children (`EXPRESS` or `STANDARD`) run one Pass
+/// state; the results are dropped and the parent's output is `{}`.
+fn distributed_map(execution_type: &str) -> Value {
+    json!({"StartAt": "Fan", "States": {"Fan": {
+        "Type": "Map", "ItemsPath": "$.items", "ResultPath": null, "OutputPath": null,
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": execution_type},
+            "StartAt": "Touch",
+            "States": {"Touch": {"Type": "Pass", "Result": "ok", "End": true}}
         },
         "End": true}}})
 }

@@ -60,8 +60,25 @@ impl Server {
 
     /// Resident set size in MiB (`VmRSS` from `/proc/PID/status`).
     pub fn rss_mib(&self) -> Option<f64> {
+        self.status_mib("VmRSS:")
+    }
+
+    /// Peak resident set size in MiB since the process started or since
+    /// [`Server::reset_peak_rss`] (`VmHWM`).
+    pub fn peak_rss_mib(&self) -> Option<f64> {
+        self.status_mib("VmHWM:")
+    }
+
+    /// Resets the peak RSS to the current RSS (writes `5` to `/proc/PID/clear_refs`; Linux,
+    /// same user). Returns whether it worked.
+    pub fn reset_peak_rss(&self) -> bool {
+        self.pid
+            .is_some_and(|pid| std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok())
+    }
+
+    fn status_mib(&self, field: &str) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let line = status.lines().find(|l| l.starts_with(field))?;
         let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib / 1024.0)
     }
