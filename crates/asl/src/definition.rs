@@ -233,6 +233,31 @@ pub struct State {
     pub query_language: QueryLanguage,
     /// JSONata `Output` (default: the result, or the input for states without one).
     pub output: Option<jsonata::Template>,
+    /// Whether any field may read the context object (`$$`, `$states.context`).
+    pub reads_context: bool,
+}
+
+/// Whether a state's fields may read the context object: a `$$` (JSONPath) or a `$states`
+/// that is not `$states.input`, `.result` or `.errorOutput` (JSONata). Conservative: a nested
+/// state's fields count too, and a false positive only costs a copy of the context.
+fn reads_context(spec: &Value) -> bool {
+    const DATA: [&str; 3] = [".input", ".result", ".errorOutput"];
+    let text_reads = |t: &str| {
+        t.contains("$$")
+            || t.match_indices("$states").any(|(at, m)| {
+                let rest = &t[at + m.len()..];
+                !DATA.iter().any(|d| {
+                    rest.strip_prefix(d)
+                        .is_some_and(|r| !r.starts_with(|c: char| c.is_alphanumeric()))
+                })
+            })
+    };
+    match spec {
+        Value::String(t) => text_reads(t),
+        Value::Array(items) => items.iter().any(reads_context),
+        Value::Object(obj) => obj.iter().any(|(k, v)| text_reads(k) || reads_context(v)),
+        _ => false,
+    }
 }
 
 /// How a state reads and shapes its data.
@@ -777,6 +802,7 @@ impl Validator {
             assign,
             query_language: language,
             output,
+            reads_context: reads_context(spec),
         })
     }
 
@@ -1397,6 +1423,50 @@ impl Validator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_context_table() {
+        let cases = [
+            (r#"{"Type":"Pass","End":true}"#, false),
+            (
+                r#"{"Type":"Pass","Parameters":{"a.$":"$.x"},"End":true}"#,
+                false,
+            ),
+            (
+                r#"{"Type":"Pass","Parameters":{"a.$":"$$.Execution.Id"},"End":true}"#,
+                true,
+            ),
+            (
+                r#"{"Type":"Pass","Parameters":{"a.$":"States.Format('{}', $$.State.Name)"},"End":true}"#,
+                true,
+            ),
+            (
+                r#"{"Type":"Choice","Choices":[{"Variable":"$$.Map.Item.Index","NumericEquals":0,"Next":"A"}]}"#,
+                true,
+            ),
+            (
+                r#"{"Type":"Pass","Output":"{% $states.input.a & $states.result %}","End":true}"#,
+                false,
+            ),
+            (
+                r#"{"Type":"Pass","Output":"{% $states.context.Execution.Name %}","End":true}"#,
+                true,
+            ),
+            (
+                r#"{"Type":"Pass","Output":"{% $states %}","End":true}"#,
+                true,
+            ),
+            (
+                r#"{"Type":"Pass","Output":"{% $states.inputs %}","End":true}"#,
+                true,
+            ),
+            (r#"{"Type":"Pass","Output":{"$$":1},"End":true}"#, true),
+        ];
+        for (spec, expected) in cases {
+            let spec: Value = serde_json::from_str(spec).expect(spec);
+            assert_eq!(reads_context(&spec), expected, "{spec}");
+        }
+    }
 
     #[test]
     fn diagnostics_table() {

@@ -30,7 +30,7 @@ pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
 /// What identifies an execution to the states it runs (the `$$.Execution` and
 /// `$$.StateMachine` parts of the context object).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExecutionInfo {
     pub execution_arn: String,
     pub name: String,
@@ -884,9 +884,14 @@ impl<'a> Run<'a> {
         id
     }
 
+    /// The context object (`$$`, `$states.context`) for `state`; `null` when nothing in the
+    /// state reads it, so the execution input is not copied for every state.
     fn context(&self, state: &State) -> Value {
         if let Some(context) = &self.context_override {
             return context.clone();
+        }
+        if !state.reads_context {
+            return Value::Null;
         }
         let i = self.info;
         let mut execution = json!({
@@ -1572,10 +1577,11 @@ impl<'a> Run<'a> {
             StateKind::Map(m) => {
                 let items = self.map_items(state, m, raw, &effective, context)?;
                 let mut lanes = Vec::with_capacity(items.len());
+                // One copy of the context for all items: only `$$.Map` changes between them.
+                let mut ctx = context.clone();
                 for (index, item) in items.into_iter().enumerate() {
                     let input = match &m.item_selector {
                         Some(selector) => {
-                            let mut ctx = context.clone();
                             ctx["Map"] = json!({ "Item": { "Index": index, "Value": item } });
                             match selector {
                                 Payload::Path(t) => t.render(
