@@ -147,27 +147,45 @@ impl Engine {
             let excess = record.redrive_tokens.len().saturating_sub(TOKENS_KEPT);
             record.redrive_tokens.drain(..excess);
         }
-        self.reopen_for_redrive(record, now).await?;
+        // The redrive is committed first (record RUNNING, new count and date) and applied
+        // after the answer (`Runner::reopen_detached`), so answering does not read or write
+        // the checkpoint, whose size grows with the execution's Maps and Parallels.
+        let def = self.inner.runner.definition(&record.definition)?;
+        mark_redriven(&mut record, now);
+        record.status = "RUNNING".into();
+        record.version += 1;
+        let write = store::Write::Transition {
+            execution: record.clone(),
+            events: Vec::new(),
+        };
+        self.store()
+            .commit(vec![write])
+            .await?
+            .pop()
+            .unwrap_or(Ok(()))?;
+        self.inner.runner.reopen_detached(def, record).await;
         Ok(now)
     }
 
-    /// Re-opens a closed execution: its redrive count and date, then the interpreter's
-    /// `Redrive` signal (also how a Map Run redrives its Standard children in place).
+    /// Re-opens a closed execution at once: its redrive count and date, then the
+    /// interpreter's `Redrive` signal (how a Map Run redrives its Standard children in place).
     pub(crate) async fn reopen_for_redrive(
         &self,
         mut record: ExecutionRecord,
         now: i64,
     ) -> Result<()> {
         let def = self.inner.runner.definition(&record.definition)?;
-        let mut checkpoint: Checkpoint = serde_json::from_str(&record.runtime)
-            .map_err(|e| Error::Store(store::Error::Corrupt(e.to_string())))?;
-        record.redrive_count += 1;
-        record.redrive_date = Some(now);
-        record.stop_date = None;
-        (record.output, record.error, record.cause) = (None, None, None);
-        checkpoint.info.redrive_count = record.redrive_count;
-        checkpoint.info.redrive_time = Some(now);
+        mark_redriven(&mut record, now);
+        let checkpoint = Checkpoint::for_redrive(&record)?;
         self.inner.runner.reopen(def, record, checkpoint).await?;
         Ok(())
     }
+}
+
+/// A closed record's new redrive count and date; it has no end any more.
+fn mark_redriven(record: &mut ExecutionRecord, now: i64) {
+    record.redrive_count += 1;
+    record.redrive_date = Some(now);
+    record.stop_date = None;
+    (record.output, record.error, record.cause) = (None, None, None);
 }

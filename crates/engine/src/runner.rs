@@ -45,6 +45,42 @@ pub(crate) struct Checkpoint {
     pub test_case: Option<String>,
 }
 
+impl Checkpoint {
+    /// The checkpoint of a record whose redrive is committed, with `$$.Execution.RedriveCount`
+    /// and `RedriveTime` from the record.
+    pub fn for_redrive(record: &ExecutionRecord) -> Result<Checkpoint> {
+        let checkpoint: Checkpoint = serde_json::from_str(&record.runtime)
+            .map_err(|e| crate::Error::Store(store::Error::Corrupt(e.to_string())))?;
+        Ok(checkpoint.redriven(record))
+    }
+
+    fn redriven(mut self, record: &ExecutionRecord) -> Checkpoint {
+        self.info.redrive_count = record.redrive_count;
+        self.info.redrive_time = record.redrive_date;
+        self
+    }
+
+    /// Stands in for a checkpoint that is being parsed (see [`Runner::reopen_detached`]).
+    fn placeholder() -> Checkpoint {
+        Checkpoint {
+            info: ExecutionInfo::default(),
+            runtime: Runtime {
+                status: Status::Failed,
+                last_event_id: 0,
+                current: None,
+                deadline: None,
+                output: None,
+                error: None,
+                cause: None,
+                chain: None,
+                variables: Default::default(),
+            },
+            parent: None,
+            test_case: None,
+        }
+    }
+}
+
 /// Side effects the engine performs after a commit.
 pub(crate) enum Outbox {
     /// Perform a task for an execution.
@@ -168,6 +204,14 @@ impl Runner {
                     continue;
                 }
             };
+            if checkpoint.runtime.status != Status::Running {
+                // A redrive was committed and the crash came before it was applied.
+                let checkpoint = checkpoint.redriven(&record);
+                if let Err(e) = self.reopen(def, record, checkpoint).await {
+                    tracing::error!(error = %e, "cannot re-open a redriven execution");
+                }
+                continue;
+            }
             let arn = record.arn.clone();
             let wake_at = record.wake_at;
             // Tasks are at-least-once: perform again what was not known to be performed. An
@@ -259,6 +303,51 @@ impl Runner {
         let advance = self.step_at(&mut live, Signal::Redrive { redrive_count }, now);
         self.persist(&live, &advance).await?;
         Ok(self.go_live(live, &advance).await)
+    }
+
+    /// Re-opens, in the background, an execution whose redrive is committed (its record
+    /// `RUNNING` with the new redrive count, its checkpoint still closed): the checkpoint is
+    /// parsed and `Redrive` applied after RedriveExecution has answered, so the answer does
+    /// not wait for work that grows with the execution. Until then the execution is
+    /// registered and locked: signals (StopExecution, ...) wait for the re-opening.
+    /// After a crash in between, [`Runner::recover`] re-opens it.
+    pub async fn reopen_detached(&self, def: Arc<Definition>, record: ExecutionRecord) {
+        let arn = record.arn.clone();
+        let placeholder = Live {
+            def: def.clone(),
+            checkpoint: Checkpoint::placeholder(),
+            record: record.clone(),
+            durable: true,
+            waiters: Vec::new(),
+        };
+        let slot = Arc::new(Mutex::new(placeholder));
+        let mut guard = slot.clone().lock_owned().await;
+        if let Ok(mut map) = self.inner.live.lock() {
+            map.insert(arn.clone(), slot);
+        }
+        let runner = self.clone();
+        tokio::spawn(async move {
+            let opened = async {
+                guard.checkpoint = Checkpoint::for_redrive(&record)?;
+                let now = record
+                    .redrive_date
+                    .unwrap_or_else(|| runner.inner.clock.now_millis());
+                let signal = Signal::Redrive {
+                    redrive_count: record.redrive_count,
+                };
+                let advance = runner.step_at(&mut guard, signal, now);
+                runner.persist(&guard, &advance).await?;
+                Ok::<_, crate::Error>(advance)
+            };
+            match opened.await {
+                Ok(advance) => runner.after_commit(&arn, &mut guard, &advance),
+                Err(e) => {
+                    // The committed record stays RUNNING: the next start re-opens it.
+                    tracing::error!(%arn, error = %e, "redriven execution not re-opened");
+                    runner.forget(&arn);
+                }
+            }
+        });
     }
 
     /// The parsed definition for `text`, shared by every execution of that revision.

@@ -1,0 +1,124 @@
+//! A crash between RedriveExecution's commit and the re-opening that follows its answer:
+//! the next start re-opens the execution. The engine runs on a current-thread runtime, so
+//! the re-opening (a spawned task) cannot run before the runtime is dropped, which is the
+//! crash; the store is a real SQLite file.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::{Config, CreateStateMachine, Engine, HistoryQuery, SystemClock};
+
+/// Fails on its first run (no choice matches), succeeds once redriven: the Choice runs again
+/// and reads `$$.Execution.RedriveCount`.
+const DEFINITION: &str = r#"{
+  "StartAt": "Check",
+  "States": {
+    "Check": {"Type": "Choice", "Choices": [
+      {"Variable": "$$.Execution.RedriveCount", "NumericEquals": 1, "Next": "Done"}
+    ]},
+    "Done": {"Type": "Succeed"}
+  }
+}"#;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+async fn engine(dir: &std::path::Path) -> Engine {
+    let store = store::Sqlite::open(dir).expect("the SQLite store opens");
+    Engine::start(Config::default(), Arc::new(store), Arc::new(SystemClock))
+        .await
+        .expect("the engine starts")
+}
+
+async fn status_of(engine: &Engine, arn: &str, wanted: &str) -> store::ExecutionRecord {
+    for _ in 0..500 {
+        let record = engine.describe_execution(arn).await.expect("describe");
+        if record.status == wanted {
+            return record;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let last = engine.describe_execution(arn).await.expect("describe");
+    let types = event_types(engine, arn).await;
+    panic!("{arn} never reached {wanted}: {} {types:?}", last.status);
+}
+
+async fn event_types(engine: &Engine, arn: &str) -> Vec<String> {
+    let page = engine
+        .get_execution_history(HistoryQuery {
+            arn: arn.into(),
+            max_results: 1000,
+            reverse: false,
+            next_token: None,
+        })
+        .await
+        .expect("history");
+    page.events.iter().map(|e| e.details.event_type()).collect()
+}
+
+#[test]
+fn a_redrive_committed_before_a_crash_is_applied_on_restart() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let arn = runtime().block_on(async {
+        let engine = engine(dir.path()).await;
+        let machine = engine
+            .create_state_machine(CreateStateMachine {
+                region: "us-east-1".into(),
+                name: "redrive-crash".into(),
+                definition: DEFINITION.into(),
+                role_arn: "arn:aws:iam::123456789012:role/r".into(),
+                kind: None,
+                logging_configuration: None,
+                tracing_configuration: None,
+                tags: Vec::new(),
+            })
+            .await
+            .expect("create");
+        let started = engine
+            .start_execution(&machine.arn, None, None)
+            .await
+            .expect("start");
+        status_of(&engine, &started.arn, "FAILED").await;
+        engine
+            .redrive_execution(&started.arn, None)
+            .await
+            .expect("redrive");
+        started.arn
+    });
+    // The runtime is gone: the spawned re-opening never ran. What was committed:
+    runtime().block_on(async {
+        let store = store::Sqlite::open(dir.path()).expect("reopen the file");
+        let record = store::Store::get_execution(&store, &arn)
+            .await
+            .expect("read")
+            .expect("the execution");
+        assert_eq!(
+            (record.status.as_str(), record.redrive_count),
+            ("RUNNING", 1),
+            "the redrive was committed before RedriveExecution answered"
+        );
+    });
+    runtime().block_on(async {
+        let engine = engine(dir.path()).await;
+        let record = status_of(&engine, &arn, "SUCCEEDED").await;
+        assert_eq!(record.redrive_count, 1);
+        let types = event_types(&engine, &arn).await;
+        let redriven = types.iter().position(|t| t == "ExecutionRedriven");
+        assert_eq!(
+            types[redriven.expect("an ExecutionRedriven event")..],
+            [
+                "ExecutionRedriven",
+                "ChoiceStateEntered",
+                "ChoiceStateExited",
+                "SucceedStateEntered",
+                "SucceedStateExited",
+                "ExecutionSucceeded"
+            ],
+            "{types:?}"
+        );
+    });
+}
