@@ -266,6 +266,18 @@ pub enum LaneStatus {
     Aborted,
 }
 
+/// The `ExecutionRedriven` event that re-opens a closed execution of `history_length`
+/// events. It follows the close event, so the engine can record it from the execution's
+/// record alone, before it parses the checkpoint.
+pub fn redriven_event(history_length: u64, redrive_count: u32, now: i64) -> HistoryEvent {
+    HistoryEvent {
+        id: history_length + 1,
+        previous_event_id: history_length,
+        timestamp: now,
+        details: EventDetails::ExecutionRedriven { redrive_count },
+    }
+}
+
 impl Runtime {
     /// Task attempts the execution waits on that have no outcome yet (performed again after
     /// a restart, cancelled when the execution ends).
@@ -357,8 +369,9 @@ pub enum Signal {
     /// restart or a yield.
     Wake,
     /// `RedriveExecution`: re-open a failed, aborted or timed-out execution at its
-    /// unsuccessful state. `redrive_count` includes this redrive.
-    Redrive { redrive_count: u32 },
+    /// unsuccessful state. `redrive_count` includes this redrive. With `recorded`, its
+    /// `ExecutionRedriven` event (made by [`redriven_event`]) is already in the history.
+    Redrive { redrive_count: u32, recorded: bool },
     /// `StopExecution`.
     Stop {
         error: Option<String>,
@@ -542,7 +555,10 @@ impl<'a> Run<'a> {
                 self.rt.current = Some(Current::new(start, self.info.input.clone(), self.now));
                 self.run();
             }
-            Signal::Redrive { redrive_count } => {
+            Signal::Redrive {
+                redrive_count,
+                recorded,
+            } => {
                 if !matches!(
                     self.rt.status,
                     Status::Failed | Status::Aborted | Status::TimedOut
@@ -550,8 +566,12 @@ impl<'a> Run<'a> {
                     self.out.stale = true;
                     return;
                 }
-                let prev = self.last();
-                self.push(prev, EventDetails::ExecutionRedriven { redrive_count });
+                let event = redriven_event(self.rt.last_event_id, redrive_count, self.now);
+                self.rt.last_event_id = event.id;
+                self.rt.chain = None;
+                if !recorded {
+                    self.out.events.push(event);
+                }
                 self.rt.status = Status::Running;
                 // The execution timeout restarts at the redrive.
                 self.rt.deadline = self.deadline(self.now);

@@ -8,7 +8,7 @@
 
 use store::{ExecutionRecord, RedriveToken};
 
-use crate::runner::Checkpoint;
+use crate::runner::{stored, Checkpoint};
 use crate::{arn, executions::execution_not_found, Engine, Error, Result};
 
 /// How many recent client tokens an execution remembers, and for how long ([DOC] §3.3).
@@ -147,16 +147,20 @@ impl Engine {
             let excess = record.redrive_tokens.len().saturating_sub(TOKENS_KEPT);
             record.redrive_tokens.drain(..excess);
         }
-        // The redrive is committed first (record RUNNING, new count and date) and applied
-        // after the answer (`Runner::reopen_detached`), so answering does not read or write
-        // the checkpoint, whose size grows with the execution's Maps and Parallels.
+        // The redrive is committed first (record RUNNING, new count and date, the
+        // ExecutionRedriven event) and applied to the checkpoint after the answer
+        // (`Runner::reopen_detached`): answering neither reads nor writes the checkpoint,
+        // whose size grows with the execution's Maps and Parallels.
         let def = self.inner.runner.definition(&record.definition)?;
         mark_redriven(&mut record, now);
         record.status = "RUNNING".into();
         record.version += 1;
-        let write = store::Write::Transition {
+        let event =
+            asl::interpreter::redriven_event(record.history_length, record.redrive_count, now);
+        record.history_length = event.id;
+        let write = store::Write::Record {
             execution: record.clone(),
-            events: Vec::new(),
+            events: stored(&[event]),
         };
         self.store()
             .commit(vec![write])
@@ -177,7 +181,10 @@ impl Engine {
         let def = self.inner.runner.definition(&record.definition)?;
         mark_redriven(&mut record, now);
         let checkpoint = Checkpoint::for_redrive(&record)?;
-        self.inner.runner.reopen(def, record, checkpoint).await?;
+        self.inner
+            .runner
+            .reopen(def, record, checkpoint, false)
+            .await?;
         Ok(())
     }
 }

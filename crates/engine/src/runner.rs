@@ -207,7 +207,7 @@ impl Runner {
             if checkpoint.runtime.status != Status::Running {
                 // A redrive was committed and the crash came before it was applied.
                 let checkpoint = checkpoint.redriven(&record);
-                if let Err(e) = self.reopen(def, record, checkpoint).await {
+                if let Err(e) = self.reopen(def, record, checkpoint, true).await {
                     tracing::error!(error = %e, "cannot re-open a redriven execution");
                 }
                 continue;
@@ -280,12 +280,14 @@ impl Runner {
     }
 
     /// Re-opens a closed execution (`RedriveExecution`) and commits its `ExecutionRedriven`
-    /// transition. The record already carries the new redrive count and date.
+    /// transition (`recorded`: that event is already stored). The record already carries
+    /// the new redrive count and date.
     pub async fn reopen(
         &self,
         def: Arc<Definition>,
         record: ExecutionRecord,
         checkpoint: Checkpoint,
+        recorded: bool,
     ) -> Result<ExecutionRecord> {
         let redrive_count = record.redrive_count;
         let mut live = Live {
@@ -300,7 +302,11 @@ impl Runner {
             .record
             .redrive_date
             .unwrap_or_else(|| self.inner.clock.now_millis());
-        let advance = self.step_at(&mut live, Signal::Redrive { redrive_count }, now);
+        let signal = Signal::Redrive {
+            redrive_count,
+            recorded,
+        };
+        let advance = self.step_at(&mut live, signal, now);
         self.persist(&live, &advance).await?;
         Ok(self.go_live(live, &advance).await)
     }
@@ -334,6 +340,7 @@ impl Runner {
                     .unwrap_or_else(|| runner.inner.clock.now_millis());
                 let signal = Signal::Redrive {
                     redrive_count: record.redrive_count,
+                    recorded: true,
                 };
                 let advance = runner.step_at(&mut guard, signal, now);
                 runner.persist(&guard, &advance).await?;
@@ -605,7 +612,7 @@ impl Runner {
     }
 }
 
-fn stored(events: &[HistoryEvent]) -> Vec<StoredEvent> {
+pub(crate) fn stored(events: &[HistoryEvent]) -> Vec<StoredEvent> {
     events
         .iter()
         .map(|e| StoredEvent {

@@ -101,6 +101,12 @@ fn a_redrive_committed_before_a_crash_is_applied_on_restart() {
             ("RUNNING", 1),
             "the redrive was committed before RedriveExecution answered"
         );
+        let events = store::Store::history(&store, &arn, 1, u64::MAX, 100)
+            .await
+            .expect("history");
+        let last = events.last().expect("events");
+        assert_eq!(last.id, record.history_length);
+        assert!(last.body.contains("ExecutionRedriven"), "{}", last.body);
     });
     runtime().block_on(async {
         let engine = engine(dir.path()).await;

@@ -241,6 +241,12 @@ pub enum Write {
         execution: ExecutionRecord,
         events: Vec<StoredEvent>,
     },
+    /// A transition that leaves the stored checkpoint as it is (a redrive, committed before
+    /// the checkpoint is re-opened). Fenced like [`Write::Transition`].
+    Record {
+        execution: ExecutionRecord,
+        events: Vec<StoredEvent>,
+    },
     /// Sets (or clears) the result of a Map Run's item: how a child that keeps no record of
     /// its own (Express) ended.
     MapRunItem {

@@ -318,6 +318,26 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
             }
             insert_events(tx, &e.arn, events)
         }
+        Write::Record {
+            execution: e,
+            events,
+        } => {
+            let updated = tx.execute(
+                "UPDATE executions SET status = ?2, version = ?3, doc = ?4
+                 WHERE arn = ?1 AND version = ?5",
+                params![
+                    e.arn,
+                    e.status,
+                    e.version as i64,
+                    execution_doc(e)?,
+                    e.version as i64 - 1,
+                ],
+            )?;
+            if updated == 0 {
+                return Err(Error::Conflict);
+            }
+            insert_events(tx, &e.arn, events)
+        }
         Write::MapRunItem {
             map_run_arn,
             index,

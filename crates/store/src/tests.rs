@@ -81,6 +81,37 @@ async fn contract(store: impl Store) {
         "the failed duplicate transition appended nothing"
     );
 
+    // A record-only write keeps the stored checkpoint and is fenced too.
+    let mut reopened = a.clone();
+    (reopened.version, reopened.status) = (3, "RUNNING".into());
+    reopened.runtime = "not written".into();
+    let record_only = Write::Record {
+        execution: reopened.clone(),
+        events: vec![event(3)],
+    };
+    let r = store.commit(vec![record_only.clone()]).await.unwrap();
+    assert!(r[0].is_ok());
+    let r = store.commit(vec![record_only]).await.unwrap();
+    assert!(matches!(r[0], Err(Error::Conflict)), "fenced");
+    let got = store.get_execution("a").await.unwrap().unwrap();
+    assert_eq!(
+        (got.status.as_str(), got.version, got.runtime.as_str()),
+        ("RUNNING", 3, a.runtime.as_str()),
+        "the record changed, the checkpoint did not"
+    );
+    let ids = store.history("a", 1, u64::MAX, 100).await.unwrap();
+    assert_eq!(ids.len(), 3, "its events were appended once");
+    let mut closed = a.clone();
+    closed.version = 4;
+    let r = store
+        .commit(vec![Write::Transition {
+            execution: closed,
+            events: vec![],
+        }])
+        .await
+        .unwrap();
+    assert!(r[0].is_ok());
+
     let open: Vec<String> = store
         .open_executions()
         .await
