@@ -238,30 +238,43 @@ fn with_token(out: &mut Value, token: Option<String>) {
     }
 }
 
+/// ERROR diagnostics: the definition's, then for `type: EXPRESS` what an Express state machine
+/// may not use; WARNING ones only when `severity` is `WARNING`. The order (errors first, each
+/// kind in document order) is our guess: AWS documents none. `result` depends on errors only.
 fn validate_definition(r: &Request<'_>) -> Reply {
     let definition = r.required("definition")?;
-    let diagnostics = match asl::definition::Definition::parse(&definition) {
+    let express = r.str("type").as_deref() == Some("EXPRESS");
+    let errors = match asl::definition::Definition::parse(&definition) {
+        Ok(d) if express => d.express_diagnostics(),
         Ok(_) => Vec::new(),
         Err(d) => d,
     };
+    let warnings = match r.str("severity").as_deref() {
+        Some("WARNING") => asl::lint::warnings(&definition),
+        _ => Vec::new(),
+    };
+    let all: Vec<(&str, &asl::definition::Diagnostic)> = errors
+        .iter()
+        .map(|d| ("ERROR", d))
+        .chain(warnings.iter().map(|d| ("WARNING", d)))
+        .collect();
     let max = match r.usize("maxResults") {
         0 => 100,
         n => n,
     };
-    let truncated = diagnostics.len() > max;
-    let list: Vec<Value> = diagnostics
+    let list: Vec<Value> = all
         .iter()
         .take(max)
-        .map(|d| {
-            let mut o = json!({ "severity": "ERROR", "code": d.code, "message": d.message });
+        .map(|(severity, d)| {
+            let mut o = json!({ "severity": severity, "code": d.code, "message": d.message });
             if let (Some(at), Some(obj)) = (&d.location, o.as_object_mut()) {
                 obj.insert("location".into(), json!(at));
             }
             o
         })
         .collect();
-    let result = if diagnostics.is_empty() { "OK" } else { "FAIL" };
-    Ok(json!({ "result": result, "diagnostics": list, "truncated": truncated }))
+    let result = if errors.is_empty() { "OK" } else { "FAIL" };
+    Ok(json!({ "result": result, "diagnostics": list, "truncated": all.len() > max }))
 }
 
 async fn start_execution(r: &Request<'_>) -> Reply {

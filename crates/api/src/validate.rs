@@ -743,6 +743,12 @@ mod tests {
                 validation("1 validation error detected: Value 'FAST' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, EXPRESS]"),
             ),
             (
+                "ValidateStateMachineDefinition: severity, type and maxResults from the model",
+                "ValidateStateMachineDefinition",
+                json!({"definition": "{}", "severity": "INFO", "type": "FAST", "maxResults": 101}),
+                validation("3 validation errors detected: Value 'FAST' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, EXPRESS]; Value 'INFO' at 'severity' failed to satisfy constraint: Member must satisfy enum value set: [ERROR, WARNING]; Value '101' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 100"),
+            ),
+            (
                 "negative maxResults",
                 "ListStateMachines",
                 json!({"maxResults": -1}),

@@ -14,6 +14,7 @@ pub mod intrinsics;
 pub mod io;
 pub mod jsonata;
 pub mod jsonpath;
+pub mod lint;
 pub mod names;
 pub mod task;
 pub mod template;
