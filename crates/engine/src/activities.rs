@@ -4,7 +4,7 @@
 //! The queues are memory only: they are rebuilt from the executions' checkpoints on restart
 //! (a scheduled activity task is dispatched again), so nothing here needs to be durable.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -30,6 +30,9 @@ pub struct ActivityTask {
 #[derive(Default)]
 pub(crate) struct Queues {
     inner: Mutex<HashMap<String, Queue>>,
+    /// Activities known to exist, so a `GetActivityTask` poll does not read the store.
+    /// An activity leaves it when it is deleted.
+    existing: Mutex<HashSet<String>>,
 }
 
 #[derive(Default)]
@@ -39,6 +42,22 @@ struct Queue {
 }
 
 impl Queues {
+    fn exists(&self, activity_arn: &str) -> bool {
+        self.existing
+            .lock()
+            .is_ok_and(|set| set.contains(activity_arn))
+    }
+
+    fn set_exists(&self, activity_arn: &str, exists: bool) {
+        if let Ok(mut set) = self.existing.lock() {
+            if exists {
+                set.insert(activity_arn.to_owned());
+            } else {
+                set.remove(activity_arn);
+            }
+        }
+    }
+
     /// Hands a task to a parked poller, or queues it.
     fn push(&self, activity_arn: &str, mut task: ActivityTask) {
         let Ok(mut map) = self.inner.lock() else {
@@ -113,6 +132,7 @@ impl Engine {
 
     pub async fn delete_activity(&self, activity_arn: &str) -> Result<()> {
         arn::parse_activity(activity_arn)?;
+        self.inner.activities.set_exists(activity_arn, false);
         Ok(self.store().delete_activity(activity_arn).await?)
     }
 
@@ -150,7 +170,10 @@ impl Engine {
         activity_arn: &str,
         worker_name: Option<String>,
     ) -> Result<Option<ActivityTask>> {
-        self.describe_activity(activity_arn).await?;
+        if !self.inner.activities.exists(activity_arn) {
+            self.describe_activity(activity_arn).await?;
+            self.inner.activities.set_exists(activity_arn, true);
+        }
         let deadline = tokio::time::Instant::now() + LONG_POLL;
         loop {
             let task = match self.inner.activities.take_or_park(activity_arn) {

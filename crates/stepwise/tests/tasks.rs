@@ -1383,4 +1383,17 @@ async fn activity_that_does_not_exist() {
         status_line(&d),
         server.logs()
     );
+
+    // Deleted after workers polled it: polling is refused again.
+    client
+        .delete_activity()
+        .activity_arn(&ghost)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DeleteActivity: {}", DisplayErrorContext(&e)));
+    let polled = client.get_activity_task().activity_arn(&ghost).send().await;
+    assert!(
+        matches!(&polled, Err(e) if e.as_service_error().is_some_and(|s| s.is_activity_does_not_exist())),
+        "GetActivityTask on a deleted activity answered {polled:?}"
+    );
 }

@@ -82,6 +82,13 @@ enum Job {
 /// Most commits one transaction takes; bounds the latency of the first in a burst.
 const MAX_BATCH: usize = 4096;
 
+/// How often the checkpointer thread copies the WAL into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+/// WAL pages after which the writer checkpoints itself (SQLite's default is 1,000). The
+/// checkpointer has usually copied them already, so that checkpoint is short; it lets the
+/// WAL start over, which a checkpoint running beside a busy writer cannot.
+const WRITER_CHECKPOINT_PAGES: u32 = 16_384;
+
 /// The SQLite store. Cheap to clone.
 #[derive(Clone)]
 pub struct Sqlite {
@@ -122,20 +129,26 @@ impl Sqlite {
         if old_inputs > 0 {
             conn.execute_batch(&format!("BEGIN; {MIGRATE_MAP_RUN_INPUTS} COMMIT;"))?;
         }
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+        let checkpointer = connect(&path, durable)?;
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(&mut conn, &rx))
             .map_err(|e| Error::Backend(e.to_string()))?;
-        Ok(Sqlite {
-            inner: Arc::new(Inner {
-                path,
-                writer: Mutex::new(tx),
-                readers: Mutex::new(Vec::new()),
-                durable,
-                _temp: temp,
-            }),
-        })
+        let inner = Arc::new(Inner {
+            path,
+            writer: Mutex::new(tx),
+            readers: Mutex::new(Vec::new()),
+            durable,
+            _temp: temp,
+        });
+        let alive = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(&checkpointer, &alive))
+            .map_err(|e| Error::Backend(e.to_string()))?;
+        Ok(Sqlite { inner })
     }
 
     /// Runs `f` on the writer thread.
@@ -348,6 +361,17 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
             )?
             .execute(params![map_run_arn, *index as i64, result])?;
             Ok(())
+        }
+    }
+}
+
+/// Copies the WAL into the database beside the writer (a passive checkpoint waits for
+/// nobody), so the writer's commits do not pay for it; ends with the store.
+fn checkpoint_loop(conn: &Connection, alive: &std::sync::Weak<Inner>) {
+    while alive.strong_count() > 0 {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "passive checkpoint");
         }
     }
 }
