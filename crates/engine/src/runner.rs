@@ -289,7 +289,6 @@ impl Runner {
         checkpoint: Checkpoint,
         recorded: bool,
     ) -> Result<ExecutionRecord> {
-        let redrive_count = record.redrive_count;
         let mut live = Live {
             def,
             checkpoint,
@@ -297,18 +296,24 @@ impl Runner {
             durable: true,
             waiters: Vec::new(),
         };
+        let advance = self.redrive(&mut live, recorded).await?;
+        Ok(self.go_live(live, &advance).await)
+    }
+
+    /// Applies and commits `Redrive` to a re-opened execution.
+    async fn redrive(&self, live: &mut Live, recorded: bool) -> Result<Advance> {
         // The ExecutionRedriven event carries the same time as the answered redriveDate.
         let now = live
             .record
             .redrive_date
             .unwrap_or_else(|| self.inner.clock.now_millis());
         let signal = Signal::Redrive {
-            redrive_count,
+            redrive_count: live.record.redrive_count,
             recorded,
         };
-        let advance = self.step_at(&mut live, signal, now);
-        self.persist(&live, &advance).await?;
-        Ok(self.go_live(live, &advance).await)
+        let advance = self.step_at(live, signal, now);
+        self.persist(live, &advance).await?;
+        Ok(advance)
     }
 
     /// Re-opens, in the background, an execution whose redrive is committed (its record
@@ -335,16 +340,7 @@ impl Runner {
         tokio::spawn(async move {
             let opened = async {
                 guard.checkpoint = Checkpoint::for_redrive(&record)?;
-                let now = record
-                    .redrive_date
-                    .unwrap_or_else(|| runner.inner.clock.now_millis());
-                let signal = Signal::Redrive {
-                    redrive_count: record.redrive_count,
-                    recorded: true,
-                };
-                let advance = runner.step_at(&mut guard, signal, now);
-                runner.persist(&guard, &advance).await?;
-                Ok::<_, crate::Error>(advance)
+                runner.redrive(&mut guard, true).await
             };
             match opened.await {
                 Ok(advance) => runner.after_commit(&arn, &mut guard, &advance),
