@@ -747,6 +747,8 @@ impl Engine {
             r.results_written = true;
             return Ok(output);
         }
+        // [GUESS] A child that failed within the tolerated failures has no output: it is
+        // `null` in the result (what AWS puts there is not recorded in the corpus).
         let outputs = results
             .iter()
             .map(|c| {
