@@ -192,23 +192,24 @@ fn serve(args: Serve) -> anyhow::Result<()> {
 fn validate(file: &std::path::Path) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    match asl::definition::Definition::parse(&text) {
-        Ok(_) => {
-            println!("OK");
-            Ok(())
-        }
-        Err(diagnostics) => {
-            for d in &diagnostics {
-                println!(
-                    "ERROR {} {}: {}",
-                    d.code,
-                    d.location.as_deref().unwrap_or("-"),
-                    d.message
-                );
-            }
-            bail!("{} problem(s) found", diagnostics.len())
-        }
+    let print = |severity: &str, d: &asl::definition::Diagnostic| {
+        let at = d.location.as_deref().unwrap_or("-");
+        println!("{severity} {} {at}: {}", d.code, d.message);
+    };
+    let errors = asl::definition::Definition::parse(&text)
+        .err()
+        .unwrap_or_default();
+    for d in &errors {
+        print("ERROR", d);
     }
+    for d in &asl::lint::warnings(&text) {
+        print("WARNING", d);
+    }
+    if !errors.is_empty() {
+        bail!("{} problem(s) found", errors.len())
+    }
+    println!("OK");
+    Ok(())
 }
 
 /// Runs a definition on a throw-away in-process engine and prints the outcome and history.

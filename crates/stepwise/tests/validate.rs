@@ -172,3 +172,48 @@ async fn severity_type_and_max_results() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `stepwise validate FILE`: errors fail it, warnings are printed and do not.
+#[test]
+fn validate_command_prints_errors_and_warnings() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let cases = [
+        (
+            with_warnings(),
+            true,
+            vec![
+                "WARNING NO_DOLLAR /States/P/Parameters/a",
+                "WARNING PASS_RESULT_IS_STATIC /States/R/Result/r.$",
+                "WARNING NO_PATH /States/F/Error",
+                "OK",
+            ],
+        ),
+        (
+            json!({"StartAt": "Nope", "States": {"P": {"Type": "Pass", "Parameters": {"a": "$.x"}, "End": true}}}),
+            false,
+            vec![
+                "ERROR MISSING_TRANSITION_TARGET /StartAt",
+                "WARNING NO_DOLLAR /States/P/Parameters/a",
+            ],
+        ),
+    ];
+    for (i, (definition, ok, starts)) in cases.into_iter().enumerate() {
+        let file = dir.path().join(format!("{i}.json"));
+        std::fs::write(&file, definition.to_string()).expect("write the definition");
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_stepwise"))
+            .arg("validate")
+            .arg(&file)
+            .output()
+            .expect("running `stepwise validate`");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(output.status.success(), ok, "{definition}: {stdout}");
+        assert_eq!(lines.len(), starts.len(), "{definition}: {stdout}");
+        for (line, start) in lines.iter().zip(&starts) {
+            assert!(
+                line.starts_with(start),
+                "{line:?} should start with {start:?}"
+            );
+        }
+    }
+}
