@@ -422,6 +422,9 @@ pub struct Limits {
     pub wait_time_scale: f64,
     /// The longest an execution may stay open, from its start (Standard: one year).
     pub max_execution_millis: i64,
+    /// The history cap (AWS: 25,000 events): the event that would reach it fails the
+    /// execution instead, so the last event is `ExecutionFailed` with `States.Runtime`.
+    pub max_history_events: u64,
 }
 
 impl Default for Limits {
@@ -430,6 +433,7 @@ impl Default for Limits {
             states_per_call: 256,
             wait_time_scale: 1.0,
             max_execution_millis: 365 * 24 * 3600 * 1000,
+            max_history_events: 25_000,
         }
     }
 }
@@ -479,8 +483,12 @@ pub fn advance(
         vars: Map::new(),
         pending_assign: None,
         context_override: None,
+        capped: false,
     };
     run.handle(signal);
+    if run.capped {
+        run.fail_at_cap();
+    }
     run.out.wake_at = match run.rt.status {
         Status::Running if !run.out.yielded => {
             let nested = run.rt.current.as_ref().and_then(Current::wake_at);
@@ -509,6 +517,9 @@ struct Run<'a> {
     pending_assign: Option<Map<String, Value>>,
     /// The context object, when it is given rather than derived (TestState's `context`).
     context_override: Option<Value>,
+    /// An event was refused because the history is full: the execution fails at the end of
+    /// the call ([`Run::fail_at_cap`]).
+    capped: bool,
 }
 
 /// How a scope (the execution, a branch, an iteration) ended, or that it waits.
@@ -770,6 +781,19 @@ impl<'a> Run<'a> {
 
     fn push(&mut self, previous_event_id: u64, details: EventDetails) -> u64 {
         let id = self.rt.last_event_id + 1;
+        // The last slot is kept for the execution's end; anything else that would take it
+        // is dropped, and the execution fails when the call returns.
+        let ends = matches!(
+            details,
+            EventDetails::ExecutionSucceeded { .. }
+                | EventDetails::ExecutionFailed(_)
+                | EventDetails::ExecutionAborted(_)
+                | EventDetails::ExecutionTimedOut(_)
+        );
+        if self.capped || (id >= self.limits.max_history_events && !ends) {
+            self.capped = true;
+            return id;
+        }
         self.rt.last_event_id = id;
         self.rt.chain = None;
         self.out.events.push(HistoryEvent {
@@ -824,6 +848,9 @@ impl<'a> Run<'a> {
         loop {
             if self.rt.deadline.is_some_and(|d| d <= self.now) {
                 return ScopeEnd::TimedOut;
+            }
+            if self.capped {
+                return ScopeEnd::Blocked;
             }
             if self.budget == 0 {
                 self.out.yielded = true;
@@ -2119,6 +2146,24 @@ impl<'a> Run<'a> {
             error: Some(e.error),
             cause: Some(cause),
         }
+    }
+
+    /// The history is full: the execution fails with AWS's `States.Runtime`, its failure
+    /// being the last event the history can hold. Tasks this call scheduled are not sent.
+    fn fail_at_cap(&mut self) {
+        self.capped = false;
+        self.rt.chain = None;
+        self.rt.output = None;
+        self.out.dispatches.clear();
+        self.out.yielded = false;
+        let cause = format!(
+            "The execution reached the maximum number of history events ({}).",
+            self.limits.max_history_events
+        );
+        self.fail(ErrorCause {
+            error: Some(names::RUNTIME.into()),
+            cause: Some(cause),
+        });
     }
 
     fn fail(&mut self, ec: ErrorCause) {

@@ -111,6 +111,7 @@ impl Engine {
             states_per_call: config.states_per_call,
             wait_time_scale: config.wait_time_scale,
             max_execution_millis: (config.max_execution_time as i64).saturating_mul(1000),
+            max_history_events: config.max_history_events,
         };
         let runner = runner::Runner::new(store.clone(), clock.clone(), limits, outbox);
         let activities = activities::Queues::default();

@@ -453,15 +453,16 @@ impl Runner {
     fn step_at(&self, live: &mut Live, signal: Signal, now: i64) -> Advance {
         let mut entropy = asl::Entropy::new(rand::random());
         let Checkpoint { info, runtime, .. } = &mut live.checkpoint;
-        let advance = interpreter::advance(
-            &live.def,
-            info,
-            runtime,
-            signal,
-            now,
-            &mut entropy,
-            self.inner.limits,
-        );
+        // Express executions keep no history, so the history cap does not apply to them.
+        let limits = match live.durable {
+            true => self.inner.limits,
+            false => Limits {
+                max_history_events: u64::MAX,
+                ..self.inner.limits
+            },
+        };
+        let advance =
+            interpreter::advance(&live.def, info, runtime, signal, now, &mut entropy, limits);
         let rt = &live.checkpoint.runtime;
         let r = &mut live.record;
         r.status = rt.status.as_str().to_owned();

@@ -1263,6 +1263,37 @@ async fn history_event_cap() {
         execs.push((name, exec));
     }
 
+    // An execution that reaches the cap fails there: its failure is the last event.
+    let spin = json!({"StartAt": "L", "States": {"L": {"Type": "Pass", "Next": "L"}}});
+    let sm = create_machine(&client, "spin", &spin).await;
+    let exec = start(&client, &sm, None, &json!({})).await;
+    let d = closed(&client, &exec, ExecutionStatus::Failed).await;
+    let cause = format!("The execution reached the maximum number of history events ({CAP}).");
+    assert_eq!(
+        (d.error(), d.cause()),
+        (Some("States.Runtime"), Some(cause.as_str()))
+    );
+    let events = history(&client, &exec).await;
+    let types = event_types(&events);
+    assert_eq!(events.len(), CAP, "{types:?}");
+    let last = &events[CAP - 1];
+    assert_eq!(
+        (
+            types[CAP - 2].as_str(),
+            last.r#type().as_str(),
+            last.id(),
+            last.previous_event_id()
+        ),
+        (
+            "PassStateExited",
+            "ExecutionFailed",
+            CAP as i64,
+            CAP as i64 - 1
+        ),
+        "{types:?}"
+    );
+    assert_redrive_status(&describe(&client, &exec).await, Some(HISTORY_REASON));
+
     // Redriving the 5-event execution fills the history to the cap: not redrivable again.
     let (_, exec) = &execs[0];
     redrive(&client, exec, None).await;

@@ -264,6 +264,7 @@ fn with_run<T>(case: &TestCase, f: impl FnOnce(&mut Run) -> T) -> T {
         vars: case.variables.clone(),
         pending_assign: None,
         context_override: Some(case.context.clone()),
+        capped: false,
     };
     f(&mut run)
 }
