@@ -64,16 +64,10 @@ impl Checkpoint {
     fn placeholder() -> Checkpoint {
         Checkpoint {
             info: ExecutionInfo::default(),
+            // Not running: a signal that finds it after a failed re-opening does nothing.
             runtime: Runtime {
                 status: Status::Failed,
-                last_event_id: 0,
-                current: None,
-                deadline: None,
-                output: None,
-                error: None,
-                cause: None,
-                chain: None,
-                variables: Default::default(),
+                ..Runtime::new()
             },
             parent: None,
             test_case: None,

@@ -313,44 +313,11 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
         Write::Transition {
             execution: e,
             events,
-        } => {
-            let updated = tx.execute(
-                "UPDATE executions SET status = ?2, version = ?3, doc = ?4, runtime = ?6
-                 WHERE arn = ?1 AND version = ?5",
-                params![
-                    e.arn,
-                    e.status,
-                    e.version as i64,
-                    execution_doc(e)?,
-                    e.version as i64 - 1,
-                    e.runtime
-                ],
-            )?;
-            if updated == 0 {
-                return Err(Error::Conflict);
-            }
-            insert_events(tx, &e.arn, events)
-        }
+        } => update_execution(tx, e, Some(&e.runtime), events),
         Write::Record {
             execution: e,
             events,
-        } => {
-            let updated = tx.execute(
-                "UPDATE executions SET status = ?2, version = ?3, doc = ?4
-                 WHERE arn = ?1 AND version = ?5",
-                params![
-                    e.arn,
-                    e.status,
-                    e.version as i64,
-                    execution_doc(e)?,
-                    e.version as i64 - 1,
-                ],
-            )?;
-            if updated == 0 {
-                return Err(Error::Conflict);
-            }
-            insert_events(tx, &e.arn, events)
-        }
+        } => update_execution(tx, e, None, events),
         Write::MapRunItem {
             map_run_arn,
             index,
@@ -363,6 +330,32 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The fenced update of an execution row (and its new events); `runtime: None` keeps the
+/// stored checkpoint.
+fn update_execution(
+    tx: &rusqlite::Transaction<'_>,
+    e: &ExecutionRecord,
+    runtime: Option<&String>,
+    events: &[StoredEvent],
+) -> Result<()> {
+    let updated = tx.execute(
+        "UPDATE executions SET status = ?2, version = ?3, doc = ?4, runtime = coalesce(?6, runtime)
+         WHERE arn = ?1 AND version = ?5",
+        params![
+            e.arn,
+            e.status,
+            e.version as i64,
+            execution_doc(e)?,
+            e.version as i64 - 1,
+            runtime
+        ],
+    )?;
+    if updated == 0 {
+        return Err(Error::Conflict);
+    }
+    insert_events(tx, &e.arn, events)
 }
 
 /// Copies the WAL into the database beside the writer (a passive checkpoint waits for

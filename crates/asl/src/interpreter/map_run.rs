@@ -279,20 +279,7 @@ impl Run<'_> {
                 b.insert("BatchInput".into(), rendered);
             }
         }
-        let count = self.threshold(
-            state,
-            d.tolerated_failure_count.as_ref(),
-            "ToleratedFailureCount",
-            &effective,
-            context,
-        )?;
-        let percentage = self.threshold(
-            state,
-            d.tolerated_failure_percentage.as_ref(),
-            "ToleratedFailurePercentage",
-            &effective,
-            context,
-        )?;
+        let (count, percentage) = self.thresholds(state, d, &effective, context)?;
         Ok(MapRunSpec {
             label: d.label.clone(),
             express: d.express,
@@ -361,6 +348,31 @@ impl Run<'_> {
             obj.insert((*field).into(), value);
         }
         Ok(())
+    }
+
+    /// `ToleratedFailureCount` and `ToleratedFailurePercentage` for the state input `input`.
+    pub(super) fn thresholds(
+        &mut self,
+        state: &State,
+        d: &Distributed,
+        input: &Value,
+        context: &Value,
+    ) -> Result<(Option<f64>, Option<f64>), StatesError> {
+        let count = self.threshold(
+            state,
+            d.tolerated_failure_count.as_ref(),
+            "ToleratedFailureCount",
+            input,
+            context,
+        )?;
+        let percentage = self.threshold(
+            state,
+            d.tolerated_failure_percentage.as_ref(),
+            "ToleratedFailurePercentage",
+            input,
+            context,
+        )?;
+        Ok((count, percentage))
     }
 
     /// A tolerated failure count or percentage: a literal, read with `…Path` from the state

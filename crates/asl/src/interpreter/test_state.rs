@@ -589,19 +589,6 @@ fn thresholds(
     };
     let (state, raw, ctx) = (case.state, &case.input, &case.context);
     let effective = run.apply_path(&state.input_path, raw, ctx)?;
-    let count = run.threshold(
-        state,
-        d.tolerated_failure_count.as_ref(),
-        "ToleratedFailureCount",
-        &effective,
-        ctx,
-    )?;
-    let percentage = run.threshold(
-        state,
-        d.tolerated_failure_percentage.as_ref(),
-        "ToleratedFailurePercentage",
-        &effective,
-        ctx,
-    )?;
+    let (count, percentage) = run.thresholds(state, d, &effective, ctx)?;
     Ok((count.map(|n| n as u64), percentage))
 }
