@@ -319,9 +319,9 @@ impl Runner {
     pub async fn reopen_detached(&self, def: Arc<Definition>, record: ExecutionRecord) {
         let arn = record.arn.clone();
         let placeholder = Live {
-            def: def.clone(),
+            def,
             checkpoint: Checkpoint::placeholder(),
-            record: record.clone(),
+            record,
             durable: true,
             waiters: Vec::new(),
         };
@@ -333,7 +333,7 @@ impl Runner {
         let runner = self.clone();
         tokio::spawn(async move {
             let opened = async {
-                guard.checkpoint = Checkpoint::for_redrive(&record)?;
+                guard.checkpoint = Checkpoint::for_redrive(&guard.record)?;
                 runner.redrive(&mut guard, true).await
             };
             match opened.await {
