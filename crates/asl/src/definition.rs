@@ -233,30 +233,78 @@ pub struct State {
     pub query_language: QueryLanguage,
     /// JSONata `Output` (default: the result, or the input for states without one).
     pub output: Option<jsonata::Template>,
-    /// Whether any field may read the context object (`$$`, `$states.context`).
-    pub reads_context: bool,
+    /// How much of the context object (`$$`, `$states.context`) its fields may read.
+    pub context: ContextUse,
 }
 
-/// Whether a state's fields may read the context object: a `$$` (JSONPath) or a `$states`
-/// that is not `$states.input`, `.result` or `.errorOutput` (JSONata). Conservative: a nested
-/// state's fields count too, and a false positive only costs a copy of the context.
-fn reads_context(spec: &Value) -> bool {
-    const DATA: [&str; 3] = [".input", ".result", ".errorOutput"];
-    let text_reads = |t: &str| {
-        t.contains("$$")
-            || t.match_indices("$states").any(|(at, m)| {
-                let rest = &t[at + m.len()..];
-                !DATA.iter().any(|d| {
-                    rest.strip_prefix(d)
-                        .is_some_and(|r| !r.starts_with(|c: char| c.is_alphanumeric()))
-                })
-            })
-    };
+/// How much of the context object a state's fields may read, found by a conservative scan of
+/// the state as written (a nested state's fields count too): a false positive only costs a
+/// copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ContextUse {
+    None,
+    /// Only paths that cannot reach `$$.Execution.Input` (`$$.Map.Item.Index`,
+    /// `$$.Execution.Id`, ...): the execution input, which may be large, is left out.
+    WithoutInput,
+    /// Anything: a bare `$$`, `$$.Execution`, `$$.Execution.Input`, `$states.context`.
+    Full,
+}
+
+fn context_use(spec: &Value) -> ContextUse {
     match spec {
-        Value::String(t) => text_reads(t),
-        Value::Array(items) => items.iter().any(reads_context),
-        Value::Object(obj) => obj.iter().any(|(k, v)| text_reads(k) || reads_context(v)),
-        _ => false,
+        Value::String(t) => text_context_use(t),
+        Value::Array(items) => items
+            .iter()
+            .map(context_use)
+            .max()
+            .unwrap_or(ContextUse::None),
+        Value::Object(obj) => obj
+            .iter()
+            .map(|(k, v)| text_context_use(k).max(context_use(v)))
+            .max()
+            .unwrap_or(ContextUse::None),
+        _ => ContextUse::None,
+    }
+}
+
+fn text_context_use(t: &str) -> ContextUse {
+    // `$states` but `$states.input`, `.result`, `.errorOutput` (JSONata) may be the context.
+    const DATA: [&str; 3] = [".input", ".result", ".errorOutput"];
+    // JSONPath context paths that cannot reach the execution input.
+    const SMALL: [&str; 10] = [
+        ".Execution.Id",
+        ".Execution.Name",
+        ".Execution.StartTime",
+        ".Execution.RoleArn",
+        ".Execution.RedriveCount",
+        ".Execution.RedriveTime",
+        ".StateMachine",
+        ".State",
+        ".Map",
+        ".Task",
+    ];
+    let followed_by = |rest: &str, prefixes: &[&str]| {
+        prefixes.iter().any(|p| {
+            rest.strip_prefix(p)
+                .is_some_and(|r| !r.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+        })
+    };
+    let states = t
+        .match_indices("$states")
+        .any(|(at, m)| !followed_by(&t[at + m.len()..], &DATA));
+    if states {
+        return ContextUse::Full;
+    }
+    let mut uses = t
+        .match_indices("$$")
+        .map(|(at, m)| &t[at + m.len()..])
+        .peekable();
+    if uses.peek().is_none() {
+        ContextUse::None
+    } else if uses.all(|rest| followed_by(rest, &SMALL)) {
+        ContextUse::WithoutInput
+    } else {
+        ContextUse::Full
     }
 }
 
@@ -802,7 +850,7 @@ impl Validator {
             assign,
             query_language: language,
             output,
-            reads_context: reads_context(spec),
+            context: context_use(spec),
         })
     }
 
@@ -1425,46 +1473,71 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_context_table() {
+    fn context_use_table() {
+        use ContextUse::{Full, None, WithoutInput};
         let cases = [
-            (r#"{"Type":"Pass","End":true}"#, false),
+            (r#"{"Type":"Pass","End":true}"#, None),
             (
                 r#"{"Type":"Pass","Parameters":{"a.$":"$.x"},"End":true}"#,
-                false,
+                None,
             ),
             (
                 r#"{"Type":"Pass","Parameters":{"a.$":"$$.Execution.Id"},"End":true}"#,
-                true,
+                WithoutInput,
             ),
             (
                 r#"{"Type":"Pass","Parameters":{"a.$":"States.Format('{}', $$.State.Name)"},"End":true}"#,
-                true,
+                WithoutInput,
             ),
             (
                 r#"{"Type":"Choice","Choices":[{"Variable":"$$.Map.Item.Index","NumericEquals":0,"Next":"A"}]}"#,
-                true,
+                WithoutInput,
+            ),
+            (
+                r#"{"Type":"Pass","Parameters":{"a.$":"$$.Execution.Input.x","b.$":"$$.Task.Token"},"End":true}"#,
+                Full,
+            ),
+            (
+                r#"{"Type":"Pass","Parameters":{"a.$":"$$.Execution"},"End":true}"#,
+                Full,
+            ),
+            (
+                r#"{"Type":"Pass","Parameters":{"a.$":"$$.Execution.IdX"},"End":true}"#,
+                Full,
+            ),
+            (
+                r#"{"Type":"Pass","Parameters":{"a.$":"$$['Execution']"},"End":true}"#,
+                Full,
+            ),
+            (
+                r#"{"Type":"Pass","Parameters":{"a.$":"$$"},"End":true}"#,
+                Full,
             ),
             (
                 r#"{"Type":"Pass","Output":"{% $states.input.a & $states.result %}","End":true}"#,
-                false,
+                None,
             ),
             (
                 r#"{"Type":"Pass","Output":"{% $states.context.Execution.Name %}","End":true}"#,
-                true,
+                Full,
             ),
             (
                 r#"{"Type":"Pass","Output":"{% $states %}","End":true}"#,
-                true,
+                Full,
             ),
             (
                 r#"{"Type":"Pass","Output":"{% $states.inputs %}","End":true}"#,
-                true,
+                Full,
             ),
-            (r#"{"Type":"Pass","Output":{"$$":1},"End":true}"#, true),
+            (r#"{"Type":"Pass","Output":{"$$":1},"End":true}"#, Full),
+            (
+                r#"{"Type":"Pass","Output":{"$$.Map":1},"End":true}"#,
+                WithoutInput,
+            ),
         ];
         for (spec, expected) in cases {
             let spec: Value = serde_json::from_str(spec).expect(spec);
-            assert_eq!(reads_context(&spec), expected, "{spec}");
+            assert_eq!(context_use(&spec), expected, "{spec}");
         }
     }
 

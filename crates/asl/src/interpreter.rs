@@ -4,13 +4,15 @@
 //! arguments. The engine persists the returned events together with the new [`Runtime`] in
 //! one atomic write, and calls again when the returned `wake_at` time has come.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::choice::{self, Condition};
 use crate::definition::{
-    Definition, Machine, MapState, Payload, QueryLanguage, Source, State, StateKind, TaskState,
-    WaitFor,
+    ContextUse, Definition, Machine, MapState, Payload, QueryLanguage, Source, State, StateKind,
+    TaskState, WaitFor,
 };
 use crate::error::{names, StatesError};
 use crate::history::{ErrorCause, EventDetails, HistoryEvent, TaskFamily, TaskRef};
@@ -137,7 +139,7 @@ impl Current {
 
     /// Prepares an unsuccessful state to run again (redrive): it is entered afresh, with a
     /// fresh retry budget; inside a Parallel or Map only unsuccessful lanes run again.
-    fn reopen(&mut self, now: i64, rerun_all: bool) {
+    fn reopen(&mut self, now: i64, rerun_all: bool, path: &mut Vec<usize>, touched: &mut Touched) {
         self.entered_event_id = None;
         self.entered_time = now;
         self.wait_until = None;
@@ -154,18 +156,20 @@ impl Current {
         }
         if let Some(c) = self.container.as_mut() {
             c.started = false;
-            for lane in c
-                .lanes
-                .iter_mut()
-                .filter(|l| l.status != LaneStatus::Succeeded)
-            {
+            for (i, lane) in c.lanes.iter_mut().enumerate() {
+                if lane.status == LaneStatus::Succeeded {
+                    continue;
+                }
+                path.push(i);
+                touched.lanes.insert(path.clone());
                 match lane.current.as_mut() {
                     Some(cur) => {
                         lane.status = LaneStatus::Running;
-                        cur.reopen(now, rerun_all);
+                        cur.reopen(now, rerun_all, path, touched);
                     }
                     None => lane.status = LaneStatus::Pending,
                 }
+                path.pop();
             }
         }
     }
@@ -241,6 +245,14 @@ pub struct Container {
     /// How many lanes may run at once (0: no limit), fixed when the state is entered.
     #[serde(default)]
     pub max_concurrency: u64,
+    /// In a stored checkpoint whose lanes are kept apart (one row each, see [`Touched`]):
+    /// how many there are. 0 while `lanes` holds them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub detached: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One branch or iteration: its input, where it is, and its result once it succeeded.
@@ -411,6 +423,22 @@ pub struct Advance {
     pub dispatches: Vec<Dispatch>,
     /// A task signal named a task that is no longer current (its token is stale).
     pub stale: bool,
+    /// The lanes this call may have changed.
+    pub touched: Touched,
+}
+
+/// Which lanes (branches, iterations) an [`advance`] call may have changed, so an engine that
+/// stores each lane on its own writes only those. A lane is named by its path: lane indexes
+/// from the top-level state down (`[3]`: lane 3 of the top-level Parallel or Map; `[3, 0]`:
+/// lane 0 of the container in lane 3). A lane's own part is everything but the lanes of a
+/// container inside it, which are lanes of their own.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Touched {
+    /// Lanes whose own part may have changed.
+    pub lanes: BTreeSet<Vec<usize>>,
+    /// The paths of states whose container was created by this call ([] = the top-level
+    /// state): every lane below them is new.
+    pub containers: BTreeSet<Vec<usize>>,
 }
 
 /// Limits the interpreter enforces.
@@ -592,7 +620,7 @@ impl<'a> Run<'a> {
                 let rerun_all = self.rt.error.as_deref() == Some(names::DATA_LIMIT_EXCEEDED);
                 let now = self.now;
                 if let Some(c) = self.rt.current.as_mut() {
-                    c.reopen(now, rerun_all);
+                    c.reopen(now, rerun_all, &mut Vec::new(), &mut self.out.touched);
                 }
                 // Map Runs kept for redrive go back to the engine.
                 let redriven = self.rt.pending_tasks().into_iter();
@@ -728,7 +756,11 @@ impl<'a> Run<'a> {
         Some(c)
     }
 
+    /// The state being executed, for a change: its lane is marked touched.
     fn cur_mut(&mut self) -> Option<&mut Current> {
+        if !self.path.is_empty() && !self.out.touched.lanes.contains(&self.path) {
+            self.out.touched.lanes.insert(self.path.clone());
+        }
         let mut c = self.rt.current.as_mut()?;
         for &i in &self.path {
             c = c.container.as_mut()?.lanes.get_mut(i)?.current.as_mut()?;
@@ -937,13 +969,15 @@ impl<'a> Run<'a> {
         if let Some(context) = &self.context_override {
             return context.clone();
         }
-        if !state.reads_context {
-            return Value::Null;
-        }
+        let input = match state.context {
+            ContextUse::None => return Value::Null,
+            ContextUse::WithoutInput => Value::Null,
+            ContextUse::Full => self.info.input.clone(),
+        };
         let i = self.info;
         let mut execution = json!({
             "Id": i.execution_arn,
-            "Input": i.input,
+            "Input": input,
             "StartTime": timestamp::format_millis(i.start_time),
             "Name": i.name,
             "RoleArn": i.role_arn,
@@ -1370,8 +1404,10 @@ impl<'a> Run<'a> {
                     lanes,
                     started: false,
                     max_concurrency,
+                    detached: 0,
                 }));
             }
+            self.out.touched.containers.insert(self.path.clone());
         }
         let count = self.lanes_ref().len();
         if self
@@ -1429,7 +1465,7 @@ impl<'a> Run<'a> {
                 }
                 let now = self.now;
                 let vars = self.vars.clone();
-                if let Some(lane) = self.lanes_mut().get_mut(i) {
+                if let Some(lane) = self.lane_mut(i) {
                     lane.current = Some(Current::new(start_at, lane.input.clone(), now));
                     lane.status = LaneStatus::Running;
                     lane.variables = vars;
@@ -1440,6 +1476,8 @@ impl<'a> Run<'a> {
                 if self.lanes_ref()[i].status != LaneStatus::Running {
                     continue;
                 }
+                // Taking the variables out and putting them back does not touch the lane: if
+                // the lane's states change them, they change the lane too.
                 let lane_vars = self
                     .lanes_mut()
                     .get_mut(i)
@@ -1455,7 +1493,7 @@ impl<'a> Run<'a> {
                 match end {
                     ScopeEnd::Done(output) => {
                         progressed = true;
-                        if let Some(lane) = self.lanes_mut().get_mut(i) {
+                        if let Some(lane) = self.lane_mut(i) {
                             lane.status = LaneStatus::Succeeded;
                             lane.output = Some(output);
                         }
@@ -1566,6 +1604,9 @@ impl<'a> Run<'a> {
                 lane.status = LaneStatus::Aborted;
                 aborted.push(j);
             }
+        }
+        for j in aborted.iter().copied().chain([i]) {
+            self.touch_lane(j);
         }
         if is_map {
             let prev = self.last();
@@ -1740,6 +1781,20 @@ impl<'a> Run<'a> {
             .map_or(&[], |c| c.lanes.as_slice())
     }
 
+    /// Lane `i` of the container being run, for a change: it is marked touched.
+    fn lane_mut(&mut self, i: usize) -> Option<&mut Lane> {
+        self.touch_lane(i);
+        self.lanes_mut().get_mut(i)
+    }
+
+    fn touch_lane(&mut self, i: usize) {
+        let mut path = self.path.clone();
+        path.push(i);
+        self.out.touched.lanes.insert(path);
+    }
+
+    /// The lanes of the container being run; a change to one must be marked
+    /// ([`Run::touch_lane`]).
     fn lanes_mut(&mut self) -> &mut [Lane] {
         match self.cur_mut().and_then(|c| c.container.as_mut()) {
             Some(c) => c.lanes.as_mut_slice(),

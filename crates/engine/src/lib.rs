@@ -7,6 +7,7 @@
 
 mod activities;
 pub mod arn;
+mod checkpoint;
 mod clock;
 mod error;
 mod executions;

@@ -442,6 +442,7 @@ impl Engine {
                 writes.push(Write::Transition {
                     execution: child,
                     events: Vec::new(),
+                    lanes: Vec::new(),
                 });
             }
             r.set(i, Child::PendingRedrive);

@@ -180,7 +180,7 @@ impl Engine {
     ) -> Result<()> {
         let def = self.inner.runner.definition(&record.definition)?;
         mark_redriven(&mut record, now);
-        let checkpoint = Checkpoint::for_redrive(&record)?;
+        let checkpoint = Checkpoint::for_redrive(self.store(), &record).await?;
         self.inner
             .runner
             .reopen(def, record, checkpoint, false)

@@ -15,13 +15,13 @@ use std::sync::{Arc, Mutex as SyncMutex};
 
 use asl::definition::Definition;
 use asl::history::HistoryEvent;
-use asl::interpreter::{
-    self, Advance, Dispatch, ExecutionInfo, Limits, Runtime, Signal, Status, TaskPhase,
-};
+use asl::interpreter::{self, Advance, Dispatch, Limits, Runtime, Signal, Status, TaskPhase};
 use serde::{Deserialize, Serialize};
 use store::{ExecutionRecord, Store, StoredEvent, Write};
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
+pub(crate) use crate::checkpoint::Checkpoint;
+use crate::checkpoint::Lanes;
 use crate::{Clock, Result};
 
 /// A parent execution waiting for this one (`states:startExecution.sync`).
@@ -31,48 +31,6 @@ pub(crate) struct ParentLink {
     pub task_id: u64,
     /// `.sync:2` reports input and output as JSON rather than strings.
     pub json_payloads: bool,
-}
-
-/// What the engine checkpoints in an execution record's `runtime` field.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Checkpoint {
-    pub info: ExecutionInfo,
-    pub runtime: Runtime,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent: Option<ParentLink>,
-    /// The MockConfigFile test case (`StartExecution` on `stateMachineArn#TestCase`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_case: Option<String>,
-}
-
-impl Checkpoint {
-    /// The checkpoint of a record whose redrive is committed, with `$$.Execution.RedriveCount`
-    /// and `RedriveTime` from the record.
-    pub fn for_redrive(record: &ExecutionRecord) -> Result<Checkpoint> {
-        let checkpoint: Checkpoint = serde_json::from_str(&record.runtime)
-            .map_err(|e| crate::Error::Store(store::Error::Corrupt(e.to_string())))?;
-        Ok(checkpoint.redriven(record))
-    }
-
-    fn redriven(mut self, record: &ExecutionRecord) -> Checkpoint {
-        self.info.redrive_count = record.redrive_count;
-        self.info.redrive_time = record.redrive_date;
-        self
-    }
-
-    /// Stands in for a checkpoint that is being parsed (see [`Runner::reopen_detached`]).
-    fn placeholder() -> Checkpoint {
-        Checkpoint {
-            info: ExecutionInfo::default(),
-            // Not running: a signal that finds it after a failed re-opening does nothing.
-            runtime: Runtime {
-                status: Status::Failed,
-                ..Runtime::new()
-            },
-            parent: None,
-            test_case: None,
-        }
-    }
 }
 
 /// Side effects the engine performs after a commit.
@@ -101,6 +59,11 @@ pub(crate) struct Live {
     pub record: ExecutionRecord,
     /// Express executions are not persisted.
     pub durable: bool,
+    /// The next commit writes every lane, not only the touched ones: the stored checkpoint
+    /// kept its lanes inline.
+    pub store_all_lanes: bool,
+    /// The stored checkpoint's text and the lane rows the last step changed.
+    stored: (String, Vec<store::LaneRow>),
     /// Told the final record when the execution ends (`StartSyncExecution`).
     pub waiters: Vec<oneshot::Sender<ExecutionRecord>>,
 }
@@ -138,6 +101,32 @@ struct Inner {
 const WORKERS: usize = 8;
 /// How long to wait before retrying an execution whose transition failed to commit.
 const RETRY_MILLIS: i64 = 1000;
+
+impl Live {
+    /// Undoes a step whose commit failed. What the store has of the lanes is no longer
+    /// known, so the next commit writes them all.
+    fn roll_back(&mut self, (runtime, record): (Runtime, ExecutionRecord)) {
+        (self.checkpoint.runtime, self.record) = (runtime, record);
+        self.store_all_lanes = true;
+    }
+
+    fn new(
+        def: Arc<Definition>,
+        checkpoint: Checkpoint,
+        record: ExecutionRecord,
+        durable: bool,
+    ) -> Live {
+        Live {
+            def,
+            checkpoint,
+            record,
+            durable,
+            waiters: Vec::new(),
+            store_all_lanes: false,
+            stored: Default::default(),
+        }
+    }
+}
 
 impl Runner {
     pub fn new(
@@ -191,7 +180,7 @@ impl Runner {
                     continue;
                 }
             };
-            let checkpoint: Checkpoint = match serde_json::from_str(&record.runtime) {
+            let (checkpoint, inline) = match Checkpoint::load(&*self.inner.store, &record).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(arn = %record.arn, error = %e, "corrupt checkpoint");
@@ -223,13 +212,8 @@ impl Runner {
                     });
                 }
             }
-            let live = Live {
-                def,
-                checkpoint,
-                record,
-                durable: true,
-                waiters: Vec::new(),
-            };
+            let mut live = Live::new(def, checkpoint, record, true);
+            live.store_all_lanes = inline;
             self.register(&arn, live);
             match wake_at {
                 Some(at) => self.schedule(at, arn),
@@ -252,23 +236,20 @@ impl Runner {
         durable: bool,
         waiter: Option<oneshot::Sender<ExecutionRecord>>,
     ) -> Result<ExecutionRecord> {
-        let waiters = waiter.into_iter().collect();
-        let mut live = Live {
-            def,
-            checkpoint,
-            record,
-            durable,
-            waiters,
-        };
+        let mut live = Live::new(def, checkpoint, record, durable);
+        live.waiters.extend(waiter);
         let advance = self.step(&mut live, Signal::Start);
         if durable {
             let events = stored(&advance.events);
             let write = Write::CreateExecution {
                 execution: live.record.clone(),
                 events,
+                lanes: std::mem::take(&mut live.stored.1),
             };
             let mut results = self.inner.store.commit(vec![write]).await?;
             results.pop().unwrap_or(Ok(()))?;
+            #[cfg(debug_assertions)]
+            crate::checkpoint::verify(&*self.inner.store, &live.record, &live.checkpoint).await;
         }
         Ok(self.go_live(live, &advance).await)
     }
@@ -283,13 +264,7 @@ impl Runner {
         checkpoint: Checkpoint,
         recorded: bool,
     ) -> Result<ExecutionRecord> {
-        let mut live = Live {
-            def,
-            checkpoint,
-            record,
-            durable: true,
-            waiters: Vec::new(),
-        };
+        let mut live = Live::new(def, checkpoint, record, true);
         let advance = self.redrive(&mut live, recorded).await?;
         Ok(self.go_live(live, &advance).await)
     }
@@ -318,13 +293,7 @@ impl Runner {
     /// After a crash in between, [`Runner::recover`] re-opens it.
     pub async fn reopen_detached(&self, def: Arc<Definition>, record: ExecutionRecord) {
         let arn = record.arn.clone();
-        let placeholder = Live {
-            def,
-            checkpoint: Checkpoint::placeholder(),
-            record,
-            durable: true,
-            waiters: Vec::new(),
-        };
+        let placeholder = Live::new(def, Checkpoint::placeholder(), record, true);
         let slot = Arc::new(Mutex::new(placeholder));
         let mut guard = slot.clone().lock_owned().await;
         if let Ok(mut map) = self.inner.live.lock() {
@@ -333,7 +302,8 @@ impl Runner {
         let runner = self.clone();
         tokio::spawn(async move {
             let opened = async {
-                guard.checkpoint = Checkpoint::for_redrive(&guard.record)?;
+                let store = &*runner.inner.store;
+                guard.checkpoint = Checkpoint::for_redrive(store, &guard.record).await?;
                 runner.redrive(&mut guard, true).await
             };
             match opened.await {
@@ -370,11 +340,11 @@ impl Runner {
         let before = (live.checkpoint.runtime.clone(), live.record.clone());
         let advance = self.step(&mut live, signal);
         if advance.stale && advance.events.is_empty() {
-            (live.checkpoint.runtime, live.record) = before;
+            // Nothing changed (the step left the record alone too).
             return Ok(Signalled::Stale);
         }
-        if let Err(e) = self.persist(&live, &advance).await {
-            (live.checkpoint.runtime, live.record) = before;
+        if let Err(e) = self.persist(&mut live, &advance).await {
+            live.roll_back(before);
             return Err(e);
         }
         self.after_commit(arn, &mut live, &advance);
@@ -429,9 +399,9 @@ impl Runner {
         }
         let before = (live.checkpoint.runtime.clone(), live.record.clone());
         let advance = self.step(&mut live, Signal::Wake);
-        if let Err(e) = self.persist(&live, &advance).await {
+        if let Err(e) = self.persist(&mut live, &advance).await {
             tracing::warn!(%arn, error = %e, "transition not committed; will retry");
-            (live.checkpoint.runtime, live.record) = before;
+            live.roll_back(before);
             self.schedule(self.inner.clock.now_millis() + RETRY_MILLIS, arn.to_owned());
             return;
         }
@@ -457,6 +427,10 @@ impl Runner {
         };
         let advance =
             interpreter::advance(&live.def, info, runtime, signal, now, &mut entropy, limits);
+        if advance.stale && advance.events.is_empty() {
+            // A signal for a task attempt that is no longer current changes nothing.
+            return advance;
+        }
         let rt = &live.checkpoint.runtime;
         let r = &mut live.record;
         r.status = rt.status.as_str().to_owned();
@@ -469,20 +443,30 @@ impl Runner {
             r.error = rt.error.clone();
             r.cause = rt.cause.clone();
         }
-        r.runtime = serde_json::to_string(&live.checkpoint).unwrap_or_default();
+        if live.durable {
+            let lanes = match std::mem::take(&mut live.store_all_lanes) {
+                true => Lanes::All,
+                false => Lanes::Touched(&advance.touched),
+            };
+            live.stored = live.checkpoint.store(lanes);
+            live.record.runtime = std::mem::take(&mut live.stored.0);
+        }
         advance
     }
 
-    async fn persist(&self, live: &Live, advance: &Advance) -> Result<()> {
+    async fn persist(&self, live: &mut Live, advance: &Advance) -> Result<()> {
         if !live.durable {
             return Ok(());
         }
         let write = Write::Transition {
             execution: live.record.clone(),
             events: stored(&advance.events),
+            lanes: std::mem::take(&mut live.stored.1),
         };
         let mut results = self.inner.store.commit(vec![write]).await?;
         results.pop().unwrap_or(Ok(()))?;
+        #[cfg(debug_assertions)]
+        crate::checkpoint::verify(&*self.inner.store, &live.record, &live.checkpoint).await;
         Ok(())
     }
 

@@ -230,16 +230,19 @@ pub struct StoredEvent {
 /// One atomic change.
 #[derive(Debug, Clone)]
 pub enum Write {
-    /// A new execution with its first events.
+    /// A new execution with its first events (and lanes).
     CreateExecution {
         execution: ExecutionRecord,
         events: Vec<StoredEvent>,
+        lanes: Vec<LaneRow>,
     },
-    /// A transition: the new execution row (its `version` already bumped) and the events it
-    /// appended. Fails with [`Error::Conflict`] unless the stored version is `version - 1`.
+    /// A transition: the new execution row (its `version` already bumped), the events it
+    /// appended and the lanes it changed. Fails with [`Error::Conflict`] unless the stored
+    /// version is `version - 1`.
     Transition {
         execution: ExecutionRecord,
         events: Vec<StoredEvent>,
+        lanes: Vec<LaneRow>,
     },
     /// A transition that leaves the stored checkpoint as it is (a redrive, committed before
     /// the checkpoint is re-opened). Fenced like [`Write::Transition`].
@@ -254,6 +257,16 @@ pub enum Write {
         index: u64,
         result: Option<String>,
     },
+}
+
+/// One lane (a Parallel branch, an inline Map iteration) of an execution's checkpoint, kept
+/// in a row of its own so a transition writes only the lanes it changed. The store does not
+/// read it: `path` names the lane, `body` is the engine's text; a row replaces the one with
+/// the same path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaneRow {
+    pub path: String,
+    pub body: String,
 }
 
 /// One child of a Map Run: its input, and how it ended when that is not kept elsewhere.
@@ -332,6 +345,8 @@ pub trait Store: Send + Sync + 'static {
     /// fails (conflict, duplicate) does not prevent the others.
     async fn commit(&self, writes: Vec<Write>) -> Result<Vec<Result<()>>>;
     async fn get_execution(&self, arn: &str) -> Result<Option<ExecutionRecord>>;
+    /// Every lane row stored for an execution (rows a later container replaced included).
+    async fn execution_lanes(&self, arn: &str) -> Result<Vec<LaneRow>>;
     /// A page of executions, newest first. The records come without their definition and
     /// checkpoint (`definition`, `runtime` empty): listing never needs them.
     async fn list_executions(&self, filter: ExecutionFilter) -> Result<Vec<ExecutionRecord>>;

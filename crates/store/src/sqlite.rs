@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
 use crate::{
-    ActivityRecord, AliasRecord, Error, ExecutionFilter, ExecutionRecord, MapRunItem, MapRunRecord,
-    Result, StateMachineRecord, Store, StoredEvent, VersionRecord, Write,
+    ActivityRecord, AliasRecord, Error, ExecutionFilter, ExecutionRecord, LaneRow, MapRunItem,
+    MapRunRecord, Result, StateMachineRecord, Store, StoredEvent, VersionRecord, Write,
 };
 
 const SCHEMA: &str = "
@@ -46,6 +46,12 @@ CREATE TABLE IF NOT EXISTS events(
     id INTEGER NOT NULL,
     body TEXT NOT NULL,
     PRIMARY KEY(execution_arn, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lanes(
+    execution_arn TEXT NOT NULL,
+    path TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY(execution_arn, path)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS map_runs(
     arn TEXT PRIMARY KEY,
@@ -280,6 +286,17 @@ fn insert_events(tx: &rusqlite::Transaction<'_>, arn: &str, events: &[StoredEven
     Ok(())
 }
 
+fn upsert_lanes(tx: &rusqlite::Transaction<'_>, arn: &str, lanes: &[LaneRow]) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO lanes(execution_arn, path, body) VALUES (?1, ?2, ?3)
+         ON CONFLICT(execution_arn, path) DO UPDATE SET body = excluded.body",
+    )?;
+    for lane in lanes {
+        stmt.execute(params![arn, lane.path, lane.body])?;
+    }
+    Ok(())
+}
+
 /// The execution row's `doc`: the record but its definition and checkpoint (own columns).
 fn execution_doc(e: &ExecutionRecord) -> Result<String> {
     Ok(serde_json::to_string(e)?)
@@ -290,6 +307,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
         Write::CreateExecution {
             execution: e,
             events,
+            lanes,
         } => {
             let inserted = tx.execute(
                 "INSERT OR IGNORE INTO executions(arn, sm_arn, status, start_date, version, definition, runtime, doc)
@@ -308,12 +326,17 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
             if inserted == 0 {
                 return Err(Error::AlreadyExists);
             }
-            insert_events(tx, &e.arn, events)
+            insert_events(tx, &e.arn, events)?;
+            upsert_lanes(tx, &e.arn, lanes)
         }
         Write::Transition {
             execution: e,
             events,
-        } => update_execution(tx, e, Some(&e.runtime), events),
+            lanes,
+        } => {
+            update_execution(tx, e, Some(&e.runtime), events)?;
+            upsert_lanes(tx, &e.arn, lanes)
+        }
         Write::Record {
             execution: e,
             events,
@@ -615,6 +638,22 @@ impl Store for Sqlite {
         .await
     }
 
+    async fn execution_lanes(&self, arn: &str) -> Result<Vec<LaneRow>> {
+        let arn = arn.to_owned();
+        self.read(move |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT path, body FROM lanes WHERE execution_arn = ?1")?;
+            let rows = stmt.query_map([arn], |r| {
+                Ok(LaneRow {
+                    path: r.get(0)?,
+                    body: r.get(1)?,
+                })
+            })?;
+            rows.map(|r| r.map_err(Error::from)).collect()
+        })
+        .await
+    }
+
     async fn list_executions(&self, f: ExecutionFilter) -> Result<Vec<ExecutionRecord>> {
         self.read(move |conn| {
             let (after_date, after_arn) = match &f.after {
@@ -698,6 +737,7 @@ impl Store for Sqlite {
         self.write(move |conn| {
             let tx = conn.transaction()?;
             tx.execute("DELETE FROM events WHERE execution_arn = ?1", [&arn])?;
+            tx.execute("DELETE FROM lanes WHERE execution_arn = ?1", [&arn])?;
             tx.execute("DELETE FROM executions WHERE arn = ?1", [&arn])?;
             tx.commit()?;
             Ok(())

@@ -41,6 +41,7 @@ async fn contract(store: impl Store) {
     let create = |arn: &str, start| Write::CreateExecution {
         execution: execution(arn, start, "RUNNING"),
         events: vec![event(1)],
+        lanes: vec![],
     };
     let r = store
         .commit(vec![create("a", 1), create("b", 2), create("a", 3)])
@@ -57,6 +58,7 @@ async fn contract(store: impl Store) {
     let stale = Write::Transition {
         execution: a.clone(),
         events: vec![event(2)],
+        lanes: vec![],
     };
     let r = store.commit(vec![stale.clone()]).await.unwrap();
     assert!(r[0].is_ok());
@@ -107,6 +109,7 @@ async fn contract(store: impl Store) {
         .commit(vec![Write::Transition {
             execution: closed,
             events: vec![],
+            lanes: vec![],
         }])
         .await
         .unwrap();
@@ -151,6 +154,7 @@ async fn contract(store: impl Store) {
         .commit(vec![Write::Transition {
             execution: b,
             events: vec![],
+            lanes: vec![],
         }])
         .await
         .unwrap();
@@ -182,6 +186,7 @@ async fn contract(store: impl Store) {
         .commit(vec![Write::CreateExecution {
             execution: c,
             events: vec![event(1)],
+            lanes: vec![],
         }])
         .await
         .unwrap();
@@ -210,6 +215,51 @@ async fn contract(store: impl Store) {
 
     versions_and_aliases(&store).await;
     map_run_items(&store).await;
+    lanes(&store).await;
+}
+
+fn lane(path: &str, body: &str) -> LaneRow {
+    LaneRow {
+        path: path.into(),
+        body: body.into(),
+    }
+}
+
+/// Lane rows come with the transition that wrote them (a fenced-off one writes none), replace
+/// the row with their path, and go with the execution.
+async fn lanes(store: &impl Store) {
+    let sorted = |mut rows: Vec<LaneRow>| {
+        rows.sort_by(|a, b| a.path.cmp(&b.path));
+        rows
+    };
+    let mut l = execution("l", 9, "RUNNING");
+    let create = Write::CreateExecution {
+        execution: l.clone(),
+        events: vec![event(1)],
+        lanes: vec![lane("0", "a"), lane("1", "b")],
+    };
+    assert!(store.commit(vec![create]).await.unwrap()[0].is_ok());
+    l.version = 2;
+    let step = |version: u64, lanes: Vec<LaneRow>| Write::Transition {
+        execution: ExecutionRecord {
+            version,
+            ..l.clone()
+        },
+        events: vec![],
+        lanes,
+    };
+    let r = store
+        .commit(vec![step(2, vec![lane("1", "b2"), lane("1/0", "c")])])
+        .await
+        .unwrap();
+    assert!(r[0].is_ok());
+    let r = store.commit(vec![step(2, vec![lane("0", "stale")])]).await;
+    assert!(matches!(r.unwrap()[0], Err(Error::Conflict)));
+    let got = sorted(store.execution_lanes("l").await.unwrap());
+    assert_eq!(got, vec![lane("0", "a"), lane("1", "b2"), lane("1/0", "c")]);
+    assert!(store.execution_lanes("a").await.unwrap().is_empty());
+    store.delete_execution("l").await.unwrap();
+    assert!(store.execution_lanes("l").await.unwrap().is_empty());
 }
 
 fn map_run(arn: &str) -> MapRunRecord {

@@ -1,0 +1,280 @@
+//! What the engine checkpoints for an execution, and how it is stored: the execution row's
+//! `runtime` column holds the checkpoint with every Parallel/Map container's lanes taken out,
+//! and each lane (branch, iteration) has a row of its own ([`LaneRow`]). A transition writes
+//! the checkpoint and only the lanes the interpreter says it touched ([`Touched`]), so a Map
+//! of 10,000 iterations does not rewrite 10,000 lanes on every transition.
+//!
+//! A lane's row holds the lane but the lanes of a container inside it (those are rows of
+//! their own); a stored container says how many lanes it has (`detached`), so rows left by an
+//! earlier container at the same place are never read.
+
+use std::collections::HashMap;
+
+use asl::interpreter::{Current, ExecutionInfo, Lane, Runtime, Status, Touched};
+use serde::{Deserialize, Serialize};
+use store::{ExecutionRecord, LaneRow, Store};
+
+use crate::runner::ParentLink;
+use crate::Result;
+
+/// What the engine checkpoints in an execution record's `runtime` field.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Checkpoint {
+    pub info: ExecutionInfo,
+    pub runtime: Runtime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentLink>,
+    /// The MockConfigFile test case (`StartExecution` on `stateMachineArn#TestCase`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_case: Option<String>,
+}
+
+/// Which lanes a stored checkpoint must write.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Lanes<'t> {
+    /// Those a transition touched.
+    Touched(&'t Touched),
+    /// All of them: the stored checkpoint kept its lanes inline (written before lanes had
+    /// rows), or is not known to match memory.
+    All,
+}
+
+/// Every container's lanes, taken out of a runtime: (path of the state holding the
+/// container, its lanes), children before their parent.
+type Detached = Vec<(Vec<usize>, Vec<Lane>)>;
+
+impl Checkpoint {
+    /// The checkpoint stored in `record`, its lanes read back from their rows. Also says
+    /// whether it kept its lanes inline (an older store), so the next write must write all.
+    pub async fn load(store: &dyn Store, record: &ExecutionRecord) -> Result<(Checkpoint, bool)> {
+        let mut checkpoint: Checkpoint =
+            serde_json::from_str(&record.runtime).map_err(|e| corrupt(e.to_string()))?;
+        let Some(current) = checkpoint.runtime.current.as_mut() else {
+            return Ok((checkpoint, false));
+        };
+        let mut shape = Shape::default();
+        shape.scan(current);
+        if shape.detached {
+            let rows = store.execution_lanes(&record.arn).await?;
+            let mut rows = rows.into_iter().map(|r| (r.path, r.body)).collect();
+            attach(current, &mut Vec::new(), &mut rows)?;
+        }
+        Ok((checkpoint, shape.inline))
+    }
+
+    /// The checkpoint of a record whose redrive is committed, with `$$.Execution.RedriveCount`
+    /// and `RedriveTime` from the record.
+    pub async fn for_redrive(store: &dyn Store, record: &ExecutionRecord) -> Result<Checkpoint> {
+        let (checkpoint, _) = Checkpoint::load(store, record).await?;
+        Ok(checkpoint.redriven(record))
+    }
+
+    pub fn redriven(mut self, record: &ExecutionRecord) -> Checkpoint {
+        self.info.redrive_count = record.redrive_count;
+        self.info.redrive_time = record.redrive_date;
+        self
+    }
+
+    /// Stands in for a checkpoint that is being parsed (see `Runner::reopen_detached`).
+    pub fn placeholder() -> Checkpoint {
+        Checkpoint {
+            info: ExecutionInfo::default(),
+            // Not running: a signal that finds it after a failed re-opening does nothing.
+            runtime: Runtime {
+                status: Status::Failed,
+                ..Runtime::new()
+            },
+            parent: None,
+            test_case: None,
+        }
+    }
+
+    /// The checkpoint as stored: its text without lanes, and the rows of the lanes `which`
+    /// names. Memory is left as it was.
+    pub fn store(&mut self, which: Lanes<'_>) -> (String, Vec<LaneRow>) {
+        let mut detached = Detached::new();
+        if let Some(current) = self.runtime.current.as_mut() {
+            detach(current, &mut Vec::new(), &mut detached);
+        }
+        let text = serde_json::to_string(self).unwrap_or_default();
+        let rows = lane_rows(&detached, which);
+        if let Some(current) = self.runtime.current.as_mut() {
+            for (path, lanes) in detached.into_iter().rev() {
+                if let Some(c) = at(current, &path).and_then(|c| c.container.as_mut()) {
+                    c.lanes = lanes;
+                    c.detached = 0;
+                }
+            }
+        }
+        (text, rows)
+    }
+}
+
+/// Debug builds check every commit: the stored checkpoint, its lanes read back from their
+/// rows, must be the one in memory. A lane changed without being marked touched fails here,
+/// in whichever test first runs into it. The process aborts: a panic would only end the
+/// worker task that committed.
+#[cfg(debug_assertions)]
+pub(crate) async fn verify(store: &dyn Store, record: &ExecutionRecord, memory: &Checkpoint) {
+    if memory
+        .runtime
+        .current
+        .as_ref()
+        .and_then(|c| c.container.as_ref())
+        .is_none()
+    {
+        return;
+    }
+    let stored = Checkpoint::load(store, record).await.map(|(c, _)| c);
+    let same = match &stored {
+        Ok(stored) => serde_json::to_value(stored).ok() == serde_json::to_value(memory).ok(),
+        Err(_) => false,
+    };
+    if !same {
+        eprintln!(
+            "stored checkpoint of {} differs from memory:\nstored: {stored:?}\nmemory: {memory:?}",
+            record.arn
+        );
+        std::process::abort();
+    }
+}
+
+/// Takes every container's lanes out of `current` (and the lanes below), depth first.
+fn detach(current: &mut Current, path: &mut Vec<usize>, out: &mut Detached) {
+    let Some(c) = current.container.as_mut() else {
+        return;
+    };
+    let mut lanes = std::mem::take(&mut c.lanes);
+    c.detached = lanes.len();
+    for (i, lane) in lanes.iter_mut().enumerate() {
+        if let Some(inner) = lane.current.as_mut() {
+            path.push(i);
+            detach(inner, path, out);
+            path.pop();
+        }
+    }
+    out.push((path.clone(), lanes));
+}
+
+/// The rows of the lanes `which` names, from lanes taken out by [`detach`].
+fn lane_rows(detached: &Detached, which: Lanes<'_>) -> Vec<LaneRow> {
+    let row = |holder: &[usize], i: usize, lane: &Lane| {
+        let mut path = holder.to_vec();
+        path.push(i);
+        LaneRow {
+            path: key(&path),
+            body: serde_json::to_string(lane).unwrap_or_default(),
+        }
+    };
+    let touched = match which {
+        Lanes::All => {
+            let all = detached.iter().flat_map(|(holder, lanes)| {
+                lanes.iter().enumerate().map(|(i, l)| row(holder, i, l))
+            });
+            return all.collect();
+        }
+        Lanes::Touched(t) => t,
+    };
+    let mut rows = Vec::new();
+    let holders: HashMap<&[usize], &[Lane]> = detached
+        .iter()
+        .map(|(p, lanes)| (p.as_slice(), lanes.as_slice()))
+        .collect();
+    // Containers created by the transition: every lane below them is new.
+    let new =
+        |holder: &[usize]| (0..=holder.len()).any(|n| touched.containers.contains(&holder[..n]));
+    for (holder, lanes) in detached.iter().filter(|(h, _)| new(h)) {
+        rows.extend(lanes.iter().enumerate().map(|(i, l)| row(holder, i, l)));
+    }
+    for path in &touched.lanes {
+        let Some((&i, holder)) = path.split_last() else {
+            continue;
+        };
+        if new(holder) {
+            continue;
+        }
+        // A touched lane may be gone since (its container was dropped in the same call).
+        if let Some(lane) = holders.get(holder).and_then(|lanes| lanes.get(i)) {
+            rows.push(row(holder, i, lane));
+        }
+    }
+    rows
+}
+
+/// The state at `path` below `current`.
+fn at<'c>(mut current: &'c mut Current, path: &[usize]) -> Option<&'c mut Current> {
+    for &i in path {
+        current = current
+            .container
+            .as_mut()?
+            .lanes
+            .get_mut(i)?
+            .current
+            .as_mut()?;
+    }
+    Some(current)
+}
+
+/// Puts the lanes of every stored container below `current` back from their rows.
+fn attach(
+    current: &mut Current,
+    path: &mut Vec<usize>,
+    rows: &mut HashMap<String, String>,
+) -> Result<()> {
+    let Some(c) = current.container.as_mut() else {
+        return Ok(());
+    };
+    if c.detached > 0 {
+        let mut lanes = Vec::with_capacity(c.detached);
+        for i in 0..c.detached {
+            path.push(i);
+            let body = rows
+                .remove(&key(path))
+                .ok_or_else(|| corrupt(format!("lane {} is missing", key(path))))?;
+            lanes.push(serde_json::from_str(&body).map_err(|e| corrupt(e.to_string()))?);
+            path.pop();
+        }
+        c.lanes = lanes;
+        c.detached = 0;
+    }
+    for (i, lane) in c.lanes.iter_mut().enumerate() {
+        if let Some(inner) = lane.current.as_mut() {
+            path.push(i);
+            attach(inner, path, rows)?;
+            path.pop();
+        }
+    }
+    Ok(())
+}
+
+/// How a stored checkpoint keeps its lanes.
+#[derive(Default)]
+struct Shape {
+    /// Some container's lanes are in rows.
+    detached: bool,
+    /// Some container's lanes are inline.
+    inline: bool,
+}
+
+impl Shape {
+    fn scan(&mut self, current: &Current) {
+        let Some(c) = current.container.as_ref() else {
+            return;
+        };
+        self.detached |= c.detached > 0;
+        self.inline |= !c.lanes.is_empty();
+        for inner in c.lanes.iter().filter_map(|l| l.current.as_ref()) {
+            self.scan(inner);
+        }
+    }
+}
+
+/// A lane's row key: its path, `3/0` for lane 0 of the container in lane 3.
+fn key(path: &[usize]) -> String {
+    let parts: Vec<String> = path.iter().map(usize::to_string).collect();
+    parts.join("/")
+}
+
+fn corrupt(message: String) -> crate::Error {
+    crate::Error::Store(store::Error::Corrupt(message))
+}
