@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex as SyncMutex};
 
 use asl::definition::Definition;
 use asl::history::HistoryEvent;
-use asl::interpreter::{self, Advance, Dispatch, Limits, Runtime, Signal, Status, TaskPhase};
+use asl::interpreter::{self, Advance, Dispatch, Limits, Signal, Status, TaskPhase};
 use serde::{Deserialize, Serialize};
 use store::{ExecutionRecord, Store, StoredEvent, Write};
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
@@ -64,6 +64,9 @@ pub(crate) struct Live {
     pub store_all_lanes: bool,
     /// The stored checkpoint's text and the lane rows the last step changed.
     stored: (String, Vec<store::LaneRow>),
+    /// A commit failed and memory could not be brought back to the store yet: read the
+    /// execution again before the next step.
+    behind: bool,
     /// Told the final record when the execution ends (`StartSyncExecution`).
     pub waiters: Vec<oneshot::Sender<ExecutionRecord>>,
 }
@@ -103,13 +106,6 @@ const WORKERS: usize = 8;
 const RETRY_MILLIS: i64 = 1000;
 
 impl Live {
-    /// Undoes a step whose commit failed. What the store has of the lanes is no longer
-    /// known, so the next commit writes them all.
-    fn roll_back(&mut self, (runtime, record): (Runtime, ExecutionRecord)) {
-        (self.checkpoint.runtime, self.record) = (runtime, record);
-        self.store_all_lanes = true;
-    }
-
     fn new(
         def: Arc<Definition>,
         checkpoint: Checkpoint,
@@ -124,6 +120,7 @@ impl Live {
             waiters: Vec::new(),
             store_all_lanes: false,
             stored: Default::default(),
+            behind: false,
         }
     }
 }
@@ -334,17 +331,17 @@ impl Runner {
             return Ok(Signalled::NotRunning);
         };
         let mut live = live.lock().await;
+        self.catch_up(&mut live).await?;
         if live.checkpoint.runtime.status != Status::Running {
             return Ok(Signalled::NotRunning);
         }
-        let before = (live.checkpoint.runtime.clone(), live.record.clone());
         let advance = self.step(&mut live, signal);
         if advance.stale && advance.events.is_empty() {
             // Nothing changed (the step left the record alone too).
             return Ok(Signalled::Stale);
         }
         if let Err(e) = self.persist(&mut live, &advance).await {
-            live.roll_back(before);
+            self.roll_back(&mut live).await;
             return Err(e);
         }
         self.after_commit(arn, &mut live, &advance);
@@ -386,6 +383,11 @@ impl Runner {
     async fn wake(&self, arn: &str) {
         let Some(live) = self.get(arn) else { return };
         let mut live = live.lock().await;
+        if let Err(e) = self.catch_up(&mut live).await {
+            tracing::warn!(%arn, error = %e, "execution not read back; will retry");
+            self.schedule(self.inner.clock.now_millis() + RETRY_MILLIS, arn.to_owned());
+            return;
+        }
         if live.checkpoint.runtime.status != Status::Running {
             return;
         }
@@ -397,15 +399,41 @@ impl Runner {
             // Woken early (a stale timer entry); the right one is still scheduled.
             return;
         }
-        let before = (live.checkpoint.runtime.clone(), live.record.clone());
         let advance = self.step(&mut live, Signal::Wake);
         if let Err(e) = self.persist(&mut live, &advance).await {
             tracing::warn!(%arn, error = %e, "transition not committed; will retry");
-            live.roll_back(before);
+            self.roll_back(&mut live).await;
             self.schedule(self.inner.clock.now_millis() + RETRY_MILLIS, arn.to_owned());
             return;
         }
         self.after_commit(arn, &mut live, &advance);
+    }
+
+    /// Undoes a step whose commit failed: memory is read back from the store (rather than
+    /// kept as a copy made before every step, which would cost as much as the execution's
+    /// size on every transition).
+    async fn roll_back(&self, live: &mut Live) {
+        live.behind = true;
+        if let Err(e) = self.catch_up(live).await {
+            tracing::warn!(arn = %live.record.arn, error = %e, "execution not read back");
+        }
+    }
+
+    /// Brings an execution whose commit failed back to what the store has.
+    async fn catch_up(&self, live: &mut Live) -> Result<()> {
+        if !live.behind {
+            return Ok(());
+        }
+        let store = &*self.inner.store;
+        let record = store
+            .get_execution(&live.record.arn)
+            .await?
+            .ok_or(crate::Error::Store(store::Error::NotFound))?;
+        let (checkpoint, inline) = Checkpoint::load(store, &record).await?;
+        (live.record, live.checkpoint) = (record, checkpoint);
+        live.store_all_lanes = inline;
+        live.behind = false;
+        Ok(())
     }
 
     /// Runs the interpreter and brings the record up to date with the new runtime.
