@@ -1,14 +1,15 @@
 //! What the engine checkpoints for an execution, and how it is stored: the execution row's
-//! `runtime` column holds the checkpoint with every Parallel/Map container's lanes taken out,
-//! and each lane (branch, iteration) has a row of its own ([`LaneRow`]). A transition writes
+//! `runtime` column holds the checkpoint with the lanes of its large Parallel/Map containers
+//! taken out, and each of those lanes (branch, iteration) has a row of its own ([`LaneRow`]). A transition writes
 //! the checkpoint and only the lanes the interpreter says it touched ([`Touched`]), so a Map
 //! of 10,000 iterations does not rewrite 10,000 lanes on every transition.
 //!
 //! A lane's row holds the lane but the lanes of a container inside it (those are rows of
 //! their own); a stored container says how many lanes it has (`detached`), so rows left by an
-//! earlier container at the same place are never read.
+//! earlier container at the same place are never read. Small containers keep their lanes
+//! inline ([`INLINE_LANES`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use asl::interpreter::{Current, ExecutionInfo, Lane, Runtime, Status, Touched};
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,11 @@ pub(crate) enum Lanes<'t> {
     /// rows), or is not known to match memory.
     All,
 }
+
+/// Containers of up to this many lanes keep them inline, in the row of the lane (or the
+/// checkpoint) that holds the container: a row costs more than re-serializing a few small
+/// lanes, and a transition may touch as many lanes as it runs states (256 by default).
+const INLINE_LANES: usize = 256;
 
 /// Every container's lanes, taken out of a runtime: (path of the state holding the
 /// container, its lanes), children before their parent.
@@ -139,43 +145,48 @@ pub(crate) async fn verify(store: &dyn Store, record: &ExecutionRecord, memory: 
     }
 }
 
-/// Takes every container's lanes out of `current` (and the lanes below), depth first.
+/// Takes the lanes of every container of more than [`INLINE_LANES`] lanes out of `current`
+/// (and below), depth first.
 fn detach(current: &mut Current, path: &mut Vec<usize>, out: &mut Detached) {
     let Some(c) = current.container.as_mut() else {
         return;
     };
-    let mut lanes = std::mem::take(&mut c.lanes);
+    let apart = c.lanes.len() > INLINE_LANES;
+    let mut lanes = match apart {
+        true => std::mem::take(&mut c.lanes),
+        false => Vec::new(),
+    };
     c.detached = lanes.len();
-    for (i, lane) in lanes.iter_mut().enumerate() {
+    let below = if apart { &mut lanes } else { &mut c.lanes };
+    for (i, lane) in below.iter_mut().enumerate() {
         if let Some(inner) = lane.current.as_mut() {
             path.push(i);
             detach(inner, path, out);
             path.pop();
         }
     }
-    out.push((path.clone(), lanes));
+    if apart {
+        out.push((path.clone(), lanes));
+    }
 }
 
 /// The rows of the lanes `which` names, from lanes taken out by [`detach`].
 fn lane_rows(detached: &Detached, which: Lanes<'_>) -> Vec<LaneRow> {
-    let row = |holder: &[usize], i: usize, lane: &Lane| {
-        let mut path = holder.to_vec();
-        path.push(i);
-        LaneRow {
-            path: key(&path),
-            body: serde_json::to_string(lane).unwrap_or_default(),
-        }
+    let row = |path: &[usize], lane: &Lane| LaneRow {
+        path: key(path),
+        body: serde_json::to_string(lane).unwrap_or_default(),
     };
+    let all = detached.iter().flat_map(|(holder, lanes)| {
+        lanes.iter().enumerate().map(move |(i, lane)| {
+            let mut path = holder.clone();
+            path.push(i);
+            (path, lane)
+        })
+    });
     let touched = match which {
-        Lanes::All => {
-            let all = detached.iter().flat_map(|(holder, lanes)| {
-                lanes.iter().enumerate().map(|(i, l)| row(holder, i, l))
-            });
-            return all.collect();
-        }
+        Lanes::All => return all.map(|(path, lane)| row(&path, lane)).collect(),
         Lanes::Touched(t) => t,
     };
-    let mut rows = Vec::new();
     let holders: HashMap<&[usize], &[Lane]> = detached
         .iter()
         .map(|(p, lanes)| (p.as_slice(), lanes.as_slice()))
@@ -183,22 +194,38 @@ fn lane_rows(detached: &Detached, which: Lanes<'_>) -> Vec<LaneRow> {
     // Containers created by the transition: every lane below them is new.
     let new =
         |holder: &[usize]| (0..=holder.len()).any(|n| touched.containers.contains(&holder[..n]));
-    for (holder, lanes) in detached.iter().filter(|(h, _)| new(h)) {
-        rows.extend(lanes.iter().enumerate().map(|(i, l)| row(holder, i, l)));
-    }
-    for path in &touched.lanes {
-        let Some((&i, holder)) = path.split_last() else {
-            continue;
-        };
-        if new(holder) {
-            continue;
+    let mut paths: BTreeSet<Vec<usize>> = all
+        .filter(|(path, _)| new(&path[..path.len() - 1]))
+        .map(|(path, _)| path)
+        .collect();
+    paths.extend(
+        touched
+            .lanes
+            .iter()
+            .filter_map(|p| row_of(p, &holders))
+            .map(<[usize]>::to_vec),
+    );
+    let lane = |path: &[usize]| {
+        let (&i, holder) = path.split_last()?;
+        holders.get(holder)?.get(i)
+    };
+    // A touched lane may be gone since (its container was dropped in the same call).
+    let rows = paths.iter().filter_map(|p| Some(row(p, lane(p)?)));
+    rows.collect()
+}
+
+/// The stored lane whose row holds lane `path`: the lane itself when its container is stored
+/// apart, or else the one holding that container, and so on up (`None`: the checkpoint's
+/// own text, always written).
+fn row_of<'p>(path: &'p [usize], holders: &HashMap<&[usize], &[Lane]>) -> Option<&'p [usize]> {
+    let mut p = path;
+    while let Some((_, holder)) = p.split_last() {
+        if holders.contains_key(holder) {
+            return Some(p);
         }
-        // A touched lane may be gone since (its container was dropped in the same call).
-        if let Some(lane) = holders.get(holder).and_then(|lanes| lanes.get(i)) {
-            rows.push(row(holder, i, lane));
-        }
+        p = holder;
     }
-    rows
+    None
 }
 
 /// The state at `path` below `current`.
@@ -252,7 +279,8 @@ fn attach(
 struct Shape {
     /// Some container's lanes are in rows.
     detached: bool,
-    /// Some container's lanes are inline.
+    /// Some container keeps more lanes inline than this store would: an older store wrote
+    /// it.
     inline: bool,
 }
 
@@ -262,7 +290,7 @@ impl Shape {
             return;
         };
         self.detached |= c.detached > 0;
-        self.inline |= !c.lanes.is_empty();
+        self.inline |= c.lanes.len() > INLINE_LANES;
         for inner in c.lanes.iter().filter_map(|l| l.current.as_ref()) {
             self.scan(inner);
         }
