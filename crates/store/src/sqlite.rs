@@ -287,6 +287,9 @@ fn insert_events(tx: &rusqlite::Transaction<'_>, arn: &str, events: &[StoredEven
 }
 
 fn upsert_lanes(tx: &rusqlite::Transaction<'_>, arn: &str, lanes: &[LaneRow]) -> Result<()> {
+    if lanes.is_empty() {
+        return Ok(());
+    }
     let mut stmt = tx.prepare_cached(
         "INSERT INTO lanes(execution_arn, path, body) VALUES (?1, ?2, ?3)
          ON CONFLICT(execution_arn, path) DO UPDATE SET body = excluded.body",
