@@ -255,7 +255,8 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
-/// One branch or iteration: its input, where it is, and its result once it succeeded.
+/// One branch or iteration: its input until it starts, where it is, and its result once it
+/// succeeded (then nothing else).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Lane {
     pub status: LaneStatus,
@@ -1466,7 +1467,8 @@ impl<'a> Run<'a> {
                 let now = self.now;
                 let vars = self.vars.clone();
                 if let Some(lane) = self.lane_mut(i) {
-                    lane.current = Some(Current::new(start_at, lane.input.clone(), now));
+                    let input = std::mem::take(&mut lane.input);
+                    lane.current = Some(Current::new(start_at, input, now));
                     lane.status = LaneStatus::Running;
                     lane.variables = vars;
                 }
@@ -1494,8 +1496,11 @@ impl<'a> Run<'a> {
                     ScopeEnd::Done(output) => {
                         progressed = true;
                         if let Some(lane) = self.lane_mut(i) {
+                            // A lane that succeeded never runs again: only its output is kept.
                             lane.status = LaneStatus::Succeeded;
                             lane.output = Some(output);
+                            lane.current = None;
+                            lane.variables = Map::new();
                         }
                         if is_map {
                             let prev = self.last();
