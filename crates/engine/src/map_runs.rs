@@ -9,7 +9,9 @@
 //! the parent is told with `TaskFinished`.
 //!
 //! Memory: a live Map Run holds one status byte and one size per child, and the inputs of the
-//! next page of children to start; outputs stay in the store until the Map Run ends.
+//! next page of children to start; outputs stay in the store until the Map Run ends, and are
+//! then read a page at a time: into the Map state's result (at most 256 KiB, as any state
+//! output) or streamed into the `ResultWriter`'s files.
 //!
 //! Durability: the record and items are written before the parent learns the Map Run
 //! started. A Standard child's status is its own record (`PENDING_REDRIVE` while a redrive
@@ -24,11 +26,11 @@ use asl::history::ErrorCause;
 use asl::interpreter::{Dispatch, MapRunSpec, S3Call, Signal, TaskOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use store::{ExecutionFilter, ExecutionRecord, MapRunChild, MapRunRecord, Write};
+use store::{Cursor, ExecutionFilter, ExecutionRecord, MapRunChild, MapRunRecord, Write};
 use tokio::sync::Mutex;
 
 use crate::executions::NewExecution;
-use crate::item_io::{self, ChildResult, ChildStatus, Failure};
+use crate::item_io::{self, ChildResult, ChildStatus, Export, Failure, ResultArray};
 use crate::runner::{ParentLink, Signalled};
 use crate::tasks::{failed, Reply};
 use crate::{arn, Engine, Error, Result};
@@ -65,14 +67,21 @@ struct LiveRun {
     executions: [u64; CHILD_STATES],
     /// No child before this index is waiting to start.
     scan_from: usize,
-    /// The parent execution's role, for the children.
-    role_arn: String,
+    parent: Parent,
     /// The `ResultWriter` wrote every child's result.
     results_written: bool,
     done: bool,
 }
 
 const CHILD_STATES: usize = 7;
+
+/// What a Map Run takes from its parent's dispatch.
+struct Parent {
+    /// The parent execution's role, for the children.
+    role_arn: String,
+    /// The Map state, named by a result that outgrows a state's output.
+    state: String,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Child {
@@ -133,7 +142,7 @@ pub struct MapRunUpdate {
 }
 
 impl LiveRun {
-    fn new(record: MapRunRecord, spec: MapRunSpec, sizes: Vec<u64>, role_arn: String) -> LiveRun {
+    fn new(record: MapRunRecord, spec: MapRunSpec, sizes: Vec<u64>, parent: Parent) -> LiveRun {
         let n = sizes.len();
         let mut items = [0; CHILD_STATES];
         items[Child::Pending as usize] = sizes.iter().sum();
@@ -149,7 +158,7 @@ impl LiveRun {
             items,
             executions,
             scan_from: 0,
-            role_arn,
+            parent,
             results_written: false,
             done: false,
         }
@@ -278,24 +287,28 @@ impl Engine {
             .find_map_run(parent_arn, d.task_id)
             .await
             .map_err(internal)?;
-        let parent = self
-            .describe_execution(parent_arn)
-            .await
-            .map_err(internal)?;
+        let parent = Parent {
+            role_arn: self
+                .describe_execution(parent_arn)
+                .await
+                .map_err(internal)?
+                .role_arn,
+            state: d.state.clone(),
+        };
         if let Some(record) = existing {
             if self.live_map_run(&record.arn).is_some() {
                 return Ok(None);
             }
             if record.status != "RUNNING" && record.redrive_count < spec.redrive {
                 return self
-                    .redrive_map_run(record, spec, parent_arn, parent.role_arn)
+                    .redrive_map_run(record, spec, parent_arn, parent)
                     .await
                     .map(Some);
             }
             // Running when the engine stopped, or ended without the parent learning it: the
             // children's records say where it is.
             return self
-                .resume_map_run(record, spec.clone(), parent.role_arn)
+                .resume_map_run(record, spec.clone(), parent)
                 .await
                 .map(Some)
                 .map_err(internal);
@@ -362,7 +375,7 @@ impl Engine {
         if let Err(e) = self.inner.runner.signal(parent_arn, started).await {
             tracing::warn!(parent = %parent_arn, error = %e, "Map Run start not recorded");
         }
-        let mut run = LiveRun::new(record, spec.clone(), sizes, parent.role_arn);
+        let mut run = LiveRun::new(record, spec.clone(), sizes, parent);
         // The first page of inputs is at hand.
         run.window = texts.into_iter().take(ITEM_PAGE).enumerate().collect();
         Ok(Some(self.register(run)))
@@ -375,7 +388,7 @@ impl Engine {
         mut record: MapRunRecord,
         spec: &MapRunSpec,
         parent_arn: &str,
-        role_arn: String,
+        parent: Parent,
     ) -> std::result::Result<Arc<Mutex<LiveRun>>, Reply> {
         let internal = |e: Error| failed("States.Runtime", e.message());
         if record.redrive_count >= MAX_REDRIVES {
@@ -396,7 +409,7 @@ impl Engine {
             redrive_count: Some(record.redrive_count),
         };
         let run = self
-            .resume_map_run(record.clone(), spec.clone(), role_arn)
+            .resume_map_run(record.clone(), spec.clone(), parent)
             .await
             .map_err(internal)?;
         {
@@ -472,9 +485,10 @@ impl Engine {
         &self,
         record: MapRunRecord,
         spec: MapRunSpec,
-        role_arn: String,
+        parent: Parent,
     ) -> Result<Arc<Mutex<LiveRun>>> {
         let mut sizes = Vec::new();
+        // How the Express children that ended did, by index (their items keep it).
         let mut express_ended = Vec::new();
         let mut from = 0;
         loop {
@@ -489,21 +503,32 @@ impl Engine {
                     Some(_) => serde_json::from_str(&item.input).map_or(1, |b| batch_size(&b)),
                     None => 1,
                 });
-                if let Some(child) = item.result.and_then(|t| serde_json::from_str(&t).ok()) {
-                    express_ended.push(child);
+                let ended = item.result.filter(|_| spec.express);
+                if let Some(e) = ended.and_then(|t| serde_json::from_str::<Ended>(&t).ok()) {
+                    express_ended.push((item.index as usize, Child::from_status(&e.status)));
                 }
             }
         }
         let children_of = record.clone();
-        let run = self.register(LiveRun::new(record, spec, sizes, role_arn));
+        let run = self.register(LiveRun::new(record, spec, sizes, parent));
         // Registered first: a child ending meanwhile waits for the lock, and one that ended
         // before is final in the store.
         let mut guard = run.lock().await;
-        for child in express_ended {
-            guard.child_ended(&child);
+        for (i, status) in express_ended {
+            if i < guard.children.len() {
+                guard.set(i, status);
+            }
         }
-        for child in self.map_run_children(&children_of).await? {
-            guard.child_ended(&child);
+        let mut after = None;
+        loop {
+            let page = self.map_run_children(&children_of, after).await?;
+            for child in &page {
+                guard.child_ended(child);
+            }
+            after = next_cursor(&page);
+            if after.is_none() {
+                break;
+            }
         }
         drop(guard);
         Ok(run)
@@ -515,14 +540,20 @@ impl Engine {
         Ok(runs.into_iter().find(|r| r.task_id == task_id))
     }
 
-    /// The durable children of a Map Run.
-    async fn map_run_children(&self, record: &MapRunRecord) -> Result<Vec<ExecutionRecord>> {
+    /// A page of the durable (Standard) children of a Map Run, newest first, from after
+    /// `after` (see [`next_cursor`]).
+    async fn map_run_children(
+        &self,
+        record: &MapRunRecord,
+        after: Option<Cursor>,
+    ) -> Result<Vec<ExecutionRecord>> {
         Ok(self
             .store()
             .list_executions(ExecutionFilter {
                 state_machine_arn: record.state_machine_arn.clone(),
                 map_run_arn: Some(record.arn.clone()),
-                limit: usize::MAX >> 1,
+                after,
+                limit: ITEM_PAGE,
                 ..Default::default()
             })
             .await?)
@@ -629,7 +660,7 @@ impl Engine {
             name,
             state_machine_arn: r.record.state_machine_arn.clone(),
             state_machine_name: sm_name,
-            role_arn: r.role_arn.clone(),
+            role_arn: r.parent.role_arn.clone(),
             definition: r.spec.definition.clone(),
             revision_id: None,
             input_text,
@@ -663,14 +694,8 @@ impl Engine {
         };
         if child.arn.contains(":express:") && child.status != "RUNNING" {
             // The item keeps how the child ended: it has no record of its own.
-            let mut summary = child.clone();
-            summary.input = String::new();
-            let write = Write::MapRunItem {
-                map_run_arn: link.map_run_arn.clone(),
-                index: link.index,
-                result: serde_json::to_string(&summary).ok(),
-            };
-            if let Err(e) = self.store().commit(vec![write]).await {
+            let write = item_result(child).into_iter().collect();
+            if let Err(e) = self.store().commit(write).await {
                 tracing::warn!(child = %child.arn, error = %e, "Express child result not stored");
             }
         }
@@ -694,20 +719,16 @@ impl Engine {
         if outcome.is_err() {
             self.stop_running_children(r).await;
         }
-        let outcome = match (outcome, self.child_results(r).await) {
-            (Ok(()), Ok(results)) => self.map_run_output(r, &results).await,
+        let outcome = match outcome {
+            Ok(()) => self.map_run_output(r).await,
             // A failed Map Run still exports what its children did.
-            (Err(ec), Ok(results)) => {
-                if let Some(writer) = &r.spec.writer {
-                    let written = self.write_results(r, writer, &results).await;
+            Err(ec) => {
+                if let Some(writer) = r.spec.writer.clone() {
+                    let written = self.write_results(r, &writer).await;
                     r.results_written = written.is_ok();
                 }
                 Err(ec)
             }
-            (_, Err(e)) => Err(ErrorCause {
-                error: Some("States.Runtime".into()),
-                cause: Some(e.message()),
-            }),
         };
         let (status, outcome) = match outcome {
             Ok(output) => ("SUCCEEDED", TaskOutcome::Succeeded(output)),
@@ -738,60 +759,95 @@ impl Engine {
 
     /// The Map state's result: the children's outputs in item order, or where the
     /// `ResultWriter` wrote them.
-    async fn map_run_output(
-        &self,
-        r: &mut LiveRun,
-        results: &[ChildResult],
-    ) -> std::result::Result<Value, ErrorCause> {
-        if let Some(writer) = &r.spec.writer {
-            let output = self.write_results(r, writer, results).await?;
-            r.results_written = true;
-            return Ok(output);
-        }
-        // [GUESS] A child that failed within the tolerated failures has no output: it is
-        // `null` in the result (what AWS puts there is not recorded in the corpus).
-        let outputs = results
-            .iter()
-            .map(|c| {
-                c.output
-                    .as_deref()
-                    .and_then(|t| serde_json::from_str(t).ok())
-                    .unwrap_or(Value::Null)
-            })
-            .collect();
-        Ok(Value::Array(outputs))
+    async fn map_run_output(&self, r: &mut LiveRun) -> std::result::Result<Value, ErrorCause> {
+        let Some(writer) = r.spec.writer.clone() else {
+            return self
+                .result_array(r, ResultArray::outputs(&r.parent.state))
+                .await;
+        };
+        let output = self.write_results(r, &writer).await?;
+        r.results_written = true;
+        Ok(output)
     }
 
-    /// Every child as the `ResultWriter` files report it, in item order: its item, and its
-    /// record (Standard) or the result its item keeps (Express).
-    async fn child_results(&self, r: &LiveRun) -> Result<Vec<ChildResult>> {
-        let mut standard: HashMap<u64, ExecutionRecord> = HashMap::new();
-        if !r.spec.express {
-            for child in self.map_run_children(&r.record).await? {
-                if let Some(link) = &child.map_run {
-                    standard.insert(link.index, child);
-                }
+    /// The children's results gathered into the Map state's result; it fails as soon as it
+    /// outgrows a state's output (`States.DataLimitExceeded`).
+    async fn result_array(
+        &self,
+        r: &LiveRun,
+        mut array: ResultArray,
+    ) -> std::result::Result<Value, ErrorCause> {
+        self.feed_results(r, ResultSink::Output(&mut array)).await?;
+        Ok(array.finish())
+    }
+
+    /// Feeds every child's result to `sink` in item order, reading a page at a time.
+    async fn feed_results(
+        &self,
+        r: &LiveRun,
+        mut sink: ResultSink<'_>,
+    ) -> std::result::Result<(), ErrorCause> {
+        self.keep_standard_results(r).await.map_err(runtime)?;
+        let mut from = Some(0);
+        while let Some(at) = from {
+            let page;
+            (page, from) = self.result_page(r, at).await.map_err(runtime)?;
+            for child in &page {
+                sink.add(child).await.map_err(failure)?;
             }
         }
-        let mut results = Vec::with_capacity(r.children.len());
-        let mut from = 0;
-        loop {
-            let page = self
-                .store()
-                .map_run_items(&r.record.arn, from, ITEM_PAGE)
-                .await?;
-            let Some(last) = page.last() else { break };
-            from = last.index + 1;
-            for item in page {
-                let ended = match standard.remove(&item.index) {
-                    Some(child) => Some(child),
-                    None => item.result.and_then(|t| serde_json::from_str(&t).ok()),
-                };
+        Ok(())
+    }
+
+    /// One page of the children as the results report them, in item order from item
+    /// `from`: the child's input, and how it ended as its item keeps it (see
+    /// [`Engine::keep_standard_results`]). Also where the next page starts, if there is one.
+    async fn result_page(&self, r: &LiveRun, from: u64) -> Result<(Vec<ChildResult>, Option<u64>)> {
+        let items = self
+            .store()
+            .map_run_items(&r.record.arn, from, ITEM_PAGE)
+            .await?;
+        let next = match items.last() {
+            Some(last) if items.len() == ITEM_PAGE => Some(last.index + 1),
+            _ => None,
+        };
+        let page = items
+            .into_iter()
+            .map(|item| {
+                let ended = item.result.and_then(|t| serde_json::from_str(&t).ok());
                 let status = r.children.get(item.index as usize).copied();
-                results.push(child_result(status, item.input, ended));
+                child_result(status, item.input, ended)
+            })
+            .collect();
+        Ok((page, next))
+    }
+
+    /// Copies every Standard child's record into its item, a page of children at a time, so
+    /// that the results can be read from the items alone, in item order (an Express child's
+    /// item already keeps how it ended).
+    ///
+    /// Why a copy: the store lists a Map Run's children by start date, not by item, so their
+    /// records cannot be read in item order a page at a time. Why here rather than as each
+    /// child ends: the copy is made whenever the Map Run ends, after its children ended, so
+    /// no crash leaves an item behind its child's record: a Map Run a crash interrupts is
+    /// resumed from the records and copies them when it ends, and a redriven child's new
+    /// end replaces its old copy at the next end.
+    async fn keep_standard_results(&self, r: &LiveRun) -> Result<()> {
+        if r.spec.express {
+            return Ok(());
+        }
+        let mut after = None;
+        loop {
+            let page = self.map_run_children(&r.record, after).await?;
+            after = next_cursor(&page);
+            let writes = page.iter().filter_map(item_result).collect();
+            for written in self.store().commit(writes).await? {
+                written?;
+            }
+            if after.is_none() {
+                return Ok(());
             }
         }
-        Ok(results)
     }
 
     async fn stop_running_children(&self, r: &mut LiveRun) {
@@ -1035,34 +1091,98 @@ impl Engine {
     }
 
     /// `ResultWriter`: the children's results to S3 (the Map state's output says where), or,
-    /// with only a `WriterConfig`, shaped into the output itself.
+    /// with only a `WriterConfig`, shaped into the output itself. The export is streamed: the
+    /// results are read a page at a time and each file is uploaded while it grows.
     async fn write_results(
         &self,
         r: &LiveRun,
         writer: &S3Call,
-        results: &[ChildResult],
     ) -> std::result::Result<Value, ErrorCause> {
-        let written = async {
-            if writer.resource.is_empty() {
-                let config = writer.config.clone().unwrap_or(Value::Null);
-                return item_io::transform_results(results, &config);
-            }
-            let (endpoint, region) =
-                s3_target(self, &r.record.execution_arn, item_io::RESULT_WRITER_FAILED)?;
-            let details = item_io::write_results(
-                &endpoint,
-                &region,
-                &writer.arguments,
-                writer.config.as_ref(),
-                &r.record.arn,
-                results,
-            )
-            .await?;
-            Ok(json!({ "MapRunArn": r.record.arn, "ResultWriterDetails": details }))
-        };
-        written.await.map_err(|f| ErrorCause {
-            error: Some(f.error),
-            cause: Some(f.cause),
-        })
+        if writer.resource.is_empty() {
+            let config = writer.config.clone().unwrap_or(Value::Null);
+            let array = ResultArray::shaped(&config, &r.parent.state).map_err(failure)?;
+            return self.result_array(r, array).await;
+        }
+        let (endpoint, region) =
+            s3_target(self, &r.record.execution_arn, item_io::RESULT_WRITER_FAILED)
+                .map_err(failure)?;
+        let mut export = Export::start(
+            &endpoint,
+            &region,
+            &writer.arguments,
+            writer.config.as_ref(),
+            &r.record.arn,
+        )
+        .map_err(failure)?;
+        if let Err(e) = self.feed_results(r, ResultSink::Export(&mut export)).await {
+            export.abort().await;
+            return Err(e);
+        }
+        let details = export.finish().await.map_err(failure)?;
+        Ok(json!({ "MapRunArn": r.record.arn, "ResultWriterDetails": details }))
     }
+}
+
+/// Where a Map Run's results go as they are read.
+enum ResultSink<'a> {
+    /// The Map state's result.
+    Output(&'a mut ResultArray),
+    /// The `ResultWriter`'s files.
+    Export(&'a mut Export),
+}
+
+impl ResultSink<'_> {
+    async fn add(&mut self, child: &ChildResult) -> std::result::Result<(), Failure> {
+        match self {
+            ResultSink::Output(array) => array.push(child),
+            ResultSink::Export(export) => export.add(child).await,
+        }
+    }
+}
+
+/// What an [`item_io::Failure`] fails the Map Run with.
+fn failure(f: Failure) -> ErrorCause {
+    ErrorCause {
+        error: Some(f.error),
+        cause: Some(f.cause),
+    }
+}
+
+/// What an engine error (the store's) fails the Map Run with.
+fn runtime(e: Error) -> ErrorCause {
+    ErrorCause {
+        error: Some("States.Runtime".into()),
+        cause: Some(e.message()),
+    }
+}
+
+/// How a child ended, written into its item (the child's input is there already).
+fn item_result(child: &ExecutionRecord) -> Option<Write> {
+    let link = child.map_run.as_ref()?;
+    let summary = ExecutionRecord {
+        input: String::new(),
+        ..child.clone()
+    };
+    Some(Write::MapRunItem {
+        map_run_arn: link.map_run_arn.clone(),
+        index: link.index,
+        result: serde_json::to_string(&summary).ok(),
+    })
+}
+
+/// Where the page of children after `page` starts; `None` when `page` was the last.
+fn next_cursor(page: &[ExecutionRecord]) -> Option<Cursor> {
+    match page.last() {
+        Some(last) if page.len() == ITEM_PAGE => Some(Cursor {
+            start_date: last.start_date,
+            arn: last.arn.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// The status of an ended child as its item keeps it.
+#[derive(Deserialize)]
+struct Ended {
+    status: String,
 }

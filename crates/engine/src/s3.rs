@@ -1,6 +1,7 @@
 //! A small S3 client: what a Distributed Map's `ItemReader` and `ResultWriter` need
-//! (GetObject, ListObjectsV2 with pagination, PutObject) against the S3-compatible endpoint
-//! the engine is configured with (`--aws-endpoint`: moto, LocalStack, MinIO, …).
+//! (GetObject, ListObjectsV2 with pagination, PutObject, multipart uploads) against the
+//! S3-compatible endpoint the engine is configured with (`--aws-endpoint`: moto, LocalStack,
+//! MinIO, …).
 //!
 //! Requests use path-style URLs (`http://host:port/bucket/key`) and are signed with SigV4
 //! (`aws-sigv4`), because MinIO and LocalStack-style endpoints check signatures. Credentials
@@ -27,6 +28,9 @@ use aws_sigv4::sign::v4;
 
 /// How long one request may take, body included (objects can be large).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The smallest part of a multipart upload S3 accepts, the last part excepted.
+pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
 
 /// A failed S3 call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +149,8 @@ impl S3 {
         version_id: Option<&str>,
     ) -> Result<Vec<u8>, S3Error> {
         let query: Vec<(&str, &str)> = version_id.map(|v| ("versionId", v)).into_iter().collect();
-        self.send("GET", bucket, key, &query, &[], None).await
+        let answer = self.send("GET", bucket, key, &query, &[], None).await?;
+        Ok(answer.body)
     }
 
     /// CreateBucket (in the client's region). Succeeds if the caller already owns the bucket.
@@ -179,6 +184,80 @@ impl S3 {
             .map(drop)
     }
 
+    /// CreateMultipartUpload: the upload id.
+    pub async fn create_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: &str,
+    ) -> Result<String, S3Error> {
+        let answer = self
+            .send(
+                "POST",
+                bucket,
+                key,
+                &[("uploads", "")],
+                &[],
+                Some(content_type),
+            )
+            .await?;
+        let text = String::from_utf8_lossy(&answer.body);
+        xml::child_text(&text, "UploadId").ok_or_else(|| {
+            S3Error::Response("the CreateMultipartUpload answer has no UploadId".into())
+        })
+    }
+
+    /// UploadPart: the part's ETag, which [`S3::complete_multipart_upload`] names it by.
+    pub async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        body: &[u8],
+    ) -> Result<String, S3Error> {
+        let number = part_number.to_string();
+        let query = [("partNumber", number.as_str()), ("uploadId", upload_id)];
+        let answer = self.send("PUT", bucket, key, &query, body, None).await?;
+        answer
+            .etag
+            .ok_or_else(|| S3Error::Response("the UploadPart answer has no ETag".into()))
+    }
+
+    /// CompleteMultipartUpload of `parts` (number, ETag), in order. S3 may report a failure
+    /// in a 200 answer's body: that is an error too.
+    pub async fn complete_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<(), S3Error> {
+        let body = complete_body(parts);
+        let query = [("uploadId", upload_id)];
+        let answer = self
+            .send("POST", bucket, key, &query, body.as_bytes(), None)
+            .await?;
+        let text = String::from_utf8_lossy(&answer.body);
+        if xml::children(&text, "Error").is_empty() {
+            return Ok(());
+        }
+        Err(service_error(200, &answer.body, String::new()))
+    }
+
+    /// AbortMultipartUpload: the parts uploaded so far are dropped.
+    pub async fn abort_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), S3Error> {
+        let query = [("uploadId", upload_id)];
+        self.send("DELETE", bucket, key, &query, &[], None)
+            .await
+            .map(drop)
+    }
+
     /// ListObjectsV2, every page (following `NextContinuationToken`), in S3's key order.
     pub async fn list_objects_v2(
         &self,
@@ -205,8 +284,8 @@ impl S3 {
             if let Some(n) = &page_size {
                 query.push(("max-keys", n));
             }
-            let body = self.send("GET", bucket, "", &query, &[], None).await?;
-            let page = parse_list_page(&body)?;
+            let answer = self.send("GET", bucket, "", &query, &[], None).await?;
+            let page = parse_list_page(&answer.body)?;
             objects.extend(page.objects);
             if let Some(limit) = request.limit {
                 if objects.len() >= limit {
@@ -223,7 +302,7 @@ impl S3 {
         }
     }
 
-    /// Signs and sends one request; the body of a 2xx answer, else the error it carries.
+    /// Signs and sends one request; a 2xx answer, else the error it carries.
     async fn send(
         &self,
         method: &str,
@@ -232,7 +311,7 @@ impl S3 {
         query: &[(&str, &str)],
         body: &[u8],
         content_type: Option<&str>,
-    ) -> Result<Vec<u8>, S3Error> {
+    ) -> Result<Answer, S3Error> {
         let url = object_url(&self.endpoint, bucket, key, query);
         let mut headers: Vec<(&str, &str)> = Vec::new();
         if let Some(ct) = content_type {
@@ -264,12 +343,20 @@ impl S3 {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
+        let etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let bytes = resp
             .bytes()
             .await
             .map_err(|e| S3Error::Transport(crate::integrations::error_chain(&e)))?;
         if (200..300).contains(&status) {
-            return Ok(bytes.to_vec());
+            return Ok(Answer {
+                body: bytes.to_vec(),
+                etag,
+            });
         }
         Err(service_error(status, &bytes, header_id))
     }
@@ -314,6 +401,26 @@ impl S3 {
             .map(|h| (h.name(), h.value().to_owned()))
             .collect())
     }
+}
+
+/// A successful answer: its body, and the `ETag` header when there is one.
+struct Answer {
+    body: Vec<u8>,
+    etag: Option<String>,
+}
+
+/// CompleteMultipartUpload's request body.
+fn complete_body(parts: &[(u32, String)]) -> String {
+    let mut body =
+        String::from("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+    for (number, etag) in parts {
+        body.push_str(&format!(
+            "<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag></Part>",
+            xml::escape(etag)
+        ));
+    }
+    body.push_str("</CompleteMultipartUpload>");
+    body
 }
 
 /// `endpoint/bucket/key?query`, each part percent-encoded as SigV4 expects (the key keeps
@@ -464,6 +571,13 @@ mod xml {
         None
     }
 
+    /// `&`, `<` and `>` as entities, for element text.
+    pub(super) fn escape(text: &str) -> String {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    }
+
     /// Entities (`&amp;`, `&#34;`, `&#x22;`, …) and CDATA sections, resolved.
     pub(super) fn unescape(text: &str) -> String {
         let mut out = String::with_capacity(text.len());
@@ -568,6 +682,21 @@ mod tests {
         let e = service_error(403, b"", "H1".into());
         assert!(
             matches!(e, S3Error::Service { ref code, ref request_id, .. } if code == "AccessDenied" && request_id == "H1")
+        );
+    }
+
+    #[test]
+    fn multipart_completion_lists_the_parts() {
+        assert_eq!(
+            complete_body(&[(1, "\"a1\"".into()), (2, "\"b<&\"".into())]),
+            "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+             <Part><PartNumber>1</PartNumber><ETag>\"a1\"</ETag></Part>\
+             <Part><PartNumber>2</PartNumber><ETag>\"b&lt;&amp;\"</ETag></Part>\
+             </CompleteMultipartUpload>"
+        );
+        assert_eq!(
+            object_url("http://h:1", "b", "k", &[("uploads", "")]),
+            "http://h:1/b/k?uploads="
         );
     }
 

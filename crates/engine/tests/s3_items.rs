@@ -112,6 +112,21 @@ async fn get_json(s3: &S3, key: &str) -> Value {
     serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{key} is not JSON: {e}"))
 }
 
+/// Exports `results` as a Map Run's `ResultWriter` does: the `ResultWriterDetails`.
+async fn export(
+    endpoint: &str,
+    arguments: Value,
+    config: Option<Value>,
+    run: &str,
+    results: &[ChildResult],
+) -> Result<Value, Failure> {
+    let mut export = item_io::Export::start(endpoint, REGION, &arguments, config.as_ref(), run)?;
+    for r in results {
+        export.add(r).await?;
+    }
+    export.finish().await
+}
+
 async fn read(
     endpoint: &str,
     action: &str,
@@ -352,10 +367,9 @@ async fn items_and_results_round_trip_through_s3() {
         child(2, ChildStatus::Failed),
         child(3, ChildStatus::Succeeded),
     ];
-    let details = item_io::write_results(
+    let details = export(
         &endpoint,
-        REGION,
-        &json!({"Bucket": BUCKET, "Prefix": "out"}),
+        json!({"Bucket": BUCKET, "Prefix": "out"}),
         None,
         run,
         &results,
@@ -391,11 +405,10 @@ async fn items_and_results_round_trip_through_s3() {
     assert_eq!(failed[0]["Cause"], json!("it failed"));
 
     // With a WriterConfig: COMPACT outputs, as JSON Lines.
-    let details = item_io::write_results(
+    let details = export(
         &endpoint,
-        REGION,
-        &json!({"Bucket": BUCKET, "Prefix": "compact/"}),
-        Some(&json!({"OutputType": "JSONL", "Transformation": "COMPACT"})),
+        json!({"Bucket": BUCKET, "Prefix": "compact/"}),
+        Some(json!({"OutputType": "JSONL", "Transformation": "COMPACT"})),
         run,
         &results,
     )
@@ -420,10 +433,9 @@ async fn items_and_results_round_trip_through_s3() {
     );
 
     // A missing bucket is ResultWriterFailed.
-    let e = item_io::write_results(
+    let e = export(
         &endpoint,
-        REGION,
-        &json!({"Bucket": "no-such-bucket", "Prefix": "x"}),
+        json!({"Bucket": "no-such-bucket", "Prefix": "x"}),
         None,
         run,
         &results,
@@ -432,4 +444,82 @@ async fn items_and_results_round_trip_through_s3() {
     .expect_err("no bucket");
     assert_eq!(e.error, "States.ResultWriterFailed");
     assert!(e.cause.contains("NoSuchBucket"), "{}", e.cause);
+}
+
+/// A result file larger than one part is a multipart upload (parts of at least 5 MiB, the
+/// JSON array running across them; the ETag of such an object ends in `-<parts>`), and the
+/// manifest gives its real size. JSON Lines too.
+#[tokio::test]
+async fn large_result_files_are_uploaded_in_parts() {
+    let mut moto = Moto::start();
+    moto.ready().await;
+    let endpoint = moto.endpoint.clone();
+    let s3 = S3::new(&endpoint, REGION).expect("client");
+    s3.create_bucket(BUCKET).await.expect("bucket");
+    let run = "arn:aws:states:us-east-1:123456789012:mapRun:sm/Map:big";
+    // 2,600 outputs of ~4 KiB: ~10.7 MB of entries, so two full parts and a last one.
+    let pad = "x".repeat(4096);
+    let results: Vec<ChildResult> = (0..2600)
+        .map(|n| ChildResult {
+            status: ChildStatus::Succeeded,
+            output: Some(format!("{{\"n\":{n},\"pad\":\"{pad}\"}}")),
+            ..ChildResult::pending(format!("{{\"n\":{n}}}"))
+        })
+        .collect();
+    for (prefix, config) in [
+        ("big-json", None),
+        (
+            "big-jsonl",
+            Some(json!({"OutputType": "JSONL", "Transformation": "COMPACT"})),
+        ),
+    ] {
+        let details = export(
+            &endpoint,
+            json!({"Bucket": BUCKET, "Prefix": prefix}),
+            config.clone(),
+            run,
+            &results,
+        )
+        .await
+        .expect("results written");
+        let manifest = get_json(&s3, details["Key"].as_str().unwrap_or_default()).await;
+        let file = &manifest["ResultFiles"]["SUCCEEDED"][0];
+        let key = file["Key"].as_str().expect("a key").to_owned();
+        let listed = s3
+            .list_objects_v2(
+                BUCKET,
+                &ListObjects {
+                    prefix: Some(key.clone()),
+                    ..ListObjects::default()
+                },
+            )
+            .await
+            .expect("listed");
+        assert_eq!(listed.len(), 1, "{prefix}: {listed:?}");
+        assert!(
+            listed[0].etag.ends_with("-3\""),
+            "{prefix}: a 3-part upload, ETag {}",
+            listed[0].etag
+        );
+        let body = s3.get_object(BUCKET, &key, None).await.expect("the file");
+        assert_eq!(file["Size"], json!(body.len()), "{prefix}");
+        assert_eq!(listed[0].size, body.len() as u64, "{prefix}");
+        let entries: Vec<Value> = match config {
+            None => serde_json::from_slice::<Vec<Value>>(&body).expect("a JSON array"),
+            Some(_) => body
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_slice(l).expect("a JSON line"))
+                .collect(),
+        };
+        assert_eq!(entries.len(), results.len(), "{prefix}");
+        for (n, entry) in entries.iter().enumerate() {
+            let output = match &config {
+                None => serde_json::from_str(entry["Output"].as_str().unwrap_or_default())
+                    .expect("Output is JSON text"),
+                Some(_) => entry.clone(),
+            };
+            assert_eq!(output["n"], json!(n), "{prefix}: item order");
+        }
+    }
 }

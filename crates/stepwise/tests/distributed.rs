@@ -2595,6 +2595,206 @@ async fn s3_result_writer_exports_a_failed_map_run() {
     }
 }
 
+/// The smallest part of a multipart upload (all but the last).
+const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
+
+/// A `ResultWriter` file larger than one 5 MiB part is a multipart upload, written while
+/// the results are read: 3,000 Express children answering ~4 KiB each make a ~14 MB
+/// `SUCCEEDED_0.json`. Read back whole, it is a JSON array of every child in item order,
+/// its size is the manifest's, and its ETag is a multipart object's (`"…-N"`, N parts).
+#[tokio::test]
+async fn s3_result_writer_uploads_large_files_in_parts() {
+    let moto = Moto::start().await;
+    moto.create_bucket(RESULTS_BUCKET).await;
+    let server = s3_server(&moto);
+    let client = server.client();
+    let def = machine(
+        distributed_map(
+            "EXPRESS",
+            json!({"StartAt": "Pad", "States": {"Pad": {
+                "Type": "Pass",
+                "Parameters": {"n.$": "$", "pad": "x".repeat(4096)},
+                "End": true
+            }}}),
+            json!({
+                "ResultWriter": {
+                    "Resource": "arn:aws:states:::s3:putObject",
+                    "Parameters": {"Bucket": RESULTS_BUCKET, "Prefix": "large"}
+                }
+            }),
+        ),
+        json!({}),
+    );
+    let sm = create_machine(&client, "s3-large-export", &def).await;
+    let n = 3000;
+    let items: Vec<usize> = (0..n).collect();
+    let exec = start(&client, &sm, None, &json!(items)).await;
+    closed(&client, &exec, ExecutionStatus::Succeeded).await;
+    let mr = map_run_arn_of(&history(&client, &exec).await);
+    let (_, run_id) = split_map_run_arn(&mr);
+    let dir = format!("large/{run_id}");
+    let manifest = moto
+        .get_json(RESULTS_BUCKET, &format!("{dir}/manifest.json"))
+        .await;
+    let key = format!("{dir}/SUCCEEDED_0.json");
+    let listed = &manifest["ResultFiles"]["SUCCEEDED"];
+    assert_eq!(listed[0]["Key"], json!(key), "{manifest}");
+    let body = moto
+        .get_object(RESULTS_BUCKET, &key)
+        .await
+        .expect("SUCCEEDED_0.json");
+    assert!(
+        body.len() > 2 * MIN_PART_BYTES,
+        "{} bytes: more than two parts",
+        body.len()
+    );
+    assert_eq!(listed[0]["Size"], json!(body.len()), "the file's real size");
+    let (etag, size) = moto.head_object(RESULTS_BUCKET, &key).await;
+    assert_eq!(size, body.len() as u64);
+    let parts: usize = etag
+        .trim_matches('"')
+        .rsplit_once('-')
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or_else(|| panic!("ETag {etag}: not a multipart upload"));
+    // Every part but the last has at least 5 MiB.
+    assert!(
+        (3..=body.len() / MIN_PART_BYTES + 1).contains(&parts),
+        "{parts} parts of at least 5 MiB for {} bytes",
+        body.len()
+    );
+    let results: Vec<Value> =
+        serde_json::from_str(&body).expect("SUCCEEDED_0.json is a JSON array");
+    assert_eq!(results.len(), n);
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r["Status"], json!("SUCCEEDED"), "{i}");
+        let out: Value = serde_json::from_str(r["Output"].as_str().unwrap_or_default())
+            .expect("Output is JSON text");
+        assert_eq!(out["n"], json!(i), "item order");
+    }
+}
+
+struct DataLimitCase {
+    name: &'static str,
+    fields: Value,
+    status: ExecutionStatus,
+}
+
+/// Without an S3 `ResultWriter` the results are the Map state's output, which may not
+/// exceed 256 KiB: 100 children answering ~4 KiB each fail the Map Run (`MapRunFailed`, the
+/// Map Run FAILED) with `States.DataLimitExceeded`, then the state; `States.ALL` does not
+/// catch it, naming it does. The same with only a `WriterConfig`.
+#[tokio::test]
+async fn map_output_over_256_kib_is_data_limit_exceeded() {
+    let server = Server::memory(SCALE);
+    let client = server.client();
+    let raw = server.raw();
+    let cause = "The state/task 'Fan' returned a result with a size exceeding the maximum \
+                 number of bytes service limit.";
+    let catch = |error: &str| json!({"Catch": [{"ErrorEquals": [error], "Next": "Caught"}]});
+    let cases = [
+        DataLimitCase {
+            name: "outputs",
+            fields: json!({}),
+            status: ExecutionStatus::Failed,
+        },
+        DataLimitCase {
+            name: "writer-config",
+            fields: json!({"ResultWriter": {"WriterConfig": {"Transformation": "COMPACT"}}}),
+            status: ExecutionStatus::Failed,
+        },
+        DataLimitCase {
+            name: "catch-all",
+            fields: catch("States.ALL"),
+            status: ExecutionStatus::Failed,
+        },
+        DataLimitCase {
+            name: "caught",
+            fields: catch("States.DataLimitExceeded"),
+            status: ExecutionStatus::Succeeded,
+        },
+    ];
+    let items: Vec<usize> = (0..100).collect();
+    for case in cases {
+        let def = machine(
+            distributed_map(
+                "EXPRESS",
+                json!({"StartAt": "Pad", "States": {"Pad": {
+                    "Type": "Pass",
+                    "Parameters": {"n.$": "$", "pad": "x".repeat(4096)},
+                    "End": true
+                }}}),
+                case.fields,
+            ),
+            json!({"Caught": {"Type": "Pass", "End": true}}),
+        );
+        let sm = create_machine(&client, &format!("dmap-limit-{}", case.name), &def).await;
+        let exec = start(&client, &sm, None, &json!(items)).await;
+        let d = closed(&client, &exec, case.status.clone()).await;
+        let events = history(&client, &exec).await;
+        let limit = ("States.DataLimitExceeded".to_owned(), cause.to_owned());
+        assert_eq!(
+            map_run_failures(&events),
+            std::slice::from_ref(&limit),
+            "{}: {:?}",
+            case.name,
+            event_types(&events)
+        );
+        assert_eq!(count(&events, "MapStateFailed"), 1, "{}", case.name);
+        let dm = map_run(&raw, &map_run_arn_of(&events)).await;
+        assert_eq!(dm["status"], json!("FAILED"), "{}: {dm}", case.name);
+        assert_eq!(
+            dm["itemCounts"],
+            succeeded(100).json(),
+            "{}: {dm}",
+            case.name
+        );
+        match case.status {
+            ExecutionStatus::Failed => assert_eq!(failure(&events), limit, "{}", case.name),
+            _ => assert_eq!(
+                output(&d),
+                json!({"Error": limit.0, "Cause": limit.1}),
+                "{}",
+                case.name
+            ),
+        }
+    }
+}
+
+/// More Standard children than one page of records (1,024): the Map state's output has every
+/// child's output in item order, read from the children's records page by page.
+#[tokio::test]
+async fn standard_results_of_more_than_a_page() {
+    let server = Server::memory(SCALE);
+    let client = server.client();
+    let def = machine(
+        distributed_map(
+            "STANDARD",
+            json!({"StartAt": "Echo", "States": {"Echo": {
+                "Type": "Pass",
+                "Parameters": {"n.$": "$"},
+                "End": true
+            }}}),
+            json!({}),
+        ),
+        json!({}),
+    );
+    let sm = create_machine(&client, "dmap-standard-pages", &def).await;
+    let n = 1100;
+    let items: Vec<usize> = (0..n).collect();
+    let exec = start(&client, &sm, None, &json!(items)).await;
+    let d = closed(&client, &exec, ExecutionStatus::Succeeded).await;
+    let out = output(&d);
+    let outputs = out.as_array().expect("an array of outputs");
+    assert_eq!(outputs.len(), n);
+    let wrong: Vec<usize> = (0..n).filter(|&i| outputs[i] != json!({"n": i})).collect();
+    assert!(
+        wrong.is_empty(),
+        "{} of {n} outputs wrong, the first at item {:?}",
+        wrong.len(),
+        wrong.first().map(|&i| (i, &outputs[i]))
+    );
+}
+
 /// A JSONata Distributed Map: `Items`, `ItemSelector` with `$states.context.Map.Item`,
 /// `MaxConcurrency` and `ToleratedFailureCount` as expressions, `Output` and `Assign` over
 /// the Map Run's result; the processor inherits the machine's query language.

@@ -250,8 +250,9 @@ pub enum Write {
         execution: ExecutionRecord,
         events: Vec<StoredEvent>,
     },
-    /// Sets (or clears) the result of a Map Run's item: how a child that keeps no record of
-    /// its own (Express) ended.
+    /// Sets (or clears) the result of a Map Run's item: how its child ended (an Express
+    /// child keeps no record of its own; a Standard child's record is copied there when the
+    /// Map Run ends, so the results can be read in item order).
     MapRunItem {
         map_run_arn: String,
         index: u64,

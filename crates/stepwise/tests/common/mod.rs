@@ -852,6 +852,29 @@ impl Moto {
         Some(r.text().await.expect("object body"))
     }
 
+    /// HeadObject: the object's `ETag` (quoted, as S3 sends it) and size.
+    pub async fn head_object(&self, bucket: &str, key: &str) -> (String, u64) {
+        let r = self
+            .request(reqwest::Method::HEAD, &format!("{bucket}/{key}"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("HeadObject {bucket}/{key}: {e}"));
+        assert!(
+            r.status().is_success(),
+            "HeadObject {bucket}/{key}: {}",
+            r.status()
+        );
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let size = header("content-length").parse().unwrap_or_default();
+        (header("etag"), size)
+    }
+
     /// The object's body as JSON (panics when it is missing or not JSON).
     pub async fn get_json(&self, bucket: &str, key: &str) -> Value {
         let text = self
