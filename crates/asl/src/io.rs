@@ -6,9 +6,6 @@ use serde_json::{Map, Value};
 use crate::jsonpath::{JsonPath, ReferencePath, Root};
 use crate::StatesError;
 
-/// The largest payload AWS passes between states: 256 KiB of serialized UTF-8.
-pub const MAX_PAYLOAD_BYTES: usize = 262_144;
-
 /// An `InputPath` or `OutputPath` field.
 #[derive(Debug, Clone)]
 pub enum PathField {
@@ -82,24 +79,6 @@ pub fn result_path(
         ResultPathField::Null => Ok(state_input),
         ResultPathField::Path(p) => p.set(state_input, result),
     }
-}
-
-/// Whether `v`, serialized, is larger than [`MAX_PAYLOAD_BYTES`] (`States.DataLimitExceeded`).
-pub fn payload_size_exceeded(v: &Value) -> bool {
-    struct Counter(usize);
-    impl std::io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    // Writing to a counter cannot fail; a failure would leave the count short, never panic.
-    let _ = serde_json::to_writer(&mut counter, v);
-    counter.0 > MAX_PAYLOAD_BYTES
 }
 
 #[cfg(test)]
@@ -185,16 +164,5 @@ mod tests {
                 "{field:?}"
             );
         }
-    }
-
-    #[test]
-    fn payload_limit() {
-        // `"…"`: the two quotes count.
-        let sized = |n: usize| Value::String("x".repeat(n - 2));
-        assert!(!payload_size_exceeded(&sized(MAX_PAYLOAD_BYTES)));
-        assert!(payload_size_exceeded(&sized(MAX_PAYLOAD_BYTES + 1)));
-        assert!(payload_size_exceeded(
-            &json!({"k": "é".repeat(MAX_PAYLOAD_BYTES / 2)})
-        ));
     }
 }
