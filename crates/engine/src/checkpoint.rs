@@ -1,8 +1,8 @@
 //! What the engine checkpoints for an execution, and how it is stored: the execution row's
 //! `runtime` column holds the checkpoint with the lanes of its large Parallel/Map containers
-//! taken out, and each of those lanes (branch, iteration) has a row of its own ([`LaneRow`]). A transition writes
-//! the checkpoint and only the lanes the interpreter says it touched ([`Touched`]), so a Map
-//! of 10,000 iterations does not rewrite 10,000 lanes on every transition.
+//! taken out, and each of those lanes (branch, iteration) has a row of its own ([`LaneRow`]).
+//! A transition writes the checkpoint and only the lanes the interpreter says it touched
+//! ([`Touched`]), so a Map of 10,000 iterations does not rewrite 10,000 lanes every time.
 //!
 //! A lane's row holds the lane but the lanes of a container inside it (those are rows of
 //! their own); a stored container says how many lanes it has (`detached`), so rows left by an
@@ -35,8 +35,7 @@ pub(crate) struct Checkpoint {
 pub(crate) enum Lanes<'t> {
     /// Those a transition touched.
     Touched(&'t Touched),
-    /// All of them: the stored checkpoint kept its lanes inline (written before lanes had
-    /// rows), or is not known to match memory.
+    /// All of them: the stored checkpoint kept its lanes inline (an older store wrote it).
     All,
 }
 

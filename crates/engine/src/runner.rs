@@ -61,7 +61,7 @@ pub(crate) struct Live {
     pub durable: bool,
     /// The next commit writes every lane, not only the touched ones: the stored checkpoint
     /// kept its lanes inline.
-    pub store_all_lanes: bool,
+    store_all_lanes: bool,
     /// The stored checkpoint's text and the lane rows the last step changed.
     stored: (String, Vec<store::LaneRow>),
     /// A commit failed and memory could not be brought back to the store yet: read the
