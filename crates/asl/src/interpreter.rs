@@ -903,16 +903,19 @@ impl<'a> Run<'a> {
                     cause: Some(cause),
                 });
             };
+            let events = self.out.events.len();
             let entered_id = match entered {
                 Some(id) => id,
                 None => self.enter(state, &input),
             };
             let end = match self.execute(state, &input) {
                 Ok(Outcome::Wait(until)) if until > self.now => {
-                    if let Some(c) = self.cur_mut() {
-                        c.wait_until = Some(until);
+                    if self.cur().and_then(|c| c.wait_until) != Some(until) {
+                        if let Some(c) = self.cur_mut() {
+                            c.wait_until = Some(until);
+                        }
                     }
-                    return ScopeEnd::Blocked;
+                    Some(ScopeEnd::Blocked)
                 }
                 Ok(Outcome::Wait(_)) => {
                     // The time has come: exit the Wait state with its output.
@@ -931,6 +934,13 @@ impl<'a> Run<'a> {
                 Ok(Outcome::Again) => None,
                 Err(e) => Some(ScopeEnd::Failed(self.state_error(state, entered_id, e))),
             };
+            let idle = matches!(end, Some(ScopeEnd::Blocked)) && self.out.events.len() == events;
+            if idle && !self.out.yielded {
+                // Looking at a state that still waits is not progress. Were it counted, a
+                // Map with more waiting iterations than the budget would spend every call on
+                // the first ones and never reach the others.
+                self.budget += 1;
+            }
             if let Some(end) = end {
                 return end;
             }

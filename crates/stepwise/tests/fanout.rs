@@ -1173,6 +1173,17 @@ async fn redrive_parallel_reruns_only_the_failed_branch() {
 /// tasks of items 3 and 7 again; the 8 earlier outputs are kept.
 #[tokio::test]
 async fn redrive_map_reruns_only_the_failed_iterations() {
+    redrive_map_case(10).await;
+}
+
+/// (b) again over 300 items: a Map of more than 256 iterations keeps each in a row of its own,
+/// written only when it changes, and read back for the redrive.
+#[tokio::test]
+async fn redrive_map_of_lanes_stored_apart_reruns_only_the_failed_iterations() {
+    redrive_map_case(300).await;
+}
+
+async fn redrive_map_case(n: usize) {
     let server = Server::sqlite(SCALE);
     let client = server.client();
     let activity = create_activity(&client, "rd-map").await;
@@ -1186,10 +1197,10 @@ async fn redrive_map_reruns_only_the_failed_iterations() {
         }),
     );
     let sm = create_machine(&client, "rd-map", &def).await;
-    let items: Vec<Value> = (0..10).map(|i| json!({"n": i})).collect();
+    let items: Vec<Value> = (0..n).map(|i| json!({"n": i})).collect();
     let exec = start(&client, &sm, None, &json!(items)).await;
     let bad = |i: &Value| i["index"] == 3 || i["index"] == 7;
-    let tasks = first_attempt(&client, &activity, 10, bad).await;
+    let tasks = first_attempt(&client, &activity, n, bad).await;
     let stale = tasks
         .iter()
         .find(|t| t.input["index"] == 7)
@@ -1220,7 +1231,7 @@ async fn redrive_map_reruns_only_the_failed_iterations() {
         succeed(&client, &t.token, &answer(&t.input, "redrive")).await;
     }
     let d = closed(&client, &exec, ExecutionStatus::Succeeded).await;
-    let want: Vec<Value> = (0..10)
+    let want: Vec<Value> = (0..n)
         .map(|i| {
             let input = json!({"index": i, "item": {"n": i}});
             answer(&input, if i == 3 || i == 7 { "redrive" } else { "first" })
@@ -1247,7 +1258,7 @@ async fn redrive_map_reruns_only_the_failed_iterations() {
         types_of(&after[..2]),
         ["MapStateEntered", "MapStateStarted"]
     );
-    assert_eq!(map_lengths(after), [10]);
+    assert_eq!(map_lengths(after), [n as i32]);
     assert_eq!(
         entered_inputs(after, "Each"),
         entered_inputs(&before, "Each")
