@@ -174,6 +174,28 @@ impl Current {
         }
     }
 
+    /// Whether running the state now is certain to do nothing: a task attempt in flight with
+    /// no outcome and no deadline due, or a wait (a Wait state, a container's retry delay)
+    /// not yet due. The checks mirror [`Run::task`]; a state holding a container is never
+    /// certain (a lane inside may have work).
+    fn idle_at(&self, now: i64) -> bool {
+        if self.wait_until.is_some_and(|until| until > now) {
+            return true;
+        }
+        if self.container.is_some() {
+            return false;
+        }
+        let Some(t) = &self.task else {
+            return false;
+        };
+        let due = |at: Option<i64>| at.is_some_and(|at| at <= now);
+        t.outcome.is_none()
+            && match t.phase {
+                TaskPhase::Retrying { until } => until > now,
+                _ => !due(t.timeout_at) && !due(t.heartbeat_at),
+            }
+    }
+
     /// The tasks waiting for an outcome in this state and the lanes below it.
     fn pending_tasks<'c>(&'c self, out: &mut Vec<&'c TaskRun>) {
         if let Some(t) = &self.task {
@@ -1484,8 +1506,13 @@ impl<'a> Run<'a> {
                 }
                 running += 1;
             }
+            let now = self.now;
             for i in 0..count {
-                if self.lanes_ref()[i].status != LaneStatus::Running {
+                let lane = &self.lanes_ref()[i];
+                // Lanes that wait are not visited: a Map of 10,000 iterations waiting on
+                // tasks would otherwise look at all of them for each task that ends.
+                let idle = lane.current.as_ref().is_some_and(|c| c.idle_at(now));
+                if lane.status != LaneStatus::Running || idle {
                     continue;
                 }
                 // Taking the variables out and putting them back does not touch the lane: if

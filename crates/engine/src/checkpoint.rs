@@ -175,15 +175,11 @@ fn lane_rows(detached: &Detached, which: Lanes<'_>) -> Vec<LaneRow> {
         path: key(path),
         body: serde_json::to_string(lane).unwrap_or_default(),
     };
-    let all = detached.iter().flat_map(|(holder, lanes)| {
-        lanes.iter().enumerate().map(move |(i, lane)| {
-            let mut path = holder.clone();
-            path.push(i);
-            (path, lane)
-        })
-    });
     let touched = match which {
-        Lanes::All => return all.map(|(path, lane)| row(&path, lane)).collect(),
+        Lanes::All => {
+            let all = detached.iter().flat_map(lanes_of);
+            return all.map(|(path, lane)| row(&path, lane)).collect();
+        }
         Lanes::Touched(t) => t,
     };
     let holders: HashMap<&[usize], &[Lane]> = detached
@@ -193,10 +189,8 @@ fn lane_rows(detached: &Detached, which: Lanes<'_>) -> Vec<LaneRow> {
     // Containers created by the transition: every lane below them is new.
     let new =
         |holder: &[usize]| (0..=holder.len()).any(|n| touched.containers.contains(&holder[..n]));
-    let mut paths: BTreeSet<Vec<usize>> = all
-        .filter(|(path, _)| new(&path[..path.len() - 1]))
-        .map(|(path, _)| path)
-        .collect();
+    let created = detached.iter().filter(|(holder, _)| new(holder));
+    let mut paths: BTreeSet<Vec<usize>> = created.flat_map(lanes_of).map(|(p, _)| p).collect();
     paths.extend(
         touched
             .lanes
@@ -211,6 +205,14 @@ fn lane_rows(detached: &Detached, which: Lanes<'_>) -> Vec<LaneRow> {
     // A touched lane may be gone since (its container was dropped in the same call).
     let rows = paths.iter().filter_map(|p| Some(row(p, lane(p)?)));
     rows.collect()
+}
+
+/// The lanes of a detached container, with their paths.
+fn lanes_of(
+    (holder, lanes): &(Vec<usize>, Vec<Lane>),
+) -> impl Iterator<Item = (Vec<usize>, &Lane)> {
+    let lanes = lanes.iter().enumerate();
+    lanes.map(move |(i, lane)| ([holder.as_slice(), &[i]].concat(), lane))
 }
 
 /// The stored lane whose row holds lane `path`: the lane itself when its container is stored
