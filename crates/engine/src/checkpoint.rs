@@ -54,6 +54,12 @@ impl Checkpoint {
     pub async fn load(store: &dyn Store, record: &ExecutionRecord) -> Result<(Checkpoint, bool)> {
         let mut checkpoint: Checkpoint =
             serde_json::from_str(&record.runtime).map_err(|e| corrupt(e.to_string()))?;
+        let info = &mut checkpoint.info;
+        if info.input_text.is_empty() {
+            // Stored without it (see `store`): the record has the execution's input.
+            info.input = serde_json::from_str(&record.input).map_err(|e| corrupt(e.to_string()))?;
+            info.input_text = record.input.clone();
+        }
         let Some(current) = checkpoint.runtime.current.as_mut() else {
             return Ok((checkpoint, false));
         };
@@ -94,14 +100,18 @@ impl Checkpoint {
         }
     }
 
-    /// The checkpoint as stored: its text without lanes, and the rows of the lanes `which`
-    /// names. Memory is left as it was.
+    /// The checkpoint as stored: its text without lanes and without the execution input (the
+    /// record keeps that, and it may be 256 KiB), and the rows of the lanes `which` names.
+    /// Memory is left as it was.
     pub fn store(&mut self, which: Lanes<'_>) -> (String, Vec<LaneRow>) {
         let mut detached = Detached::new();
         if let Some(current) = self.runtime.current.as_mut() {
             detach(current, &mut Vec::new(), &mut detached);
         }
+        let input = std::mem::take(&mut self.info.input);
+        let input_text = std::mem::take(&mut self.info.input_text);
         let text = serde_json::to_string(self).unwrap_or_default();
+        (self.info.input, self.info.input_text) = (input, input_text);
         let rows = lane_rows(&detached, which);
         if let Some(current) = self.runtime.current.as_mut() {
             for (path, lanes) in detached.into_iter().rev() {

@@ -84,6 +84,9 @@ pub struct ExecutionRecord {
     pub status: String,
     pub start_date: i64,
     pub stop_date: Option<i64>,
+    /// The execution input (JSON text). Stored in its own column, written once; records
+    /// stored before that keep it in their JSON, which still reads.
+    #[serde(default, skip_serializing)]
     pub input: String,
     pub output: Option<String>,
     pub error: Option<String>,
@@ -348,8 +351,9 @@ pub trait Store: Send + Sync + 'static {
     async fn get_execution(&self, arn: &str) -> Result<Option<ExecutionRecord>>;
     /// Every lane row stored for an execution (rows a later container replaced included).
     async fn execution_lanes(&self, arn: &str) -> Result<Vec<LaneRow>>;
-    /// A page of executions, newest first. The records come without their definition and
-    /// checkpoint (`definition`, `runtime` empty): listing never needs them.
+    /// A page of executions, newest first. The records come without their definition,
+    /// checkpoint and input (`definition`, `runtime` empty; `input` empty but in records
+    /// stored before it had a column): listing never needs them.
     async fn list_executions(&self, filter: ExecutionFilter) -> Result<Vec<ExecutionRecord>>;
     /// Executions that are still running: what a restarting engine resumes.
     async fn open_executions(&self) -> Result<Vec<ExecutionRecord>>;

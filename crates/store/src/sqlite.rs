@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS executions(
     version INTEGER NOT NULL,
     definition TEXT NOT NULL,
     runtime TEXT NOT NULL,
-    doc TEXT NOT NULL
+    doc TEXT NOT NULL,
+    input TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_by_sm ON executions(sm_arn, start_date DESC, arn DESC);
 CREATE INDEX IF NOT EXISTS executions_open ON executions(status) WHERE status = 'RUNNING';
@@ -134,6 +135,15 @@ impl Sqlite {
         )?;
         if old_inputs > 0 {
             conn.execute_batch(&format!("BEGIN; {MIGRATE_MAP_RUN_INPUTS} COMMIT;"))?;
+        }
+        let input_column: i64 = conn.query_row(
+            "SELECT count(*) FROM pragma_table_info('executions') WHERE name = 'input'",
+            [],
+            |r| r.get(0),
+        )?;
+        if input_column == 0 {
+            // Rows written before keep the input in `doc` (NULL here), which still reads.
+            conn.execute_batch("ALTER TABLE executions ADD COLUMN input TEXT")?;
         }
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
         let checkpointer = connect(&path, durable)?;
@@ -300,7 +310,8 @@ fn upsert_lanes(tx: &rusqlite::Transaction<'_>, arn: &str, lanes: &[LaneRow]) ->
     Ok(())
 }
 
-/// The execution row's `doc`: the record but its definition and checkpoint (own columns).
+/// The execution row's `doc`: the record but its definition, checkpoint and input (own
+/// columns).
 fn execution_doc(e: &ExecutionRecord) -> Result<String> {
     Ok(serde_json::to_string(e)?)
 }
@@ -313,8 +324,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
             lanes,
         } => {
             let inserted = tx.execute(
-                "INSERT OR IGNORE INTO executions(arn, sm_arn, status, start_date, version, definition, runtime, doc)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR IGNORE INTO executions(arn, sm_arn, status, start_date, version, definition, runtime, doc, input)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     e.arn,
                     e.state_machine_arn,
@@ -323,7 +334,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
                     e.version as i64,
                     e.definition,
                     e.runtime,
-                    execution_doc(e)?
+                    execution_doc(e)?,
+                    e.input
                 ],
             )?;
             if inserted == 0 {
@@ -459,17 +471,21 @@ fn group_commit(conn: &mut Connection, batch: Vec<Write>) -> Result<Vec<Result<(
     Ok(results)
 }
 
-/// The columns every execution query selects: definition, runtime, doc.
-type ExecutionRow = (String, String, String);
+/// The columns every execution query selects: definition, runtime, doc, input (NULL when the
+/// query does not need it, or the row keeps it in `doc`).
+type ExecutionRow = (String, String, String, Option<String>);
 
 fn read_execution(row: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
 }
 
-fn decode_execution((definition, runtime, doc): ExecutionRow) -> Result<ExecutionRecord> {
+fn decode_execution((definition, runtime, doc, input): ExecutionRow) -> Result<ExecutionRecord> {
     let mut record: ExecutionRecord = serde_json::from_str(&doc)?;
     record.definition = definition;
     record.runtime = runtime;
+    if let Some(input) = input {
+        record.input = input;
+    }
     Ok(record)
 }
 
@@ -633,7 +649,9 @@ impl Store for Sqlite {
         let arn = arn.to_owned();
         self.read(move |conn| {
             let row = conn
-                .prepare_cached("SELECT definition, runtime, doc FROM executions WHERE arn = ?1")?
+                .prepare_cached(
+                    "SELECT definition, runtime, doc, input FROM executions WHERE arn = ?1",
+                )?
                 .query_row([arn], read_execution)
                 .optional()?;
             row.map(decode_execution).transpose()
@@ -664,7 +682,7 @@ impl Store for Sqlite {
                 None => (i64::MAX, String::new()),
             };
             let mut stmt = conn.prepare_cached(
-                "SELECT '', '', doc FROM executions
+                "SELECT '', '', doc, NULL FROM executions
                  WHERE sm_arn = ?1 AND (?2 IS NULL OR status = ?2)
                    AND (?7 IS NULL OR (json_extract(doc, '$.redrive_count') > 0) = ?7)
                    AND (?8 IS NULL OR json_extract(doc, '$.state_machine_version_arn') = ?8
@@ -695,7 +713,7 @@ impl Store for Sqlite {
     async fn open_executions(&self) -> Result<Vec<ExecutionRecord>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT definition, runtime, doc FROM executions WHERE status = 'RUNNING'",
+                "SELECT definition, runtime, doc, input FROM executions WHERE status = 'RUNNING'",
             )?;
             let rows = stmt.query_map([], read_execution)?;
             rows.map(|r| decode_execution(r?)).collect()

@@ -476,3 +476,58 @@ async fn sqlite_moves_old_map_run_inputs_into_items() {
         .await
         .unwrap();
 }
+
+/// A store written when the execution input was part of the record's JSON (`doc`) opens with
+/// an `input` column; its rows still read their input from `doc`, new rows from the column.
+#[tokio::test]
+async fn sqlite_reads_the_input_of_executions_stored_in_their_doc() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("stepwise.db")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE executions(arn TEXT PRIMARY KEY, sm_arn TEXT NOT NULL,
+             status TEXT NOT NULL, start_date INTEGER NOT NULL, version INTEGER NOT NULL,
+             definition TEXT NOT NULL, runtime TEXT NOT NULL, doc TEXT NOT NULL);",
+    )
+    .unwrap();
+    let old = ExecutionRecord {
+        input: "{\"old\":1}".into(),
+        ..execution("old", 1, "RUNNING")
+    };
+    let mut doc = serde_json::to_value(&old).unwrap();
+    doc["input"] = old.input.clone().into();
+    conn.execute(
+        "INSERT INTO executions VALUES ('old', 'sm', 'RUNNING', 1, 1, 'def', '{}', ?1)",
+        [doc.to_string()],
+    )
+    .unwrap();
+    drop(conn);
+    let store = Sqlite::open(dir.path()).unwrap();
+    let got = store.get_execution("old").await.unwrap().unwrap();
+    assert_eq!(got.input, "{\"old\":1}");
+    let new = ExecutionRecord {
+        input: "{\"new\":2}".into(),
+        ..execution("new", 2, "RUNNING")
+    };
+    let create = Write::CreateExecution {
+        execution: new,
+        events: vec![],
+        lanes: vec![],
+    };
+    assert!(store.commit(vec![create]).await.unwrap()[0].is_ok());
+    let got = store.get_execution("new").await.unwrap().unwrap();
+    assert_eq!(got.input, "{\"new\":2}");
+    let conn = rusqlite::Connection::open(dir.path().join("stepwise.db")).unwrap();
+    let doc: String = conn
+        .query_row("SELECT doc FROM executions WHERE arn = 'new'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(
+        !doc.contains("new\\\":2"),
+        "written once, not in doc: {doc}"
+    );
+    let open = store.open_executions().await.unwrap();
+    let mut inputs: Vec<&str> = open.iter().map(|e| e.input.as_str()).collect();
+    inputs.sort_unstable();
+    assert_eq!(inputs, ["{\"new\":2}", "{\"old\":1}"]);
+}
