@@ -81,6 +81,9 @@ struct Args {
     /// other iterations take).
     #[arg(long, default_value_t = 5)]
     redrive_hold: u64,
+    /// map-tasks: iterations (activity Tasks) of the inline Map.
+    #[arg(long, default_value_t = 10_000)]
+    map_tasks: usize,
     /// distributed-map: items (= Express child executions) of the Distributed Map (at most
     /// ~131,000: the items come in the execution input, limited to 256 KiB; 0 skips it).
     #[arg(long, default_value_t = 100_000)]
@@ -133,6 +136,7 @@ async fn main() -> Result<()> {
             branches: args.branches,
             redrive_items: args.redrive_items,
             redrive_hold: args.redrive_hold,
+            map_tasks: args.map_tasks,
             distributed_items: args.distributed_items,
             distributed_standard_items: args.distributed_standard_items,
         },

@@ -29,6 +29,8 @@ pub enum Scenario {
     ParallelMapFanout,
     /// Redrive of a 10,000-iteration Inline Map with one failed iteration.
     RedriveMap,
+    /// One Inline Map of 10,000 activity Tasks, all waiting at once, served by workers.
+    MapTasks,
     /// N executions parked in a long Wait: server RSS, then resume time after a restart.
     ParkedWaits,
     /// Distributed Map over 100,000 items with Express children (and 2,000 Standard ones).
@@ -53,6 +55,8 @@ pub struct Sizes {
     /// (so every other iteration has succeeded by then).
     pub redrive_items: usize,
     pub redrive_hold: u64,
+    /// map-tasks: iterations (each an activity Task) of the inline Map.
+    pub map_tasks: usize,
     /// distributed-map: items (= children) of the Express-children Map Run and of the
     /// Standard-children one (0 skips it).
     pub distributed_items: usize,
@@ -77,6 +81,7 @@ impl Bench {
             Scenario::ActivityTasks => self.activity_tasks().await,
             Scenario::ParallelMapFanout => self.parallel_map_fanout().await,
             Scenario::RedriveMap => self.redrive_map().await,
+            Scenario::MapTasks => self.map_tasks().await,
             Scenario::DistributedMap => self.distributed_map().await,
         }
     }
@@ -459,6 +464,61 @@ impl Bench {
         r.note = format!(
             "after the redrive: {reran} iteration(s) ran again ({verdict}; {after}, {} events, {tail_pages} page(s) of reverse history in {tail_ms:.1} ms), SUCCEEDED {to_success:.1} ms after RedriveExecution was sent; {first_run_note}",
             after.events,
+        );
+        Ok(vec![r])
+    }
+
+    /// One inline Map whose iterations are activity Tasks, with no concurrency limit: every
+    /// iteration waits on its task at once while `concurrency` workers serve them. Each task
+    /// that ends is a transition of an execution with thousands of waiting lanes.
+    async fn map_tasks(&self) -> Result<Vec<Report>> {
+        let Sizes {
+            map_tasks: n,
+            concurrency: c,
+            ..
+        } = self.sizes;
+        let out = self
+            .sfn
+            .call("CreateActivity", &json!({"name": self.name("map-tasks")}))
+            .await?;
+        let activity = out["activityArn"].as_str().unwrap_or_default().to_owned();
+        let processor = task_chain(1, &activity);
+        let definition = json!({"StartAt": "Each", "States": {"Each": {
+            "Type": "Map", "ItemsPath": "$.items", "ResultPath": null, "End": true,
+            "ItemProcessor": processor}}});
+        let machine = self
+            .sfn
+            .create_machine(&self.name("map-tasks"), "STANDARD", &definition)
+            .await?;
+        let bar = progress(n, "map-tasks: tasks completed");
+        let latency = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
+        let mut workers = JoinSet::new();
+        for w in 0..c {
+            let poll = json!({"activityArn": activity, "workerName": format!("bench-{w}")});
+            let (sfn, bar, latency) = (self.sfn.clone(), bar.clone(), latency.clone());
+            workers.spawn(activity_worker(sfn, poll, bar, latency));
+        }
+        let items: Vec<usize> = (0..n).collect();
+        let began = Instant::now();
+        let execution = self
+            .sfn
+            .start_with(&machine, &json!({ "items": items }))
+            .await?;
+        let done = self.sfn.until_done(&execution).await?;
+        let wall = began.elapsed().as_secs_f64();
+        workers.shutdown().await;
+        bar.finish_and_clear();
+        if done["status"] != "SUCCEEDED" {
+            bail!("map-tasks ended {} {}", done["status"], done["cause"]);
+        }
+        let mut r = Report::new(format!("map-tasks {n}"), "(no §5 figure)");
+        r.throughput = Some((n as f64 / wall, "Task states/s"));
+        if let Ok(h) = latency.lock() {
+            r.latency = Some(("SendTaskSuccess", Latency::of(&h)));
+        }
+        r.rss_mib = self.server.rss_mib();
+        r.note = format!(
+            "SUCCEEDED after {wall:.2} s; one Map, no MaxConcurrency, {c} workers long-polling GetActivityTask"
         );
         Ok(vec![r])
     }
