@@ -6,11 +6,13 @@
 //! an older store wrote with its lanes inline. Debug builds also read every committed
 //! checkpoint back and compare it with memory (`checkpoint::verify`).
 
+mod common;
+
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use engine::{Config, CreateStateMachine, Engine, HistoryQuery, SystemClock};
+use common::{engine, runtime};
+use engine::{CreateStateMachine, Engine, HistoryQuery};
 use serde_json::{json, Value};
 use store::{ExecutionRecord, LaneRow, Sqlite, Store, Write};
 
@@ -38,20 +40,6 @@ const ITEMS: u64 = 300;
 
 fn expected_output() -> Value {
     json!([(0..ITEMS).map(|n| json!([n, "b"])).collect::<Vec<_>>()])
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-}
-
-async fn engine(dir: &std::path::Path) -> Engine {
-    let store = Sqlite::open(dir).expect("the SQLite store opens");
-    Engine::start(Config::default(), Arc::new(store), Arc::new(SystemClock))
-        .await
-        .expect("the engine starts")
 }
 
 /// Starts the Map: odd iterations wait a second, even ones end in the first transition.

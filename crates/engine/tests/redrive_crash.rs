@@ -3,10 +3,12 @@
 //! the re-opening (a spawned task) cannot run before the runtime is dropped, which is the
 //! crash; the store is a real SQLite file.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use engine::{Config, CreateStateMachine, Engine, HistoryQuery, SystemClock};
+use common::{engine, runtime};
+use engine::{CreateStateMachine, Engine, HistoryQuery};
 
 /// Fails on its first run (no choice matches), succeeds once redriven: the Choice runs again
 /// and reads `$$.Execution.RedriveCount`.
@@ -19,20 +21,6 @@ const DEFINITION: &str = r#"{
     "Done": {"Type": "Succeed"}
   }
 }"#;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-}
-
-async fn engine(dir: &std::path::Path) -> Engine {
-    let store = store::Sqlite::open(dir).expect("the SQLite store opens");
-    Engine::start(Config::default(), Arc::new(store), Arc::new(SystemClock))
-        .await
-        .expect("the engine starts")
-}
 
 async fn status_of(engine: &Engine, arn: &str, wanted: &str) -> store::ExecutionRecord {
     for _ in 0..500 {
