@@ -934,7 +934,10 @@ fn json_len(v: &Value) -> usize {
 /// The Map state's result, built child by child in item order: each child's output (no
 /// `ResultWriter`), or its entries as a `WriterConfig` shapes them (a `ResultWriter` without
 /// S3). As a state's output it may not exceed 256 KiB of JSON: once it does, adding fails
-/// with `States.DataLimitExceeded`, so no more than that is ever held.
+/// with `States.DataLimitExceeded`, so no more than that is ever held. [GUESS] The limit
+/// applies to the result before `ResultSelector`/`ResultPath`, so even `ResultPath: null`
+/// does not avoid it (AWS's message says the state "returned a result" too large, as for a
+/// task's result; a recorded case with `ResultPath: null` is not in the corpus).
 #[derive(Debug)]
 pub struct ResultArray {
     /// `None`: the children's outputs.
