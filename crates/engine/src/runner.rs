@@ -98,7 +98,12 @@ struct Inner {
     timer_changed: Notify,
     outbox: mpsc::UnboundedSender<Outbox>,
     definitions: crate::machines::DefinitionCache,
+    /// Signals waiting for their execution, by execution ARN (see [`Runner::signal`]).
+    inbox: SyncMutex<HashMap<String, Vec<(Signal, Reply)>>>,
 }
+
+/// Where a signal's caller waits for what the signal did.
+type Reply = oneshot::Sender<Result<Signalled>>;
 
 /// How many executions advance concurrently (commits are batched across them).
 const WORKERS: usize = 8;
@@ -144,6 +149,7 @@ impl Runner {
                 timer_changed: Notify::new(),
                 outbox,
                 definitions: Default::default(),
+                inbox: Default::default(),
             }),
         };
         let rx = Arc::new(Mutex::new(rx));
@@ -325,27 +331,90 @@ impl Runner {
     }
 
     /// Applies a signal (stop, task outcome, heartbeat, ...) to a running execution and
-    /// commits the transition.
+    /// commits the transition. Signals that arrive while the execution is busy (committing a
+    /// transition) wait in its inbox, and the next caller to hold the execution applies them
+    /// all in one transition: one commit for many task ends of one execution (a Map of tasks),
+    /// where one commit each would make them wait for each other's fsync.
     pub async fn signal(&self, arn: &str, signal: Signal) -> Result<Signalled> {
         let Some(live) = self.get(arn) else {
             return Ok(Signalled::NotRunning);
         };
-        let mut live = live.lock().await;
-        self.catch_up(&mut live).await?;
-        if live.checkpoint.runtime.status != Status::Running {
-            return Ok(Signalled::NotRunning);
+        let (reply, answer) = oneshot::channel();
+        if let Ok(mut inbox) = self.inner.inbox.lock() {
+            inbox
+                .entry(arn.to_owned())
+                .or_default()
+                .push((signal, reply));
         }
-        let advance = self.step(&mut live, signal);
-        if advance.stale && advance.events.is_empty() {
-            // Nothing changed (the step left the record alone too).
-            return Ok(Signalled::Stale);
+        {
+            let mut live = live.lock().await;
+            self.apply_inbox(arn, &mut live).await;
         }
-        if let Err(e) = self.persist(&mut live, &advance).await {
-            self.roll_back(&mut live).await;
-            return Err(e);
+        // The reply was sent before the execution was let go, by this caller or another.
+        answer
+            .await
+            .unwrap_or_else(|_| Err(lost("the signal was dropped")))
+    }
+
+    /// Applies the signals waiting for an execution, in their order, and commits them as one
+    /// transition; then answers each caller.
+    async fn apply_inbox(&self, arn: &str, live: &mut Live) {
+        let pending = match self.inner.inbox.lock() {
+            Ok(mut inbox) => inbox.remove(arn).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        if pending.is_empty() {
+            return;
         }
-        self.after_commit(arn, &mut live, &advance);
-        Ok(Signalled::Applied(Box::new(live.record.clone())))
+        if let Err(e) = self.catch_up(live).await {
+            let message = e.to_string();
+            for (_, reply) in pending {
+                let _ = reply.send(Err(lost(&message)));
+            }
+            return;
+        }
+        let now = self.inner.clock.now_millis();
+        let mut batch: Option<Advance> = None;
+        let mut applied = Vec::new();
+        for (signal, reply) in pending {
+            if live.checkpoint.runtime.status != Status::Running {
+                let _ = reply.send(Ok(Signalled::NotRunning));
+                continue;
+            }
+            let advance = self.interpret(live, signal, now);
+            if advance.stale && advance.events.is_empty() {
+                // A signal for a task attempt that is no longer current changes nothing.
+                let _ = reply.send(Ok(Signalled::Stale));
+                continue;
+            }
+            applied.push(reply);
+            batch = Some(match batch {
+                Some(earlier) => merged(earlier, advance),
+                None => advance,
+            });
+        }
+        let Some(advance) = batch else {
+            return;
+        };
+        self.stage(live, &advance);
+        match self.persist(live, &advance).await {
+            Ok(()) => {
+                self.after_commit(arn, live, &advance);
+                for reply in applied {
+                    let _ = reply.send(Ok(Signalled::Applied(Box::new(live.record.clone()))));
+                }
+            }
+            Err(e) => {
+                self.roll_back(live).await;
+                // The first caller gets the error itself, the others its message.
+                let message = e.to_string();
+                let mut first = Some(e);
+                for reply in applied {
+                    let error = first.take().unwrap_or_else(|| lost(&message));
+                    let _ = reply.send(Err(error));
+                }
+            }
+        }
     }
 
     /// Running executions started by `parent`'s task `task_id` (`.sync` children).
@@ -443,6 +512,16 @@ impl Runner {
     }
 
     fn step_at(&self, live: &mut Live, signal: Signal, now: i64) -> Advance {
+        let advance = self.interpret(live, signal, now);
+        if !(advance.stale && advance.events.is_empty()) {
+            self.stage(live, &advance);
+        }
+        advance
+    }
+
+    /// Runs the interpreter and brings the record's status, times and outcome up to date. A
+    /// signal for a task attempt that is no longer current changes nothing.
+    fn interpret(&self, live: &mut Live, signal: Signal, now: i64) -> Advance {
         let mut entropy = asl::Entropy::new(rand::random());
         let Checkpoint { info, runtime, .. } = &mut live.checkpoint;
         // Express executions keep no history, so the history cap does not apply to them.
@@ -456,14 +535,12 @@ impl Runner {
         let advance =
             interpreter::advance(&live.def, info, runtime, signal, now, &mut entropy, limits);
         if advance.stale && advance.events.is_empty() {
-            // A signal for a task attempt that is no longer current changes nothing.
             return advance;
         }
         let rt = &live.checkpoint.runtime;
         let r = &mut live.record;
         r.status = rt.status.as_str().to_owned();
         r.wake_at = advance.wake_at;
-        r.version += 1;
         r.history_length = rt.last_event_id;
         if rt.status != Status::Running {
             r.stop_date = Some(now);
@@ -471,6 +548,13 @@ impl Runner {
             r.error = rt.error.clone();
             r.cause = rt.cause.clone();
         }
+        advance
+    }
+
+    /// Makes the record the next transition: its version, and the checkpoint as stored with
+    /// the lanes `advance` touched.
+    fn stage(&self, live: &mut Live, advance: &Advance) {
+        live.record.version += 1;
         if live.durable {
             let lanes = match std::mem::take(&mut live.store_all_lanes) {
                 true => Lanes::All,
@@ -479,7 +563,6 @@ impl Runner {
             live.stored = live.checkpoint.store(lanes);
             live.record.runtime = std::mem::take(&mut live.stored.0);
         }
-        advance
     }
 
     async fn persist(&self, live: &mut Live, advance: &Advance) -> Result<()> {
@@ -623,4 +706,23 @@ pub(crate) fn stored(events: &[HistoryEvent]) -> Vec<StoredEvent> {
             body: serde_json::to_string(e).unwrap_or_default(),
         })
         .collect()
+}
+
+/// Two steps of one execution as one transition: the events and dispatches of both, the lanes
+/// either touched, and the later one's view of what comes next.
+fn merged(mut earlier: Advance, later: Advance) -> Advance {
+    earlier.events.extend(later.events);
+    earlier.dispatches.extend(later.dispatches);
+    earlier.touched.lanes.extend(later.touched.lanes);
+    earlier.touched.containers.extend(later.touched.containers);
+    earlier.wake_at = later.wake_at;
+    // A yield of the earlier step may not be continued by the later one (a heartbeat does
+    // not run the execution): waking it once more is harmless.
+    earlier.yielded |= later.yielded;
+    earlier
+}
+
+/// An error for a caller whose signal could not be committed.
+fn lost(message: &str) -> crate::Error {
+    crate::Error::Store(store::Error::Backend(message.to_owned()))
 }

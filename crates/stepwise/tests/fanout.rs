@@ -1176,6 +1176,48 @@ async fn redrive_map_reruns_only_the_failed_iterations() {
     redrive_map_case(10).await;
 }
 
+/// Task ends of one execution that arrive together are committed together: a Map of 60
+/// activity tasks, all open at once, finished by 8 workers at the same time. Every task's
+/// result lands once, in item order, in a well-formed history.
+#[tokio::test]
+async fn concurrent_task_ends_of_one_map_are_all_applied() {
+    let server = Server::sqlite(SCALE);
+    let client = server.client();
+    let activity = create_activity(&client, "together").await;
+    let def = one_state(
+        "Each",
+        json!({
+            "Type": "Map",
+            "ItemProcessor": one_state("Work", json!({"Type": "Task", "Resource": activity, "End": true})),
+            "End": true
+        }),
+    );
+    let sm = create_machine(&client, "together", &def).await;
+    let n = 60;
+    let items: Vec<Value> = (0..n).map(|i| json!({"n": i})).collect();
+    let exec = start(&client, &sm, None, &json!(items)).await;
+    let tasks = take_n(&client, &activity, n).await;
+    let mut workers = tokio::task::JoinSet::new();
+    for chunk in tasks.chunks(n / 8 + 1) {
+        let (client, chunk) = (client.clone(), chunk.to_vec());
+        workers.spawn(async move {
+            for t in chunk {
+                succeed(&client, &t.token, &answer(&t.input, "first")).await;
+            }
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done.expect("a worker");
+    }
+    let d = closed(&client, &exec, ExecutionStatus::Succeeded).await;
+    let want: Vec<Value> = items.iter().map(|i| answer(i, "first")).collect();
+    assert_eq!(output(&d), json!(want));
+    let events = history(&client, &exec).await;
+    assert_well_formed("concurrent task ends", &events);
+    assert_eq!(count(&events, "ActivitySucceeded"), n);
+    assert_eq!(count(&events, "MapIterationSucceeded"), n);
+}
+
 /// (b) again over 300 items: a Map of more than 256 iterations keeps each in a row of its own,
 /// written only when it changes, and read back for the redrive.
 #[tokio::test]
