@@ -346,11 +346,13 @@ impl Runner {
                 .or_default()
                 .push((signal, reply));
         }
-        {
+        // Applied on a task of its own, so a caller that goes away (a client that hangs up)
+        // cannot leave its signal in the inbox.
+        let (runner, arn) = (self.clone(), arn.to_owned());
+        tokio::spawn(async move {
             let mut live = live.lock().await;
-            self.apply_inbox(arn, &mut live).await;
-        }
-        // The reply was sent before the execution was let go, by this caller or another.
+            runner.apply_inbox(&arn, &mut live).await;
+        });
         answer
             .await
             .unwrap_or_else(|_| Err(lost("the signal was dropped")))
