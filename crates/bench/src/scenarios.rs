@@ -90,6 +90,30 @@ impl Bench {
         format!("bench-{scenario}-{}", self.run_id)
     }
 
+    /// A new activity for `scenario`: its ARN.
+    async fn activity(&self, scenario: &str) -> Result<String> {
+        let request = json!({"name": self.name(scenario)});
+        let out = self.sfn.call("CreateActivity", &request).await?;
+        Ok(out["activityArn"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// `count` workers long-polling `activity`, each answering every task at once.
+    fn workers(
+        &self,
+        activity: &str,
+        count: usize,
+        bar: &ProgressBar,
+        latency: &Arc<Mutex<Histogram<u64>>>,
+    ) -> JoinSet<Result<()>> {
+        let mut workers = JoinSet::new();
+        for w in 0..count {
+            let poll = json!({"activityArn": activity, "workerName": format!("bench-{w}")});
+            let (sfn, bar, latency) = (self.sfn.clone(), bar.clone(), latency.clone());
+            workers.spawn(activity_worker(sfn, poll, bar, latency));
+        }
+        workers
+    }
+
     async fn pass_chain(&self) -> Result<Vec<Report>> {
         let Sizes {
             executions: n,
@@ -140,11 +164,7 @@ impl Bench {
             concurrency: c,
             ..
         } = self.sizes;
-        let out = self
-            .sfn
-            .call("CreateActivity", &json!({"name": self.name("activity")}))
-            .await?;
-        let activity = out["activityArn"].as_str().unwrap_or_default().to_owned();
+        let activity = self.activity("activity").await?;
         let machine = self
             .sfn
             .create_machine(
@@ -156,16 +176,7 @@ impl Bench {
         let total = n * k;
         let bar = progress(total, "activity-tasks: tasks completed");
         let latency = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
-        let mut workers = JoinSet::new();
-        for w in 0..c {
-            let poll = json!({"activityArn": activity, "workerName": format!("bench-{w}")});
-            workers.spawn(activity_worker(
-                self.sfn.clone(),
-                poll,
-                bar.clone(),
-                latency.clone(),
-            ));
-        }
+        let mut workers = self.workers(&activity, c, &bar, &latency);
         let began = Instant::now();
         let (sfn, arn) = (self.sfn.clone(), machine.clone());
         fan_out(n, c, &ProgressBar::hidden(), move |_| {
@@ -477,11 +488,7 @@ impl Bench {
             concurrency: c,
             ..
         } = self.sizes;
-        let out = self
-            .sfn
-            .call("CreateActivity", &json!({"name": self.name("map-tasks")}))
-            .await?;
-        let activity = out["activityArn"].as_str().unwrap_or_default().to_owned();
+        let activity = self.activity("map-tasks").await?;
         let processor = task_chain(1, &activity);
         let definition = json!({"StartAt": "Each", "States": {"Each": {
             "Type": "Map", "ItemsPath": "$.items", "ResultPath": null, "End": true,
@@ -492,12 +499,7 @@ impl Bench {
             .await?;
         let bar = progress(n, "map-tasks: tasks completed");
         let latency = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
-        let mut workers = JoinSet::new();
-        for w in 0..c {
-            let poll = json!({"activityArn": activity, "workerName": format!("bench-{w}")});
-            let (sfn, bar, latency) = (self.sfn.clone(), bar.clone(), latency.clone());
-            workers.spawn(activity_worker(sfn, poll, bar, latency));
-        }
+        let mut workers = self.workers(&activity, c, &bar, &latency);
         let items: Vec<usize> = (0..n).collect();
         let began = Instant::now();
         let execution = self
