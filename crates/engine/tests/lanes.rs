@@ -11,8 +11,8 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{engine, runtime};
-use engine::{CreateStateMachine, Engine, HistoryQuery};
+use common::{create_machine, engine, history, runtime};
+use engine::Engine;
 use serde_json::{json, Value};
 use store::{ExecutionRecord, LaneRow, Sqlite, Store, Write};
 
@@ -44,23 +44,11 @@ fn expected_output() -> Value {
 
 /// Starts the Map: odd iterations wait a second, even ones end in the first transition.
 async fn start(engine: &Engine) -> String {
-    let machine = engine
-        .create_state_machine(CreateStateMachine {
-            region: "us-east-1".into(),
-            name: "lanes".into(),
-            definition: definition(),
-            role_arn: "arn:aws:iam::123456789012:role/r".into(),
-            kind: None,
-            logging_configuration: None,
-            tracing_configuration: None,
-            tags: Vec::new(),
-        })
-        .await
-        .expect("create");
+    let machine = create_machine(engine, "lanes", definition()).await;
     let items: Vec<Value> = (0..ITEMS).map(|n| json!({"n": n, "wait": n % 2})).collect();
     let input = json!({ "items": items }).to_string();
     engine
-        .start_execution(&machine.arn, None, Some(input))
+        .start_execution(&machine, None, Some(input))
         .await
         .expect("start")
         .arn
@@ -85,23 +73,7 @@ async fn assert_succeeded(engine: &Engine, arn: &str) {
     let output: Value = serde_json::from_str(record.output.as_deref().unwrap_or("null"))
         .expect("the output is JSON");
     assert_eq!(output, expected_output());
-    let (mut events, mut next_token) = (Vec::new(), None);
-    loop {
-        let page = engine
-            .get_execution_history(HistoryQuery {
-                arn: arn.into(),
-                max_results: 1000,
-                reverse: false,
-                next_token,
-            })
-            .await
-            .expect("history");
-        events.extend(page.events);
-        next_token = page.next_token;
-        if next_token.is_none() {
-            break;
-        }
-    }
+    let events = history(engine, arn).await;
     let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
     assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
     let count = |t: &str| {

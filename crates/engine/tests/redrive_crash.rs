@@ -7,8 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{engine, runtime};
-use engine::{CreateStateMachine, Engine, HistoryQuery};
+use common::{create_machine, engine, history, runtime};
+use engine::Engine;
 
 /// Fails on its first run (no choice matches), succeeds once redriven: the Choice runs again
 /// and reads `$$.Execution.RedriveCount`.
@@ -36,16 +36,8 @@ async fn status_of(engine: &Engine, arn: &str, wanted: &str) -> store::Execution
 }
 
 async fn event_types(engine: &Engine, arn: &str) -> Vec<String> {
-    let page = engine
-        .get_execution_history(HistoryQuery {
-            arn: arn.into(),
-            max_results: 1000,
-            reverse: false,
-            next_token: None,
-        })
-        .await
-        .expect("history");
-    page.events.iter().map(|e| e.details.event_type()).collect()
+    let events = history(engine, arn).await;
+    events.iter().map(|e| e.details.event_type()).collect()
 }
 
 #[test]
@@ -53,21 +45,9 @@ fn a_redrive_committed_before_a_crash_is_applied_on_restart() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let arn = runtime().block_on(async {
         let engine = engine(dir.path()).await;
-        let machine = engine
-            .create_state_machine(CreateStateMachine {
-                region: "us-east-1".into(),
-                name: "redrive-crash".into(),
-                definition: DEFINITION.into(),
-                role_arn: "arn:aws:iam::123456789012:role/r".into(),
-                kind: None,
-                logging_configuration: None,
-                tracing_configuration: None,
-                tags: Vec::new(),
-            })
-            .await
-            .expect("create");
+        let machine = create_machine(&engine, "redrive-crash", DEFINITION.into()).await;
         let started = engine
-            .start_execution(&machine.arn, None, None)
+            .start_execution(&machine, None, None)
             .await
             .expect("start");
         status_of(&engine, &started.arn, "FAILED").await;

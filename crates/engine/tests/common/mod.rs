@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use engine::{Config, Engine, SystemClock};
+use asl::history::HistoryEvent;
+use engine::{Config, CreateStateMachine, Engine, HistoryQuery, SystemClock};
 
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -17,4 +18,43 @@ pub async fn engine(dir: &std::path::Path) -> Engine {
     Engine::start(Config::default(), Arc::new(store), Arc::new(SystemClock))
         .await
         .expect("the engine starts")
+}
+
+/// Creates a Standard state machine: its ARN.
+pub async fn create_machine(engine: &Engine, name: &str, definition: String) -> String {
+    let machine = engine
+        .create_state_machine(CreateStateMachine {
+            region: "us-east-1".into(),
+            name: name.into(),
+            definition,
+            role_arn: "arn:aws:iam::123456789012:role/r".into(),
+            kind: None,
+            logging_configuration: None,
+            tracing_configuration: None,
+            tags: Vec::new(),
+        })
+        .await
+        .expect("create");
+    machine.arn
+}
+
+/// An execution's whole history, every page.
+pub async fn history(engine: &Engine, arn: &str) -> Vec<HistoryEvent> {
+    let (mut events, mut next_token) = (Vec::new(), None);
+    loop {
+        let page = engine
+            .get_execution_history(HistoryQuery {
+                arn: arn.into(),
+                max_results: 1000,
+                reverse: false,
+                next_token,
+            })
+            .await
+            .expect("history");
+        events.extend(page.events);
+        next_token = page.next_token;
+        if next_token.is_none() {
+            return events;
+        }
+    }
 }
