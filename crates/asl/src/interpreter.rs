@@ -16,7 +16,7 @@ use crate::definition::{
 };
 use crate::error::{names, StatesError};
 use crate::history::{ErrorCause, EventDetails, HistoryEvent, TaskFamily, TaskRef};
-use crate::io;
+use crate::io::{self, ResultPathField};
 use crate::jsonata::{self, Env, States};
 use crate::task::{error_matches, Catcher, Resource, Seconds};
 use crate::template::{Scope, Template};
@@ -1244,6 +1244,49 @@ impl<'a> Run<'a> {
         e
     }
 
+    /// The output of a state that produced `result` (a task's, a Parallel's, a Map's): JSONata
+    /// `Assign` and `Output`, or `ResultSelector`, `Assign`, `ResultPath` and `OutputPath`
+    /// (`exit`: the state's `ResultSelector` and `ResultPath`). A JSONata evaluation error
+    /// comes back as `Ok(Err(cause))`, for the state's Retry and Catch.
+    fn exit_with_result(
+        &mut self,
+        state: &State,
+        (result_selector, result_path): (Option<&Template>, &ResultPathField),
+        raw: &Value,
+        context: &Value,
+        result: Value,
+    ) -> Result<Result<Value, ErrorCause>, StatesError> {
+        if state.query_language == QueryLanguage::Jsonata {
+            let states = States {
+                result: Some(&result),
+                ..States::new(raw, context)
+            };
+            let assign = state.assign.as_ref().and_then(Payload::jsonata);
+            let output = state.output.as_ref();
+            return match self.jsonata_exit(state, assign, output, states, &result) {
+                Ok(output) => Ok(Ok(output)),
+                Err(e) => match self.query_error(state, e.clone()) {
+                    Some(ec) => Ok(Err(ec)),
+                    None => Err(e),
+                },
+            };
+        }
+        let selected = match result_selector {
+            Some(t) => t.render(
+                &mut Scope::new(&result, context, self.entropy).with_variables(&self.vars),
+            )?,
+            None => result,
+        };
+        let assign = state.assign.as_ref().and_then(Payload::path);
+        self.assign(assign, &selected, context)?;
+        let combined = io::result_path(result_path, raw.clone(), selected)?;
+        Ok(Ok(self.apply_path(
+            &state.output_path,
+            &combined,
+            context,
+        )?))
+    }
+
     /// A JSONata state's `States.QueryEvaluationError` as a `Retry`/`Catch` sees it.
     fn query_error(&self, state: &State, e: StatesError) -> Option<ErrorCause> {
         let catchable = state.query_language == QueryLanguage::Jsonata
@@ -1318,33 +1361,12 @@ impl<'a> Run<'a> {
                     let output = result.to_string();
                     self.push(prev, EventDetails::TaskSucceeded { task, output });
                     self.set_task(None);
-                    if state.query_language == QueryLanguage::Jsonata {
-                        let states = States {
-                            result: Some(&result),
-                            ..States::new(raw, context)
-                        };
-                        let assign = state.assign.as_ref().and_then(Payload::jsonata);
-                        let output = state.output.as_ref();
-                        return match self.jsonata_exit(state, assign, output, states, &result) {
-                            Ok(output) => Ok(Outcome::Exit(output)),
-                            Err(e) => match self.query_error(state, e.clone()) {
-                                Some(ec) => self.task_error(state, spec, run, raw, ec),
-                                None => Err(e),
-                            },
-                        };
-                    }
-                    let selected = match &spec.result_selector {
-                        Some(t) => t.render(
-                            &mut Scope::new(&result, context, self.entropy)
-                                .with_variables(&self.vars),
-                        )?,
-                        None => result,
+                    let selector = spec.result_selector.as_ref();
+                    let exit = (selector, &spec.result_path);
+                    return match self.exit_with_result(state, exit, raw, context, result)? {
+                        Ok(output) => Ok(Outcome::Exit(output)),
+                        Err(ec) => self.task_error(state, spec, run, raw, ec),
                     };
-                    let assign = state.assign.as_ref().and_then(Payload::path);
-                    self.assign(assign, &selected, context)?;
-                    let combined = io::result_path(&spec.result_path, raw.clone(), selected)?;
-                    let output = self.apply_path(&state.output_path, &combined, context)?;
-                    return Ok(Outcome::Exit(output));
                 }
                 TaskOutcome::Failed(ec) => {
                     self.push(
@@ -1573,35 +1595,11 @@ impl<'a> Run<'a> {
                 self.push(prev, EventDetails::ContainerSucceeded { state_type });
                 self.rt.chain = Some(prev);
                 let result = Value::Array(outputs);
-                if state.query_language == QueryLanguage::Jsonata {
-                    let states = States {
-                        result: Some(&result),
-                        ..States::new(raw, context)
-                    };
-                    let assign = state.assign.as_ref().and_then(Payload::jsonata);
-                    let output = state.output.as_ref();
-                    return match self.jsonata_exit(state, assign, output, states, &result) {
-                        Ok(output) => Ok(Outcome::Exit(output)),
-                        Err(e) => match self.query_error(state, e.clone()) {
-                            Some(ec) => self.container_error(state, retry, catch, raw, ec),
-                            None => Err(e),
-                        },
-                    };
-                }
-                let selected = match result_selector {
-                    Some(t) => t.render(
-                        &mut Scope::new(&result, context, self.entropy).with_variables(&self.vars),
-                    )?,
-                    None => result,
+                let exit = (result_selector.as_ref(), result_path);
+                return match self.exit_with_result(state, exit, raw, context, result)? {
+                    Ok(output) => Ok(Outcome::Exit(output)),
+                    Err(ec) => self.container_error(state, retry, catch, raw, ec),
                 };
-                let assign = state.assign.as_ref().and_then(Payload::path);
-                self.assign(assign, &selected, context)?;
-                let combined = io::result_path(result_path, raw.clone(), selected)?;
-                return Ok(Outcome::Exit(self.apply_path(
-                    &state.output_path,
-                    &combined,
-                    context,
-                )?));
             }
             if !progressed {
                 return Ok(Outcome::Blocked);

@@ -17,7 +17,6 @@ use super::{select, task_token, Dispatch, Outcome, Run, TaskOutcome, TaskPhase, 
 use crate::definition::{Distributed, MapState, Payload, QueryLanguage, State, Threshold};
 use crate::error::StatesError;
 use crate::history::{ErrorCause, EventDetails};
-use crate::io;
 use crate::jsonata::{self, Env, States};
 use crate::task::Resource;
 use crate::template::{Scope, Template};
@@ -160,38 +159,11 @@ impl Run<'_> {
                 // MapStateExited follows MapRunSucceeded, as most of AWS's recordings show (a
                 // few show MapRunStarted: a race on AWS's side).
                 self.rt.chain = Some(id);
-                if state.query_language == QueryLanguage::Jsonata {
-                    let states = States {
-                        result: Some(&result),
-                        ..States::new(raw, context)
-                    };
-                    let assign = state.assign.as_ref().and_then(Payload::jsonata);
-                    let output = state.output.as_ref();
-                    return match self.jsonata_exit(state, assign, output, states, &result) {
-                        Ok(output) => Ok(Outcome::Exit(output)),
-                        Err(e) => match self.query_error(state, e.clone()) {
-                            Some(ec) => self.container_error(state, &m.retry, &m.catch, raw, ec),
-                            None => Err(e),
-                        },
-                    };
-                }
-                let selected = match &m.result_selector {
-                    Some(t) => t.render(
-                        &mut Scope::new(&result, context, self.entropy).with_variables(&self.vars),
-                    )?,
-                    None => result,
+                let exit = (m.result_selector.as_ref(), &m.result_path);
+                return match self.exit_with_result(state, exit, raw, context, result)? {
+                    Ok(output) => Ok(Outcome::Exit(output)),
+                    Err(ec) => self.container_error(state, &m.retry, &m.catch, raw, ec),
                 };
-                self.assign(
-                    state.assign.as_ref().and_then(Payload::path),
-                    &selected,
-                    context,
-                )?;
-                let combined = io::result_path(&m.result_path, raw.clone(), selected)?;
-                return Ok(Outcome::Exit(self.apply_path(
-                    &state.output_path,
-                    &combined,
-                    context,
-                )?));
             }
             TaskOutcome::Failed(ec) | TaskOutcome::TimedOut(ec) => ec,
         };
