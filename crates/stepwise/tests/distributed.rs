@@ -71,6 +71,20 @@ fn machine(map: Value, more: Value) -> Value {
     json!({"StartAt": "Fan", "States": states})
 }
 
+/// An item processor of one Pass state (its output is its input).
+fn pass_processor() -> Value {
+    json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}})
+}
+
+/// An `ItemReader` of the JSON array in `ITEMS_BUCKET` at `key`.
+fn json_items_reader(key: &str) -> Value {
+    json!({
+        "Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSON"},
+        "Parameters": {"Bucket": ITEMS_BUCKET, "Key": key}
+    })
+}
+
 /// An item processor of one Task state on `activity`, sent `{"index": $.index}`.
 fn activity_processor(activity: &str) -> Value {
     json!({"StartAt": "Work", "States": {"Work": {
@@ -1643,11 +1657,7 @@ async fn empty_item_list() {
     let client = server.client();
     let raw = server.raw();
     let def = machine(
-        distributed_map(
-            "STANDARD",
-            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
-            json!({}),
-        ),
+        distributed_map("STANDARD", pass_processor(), json!({})),
         json!({}),
     );
     let sm = create_machine(&client, "dmap-empty", &def).await;
@@ -1826,11 +1836,7 @@ async fn map_run_api_errors() {
     let client = server.client();
     let raw = server.raw();
     let def = machine(
-        distributed_map(
-            "STANDARD",
-            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
-            json!({}),
-        ),
+        distributed_map("STANDARD", pass_processor(), json!({})),
         json!({}),
     );
     let sm = create_machine(&client, "dmap-errors", &def).await;
@@ -1912,11 +1918,7 @@ async fn update_of_a_completed_map_run_is_refused() {
     let client = server.client();
     let raw = server.raw();
     let def = machine(
-        distributed_map(
-            "STANDARD",
-            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
-            json!({"MaxConcurrency": 3}),
-        ),
+        distributed_map("STANDARD", pass_processor(), json!({"MaxConcurrency": 3})),
         json!({}),
     );
     let sm = create_machine(&client, "dmap-update-done", &def).await;
@@ -1944,7 +1946,7 @@ async fn children_listed_by_map_run_have_an_item_count() {
     let def = machine(
         distributed_map(
             "STANDARD",
-            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
+            pass_processor(),
             json!({"ItemBatcher": {"MaxItemsPerBatch": 2}}),
         ),
         json!({}),
@@ -2082,11 +2084,7 @@ async fn state_machine_for_a_child_names_its_map_run() {
     let client = server.client();
     let raw = server.raw();
     let def = machine(
-        distributed_map(
-            "STANDARD",
-            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
-            json!({"Label": "items"}),
-        ),
+        distributed_map("STANDARD", pass_processor(), json!({"Label": "items"})),
         json!({}),
     );
     let sm = create_machine(&client, "dmap-for-execution", &def).await;
@@ -2164,11 +2162,7 @@ async fn map_run_label_validation() {
     ];
     for (i, (name, label, error)) in cases.into_iter().enumerate() {
         let def = machine(
-            distributed_map(
-                "STANDARD",
-                json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
-                json!({"Label": label}),
-            ),
+            distributed_map("STANDARD", pass_processor(), json!({"Label": label})),
             json!({}),
         );
         let result = client
@@ -2386,12 +2380,8 @@ async fn s3_item_reader_and_result_writer() {
     let def = machine(
         distributed_map(
             "STANDARD",
-            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
-            json!({"ItemReader": {
-                "Resource": "arn:aws:states:::s3:getObject",
-                "ReaderConfig": {"InputType": "JSON"},
-                "Parameters": {"Bucket": ITEMS_BUCKET, "Key": "in/missing.json"}
-            }}),
+            pass_processor(),
+            json!({"ItemReader": json_items_reader("in/missing.json")}),
         ),
         json!({}),
     );
@@ -2431,11 +2421,7 @@ async fn s3_items_in_batches() {
                 "End": true
             }}}),
             json!({
-                "ItemReader": {
-                    "Resource": "arn:aws:states:::s3:getObject",
-                    "ReaderConfig": {"InputType": "JSON"},
-                    "Parameters": {"Bucket": ITEMS_BUCKET, "Key": "in/five.json"}
-                },
+                "ItemReader": json_items_reader("in/five.json"),
                 "ItemBatcher": {"MaxItemsPerBatch": 2, "BatchInput": {"tag.$": "$.tag"}}
             }),
         ),
@@ -2873,14 +2859,8 @@ async fn redrive_starts_a_map_run_that_never_started() {
     let def = machine(
         distributed_map(
             "STANDARD",
-            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
-            json!({
-                "ItemReader": {
-                    "Resource": "arn:aws:states:::s3:getObject",
-                    "ReaderConfig": {"InputType": "JSON"},
-                    "Parameters": {"Bucket": ITEMS_BUCKET, "Key": "late/items.json"}
-                }
-            }),
+            pass_processor(),
+            json!({"ItemReader": json_items_reader("late/items.json")}),
         ),
         json!({}),
     );
