@@ -807,63 +807,52 @@ impl Moto {
             )
     }
 
-    pub async fn create_bucket(&self, bucket: &str) {
-        let r = self
-            .request(reqwest::Method::PUT, bucket)
+    /// Sends an S3 request (`op` on `path`, for the panic messages). `missing_ok`: a 404 is
+    /// an answer (`None`); any other failure panics.
+    async fn call(
+        &self,
+        op: &str,
+        path: &str,
+        request: reqwest::RequestBuilder,
+        missing_ok: bool,
+    ) -> Option<reqwest::Response> {
+        let r = request
             .send()
             .await
-            .unwrap_or_else(|e| panic!("CreateBucket {bucket}: {e}"));
-        assert!(
-            r.status().is_success(),
-            "CreateBucket {bucket}: {}",
-            r.status()
-        );
+            .unwrap_or_else(|e| panic!("{op} {path}: {e}"));
+        if missing_ok && r.status().as_u16() == 404 {
+            return None;
+        }
+        assert!(r.status().is_success(), "{op} {path}: {}", r.status());
+        Some(r)
+    }
+
+    pub async fn create_bucket(&self, bucket: &str) {
+        let request = self.request(reqwest::Method::PUT, bucket);
+        self.call("CreateBucket", bucket, request, false).await;
     }
 
     pub async fn put_object(&self, bucket: &str, key: &str, body: &str) {
-        let r = self
-            .request(reqwest::Method::PUT, &format!("{bucket}/{key}"))
-            .body(body.to_owned())
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PutObject {bucket}/{key}: {e}"));
-        assert!(
-            r.status().is_success(),
-            "PutObject {bucket}/{key}: {}",
-            r.status()
-        );
+        let path = format!("{bucket}/{key}");
+        let request = self.request(reqwest::Method::PUT, &path);
+        self.call("PutObject", &path, request.body(body.to_owned()), false)
+            .await;
     }
 
     /// The object's body, or `None` when S3 answers 404.
     pub async fn get_object(&self, bucket: &str, key: &str) -> Option<String> {
-        let r = self
-            .request(reqwest::Method::GET, &format!("{bucket}/{key}"))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GetObject {bucket}/{key}: {e}"));
-        if r.status().as_u16() == 404 {
-            return None;
-        }
-        assert!(
-            r.status().is_success(),
-            "GetObject {bucket}/{key}: {}",
-            r.status()
-        );
+        let path = format!("{bucket}/{key}");
+        let request = self.request(reqwest::Method::GET, &path);
+        let r = self.call("GetObject", &path, request, true).await?;
         Some(r.text().await.expect("object body"))
     }
 
     /// HeadObject: the object's `ETag` (quoted, as S3 sends it) and size.
     pub async fn head_object(&self, bucket: &str, key: &str) -> (String, u64) {
-        let r = self
-            .request(reqwest::Method::HEAD, &format!("{bucket}/{key}"))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("HeadObject {bucket}/{key}: {e}"));
-        assert!(
-            r.status().is_success(),
-            "HeadObject {bucket}/{key}: {}",
-            r.status()
-        );
+        let path = format!("{bucket}/{key}");
+        let request = self.request(reqwest::Method::HEAD, &path);
+        let r = self.call("HeadObject", &path, request, false).await;
+        let r = r.unwrap_or_else(|| panic!("HeadObject {path}: missing"));
         let header = |name: &str| {
             r.headers()
                 .get(name)
