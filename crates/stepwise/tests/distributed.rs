@@ -2377,23 +2377,30 @@ async fn s3_item_reader_and_result_writer() {
     }
 
     // A missing object fails the state with States.ItemReaderFailed.
+    items_missing(&client, "s3-missing", "in/missing.json").await;
+}
+
+/// Starts a Distributed Map reading the JSON items at `key`, which is not there: the
+/// execution fails with States.ItemReaderFailed. Its ARN.
+async fn items_missing(client: &aws_sdk_sfn::Client, name: &str, key: &str) -> String {
     let def = machine(
         distributed_map(
             "STANDARD",
             pass_processor(),
-            json!({"ItemReader": json_items_reader("in/missing.json")}),
+            json!({"ItemReader": json_items_reader(key)}),
         ),
         json!({}),
     );
-    let sm = create_machine(&client, "s3-missing", &def).await;
-    let exec = start(&client, &sm, None, &json!({})).await;
-    let d = closed(&client, &exec, ExecutionStatus::Failed).await;
+    let sm = create_machine(client, name, &def).await;
+    let exec = start(client, &sm, None, &json!({})).await;
+    let d = closed(client, &exec, ExecutionStatus::Failed).await;
     assert_eq!(
         d.error(),
         Some("States.ItemReaderFailed"),
         "{:?}",
         d.cause()
     );
+    exec
 }
 
 /// `ItemBatcher {MaxItemsPerBatch: 2, BatchInput}` over S3 items: each child gets
@@ -2856,23 +2863,7 @@ async fn redrive_starts_a_map_run_that_never_started() {
     let server = s3_server(&moto);
     let client = server.client();
     let raw = server.raw();
-    let def = machine(
-        distributed_map(
-            "STANDARD",
-            pass_processor(),
-            json!({"ItemReader": json_items_reader("late/items.json")}),
-        ),
-        json!({}),
-    );
-    let sm = create_machine(&client, "dmap-never-started", &def).await;
-    let exec = start(&client, &sm, None, &json!({})).await;
-    let d = closed(&client, &exec, ExecutionStatus::Failed).await;
-    assert_eq!(
-        d.error(),
-        Some("States.ItemReaderFailed"),
-        "{:?}",
-        d.cause()
-    );
+    let exec = items_missing(&client, "dmap-never-started", "late/items.json").await;
     let events = history(&client, &exec).await;
     assert_eq!(
         count(&events, "MapRunStarted"),
