@@ -2158,6 +2158,23 @@ impl<'a> Run<'a> {
             Ok(o) => o,
             Err(e) => return Some(ScopeEnd::Failed(self.state_error(state, entered_id, e))),
         };
+        let assigned_too_deep = self.pending_assign.as_ref().is_some_and(|a| {
+            a.values()
+                .any(|v| crate::json::deeper_than(v, crate::json::MAX_DEPTH))
+        });
+        if assigned_too_deep || crate::json::deeper_than(&output, crate::json::MAX_DEPTH) {
+            let cause = format!(
+                "The state/task '{}' returned a result or assigned a variable nested more than {} levels deep.",
+                state.name,
+                crate::json::MAX_DEPTH
+            );
+            self.pending_assign = None;
+            crate::json::dismantle(output);
+            return Some(ScopeEnd::Failed(ErrorCause {
+                error: Some(names::RUNTIME.into()),
+                cause: Some(cause),
+            }));
+        }
         let text = output.to_string();
         if text.len() > MAX_PAYLOAD_BYTES {
             let cause = format!(

@@ -37,6 +37,7 @@ impl Intrinsic {
             chars: text.chars().collect(),
             pos: 0,
             text,
+            depth: 0,
         };
         p.skip_ws();
         let call = p.call()?;
@@ -561,10 +562,17 @@ fn format_value(v: &Value) -> String {
     }
 }
 
+/// How deeply intrinsic calls may nest in one field: the developer guide allows nesting "up
+/// to 10 intrinsic functions within a field". It also bounds the parser's and evaluator's
+/// recursion.
+pub const MAX_NESTING: usize = 10;
+
 struct Parser<'t> {
     text: &'t str,
     chars: Vec<char>,
     pos: usize,
+    /// The number of calls open around the one being parsed.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -593,6 +601,18 @@ impl Parser<'_> {
     }
 
     fn call(&mut self) -> Result<Call, String> {
+        if self.depth == MAX_NESTING {
+            return Err(self.error(&format!(
+                "intrinsic functions nested more than {MAX_NESTING} deep"
+            )));
+        }
+        self.depth += 1;
+        let call = self.call_inner();
+        self.depth -= 1;
+        call
+    }
+
+    fn call_inner(&mut self) -> Result<Call, String> {
         let start = self.pos;
         while self.peek().is_some_and(|c| c.is_alphanumeric() || c == '.') {
             self.pos += 1;
@@ -838,6 +858,16 @@ mod tests {
             assert!(Intrinsic::parse(bad).is_err(), "{bad}");
         }
         assert!(is_intrinsic("States.UUID()") && !is_intrinsic("$.States"));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let nested = |n: usize| format!("{}1{}", "States.Array(".repeat(n), ")".repeat(n));
+        assert!(Intrinsic::parse(&nested(MAX_NESTING)).is_ok());
+        for n in [MAX_NESTING + 1, 3_500] {
+            let err = Intrinsic::parse(&nested(n)).err();
+            assert!(err.is_some_and(|e| e.contains("nested more than")), "{n}");
+        }
     }
 
     #[test]

@@ -455,6 +455,10 @@ impl Run<'_, '_> {
                 aws_message(&e)
             ))),
             Ok(JValue::Undefined) => Err(quoted("returned nothing (undefined).".into())),
+            Ok(v) if jvalue_deeper_than(&v, crate::json::MAX_DEPTH) => Err(quoted(format!(
+                "returned a result nested more than {} levels deep.",
+                crate::json::MAX_DEPTH
+            ))),
             Ok(v) => {
                 to_json(&v).ok_or_else(|| quoted("returned an unsupported result type.".into()))
             }
@@ -483,6 +487,16 @@ pub fn type_name(v: &Value) -> &'static str {
         Value::Array(_) => "array",
         Value::Object(_) => "object",
     }
+}
+
+/// Whether a JSONata value nests deeper than `max` levels (walked without recursion: the
+/// value can be as deep as the evaluator let it grow; [`to_json`] recurses).
+fn jvalue_deeper_than(value: &JValue, max: usize) -> bool {
+    crate::json::tree_deeper_than(value, max, |v| match v {
+        JValue::Array(items) => Some(Box::new(items.iter())),
+        JValue::Object(members) => Some(Box::new(members.values())),
+        _ => None,
+    })
 }
 
 /// A JSONata value as JSON; `None` for a function or a regex, which JSON cannot hold.

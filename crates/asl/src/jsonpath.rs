@@ -86,12 +86,49 @@ impl JsonPath {
     /// Like [`JsonPath::select`], but a path that does not resolve gives Jayway's reason,
     /// e.g. `No results for path: $['a']`, which AWS quotes in its error messages.
     pub fn query(&self, root: &Value) -> Result<Value, String> {
-        self.query.eval(root, root)
+        let budget = Budget::new();
+        let value = self.query.eval(root, root, &budget);
+        if budget.exhausted() {
+            return Err(format!(
+                "The path {} selects more than {MAX_VISITS} values",
+                self.text
+            ));
+        }
+        value
     }
 
     /// Jayway's normalized rendering, e.g. `$['a'][0][*]`.
     pub fn normalized(&self) -> String {
         self.query.normalized()
+    }
+}
+
+/// How many values one evaluation may visit or copy (deep scans, wildcards, filters and
+/// their sub-paths, the values it returns), so that `$..*..*..*` on a small input cannot take
+/// the server's memory and time. A 256 KiB payload has fewer than 200,000 values.
+pub const MAX_VISITS: usize = 4_000_000;
+
+/// What is left of an evaluation's [`MAX_VISITS`].
+struct Budget {
+    left: std::cell::Cell<usize>,
+}
+
+impl Budget {
+    fn new() -> Budget {
+        Budget {
+            left: std::cell::Cell::new(MAX_VISITS),
+        }
+    }
+
+    /// Takes `n` visits; false once the budget is spent (and ever after).
+    fn charge(&self, n: usize) -> bool {
+        let left = self.left.get();
+        self.left.set(left.saturating_sub(n));
+        left >= n
+    }
+
+    fn exhausted(&self) -> bool {
+        self.left.get() == 0
     }
 }
 
@@ -113,6 +150,10 @@ impl ReferencePath {
                 .all(|s| matches!(s, Step::Name(_) | Step::Index(_)));
         if !simple {
             return Err(format!("'{text}' is not a reference path"));
+        }
+        if path.query.steps.len() > MAX_NESTING {
+            // Writing through it nests the value one level per step.
+            return Err(format!("'{text}' has more than {MAX_NESTING} steps"));
         }
         Ok(ReferencePath { path })
     }
@@ -462,11 +503,15 @@ impl Query {
     }
 
     /// Evaluates from `start`; `root` is what `$` means inside filters.
-    fn eval(&self, start: &Value, root: &Value) -> Result<Value, String> {
+    fn eval(&self, start: &Value, root: &Value, budget: &Budget) -> Result<Value, String> {
         let value = if self.is_definite() {
-            self.eval_definite(start)?
+            let value = self.eval_definite(start)?;
+            if !budget.charge(size(&value)) {
+                return Err("evaluation budget spent".into());
+            }
+            value
         } else {
-            Value::Array(self.eval_indefinite(start, root))
+            Value::Array(self.eval_indefinite(start, root, budget)?)
         };
         match self.function {
             Some(f) => f.apply(&value),
@@ -526,14 +571,23 @@ impl Query {
         format!("No results for path: {}", self.normalized())
     }
 
-    fn eval_indefinite(&self, start: &Value, root: &Value) -> Vec<Value> {
+    /// The matches, copied; fails once `budget` is spent.
+    fn eval_indefinite(
+        &self,
+        start: &Value,
+        root: &Value,
+        budget: &Budget,
+    ) -> Result<Vec<Value>, String> {
+        let spent = || Err(String::from("evaluation budget spent"));
         let mut nodes = vec![start];
         let mut steps = self.steps.iter().peekable();
         while let Some(step) = steps.next() {
             if matches!(step, Step::Descendants) {
                 let mut all = Vec::new();
                 for n in nodes {
-                    descendants(n, &mut all);
+                    if !descendants(n, &mut all, budget) {
+                        return spent();
+                    }
                 }
                 nodes = all;
                 continue;
@@ -546,24 +600,36 @@ impl Query {
                             .collect(),
                     )
                 };
-                return nodes
+                if !budget.charge(nodes.iter().map(|n| size(n)).sum()) {
+                    return spent();
+                }
+                return Ok(nodes
                     .into_iter()
                     .filter_map(Value::as_object)
                     .map(merge)
-                    .collect();
+                    .collect());
             }
-            nodes = nodes
-                .into_iter()
-                .flat_map(|n| step.select(n, root))
-                .collect();
+            let mut next = Vec::new();
+            for n in nodes {
+                let selected = step.select(n, root, budget);
+                if !budget.charge(selected.len() + 1) {
+                    return spent();
+                }
+                next.extend(selected);
+            }
+            nodes = next;
         }
-        nodes.into_iter().cloned().collect()
+        // Copying a match costs one visit per value in it.
+        if !budget.charge(nodes.iter().map(|n| size(n)).sum()) {
+            return spent();
+        }
+        Ok(nodes.into_iter().cloned().collect())
     }
 }
 
 impl Step {
     /// The children of `node` this step selects (indefinite evaluation: misses are skipped).
-    fn select<'v>(&self, node: &'v Value, root: &Value) -> Vec<&'v Value> {
+    fn select<'v>(&self, node: &'v Value, root: &Value, budget: &Budget) -> Vec<&'v Value> {
         match (self, node) {
             (Step::Name(n), Value::Object(m)) => m.get(n).into_iter().collect(),
             (Step::Names(ns), Value::Object(m)) => ns.iter().filter_map(|n| m.get(n)).collect(),
@@ -586,9 +652,11 @@ impl Step {
             }
             (Step::Wildcard, Value::Array(a)) => a.iter().collect(),
             (Step::Wildcard, Value::Object(m)) => m.values().collect(),
-            (Step::Filter(e), Value::Array(a)) => a.iter().filter(|v| e.test(v, root)).collect(),
+            (Step::Filter(e), Value::Array(a)) => {
+                a.iter().filter(|v| e.test(v, root, budget)).collect()
+            }
             (Step::Filter(e), Value::Object(_)) => {
-                if e.test(node, root) {
+                if e.test(node, root, budget) {
                     vec![node]
                 } else {
                     Vec::new()
@@ -599,14 +667,32 @@ impl Step {
     }
 }
 
-/// `node` and everything below it, in document order.
-fn descendants<'v>(node: &'v Value, out: &mut Vec<&'v Value>) {
+/// `node` and everything below it, in document order; false once `budget` is spent.
+fn descendants<'v>(node: &'v Value, out: &mut Vec<&'v Value>, budget: &Budget) -> bool {
+    if !budget.charge(1) {
+        return false;
+    }
     out.push(node);
     match node {
-        Value::Array(a) => a.iter().for_each(|v| descendants(v, out)),
-        Value::Object(m) => m.values().for_each(|v| descendants(v, out)),
-        _ => {}
+        Value::Array(a) => a.iter().all(|v| descendants(v, out, budget)),
+        Value::Object(m) => m.values().all(|v| descendants(v, out, budget)),
+        _ => true,
     }
+}
+
+/// How many values `node` holds, itself included.
+fn size(node: &Value) -> usize {
+    let mut stack = vec![node];
+    let mut n = 0;
+    while let Some(v) = stack.pop() {
+        n += 1;
+        match v {
+            Value::Array(a) => stack.extend(a),
+            Value::Object(m) => stack.extend(m.values()),
+            _ => {}
+        }
+    }
+    n
 }
 
 fn java_class(v: &Value) -> &'static str {
@@ -622,19 +708,26 @@ fn java_class(v: &Value) -> &'static str {
 }
 
 impl Expr {
-    fn test(&self, current: &Value, root: &Value) -> bool {
+    fn test(&self, current: &Value, root: &Value, budget: &Budget) -> bool {
+        if !budget.charge(1) {
+            return false;
+        }
         match self {
-            Expr::Or(a, b) => a.test(current, root) || b.test(current, root),
-            Expr::And(a, b) => a.test(current, root) && b.test(current, root),
-            Expr::Not(e) => !e.test(current, root),
-            Expr::Exists(o) => o.resolve(current, root).is_some(),
+            Expr::Or(a, b) => a.test(current, root, budget) || b.test(current, root, budget),
+            Expr::And(a, b) => a.test(current, root, budget) && b.test(current, root, budget),
+            Expr::Not(e) => !e.test(current, root, budget),
+            Expr::Exists(o) => o.resolve(current, root, budget).is_some(),
             Expr::Compare(l, op, r) => {
                 if let (Op::Matches, Operand::Regex(re)) = (op, r) {
                     return l
-                        .resolve(current, root)
+                        .resolve(current, root, budget)
                         .is_some_and(|v| re.is_match(&regex_input(&v)));
                 }
-                match (l.resolve(current, root), r.resolve(current, root)) {
+                let (a, b) = (
+                    l.resolve(current, root, budget),
+                    r.resolve(current, root, budget),
+                );
+                match (a, b) {
                     (Some(a), Some(b)) => compare(&a, *op, &b),
                     _ => *op == Op::Ne || *op == Op::Nin,
                 }
@@ -644,10 +737,10 @@ impl Expr {
 }
 
 impl Operand {
-    fn resolve(&self, current: &Value, root: &Value) -> Option<Value> {
+    fn resolve(&self, current: &Value, root: &Value, budget: &Budget) -> Option<Value> {
         match self {
-            Operand::Current(q) => q.eval(current, root).ok(),
-            Operand::Root(q) => q.eval(root, root).ok(),
+            Operand::Current(q) => q.eval(current, root, budget).ok(),
+            Operand::Root(q) => q.eval(root, root, budget).ok(),
             Operand::Literal(v) => Some(v.clone()),
             Operand::Regex(re) => Some(Value::String(re.as_str().to_owned())),
         }
@@ -735,7 +828,15 @@ struct Parser<'t> {
     text: &'t str,
     chars: Vec<char>,
     pos: usize,
+    /// How deep the filter expression being parsed nests (filters, parentheses, `!`,
+    /// `&&`/`||` chains), bounded by [`MAX_NESTING`].
+    depth: usize,
 }
+
+/// How deeply a path's filter expressions may nest. Parsing, evaluating and dropping a
+/// filter recurse once per level, so this bounds the stack a path can use; real paths nest a
+/// handful of levels. [GUESS] AWS documents no limit.
+pub const MAX_NESTING: usize = 64;
 
 /// Characters that end a dot-notation name.
 fn ends_name(c: char, embedded: bool) -> bool {
@@ -750,7 +851,23 @@ impl<'t> Parser<'t> {
             text,
             chars: text.chars().collect(),
             pos: 0,
+            depth: 0,
         }
+    }
+
+    /// One more level of nesting, refused past [`MAX_NESTING`]; undone by [`Parser::leave`].
+    fn enter(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(self.error(&format!(
+                "expression nested more than {MAX_NESTING} levels deep"
+            )));
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self, levels: usize) {
+        self.depth -= levels;
     }
 
     fn peek(&self) -> Option<char> {
@@ -896,7 +1013,9 @@ impl<'t> Parser<'t> {
             Some('?') => {
                 self.pos += 1;
                 self.expect('(')?;
+                self.enter()?;
                 let e = self.or()?;
+                self.leave(1);
                 self.expect(')')?;
                 Step::Filter(Box::new(e))
             }
@@ -979,25 +1098,34 @@ impl<'t> Parser<'t> {
         })
     }
 
+    /// `a || b || …`: each operator nests the chain one level deeper (it is left-nested).
     fn or(&mut self) -> Result<Expr, String> {
         let mut e = self.and()?;
+        let mut levels = 0;
         while {
             self.skip_ws();
             self.eat_str("||")
         } {
+            self.enter()?;
+            levels += 1;
             e = Expr::Or(Box::new(e), Box::new(self.and()?));
         }
+        self.leave(levels);
         Ok(e)
     }
 
     fn and(&mut self) -> Result<Expr, String> {
         let mut e = self.unary()?;
+        let mut levels = 0;
         while {
             self.skip_ws();
             self.eat_str("&&")
         } {
+            self.enter()?;
+            levels += 1;
             e = Expr::And(Box::new(e), Box::new(self.unary()?));
         }
+        self.leave(levels);
         Ok(e)
     }
 
@@ -1005,10 +1133,15 @@ impl<'t> Parser<'t> {
         self.skip_ws();
         if self.peek() == Some('!') && self.peek_at(1) != Some('=') {
             self.pos += 1;
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            self.enter()?;
+            let e = Expr::Not(Box::new(self.unary()?));
+            self.leave(1);
+            return Ok(e);
         }
         if self.eat('(') {
+            self.enter()?;
             let e = self.or()?;
+            self.leave(1);
             self.expect(')')?;
             return Ok(e);
         }
@@ -1463,5 +1596,62 @@ mod tests {
                 let _ = p.select(&d);
             }
         }
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let nested = |n: usize, open: &str, close: &str| {
+            format!("$[?({}@.a == 1{})]", open.repeat(n), close.repeat(n))
+        };
+        let within = MAX_NESTING - 1;
+        for (open, close) in [("(", ")"), ("!", ""), ("@.b[?(", ")]")] {
+            let ok = nested(within, open, close);
+            assert!(JsonPath::parse(&ok).is_ok(), "{open} x {within}");
+            for n in [MAX_NESTING + 1, 5_000] {
+                let err = JsonPath::parse(&nested(n, open, close)).err();
+                assert!(
+                    err.is_some_and(|e| e.contains("nested more than")),
+                    "{open} x {n}"
+                );
+            }
+        }
+        let chain = |n: usize, op: &str| format!("$[?({}@.a)]", format!("@.a {op} ").repeat(n));
+        for op in ["&&", "||"] {
+            assert!(JsonPath::parse(&chain(within, op)).is_ok());
+            assert!(JsonPath::parse(&chain(10_000, op)).is_err());
+        }
+    }
+
+    #[test]
+    fn evaluation_is_bounded() {
+        // A few hundred bytes nested 120 deep: each `..*` multiplies the matches by the depth.
+        let doc: Value =
+            serde_json::from_str(&format!("{}1{}", "[0,".repeat(120), "]".repeat(120)))
+                .unwrap_or_default();
+        let started = std::time::Instant::now();
+        let result = JsonPath::parse("$..*..*..*..*").map(|p| p.query(&doc).map(|_| ()));
+        assert!(
+            matches!(&result, Ok(Err(e)) if e.contains("more than")),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let fewer = JsonPath::parse("$..*..*").map(|p| p.query(&doc).map(|_| ()));
+        assert!(matches!(fewer, Ok(Ok(()))));
+        // Within the budget, the same path still answers.
+        let small = json!({"a": {"b": [1, 2]}});
+        let all = JsonPath::parse("$..*..*")
+            .ok()
+            .and_then(|p| p.select(&small));
+        assert_eq!(all, Some(json!([[1, 2], 1, 2, 1, 2])));
+        // A filter that copies the whole input for every item is charged for each copy.
+        let items: Vec<Value> = (0..2_000)
+            .map(|i| json!({ "n": i, "pad": vec![0; 1_000] }))
+            .collect();
+        let doc = json!({ "items": items });
+        let path = JsonPath::parse("$.items[?(@.n == $.items)]").map(|p| p.query(&doc).map(|_| ()));
+        assert!(
+            matches!(&path, Ok(Err(e)) if e.contains("more than")),
+            "{path:?}"
+        );
     }
 }

@@ -53,11 +53,12 @@ impl Checkpoint {
     /// whether it kept its lanes inline (an older store), so the next write must write all.
     pub async fn load(store: &dyn Store, record: &ExecutionRecord) -> Result<(Checkpoint, bool)> {
         let mut checkpoint: Checkpoint =
-            serde_json::from_str(&record.runtime).map_err(|e| corrupt(e.to_string()))?;
+            crate::stored_json::from_str(&record.runtime).map_err(|e| corrupt(e.to_string()))?;
         let info = &mut checkpoint.info;
         if info.input_text.is_empty() {
             // Stored without it (see `store`): the record has the execution's input.
-            info.input = serde_json::from_str(&record.input).map_err(|e| corrupt(e.to_string()))?;
+            info.input =
+                crate::stored_json::from_str(&record.input).map_err(|e| corrupt(e.to_string()))?;
             info.input_text = record.input.clone();
         }
         let Some(current) = checkpoint.runtime.current.as_mut() else {
@@ -269,7 +270,7 @@ fn attach(
             let body = rows
                 .remove(&key(path))
                 .ok_or_else(|| corrupt(format!("lane {} is missing", key(path))))?;
-            lanes.push(serde_json::from_str(&body).map_err(|e| corrupt(e.to_string()))?);
+            lanes.push(crate::stored_json::from_str(&body).map_err(|e| corrupt(e.to_string()))?);
             path.pop();
         }
         c.lanes = lanes;

@@ -20,6 +20,7 @@ mod redrive;
 mod runner;
 pub mod s3;
 mod sfn_sdk;
+mod stored_json;
 mod tasks;
 mod test_state;
 mod versions;

@@ -500,7 +500,9 @@ impl Engine {
             from = last.index + 1;
             for item in page {
                 sizes.push(match &spec.batcher {
-                    Some(_) => serde_json::from_str(&item.input).map_or(1, |b| batch_size(&b)),
+                    Some(_) => {
+                        crate::stored_json::from_str(&item.input).map_or(1, |b| batch_size(&b))
+                    }
                     None => 1,
                 });
                 let ended = item.result.filter(|_| spec.express);
@@ -647,7 +649,7 @@ impl Engine {
     async fn start_map_run_child(&self, r: &mut LiveRun, index: usize) -> Result<()> {
         let name = uuid::Uuid::new_v4().to_string();
         let input_text = self.child_input(r, index).await?;
-        let input = serde_json::from_str(&input_text).unwrap_or(Value::Null);
+        let input = crate::stored_json::from_str(&input_text).unwrap_or(Value::Null);
         let def = self.inner.runner.definition(&r.spec.definition)?;
         let sm_name = r
             .record

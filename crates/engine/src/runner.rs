@@ -176,17 +176,17 @@ impl Runner {
         let open = self.inner.store.open_executions().await?;
         let count = open.len();
         for record in open {
-            let def = match self.inner.definitions.get(&record.definition) {
-                Ok(d) => d,
+            let loaded = match self.inner.definitions.get(&record.definition) {
+                Ok(def) => Checkpoint::load(&*self.inner.store, &record)
+                    .await
+                    .map(|c| (def, c)),
+                Err(e) => Err(e),
+            };
+            let (def, (checkpoint, inline)) = match loaded {
+                Ok(l) => l,
                 Err(e) => {
                     tracing::error!(arn = %record.arn, error = %e, "cannot resume execution");
-                    continue;
-                }
-            };
-            let (checkpoint, inline) = match Checkpoint::load(&*self.inner.store, &record).await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!(arn = %record.arn, error = %e, "corrupt checkpoint");
+                    self.fail_unloadable(record).await;
                     continue;
                 }
             };
@@ -227,6 +227,37 @@ impl Runner {
             tracing::info!(count, "resumed running executions");
         }
         Ok(())
+    }
+
+    /// Ends, as failed with `States.Runtime`, an open execution whose stored state cannot be
+    /// read back, so that it does not stay `RUNNING` for good with nothing to stop. A parent
+    /// waiting on it is not told: the link to the parent is in the unreadable checkpoint.
+    async fn fail_unloadable(&self, mut record: ExecutionRecord) {
+        let now = self.inner.clock.now_millis();
+        let failure = asl::history::ErrorCause {
+            error: Some(asl::error::names::RUNTIME.into()),
+            cause: Some("The execution's stored state could not be read back.".into()),
+        };
+        let event = HistoryEvent {
+            id: record.history_length + 1,
+            previous_event_id: record.history_length,
+            timestamp: now,
+            details: asl::history::EventDetails::ExecutionFailed(failure.clone()),
+        };
+        record.status = "FAILED".into();
+        record.stop_date = Some(now);
+        record.wake_at = None;
+        (record.error, record.cause) = (failure.error, failure.cause);
+        record.history_length = event.id;
+        record.version += 1;
+        let write = Write::Record {
+            execution: record.clone(),
+            events: stored(&[event]),
+        };
+        let committed = self.inner.store.commit(vec![write]).await;
+        if let Err(e) = committed.and_then(|mut r| r.pop().unwrap_or(Ok(()))) {
+            tracing::error!(arn = %record.arn, error = %e, "cannot fail an unreadable execution");
+        }
     }
 
     /// Starts an execution: runs it to its first wait and commits that as its creation.

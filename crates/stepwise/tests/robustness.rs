@@ -1,0 +1,192 @@
+//! Hostile input: requests and executions built to exhaust the stack, memory or time of the
+//! server must get an AWS-style error or fail their execution, and the server must live on
+//! with bounded memory. Each case was found to take the server down before it was bounded.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use common::{create_machine, start, wait_done, Server};
+use serde_json::{json, Value};
+
+/// The most memory the server may reach through all of these cases.
+const MAX_RSS_KIB: u64 = 1024 * 1024;
+
+fn pass_with_input_path(path: &str) -> Value {
+    json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "InputPath": path, "End": true}}})
+}
+
+fn pass_with_parameter(expression: &str) -> Value {
+    json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Parameters": {"x.$": expression}, "End": true}}})
+}
+
+/// Definitions whose paths or intrinsics nest thousands of levels deep (4–35 KB each).
+fn deep_definitions() -> Vec<(&'static str, Value)> {
+    let parens = format!("$[?({}@.a == 1{})]", "(".repeat(1_300), ")".repeat(1_300));
+    let bangs = format!("$[?({}@.a)]", "!".repeat(5_000));
+    let arrays = format!("{}1{}", "States.Array(".repeat(3_500), ")".repeat(3_500));
+    let chain = format!("$[?({}@.a)]", "@.a || ".repeat(4_000));
+    vec![
+        ("parentheses", pass_with_input_path(&parens)),
+        ("negations", pass_with_input_path(&bangs)),
+        ("or-chain", pass_with_input_path(&chain)),
+        ("intrinsics", pass_with_parameter(&arrays)),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_definitions_are_refused_not_fatal() {
+    let mut server = Server::memory(1.0);
+    let raw = server.raw();
+    for (name, definition) in deep_definitions() {
+        let text = definition.to_string();
+        let validated = raw
+            .ok(
+                "ValidateStateMachineDefinition",
+                &json!({"definition": text}),
+            )
+            .await;
+        assert_eq!(validated["result"], "FAIL", "{name}: {validated}");
+        let code = &validated["diagnostics"][0]["code"];
+        assert_eq!(code, "SCHEMA_VALIDATION_FAILED", "{name}: {validated}");
+
+        let created = raw
+            .call(
+                "CreateStateMachine",
+                &json!({"name": format!("deep-{name}"), "definition": text,
+                        "roleArn": common::ROLE_ARN}),
+            )
+            .await;
+        assert_eq!(created.status, 400, "{name}: {}", created.text);
+        assert_eq!(created.error_code().as_deref(), Some("InvalidDefinition"));
+
+        let state = &definition["States"]["A"];
+        let tested = raw
+            .call(
+                "TestState",
+                &json!({"definition": state.to_string(), "roleArn": common::ROLE_ARN}),
+            )
+            .await;
+        assert_eq!(tested.status, 400, "{name}: {}", tested.text);
+        assert!(server.is_running(), "{name} took the server down");
+    }
+}
+
+/// `{"k": {"k": … 1}}`, `levels` deep.
+fn nested_object(levels: usize) -> String {
+    format!("{}1{}", "{\"k\":".repeat(levels), "}".repeat(levels))
+}
+
+/// Waits (20 s at the test's time scale of 0.1), so the server can be killed mid-way.
+fn wait_then_end(parameters: Option<Value>) -> Value {
+    let mut first = json!({"Type": "Pass", "Next": "Nap"});
+    if let Some(p) = parameters {
+        first["Parameters"] = p;
+    }
+    json!({"StartAt": "Shape", "States": {
+        "Shape": first,
+        "Nap": {"Type": "Wait", "Seconds": 20, "Next": "Done"},
+        "Done": {"Type": "Pass", "End": true}
+    }})
+}
+
+/// A template `levels` deep around the input: `{"w": {"w": … {"in.$": "$"}}}`.
+fn wrapping_template(levels: usize) -> Value {
+    (0..levels).fold(json!({"in.$": "$"}), |inner, _| json!({ "w": inner }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_data_loads_back_after_a_restart() {
+    let mut server = Server::sqlite(0.1);
+    let client = server.client();
+    // An input as deep as JSON text may be (127 levels), and a state output made deeper
+    // still by a template: both sit in the checkpoint while the execution waits.
+    let plain = create_machine(&client, "deep-input", &wait_then_end(None)).await;
+    let wrapped = create_machine(
+        &client,
+        "deep-output",
+        &wait_then_end(Some(wrapping_template(100))),
+    )
+    .await;
+    let input: Value = serde_json::from_str(&nested_object(127)).expect("127 levels parse");
+    let mut arns = Vec::new();
+    for sm in [&plain, &wrapped] {
+        arns.push(start(&client, sm, None, &input).await);
+    }
+    server.restart();
+    let client = server.client();
+    for arn in &arns {
+        let done = wait_done(&client, arn, Duration::from_secs(30)).await;
+        assert_eq!(
+            *done.status(),
+            ExecutionStatus::Succeeded,
+            "{arn}: {done:?}"
+        );
+    }
+    let out = client
+        .describe_execution()
+        .execution_arn(&arns[0])
+        .send()
+        .await
+        .expect("describe");
+    let output: Value = common::parse_json("output", out.output());
+    assert_eq!(output, input);
+    // One restart more, now with a running execution stopped after it.
+    let arn = start(&client, &plain, None, &input).await;
+    server.restart();
+    let client = server.client();
+    client
+        .stop_execution()
+        .execution_arn(&arn)
+        .send()
+        .await
+        .expect("StopExecution");
+    let stopped = wait_done(&client, &arn, Duration::from_secs(10)).await;
+    assert_eq!(*stopped.status(), ExecutionStatus::Aborted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runaway_evaluations_fail_their_execution() {
+    let mut server = Server::memory(1.0);
+    let client = server.client();
+    // Each state wraps its input ten arrays deeper: the 30th would be over 300 levels.
+    let mut states = serde_json::Map::new();
+    let wrap = format!("{}${}", "States.Array(".repeat(10), ")".repeat(10));
+    for i in 0..30 {
+        let mut s = json!({"Type": "Pass", "Parameters": {"x.$": wrap}});
+        match i {
+            29 => s["End"] = json!(true),
+            _ => s["Next"] = json!(format!("S{}", i + 1)),
+        }
+        states.insert(format!("S{i}"), s);
+    }
+    let deepening = json!({"StartAt": "S0", "States": states});
+    // A few hundred bytes nested 120 deep, where each `..*` multiplies the matches.
+    let scan = pass_with_input_path("$..*..*..*..*");
+    let scan_input: Value =
+        serde_json::from_str(&format!("{}1{}", "[0,".repeat(120), "]".repeat(120)))
+            .expect("120 levels parse");
+    // JSONata that builds a value 100,000 levels deep.
+    let jsonata = json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {
+        "Type": "Pass",
+        "Output": "{% $reduce([1..100000], function($acc, $v) { {\"k\": $acc} }, {}) %}",
+        "End": true}}});
+    for (name, definition, input, error) in [
+        ("deepening", deepening, json!({}), "States.Runtime"),
+        ("scan", scan, scan_input, "States.Runtime"),
+        ("jsonata", jsonata, json!({}), "States.QueryEvaluationError"),
+    ] {
+        let sm = create_machine(&client, name, &definition).await;
+        let arn = start(&client, &sm, None, &input).await;
+        let done = wait_done(&client, &arn, Duration::from_secs(60)).await;
+        assert_eq!(*done.status(), ExecutionStatus::Failed, "{name}: {done:?}");
+        assert_eq!(done.error(), Some(error), "{name}: {done:?}");
+        assert!(server.is_running(), "{name} took the server down");
+    }
+    let rss = server.peak_rss_kib();
+    assert!(
+        rss.is_none_or(|kib| kib < MAX_RSS_KIB),
+        "peak RSS {rss:?} KiB"
+    );
+}
