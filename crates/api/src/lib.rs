@@ -31,9 +31,21 @@ const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 const TARGET_PREFIX: &str = "AWSStepFunctions.";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
-/// The HTTP router for the whole API.
+/// The HTTP router for the whole API. Any other method or path gets an AWS-shaped error.
 pub fn router(engine: Engine) -> Router {
-    Router::new().route("/", post(handle)).with_state(engine)
+    Router::new()
+        .route("/", post(handle).fallback(elsewhere))
+        .fallback(elsewhere)
+        .with_state(engine)
+}
+
+/// A request that is not `POST /`: what AWS answers for an operation it does not know.
+async fn elsewhere(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let error = ApiError {
+        status: StatusCode::NOT_FOUND,
+        ..ApiError::unknown_operation(&format!("{method} {}", uri.path()))
+    };
+    reply(error.status, error.body(), &engine_uuid())
 }
 
 /// Serves the API on `listener` until `shutdown` completes.
@@ -61,10 +73,15 @@ async fn handle(
         Ok(v) => (StatusCode::OK, v.to_string()),
         Err(e) => (e.status, e.body()),
     };
-    let mut response = (status, text).into_response();
+    reply(status, text, &request_id)
+}
+
+/// A JSON 1.0 response with its request id.
+fn reply(status: StatusCode, body: String, request_id: &str) -> Response {
+    let mut response = (status, body).into_response();
     let h = response.headers_mut();
     h.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
-    if let Ok(id) = HeaderValue::from_str(&request_id) {
+    if let Ok(id) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-requestid", id);
     }
     response

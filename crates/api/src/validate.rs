@@ -118,6 +118,8 @@ enum Shape {
         min: Option<f64>,
         max: Option<f64>,
         pattern: Option<Pattern>,
+        /// Whether the length counts UTF-8 bytes rather than characters.
+        bytes: bool,
     },
     Enum {
         values: Vec<String>,
@@ -164,6 +166,9 @@ static MODEL: LazyLock<Model> = LazyLock::new(|| {
         operation_names: Vec::new(),
     })
 });
+
+/// The model's shape of execution and task payloads.
+const PAYLOAD_SHAPE: &str = "SensitiveData";
 
 fn build_model(text: &str) -> Result<Model, String> {
     let raw: RawModel = serde_json::from_str(text).map_err(|e| e.to_string())?;
@@ -231,6 +236,10 @@ fn resolve(
             min: rs.min,
             max: rs.max,
             pattern: rs.pattern.as_deref().map(compile_pattern),
+            // Payloads (inputs, outputs, results): the API reference says their "length
+            // constraints apply to the payload size, and are expressed as bytes in UTF-8
+            // encoding", as the 256 KiB limit of executions counts them.
+            bytes: name == PAYLOAD_SHAPE,
         },
         "enum" => {
             let order = rs.message_order.as_ref().unwrap_or(&rs.values);
@@ -365,9 +374,14 @@ fn check_value(
             }
             Ok(())
         }
-        Shape::String { min, max, pattern } => {
+        Shape::String {
+            min,
+            max,
+            pattern,
+            bytes,
+        } => {
             let s = expect_string(v)?;
-            let len = s.chars().count() as f64;
+            let len = if *bytes { s.len() } else { s.chars().count() } as f64;
             push_bounds(errors, v, path, len, *min, *max, "length");
             if let Some(p) = pattern {
                 if !p.checks.is_empty() && !p.checks.iter().all(|r| r.is_match(s)) {
@@ -596,6 +610,25 @@ mod tests {
         }
         // Every operation accepts an empty body except for required members.
         assert!(build_model(MODEL_JSON).is_ok());
+    }
+
+    #[test]
+    fn payloads_are_measured_in_utf8_bytes() {
+        let start = |input: String| {
+            let body = json!({"stateMachineArn": SM, "input": input});
+            validate("StartExecution", body.as_object().expect("an object"))
+        };
+        assert!(start("x".repeat(262_144)).is_ok());
+        // 100,000 characters, 300,000 bytes.
+        let wide = start("€".repeat(100_000));
+        assert!(
+            matches!(&wide, Err(Rejection::Validation(m)) if m.contains("at 'input'")),
+            "{wide:?}"
+        );
+        // Names still count characters: 80 three-byte characters are a valid length.
+        let named = json!({"stateMachineArn": SM, "name": "é".repeat(80)});
+        let named = validate("StartExecution", named.as_object().expect("an object"));
+        assert!(!matches!(&named, Err(Rejection::Validation(m)) if m.contains("length")));
     }
 
     #[test]

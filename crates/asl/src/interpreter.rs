@@ -681,7 +681,9 @@ impl<'a> Run<'a> {
                     return;
                 }
                 run.phase = TaskPhase::Started;
-                run.heartbeat_at = run.heartbeat_seconds.map(|h| now + scaled(h, scale));
+                run.heartbeat_at = run
+                    .heartbeat_seconds
+                    .map(|h| now.saturating_add(scaled(h, scale)));
                 if let Some(task) = self.current_task_ref() {
                     self.push(task_id, EventDetails::TaskStarted { task, worker_name });
                 }
@@ -736,7 +738,9 @@ impl<'a> Run<'a> {
                 let Some(run) = self.task_run(task_id) else {
                     return;
                 };
-                run.heartbeat_at = run.heartbeat_seconds.map(|h| now + scaled(h, scale));
+                run.heartbeat_at = run
+                    .heartbeat_seconds
+                    .map(|h| now.saturating_add(scaled(h, scale)));
             }
             Signal::TaskFinished { task_id, outcome } => {
                 let Some(run) = self.task_run(task_id) else {
@@ -826,7 +830,10 @@ impl<'a> Run<'a> {
             .info
             .start_time
             .saturating_add(self.limits.max_execution_millis);
-        let timeout = self.def.timeout_seconds.map(|s| from + self.scaled(s));
+        let timeout = self
+            .def
+            .timeout_seconds
+            .map(|s| from.saturating_add(self.scaled(s)));
         Some(timeout.map_or(lifetime, |t| t.min(lifetime)))
     }
 
@@ -1791,7 +1798,9 @@ impl<'a> Run<'a> {
                 if r.full_jitter {
                     delay *= self.entropy.next_f64();
                 }
-                let until = self.now + (delay * 1000.0 * self.limits.wait_time_scale) as i64;
+                let until = self
+                    .now
+                    .saturating_add((delay * 1000.0 * self.limits.wait_time_scale) as i64);
                 if let Some(c) = self.cur_mut() {
                     c.container_retries
                         .resize(c.container_retries.len().max(i + 1), 0);
@@ -1882,7 +1891,7 @@ impl<'a> Run<'a> {
             },
         );
         run.id = id;
-        run.timeout_at = timeout.map(|t| self.now + self.scaled(t));
+        run.timeout_at = timeout.map(|t| self.now.saturating_add(self.scaled(t)));
         run.heartbeat_seconds = heartbeat;
         run.heartbeat_at = None;
         run.phase = TaskPhase::Scheduled;
@@ -1895,7 +1904,7 @@ impl<'a> Run<'a> {
                 },
             );
             run.phase = TaskPhase::Started;
-            run.heartbeat_at = heartbeat.map(|h| self.now + self.scaled(h));
+            run.heartbeat_at = heartbeat.map(|h| self.now.saturating_add(self.scaled(h)));
         }
         let dispatch = Dispatch {
             task_id: id,
@@ -1961,7 +1970,7 @@ impl<'a> Run<'a> {
                 }
                 run.retry_count += 1;
                 run.phase = TaskPhase::Retrying {
-                    until: self.now + delay_ms,
+                    until: self.now.saturating_add(delay_ms),
                 };
                 run.dispatch = None;
                 self.set_task(Some(run));
@@ -2043,15 +2052,15 @@ impl<'a> Run<'a> {
         let scale = self.limits.wait_time_scale;
         let from_timestamp = |ms: i64| {
             // Scaled relative to the state's entry, so `--wait-time-scale` shortens it too.
-            entered + ((ms - entered).max(0) as f64 * scale) as i64
+            entered.saturating_add((ms.saturating_sub(entered).max(0) as f64 * scale) as i64)
         };
         match wait {
-            WaitFor::Seconds(s) => Ok(entered + self.scaled(*s)),
+            WaitFor::Seconds(s) => Ok(entered.saturating_add(self.scaled(*s))),
             WaitFor::Timestamp(ms) => Ok(from_timestamp(*ms)),
             WaitFor::SecondsJsonata(t) => {
                 let states = States::new(input, ctx);
                 let seconds = self.jsonata_integer(state, t, "Seconds", states, (0, 99_999_999))?;
-                Ok(entered + self.scaled(seconds as u64))
+                Ok(entered.saturating_add(self.scaled(seconds as u64)))
             }
             WaitFor::TimestampJsonata(t) => {
                 let value = self.render(state, t, States::new(input, ctx))?;
@@ -2091,7 +2100,7 @@ impl<'a> Run<'a> {
                         seconds
                     )));
                 }
-                Ok(entered + self.scaled(seconds as u64))
+                Ok(entered.saturating_add(self.scaled(seconds as u64)))
             }
             WaitFor::TimestampPath(path) => {
                 let value = select(path, input, ctx, &self.vars);
@@ -2287,6 +2296,9 @@ impl<'a> Run<'a> {
     }
 }
 
+/// Seconds as scaled milliseconds. Saturates (a float-to-int cast does), and every sum of a
+/// time and a duration saturates too: a Wait of 2^62 seconds waits for good, it does not
+/// wrap into the past.
 fn scaled(seconds: u64, scale: f64) -> i64 {
     (seconds as f64 * 1000.0 * scale) as i64
 }

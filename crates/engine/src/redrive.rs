@@ -94,11 +94,24 @@ impl Engine {
 
     /// `RedriveExecution`: re-opens a failed, aborted or timed-out Standard execution at its
     /// unsuccessful state and returns the redrive date.
+    ///
+    /// Concurrent redrives of one execution race for the same record version: one commits,
+    /// the others are fenced off and answered from the record the winner wrote (the first
+    /// answer for the same client token, `ExecutionNotRedrivable` otherwise).
     pub async fn redrive_execution(
         &self,
         exec_arn: &str,
         client_token: Option<String>,
     ) -> Result<i64> {
+        match self.try_redrive(exec_arn, client_token.clone()).await {
+            Err(Error::Store(store::Error::Conflict)) => {
+                self.try_redrive(exec_arn, client_token).await
+            }
+            other => other,
+        }
+    }
+
+    async fn try_redrive(&self, exec_arn: &str, client_token: Option<String>) -> Result<i64> {
         let parsed = arn::parse_execution(exec_arn)?;
         if parsed.resource_type == "express" {
             // [GUESS] §9 Q4: Express executions are answered as a wrong resource type.

@@ -423,13 +423,17 @@ fn complete_body(parts: &[(u32, String)]) -> String {
     body
 }
 
-/// `endpoint/bucket/key?query`, each part percent-encoded as SigV4 expects (the key keeps
-/// its slashes).
+/// `endpoint/bucket/key?query`, each part percent-encoded as SigV4 expects. The key keeps
+/// its slashes, unless one of its segments is `.` or `..`: URL parsers remove those with
+/// the segment before them (`%2E` too), which would take the request out of its bucket
+/// (`../other-bucket/secret.json`), so such a key is sent as one segment, its slashes
+/// encoded, which S3 reads back as the same key.
 fn object_url(endpoint: &str, bucket: &str, key: &str, query: &[(&str, &str)]) -> String {
     let mut url = format!("{endpoint}/{}", encode(bucket, false));
     if !key.is_empty() {
+        let dot_segment = key.split('/').any(|s| s == "." || s == "..");
         url.push('/');
-        url.push_str(&encode(key, true));
+        url.push_str(&encode(key, !dot_segment));
     }
     for (i, (name, value)) in query.iter().enumerate() {
         url.push(if i == 0 { '?' } else { '&' });
@@ -639,6 +643,20 @@ mod tests {
             ),
             "http://h:1/b?list-type=2&prefix=a%2Fb%20c"
         );
+    }
+
+    #[test]
+    fn keys_cannot_leave_their_bucket() {
+        for key in ["../other/secret.json", "a/../../other/x", "./x", "a/.."] {
+            let url = object_url("http://h:1", "wf-bucket", key, &[]);
+            let parsed = reqwest::Url::parse(&url).expect("a URL");
+            let path = parsed.path();
+            assert!(path.starts_with("/wf-bucket/"), "{key} -> {path}");
+            assert_eq!(path.matches('/').count(), 2, "{key} -> {path}");
+        }
+        // Keys with dots that are not whole segments keep their slashes.
+        let url = object_url("http://h:1", "b", "a/..b/c.", &[]);
+        assert_eq!(url, "http://h:1/b/a/..b/c.");
     }
 
     #[test]

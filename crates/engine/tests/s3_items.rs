@@ -523,3 +523,42 @@ async fn large_result_files_are_uploaded_in_parts() {
         }
     }
 }
+
+/// A key is the bucket's own: `../other-bucket/secret.json` names an object of the bucket
+/// (which S3 allows), never another bucket's object.
+#[tokio::test]
+async fn item_reader_keys_stay_in_their_bucket() {
+    let mut moto = Moto::start();
+    moto.ready().await;
+    let endpoint = moto.endpoint.clone();
+    let s3 = S3::new(&endpoint, REGION).expect("client");
+    for bucket in ["wf-bucket", "other-bucket"] {
+        s3.create_bucket(bucket).await.expect("create bucket");
+    }
+    s3.put_object(
+        "other-bucket",
+        "secret.json",
+        b"[\"secret\"]",
+        "application/json",
+    )
+    .await
+    .expect("put the secret");
+    let escape = json!({"Bucket": "wf-bucket", "Key": "../other-bucket/secret.json"});
+    let config = Some(json!({"InputType": "JSON"}));
+    let read_escape = || read(&endpoint, "getObject", escape.clone(), config.clone());
+    let failure = read_escape().await.expect_err("no such key in wf-bucket");
+    assert!(
+        failure.cause.contains("NoSuchKey") || failure.cause.contains("does not exist"),
+        "{failure:?}"
+    );
+    // The same key inside wf-bucket is that bucket's object.
+    s3.put_object(
+        "wf-bucket",
+        "../other-bucket/secret.json",
+        b"[\"own\"]",
+        "application/json",
+    )
+    .await
+    .expect("put a dotted key");
+    assert_eq!(read_escape().await.expect("own object"), vec![json!("own")]);
+}

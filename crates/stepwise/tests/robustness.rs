@@ -73,6 +73,15 @@ async fn deeply_nested_definitions_are_refused_not_fatal() {
     }
 }
 
+async fn stop(client: &aws_sdk_sfn::Client, arn: &str) {
+    client
+        .stop_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+        .expect("StopExecution");
+}
+
 /// `{"k": {"k": … 1}}`, `levels` deep.
 fn nested_object(levels: usize) -> String {
     format!("{}1{}", "{\"k\":".repeat(levels), "}".repeat(levels))
@@ -136,12 +145,7 @@ async fn deep_data_loads_back_after_a_restart() {
     let arn = start(&client, &plain, None, &input).await;
     server.restart();
     let client = server.client();
-    client
-        .stop_execution()
-        .execution_arn(&arn)
-        .send()
-        .await
-        .expect("StopExecution");
+    stop(&client, &arn).await;
     let stopped = wait_done(&client, &arn, Duration::from_secs(10)).await;
     assert_eq!(*stopped.status(), ExecutionStatus::Aborted);
 }
@@ -189,4 +193,112 @@ async fn runaway_evaluations_fail_their_execution() {
         rss.is_none_or(|kib| kib < MAX_RSS_KIB),
         "peak RSS {rss:?} KiB"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_redrives_answer_as_aws_does() {
+    let server = Server::memory(1.0);
+    let client = server.client();
+    let napping =
+        json!({"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 600, "End": true}}});
+    let sm = create_machine(&client, "redrive-race", &napping).await;
+    let arn = start(&client, &sm, None, &json!({})).await;
+    for (round, token) in [(1, None), (2, Some("same-token"))] {
+        stop(&client, &arn).await;
+        let mut body = json!({"executionArn": arn});
+        if let Some(t) = token {
+            body["clientToken"] = json!(t);
+        }
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let (raw, body) = (common::Raw::new(&server.endpoint()), body.clone());
+                tokio::spawn(async move { raw.call("RedriveExecution", &body).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for call in calls {
+            answers.push(call.await.expect("a redrive call"));
+        }
+        let ok: Vec<_> = answers.iter().filter(|a| a.status == 200).collect();
+        let refused = answers.iter().filter(|a| {
+            a.status == 400 && a.error_code().as_deref() == Some("ExecutionNotRedrivable")
+        });
+        match token {
+            None => {
+                assert_eq!(ok.len(), 1, "round {round}: {answers:?}");
+                assert_eq!(refused.count(), 7, "round {round}: {answers:?}");
+            }
+            Some(_) => {
+                assert_eq!(ok.len(), 8, "round {round}: {answers:?}");
+                let dates: std::collections::BTreeSet<String> = ok
+                    .iter()
+                    .map(|a| a.json()["redriveDate"].to_string())
+                    .collect();
+                assert_eq!(
+                    dates.len(),
+                    1,
+                    "round {round}: one answer repeated: {dates:?}"
+                );
+            }
+        }
+        let d = client
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .expect("describe");
+        assert_eq!(d.redrive_count(), Some(round), "round {round}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_waits_wait_instead_of_wrapping() {
+    let server = Server::memory(1.0);
+    let client = server.client();
+    let waits = json!({"StartAt": "Nap", "States": {
+        "Nap": {"Type": "Wait", "SecondsPath": "$.seconds", "End": true}}});
+    let sm = create_machine(&client, "huge-wait", &waits).await;
+    let mut arns = Vec::new();
+    for seconds in [json!(1_u64 << 62), json!(i64::MAX), json!(99_999_999)] {
+        arns.push(start(&client, &sm, None, &json!({ "seconds": seconds })).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for arn in &arns {
+        let d = client
+            .describe_execution()
+            .execution_arn(arn)
+            .send()
+            .await
+            .expect("describe");
+        assert_eq!(*d.status(), ExecutionStatus::Running, "{arn} ended at once");
+        stop(&client, arn).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_methods_and_paths_get_aws_errors() {
+    let server = Server::memory(1.0);
+    let http = reqwest::Client::new();
+    for (method, path) in [
+        (reqwest::Method::GET, "/"),
+        (reqwest::Method::PUT, "/"),
+        (reqwest::Method::DELETE, "/"),
+        (reqwest::Method::POST, "/nowhere"),
+        (reqwest::Method::GET, "/a/b?c=d"),
+    ] {
+        let response = http
+            .request(method.clone(), format!("{}{path}", server.endpoint()))
+            .send()
+            .await
+            .expect("a response");
+        assert_eq!(response.status().as_u16(), 404, "{method} {path}");
+        let has_id = response.headers().contains_key("x-amzn-requestid");
+        let body: Value = response.json().await.expect("a JSON error body");
+        assert!(has_id, "{method} {path}");
+        assert_eq!(
+            body["__type"], "com.amazon.coral.service#UnknownOperationException",
+            "{method} {path}: {body}"
+        );
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
 }

@@ -27,7 +27,9 @@ pub enum Error {
     NotFound,
     #[error("conflicting write: the execution changed since it was read")]
     Conflict,
-    #[error("storage failure: {0}")]
+    /// The database failed (a full disk, an IO error): its own message. Callers name it a
+    /// storage failure once.
+    #[error("{0}")]
     Backend(String),
     #[error("corrupt record: {0}")]
     Corrupt(String),

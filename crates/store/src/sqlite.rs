@@ -168,7 +168,7 @@ impl Sqlite {
     }
 
     /// Runs `f` on the writer thread.
-    async fn write<T: Send + 'static>(
+    pub(crate) async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -461,8 +461,16 @@ fn group_commit(conn: &mut Connection, batch: Vec<Write>) -> Result<Vec<Result<(
         let sp = format!("w{i}");
         tx.execute_batch(&format!("SAVEPOINT {sp}"))?;
         let r = apply(&tx, write);
-        if r.is_err() {
+        if let Err(e) = r {
+            if tx.is_autocommit() {
+                // The failure ended the transaction itself (SQLite rolls back on a full disk
+                // or an IO error): the whole batch failed, with this write's own error.
+                return Err(e);
+            }
             tx.execute_batch(&format!("ROLLBACK TO {sp}"))?;
+            tx.execute_batch(&format!("RELEASE {sp}"))?;
+            results.push(Err(e));
+            continue;
         }
         tx.execute_batch(&format!("RELEASE {sp}"))?;
         results.push(r);

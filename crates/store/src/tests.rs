@@ -531,3 +531,39 @@ async fn sqlite_reads_the_input_of_executions_stored_in_their_doc() {
     inputs.sort_unstable();
     assert_eq!(inputs, ["{\"new\":2}", "{\"old\":1}"]);
 }
+
+/// A full disk fails the writes with SQLite's own error, said once (not "no such
+/// savepoint", not "storage failure: storage failure: …"), and loses nothing committed.
+#[tokio::test]
+async fn sqlite_full_disk_reports_the_real_error() {
+    let store = Sqlite::temporary().unwrap();
+    let first = execution("kept", 1, "RUNNING");
+    let create = |e: ExecutionRecord| Write::CreateExecution {
+        execution: e,
+        events: vec![event(1)],
+        lanes: Vec::new(),
+    };
+    store.commit(vec![create(first)]).await.unwrap();
+    // No room for a single page more: what SQLite reports when the disk is full.
+    store
+        .write(|conn| {
+            let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            conn.pragma_update(None, "max_page_count", pages)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let big = ExecutionRecord {
+        runtime: "x".repeat(1 << 20),
+        ..execution("big", 2, "RUNNING")
+    };
+    let answer = store.commit(vec![create(big)]).await;
+    let message = match answer {
+        Err(e) => e.to_string(),
+        Ok(mut results) => results.pop().unwrap().unwrap_err().to_string(),
+    };
+    assert!(message.contains("full"), "{message}");
+    assert!(!message.contains("savepoint") && !message.contains("storage failure"));
+    assert!(store.get_execution("kept").await.unwrap().is_some());
+    assert!(store.get_execution("big").await.unwrap().is_none());
+}
