@@ -100,6 +100,9 @@ struct Inner {
     definitions: crate::machines::DefinitionCache,
     /// Signals waiting for their execution, by execution ARN (see [`Runner::signal`]).
     inbox: SyncMutex<HashMap<String, Vec<(Signal, Reply)>>>,
+    /// The runtime the runner was created on, where every state is evaluated (see
+    /// [`Runner::on_engine`]).
+    rt: tokio::runtime::Handle,
 }
 
 /// Where a signal's caller waits for what the signal did.
@@ -150,6 +153,7 @@ impl Runner {
                 outbox,
                 definitions: Default::default(),
                 inbox: Default::default(),
+                rt: tokio::runtime::Handle::current(),
             }),
         };
         let rx = Arc::new(Mutex::new(rx));
@@ -260,9 +264,40 @@ impl Runner {
         }
     }
 
+    /// Runs `work`, which evaluates states, on the runner's runtime. State evaluation is CPU
+    /// work that can take seconds (a JSONata expression runs up to its time limit): the
+    /// server gives the API a runtime of its own, so that requests are answered meanwhile.
+    async fn on_engine<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        self.inner
+            .rt
+            .spawn(work)
+            .await
+            .unwrap_or_else(|e| Err(lost(&format!("the evaluation ended early: {e}"))))
+    }
+
     /// Starts an execution: runs it to its first wait and commits that as its creation.
     /// `Err(store::Error::AlreadyExists)` when the ARN is taken.
     pub async fn start(
+        &self,
+        def: Arc<Definition>,
+        record: ExecutionRecord,
+        checkpoint: Checkpoint,
+        durable: bool,
+        waiter: Option<oneshot::Sender<ExecutionRecord>>,
+    ) -> Result<ExecutionRecord> {
+        let runner = self.clone();
+        self.on_engine(async move {
+            runner
+                .start_here(def, record, checkpoint, durable, waiter)
+                .await
+        })
+        .await
+    }
+
+    async fn start_here(
         &self,
         def: Arc<Definition>,
         record: ExecutionRecord,
@@ -298,9 +333,13 @@ impl Runner {
         checkpoint: Checkpoint,
         recorded: bool,
     ) -> Result<ExecutionRecord> {
-        let mut live = Live::new(def, checkpoint, record, true);
-        let advance = self.redrive(&mut live, recorded).await?;
-        Ok(self.go_live(live, &advance).await)
+        let runner = self.clone();
+        self.on_engine(async move {
+            let mut live = Live::new(def, checkpoint, record, true);
+            let advance = runner.redrive(&mut live, recorded).await?;
+            Ok(runner.go_live(live, &advance).await)
+        })
+        .await
     }
 
     /// Applies and commits `Redrive` to a re-opened execution.
@@ -334,7 +373,7 @@ impl Runner {
             map.insert(arn.clone(), slot);
         }
         let runner = self.clone();
-        tokio::spawn(async move {
+        self.inner.rt.spawn(async move {
             let opened = async {
                 let store = &*runner.inner.store;
                 guard.checkpoint = Checkpoint::for_redrive(store, &guard.record).await?;
@@ -380,7 +419,7 @@ impl Runner {
         // Applied on a task of its own, so a caller that goes away (a client that hangs up)
         // cannot leave its signal in the inbox.
         let (runner, arn) = (self.clone(), arn.to_owned());
-        tokio::spawn(async move {
+        self.inner.rt.spawn(async move {
             let mut live = live.lock().await;
             runner.apply_inbox(&arn, &mut live).await;
         });

@@ -125,7 +125,15 @@ impl Engine {
                 None => None,
             },
         };
-        Ok(test_state::run(&case, outcome))
+        // CPU work that can take seconds (a JSONata expression runs up to its time limit):
+        // other tasks of this runtime's thread move elsewhere meanwhile.
+        let evaluate = || test_state::run(&case, outcome);
+        let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread;
+        Ok(match multi_thread {
+            true => tokio::task::block_in_place(evaluate),
+            false => evaluate(),
+        })
     }
 
     /// The context object AWS gives a tested state: a made-up Express execution.

@@ -131,7 +131,12 @@ fn init_logging(format: &str) {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    named_runtime("stepwise")
+}
+
+fn named_runtime(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
+        .thread_name(name)
         .enable_all()
         .build()?)
 }
@@ -174,8 +179,16 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         mock_config,
         ..engine::Config::default()
     };
+    // Two runtimes, so that the operating system shares the CPU between them: the engine's,
+    // where states are evaluated (CPU work that can take seconds), and the API's, which keeps
+    // answering meanwhile.
+    let engine_runtime = named_runtime("stepwise-engine")?;
+    let engine_handle = engine_runtime.handle().clone();
     runtime()?.block_on(async move {
-        let engine = engine::Engine::start(config, store, Arc::new(engine::SystemClock)).await?;
+        let clock = Arc::new(engine::SystemClock);
+        let engine = engine_handle
+            .spawn(engine::Engine::start(config, store, clock))
+            .await??;
         let addr = format!("{}:{}", args.host, args.port);
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
