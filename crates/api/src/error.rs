@@ -38,6 +38,11 @@ impl ApiError {
         ApiError::new(CORAL_VALIDATE, "ValidationException", message)
     }
 
+    /// An error of AWS's request layer (authentication and authorization).
+    pub fn coral(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(CORAL_SERVICE, code, message)
+    }
+
     pub fn serialization(message: impl Into<String>) -> ApiError {
         ApiError::new(CORAL_SERVICE, "SerializationException", message)
     }

@@ -4,7 +4,9 @@
 //! [`error`]. Request bodies are validated against the service model ([`validate`]) before
 //! an operation runs, so handlers only see well-typed members.
 
+pub mod auth;
 pub mod error;
+pub mod hosts;
 mod ops;
 pub mod validate;
 pub mod wire;
@@ -12,6 +14,7 @@ pub mod wire;
 use std::future::Future;
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use axum::body::{Body, HttpBody};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -21,7 +24,9 @@ use axum::Router;
 use engine::Engine;
 use serde_json::{Map, Value};
 
+use crate::auth::Auth;
 use crate::error::ApiError;
+use crate::hosts::AllowedHosts;
 
 /// AWS's request size limit.
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
@@ -31,12 +36,25 @@ const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 const TARGET_PREFIX: &str = "AWSStepFunctions.";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
+/// What every request handler shares.
+#[derive(Clone)]
+struct Shared {
+    engine: Engine,
+    auth: Arc<Auth>,
+    hosts: Arc<AllowedHosts>,
+}
+
 /// The HTTP router for the whole API. Any other method or path gets an AWS-shaped error.
-pub fn router(engine: Engine) -> Router {
+pub fn router(engine: Engine, auth: Auth, hosts: AllowedHosts) -> Router {
+    let shared = Shared {
+        engine,
+        auth: Arc::new(auth),
+        hosts: Arc::new(hosts),
+    };
     Router::new()
         .route("/", post(handle).fallback(elsewhere))
         .fallback(elsewhere)
-        .with_state(engine)
+        .with_state(shared)
 }
 
 /// A request that is not `POST /`: what AWS answers for an operation it does not know.
@@ -52,21 +70,37 @@ async fn elsewhere(method: axum::http::Method, uri: axum::http::Uri) -> Response
 pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Engine,
+    auth: Auth,
+    hosts: AllowedHosts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine))
+    axum::serve(listener, router(engine, auth, hosts))
         .with_graceful_shutdown(shutdown)
         .await
 }
 
 async fn handle(
-    axum::extract::State(engine): axum::extract::State<Engine>,
+    axum::extract::State(shared): axum::extract::State<Shared>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let request_id = engine_uuid();
-    let result = match read_body(body).await {
-        Ok(body) => respond(&engine, &headers, &body).await,
+    let result = match shared.hosts.check(&headers) {
+        Err(e) => Err(e),
+        Ok(()) => read_body(body).await,
+    };
+    let result = match result {
+        Ok(body) => {
+            // The signature covers the URI the client addressed: `http://HOST/PATH`.
+            let host = headers.get("host").and_then(|h| h.to_str().ok());
+            let url = format!("http://{}{uri}", host.unwrap_or("localhost"));
+            let now = std::time::SystemTime::now();
+            match shared.auth.account("POST", &url, &headers, &body, now) {
+                Ok(account) => respond(&shared.engine, &account, &headers, &body).await,
+                Err(e) => Err(e),
+            }
+        }
         Err(e) => Err(e),
     };
     let (status, text) = match result {
@@ -111,7 +145,12 @@ async fn read_body(mut body: Body) -> Result<Vec<u8>, ApiError> {
     }
 }
 
-async fn respond(engine: &Engine, headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+async fn respond(
+    engine: &Engine,
+    account: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, ApiError> {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -127,6 +166,9 @@ async fn respond(engine: &Engine, headers: &HeaderMap, body: &[u8]) -> Result<Va
     } else {
         serde_json::from_slice(body).map_err(|e| ApiError::serialization(e.to_string()))?
     };
+    if let Some(resource) = auth::foreign_resource(&parsed, account) {
+        return Err(auth::access_denied(account, op, &resource));
+    }
     let Value::Object(members) = parsed else {
         return Err(ApiError::serialization(
             "Request body must be a JSON object",
@@ -140,6 +182,7 @@ async fn respond(engine: &Engine, headers: &HeaderMap, body: &[u8]) -> Result<Va
     let request = ops::Request {
         engine,
         region: &region,
+        account,
         body: &members,
     };
     match ops::dispatch(op, &request).await {

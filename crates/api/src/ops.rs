@@ -13,6 +13,8 @@ use crate::wire;
 pub struct Request<'a> {
     pub engine: &'a Engine,
     pub region: &'a str,
+    /// The caller's account: the signing key's with `--auth sigv4`, else `--account-id`.
+    pub account: &'a str,
     pub body: &'a Map<String, Value>,
 }
 
@@ -130,6 +132,7 @@ async fn create_state_machine(r: &Request<'_>) -> Reply {
         .engine
         .create_state_machine(CreateStateMachine {
             region: r.region.to_owned(),
+            account: r.account.to_owned(),
             name: r.required("name")?,
             definition: r.required("definition")?,
             role_arn: r.required("roleArn")?,
@@ -214,7 +217,7 @@ fn page<T>(
 }
 
 async fn list_state_machines(r: &Request<'_>) -> Reply {
-    let all = r.engine.list_state_machines(r.region).await?;
+    let all = r.engine.list_state_machines(r.region, r.account).await?;
     let (items, next) = page(all, r.usize("maxResults"), r.str("nextToken"))?;
     let machines: Vec<Value> = items
         .iter()
@@ -440,7 +443,7 @@ async fn list_tags(r: &Request<'_>) -> Reply {
 async fn create_activity(r: &Request<'_>) -> Reply {
     let a = r
         .engine
-        .create_activity(r.region, &r.required("name")?, r.tags())
+        .create_activity(r.region, r.account, &r.required("name")?, r.tags())
         .await?;
     Ok(json!({ "activityArn": a.arn, "creationDate": wire::timestamp(a.creation_date) }))
 }
@@ -466,7 +469,7 @@ async fn delete_activity(r: &Request<'_>) -> Reply {
 }
 
 async fn list_activities(r: &Request<'_>) -> Reply {
-    let all = r.engine.list_activities(r.region).await?;
+    let all = r.engine.list_activities(r.region, r.account).await?;
     let (items, next) = page(all, r.usize("maxResults"), r.str("nextToken"))?;
     let activities: Vec<Value> = items
         .iter()
@@ -659,6 +662,7 @@ async fn test_state(r: &Request<'_>) -> Reply {
         .engine
         .test_state(TestStateRequest {
             region: r.region.to_owned(),
+            account: r.account.to_owned(),
             definition: r.required("definition")?,
             role_arn: r.str("roleArn"),
             input: r.str("input"),

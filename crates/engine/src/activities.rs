@@ -99,14 +99,12 @@ impl Engine {
     pub async fn create_activity(
         &self,
         region: &str,
+        account: &str,
         name: &str,
         tags: Vec<(String, String)>,
     ) -> Result<ActivityRecord> {
         arn::check_name(name)?;
-        let activity_arn = format!(
-            "arn:aws:states:{region}:{}:activity:{name}",
-            self.config().account_id
-        );
+        let activity_arn = format!("arn:aws:states:{region}:{account}:activity:{name}");
         let record = ActivityRecord {
             arn: activity_arn.clone(),
             name: name.to_owned(),
@@ -136,9 +134,13 @@ impl Engine {
         Ok(self.store().delete_activity(activity_arn).await?)
     }
 
-    /// Activities in `region`, ordered by ARN.
-    pub async fn list_activities(&self, region: &str) -> Result<Vec<ActivityRecord>> {
-        let prefix = format!("arn:aws:states:{region}:{}:", self.config().account_id);
+    /// The activities of `account` in `region`, ordered by ARN.
+    pub async fn list_activities(
+        &self,
+        region: &str,
+        account: &str,
+    ) -> Result<Vec<ActivityRecord>> {
+        let prefix = format!("arn:aws:states:{region}:{account}:");
         let all = self.store().list_activities().await?;
         Ok(all
             .into_iter()

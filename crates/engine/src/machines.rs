@@ -9,6 +9,8 @@ use crate::{arn, Engine, Error, Result};
 #[derive(Debug, Clone, Default)]
 pub struct CreateStateMachine {
     pub region: String,
+    /// The account the state machine belongs to (the caller's).
+    pub account: String,
     pub name: String,
     pub definition: String,
     pub role_arn: String,
@@ -80,7 +82,7 @@ impl Engine {
                 )));
             }
         }
-        let arn = arn::state_machine(&req.region, &self.config().account_id, &req.name);
+        let arn = arn::state_machine(&req.region, &req.account, &req.name);
         let record = StateMachineRecord {
             arn: arn.clone(),
             name: req.name,
@@ -189,9 +191,13 @@ impl Engine {
         Ok(self.store().delete_state_machine(arn_text).await?)
     }
 
-    /// State machines in `region`, ordered by ARN.
-    pub async fn list_state_machines(&self, region: &str) -> Result<Vec<StateMachineRecord>> {
-        let prefix = format!("arn:aws:states:{region}:{}:", self.config().account_id);
+    /// The state machines of `account` in `region`, ordered by ARN.
+    pub async fn list_state_machines(
+        &self,
+        region: &str,
+        account: &str,
+    ) -> Result<Vec<StateMachineRecord>> {
+        let prefix = format!("arn:aws:states:{region}:{account}:");
         let all = self.store().list_state_machines().await?;
         Ok(all
             .into_iter()

@@ -20,6 +20,8 @@ use crate::{integrations, Engine, Error, Result};
 #[derive(Debug, Clone, Default)]
 pub struct TestStateRequest {
     pub region: String,
+    /// The caller's account, in the context object's ARNs.
+    pub account: String,
     pub definition: String,
     pub role_arn: Option<String>,
     pub input: Option<String>,
@@ -143,8 +145,7 @@ impl Engine {
         state: &asl::definition::State,
         input: &Value,
     ) -> Value {
-        let account = &self.config().account_id;
-        let region = &req.region;
+        let (region, account) = (&req.region, &req.account);
         let machine = uuid::Uuid::new_v4().to_string();
         let execution = uuid::Uuid::new_v4().to_string();
         let now = asl::timestamp::format_millis(self.now());

@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the server.
-    Serve(Serve),
+    Serve(Box<Serve>),
     /// Check a state machine definition and print its diagnostics.
     Validate {
         /// The definition file (Amazon States Language JSON).
@@ -78,6 +78,51 @@ struct Serve {
     /// `text` or `json`.
     #[arg(long, env = "STEPWISE_LOG_FORMAT", default_value = "text")]
     log_format: String,
+    /// `none`: any signature is accepted and every caller is `--account-id` (local use);
+    /// `sigv4`: signatures are verified against `--credentials-file`.
+    #[arg(long, env = "STEPWISE_AUTH", value_enum, default_value = "none")]
+    auth: AuthMode,
+    /// Access keys for `--auth sigv4`, in the AWS shared-credentials format: one
+    /// `[profile]` per key with `aws_access_key_id`, `aws_secret_access_key` and
+    /// `aws_account_id` (default `--account-id`).
+    #[arg(long, env = "STEPWISE_CREDENTIALS_FILE")]
+    credentials_file: Option<PathBuf>,
+    /// Host names requests may address (comma-separated), against DNS rebinding. Default:
+    /// the loopback names when listening on loopback, any name otherwise.
+    #[arg(long, env = "STEPWISE_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AuthMode {
+    None,
+    Sigv4,
+}
+
+/// How requests are authenticated, from the flags.
+fn auth(args: &Serve) -> anyhow::Result<api::auth::Auth> {
+    match (args.auth, &args.credentials_file) {
+        (AuthMode::None, _) => {
+            if !api::hosts::is_loopback(&args.host) {
+                tracing::warn!(
+                    host = %args.host,
+                    "listening beyond loopback without authentication: anyone who reaches \
+                     the port can do anything; use --auth sigv4 --credentials-file FILE"
+                );
+            }
+            Ok(api::auth::Auth::Open {
+                account: args.account_id.clone(),
+            })
+        }
+        (AuthMode::Sigv4, None) => bail!("--auth sigv4 needs --credentials-file FILE"),
+        (AuthMode::Sigv4, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the credentials file {}", path.display()))?;
+            let keys = api::auth::Keys::parse(&text, &args.account_id)
+                .map_err(|e| anyhow::anyhow!("credentials file {}: {e}", path.display()))?;
+            Ok(api::auth::Auth::SigV4(keys))
+        }
+    }
 }
 
 /// Parses `90s`, `15m`, `2h`, `14d` (or plain seconds) into seconds.
@@ -107,7 +152,7 @@ fn parse_duration(text: &str) -> Result<u64, String> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Validate { file } => validate(&file),
         Command::Run {
             file,
@@ -143,6 +188,8 @@ fn named_runtime(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn serve(args: Serve) -> anyhow::Result<()> {
     init_logging(&args.log_format);
+    let auth = auth(&args)?;
+    let hosts = api::hosts::AllowedHosts::new(&args.host, &args.allowed_hosts);
     let mock_config = match &args.mock_config {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| {
@@ -197,7 +244,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        api::serve(listener, engine, shutdown).await?;
+        api::serve(listener, engine, auth, hosts, shutdown).await?;
         Ok(())
     })
 }
@@ -239,6 +286,7 @@ fn run(file: &std::path::Path, input: &str, wait_time_scale: f64) -> anyhow::Res
         let sm = engine
             .create_state_machine(engine::CreateStateMachine {
                 region: "us-east-1".into(),
+                account: engine.config().account_id.clone(),
                 name: "local-run".into(),
                 definition,
                 role_arn: "arn:aws:iam::123456789012:role/stepwise-local".into(),

@@ -353,3 +353,25 @@ async fn the_api_answers_while_states_compute() {
         "ListStateMachines p50 {p50:?}, p99 {p99:?}"
     );
 }
+
+/// A page of another site whose name resolves to 127.0.0.1 (DNS rebinding) is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_host_names_are_refused_on_loopback() {
+    let server = Server::memory(1.0);
+    let http = reqwest::Client::new();
+    for (host, status) in [
+        ("evil.example", 403),
+        (&*format!("localhost:{}", server.port()), 200),
+    ] {
+        let response = http
+            .post(format!("{}/", server.endpoint()))
+            .header("host", host)
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", "AWSStepFunctions.ListStateMachines")
+            .body("{}")
+            .send()
+            .await
+            .expect("a response");
+        assert_eq!(response.status().as_u16(), status, "{host}");
+    }
+}

@@ -112,10 +112,31 @@ struct Inner {
 }
 
 impl Sqlite {
-    /// Opens (creating if needed) the store in `dir`.
+    /// Opens (creating if needed) the store in `dir`. A directory and database it creates
+    /// are its owner's alone (0700, 0600; SQLite gives its WAL files the database's mode).
     pub fn open(dir: &Path) -> Result<Sqlite> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Backend(e.to_string()))?;
-        Sqlite::start(dir.join("stepwise.db"), true, None)
+        let io = |e: std::io::Error| Error::Backend(e.to_string());
+        let path = dir.join("stepwise.db");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+            if !dir.exists() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(io)?;
+            }
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io)?;
+        }
+        #[cfg(not(unix))]
+        std::fs::create_dir_all(dir).map_err(io)?;
+        Sqlite::start(path, true, None)
     }
 
     /// A store that lives in a temporary directory and skips fsync: for tests only.

@@ -567,3 +567,26 @@ async fn sqlite_full_disk_reports_the_real_error() {
     assert!(store.get_execution("kept").await.unwrap().is_some());
     assert!(store.get_execution("big").await.unwrap().is_none());
 }
+
+/// A new data directory and its database files are readable by their owner only.
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let store = Sqlite::open(&dir).unwrap();
+    store
+        .commit(vec![Write::CreateExecution {
+            execution: execution("a", 1, "RUNNING"),
+            events: vec![event(1)],
+            lanes: Vec::new(),
+        }])
+        .await
+        .unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for file in ["stepwise.db", "stepwise.db-wal"] {
+        assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+    }
+}

@@ -25,6 +25,7 @@ pub async fn create_machine(engine: &Engine, name: &str, definition: String) -> 
     let machine = engine
         .create_state_machine(CreateStateMachine {
             region: "us-east-1".into(),
+            account: "123456789012".into(),
             name: name.into(),
             definition,
             role_arn: "arn:aws:iam::123456789012:role/r".into(),
