@@ -43,6 +43,20 @@ pub use versions::CreateAlias;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Entry points for the fuzz targets in `fuzz/` (which build with `--cfg fuzzing`).
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    /// Reads `text` as recovery reads a stored checkpoint, then walks and writes back what
+    /// it read.
+    pub fn load_checkpoint(text: &str) {
+        let loaded = crate::stored_json::from_str::<crate::checkpoint::Checkpoint>(text);
+        if let Ok(checkpoint) = loaded {
+            let _ = checkpoint.runtime.pending_tasks();
+            let _ = serde_json::to_string(&checkpoint);
+        }
+    }
+}
+
 /// Settings the engine runs with (design.md §2).
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -99,6 +113,8 @@ struct Inner {
     map_runs: map_runs::MapRuns,
     /// Draws the roll (taken modulo 100) that picks an alias's version.
     routing_roll: Box<dyn Fn() -> u32 + Send + Sync>,
+    /// `.sync` child executions whose parent has not recorded the submission yet.
+    submissions: tasks::Submissions,
 }
 
 impl Engine {
@@ -125,6 +141,7 @@ impl Engine {
             activities,
             map_runs: Default::default(),
             routing_roll: Box::new(rand::random::<u32>),
+            submissions: Default::default(),
         });
         let engine = Engine { inner };
         tokio::spawn(engine.clone().run_outbox(outbox_rx));

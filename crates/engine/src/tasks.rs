@@ -1,10 +1,15 @@
 //! Performing tasks: the outbox consumer routes each dispatched task to its integration and
 //! feeds the outcome back to the execution as a signal.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
 use asl::history::ErrorCause;
 use asl::interpreter::{Dispatch, Signal, TaskOutcome};
 use asl::task::{Pattern, Resource};
 use serde_json::{json, Value};
+use tokio::sync::watch;
 
 use crate::runner::{Outbox, ParentLink};
 use crate::{integrations, Engine, ExecutionRecord};
@@ -18,6 +23,15 @@ pub enum Reply {
     /// The task waits for `SendTask*` with its token (`.waitForTaskToken`), or for a worker.
     Pending,
 }
+
+/// The `.sync` child executions whose parent has not yet recorded `TaskSubmitted`, by
+/// (parent ARN, task id). A child can end before its parent records that it started it (it
+/// ends in its first step); its end waits here, so the parent's history reads
+/// `TaskSubmitted` before `TaskSucceeded`, as on AWS.
+pub(crate) type Submissions = Mutex<HashMap<(String, u64), watch::Sender<bool>>>;
+
+/// How long a child's end waits for its parent to record the submission.
+const SUBMISSION_WAIT: Duration = Duration::from_secs(10);
 
 /// A failed task with AWS's error name and our cause.
 pub fn failed(error: &str, cause: impl Into<String>) -> Reply {
@@ -53,13 +67,47 @@ impl Engine {
     async fn perform(&self, execution_arn: &str, d: Dispatch) {
         let task_id = d.task_id;
         let reply = self.invoke(execution_arn, &d).await;
-        let signal = match reply {
-            Reply::Done(outcome) => Signal::TaskFinished { task_id, outcome },
-            Reply::Submitted(output) => Signal::TaskSubmitted { task_id, output },
+        let (signal, submitted) = match reply {
+            Reply::Done(outcome) => (Signal::TaskFinished { task_id, outcome }, false),
+            Reply::Submitted(output) => (Signal::TaskSubmitted { task_id, output }, true),
             Reply::Pending => return,
         };
         if let Err(e) = self.inner.runner.signal(execution_arn, signal).await {
             tracing::warn!(%execution_arn, error = %e, "task outcome not recorded");
+        }
+        if submitted {
+            self.submission_recorded(execution_arn, task_id);
+        }
+    }
+
+    /// A `.sync` child is about to start for the parent's task: its end waits for
+    /// [`Engine::submission_recorded`].
+    fn submission_expected(&self, parent_arn: &str, task_id: u64) {
+        if let Ok(mut pending) = self.inner.submissions.lock() {
+            pending.insert((parent_arn.to_owned(), task_id), watch::channel(false).0);
+        }
+    }
+
+    fn submission_recorded(&self, parent_arn: &str, task_id: u64) {
+        let gate = match self.inner.submissions.lock() {
+            Ok(mut pending) => pending.remove(&(parent_arn.to_owned(), task_id)),
+            Err(_) => None,
+        };
+        if let Some(gate) = gate {
+            gate.send_replace(true);
+        }
+    }
+
+    /// Waits (a bounded time) until the parent has recorded the child's submission.
+    async fn submission_waited(&self, parent_arn: &str, task_id: u64) {
+        let gate = match self.inner.submissions.lock() {
+            Ok(pending) => pending
+                .get(&(parent_arn.to_owned(), task_id))
+                .map(watch::Sender::subscribe),
+            Err(_) => None,
+        };
+        if let Some(mut gate) = gate {
+            let _ = tokio::time::timeout(SUBMISSION_WAIT, gate.wait_for(|done| *done)).await;
         }
     }
 
@@ -115,7 +163,14 @@ impl Engine {
             task_id: d.task_id,
             json_payloads: pattern == Pattern::Sync2,
         });
-        match self.start_linked(sm, name, input, parent).await {
+        if parent.is_some() {
+            self.submission_expected(execution_arn, d.task_id);
+        }
+        let started = self.start_linked(sm, name, input, parent).await;
+        if started.is_err() {
+            self.submission_recorded(execution_arn, d.task_id);
+        }
+        match started {
             Ok(child) => {
                 let started = with_sdk_metadata(json!({
                     "ExecutionArn": child.arn,
@@ -137,6 +192,8 @@ impl Engine {
         if child.map_run.is_some() {
             return self.map_run_child_finished(child).await;
         }
+        self.submission_waited(&parent.execution_arn, parent.task_id)
+            .await;
         let payload = |text: &Option<String>| -> Value {
             match (text, parent.json_payloads) {
                 (Some(t), true) => serde_json::from_str(t).unwrap_or(Value::Null),
