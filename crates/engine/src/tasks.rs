@@ -66,7 +66,11 @@ impl Engine {
 
     async fn perform(&self, execution_arn: &str, d: Dispatch) {
         let task_id = d.task_id;
+        // The task's scheduling is committed; it has not left yet.
+        fail::fail_point!("task-before-dispatch", |_| std::process::abort());
         let reply = self.invoke(execution_arn, &d).await;
+        // The task was performed; its outcome is not recorded yet.
+        fail::fail_point!("task-before-outcome", |_| std::process::abort());
         let (signal, submitted) = match reply {
             Reply::Done(outcome) => (Signal::TaskFinished { task_id, outcome }, false),
             Reply::Submitted(output) => (Signal::TaskSubmitted { task_id, output }, true),

@@ -188,6 +188,8 @@ fn named_runtime(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn serve(args: Serve) -> anyhow::Result<()> {
     init_logging(&args.log_format);
+    // `FAILPOINTS` (with the `failpoints` feature, a test build) arms named crash points.
+    let _failpoints = fail::FailScenario::setup();
     let auth = auth(&args)?;
     let hosts = api::hosts::AllowedHosts::new(&args.host, &args.allowed_hosts);
     let mock_config = match &args.mock_config {

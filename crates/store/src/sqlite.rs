@@ -497,6 +497,8 @@ fn group_commit(conn: &mut Connection, batch: Vec<Write>) -> Result<Vec<Result<(
         results.push(r);
     }
     tx.commit()?;
+    // Committed, and no caller knows yet.
+    fail::fail_point!("store-committed", |_| std::process::abort());
     Ok(results)
 }
 

@@ -63,6 +63,8 @@ pub struct Server {
     runs: u32,
     /// Further `serve` flags (e.g. `--redrive-window 2s`), passed on every (re)start.
     extra_args: Vec<String>,
+    /// `FAILPOINTS` for the next (re)starts (a build with the `failpoints` feature).
+    failpoints: Option<String>,
 }
 
 /// A port that was free a moment ago.
@@ -116,6 +118,7 @@ impl Server {
             log_dir,
             runs: 0,
             extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
+            failpoints: None,
         };
         server.spawn();
         server
@@ -160,7 +163,12 @@ impl Server {
             StoreKind::Sqlite => "sqlite",
             StoreKind::Memory => "memory",
         };
-        let child = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_stepwise"));
+        match &self.failpoints {
+            Some(spec) => command.env("FAILPOINTS", spec),
+            None => command.env_remove("FAILPOINTS"),
+        };
+        let child = command
             .arg("serve")
             .args(["--host", "127.0.0.1"])
             .args(["--port", &self.port.to_string()])
@@ -232,6 +240,26 @@ impl Server {
     pub fn restart(&mut self) {
         self.kill9();
         self.spawn();
+    }
+
+    /// Restarts the server with `FAILPOINTS` set to `spec` (`None`: none armed), e.g.
+    /// `task-before-dispatch=return` to crash there.
+    pub fn restart_with_failpoints(&mut self, spec: Option<&str>) {
+        self.failpoints = spec.map(str::to_owned);
+        self.restart();
+    }
+
+    /// Waits (up to `within`) for the server process to exit by itself.
+    pub fn wait_exit(&mut self, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        while Instant::now() < until {
+            if !self.is_running() {
+                self.child = None;
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     /// The server's peak resident memory so far (VmHWM), in KiB, where /proc tells it.
