@@ -79,6 +79,8 @@ pub struct Config {
     pub aws_endpoint: Option<String>,
     /// A Step Functions Local MockConfigFile, already read.
     pub mock_config: Option<serde_json::Value>,
+    /// Whether HTTP Tasks may reach link-local and metadata addresses.
+    pub allow_link_local: bool,
 }
 
 impl Default for Config {
@@ -94,6 +96,7 @@ impl Default for Config {
             lambda_endpoint: None,
             aws_endpoint: None,
             mock_config: None,
+            allow_link_local: false,
         }
     }
 }

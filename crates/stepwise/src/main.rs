@@ -91,6 +91,10 @@ struct Serve {
     /// the loopback names when listening on loopback, any name otherwise.
     #[arg(long, env = "STEPWISE_ALLOWED_HOSTS", value_delimiter = ',')]
     allowed_hosts: Vec<String>,
+    /// Lets HTTP Tasks reach link-local and cloud metadata addresses (169.254.0.0/16,
+    /// fe80::/10, fd00:ec2::254), which they may not by default.
+    #[arg(long, env = "STEPWISE_ALLOW_LINK_LOCAL")]
+    allow_link_local: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -226,6 +230,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         lambda_endpoint: args.lambda_endpoint,
         aws_endpoint: args.aws_endpoint,
         mock_config,
+        allow_link_local: args.allow_link_local,
         ..engine::Config::default()
     };
     // Two runtimes, so that the operating system shares the CPU between them: the engine's,

@@ -375,3 +375,60 @@ async fn foreign_host_names_are_refused_on_loopback() {
         assert_eq!(response.status().as_u16(), status, "{host}");
     }
 }
+
+/// An endpoint that answers every request with a redirect to `location`.
+fn redirecting_endpoint(location: impl Fn(&str) -> String + Send + 'static) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let me = base.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let to = location(&me);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    format!("{base}/start")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_tasks_cannot_reach_metadata_addresses() {
+    let server = Server::memory(1.0);
+    let client = server.client();
+    let http_task = |endpoint: &str| {
+        json!({"StartAt": "Call", "States": {"Call": {
+            "Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+            "Parameters": {"ApiEndpoint": endpoint, "Method": "GET",
+                "Authentication": {"ConnectionArn": "arn:aws:events:us-east-1:123456789012:connection/c/1"}},
+            "End": true}}})
+    };
+    let to_metadata = redirecting_endpoint(|_| "http://169.254.169.254/latest/meta-data/".into());
+    let in_a_loop = redirecting_endpoint(|me| format!("{me}/again"));
+    for (name, endpoint, words) in [
+        (
+            "metadata",
+            "http://169.254.169.254/latest/meta-data/".to_owned(),
+            "link-local",
+        ),
+        (
+            "metadata-v6",
+            "http://[fd00:ec2::254]/".to_owned(),
+            "link-local",
+        ),
+        ("redirected", to_metadata, "link-local"),
+        ("redirect-loop", in_a_loop, "redirects"),
+    ] {
+        let sm = create_machine(&client, &format!("outbound-{name}"), &http_task(&endpoint)).await;
+        let arn = start(&client, &sm, None, &json!({})).await;
+        let done = wait_done(&client, &arn, Duration::from_secs(30)).await;
+        assert_eq!(done.error(), Some("States.Http.Socket"), "{name}: {done:?}");
+        let cause = done.cause().unwrap_or_default();
+        assert!(cause.contains(words), "{name}: {cause}");
+    }
+}

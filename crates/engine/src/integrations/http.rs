@@ -26,7 +26,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
-use super::{client, error_chain, task_timeout, timed_out};
+use super::{error_chain, outbound, task_timeout, timed_out, CONNECT_TIMEOUT};
 use crate::tasks::{failed, Reply};
 use crate::Engine;
 
@@ -88,6 +88,11 @@ pub async fn invoke(engine: &Engine, d: &Dispatch) -> Reply {
             )
         }
     };
+    if !engine.config().allow_link_local {
+        if let Err(e) = outbound::check_url(&url) {
+            return failed("States.Http.Socket", format!("{method} {url}: {e}"));
+        }
+    }
     if let Some(Value::Object(query)) = p.get("QueryParameters") {
         let mut pairs = Vec::new();
         for (k, v) in query {
@@ -109,7 +114,7 @@ pub async fn invoke(engine: &Engine, d: &Dispatch) -> Reply {
         Err(reply) => return reply,
     };
 
-    let http = match client() {
+    let http = match outbound::client(CONNECT_TIMEOUT, engine.config().allow_link_local) {
         Ok(c) => c,
         Err(e) => return failed("States.Http.Socket", e),
     };

@@ -13,6 +13,7 @@
 pub mod http;
 pub mod lambda;
 pub mod mock;
+pub mod outbound;
 
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use crate::tasks::{failed, Reply};
 use crate::Engine;
 
 /// How long a TCP connection may take to open.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Added to a task's (scaled) `TimeoutSeconds`: the interpreter's durable timer normally ends
 /// the task first; the client timeout only guarantees the request does not outlive it.
