@@ -36,6 +36,29 @@ const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 const TARGET_PREFIX: &str = "AWSStepFunctions.";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
+/// Serves the API over TLS (rustls) on `listener` with the PEM certificate chain and key,
+/// until `shutdown` completes.
+pub async fn serve_tls(
+    listener: std::net::TcpListener,
+    tls: (&std::path::Path, &std::path::Path),
+    app: (Engine, Auth, AllowedHosts),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (cert, key) = tls;
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+    let handle = axum_server::Handle::new();
+    let stopping = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopping.graceful_shutdown(None);
+    });
+    let (engine, auth, hosts) = app;
+    axum_server::from_tcp_rustls(listener, config)?
+        .handle(handle)
+        .serve(router(engine, auth, hosts).into_make_service())
+        .await
+}
+
 /// What every request handler shares.
 #[derive(Clone)]
 struct Shared {

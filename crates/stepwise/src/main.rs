@@ -95,6 +95,12 @@ struct Serve {
     /// fe80::/10, fd00:ec2::254), which they may not by default.
     #[arg(long, env = "STEPWISE_ALLOW_LINK_LOCAL")]
     allow_link_local: bool,
+    /// Serve https with this PEM certificate chain (and `--tls-key`) instead of http.
+    #[arg(long, env = "STEPWISE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, env = "STEPWISE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -247,11 +253,24 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
-        tracing::info!("stepwise listening on http://{}", listener.local_addr()?);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        api::serve(listener, engine, auth, hosts, shutdown).await?;
+        let local = listener.local_addr()?;
+        match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                let listener = listener.into_std()?;
+                tracing::info!("stepwise listening on https://{local}");
+                let app = (engine, auth, hosts);
+                api::serve_tls(listener, (cert, key), app, shutdown)
+                    .await
+                    .with_context(|| format!("cannot serve TLS with {}", cert.display()))?;
+            }
+            _ => {
+                tracing::info!("stepwise listening on http://{local}");
+                api::serve(listener, engine, auth, hosts, shutdown).await?;
+            }
+        }
         Ok(())
     })
 }

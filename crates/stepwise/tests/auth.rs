@@ -131,3 +131,44 @@ async fn signatures_are_checked_as_aws_does() {
         unsigned.text
     );
 }
+
+/// `--tls-cert`/`--tls-key`: the API over https, with a certificate the client trusts.
+#[tokio::test]
+async fn the_api_speaks_tls() {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".into()])
+        .expect("a self-signed certificate");
+    let dir = tempfile::tempdir().expect("a directory");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, generated.cert.pem()).expect("writing the certificate");
+    std::fs::write(&key, generated.signing_key.serialize_pem()).expect("writing the key");
+    let (cert_arg, key_arg) = (cert.to_string_lossy(), key.to_string_lossy());
+    let server = Server::start_with_args(
+        Options::default(),
+        &["--tls-cert", &cert_arg, "--tls-key", &key_arg],
+    );
+    let trusted = reqwest::Certificate::from_pem(generated.cert.pem().as_bytes())
+        .expect("the certificate parses");
+    let https = reqwest::Client::builder()
+        .add_root_certificate(trusted)
+        .build()
+        .expect("an https client");
+    let url = format!("https://localhost:{}/", server.port());
+    let response = https
+        .post(&url)
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-target", "AWSStepFunctions.ListStateMachines")
+        .body("{}")
+        .send()
+        .await
+        .expect("an https answer");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.expect("JSON");
+    assert!(body["stateMachines"].is_array(), "{body}");
+    // Plain http on the same port is not answered as the API.
+    let plain = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/", server.port()))
+        .body("{}")
+        .send()
+        .await;
+    assert!(plain.is_err(), "plain http was answered: {plain:?}");
+}
