@@ -35,6 +35,8 @@ pub enum Scenario {
     ParkedWaits,
     /// Distributed Map over 100,000 items with Express children (and 2,000 Standard ones).
     DistributedMap,
+    /// ListStateMachines latency while four executions evaluate JSONata to its time limit.
+    ApiUnderLoad,
 }
 
 /// Sizes of the scenarios.
@@ -83,6 +85,7 @@ impl Bench {
             Scenario::RedriveMap => self.redrive_map().await,
             Scenario::MapTasks => self.map_tasks().await,
             Scenario::DistributedMap => self.distributed_map().await,
+            Scenario::ApiUnderLoad => self.api_under_load().await,
         }
     }
 
@@ -250,6 +253,46 @@ impl Bench {
             reports.push(r);
         }
         Ok(reports)
+    }
+
+    async fn api_under_load(&self) -> Result<Vec<Report>> {
+        const RUNAWAYS: usize = 4;
+        let requests = self.sizes.requests.min(2_000);
+        let spin = "($f := function($n) { $n < 2 ? $n : $f($n - 1) + $f($n - 2) }; $f(60))";
+        let definition = json!({"QueryLanguage": "JSONata", "StartAt": "Spin", "States": {
+            "Spin": {"Type": "Pass", "Output": format!("{{% {spin} %}}"), "End": true}}});
+        let machine = self
+            .sfn
+            .create_machine(&self.name("api-under-load"), "STANDARD", &definition)
+            .await?;
+        // StartExecution answers once the first state has run: start them in the background.
+        let mut spinning = JoinSet::new();
+        for _ in 0..RUNAWAYS {
+            let (sfn, arn) = (self.sfn.clone(), machine.clone());
+            spinning.spawn(async move { sfn.start(&arn).await });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let bar = progress(requests, "api-under-load: ListStateMachines");
+        let began = Instant::now();
+        let sfn = self.sfn.clone();
+        let (latency, _) = fan_out(requests, 1, &bar, move |_| {
+            let sfn = sfn.clone();
+            async move { sfn.call("ListStateMachines", &json!({})).await.map(|_| ()) }
+        })
+        .await?;
+        let busy = began.elapsed();
+        bar.finish_and_clear();
+        while let Some(started) = spinning.join_next().await {
+            started??;
+        }
+        let mut r = Report::new("api-under-load", "ListStateMachines p99 < 50 ms");
+        r.latency = Some(("ListStateMachines", Latency::of(&latency)));
+        r.rss_mib = self.server.rss_mib();
+        r.note = format!(
+            "{requests} sequential calls in {:.2} s while {RUNAWAYS} executions evaluate JSONata to its 5 s limit",
+            busy.as_secs_f64()
+        );
+        Ok(vec![r])
     }
 
     async fn parked_waits(&mut self) -> Result<Vec<Report>> {
