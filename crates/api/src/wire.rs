@@ -226,6 +226,11 @@ pub fn describe_execution(e: &ExecutionRecord, redrive: &RedriveStatus) -> Value
         "redriveStatusReason",
         redrive.reason.map(|r| json!(r)),
     );
+    put(
+        &mut o,
+        "traceHeader",
+        e.trace_header.clone().map(Value::String),
+    );
     Value::Object(o)
 }
 

@@ -107,6 +107,7 @@ impl Engine {
             "arn:aws:states:{region}:{}:activity:{name}",
             self.config().account_id
         );
+        crate::machines::check_tag_count(&activity_arn, &tags)?;
         let record = ActivityRecord {
             arn: activity_arn.clone(),
             name: name.to_owned(),

@@ -56,6 +56,7 @@ pub(crate) struct NewExecution {
     pub parent: Option<ParentLink>,
     pub test_case: Option<String>,
     pub map_run: Option<MapRunChild>,
+    pub trace_header: Option<String>,
 }
 
 /// How long `StartSyncExecution` waits for an Express execution (AWS: 5 minutes).
@@ -68,8 +69,11 @@ impl Engine {
         sm_arn: &str,
         name: Option<String>,
         input: Option<String>,
+        trace_header: Option<String>,
     ) -> Result<StartedExecution> {
-        let (record, _) = self.launch(sm_arn, name, input, None, None).await?;
+        let (record, _) = self
+            .launch(sm_arn, name, input, trace_header, None, None)
+            .await?;
         Ok(StartedExecution {
             arn: record.arn,
             start_date: record.start_date,
@@ -84,7 +88,10 @@ impl Engine {
         input: Option<String>,
         parent: Option<ParentLink>,
     ) -> Result<ExecutionRecord> {
-        Ok(self.launch(sm_arn, name, input, None, parent).await?.0)
+        Ok(self
+            .launch(sm_arn, name, input, None, None, parent)
+            .await?
+            .0)
     }
 
     /// Runs an Express execution to its end and returns its final record.
@@ -95,7 +102,9 @@ impl Engine {
         input: Option<String>,
     ) -> Result<ExecutionRecord> {
         let (tx, rx) = oneshot::channel();
-        let (started, express) = self.launch(sm_arn, name, input, Some(tx), None).await?;
+        let (started, express) = self
+            .launch(sm_arn, name, input, None, Some(tx), None)
+            .await?;
         if !express {
             return Err(Error::StateMachineTypeNotSupported(
                 "This operation is not supported by this type of state machine".into(),
@@ -125,6 +134,7 @@ impl Engine {
         sm_arn: &str,
         name: Option<String>,
         input: Option<String>,
+        trace_header: Option<String>,
         waiter: Option<oneshot::Sender<ExecutionRecord>>,
         parent: Option<ParentLink>,
     ) -> Result<(ExecutionRecord, bool)> {
@@ -180,6 +190,7 @@ impl Engine {
             parent,
             test_case,
             map_run: None,
+            trace_header,
         });
         match self
             .inner
@@ -243,6 +254,7 @@ impl Engine {
             state_machine_version_arn: n.version_arn,
             state_machine_alias_arn: n.alias_arn,
             map_run: n.map_run,
+            trace_header: n.trace_header,
         };
         let checkpoint = Checkpoint {
             info,

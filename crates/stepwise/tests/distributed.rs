@@ -1906,7 +1906,9 @@ async fn map_run_api_errors() {
     ];
     for (name, op, body, code) in cases {
         let r = raw.call(op, &body).await;
-        assert_eq!(r.status, 400, "{name}: {}", r.text);
+        // ResourceNotFound has the model's `httpError` 404 (ARCHITECTURE.md).
+        let status = if code == "ResourceNotFound" { 404 } else { 400 };
+        assert_eq!(r.status, status, "{name}: {}", r.text);
         assert_eq!(r.error_code().as_deref(), Some(code), "{name}: {}", r.text);
     }
 }
