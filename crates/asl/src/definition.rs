@@ -12,7 +12,7 @@ use crate::choice::{self, Choice, Condition};
 use crate::io::{PathField, ResultPathField};
 use crate::jsonata;
 use crate::jsonpath::{JsonPath, ReferencePath};
-use crate::task::{self, Catcher, Resource, Retrier, Seconds};
+use crate::task::{self, Catcher, Pattern, Resource, Retrier, Seconds};
 use crate::template::Template;
 use crate::timestamp;
 
@@ -53,34 +53,24 @@ pub fn invalid_definition_message(text: &str, diagnostics: &[Diagnostic]) -> Str
     format!("Invalid State Machine Definition: '{}'", parts.join(", "))
 }
 
-/// A JSON syntax error, worded as AWS's (Jackson's) parser words it where we know the form.
+/// A JSON syntax error, worded as AWS's (Jackson's) parser words it; serde's wording where
+/// Jackson would have read a value (content after it).
 fn json_error(text: &str, e: &serde_json::Error) -> Diagnostic {
-    let trimmed = text.trim_start();
-    let token: String = trimmed
-        .chars()
-        .take_while(|c| c.is_alphanumeric())
-        .collect();
-    let (message, source) = if !token.is_empty()
-        && !["true", "false", "null"].contains(&token.as_str())
-    {
-        let column = text.len() - trimmed.len() + token.chars().count() + 1;
-        let source = format!("[Source: (String)\"{text}\"; line: 1, column: {column}]");
-        let message = format!(
-            "Unrecognized token '{token}': was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')\n at {source}"
-        );
-        (message, source)
-    } else {
-        let source = format!(
-            "[Source: (String)\"{text}\"; line: {}, column: {}]",
-            e.line(),
-            e.column() + 1
-        );
-        (format!("{e}\n at {source}"), source)
+    let (message, location) = match crate::jackson::syntax_error(text) {
+        Some(j) => (j.to_string(), j.location),
+        None => {
+            let location = format!(
+                "[Source: (String)\"{text}\"; line: {}, column: {}]",
+                e.line(),
+                e.column() + 1
+            );
+            (format!("{e}\n at {location}"), location)
+        }
     };
     Diagnostic {
         code: codes::INVALID_JSON_DESCRIPTION,
         message,
-        location: Some(source),
+        location: Some(location),
     }
 }
 
@@ -193,7 +183,8 @@ impl Definition {
         self.root.state(name)
     }
 
-    /// What an EXPRESS state machine may not use: activities and `.waitForTaskToken`.
+    /// What an EXPRESS state machine may not use: activities, `.waitForTaskToken` and `.sync`
+    /// (`.sync:2`), the patterns that wait longer than an Express execution lives.
     pub fn express_diagnostics(&self) -> Vec<Diagnostic> {
         let mut all = Vec::new();
         self.root.walk(&mut all, "");
@@ -207,6 +198,10 @@ impl Definition {
                 r if r.is_callback() => {
                     "Express state machine does not support '.waitForTaskToken' service integration "
                 }
+                Resource::Service {
+                    pattern: Pattern::Sync | Pattern::Sync2,
+                    ..
+                } => "Express state machine does not support '.sync' service integration ",
                 _ => continue,
             };
             out.push(Diagnostic {

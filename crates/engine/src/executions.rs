@@ -62,6 +62,20 @@ pub(crate) struct NewExecution {
 /// How long `StartSyncExecution` waits for an Express execution (AWS: 5 minutes).
 const SYNC_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// An execution input as JSON; AWS's `InvalidExecutionInput` with Jackson's message (AWS's
+/// parser) when it is not.
+pub(crate) fn parse_execution_input(text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| {
+        let problem = match asl::jackson::syntax_error(text) {
+            Some(j) => format!("{}: {j}", j.exception_class()),
+            None => e.to_string(),
+        };
+        Error::InvalidExecutionInput(format!(
+            "Invalid State Machine Execution Input: '{problem}'"
+        ))
+    })
+}
+
 impl Engine {
     /// Starts a Standard execution (or an asynchronous Express one).
     pub async fn start_execution(
@@ -159,9 +173,7 @@ impl Engine {
             ));
         }
         let input_text = input.unwrap_or_else(|| "{}".into());
-        let input_value: Value = serde_json::from_str(&input_text).map_err(|e| {
-            Error::InvalidExecutionInput(format!("Invalid State Machine Execution Input: '{e}'"))
-        })?;
+        let input_value = parse_execution_input(&input_text)?;
         let name = match name {
             Some(n) => {
                 arn::check_name(&n)?;

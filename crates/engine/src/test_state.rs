@@ -82,8 +82,18 @@ impl Engine {
                     "State type '{kind}' is not supported when a mock is specified"
                 )));
             }
+        } else if req.config.map_iteration_failure_count.is_some() {
+            return Err(Error::Validation(
+                "TestState does not support MapIterationFailureCount when a mock is not specified."
+                    .into(),
+            ));
         } else if container {
             return Err(Error::InvalidDefinition(STATES_WITHOUT_CONTAINERS.into()));
+        } else if matches!(state.kind, StateKind::Task(_)) && req.role_arn.is_none() {
+            // Unmocked, the task is really called, as the role.
+            return Err(Error::Validation(
+                "RoleArn must be specified when testing a Task state".into(),
+            ));
         }
         let mocked = match &req.mock {
             Some(mock) => Some(mocked(mock, &state.kind)?),
@@ -214,9 +224,7 @@ fn runtime_error(cause: String) -> Mocked {
 fn parse_input(text: Option<&str>) -> Result<Value> {
     match text {
         None => Ok(json!({})),
-        Some(t) => serde_json::from_str(t).map_err(|e| {
-            Error::InvalidExecutionInput(format!("Invalid State Machine Execution Input: '{e}'"))
-        }),
+        Some(t) => crate::executions::parse_execution_input(t),
     }
 }
 

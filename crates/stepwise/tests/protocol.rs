@@ -825,6 +825,24 @@ async fn error_shapes_and_fields_clients_read() {
         .await;
     assert_eq!(described["traceHeader"], json!(trace), "{described}");
 
+    // An input that is not JSON: the message of AWS's parser (Jackson).
+    let r = raw
+        .call(
+            "StartExecution",
+            &json!({ "stateMachineArn": sm, "input": "{\"a\": tru}" }),
+        )
+        .await;
+    let body = expect(
+        "an input that is not JSON",
+        &r,
+        400,
+        "InvalidExecutionInput",
+    );
+    assert_eq!(
+        body["message"],
+        "Invalid State Machine Execution Input: 'com.fasterxml.jackson.core.JsonParseException: Unrecognized token 'tru': was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')\n at [Source: (String)\"{\"a\": tru}\"; line: 1, column: 10]'"
+    );
+
     // ListExecutions names one parent: a state machine or a Map Run.
     let map_run = format!("arn:aws:states:us-east-1:{account}:mapRun:traced/m:1");
     let r = raw

@@ -262,6 +262,27 @@ fn rows() -> Vec<Row> {
             ),
         },
         Row {
+            name: "mapIterationFailureCount without a mock",
+            request: json!({
+                "definition": json!({"Type": "Map", "End": true, "ItemProcessor":
+                    {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}
+                }).to_string(),
+                "stateConfiguration": {"mapIterationFailureCount": 0}
+            }),
+            expect: Expect::Error(
+                "ValidationException",
+                "TestState does not support MapIterationFailureCount when a mock is not specified.",
+            ),
+        },
+        Row {
+            name: "an unmocked Task without a role",
+            request: json!({"definition": retried.to_string()}),
+            expect: Expect::Error(
+                "ValidationException",
+                "RoleArn must be specified when testing a Task state",
+            ),
+        },
+        Row {
             name: "a stateName the definition does not have",
             request: json!({"definition": machine.to_string(), "stateName": "Nope"}),
             expect: Expect::Error("ValidationException", "State not found in definition"),
@@ -399,6 +420,7 @@ async fn test_state_performs_a_real_task() {
             &json!({
                 "definition": definition.to_string(),
                 "input": json!({"hello": "world"}).to_string(),
+                "roleArn": "arn:aws:iam::123456789012:role/test",
                 "inspectionLevel": "DEBUG"
             }),
         ),

@@ -29,12 +29,14 @@ fn with_warnings() -> Value {
     }})
 }
 
-/// Valid for a STANDARD state machine only.
+/// Valid for a STANDARD state machine only: an activity, `.waitForTaskToken` and `.sync:2`.
 fn standard_only() -> Value {
     json!({"StartAt": "A", "States": {
         "A": {"Type": "Task", "Resource": "arn:aws:states:us-east-1:123456789012:activity:a", "Next": "T"},
         "T": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-              "Parameters": {"QueueUrl": "q", "MessageBody": {"Token.$": "$$.Task.Token"}}, "End": true}
+              "Parameters": {"QueueUrl": "q", "MessageBody": {"Token.$": "$$.Task.Token"}}, "Next": "U"},
+        "U": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+              "Parameters": {"StateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:c"}, "End": true}
     }})
 }
 
@@ -92,12 +94,13 @@ fn rows() -> Vec<Row> {
         Row {
             kind: Some(StateMachineType::Express),
             ..row(
-                "EXPRESS refuses activities and .waitForTaskToken",
+                "EXPRESS refuses activities, .waitForTaskToken and .sync",
                 standard_only(),
                 "FAIL",
                 &[
                     ("ERROR", "SCHEMA_VALIDATION_FAILED", "/States/A/Resource"),
                     ("ERROR", "SCHEMA_VALIDATION_FAILED", "/States/T/Resource"),
+                    ("ERROR", "SCHEMA_VALIDATION_FAILED", "/States/U/Resource"),
                 ],
             )
         },

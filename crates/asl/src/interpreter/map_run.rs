@@ -387,10 +387,11 @@ impl Run<'_> {
             )),
             (false, _, Some(n)) => Ok(Some(n)),
             _ => {
-                let kind = if integral { "integer" } else { "number" };
+                let kind = if integral { "integer" } else { "float" };
                 Err(match source {
                     Ok(p) => StatesError::runtime(format!(
-                        "The {field}Path field refers to value \"{value}\" which is not a valid {kind}: {}",
+                        "The {field}Path field refers to value \"{}\" which is not a valid {kind}: {}",
+                        quoted_value(&value),
                         p.text()
                     )),
                     Err(t) => {
@@ -400,6 +401,15 @@ impl Run<'_> {
                 })
             }
         }
+    }
+}
+
+/// A value as AWS quotes it in a `…Path` runtime error: a string as it is, anything else as
+/// JSON.
+pub(super) fn quoted_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
