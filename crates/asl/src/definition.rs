@@ -1179,6 +1179,9 @@ impl Validator {
                 return None;
             }
         };
+        if let Some(config) = spec.get("ProcessorConfig") {
+            self.processor_config(config, &format!("{at}/{field}/ProcessorConfig"));
+        }
         let processor = self.scope(spec, &format!("{at}/{field}"))?;
         let distributed = spec
             .get("ProcessorConfig")
@@ -1590,6 +1593,14 @@ mod tests {
             (
                 r#"{"QueryLanguage":"JSONata","StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Catch":[{"ErrorEquals":["States.ALL"],"ResultPath":"$.e","Next":"T"}],"End":true}}}"#,
                 "SCHEMA_VALIDATION_FAILED: The QueryLanguage is set to 'JSONata', but field 'ResultPath' is only supported for the 'JSONPath' QueryLanguage at /States/T/Catch[0]",
+            ),
+            (
+                r#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"ProcessorConfig":{"Mode":"WEIRD","ExecutionType":"SLOW"},"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}"#,
+                "SCHEMA_VALIDATION_FAILED: The field 'Mode' should have one of these values: [INLINE, DISTRIBUTED] at /States/M/ItemProcessor/ProcessorConfig/Mode, SCHEMA_VALIDATION_FAILED: The field 'ExecutionType' should have one of these values: [STANDARD, EXPRESS] at /States/M/ItemProcessor/ProcessorConfig/ExecutionType",
+            ),
+            (
+                r#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED"},"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}"#,
+                "SCHEMA_VALIDATION_FAILED: These fields are required: [ExecutionType] at /States/M/ItemProcessor/ProcessorConfig",
             ),
             (
                 r#"{"QueryLanguage":"JSONata","StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"QueryLanguage":"JSONata","StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}"#,
