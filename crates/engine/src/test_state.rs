@@ -251,9 +251,17 @@ fn mocked(mock: &TestMock, kind: &StateKind) -> Result<Mocked> {
                 return Err(Error::Validation("Mocked result must be an array.".into()));
             }
         }
-        StateKind::Parallel(_) if !result.is_array() => {
-            return Err(Error::Validation("Mocked result must be an array.".into()));
-        }
+        StateKind::Parallel(p) => match result.as_array() {
+            None => return Err(Error::Validation("Mocked result must be an array.".into())),
+            // One result per branch (the wording is ours: AWS's was not found).
+            Some(results) if results.len() != p.branches.len() => {
+                return Err(Error::Validation(format!(
+                    "Mocked result must be an array of {} items, one for each branch of the Parallel state.",
+                    p.branches.len()
+                )))
+            }
+            Some(_) => {}
+        },
         StateKind::Task(t) => {
             crate::mock_schema::check(&t.resource, &result, mock.field_validation)
                 .map_err(Error::Validation)?;

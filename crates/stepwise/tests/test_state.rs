@@ -262,6 +262,20 @@ fn rows() -> Vec<Row> {
             ),
         },
         Row {
+            name: "a Parallel mock with a result per branch but one",
+            request: json!({
+                "definition": json!({"Type": "Parallel", "End": true, "Branches": [
+                    {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+                    {"StartAt": "Q", "States": {"Q": {"Type": "Pass", "End": true}}}
+                ]}).to_string(),
+                "mock": {"result": "[1]"}
+            }),
+            expect: Expect::Error(
+                "ValidationException",
+                "Mocked result must be an array of 2 items, one for each branch of the Parallel state.",
+            ),
+        },
+        Row {
             name: "mapIterationFailureCount without a mock",
             request: json!({
                 "definition": json!({"Type": "Map", "End": true, "ItemProcessor":
@@ -368,7 +382,8 @@ async fn test_state_payload_text() {
         ..Options::default()
     });
     let parallel = json!({"Type": "Parallel", "End": true, "Branches": [
-        {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+        {"StartAt": "Q", "States": {"Q": {"Type": "Pass", "End": true}}}
     ]});
     let answer = server
         .raw()
