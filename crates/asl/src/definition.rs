@@ -74,6 +74,27 @@ fn json_error(text: &str, e: &serde_json::Error) -> Diagnostic {
     }
 }
 
+/// A resource that parses but AWS still refuses: a Lambda function or an activity without a
+/// name, or `.sync` on an integration that has no such pattern (the AWS SDK integrations,
+/// `lambda:invoke`).
+fn refused(resource: Resource, text: &str) -> Result<Resource, String> {
+    let unnamed = || text.splitn(7, ':').nth(6).is_none_or(|n| n.is_empty());
+    let bad = match &resource {
+        Resource::Lambda { .. } | Resource::Activity { .. } => unnamed(),
+        Resource::Service {
+            service,
+            pattern: Pattern::Sync | Pattern::Sync2,
+            ..
+        } => service.starts_with("aws-sdk:") || service == "lambda",
+        _ => false,
+    };
+    if bad {
+        Err(format!("Invalid resource: {text}"))
+    } else {
+        Ok(resource)
+    }
+}
+
 /// A validated state machine definition.
 #[derive(Debug, Clone)]
 pub struct Definition {
@@ -1260,7 +1281,7 @@ impl Validator {
         language: QueryLanguage,
     ) -> Option<TaskState> {
         let resource = match obj.get("Resource") {
-            Some(Value::String(r)) => match Resource::parse(r) {
+            Some(Value::String(r)) => match Resource::parse(r).and_then(|res| refused(res, r)) {
                 Ok(r) => r,
                 Err(m) => {
                     self.schema(m, &format!("{at}/Resource"));
@@ -1597,6 +1618,10 @@ mod tests {
             (
                 r#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"ProcessorConfig":{"Mode":"WEIRD","ExecutionType":"SLOW"},"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}"#,
                 "SCHEMA_VALIDATION_FAILED: The field 'Mode' should have one of these values: [INLINE, DISTRIBUTED] at /States/M/ItemProcessor/ProcessorConfig/Mode, SCHEMA_VALIDATION_FAILED: The field 'ExecutionType' should have one of these values: [STANDARD, EXPRESS] at /States/M/ItemProcessor/ProcessorConfig/ExecutionType",
+            ),
+            (
+                r#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:123456789012:function:","Next":"B"},"B":{"Type":"Task","Resource":"arn:aws:states:::aws-sdk:s3:getObject.sync","End":true}}}"#,
+                "SCHEMA_VALIDATION_FAILED: Invalid resource: arn:aws:lambda:us-east-1:123456789012:function: at /States/A/Resource, SCHEMA_VALIDATION_FAILED: Invalid resource: arn:aws:states:::aws-sdk:s3:getObject.sync at /States/B/Resource",
             ),
             (
                 r#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED"},"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}"#,
