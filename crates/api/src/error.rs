@@ -12,6 +12,8 @@ pub struct ApiError {
     pub message: String,
     /// `ValidationException`'s `reason`.
     pub reason: Option<&'static str>,
+    /// `ResourceNotFound`'s and `TooManyTags`'s `resourceName`.
+    pub resource_name: Option<String>,
 }
 
 /// The namespace real Step Functions responses use for service exceptions.
@@ -26,6 +28,7 @@ impl ApiError {
             type_name: format!("{namespace}#{code}"),
             message: message.into(),
             reason: None,
+            resource_name: None,
         }
     }
 
@@ -70,6 +73,7 @@ impl ApiError {
             type_name: format!("{CORAL_SERVICE}#RequestEntityTooLargeException"),
             message: format!("Request body exceeds the maximum size of {limit} bytes"),
             reason: None,
+            resource_name: None,
         }
     }
 
@@ -79,6 +83,7 @@ impl ApiError {
             type_name: format!("{CORAL_SERVICE}#InternalFailure"),
             message: message.into(),
             reason: None,
+            resource_name: None,
         }
     }
 
@@ -86,6 +91,9 @@ impl ApiError {
         let mut body = serde_json::json!({ "__type": self.type_name, "message": self.message });
         if let Some(reason) = self.reason {
             body["reason"] = reason.into();
+        }
+        if let Some(name) = &self.resource_name {
+            body["resourceName"] = name.as_str().into();
         }
         body.to_string()
     }
@@ -98,6 +106,30 @@ impl From<Error> for ApiError {
             Error::CannotUpdateCompletedMapRun(m) => ApiError {
                 reason: Some("CANNOT_UPDATE_COMPLETED_MAP_RUN"),
                 ..ApiError::validation(m)
+            },
+            Error::InvalidRoutingConfiguration(m) => ApiError {
+                reason: Some("INVALID_ROUTING_CONFIGURATION"),
+                ..ApiError::validation(m)
+            },
+            // The statuses of the Smithy model's `httpError` traits (ARCHITECTURE.md).
+            Error::ResourceNotFound {
+                message,
+                resource_name,
+            } => ApiError {
+                status: StatusCode::NOT_FOUND,
+                resource_name: Some(resource_name),
+                ..ApiError::sfn("ResourceNotFound", message)
+            },
+            Error::Conflict(m) => ApiError {
+                status: StatusCode::CONFLICT,
+                ..ApiError::sfn("ConflictException", m)
+            },
+            Error::TooManyTags {
+                message,
+                resource_name,
+            } => ApiError {
+                resource_name: Some(resource_name),
+                ..ApiError::sfn("TooManyTags", message)
             },
             Error::Store(e) => {
                 tracing::error!(error = %e, "storage failure");

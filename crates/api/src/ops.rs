@@ -287,6 +287,7 @@ async fn start_execution(r: &Request<'_>) -> Reply {
             &r.required("stateMachineArn")?,
             r.str("name"),
             r.str("input"),
+            r.str("traceHeader"),
         )
         .await?;
     Ok(json!({ "executionArn": started.arn, "startDate": wire::timestamp(started.start_date) }))
@@ -327,6 +328,11 @@ async fn describe_state_machine_for_execution(r: &Request<'_>) -> Reply {
 }
 
 async fn list_executions(r: &Request<'_>) -> Reply {
+    if r.body.contains_key("stateMachineArn") && r.body.contains_key("mapRunArn") {
+        return Err(ApiError::validation(
+            "Only one of StateMachine ARN or MapRun ARN can be provided",
+        ));
+    }
     let Some(sm) = r.str("stateMachineArn").or_else(|| r.str("mapRunArn")) else {
         return Err(ApiError::validation(
             "Must provide a StateMachine ARN or MapRun ARN",

@@ -226,6 +226,11 @@ pub fn describe_execution(e: &ExecutionRecord, redrive: &RedriveStatus) -> Value
         "redriveStatusReason",
         redrive.reason.map(|r| json!(r)),
     );
+    put(
+        &mut o,
+        "traceHeader",
+        e.trace_header.clone().map(Value::String),
+    );
     Value::Object(o)
 }
 
@@ -233,6 +238,8 @@ pub fn sync_execution(e: &ExecutionRecord) -> Value {
     let mut o = Map::new();
     execution_common(e, &mut o);
     execution_data(e, &mut o);
+    // StartSyncExecution reports outputDetails even for a failure, which has no output.
+    o.insert("outputDetails".into(), json!({ "included": true }));
     let billed = e.stop_date.unwrap_or(e.start_date) - e.start_date;
     o.insert(
         "billingDetails".into(),

@@ -12,7 +12,7 @@ use crate::choice::{self, Choice, Condition};
 use crate::io::{PathField, ResultPathField};
 use crate::jsonata;
 use crate::jsonpath::{JsonPath, ReferencePath};
-use crate::task::{self, Catcher, Resource, Retrier, Seconds};
+use crate::task::{self, Catcher, Pattern, Resource, Retrier, Seconds};
 use crate::template::Template;
 use crate::timestamp;
 
@@ -53,34 +53,45 @@ pub fn invalid_definition_message(text: &str, diagnostics: &[Diagnostic]) -> Str
     format!("Invalid State Machine Definition: '{}'", parts.join(", "))
 }
 
-/// A JSON syntax error, worded as AWS's (Jackson's) parser words it where we know the form.
+/// A JSON syntax error, worded as AWS's (Jackson's) parser words it; serde's wording where
+/// Jackson would have read a value (content after it).
 fn json_error(text: &str, e: &serde_json::Error) -> Diagnostic {
-    let trimmed = text.trim_start();
-    let token: String = trimmed
-        .chars()
-        .take_while(|c| c.is_alphanumeric())
-        .collect();
-    let (message, source) = if !token.is_empty()
-        && !["true", "false", "null"].contains(&token.as_str())
-    {
-        let column = text.len() - trimmed.len() + token.chars().count() + 1;
-        let source = format!("[Source: (String)\"{text}\"; line: 1, column: {column}]");
-        let message = format!(
-            "Unrecognized token '{token}': was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')\n at {source}"
-        );
-        (message, source)
-    } else {
-        let source = format!(
-            "[Source: (String)\"{text}\"; line: {}, column: {}]",
-            e.line(),
-            e.column() + 1
-        );
-        (format!("{e}\n at {source}"), source)
+    let (message, location) = match crate::jackson::syntax_error(text) {
+        Some(j) => (j.to_string(), j.location),
+        None => {
+            let location = format!(
+                "[Source: (String)\"{text}\"; line: {}, column: {}]",
+                e.line(),
+                e.column() + 1
+            );
+            (format!("{e}\n at {location}"), location)
+        }
     };
     Diagnostic {
         code: codes::INVALID_JSON_DESCRIPTION,
         message,
-        location: Some(source),
+        location: Some(location),
+    }
+}
+
+/// A resource that parses but AWS still refuses: a Lambda function or an activity without a
+/// name, or `.sync` on an integration that has no such pattern (the AWS SDK integrations,
+/// `lambda:invoke`).
+fn refused(resource: Resource, text: &str) -> Result<Resource, String> {
+    let unnamed = || text.splitn(7, ':').nth(6).is_none_or(|n| n.is_empty());
+    let bad = match &resource {
+        Resource::Lambda { .. } | Resource::Activity { .. } => unnamed(),
+        Resource::Service {
+            service,
+            pattern: Pattern::Sync | Pattern::Sync2,
+            ..
+        } => service.starts_with("aws-sdk:") || service == "lambda",
+        _ => false,
+    };
+    if bad {
+        Err(format!("Invalid resource: {text}"))
+    } else {
+        Ok(resource)
     }
 }
 
@@ -193,7 +204,8 @@ impl Definition {
         self.root.state(name)
     }
 
-    /// What an EXPRESS state machine may not use: activities and `.waitForTaskToken`.
+    /// What an EXPRESS state machine may not use: activities, `.waitForTaskToken` and `.sync`
+    /// (`.sync:2`), the patterns that wait longer than an Express execution lives.
     pub fn express_diagnostics(&self) -> Vec<Diagnostic> {
         let mut all = Vec::new();
         self.root.walk(&mut all, "");
@@ -207,6 +219,10 @@ impl Definition {
                 r if r.is_callback() => {
                     "Express state machine does not support '.waitForTaskToken' service integration "
                 }
+                Resource::Service {
+                    pattern: Pattern::Sync | Pattern::Sync2,
+                    ..
+                } => "Express state machine does not support '.sync' service integration ",
                 _ => continue,
             };
             out.push(Diagnostic {
@@ -1184,6 +1200,9 @@ impl Validator {
                 return None;
             }
         };
+        if let Some(config) = spec.get("ProcessorConfig") {
+            self.processor_config(config, &format!("{at}/{field}/ProcessorConfig"));
+        }
         let processor = self.scope(spec, &format!("{at}/{field}"))?;
         let distributed = spec
             .get("ProcessorConfig")
@@ -1262,7 +1281,7 @@ impl Validator {
         language: QueryLanguage,
     ) -> Option<TaskState> {
         let resource = match obj.get("Resource") {
-            Some(Value::String(r)) => match Resource::parse(r) {
+            Some(Value::String(r)) => match Resource::parse(r).and_then(|res| refused(res, r)) {
                 Ok(r) => r,
                 Err(m) => {
                     self.schema(m, &format!("{at}/Resource"));
@@ -1595,6 +1614,18 @@ mod tests {
             (
                 r#"{"QueryLanguage":"JSONata","StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Catch":[{"ErrorEquals":["States.ALL"],"ResultPath":"$.e","Next":"T"}],"End":true}}}"#,
                 "SCHEMA_VALIDATION_FAILED: The QueryLanguage is set to 'JSONata', but field 'ResultPath' is only supported for the 'JSONPath' QueryLanguage at /States/T/Catch[0]",
+            ),
+            (
+                r#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"ProcessorConfig":{"Mode":"WEIRD","ExecutionType":"SLOW"},"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}"#,
+                "SCHEMA_VALIDATION_FAILED: The field 'Mode' should have one of these values: [INLINE, DISTRIBUTED] at /States/M/ItemProcessor/ProcessorConfig/Mode, SCHEMA_VALIDATION_FAILED: The field 'ExecutionType' should have one of these values: [STANDARD, EXPRESS] at /States/M/ItemProcessor/ProcessorConfig/ExecutionType",
+            ),
+            (
+                r#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:123456789012:function:","Next":"B"},"B":{"Type":"Task","Resource":"arn:aws:states:::aws-sdk:s3:getObject.sync","End":true}}}"#,
+                "SCHEMA_VALIDATION_FAILED: Invalid resource: arn:aws:lambda:us-east-1:123456789012:function: at /States/A/Resource, SCHEMA_VALIDATION_FAILED: Invalid resource: arn:aws:states:::aws-sdk:s3:getObject.sync at /States/B/Resource",
+            ),
+            (
+                r#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED"},"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}"#,
+                "SCHEMA_VALIDATION_FAILED: These fields are required: [ExecutionType] at /States/M/ItemProcessor/ProcessorConfig",
             ),
             (
                 r#"{"QueryLanguage":"JSONata","StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"QueryLanguage":"JSONata","StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}"#,

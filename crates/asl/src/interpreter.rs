@@ -55,6 +55,13 @@ pub struct ExecutionInfo {
     pub state_machine_alias_arn: Option<String>,
 }
 
+impl ExecutionInfo {
+    /// Whether this is an Express execution (`arn:aws:states:R:A:express:…`).
+    pub fn is_express(&self) -> bool {
+        self.execution_arn.split(':').nth(5) == Some("express")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
     Running,
@@ -1021,13 +1028,17 @@ impl<'a> Run<'a> {
             "StartTime": timestamp::format_millis(i.start_time),
             "Name": i.name,
             "RoleArn": i.role_arn,
-            "RedriveCount": i.redrive_count,
         });
-        if let (Some(t), Some(obj)) = (i.redrive_time, execution.as_object_mut()) {
-            obj.insert(
-                "RedriveTime".into(),
-                Value::String(timestamp::format_millis(t)),
-            );
+        // An Express execution cannot be redriven, and its context has no RedriveCount (as
+        // the made-up Express execution of AWS's TestState shows).
+        if let (false, Some(obj)) = (i.is_express(), execution.as_object_mut()) {
+            obj.insert("RedriveCount".into(), json!(i.redrive_count));
+            if let Some(t) = i.redrive_time {
+                obj.insert(
+                    "RedriveTime".into(),
+                    Value::String(timestamp::format_millis(t)),
+                );
+            }
         }
         let entered = self.cur().map(|c| c.entered_time).unwrap_or(self.now);
         let mut context = json!({
@@ -1633,12 +1644,24 @@ impl<'a> Run<'a> {
             return Ok(m.max_concurrency);
         };
         let value = select(path, raw, context, &self.vars).unwrap_or(Value::Null);
-        value.as_u64().ok_or_else(|| {
-            StatesError::runtime(format!(
-                "The MaxConcurrencyPath field refers to value \"{value}\" which is not a valid integer: {}",
+        // A float is truncated and a string holding an integer is read as one (as AWS does);
+        // anything else is refused, a negative number with its own message.
+        let n = match &value {
+            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)),
+            Value::String(s) => s.trim().parse::<i64>().ok(),
+            _ => None,
+        };
+        match n {
+            Some(n) if n < 0 => Err(StatesError::runtime(format!(
+                "Expected non-negative integer for MaxConcurrency, got '{n}' instead."
+            ))),
+            Some(n) => Ok(n as u64),
+            None => Err(StatesError::runtime(format!(
+                "The MaxConcurrencyPath field refers to value \"{}\" which is not a valid integer: {}",
+                map_run::quoted_value(&value),
                 path.text()
-            ))
-        })
+            ))),
+        }
     }
 
     /// Marks lane `i` failed and aborts the lanes still running.

@@ -1269,7 +1269,7 @@ impl<'t> Parser<'t> {
                 let start = self.pos;
                 while self
                     .peek()
-                    .is_some_and(|c| c.is_alphanumeric() || matches!(c, '-' | '+' | '.'))
+                    .is_some_and(|c| c.is_alphanumeric() || matches!(c, '-' | '+' | '.' | '_'))
                 {
                     self.pos += 1;
                 }
@@ -1278,9 +1278,15 @@ impl<'t> Parser<'t> {
                     "true" => Ok(Value::Bool(true)),
                     "false" => Ok(Value::Bool(false)),
                     "null" => Ok(Value::Null),
-                    _ => serde_json::from_str::<serde_json::Number>(&word)
-                        .map(Value::Number)
-                        .map_err(|_| self.error("expected a value")),
+                    _ => match serde_json::from_str::<serde_json::Number>(&word) {
+                        Ok(n) => Ok(Value::Number(n)),
+                        // An unquoted word is a string (`@.Name==Receipt`), as AWS accepts it
+                        // in deployed definitions.
+                        Err(_) if word.starts_with(|c: char| c.is_alphabetic() || c == '_') => {
+                            Ok(Value::String(word))
+                        }
+                        Err(_) => Err(self.error("expected a value")),
+                    },
                 }
             }
         }
@@ -1418,6 +1424,12 @@ mod tests {
                 "$.store.book[?(@.cat != 'fiction')].title",
                 Some(json!(["A"])),
             ),
+            // An unquoted word is a string literal, as in deployed AWS definitions.
+            ("$.store.book[?(@.cat==ref)].title", Some(json!(["A"]))),
+            (
+                "$.store.book[?(@.cat == fiction && @.price < 10)].title",
+                Some(json!(["C"])),
+            ),
             (
                 "$.store.book[?(@.title =~ /[ab]/i)].title",
                 Some(json!(["A", "B"])),
@@ -1482,6 +1494,7 @@ mod tests {
             ("$['a','b'].c", Some((Root::Input, false))),
             ("$.a[1:]", Some((Root::Input, false))),
             ("$.a[?(@.b)]", Some((Root::Input, false))),
+            ("$.a[?(@.b==AMOUNT_PAID)]", Some((Root::Input, false))),
             ("$.a.length()", Some((Root::Input, true))),
             ("", None),
             ("a.b", None),

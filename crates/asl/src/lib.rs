@@ -12,6 +12,7 @@ pub mod history;
 pub mod interpreter;
 pub mod intrinsics;
 pub mod io;
+pub mod jackson;
 pub mod json;
 pub mod jsonata;
 pub mod jsonpath;

@@ -1,4 +1,5 @@
-//! JSONata states through the pure interpreter: definition + input (+ task results) → history.
+//! JSONata states, and the JSONPath `…Path` fields that read numbers from the input, through
+//! the pure interpreter: definition + input (+ task results) → history.
 
 use asl::definition::Definition;
 use asl::history::{EventDetails, HistoryEvent};
@@ -326,4 +327,73 @@ fn now_and_random_are_the_injected_ones() {
     assert_eq!(a["now"], json!("2024-02-07T13:52:02.123Z"));
     // Same seed, same values: the interpreter is replayable.
     assert_eq!(a, b);
+}
+
+/// `MaxConcurrencyPath`: a float is truncated and an integer in a string read (as AWS does);
+/// a negative number and anything else fail the execution with AWS's texts.
+#[test]
+fn max_concurrency_path_coercions() {
+    let def = json!({"StartAt": "M", "States": {"M": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrencyPath": "$.max",
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+        "End": true
+    }}});
+    let cases = [
+        (json!(2.7), None),
+        (json!("3"), None),
+        (json!(0), None),
+        (
+            json!(-1),
+            Some("Expected non-negative integer for MaxConcurrency, got '-1' instead."),
+        ),
+        (
+            json!("x"),
+            Some("The MaxConcurrencyPath field refers to value \"x\" which is not a valid integer: $.max"),
+        ),
+        (
+            json!({}),
+            Some("The MaxConcurrencyPath field refers to value \"{}\" which is not a valid integer: $.max"),
+        ),
+    ];
+    for (max, failure) in cases {
+        let e = Execution::start(def.clone(), json!({"items": [1, 2], "max": max}));
+        match failure {
+            None => assert_eq!(e.rt.status, Status::Succeeded, "{max}: {:?}", e.rt.cause),
+            Some(cause) => {
+                assert_eq!(e.rt.status, Status::Failed, "{max}");
+                assert_eq!(e.rt.error.as_deref(), Some("States.Runtime"), "{max}");
+                let got = e.rt.cause.as_deref().unwrap_or_default();
+                assert!(got.ends_with(cause), "{max}: {got}");
+            }
+        }
+    }
+}
+
+/// `ToleratedFailureCountPath`/`ToleratedFailurePercentagePath` refused as AWS words it: a
+/// string value quoted as it is, a percentage named a float.
+#[test]
+fn tolerated_failure_path_messages() {
+    let map = |field: &str| {
+        json!({"StartAt": "M", "States": {"M": {
+            "Type": "Map", "ItemsPath": "$.items", field: "$.t",
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}
+            },
+            "End": true
+        }}})
+    };
+    let cases = [
+        ("ToleratedFailurePercentagePath", json!("NoNumber"), "The ToleratedFailurePercentagePath field refers to value \"NoNumber\" which is not a valid float: $.t"),
+        ("ToleratedFailurePercentagePath", json!({}), "The ToleratedFailurePercentagePath field refers to value \"{}\" which is not a valid float: $.t"),
+        ("ToleratedFailurePercentagePath", json!(100.1), "ToleratedFailurePercentage must be between 0 and 100."),
+        ("ToleratedFailureCountPath", json!(-1), "ToleratedFailureCount cannot be negative."),
+        ("ToleratedFailureCountPath", json!([1]), "The ToleratedFailureCountPath field refers to value \"[1]\" which is not a valid integer: $.t"),
+    ];
+    for (field, t, cause) in cases {
+        let e = Execution::start(map(field), json!({"items": [1], "t": t}));
+        assert_eq!(e.rt.status, Status::Failed, "{field} {t}");
+        let got = e.rt.cause.as_deref().unwrap_or_default();
+        assert!(got.ends_with(cause), "{field} {t}: {got}");
+    }
 }

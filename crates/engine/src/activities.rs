@@ -105,6 +105,7 @@ impl Engine {
     ) -> Result<ActivityRecord> {
         arn::check_name(name)?;
         let activity_arn = format!("arn:aws:states:{region}:{account}:activity:{name}");
+        crate::machines::check_tag_count(&activity_arn, &tags)?;
         let record = ActivityRecord {
             arn: activity_arn.clone(),
             name: name.to_owned(),

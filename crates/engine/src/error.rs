@@ -24,8 +24,20 @@ pub enum Error {
     ExecutionAlreadyExists(String),
     #[error("{0}")]
     ActivityDoesNotExist(String),
+    /// A resource that does not exist; `resource_name` is its ARN (AWS's `resourceName`).
+    #[error("{message}")]
+    ResourceNotFound {
+        message: String,
+        resource_name: String,
+    },
+    /// More than [`MAX_TAGS`](crate::MAX_TAGS) tags on one resource (AWS's `TooManyTags`).
+    #[error("{message}")]
+    TooManyTags {
+        message: String,
+        resource_name: String,
+    },
     #[error("{0}")]
-    ResourceNotFound(String),
+    InvalidLoggingConfiguration(String),
     #[error("{0}")]
     StateMachineTypeNotSupported(String),
     #[error("{0}")]
@@ -36,6 +48,10 @@ pub enum Error {
     /// `UpdateMapRun` on a Map Run that ended (a `ValidationException` with its own reason).
     #[error("{0}")]
     CannotUpdateCompletedMapRun(String),
+    /// An alias routing configuration AWS refuses (a `ValidationException` with its own
+    /// reason).
+    #[error("{0}")]
+    InvalidRoutingConfiguration(String),
     #[error("{0}")]
     InvalidToken(String),
     #[error("{0}")]
@@ -67,10 +83,14 @@ impl Error {
             Error::ExecutionDoesNotExist(_) => "ExecutionDoesNotExist",
             Error::ExecutionAlreadyExists(_) => "ExecutionAlreadyExists",
             Error::ActivityDoesNotExist(_) => "ActivityDoesNotExist",
-            Error::ResourceNotFound(_) => "ResourceNotFound",
+            Error::ResourceNotFound { .. } => "ResourceNotFound",
+            Error::TooManyTags { .. } => "TooManyTags",
+            Error::InvalidLoggingConfiguration(_) => "InvalidLoggingConfiguration",
             Error::StateMachineTypeNotSupported(_) => "StateMachineTypeNotSupported",
             Error::MissingRequiredParameter(_) => "MissingRequiredParameter",
-            Error::Validation(_) | Error::CannotUpdateCompletedMapRun(_) => "ValidationException",
+            Error::Validation(_)
+            | Error::CannotUpdateCompletedMapRun(_)
+            | Error::InvalidRoutingConfiguration(_) => "ValidationException",
             Error::InvalidToken(_) => "InvalidToken",
             Error::TaskDoesNotExist(_) => "TaskDoesNotExist",
             Error::TaskTimedOut(_) => "TaskTimedOut",
@@ -83,5 +103,13 @@ impl Error {
 
     pub fn message(&self) -> String {
         self.to_string()
+    }
+
+    /// `ResourceNotFound` for `arn`, with AWS's message.
+    pub(crate) fn resource_not_found(arn: &str) -> Error {
+        Error::ResourceNotFound {
+            message: format!("Resource not found: '{arn}'"),
+            resource_name: arn.to_owned(),
+        }
     }
 }

@@ -56,10 +56,25 @@ pub(crate) struct NewExecution {
     pub parent: Option<ParentLink>,
     pub test_case: Option<String>,
     pub map_run: Option<MapRunChild>,
+    pub trace_header: Option<String>,
 }
 
 /// How long `StartSyncExecution` waits for an Express execution (AWS: 5 minutes).
 const SYNC_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// An execution input as JSON; AWS's `InvalidExecutionInput` with Jackson's message (AWS's
+/// parser) when it is not.
+pub(crate) fn parse_execution_input(text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| {
+        let problem = match asl::jackson::syntax_error(text) {
+            Some(j) => format!("{}: {j}", j.exception_class()),
+            None => e.to_string(),
+        };
+        Error::InvalidExecutionInput(format!(
+            "Invalid State Machine Execution Input: '{problem}'"
+        ))
+    })
+}
 
 impl Engine {
     /// Starts a Standard execution (or an asynchronous Express one).
@@ -68,8 +83,11 @@ impl Engine {
         sm_arn: &str,
         name: Option<String>,
         input: Option<String>,
+        trace_header: Option<String>,
     ) -> Result<StartedExecution> {
-        let (record, _) = self.launch(sm_arn, name, input, None, None).await?;
+        let (record, _) = self
+            .launch(sm_arn, name, input, trace_header, None, None)
+            .await?;
         Ok(StartedExecution {
             arn: record.arn,
             start_date: record.start_date,
@@ -84,7 +102,10 @@ impl Engine {
         input: Option<String>,
         parent: Option<ParentLink>,
     ) -> Result<ExecutionRecord> {
-        Ok(self.launch(sm_arn, name, input, None, parent).await?.0)
+        Ok(self
+            .launch(sm_arn, name, input, None, None, parent)
+            .await?
+            .0)
     }
 
     /// Runs an Express execution to its end and returns its final record.
@@ -95,7 +116,9 @@ impl Engine {
         input: Option<String>,
     ) -> Result<ExecutionRecord> {
         let (tx, rx) = oneshot::channel();
-        let (started, express) = self.launch(sm_arn, name, input, Some(tx), None).await?;
+        let (started, express) = self
+            .launch(sm_arn, name, input, None, Some(tx), None)
+            .await?;
         if !express {
             return Err(Error::StateMachineTypeNotSupported(
                 "This operation is not supported by this type of state machine".into(),
@@ -125,6 +148,7 @@ impl Engine {
         sm_arn: &str,
         name: Option<String>,
         input: Option<String>,
+        trace_header: Option<String>,
         waiter: Option<oneshot::Sender<ExecutionRecord>>,
         parent: Option<ParentLink>,
     ) -> Result<(ExecutionRecord, bool)> {
@@ -149,9 +173,7 @@ impl Engine {
             ));
         }
         let input_text = input.unwrap_or_else(|| "{}".into());
-        let input_value: Value = serde_json::from_str(&input_text).map_err(|e| {
-            Error::InvalidExecutionInput(format!("Invalid State Machine Execution Input: '{e}'"))
-        })?;
+        let input_value = parse_execution_input(&input_text)?;
         let name = match name {
             Some(n) => {
                 arn::check_name(&n)?;
@@ -180,6 +202,7 @@ impl Engine {
             parent,
             test_case,
             map_run: None,
+            trace_header,
         });
         match self
             .inner
@@ -243,6 +266,7 @@ impl Engine {
             state_machine_version_arn: n.version_arn,
             state_machine_alias_arn: n.alias_arn,
             map_run: n.map_run,
+            trace_header: n.trace_header,
         };
         let checkpoint = Checkpoint {
             info,

@@ -31,7 +31,7 @@ pub use activities::ActivityTask;
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use executions::{ExecutionPage, HistoryPage, HistoryQuery, StartedExecution};
-pub use machines::{CreateStateMachine, UpdateStateMachine};
+pub use machines::{CreateStateMachine, UpdateStateMachine, MAX_TAGS};
 pub use map_runs::{MapRunCounts, MapRunDescription, MapRunUpdate};
 pub use redrive::RedriveStatus;
 pub use store::{

@@ -1,9 +1,45 @@
 //! State machine operations: create, describe, update, delete, list, tags.
 
 use asl::definition::{invalid_definition_message, Definition};
+use serde_json::Value;
 use store::StateMachineRecord;
 
 use crate::{arn, Engine, Error, Result};
+
+/// The most tags one resource (state machine, activity) can have.
+pub const MAX_TAGS: usize = 50;
+
+/// AWS's `TooManyTags` when `tags` would put more than [`MAX_TAGS`] on `resource_arn`.
+pub(crate) fn check_tag_count(resource_arn: &str, tags: &[(String, String)]) -> Result<()> {
+    if tags.len() <= MAX_TAGS {
+        return Ok(());
+    }
+    Err(Error::TooManyTags {
+        message: format!(
+            "Too many tags: a resource can have at most {MAX_TAGS} tags, {} were given",
+            tags.len()
+        ),
+        resource_name: resource_arn.to_owned(),
+    })
+}
+
+/// A logging level other than `OFF` needs exactly one destination, and no level takes more.
+fn check_logging(configuration: Option<&str>) -> Result<()> {
+    let Some(config) = configuration.and_then(|c| serde_json::from_str::<Value>(c).ok()) else {
+        return Ok(());
+    };
+    let level = config.get("level").and_then(Value::as_str).unwrap_or("OFF");
+    let destinations = config
+        .get("destinations")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if destinations > 1 || (level != "OFF" && destinations == 0) {
+        return Err(Error::InvalidLoggingConfiguration(
+            "Invalid Logging Configuration: Must specify exactly one Log Destination.".into(),
+        ));
+    }
+    Ok(())
+}
 
 /// What `CreateStateMachine` asks for.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +107,7 @@ impl Engine {
     ) -> Result<StateMachineRecord> {
         arn::check_name(&req.name)?;
         arn::check_role(&req.role_arn)?;
+        check_logging(req.logging_configuration.as_deref())?;
         let definition = parse_definition(&req.definition)?;
         let kind = req.kind.clone().unwrap_or_else(|| "STANDARD".into());
         if kind == "EXPRESS" {
@@ -83,6 +120,7 @@ impl Engine {
             }
         }
         let arn = arn::state_machine(&req.region, &req.account, &req.name);
+        check_tag_count(&arn, &req.tags)?;
         let record = StateMachineRecord {
             arn: arn.clone(),
             name: req.name,
@@ -156,6 +194,7 @@ impl Engine {
                 "Either the definition, the role ARN, the LoggingConfiguration, or the TracingConfiguration must be specified".into(),
             ));
         }
+        check_logging(req.logging_configuration.as_deref())?;
         let before = sm.clone();
         if let Some(d) = req.definition {
             parse_definition(&d)?;
@@ -205,42 +244,83 @@ impl Engine {
             .collect())
     }
 
+    /// TagResource on a state machine or an activity: adds `tags`, replacing the values of
+    /// keys it already has.
     pub async fn tag_resource(&self, arn_text: &str, tags: Vec<(String, String)>) -> Result<()> {
-        let mut sm = self.tagged(arn_text).await?;
+        let mut resource = self.tagged(arn_text).await?;
+        let current = resource.tags_mut();
         for (k, v) in tags {
-            match sm.tags.iter_mut().find(|(key, _)| *key == k) {
+            match current.iter_mut().find(|(key, _)| *key == k) {
                 Some(slot) => slot.1 = v,
-                None => sm.tags.push((k, v)),
+                None => current.push((k, v)),
             }
         }
-        Ok(self.store().update_state_machine(sm).await?)
+        check_tag_count(arn_text, current)?;
+        self.save_tags(resource).await
     }
 
     pub async fn untag_resource(&self, arn_text: &str, keys: &[String]) -> Result<()> {
-        let mut sm = self.tagged(arn_text).await?;
-        sm.tags.retain(|(k, _)| !keys.contains(k));
-        Ok(self.store().update_state_machine(sm).await?)
+        let mut resource = self.tagged(arn_text).await?;
+        resource.tags_mut().retain(|(k, _)| !keys.contains(k));
+        self.save_tags(resource).await
     }
 
     pub async fn list_tags(&self, arn_text: &str) -> Result<Vec<(String, String)>> {
-        Ok(self.tagged(arn_text).await?.tags)
+        Ok(match self.tagged(arn_text).await? {
+            Tagged::StateMachine(sm) => sm.tags,
+            Tagged::Activity(a) => a.tags,
+        })
     }
 
-    async fn tagged(&self, arn_text: &str) -> Result<StateMachineRecord> {
-        let not_found = || Error::ResourceNotFound(format!("Resource not found: '{arn_text}'"));
-        match arn::Arn::parse(arn_text) {
-            Some(a) if a.resource_type == "stateMachine" && a.parts.len() == 1 => self
+    /// The resource a tagging operation names: a state machine (not a version or alias) or
+    /// an activity.
+    async fn tagged(&self, arn_text: &str) -> Result<Tagged> {
+        let not_found = || Error::resource_not_found(arn_text);
+        let Some(a) = arn::Arn::parse(arn_text) else {
+            return Err(Error::InvalidArn(format!("Invalid Arn: '{arn_text}'")));
+        };
+        match (a.resource_type.as_str(), a.parts.len()) {
+            ("stateMachine", 1) => self
                 .store()
                 .get_state_machine(arn_text)
                 .await?
+                .map(Tagged::StateMachine)
                 .ok_or_else(not_found),
-            Some(_) => Err(not_found()),
-            None => Err(Error::InvalidArn(format!("Invalid Arn: '{arn_text}'"))),
+            ("activity", 1) => self
+                .store()
+                .get_activity(arn_text)
+                .await?
+                .map(Tagged::Activity)
+                .ok_or_else(not_found),
+            _ => Err(not_found()),
         }
+    }
+
+    async fn save_tags(&self, resource: Tagged) -> Result<()> {
+        match resource {
+            Tagged::StateMachine(sm) => self.store().update_state_machine(sm).await?,
+            Tagged::Activity(a) => self.store().update_activity(a).await?,
+        }
+        Ok(())
     }
 
     pub(crate) fn new_uuid(&self) -> String {
         asl::Entropy::new(rand::random()).uuid_v4()
+    }
+}
+
+/// A resource the tagging operations act on.
+enum Tagged {
+    StateMachine(StateMachineRecord),
+    Activity(store::ActivityRecord),
+}
+
+impl Tagged {
+    fn tags_mut(&mut self) -> &mut Vec<(String, String)> {
+        match self {
+            Tagged::StateMachine(sm) => &mut sm.tags,
+            Tagged::Activity(a) => &mut a.tags,
+        }
     }
 }
 

@@ -680,6 +680,7 @@ impl Engine {
                 index: index as u64,
                 item_count: Some(r.sizes[index]),
             }),
+            trace_header: None,
         });
         self.inner
             .runner
@@ -1035,7 +1036,7 @@ fn child_result(
 }
 
 fn map_run_not_found(arn: &str) -> Error {
-    Error::ResourceNotFound(format!("Resource not found: '{arn}'"))
+    Error::resource_not_found(arn)
 }
 
 /// `ItemBatcher`: groups the child inputs into batches, and the item count of each.

@@ -68,9 +68,14 @@ impl Engine {
                         other => other.to_string(),
                     });
                     let started = self
-                        .start_execution(&required("StateMachineArn")?, text("Name"), input)
+                        .start_execution(
+                            &required("StateMachineArn")?,
+                            text("Name"),
+                            input,
+                            text("TraceHeader"),
+                        )
                         .await?;
-                    json!({ "ExecutionArn": started.arn, "StartDate": started.start_date })
+                    json!({ "ExecutionArn": started.arn, "StartDate": date(started.start_date) })
                 }
                 "describeExecution" => {
                     let e = self.describe_execution(&required("ExecutionArn")?).await?;
@@ -79,10 +84,10 @@ impl Engine {
                     o.insert("StateMachineArn".into(), json!(e.state_machine_arn));
                     o.insert("Name".into(), json!(e.name));
                     o.insert("Status".into(), json!(e.status));
-                    o.insert("StartDate".into(), json!(e.start_date));
+                    o.insert("StartDate".into(), date(e.start_date));
                     o.insert("Input".into(), json!(e.input));
                     for (key, value) in [
-                        ("StopDate", e.stop_date.map(|d| json!(d))),
+                        ("StopDate", e.stop_date.map(date)),
                         ("Output", e.output.map(|o| json!(o))),
                         ("Error", e.error.map(|v| json!(v))),
                         ("Cause", e.cause.map(|v| json!(v))),
@@ -97,7 +102,7 @@ impl Engine {
                     let e = self
                         .stop_execution(&required("ExecutionArn")?, text("Error"), text("Cause"))
                         .await?;
-                    json!({ "StopDate": e })
+                    json!({ "StopDate": date(e) })
                 }
             })
         }
@@ -116,4 +121,10 @@ impl Engine {
             }
         }
     }
+}
+
+/// A date in an SDK integration's result: an ISO-8601 string, as AWS renders the SDK's
+/// timestamps (`2024-02-07T13:52:02.123Z`), not the API's epoch seconds.
+fn date(millis: i64) -> Value {
+    Value::String(asl::timestamp::format_millis(millis))
 }

@@ -84,8 +84,18 @@ impl Engine {
                     "State type '{kind}' is not supported when a mock is specified"
                 )));
             }
+        } else if req.config.map_iteration_failure_count.is_some() {
+            return Err(Error::Validation(
+                "TestState does not support MapIterationFailureCount when a mock is not specified."
+                    .into(),
+            ));
         } else if container {
             return Err(Error::InvalidDefinition(STATES_WITHOUT_CONTAINERS.into()));
+        } else if matches!(state.kind, StateKind::Task(_)) && req.role_arn.is_none() {
+            // Unmocked, the task is really called, as the role.
+            return Err(Error::Validation(
+                "RoleArn must be specified when testing a Task state".into(),
+            ));
         }
         let mocked = match &req.mock {
             Some(mock) => Some(mocked(mock, &state.kind)?),
@@ -223,9 +233,7 @@ fn runtime_error(cause: String) -> Mocked {
 fn parse_input(text: Option<&str>) -> Result<Value> {
     match text {
         None => Ok(json!({})),
-        Some(t) => serde_json::from_str(t).map_err(|e| {
-            Error::InvalidExecutionInput(format!("Invalid State Machine Execution Input: '{e}'"))
-        }),
+        Some(t) => crate::executions::parse_execution_input(t),
     }
 }
 
@@ -252,9 +260,17 @@ fn mocked(mock: &TestMock, kind: &StateKind) -> Result<Mocked> {
                 return Err(Error::Validation("Mocked result must be an array.".into()));
             }
         }
-        StateKind::Parallel(_) if !result.is_array() => {
-            return Err(Error::Validation("Mocked result must be an array.".into()));
-        }
+        StateKind::Parallel(p) => match result.as_array() {
+            None => return Err(Error::Validation("Mocked result must be an array.".into())),
+            // One result per branch (the wording is ours: AWS's was not found).
+            Some(results) if results.len() != p.branches.len() => {
+                return Err(Error::Validation(format!(
+                    "Mocked result must be an array of {} items, one for each branch of the Parallel state.",
+                    p.branches.len()
+                )))
+            }
+            Some(_) => {}
+        },
         StateKind::Task(t) => {
             crate::mock_schema::check(&t.resource, &result, mock.field_validation)
                 .map_err(Error::Validation)?;

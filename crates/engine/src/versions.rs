@@ -25,8 +25,11 @@ pub(crate) struct Target {
 }
 
 /// AWS's message for a missing alias.
-fn alias_not_found() -> Error {
-    Error::ResourceNotFound("Request references a resource that does not exist.".into())
+fn alias_not_found(alias_arn: &str) -> Error {
+    Error::ResourceNotFound {
+        message: "Request references a resource that does not exist.".into(),
+        resource_name: alias_arn.to_owned(),
+    }
 }
 
 /// Picks the route a roll in `0..100` falls on: the first route takes rolls below its weight,
@@ -172,14 +175,14 @@ impl Engine {
                 .join(", ")
         };
         if routing.is_empty() || routing.len() > 2 {
-            return Err(Error::Validation(
+            return Err(Error::InvalidRoutingConfiguration(
                 "Routing configuration must contain 1 or 2 state machine versions.".into(),
             ));
         }
         let mut machines = Vec::new();
         for r in routing {
             let Ok((a, Qualifier::Version(_))) = arn::parse_qualified(&r.version_arn) else {
-                return Err(Error::Validation(format!(
+                return Err(Error::InvalidRoutingConfiguration(format!(
                     "Routing configuration must contain state machine version ARNs. Received: [{}]",
                     received()
                 )));
@@ -187,28 +190,25 @@ impl Engine {
             machines.push(arn::unqualified(&a));
         }
         if machines.iter().any(|m| *m != machines[0]) {
-            return Err(Error::Validation(format!(
+            return Err(Error::InvalidRoutingConfiguration(format!(
                 "Routing configuration must contain state machine version ARNs of the same state machine. Received: [{}]",
                 received()
             )));
         }
         if routing.len() == 2 && routing[0].version_arn == routing[1].version_arn {
-            return Err(Error::Validation(format!(
+            return Err(Error::InvalidRoutingConfiguration(format!(
                 "Routing configuration must contain distinct state machine version ARNs. Received: [{}]",
                 received()
             )));
         }
         if routing.iter().map(|r| r.weight).sum::<u32>() != 100 {
-            return Err(Error::Validation(
+            return Err(Error::InvalidRoutingConfiguration(
                 "The sum of the weights in the routing configuration must be equal to 100.".into(),
             ));
         }
         for r in routing {
             if self.store().get_version(&r.version_arn).await?.is_none() {
-                return Err(Error::ResourceNotFound(format!(
-                    "Resource not found: '{}'",
-                    r.version_arn
-                )));
+                return Err(Error::resource_not_found(&r.version_arn));
             }
         }
         Ok(machines.swap_remove(0))
@@ -245,12 +245,12 @@ impl Engine {
     pub async fn describe_state_machine_alias(&self, alias_arn: &str) -> Result<AliasRecord> {
         let (_, q) = arn::parse_qualified(alias_arn)?;
         if !matches!(q, Qualifier::Alias(_)) {
-            return Err(alias_not_found());
+            return Err(alias_not_found(alias_arn));
         }
         self.store()
             .get_alias(alias_arn)
             .await?
-            .ok_or_else(alias_not_found)
+            .ok_or_else(|| alias_not_found(alias_arn))
     }
 
     /// `UpdateStateMachineAlias`: a new description, a new routing configuration, or both.
@@ -269,7 +269,7 @@ impl Engine {
         if let Some(routing) = routing {
             let sm_arn = self.check_routing(&routing).await?;
             if sm_arn != alias.state_machine_arn {
-                return Err(Error::Validation(format!(
+                return Err(Error::InvalidRoutingConfiguration(format!(
                     "Routing configuration must contain state machine version ARNs of the alias's state machine: {}",
                     alias.state_machine_arn
                 )));
@@ -282,7 +282,7 @@ impl Engine {
         alias.update_date = self.now();
         match self.store().update_alias(alias.clone()).await {
             Ok(()) => Ok(alias),
-            Err(store::Error::NotFound) => Err(alias_not_found()),
+            Err(store::Error::NotFound) => Err(alias_not_found(alias_arn)),
             Err(e) => Err(e.into()),
         }
     }

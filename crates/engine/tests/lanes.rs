@@ -48,7 +48,7 @@ async fn start(engine: &Engine) -> String {
     let items: Vec<Value> = (0..ITEMS).map(|n| json!({"n": n, "wait": n % 2})).collect();
     let input = json!({ "items": items }).to_string();
     engine
-        .start_execution(&machine, None, Some(input))
+        .start_execution(&machine, None, Some(input), None)
         .await
         .expect("start")
         .arn

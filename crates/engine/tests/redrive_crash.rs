@@ -47,7 +47,7 @@ fn a_redrive_committed_before_a_crash_is_applied_on_restart() {
         let engine = engine(dir.path()).await;
         let machine = create_machine(&engine, "redrive-crash", DEFINITION.into()).await;
         let started = engine
-            .start_execution(&machine, None, None)
+            .start_execution(&machine, None, None, None)
             .await
             .expect("start");
         status_of(&engine, &started.arn, "FAILED").await;

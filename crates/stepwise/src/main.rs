@@ -321,7 +321,7 @@ fn run(file: &std::path::Path, input: &str, wait_time_scale: f64) -> anyhow::Res
             .await
             .map_err(|e| anyhow::anyhow!(api::error::ApiError::from(e).message))?;
         let started = engine
-            .start_execution(&sm.arn, None, Some(input.to_owned()))
+            .start_execution(&sm.arn, None, Some(input.to_owned()), None)
             .await
             .map_err(|e| anyhow::anyhow!(api::error::ApiError::from(e).message))?;
         let record = loop {

@@ -193,9 +193,10 @@ fn succeeded_parent(tail: &[&'static str]) -> Vec<(String, i64, i64)> {
         ("MapStateStarted", 2),
         ("MapRunStarted", 3),
         ("MapRunSucceeded", 4),
-        // Both follow MapRunSucceeded, as AWS records them.
+        // MapStateSucceeded follows MapRunSucceeded, MapStateExited MapRunStarted, as AWS
+        // records them since November 2024.
         ("MapStateSucceeded", 5),
-        ("MapStateExited", 5),
+        ("MapStateExited", 4),
     ];
     for (i, t) in tail.iter().enumerate() {
         want.push((t, 7 + i as i64));
@@ -745,7 +746,7 @@ fn threshold_cases() -> Vec<ThresholdCase> {
     };
     let run_failed = with(&["MapRunFailed", "MapStateFailed", "ExecutionFailed"]);
     let mut run_succeeded = with(&["MapRunSucceeded", "MapStateSucceeded"]);
-    run_succeeded.extend([("MapStateExited", 5), ("ExecutionSucceeded", 7)]);
+    run_succeeded.extend([("MapStateExited", 4), ("ExecutionSucceeded", 7)]);
     let threshold = Some((THRESHOLD_ERROR, THRESHOLD_CAUSE));
     // Items 1 and 3 fail; one child at a time, so the counters are exact.
     let failed_at_1 = Counts {
@@ -1290,7 +1291,7 @@ async fn redrive_failed_map_run(execution_type: &str) {
                 ("MapRunRedriven", 10),
                 ("MapRunSucceeded", 11),
                 ("MapStateSucceeded", 12),
-                ("MapStateExited", 12),
+                ("MapStateExited", 11),
                 ("ExecutionSucceeded", 14),
             ]
         ),
@@ -1905,7 +1906,9 @@ async fn map_run_api_errors() {
     ];
     for (name, op, body, code) in cases {
         let r = raw.call(op, &body).await;
-        assert_eq!(r.status, 400, "{name}: {}", r.text);
+        // ResourceNotFound has the model's `httpError` 404 (ARCHITECTURE.md).
+        let status = if code == "ResourceNotFound" { 404 } else { 400 };
+        assert_eq!(r.status, status, "{name}: {}", r.text);
         assert_eq!(r.error_code().as_deref(), Some(code), "{name}: {}", r.text);
     }
 }

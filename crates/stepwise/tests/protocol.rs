@@ -696,3 +696,217 @@ async fn every_model_operation_answers() {
         failures.join("\n  ")
     );
 }
+
+/// What the AWS SDK for JavaScript noticed (issue 18): tags on activities, `TooManyTags` with
+/// `resourceName`, `InvalidLoggingConfiguration`, `traceHeader` kept, ListExecutions with two
+/// parents refused, the alias routing `reason`, `ResourceNotFound`'s `resourceName` and the
+/// statuses of the model's `httpError` traits (404, 409).
+#[tokio::test]
+async fn error_shapes_and_fields_clients_read() {
+    let server = Server::memory(1.0);
+    let raw = server.raw();
+    let account = server.account_id().to_owned();
+    let tags = |n: usize| -> Vec<serde_json::Value> {
+        (0..n)
+            .map(|i| json!({ "key": format!("k{i}"), "value": "v" }))
+            .collect()
+    };
+    let mut problems = Vec::new();
+    let mut expect = |what: &str, r: &RawResponse, status: u16, code: &str| -> serde_json::Value {
+        if r.status != status || r.error_code().as_deref() != Some(code) {
+            problems.push(format!(
+                "{what}: expected {status} {code}, got {} {}",
+                r.status, r.text
+            ));
+        }
+        r.json()
+    };
+
+    // Activities: CreateActivity keeps its tags; the tagging operations take activity ARNs.
+    let activity = raw
+        .ok(
+            "CreateActivity",
+            &json!({ "name": "tagged", "tags": tags(2) }),
+        )
+        .await["activityArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let listed = raw
+        .ok("ListTagsForResource", &json!({ "resourceArn": activity }))
+        .await;
+    assert_eq!(listed["tags"], json!(tags(2)), "CreateActivity's tags");
+    raw.ok(
+        "TagResource",
+        &json!({ "resourceArn": activity, "tags": [{ "key": "k0", "value": "new" }] }),
+    )
+    .await;
+    raw.ok(
+        "UntagResource",
+        &json!({ "resourceArn": activity, "tagKeys": ["k1"] }),
+    )
+    .await;
+    let listed = raw
+        .ok("ListTagsForResource", &json!({ "resourceArn": activity }))
+        .await;
+    assert_eq!(listed["tags"], json!([{ "key": "k0", "value": "new" }]));
+
+    // More than 50 tags, at creation or in total after TagResource.
+    let r = raw
+        .call(
+            "CreateActivity",
+            &json!({ "name": "crowded", "tags": tags(51) }),
+        )
+        .await;
+    let crowded = format!("arn:aws:states:us-east-1:{account}:activity:crowded");
+    let body = expect("CreateActivity with 51 tags", &r, 400, "TooManyTags");
+    assert_eq!(body["resourceName"], json!(crowded), "{body}");
+    let r = raw
+        .call(
+            "TagResource",
+            &json!({ "resourceArn": activity, "tags": tags(51)[1..] }),
+        )
+        .await;
+    let body = expect("TagResource past 50 tags", &r, 400, "TooManyTags");
+    assert_eq!(body["resourceName"], json!(activity), "{body}");
+
+    // A logging level other than OFF needs a destination.
+    let definition = json!({ "StartAt": "P", "States": { "P": { "Type": "Pass", "End": true } } });
+    let create = |name: &str, extra: serde_json::Value| {
+        let mut body =
+            json!({ "name": name, "definition": definition.to_string(), "roleArn": ROLE_ARN });
+        if let (Some(b), Some(x)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(x.clone());
+        }
+        body
+    };
+    for level in ["ALL", "ERROR", "FATAL"] {
+        let r = raw
+            .call(
+                "CreateStateMachine",
+                &create(
+                    "logged",
+                    json!({ "loggingConfiguration": { "level": level } }),
+                ),
+            )
+            .await;
+        let body = expect(level, &r, 400, "InvalidLoggingConfiguration");
+        assert_eq!(
+            body["message"],
+            "Invalid Logging Configuration: Must specify exactly one Log Destination."
+        );
+    }
+    let sm = raw
+        .ok(
+            "CreateStateMachine",
+            &create(
+                "traced",
+                json!({ "loggingConfiguration": { "level": "OFF" } }),
+            ),
+        )
+        .await["stateMachineArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    // traceHeader comes back from DescribeExecution.
+    let trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1";
+    let exec = raw
+        .ok(
+            "StartExecution",
+            &json!({ "stateMachineArn": sm, "traceHeader": trace }),
+        )
+        .await["executionArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let described = raw
+        .ok("DescribeExecution", &json!({ "executionArn": exec }))
+        .await;
+    assert_eq!(described["traceHeader"], json!(trace), "{described}");
+
+    // An input that is not JSON: the message of AWS's parser (Jackson).
+    let r = raw
+        .call(
+            "StartExecution",
+            &json!({ "stateMachineArn": sm, "input": "{\"a\": tru}" }),
+        )
+        .await;
+    let body = expect(
+        "an input that is not JSON",
+        &r,
+        400,
+        "InvalidExecutionInput",
+    );
+    assert_eq!(
+        body["message"],
+        "Invalid State Machine Execution Input: 'com.fasterxml.jackson.core.JsonParseException: Unrecognized token 'tru': was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')\n at [Source: (String)\"{\"a\": tru}\"; line: 1, column: 10]'"
+    );
+
+    // ListExecutions names one parent: a state machine or a Map Run.
+    let map_run = format!("arn:aws:states:us-east-1:{account}:mapRun:traced/m:1");
+    let r = raw
+        .call(
+            "ListExecutions",
+            &json!({ "stateMachineArn": sm, "mapRunArn": map_run }),
+        )
+        .await;
+    expect(
+        "ListExecutions with both parents",
+        &r,
+        400,
+        "ValidationException",
+    );
+
+    // An alias whose routing does not add up: a ValidationException with its reason.
+    let version = raw
+        .ok(
+            "PublishStateMachineVersion",
+            &json!({ "stateMachineArn": sm }),
+        )
+        .await["stateMachineVersionArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let r = raw
+        .call(
+            "CreateStateMachineAlias",
+            &json!({ "name": "half", "routingConfiguration": [
+                { "stateMachineVersionArn": version, "weight": 50 }
+            ] }),
+        )
+        .await;
+    let body = expect(
+        "routing weights summing to 50",
+        &r,
+        400,
+        "ValidationException",
+    );
+    assert_eq!(body["reason"], "INVALID_ROUTING_CONFIGURATION", "{body}");
+
+    // ResourceNotFound: 404, with the resource's name.
+    let missing_alias = format!("{sm}:nope");
+    let missing_activity = format!("arn:aws:states:us-east-1:{account}:activity:nope");
+    for (op, member, missing) in [
+        (
+            "DescribeStateMachineAlias",
+            "stateMachineAliasArn",
+            &missing_alias,
+        ),
+        ("ListTagsForResource", "resourceArn", &missing_activity),
+    ] {
+        let r = raw.call(op, &json!({ member: missing })).await;
+        let body = expect(op, &r, 404, "ResourceNotFound");
+        assert_eq!(body["resourceName"], json!(missing), "{body}");
+    }
+
+    // ConflictException: 409.
+    let r = raw
+        .call(
+            "PublishStateMachineVersion",
+            &json!({ "stateMachineArn": sm, "revisionId": "not-the-current-one" }),
+        )
+        .await;
+    expect("publishing a stale revision", &r, 409, "ConflictException");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -1115,6 +1115,28 @@ async fn express_start_sync_execution() {
     assert_eq!(failed.error(), Some("Negative"));
     assert_eq!(failed.cause(), Some("total below zero"));
     assert!(failed.output().is_none());
+    // AWS reports outputDetails on a failed synchronous execution too.
+    assert_eq!(
+        failed.output_details().map(|d| d.included()),
+        Some(true),
+        "{failed:?}"
+    );
+
+    // An Express execution's context object has no RedriveCount (it cannot be redriven).
+    let context = json!({"StartAt": "C", "States": {"C": {
+        "Type": "Pass", "Parameters": {"execution.$": "$$.Execution"}, "End": true
+    }}});
+    let sm_context =
+        create_machine_of_type(&client, "context", &context, StateMachineType::Express).await;
+    let seen = client
+        .start_sync_execution()
+        .state_machine_arn(&sm_context)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("StartSyncExecution (context): {}", sdk_err(e)));
+    let execution = parse_json("context output", seen.output())["execution"].clone();
+    assert_eq!(execution["Id"], json!(seen.execution_arn()), "{execution}");
+    assert!(execution.get("RedriveCount").is_none(), "{execution}");
 
     // A Standard machine cannot run synchronously.
     let standard = create_machine(&client, "slowpoke", &long_wait()).await;

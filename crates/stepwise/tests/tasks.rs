@@ -1147,6 +1147,58 @@ async fn wait_for_task_token_child_answers_through_aws_sdk_sfn() {
     );
 }
 
+/// `aws-sdk:sfn:startExecution` and `describeExecution` render dates as the SDK integrations
+/// do on AWS: ISO-8601 strings, not the API's epoch seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_sdk_sfn_results_carry_iso_dates() {
+    let server = Server::memory(0.1);
+    let client = server.client();
+    let target = create_machine(
+        &client,
+        "sdk-target",
+        &json!({ "StartAt": "P", "States": { "P": { "Type": "Pass", "End": true } } }),
+    )
+    .await;
+    let definition = json!({
+        "StartAt": "Start",
+        "States": {
+            "Start": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:sfn:startExecution",
+                "Parameters": { "StateMachineArn": target, "Input": { "k": "v" } },
+                "ResultPath": "$.started",
+                "Next": "Describe",
+            },
+            "Describe": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:sfn:describeExecution",
+                "Parameters": { "ExecutionArn.$": "$.started.ExecutionArn" },
+                "ResultSelector": { "StartDate.$": "$.StartDate" },
+                "ResultPath": "$.described",
+                "End": true,
+            },
+        },
+    });
+    let sm = create_machine(&client, "sdk-dates", &definition).await;
+    let exec = start(&client, &sm, None, &json!({})).await;
+    let d = wait_done(&client, &exec, DONE_WITHIN).await;
+    assert_eq!(
+        *d.status(),
+        ExecutionStatus::Succeeded,
+        "{}",
+        status_line(&d)
+    );
+    let out = output(&d);
+    let iso = |v: &Value| {
+        v.as_str().is_some_and(|s| {
+            s.len() == 24 && s.ends_with('Z') && asl::timestamp::parse(s).is_some()
+        })
+    };
+    for date in [&out["started"]["StartDate"], &out["described"]["StartDate"]] {
+        assert!(iso(date), "not an ISO-8601 date: {date} in {out}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // 5. Restart with tasks and retries pending
 // ---------------------------------------------------------------------------

@@ -262,6 +262,41 @@ fn rows() -> Vec<Row> {
             ),
         },
         Row {
+            name: "a Parallel mock with a result per branch but one",
+            request: json!({
+                "definition": json!({"Type": "Parallel", "End": true, "Branches": [
+                    {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+                    {"StartAt": "Q", "States": {"Q": {"Type": "Pass", "End": true}}}
+                ]}).to_string(),
+                "mock": {"result": "[1]"}
+            }),
+            expect: Expect::Error(
+                "ValidationException",
+                "Mocked result must be an array of 2 items, one for each branch of the Parallel state.",
+            ),
+        },
+        Row {
+            name: "mapIterationFailureCount without a mock",
+            request: json!({
+                "definition": json!({"Type": "Map", "End": true, "ItemProcessor":
+                    {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}
+                }).to_string(),
+                "stateConfiguration": {"mapIterationFailureCount": 0}
+            }),
+            expect: Expect::Error(
+                "ValidationException",
+                "TestState does not support MapIterationFailureCount when a mock is not specified.",
+            ),
+        },
+        Row {
+            name: "an unmocked Task without a role",
+            request: json!({"definition": retried.to_string()}),
+            expect: Expect::Error(
+                "ValidationException",
+                "RoleArn must be specified when testing a Task state",
+            ),
+        },
+        Row {
             name: "a stateName the definition does not have",
             request: json!({"definition": machine.to_string(), "stateName": "Nope"}),
             expect: Expect::Error("ValidationException", "State not found in definition"),
@@ -347,7 +382,8 @@ async fn test_state_payload_text() {
         ..Options::default()
     });
     let parallel = json!({"Type": "Parallel", "End": true, "Branches": [
-        {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+        {"StartAt": "Q", "States": {"Q": {"Type": "Pass", "End": true}}}
     ]});
     let answer = server
         .raw()
@@ -399,6 +435,7 @@ async fn test_state_performs_a_real_task() {
             &json!({
                 "definition": definition.to_string(),
                 "input": json!({"hello": "world"}).to_string(),
+                "roleArn": "arn:aws:iam::123456789012:role/test",
                 "inspectionLevel": "DEBUG"
             }),
         ),

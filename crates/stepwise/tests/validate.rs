@@ -29,12 +29,14 @@ fn with_warnings() -> Value {
     }})
 }
 
-/// Valid for a STANDARD state machine only.
+/// Valid for a STANDARD state machine only: an activity, `.waitForTaskToken` and `.sync:2`.
 fn standard_only() -> Value {
     json!({"StartAt": "A", "States": {
         "A": {"Type": "Task", "Resource": "arn:aws:states:us-east-1:123456789012:activity:a", "Next": "T"},
         "T": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-              "Parameters": {"QueueUrl": "q", "MessageBody": {"Token.$": "$$.Task.Token"}}, "End": true}
+              "Parameters": {"QueueUrl": "q", "MessageBody": {"Token.$": "$$.Task.Token"}}, "Next": "U"},
+        "U": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+              "Parameters": {"StateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:c"}, "End": true}
     }})
 }
 
@@ -92,12 +94,13 @@ fn rows() -> Vec<Row> {
         Row {
             kind: Some(StateMachineType::Express),
             ..row(
-                "EXPRESS refuses activities and .waitForTaskToken",
+                "EXPRESS refuses activities, .waitForTaskToken and .sync",
                 standard_only(),
                 "FAIL",
                 &[
                     ("ERROR", "SCHEMA_VALIDATION_FAILED", "/States/A/Resource"),
                     ("ERROR", "SCHEMA_VALIDATION_FAILED", "/States/T/Resource"),
+                    ("ERROR", "SCHEMA_VALIDATION_FAILED", "/States/U/Resource"),
                 ],
             )
         },
@@ -216,4 +219,65 @@ fn validate_command_prints_errors_and_warnings() {
             );
         }
     }
+}
+
+/// The definitions AWS refuses among the real-world ones: the folder's README names them.
+const REALWORLD_INVALID_ON_AWS: &[&str] = &[
+    // `QueryLanguage` inside `States`.
+    "sfn-workflows/shared-fallback-state-jsonata__statemachine__statemachine.asl.json",
+];
+
+/// Every definition of `../shared/realworld-cases` (deployed AWS samples; another folder with
+/// `STEPWISE_REALWORLD_CASES`) passes `stepwise validate`, and the ones AWS refuses fail it.
+/// Skipped, with a message, when the folder is absent.
+#[test]
+fn realworld_definitions_validate() {
+    let dir = std::env::var_os("STEPWISE_REALWORLD_CASES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/realworld-cases")
+        });
+    let Ok(index) = std::fs::read_to_string(dir.join("index.json")) else {
+        println!("skipped: no real-world definitions at {}", dir.display());
+        return;
+    };
+    let index: Value = serde_json::from_str(&index).expect("index.json is JSON");
+    let files: Vec<&str> = index["cases"]
+        .as_array()
+        .expect("index.json lists its cases")
+        .iter()
+        .filter_map(|c| c["file"].as_str())
+        .collect();
+    assert!(!files.is_empty(), "index.json lists no files");
+    let mut failures = Vec::new();
+    for file in &files {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_stepwise"))
+            .arg("validate")
+            .arg(dir.join(file))
+            .output()
+            .expect("running `stepwise validate`");
+        let valid_on_aws = !REALWORLD_INVALID_ON_AWS.contains(file);
+        if output.status.success() != valid_on_aws {
+            let errors: Vec<String> = String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter(|l| l.starts_with("ERROR"))
+                .map(str::to_owned)
+                .collect();
+            failures.push(format!(
+                "{file}: AWS {}, stepwise {}: {errors:?}",
+                if valid_on_aws {
+                    "accepts it"
+                } else {
+                    "refuses it"
+                },
+                if valid_on_aws {
+                    "refuses it"
+                } else {
+                    "accepts it"
+                },
+            ));
+        }
+    }
+    println!("{} real-world definitions validated", files.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -124,6 +124,9 @@ pub struct ExecutionRecord {
     /// The Map Run this execution is a child of, and the index of its item (batch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map_run: Option<MapRunChild>,
+    /// StartExecution's `traceHeader` (X-Ray), returned by DescribeExecution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_header: Option<String>,
 }
 
 /// Where a Map Run child execution belongs.

@@ -27,6 +27,7 @@ fn execution(arn: &str, start: i64, status: &str) -> ExecutionRecord {
         map_run: None,
         state_machine_version_arn: None,
         state_machine_alias_arn: None,
+        trace_header: None,
     }
 }
 

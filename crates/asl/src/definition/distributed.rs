@@ -61,6 +61,33 @@ pub enum Threshold {
 const LABEL_MAX: usize = 40;
 
 impl Validator {
+    /// A Map's `ProcessorConfig` at `at`: `Mode` INLINE or DISTRIBUTED, `ExecutionType`
+    /// STANDARD or EXPRESS, and required in the distributed mode.
+    pub(super) fn processor_config(&mut self, config: &Value, at: &str) {
+        let Value::Object(config) = config else {
+            self.schema("Value must be an object", at);
+            return;
+        };
+        let one_of = [
+            ("Mode", "[INLINE, DISTRIBUTED]"),
+            ("ExecutionType", "[STANDARD, EXPRESS]"),
+        ];
+        for (field, values) in one_of {
+            let value = config.get(field);
+            let allowed = values.trim_matches(['[', ']']).split(", ");
+            if value.is_some_and(|v| !allowed.clone().any(|a| v.as_str() == Some(a))) {
+                self.schema(
+                    format!("The field '{field}' should have one of these values: {values}"),
+                    &format!("{at}/{field}"),
+                );
+            }
+        }
+        let distributed = config.get("Mode").and_then(Value::as_str) == Some("DISTRIBUTED");
+        if distributed && !config.contains_key("ExecutionType") {
+            self.schema("These fields are required: [ExecutionType]", at);
+        }
+    }
+
     /// The distributed fields of the Map state at `at`; `processor` is its `ItemProcessor`.
     pub(super) fn distributed(
         &mut self,

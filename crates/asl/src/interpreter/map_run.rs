@@ -156,9 +156,10 @@ impl Run<'_> {
                 let id = self.push(prev, EventDetails::MapRunSucceeded);
                 let state_type = "Map".into();
                 self.push(id, EventDetails::ContainerSucceeded { state_type });
-                // MapStateExited follows MapRunSucceeded, as most of AWS's recordings show (a
-                // few show MapRunStarted: a race on AWS's side).
-                self.rt.chain = Some(id);
+                // MapStateExited follows the Map Run's start (`MapRunStarted`), not its end:
+                // every recording since November 2024 shows it; the older ones (up to June
+                // 2024) show MapRunSucceeded.
+                self.rt.chain = Some(prev);
                 let exit = (m.result_selector.as_ref(), &m.result_path);
                 return match self.exit_with_result(state, exit, raw, context, result)? {
                     Ok(output) => Ok(Outcome::Exit(output)),
@@ -386,10 +387,11 @@ impl Run<'_> {
             )),
             (false, _, Some(n)) => Ok(Some(n)),
             _ => {
-                let kind = if integral { "integer" } else { "number" };
+                let kind = if integral { "integer" } else { "float" };
                 Err(match source {
                     Ok(p) => StatesError::runtime(format!(
-                        "The {field}Path field refers to value \"{value}\" which is not a valid {kind}: {}",
+                        "The {field}Path field refers to value \"{}\" which is not a valid {kind}: {}",
+                        quoted_value(&value),
                         p.text()
                     )),
                     Err(t) => {
@@ -399,6 +401,15 @@ impl Run<'_> {
                 })
             }
         }
+    }
+}
+
+/// A value as AWS quotes it in a `…Path` runtime error: a string as it is, anything else as
+/// JSON.
+pub(super) fn quoted_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
