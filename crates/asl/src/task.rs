@@ -59,7 +59,9 @@ impl Resource {
             ("lambda", rest) if rest.starts_with("function:") => Ok(Resource::Lambda {
                 arn: arn.to_owned(),
             }),
-            ("states", rest) if parts[3].is_empty() && parts[4].is_empty() => {
+            ("states", rest)
+                if (parts[3].is_empty() && parts[4].is_empty()) || names_integration(rest) =>
+            {
                 let (service, action) = match rest.strip_prefix("aws-sdk:") {
                     Some(sdk) => {
                         let (svc, action) = sdk.split_once(':').ok_or_else(invalid)?;
@@ -112,6 +114,19 @@ impl Resource {
             }
         )
     }
+}
+
+/// Whether the part after `arn:aws:states:REGION:ACCOUNT:` names a service integration
+/// (`aws-sdk:s3:getObject`, `lambda:invoke`), which AWS accepts with a region and account,
+/// rather than a resource of Step Functions (`stateMachine:…`, `execution:…`).
+fn names_integration(rest: &str) -> bool {
+    let service = rest.split(':').next().unwrap_or_default();
+    rest.contains(':')
+        && !service.is_empty()
+        && service
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !matches!(service, "execution" | "express" | "activity")
 }
 
 /// A `Retry` entry.
@@ -286,6 +301,14 @@ mod tests {
                 "arn:aws:states:::http:invoke",
                 Some(("http", "invoke", Pattern::RequestResponse)),
             ),
+            (
+                "arn:aws:states:us-east-1:123456789012:aws-sdk:s3:getObject",
+                Some(("aws-sdk:s3", "getObject", Pattern::RequestResponse)),
+            ),
+            (
+                "arn:aws:states:eu-west-1:123456789012:states:startExecution.sync",
+                Some(("states", "startExecution.sync", Pattern::Sync)),
+            ),
         ];
         for (arn, want) in cases {
             match (Resource::parse(arn), want) {
@@ -316,6 +339,8 @@ mod tests {
             Ok(Resource::Lambda { .. })
         ));
         assert!(Resource::parse("nope").is_err());
+        assert!(Resource::parse("arn:aws:states:us-east-1:1:stateMachine:m").is_err());
+        assert!(Resource::parse("arn:aws:states:us-east-1:1:execution:m:e").is_err());
     }
 
     #[test]

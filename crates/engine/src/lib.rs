@@ -60,8 +60,11 @@ pub struct Config {
     pub states_per_call: u32,
     /// Where Lambda tasks are invoked (the Lambda Invoke REST API), e.g. `http://127.0.0.1:3001`.
     pub lambda_endpoint: Option<String>,
-    /// An AWS-compatible endpoint for S3 and SDK integrations.
+    /// One AWS-compatible endpoint for every service integration (LocalStack or moto style).
     pub aws_endpoint: Option<String>,
+    /// Per-service endpoints, by the integration's service name (`sqs`, `eventbridge`,
+    /// `sfn`, …) or the service's endpoint prefix (`events`, `states`, …).
+    pub endpoints: std::collections::BTreeMap<String, String>,
     /// A Step Functions Local MockConfigFile, already read.
     pub mock_config: Option<serde_json::Value>,
 }
@@ -78,6 +81,7 @@ impl Default for Config {
             states_per_call: 256,
             lambda_endpoint: None,
             aws_endpoint: None,
+            endpoints: Default::default(),
             mock_config: None,
         }
     }

@@ -1,5 +1,6 @@
 //! `stepwise`: the server (`serve`) and the local front doors (`validate`, `run`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the server.
-    Serve(Serve),
+    Serve(Box<Serve>),
     /// Check a state machine definition and print its diagnostics.
     Validate {
         /// The definition file (Amazon States Language JSON).
@@ -57,9 +58,15 @@ struct Serve {
     /// Where Lambda tasks are invoked (Lambda Invoke REST API), e.g. http://127.0.0.1:3001.
     #[arg(long, env = "LAMBDA_ENDPOINT")]
     lambda_endpoint: Option<String>,
-    /// AWS-compatible endpoint for S3 and SDK integrations.
+    /// One AWS-compatible endpoint for every service integration (LocalStack, moto).
     #[arg(long, env = "STEPWISE_AWS_ENDPOINT")]
     aws_endpoint: Option<String>,
+    /// A per-service endpoint, `SERVICE=URL` (repeatable; SERVICE as in
+    /// `aws-sdk:SERVICE`, e.g. `sqs=http://127.0.0.1:9324`). Also read from Step Functions
+    /// Local's SQS_ENDPOINT, SNS_ENDPOINT, DYNAMODB_ENDPOINT, EVENTBRIDGE_ENDPOINT,
+    /// BATCH_ENDPOINT, ECS_ENDPOINT, GLUE_ENDPOINT, SAGE_MAKER_ENDPOINT, STEP_FUNCTIONS_ENDPOINT.
+    #[arg(long = "endpoint", value_name = "SERVICE=URL", value_parser = parse_endpoint)]
+    endpoints: Vec<(String, String)>,
     /// Multiplies Wait durations and timeouts.
     #[arg(long, env = "WAIT_TIME_SCALE", default_value_t = 1.0)]
     wait_time_scale: f64,
@@ -78,6 +85,44 @@ struct Serve {
     /// `text` or `json`.
     #[arg(long, env = "STEPWISE_LOG_FORMAT", default_value = "text")]
     log_format: String,
+}
+
+/// Step Functions Local's per-service endpoint variables, and the service each one names.
+const ENDPOINT_VARIABLES: [(&str, &str); 9] = [
+    ("SQS_ENDPOINT", "sqs"),
+    ("SNS_ENDPOINT", "sns"),
+    ("DYNAMODB_ENDPOINT", "dynamodb"),
+    ("EVENTBRIDGE_ENDPOINT", "eventbridge"),
+    ("BATCH_ENDPOINT", "batch"),
+    ("ECS_ENDPOINT", "ecs"),
+    ("GLUE_ENDPOINT", "glue"),
+    ("SAGE_MAKER_ENDPOINT", "sagemaker"),
+    ("STEP_FUNCTIONS_ENDPOINT", "sfn"),
+];
+
+/// Parses `SERVICE=URL`.
+fn parse_endpoint(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((service, url)) if !service.is_empty() && url.starts_with("http") => {
+            Ok((service.to_lowercase(), url.to_owned()))
+        }
+        _ => Err(format!(
+            "invalid endpoint '{text}': use SERVICE=URL, e.g. sqs=http://127.0.0.1:9324"
+        )),
+    }
+}
+
+/// The per-service endpoints: the environment's, then the flags' (which win).
+fn service_endpoints(flags: Vec<(String, String)>) -> BTreeMap<String, String> {
+    let mut endpoints: BTreeMap<String, String> = ENDPOINT_VARIABLES
+        .iter()
+        .filter_map(|(var, service)| {
+            let url = std::env::var(var).ok().filter(|u| !u.is_empty())?;
+            Some(((*service).to_owned(), url))
+        })
+        .collect();
+    endpoints.extend(flags);
+    endpoints
 }
 
 /// Parses `90s`, `15m`, `2h`, `14d` (or plain seconds) into seconds.
@@ -107,7 +152,7 @@ fn parse_duration(text: &str) -> Result<u64, String> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Validate { file } => validate(&file),
         Command::Run {
             file,
@@ -171,6 +216,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         max_open_executions: usize::try_from(args.max_open_executions).unwrap_or(usize::MAX),
         lambda_endpoint: args.lambda_endpoint,
         aws_endpoint: args.aws_endpoint,
+        endpoints: service_endpoints(args.endpoints),
         mock_config,
         ..engine::Config::default()
     };

@@ -39,7 +39,7 @@ use asl::task::Pattern;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
 
-use super::{client, error_chain, header_case, task_timeout, timed_out};
+use super::{client, error_chain, percent_encode, sdk_metadata, task_timeout, timed_out};
 use crate::tasks::{failed, Reply};
 use crate::Engine;
 
@@ -170,27 +170,7 @@ fn parse_payload(body: &str) -> Value {
 
 /// `lambda:invoke`'s result: the Invoke response as the AWS Java SDK describes it.
 fn invoke_result(status: u16, headers: &HeaderMap, body: &str) -> Value {
-    let request_id =
-        header(headers, "x-amzn-requestid").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let mut all = Map::new();
-    let mut single = Map::new();
-    for name in headers.keys() {
-        let values: Vec<Value> = headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(|v| Value::String(v.to_owned()))
-            .collect();
-        let key = header_case(name.as_str());
-        if let Some(Value::String(first)) = values.first() {
-            single.insert(key.clone(), Value::String(first.clone()));
-        }
-        all.insert(key, Value::Array(values));
-    }
-    if !all.contains_key("x-amzn-RequestId") {
-        all.insert("x-amzn-RequestId".into(), json!([request_id]));
-        single.insert("x-amzn-RequestId".into(), json!(request_id));
-    }
+    let (http_metadata, request_id) = sdk_metadata(status, headers);
     let mut result = Map::new();
     if status != 202 {
         let version = header(headers, "x-amz-executed-version").unwrap_or_else(|| "$LATEST".into());
@@ -202,14 +182,7 @@ fn invoke_result(status: u16, headers: &HeaderMap, body: &str) -> Value {
         parse_payload(body)
     };
     result.insert("Payload".into(), payload);
-    result.insert(
-        "SdkHttpMetadata".into(),
-        json!({
-            "AllHttpHeaders": all,
-            "HttpHeaders": single,
-            "HttpStatusCode": status,
-        }),
-    );
+    result.insert("SdkHttpMetadata".into(), http_metadata);
     result.insert(
         "SdkResponseMetadata".into(),
         json!({ "RequestId": request_id }),
@@ -223,19 +196,6 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-}
-
-/// Percent-encodes a path segment or query value (RFC 3986 unreserved characters stay).
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Calls the Invoke API and sorts its answer.
@@ -255,10 +215,10 @@ async fn send(engine: &Engine, d: &Dispatch, call: &Call) -> Answer {
     let mut url = format!(
         "{}/2015-03-31/functions/{}/invocations",
         endpoint.trim_end_matches('/'),
-        encode(&call.function.name)
+        percent_encode(&call.function.name, false)
     );
     if let Some(q) = &call.function.qualifier {
-        url.push_str(&format!("?Qualifier={}", encode(q)));
+        url.push_str(&format!("?Qualifier={}", percent_encode(q, false)));
     }
     let http = match client() {
         Ok(c) => c,
@@ -450,7 +410,7 @@ mod tests {
 
     #[test]
     fn encodes_path_segments() {
-        assert_eq!(encode("$LATEST"), "%24LATEST");
-        assert_eq!(encode("my-fn_1.x"), "my-fn_1.x");
+        assert_eq!(percent_encode("$LATEST", false), "%24LATEST");
+        assert_eq!(percent_encode("my-fn_1.x", false), "my-fn_1.x");
     }
 }
