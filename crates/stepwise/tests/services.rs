@@ -302,6 +302,46 @@ fn cases(topic_arn: &str) -> Vec<Case> {
             ]),
         },
         Case {
+            name: "sqs-wait-for-task-token",
+            definition: chain(vec![
+                ("Url", sdk("sqs:getQueueUrl", json!({"QueueName": QUEUE}))),
+                (
+                    "Both",
+                    json!({"Type": "Parallel", "Branches": [
+                        chain(vec![(
+                            "Send",
+                            task(
+                                "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                                json!({"QueueUrl.$": "$.QueueUrl",
+                                    "MessageBody": {"token.$": "$$.Task.Token"}}),
+                            ),
+                        )]),
+                        chain(vec![
+                            (
+                                "Receive",
+                                json!({"Type": "Task",
+                                    "Resource": "arn:aws:states:::aws-sdk:sqs:receiveMessage",
+                                    "Parameters": {"QueueUrl.$": "$.QueueUrl", "WaitTimeSeconds": 5},
+                                    "OutputPath": "$.Messages[0]"}),
+                            ),
+                            (
+                                "Parse",
+                                json!({"Type": "Pass",
+                                    "Parameters": {"message.$": "States.StringToJson($.Body)"}}),
+                            ),
+                            (
+                                "Answer",
+                                sdk("sfn:sendTaskSuccess", json!({
+                                    "TaskToken.$": "$.message.token",
+                                    "Output": "{\"answered\": true}"})),
+                            ),
+                        ]),
+                    ]}),
+                ),
+            ]),
+            want: Want::Output(vec![("/0", Some(json!({"answered": true})))]),
+        },
+        Case {
             name: "sns-publish",
             definition: chain(vec![(
                 "Publish",

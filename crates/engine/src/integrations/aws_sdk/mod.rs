@@ -180,7 +180,7 @@ pub async fn invoke(
     };
     let naming = Naming::sdk(&service);
     match call(engine, d, &service, name, op_name, op, &d.input, region).await {
-        Ok(_) if pattern == Pattern::WaitForTaskToken => Reply::Pending,
+        Ok(answer) if pattern == Pattern::WaitForTaskToken => Reply::Submitted(answer.output),
         Ok(answer) => Reply::Done(TaskOutcome::Succeeded(answer.output)),
         Err(e) => e.reply(&service, &naming),
     }

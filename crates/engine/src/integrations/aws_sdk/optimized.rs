@@ -103,9 +103,6 @@ pub async fn invoke(
     if base == "putEvents" && output["FailedEntryCount"].as_u64().unwrap_or(0) > 0 {
         return failed("EventBridge.FailedEntry", output.to_string());
     }
-    if pattern == Pattern::WaitForTaskToken {
-        return Reply::Pending;
-    }
     if it.metadata {
         let (http, request_id) = sdk_metadata(answer.status, &answer.headers);
         if let Value::Object(fields) = &mut output {
@@ -116,7 +113,11 @@ pub async fn invoke(
             );
         }
     }
-    Reply::Done(TaskOutcome::Succeeded(output))
+    match pattern {
+        // AWS records what the call answered (`TaskSubmitted`), then waits for the token.
+        Pattern::WaitForTaskToken => Reply::Submitted(output),
+        _ => Reply::Done(TaskOutcome::Succeeded(output)),
+    }
 }
 
 /// The parameters with JSON messages as text (`Message`, `MessageBody`, each `Detail`).

@@ -121,7 +121,17 @@ pub fn request(
                                 .into_bytes();
                             content_type = Some("application/json");
                         }
-                        _ => body = text(v).into_bytes(),
+                        _ => {
+                            body = text(v).into_bytes();
+                            if service.protocol == Protocol::RestXml {
+                                // What the AWS Java SDK sends for a string body (S3 objects):
+                                // its type, and a CRC32 checksum S3 keeps with the object.
+                                content_type = Some("text/plain; charset=UTF-8");
+                                headers.push(("x-amz-checksum-crc32".into(), crc32(&body)));
+                                headers
+                                    .push(("x-amz-sdk-checksum-algorithm".into(), "CRC32".into()));
+                            }
+                        }
                     }
                 }
             }
@@ -159,6 +169,12 @@ pub fn request(
         headers,
         body,
     })
+}
+
+/// The base64 CRC32 of a body, as `x-amz-checksum-crc32` carries it.
+fn crc32(body: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(crc32fast::hash(body).to_be_bytes())
 }
 
 /// A header or query value: timestamps in ISO 8601, the rest as text.
@@ -269,6 +285,9 @@ mod tests {
         assert_eq!(req.method, "PUT");
         assert_eq!(req.path_and_query, "/b/a%20dir/x.json");
         assert_eq!(req.body, br#"{"a":1}"#);
+        assert!(req
+            .headers
+            .contains(&("x-amz-checksum-crc32".into(), "Vhusrw==".into())));
         assert!(req
             .headers
             .contains(&("content-type".into(), "application/json".into())));

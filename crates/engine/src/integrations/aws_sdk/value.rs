@@ -115,6 +115,12 @@ pub fn scalar(kind: Kind, wire: &Value) -> Value {
             )),
             None => wire.clone(),
         },
+        (Kind::Timestamp, Value::String(t)) => match t.trim().parse::<f64>() {
+            Ok(seconds) => scalar(kind, &Value::from(seconds)),
+            Err(_) => http_date(t)
+                .map(|ms| Value::String(asl::timestamp::format_millis(ms)))
+                .unwrap_or_else(|| wire.clone()),
+        },
         (Kind::Blob, Value::String(b64)) => base64::engine::general_purpose::STANDARD
             .decode(b64)
             .ok()
@@ -123,6 +129,21 @@ pub fn scalar(kind: Kind, wire: &Value) -> Value {
             .unwrap_or_else(|| wire.clone()),
         _ => wire.clone(),
     }
+}
+
+/// An HTTP date (`Thu, 03 Dec 2026 09:18:32 GMT`, how rest protocols send timestamps in
+/// headers) as epoch milliseconds.
+fn http_date(text: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let month = MONTHS.iter().position(|m| m == month)? + 1;
+    let day: u32 = day.parse().ok()?;
+    asl::timestamp::parse(&format!("{year}-{month:02}-{day:02}T{time}Z"))
 }
 
 /// A blob parameter's bytes in base64, as JSON and query bodies carry them: a string is sent
@@ -198,6 +219,14 @@ mod tests {
         assert_eq!(
             scalar(Kind::Timestamp, &json!(1700000000.5)),
             json!("2023-11-14T22:13:20.500Z")
+        );
+        assert_eq!(
+            scalar(Kind::Timestamp, &json!("Thu, 03 Dec 2026 09:18:32 GMT")),
+            json!("2026-12-03T09:18:32.000Z")
+        );
+        assert_eq!(
+            scalar(Kind::Timestamp, &json!("2026-12-03T09:18:32Z")),
+            json!("2026-12-03T09:18:32Z")
         );
         assert_eq!(blob_base64(&json!("hi")), "aGk=");
         assert_eq!(
