@@ -86,6 +86,8 @@ struct Call {
     payload: String,
     invocation_type: String,
     client_context: Option<String>,
+    /// `LogType` (`Tail`: the answer carries the log's tail, `LogResult`).
+    log_type: Option<String>,
 }
 
 /// What the Invoke API answered.
@@ -107,6 +109,7 @@ pub async fn invoke_arn(engine: &Engine, arn: &str, d: &Dispatch) -> Reply {
         payload: d.input.to_string(),
         invocation_type: "RequestResponse".into(),
         client_context: None,
+        log_type: None,
     };
     match send(engine, d, &call).await {
         Answer::Ok { body, .. } => Reply::Done(TaskOutcome::Succeeded(parse_payload(&body))),
@@ -133,8 +136,10 @@ pub async fn invoke_service(engine: &Engine, d: &Dispatch, pattern: Pattern) -> 
         None if callback => "Event".into(),
         None => "RequestResponse".into(),
     };
+    // A string payload is sent as the text itself (AWS does), anything else as JSON.
     let payload = match params.get("Payload") {
         None | Some(Value::Null) => "{}".to_owned(),
+        Some(Value::String(text)) => text.clone(),
         Some(v) => v.to_string(),
     };
     let client_context = params
@@ -146,6 +151,10 @@ pub async fn invoke_service(engine: &Engine, d: &Dispatch, pattern: Pattern) -> 
         payload,
         invocation_type,
         client_context,
+        log_type: params
+            .get("LogType")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     };
     match send(engine, d, &call).await {
         Answer::Ok { .. } if callback => Reply::Pending,
@@ -181,6 +190,9 @@ fn invoke_result(status: u16, headers: &HeaderMap, body: &str) -> Value {
     } else {
         parse_payload(body)
     };
+    if let Some(log) = header(headers, "x-amz-log-result") {
+        result.insert("LogResult".into(), json!(log));
+    }
     result.insert("Payload".into(), payload);
     result.insert("SdkHttpMetadata".into(), http_metadata);
     result.insert(
@@ -234,6 +246,9 @@ async fn send(engine: &Engine, d: &Dispatch, call: &Call) -> Answer {
     if let Some(cc) = &call.client_context {
         request = request.header("x-amz-client-context", cc);
     }
+    if let Some(log_type) = &call.log_type {
+        request = request.header("x-amz-log-type", log_type);
+    }
     let failure = |e: reqwest::Error| -> Answer {
         if e.is_timeout() && timeout.is_some() {
             return Answer::Done(timed_out(format!(
@@ -280,7 +295,11 @@ fn function_error(body: &str) -> Reply {
         .and_then(|p| p.get("errorType"))
         .and_then(Value::as_str)
     {
-        Some(error_type) => failed(error_type, body),
+        // The cause is the payload as AWS re-serialises it: compact JSON.
+        Some(error_type) => failed(
+            error_type,
+            payload.as_ref().map_or_else(|| body.to_owned(), Value::to_string),
+        ),
         None => failed(
             "Lambda.Unknown",
             format!(
@@ -360,12 +379,15 @@ mod tests {
 
     #[test]
     fn function_errors() {
-        let body = r#"{"errorType":"ValueError","errorMessage":"bad"}"#;
+        let body = r#"{"errorType": "ValueError", "errorMessage": "bad"}"#;
         let Reply::Done(TaskOutcome::Failed(ec)) = function_error(body) else {
             panic!("not a failure");
         };
         assert_eq!(ec.error.as_deref(), Some("ValueError"));
-        assert_eq!(ec.cause.as_deref(), Some(body));
+        assert_eq!(
+            ec.cause.as_deref(),
+            Some(r#"{"errorType":"ValueError","errorMessage":"bad"}"#)
+        );
         let Reply::Done(TaskOutcome::Failed(ec)) = function_error("\"boom\"") else {
             panic!("not a failure");
         };
