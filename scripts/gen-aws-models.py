@@ -136,6 +136,9 @@ def extract(name):
     for key in ("targetPrefix", "jsonVersion", "globalEndpoint", "awsQueryCompatible"):
         if key in meta:
             out[key] = meta[key]
+    # STS is called at its regional endpoints, as the SDKs do by default now.
+    if name == "sts":
+        out.pop("globalEndpoint", None)
     return client.lower(), out
 
 

@@ -1,11 +1,19 @@
 //! SigV4 for every outbound AWS call (the S3 client, the `aws-sdk:*` and optimized
-//! integrations), with credentials from the environment.
+//! integrations), and the credentials it signs with.
 //!
-//! Credentials come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (and
-//! `AWS_SESSION_TOKEN`), else `test`/`test`, what local emulators accept. They are only ever
-//! handed to the signer: never logged, recorded or quoted in an error.
+//! Calls to a configured endpoint (`--endpoint`, `--aws-endpoint`: LocalStack, moto) use
+//! `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), else `test`/`test`,
+//! what local emulators accept ([`env_credentials`]). Calls to AWS itself use the standard
+//! provider chain of the AWS SDKs (environment, shared config and credentials files with
+//! profiles, web identity, container and instance metadata), cached until they expire
+//! ([`aws_credentials`]). Credentials are only ever handed to the signer: never logged,
+//! recorded or quoted in an error.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
+use aws_credential_types::provider::ProvideCredentials;
+use tokio::sync::{Mutex, OnceCell};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
@@ -22,6 +30,33 @@ pub fn env_credentials() -> Credentials {
         _ => ("test".to_owned(), "test".to_owned()),
     };
     Credentials::new(key, secret, env("AWS_SESSION_TOKEN"), None, "stepwise")
+}
+
+/// Credentials are renewed this long before they expire.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
+
+/// The standard provider chain's credentials, cached until shortly before they expire. The
+/// error is the chain's (it names providers, never secrets).
+pub async fn aws_credentials() -> Result<Credentials, String> {
+    static CHAIN: OnceCell<DefaultCredentialsChain> = OnceCell::const_new();
+    static CACHED: Mutex<Option<Credentials>> = Mutex::const_new(None);
+    let mut cached = CACHED.lock().await;
+    if let Some(c) = cached.as_ref() {
+        let fresh = c
+            .expiry()
+            .is_none_or(|at| at > SystemTime::now() + EXPIRY_MARGIN);
+        if fresh {
+            return Ok(c.clone());
+        }
+    }
+    let chain = CHAIN
+        .get_or_init(|| DefaultCredentialsChain::builder().build())
+        .await;
+    let fresh = chain.provide_credentials().await.map_err(|e| {
+        format!("Unable to load credentials from any of the providers in the chain: {e}")
+    })?;
+    *cached = Some(fresh.clone());
+    Ok(fresh)
 }
 
 /// What to sign for: the region, the signing name (`s3`, `dynamodb`, `execute-api`…).

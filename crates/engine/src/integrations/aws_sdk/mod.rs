@@ -203,6 +203,12 @@ pub async fn call(
         None => Value::Object(Map::new()),
     };
     let request = serialize(service, op_name, op, &input).map_err(|e| CallError::Invalid(e.0))?;
+    let credentials = match configured_endpoint(engine.config(), name, service) {
+        Some(_) => sigv4::env_credentials(),
+        None => sigv4::aws_credentials()
+            .await
+            .map_err(CallError::Transport)?,
+    };
     let endpoint = endpoint(engine.config(), name, service, region);
     let url = format!(
         "{}{}",
@@ -224,7 +230,7 @@ pub async fn call(
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     let signed = sigv4::headers(
-        &sigv4::env_credentials(),
+        &credentials,
         &scope,
         &request.method,
         &url,
@@ -271,19 +277,27 @@ fn no_answer(e: reqwest::Error) -> CallError {
     }
 }
 
-/// Where calls to `name` go: its `--endpoint`/`*_ENDPOINT` override (by the integration's
-/// name or the endpoint prefix), else `--aws-endpoint`, else AWS's regional endpoint.
-pub fn endpoint(config: &Config, name: &str, service: &Service, region: &str) -> String {
+/// The endpoint configured for `name`: its `--endpoint`/`*_ENDPOINT` override (by the
+/// integration's name or the endpoint prefix), else `--aws-endpoint`.
+fn configured_endpoint<'a>(
+    config: &'a Config,
+    name: &str,
+    service: &Service,
+) -> Option<&'a String> {
     let lambda = (name == "lambda")
         .then_some(config.lambda_endpoint.as_ref())
         .flatten();
-    if let Some(url) = config
+    config
         .endpoints
         .get(name)
         .or_else(|| config.endpoints.get(&service.endpoint_prefix))
         .or(lambda)
         .or(config.aws_endpoint.as_ref())
-    {
+}
+
+/// Where calls to `name` go: the configured endpoint, else AWS's regional endpoint.
+pub fn endpoint(config: &Config, name: &str, service: &Service, region: &str) -> String {
+    if let Some(url) = configured_endpoint(config, name, service) {
         return url.clone();
     }
     match &service.global_endpoint {
