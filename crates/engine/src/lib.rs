@@ -100,6 +100,8 @@ struct Inner {
     runner: runner::Runner,
     activities: activities::Queues,
     map_runs: map_runs::MapRuns,
+    /// The HTTP client of the task integrations ([`integrations::client`]).
+    http: std::sync::OnceLock<reqwest::Client>,
     /// Draws the roll (taken modulo 100) that picks an alias's version.
     routing_roll: Box<dyn Fn() -> u32 + Send + Sync>,
 }
@@ -127,6 +129,7 @@ impl Engine {
             runner,
             activities,
             map_runs: Default::default(),
+            http: Default::default(),
             routing_roll: Box::new(rand::random::<u32>),
         });
         let engine = Engine { inner };

@@ -120,7 +120,8 @@ impl S3 {
                 )))
             }
         }
-        let client = crate::integrations::client().map_err(S3Error::Transport)?;
+        // Not pooled: a Map Run's client may outlive the runtime it was made on (tests).
+        let client = crate::integrations::build_client(false).map_err(S3Error::Transport)?;
         Ok(S3 {
             endpoint,
             region: region.to_owned(),

@@ -109,7 +109,7 @@ pub async fn invoke(engine: &Engine, d: &Dispatch) -> Reply {
         Err(reply) => return reply,
     };
 
-    let http = match client() {
+    let http = match client(engine) {
         Ok(c) => c,
         Err(e) => return failed("States.Http.Socket", e),
     };

@@ -232,7 +232,7 @@ async fn send(engine: &Engine, d: &Dispatch, call: &Call) -> Answer {
     if let Some(q) = &call.function.qualifier {
         url.push_str(&format!("?Qualifier={}", percent_encode(q, false)));
     }
-    let http = match client() {
+    let http = match client(engine) {
         Ok(c) => c,
         Err(e) => return Answer::Done(failed("Lambda.SdkClientException", e)),
     };

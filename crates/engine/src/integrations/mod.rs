@@ -140,14 +140,25 @@ pub fn unsupported(resource: &Resource) -> Reply {
     )
 }
 
-/// An HTTP client for one invocation: connect timeout, no proxy from the environment.
-///
-/// A client per invocation (not one shared client) keeps no pooled connection bound to a
-/// Tokio runtime that may be gone by the next call (tests start many runtimes).
-pub(crate) fn client() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .pool_max_idle_per_host(0)
+/// The engine's HTTP client (built on first use, then shared: building one loads the TLS
+/// roots, tens of milliseconds). It belongs to the engine, so its pooled connections live on
+/// the engine's Tokio runtime.
+pub(crate) fn client(engine: &Engine) -> Result<reqwest::Client, String> {
+    let cell = &engine.inner.http;
+    if let Some(c) = cell.get() {
+        return Ok(c.clone());
+    }
+    let built = build_client(true)?;
+    Ok(cell.get_or_init(|| built).clone())
+}
+
+/// A new HTTP client with a connect timeout; `pooled`: keeping idle connections.
+pub(crate) fn build_client(pooled: bool) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT);
+    if !pooled {
+        builder = builder.pool_max_idle_per_host(0);
+    }
+    builder
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }

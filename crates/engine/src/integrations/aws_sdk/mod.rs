@@ -240,7 +240,7 @@ pub async fn call(
     .map_err(CallError::Transport)?;
     let method = reqwest::Method::from_bytes(request.method.as_bytes())
         .map_err(|e| CallError::Invalid(e.to_string()))?;
-    let http = client().map_err(CallError::Transport)?;
+    let http = client(engine).map_err(CallError::Transport)?;
     let timeout = task_timeout(engine, d).unwrap_or(DEFAULT_TIMEOUT);
     let mut req = http
         .request(method, &url)
