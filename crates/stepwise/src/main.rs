@@ -35,7 +35,38 @@ enum Command {
         input: String,
         #[arg(long, env = "WAIT_TIME_SCALE", default_value_t = 1.0)]
         wait_time_scale: f64,
+        #[command(flatten)]
+        endpoints: Endpoints,
     },
+}
+
+/// Where task integrations send their calls (`serve` and `run`).
+#[derive(clap::Args)]
+struct Endpoints {
+    /// Where Lambda tasks are invoked (Lambda Invoke REST API), e.g. http://127.0.0.1:3001.
+    #[arg(long, env = "LAMBDA_ENDPOINT")]
+    lambda_endpoint: Option<String>,
+    /// One AWS-compatible endpoint for every service integration (LocalStack, moto).
+    #[arg(long, env = "STEPWISE_AWS_ENDPOINT")]
+    aws_endpoint: Option<String>,
+    /// A per-service endpoint, `SERVICE=URL` (repeatable; SERVICE as in
+    /// `aws-sdk:SERVICE`, e.g. `sqs=http://127.0.0.1:9324`). Also read from Step Functions
+    /// Local's SQS_ENDPOINT, SNS_ENDPOINT, DYNAMODB_ENDPOINT, EVENTBRIDGE_ENDPOINT,
+    /// BATCH_ENDPOINT, ECS_ENDPOINT, GLUE_ENDPOINT, SAGE_MAKER_ENDPOINT, STEP_FUNCTIONS_ENDPOINT.
+    #[arg(long = "endpoint", value_name = "SERVICE=URL", value_parser = parse_endpoint)]
+    endpoints: Vec<(String, String)>,
+}
+
+impl Endpoints {
+    /// `config` with these endpoints.
+    fn apply(self, config: engine::Config) -> engine::Config {
+        engine::Config {
+            lambda_endpoint: self.lambda_endpoint,
+            aws_endpoint: self.aws_endpoint,
+            endpoints: service_endpoints(self.endpoints),
+            ..config
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -55,18 +86,8 @@ struct Serve {
     /// use its mocked responses.
     #[arg(long, env = "SFN_MOCK_CONFIG")]
     mock_config: Option<PathBuf>,
-    /// Where Lambda tasks are invoked (Lambda Invoke REST API), e.g. http://127.0.0.1:3001.
-    #[arg(long, env = "LAMBDA_ENDPOINT")]
-    lambda_endpoint: Option<String>,
-    /// One AWS-compatible endpoint for every service integration (LocalStack, moto).
-    #[arg(long, env = "STEPWISE_AWS_ENDPOINT")]
-    aws_endpoint: Option<String>,
-    /// A per-service endpoint, `SERVICE=URL` (repeatable; SERVICE as in
-    /// `aws-sdk:SERVICE`, e.g. `sqs=http://127.0.0.1:9324`). Also read from Step Functions
-    /// Local's SQS_ENDPOINT, SNS_ENDPOINT, DYNAMODB_ENDPOINT, EVENTBRIDGE_ENDPOINT,
-    /// BATCH_ENDPOINT, ECS_ENDPOINT, GLUE_ENDPOINT, SAGE_MAKER_ENDPOINT, STEP_FUNCTIONS_ENDPOINT.
-    #[arg(long = "endpoint", value_name = "SERVICE=URL", value_parser = parse_endpoint)]
-    endpoints: Vec<(String, String)>,
+    #[command(flatten)]
+    endpoints: Endpoints,
     /// Multiplies Wait durations and timeouts.
     #[arg(long, env = "WAIT_TIME_SCALE", default_value_t = 1.0)]
     wait_time_scale: f64,
@@ -158,7 +179,8 @@ fn main() -> anyhow::Result<()> {
             file,
             input,
             wait_time_scale,
-        } => run(&file, &input, wait_time_scale),
+            endpoints,
+        } => run(&file, &input, wait_time_scale, endpoints),
     }
 }
 
@@ -214,12 +236,10 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         redrive_window: args.redrive_window,
         max_history_events: args.max_history_events,
         max_open_executions: usize::try_from(args.max_open_executions).unwrap_or(usize::MAX),
-        lambda_endpoint: args.lambda_endpoint,
-        aws_endpoint: args.aws_endpoint,
-        endpoints: service_endpoints(args.endpoints),
         mock_config,
         ..engine::Config::default()
     };
+    let config = args.endpoints.apply(config);
     runtime()?.block_on(async move {
         let engine = engine::Engine::start(config, store, Arc::new(engine::SystemClock)).await?;
         let addr = format!("{}:{}", args.host, args.port);
@@ -259,15 +279,20 @@ fn validate(file: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// Runs a definition on a throw-away in-process engine and prints the outcome and history.
-fn run(file: &std::path::Path, input: &str, wait_time_scale: f64) -> anyhow::Result<()> {
+fn run(
+    file: &std::path::Path,
+    input: &str,
+    wait_time_scale: f64,
+    endpoints: Endpoints,
+) -> anyhow::Result<()> {
     let definition =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     runtime()?.block_on(async move {
         let store: Arc<dyn store::Store> = Arc::new(store::Sqlite::temporary()?);
-        let config = engine::Config {
+        let config = endpoints.apply(engine::Config {
             wait_time_scale,
             ..engine::Config::default()
-        };
+        });
         let engine = engine::Engine::start(config, store, Arc::new(engine::SystemClock)).await?;
         let sm = engine
             .create_state_machine(engine::CreateStateMachine {

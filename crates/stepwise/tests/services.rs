@@ -463,15 +463,24 @@ async fn services_against_moto() {
 }
 
 /// A per-service `--endpoint` wins over `--aws-endpoint`: DynamoDB sent to a closed port fails
-/// with `DynamoDb.SdkClientException` (caught), while SQS still reaches moto. Unknown services
-/// and actions fail with `States.Runtime` naming the resource.
+/// with `DynamoDb.SdkClientException` (caught), Kinesis sent to a page that answers HTML fails
+/// the same way ("Unable to unmarshall response"), while SQS still reaches moto. Unknown
+/// services and actions fail with `States.Runtime` naming the resource.
 #[tokio::test]
 async fn endpoint_overrides_and_unreachable_services() {
     let moto = Moto::start().await;
     let closed = format!("dynamodb=http://127.0.0.1:{}", common::free_port());
+    let html = format!("kinesis={}/moto-api", moto.endpoint());
     let server = Server::start_with_args(
         Options::default(),
-        &["--aws-endpoint", moto.endpoint(), "--endpoint", &closed],
+        &[
+            "--aws-endpoint",
+            moto.endpoint(),
+            "--endpoint",
+            &closed,
+            "--endpoint",
+            &html,
+        ],
     );
     let definition = chain(
         [
@@ -504,6 +513,28 @@ async fn endpoint_overrides_and_unreachable_services() {
         .unwrap_or_default();
     assert!(
         cause.starts_with("Unable to execute HTTP request"),
+        "{cause}"
+    );
+    let definition = chain(
+        [
+            vec![(
+                "List",
+                catching(
+                    sdk("kinesis:listStreams", json!({})),
+                    "Kinesis.SdkClientException",
+                ),
+            )],
+            caught_tail(),
+        ]
+        .concat(),
+    );
+    let (_, output) = run(&server, "not-json", &definition, &json!({})).await;
+    let cause = output
+        .pointer("/caught/Cause")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    assert!(
+        cause.starts_with("Unable to unmarshall response"),
         "{cause}"
     );
 
