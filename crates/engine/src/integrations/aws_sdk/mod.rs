@@ -494,6 +494,33 @@ mod tests {
             failure(e.reply(&s3, &Naming::sdk(&s3))).0,
             "S3.NoSuchKeyException"
         );
+        let ec2 = model::service("ec2").expect("model");
+        let e = service_error(
+            &ec2,
+            400,
+            &HeaderMap::new(),
+            b"<Response><Errors><Error><Code>InvalidVpcID.NotFound</Code><Message>no vpc</Message>\
+              </Error></Errors><RequestID>E1</RequestID></Response>",
+        );
+        assert_eq!(
+            failure(e.reply(&ec2, &Naming::sdk(&ec2))),
+            (
+                "Ec2.Ec2Exception".into(),
+                "no vpc (Service: Ec2, Status Code: 400, Request ID: E1)".into()
+            )
+        );
+        let sns = model::service("sns").expect("model");
+        let e = service_error(
+            &sns,
+            404,
+            &HeaderMap::new(),
+            b"<ErrorResponse><Error><Type>Sender</Type><Code>NotFound</Code><Message>Topic does not exist</Message>\
+              </Error><RequestId>S1</RequestId></ErrorResponse>",
+        );
+        assert_eq!(
+            failure(e.reply(&sns, &Naming::sdk(&sns))).0,
+            "Sns.NotFoundException"
+        );
         let e = CallError::Transport("connection refused".into());
         assert_eq!(
             failure(e.reply(&s3, &Naming::sdk(&s3))).0,
