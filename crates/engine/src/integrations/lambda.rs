@@ -1,6 +1,6 @@
-//! AWS Lambda over the Lambda Invoke REST API at `--lambda-endpoint` / `LAMBDA_ENDPOINT`
-//! (AWS SAM local, LocalStack, moto, or any server speaking
-//! `POST /2015-03-31/functions/{FunctionName}/invocations`).
+//! AWS Lambda over the Lambda Invoke REST API: AWS itself, or at `--lambda-endpoint` /
+//! `LAMBDA_ENDPOINT` AWS SAM local, LocalStack, moto, or any server speaking
+//! `POST /2015-03-31/functions/{FunctionName}/invocations`.
 //!
 //! Two resources:
 //! - `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`: the payload is the task's
@@ -12,7 +12,10 @@
 //!   `StatusCode`). With `.waitForTaskToken` the function is invoked asynchronously (`Event`,
 //!   unless `InvocationType` says otherwise) and the task waits for `SendTask*`.
 //!
-//! Requests are **not signed** (SigV4): local Lambda emulators accept unsigned requests.
+//! Requests go to `--lambda-endpoint` (or `--endpoint lambda=…`, else `--aws-endpoint`), else
+//! to AWS Lambda in the function's (or the execution's) region, and are SigV4-signed
+//! ([`super::sigv4`]: the environment's credentials for a configured endpoint, the standard
+//! chain's for AWS).
 //! `FunctionName` may be a name, a full or partial ARN, with or without a qualifier; the
 //! request names the function by its bare name (what every emulator accepts) and passes the
 //! qualifier as `?Qualifier=`.
@@ -28,8 +31,7 @@
 //! - no answer at all (connection refused, reset, timed out without a `TimeoutSeconds`):
 //!   `Lambda.SdkClientException`, what the Java SDK Step Functions uses raises when it cannot
 //!   reach the service (one of the errors AWS's docs advise retrying);
-//! - no `--lambda-endpoint` configured: `Lambda.SdkClientException` too, its cause naming the
-//!   flag, the environment variable and the function;
+//! - no credentials for AWS Lambda: `Lambda.SdkClientException` too;
 //! - the task's `TimeoutSeconds` passing while the request is in flight: `States.Timeout`.
 
 use std::time::Duration;
@@ -39,7 +41,10 @@ use asl::task::Pattern;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
 
-use super::{client, error_chain, percent_encode, sdk_metadata, task_timeout, timed_out};
+use super::{
+    client, configured_endpoint, error_chain, percent_encode, sdk_metadata, sigv4, task_timeout,
+    timed_out,
+};
 use crate::tasks::{failed, Reply};
 use crate::Engine;
 
@@ -103,7 +108,7 @@ enum Answer {
 }
 
 /// `arn:aws:lambda:…:function:NAME[:QUALIFIER]`: the result is the response payload.
-pub async fn invoke_arn(engine: &Engine, arn: &str, d: &Dispatch) -> Reply {
+pub async fn invoke_arn(engine: &Engine, region: &str, arn: &str, d: &Dispatch) -> Reply {
     let call = Call {
         function: Function::parse(arn),
         payload: d.input.to_string(),
@@ -111,14 +116,19 @@ pub async fn invoke_arn(engine: &Engine, arn: &str, d: &Dispatch) -> Reply {
         client_context: None,
         log_type: None,
     };
-    match send(engine, d, &call).await {
+    match send(engine, region, d, &call).await {
         Answer::Ok { body, .. } => Reply::Done(TaskOutcome::Succeeded(parse_payload(&body))),
         Answer::Done(reply) => reply,
     }
 }
 
 /// `arn:aws:states:::lambda:invoke` and `lambda:invoke.waitForTaskToken`.
-pub async fn invoke_service(engine: &Engine, d: &Dispatch, pattern: Pattern) -> Reply {
+pub async fn invoke_service(
+    engine: &Engine,
+    region: &str,
+    d: &Dispatch,
+    pattern: Pattern,
+) -> Reply {
     let params = &d.input;
     let Some(name) = params.get("FunctionName").and_then(Value::as_str) else {
         return failed(
@@ -156,7 +166,7 @@ pub async fn invoke_service(engine: &Engine, d: &Dispatch, pattern: Pattern) -> 
             .and_then(Value::as_str)
             .map(str::to_owned),
     };
-    match send(engine, d, &call).await {
+    match send(engine, region, d, &call).await {
         Answer::Ok { .. } if callback => Reply::Pending,
         Answer::Ok {
             status,
@@ -211,18 +221,13 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Calls the Invoke API and sorts its answer.
-async fn send(engine: &Engine, d: &Dispatch, call: &Call) -> Answer {
-    let Some(endpoint) = engine.config().lambda_endpoint.as_deref() else {
-        return Answer::Done(failed(
-            "Lambda.SdkClientException",
-            format!(
-                "Unable to invoke Lambda function '{}': no Lambda endpoint is configured. \
-                 Start stepwise with --lambda-endpoint URL (or set LAMBDA_ENDPOINT), e.g. \
-                 http://127.0.0.1:3001 for `sam local start-lambda`, or mock the state with \
-                 --mock-config.",
-                call.function.display()
-            ),
-        ));
+async fn send(engine: &Engine, region: &str, d: &Dispatch, call: &Call) -> Answer {
+    let (endpoint, credentials) = match configured_endpoint(engine.config(), &["lambda"]) {
+        Some(url) => (url.clone(), sigv4::env_credentials()),
+        None => match sigv4::aws_credentials().await {
+            Ok(c) => (format!("https://lambda.{region}.amazonaws.com"), c),
+            Err(e) => return Answer::Done(failed("Lambda.SdkClientException", e)),
+        },
     };
     let mut url = format!(
         "{}/2015-03-31/functions/{}/invocations",
@@ -237,17 +242,35 @@ async fn send(engine: &Engine, d: &Dispatch, call: &Call) -> Answer {
         Err(e) => return Answer::Done(failed("Lambda.SdkClientException", e)),
     };
     let timeout = task_timeout(engine, d);
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("x-amz-invocation-type", call.invocation_type.as_str()),
+    ];
+    if let Some(cc) = &call.client_context {
+        headers.push(("x-amz-client-context", cc));
+    }
+    if let Some(log_type) = &call.log_type {
+        headers.push(("x-amz-log-type", log_type));
+    }
+    let scope = sigv4::Scope {
+        region,
+        service: "lambda",
+    };
+    let body = call.payload.as_bytes();
+    let signed = match sigv4::headers(&credentials, &scope, "POST", &url, &headers, body) {
+        Ok(s) => s,
+        Err(e) => return Answer::Done(failed("Lambda.SdkClientException", e)),
+    };
     let mut request = http
         .post(&url)
         .timeout(timeout.unwrap_or(DEFAULT_TIMEOUT))
-        .header("content-type", "application/json")
-        .header("x-amz-invocation-type", &call.invocation_type)
         .body(call.payload.clone());
-    if let Some(cc) = &call.client_context {
-        request = request.header("x-amz-client-context", cc);
-    }
-    if let Some(log_type) = &call.log_type {
-        request = request.header("x-amz-log-type", log_type);
+    for (name, value) in headers
+        .iter()
+        .copied()
+        .chain(signed.iter().map(|(n, v)| (*n, v.as_str())))
+    {
+        request = request.header(name, value);
     }
     let failure = |e: reqwest::Error| -> Answer {
         if e.is_timeout() && timeout.is_some() {

@@ -28,7 +28,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
 
 use crate::tasks::{failed, Reply};
-use crate::Engine;
+use crate::{Config, Engine};
 
 /// How long a TCP connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,7 +41,14 @@ const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
 /// in `region`.
 pub async fn invoke(engine: &Engine, region: &str, resource: &Resource, d: &Dispatch) -> Reply {
     match resource {
-        Resource::Lambda { arn } => lambda::invoke_arn(engine, arn, d).await,
+        Resource::Lambda { arn } => {
+            let region = arn
+                .split(':')
+                .nth(3)
+                .filter(|r| !r.is_empty())
+                .unwrap_or(region);
+            lambda::invoke_arn(engine, region, arn, d).await
+        }
         Resource::Service {
             service,
             action,
@@ -54,7 +61,7 @@ pub async fn invoke(engine: &Engine, region: &str, resource: &Resource, d: &Disp
                     | ("invoke.waitForTaskToken", Pattern::WaitForTaskToken)
             ) =>
         {
-            lambda::invoke_service(engine, d, *pattern).await
+            lambda::invoke_service(engine, region, d, *pattern).await
         }
         Resource::Service {
             service,
@@ -79,6 +86,21 @@ pub async fn invoke(engine: &Engine, region: &str, resource: &Resource, d: &Disp
         }
         other => unsupported(other),
     }
+}
+
+/// The endpoint configured for a service, by any of its `names` (`aws-sdk:NAME`, the endpoint
+/// prefix): its `--endpoint`/`*_ENDPOINT` override (`LAMBDA_ENDPOINT` for Lambda), else
+/// `--aws-endpoint`. `None`: the service's AWS endpoint.
+pub(crate) fn configured_endpoint<'a>(config: &'a Config, names: &[&str]) -> Option<&'a String> {
+    let lambda = names
+        .contains(&"lambda")
+        .then_some(config.lambda_endpoint.as_ref())
+        .flatten();
+    names
+        .iter()
+        .find_map(|n| config.endpoints.get(*n))
+        .or(lambda)
+        .or(config.aws_endpoint.as_ref())
 }
 
 /// The region a service-integration ARN names (`arn:aws:states:eu-west-1:…`), if any.

@@ -28,7 +28,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
 
 use self::model::{Operation, Protocol, Service};
-use super::{client, error_chain, sigv4, task_timeout, timed_out};
+use super::{client, configured_endpoint, error_chain, sigv4, task_timeout, timed_out};
 use crate::tasks::{failed, Reply};
 use crate::{Config, Engine};
 
@@ -203,7 +203,8 @@ pub async fn call(
         None => Value::Object(Map::new()),
     };
     let request = serialize(service, op_name, op, &input).map_err(|e| CallError::Invalid(e.0))?;
-    let credentials = match configured_endpoint(engine.config(), name, service) {
+    let names = [name, service.endpoint_prefix.as_str()];
+    let credentials = match configured_endpoint(engine.config(), &names) {
         Some(_) => sigv4::env_credentials(),
         None => sigv4::aws_credentials()
             .await
@@ -277,27 +278,9 @@ fn no_answer(e: reqwest::Error) -> CallError {
     }
 }
 
-/// The endpoint configured for `name`: its `--endpoint`/`*_ENDPOINT` override (by the
-/// integration's name or the endpoint prefix), else `--aws-endpoint`.
-fn configured_endpoint<'a>(
-    config: &'a Config,
-    name: &str,
-    service: &Service,
-) -> Option<&'a String> {
-    let lambda = (name == "lambda")
-        .then_some(config.lambda_endpoint.as_ref())
-        .flatten();
-    config
-        .endpoints
-        .get(name)
-        .or_else(|| config.endpoints.get(&service.endpoint_prefix))
-        .or(lambda)
-        .or(config.aws_endpoint.as_ref())
-}
-
 /// Where calls to `name` go: the configured endpoint, else AWS's regional endpoint.
 pub fn endpoint(config: &Config, name: &str, service: &Service, region: &str) -> String {
-    if let Some(url) = configured_endpoint(config, name, service) {
+    if let Some(url) = configured_endpoint(config, &[name, &service.endpoint_prefix]) {
         return url.clone();
     }
     match &service.global_endpoint {
