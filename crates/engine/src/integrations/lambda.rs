@@ -93,6 +93,9 @@ struct Call {
     client_context: Option<String>,
     /// `LogType` (`Tail`: the answer carries the log's tail, `LogResult`).
     log_type: Option<String>,
+    /// Whether a function error's cause is its payload re-serialised as compact JSON
+    /// (`lambda:invoke`, as AWS does) rather than as the function sent it (Lambda ARNs).
+    compact_cause: bool,
 }
 
 /// What the Invoke API answered.
@@ -115,6 +118,7 @@ pub async fn invoke_arn(engine: &Engine, region: &str, arn: &str, d: &Dispatch) 
         invocation_type: "RequestResponse".into(),
         client_context: None,
         log_type: None,
+        compact_cause: false,
     };
     match send(engine, region, d, &call).await {
         Answer::Ok { body, .. } => Reply::Done(TaskOutcome::Succeeded(parse_payload(&body))),
@@ -165,6 +169,7 @@ pub async fn invoke_service(
             .get("LogType")
             .and_then(Value::as_str)
             .map(str::to_owned),
+        compact_cause: true,
     };
     match send(engine, region, d, &call).await {
         Answer::Ok { .. } if callback => Reply::Pending,
@@ -299,7 +304,7 @@ async fn send(engine: &Engine, region: &str, d: &Dispatch, call: &Call) -> Answe
     };
     if (200..300).contains(&status) {
         if headers.contains_key("x-amz-function-error") {
-            return Answer::Done(function_error(&body));
+            return Answer::Done(function_error(&body, call.compact_cause));
         }
         return Answer::Ok {
             status,
@@ -310,19 +315,19 @@ async fn send(engine: &Engine, region: &str, d: &Dispatch, call: &Call) -> Answe
     Answer::Done(api_error(status, &headers, &body, &call.function))
 }
 
-/// A function error: the payload's `errorType`, the payload text as the cause.
-fn function_error(body: &str) -> Reply {
+/// A function error: the payload's `errorType`, the payload as the cause (`compact`: as
+/// compact JSON).
+fn function_error(body: &str, compact: bool) -> Reply {
     let payload: Option<Value> = serde_json::from_str(body).ok();
     match payload
         .as_ref()
         .and_then(|p| p.get("errorType"))
         .and_then(Value::as_str)
     {
-        // The cause is the payload as AWS re-serialises it: compact JSON.
-        Some(error_type) => failed(
-            error_type,
-            payload.as_ref().map_or_else(|| body.to_owned(), Value::to_string),
-        ),
+        Some(error_type) => match (compact, &payload) {
+            (true, Some(p)) => failed(error_type, p.to_string()),
+            _ => failed(error_type, body),
+        },
         None => failed(
             "Lambda.Unknown",
             format!(
@@ -403,7 +408,7 @@ mod tests {
     #[test]
     fn function_errors() {
         let body = r#"{"errorType": "ValueError", "errorMessage": "bad"}"#;
-        let Reply::Done(TaskOutcome::Failed(ec)) = function_error(body) else {
+        let Reply::Done(TaskOutcome::Failed(ec)) = function_error(body, true) else {
             panic!("not a failure");
         };
         assert_eq!(ec.error.as_deref(), Some("ValueError"));
@@ -411,7 +416,11 @@ mod tests {
             ec.cause.as_deref(),
             Some(r#"{"errorType":"ValueError","errorMessage":"bad"}"#)
         );
-        let Reply::Done(TaskOutcome::Failed(ec)) = function_error("\"boom\"") else {
+        let Reply::Done(TaskOutcome::Failed(ec)) = function_error(body, false) else {
+            panic!("not a failure");
+        };
+        assert_eq!(ec.cause.as_deref(), Some(body));
+        let Reply::Done(TaskOutcome::Failed(ec)) = function_error("\"boom\"", true) else {
             panic!("not a failure");
         };
         assert_eq!(ec.error.as_deref(), Some("Lambda.Unknown"));
