@@ -718,7 +718,8 @@ impl<'a> Run<'a> {
                     return;
                 }
                 run.phase = TaskPhase::Started;
-                // Items read by an ItemReader are counted only now.
+                // The state starts only now when an ItemReader reads its items; AWS then
+                // records a length of 0 (the items are the Map Run's).
                 let read = matches!(
                     &run.dispatch,
                     Some(Dispatch { resource: Resource::MapRun(spec), .. }) if spec.items.is_none()
@@ -726,7 +727,7 @@ impl<'a> Run<'a> {
                 if read || redrive_count.is_some() {
                     let prev = self.last();
                     let state_type = "Map".into();
-                    let length = Some(length);
+                    let length = Some(if read { 0 } else { length });
                     self.push(prev, EventDetails::ContainerStarted { state_type, length });
                 }
                 let prev = self.last();

@@ -75,8 +75,11 @@ pub struct Config {
     pub states_per_call: u32,
     /// Where Lambda tasks are invoked (the Lambda Invoke REST API), e.g. `http://127.0.0.1:3001`.
     pub lambda_endpoint: Option<String>,
-    /// An AWS-compatible endpoint for S3 and SDK integrations.
+    /// One AWS-compatible endpoint for every service integration (LocalStack or moto style).
     pub aws_endpoint: Option<String>,
+    /// Per-service endpoints, by the integration's service name (`sqs`, `eventbridge`,
+    /// `sfn`, …) or the service's endpoint prefix (`events`, `states`, …).
+    pub endpoints: std::collections::BTreeMap<String, String>,
     /// A Step Functions Local MockConfigFile, already read.
     pub mock_config: Option<serde_json::Value>,
     /// Whether HTTP Tasks may reach link-local and metadata addresses.
@@ -95,6 +98,7 @@ impl Default for Config {
             states_per_call: 256,
             lambda_endpoint: None,
             aws_endpoint: None,
+            endpoints: Default::default(),
             mock_config: None,
             allow_link_local: false,
         }
@@ -114,6 +118,8 @@ struct Inner {
     runner: runner::Runner,
     activities: activities::Queues,
     map_runs: map_runs::MapRuns,
+    /// The HTTP client of the task integrations ([`integrations::client`]).
+    http: std::sync::OnceLock<reqwest::Client>,
     /// Draws the roll (taken modulo 100) that picks an alias's version.
     routing_roll: Box<dyn Fn() -> u32 + Send + Sync>,
     /// `.sync` child executions whose parent has not recorded the submission yet.
@@ -143,6 +149,7 @@ impl Engine {
             runner,
             activities,
             map_runs: Default::default(),
+            http: Default::default(),
             routing_roll: Box::new(rand::random::<u32>),
             submissions: Default::default(),
         });

@@ -4,27 +4,21 @@
 //! MinIO, …).
 //!
 //! Requests use path-style URLs (`http://host:port/bucket/key`) and are signed with SigV4
-//! (`aws-sigv4`), because MinIO and LocalStack-style endpoints check signatures. Credentials
-//! come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), else
-//! `test`/`test`, what local emulators accept; the region is the caller's. Checked against
+//! ([`crate::integrations::sigv4`]), because MinIO and LocalStack-style endpoints check
+//! signatures; the region is the caller's. Checked against
 //! moto with IAM authentication on: it accepts these signatures wherever it accepts boto3's,
 //! and rejects both alike for keys with `+`, `=`, `(` or non-ASCII characters and for a
 //! `Prefix` containing `/` (moto's verifier, not the signing).
-//!
-//! Only `http://` endpoints work for now: the workspace builds `reqwest` without TLS.
 //!
 //! Every failure is a value ([`S3Error`]): an S3 error document, no answer at all, or an
 //! answer that cannot be read. Nothing here panics on what the network sends.
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
-    UriPathNormalizationMode,
-};
-use aws_sigv4::sign::v4;
+
+use crate::integrations::{percent_encode as encode, sigv4};
 
 /// How long one request may take, body included (objects can be large).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
@@ -108,13 +102,7 @@ pub struct S3 {
 impl S3 {
     /// A client for `endpoint` (`http://host:port`), credentials from the environment.
     pub fn new(endpoint: &str, region: &str) -> Result<S3, S3Error> {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let (key, secret) = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-            (Some(key), Some(secret)) => (key, secret),
-            _ => ("test".to_owned(), "test".to_owned()),
-        };
-        let credentials = Credentials::new(key, secret, env("AWS_SESSION_TOKEN"), None, "stepwise");
-        S3::with_credentials(endpoint, region, credentials)
+        S3::with_credentials(endpoint, region, sigv4::env_credentials())
     }
 
     /// A client with explicit credentials.
@@ -132,7 +120,9 @@ impl S3 {
                 )))
             }
         }
-        let client = crate::integrations::client().map_err(S3Error::Transport)?;
+        // Not pooled: a Map Run's client may outlive the runtime it was made on (tests).
+        // The endpoint is the operator's (`--aws-endpoint`), not a workflow's.
+        let client = crate::integrations::build_client(false, true).map_err(S3Error::Transport)?;
         Ok(S3 {
             endpoint,
             region: region.to_owned(),
@@ -361,8 +351,7 @@ impl S3 {
         Err(service_error(status, &bytes, header_id))
     }
 
-    /// The SigV4 headers for a request (`authorization`, `x-amz-date`,
-    /// `x-amz-content-sha256`, `x-amz-security-token`).
+    /// The SigV4 headers for a request.
     fn sign(
         &self,
         method: &str,
@@ -370,36 +359,12 @@ impl S3 {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<Vec<(&'static str, String)>, S3Error> {
-        let mut settings = SigningSettings::default();
-        // S3 wants the payload hash header, single-encoded paths and no path normalization.
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        let identity = self.credentials.clone().into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .map_err(|e| S3Error::Transport(format!("cannot sign the request: {e}")))?
-            .into();
-        let signable = SignableRequest::new(
-            method,
-            url,
-            headers.iter().copied(),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|e| S3Error::Transport(format!("cannot sign the request: {e}")))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| S3Error::Transport(format!("cannot sign the request: {e}")))?
-            .into_parts();
-        let (signed, _) = instructions.into_parts();
-        Ok(signed
-            .into_iter()
-            .map(|h| (h.name(), h.value().to_owned()))
-            .collect())
+        let scope = sigv4::Scope {
+            region: &self.region,
+            service: "s3",
+        };
+        sigv4::headers(&self.credentials, &scope, method, url, headers, body)
+            .map_err(S3Error::Transport)
     }
 }
 
@@ -442,21 +407,6 @@ fn object_url(endpoint: &str, bucket: &str, key: &str, query: &[(&str, &str)]) -
         url.push_str(&encode(value, false));
     }
     url
-}
-
-/// RFC 3986 percent-encoding: everything but `A-Z a-z 0-9 - . _ ~` (and `/` in keys).
-fn encode(text: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(char::from(b))
-            }
-            b'/' if keep_slash => out.push('/'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// The error an S3 error answer carries; the status alone when its body says nothing.

@@ -131,10 +131,16 @@ impl Engine {
                 pattern,
                 ..
             } if service == "states" => self.start_child(execution_arn, d, action, *pattern).await,
+            // Served in-process unless an endpoint for Step Functions is configured.
             Resource::Service {
                 service, action, ..
-            } if service == "aws-sdk:sfn" => self.sfn_sdk(action, d).await,
-            other => integrations::invoke(self, other, d).await,
+            } if service == "aws-sdk:sfn" && !self.config().endpoints.contains_key("sfn") => {
+                self.sfn_sdk(action, d).await
+            }
+            other => {
+                let region = execution_arn.split(':').nth(3).unwrap_or("us-east-1");
+                integrations::invoke(self, region, other, d).await
+            }
         }
     }
 

@@ -133,7 +133,7 @@ impl Engine {
         let outcome = match mocked {
             Some(m) => Some(m),
             None => match test_state::task_call(&case) {
-                Some(call) => Some(self.perform_test_task(call).await),
+                Some(call) => Some(self.perform_test_task(&req.region, call).await),
                 None => None,
             },
         };
@@ -184,7 +184,7 @@ impl Engine {
     }
 
     /// Performs a Task for real through the integrations that reach the network.
-    async fn perform_test_task(&self, call: test_state::TaskCall) -> Mocked {
+    async fn perform_test_task(&self, region: &str, call: test_state::TaskCall) -> Mocked {
         let dispatch = Dispatch {
             task_id: 0,
             state: String::new(),
@@ -210,7 +210,7 @@ impl Engine {
                     call.resource.arn()
                 ))
             }
-            other => integrations::invoke(self, other, &dispatch).await,
+            other => integrations::invoke(self, region, other, &dispatch).await,
         };
         match reply {
             Reply::Done(TaskOutcome::Succeeded(result)) => Mocked::Result(result),

@@ -1,5 +1,6 @@
 //! `stepwise`: the server (`serve`) and the local front doors (`validate`, `run`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -34,7 +35,38 @@ enum Command {
         input: String,
         #[arg(long, env = "WAIT_TIME_SCALE", default_value_t = 1.0)]
         wait_time_scale: f64,
+        #[command(flatten)]
+        endpoints: Endpoints,
     },
+}
+
+/// Where task integrations send their calls (`serve` and `run`).
+#[derive(clap::Args)]
+struct Endpoints {
+    /// Where Lambda tasks are invoked (Lambda Invoke REST API), e.g. http://127.0.0.1:3001.
+    #[arg(long, env = "LAMBDA_ENDPOINT")]
+    lambda_endpoint: Option<String>,
+    /// One AWS-compatible endpoint for every service integration (LocalStack, moto).
+    #[arg(long, env = "STEPWISE_AWS_ENDPOINT")]
+    aws_endpoint: Option<String>,
+    /// A per-service endpoint, `SERVICE=URL` (repeatable; SERVICE as in
+    /// `aws-sdk:SERVICE`, e.g. `sqs=http://127.0.0.1:9324`). Also read from Step Functions
+    /// Local's SQS_ENDPOINT, SNS_ENDPOINT, DYNAMODB_ENDPOINT, EVENTBRIDGE_ENDPOINT,
+    /// BATCH_ENDPOINT, ECS_ENDPOINT, GLUE_ENDPOINT, SAGE_MAKER_ENDPOINT, STEP_FUNCTIONS_ENDPOINT.
+    #[arg(long = "endpoint", value_name = "SERVICE=URL", value_parser = parse_endpoint)]
+    endpoints: Vec<(String, String)>,
+}
+
+impl Endpoints {
+    /// `config` with these endpoints.
+    fn apply(self, config: engine::Config) -> engine::Config {
+        engine::Config {
+            lambda_endpoint: self.lambda_endpoint,
+            aws_endpoint: self.aws_endpoint,
+            endpoints: service_endpoints(self.endpoints),
+            ..config
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -54,12 +86,8 @@ struct Serve {
     /// use its mocked responses.
     #[arg(long, env = "SFN_MOCK_CONFIG")]
     mock_config: Option<PathBuf>,
-    /// Where Lambda tasks are invoked (Lambda Invoke REST API), e.g. http://127.0.0.1:3001.
-    #[arg(long, env = "LAMBDA_ENDPOINT")]
-    lambda_endpoint: Option<String>,
-    /// AWS-compatible endpoint for S3 and SDK integrations.
-    #[arg(long, env = "STEPWISE_AWS_ENDPOINT")]
-    aws_endpoint: Option<String>,
+    #[command(flatten)]
+    endpoints: Endpoints,
     /// Multiplies Wait durations and timeouts.
     #[arg(long, env = "WAIT_TIME_SCALE", default_value_t = 1.0)]
     wait_time_scale: f64,
@@ -135,6 +163,44 @@ fn auth(args: &Serve) -> anyhow::Result<api::auth::Auth> {
     }
 }
 
+/// Step Functions Local's per-service endpoint variables, and the service each one names.
+const ENDPOINT_VARIABLES: [(&str, &str); 9] = [
+    ("SQS_ENDPOINT", "sqs"),
+    ("SNS_ENDPOINT", "sns"),
+    ("DYNAMODB_ENDPOINT", "dynamodb"),
+    ("EVENTBRIDGE_ENDPOINT", "eventbridge"),
+    ("BATCH_ENDPOINT", "batch"),
+    ("ECS_ENDPOINT", "ecs"),
+    ("GLUE_ENDPOINT", "glue"),
+    ("SAGE_MAKER_ENDPOINT", "sagemaker"),
+    ("STEP_FUNCTIONS_ENDPOINT", "sfn"),
+];
+
+/// Parses `SERVICE=URL`.
+fn parse_endpoint(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((service, url)) if !service.is_empty() && url.starts_with("http") => {
+            Ok((service.to_lowercase(), url.to_owned()))
+        }
+        _ => Err(format!(
+            "invalid endpoint '{text}': use SERVICE=URL, e.g. sqs=http://127.0.0.1:9324"
+        )),
+    }
+}
+
+/// The per-service endpoints: the environment's, then the flags' (which win).
+fn service_endpoints(flags: Vec<(String, String)>) -> BTreeMap<String, String> {
+    let mut endpoints: BTreeMap<String, String> = ENDPOINT_VARIABLES
+        .iter()
+        .filter_map(|(var, service)| {
+            let url = std::env::var(var).ok().filter(|u| !u.is_empty())?;
+            Some(((*service).to_owned(), url))
+        })
+        .collect();
+    endpoints.extend(flags);
+    endpoints
+}
+
 /// Parses `90s`, `15m`, `2h`, `14d` (or plain seconds) into seconds.
 fn parse_duration(text: &str) -> Result<u64, String> {
     let text = text.trim();
@@ -168,7 +234,8 @@ fn main() -> anyhow::Result<()> {
             file,
             input,
             wait_time_scale,
-        } => run(&file, &input, wait_time_scale),
+            endpoints,
+        } => run(&file, &input, wait_time_scale, endpoints),
     }
 }
 
@@ -233,12 +300,11 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         redrive_window: args.redrive_window,
         max_history_events: args.max_history_events,
         max_open_executions: usize::try_from(args.max_open_executions).unwrap_or(usize::MAX),
-        lambda_endpoint: args.lambda_endpoint,
-        aws_endpoint: args.aws_endpoint,
         mock_config,
         allow_link_local: args.allow_link_local,
         ..engine::Config::default()
     };
+    let config = args.endpoints.apply(config);
     // Two runtimes, so that the operating system shares the CPU between them: the engine's,
     // where states are evaluated (CPU work that can take seconds), and the API's, which keeps
     // answering meanwhile.
@@ -299,15 +365,20 @@ fn validate(file: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// Runs a definition on a throw-away in-process engine and prints the outcome and history.
-fn run(file: &std::path::Path, input: &str, wait_time_scale: f64) -> anyhow::Result<()> {
+fn run(
+    file: &std::path::Path,
+    input: &str,
+    wait_time_scale: f64,
+    endpoints: Endpoints,
+) -> anyhow::Result<()> {
     let definition =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     runtime()?.block_on(async move {
         let store: Arc<dyn store::Store> = Arc::new(store::Sqlite::temporary()?);
-        let config = engine::Config {
+        let config = endpoints.apply(engine::Config {
             wait_time_scale,
             ..engine::Config::default()
-        };
+        });
         let engine = engine::Engine::start(config, store, Arc::new(engine::SystemClock)).await?;
         let sm = engine
             .create_state_machine(engine::CreateStateMachine {

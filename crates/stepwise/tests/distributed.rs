@@ -2313,7 +2313,8 @@ async fn s3_item_reader_and_result_writer() {
             "{}: parent history",
             case.name
         );
-        assert_eq!(map_lengths(&events), [3], "{}", case.name);
+        // AWS records length 0 when an ItemReader supplies the items.
+        assert_eq!(map_lengths(&events), [0], "{}", case.name);
         let mr = map_run_arn_of(&events);
         let (_, run_id) = split_map_run_arn(&mr);
         let manifest_key = format!("{prefix}/{run_id}/manifest.json");

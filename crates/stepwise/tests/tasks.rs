@@ -1311,12 +1311,15 @@ async fn unsupported_resources_fail_fast_with_states_runtime() {
     let client = server.client();
     let mut problems = Vec::new();
     for (name, resource) in [
-        ("sqs", "arn:aws:states:::sqs:sendMessage"),
+        ("ecs-sync", "arn:aws:states:::ecs:runTask.sync"),
         (
-            "sns-callback",
-            "arn:aws:states:::sns:publish.waitForTaskToken",
+            "batch-callback",
+            "arn:aws:states:::batch:submitJob.waitForTaskToken",
         ),
-        ("sdk-s3", "arn:aws:states:::aws-sdk:s3:listBuckets"),
+        (
+            "sdk-no-model",
+            "arn:aws:states:::aws-sdk:nosuchservice:listThings",
+        ),
         (
             "sdk-sfn-unknown",
             "arn:aws:states:::aws-sdk:sfn:listStateMachines",

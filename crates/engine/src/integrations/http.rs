@@ -26,7 +26,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
-use super::{error_chain, outbound, task_timeout, timed_out, CONNECT_TIMEOUT};
+use super::{client, error_chain, outbound, task_timeout, timed_out};
 use crate::tasks::{failed, Reply};
 use crate::Engine;
 
@@ -114,7 +114,7 @@ pub async fn invoke(engine: &Engine, d: &Dispatch) -> Reply {
         Err(reply) => return reply,
     };
 
-    let http = match outbound::client(CONNECT_TIMEOUT, engine.config().allow_link_local) {
+    let http = match client(engine) {
         Ok(c) => c,
         Err(e) => return failed("States.Http.Socket", e),
     };

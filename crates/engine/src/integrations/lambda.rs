@@ -1,6 +1,6 @@
-//! AWS Lambda over the Lambda Invoke REST API at `--lambda-endpoint` / `LAMBDA_ENDPOINT`
-//! (AWS SAM local, LocalStack, moto, or any server speaking
-//! `POST /2015-03-31/functions/{FunctionName}/invocations`).
+//! AWS Lambda over the Lambda Invoke REST API: AWS itself, or at `--lambda-endpoint` /
+//! `LAMBDA_ENDPOINT` AWS SAM local, LocalStack, moto, or any server speaking
+//! `POST /2015-03-31/functions/{FunctionName}/invocations`.
 //!
 //! Two resources:
 //! - `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`: the payload is the task's
@@ -12,7 +12,10 @@
 //!   `StatusCode`). With `.waitForTaskToken` the function is invoked asynchronously (`Event`,
 //!   unless `InvocationType` says otherwise) and the task waits for `SendTask*`.
 //!
-//! Requests are **not signed** (SigV4): local Lambda emulators accept unsigned requests.
+//! Requests go to `--lambda-endpoint` (or `--endpoint lambda=…`, else `--aws-endpoint`), else
+//! to AWS Lambda in the function's (or the execution's) region, and are SigV4-signed
+//! ([`super::sigv4`]: the environment's credentials for a configured endpoint, the standard
+//! chain's for AWS).
 //! `FunctionName` may be a name, a full or partial ARN, with or without a qualifier; the
 //! request names the function by its bare name (what every emulator accepts) and passes the
 //! qualifier as `?Qualifier=`.
@@ -28,8 +31,7 @@
 //! - no answer at all (connection refused, reset, timed out without a `TimeoutSeconds`):
 //!   `Lambda.SdkClientException`, what the Java SDK Step Functions uses raises when it cannot
 //!   reach the service (one of the errors AWS's docs advise retrying);
-//! - no `--lambda-endpoint` configured: `Lambda.SdkClientException` too, its cause naming the
-//!   flag, the environment variable and the function;
+//! - no credentials for AWS Lambda: `Lambda.SdkClientException` too;
 //! - the task's `TimeoutSeconds` passing while the request is in flight: `States.Timeout`.
 
 use std::time::Duration;
@@ -39,7 +41,10 @@ use asl::task::Pattern;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
 
-use super::{client, error_chain, header_case, task_timeout, timed_out};
+use super::{
+    client, configured_endpoint, error_chain, percent_encode, sdk_metadata, sigv4, task_timeout,
+    timed_out,
+};
 use crate::tasks::{failed, Reply};
 use crate::Engine;
 
@@ -86,6 +91,11 @@ struct Call {
     payload: String,
     invocation_type: String,
     client_context: Option<String>,
+    /// `LogType` (`Tail`: the answer carries the log's tail, `LogResult`).
+    log_type: Option<String>,
+    /// Whether a function error's cause is its payload re-serialised as compact JSON
+    /// (`lambda:invoke`, as AWS does) rather than as the function sent it (Lambda ARNs).
+    compact_cause: bool,
 }
 
 /// What the Invoke API answered.
@@ -101,21 +111,28 @@ enum Answer {
 }
 
 /// `arn:aws:lambda:…:function:NAME[:QUALIFIER]`: the result is the response payload.
-pub async fn invoke_arn(engine: &Engine, arn: &str, d: &Dispatch) -> Reply {
+pub async fn invoke_arn(engine: &Engine, region: &str, arn: &str, d: &Dispatch) -> Reply {
     let call = Call {
         function: Function::parse(arn),
         payload: d.input.to_string(),
         invocation_type: "RequestResponse".into(),
         client_context: None,
+        log_type: None,
+        compact_cause: false,
     };
-    match send(engine, d, &call).await {
+    match send(engine, region, d, &call).await {
         Answer::Ok { body, .. } => Reply::Done(TaskOutcome::Succeeded(parse_payload(&body))),
         Answer::Done(reply) => reply,
     }
 }
 
 /// `arn:aws:states:::lambda:invoke` and `lambda:invoke.waitForTaskToken`.
-pub async fn invoke_service(engine: &Engine, d: &Dispatch, pattern: Pattern) -> Reply {
+pub async fn invoke_service(
+    engine: &Engine,
+    region: &str,
+    d: &Dispatch,
+    pattern: Pattern,
+) -> Reply {
     let params = &d.input;
     let Some(name) = params.get("FunctionName").and_then(Value::as_str) else {
         return failed(
@@ -133,8 +150,10 @@ pub async fn invoke_service(engine: &Engine, d: &Dispatch, pattern: Pattern) -> 
         None if callback => "Event".into(),
         None => "RequestResponse".into(),
     };
+    // A string payload is sent as the text itself (AWS does), anything else as JSON.
     let payload = match params.get("Payload") {
         None | Some(Value::Null) => "{}".to_owned(),
+        Some(Value::String(text)) => text.clone(),
         Some(v) => v.to_string(),
     };
     let client_context = params
@@ -146,8 +165,13 @@ pub async fn invoke_service(engine: &Engine, d: &Dispatch, pattern: Pattern) -> 
         payload,
         invocation_type,
         client_context,
+        log_type: params
+            .get("LogType")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        compact_cause: true,
     };
-    match send(engine, d, &call).await {
+    match send(engine, region, d, &call).await {
         Answer::Ok { .. } if callback => Reply::Pending,
         Answer::Ok {
             status,
@@ -170,27 +194,7 @@ fn parse_payload(body: &str) -> Value {
 
 /// `lambda:invoke`'s result: the Invoke response as the AWS Java SDK describes it.
 fn invoke_result(status: u16, headers: &HeaderMap, body: &str) -> Value {
-    let request_id =
-        header(headers, "x-amzn-requestid").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let mut all = Map::new();
-    let mut single = Map::new();
-    for name in headers.keys() {
-        let values: Vec<Value> = headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(|v| Value::String(v.to_owned()))
-            .collect();
-        let key = header_case(name.as_str());
-        if let Some(Value::String(first)) = values.first() {
-            single.insert(key.clone(), Value::String(first.clone()));
-        }
-        all.insert(key, Value::Array(values));
-    }
-    if !all.contains_key("x-amzn-RequestId") {
-        all.insert("x-amzn-RequestId".into(), json!([request_id]));
-        single.insert("x-amzn-RequestId".into(), json!(request_id));
-    }
+    let (http_metadata, request_id) = sdk_metadata(status, headers);
     let mut result = Map::new();
     if status != 202 {
         let version = header(headers, "x-amz-executed-version").unwrap_or_else(|| "$LATEST".into());
@@ -201,15 +205,11 @@ fn invoke_result(status: u16, headers: &HeaderMap, body: &str) -> Value {
     } else {
         parse_payload(body)
     };
+    if let Some(log) = header(headers, "x-amz-log-result") {
+        result.insert("LogResult".into(), json!(log));
+    }
     result.insert("Payload".into(), payload);
-    result.insert(
-        "SdkHttpMetadata".into(),
-        json!({
-            "AllHttpHeaders": all,
-            "HttpHeaders": single,
-            "HttpStatusCode": status,
-        }),
-    );
+    result.insert("SdkHttpMetadata".into(), http_metadata);
     result.insert(
         "SdkResponseMetadata".into(),
         json!({ "RequestId": request_id }),
@@ -225,54 +225,57 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Percent-encodes a path segment or query value (RFC 3986 unreserved characters stay).
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// Calls the Invoke API and sorts its answer.
-async fn send(engine: &Engine, d: &Dispatch, call: &Call) -> Answer {
-    let Some(endpoint) = engine.config().lambda_endpoint.as_deref() else {
-        return Answer::Done(failed(
-            "Lambda.SdkClientException",
-            format!(
-                "Unable to invoke Lambda function '{}': no Lambda endpoint is configured. \
-                 Start stepwise with --lambda-endpoint URL (or set LAMBDA_ENDPOINT), e.g. \
-                 http://127.0.0.1:3001 for `sam local start-lambda`, or mock the state with \
-                 --mock-config.",
-                call.function.display()
-            ),
-        ));
+async fn send(engine: &Engine, region: &str, d: &Dispatch, call: &Call) -> Answer {
+    let (endpoint, credentials) = match configured_endpoint(engine.config(), &["lambda"]) {
+        Some(url) => (url.clone(), sigv4::env_credentials()),
+        None => match sigv4::aws_credentials().await {
+            Ok(c) => (format!("https://lambda.{region}.amazonaws.com"), c),
+            Err(e) => return Answer::Done(failed("Lambda.SdkClientException", e)),
+        },
     };
     let mut url = format!(
         "{}/2015-03-31/functions/{}/invocations",
         endpoint.trim_end_matches('/'),
-        encode(&call.function.name)
+        percent_encode(&call.function.name, false)
     );
     if let Some(q) = &call.function.qualifier {
-        url.push_str(&format!("?Qualifier={}", encode(q)));
+        url.push_str(&format!("?Qualifier={}", percent_encode(q, false)));
     }
-    let http = match client() {
+    let http = match client(engine) {
         Ok(c) => c,
         Err(e) => return Answer::Done(failed("Lambda.SdkClientException", e)),
     };
     let timeout = task_timeout(engine, d);
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("x-amz-invocation-type", call.invocation_type.as_str()),
+    ];
+    if let Some(cc) = &call.client_context {
+        headers.push(("x-amz-client-context", cc));
+    }
+    if let Some(log_type) = &call.log_type {
+        headers.push(("x-amz-log-type", log_type));
+    }
+    let scope = sigv4::Scope {
+        region,
+        service: "lambda",
+    };
+    let body = call.payload.as_bytes();
+    let signed = match sigv4::headers(&credentials, &scope, "POST", &url, &headers, body) {
+        Ok(s) => s,
+        Err(e) => return Answer::Done(failed("Lambda.SdkClientException", e)),
+    };
     let mut request = http
         .post(&url)
         .timeout(timeout.unwrap_or(DEFAULT_TIMEOUT))
-        .header("content-type", "application/json")
-        .header("x-amz-invocation-type", &call.invocation_type)
         .body(call.payload.clone());
-    if let Some(cc) = &call.client_context {
-        request = request.header("x-amz-client-context", cc);
+    for (name, value) in headers
+        .iter()
+        .copied()
+        .chain(signed.iter().map(|(n, v)| (*n, v.as_str())))
+    {
+        request = request.header(name, value);
     }
     let failure = |e: reqwest::Error| -> Answer {
         if e.is_timeout() && timeout.is_some() {
@@ -301,7 +304,7 @@ async fn send(engine: &Engine, d: &Dispatch, call: &Call) -> Answer {
     };
     if (200..300).contains(&status) {
         if headers.contains_key("x-amz-function-error") {
-            return Answer::Done(function_error(&body));
+            return Answer::Done(function_error(&body, call.compact_cause));
         }
         return Answer::Ok {
             status,
@@ -312,15 +315,19 @@ async fn send(engine: &Engine, d: &Dispatch, call: &Call) -> Answer {
     Answer::Done(api_error(status, &headers, &body, &call.function))
 }
 
-/// A function error: the payload's `errorType`, the payload text as the cause.
-fn function_error(body: &str) -> Reply {
+/// A function error: the payload's `errorType`, the payload as the cause (`compact`: as
+/// compact JSON).
+fn function_error(body: &str, compact: bool) -> Reply {
     let payload: Option<Value> = serde_json::from_str(body).ok();
     match payload
         .as_ref()
         .and_then(|p| p.get("errorType"))
         .and_then(Value::as_str)
     {
-        Some(error_type) => failed(error_type, body),
+        Some(error_type) => match (compact, &payload) {
+            (true, Some(p)) => failed(error_type, p.to_string()),
+            _ => failed(error_type, body),
+        },
         None => failed(
             "Lambda.Unknown",
             format!(
@@ -400,13 +407,20 @@ mod tests {
 
     #[test]
     fn function_errors() {
-        let body = r#"{"errorType":"ValueError","errorMessage":"bad"}"#;
-        let Reply::Done(TaskOutcome::Failed(ec)) = function_error(body) else {
+        let body = r#"{"errorType": "ValueError", "errorMessage": "bad"}"#;
+        let Reply::Done(TaskOutcome::Failed(ec)) = function_error(body, true) else {
             panic!("not a failure");
         };
         assert_eq!(ec.error.as_deref(), Some("ValueError"));
+        assert_eq!(
+            ec.cause.as_deref(),
+            Some(r#"{"errorType":"ValueError","errorMessage":"bad"}"#)
+        );
+        let Reply::Done(TaskOutcome::Failed(ec)) = function_error(body, false) else {
+            panic!("not a failure");
+        };
         assert_eq!(ec.cause.as_deref(), Some(body));
-        let Reply::Done(TaskOutcome::Failed(ec)) = function_error("\"boom\"") else {
+        let Reply::Done(TaskOutcome::Failed(ec)) = function_error("\"boom\"", true) else {
             panic!("not a failure");
         };
         assert_eq!(ec.error.as_deref(), Some("Lambda.Unknown"));
@@ -450,7 +464,7 @@ mod tests {
 
     #[test]
     fn encodes_path_segments() {
-        assert_eq!(encode("$LATEST"), "%24LATEST");
-        assert_eq!(encode("my-fn_1.x"), "my-fn_1.x");
+        assert_eq!(percent_encode("$LATEST", false), "%24LATEST");
+        assert_eq!(percent_encode("my-fn_1.x", false), "my-fn_1.x");
     }
 }

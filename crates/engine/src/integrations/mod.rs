@@ -5,36 +5,51 @@
 //! network lives here:
 //! - [`lambda`]: `arn:aws:lambda:…:function:NAME` and `arn:aws:states:::lambda:invoke`
 //!   (+ `.waitForTaskToken`) over the Lambda Invoke REST API at `--lambda-endpoint`;
-//! - [`http`]: the HTTP Task, `arn:aws:states:::http:invoke`.
+//! - [`http`]: the HTTP Task, `arn:aws:states:::http:invoke`;
+//! - [`aws_sdk`]: `arn:aws:states:::aws-sdk:SERVICE:ACTION`, driven by the AWS service models,
+//!   and the optimized SNS, SQS, EventBridge and DynamoDB integrations
+//!   ([`aws_sdk::optimized`]), signed by [`sigv4`].
 //!
 //! Every request has a connect timeout and an overall timeout (the task's `TimeoutSeconds`,
 //! scaled like the interpreter's timer, plus a grace period), so no task hangs on the network.
 
+pub mod aws_sdk;
 pub mod http;
 pub mod lambda;
 pub mod mock;
 pub mod outbound;
+pub mod sigv4;
 
 use std::time::Duration;
 
 use asl::history::ErrorCause;
 use asl::interpreter::{Dispatch, TaskOutcome};
 use asl::task::{Pattern, Resource};
+use reqwest::header::HeaderMap;
+use serde_json::{json, Map, Value};
 
 use crate::tasks::{failed, Reply};
-use crate::Engine;
+use crate::{Config, Engine};
 
 /// How long a TCP connection may take to open.
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Added to a task's (scaled) `TimeoutSeconds`: the interpreter's durable timer normally ends
 /// the task first; the client timeout only guarantees the request does not outlive it.
 const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
 
-/// Invokes a resource that is neither an activity nor a nested execution.
-pub async fn invoke(engine: &Engine, resource: &Resource, d: &Dispatch) -> Reply {
+/// Invokes a resource that is neither an activity nor a nested execution, for an execution
+/// in `region`.
+pub async fn invoke(engine: &Engine, region: &str, resource: &Resource, d: &Dispatch) -> Reply {
     match resource {
-        Resource::Lambda { arn } => lambda::invoke_arn(engine, arn, d).await,
+        Resource::Lambda { arn } => {
+            let region = arn
+                .split(':')
+                .nth(3)
+                .filter(|r| !r.is_empty())
+                .unwrap_or(region);
+            lambda::invoke_arn(engine, region, arn, d).await
+        }
         Resource::Service {
             service,
             action,
@@ -47,7 +62,7 @@ pub async fn invoke(engine: &Engine, resource: &Resource, d: &Dispatch) -> Reply
                     | ("invoke.waitForTaskToken", Pattern::WaitForTaskToken)
             ) =>
         {
-            lambda::invoke_service(engine, d, *pattern).await
+            lambda::invoke_service(engine, region, d, *pattern).await
         }
         Resource::Service {
             service,
@@ -55,8 +70,86 @@ pub async fn invoke(engine: &Engine, resource: &Resource, d: &Dispatch) -> Reply
             pattern: Pattern::RequestResponse,
             ..
         } if service == "http" && action == "invoke" => http::invoke(engine, d).await,
+        Resource::Service {
+            arn,
+            service,
+            action,
+            pattern,
+        } => {
+            let region = resource_region(arn).unwrap_or(region);
+            match service.strip_prefix("aws-sdk:") {
+                Some(name) => aws_sdk::invoke(engine, d, name, action, *pattern, region).await,
+                None if aws_sdk::optimized::handles(service, action) => {
+                    aws_sdk::optimized::invoke(engine, d, service, action, *pattern, region).await
+                }
+                None => unsupported(resource),
+            }
+        }
         other => unsupported(other),
     }
+}
+
+/// The endpoint configured for a service, by any of its `names` (`aws-sdk:NAME`, the endpoint
+/// prefix): its `--endpoint`/`*_ENDPOINT` override (`LAMBDA_ENDPOINT` for Lambda), else
+/// `--aws-endpoint`. `None`: the service's AWS endpoint.
+pub(crate) fn configured_endpoint<'a>(config: &'a Config, names: &[&str]) -> Option<&'a String> {
+    let lambda = names
+        .contains(&"lambda")
+        .then_some(config.lambda_endpoint.as_ref())
+        .flatten();
+    names
+        .iter()
+        .find_map(|n| config.endpoints.get(*n))
+        .or(lambda)
+        .or(config.aws_endpoint.as_ref())
+}
+
+/// The region a service-integration ARN names (`arn:aws:states:eu-west-1:…`), if any.
+fn resource_region(arn: &str) -> Option<&str> {
+    arn.split(':').nth(3).filter(|r| !r.is_empty())
+}
+
+/// The task fails with `States.Runtime` naming an action stepwise does not perform.
+pub fn unsupported_action(service: &str, action: &str) -> Reply {
+    failed(
+        "States.Runtime",
+        format!("The resource 'arn:aws:states:::{service}:{action}' is not supported by stepwise yet; mock it with a MockConfigFile (--mock-config)."),
+    )
+}
+
+/// The `SdkHttpMetadata` the AWS Java SDK reports for an answer (headers in its casing), and
+/// the request id (the answer's, else a new one).
+pub(crate) fn sdk_metadata(status: u16, headers: &HeaderMap) -> (Value, String) {
+    let request_id = headers
+        .get("x-amzn-requestid")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut all = Map::new();
+    let mut single = Map::new();
+    for name in headers.keys() {
+        let values: Vec<Value> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| Value::String(v.to_owned()))
+            .collect();
+        let key = header_case(name.as_str());
+        if let Some(Value::String(first)) = values.first() {
+            single.insert(key.clone(), Value::String(first.clone()));
+        }
+        all.insert(key, Value::Array(values));
+    }
+    if !all.contains_key("x-amzn-RequestId") {
+        all.insert("x-amzn-RequestId".into(), json!([request_id]));
+        single.insert("x-amzn-RequestId".into(), json!(request_id));
+    }
+    let metadata = json!({
+        "AllHttpHeaders": all,
+        "HttpHeaders": single,
+        "HttpStatusCode": status,
+    });
+    (metadata, request_id)
 }
 
 /// The task fails with `States.Runtime` naming the resource: never a hang.
@@ -70,14 +163,30 @@ pub fn unsupported(resource: &Resource) -> Reply {
     )
 }
 
-/// An HTTP client for one invocation: connect timeout, no proxy from the environment.
-///
-/// A client per invocation (not one shared client) keeps no pooled connection bound to a
-/// Tokio runtime that may be gone by the next call (tests start many runtimes).
-pub(crate) fn client() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .pool_max_idle_per_host(0)
+/// The engine's HTTP client (built on first use, then shared: building one loads the TLS
+/// roots, tens of milliseconds). It belongs to the engine, so its pooled connections live on
+/// the engine's Tokio runtime.
+pub(crate) fn client(engine: &Engine) -> Result<reqwest::Client, String> {
+    let cell = &engine.inner.http;
+    if let Some(c) = cell.get() {
+        return Ok(c.clone());
+    }
+    let built = build_client(true, engine.config().allow_link_local)?;
+    Ok(cell.get_or_init(|| built).clone())
+}
+
+/// A new HTTP client with a connect timeout; `pooled`: keeping idle connections;
+/// `allow_link_local`: see [`outbound`].
+pub(crate) fn build_client(
+    pooled: bool,
+    allow_link_local: bool,
+) -> Result<reqwest::Client, String> {
+    let builder = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT);
+    let mut builder = outbound::guard(builder, allow_link_local);
+    if !pooled {
+        builder = builder.pool_max_idle_per_host(0);
+    }
+    builder
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
@@ -118,6 +227,22 @@ pub(crate) fn header_case(name: &str) -> String {
             .collect::<Vec<String>>()
             .join("-"),
     }
+}
+
+/// RFC 3986 percent-encoding: everything but `A-Z a-z 0-9 - . _ ~` (and `/` when
+/// `keep_slash`, for S3 keys and greedy URI labels).
+pub(crate) fn percent_encode(text: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(char::from(b))
+            }
+            b'/' if keep_slash => out.push('/'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// An error with its sources (`error sending request: … connection refused`).

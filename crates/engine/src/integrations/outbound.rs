@@ -2,14 +2,14 @@
 //! at the machine's link-local addresses, where cloud instance metadata (and its
 //! credentials) lives: 169.254.0.0/16, fe80::/10 and fd00:ec2::254. Those are refused, in the
 //! URL, in every address its host name resolves to and at every redirect (at most
-//! [`MAX_REDIRECTS`]), unless `--allow-link-local` says otherwise.
+//! [`MAX_REDIRECTS`]), unless `--allow-link-local` says otherwise. The engine's one HTTP
+//! client is built this way, so the other integrations are held to it too.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect::Policy;
-use reqwest::Url;
+use reqwest::{ClientBuilder, Url};
 
 /// How many redirects an HTTP Task follows.
 pub const MAX_REDIRECTS: usize = 5;
@@ -60,12 +60,9 @@ impl Resolve for Guarded {
     }
 }
 
-/// The HTTP Task client: `connect_timeout`, no pooling (see `integrations::client`),
-/// redirects limited and, unless `allow_link_local`, checked like the first URL.
-pub fn client(
-    connect_timeout: Duration,
-    allow_link_local: bool,
-) -> Result<reqwest::Client, String> {
+/// `builder` with redirects limited and, unless `allow_link_local`, names resolved and
+/// redirects followed only to allowed addresses.
+pub fn guard(builder: ClientBuilder, allow_link_local: bool) -> ClientBuilder {
     let redirects = Policy::custom(move |attempt| {
         if attempt.previous().len() >= MAX_REDIRECTS {
             return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
@@ -78,16 +75,11 @@ pub fn client(
             },
         }
     });
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        .pool_max_idle_per_host(0)
-        .redirect(redirects);
-    if !allow_link_local {
-        builder = builder.dns_resolver(Guarded);
+    let builder = builder.redirect(redirects);
+    match allow_link_local {
+        true => builder,
+        false => builder.dns_resolver(Guarded),
     }
-    builder
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
 #[cfg(test)]
