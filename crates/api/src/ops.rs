@@ -300,6 +300,7 @@ async fn start_sync_execution(r: &Request<'_>) -> Reply {
             &r.required("stateMachineArn")?,
             r.str("name"),
             r.str("input"),
+            r.str("traceHeader"),
         )
         .await?;
     Ok(wire::sync_execution(&done))

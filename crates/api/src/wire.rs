@@ -240,6 +240,11 @@ pub fn sync_execution(e: &ExecutionRecord) -> Value {
     execution_data(e, &mut o);
     // StartSyncExecution reports outputDetails even for a failure, which has no output.
     o.insert("outputDetails".into(), json!({ "included": true }));
+    put(
+        &mut o,
+        "traceHeader",
+        e.trace_header.clone().map(Value::String),
+    );
     let billed = e.stop_date.unwrap_or(e.start_date) - e.start_date;
     o.insert(
         "billingDetails".into(),

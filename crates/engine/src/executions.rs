@@ -114,10 +114,11 @@ impl Engine {
         sm_arn: &str,
         name: Option<String>,
         input: Option<String>,
+        trace_header: Option<String>,
     ) -> Result<ExecutionRecord> {
         let (tx, rx) = oneshot::channel();
         let (started, express) = self
-            .launch(sm_arn, name, input, None, Some(tx), None)
+            .launch(sm_arn, name, input, trace_header, Some(tx), None)
             .await?;
         if !express {
             return Err(Error::StateMachineTypeNotSupported(

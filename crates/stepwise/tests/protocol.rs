@@ -824,6 +824,20 @@ async fn error_shapes_and_fields_clients_read() {
         .ok("DescribeExecution", &json!({ "executionArn": exec }))
         .await;
     assert_eq!(described["traceHeader"], json!(trace), "{described}");
+    let express = raw
+        .ok(
+            "CreateStateMachine",
+            &create("traced-sync", json!({ "type": "EXPRESS" })),
+        )
+        .await["stateMachineArn"]
+        .clone();
+    let sync = raw
+        .ok(
+            "StartSyncExecution",
+            &json!({ "stateMachineArn": express, "traceHeader": trace }),
+        )
+        .await;
+    assert_eq!(sync["traceHeader"], json!(trace), "{sync}");
 
     // An input that is not JSON: the message of AWS's parser (Jackson).
     let r = raw
