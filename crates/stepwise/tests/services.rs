@@ -390,7 +390,7 @@ fn cases(topic_arn: &str) -> Vec<Case> {
             ]),
         },
         Case {
-            name: "s3-put-get-and-missing-key",
+            name: "s3-put-get-delete-and-missing-key",
             definition: chain(
                 [
                     vec![
@@ -405,6 +405,12 @@ fn cases(topic_arn: &str) -> Vec<Case> {
                             json!({"Type": "Task", "Resource": "arn:aws:states:us-east-1:123456789012:aws-sdk:s3:getObject",
                                 "Parameters": {"Bucket": BUCKET, "Key": "dir/a b.txt"},
                                 "ResultPath": "$.got"}),
+                        ),
+                        (
+                            "Delete",
+                            json!({"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:deleteObjects",
+                                "Parameters": {"Bucket": BUCKET, "Delete": {"Objects": [{"Key": "dir/a b.txt"}]}},
+                                "ResultPath": "$.deleted"}),
                         ),
                         (
                             "Missing",
@@ -422,6 +428,7 @@ fn cases(topic_arn: &str) -> Vec<Case> {
                 ("/put/ETag", None),
                 ("/got/Body", Some(json!("hello"))),
                 ("/got/ContentLength", Some(json!(5))),
+                ("/deleted/Deleted/0/Key", Some(json!("dir/a b.txt"))),
                 ("/caught/Error", Some(json!("S3.NoSuchKeyException"))),
             ]),
         },

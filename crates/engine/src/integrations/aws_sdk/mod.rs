@@ -13,7 +13,7 @@
 //! is `Client.SdkClientException`; the task's `TimeoutSeconds` passing, `States.Timeout`.
 
 mod json;
-pub mod model;
+mod model;
 pub mod optimized;
 mod query;
 mod rest;
@@ -179,25 +179,43 @@ pub async fn invoke(
         return unsupported("the service has no such action");
     };
     let naming = Naming::sdk(&service);
-    match call(engine, d, &service, name, op_name, op, &d.input, region).await {
+    let target = Target {
+        service: &service,
+        name,
+        op_name,
+        op,
+        region,
+    };
+    match call(engine, d, &target, &d.input).await {
         Ok(answer) if pattern == Pattern::WaitForTaskToken => Reply::Submitted(answer.output),
         Ok(answer) => Reply::Done(TaskOutcome::Succeeded(answer.output)),
         Err(e) => e.reply(&service, &naming),
     }
 }
 
-/// One call of `op_name` on `service` (`name` in `aws-sdk:NAME`) with the Task's `params`.
-#[allow(clippy::too_many_arguments)]
+/// What a call calls: an operation of a service (`name` in `aws-sdk:NAME`) in a region.
+pub struct Target<'a> {
+    pub service: &'a Service,
+    pub name: &'a str,
+    pub op_name: &'a str,
+    pub op: &'a Operation,
+    pub region: &'a str,
+}
+
+/// One call of `target` with the Task's `params`.
 pub async fn call(
     engine: &Engine,
     d: &Dispatch,
-    service: &Service,
-    name: &str,
-    op_name: &str,
-    op: &Operation,
+    target: &Target<'_>,
     params: &Value,
-    region: &str,
 ) -> Result<Answer, CallError> {
+    let Target {
+        service,
+        name,
+        op_name,
+        op,
+        region,
+    } = *target;
     let input = match &op.input {
         Some(shape) => value::input(service, shape, params).map_err(|e| CallError::Invalid(e.0))?,
         None => Value::Object(Map::new()),

@@ -13,7 +13,7 @@ use asl::interpreter::{Dispatch, TaskOutcome};
 use asl::task::Pattern;
 use serde_json::Value;
 
-use super::{call, model, Naming};
+use super::{call, model, Naming, Target};
 use crate::integrations::{sdk_metadata, unsupported_action};
 use crate::tasks::{failed, Reply};
 use crate::Engine;
@@ -95,7 +95,14 @@ pub async fn invoke(
         cause_service: it.cause_service.into(),
         v1: true,
     };
-    let answer = match call(engine, d, &model, it.model, op_name, op, &params, region).await {
+    let target = Target {
+        service: &model,
+        name: it.model,
+        op_name,
+        op,
+        region,
+    };
+    let answer = match call(engine, d, &target, &params).await {
         Ok(a) => a,
         Err(e) => return e.reply(&model, &naming),
     };

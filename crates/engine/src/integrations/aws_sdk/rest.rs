@@ -114,6 +114,8 @@ pub fn request(
                             xml::encode(service, &member.shape, root, namespace, v, &mut doc);
                             body = doc.into_bytes();
                             content_type = Some("application/xml");
+                            // S3 wants a checksum on some of these (DeleteObjects).
+                            headers.extend(checksum(&body));
                         }
                         (Some(Kind::Structure), _) => {
                             body = json::encode(service, &member.shape, v)
@@ -127,9 +129,7 @@ pub fn request(
                                 // What the AWS Java SDK sends for a string body (S3 objects):
                                 // its type, and a CRC32 checksum S3 keeps with the object.
                                 content_type = Some("text/plain; charset=UTF-8");
-                                headers.push(("x-amz-checksum-crc32".into(), crc32(&body)));
-                                headers
-                                    .push(("x-amz-sdk-checksum-algorithm".into(), "CRC32".into()));
+                                headers.extend(checksum(&body));
                             }
                         }
                     }
@@ -171,10 +171,17 @@ pub fn request(
     })
 }
 
-/// The base64 CRC32 of a body, as `x-amz-checksum-crc32` carries it.
-fn crc32(body: &[u8]) -> String {
+/// The CRC32 checksum headers the AWS SDKs send with an S3 body.
+fn checksum(body: &[u8]) -> [(String, String); 2] {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(crc32fast::hash(body).to_be_bytes())
+    let crc = crc32fast::hash(body).to_be_bytes();
+    [
+        (
+            "x-amz-checksum-crc32".into(),
+            base64::engine::general_purpose::STANDARD.encode(crc),
+        ),
+        ("x-amz-sdk-checksum-algorithm".into(), "CRC32".into()),
+    ]
 }
 
 /// A header or query value: timestamps in ISO 8601, the rest as text.
