@@ -42,16 +42,30 @@ fn expected_output() -> Value {
     json!([(0..ITEMS).map(|n| json!([n, "b"])).collect::<Vec<_>>()])
 }
 
-/// Starts the Map: odd iterations wait a second, even ones end in the first transition.
+/// Starts the Map: odd iterations wait a second, even ones end in the first transitions.
+/// Returns once the even ones have ended and the engine only waits on the odd ones' timers,
+/// so that a test that stops the engine then stops it at the same point every time.
 async fn start(engine: &Engine) -> String {
     let machine = create_machine(engine, "lanes", definition()).await;
     let items: Vec<Value> = (0..ITEMS).map(|n| json!({"n": n, "wait": n % 2})).collect();
     let input = json!({ "items": items }).to_string();
-    engine
+    let arn = engine
         .start_execution(&machine, None, Some(input), None)
         .await
         .expect("start")
-        .arn
+        .arn;
+    for _ in 0..500 {
+        let events = history(engine, &arn).await;
+        let ended = events
+            .iter()
+            .filter(|e| e.details.event_type() == "MapIterationSucceeded")
+            .count() as u64;
+        if ended >= ITEMS / 2 {
+            return arn;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("the even iterations of {arn} did not end");
 }
 
 async fn ended(engine: &Engine, arn: &str) -> ExecutionRecord {
