@@ -188,6 +188,11 @@ impl Runner {
             };
             let (def, (checkpoint, inline)) = match loaded {
                 Ok(l) => l,
+                Err(e @ crate::Error::Store(store::Error::Backend(_))) => {
+                    // The store failed, not the execution: it stays for the next start.
+                    tracing::error!(arn = %record.arn, error = %e, "cannot resume execution");
+                    continue;
+                }
                 Err(e) => {
                     tracing::error!(arn = %record.arn, error = %e, "cannot resume execution");
                     self.fail_unloadable(record).await;

@@ -432,3 +432,33 @@ async fn http_tasks_cannot_reach_metadata_addresses() {
         assert!(cause.contains(words), "{name}: {cause}");
     }
 }
+
+/// A stored execution whose checkpoint cannot be read back is failed at start, visibly,
+/// instead of staying RUNNING with nothing able to stop it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_checkpoint_fails_its_execution() {
+    let mut server = Server::sqlite(1.0);
+    let client = server.client();
+    let napping =
+        json!({"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 600, "End": true}}});
+    let sm = create_machine(&client, "unreadable", &napping).await;
+    let arn = start(&client, &sm, None, &json!({})).await;
+    server.kill9();
+    let db = server.data_dir().join("stepwise.db");
+    let corrupted = std::process::Command::new("python3")
+        .args(["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE executions SET runtime = '{\\\"not\\\": \\\"a checkpoint\\\"}' WHERE arn = ?\", (sys.argv[2],)); c.commit()"])
+        .arg(&db)
+        .arg(&arn)
+        .status()
+        .expect("python3 rewrites the checkpoint");
+    assert!(corrupted.success());
+    server.restart();
+    let client = server.client();
+    let done = wait_done(&client, &arn, Duration::from_secs(10)).await;
+    assert_eq!(*done.status(), ExecutionStatus::Failed, "{done:?}");
+    assert_eq!(done.error(), Some("States.Runtime"));
+    let events = common::history(&client, &arn).await;
+    common::assert_history_well_formed("unreadable", &events);
+    let last = common::event_types(&events).pop();
+    assert_eq!(last.as_deref(), Some("ExecutionFailed"));
+}
