@@ -161,6 +161,11 @@ impl Auth {
                 ),
             });
         };
+        if !auth.signed_headers.contains(&"host") {
+            return Err(signature_mismatch(
+                "'Host' must be a 'SignedHeader' in the AWS Authorization.".into(),
+            ));
+        }
         let key = keys.0.get(auth.key_id).ok_or_else(|| {
             auth_error(
                 StatusCode::BAD_REQUEST,
