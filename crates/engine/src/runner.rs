@@ -295,37 +295,25 @@ impl Runner {
     ) -> Result<ExecutionRecord> {
         let runner = self.clone();
         self.on_engine(async move {
-            runner
-                .start_here(def, record, checkpoint, durable, waiter)
-                .await
+            let mut live = Live::new(def, checkpoint, record, durable);
+            live.waiters.extend(waiter);
+            let advance = runner.step(&mut live, Signal::Start);
+            if durable {
+                let events = stored(&advance.events);
+                let write = Write::CreateExecution {
+                    execution: live.record.clone(),
+                    events,
+                    lanes: std::mem::take(&mut live.stored.1),
+                };
+                let store = &*runner.inner.store;
+                let mut results = store.commit(vec![write]).await?;
+                results.pop().unwrap_or(Ok(()))?;
+                #[cfg(debug_assertions)]
+                crate::checkpoint::verify(store, &live.record, &live.checkpoint).await;
+            }
+            Ok(runner.go_live(live, &advance).await)
         })
         .await
-    }
-
-    async fn start_here(
-        &self,
-        def: Arc<Definition>,
-        record: ExecutionRecord,
-        checkpoint: Checkpoint,
-        durable: bool,
-        waiter: Option<oneshot::Sender<ExecutionRecord>>,
-    ) -> Result<ExecutionRecord> {
-        let mut live = Live::new(def, checkpoint, record, durable);
-        live.waiters.extend(waiter);
-        let advance = self.step(&mut live, Signal::Start);
-        if durable {
-            let events = stored(&advance.events);
-            let write = Write::CreateExecution {
-                execution: live.record.clone(),
-                events,
-                lanes: std::mem::take(&mut live.stored.1),
-            };
-            let mut results = self.inner.store.commit(vec![write]).await?;
-            results.pop().unwrap_or(Ok(()))?;
-            #[cfg(debug_assertions)]
-            crate::checkpoint::verify(&*self.inner.store, &live.record, &live.checkpoint).await;
-        }
-        Ok(self.go_live(live, &advance).await)
     }
 
     /// Re-opens a closed execution (`RedriveExecution`) and commits its `ExecutionRedriven`

@@ -48,6 +48,17 @@ async fn start_into_crash(server: &mut Server, sm: &str, name: &str, point: &str
     format!("{}:{name}", sm.replace(":stateMachine:", ":execution:"))
 }
 
+/// The token of the task a worker of `activity` gets.
+async fn task_token(client: &aws_sdk_sfn::Client, activity: &str) -> String {
+    let task = client
+        .get_activity_task()
+        .activity_arn(activity)
+        .send()
+        .await
+        .expect("GetActivityTask");
+    task.task_token().expect("a task for the worker").to_owned()
+}
+
 fn count(types: &[String], t: &str) -> usize {
     types.iter().filter(|x| x.as_str() == t).count()
 }
@@ -61,16 +72,8 @@ async fn crash_between_commit_and_dispatch() {
     let sm = create_machine(&server.client(), "fp-dispatch", &one_task(&activity, None)).await;
     let arn = start_into_crash(&mut server, &sm, "one", "task-before-dispatch").await;
     let client = server.client();
-    let task = client
-        .get_activity_task()
-        .activity_arn(&activity)
-        .send()
-        .await
-        .expect("GetActivityTask");
-    let token = task
-        .task_token()
-        .expect("the task was dispatched after the restart");
-    succeed(&client, token, &json!({"done": true})).await;
+    let token = task_token(&client, &activity).await;
+    succeed(&client, &token, &json!({"done": true})).await;
     let done = wait_done(&client, &arn, Duration::from_secs(20)).await;
     assert_eq!(*done.status(), ExecutionStatus::Succeeded);
     let events = history(&client, &arn).await;
@@ -143,13 +146,7 @@ async fn crash_between_commit_and_answer() {
     let activity = create_activity(&client, "fp-answer").await;
     let sm = create_machine(&client, "fp-answer", &one_task(&activity, None)).await;
     let arn = common::start(&client, &sm, Some("one"), &json!({})).await;
-    let task = client
-        .get_activity_task()
-        .activity_arn(&activity)
-        .send()
-        .await
-        .expect("GetActivityTask");
-    let token = task.task_token().expect("a task").to_owned();
+    let token = task_token(&client, &activity).await;
     server.restart_with_failpoints(Some("store-committed=return"));
     let answered = try_succeed(&server.client(), &token, &json!({"n": 1})).await;
     assert!(answered.is_err(), "the server answered before crashing");
