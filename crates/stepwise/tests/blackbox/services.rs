@@ -8,7 +8,7 @@
 //!
 //! moto must be installed (`scripts/setup-test-deps`).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

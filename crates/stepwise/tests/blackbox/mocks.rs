@@ -1,7 +1,7 @@
 //! Mocked integrations (Step Functions Local MockConfigFile) through the real binary: a
 //! `stepwise serve --mock-config FILE` child process driven with aws-sdk-sfn.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

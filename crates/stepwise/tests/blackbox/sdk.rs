@@ -1,6 +1,6 @@
 //! End-to-end tests through aws-sdk-sfn against a `stepwise serve` child process.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! The specification is `shared/docs/redrive.md`. Assertions that rest on one of its
 //! **[GUESS]** answers are marked ★ so they can be revised with the guess.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

@@ -5,7 +5,7 @@
 //! twice. Tasks are at-least-once: one performed just before the crash is performed again.
 #![cfg(feature = "failpoints")]
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -5,7 +5,7 @@
 //! saying which. The JavaScript test needs node and the packages `scripts/setup-test-deps`
 //! installs (`npm ci` in `tests/js`); without node it is skipped with a message.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,8 +1,5 @@
 //! Shared helpers for the black-box test suites: a `stepwise serve` child process, SDK and
 //! raw-HTTP clients, polling helpers and history checks.
-//!
-//! Every test binary includes this module with `mod common;` and uses a different subset.
-#![allow(dead_code)]
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -244,12 +241,14 @@ impl Server {
 
     /// Restarts the server with `FAILPOINTS` set to `spec` (`None`: none armed), e.g.
     /// `task-before-dispatch=return` to crash there.
+    #[cfg(feature = "failpoints")]
     pub fn restart_with_failpoints(&mut self, spec: Option<&str>) {
         self.failpoints = spec.map(str::to_owned);
         self.restart();
     }
 
     /// Waits (up to `within`) for the server process to exit by itself.
+    #[cfg(feature = "failpoints")]
     pub fn wait_exit(&mut self, within: Duration) -> bool {
         let until = Instant::now() + within;
         while Instant::now() < until {
@@ -682,7 +681,6 @@ pub fn parse_json(what: &str, text: Option<&str>) -> Value {
 /// Runs `tests/python/<name>` against `server` with test credentials and asserts it finished
 /// ("checks passed"). python3, boto3 and the AWS CLI are required: a missing one fails the
 /// test with a message saying which.
-#[allow(dead_code)] // each test binary compiles this module; not all of them run scripts
 pub fn run_python_client_script(server: &Server, name: &str) {
     let probes: [(&str, &[&str], &str); 3] = [
         (

@@ -2,7 +2,7 @@
 //! server must get an AWS-style error or fail their execution, and the server must live on
 //! with bounded memory. Each case was found to take the server down before it was bounded.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

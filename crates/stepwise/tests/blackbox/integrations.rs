@@ -12,7 +12,7 @@
 //!   payload's `token`;
 //! - any other name: 404 `ResourceNotFoundException`.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};

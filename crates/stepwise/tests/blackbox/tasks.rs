@@ -7,7 +7,7 @@
 //! Every wait is a poll with a deadline; every table collects its problems and fails with
 //! all of them and the server's log.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! ValidateStateMachineDefinition, black-box through aws-sdk-sfn: one table of requests
 //! (severity, type, maxResults) and the result, diagnostics and truncation they get.
 
-mod common;
+use crate::common;
 
 use aws_sdk_sfn::error::ProvideErrorMetadata;
 use aws_sdk_sfn::types::{StateMachineType, ValidateStateMachineDefinitionSeverity as Severity};

@@ -3,7 +3,7 @@
 //! thresholds, mock field validation, request validation), and a Task really performed
 //! through the Lambda integration.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

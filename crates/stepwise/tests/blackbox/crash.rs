@@ -1,7 +1,7 @@
 //! Durability: `kill -9` the server with executions in flight, restart it on the same SQLite
 //! data directory, and check that every acknowledged execution finishes with a clean history.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

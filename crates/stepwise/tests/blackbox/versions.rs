@@ -2,7 +2,7 @@
 //! create and update), listing and deleting versions, the alias lifecycle, AWS's conflict and
 //! validation errors, executions on version and alias ARNs, and weighted alias routing.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! account checks run in boto3 (tests/python/test_auth.py); the signature-level cases (a
 //! stale or future date, a tampered body, no signature) sign requests here with aws-sigv4.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

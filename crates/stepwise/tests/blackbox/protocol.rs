@@ -1,6 +1,6 @@
 //! The AWS JSON 1.0 wire protocol, spoken raw over HTTP with reqwest.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -9,7 +9,7 @@
 //! installed: `scripts/setup-test-deps`). Assertions that rest on one of the spec's
 //! **[GUESS]** answers are marked ★.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;

@@ -6,7 +6,7 @@
 //! successful ones keep their stored outputs; `States.DataLimitExceeded` re-runs everything.
 //! Assertions that rest on one of the spec's **[GUESS]** answers are marked ★.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

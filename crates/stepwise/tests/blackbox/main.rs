@@ -1,0 +1,22 @@
+//! The black-box suites: each module starts the real `stepwise` binary and drives it over HTTP
+//! with real clients. One test binary, so the suites link once.
+
+mod common;
+
+mod auth;
+mod clients;
+mod crash;
+mod distributed;
+mod failpoints;
+mod fanout;
+mod integrations;
+mod mocks;
+mod protocol;
+mod redrive;
+mod robustness;
+mod sdk;
+mod services;
+mod tasks;
+mod test_state;
+mod validate;
+mod versions;
