@@ -11,10 +11,12 @@
 //! - Payloads (inputs, outputs, history details) are stored as the JSON text the engine
 //!   produced; nothing here parses them.
 
+pub mod postgres;
 mod sqlite;
 
 use serde::{Deserialize, Serialize};
 
+pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
