@@ -256,6 +256,42 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     named_runtime("stepwise")
 }
 
+/// The store `--store` names.
+enum StoreChoice {
+    Sqlite,
+    Memory,
+    Postgres(String),
+}
+
+impl StoreChoice {
+    fn parse(store: &str) -> anyhow::Result<StoreChoice> {
+        Ok(match store {
+            "sqlite" => StoreChoice::Sqlite,
+            "memory" => StoreChoice::Memory,
+            s if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
+                StoreChoice::Postgres(s.to_owned())
+            }
+            other => bail!("unknown store '{other}': use sqlite, memory or a postgres:// URL"),
+        })
+    }
+
+    async fn open(self, data_dir: &std::path::Path) -> anyhow::Result<Arc<dyn store::Store>> {
+        Ok(match self {
+            StoreChoice::Sqlite => {
+                Arc::new(store::Sqlite::open(data_dir).context("opening the data directory")?)
+            }
+            StoreChoice::Memory => {
+                Arc::new(store::Sqlite::temporary().context("creating a temporary store")?)
+            }
+            StoreChoice::Postgres(url) => Arc::new(
+                store::Postgres::connect(&url)
+                    .await
+                    .context("connecting to PostgreSQL")?,
+            ),
+        })
+    }
+}
+
 fn named_runtime(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .thread_name(name)
@@ -283,16 +319,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let store: Arc<dyn store::Store> = match args.store.as_str() {
-        "sqlite" => {
-            Arc::new(store::Sqlite::open(&args.data_dir).context("opening the data directory")?)
-        }
-        "memory" => Arc::new(store::Sqlite::temporary().context("creating a temporary store")?),
-        s if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
-            bail!("the PostgreSQL store is not available in this build yet; use --store sqlite")
-        }
-        other => bail!("unknown store '{other}': use sqlite, memory or a postgres:// URL"),
-    };
+    let store = StoreChoice::parse(&args.store)?;
     let config = engine::Config {
         account_id: args.account_id,
         wait_time_scale: args.wait_time_scale,
@@ -312,8 +339,15 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     let engine_handle = engine_runtime.handle().clone();
     runtime()?.block_on(async move {
         let clock = Arc::new(engine::SystemClock);
+        let data_dir = args.data_dir.clone();
+        // The store's own tasks (PostgreSQL's writer) run on the engine's runtime.
         let engine = engine_handle
-            .spawn(engine::Engine::start(config, store, clock))
+            .spawn(async move {
+                let store = store.open(&data_dir).await?;
+                engine::Engine::start(config, store, clock)
+                    .await
+                    .map_err(anyhow::Error::from)
+            })
             .await??;
         let addr = format!("{}:{}", args.host, args.port);
         let listener = tokio::net::TcpListener::bind(&addr)

@@ -28,6 +28,21 @@ pub enum StoreKind {
     Sqlite,
     /// The in-memory store.
     Memory,
+    /// A PostgreSQL server the test starts (kept across `restart`).
+    Postgres,
+}
+
+impl StoreKind {
+    /// What a test that asks for SQLite gets: PostgreSQL when `STEPWISE_TEST_STORE=postgres`,
+    /// so that whole suites run on the shared store too (`scripts/test` does it for the
+    /// suites that matter to several nodes).
+    fn resolve(self) -> StoreKind {
+        let postgres = std::env::var("STEPWISE_TEST_STORE").is_ok_and(|s| s == "postgres");
+        match self {
+            StoreKind::Sqlite if postgres => StoreKind::Postgres,
+            other => other,
+        }
+    }
 }
 
 /// How to start a server.
@@ -62,6 +77,9 @@ pub struct Server {
     extra_args: Vec<String>,
     /// `FAILPOINTS` for the next (re)starts (a build with the `failpoints` feature).
     failpoints: Option<String>,
+    /// The database of a server on PostgreSQL (started with the first run, dropped after the
+    /// server).
+    postgres: Option<store::postgres::local::LocalPostgres>,
 }
 
 /// A port that was free a moment ago.
@@ -116,6 +134,7 @@ impl Server {
             runs: 0,
             extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
             failpoints: None,
+            postgres: None,
         };
         server.spawn();
         server
@@ -156,9 +175,13 @@ impl Server {
         self.runs += 1;
         let log_path = self.log_path(self.runs);
         let log = File::create(&log_path).expect("creating the server log file");
-        let store = match self.options.store {
-            StoreKind::Sqlite => "sqlite",
-            StoreKind::Memory => "memory",
+        let store = match self.options.store.resolve() {
+            StoreKind::Sqlite => "sqlite".to_owned(),
+            StoreKind::Memory => "memory".to_owned(),
+            StoreKind::Postgres => self
+                .postgres
+                .get_or_insert_with(store::postgres::local::LocalPostgres::start_or_panic)
+                .url("postgres"),
         };
         let mut command = Command::new(env!("CARGO_BIN_EXE_stepwise"));
         match &self.failpoints {
@@ -169,7 +192,7 @@ impl Server {
             .arg("serve")
             .args(["--host", "127.0.0.1"])
             .args(["--port", &self.port.to_string()])
-            .args(["--store", store])
+            .args(["--store", &store])
             .arg("--data-dir")
             .arg(self.data_dir.path())
             .args(["--account-id", &self.options.account_id])
@@ -291,6 +314,7 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Kills the server, then (as the fields drop) its database.
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
