@@ -30,6 +30,9 @@ pub enum Error {
     NotFound,
     #[error("conflicting write: the execution changed since it was read")]
     Conflict,
+    /// This node's lease was taken over by another node: it must not write any more.
+    #[error("this node lost its lease to another node")]
+    Fenced,
     /// The database failed (a full disk, an IO error, a lost connection): its own error,
     /// kept as the source and shown as it is. Callers name it a storage failure once.
     #[error(transparent)]

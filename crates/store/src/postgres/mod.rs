@@ -6,8 +6,11 @@
 //! needs neither.) Transitions go through one writer task that group-commits them (see
 //! `writer`); everything else runs on pooled connections, as PostgreSQL serialises it.
 
+mod lease;
 mod schema;
 mod writer;
+
+pub use lease::{Held, LeaseOptions};
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod local;
@@ -16,7 +19,7 @@ mod tests;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde::de::DeserializeOwned;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
@@ -47,14 +50,28 @@ impl From<deadpool_postgres::PoolError> for Error {
 pub struct Postgres {
     pool: Pool,
     writer: mpsc::Sender<(Vec<Write>, writer::Reply)>,
+    /// The lease this node holds, and the news of its loss.
+    lease: Option<(Held, watch::Receiver<bool>)>,
 }
 
 impl Postgres {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or
-    /// a key=value connection string), brings its schema up to date and starts the writer.
-    /// Must be called within a Tokio runtime, which runs the writer. TLS is not supported:
-    /// reach the database over a trusted network or a local socket.
+    /// a key=value connection string), brings its schema up to date and starts the writer,
+    /// unfenced: for a database no other node writes to (tests, tools). Must be called within a
+    /// Tokio runtime, which runs the writer. TLS is not supported: reach the database over a
+    /// trusted network or a local socket.
     pub async fn connect(url: &str) -> Result<Postgres> {
+        Postgres::open(url, None).await
+    }
+
+    /// Like [`Postgres::connect`], for a node among several: waits until it holds the lease
+    /// (while another live node holds it, this one stands by), then fences every commit by
+    /// it and keeps renewing it. See [`Postgres::lease_lost`].
+    pub async fn connect_leased(url: &str, lease: LeaseOptions) -> Result<Postgres> {
+        Postgres::open(url, Some(lease)).await
+    }
+
+    async fn open(url: &str, lease: Option<LeaseOptions>) -> Result<Postgres> {
         let config: tokio_postgres::Config = url.parse()?;
         let manager = Manager::from_config(
             config,
@@ -71,9 +88,41 @@ impl Postgres {
         if ran > 0 {
             tracing::info!(migrations = ran, "postgres schema migrated");
         }
+        let lease = match lease {
+            Some(options) => {
+                let held = lease::acquire(&pool, &options).await?;
+                let (lost_tx, lost_rx) = watch::channel(false);
+                tokio::spawn(lease::renew(pool.clone(), options, held.clone(), lost_tx));
+                Some((held, lost_rx))
+            }
+            None => None,
+        };
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer::run(pool.clone(), rx));
-        Ok(Postgres { pool, writer: tx })
+        let fence = lease.as_ref().map(|(held, _)| held.clone());
+        tokio::spawn(writer::run(pool.clone(), rx, fence));
+        Ok(Postgres {
+            pool,
+            writer: tx,
+            lease,
+        })
+    }
+
+    /// The lease this node holds (with [`Postgres::connect_leased`]).
+    pub fn lease(&self) -> Option<&Held> {
+        self.lease.as_ref().map(|(held, _)| held)
+    }
+
+    /// Resolves when this node has lost its lease (another node took it, or it could not be
+    /// renewed within its TTL); never without a lease. From then on every commit fails with
+    /// [`Error::Fenced`]: the node should stop.
+    pub async fn lease_lost(&self) {
+        match &self.lease {
+            Some((_, lost)) => {
+                let mut lost = lost.clone();
+                let _ = lost.wait_for(|lost| *lost).await;
+            }
+            None => std::future::pending().await,
+        }
     }
 
     async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {

@@ -12,7 +12,7 @@ use crate::{Error, Result};
 const MIGRATION_LOCK: i64 = 0x5354_4550_5749_5345;
 
 /// The migrations, numbered from 1 by their position.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: the tables of the SQLite store, with the columns its queries filter on (ARNs sort
     // bytewise, as in SQLite, whatever the database's collation).
     r#"
@@ -75,6 +75,15 @@ CREATE TABLE map_run_items(
     input TEXT NOT NULL,
     result TEXT,
     PRIMARY KEY(map_run_arn, idx)
+);
+"#,
+    // 2: the lease of the node that runs the executions, with its epoch (see `lease`).
+    r#"
+CREATE TABLE leases(
+    shard INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    epoch BIGINT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
 );
 "#,
 ];

@@ -38,7 +38,8 @@ async fn postgres_fences_a_second_node() {
         .await
         .unwrap();
     let versions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, vec![1], "each migration ran once");
+    let all: Vec<i64> = (1..=super::schema::MIGRATIONS.len() as i64).collect();
+    assert_eq!(versions, all, "each migration ran once");
 
     let create = |arn: &str| Write::CreateExecution {
         execution: execution(arn, 1, "RUNNING"),
@@ -72,4 +73,60 @@ async fn postgres_fences_a_second_node() {
         .map(|e| e.id)
         .collect();
     assert_eq!(ids, vec![1, 2]);
+}
+
+/// Two nodes asking for the lease: the second stands by while the first holds it, takes it
+/// once it expires (the first paused past its TTL), and from then on the first's commits are
+/// fenced off and it learns that it lost the lease.
+#[tokio::test]
+async fn postgres_lease_fences_the_old_owner() {
+    use std::time::Duration;
+
+    use super::LeaseOptions;
+
+    let server = LocalPostgres::start_or_panic();
+    let url = server.create_database("lease").unwrap();
+    let options = |node: &str| LeaseOptions {
+        node_id: node.into(),
+        ttl: Duration::from_secs(1),
+    };
+    let a = Postgres::connect_leased(&url, options("a")).await.unwrap();
+    assert_eq!(a.lease().map(|h| h.epoch), Some(1));
+    let create = |arn: &str| Write::CreateExecution {
+        execution: execution(arn, 1, "RUNNING"),
+        events: vec![event(1)],
+        lanes: vec![],
+    };
+    assert!(a.commit(vec![create("before")]).await.unwrap()[0].is_ok());
+
+    let url_b = url.clone();
+    let b = tokio::spawn(async move { Postgres::connect_leased(&url_b, options("b")).await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!b.is_finished(), "b stands by while a renews its lease");
+
+    // a stops renewing, as if paused: its lease runs out and b takes it.
+    a.pool
+        .get()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE leases SET owner = 'paused', expires_at = now() - interval '1 second'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let b = tokio::time::timeout(Duration::from_secs(3), b)
+        .await
+        .expect("b takes the expired lease")
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.lease().map(|h| h.epoch), Some(2));
+
+    let stale = a.commit(vec![create("after")]).await;
+    assert!(matches!(stale, Err(Error::Fenced)), "{stale:?}");
+    tokio::time::timeout(Duration::from_secs(3), a.lease_lost())
+        .await
+        .expect("a learns it lost the lease");
+    assert!(b.get_execution("after").await.unwrap().is_none());
+    assert!(b.commit(vec![create("after")]).await.unwrap()[0].is_ok());
 }

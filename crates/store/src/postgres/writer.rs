@@ -14,6 +14,7 @@ use deadpool_postgres::Transaction;
 use deadpool_postgres::{Client, Pool};
 use tokio::sync::{mpsc, oneshot};
 
+use super::lease::{self, Held};
 use crate::{Error, ExecutionRecord, Result, Write};
 
 pub(super) type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
@@ -21,8 +22,12 @@ pub(super) type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
 /// Most writes one transaction takes; bounds the latency of the first in a burst.
 const MAX_BATCH: usize = 4096;
 
-/// Receives commits until every sender is gone.
-pub(super) async fn run(pool: Pool, mut rx: mpsc::Receiver<(Vec<Write>, Reply)>) {
+/// Receives commits until every sender is gone. With `lease`, every transaction is fenced by it.
+pub(super) async fn run(
+    pool: Pool,
+    mut rx: mpsc::Receiver<(Vec<Write>, Reply)>,
+    lease: Option<Held>,
+) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         let mut total = jobs[0].0.len();
@@ -44,7 +49,7 @@ pub(super) async fn run(pool: Pool, mut rx: mpsc::Receiver<(Vec<Write>, Reply)>)
             replies.push(reply);
         }
         let outcome = match pool.get().await {
-            Ok(mut client) => group_commit(&mut client, &batch).await,
+            Ok(mut client) => group_commit(&mut client, &batch, lease.as_ref()).await,
             Err(e) => Err(Error::driver(e)),
         };
         match outcome {
@@ -64,8 +69,15 @@ pub(super) async fn run(pool: Pool, mut rx: mpsc::Receiver<(Vec<Write>, Reply)>)
 }
 
 /// Commits a batch: results per write, in order; `Err` when the transaction itself failed.
-async fn group_commit(client: &mut Client, batch: &[Write]) -> Result<Vec<Result<()>>> {
+async fn group_commit(
+    client: &mut Client,
+    batch: &[Write],
+    lease: Option<&Held>,
+) -> Result<Vec<Result<()>>> {
     let tx = client.transaction().await?;
+    if let Some(held) = lease {
+        lease::fence(&tx, held).await?;
+    }
     match apply(&tx, batch).await {
         Ok(results) => {
             tx.commit().await?;
@@ -78,6 +90,9 @@ async fn group_commit(client: &mut Client, batch: &[Write]) -> Result<Vec<Result
         }
     }
     let mut tx = client.transaction().await?;
+    if let Some(held) = lease {
+        lease::fence(&tx, held).await?;
+    }
     let mut results = Vec::with_capacity(batch.len());
     for write in batch {
         let savepoint = tx.savepoint("w").await?;
