@@ -320,7 +320,8 @@ fn run_fixture(text: &str) -> String {
         .expect("a fixture has an `--- input` section");
     let mut harness = Harness::new(definition, input);
     let mut out = format!("{head}--- run\n");
-    for command in run.lines().filter_map(|l| l.strip_prefix("> ")) {
+    let mut commands = run.lines().filter_map(|l| l.strip_prefix("> "));
+    while let Some(command) = commands.next() {
         let _ = writeln!(out, "> {command}");
         harness.out.clear();
         let ran = panic::catch_unwind(AssertUnwindSafe(|| harness.command(command.trim())));
@@ -334,7 +335,10 @@ fn run_fixture(text: &str) -> String {
                 .or_else(|| e.downcast_ref::<&str>().copied())
                 .unwrap_or("panic");
             let _ = writeln!(out, "  ! {message}");
-            break;
+            // The rest of the script is kept as it is, not run.
+            for command in commands.by_ref() {
+                let _ = writeln!(out, "> {command}");
+            }
         }
     }
     out

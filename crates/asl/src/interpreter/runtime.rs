@@ -202,15 +202,19 @@ impl Current {
 
     /// The earliest time anything in this state waits for.
     pub(super) fn wake_at(&self) -> Option<i64> {
-        let task = self.task.as_ref();
+        // A task waiting to retry waits for its retry time only: the deadlines of the attempt
+        // that failed no longer count (a heartbeat deadline already past would wake the
+        // execution again and again until the retry).
+        let (retry, attempt) = match self.task.as_ref().map(|t| (t, &t.phase)) {
+            Some((_, TaskPhase::Retrying { until })) => (Some(*until), None),
+            Some((t, _)) => (None, Some(t)),
+            None => (None, None),
+        };
         let own = [
             self.wait_until,
-            task.and_then(|t| t.timeout_at),
-            task.and_then(|t| t.heartbeat_at),
-            task.and_then(|t| match t.phase {
-                TaskPhase::Retrying { until } => Some(until),
-                _ => None,
-            }),
+            attempt.and_then(|t| t.timeout_at),
+            attempt.and_then(|t| t.heartbeat_at),
+            retry,
         ];
         let lanes = self.running_lanes().map(Current::wake_at);
         own.into_iter().chain(lanes).flatten().min()
