@@ -4,11 +4,13 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::definition::{MapState, Payload, QueryLanguage, State, StateKind};
+use crate::definition::{
+    MapState, MaxConcurrency, Payload, QueryLanguage, ResultHandling, State, StateKind,
+};
 use crate::error::StatesError;
 use crate::history::{ErrorCause, EventDetails};
 use crate::jsonata::States;
-use crate::task::{error_matches, Catcher};
+use crate::task::error_matches;
 use crate::template::Scope;
 
 use super::{map_run, select, Container, Current, Lane, LaneStatus, Outcome, Run, ScopeEnd};
@@ -23,10 +25,8 @@ impl<'a> Run<'a> {
         raw: &Value,
         context: &Value,
     ) -> Result<Outcome, StatesError> {
-        let (retry, catch, result_selector, result_path) = match &state.kind {
-            StateKind::Parallel(p) => (&p.retry, &p.catch, &p.result_selector, &p.result_path),
-            StateKind::Map(m) => (&m.retry, &m.catch, &m.result_selector, &m.result_path),
-            _ => return Ok(Outcome::Blocked),
+        let Some(handling) = state.kind.result_handling() else {
+            return Ok(Outcome::Blocked);
         };
         let is_map = matches!(state.kind, StateKind::Map(_));
         let state_type = state.kind.event_prefix().to_owned();
@@ -173,7 +173,7 @@ impl<'a> Run<'a> {
                     }
                     ScopeEnd::Failed(ec) => {
                         self.lane_failed(i, is_map, &name);
-                        return self.container_error(state, retry, catch, raw, ec);
+                        return self.container_error(state, handling, raw, ec);
                     }
                     ScopeEnd::TimedOut => return Ok(Outcome::TimedOut),
                     ScopeEnd::Blocked if self.out.yielded => return Ok(Outcome::Blocked),
@@ -194,10 +194,9 @@ impl<'a> Run<'a> {
                 self.push(prev, EventDetails::ContainerSucceeded { state_type });
                 self.rt.chain = Some(prev);
                 let result = Value::Array(outputs);
-                let exit = (result_selector.as_ref(), result_path);
-                return match self.exit_with_result(state, exit, raw, context, result)? {
+                return match self.exit_with_result(state, handling, raw, context, result)? {
                     Ok(output) => Ok(Outcome::Exit(output)),
-                    Err(ec) => self.container_error(state, retry, catch, raw, ec),
+                    Err(ec) => self.container_error(state, handling, raw, ec),
                 };
             }
             if !progressed {
@@ -216,13 +215,15 @@ impl<'a> Run<'a> {
         let StateKind::Map(m) = &state.kind else {
             return Ok(0);
         };
-        if let Some(t) = &m.max_concurrency_expr {
-            let states = States::new(raw, context);
-            let range = (0, i64::from(u32::MAX));
-            return Ok(self.jsonata_integer(state, t, "MaxConcurrency", states, range)? as u64);
-        }
-        let Some(path) = &m.max_concurrency_path else {
-            return Ok(m.max_concurrency);
+        let path = match &m.max_concurrency {
+            MaxConcurrency::Fixed(n) => return Ok(*n),
+            MaxConcurrency::Jsonata(t) => {
+                let states = States::new(raw, context);
+                let range = (0, i64::from(u32::MAX));
+                let n = self.jsonata_integer(state, t, "MaxConcurrency", states, range)?;
+                return Ok(n as u64);
+            }
+            MaxConcurrency::Path(path) => path,
         };
         let value = select(path, raw, context, &self.vars).unwrap_or(Value::Null);
         // A float is truncated and a string holding an integer is read as one (as AWS does);
@@ -382,11 +383,11 @@ impl<'a> Run<'a> {
     pub(super) fn container_error(
         &mut self,
         state: &State,
-        retry: &[crate::task::Retrier],
-        catch: &[Catcher],
+        handling: &ResultHandling,
         raw: &Value,
         ec: ErrorCause,
     ) -> Result<Outcome, StatesError> {
+        let ResultHandling { retry, catch, .. } = handling;
         let error = ec.error.clone().unwrap_or_default();
         if let Some(i) = retry
             .iter()

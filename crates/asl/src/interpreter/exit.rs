@@ -4,10 +4,10 @@
 
 use serde_json::{json, Value};
 
-use crate::definition::{Payload, QueryLanguage, State};
+use crate::definition::{Payload, QueryLanguage, ResultHandling, State};
 use crate::error::{names, StatesError};
 use crate::history::{ErrorCause, EventDetails};
-use crate::io::{self, ResultPathField};
+use crate::io::{self};
 use crate::jsonata::{self, States};
 use crate::task::Catcher;
 use crate::template::{Scope, Template};
@@ -40,12 +40,12 @@ impl<'a> Run<'a> {
 
     /// The output of a state that produced `result` (a task's, a Parallel's, a Map's): JSONata
     /// `Assign` and `Output`, or `ResultSelector`, `Assign`, `ResultPath` and `OutputPath`
-    /// (`exit`: the state's `ResultSelector` and `ResultPath`). A JSONata evaluation error
+    /// (`handling`: the state's `ResultSelector` and `ResultPath`). A JSONata evaluation error
     /// comes back as `Ok(Err(cause))`, for the state's Retry and Catch.
     pub(super) fn exit_with_result(
         &mut self,
         state: &State,
-        (result_selector, result_path): (Option<&Template>, &ResultPathField),
+        handling: &ResultHandling,
         raw: &Value,
         context: &Value,
         result: Value,
@@ -65,7 +65,7 @@ impl<'a> Run<'a> {
                 },
             };
         }
-        let selected = match result_selector {
+        let selected = match &handling.result_selector {
             Some(t) => t.render(
                 &mut Scope::new(&result, context, self.entropy).with_variables(&self.vars),
             )?,
@@ -73,7 +73,7 @@ impl<'a> Run<'a> {
         };
         let assign = state.assign.as_ref().and_then(Payload::path);
         self.assign(assign, &selected, context)?;
-        let combined = io::result_path(result_path, raw.clone(), selected)?;
+        let combined = io::result_path(&handling.result_path, raw.clone(), selected)?;
         Ok(Ok(self.apply_path(
             &state.output_path,
             &combined,

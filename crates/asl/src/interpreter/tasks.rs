@@ -50,7 +50,7 @@ impl<'a> Run<'a> {
             let run = TaskRun {
                 id: 0,
                 phase: TaskPhase::Scheduled,
-                retries: vec![0; spec.retry.len()],
+                retries: vec![0; spec.handling.retry.len()],
                 retry_count: 0,
                 timeout_at: None,
                 heartbeat_seconds: None,
@@ -68,9 +68,8 @@ impl<'a> Run<'a> {
                     let output = result.to_string();
                     self.push(prev, EventDetails::TaskSucceeded { task, output });
                     self.set_task(None);
-                    let selector = spec.result_selector.as_ref();
-                    let exit = (selector, &spec.result_path);
-                    return match self.exit_with_result(state, exit, raw, context, result)? {
+                    let handling = &spec.handling;
+                    return match self.exit_with_result(state, handling, raw, context, result)? {
                         Ok(output) => Ok(Outcome::Exit(output)),
                         Err(ec) => self.task_error(state, spec, run, raw, ec),
                     };
@@ -225,10 +224,11 @@ impl<'a> Run<'a> {
     ) -> Result<Outcome, StatesError> {
         let error = ec.error.clone().unwrap_or_default();
         let retrier = spec
+            .handling
             .retry
             .iter()
             .position(|r| error_matches(&r.error_equals, &error));
-        if let Some((i, r)) = retrier.map(|i| (i, &spec.retry[i])) {
+        if let Some((i, r)) = retrier.map(|i| (i, &spec.handling.retry[i])) {
             let used = run.retries.get(i).copied().unwrap_or(0);
             if used < r.max_attempts {
                 let mut delay = r.delay_seconds(used);
@@ -254,6 +254,7 @@ impl<'a> Run<'a> {
         }
         self.set_task(None);
         match spec
+            .handling
             .catch
             .iter()
             .find(|c| error_matches(&c.error_equals, &error))
