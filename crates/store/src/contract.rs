@@ -16,12 +16,12 @@ pub async fn run_all<S: Store, F: Future<Output = S>>(make: impl Fn() -> F) {
 }
 
 /// An execution record for tests: `sm`'s, version 1, one event.
-pub fn execution(arn: &str, start: i64, status: &str) -> ExecutionRecord {
+pub fn execution(arn: &str, start: i64, status: ExecutionStatus) -> ExecutionRecord {
     ExecutionRecord {
         arn: arn.into(),
         state_machine_arn: "sm".into(),
         name: arn.into(),
-        status: status.into(),
+        status,
         start_date: start,
         stop_date: None,
         input: "{}".into(),
@@ -56,7 +56,7 @@ pub fn event(id: u64) -> StoredEvent {
 /// Creation, fencing, record-only writes, listing and its filters.
 async fn executions(store: &impl Store) {
     let create = |arn: &str, start| Write::CreateExecution {
-        execution: execution(arn, start, "RUNNING"),
+        execution: execution(arn, start, ExecutionStatus::Running),
         events: vec![event(1)],
         lanes: vec![],
     };
@@ -70,7 +70,7 @@ async fn executions(store: &impl Store) {
         "duplicate create is refused alone"
     );
 
-    let mut a = execution("a", 1, "SUCCEEDED");
+    let mut a = execution("a", 1, ExecutionStatus::Succeeded);
     a.version = 2;
     let stale = Write::Transition {
         execution: a.clone(),
@@ -102,7 +102,7 @@ async fn executions(store: &impl Store) {
 
     // A record-only write keeps the stored checkpoint and is fenced too.
     let mut reopened = a.clone();
-    (reopened.version, reopened.status) = (3, "RUNNING".into());
+    (reopened.version, reopened.status) = (3, ExecutionStatus::Running);
     reopened.runtime = "not written".into();
     let record_only = Write::Record {
         execution: reopened.clone(),
@@ -159,13 +159,13 @@ async fn executions(store: &impl Store) {
     let second = store.list_executions(page(Some(cursor))).await.unwrap();
     assert_eq!(second[0].arn, "a");
     let running = ExecutionFilter {
-        status: Some("RUNNING".into()),
+        status: Some(ExecutionStatus::Running),
         limit: 10,
         ..page(None)
     };
     assert_eq!(store.list_executions(running).await.unwrap().len(), 1);
 
-    let mut b = execution("b", 2, "FAILED");
+    let mut b = execution("b", 2, ExecutionStatus::Failed);
     (b.version, b.redrive_count) = (2, 1);
     let r = store
         .commit(vec![Write::Transition {
@@ -196,7 +196,7 @@ async fn executions(store: &impl Store) {
         assert_eq!(got, want, "redriven filter {redriven:?}");
     }
 
-    let mut c = execution("c", 5, "SUCCEEDED");
+    let mut c = execution("c", 5, ExecutionStatus::Succeeded);
     c.state_machine_version_arn = Some("sm:1".into());
     c.state_machine_alias_arn = Some("sm:live".into());
     let r = store
@@ -229,6 +229,7 @@ async fn executions(store: &impl Store) {
     }
     let got = store.get_execution("c").await.unwrap().unwrap();
     assert_eq!(got.state_machine_version_arn.as_deref(), Some("sm:1"));
+
 }
 
 fn lane(path: &str, body: &str) -> LaneRow {
@@ -245,7 +246,7 @@ async fn lanes(store: &impl Store) {
         rows.sort_by(|a, b| a.path.cmp(&b.path));
         rows
     };
-    let mut l = execution("l", 9, "RUNNING");
+    let mut l = execution("l", 9, ExecutionStatus::Running);
     let create = Write::CreateExecution {
         execution: l.clone(),
         events: vec![event(1)],
@@ -282,7 +283,7 @@ pub fn map_run(arn: &str) -> MapRunRecord {
         execution_arn: "parent".into(),
         task_id: 7,
         state_machine_arn: "sm/label".into(),
-        status: "RUNNING".into(),
+        status: MapRunStatus::Running,
         start_date: 1,
         stop_date: None,
         max_concurrency: 0,
@@ -336,7 +337,7 @@ fn state_machine(arn: &str) -> StateMachineRecord {
     StateMachineRecord {
         arn: arn.into(),
         name: arn.into(),
-        kind: "STANDARD".into(),
+        kind: StateMachineType::Standard,
         definition: "{}".into(),
         role_arn: "role".into(),
         creation_date: 1,
@@ -354,7 +355,7 @@ fn version(sm: &str, revision: &str) -> VersionRecord {
         arn: String::new(),
         state_machine_arn: sm.into(),
         version: 0,
-        kind: "STANDARD".into(),
+        kind: StateMachineType::Standard,
         definition: "{}".into(),
         role_arn: "role".into(),
         revision_id: Some(revision.into()),
@@ -447,3 +448,4 @@ async fn versions_and_aliases(store: &impl Store) {
         "a new state machine of the same name starts over"
     );
 }
+

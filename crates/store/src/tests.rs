@@ -1,5 +1,5 @@
 //! SQLite's own cases: the contract on both kinds of SQLite store, and what only SQLite has
-//! (old layouts, a full disk, file modes).
+//! (old layouts, numbered migrations, a full disk, file modes).
 
 use crate::contract::{event, execution, map_run, run_all};
 use crate::*;
@@ -68,7 +68,7 @@ async fn sqlite_reads_the_input_of_executions_stored_in_their_doc() {
     .unwrap();
     let old = ExecutionRecord {
         input: "{\"old\":1}".into(),
-        ..execution("old", 1, "RUNNING")
+        ..execution("old", 1, ExecutionStatus::Running)
     };
     let mut doc = serde_json::to_value(&old).unwrap();
     doc["input"] = old.input.clone().into();
@@ -83,7 +83,7 @@ async fn sqlite_reads_the_input_of_executions_stored_in_their_doc() {
     assert_eq!(got.input, "{\"old\":1}");
     let new = ExecutionRecord {
         input: "{\"new\":2}".into(),
-        ..execution("new", 2, "RUNNING")
+        ..execution("new", 2, ExecutionStatus::Running)
     };
     let create = Write::CreateExecution {
         execution: new,
@@ -109,12 +109,45 @@ async fn sqlite_reads_the_input_of_executions_stored_in_their_doc() {
     assert_eq!(inputs, ["{\"new\":2}", "{\"old\":1}"]);
 }
 
+/// The schema is numbered (`PRAGMA user_version`): a new store and an unnumbered old one both
+/// end at this build's number, and a store a newer build migrated is refused, not misread.
+#[tokio::test]
+async fn sqlite_schema_is_numbered_and_newer_ones_are_refused() {
+    let user_version = |dir: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(dir.join("stepwise.db"))
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    drop(Sqlite::open(dir.path()).unwrap());
+    let current = user_version(dir.path());
+    assert!(current >= 1, "a new store is numbered: {current}");
+    drop(Sqlite::open(dir.path()).unwrap());
+    assert_eq!(
+        user_version(dir.path()),
+        current,
+        "reopening changes nothing"
+    );
+
+    let newer = tempfile::tempdir().unwrap();
+    rusqlite::Connection::open(newer.path().join("stepwise.db"))
+        .unwrap()
+        .pragma_update(None, "user_version", current + 1)
+        .unwrap();
+    let refused = Sqlite::open(newer.path()).err().expect("refused");
+    assert!(
+        refused.to_string().contains("newer than this build"),
+        "{refused}"
+    );
+}
+
 /// A full disk fails the writes with SQLite's own error, said once (not "no such
 /// savepoint", not "storage failure: storage failure: …"), and loses nothing committed.
 #[tokio::test]
 async fn sqlite_full_disk_reports_the_real_error() {
     let store = Sqlite::temporary().unwrap();
-    let first = execution("kept", 1, "RUNNING");
+    let first = execution("kept", 1, ExecutionStatus::Running);
     let create = |e: ExecutionRecord| Write::CreateExecution {
         execution: e,
         events: vec![event(1)],
@@ -132,7 +165,7 @@ async fn sqlite_full_disk_reports_the_real_error() {
         .unwrap();
     let big = ExecutionRecord {
         runtime: "x".repeat(1 << 20),
-        ..execution("big", 2, "RUNNING")
+        ..execution("big", 2, ExecutionStatus::Running)
     };
     let answer = store.commit(vec![create(big)]).await;
     let message = match answer {
@@ -155,7 +188,7 @@ async fn sqlite_files_are_private() {
     let store = Sqlite::open(&dir).unwrap();
     store
         .commit(vec![Write::CreateExecution {
-            execution: execution("a", 1, "RUNNING"),
+            execution: execution("a", 1, ExecutionStatus::Running),
             events: vec![event(1)],
             lanes: Vec::new(),
         }])

@@ -399,6 +399,7 @@ impl Store for Postgres {
             None => (None, None),
         };
         let limit = big(f.limit as u64);
+        let status = f.status.map(|s| s.as_str());
         let rows = self
             .query(
                 "SELECT '', '', doc, '' FROM executions
@@ -410,7 +411,7 @@ impl Store for Postgres {
                  ORDER BY start_date DESC, arn DESC LIMIT $8",
                 &[
                     &f.state_machine_arn,
-                    &f.status,
+                    &status,
                     &f.redriven,
                     &f.qualifier,
                     &f.map_run_arn,

@@ -42,7 +42,7 @@ async fn postgres_fences_a_second_node() {
     assert_eq!(versions, all, "each migration ran once");
 
     let create = |arn: &str| Write::CreateExecution {
-        execution: execution(arn, 1, "RUNNING"),
+        execution: execution(arn, 1, crate::ExecutionStatus::Running),
         events: vec![event(1)],
         lanes: vec![],
     };
@@ -53,7 +53,7 @@ async fn postgres_fences_a_second_node() {
     let step = |arn: &str, version: u64, id: u64| Write::Transition {
         execution: crate::ExecutionRecord {
             version,
-            ..execution(arn, 1, "RUNNING")
+            ..execution(arn, 1, crate::ExecutionStatus::Running)
         },
         events: vec![event(id)],
         lanes: vec![],
@@ -93,7 +93,7 @@ async fn postgres_lease_fences_the_old_owner() {
     let a = Postgres::connect_leased(&url, options("a")).await.unwrap();
     assert_eq!(a.lease().map(|h| h.epoch), Some(1));
     let create = |arn: &str| Write::CreateExecution {
-        execution: execution(arn, 1, "RUNNING"),
+        execution: execution(arn, 1, crate::ExecutionStatus::Running),
         events: vec![event(1)],
         lanes: vec![],
     };

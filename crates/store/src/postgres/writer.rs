@@ -362,7 +362,7 @@ impl<'a> ExecutionColumns<'a> {
     fn push(&mut self, row: &Row<'a>) -> Result<()> {
         let e = row.record;
         self.arns.push(&e.arn);
-        self.statuses.push(&e.status);
+        self.statuses.push(e.status.as_str());
         self.versions.push(e.version as i64);
         self.docs.push(doc(e)?);
         self.runtimes.push(row.runtime);
