@@ -229,7 +229,6 @@ async fn executions(store: &impl Store) {
     }
     let got = store.get_execution("c").await.unwrap().unwrap();
     assert_eq!(got.state_machine_version_arn.as_deref(), Some("sm:1"));
-
 }
 
 fn lane(path: &str, body: &str) -> LaneRow {
@@ -448,4 +447,3 @@ async fn versions_and_aliases(store: &impl Store) {
         "a new state machine of the same name starts over"
     );
 }
-
