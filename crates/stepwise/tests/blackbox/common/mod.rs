@@ -211,9 +211,10 @@ impl Server {
         // after `kill9` retakes the lease at once instead of waiting for it to expire.
         let own_postgres = self.options.store.resolve() == StoreKind::Postgres
             && self.options.postgres_url.is_none();
-        let node_id = match own_postgres {
-            true => vec!["--node-id".to_owned(), format!("test-{}", self.port)],
-            false => Vec::new(),
+        let node_id = if own_postgres {
+            vec!["--node-id".to_owned(), format!("test-{}", self.port)]
+        } else {
+            Vec::new()
         };
         let store = match self.options.store.resolve() {
             StoreKind::Sqlite => "sqlite".to_owned(),
