@@ -19,7 +19,10 @@ pub fn shared_path(relative: &str) -> Option<PathBuf> {
     if path.exists() {
         Some(path)
     } else {
-        println!("skipped: {} is absent (set {VARIABLE} to the folder holding it)", path.display());
+        println!(
+            "skipped: {} is absent (set {VARIABLE} to the folder holding it)",
+            path.display()
+        );
         None
     }
 }
