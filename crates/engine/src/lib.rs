@@ -58,7 +58,7 @@ pub mod fuzzing {
     }
 }
 
-/// Settings the engine runs with (design.md §2).
+/// Settings the engine runs with (docs/design.md §2).
 #[derive(Debug, Clone)]
 pub struct Config {
     pub account_id: String,

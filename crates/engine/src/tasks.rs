@@ -42,7 +42,7 @@ pub fn failed(error: &str, cause: impl Into<String>) -> Reply {
 }
 
 impl Engine {
-    /// Consumes the runner's outbox until the engine is dropped.
+    /// Consumes the runner's outbox for as long as the runtime runs (this task holds the engine).
     pub(crate) async fn run_outbox(self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Outbox>) {
         while let Some(item) = rx.recv().await {
             let engine = self.clone();
