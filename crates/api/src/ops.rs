@@ -69,10 +69,10 @@ impl Request<'_> {
     }
 }
 
-type Reply = Result<Value, ApiError>;
+type OpResult = Result<Value, ApiError>;
 
 /// Dispatches a known operation; `None` for operations this build does not implement.
-pub async fn dispatch(op: &str, r: &Request<'_>) -> Option<Reply> {
+pub async fn dispatch(op: &str, r: &Request<'_>) -> Option<OpResult> {
     Some(match op {
         "CreateStateMachine" => create_state_machine(r).await,
         "DescribeStateMachine" => describe_state_machine(r).await,
@@ -126,7 +126,7 @@ fn check_version_description(r: &Request<'_>) -> Result<bool, ApiError> {
     Ok(publish)
 }
 
-async fn create_state_machine(r: &Request<'_>) -> Reply {
+async fn create_state_machine(r: &Request<'_>) -> OpResult {
     let publish = check_version_description(r)?;
     let sm = r
         .engine
@@ -154,7 +154,7 @@ async fn create_state_machine(r: &Request<'_>) -> Reply {
     Ok(out)
 }
 
-async fn describe_state_machine(r: &Request<'_>) -> Reply {
+async fn describe_state_machine(r: &Request<'_>) -> OpResult {
     let sm = r
         .engine
         .describe_state_machine(&r.required("stateMachineArn")?)
@@ -162,7 +162,7 @@ async fn describe_state_machine(r: &Request<'_>) -> Reply {
     Ok(wire::describe_state_machine(&sm))
 }
 
-async fn update_state_machine(r: &Request<'_>) -> Reply {
+async fn update_state_machine(r: &Request<'_>) -> OpResult {
     let publish = check_version_description(r)?;
     let sm = r
         .engine
@@ -189,7 +189,7 @@ async fn update_state_machine(r: &Request<'_>) -> Reply {
     Ok(out)
 }
 
-async fn delete_state_machine(r: &Request<'_>) -> Reply {
+async fn delete_state_machine(r: &Request<'_>) -> OpResult {
     r.engine
         .delete_state_machine(&r.required("stateMachineArn")?)
         .await?;
@@ -216,7 +216,7 @@ fn page<T>(
     Ok((items.into_iter().skip(start).take(size).collect(), next))
 }
 
-async fn list_state_machines(r: &Request<'_>) -> Reply {
+async fn list_state_machines(r: &Request<'_>) -> OpResult {
     let all = r.engine.list_state_machines(r.region, r.account).await?;
     let (items, next) = page(all, r.usize("maxResults"), r.str("nextToken"))?;
     let machines: Vec<Value> = items
@@ -244,7 +244,7 @@ fn with_token(out: &mut Value, token: Option<String>) {
 /// ERROR diagnostics: the definition's, then for `type: EXPRESS` what an Express state machine
 /// may not use; WARNING ones only when `severity` is `WARNING`. The order (errors first, each
 /// kind in document order) is our guess: AWS documents none. `result` depends on errors only.
-fn validate_definition(r: &Request<'_>) -> Reply {
+fn validate_definition(r: &Request<'_>) -> OpResult {
     let definition = r.required("definition")?;
     let express = r.str("type").as_deref() == Some("EXPRESS");
     let errors = match asl::definition::Definition::parse(&definition) {
@@ -280,7 +280,7 @@ fn validate_definition(r: &Request<'_>) -> Reply {
     Ok(json!({ "result": result, "diagnostics": list, "truncated": all.len() > max }))
 }
 
-async fn start_execution(r: &Request<'_>) -> Reply {
+async fn start_execution(r: &Request<'_>) -> OpResult {
     let started = r
         .engine
         .start_execution(
@@ -293,7 +293,7 @@ async fn start_execution(r: &Request<'_>) -> Reply {
     Ok(json!({ "executionArn": started.arn, "startDate": wire::timestamp(started.start_date) }))
 }
 
-async fn start_sync_execution(r: &Request<'_>) -> Reply {
+async fn start_sync_execution(r: &Request<'_>) -> OpResult {
     let done = r
         .engine
         .start_sync_execution(
@@ -306,7 +306,7 @@ async fn start_sync_execution(r: &Request<'_>) -> Reply {
     Ok(wire::sync_execution(&done))
 }
 
-async fn describe_execution(r: &Request<'_>) -> Reply {
+async fn describe_execution(r: &Request<'_>) -> OpResult {
     let e = r
         .engine
         .describe_execution(&r.required("executionArn")?)
@@ -315,7 +315,7 @@ async fn describe_execution(r: &Request<'_>) -> Reply {
     Ok(wire::describe_execution(&e, &redrive))
 }
 
-async fn describe_state_machine_for_execution(r: &Request<'_>) -> Reply {
+async fn describe_state_machine_for_execution(r: &Request<'_>) -> OpResult {
     let e = r
         .engine
         .describe_execution(&r.required("executionArn")?)
@@ -328,7 +328,7 @@ async fn describe_state_machine_for_execution(r: &Request<'_>) -> Reply {
     Ok(wire::state_machine_for_execution(&e, sm.as_ref()))
 }
 
-async fn list_executions(r: &Request<'_>) -> Reply {
+async fn list_executions(r: &Request<'_>) -> OpResult {
     if r.body.contains_key("stateMachineArn") && r.body.contains_key("mapRunArn") {
         return Err(ApiError::validation(
             "Only one of StateMachine ARN or MapRun ARN can be provided",
@@ -359,12 +359,12 @@ async fn list_executions(r: &Request<'_>) -> Reply {
     Ok(out)
 }
 
-async fn describe_map_run(r: &Request<'_>) -> Reply {
+async fn describe_map_run(r: &Request<'_>) -> OpResult {
     let d = r.engine.describe_map_run(&r.required("mapRunArn")?).await?;
     Ok(wire::describe_map_run(&d))
 }
 
-async fn list_map_runs(r: &Request<'_>) -> Reply {
+async fn list_map_runs(r: &Request<'_>) -> OpResult {
     let all = r.engine.list_map_runs(&r.required("executionArn")?).await?;
     let (runs, next) = page(all, r.usize("maxResults"), r.str("nextToken"))?;
     let items: Vec<Value> = runs.iter().map(wire::map_run_list_item).collect();
@@ -373,7 +373,7 @@ async fn list_map_runs(r: &Request<'_>) -> Reply {
     Ok(out)
 }
 
-async fn update_map_run(r: &Request<'_>) -> Reply {
+async fn update_map_run(r: &Request<'_>) -> OpResult {
     let update = MapRunUpdate {
         max_concurrency: r.body.get("maxConcurrency").and_then(Value::as_u64),
         tolerated_failure_count: r.body.get("toleratedFailureCount").and_then(Value::as_u64),
@@ -388,7 +388,7 @@ async fn update_map_run(r: &Request<'_>) -> Reply {
     Ok(json!({}))
 }
 
-async fn get_execution_history(r: &Request<'_>) -> Reply {
+async fn get_execution_history(r: &Request<'_>) -> OpResult {
     let include = r.bool("includeExecutionData").unwrap_or(true);
     let page = r
         .engine
@@ -409,7 +409,7 @@ async fn get_execution_history(r: &Request<'_>) -> Reply {
     Ok(out)
 }
 
-async fn stop_execution(r: &Request<'_>) -> Reply {
+async fn stop_execution(r: &Request<'_>) -> OpResult {
     let stop = r
         .engine
         .stop_execution(&r.required("executionArn")?, r.str("error"), r.str("cause"))
@@ -417,14 +417,14 @@ async fn stop_execution(r: &Request<'_>) -> Reply {
     Ok(json!({ "stopDate": wire::timestamp(stop) }))
 }
 
-async fn tag_resource(r: &Request<'_>) -> Reply {
+async fn tag_resource(r: &Request<'_>) -> OpResult {
     r.engine
         .tag_resource(&r.required("resourceArn")?, r.tags())
         .await?;
     Ok(json!({}))
 }
 
-async fn untag_resource(r: &Request<'_>) -> Reply {
+async fn untag_resource(r: &Request<'_>) -> OpResult {
     let keys: Vec<String> = match r.body.get("tagKeys") {
         Some(Value::Array(k)) => k
             .iter()
@@ -438,7 +438,7 @@ async fn untag_resource(r: &Request<'_>) -> Reply {
     Ok(json!({}))
 }
 
-async fn list_tags(r: &Request<'_>) -> Reply {
+async fn list_tags(r: &Request<'_>) -> OpResult {
     let tags = r.engine.list_tags(&r.required("resourceArn")?).await?;
     let list: Vec<Value> = tags
         .iter()
@@ -447,7 +447,7 @@ async fn list_tags(r: &Request<'_>) -> Reply {
     Ok(json!({ "tags": list }))
 }
 
-async fn create_activity(r: &Request<'_>) -> Reply {
+async fn create_activity(r: &Request<'_>) -> OpResult {
     let a = r
         .engine
         .create_activity(r.region, r.account, &r.required("name")?, r.tags())
@@ -455,7 +455,7 @@ async fn create_activity(r: &Request<'_>) -> Reply {
     Ok(json!({ "activityArn": a.arn, "creationDate": wire::timestamp(a.creation_date) }))
 }
 
-async fn describe_activity(r: &Request<'_>) -> Reply {
+async fn describe_activity(r: &Request<'_>) -> OpResult {
     let a = r
         .engine
         .describe_activity(&r.required("activityArn")?)
@@ -468,14 +468,14 @@ async fn describe_activity(r: &Request<'_>) -> Reply {
     }))
 }
 
-async fn delete_activity(r: &Request<'_>) -> Reply {
+async fn delete_activity(r: &Request<'_>) -> OpResult {
     r.engine
         .delete_activity(&r.required("activityArn")?)
         .await?;
     Ok(json!({}))
 }
 
-async fn list_activities(r: &Request<'_>) -> Reply {
+async fn list_activities(r: &Request<'_>) -> OpResult {
     let all = r.engine.list_activities(r.region, r.account).await?;
     let (items, next) = page(all, r.usize("maxResults"), r.str("nextToken"))?;
     let activities: Vec<Value> = items
@@ -488,7 +488,7 @@ async fn list_activities(r: &Request<'_>) -> Reply {
 }
 
 /// Long poll: answers `{}` (no `taskToken`) when no task arrived within 60 seconds.
-async fn get_activity_task(r: &Request<'_>) -> Reply {
+async fn get_activity_task(r: &Request<'_>) -> OpResult {
     let task = r
         .engine
         .get_activity_task(&r.required("activityArn")?, r.str("workerName"))
@@ -499,28 +499,28 @@ async fn get_activity_task(r: &Request<'_>) -> Reply {
     })
 }
 
-async fn send_task_success(r: &Request<'_>) -> Reply {
+async fn send_task_success(r: &Request<'_>) -> OpResult {
     r.engine
         .send_task_success(&r.required("taskToken")?, &r.required("output")?)
         .await?;
     Ok(json!({}))
 }
 
-async fn send_task_failure(r: &Request<'_>) -> Reply {
+async fn send_task_failure(r: &Request<'_>) -> OpResult {
     r.engine
         .send_task_failure(&r.required("taskToken")?, r.str("error"), r.str("cause"))
         .await?;
     Ok(json!({}))
 }
 
-async fn send_task_heartbeat(r: &Request<'_>) -> Reply {
+async fn send_task_heartbeat(r: &Request<'_>) -> OpResult {
     r.engine
         .send_task_heartbeat(&r.required("taskToken")?)
         .await?;
     Ok(json!({}))
 }
 
-async fn redrive_execution(r: &Request<'_>) -> Reply {
+async fn redrive_execution(r: &Request<'_>) -> OpResult {
     let date = r
         .engine
         .redrive_execution(&r.required("executionArn")?, r.str("clientToken"))
@@ -528,7 +528,7 @@ async fn redrive_execution(r: &Request<'_>) -> Reply {
     Ok(json!({ "redriveDate": wire::timestamp(date) }))
 }
 
-async fn publish_state_machine_version(r: &Request<'_>) -> Reply {
+async fn publish_state_machine_version(r: &Request<'_>) -> OpResult {
     let v = r
         .engine
         .publish_state_machine_version(
@@ -540,7 +540,7 @@ async fn publish_state_machine_version(r: &Request<'_>) -> Reply {
     Ok(json!({ "stateMachineVersionArn": v.arn, "creationDate": wire::timestamp(v.creation_date) }))
 }
 
-async fn list_state_machine_versions(r: &Request<'_>) -> Reply {
+async fn list_state_machine_versions(r: &Request<'_>) -> OpResult {
     let all = r
         .engine
         .list_state_machine_versions(&r.required("stateMachineArn")?)
@@ -555,7 +555,7 @@ async fn list_state_machine_versions(r: &Request<'_>) -> Reply {
     Ok(out)
 }
 
-async fn delete_state_machine_version(r: &Request<'_>) -> Reply {
+async fn delete_state_machine_version(r: &Request<'_>) -> OpResult {
     r.engine
         .delete_state_machine_version(&r.required("stateMachineVersionArn")?)
         .await?;
@@ -582,7 +582,7 @@ fn routing(r: &Request<'_>) -> Option<Vec<Route>> {
     )
 }
 
-async fn create_state_machine_alias(r: &Request<'_>) -> Reply {
+async fn create_state_machine_alias(r: &Request<'_>) -> OpResult {
     let alias = r
         .engine
         .create_state_machine_alias(CreateAlias {
@@ -596,7 +596,7 @@ async fn create_state_machine_alias(r: &Request<'_>) -> Reply {
     )
 }
 
-async fn describe_state_machine_alias(r: &Request<'_>) -> Reply {
+async fn describe_state_machine_alias(r: &Request<'_>) -> OpResult {
     let alias = r
         .engine
         .describe_state_machine_alias(&r.required("stateMachineAliasArn")?)
@@ -604,7 +604,7 @@ async fn describe_state_machine_alias(r: &Request<'_>) -> Reply {
     Ok(wire::describe_alias(&alias))
 }
 
-async fn update_state_machine_alias(r: &Request<'_>) -> Reply {
+async fn update_state_machine_alias(r: &Request<'_>) -> OpResult {
     let alias = r
         .engine
         .update_state_machine_alias(
@@ -616,14 +616,14 @@ async fn update_state_machine_alias(r: &Request<'_>) -> Reply {
     Ok(json!({ "updateDate": wire::timestamp(alias.update_date) }))
 }
 
-async fn delete_state_machine_alias(r: &Request<'_>) -> Reply {
+async fn delete_state_machine_alias(r: &Request<'_>) -> OpResult {
     r.engine
         .delete_state_machine_alias(&r.required("stateMachineAliasArn")?)
         .await?;
     Ok(json!({}))
 }
 
-async fn list_state_machine_aliases(r: &Request<'_>) -> Reply {
+async fn list_state_machine_aliases(r: &Request<'_>) -> OpResult {
     let all = r
         .engine
         .list_state_machine_aliases(&r.required("stateMachineArn")?)
@@ -638,7 +638,7 @@ async fn list_state_machine_aliases(r: &Request<'_>) -> Reply {
     Ok(out)
 }
 
-async fn test_state(r: &Request<'_>) -> Reply {
+async fn test_state(r: &Request<'_>) -> OpResult {
     let member = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
     let mock = r.body.get("mock").filter(|m| m.is_object()).map(|m| {
         let error_output =

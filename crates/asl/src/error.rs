@@ -53,7 +53,7 @@ impl fmt::Display for StatesError {
 
 impl std::error::Error for StatesError {}
 
-/// The predefined error names of the States language.
+/// The predefined error names of the States language: the one place they are written.
 pub mod names {
     pub const ALL: &str = "States.ALL";
     pub const RUNTIME: &str = "States.Runtime";
@@ -63,4 +63,12 @@ pub mod names {
     pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
     pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
     pub const QUERY_EVALUATION_ERROR: &str = "States.QueryEvaluationError";
+    pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
+    pub const REFERENCE_PATH_CONFLICT: &str = "States.ReferencePathConflict";
+    /// A Distributed Map's failed children exceeded its tolerated failures.
+    pub const EXCEED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
+    /// A Distributed Map could not read its items.
+    pub const ITEM_READER_FAILED: &str = "States.ItemReaderFailed";
+    /// A Distributed Map could not export its results.
+    pub const RESULT_WRITER_FAILED: &str = "States.ResultWriterFailed";
 }

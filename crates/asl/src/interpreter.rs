@@ -453,7 +453,7 @@ impl<'a> Run<'a> {
                     }
                 }
                 let Some(next) = chosen.map(|c| c.next.clone()).or_else(|| default.clone()) else {
-                    return Err(StatesError::new("States.NoChoiceMatched", "No Matches!"));
+                    return Err(StatesError::new(names::NO_CHOICE_MATCHED, "No Matches!"));
                 };
                 let assign = chosen
                     .and_then(|c| c.assign.as_ref())
@@ -469,7 +469,7 @@ impl<'a> Run<'a> {
                 let effective = self.apply_path(&state.input_path, raw, &context)?;
                 let chosen = choice::select(choices, &effective, &context, &self.vars)?;
                 let Some(next) = chosen.map(|c| c.next.clone()).or_else(|| default.clone()) else {
-                    return Err(StatesError::new("States.NoChoiceMatched", "No Matches!"));
+                    return Err(StatesError::new(names::NO_CHOICE_MATCHED, "No Matches!"));
                 };
                 let assign = chosen
                     .and_then(|c| c.assign.as_ref())

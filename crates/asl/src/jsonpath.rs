@@ -13,6 +13,7 @@
 //! `Test\""Name"`, so a backslash only stops the next character from closing the quote.
 //! [`ReferencePath`] is the restricted, writable form used by `ResultPath` and Choice rules.
 
+use crate::error::names;
 use std::fmt::Write as _;
 
 use regex::Regex;
@@ -193,7 +194,7 @@ impl ReferencePath {
         let steps = &self.path.query.steps;
         if !writable(&target, steps) {
             return Err(StatesError::new(
-                "States.ReferencePathConflict",
+                names::REFERENCE_PATH_CONFLICT,
                 format!(
                     "Unable to apply ReferencePath {} to input {}",
                     self.text(),

@@ -17,7 +17,7 @@ pub mod json;
 pub mod jsonata;
 pub mod jsonpath;
 pub mod lint;
-pub mod names;
+pub mod resource_name;
 pub mod task;
 pub mod template;
 pub mod timestamp;

@@ -50,7 +50,7 @@
 
 use std::fmt;
 
-use asl::error::names::DATA_LIMIT_EXCEEDED;
+use asl::error::names;
 
 mod batcher;
 mod csv;
@@ -64,12 +64,6 @@ pub use writer::{
     result_entry, ChildResult, ChildStatus, Export, ExportTarget, FileAssembly, OutputType,
     ResultArray, Transformation, WriterConfig,
 };
-
-/// The Map state could not read its items.
-pub const ITEM_READER_FAILED: &str = "States.ItemReaderFailed";
-/// The Map state could not export its results.
-pub const RESULT_WRITER_FAILED: &str = "States.ResultWriterFailed";
-const RUNTIME: &str = "States.Runtime";
 
 /// The most items a reader yields (AWS's ceiling for `MaxItems`).
 pub const MAX_ITEMS_CEILING: usize = 100_000_000;
@@ -87,14 +81,14 @@ pub struct Failure {
 impl Failure {
     fn reader(cause: impl Into<String>) -> Failure {
         Failure {
-            error: ITEM_READER_FAILED.into(),
+            error: names::ITEM_READER_FAILED.into(),
             cause: cause.into(),
         }
     }
 
     fn writer(cause: impl Into<String>) -> Failure {
         Failure {
-            error: RESULT_WRITER_FAILED.into(),
+            error: names::RESULT_WRITER_FAILED.into(),
             cause: cause.into(),
         }
     }
@@ -102,7 +96,7 @@ impl Failure {
     /// A result larger than a state's output may be.
     fn data_limit(state: &str) -> Failure {
         Failure {
-            error: DATA_LIMIT_EXCEEDED.into(),
+            error: names::DATA_LIMIT_EXCEEDED.into(),
             cause: format!(
                 "The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."
             ),
@@ -111,7 +105,7 @@ impl Failure {
 
     fn runtime(cause: impl Into<String>) -> Failure {
         Failure {
-            error: RUNTIME.into(),
+            error: names::RUNTIME.into(),
             cause: cause.into(),
         }
     }

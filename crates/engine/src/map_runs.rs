@@ -19,6 +19,7 @@
 //! parent's pending dispatch is performed again, finds the Map Run by `(parent, task id)` and
 //! resumes it from those (Express children that were running run again).
 
+use asl::error::names;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as SyncMutex};
 
@@ -32,7 +33,7 @@ use tokio::sync::Mutex;
 use crate::executions::NewExecution;
 use crate::item_io::{self, ChildResult, ChildStatus, Export, Failure, ResultArray};
 use crate::runner::{ParentLink, Signalled};
-use crate::tasks::{failed, Reply};
+use crate::tasks::{failed, TaskReply};
 use crate::{arn, Engine, Error, Result};
 
 /// AWS runs at most this many children of one Map Run at a time.
@@ -263,13 +264,13 @@ impl Engine {
         parent_arn: &str,
         d: &Dispatch,
         spec: &MapRunSpec,
-    ) -> Reply {
+    ) -> TaskReply {
         match self.open_map_run(parent_arn, d, spec).await {
             Ok(Some(run)) => {
                 self.pump(&run).await;
-                Reply::Pending
+                TaskReply::Pending
             }
-            Ok(None) => Reply::Pending,
+            Ok(None) => TaskReply::Pending,
             Err(reply) => reply,
         }
     }
@@ -281,8 +282,8 @@ impl Engine {
         parent_arn: &str,
         d: &Dispatch,
         spec: &MapRunSpec,
-    ) -> std::result::Result<Option<Arc<Mutex<LiveRun>>>, Reply> {
-        let internal = |e: Error| failed("States.Runtime", e.message());
+    ) -> std::result::Result<Option<Arc<Mutex<LiveRun>>>, TaskReply> {
+        let internal = |e: Error| failed(names::RUNTIME, e.message());
         let existing = self
             .find_map_run(parent_arn, d.task_id)
             .await
@@ -389,11 +390,11 @@ impl Engine {
         spec: &MapRunSpec,
         parent_arn: &str,
         parent: Parent,
-    ) -> std::result::Result<Arc<Mutex<LiveRun>>, Reply> {
-        let internal = |e: Error| failed("States.Runtime", e.message());
+    ) -> std::result::Result<Arc<Mutex<LiveRun>>, TaskReply> {
+        let internal = |e: Error| failed(names::RUNTIME, e.message());
         if record.redrive_count >= MAX_REDRIVES {
             return Err(failed(
-                "States.Runtime",
+                names::RUNTIME,
                 format!("The Map Run has reached the limit of {MAX_REDRIVES} redrives."),
             ));
         }
@@ -1043,7 +1044,7 @@ fn map_run_not_found(arn: &str) -> Error {
 fn batch(
     inputs: Vec<Value>,
     batcher: &Value,
-) -> std::result::Result<(Vec<Value>, Vec<u64>), Reply> {
+) -> std::result::Result<(Vec<Value>, Vec<u64>), TaskReply> {
     let batches = item_io::batch_items(inputs, batcher).map_err(|f| failed(&f.error, f.cause))?;
     let sizes = batches.iter().map(batch_size).collect();
     Ok((batches, sizes))
@@ -1078,9 +1079,9 @@ impl Engine {
         &self,
         parent_arn: &str,
         reader: &S3Call,
-    ) -> std::result::Result<Vec<Value>, Reply> {
+    ) -> std::result::Result<Vec<Value>, TaskReply> {
         let read = async {
-            let (endpoint, region) = s3_target(self, parent_arn, item_io::ITEM_READER_FAILED)?;
+            let (endpoint, region) = s3_target(self, parent_arn, names::ITEM_READER_FAILED)?;
             item_io::read_items(
                 &endpoint,
                 &region,
@@ -1107,7 +1108,7 @@ impl Engine {
             return self.result_array(r, array).await;
         }
         let (endpoint, region) =
-            s3_target(self, &r.record.execution_arn, item_io::RESULT_WRITER_FAILED)
+            s3_target(self, &r.record.execution_arn, names::RESULT_WRITER_FAILED)
                 .map_err(failure)?;
         let mut export = Export::start(
             &endpoint,
@@ -1154,7 +1155,7 @@ fn failure(f: Failure) -> ErrorCause {
 /// What an engine error (the store's) fails the Map Run with.
 fn runtime(e: Error) -> ErrorCause {
     ErrorCause {
-        error: Some("States.Runtime".into()),
+        error: Some(names::RUNTIME.into()),
         cause: Some(e.message()),
     }
 }

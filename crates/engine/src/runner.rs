@@ -99,14 +99,14 @@ struct Inner {
     outbox: mpsc::UnboundedSender<Outbox>,
     definitions: crate::machines::DefinitionCache,
     /// Signals waiting for their execution, by execution ARN (see [`Runner::signal`]).
-    inbox: SyncMutex<HashMap<String, Vec<(Signal, Reply)>>>,
+    inbox: SyncMutex<HashMap<String, Vec<(Signal, SignalReply)>>>,
     /// The runtime the runner was created on, where every state is evaluated (see
     /// [`Runner::on_engine`]).
     rt: tokio::runtime::Handle,
 }
 
 /// Where a signal's caller waits for what the signal did.
-type Reply = oneshot::Sender<Result<Signalled>>;
+type SignalReply = oneshot::Sender<Result<Signalled>>;
 
 /// How many executions advance concurrently (commits are batched across them).
 const WORKERS: usize = 8;

@@ -77,11 +77,11 @@ INSERT OR IGNORE INTO map_run_items(map_run_arn, idx, input)
 ALTER TABLE map_runs DROP COLUMN inputs;
 ";
 
-type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
+type CommitReply = oneshot::Sender<Result<Vec<Result<()>>>>;
 
 enum Job {
     /// Transitions: batched with every other queued commit into one transaction.
-    Commit(Vec<Write>, Reply),
+    Commit(Vec<Write>, CommitReply),
     /// Any other write, run alone.
     Other(Box<dyn FnOnce(&mut Connection) + Send>),
 }

@@ -10,6 +10,7 @@
 //! [`Signal::MapRunStarted`]: super::Signal::MapRunStarted
 //! [`Signal::TaskFinished`]: super::Signal::TaskFinished
 
+use crate::error::names;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -452,7 +453,7 @@ pub fn tolerance_exceeded(
 
 pub fn exceeded_tolerance() -> ErrorCause {
     ErrorCause {
-        error: Some("States.ExceedToleratedFailureThreshold".into()),
+        error: Some(names::EXCEED_TOLERATED_FAILURE_THRESHOLD.into()),
         cause: Some("The specified tolerated failure threshold was exceeded".into()),
     }
 }

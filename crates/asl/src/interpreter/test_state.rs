@@ -23,10 +23,6 @@ use crate::task::{error_matches, Resource};
 use crate::template::Scope;
 use crate::Entropy;
 
-/// The error a Map state raises when more iterations failed than it tolerates.
-pub const THRESHOLD_EXCEEDED: &str = "States.ExceedToleratedFailureThreshold";
-const THRESHOLD_EXCEEDED_CAUSE: &str = "The specified tolerated failure threshold was exceeded";
-
 /// The state under test and everything it is evaluated with.
 pub struct TestCase<'a> {
     /// The definition the state belongs to (a single state is wrapped in one).
@@ -376,10 +372,7 @@ fn evaluate(
                 .unwrap_or(0);
             let limited = count.is_some() || percentage.is_some();
             if limited && super::tolerance_exceeded(failed, total as u64, count, percentage) {
-                let ec = ErrorCause {
-                    error: Some(THRESHOLD_EXCEEDED.into()),
-                    cause: Some(THRESHOLD_EXCEEDED_CAUSE.into()),
-                };
+                let ec = super::exceeded_tolerance();
                 return handle_error(run, case, &m.handling, ec, ins);
             }
             let end = exit_with(run, case, &m.handling, result, ins);

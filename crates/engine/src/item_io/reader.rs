@@ -409,7 +409,7 @@ pub(super) fn inventory_files(manifest: &Value) -> Result<InventoryFiles, Failur
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item_io::ITEM_READER_FAILED;
+    use asl::error::names::ITEM_READER_FAILED;
 
     fn config(v: Value) -> ReaderConfig {
         ReaderConfig::parse(Some(&v)).expect("config")

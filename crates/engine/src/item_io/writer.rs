@@ -630,7 +630,7 @@ impl Upload {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item_io::RESULT_WRITER_FAILED;
+    use asl::error::names::RESULT_WRITER_FAILED;
 
     fn succeeded(n: u32, output: &str) -> ChildResult {
         ChildResult {
