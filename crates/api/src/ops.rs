@@ -647,6 +647,7 @@ async fn test_state(r: &Request<'_>) -> OpResult {
                 .map(|e| asl::history::ErrorCause {
                     error: member(e, "error"),
                     cause: member(e, "cause"),
+                    location: None,
                 });
         let field_validation = match m.get("fieldValidationMode").and_then(Value::as_str) {
             Some("PRESENT") => FieldValidation::Present,

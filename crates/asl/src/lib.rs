@@ -23,4 +23,4 @@ pub mod template;
 pub mod timestamp;
 
 pub use entropy::Entropy;
-pub use error::StatesError;
+pub use error::ErrorCause;

@@ -243,10 +243,10 @@ impl Runner {
     /// waiting on it is not told: the link to the parent is in the unreadable checkpoint.
     async fn fail_unloadable(&self, mut record: ExecutionRecord) {
         let now = self.inner.clock.now_millis();
-        let failure = asl::history::ErrorCause {
-            error: Some(asl::error::names::RUNTIME.into()),
-            cause: Some("The execution's stored state could not be read back.".into()),
-        };
+        let failure = asl::history::ErrorCause::new(
+            asl::error::names::RUNTIME,
+            "The execution's stored state could not be read back.",
+        );
         let event = HistoryEvent {
             id: record.history_length + 1,
             previous_event_id: record.history_length,

@@ -36,10 +36,7 @@ const SUBMISSION_WAIT: Duration = Duration::from_secs(10);
 
 /// A failed task with AWS's error name and our cause.
 pub fn failed(error: &str, cause: impl Into<String>) -> TaskReply {
-    TaskReply::Done(TaskOutcome::Failed(ErrorCause {
-        error: Some(error.into()),
-        cause: Some(cause.into()),
-    }))
+    TaskReply::Done(TaskOutcome::Failed(ErrorCause::new(error, cause)))
 }
 
 impl Engine {
@@ -235,10 +232,7 @@ impl Engine {
             if let Some(c) = &child.cause {
                 described["Cause"] = json!(c);
             }
-            TaskOutcome::Failed(ErrorCause {
-                error: Some(names::TASK_FAILED.into()),
-                cause: Some(described.to_string()),
-            })
+            TaskOutcome::Failed(ErrorCause::new(names::TASK_FAILED, described.to_string()))
         };
         let signal = Signal::TaskFinished {
             task_id: parent.task_id,

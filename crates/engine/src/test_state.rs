@@ -226,10 +226,7 @@ impl Engine {
 }
 
 fn runtime_error(cause: String) -> Mocked {
-    Mocked::Error(ErrorCause {
-        error: Some(names::RUNTIME.into()),
-        cause: Some(cause),
-    })
+    Mocked::Error(ErrorCause::new(names::RUNTIME, cause))
 }
 
 /// The state input (`{}` when absent), as StartExecution reads an execution input.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::history::ErrorCause;
+use crate::error::ErrorCause;
 use crate::task::Resource;
 
 use super::{map_run, Touched};

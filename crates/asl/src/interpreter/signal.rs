@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::error::names;
-use crate::history::{ErrorCause, EventDetails, HistoryEvent};
+use crate::error::ErrorCause;
+use crate::history::{EventDetails, HistoryEvent};
 use crate::task::Resource;
 
 use super::{scaled, Current, Dispatch, Run, Status, TaskOutcome, TaskPhase, TaskRun};
@@ -156,7 +157,11 @@ impl<'a> Run<'a> {
                     (self.rt.error, self.rt.cause) = (error.clone(), cause.clone());
                     self.push(
                         0,
-                        EventDetails::ExecutionAborted(ErrorCause { error, cause }),
+                        EventDetails::ExecutionAborted(ErrorCause {
+                            error,
+                            cause,
+                            location: None,
+                        }),
                     );
                     self.rt.status = Status::Aborted;
                 }

@@ -424,6 +424,7 @@ async fn reply(
         Mocked::Throw { error, cause } => TaskReply::Done(TaskOutcome::Failed(ErrorCause {
             error: Some((*error).to_owned()),
             cause: cause.map(str::to_owned),
+            location: None,
         })),
     }
 }

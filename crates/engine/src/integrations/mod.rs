@@ -203,10 +203,10 @@ pub(crate) fn task_timeout(engine: &Engine, d: &Dispatch) -> Option<Duration> {
 
 /// The task timed out on the client side before the interpreter's timer ended it.
 pub(crate) fn timed_out(cause: impl Into<String>) -> TaskReply {
-    TaskReply::Done(TaskOutcome::TimedOut(ErrorCause {
-        error: Some(names::TIMEOUT.into()),
-        cause: Some(cause.into()),
-    }))
+    TaskReply::Done(TaskOutcome::TimedOut(ErrorCause::new(
+        names::TIMEOUT,
+        cause,
+    )))
 }
 
 /// `Content-Type` → `Content-Type`, `x-amzn-requestid` → `x-amzn-RequestId`: header names

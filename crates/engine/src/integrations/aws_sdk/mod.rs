@@ -449,9 +449,11 @@ fn service_error(service: &Service, status: u16, headers: &HeaderMap, body: &[u8
 #[cfg(test)]
 fn failure(reply: TaskReply) -> (String, String) {
     match reply {
-        TaskReply::Done(TaskOutcome::Failed(asl::history::ErrorCause { error, cause })) => {
-            (error.unwrap_or_default(), cause.unwrap_or_default())
-        }
+        TaskReply::Done(TaskOutcome::Failed(asl::history::ErrorCause {
+            error,
+            cause,
+            location: None,
+        })) => (error.unwrap_or_default(), cause.unwrap_or_default()),
         _ => panic!("not a failure"),
     }
 }
