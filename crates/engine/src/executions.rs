@@ -275,6 +275,7 @@ impl Engine {
             trace_header: n.trace_header,
         };
         let checkpoint = Checkpoint {
+            format: crate::checkpoint::FORMAT,
             info,
             runtime: asl::interpreter::Runtime::new(),
             parent: n.parent,

@@ -1,7 +1,7 @@
 //! Parallel and inline Map states end to end, and redrive of their branches and iterations:
 //! aws-sdk-sfn against a `stepwise serve` child process.
 //!
-//! Redrive rules are `shared/docs/redrive.md` §5.6–5.7: only unsuccessful branches and
+//! Redrive rules are `docs/redrive.md` §5.6–5.7: only unsuccessful branches and
 //! iterations run again, from their unsuccessful state with the input it recorded; the
 //! successful ones keep their stored outputs; `States.DataLimitExceeded` re-runs everything.
 //! Assertions that rest on one of the spec's **[GUESS]** answers are marked ★.
