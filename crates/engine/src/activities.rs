@@ -216,8 +216,15 @@ impl Engine {
         error: Option<String>,
         cause: Option<String>,
     ) -> Result<()> {
-        self.complete_task(token, TaskOutcome::Failed(ErrorCause { error, cause }))
-            .await
+        self.complete_task(
+            token,
+            TaskOutcome::Failed(ErrorCause {
+                error,
+                cause,
+                location: None,
+            }),
+        )
+        .await
     }
 
     /// `SendTaskHeartbeat`.

@@ -99,14 +99,14 @@ struct Inner {
     outbox: mpsc::UnboundedSender<Outbox>,
     definitions: crate::machines::DefinitionCache,
     /// Signals waiting for their execution, by execution ARN (see [`Runner::signal`]).
-    inbox: SyncMutex<HashMap<String, Vec<(Signal, Reply)>>>,
+    inbox: SyncMutex<HashMap<String, Vec<(Signal, SignalReply)>>>,
     /// The runtime the runner was created on, where every state is evaluated (see
     /// [`Runner::on_engine`]).
     rt: tokio::runtime::Handle,
 }
 
 /// Where a signal's caller waits for what the signal did.
-type Reply = oneshot::Sender<Result<Signalled>>;
+type SignalReply = oneshot::Sender<Result<Signalled>>;
 
 /// How many executions advance concurrently (commits are batched across them).
 const WORKERS: usize = 8;
@@ -243,10 +243,10 @@ impl Runner {
     /// waiting on it is not told: the link to the parent is in the unreadable checkpoint.
     async fn fail_unloadable(&self, mut record: ExecutionRecord) {
         let now = self.inner.clock.now_millis();
-        let failure = asl::history::ErrorCause {
-            error: Some(asl::error::names::RUNTIME.into()),
-            cause: Some("The execution's stored state could not be read back.".into()),
-        };
+        let failure = asl::history::ErrorCause::new(
+            asl::error::names::RUNTIME,
+            "The execution's stored state could not be read back.",
+        );
         let event = HistoryEvent {
             id: record.history_length + 1,
             previous_event_id: record.history_length,

@@ -76,11 +76,11 @@ CREATE TABLE IF NOT EXISTS map_run_items(
 ) WITHOUT ROWID;
 ";
 
-type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
+type CommitReply = oneshot::Sender<Result<Vec<Result<()>>>>;
 
 enum Job {
     /// Transitions: batched with every other queued commit into one transaction.
-    Commit(Vec<Write>, Reply),
+    Commit(Vec<Write>, CommitReply),
     /// Any other write, run alone.
     Other(Box<dyn FnOnce(&mut Connection) + Send>),
 }
