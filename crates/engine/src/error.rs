@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn storage_failure_is_said_once() {
         let failures = [
-            store::Error::Backend("database or disk is full".into()),
+            store::Error::backend("database or disk is full"),
             store::Error::Corrupt("lane 3 is missing".into()),
             store::Error::NotFound,
             store::Error::AlreadyExists,

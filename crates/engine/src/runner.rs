@@ -774,7 +774,7 @@ fn merged(mut earlier: Advance, later: Advance) -> Advance {
 
 /// An error for a caller whose signal could not be committed.
 fn lost(message: &str) -> crate::Error {
-    crate::Error::Store(store::Error::Backend(message.to_owned()))
+    crate::Error::Store(store::Error::backend(message))
 }
 
 /// The stored status of an execution the interpreter says is `status`.

@@ -13,6 +13,7 @@ mod failpoints;
 mod fanout;
 mod integrations;
 mod mocks;
+mod postgres;
 mod protocol;
 mod redrive;
 mod robustness;
