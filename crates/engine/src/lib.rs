@@ -15,6 +15,7 @@ pub mod integrations;
 pub mod item_io;
 mod machines;
 mod map_runs;
+mod metrics;
 mod mock_schema;
 mod redrive;
 mod runner;
@@ -33,6 +34,7 @@ pub use error::Error;
 pub use executions::{ExecutionPage, HistoryPage, HistoryQuery, StartedExecution};
 pub use machines::{CreateStateMachine, UpdateStateMachine, MAX_TAGS};
 pub use map_runs::{MapRunCounts, MapRunDescription, MapRunUpdate};
+pub use metrics::Health;
 pub use redrive::RedriveStatus;
 pub use store::{
     ActivityRecord, AliasRecord, ExecutionRecord, MapRunRecord, Route, StateMachineRecord,
@@ -161,6 +163,11 @@ impl Engine {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The runner's state, for the health gauges of `/metrics`.
+    pub fn health(&self) -> Health {
+        self.inner.runner.health()
     }
 
     fn store(&self) -> &dyn store::Store {

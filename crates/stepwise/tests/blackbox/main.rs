@@ -5,11 +5,13 @@ mod common;
 
 mod auth;
 mod clients;
+mod console;
 mod crash;
 mod distributed;
 mod failpoints;
 mod fanout;
 mod integrations;
+mod metrics;
 mod mocks;
 mod protocol;
 mod redrive;
