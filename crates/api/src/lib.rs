@@ -75,7 +75,9 @@ pub fn router(engine: Engine, auth: Auth, hosts: AllowedHosts, pages: Router) ->
         auth: Arc::new(auth),
         hosts: Arc::new(hosts),
     };
-    let pages = pages.fallback(elsewhere);
+    let pages = pages
+        .fallback(elsewhere)
+        .method_not_allowed_fallback(elsewhere);
     Router::new()
         .route("/", post(handle).fallback_service(pages.clone()))
         .fallback_service(pages)

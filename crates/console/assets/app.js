@@ -267,7 +267,7 @@ async function refreshExecution(view) {
   const x = await call("DescribeExecution", { executionArn: view.arn });
   const { events, partial } = await graphEvents(view.arn);
   view.execution = x;
-  view.model = analyze(events);
+  view.model = analyze(events, view.definition);
   view.partial = partial;
   renderHead(view);
   renderActions(view);

@@ -24,7 +24,9 @@ pub fn router(engine: engine::Engine, data_dir: Option<PathBuf>) -> anyhow::Resu
 
 fn render(handle: &PrometheusHandle, engine: &engine::Engine, data_dir: Option<&Path>) -> Response {
     let health = engine.health();
-    metrics::gauge!("stepwise_open_executions").set(health.open_executions as f64);
+    metrics::gauge!("OpenExecutionCount").set(health.open_executions as f64);
+    let limit = engine.config().max_open_executions;
+    metrics::gauge!("OpenExecutionLimit").set(limit as f64);
     metrics::gauge!("stepwise_parked_executions").set(health.parked_executions as f64);
     metrics::gauge!("stepwise_ready_queue_depth").set(health.ready_queue as f64);
     if let Some(dir) = data_dir {
@@ -89,9 +91,10 @@ fn describe() {
         "how late a due timer (Wait, retry, timeout) woke its execution"
     );
     describe_gauge!(
-        "stepwise_open_executions",
-        "executions running in this process"
+        "OpenExecutionCount",
+        "open executions (the ones --max-open-executions limits)"
     );
+    describe_gauge!("OpenExecutionLimit", "--max-open-executions");
     describe_gauge!(
         "stepwise_parked_executions",
         "running executions waiting on a timer"

@@ -131,7 +131,7 @@ async fn metrics_count_a_known_workload_under_cloudwatch_names() {
     let parked = start(&sfn, &waits, Some("parked"), &json!({})).await;
     let before = scrape(&server).await;
     assert_eq!(before.get("stepwise_parked_executions"), Some(&1.0), "{before:#?}");
-    assert_eq!(before.get("stepwise_open_executions"), Some(&1.0), "{before:#?}");
+    assert_eq!(before.get("OpenExecutionCount"), Some(&1.0), "{before:#?}");
     sfn.stop_execution()
         .execution_arn(&parked)
         .send()
@@ -164,7 +164,7 @@ async fn metrics_count_a_known_workload_under_cloudwatch_names() {
         (sm("ExecutionsStarted", &waits), 1.0),
         (sm("ExecutionsAborted", &waits), 1.0),
         ("stepwise_parked_executions".to_owned(), 0.0),
-        ("stepwise_open_executions".to_owned(), 0.0),
+        ("OpenExecutionCount".to_owned(), 0.0),
         ("stepwise_ready_queue_depth".to_owned(), 0.0),
     ];
     let wrong: Vec<String> = expected
