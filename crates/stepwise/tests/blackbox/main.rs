@@ -20,5 +20,6 @@ mod sdk;
 mod services;
 mod tasks;
 mod test_state;
+mod upgrade;
 mod validate;
 mod versions;
