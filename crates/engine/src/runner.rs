@@ -658,7 +658,7 @@ impl Runner {
 
     /// What follows a committed transition: side effects, scheduling, or the end.
     fn after_commit(&self, arn: &str, live: &mut Live, advance: &Advance) {
-        self.inner.task_times.observe(&live.record, &advance.events);
+        self.observe(&live.record, &advance.events);
         for dispatch in &advance.dispatches {
             let dispatch = dispatch.clone();
             self.emit(Outbox::Dispatch {
@@ -739,11 +739,33 @@ impl Runner {
         }
     }
 
+    /// Running executions with a timer set. The timer set keeps the entries of executions that
+    /// ended or were woken otherwise until they fall due, so it is matched with the open ones.
+    fn parked_count(&self) -> usize {
+        let Ok(timers) = self.inner.timers.lock() else {
+            return 0;
+        };
+        let Ok(live) = self.inner.live.lock() else {
+            return 0;
+        };
+        let parked: std::collections::HashSet<&str> = timers
+            .iter()
+            .map(|(_, arn)| arn.as_str())
+            .filter(|arn| live.contains_key(*arn))
+            .collect();
+        parked.len()
+    }
+
+    /// Counts and logs committed events (see [`crate::metrics`]).
+    pub fn observe(&self, record: &ExecutionRecord, events: &[HistoryEvent]) {
+        self.inner.task_times.observe(record, events);
+    }
+
     /// What the health gauges show.
     pub fn health(&self) -> crate::metrics::Health {
         crate::metrics::Health {
             open_executions: self.open_count(),
-            parked_executions: self.inner.timers.lock().map_or(0, |t| t.len()),
+            parked_executions: self.parked_count(),
             ready_queue: self.inner.queued.load(Ordering::Relaxed),
         }
     }

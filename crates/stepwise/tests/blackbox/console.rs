@@ -285,9 +285,10 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
         .click()
         .await
         .expect("pressing Redrive");
+    // The Parallel is entered again; its branch that succeeded is not.
     let redriven = expect_states(&[
         ("Prepare", "succeeded"),
-        ("Fork", "succeeded"),
+        ("Fork", "succeeded+rerun"),
         ("A1", "succeeded"),
         ("A2", "succeeded"),
         ("B1", "succeeded+rerun"),
@@ -301,14 +302,15 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
     let after = wait_done(&sfn, &exec, DONE_WITHIN).await;
     assert_eq!(after.status().as_str(), "SUCCEEDED");
     assert_eq!(after.redrive_count(), Some(1));
-    // The paged event table, filtered to failures: the one failure of the first run.
+    // The paged event table, filtered to failures: those of the first run.
     let failures = r#"
       const s = document.getElementById('event-filter');
       s.value = 'failed'; s.dispatchEvent(new Event('change'));
       return [...document.querySelectorAll('#event-table tbody tr')].map(r => r.dataset.type);
     "#;
-    let got = until(&client, failures, |v| v == &json!(["ExecutionFailed"])).await;
-    assert_eq!(got, json!(["ExecutionFailed"]), "failed events of the first page");
+    let want = json!(["ParallelStateFailed", "ExecutionFailed"]);
+    let got = until(&client, failures, |v| v == &want).await;
+    assert_eq!(got, want, "failed events of the first page");
     let png = screenshot(&client, "execution-redriven").await;
     if std::env::var_os("STEPWISE_UPDATE_CONSOLE_PNG").is_some() {
         let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/console.png");
