@@ -252,7 +252,12 @@ async function executionPage(arn) {
   main.replaceChildren(
     h("div", { id: "exec-head" }),
     h("div", { class: "toolbar", id: "actions" }),
-    h("section", { class: "cols" }, h("div", {}, h("h2", {}, "Graph"), h("div", { id: "iterations" }), h("div", { class: "graph-box", id: "graph" })), h("div", { id: "details" })),
+    h(
+      "section",
+      { class: "cols" },
+      h("div", {}, h("h2", {}, "Graph"), legend(), h("div", { id: "iterations" }), h("div", { class: "graph-box", id: "graph" })),
+      h("div", { id: "details" }),
+    ),
     h("section", { id: "io" }),
     h("section", { id: "maps" }),
     h("section", {}, h("h2", {}, "Events"), h("div", { class: "toolbar", id: "event-tools" }), h("div", { id: "events" })),
@@ -277,6 +282,21 @@ async function refreshExecution(view) {
   if (x.status === "RUNNING" && location.hash.includes(enc(view.arn))) {
     timer = setTimeout(() => refreshExecution(view).then(() => eventTable(view, true)).catch(() => {}), POLL_MS);
   }
+}
+
+function legend() {
+  const item = (status, label) => h("span", { class: `legend-item status-${status}` }, label);
+  return h(
+    "div",
+    { class: "legend" },
+    item("succeeded", "succeeded"),
+    item("failed", "failed"),
+    item("caught", "caught"),
+    item("running", "running"),
+    item("aborted", "aborted"),
+    item("notreached", "not reached"),
+    h("span", { class: "legend-item rerun" }, "ran again after a redrive"),
+  );
 }
 
 function renderHead(view) {

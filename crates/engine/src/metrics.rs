@@ -152,7 +152,9 @@ impl TaskTimes {
                         }
                     });
                 }
-                EventDetails::TaskSucceeded { task, .. } => self.ended(record, e, task, "Succeeded"),
+                EventDetails::TaskSucceeded { task, .. } => {
+                    self.ended(record, e, task, "Succeeded")
+                }
                 EventDetails::TaskFailed { task, .. } => self.ended(record, e, task, "Failed"),
                 EventDetails::TaskTimedOut { task, error } => {
                     let heartbeat = error.error.as_deref() == Some("States.HeartbeatTimeout");

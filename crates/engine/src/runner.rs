@@ -793,7 +793,8 @@ impl Runner {
                 Err(_) => return,
             };
             for (at, arn) in due {
-                metrics::histogram!("stepwise_timer_lag_seconds").record((now - at) as f64 / 1000.0);
+                metrics::histogram!("stepwise_timer_lag_seconds")
+                    .record((now - at) as f64 / 1000.0);
                 self.ready(arn);
             }
             let sleep = match next {

@@ -101,8 +101,7 @@ async fn browser() -> (Driver, Client) {
 }
 
 fn artifacts() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/console-screenshots");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
     std::fs::create_dir_all(&dir).expect("creating the screenshot directory");
     dir
 }
@@ -195,6 +194,29 @@ fn parallel_machine() -> Value {
     })
 }
 
+/// An inline Map whose item `{"bad": true}` ends in a Fail state.
+fn inline_map_machine() -> Value {
+    json!({
+        "StartAt": "Loop",
+        "States": {"Loop": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "MaxConcurrency": 1,
+            "ItemProcessor": {
+                "StartAt": "X",
+                "States": {
+                    "X": {"Type": "Pass", "Next": "Y"},
+                    "Y": {"Type": "Choice", "Default": "Ok", "Choices": [
+                        {"Variable": "$.bad", "BooleanEquals": true, "Next": "Boom"}]},
+                    "Boom": {"Type": "Fail", "Error": "Bad.Item", "Cause": "a bad item"},
+                    "Ok": {"Type": "Succeed"}
+                }
+            },
+            "End": true
+        }}
+    })
+}
+
 fn distributed_machine() -> Value {
     json!({
         "StartAt": "Fan",
@@ -226,7 +248,10 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
     let items = json!({"items": [{"n": 1}, {"n": 2}, {"n": 3}]});
     let dm_exec = start(&sfn, &dm, Some("fan"), &items).await;
     assert_eq!(
-        wait_done(&sfn, &dm_exec, DONE_WITHIN).await.status().as_str(),
+        wait_done(&sfn, &dm_exec, DONE_WITHIN)
+            .await
+            .status()
+            .as_str(),
         "SUCCEEDED"
     );
     let runs = sfn
@@ -236,6 +261,14 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
         .await
         .expect("ListMapRuns");
     let map_run = runs.map_runs()[0].map_run_arn().to_owned();
+
+    let looped = create_machine(&sfn, "console-loop", &inline_map_machine()).await;
+    let items = json!({"items": [{"bad": false}, {"bad": true}, {"bad": false}]});
+    let loop_exec = start(&sfn, &looped, Some("loop"), &items).await;
+    assert_eq!(
+        wait_done(&sfn, &loop_exec, DONE_WITHIN).await.status().as_str(),
+        "FAILED"
+    );
 
     let (_driver, client) = browser().await;
     let base = server.endpoint();
@@ -297,7 +330,9 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
     ]);
     let got = until(&client, GRAPH_STATES, |v| states(v) == redriven).await;
     assert_eq!(states(&got), redriven, "the graph after the redrive");
-    assert_eq!(text(&client, "#exec-status").await, "SUCCEEDED");
+    let status = "return document.getElementById('exec-status')?.textContent;";
+    let got = until(&client, status, |v| v == "SUCCEEDED").await;
+    assert_eq!(got, "SUCCEEDED", "the status after the redrive");
     assert_eq!(text(&client, "#redrive-count").await, "1");
     let after = wait_done(&sfn, &exec, DONE_WITHIN).await;
     assert_eq!(after.status().as_str(), "SUCCEEDED");
@@ -317,10 +352,51 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
         std::fs::write(docs, png).expect("writing docs/console.png");
     }
 
+    // An inline Map: the iteration picker opens on the failed iteration, and another
+    // iteration can be picked.
+    client
+        .goto(&format!("{base}/#/exec/{loop_exec}"))
+        .await
+        .expect("opening the Map execution");
+    let picker = r#"
+      const p = document.querySelector('.iteration-picker[data-map=Loop]');
+      return p && {value: p.value, options: [...p.options].map(o => o.textContent)};
+    "#;
+    // MaxConcurrency 1: item 2 never started.
+    let want = json!({"value": "1", "options": ["#0 Succeeded", "#1 Failed"]});
+    let got = until(&client, picker, |v| v == &want).await;
+    assert_eq!(got, want, "the iteration picker");
+    let failed_iteration = expect_states(&[
+        ("Loop", "failed"),
+        ("X", "succeeded"),
+        ("Y", "succeeded"),
+        ("Boom", "failed"),
+        ("Ok", "notreached"),
+    ]);
+    let got = until(&client, GRAPH_STATES, |v| states(v) == failed_iteration).await;
+    assert_eq!(states(&got), failed_iteration, "iteration #1");
+    let banner = text(&client, "#error-banner").await;
+    assert!(banner.contains("Bad.Item"), "{banner}");
+    screenshot(&client, "map-iteration-failed").await;
+    let pick = r#"
+      const p = document.querySelector('.iteration-picker[data-map=Loop]');
+      p.value = '0'; p.dispatchEvent(new Event('change'));
+    "#;
+    client.execute(pick, vec![]).await.expect("picking iteration #0");
+    let first = expect_states(&[
+        ("Loop", "failed"),
+        ("X", "succeeded"),
+        ("Y", "succeeded"),
+        ("Boom", "notreached"),
+        ("Ok", "succeeded"),
+    ]);
+    let got = until(&client, GRAPH_STATES, |v| states(v) == first).await;
+    assert_eq!(states(&got), first, "iteration #0");
+
     // The state machine list, and a state machine with its graph and executions.
     client.goto(&format!("{base}/#/")).await.expect("the list");
     let listed = r#"return [...document.querySelectorAll('#machines tbody tr')].map(r => r.dataset.arn).sort();"#;
-    let mut want = vec![sm.clone(), dm.clone()];
+    let mut want = vec![sm.clone(), dm.clone(), looped.clone()];
     want.sort();
     let got = until(&client, listed, |v| v == &json!(want)).await;
     assert_eq!(got, json!(want), "the state machine list");

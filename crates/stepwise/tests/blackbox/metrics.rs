@@ -17,7 +17,10 @@ async fn scrape(server: &Server) -> BTreeMap<String, f64> {
         .await
         .expect("GET /metrics");
     assert_eq!(response.status().as_u16(), 200);
-    let kind = response.headers()["content-type"].to_str().unwrap_or_default().to_owned();
+    let kind = response.headers()["content-type"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
     let text = response.text().await.expect("the metrics text");
     text.lines()
@@ -60,7 +63,10 @@ async fn metrics_count_a_known_workload_under_cloudwatch_names() {
     let mut failed = Vec::new();
     for i in 0..2 {
         let arn = start(&sfn, &flaky, Some(&format!("flaky-{i}")), &json!({})).await;
-        assert_eq!(wait_done(&sfn, &arn, DONE_WITHIN).await.status().as_str(), "FAILED");
+        assert_eq!(
+            wait_done(&sfn, &arn, DONE_WITHIN).await.status().as_str(),
+            "FAILED"
+        );
         failed.push(arn);
     }
     sfn.redrive_execution()
@@ -69,7 +75,10 @@ async fn metrics_count_a_known_workload_under_cloudwatch_names() {
         .await
         .expect("RedriveExecution");
     assert_eq!(
-        wait_done(&sfn, &failed[0], DONE_WITHIN).await.status().as_str(),
+        wait_done(&sfn, &failed[0], DONE_WITHIN)
+            .await
+            .status()
+            .as_str(),
         "SUCCEEDED"
     );
 
@@ -130,7 +139,11 @@ async fn metrics_count_a_known_workload_under_cloudwatch_names() {
     .await;
     let parked = start(&sfn, &waits, Some("parked"), &json!({})).await;
     let before = scrape(&server).await;
-    assert_eq!(before.get("stepwise_parked_executions"), Some(&1.0), "{before:#?}");
+    assert_eq!(
+        before.get("stepwise_parked_executions"),
+        Some(&1.0),
+        "{before:#?}"
+    );
     assert_eq!(before.get("OpenExecutionCount"), Some(&1.0), "{before:#?}");
     sfn.stop_execution()
         .execution_arn(&parked)
@@ -182,7 +195,18 @@ async fn metrics_count_a_known_workload_under_cloudwatch_names() {
         assert!(!m.contains_key(&absent), "{absent} was counted");
     }
     // Health: commits happened, and the store has a size.
-    assert!(m.get("stepwise_commit_batch_size_count").is_some_and(|n| *n >= 1.0), "{m:#?}");
-    assert!(m.get("stepwise_commit_seconds_count").is_some_and(|n| *n >= 1.0), "{m:#?}");
-    assert!(m.get("stepwise_store_bytes").is_some_and(|n| *n > 0.0), "{m:#?}");
+    assert!(
+        m.get("stepwise_commit_batch_size_count")
+            .is_some_and(|n| *n >= 1.0),
+        "{m:#?}"
+    );
+    assert!(
+        m.get("stepwise_commit_seconds_count")
+            .is_some_and(|n| *n >= 1.0),
+        "{m:#?}"
+    );
+    assert!(
+        m.get("stepwise_store_bytes").is_some_and(|n| *n > 0.0),
+        "{m:#?}"
+    );
 }
