@@ -266,7 +266,10 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
     let items = json!({"items": [{"bad": false}, {"bad": true}, {"bad": false}]});
     let loop_exec = start(&sfn, &looped, Some("loop"), &items).await;
     assert_eq!(
-        wait_done(&sfn, &loop_exec, DONE_WITHIN).await.status().as_str(),
+        wait_done(&sfn, &loop_exec, DONE_WITHIN)
+            .await
+            .status()
+            .as_str(),
         "FAILED"
     );
 
@@ -382,7 +385,10 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
       const p = document.querySelector('.iteration-picker[data-map=Loop]');
       p.value = '0'; p.dispatchEvent(new Event('change'));
     "#;
-    client.execute(pick, vec![]).await.expect("picking iteration #0");
+    client
+        .execute(pick, vec![])
+        .await
+        .expect("picking iteration #0");
     let first = expect_states(&[
         ("Loop", "failed"),
         ("X", "succeeded"),
