@@ -399,6 +399,34 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
     let got = until(&client, GRAPH_STATES, |v| states(v) == first).await;
     assert_eq!(states(&got), first, "iteration #0");
 
+    // Bulk redrive on the Map's state machine: every FAILED execution of the filter.
+    client
+        .goto(&format!("{base}/#/sm/{looped}"))
+        .await
+        .expect("the Map's state machine");
+    let bulk = r#"
+      const s = document.getElementById('status-filter');
+      if (!s) return null;
+      s.value = 'FAILED'; s.dispatchEvent(new Event('change'));
+      document.getElementById('bulk-redrive').click();
+      return true;
+    "#;
+    until(&client, bulk, |v| v == &json!(true)).await;
+    let result = "return document.getElementById('bulk-result')?.textContent ?? null;";
+    let got = until(&client, result, |v| v.is_string()).await;
+    assert_eq!(got, json!("Redrove 1 of 1 executions."));
+    let redriven = sfn
+        .describe_execution()
+        .execution_arn(&loop_exec)
+        .send()
+        .await
+        .expect("DescribeExecution");
+    assert_eq!(
+        redriven.redrive_count(),
+        Some(1),
+        "the bulk redrive reached the API"
+    );
+
     // The state machine list, and a state machine with its graph and executions.
     client.goto(&format!("{base}/#/")).await.expect("the list");
     let listed = r#"return [...document.querySelectorAll('#machines tbody tr')].map(r => r.dataset.arn).sort();"#;
