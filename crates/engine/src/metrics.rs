@@ -167,7 +167,7 @@ impl TaskTimes {
                 _ => {}
             }
         }
-        if record.status != "RUNNING" {
+        if record.status.is_closed() {
             if let Ok(mut open) = self.open.lock() {
                 open.remove(&record.arn);
             }
