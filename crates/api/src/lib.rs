@@ -41,7 +41,7 @@ const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 pub async fn serve_tls(
     listener: std::net::TcpListener,
     tls: (&std::path::Path, &std::path::Path),
-    app: (Engine, Auth, AllowedHosts),
+    app: (Engine, Auth, AllowedHosts, Router),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (cert, key) = tls;
@@ -52,10 +52,10 @@ pub async fn serve_tls(
         shutdown.await;
         stopping.graceful_shutdown(None);
     });
-    let (engine, auth, hosts) = app;
+    let (engine, auth, hosts, pages) = app;
     axum_server::from_tcp_rustls(listener, config)?
         .handle(handle)
-        .serve(router(engine, auth, hosts).into_make_service())
+        .serve(router(engine, auth, hosts, pages).into_make_service())
         .await
 }
 
@@ -67,16 +67,20 @@ struct Shared {
     hosts: Arc<AllowedHosts>,
 }
 
-/// The HTTP router for the whole API. Any other method or path gets an AWS-shaped error.
-pub fn router(engine: Engine, auth: Auth, hosts: AllowedHosts) -> Router {
+/// The HTTP router for the whole API: `POST /`, and `pages` (the console, metrics) for
+/// other requests. What neither answers gets an AWS-shaped error.
+pub fn router(engine: Engine, auth: Auth, hosts: AllowedHosts, pages: Router) -> Router {
     let shared = Shared {
         engine,
         auth: Arc::new(auth),
         hosts: Arc::new(hosts),
     };
-    Router::new()
-        .route("/", post(handle).fallback(elsewhere))
+    let pages = pages
         .fallback(elsewhere)
+        .method_not_allowed_fallback(elsewhere);
+    Router::new()
+        .route("/", post(handle).fallback_service(pages.clone()))
+        .fallback_service(pages)
         .with_state(shared)
 }
 
@@ -89,15 +93,16 @@ async fn elsewhere(method: axum::http::Method, uri: axum::http::Uri) -> Response
     reply(error.status, error.body(), &engine_uuid())
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API and `pages` on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Engine,
     auth: Auth,
     hosts: AllowedHosts,
+    pages: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine, auth, hosts))
+    axum::serve(listener, router(engine, auth, hosts, pages))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -16,6 +16,7 @@ pub mod item_io;
 mod lock;
 mod machines;
 mod map_runs;
+mod metrics;
 mod mock_schema;
 mod redrive;
 mod runner;
@@ -34,6 +35,7 @@ pub use error::Error;
 pub use executions::{ExecutionPage, HistoryPage, HistoryQuery, StartedExecution};
 pub use machines::{CreateStateMachine, UpdateStateMachine, MAX_TAGS};
 pub use map_runs::{MapRunCounts, MapRunDescription, MapRunUpdate};
+pub use metrics::Health;
 pub use redrive::RedriveEligibility;
 pub use store::{
     ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, MapRunRecord, MapRunStatus,
@@ -162,6 +164,11 @@ impl Engine {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The runner's state, for the health gauges of `/metrics`.
+    pub fn health(&self) -> Health {
+        self.inner.runner.health()
     }
 
     fn store(&self) -> &dyn store::Store {

@@ -170,15 +170,17 @@ impl Engine {
         let event =
             asl::interpreter::redriven_event(record.history_length, record.redrive_count, now);
         record.history_length = event.id;
+        let events = [event];
         let write = store::Write::Record {
             execution: record.clone(),
-            events: stored(&[event]),
+            events: stored(&events),
         };
         self.store()
             .commit(vec![write])
             .await?
             .pop()
             .unwrap_or(Ok(()))?;
+        self.inner.runner.observe(&record, &events);
         self.inner.runner.reopen_detached(def, record).await;
         Ok(now)
     }

@@ -11,6 +11,7 @@
 //!   is committed; after a restart, the pending ones are emitted again (at-least-once).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 
 use asl::definition::Definition;
@@ -100,6 +101,10 @@ struct Inner {
     definitions: crate::machines::DefinitionCache,
     /// Signals waiting for their execution, by execution ARN (see [`Runner::signal`]).
     inbox: SyncMutex<HashMap<String, Vec<(Signal, SignalReply)>>>,
+    /// How many executions wait in the ready queue (the channel does not tell).
+    queued: AtomicUsize,
+    /// Task attempts in flight, for the task time metrics.
+    task_times: crate::metrics::TaskTimes,
     /// The runtime the runner was created on, where every state is evaluated (see
     /// [`Runner::on_engine`]).
     rt: tokio::runtime::Handle,
@@ -153,6 +158,8 @@ impl Runner {
                 outbox,
                 definitions: Default::default(),
                 inbox: Default::default(),
+                queued: AtomicUsize::new(0),
+                task_times: Default::default(),
                 rt: tokio::runtime::Handle::current(),
             }),
         };
@@ -163,7 +170,10 @@ impl Runner {
                 loop {
                     let next = rx.lock().await.recv().await;
                     match next {
-                        Some(arn) => r.wake(&arn).await,
+                        Some(arn) => {
+                            r.inner.queued.fetch_sub(1, Ordering::Relaxed);
+                            r.wake(&arn).await
+                        }
                         None => break,
                     }
                 }
@@ -643,6 +653,7 @@ impl Runner {
 
     /// What follows a committed transition: side effects, scheduling, or the end.
     fn after_commit(&self, arn: &str, live: &mut Live, advance: &Advance) {
+        self.observe(&live.record, &advance.events);
         for dispatch in &advance.dispatches {
             let dispatch = dispatch.clone();
             self.emit(Outbox::Dispatch {
@@ -712,7 +723,36 @@ impl Runner {
     }
 
     fn ready(&self, arn: String) {
-        let _ = self.inner.ready.send(arn);
+        if self.inner.ready.send(arn).is_ok() {
+            self.inner.queued.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Running executions with a timer set. The timer set keeps the entries of executions that
+    /// ended or were woken otherwise until they fall due, so it is matched with the open ones.
+    fn parked_count(&self) -> usize {
+        let timers = crate::lock::lock(&self.inner.timers);
+        let live = crate::lock::lock(&self.inner.live);
+        let parked: std::collections::HashSet<&str> = timers
+            .iter()
+            .map(|(_, arn)| arn.as_str())
+            .filter(|arn| live.contains_key(*arn))
+            .collect();
+        parked.len()
+    }
+
+    /// Counts and logs committed events (see [`crate::metrics`]).
+    pub fn observe(&self, record: &ExecutionRecord, events: &[HistoryEvent]) {
+        self.inner.task_times.observe(record, events);
+    }
+
+    /// What the health gauges show.
+    pub fn health(&self) -> crate::metrics::Health {
+        crate::metrics::Health {
+            open_executions: self.open_count(),
+            parked_executions: self.parked_count(),
+            ready_queue: self.inner.queued.load(Ordering::Relaxed),
+        }
     }
 
     fn schedule(&self, at: i64, arn: String) {
@@ -727,13 +767,15 @@ impl Runner {
             let next = {
                 let mut timers = crate::lock::lock(&self.inner.timers);
                 while timers.first().is_some_and(|first| first.0 <= now) {
-                    if let Some((_, arn)) = timers.pop_first() {
-                        due.push(arn);
+                    if let Some(due_timer) = timers.pop_first() {
+                        due.push(due_timer);
                     }
                 }
                 timers.first().map(|t| t.0)
             };
-            for arn in due {
+            for (at, arn) in due {
+                metrics::histogram!("stepwise_timer_lag_seconds")
+                    .record((now - at) as f64 / 1000.0);
                 self.ready(arn);
             }
             let sleep = match next {

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
+mod metrics;
+
 #[derive(Parser)]
 #[command(
     name = "stepwise",
@@ -397,18 +399,24 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             let _ = tokio::signal::ctrl_c().await;
         };
         let local = listener.local_addr()?;
+        let console = match args.auth {
+            AuthMode::None => console::Mode::Open,
+            AuthMode::Sigv4 => console::Mode::SignedOnly,
+        };
+        let data_dir = (args.store == "sqlite").then(|| args.data_dir.clone());
+        let pages = metrics::router(engine.clone(), data_dir)?.merge(console::router(console));
         match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => {
                 let listener = listener.into_std()?;
                 tracing::info!("stepwise listening on https://{local}");
-                let app = (engine, auth, hosts);
+                let app = (engine, auth, hosts, pages);
                 api::serve_tls(listener, (cert, key), app, shutdown)
                     .await
                     .with_context(|| format!("cannot serve TLS with {}", cert.display()))?;
             }
             _ => {
                 tracing::info!("stepwise listening on http://{local}");
-                api::serve(listener, engine, auth, hosts, shutdown).await?;
+                api::serve(listener, engine, auth, hosts, pages, shutdown).await?;
             }
         }
         Ok(())

@@ -488,7 +488,13 @@ fn writer_loop(conn: &mut Connection, rx: &mpsc::Receiver<Job>) {
                         Err(_) => break,
                     }
                 }
-                match group_commit(conn, batch) {
+                let started = std::time::Instant::now();
+                let size = batch.len();
+                let committed = group_commit(conn, batch);
+                metrics::histogram!("stepwise_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                metrics::histogram!("stepwise_commit_batch_size").record(size as f64);
+                match committed {
                     Ok(mut results) => {
                         for (reply, n) in replies.into_iter().zip(sizes) {
                             let rest = results.split_off(n.min(results.len()));

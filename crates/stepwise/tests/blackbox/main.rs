@@ -7,11 +7,13 @@ mod shared_dir;
 
 mod auth;
 mod clients;
+mod console;
 mod crash;
 mod distributed;
 mod failpoints;
 mod fanout;
 mod integrations;
+mod metrics;
 mod mocks;
 mod postgres;
 mod protocol;
