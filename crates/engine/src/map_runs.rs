@@ -681,6 +681,7 @@ impl Engine {
                 item_count: Some(r.sizes[index]),
             }),
             trace_header: None,
+            redrive_batch: None,
         });
         self.inner
             .runner
