@@ -681,7 +681,6 @@ impl Engine {
                 item_count: Some(r.sizes[index]),
             }),
             trace_header: None,
-            redrive_batch: None,
         });
         self.inner
             .runner

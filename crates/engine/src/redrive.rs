@@ -26,12 +26,35 @@ pub struct RedriveStatus {
 }
 
 impl RedriveStatus {
+    /// Why `RedriveExecution` refuses the execution (`ExecutionNotRedrivable`'s message);
+    /// `None` when it accepts it.
+    pub fn refusal(&self) -> Option<String> {
+        match (self.reason, self.status) {
+            (Some(reason), _) => Some(reason.to_owned()),
+            // [GUESS] §9 Q20: a direct redrive of a Map Run child is refused.
+            (None, "REDRIVABLE_BY_MAP_RUN") => Some(
+                "Execution is a Map Run child: redrive its parent execution to redrive the Map Run"
+                    .into(),
+            ),
+            (None, _) => None,
+        }
+    }
+
     fn not(reason: &'static str) -> RedriveStatus {
         RedriveStatus {
             status: "NOT_REDRIVABLE",
             reason: Some(reason),
         }
     }
+}
+
+/// Who asks for a redrive, and what makes a repeated request the same one.
+pub(crate) enum Caller {
+    /// `RedriveExecution`, with its optional client token.
+    Aws(Option<String>),
+    /// A bulk redrive, by its batch token (kept on the record: a batch redrives an execution
+    /// at most once).
+    Batch(String),
 }
 
 impl Engine {
@@ -73,7 +96,10 @@ impl Engine {
                 RedriveStatus::not("Execution was started before the launch of RedriveExecution")
             }
             // Room is needed for ExecutionRedriven plus at least one more event.
-            _ if e.history_length + 2 > c.max_history_events => {
+            _ if c
+                .max_history_events
+                .is_some_and(|cap| e.history_length + 2 > cap) =>
+            {
                 RedriveStatus::not("Execution history event limit exceeded")
             }
             _ if now - e.start_date > c.max_execution_time as i64 * 1000 => {
@@ -81,7 +107,10 @@ impl Engine {
             }
             _ if e
                 .stop_date
-                .is_some_and(|stop| now - stop > c.redrive_window as i64 * 1000) =>
+                .zip(c.redrive_window)
+                .is_some_and(|(stop, window)| {
+                    now - stop > (window as i64).saturating_mul(1000)
+                }) =>
             {
                 RedriveStatus::not("Execution redrivable period exceeded")
             }
@@ -103,15 +132,18 @@ impl Engine {
         exec_arn: &str,
         client_token: Option<String>,
     ) -> Result<i64> {
-        match self.try_redrive(exec_arn, client_token.clone()).await {
-            Err(Error::Store(store::Error::Conflict)) => {
-                self.try_redrive(exec_arn, client_token).await
-            }
+        self.redrive_once(exec_arn, Caller::Aws(client_token)).await
+    }
+
+    /// Redrives `exec_arn` once for `caller`: a repeated request gets the first answer.
+    pub(crate) async fn redrive_once(&self, exec_arn: &str, caller: Caller) -> Result<i64> {
+        match self.try_redrive(exec_arn, &caller).await {
+            Err(Error::Store(store::Error::Conflict)) => self.try_redrive(exec_arn, &caller).await,
             other => other,
         }
     }
 
-    async fn try_redrive(&self, exec_arn: &str, client_token: Option<String>) -> Result<i64> {
+    async fn try_redrive(&self, exec_arn: &str, caller: &Caller) -> Result<i64> {
         let parsed = arn::parse_execution(exec_arn)?;
         if parsed.resource_type == "express" {
             // [GUESS] §9 Q4: Express executions are answered as a wrong resource type.
@@ -128,22 +160,23 @@ impl Engine {
         record
             .redrive_tokens
             .retain(|t| now - t.first_used <= TOKEN_TTL_MILLIS);
-        if let Some(token) = &client_token {
-            if let Some(seen) = record.redrive_tokens.iter().find(|t| &t.token == token) {
-                // A repeated request: the original answer, and nothing changes.
-                return Ok(seen.redrive_date);
+        match caller {
+            Caller::Aws(Some(token)) => {
+                if let Some(seen) = record.redrive_tokens.iter().find(|t| &t.token == token) {
+                    // A repeated request: the original answer, and nothing changes.
+                    return Ok(seen.redrive_date);
+                }
+            }
+            Caller::Aws(None) => {}
+            Caller::Batch(token) => {
+                if record.redrive_batch.as_ref() == Some(token) {
+                    // Redriven by this batch before it was interrupted.
+                    return Ok(record.redrive_date.unwrap_or(now));
+                }
             }
         }
-        let status = self.redrive_status(&record).await?;
-        if let Some(reason) = status.reason {
-            return Err(Error::ExecutionNotRedrivable(reason.into()));
-        }
-        if status.status == "REDRIVABLE_BY_MAP_RUN" {
-            // [GUESS] §9 Q20: a direct redrive of a Map Run child is refused.
-            return Err(Error::ExecutionNotRedrivable(
-                "Execution is a Map Run child: redrive its parent execution to redrive the Map Run"
-                    .into(),
-            ));
+        if let Some(reason) = self.redrive_status(&record).await?.refusal() {
+            return Err(Error::ExecutionNotRedrivable(reason));
         }
         if self.inner.runner.open_count() >= self.config().max_open_executions {
             return Err(Error::ExecutionLimitExceeded(format!(
@@ -151,14 +184,18 @@ impl Engine {
                 self.config().max_open_executions
             )));
         }
-        if let Some(token) = client_token {
-            record.redrive_tokens.push(RedriveToken {
-                token,
-                first_used: now,
-                redrive_date: now,
-            });
-            let excess = record.redrive_tokens.len().saturating_sub(TOKENS_KEPT);
-            record.redrive_tokens.drain(..excess);
+        match caller {
+            Caller::Aws(Some(token)) => {
+                record.redrive_tokens.push(RedriveToken {
+                    token: token.clone(),
+                    first_used: now,
+                    redrive_date: now,
+                });
+                let excess = record.redrive_tokens.len().saturating_sub(TOKENS_KEPT);
+                record.redrive_tokens.drain(..excess);
+            }
+            Caller::Aws(None) => {}
+            Caller::Batch(token) => record.redrive_batch = Some(token.clone()),
         }
         // The redrive is committed first (record RUNNING, new count and date, the
         // ExecutionRedriven event) and applied to the checkpoint after the answer
