@@ -105,7 +105,7 @@ impl Default for Config {
             max_execution_time: 365 * 24 * 3600,
             redrive_window: Some(14 * 24 * 3600),
             max_history_events: Some(25_000),
-            bulk_redrive_rate: 1000,
+            bulk_redrive_rate: 0,
             max_open_executions: 1_000_000,
             states_per_call: 256,
             lambda_endpoint: None,

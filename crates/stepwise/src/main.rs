@@ -110,7 +110,7 @@ struct Serve {
     #[arg(long, env = "STEPWISE_MAX_HISTORY_EVENTS", default_value = "25000", value_parser = parse_cap)]
     max_history_events: Limit,
     /// Executions a bulk redrive redrives per second; 0: no limit.
-    #[arg(long, env = "STEPWISE_BULK_REDRIVE_RATE", default_value_t = 1000)]
+    #[arg(long, env = "STEPWISE_BULK_REDRIVE_RATE", default_value_t = 0)]
     bulk_redrive_rate: u32,
     #[arg(
         long,

@@ -13,6 +13,7 @@ mod integrations;
 mod mocks;
 mod protocol;
 mod redrive;
+mod redrive_extensions;
 mod robustness;
 mod sdk;
 mod services;

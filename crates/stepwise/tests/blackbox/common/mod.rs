@@ -682,6 +682,11 @@ pub fn parse_json(what: &str, text: Option<&str>) -> Value {
 /// ("checks passed"). python3, boto3 and the AWS CLI are required: a missing one fails the
 /// test with a message saying which.
 pub fn run_python_client_script(server: &Server, name: &str) {
+    run_python_client_script_with(server, name, &[]);
+}
+
+/// Like [`run_python_client_script`], with further environment variables for the script.
+pub fn run_python_client_script_with(server: &Server, name: &str, env: &[(&str, &str)]) {
     let probes: [(&str, &[&str], &str); 3] = [
         (
             "python3",
@@ -722,6 +727,7 @@ pub fn run_python_client_script(server: &Server, name: &str) {
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("PYTHONUNBUFFERED", "1")
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("running python3 {}: {e}", script.display()));
     let stdout = String::from_utf8_lossy(&out.stdout);
