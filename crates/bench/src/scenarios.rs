@@ -564,7 +564,10 @@ impl Bench {
         let planned = self.sfn.call_stepwise("BulkRedrive", &dry).await?;
         let dry_ms = t.elapsed().as_secs_f64() * 1e3;
         if planned["redrivable"] != json!(n) {
-            bail!("the dry run found {} redrivable, not {n}", planned["redrivable"]);
+            bail!(
+                "the dry run found {} redrivable, not {n}",
+                planned["redrivable"]
+            );
         }
         let mut run = selection;
         run["batchToken"] = json!(self.name("batch"));

@@ -227,8 +227,10 @@ async fn dry_run_selects_by_each_criterion() {
     assert_eq!(names, ["a1", "a2", "a3", "again"].map(String::from).into());
 }
 
-/// A Map with one failed iteration: the dry run names that iteration's failed state, not
-/// the iterations that succeeded.
+/// A Map run one iteration at a time, whose second iteration fails until it is redriven (it
+/// reads `$$.Execution.RedriveTime`): the dry run names that iteration's failed state and the
+/// third iteration (never started), not the first, which succeeded; the bulk redrive then
+/// runs exactly those two iterations again.
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_names_the_failed_lanes() {
     let server = server(&[]);
@@ -239,16 +241,21 @@ async fn dry_run_names_the_failed_lanes() {
             "Fan": {
                 "Type": "Map",
                 "ItemsPath": "$.items",
+                "MaxConcurrency": 1,
                 "Iterator": {
                     "StartAt": "Check",
                     "States": {
                         "Check": {
                             "Type": "Choice",
-                            "Choices": [{"Variable": "$", "NumericEquals": 1, "Next": "Bad"}],
+                            "Choices": [{"Variable": "$", "NumericEquals": 1, "Next": "Ctx"}],
                             "Default": "Good"
                         },
                         "Good": {"Type": "Pass", "End": true},
-                        "Bad": {"Type": "Fail", "Error": "Nope"}
+                        "Ctx": {
+                            "Type": "Pass",
+                            "Parameters": {"time.$": "$$.Execution.RedriveTime"},
+                            "End": true
+                        }
                     }
                 },
                 "End": true
@@ -265,7 +272,7 @@ async fn dry_run_names_the_failed_lanes() {
     )
     .await;
     let reruns = &dry["executions"][0]["reruns"];
-    assert_eq!(reruns, &json!(["Fan/1/Bad"]), "{dry}");
+    assert_eq!(reruns, &json!(["Fan/1/Ctx", "Fan/2"]), "{dry}");
     let described = ext_ok(
         &server,
         "DescribeExecutionRedrives",
@@ -273,6 +280,37 @@ async fn dry_run_names_the_failed_lanes() {
     )
     .await;
     assert_eq!(&described["reruns"], reruns);
+
+    let run = json!({"stateMachineArn": sm, "batchToken": "map-1"});
+    ext_ok(&server, "BulkRedrive", &run).await;
+    let until = Instant::now() + DONE_WITHIN;
+    while ext_ok(
+        &server,
+        "DescribeBulkRedrive",
+        &json!({"batchToken": "map-1"}),
+    )
+    .await["status"]
+        != json!("COMPLETED")
+    {
+        assert!(Instant::now() < until, "the batch did not finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(d.status(), &ExecutionStatus::Succeeded);
+    let events = history(&client, &arn).await;
+    let redriven = events
+        .iter()
+        .position(|e| e.r#type().as_str() == "ExecutionRedriven")
+        .expect("an ExecutionRedriven event");
+    let ran: BTreeSet<i32> = events[redriven..]
+        .iter()
+        .filter_map(|e| {
+            e.map_iteration_started_event_details()
+                .or(e.map_iteration_succeeded_event_details())
+                .map(|d| d.index())
+        })
+        .collect();
+    assert_eq!(ran, [1, 2].into(), "the iterations that run again");
 }
 
 /// The extension API's refusals: AWS's error shapes, precise messages.
