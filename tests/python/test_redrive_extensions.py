@@ -1,15 +1,14 @@
 #!/usr/bin/env python3
 """Histories left by stepwise's redrive extensions, read back through boto3 and the AWS CLI.
 
-STEPWISE_ENDPOINT is the server; STEPWISE_REDRIVEN_ARNS a comma-separated list of executions
-that a bulk redrive (or another extension) redrove. For each, both clients must read a valid
+STEPWISE_ENDPOINT is the server; the arguments are executions that a bulk redrive (or another
+extension) redrove. For each, both clients must read a valid
 AWS history: ids 1..n, previousEventId chained (0 for ExecutionStarted and the first
 …StateEntered, an earlier event for ExecutionRedriven), every terminal event but the last
 followed by ExecutionRedriven, redrive counts 1, 2, …, and both clients agreeing. Run from the
 Rust test `redrive_extensions.rs`, or by hand:
 
-    STEPWISE_ENDPOINT=http://127.0.0.1:8083 STEPWISE_REDRIVEN_ARNS=arn:... \\
-        python3 tests/python/test_redrive_extensions.py
+    STEPWISE_ENDPOINT=http://127.0.0.1:8083 python3 tests/python/test_redrive_extensions.py ARN...
 """
 
 import json
@@ -112,9 +111,9 @@ def cli_history(arn):
 def main():
     if not ENDPOINT:
         fail("set STEPWISE_ENDPOINT to the server's URL, e.g. http://127.0.0.1:8083")
-    arns = [a for a in os.environ.get("STEPWISE_REDRIVEN_ARNS", "").split(",") if a]
+    arns = sys.argv[1:]
     if not arns:
-        fail("set STEPWISE_REDRIVEN_ARNS to the executions to check")
+        fail("name the executions to check as arguments")
     try:
         import boto3  # noqa: F401
     except ImportError:

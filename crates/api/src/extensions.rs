@@ -3,7 +3,7 @@
 //! error shapes as the AWS operations; each request and response is documented in
 //! `docs/redrive-extensions.md`.
 
-use engine::{BatchOutcome, BatchReport, PlannedRedrive, RedriveSelection};
+use engine::{BatchOutcome, BatchReport, PlannedRedrive, RedriveSelection, UnknownWord};
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
@@ -42,8 +42,11 @@ fn selection(r: &Request<'_>) -> Result<RedriveSelection, ApiError> {
         Some(Value::Array(items)) => items
             .iter()
             .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
+            .map(|s| {
+                s.parse()
+                    .map_err(|e: UnknownWord| ApiError::validation(e.to_string()))
+            })
+            .collect::<Result<_, _>>()?,
         _ => Vec::new(),
     };
     Ok(RedriveSelection {
@@ -89,7 +92,7 @@ async fn bulk_redrive(r: &Request<'_>) -> Reply {
 fn plan(p: &PlannedRedrive) -> Value {
     let mut out = Map::new();
     out.insert("executionArn".into(), json!(p.execution_arn));
-    out.insert("status".into(), json!(p.status));
+    out.insert("status".into(), json!(p.status.as_str()));
     out.insert("redriveCount".into(), json!(p.redrive_count));
     out.insert("redrivable".into(), json!(p.not_redrivable.is_none()));
     match &p.not_redrivable {
@@ -134,7 +137,8 @@ fn report_json(b: &BatchReport) -> Value {
     let mut selection = Map::new();
     selection.insert("stateMachineArn".into(), json!(s.state_machine_arn));
     if !s.statuses.is_empty() {
-        selection.insert("statusFilter".into(), json!(s.statuses));
+        let statuses: Vec<&str> = s.statuses.iter().map(|s| s.as_str()).collect();
+        selection.insert("statusFilter".into(), json!(statuses));
     }
     let optional = [
         ("errorName", s.error.as_ref().map(|v| json!(v))),

@@ -26,6 +26,17 @@ impl Request<'_> {
             .map(str::to_owned)
     }
 
+    /// A member from one of the model's enums (validation has already checked its value).
+    fn word<T: std::str::FromStr<Err = engine::UnknownWord>>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, ApiError> {
+        self.str(key)
+            .map(|s| s.parse())
+            .transpose()
+            .map_err(|e| ApiError::validation(format!("Invalid '{key}': {e}")))
+    }
+
     /// A member the model requires (validation has already checked it is there).
     pub(crate) fn required(&self, key: &str) -> Result<String, ApiError> {
         self.str(key).ok_or_else(|| {
@@ -136,7 +147,7 @@ async fn create_state_machine(r: &Request<'_>) -> Reply {
             name: r.required("name")?,
             definition: r.required("definition")?,
             role_arn: r.required("roleArn")?,
-            kind: r.str("type"),
+            kind: r.word("type")?,
             logging_configuration: r.json_text("loggingConfiguration"),
             tracing_configuration: r.json_text("tracingConfiguration"),
             tags: r.tags(),
@@ -246,7 +257,7 @@ fn with_token(out: &mut Value, token: Option<String>) {
 /// kind in document order) is our guess: AWS documents none. `result` depends on errors only.
 fn validate_definition(r: &Request<'_>) -> Reply {
     let definition = r.required("definition")?;
-    let express = r.str("type").as_deref() == Some("EXPRESS");
+    let express = r.word("type")? == Some(engine::StateMachineType::Express);
     let errors = match asl::definition::Definition::parse(&definition) {
         Ok(d) if express => d.express_diagnostics(),
         Ok(_) => Vec::new(),
@@ -312,7 +323,7 @@ async fn describe_execution(r: &Request<'_>) -> Reply {
         .describe_execution(&r.required("executionArn")?)
         .await?;
     let redrive = r.engine.redrive_status(&e).await?;
-    Ok(wire::describe_execution(&e, &redrive))
+    Ok(wire::describe_execution(&e, redrive))
 }
 
 async fn describe_state_machine_for_execution(r: &Request<'_>) -> Reply {
@@ -343,7 +354,7 @@ async fn list_executions(r: &Request<'_>) -> Reply {
         .engine
         .list_executions(
             &sm,
-            r.str("statusFilter"),
+            r.word("statusFilter")?,
             r.str("redriveFilter").map(|f| f == "REDRIVEN"),
             r.usize("maxResults"),
             r.str("nextToken").as_deref(),

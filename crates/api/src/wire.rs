@@ -3,7 +3,7 @@
 use asl::history::{ErrorCause, EventDetails, HistoryEvent, TaskFamily, TaskRef};
 use asl::interpreter::test_state::TestReport;
 use engine::{
-    AliasRecord, ExecutionRecord, MapRunDescription, MapRunRecord, RedriveStatus,
+    AliasRecord, ExecutionRecord, MapRunDescription, MapRunRecord, RedriveEligibility,
     StateMachineRecord,
 };
 use serde_json::{json, Map, Value};
@@ -213,19 +213,20 @@ fn execution_data(e: &ExecutionRecord, o: &mut Map<String, Value>) {
     put(o, "cause", e.cause.clone().map(Value::String));
 }
 
-pub fn describe_execution(e: &ExecutionRecord, redrive: &RedriveStatus) -> Value {
+pub fn describe_execution(e: &ExecutionRecord, redrive: RedriveEligibility) -> Value {
     let mut o = Map::new();
     execution_common(e, &mut o);
     execution_qualifiers(e, &mut o);
     execution_data(e, &mut o);
     o.insert("redriveCount".into(), json!(e.redrive_count));
     put(&mut o, "redriveDate", e.redrive_date.map(timestamp));
-    o.insert("redriveStatus".into(), json!(redrive.status));
-    put(
-        &mut o,
-        "redriveStatusReason",
-        redrive.reason.map(|r| json!(r)),
-    );
+    let (status, reason) = match redrive {
+        RedriveEligibility::Redrivable => ("REDRIVABLE", None),
+        RedriveEligibility::ByMapRun => ("REDRIVABLE_BY_MAP_RUN", None),
+        RedriveEligibility::Not(reason) => ("NOT_REDRIVABLE", Some(reason)),
+    };
+    o.insert("redriveStatus".into(), json!(status));
+    put(&mut o, "redriveStatusReason", reason.map(|r| json!(r)));
     put(
         &mut o,
         "traceHeader",

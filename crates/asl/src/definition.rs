@@ -393,6 +393,16 @@ pub enum StateKind {
 }
 
 impl StateKind {
+    /// What the state does with its result and its errors (Task, Parallel and Map states).
+    pub fn result_handling(&self) -> Option<&ResultHandling> {
+        match self {
+            StateKind::Task(t) => Some(&t.handling),
+            StateKind::Parallel(p) => Some(&p.handling),
+            StateKind::Map(m) => Some(&m.handling),
+            _ => None,
+        }
+    }
+
     /// The prefix of the state's history event types (`Pass` → `PassStateEntered`).
     pub fn event_prefix(&self) -> &'static str {
         match self {
@@ -415,12 +425,9 @@ pub struct TaskState {
     pub resource: Resource,
     /// `Parameters` or `Arguments`.
     pub parameters: Option<Payload>,
-    pub result_selector: Option<Template>,
-    pub result_path: ResultPathField,
+    pub handling: ResultHandling,
     pub timeout: Option<Seconds>,
     pub heartbeat: Option<Seconds>,
-    pub retry: Vec<Retrier>,
-    pub catch: Vec<Catcher>,
     /// Accepted and recorded (`taskCredentials`), never used to sign anything.
     pub credentials: Option<Value>,
 }
@@ -431,10 +438,7 @@ pub struct ParallelState {
     pub branches: Vec<Machine>,
     /// `Parameters` or `Arguments`.
     pub parameters: Option<Payload>,
-    pub result_selector: Option<Template>,
-    pub result_path: ResultPathField,
-    pub retry: Vec<Retrier>,
-    pub catch: Vec<Catcher>,
+    pub handling: ResultHandling,
 }
 
 /// A Map state: inline, or distributed when `distributed` is set.
@@ -447,16 +451,29 @@ pub struct MapState {
     pub items: Option<jsonata::Template>,
     /// `ItemSelector` (or the legacy `Parameters`).
     pub item_selector: Option<Payload>,
-    /// 0 = unlimited.
-    pub max_concurrency: u64,
-    /// `MaxConcurrencyPath`: read from the state input instead.
-    pub max_concurrency_path: Option<JsonPath>,
-    /// A JSONata `MaxConcurrency` expression.
-    pub max_concurrency_expr: Option<jsonata::Template>,
+    pub max_concurrency: MaxConcurrency,
+    pub handling: ResultHandling,
+}
+
+/// What Task, Parallel and Map states do with their result (`ResultSelector`, `ResultPath`)
+/// and with their errors (`Retry`, `Catch`).
+#[derive(Debug, Clone)]
+pub struct ResultHandling {
     pub result_selector: Option<Template>,
     pub result_path: ResultPathField,
     pub retry: Vec<Retrier>,
     pub catch: Vec<Catcher>,
+}
+
+/// How many iterations of a Map state may run at once.
+#[derive(Debug, Clone)]
+pub enum MaxConcurrency {
+    /// `MaxConcurrency` (0, the default: no limit).
+    Fixed(u64),
+    /// `MaxConcurrencyPath`: read from the state input.
+    Path(JsonPath),
+    /// A JSONata `MaxConcurrency` expression.
+    Jsonata(jsonata::Template),
 }
 
 /// How long a Wait state waits.
@@ -723,11 +740,9 @@ impl Validator {
         names.sort();
         for name in names {
             let state = &states[name];
-            let catchers: &[Catcher] = match &state.kind {
-                StateKind::Task(t) => &t.catch,
-                StateKind::Parallel(p) => &p.catch,
-                StateKind::Map(m) => &m.catch,
-                _ => &[],
+            let catchers: &[Catcher] = match state.kind.result_handling() {
+                Some(h) => &h.catch,
+                None => &[],
             };
             let choices: Vec<&String> = match &state.kind {
                 StateKind::Choice { choices, default } => choices
@@ -1145,6 +1160,21 @@ impl Validator {
         (retry, catch)
     }
 
+    /// `ResultSelector` and `ResultPath`, with the `Retry` and `Catch` read before them.
+    fn result_handling(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+        (retry, catch): (Vec<Retrier>, Vec<Catcher>),
+    ) -> ResultHandling {
+        ResultHandling {
+            result_selector: self.template(obj, "ResultSelector", at),
+            result_path: self.result_path(obj, at),
+            retry,
+            catch,
+        }
+    }
+
     fn parallel(
         &mut self,
         obj: &Map<String, Value>,
@@ -1174,14 +1204,11 @@ impl Validator {
                 }
             }
         }
-        let (retry, catch) = self.retry_catch(obj, at, language);
+        let retry_catch = self.retry_catch(obj, at, language);
         Some(ParallelState {
             branches,
             parameters: self.payload(obj, parameters_field(language), at, language),
-            result_selector: self.template(obj, "ResultSelector", at),
-            result_path: self.result_path(obj, at),
-            retry,
-            catch,
+            handling: self.result_handling(obj, at, retry_catch),
         })
     }
 
@@ -1231,7 +1258,7 @@ impl Validator {
             }
             _ => None,
         };
-        let max_concurrency = match obj.get("MaxConcurrency") {
+        let max_concurrency_fixed = match obj.get("MaxConcurrency") {
             None => 0,
             Some(_) if max_concurrency_expr.is_some() => 0,
             Some(v) => match v.as_u64() {
@@ -1245,32 +1272,36 @@ impl Validator {
                 }
             },
         };
-        let (retry, catch) = self.retry_catch(obj, at, language);
+        let retry_catch = self.retry_catch(obj, at, language);
+        let items_path = self.path_field(obj, "ItemsPath", at);
+        let items = self.jsonata(obj, "Items", at);
+        let max_concurrency_path = match obj.get("MaxConcurrencyPath") {
+            Some(Value::String(p)) => match JsonPath::parse(p) {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    self.schema(
+                        "The value for the field 'MaxConcurrencyPath' must be a valid JSONPath",
+                        &format!("{at}/MaxConcurrencyPath"),
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
+        // A JSONata expression wins over a path, a path over a number.
+        let max_concurrency = match (max_concurrency_expr, max_concurrency_path) {
+            (Some(t), _) => MaxConcurrency::Jsonata(t),
+            (None, Some(p)) => MaxConcurrency::Path(p),
+            (None, None) => MaxConcurrency::Fixed(max_concurrency_fixed),
+        };
         Some(StateKind::Map(Box::new(MapState {
             processor,
             distributed,
-            items_path: self.path_field(obj, "ItemsPath", at),
-            items: self.jsonata(obj, "Items", at),
+            items_path,
+            items,
             item_selector,
             max_concurrency,
-            max_concurrency_path: match obj.get("MaxConcurrencyPath") {
-                Some(Value::String(p)) => match JsonPath::parse(p) {
-                    Ok(p) => Some(p),
-                    Err(_) => {
-                        self.schema(
-                            "The value for the field 'MaxConcurrencyPath' must be a valid JSONPath",
-                            &format!("{at}/MaxConcurrencyPath"),
-                        );
-                        None
-                    }
-                },
-                _ => None,
-            },
-            max_concurrency_expr,
-            result_selector: self.template(obj, "ResultSelector", at),
-            result_path: self.result_path(obj, at),
-            retry,
-            catch,
+            handling: self.result_handling(obj, at, retry_catch),
         })))
     }
 
@@ -1293,7 +1324,7 @@ impl Validator {
                 return None;
             }
         };
-        let (retry, catch) = self.retry_catch(obj, at, language);
+        let retry_catch = self.retry_catch(obj, at, language);
         let credentials = obj.get("Credentials").cloned();
         if let Some(c) = &credentials {
             if c.get("RoleArn").is_none() && c.get("RoleArn.$").is_none() {
@@ -1306,12 +1337,9 @@ impl Validator {
         Some(TaskState {
             resource,
             parameters: self.payload(obj, parameters_field(language), at, language),
-            result_selector: self.template(obj, "ResultSelector", at),
-            result_path: self.result_path(obj, at),
+            handling: self.result_handling(obj, at, retry_catch),
             timeout: self.seconds(obj, "TimeoutSeconds", at, language),
             heartbeat: self.seconds(obj, "HeartbeatSeconds", at, language),
-            retry,
-            catch,
             credentials,
         })
     }
@@ -1677,7 +1705,7 @@ mod tests {
         };
         assert!(matches!(task.parameters, Some(Payload::Jsonata(_))));
         assert!(matches!(task.timeout, Some(Seconds::Jsonata(_))));
-        assert!(task.catch[0].output.is_some());
+        assert!(task.handling.catch[0].output.is_some());
         // The nested states use the state machine's language.
         let StateKind::Map(map) = &def.state("M").expect("M").kind else {
             panic!("a Map");

@@ -61,6 +61,12 @@ pub fn express_execution(sm: &Arn, name: &str, id: &str) -> String {
     )
 }
 
+/// Whether an execution ARN names an Express execution (`…:express:…`): the ARN is where an
+/// execution's type is recorded.
+pub fn is_express_execution(arn: &str) -> bool {
+    Arn::parse(arn).is_some_and(|a| a.resource_type == "express")
+}
+
 /// The state machine an execution ARN belongs to.
 pub fn state_machine_of_execution(exec: &Arn) -> String {
     format!(

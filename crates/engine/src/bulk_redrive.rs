@@ -13,7 +13,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use store::{ExecutionFilter, ExecutionRecord, RedriveBatchItem, RedriveBatchRecord, Write};
+use store::{
+    ExecutionFilter, ExecutionRecord, ExecutionStatus, RedriveBatchItem, RedriveBatchRecord, Write,
+};
 
 use crate::redrive::Caller;
 use crate::redrive_plan::{reruns, Reruns};
@@ -27,7 +29,11 @@ const CONCURRENCY: usize = 64;
 /// Executions read per page while selecting and resuming.
 const PAGE: usize = 1000;
 /// The statuses selected when the request names none: the redrivable ones.
-const REDRIVABLE_STATUSES: [&str; 3] = ["FAILED", "TIMED_OUT", "ABORTED"];
+const REDRIVABLE_STATUSES: [ExecutionStatus; 3] = [
+    ExecutionStatus::Failed,
+    ExecutionStatus::TimedOut,
+    ExecutionStatus::Aborted,
+];
 
 /// Which executions a bulk redrive takes. Every criterion given must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,7 +41,7 @@ pub struct RedriveSelection {
     /// A state machine, version or alias ARN (as for `ListExecutions`).
     pub state_machine_arn: String,
     /// Empty: `FAILED`, `TIMED_OUT` and `ABORTED`.
-    pub statuses: Vec<String>,
+    pub statuses: Vec<ExecutionStatus>,
     /// The execution's error name, exactly.
     pub error: Option<String>,
     /// A substring of the execution's cause.
@@ -50,9 +56,8 @@ pub struct RedriveSelection {
 
 impl RedriveSelection {
     fn matches(&self, e: &ExecutionRecord) -> bool {
-        let statuses: &[&str] = &REDRIVABLE_STATUSES;
         let status_ok = match self.statuses.is_empty() {
-            true => statuses.contains(&e.status.as_str()),
+            true => REDRIVABLE_STATUSES.contains(&e.status),
             false => self.statuses.contains(&e.status),
         };
         let stop = e.stop_date.unwrap_or(i64::MAX);
@@ -77,7 +82,7 @@ impl RedriveSelection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedRedrive {
     pub execution_arn: String,
-    pub status: String,
+    pub status: ExecutionStatus,
     pub redrive_count: u32,
     /// Why it cannot be redriven (the `ExecutionNotRedrivable` message); `None`: it can.
     pub not_redrivable: Option<String>,
@@ -142,7 +147,7 @@ impl Engine {
     async fn select(&self, selection: &RedriveSelection) -> Result<Vec<ExecutionRecord>> {
         let (base, qualifier) = self.list_target(&selection.state_machine_arn).await?;
         let status = match selection.statuses.as_slice() {
-            [one] => Some(one.clone()),
+            [one] => Some(*one),
             _ => None,
         };
         let mut selected = Vec::new();
@@ -152,7 +157,7 @@ impl Engine {
                 .store()
                 .list_executions(ExecutionFilter {
                     state_machine_arn: base.clone(),
-                    status: status.clone(),
+                    status,
                     qualifier: qualifier.clone(),
                     after: after.take(),
                     limit: PAGE,

@@ -3,7 +3,9 @@
 use asl::history::HistoryEvent;
 use asl::interpreter::{ExecutionInfo, Signal};
 use serde_json::Value;
-use store::{Cursor, ExecutionFilter, ExecutionRecord, MapRunChild};
+use store::{
+    Cursor, ExecutionFilter, ExecutionRecord, ExecutionStatus, MapRunChild, StateMachineType,
+};
 use tokio::sync::oneshot;
 
 use crate::machines::not_found;
@@ -125,7 +127,7 @@ impl Engine {
                 "This operation is not supported by this type of state machine".into(),
             ));
         }
-        if started.status != "RUNNING" {
+        if started.status != ExecutionStatus::Running {
             return Ok(started);
         }
         match tokio::time::timeout(SYNC_LIMIT, rx).await {
@@ -167,7 +169,7 @@ impl Engine {
         let target = self.resolve_target(sm_arn).await?;
         let sm = target.machine;
         let sm_parts = arn::parse_state_machine(&sm.arn)?;
-        let express = sm.kind == "EXPRESS";
+        let express = sm.kind == StateMachineType::Express;
         if waiter.is_some() && !express {
             return Err(Error::StateMachineTypeNotSupported(
                 "This operation is not supported by this type of state machine".into(),
@@ -216,7 +218,9 @@ impl Engine {
                 // Idempotent by name: the same input while it runs returns the same execution.
                 let existing = self.store().get_execution(&exec_arn).await?;
                 match existing {
-                    Some(e) if e.status == "RUNNING" && e.input == input_text => Ok((e, express)),
+                    Some(e) if e.status == ExecutionStatus::Running && e.input == input_text => {
+                        Ok((e, express))
+                    }
                     _ => Err(Error::ExecutionAlreadyExists(format!(
                         "Execution Already Exists: '{exec_arn}'"
                     ))),
@@ -247,7 +251,7 @@ impl Engine {
             arn: n.arn,
             state_machine_arn: n.state_machine_arn,
             name: n.name,
-            status: "RUNNING".into(),
+            status: ExecutionStatus::Running,
             start_date: now,
             stop_date: None,
             input: n.input_text,
@@ -298,7 +302,7 @@ impl Engine {
         cause: Option<String>,
     ) -> Result<i64> {
         let record = self.describe_execution(exec_arn).await?;
-        if record.status != "RUNNING" {
+        if record.status != ExecutionStatus::Running {
             // Stopping an execution that already ended changes nothing.
             return Ok(record.stop_date.unwrap_or_else(|| self.now()));
         }
@@ -318,7 +322,7 @@ impl Engine {
     pub async fn list_executions(
         &self,
         target: &str,
-        status: Option<String>,
+        status: Option<ExecutionStatus>,
         redriven: Option<bool>,
         max_results: usize,
         next_token: Option<&str>,
@@ -384,7 +388,7 @@ impl Engine {
                 Some(sm_arn.to_owned())
             }
         };
-        if sm.kind == "EXPRESS" {
+        if sm.kind == StateMachineType::Express {
             return Err(Error::StateMachineTypeNotSupported(
                 "This operation is not supported by this type of state machine".into(),
             ));
@@ -394,7 +398,7 @@ impl Engine {
 
     pub async fn get_execution_history(&self, q: HistoryQuery) -> Result<HistoryPage> {
         let record = self.describe_execution(&q.arn).await?;
-        if record.arn.contains(":express:") {
+        if crate::arn::is_express_execution(&record.arn) {
             return Err(Error::Validation(
                 "This operation is not supported by this type of state machine".into(),
             ));

@@ -2,7 +2,7 @@
 
 use asl::definition::{invalid_definition_message, Definition};
 use serde_json::Value;
-use store::StateMachineRecord;
+use store::{StateMachineRecord, StateMachineType};
 
 use crate::{arn, Engine, Error, Result};
 
@@ -51,7 +51,7 @@ pub struct CreateStateMachine {
     pub definition: String,
     pub role_arn: String,
     /// `STANDARD` (default) or `EXPRESS`.
-    pub kind: Option<String>,
+    pub kind: Option<StateMachineType>,
     pub logging_configuration: Option<String>,
     pub tracing_configuration: Option<String>,
     pub tags: Vec<(String, String)>,
@@ -109,8 +109,8 @@ impl Engine {
         arn::check_role(&req.role_arn)?;
         check_logging(req.logging_configuration.as_deref())?;
         let definition = parse_definition(&req.definition)?;
-        let kind = req.kind.clone().unwrap_or_else(|| "STANDARD".into());
-        if kind == "EXPRESS" {
+        let kind = req.kind.unwrap_or(StateMachineType::Standard);
+        if kind == StateMachineType::Express {
             let diagnostics = definition.express_diagnostics();
             if !diagnostics.is_empty() {
                 return Err(Error::InvalidDefinition(invalid_definition_message(

@@ -26,7 +26,10 @@ use asl::history::ErrorCause;
 use asl::interpreter::{Dispatch, MapRunSpec, S3Call, Signal, TaskOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use store::{Cursor, ExecutionFilter, ExecutionRecord, MapRunChild, MapRunRecord, Write};
+use store::{
+    Cursor, ExecutionFilter, ExecutionRecord, ExecutionStatus, MapRunChild, MapRunRecord,
+    MapRunStatus, Write,
+};
 use tokio::sync::Mutex;
 
 use crate::executions::NewExecution;
@@ -95,16 +98,15 @@ enum Child {
     Aborted,
 }
 
-impl Child {
-    fn from_status(status: &str) -> Child {
+impl From<ExecutionStatus> for Child {
+    fn from(status: ExecutionStatus) -> Child {
         match status {
-            "RUNNING" => Child::Running,
-            "SUCCEEDED" => Child::Succeeded,
-            "FAILED" => Child::Failed,
-            "TIMED_OUT" => Child::TimedOut,
-            "ABORTED" => Child::Aborted,
-            "PENDING_REDRIVE" => Child::PendingRedrive,
-            _ => Child::Pending,
+            ExecutionStatus::Running => Child::Running,
+            ExecutionStatus::Succeeded => Child::Succeeded,
+            ExecutionStatus::Failed => Child::Failed,
+            ExecutionStatus::TimedOut => Child::TimedOut,
+            ExecutionStatus::Aborted => Child::Aborted,
+            ExecutionStatus::PendingRedrive => Child::PendingRedrive,
         }
     }
 }
@@ -202,13 +204,13 @@ impl LiveRun {
         if i >= self.children.len() {
             return;
         }
-        let status = Child::from_status(&child.status);
+        let status = Child::from(child.status);
         self.set(i, status);
         let unsuccessful = matches!(
             status,
             Child::Failed | Child::TimedOut | Child::Aborted | Child::PendingRedrive
         );
-        if unsuccessful && !child.arn.contains(":express:") {
+        if unsuccessful && !crate::arn::is_express_execution(&child.arn) {
             self.unsuccessful.insert(i, child.arn.clone());
         } else {
             self.unsuccessful.remove(&i);
@@ -299,7 +301,7 @@ impl Engine {
             if self.live_map_run(&record.arn).is_some() {
                 return Ok(None);
             }
-            if record.status != "RUNNING" && record.redrive_count < spec.redrive {
+            if record.status != MapRunStatus::Running && record.redrive_count < spec.redrive {
                 return self
                     .redrive_map_run(record, spec, parent_arn, parent)
                     .await
@@ -345,7 +347,7 @@ impl Engine {
             execution_arn: parent_arn.to_owned(),
             task_id: d.task_id,
             state_machine_arn: format!("{prefix}:stateMachine:{sm_name}"),
-            status: "RUNNING".into(),
+            status: MapRunStatus::Running,
             start_date: self.now(),
             stop_date: None,
             max_concurrency: spec.max_concurrency,
@@ -399,7 +401,7 @@ impl Engine {
         }
         record.redrive_count += 1;
         record.redrive_date = Some(self.now());
-        record.status = "RUNNING".into();
+        record.status = MapRunStatus::Running;
         record.stop_date = None;
         (record.error, record.cause) = (None, None);
         let started = Signal::MapRunStarted {
@@ -450,7 +452,7 @@ impl Engine {
                 continue;
             };
             if let Some(mut child) = self.store().get_execution(arn).await? {
-                child.status = "PENDING_REDRIVE".into();
+                child.status = ExecutionStatus::PendingRedrive;
                 child.version += 1;
                 writes.push(Write::Transition {
                     execution: child,
@@ -507,7 +509,7 @@ impl Engine {
                 });
                 let ended = item.result.filter(|_| spec.express);
                 if let Some(e) = ended.and_then(|t| serde_json::from_str::<Ended>(&t).ok()) {
-                    express_ended.push((item.index as usize, Child::from_status(&e.status)));
+                    express_ended.push((item.index as usize, Child::from(e.status)));
                 }
             }
         }
@@ -695,7 +697,8 @@ impl Engine {
         let Some(run) = self.live_map_run(&link.map_run_arn) else {
             return;
         };
-        if child.arn.contains(":express:") && child.status != "RUNNING" {
+        if crate::arn::is_express_execution(&child.arn) && child.status != ExecutionStatus::Running
+        {
             // The item keeps how the child ended: it has no record of its own.
             let write = item_result(child).into_iter().collect();
             if let Err(e) = self.store().commit(write).await {
@@ -734,13 +737,13 @@ impl Engine {
             }
         };
         let (status, outcome) = match outcome {
-            Ok(output) => ("SUCCEEDED", TaskOutcome::Succeeded(output)),
+            Ok(output) => (MapRunStatus::Succeeded, TaskOutcome::Succeeded(output)),
             Err(ec) => {
                 (r.record.error, r.record.cause) = (ec.error.clone(), ec.cause.clone());
-                ("FAILED", TaskOutcome::Failed(ec))
+                (MapRunStatus::Failed, TaskOutcome::Failed(ec))
             }
         };
-        r.record.status = status.into();
+        r.record.status = status;
         r.record.stop_date = Some(self.now());
         r.keep_counts();
         if let Err(e) = self.store().update_map_run(r.record.clone()).await {
@@ -901,7 +904,7 @@ impl Engine {
             m.remove(&r.record.arn);
         }
         self.stop_running_children(&mut r).await;
-        r.record.status = "ABORTED".into();
+        r.record.status = MapRunStatus::Aborted;
         r.record.stop_date = Some(self.now());
         r.keep_counts();
         if let Err(e) = self.store().update_map_run(r.record.clone()).await {
@@ -1187,5 +1190,5 @@ fn next_cursor(page: &[ExecutionRecord]) -> Option<Cursor> {
 /// The status of an ended child as its item keeps it.
 #[derive(Deserialize)]
 struct Ended {
-    status: String,
+    status: ExecutionStatus,
 }

@@ -6,7 +6,7 @@
 //! ([`Engine::redrive_status`]), the idempotency window (constants below), and what an
 //! Express ARN answers ([`Engine::redrive_execution`]).
 
-use store::{ExecutionRecord, RedriveToken};
+use store::{ExecutionRecord, ExecutionStatus, RedriveToken};
 
 use crate::runner::{stored, Checkpoint};
 use crate::{arn, executions::execution_not_found, Engine, Error, Result};
@@ -18,32 +18,29 @@ const TOKEN_TTL_MILLIS: i64 = 15 * 60 * 1000;
 /// Executions started before RedriveExecution existed (2023-11-15) are not redrivable.
 const REDRIVE_LAUNCH_MILLIS: i64 = 1_700_006_400_000;
 
-/// `redriveStatus` and `redriveStatusReason` as DescribeExecution reports them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedriveStatus {
-    pub status: &'static str,
-    pub reason: Option<&'static str>,
+/// Whether an execution can be redriven now (DescribeExecution's `redriveStatus` and
+/// `redriveStatusReason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedriveEligibility {
+    Redrivable,
+    /// A Map Run child: it is redriven with its Map Run, by redriving the parent.
+    ByMapRun,
+    /// Not redrivable, for this reason (AWS's text).
+    Not(&'static str),
 }
 
-impl RedriveStatus {
+impl RedriveEligibility {
     /// Why `RedriveExecution` refuses the execution (`ExecutionNotRedrivable`'s message);
     /// `None` when it accepts it.
-    pub fn refusal(&self) -> Option<String> {
-        match (self.reason, self.status) {
-            (Some(reason), _) => Some(reason.to_owned()),
+    pub fn refusal(self) -> Option<String> {
+        match self {
+            RedriveEligibility::Redrivable => None,
+            RedriveEligibility::Not(reason) => Some(reason.into()),
             // [GUESS] §9 Q20: a direct redrive of a Map Run child is refused.
-            (None, "REDRIVABLE_BY_MAP_RUN") => Some(
+            RedriveEligibility::ByMapRun => Some(
                 "Execution is a Map Run child: redrive its parent execution to redrive the Map Run"
                     .into(),
             ),
-            (None, _) => None,
-        }
-    }
-
-    fn not(reason: &'static str) -> RedriveStatus {
-        RedriveStatus {
-            status: "NOT_REDRIVABLE",
-            reason: Some(reason),
         }
     }
 }
@@ -60,23 +57,24 @@ pub(crate) enum Caller {
 impl Engine {
     /// Whether `e` can be redriven now, and why not. [GUESS] §2.4: the reasons are checked
     /// in this order, the same for DescribeExecution and RedriveExecution.
-    pub async fn redrive_status(&self, e: &ExecutionRecord) -> Result<RedriveStatus> {
+    pub async fn redrive_status(&self, e: &ExecutionRecord) -> Result<RedriveEligibility> {
         let now = self.now();
         let c = self.config();
-        if e.arn.contains(":express:") {
-            return Ok(RedriveStatus::not(
+        if crate::arn::is_express_execution(&e.arn) {
+            return Ok(RedriveEligibility::Not(
                 "Execution is of type EXPRESS and cannot be redriven",
             ));
         }
         if e.map_run.is_some() {
             // A Map Run child is redriven with its Map Run, by redriving the parent (§1).
-            return Ok(match e.status.as_str() {
-                "RUNNING" => RedriveStatus::not("Execution is RUNNING and cannot be redriven"),
-                "SUCCEEDED" => RedriveStatus::not("Execution is SUCCEEDED and cannot be redriven"),
-                _ => RedriveStatus {
-                    status: "REDRIVABLE_BY_MAP_RUN",
-                    reason: None,
-                },
+            return Ok(match e.status {
+                ExecutionStatus::Running => {
+                    RedriveEligibility::Not("Execution is RUNNING and cannot be redriven")
+                }
+                ExecutionStatus::Succeeded => {
+                    RedriveEligibility::Not("Execution is SUCCEEDED and cannot be redriven")
+                }
+                _ => RedriveEligibility::ByMapRun,
             });
         }
         if self
@@ -85,25 +83,29 @@ impl Engine {
             .await?
             .is_none()
         {
-            return Ok(RedriveStatus::not("State machine is in DELETING status"));
+            return Ok(RedriveEligibility::Not(
+                "State machine is in DELETING status",
+            ));
         }
-        Ok(match e.status.as_str() {
-            "RUNNING" | "PENDING_REDRIVE" => {
-                RedriveStatus::not("Execution is RUNNING and cannot be redriven")
+        Ok(match e.status {
+            ExecutionStatus::Running | ExecutionStatus::PendingRedrive => {
+                RedriveEligibility::Not("Execution is RUNNING and cannot be redriven")
             }
-            "SUCCEEDED" => RedriveStatus::not("Execution is SUCCEEDED and cannot be redriven"),
-            _ if e.start_date < REDRIVE_LAUNCH_MILLIS => {
-                RedriveStatus::not("Execution was started before the launch of RedriveExecution")
+            ExecutionStatus::Succeeded => {
+                RedriveEligibility::Not("Execution is SUCCEEDED and cannot be redriven")
             }
+            _ if e.start_date < REDRIVE_LAUNCH_MILLIS => RedriveEligibility::Not(
+                "Execution was started before the launch of RedriveExecution",
+            ),
             // Room is needed for ExecutionRedriven plus at least one more event.
             _ if c
                 .max_history_events
                 .is_some_and(|cap| e.history_length + 2 > cap) =>
             {
-                RedriveStatus::not("Execution history event limit exceeded")
+                RedriveEligibility::Not("Execution history event limit exceeded")
             }
             _ if now - e.start_date > c.max_execution_time as i64 * 1000 => {
-                RedriveStatus::not("Execution has exceeded the max execution time")
+                RedriveEligibility::Not("Execution has exceeded the max execution time")
             }
             _ if e
                 .stop_date
@@ -112,12 +114,9 @@ impl Engine {
                     now - stop > (window as i64).saturating_mul(1000)
                 }) =>
             {
-                RedriveStatus::not("Execution redrivable period exceeded")
+                RedriveEligibility::Not("Execution redrivable period exceeded")
             }
-            _ => RedriveStatus {
-                status: "REDRIVABLE",
-                reason: None,
-            },
+            _ => RedriveEligibility::Redrivable,
         })
     }
 
@@ -203,7 +202,7 @@ impl Engine {
         // whose size grows with the execution's Maps and Parallels.
         let def = self.inner.runner.definition(&record.definition)?;
         mark_redriven(&mut record, now);
-        record.status = "RUNNING".into();
+        record.status = ExecutionStatus::Running;
         record.version += 1;
         let event =
             asl::interpreter::redriven_event(record.history_length, record.redrive_count, now);

@@ -17,7 +17,7 @@ use asl::definition::Definition;
 use asl::history::HistoryEvent;
 use asl::interpreter::{self, Advance, Dispatch, Limits, Signal, Status, TaskPhase};
 use serde::{Deserialize, Serialize};
-use store::{ExecutionRecord, Store, StoredEvent, Write};
+use store::{ExecutionRecord, ExecutionStatus, Store, StoredEvent, Write};
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
 pub(crate) use crate::checkpoint::Checkpoint;
@@ -253,7 +253,7 @@ impl Runner {
             timestamp: now,
             details: asl::history::EventDetails::ExecutionFailed(failure.clone()),
         };
-        record.status = "FAILED".into();
+        record.status = ExecutionStatus::Failed;
         record.stop_date = Some(now);
         record.wake_at = None;
         (record.error, record.cause) = (failure.error, failure.cause);
@@ -604,7 +604,7 @@ impl Runner {
         }
         let rt = &live.checkpoint.runtime;
         let r = &mut live.record;
-        r.status = rt.status.as_str().to_owned();
+        r.status = execution_status(rt.status);
         r.wake_at = advance.wake_at;
         r.history_length = rt.last_event_id;
         if rt.status != Status::Running {
@@ -790,4 +790,15 @@ fn merged(mut earlier: Advance, later: Advance) -> Advance {
 /// An error for a caller whose signal could not be committed.
 fn lost(message: &str) -> crate::Error {
     crate::Error::Store(store::Error::Backend(message.to_owned()))
+}
+
+/// The stored status of an execution the interpreter says is `status`.
+fn execution_status(status: Status) -> ExecutionStatus {
+    match status {
+        Status::Running => ExecutionStatus::Running,
+        Status::Succeeded => ExecutionStatus::Succeeded,
+        Status::Failed => ExecutionStatus::Failed,
+        Status::TimedOut => ExecutionStatus::TimedOut,
+        Status::Aborted => ExecutionStatus::Aborted,
+    }
 }

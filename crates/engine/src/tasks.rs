@@ -225,7 +225,7 @@ impl Engine {
             described["Output"] = payload(&child.output);
             described["OutputDetails"] = json!({ "Included": true });
         }
-        let outcome = if child.status == "SUCCEEDED" {
+        let outcome = if child.status == store::ExecutionStatus::Succeeded {
             TaskOutcome::Succeeded(described)
         } else {
             if let Some(e) = &child.error {

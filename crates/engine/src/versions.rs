@@ -50,7 +50,7 @@ fn version_as_machine(v: &VersionRecord, name: &str) -> StateMachineRecord {
     StateMachineRecord {
         arn: v.arn.clone(),
         name: name.to_owned(),
-        kind: v.kind.clone(),
+        kind: v.kind,
         definition: v.definition.clone(),
         role_arn: v.role_arn.clone(),
         creation_date: v.creation_date,
@@ -105,7 +105,7 @@ impl Engine {
             arn: String::new(),
             state_machine_arn: sm.arn.clone(),
             version: 0,
-            kind: sm.kind.clone(),
+            kind: sm.kind,
             definition: sm.definition.clone(),
             role_arn: sm.role_arn.clone(),
             revision_id: sm.revision_id.clone(),

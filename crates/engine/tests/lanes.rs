@@ -71,7 +71,7 @@ async fn start(engine: &Engine) -> String {
 async fn ended(engine: &Engine, arn: &str) -> ExecutionRecord {
     for _ in 0..1000 {
         let record = engine.describe_execution(arn).await.expect("describe");
-        if record.status != "RUNNING" {
+        if record.status != engine::ExecutionStatus::Running {
             return record;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -83,7 +83,11 @@ async fn ended(engine: &Engine, arn: &str) -> ExecutionRecord {
 /// iteration and branch started and succeeded once.
 async fn assert_succeeded(engine: &Engine, arn: &str) {
     let record = ended(engine, arn).await;
-    assert_eq!(record.status, "SUCCEEDED", "{record:?}");
+    assert_eq!(
+        record.status,
+        engine::ExecutionStatus::Succeeded,
+        "{record:?}"
+    );
     let output: Value = serde_json::from_str(record.output.as_deref().unwrap_or("null"))
         .expect("the output is JSON");
     assert_eq!(output, expected_output());

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{create_machine, engine, history, runtime};
-use engine::Engine;
+use engine::{Engine, ExecutionStatus};
 
 /// Fails on its first run (no choice matches), succeeds once redriven: the Choice runs again
 /// and reads `$$.Execution.RedriveCount`.
@@ -22,7 +22,7 @@ const DEFINITION: &str = r#"{
   }
 }"#;
 
-async fn status_of(engine: &Engine, arn: &str, wanted: &str) -> store::ExecutionRecord {
+async fn status_of(engine: &Engine, arn: &str, wanted: ExecutionStatus) -> store::ExecutionRecord {
     for _ in 0..500 {
         let record = engine.describe_execution(arn).await.expect("describe");
         if record.status == wanted {
@@ -50,7 +50,7 @@ fn a_redrive_committed_before_a_crash_is_applied_on_restart() {
             .start_execution(&machine, None, None, None)
             .await
             .expect("start");
-        status_of(&engine, &started.arn, "FAILED").await;
+        status_of(&engine, &started.arn, ExecutionStatus::Failed).await;
         engine
             .redrive_execution(&started.arn, None)
             .await
@@ -65,8 +65,8 @@ fn a_redrive_committed_before_a_crash_is_applied_on_restart() {
             .expect("read")
             .expect("the execution");
         assert_eq!(
-            (record.status.as_str(), record.redrive_count),
-            ("RUNNING", 1),
+            (record.status, record.redrive_count),
+            (ExecutionStatus::Running, 1),
             "the redrive was committed before RedriveExecution answered"
         );
         let events = store::Store::history(&store, &arn, 1, u64::MAX, 100)
@@ -78,7 +78,7 @@ fn a_redrive_committed_before_a_crash_is_applied_on_restart() {
     });
     runtime().block_on(async {
         let engine = engine(dir.path()).await;
-        let record = status_of(&engine, &arn, "SUCCEEDED").await;
+        let record = status_of(&engine, &arn, ExecutionStatus::Succeeded).await;
         assert_eq!(record.redrive_count, 1);
         let types = event_types(&engine, &arn).await;
         let redriven = types.iter().position(|t| t == "ExecutionRedriven");

@@ -440,7 +440,7 @@ fn run(
             .map_err(|e| anyhow::anyhow!(api::error::ApiError::from(e).message))?;
         let record = loop {
             let r = engine.describe_execution(&started.arn).await?;
-            if r.status != "RUNNING" {
+            if r.status != engine::ExecutionStatus::Running {
                 break r;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -466,10 +466,10 @@ fn run(
                 println!("cause: {c}");
             }
         }
-        if record.status == "SUCCEEDED" {
+        if record.status == engine::ExecutionStatus::Succeeded {
             Ok(())
         } else {
-            bail!("execution {}", record.status.to_lowercase())
+            bail!("execution {}", record.status.as_str().to_lowercase())
         }
     })
 }

@@ -12,10 +12,12 @@
 //!   produced; nothing here parses them.
 
 mod sqlite;
+mod vocab;
 
 use serde::{Deserialize, Serialize};
 
 pub use sqlite::Sqlite;
+pub use vocab::{ExecutionStatus, MapRunStatus, StateMachineType, UnknownWord};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -52,8 +54,7 @@ impl From<serde_json::Error> for Error {
 pub struct StateMachineRecord {
     pub arn: String,
     pub name: String,
-    /// `STANDARD` or `EXPRESS`.
-    pub kind: String,
+    pub kind: StateMachineType,
     pub definition: String,
     pub role_arn: String,
     pub creation_date: i64,
@@ -82,8 +83,7 @@ pub struct ExecutionRecord {
     pub arn: String,
     pub state_machine_arn: String,
     pub name: String,
-    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `ABORTED`.
-    pub status: String,
+    pub status: ExecutionStatus,
     pub start_date: i64,
     pub stop_date: Option<i64>,
     /// The execution input (JSON text). Stored in its own column, written once; records
@@ -155,8 +155,7 @@ pub struct MapRunRecord {
     pub task_id: u64,
     /// What the children report as their state machine: `…:stateMachine:NAME/LABEL`.
     pub state_machine_arn: String,
-    /// `RUNNING`, `SUCCEEDED`, `FAILED` or `ABORTED`.
-    pub status: String,
+    pub status: MapRunStatus,
     pub start_date: i64,
     pub stop_date: Option<i64>,
     /// 0 = unlimited.
@@ -189,8 +188,7 @@ pub struct VersionRecord {
     pub state_machine_arn: String,
     /// Assigned by [`Store::create_version`]: increasing per state machine, never reused.
     pub version: u64,
-    /// `STANDARD` or `EXPRESS`.
-    pub kind: String,
+    pub kind: StateMachineType,
     pub definition: String,
     pub role_arn: String,
     /// The state machine revision the version was published from.
@@ -329,7 +327,7 @@ pub struct MapRunItem {
 #[derive(Debug, Clone, Default)]
 pub struct ExecutionFilter {
     pub state_machine_arn: String,
-    pub status: Option<String>,
+    pub status: Option<ExecutionStatus>,
     /// `Some(true)`: only redriven executions; `Some(false)`: only never-redriven ones.
     pub redriven: Option<bool>,
     /// Only executions that ran this version or were started through this alias (an ARN).

@@ -17,7 +17,14 @@ use crate::{
     StoredEvent, VersionRecord, Write,
 };
 
-const SCHEMA: &str = "
+/// Numbered schema migrations: `MIGRATIONS[i]` takes a database whose `user_version` is `i`
+/// to `i + 1`, in the transaction that sets the new number. Append only; never edit one that
+/// shipped. The first is the layout of the first numbered version; it creates only what is
+/// missing, because databases from before numbered migrations (`user_version` 0) already have
+/// tables, whose older shapes [`upgrade_unnumbered`] brings to it.
+const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2];
+
+const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS state_machines(arn TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS activities(arn TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS versions(
@@ -68,26 +75,23 @@ CREATE TABLE IF NOT EXISTS map_run_items(
     result TEXT,
     PRIMARY KEY(map_run_arn, idx)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS redrive_batches(
+";
+
+/// Bulk redrives (stepwise's extension): the batch, and one row per execution with its
+/// outcome.
+const SCHEMA_2: &str = "
+CREATE TABLE redrive_batches(
     token TEXT PRIMARY KEY,
     finished INTEGER NOT NULL,
     doc TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS redrive_batch_items(
+CREATE TABLE redrive_batch_items(
     token TEXT NOT NULL,
     idx INTEGER NOT NULL,
     execution_arn TEXT NOT NULL,
     outcome TEXT,
     PRIMARY KEY(token, idx)
 ) WITHOUT ROWID;
-";
-
-/// Stores written before `map_run_items` kept every Map Run's inputs as one JSON array in
-/// `map_runs.inputs`: move them into items.
-const MIGRATE_MAP_RUN_INPUTS: &str = "
-INSERT OR IGNORE INTO map_run_items(map_run_arn, idx, input)
-    SELECT m.arn, CAST(j.key AS INTEGER), j.value FROM map_runs m, json_each(m.inputs) j;
-ALTER TABLE map_runs DROP COLUMN inputs;
 ";
 
 type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
@@ -161,24 +165,7 @@ impl Sqlite {
 
     fn start(path: PathBuf, durable: bool, temp: Option<tempfile::TempDir>) -> Result<Sqlite> {
         let mut conn = connect(&path, durable)?;
-        conn.execute_batch(SCHEMA)?;
-        let old_inputs: i64 = conn.query_row(
-            "SELECT count(*) FROM pragma_table_info('map_runs') WHERE name = 'inputs'",
-            [],
-            |r| r.get(0),
-        )?;
-        if old_inputs > 0 {
-            conn.execute_batch(&format!("BEGIN; {MIGRATE_MAP_RUN_INPUTS} COMMIT;"))?;
-        }
-        let input_column: i64 = conn.query_row(
-            "SELECT count(*) FROM pragma_table_info('executions') WHERE name = 'input'",
-            [],
-            |r| r.get(0),
-        )?;
-        if input_column == 0 {
-            // Rows written before keep the input in `doc` (NULL here), which still reads.
-            conn.execute_batch("ALTER TABLE executions ADD COLUMN input TEXT")?;
-        }
+        migrate(&mut conn)?;
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
         let checkpointer = connect(&path, durable)?;
         let (tx, rx) = mpsc::channel::<Job>();
@@ -312,6 +299,54 @@ impl Sqlite {
     }
 }
 
+/// Brings the database to the last of [`MIGRATIONS`]; refuses one a newer build migrated.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > MIGRATIONS.len() {
+        return Err(Error::Corrupt(format!(
+            "the database has schema version {version}, newer than this build's {}: run a newer stepwise",
+            MIGRATIONS.len()
+        )));
+    }
+    for (done, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        if done == 0 {
+            upgrade_unnumbered(&tx)?;
+        }
+        tx.pragma_update(None, "user_version", (done + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Older layouts of databases from before numbered migrations, told apart by their shape
+/// (the only time the store probes one): Map Run inputs kept as one JSON array in
+/// `map_runs.inputs` move into `map_run_items`; executions get their `input` column (rows
+/// written before keep the input in `doc`, NULL here, which still reads).
+fn upgrade_unnumbered(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let has_column = |table: &str, column: &str| -> Result<bool> {
+        let n: i64 = tx.query_row(
+            "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    };
+    if has_column("map_runs", "inputs")? {
+        tx.execute_batch(
+            "INSERT OR IGNORE INTO map_run_items(map_run_arn, idx, input)
+                 SELECT m.arn, CAST(j.key AS INTEGER), j.value FROM map_runs m, json_each(m.inputs) j;
+             ALTER TABLE map_runs DROP COLUMN inputs;",
+        )?;
+    }
+    if !has_column("executions", "input")? {
+        tx.execute_batch("ALTER TABLE executions ADD COLUMN input TEXT")?;
+    }
+    Ok(())
+}
+
 fn connect(path: &Path, durable: bool) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -363,7 +398,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
                 params![
                     e.arn,
                     e.state_machine_arn,
-                    e.status,
+                    e.status.as_str(),
                     e.start_date,
                     e.version as i64,
                     e.definition,
@@ -428,7 +463,7 @@ fn update_execution(
          WHERE arn = ?1 AND version = ?5",
         params![
             e.arn,
-            e.status,
+            e.status.as_str(),
             e.version as i64,
             execution_doc(e)?,
             e.version as i64 - 1,
@@ -749,7 +784,7 @@ impl Store for Sqlite {
             let rows = stmt.query_map(
                 params![
                     f.state_machine_arn,
-                    f.status,
+                    f.status.map(|s| s.as_str()),
                     after_date,
                     after_arn,
                     f.after.is_none(),

@@ -2,12 +2,12 @@
 
 use crate::*;
 
-fn execution(arn: &str, start: i64, status: &str) -> ExecutionRecord {
+fn execution(arn: &str, start: i64, status: ExecutionStatus) -> ExecutionRecord {
     ExecutionRecord {
         arn: arn.into(),
         state_machine_arn: "sm".into(),
         name: arn.into(),
-        status: status.into(),
+        status,
         start_date: start,
         stop_date: None,
         input: "{}".into(),
@@ -41,7 +41,7 @@ fn event(id: u64) -> StoredEvent {
 
 async fn contract(store: impl Store) {
     let create = |arn: &str, start| Write::CreateExecution {
-        execution: execution(arn, start, "RUNNING"),
+        execution: execution(arn, start, ExecutionStatus::Running),
         events: vec![event(1)],
         lanes: vec![],
     };
@@ -55,7 +55,7 @@ async fn contract(store: impl Store) {
         "duplicate create is refused alone"
     );
 
-    let mut a = execution("a", 1, "SUCCEEDED");
+    let mut a = execution("a", 1, ExecutionStatus::Succeeded);
     a.version = 2;
     let stale = Write::Transition {
         execution: a.clone(),
@@ -87,7 +87,7 @@ async fn contract(store: impl Store) {
 
     // A record-only write keeps the stored checkpoint and is fenced too.
     let mut reopened = a.clone();
-    (reopened.version, reopened.status) = (3, "RUNNING".into());
+    (reopened.version, reopened.status) = (3, ExecutionStatus::Running);
     reopened.runtime = "not written".into();
     let record_only = Write::Record {
         execution: reopened.clone(),
@@ -144,13 +144,13 @@ async fn contract(store: impl Store) {
     let second = store.list_executions(page(Some(cursor))).await.unwrap();
     assert_eq!(second[0].arn, "a");
     let running = ExecutionFilter {
-        status: Some("RUNNING".into()),
+        status: Some(ExecutionStatus::Running),
         limit: 10,
         ..page(None)
     };
     assert_eq!(store.list_executions(running).await.unwrap().len(), 1);
 
-    let mut b = execution("b", 2, "FAILED");
+    let mut b = execution("b", 2, ExecutionStatus::Failed);
     (b.version, b.redrive_count) = (2, 1);
     let r = store
         .commit(vec![Write::Transition {
@@ -181,7 +181,7 @@ async fn contract(store: impl Store) {
         assert_eq!(got, want, "redriven filter {redriven:?}");
     }
 
-    let mut c = execution("c", 5, "SUCCEEDED");
+    let mut c = execution("c", 5, ExecutionStatus::Succeeded);
     c.state_machine_version_arn = Some("sm:1".into());
     c.state_machine_alias_arn = Some("sm:live".into());
     let r = store
@@ -285,7 +285,7 @@ async fn lanes(store: &impl Store) {
         rows.sort_by(|a, b| a.path.cmp(&b.path));
         rows
     };
-    let mut l = execution("l", 9, "RUNNING");
+    let mut l = execution("l", 9, ExecutionStatus::Running);
     let create = Write::CreateExecution {
         execution: l.clone(),
         events: vec![event(1)],
@@ -321,7 +321,7 @@ fn map_run(arn: &str) -> MapRunRecord {
         execution_arn: "parent".into(),
         task_id: 7,
         state_machine_arn: "sm/label".into(),
-        status: "RUNNING".into(),
+        status: MapRunStatus::Running,
         start_date: 1,
         stop_date: None,
         max_concurrency: 0,
@@ -375,7 +375,7 @@ fn state_machine(arn: &str) -> StateMachineRecord {
     StateMachineRecord {
         arn: arn.into(),
         name: arn.into(),
-        kind: "STANDARD".into(),
+        kind: StateMachineType::Standard,
         definition: "{}".into(),
         role_arn: "role".into(),
         creation_date: 1,
@@ -393,7 +393,7 @@ fn version(sm: &str, revision: &str) -> VersionRecord {
         arn: String::new(),
         state_machine_arn: sm.into(),
         version: 0,
-        kind: "STANDARD".into(),
+        kind: StateMachineType::Standard,
         definition: "{}".into(),
         role_arn: "role".into(),
         revision_id: Some(revision.into()),
@@ -544,7 +544,7 @@ async fn sqlite_reads_the_input_of_executions_stored_in_their_doc() {
     .unwrap();
     let old = ExecutionRecord {
         input: "{\"old\":1}".into(),
-        ..execution("old", 1, "RUNNING")
+        ..execution("old", 1, ExecutionStatus::Running)
     };
     let mut doc = serde_json::to_value(&old).unwrap();
     doc["input"] = old.input.clone().into();
@@ -559,7 +559,7 @@ async fn sqlite_reads_the_input_of_executions_stored_in_their_doc() {
     assert_eq!(got.input, "{\"old\":1}");
     let new = ExecutionRecord {
         input: "{\"new\":2}".into(),
-        ..execution("new", 2, "RUNNING")
+        ..execution("new", 2, ExecutionStatus::Running)
     };
     let create = Write::CreateExecution {
         execution: new,
@@ -585,12 +585,45 @@ async fn sqlite_reads_the_input_of_executions_stored_in_their_doc() {
     assert_eq!(inputs, ["{\"new\":2}", "{\"old\":1}"]);
 }
 
+/// The schema is numbered (`PRAGMA user_version`): a new store and an unnumbered old one both
+/// end at this build's number, and a store a newer build migrated is refused, not misread.
+#[tokio::test]
+async fn sqlite_schema_is_numbered_and_newer_ones_are_refused() {
+    let user_version = |dir: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(dir.join("stepwise.db"))
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    drop(Sqlite::open(dir.path()).unwrap());
+    let current = user_version(dir.path());
+    assert!(current >= 1, "a new store is numbered: {current}");
+    drop(Sqlite::open(dir.path()).unwrap());
+    assert_eq!(
+        user_version(dir.path()),
+        current,
+        "reopening changes nothing"
+    );
+
+    let newer = tempfile::tempdir().unwrap();
+    rusqlite::Connection::open(newer.path().join("stepwise.db"))
+        .unwrap()
+        .pragma_update(None, "user_version", current + 1)
+        .unwrap();
+    let refused = Sqlite::open(newer.path()).err().expect("refused");
+    assert!(
+        refused.to_string().contains("newer than this build"),
+        "{refused}"
+    );
+}
+
 /// A full disk fails the writes with SQLite's own error, said once (not "no such
 /// savepoint", not "storage failure: storage failure: …"), and loses nothing committed.
 #[tokio::test]
 async fn sqlite_full_disk_reports_the_real_error() {
     let store = Sqlite::temporary().unwrap();
-    let first = execution("kept", 1, "RUNNING");
+    let first = execution("kept", 1, ExecutionStatus::Running);
     let create = |e: ExecutionRecord| Write::CreateExecution {
         execution: e,
         events: vec![event(1)],
@@ -608,7 +641,7 @@ async fn sqlite_full_disk_reports_the_real_error() {
         .unwrap();
     let big = ExecutionRecord {
         runtime: "x".repeat(1 << 20),
-        ..execution("big", 2, "RUNNING")
+        ..execution("big", 2, ExecutionStatus::Running)
     };
     let answer = store.commit(vec![create(big)]).await;
     let message = match answer {
@@ -631,7 +664,7 @@ async fn sqlite_files_are_private() {
     let store = Sqlite::open(&dir).unwrap();
     store
         .commit(vec![Write::CreateExecution {
-            execution: execution("a", 1, "RUNNING"),
+            execution: execution("a", 1, ExecutionStatus::Running),
             events: vec![event(1)],
             lanes: Vec::new(),
         }])

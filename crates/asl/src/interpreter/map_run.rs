@@ -160,10 +160,9 @@ impl Run<'_> {
                 // every recording since November 2024 shows it; the older ones (up to June
                 // 2024) show MapRunSucceeded.
                 self.rt.chain = Some(prev);
-                let exit = (m.result_selector.as_ref(), &m.result_path);
-                return match self.exit_with_result(state, exit, raw, context, result)? {
+                return match self.exit_with_result(state, &m.handling, raw, context, result)? {
                     Ok(output) => Ok(Outcome::Exit(output)),
-                    Err(ec) => self.container_error(state, &m.retry, &m.catch, raw, ec),
+                    Err(ec) => self.container_error(state, &m.handling, raw, ec),
                 };
             }
             TaskOutcome::Failed(ec) | TaskOutcome::TimedOut(ec) => ec,
@@ -172,7 +171,7 @@ impl Run<'_> {
             let prev = self.last();
             self.push(prev, EventDetails::MapRunFailed(ec.clone()));
         }
-        let outcome = self.container_error(state, &m.retry, &m.catch, raw, ec)?;
+        let outcome = self.container_error(state, &m.handling, raw, ec)?;
         if started && matches!(outcome, Outcome::Fail(_)) {
             // Kept for a redrive of the execution, which redrives this Map Run.
             self.set_task(Some(kept));

@@ -12,12 +12,14 @@
 use serde_json::{Map, Value};
 
 use super::{Advance, Current, ExecutionInfo, Limits, Outcome, Run, Runtime};
-use crate::definition::{Definition, MapState, Payload, QueryLanguage, State, StateKind};
+use crate::definition::{
+    Definition, MapState, Payload, QueryLanguage, ResultHandling, State, StateKind,
+};
 use crate::error::StatesError;
 use crate::history::ErrorCause;
 use crate::io;
 use crate::jsonata::States;
-use crate::task::{error_matches, Catcher, Resource, Retrier};
+use crate::task::{error_matches, Resource};
 use crate::template::Scope;
 use crate::Entropy;
 
@@ -323,7 +325,7 @@ fn evaluate(
             }
             let input = match run.task_input(state, spec, raw, ctx) {
                 Ok((input, _, _)) => input,
-                Err(e) => return query_error(run, case, &spec.retry, &spec.catch, e, ins),
+                Err(e) => return query_error(run, case, &spec.handling, e, ins),
             };
             match state.query_language {
                 QueryLanguage::JsonPath => ins.after_parameters = Some(input),
@@ -332,29 +334,25 @@ fn evaluate(
             match outcome {
                 Some(Mocked::Result(result)) => {
                     ins.result = Some(result.clone());
-                    let selector = spec.result_selector.as_ref();
-                    let end = exit_with(run, case, selector, &spec.result_path, result, ins);
+                    let end = exit_with(run, case, &spec.handling, result, ins);
                     match end {
-                        Err(e) => query_error(run, case, &spec.retry, &spec.catch, e, ins),
+                        Err(e) => query_error(run, case, &spec.handling, e, ins),
                         ok => ok,
                     }
                 }
-                Some(Mocked::Error(ec)) => {
-                    handle_error(run, case, &spec.retry, &spec.catch, ec, ins)
-                }
+                Some(Mocked::Error(ec)) => handle_error(run, case, &spec.handling, ec, ins),
                 None => Err(StatesError::runtime("The task produced no result.")),
             }
         }
         StateKind::Parallel(p) => match outcome {
             Some(Mocked::Result(result)) => {
-                let selector = p.result_selector.as_ref();
-                let end = exit_with(run, case, selector, &p.result_path, result, ins);
+                let end = exit_with(run, case, &p.handling, result, ins);
                 match end {
-                    Err(e) => query_error(run, case, &p.retry, &p.catch, e, ins),
+                    Err(e) => query_error(run, case, &p.handling, e, ins),
                     ok => ok,
                 }
             }
-            Some(Mocked::Error(ec)) => handle_error(run, case, &p.retry, &p.catch, ec, ins),
+            Some(Mocked::Error(ec)) => handle_error(run, case, &p.handling, ec, ins),
             None => Err(StatesError::runtime(
                 "The Parallel state has no mocked result.",
             )),
@@ -366,9 +364,7 @@ fn evaluate(
             ins.tolerated_failure_count = count;
             ins.tolerated_failure_percentage = percentage;
             let result = match outcome {
-                Some(Mocked::Error(ec)) => {
-                    return handle_error(run, case, &m.retry, &m.catch, ec, ins)
-                }
+                Some(Mocked::Error(ec)) => return handle_error(run, case, &m.handling, ec, ins),
                 Some(Mocked::Result(result)) => result,
                 None => return Err(StatesError::runtime("The Map state has no mocked result.")),
             };
@@ -384,12 +380,11 @@ fn evaluate(
                     error: Some(THRESHOLD_EXCEEDED.into()),
                     cause: Some(THRESHOLD_EXCEEDED_CAUSE.into()),
                 };
-                return handle_error(run, case, &m.retry, &m.catch, ec, ins);
+                return handle_error(run, case, &m.handling, ec, ins);
             }
-            let selector = m.result_selector.as_ref();
-            let end = exit_with(run, case, selector, &m.result_path, result, ins);
+            let end = exit_with(run, case, &m.handling, result, ins);
             match end {
-                Err(e) => query_error(run, case, &m.retry, &m.catch, e, ins),
+                Err(e) => query_error(run, case, &m.handling, e, ins),
                 ok => ok,
             }
         }
@@ -424,8 +419,7 @@ fn evaluate(
 fn exit_with(
     run: &mut Run,
     case: &TestCase,
-    selector: Option<&crate::template::Template>,
-    result_path: &io::ResultPathField,
+    handling: &ResultHandling,
     result: Value,
     ins: &mut Inspection,
 ) -> Result<End, StatesError> {
@@ -442,7 +436,7 @@ fn exit_with(
         let output = run.jsonata_exit(state, assign, state.output.as_ref(), states, &result)?;
         return Ok(End::Succeeded { output, next });
     }
-    let selected = match selector {
+    let selected = match &handling.result_selector {
         Some(t) => {
             t.render(&mut Scope::new(&result, ctx, run.entropy).with_variables(&run.vars))?
         }
@@ -454,7 +448,7 @@ fn exit_with(
         &selected,
         ctx,
     )?;
-    let combined = io::result_path(result_path, raw.clone(), selected)?;
+    let combined = io::result_path(&handling.result_path, raw.clone(), selected)?;
     ins.after_result_path = Some(combined.clone());
     let output = run.apply_path(&state.output_path, &combined, ctx)?;
     Ok(End::Succeeded { output, next })
@@ -465,8 +459,7 @@ fn exit_with(
 fn query_error(
     run: &mut Run,
     case: &TestCase,
-    retry: &[Retrier],
-    catch: &[Catcher],
+    handling: &ResultHandling,
     e: StatesError,
     ins: &mut Inspection,
 ) -> Result<End, StatesError> {
@@ -479,18 +472,18 @@ fn query_error(
         error: Some(e.error),
         cause: Some(e.cause),
     };
-    handle_error(run, case, retry, catch, ec, ins)
+    handle_error(run, case, handling, ec, ins)
 }
 
 /// Retry (when the matching retrier has attempts left), Catch, or fail.
 fn handle_error(
     run: &mut Run,
     case: &TestCase,
-    retry: &[Retrier],
-    catch: &[Catcher],
+    handling: &ResultHandling,
     ec: ErrorCause,
     ins: &mut Inspection,
 ) -> Result<End, StatesError> {
+    let ResultHandling { retry, catch, .. } = handling;
     let error = ec.error.clone().unwrap_or_default();
     let mut details = ErrorDetails::default();
     if let Some(i) = retry

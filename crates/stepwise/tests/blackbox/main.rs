@@ -19,5 +19,6 @@ mod sdk;
 mod services;
 mod tasks;
 mod test_state;
+mod upgrade;
 mod validate;
 mod versions;

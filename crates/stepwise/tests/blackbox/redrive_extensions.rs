@@ -550,10 +550,6 @@ async fn bulk_redrive_of_1000_survives_kill9() {
             "only the failed state runs again"
         );
     }
-    let checked = arns[5..8].join(",");
-    common::run_python_client_script_with(
-        &server,
-        "test_redrive_extensions.py",
-        &[("STEPWISE_REDRIVEN_ARNS", &checked)],
-    );
+    let checked: Vec<&std::ffi::OsStr> = arns[5..8].iter().map(|a| a.as_ref()).collect();
+    common::run_python_client_script_with(&server, "test_redrive_extensions.py", &checked);
 }

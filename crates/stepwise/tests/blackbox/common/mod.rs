@@ -682,11 +682,11 @@ pub fn parse_json(what: &str, text: Option<&str>) -> Value {
 /// ("checks passed"). python3, boto3 and the AWS CLI are required: a missing one fails the
 /// test with a message saying which.
 pub fn run_python_client_script(server: &Server, name: &str) {
-    run_python_client_script_with(server, name, &[]);
+    run_python_client_script_with(server, name, &[])
 }
 
-/// Like [`run_python_client_script`], with further environment variables for the script.
-pub fn run_python_client_script_with(server: &Server, name: &str, env: &[(&str, &str)]) {
+/// [`run_python_client_script`] with command-line arguments for the script.
+pub fn run_python_client_script_with(server: &Server, name: &str, args: &[&std::ffi::OsStr]) {
     let probes: [(&str, &[&str], &str); 3] = [
         (
             "python3",
@@ -722,6 +722,7 @@ pub fn run_python_client_script_with(server: &Server, name: &str, env: &[(&str, 
     assert!(script.is_file(), "missing {}", script.display());
     let out = std::process::Command::new("python3")
         .arg(&script)
+        .args(args)
         .env("STEPWISE_ENDPOINT", server.endpoint())
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")

@@ -1,0 +1,330 @@
+//! Task states: scheduling an attempt, its timeouts and heartbeats, what comes back, and
+//! Retry/Catch after a task error. Task tokens name an attempt.
+
+use serde_json::Value;
+
+use crate::definition::{Payload, State, StateKind, TaskState};
+use crate::error::{names, StatesError};
+use crate::history::{ErrorCause, EventDetails, TaskFamily, TaskRef};
+use crate::jsonata::States;
+use crate::task::{error_matches, Resource, Seconds};
+use crate::template::Scope;
+
+use super::{select, Dispatch, Outcome, Run, TaskOutcome, TaskPhase, TaskRun};
+
+/// A task token: the execution and the attempt's scheduled-event id, URL-safe encoded.
+pub fn task_token(execution_arn: &str, task_id: u64) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{task_id}#{execution_arn}"))
+}
+
+/// The inverse of [`task_token`]: `(execution ARN, task id)`.
+pub fn parse_task_token(token: &str) -> Option<(String, u64)> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (id, arn) = text.split_once('#')?;
+    Some((arn.to_owned(), id.parse().ok()?))
+}
+
+impl<'a> Run<'a> {
+    pub(super) fn current_task_ref(&self) -> Option<TaskRef> {
+        let name = &self.cur()?.state;
+        match &self.state_def(name)?.kind {
+            StateKind::Task(t) => Some(task_ref(&t.resource)),
+            _ => None,
+        }
+    }
+
+    /// Drives a Task state: schedules an attempt, waits, or processes what came back.
+    pub(super) fn task(
+        &mut self,
+        state: &State,
+        spec: &TaskState,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<Outcome, StatesError> {
+        let Some(mut run) = self.cur().and_then(|c| c.task.clone()) else {
+            let run = TaskRun {
+                id: 0,
+                phase: TaskPhase::Scheduled,
+                retries: vec![0; spec.handling.retry.len()],
+                retry_count: 0,
+                timeout_at: None,
+                heartbeat_seconds: None,
+                heartbeat_at: None,
+                dispatch: None,
+                outcome: None,
+            };
+            return self.schedule(state, spec, run, raw, context);
+        };
+        if let Some(outcome) = run.outcome.take() {
+            let task = task_ref(&spec.resource);
+            let prev = self.last();
+            let ec = match outcome {
+                TaskOutcome::Succeeded(result) => {
+                    let output = result.to_string();
+                    self.push(prev, EventDetails::TaskSucceeded { task, output });
+                    self.set_task(None);
+                    let handling = &spec.handling;
+                    return match self.exit_with_result(state, handling, raw, context, result)? {
+                        Ok(output) => Ok(Outcome::Exit(output)),
+                        Err(ec) => self.task_error(state, spec, run, raw, ec),
+                    };
+                }
+                TaskOutcome::Failed(ec) => {
+                    self.push(
+                        prev,
+                        EventDetails::TaskFailed {
+                            task,
+                            error: ec.clone(),
+                        },
+                    );
+                    ec
+                }
+                TaskOutcome::TimedOut(ec) => {
+                    self.push(
+                        prev,
+                        EventDetails::TaskTimedOut {
+                            task,
+                            error: ec.clone(),
+                        },
+                    );
+                    ec
+                }
+            };
+            return self.task_error(state, spec, run, raw, ec);
+        }
+        match run.phase {
+            TaskPhase::Retrying { until } if until <= self.now => {
+                self.schedule(state, spec, run, raw, context)
+            }
+            TaskPhase::Retrying { .. } => Ok(Outcome::Blocked),
+            _ => {
+                let error = if run.timeout_at.is_some_and(|t| t <= self.now) {
+                    names::TIMEOUT
+                } else if run.heartbeat_at.is_some_and(|t| t <= self.now) {
+                    names::HEARTBEAT_TIMEOUT
+                } else {
+                    return Ok(Outcome::Blocked);
+                };
+                let ec = ErrorCause {
+                    error: Some(error.into()),
+                    cause: None,
+                };
+                run.outcome = Some(TaskOutcome::TimedOut(ec));
+                self.set_task(Some(run));
+                Ok(Outcome::Again)
+            }
+        }
+    }
+
+    /// Schedules an attempt: the `…Scheduled` (and, but for activities, `…Started`) events
+    /// and a dispatch for the engine to perform.
+    pub(super) fn schedule(
+        &mut self,
+        state: &State,
+        spec: &TaskState,
+        mut run: TaskRun,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<Outcome, StatesError> {
+        let (input, timeout, heartbeat) = match self.task_input(state, spec, raw, context) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                return match self.query_error(state, e.clone()) {
+                    Some(ec) => self.task_error(state, spec, run, raw, ec),
+                    None => Err(e),
+                }
+            }
+        };
+        let task = task_ref(&spec.resource);
+        let region = self
+            .info
+            .execution_arn
+            .split(':')
+            .nth(3)
+            .unwrap_or_default()
+            .to_owned();
+        let prev = self.last();
+        let id = self.push(
+            prev,
+            EventDetails::TaskScheduled {
+                task: task.clone(),
+                region,
+                input: input.to_string(),
+                timeout,
+                heartbeat,
+                credentials: spec.credentials.as_ref().map(Value::to_string),
+            },
+        );
+        run.id = id;
+        run.timeout_at = timeout.map(|t| self.now.saturating_add(self.scaled(t)));
+        run.heartbeat_seconds = heartbeat;
+        run.heartbeat_at = None;
+        run.phase = TaskPhase::Scheduled;
+        if !matches!(spec.resource, Resource::Activity { .. }) {
+            self.push(
+                id,
+                EventDetails::TaskStarted {
+                    task,
+                    worker_name: None,
+                },
+            );
+            run.phase = TaskPhase::Started;
+            run.heartbeat_at = heartbeat.map(|h| self.now.saturating_add(self.scaled(h)));
+        }
+        let dispatch = Dispatch {
+            task_id: id,
+            state: state.name.clone(),
+            attempt: run.retry_count,
+            token: task_token(&self.info.execution_arn, id),
+            resource: spec.resource.clone(),
+            input,
+            timeout_seconds: timeout,
+            heartbeat_seconds: heartbeat,
+        };
+        self.out.dispatches.push(dispatch.clone());
+        run.dispatch = Some(dispatch);
+        self.set_task(Some(run));
+        Ok(Outcome::Blocked)
+    }
+
+    /// What an attempt is given: its input (`Parameters` or `Arguments`) and its timeouts.
+    pub(super) fn task_input(
+        &mut self,
+        state: &State,
+        spec: &TaskState,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<(Value, Option<u64>, Option<u64>), StatesError> {
+        let effective = self.apply_path(&state.input_path, raw, context)?;
+        let input = match &spec.parameters {
+            Some(Payload::Path(t)) => t.render(
+                &mut Scope::new(&effective, context, self.entropy).with_variables(&self.vars),
+            )?,
+            Some(Payload::Jsonata(t)) => self.render(state, t, States::new(raw, context))?,
+            None => effective,
+        };
+        let timeout = self.seconds(state, &spec.timeout, "TimeoutSeconds", raw, context)?;
+        let heartbeat = self.seconds(state, &spec.heartbeat, "HeartbeatSeconds", raw, context)?;
+        Ok((input, timeout, heartbeat))
+    }
+
+    /// Retries, catches or fails after a task error.
+    pub(super) fn task_error(
+        &mut self,
+        state: &State,
+        spec: &TaskState,
+        mut run: TaskRun,
+        raw: &Value,
+        ec: ErrorCause,
+    ) -> Result<Outcome, StatesError> {
+        let error = ec.error.clone().unwrap_or_default();
+        let retrier = spec
+            .handling
+            .retry
+            .iter()
+            .position(|r| error_matches(&r.error_equals, &error));
+        if let Some((i, r)) = retrier.map(|i| (i, &spec.handling.retry[i])) {
+            let used = run.retries.get(i).copied().unwrap_or(0);
+            if used < r.max_attempts {
+                let mut delay = r.delay_seconds(used);
+                if r.full_jitter {
+                    delay *= self.entropy.next_f64();
+                }
+                let delay_ms = (delay * 1000.0 * self.limits.wait_time_scale) as i64;
+                if let Some(slot) = run.retries.get_mut(i) {
+                    *slot += 1;
+                }
+                run.retry_count += 1;
+                run.phase = TaskPhase::Retrying {
+                    until: self.now.saturating_add(delay_ms),
+                };
+                run.dispatch = None;
+                self.set_task(Some(run));
+                return Ok(if delay_ms <= 0 {
+                    Outcome::Again
+                } else {
+                    Outcome::Blocked
+                });
+            }
+        }
+        self.set_task(None);
+        match spec
+            .handling
+            .catch
+            .iter()
+            .find(|c| error_matches(&c.error_equals, &error))
+        {
+            Some(c) => self.caught(state, c, raw, ec),
+            None => Ok(Outcome::Fail(ec)),
+        }
+    }
+
+    pub(super) fn set_task(&mut self, run: Option<TaskRun>) {
+        if let Some(c) = self.cur_mut() {
+            c.task = run;
+        }
+    }
+
+    /// Resolves `TimeoutSeconds` or `HeartbeatSeconds` (`field`), or its `…Path` form.
+    pub(super) fn seconds(
+        &mut self,
+        state: &State,
+        spec: &Option<Seconds>,
+        field: &str,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<Option<u64>, StatesError> {
+        match spec {
+            None => Ok(None),
+            Some(Seconds::Fixed(n)) => Ok(Some(*n)),
+            Some(Seconds::Jsonata(t)) => {
+                let states = States::new(raw, context);
+                let n = self.jsonata_integer(state, t, field, states, (1, 99_999_999))?;
+                Ok(Some(n as u64))
+            }
+            Some(Seconds::Path(p)) => match select(p, raw, context, &self.vars) {
+                Some(v) if v.as_u64().is_some_and(|n| n > 0) => Ok(v.as_u64()),
+                Some(v) => Err(StatesError::runtime(format!(
+                    "The {field}Path field refers to value \"{v}\" which is not a valid positive integer."
+                ))),
+                None => Err(StatesError::runtime(format!(
+                    "The JSONPath '{}' specified for the field '{field}Path' could not be found in the input '{raw}'",
+                    p.text()
+                ))),
+            },
+        }
+    }
+}
+
+/// How the history names a task's resource.
+pub(super) fn task_ref(resource: &Resource) -> TaskRef {
+    match resource {
+        Resource::Activity { arn } => TaskRef {
+            family: TaskFamily::Activity,
+            resource: arn.clone(),
+            resource_type: None,
+        },
+        Resource::Lambda { arn } => TaskRef {
+            family: TaskFamily::LambdaFunction,
+            resource: arn.clone(),
+            resource_type: None,
+        },
+        Resource::Service {
+            service, action, ..
+        } => TaskRef {
+            family: TaskFamily::Task,
+            resource: action.clone(),
+            resource_type: Some(service.clone()),
+        },
+        Resource::MapRun(_) => TaskRef {
+            family: TaskFamily::Task,
+            resource: "mapRun".into(),
+            resource_type: Some("states".into()),
+        },
+    }
+}
