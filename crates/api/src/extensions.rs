@@ -18,6 +18,7 @@ pub async fn dispatch(op: &str, r: &Request<'_>) -> Option<Reply> {
         "BulkRedrive" => bulk_redrive(r).await,
         "DescribeBulkRedrive" => describe_bulk_redrive(r).await,
         "DescribeExecutionRedrives" => describe_execution_redrives(r).await,
+        "RedriveExecutionFromState" => redrive_execution_from_state(r).await,
         _ => return None,
     })
 }
@@ -203,5 +204,30 @@ async fn describe_execution_redrives(r: &Request<'_>) -> Reply {
     if let Some(batch) = &record.redrive_batch {
         out["lastBatchToken"] = json!(batch);
     }
+    if let Some(change) = &record.redrive_change {
+        let mut last = json!({ "redriveCount": change.redrive_count });
+        if let Some(state) = &change.from_state {
+            last["statePath"] = json!(state);
+        }
+        if let Some(previous) = &change.previous_input {
+            last["previousInput"] = json!(previous);
+        }
+        if let Some(input) = &change.input {
+            last["input"] = json!(input);
+        }
+        out["lastChangedRedrive"] = last;
+    }
     Ok(out)
+}
+
+async fn redrive_execution_from_state(r: &Request<'_>) -> Reply {
+    let changes = engine::RedriveChanges {
+        from_state: r.str("statePath"),
+        input: r.str("input"),
+    };
+    let date = r
+        .engine
+        .redrive_execution_from(&r.required("executionArn")?, changes, r.str("clientToken"))
+        .await?;
+    Ok(json!({ "redriveDate": timestamp(date) }))
 }

@@ -273,6 +273,7 @@ impl Engine {
             map_run: n.map_run,
             trace_header: n.trace_header,
             redrive_batch: None,
+            redrive_change: None,
         };
         let checkpoint = Checkpoint {
             info,

@@ -18,6 +18,7 @@ mod machines;
 mod map_runs;
 mod mock_schema;
 mod redrive;
+mod redrive_from;
 mod redrive_plan;
 mod runner;
 pub mod s3;
@@ -39,6 +40,7 @@ pub use executions::{ExecutionPage, HistoryPage, HistoryQuery, StartedExecution}
 pub use machines::{CreateStateMachine, UpdateStateMachine, MAX_TAGS};
 pub use map_runs::{MapRunCounts, MapRunDescription, MapRunUpdate};
 pub use redrive::RedriveEligibility;
+pub use redrive_from::RedriveChanges;
 pub use redrive_plan::{Reruns, MAX_PLACES};
 pub use store::RedriveBatchRecord;
 pub use store::{

@@ -8,6 +8,7 @@
 
 use store::{ExecutionRecord, ExecutionStatus, RedriveToken};
 
+use crate::redrive_from::RedriveChanges;
 use crate::runner::{stored, Checkpoint};
 use crate::{arn, executions::execution_not_found, Engine, Error, Result};
 
@@ -136,13 +137,31 @@ impl Engine {
 
     /// Redrives `exec_arn` once for `caller`: a repeated request gets the first answer.
     pub(crate) async fn redrive_once(&self, exec_arn: &str, caller: Caller) -> Result<i64> {
-        match self.try_redrive(exec_arn, &caller).await {
-            Err(Error::Store(store::Error::Conflict)) => self.try_redrive(exec_arn, &caller).await,
+        self.redrive_changed(exec_arn, caller, None).await
+    }
+
+    /// Redrives `exec_arn` once for `caller`, re-opened as `changes` say (stepwise's
+    /// extensions) or, without, where it stopped.
+    pub(crate) async fn redrive_changed(
+        &self,
+        exec_arn: &str,
+        caller: Caller,
+        changes: Option<&RedriveChanges>,
+    ) -> Result<i64> {
+        match self.try_redrive(exec_arn, &caller, changes).await {
+            Err(Error::Store(store::Error::Conflict)) => {
+                self.try_redrive(exec_arn, &caller, changes).await
+            }
             other => other,
         }
     }
 
-    async fn try_redrive(&self, exec_arn: &str, caller: &Caller) -> Result<i64> {
+    async fn try_redrive(
+        &self,
+        exec_arn: &str,
+        caller: &Caller,
+        changes: Option<&RedriveChanges>,
+    ) -> Result<i64> {
         let parsed = arn::parse_execution(exec_arn)?;
         if parsed.resource_type == "express" {
             // [GUESS] §9 Q4: Express executions are answered as a wrong resource type.
@@ -199,17 +218,37 @@ impl Engine {
         // The redrive is committed first (record RUNNING, new count and date, the
         // ExecutionRedriven event) and applied to the checkpoint after the answer
         // (`Runner::reopen_detached`): answering neither reads nor writes the checkpoint,
-        // whose size grows with the execution's Maps and Parallels.
+        // whose size grows with the execution's Maps and Parallels. A redrive that re-opens
+        // elsewhere (`changes`) writes the moved checkpoint in the same commit.
         let def = self.inner.runner.definition(&record.definition)?;
+        let moved = match changes {
+            Some(changes) => Some(self.reposition(&record, &def, changes, now).await?),
+            None => None,
+        };
         mark_redriven(&mut record, now);
         record.status = ExecutionStatus::Running;
         record.version += 1;
         let event =
             asl::interpreter::redriven_event(record.history_length, record.redrive_count, now);
         record.history_length = event.id;
-        let write = store::Write::Record {
-            execution: record.clone(),
-            events: stored(&[event]),
+        let events = stored(&[event]);
+        let write = match moved {
+            None => store::Write::Record {
+                execution: record.clone(),
+                events,
+            },
+            Some(moved) => {
+                record.runtime = moved.runtime;
+                record.redrive_change = Some(store::RedriveChange {
+                    redrive_count: record.redrive_count,
+                    ..moved.change
+                });
+                store::Write::Transition {
+                    execution: record.clone(),
+                    events,
+                    lanes: moved.lanes,
+                }
+            }
         };
         self.store()
             .commit(vec![write])

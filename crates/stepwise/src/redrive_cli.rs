@@ -37,6 +37,19 @@ pub enum Redrive {
         #[arg(long)]
         next_token: Option<String>,
     },
+    /// Redrive one execution from a chosen state (`State` or `State/lane/State…`), and/or
+    /// with a new input for that state.
+    From {
+        #[arg(long)]
+        execution_arn: String,
+        #[arg(long)]
+        state_path: Option<String>,
+        /// The state's new input (JSON).
+        #[arg(long)]
+        input: Option<String>,
+        #[arg(long)]
+        client_token: Option<String>,
+    },
     /// Show whether an execution can be redriven, what would run again and its redrives.
     Describe {
         #[arg(long)]
@@ -122,6 +135,25 @@ pub fn run(connection: Connection, command: Redrive) -> anyhow::Result<()> {
                 body["nextToken"] = json!(t);
             }
             ("DescribeBulkRedrive", body)
+        }
+        Redrive::From {
+            execution_arn,
+            state_path,
+            input,
+            client_token,
+        } => {
+            let mut body = json!({ "executionArn": execution_arn });
+            let optional = [
+                ("statePath", state_path),
+                ("input", input),
+                ("clientToken", client_token),
+            ];
+            for (key, value) in optional {
+                if let Some(v) = value {
+                    body[key] = json!(v);
+                }
+            }
+            ("RedriveExecutionFromState", body)
         }
         Redrive::Describe { execution_arn } => (
             "DescribeExecutionRedrives",

@@ -131,6 +131,23 @@ pub struct ExecutionRecord {
     /// redrive: a resumed bulk redrive finds here what it already did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redrive_batch: Option<String>,
+    /// What the last redrive through stepwise's extensions changed (a chosen state, a new
+    /// input), so a user can see the old input beside the new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redrive_change: Option<RedriveChange>,
+}
+
+/// A redrive that did not re-open an execution where it stopped, or with the input it had.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedriveChange {
+    /// Which redrive (the execution's redrive count after it).
+    pub redrive_count: u32,
+    /// The state path it re-opened at; `None`: where the execution stopped.
+    pub from_state: Option<String>,
+    /// The input that state had (JSON text), when known.
+    pub previous_input: Option<String>,
+    /// The input it was given instead (JSON text).
+    pub input: Option<String>,
 }
 
 /// Where a Map Run child execution belongs.

@@ -29,6 +29,7 @@ fn execution(arn: &str, start: i64, status: ExecutionStatus) -> ExecutionRecord 
         state_machine_alias_arn: None,
         trace_header: None,
         redrive_batch: None,
+        redrive_change: None,
     }
 }
 

@@ -553,3 +553,216 @@ async fn bulk_redrive_of_1000_survives_kill9() {
     let checked: Vec<&std::ffi::OsStr> = arns[5..8].iter().map(|a| a.as_ref()).collect();
     common::run_python_client_script_with(&server, "test_redrive_extensions.py", &checked);
 }
+
+/// The `…StateEntered` events after the last `ExecutionRedriven`: (state, input).
+fn entered_after_redrive(events: &[aws_sdk_sfn::types::HistoryEvent]) -> Vec<(String, Value)> {
+    let last = events
+        .iter()
+        .rposition(|e| e.r#type().as_str() == "ExecutionRedriven")
+        .expect("an ExecutionRedriven event");
+    events[last..]
+        .iter()
+        .filter_map(|e| e.state_entered_event_details())
+        .map(|d| {
+            let input = serde_json::from_str(d.input().unwrap_or("null")).expect("JSON input");
+            (d.name().to_owned(), input)
+        })
+        .collect()
+}
+
+/// Redrive from a chosen top-level state: it gets the input of its last entry, the states
+/// after it run again and the one before does not; then from the same state with a new input,
+/// which its `…StateEntered` shows and DescribeExecutionRedrives keeps beside the old one; an
+/// unknown state, a state never entered and a bad lane path are refused precisely.
+#[tokio::test(flavor = "multi_thread")]
+async fn redrive_from_a_chosen_state_with_new_input() {
+    let server = server(&[]);
+    let client = server.client();
+    let definition = json!({
+        "StartAt": "Begin",
+        "States": {
+            "Begin": {"Type": "Pass", "Result": 1, "ResultPath": "$.begun", "Next": "Work"},
+            "Work": {"Type": "Pass", "Parameters": {"ok.$": "$.ok", "value.$": "$.value"}, "Next": "Check"},
+            "Check": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.ok", "BooleanEquals": true, "Next": "Done"}],
+                "Default": "Broken"
+            },
+            "Done": {"Type": "Succeed"},
+            "Broken": {"Type": "Fail", "Error": "NotOk"}
+        }
+    });
+    let sm = create_machine(&client, "from-state", &definition).await;
+    let arn = start(&client, &sm, Some("x"), &json!({"ok": false, "value": 1})).await;
+    wait_done(&client, &arn, DONE_WITHIN).await;
+    let first = history(&client, &arn).await;
+    let work_input = first
+        .iter()
+        .filter_map(|e| e.state_entered_event_details())
+        .find(|d| d.name() == "Work")
+        .and_then(|d| d.input())
+        .map(|i| serde_json::from_str::<Value>(i).expect("JSON"))
+        .expect("Work was entered");
+
+    let refusals = [
+        ("Nope", "State 'Nope' does not exist in the definition"),
+        ("Done", "State 'Done' was never entered"),
+        ("Work/0/Inner", "Invalid state path 'Work/0/Inner'"),
+    ];
+    for (path, message) in refusals {
+        let body = json!({"executionArn": arn, "statePath": path});
+        let r = ext(&server, "RedriveExecutionFromState", &body).await;
+        assert_eq!(
+            r.error_code().as_deref(),
+            Some("ValidationException"),
+            "{path}: {}",
+            r.text
+        );
+        let got = r.message().unwrap_or_default();
+        assert!(got.starts_with(message), "{path}: {got}");
+    }
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(
+        d.redrive_count(),
+        Some(0),
+        "a refused redrive changes nothing"
+    );
+
+    ext_ok(
+        &server,
+        "RedriveExecutionFromState",
+        &json!({"executionArn": arn, "statePath": "Work"}),
+    )
+    .await;
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(d.status(), &ExecutionStatus::Failed);
+    let events = history(&client, &arn).await;
+    assert_redriven_history(&arn, &events);
+    let reran = entered_after_redrive(&events);
+    let names: Vec<&str> = reran.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["Work", "Check", "Broken"], "Begin is not run again");
+    assert_eq!(
+        reran[0].1, work_input,
+        "Work gets the input of its last entry"
+    );
+
+    let fixed = json!({"begun": 1, "ok": true, "value": 2});
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .args(["redrive", "--endpoint-url", &server.endpoint(), "from"])
+        .args(["--execution-arn", &arn, "--state-path", "Work"])
+        .args(["--input", &fixed.to_string()])
+        .output()
+        .expect("running `stepwise redrive from`");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(d.status(), &ExecutionStatus::Succeeded);
+    assert_eq!(d.redrive_count(), Some(2));
+    let events = history(&client, &arn).await;
+    assert_redriven_history(&arn, &events);
+    let reran = entered_after_redrive(&events);
+    assert_eq!(
+        reran[0],
+        ("Work".to_owned(), fixed.clone()),
+        "the new input reaches Work"
+    );
+    let output: Value = serde_json::from_str(d.output().unwrap_or("null")).expect("JSON");
+    assert_eq!(output, json!({"ok": true, "value": 2}));
+
+    let described = ext_ok(
+        &server,
+        "DescribeExecutionRedrives",
+        &json!({"executionArn": arn}),
+    )
+    .await;
+    let last = &described["lastChangedRedrive"];
+    assert_eq!(last["redriveCount"], json!(2));
+    assert_eq!(last["statePath"], json!("Work"));
+    let text = |v: &Value| serde_json::from_str::<Value>(v.as_str().unwrap_or("null")).ok();
+    assert_eq!(text(&last["previousInput"]), Some(work_input));
+    assert_eq!(text(&last["input"]), Some(fixed));
+    common::run_python_client_script_with(&server, "test_redrive_extensions.py", &[arn.as_ref()]);
+}
+
+/// Redrive from a state inside a Map iteration (the iteration's first state, given its item
+/// as input: the lane no longer holds it): that iteration runs again from there, the
+/// iteration that succeeded does not, the one never started runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn redrive_from_a_state_inside_a_map_iteration() {
+    let server = server(&[]);
+    let client = server.client();
+    let definition = json!({
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 1,
+                "Iterator": {
+                    "StartAt": "Wrap",
+                    "States": {
+                        "Wrap": {"Type": "Pass", "Parameters": {"v.$": "$"}, "Next": "Check"},
+                        "Check": {
+                            "Type": "Choice",
+                            "Choices": [{"Variable": "$.v", "NumericEquals": 1, "Next": "Ctx"}],
+                            "Default": "Good"
+                        },
+                        "Good": {"Type": "Pass", "End": true},
+                        "Ctx": {
+                            "Type": "Pass",
+                            "Parameters": {"time.$": "$$.Execution.RedriveTime"},
+                            "End": true
+                        }
+                    }
+                },
+                "End": true
+            }
+        }
+    });
+    let sm = create_machine(&client, "from-lane", &definition).await;
+    let arn = start(&client, &sm, Some("m"), &json!({"items": [0, 1, 2]})).await;
+    wait_done(&client, &arn, DONE_WITHIN).await;
+    let refused = ext(
+        &server,
+        "RedriveExecutionFromState",
+        &json!({"executionArn": arn, "statePath": "Fan/7/Wrap"}),
+    )
+    .await;
+    assert_eq!(refused.error_code().as_deref(), Some("ValidationException"));
+    let message = refused.message().unwrap_or_default();
+    assert!(message.contains("'Fan' has no lane 7"), "{message}");
+    let refused = ext(
+        &server,
+        "RedriveExecutionFromState",
+        &json!({"executionArn": arn, "statePath": "Fan/1/Wrap"}),
+    )
+    .await;
+    let message = refused.message().unwrap_or_default();
+    assert!(
+        message.starts_with("State 'Wrap' did not stop in this lane: give the input"),
+        "{message}"
+    );
+
+    ext_ok(
+        &server,
+        "RedriveExecutionFromState",
+        &json!({"executionArn": arn, "statePath": "Fan/1/Wrap", "input": "1"}),
+    )
+    .await;
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(d.status(), &ExecutionStatus::Succeeded);
+    let events = history(&client, &arn).await;
+    let reran = entered_after_redrive(&events);
+    let names: Vec<&str> = reran.iter().map(|(n, _)| n.as_str()).collect();
+    // Iteration 1 from Wrap (with its item), then iteration 2 whole; iteration 0 not again.
+    assert_eq!(
+        names,
+        ["Fan", "Wrap", "Check", "Ctx", "Wrap", "Check", "Good"]
+    );
+    assert_eq!(reran[1].1, json!(1), "Wrap gets the iteration's item");
+    let output: Value = serde_json::from_str(d.output().unwrap_or("null")).expect("JSON");
+    assert_eq!(output.as_array().map(Vec::len), Some(3), "{output}");
+}

@@ -728,7 +728,6 @@ pub fn run_python_client_script_with(server: &Server, name: &str, args: &[&std::
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("PYTHONUNBUFFERED", "1")
-        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("running python3 {}: {e}", script.display()));
     let stdout = String::from_utf8_lossy(&out.stdout);
