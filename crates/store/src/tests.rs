@@ -261,7 +261,7 @@ async fn redrive_batches(store: &impl Store) {
     assert_eq!(got, [(1, "y", Some("done")), (2, "z", None)]);
     assert_eq!(
         store.unfinished_redrive_batches().await.unwrap(),
-        [batch.clone()]
+        std::slice::from_ref(&batch)
     );
     let finished = RedriveBatchRecord {
         finish_date: Some(9),
