@@ -497,14 +497,21 @@ async fn bulk_redrive_of_1000_survives_kill9() {
     let client = server.client();
 
     let until = Instant::now() + DONE_WITHIN;
-    let (done, outcomes) = loop {
-        let (page, executions) = report(&server, "incident-42").await;
+    loop {
+        let page = ext_ok(
+            &server,
+            "DescribeBulkRedrive",
+            &json!({"batchToken": "incident-42", "maxResults": 1}),
+        )
+        .await;
         if page["status"] == json!("COMPLETED") {
-            break (page, executions);
+            break;
         }
         assert!(Instant::now() < until, "the batch did not finish: {page}");
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    }
+    // Read once it is complete: pages read while it ran would mix two moments.
+    let (done, outcomes) = report(&server, "incident-42").await;
     assert_eq!(done["redriven"], json!(1000), "{done}");
     assert_eq!(done["refused"], json!(5));
     assert_eq!(done["pending"], json!(0));
