@@ -24,3 +24,8 @@ pub mod timestamp;
 
 pub use entropy::Entropy;
 pub use error::StatesError;
+
+/// How tests find the corpora kept beside the repository (`../shared`).
+#[cfg(test)]
+#[path = "../../../tests/shared_dir.rs"]
+mod shared_dir;

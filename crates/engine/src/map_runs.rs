@@ -471,14 +471,14 @@ impl Engine {
     fn register(&self, run: LiveRun) -> Arc<Mutex<LiveRun>> {
         let arn = run.record.arn.clone();
         let run = Arc::new(Mutex::new(run));
-        if let Ok(mut m) = self.inner.map_runs.live.lock() {
-            m.insert(arn, run.clone());
-        }
+        crate::lock::lock(&self.inner.map_runs.live).insert(arn, run.clone());
         run
     }
 
     fn live_map_run(&self, arn: &str) -> Option<Arc<Mutex<LiveRun>>> {
-        self.inner.map_runs.live.lock().ok()?.get(arn).cloned()
+        crate::lock::lock(&self.inner.map_runs.live)
+            .get(arn)
+            .cloned()
     }
 
     /// Rebuilds a Map Run from its record, items and children: after a restart, or for a
@@ -719,9 +719,7 @@ impl Engine {
     /// parent told.
     async fn end_map_run(&self, r: &mut LiveRun, outcome: std::result::Result<(), ErrorCause>) {
         r.done = true;
-        if let Ok(mut m) = self.inner.map_runs.live.lock() {
-            m.remove(&r.record.arn);
-        }
+        crate::lock::lock(&self.inner.map_runs.live).remove(&r.record.arn);
         if outcome.is_err() {
             self.stop_running_children(r).await;
         }
@@ -900,9 +898,7 @@ impl Engine {
             return;
         }
         r.done = true;
-        if let Ok(mut m) = self.inner.map_runs.live.lock() {
-            m.remove(&r.record.arn);
-        }
+        crate::lock::lock(&self.inner.map_runs.live).remove(&r.record.arn);
         self.stop_running_children(&mut r).await;
         r.record.status = MapRunStatus::Aborted;
         r.record.stop_date = Some(self.now());

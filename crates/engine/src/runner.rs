@@ -362,9 +362,7 @@ impl Runner {
         let placeholder = Live::new(def, Checkpoint::placeholder(), record, true);
         let slot = Arc::new(Mutex::new(placeholder));
         let mut guard = slot.clone().lock_owned().await;
-        if let Ok(mut map) = self.inner.live.lock() {
-            map.insert(arn.clone(), slot);
-        }
+        crate::lock::lock(&self.inner.live).insert(arn.clone(), slot);
         let runner = self.clone();
         self.inner.rt.spawn(async move {
             let opened = async {
@@ -390,7 +388,7 @@ impl Runner {
 
     /// How many executions are running on this node.
     pub fn open_count(&self) -> usize {
-        self.inner.live.lock().map(|m| m.len()).unwrap_or(0)
+        crate::lock::lock(&self.inner.live).len()
     }
 
     /// Applies a signal (stop, task outcome, heartbeat, ...) to a running execution and
@@ -403,12 +401,10 @@ impl Runner {
             return Ok(Signalled::NotRunning);
         };
         let (reply, answer) = oneshot::channel();
-        if let Ok(mut inbox) = self.inner.inbox.lock() {
-            inbox
-                .entry(arn.to_owned())
-                .or_default()
-                .push((signal, reply));
-        }
+        crate::lock::lock(&self.inner.inbox)
+            .entry(arn.to_owned())
+            .or_default()
+            .push((signal, reply));
         // Applied on a task of its own, so a caller that goes away (a client that hangs up)
         // cannot leave its signal in the inbox.
         let (runner, arn) = (self.clone(), arn.to_owned());
@@ -424,10 +420,9 @@ impl Runner {
     /// Applies the signals waiting for an execution, in their order, and commits them as one
     /// transition; then answers each caller.
     async fn apply_inbox(&self, arn: &str, live: &mut Live) {
-        let pending = match self.inner.inbox.lock() {
-            Ok(mut inbox) => inbox.remove(arn).unwrap_or_default(),
-            Err(_) => Vec::new(),
-        };
+        let pending = crate::lock::lock(&self.inner.inbox)
+            .remove(arn)
+            .unwrap_or_default();
         if pending.is_empty() {
             return;
         }
@@ -484,10 +479,10 @@ impl Runner {
 
     /// Running executions started by `parent`'s task `task_id` (`.sync` children).
     pub async fn children_of(&self, parent: &str, task_id: u64) -> Vec<String> {
-        let all: Vec<(String, LiveRef)> = match self.inner.live.lock() {
-            Ok(map) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            Err(_) => return Vec::new(),
-        };
+        let all: Vec<(String, LiveRef)> = crate::lock::lock(&self.inner.live)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let mut children = Vec::new();
         for (arn, live) in all {
             let live = live.lock().await;
@@ -693,7 +688,7 @@ impl Runner {
     }
 
     fn get(&self, arn: &str) -> Option<LiveRef> {
-        self.inner.live.lock().ok()?.get(arn).cloned()
+        crate::lock::lock(&self.inner.live).get(arn).cloned()
     }
 
     /// Makes a just-committed execution visible to signals, then performs what follows the
@@ -703,23 +698,17 @@ impl Runner {
         let arn = live.record.arn.clone();
         let live = Arc::new(Mutex::new(live));
         let mut guard = live.lock().await;
-        if let Ok(mut map) = self.inner.live.lock() {
-            map.insert(arn.clone(), live.clone());
-        }
+        crate::lock::lock(&self.inner.live).insert(arn.clone(), live.clone());
         self.after_commit(&arn, &mut guard, advance);
         guard.record.clone()
     }
 
     fn register(&self, arn: &str, live: Live) {
-        if let Ok(mut map) = self.inner.live.lock() {
-            map.insert(arn.to_owned(), Arc::new(Mutex::new(live)));
-        }
+        crate::lock::lock(&self.inner.live).insert(arn.to_owned(), Arc::new(Mutex::new(live)));
     }
 
     fn forget(&self, arn: &str) {
-        if let Ok(mut map) = self.inner.live.lock() {
-            map.remove(arn);
-        }
+        crate::lock::lock(&self.inner.live).remove(arn);
     }
 
     fn ready(&self, arn: String) {
@@ -727,9 +716,7 @@ impl Runner {
     }
 
     fn schedule(&self, at: i64, arn: String) {
-        if let Ok(mut timers) = self.inner.timers.lock() {
-            timers.insert((at, arn));
-        }
+        crate::lock::lock(&self.inner.timers).insert((at, arn));
         self.inner.timer_changed.notify_one();
     }
 
@@ -737,16 +724,14 @@ impl Runner {
         loop {
             let now = self.inner.clock.now_millis();
             let mut due = Vec::new();
-            let next = match self.inner.timers.lock() {
-                Ok(mut timers) => {
-                    while timers.first().is_some_and(|first| first.0 <= now) {
-                        if let Some((_, arn)) = timers.pop_first() {
-                            due.push(arn);
-                        }
+            let next = {
+                let mut timers = crate::lock::lock(&self.inner.timers);
+                while timers.first().is_some_and(|first| first.0 <= now) {
+                    if let Some((_, arn)) = timers.pop_first() {
+                        due.push(arn);
                     }
-                    timers.first().map(|t| t.0)
                 }
-                Err(_) => return,
+                timers.first().map(|t| t.0)
             };
             for arn in due {
                 self.ready(arn);

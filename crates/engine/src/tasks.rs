@@ -42,7 +42,7 @@ pub fn failed(error: &str, cause: impl Into<String>) -> Reply {
 }
 
 impl Engine {
-    /// Consumes the runner's outbox until the engine is dropped.
+    /// Consumes the runner's outbox for as long as the runtime runs (this task holds the engine).
     pub(crate) async fn run_outbox(self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Outbox>) {
         while let Some(item) = rx.recv().await {
             let engine = self.clone();
@@ -87,16 +87,13 @@ impl Engine {
     /// A `.sync` child is about to start for the parent's task: its end waits for
     /// [`Engine::submission_recorded`].
     fn submission_expected(&self, parent_arn: &str, task_id: u64) {
-        if let Ok(mut pending) = self.inner.submissions.lock() {
-            pending.insert((parent_arn.to_owned(), task_id), watch::channel(false).0);
-        }
+        crate::lock::lock(&self.inner.submissions)
+            .insert((parent_arn.to_owned(), task_id), watch::channel(false).0);
     }
 
     fn submission_recorded(&self, parent_arn: &str, task_id: u64) {
-        let gate = match self.inner.submissions.lock() {
-            Ok(mut pending) => pending.remove(&(parent_arn.to_owned(), task_id)),
-            Err(_) => None,
-        };
+        let gate =
+            crate::lock::lock(&self.inner.submissions).remove(&(parent_arn.to_owned(), task_id));
         if let Some(gate) = gate {
             gate.send_replace(true);
         }
@@ -104,12 +101,9 @@ impl Engine {
 
     /// Waits (a bounded time) until the parent has recorded the child's submission.
     async fn submission_waited(&self, parent_arn: &str, task_id: u64) {
-        let gate = match self.inner.submissions.lock() {
-            Ok(pending) => pending
-                .get(&(parent_arn.to_owned(), task_id))
-                .map(watch::Sender::subscribe),
-            Err(_) => None,
-        };
+        let gate = crate::lock::lock(&self.inner.submissions)
+            .get(&(parent_arn.to_owned(), task_id))
+            .map(watch::Sender::subscribe);
         if let Some(mut gate) = gate {
             let _ = tokio::time::timeout(SUBMISSION_WAIT, gate.wait_for(|done| *done)).await;
         }

@@ -332,9 +332,12 @@ fn invocation(counters: &mut Counters, key: (usize, String, String), d: &Dispatc
 
 /// Drops the counts of executions that have ended (swept only once the map has grown).
 async fn sweep(engine: &Engine) {
-    let arns: Vec<(usize, String)> = match counters().lock() {
-        Ok(c) if c.len() > SWEEP_ABOVE => c.keys().map(|(e, a, _)| (*e, a.clone())).collect(),
-        _ => return,
+    let arns: Vec<(usize, String)> = {
+        let c = crate::lock::lock(counters());
+        if c.len() <= SWEEP_ABOVE {
+            return;
+        }
+        c.keys().map(|(e, a, _)| (*e, a.clone())).collect()
     };
     let me = engine_id(engine);
     let mut ended = Vec::new();
@@ -343,9 +346,7 @@ async fn sweep(engine: &Engine) {
             ended.push(arn);
         }
     }
-    if let Ok(mut c) = counters().lock() {
-        c.retain(|(id, arn, _), _| *id != me || !ended.contains(arn));
-    }
+    crate::lock::lock(counters()).retain(|(id, arn, _), _| *id != me || !ended.contains(arn));
 }
 
 fn engine_id(engine: &Engine) -> usize {
@@ -369,10 +370,7 @@ pub async fn answer(engine: &Engine, execution_arn: &str, d: &Dispatch) -> Optio
     };
     sweep(engine).await;
     let key = (engine_id(engine), execution_arn.to_owned(), d.state.clone());
-    let number = match counters().lock() {
-        Ok(mut c) => invocation(&mut c, key, d),
-        Err(_) => d.attempt,
-    };
+    let number = invocation(&mut crate::lock::lock(counters()), key, d);
     let Some(entry) = entries
         .iter()
         .find(|e| e.first <= number && number <= e.last)

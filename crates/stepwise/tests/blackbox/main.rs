@@ -2,6 +2,8 @@
 //! with real clients. One test binary, so the suites link once.
 
 mod common;
+#[path = "../../../../tests/shared_dir.rs"]
+mod shared_dir;
 
 mod auth;
 mod clients;
