@@ -13,20 +13,36 @@ use crate::definition::{Definition, Machine, StateKind};
 
 use super::{Current, LaneStatus, Runtime};
 
-/// Why a redrive cannot re-open at a place. The messages are what the caller sees.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a redrive cannot re-open at a place. Its `Display` is what the caller sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RestartError {
-    #[error("State '{0}' does not exist in the definition")]
     UnknownState(String),
-    #[error("State '{0}' was never entered")]
     NeverEntered(String),
-    #[error("Invalid state path '{path}': {reason}")]
     BadPath { path: String, reason: String },
-    #[error("State '{0}' did not stop in this lane: give the input it should receive")]
     InputNeeded(String),
-    #[error("The execution has no state to re-open")]
     NothingToReopen,
 }
+
+impl std::fmt::Display for RestartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RestartError::UnknownState(s) => {
+                write!(f, "State '{s}' does not exist in the definition")
+            }
+            RestartError::NeverEntered(s) => write!(f, "State '{s}' was never entered"),
+            RestartError::BadPath { path, reason } => {
+                write!(f, "Invalid state path '{path}': {reason}")
+            }
+            RestartError::InputNeeded(s) => write!(
+                f,
+                "State '{s}' did not stop in this lane: give the input it should receive"
+            ),
+            RestartError::NothingToReopen => f.write_str("The execution has no state to re-open"),
+        }
+    }
+}
+
+impl std::error::Error for RestartError {}
 
 /// Re-opens the redrive at `path` with `input`. For a top-level state `input` is required
 /// (the caller reads it from the state's last `…StateEntered` event, or was given a new
