@@ -1,4 +1,6 @@
-//! The AWS JSON 1.0 front door: `POST /` with `X-Amz-Target: AWSStepFunctions.<Op>`.
+//! The AWS JSON 1.0 front door: `POST /` with `X-Amz-Target: AWSStepFunctions.<Op>`, and
+//! stepwise's own operations beside them (`Stepwise.<Op>`, [`extensions`]) with the same
+//! signing, validation and error shapes.
 //!
 //! API boundary: wire shapes live only here ([`wire`]); errors become AWS responses only in
 //! [`error`]. Request bodies are validated against the service model ([`validate`]) before
@@ -6,6 +8,7 @@
 
 pub mod auth;
 pub mod error;
+mod extensions;
 pub mod hosts;
 mod ops;
 pub mod validate;
@@ -27,6 +30,7 @@ use serde_json::{Map, Value};
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::hosts::AllowedHosts;
+use crate::validate::Service;
 
 /// AWS's request size limit.
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
@@ -34,6 +38,8 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// still sending sees the answer rather than a reset connection.
 const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 const TARGET_PREFIX: &str = "AWSStepFunctions.";
+/// stepwise's own operations ([`extensions`]), beside AWS's on the same port.
+const STEPWISE_PREFIX: &str = "Stepwise.";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
 /// Serves the API over TLS (rustls) on `listener` with the PEM certificate chain and key,
@@ -183,10 +189,15 @@ async fn respond(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let Some(op) = target.strip_prefix(TARGET_PREFIX) else {
-        return Err(ApiError::unknown_operation(target));
+    let (service, op) = match (
+        target.strip_prefix(TARGET_PREFIX),
+        target.strip_prefix(STEPWISE_PREFIX),
+    ) {
+        (Some(op), _) => (Service::StepFunctions, op),
+        (None, Some(op)) => (Service::Stepwise, op),
+        (None, None) => return Err(ApiError::unknown_operation(target)),
     };
-    if !validate::operations().contains(&op) {
+    if !validate::operations(service).contains(&op) {
         return Err(ApiError::unknown_operation(target));
     }
     let parsed: Value = if body.iter().all(u8::is_ascii_whitespace) {
@@ -202,7 +213,7 @@ async fn respond(
             "Request body must be a JSON object",
         ));
     };
-    validate::validate(op, &members).map_err(|r| match r {
+    validate::validate(service, op, &members).map_err(|r| match r {
         validate::Rejection::Serialization(m) => ApiError::serialization(m),
         validate::Rejection::Validation(m) => ApiError::validation(m),
     })?;
@@ -213,7 +224,11 @@ async fn respond(
         account,
         body: &members,
     };
-    match ops::dispatch(op, &request).await {
+    let reply = match service {
+        Service::StepFunctions => ops::dispatch(op, &request).await,
+        Service::Stepwise => extensions::dispatch(op, &request).await,
+    };
+    match reply {
         Some(reply) => reply,
         None => Err(ApiError::not_supported(op)),
     }

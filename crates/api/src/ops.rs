@@ -19,7 +19,7 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
-    fn str(&self, key: &str) -> Option<String> {
+    pub(crate) fn str(&self, key: &str) -> Option<String> {
         self.body
             .get(key)
             .and_then(Value::as_str)
@@ -38,7 +38,7 @@ impl Request<'_> {
     }
 
     /// A member the model requires (validation has already checked it is there).
-    fn required(&self, key: &str) -> Result<String, ApiError> {
+    pub(crate) fn required(&self, key: &str) -> Result<String, ApiError> {
         self.str(key).ok_or_else(|| {
             ApiError::validation(format!(
                 "1 validation error detected: Value null at '{key}' failed to satisfy constraint: Member must not be null"
@@ -46,11 +46,11 @@ impl Request<'_> {
         })
     }
 
-    fn usize(&self, key: &str) -> usize {
+    pub(crate) fn usize(&self, key: &str) -> usize {
         self.body.get(key).and_then(Value::as_u64).unwrap_or(0) as usize
     }
 
-    fn bool(&self, key: &str) -> Option<bool> {
+    pub(crate) fn bool(&self, key: &str) -> Option<bool> {
         self.body.get(key).and_then(Value::as_bool)
     }
 

@@ -273,6 +273,8 @@ impl Engine {
             state_machine_alias_arn: n.alias_arn,
             map_run: n.map_run,
             trace_header: n.trace_header,
+            redrive_batch: None,
+            redrive_change: None,
         };
         let checkpoint = Checkpoint {
             format: crate::checkpoint::FORMAT,
@@ -364,7 +366,7 @@ impl Engine {
     }
 
     /// The state machine whose executions to list, and the version or alias qualifier.
-    async fn list_target(&self, sm_arn: &str) -> Result<(String, Option<String>)> {
+    pub(crate) async fn list_target(&self, sm_arn: &str) -> Result<(String, Option<String>)> {
         // A version or alias ARN lists the executions that ran that version or were started
         // through that alias.
         let (parts, qualifier) = arn::parse_qualified(sm_arn)?;

@@ -18,6 +18,7 @@ mod mocks;
 mod postgres;
 mod protocol;
 mod redrive;
+mod redrive_extensions;
 mod robustness;
 mod sdk;
 mod services;

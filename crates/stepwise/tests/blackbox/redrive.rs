@@ -248,7 +248,7 @@ const TERMINAL: [&str; 4] = [
 /// `ExecutionRedriven` follows a terminal event; the redrive counts are 1, 2, ...;
 /// `previousEventId` is the id before, except 0 for the first `*StateEntered` and for
 /// `ExecutionAborted` (AWS), and any earlier id for `ExecutionRedriven` (★ §4.4 leaves it open).
-fn redriven_history_problems(events: &[HistoryEvent]) -> Vec<String> {
+pub(crate) fn redriven_history_problems(events: &[HistoryEvent]) -> Vec<String> {
     let mut problems = Vec::new();
     let types = event_types(events);
     let mut seen_entered = false;
@@ -322,7 +322,7 @@ fn redriven_history_problems(events: &[HistoryEvent]) -> Vec<String> {
     problems
 }
 
-fn assert_redriven_history(context: &str, events: &[HistoryEvent]) {
+pub(crate) fn assert_redriven_history(context: &str, events: &[HistoryEvent]) {
     let problems = redriven_history_problems(events);
     assert!(
         problems.is_empty(),
