@@ -207,6 +207,15 @@ impl Server {
         self.runs += 1;
         let log_path = self.log_path(self.runs);
         let log = File::create(&log_path).expect("creating the server log file");
+        // A server on a PostgreSQL of its own keeps its node id across restarts, so a restart
+        // after `kill9` retakes the lease at once instead of waiting for it to expire.
+        let own_postgres = self.options.store.resolve() == StoreKind::Postgres
+            && self.options.postgres_url.is_none();
+        let node_id = if own_postgres {
+            vec!["--node-id".to_owned(), format!("test-{}", self.port)]
+        } else {
+            Vec::new()
+        };
         let store = match self.options.store.resolve() {
             StoreKind::Sqlite => "sqlite".to_owned(),
             StoreKind::Memory => "memory".to_owned(),
@@ -228,6 +237,7 @@ impl Server {
             .args(["--host", "127.0.0.1"])
             .args(["--port", &self.port.to_string()])
             .args(["--store", &store])
+            .args(node_id)
             .arg("--data-dir")
             .arg(self.data_dir.path())
             .args(["--account-id", &self.options.account_id])
