@@ -1,5 +1,5 @@
 //! `stepwise-bench`: drives a Step Functions endpoint (stepwise, LocalStack, ...) over the AWS
-//! JSON 1.0 protocol with the scenarios of design.md §5, and prints a table of throughput,
+//! JSON 1.0 protocol with the scenarios of docs/design.md §5, and prints a table of throughput,
 //! latency percentiles and server RSS (optionally also as JSON).
 //!
 //! ```sh

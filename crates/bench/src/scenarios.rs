@@ -1,4 +1,4 @@
-//! The load scenarios of design.md §5. Each one creates its own state machine (unique name
+//! The load scenarios of docs/design.md §5. Each one creates its own state machine (unique name
 //! per run), drives it over HTTP and returns its table rows.
 
 use std::future::Future;

@@ -1,5 +1,6 @@
 //! Execution operations: start (async and sync), describe, list, history, stop.
 
+use asl::error::names;
 use asl::history::HistoryEvent;
 use asl::interpreter::{ExecutionInfo, Signal};
 use serde_json::Value;
@@ -134,7 +135,7 @@ impl Engine {
             Ok(Ok(done)) => Ok(done),
             _ => {
                 let stop = Signal::Stop {
-                    error: Some("States.Timeout".into()),
+                    error: Some(names::TIMEOUT.into()),
                     cause: None,
                 };
                 match self.inner.runner.signal(&started.arn, stop).await? {
@@ -274,6 +275,7 @@ impl Engine {
             trace_header: n.trace_header,
         };
         let checkpoint = Checkpoint {
+            format: crate::checkpoint::FORMAT,
             info,
             runtime: asl::interpreter::Runtime::new(),
             parent: n.parent,

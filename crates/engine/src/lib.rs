@@ -13,6 +13,7 @@ mod error;
 mod executions;
 pub mod integrations;
 pub mod item_io;
+mod lock;
 mod machines;
 mod map_runs;
 mod metrics;
@@ -51,7 +52,7 @@ pub mod fuzzing {
     /// Reads `text` as recovery reads a stored checkpoint, then walks and writes back what
     /// it read.
     pub fn load_checkpoint(text: &str) {
-        let loaded = crate::stored_json::from_str::<crate::checkpoint::Checkpoint>(text);
+        let loaded = crate::checkpoint::Checkpoint::parse(text);
         if let Ok(checkpoint) = loaded {
             let _ = checkpoint.runtime.pending_tasks();
             let _ = serde_json::to_string(&checkpoint);
@@ -59,7 +60,7 @@ pub mod fuzzing {
     }
 }
 
-/// Settings the engine runs with (design.md §2).
+/// Settings the engine runs with (docs/design.md §2).
 #[derive(Debug, Clone)]
 pub struct Config {
     pub account_id: String,

@@ -168,9 +168,7 @@ impl TaskTimes {
             }
         }
         if record.status.is_closed() {
-            if let Ok(mut open) = self.open.lock() {
-                open.remove(&record.arn);
-            }
+            crate::lock::lock(&self.open).remove(&record.arn);
         }
     }
 
@@ -190,7 +188,8 @@ impl TaskTimes {
     }
 
     fn with(&self, arn: &str, f: impl FnOnce(&mut HashMap<u64, Attempt>)) {
-        if let Ok(mut open) = self.open.lock() {
+        {
+            let mut open = crate::lock::lock(&self.open);
             match open.get_mut(arn) {
                 Some(attempts) => f(attempts),
                 None => {

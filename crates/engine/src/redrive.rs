@@ -1,7 +1,7 @@
 //! `RedriveExecution`: eligibility, client-token idempotency, and re-opening an execution at
 //! its unsuccessful state (the interpreter's `Signal::Redrive`).
 //!
-//! Specification: `shared/docs/redrive.md`. The choices it marks **[GUESS]** are made here,
+//! Specification: `docs/redrive.md`. The choices it marks **[GUESS]** are made here,
 //! each in one place: the order in which ineligibility reasons are checked
 //! ([`Engine::redrive_status`]), the idempotency window (constants below), and what an
 //! Express ARN answers ([`Engine::redrive_execution`]).
@@ -41,7 +41,7 @@ impl Engine {
             ));
         }
         if e.map_run.is_some() {
-            // A Map Run child is redriven with its Map Run, by redriving the parent (§1).
+            // A Map Run child is redriven with its Map Run, by redriving the parent (§6.1).
             return Ok(match e.status {
                 ExecutionStatus::Running => {
                     RedriveEligibility::Not("Execution is RUNNING and cannot be redriven")

@@ -82,6 +82,13 @@ struct Serve {
     /// `sqlite`, `memory` (tests only) or a `postgres://` URL.
     #[arg(long, env = "STEPWISE_STORE", default_value = "sqlite")]
     store: String,
+    /// This node's name in the lease of a PostgreSQL store (default: host name and process id).
+    #[arg(long, env = "STEPWISE_NODE_ID")]
+    node_id: Option<String>,
+    /// How long a PostgreSQL node's lease holds without renewal: the longest a standby waits
+    /// to take over from a node that died.
+    #[arg(long, env = "STEPWISE_LEASE_TTL", default_value = "10s", value_parser = parse_duration)]
+    lease_ttl: u64,
     #[arg(long, env = "STEPWISE_ACCOUNT_ID", default_value = "123456789012")]
     account_id: String,
     /// Step Functions Local MockConfigFile: executions started on `stateMachineArn#TestCase`
@@ -258,6 +265,63 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     named_runtime("stepwise")
 }
 
+/// The store `--store` names.
+enum StoreChoice {
+    Sqlite,
+    Memory,
+    Postgres(String, store::postgres::LeaseOptions),
+}
+
+/// Resolves when a node loses its lease.
+type LeaseLost = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+impl StoreChoice {
+    fn parse(store: &str, lease: store::postgres::LeaseOptions) -> anyhow::Result<StoreChoice> {
+        Ok(match store {
+            "sqlite" => StoreChoice::Sqlite,
+            "memory" => StoreChoice::Memory,
+            s if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
+                StoreChoice::Postgres(s.to_owned(), lease)
+            }
+            other => bail!("unknown store '{other}': use sqlite, memory or a postgres:// URL"),
+        })
+    }
+
+    /// Opens the store; a PostgreSQL node first waits for its lease.
+    async fn open(
+        self,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<(Arc<dyn store::Store>, Option<LeaseLost>)> {
+        Ok(match self {
+            StoreChoice::Sqlite => (
+                Arc::new(store::Sqlite::open(data_dir).context("opening the data directory")?),
+                None,
+            ),
+            StoreChoice::Memory => (
+                Arc::new(store::Sqlite::temporary().context("creating a temporary store")?),
+                None,
+            ),
+            StoreChoice::Postgres(url, lease) => {
+                let pg = store::Postgres::connect_leased(&url, lease)
+                    .await
+                    .context("connecting to PostgreSQL")?;
+                let watcher = pg.clone();
+                let lost: LeaseLost = Box::pin(async move { watcher.lease_lost().await });
+                (Arc::new(pg), Some(lost))
+            }
+        })
+    }
+}
+
+/// `HOST-PID`.
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "stepwise".into());
+    format!("{}-{}", host.trim(), std::process::id())
+}
+
 fn named_runtime(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .thread_name(name)
@@ -285,16 +349,11 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let store: Arc<dyn store::Store> = match args.store.as_str() {
-        "sqlite" => {
-            Arc::new(store::Sqlite::open(&args.data_dir).context("opening the data directory")?)
-        }
-        "memory" => Arc::new(store::Sqlite::temporary().context("creating a temporary store")?),
-        s if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
-            bail!("the PostgreSQL store is not available in this build yet; use --store sqlite")
-        }
-        other => bail!("unknown store '{other}': use sqlite, memory or a postgres:// URL"),
+    let lease = store::postgres::LeaseOptions {
+        node_id: args.node_id.clone().unwrap_or_else(default_node_id),
+        ttl: std::time::Duration::from_secs(args.lease_ttl.max(1)),
     };
+    let store = StoreChoice::parse(&args.store, lease)?;
     let config = engine::Config {
         account_id: args.account_id,
         wait_time_scale: args.wait_time_scale,
@@ -314,9 +373,24 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     let engine_handle = engine_runtime.handle().clone();
     runtime()?.block_on(async move {
         let clock = Arc::new(engine::SystemClock);
-        let engine = engine_handle
-            .spawn(engine::Engine::start(config, store, clock))
+        let data_dir = args.data_dir.clone();
+        // The store's own tasks (PostgreSQL's writer) run on the engine's runtime.
+        let (engine, lease_lost) = engine_handle
+            .spawn(async move {
+                let (store, lease_lost) = store.open(&data_dir).await?;
+                let engine = engine::Engine::start(config, store, clock).await?;
+                anyhow::Ok((engine, lease_lost))
+            })
             .await??;
+        // A node that lost its lease is fenced off: it stops, and a supervisor may start it
+        // again as a standby.
+        engine_handle.spawn(async move {
+            if let Some(lost) = lease_lost {
+                lost.await;
+                tracing::error!("stopping: this node lost its lease");
+                std::process::exit(3);
+            }
+        });
         let addr = format!("{}:{}", args.host, args.port);
         let listener = tokio::net::TcpListener::bind(&addr)
             .await

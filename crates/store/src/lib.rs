@@ -11,17 +11,20 @@
 //! - Payloads (inputs, outputs, history details) are stored as the JSON text the engine
 //!   produced; nothing here parses them.
 
+pub mod postgres;
 mod sqlite;
 mod vocab;
 
 use serde::{Deserialize, Serialize};
 
+pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 pub use vocab::{ExecutionStatus, MapRunStatus, StateMachineType, UnknownWord};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-#[derive(Debug, thiserror::Error)]
+/// A store error. Cheap to clone, so a failed batch can answer each of its writers.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error("already exists")]
     AlreadyExists,
@@ -29,17 +32,30 @@ pub enum Error {
     NotFound,
     #[error("conflicting write: the execution changed since it was read")]
     Conflict,
-    /// The database failed (a full disk, an IO error): its own message. Callers name it a
-    /// storage failure once.
-    #[error("{0}")]
-    Backend(String),
+    /// This node's lease was taken over by another node: it must not write any more.
+    #[error("this node lost its lease to another node")]
+    Fenced,
+    /// The database failed (a full disk, an IO error, a lost connection): its own error,
+    /// kept as the source and shown as it is. Callers name it a storage failure once.
+    #[error(transparent)]
+    Backend(BoxError),
     #[error("corrupt record: {0}")]
     Corrupt(String),
 }
 
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Error {
-        Error::Backend(e.to_string())
+/// The error of a database driver, kept whole.
+pub type BoxError = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
+impl Error {
+    /// A backend failure: the driver's own error.
+    pub fn driver<E: std::error::Error + Send + Sync + 'static>(e: E) -> Error {
+        Error::Backend(std::sync::Arc::new(e))
+    }
+
+    /// A backend failure described by a message of our own (a stopped writer, a lost reply).
+    pub fn backend(message: impl Into<String>) -> Error {
+        let boxed: Box<dyn std::error::Error + Send + Sync> = message.into().into();
+        Error::Backend(boxed.into())
     }
 }
 
@@ -383,5 +399,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_map_runs(&self, execution_arn: &str) -> Result<Vec<MapRunRecord>>;
 }
 
+/// The contract every [`Store`] meets, as a suite each backend runs (feature `test-util`).
+#[cfg(any(test, feature = "test-util"))]
+pub mod contract;
 #[cfg(test)]
 mod tests;

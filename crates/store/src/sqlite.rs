@@ -76,11 +76,11 @@ CREATE TABLE IF NOT EXISTS map_run_items(
 ) WITHOUT ROWID;
 ";
 
-type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
+type CommitReply = oneshot::Sender<Result<Vec<Result<()>>>>;
 
 enum Job {
     /// Transitions: batched with every other queued commit into one transaction.
-    Commit(Vec<Write>, Reply),
+    Commit(Vec<Write>, CommitReply),
     /// Any other write, run alone.
     Other(Box<dyn FnOnce(&mut Connection) + Send>),
 }
@@ -114,7 +114,7 @@ impl Sqlite {
     /// Opens (creating if needed) the store in `dir`. A directory and database it creates
     /// are its owner's alone (0700, 0600; SQLite gives its WAL files the database's mode).
     pub fn open(dir: &Path) -> Result<Sqlite> {
-        let io = |e: std::io::Error| Error::Backend(e.to_string());
+        let io = Error::driver::<std::io::Error>;
         let path = dir.join("stepwise.db");
         #[cfg(unix)]
         {
@@ -140,7 +140,7 @@ impl Sqlite {
 
     /// A store that lives in a temporary directory and skips fsync: for tests only.
     pub fn temporary() -> Result<Sqlite> {
-        let dir = tempfile::tempdir().map_err(|e| Error::Backend(e.to_string()))?;
+        let dir = tempfile::tempdir().map_err(Error::driver)?;
         let path = dir.path().join("stepwise.db");
         Sqlite::start(path, false, Some(dir))
     }
@@ -154,7 +154,7 @@ impl Sqlite {
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(&mut conn, &rx))
-            .map_err(|e| Error::Backend(e.to_string()))?;
+            .map_err(Error::driver)?;
         let inner = Arc::new(Inner {
             path,
             writer: Mutex::new(tx),
@@ -166,7 +166,7 @@ impl Sqlite {
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || checkpoint_loop(&checkpointer, &alive))
-            .map_err(|e| Error::Backend(e.to_string()))?;
+            .map_err(Error::driver)?;
         Ok(Sqlite { inner })
     }
 
@@ -181,16 +181,16 @@ impl Sqlite {
         }));
         self.send(job)?;
         rx.await
-            .map_err(|_| Error::Backend("writer thread stopped".into()))?
+            .map_err(|_| Error::backend("writer thread stopped"))?
     }
 
     fn send(&self, job: Job) -> Result<()> {
         self.inner
             .writer
             .lock()
-            .map_err(|_| Error::Backend("writer lock poisoned".into()))?
+            .map_err(|_| Error::backend("writer lock poisoned"))?
             .send(job)
-            .map_err(|_| Error::Backend("writer thread stopped".into()))
+            .map_err(|_| Error::backend("writer thread stopped"))
     }
 
     /// Runs `f` on a read connection, off the async runtime.
@@ -212,7 +212,7 @@ impl Sqlite {
             result
         })
         .await
-        .map_err(|e| Error::Backend(e.to_string()))?
+        .map_err(Error::driver)?
     }
 }
 
@@ -278,6 +278,12 @@ impl Sqlite {
             docs.map(|d| Ok(serde_json::from_str(&d?)?)).collect()
         })
         .await
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        Error::driver(e)
     }
 }
 
@@ -497,7 +503,7 @@ fn writer_loop(conn: &mut Connection, rx: &mpsc::Receiver<Job>) {
                     }
                     Err(e) => {
                         for reply in replies {
-                            let _ = reply.send(Err(Error::Backend(e.to_string())));
+                            let _ = reply.send(Err(e.clone()));
                         }
                     }
                 }
@@ -709,7 +715,7 @@ impl Store for Sqlite {
         let (tx, rx) = oneshot::channel();
         self.send(Job::Commit(writes, tx))?;
         rx.await
-            .map_err(|_| Error::Backend("writer thread stopped".into()))?
+            .map_err(|_| Error::backend("writer thread stopped"))?
     }
 
     async fn get_execution(&self, arn: &str) -> Result<Option<ExecutionRecord>> {

@@ -2,6 +2,8 @@
 //! with real clients. One test binary, so the suites link once.
 
 mod common;
+#[path = "../../../../tests/shared_dir.rs"]
+mod shared_dir;
 
 mod auth;
 mod clients;
@@ -13,6 +15,7 @@ mod fanout;
 mod integrations;
 mod metrics;
 mod mocks;
+mod postgres;
 mod protocol;
 mod redrive;
 mod robustness;

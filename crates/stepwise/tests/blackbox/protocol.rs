@@ -372,6 +372,7 @@ async fn region_and_account_in_arns() {
         store: StoreKind::Memory,
         wait_time_scale: 0.1,
         account_id: "111122223333".into(),
+        ..Options::default()
     });
     let raw = server.raw();
     let definition = json!({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}).to_string();

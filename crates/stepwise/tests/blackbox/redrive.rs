@@ -1,7 +1,7 @@
 //! `RedriveExecution` end to end: aws-sdk-sfn against a `stepwise serve` child process, and
 //! boto3 + the AWS CLI through `tests/python/test_redrive_cli.py`.
 //!
-//! The specification is `shared/docs/redrive.md`. Assertions that rest on one of its
+//! The specification is `docs/redrive.md`. Assertions that rest on one of its
 //! **[GUESS]** answers are marked ★ so they can be revised with the guess.
 
 use crate::common;

@@ -28,6 +28,21 @@ pub enum StoreKind {
     Sqlite,
     /// The in-memory store.
     Memory,
+    /// A PostgreSQL server the test starts (kept across `restart`).
+    Postgres,
+}
+
+impl StoreKind {
+    /// What a test that asks for SQLite gets: PostgreSQL when `STEPWISE_TEST_STORE=postgres`,
+    /// so that whole suites run on the shared store too (`scripts/test` does it for the
+    /// suites that matter to several nodes).
+    fn resolve(self) -> StoreKind {
+        let postgres = std::env::var("STEPWISE_TEST_STORE").is_ok_and(|s| s == "postgres");
+        match self {
+            StoreKind::Sqlite if postgres => StoreKind::Postgres,
+            other => other,
+        }
+    }
 }
 
 /// How to start a server.
@@ -36,6 +51,9 @@ pub struct Options {
     pub store: StoreKind,
     pub wait_time_scale: f64,
     pub account_id: String,
+    /// A PostgreSQL database shared with other servers (with `StoreKind::Postgres`; without
+    /// it the server gets a PostgreSQL server of its own).
+    pub postgres_url: Option<String>,
 }
 
 impl Default for Options {
@@ -44,6 +62,7 @@ impl Default for Options {
             store: StoreKind::Sqlite,
             wait_time_scale: 0.1,
             account_id: DEFAULT_ACCOUNT.into(),
+            postgres_url: None,
         }
     }
 }
@@ -62,6 +81,9 @@ pub struct Server {
     extra_args: Vec<String>,
     /// `FAILPOINTS` for the next (re)starts (a build with the `failpoints` feature).
     failpoints: Option<String>,
+    /// The database of a server on PostgreSQL (started with the first run, dropped after the
+    /// server).
+    postgres: Option<store::postgres::local::LocalPostgres>,
 }
 
 /// A port that was free a moment ago.
@@ -99,6 +121,30 @@ impl Server {
 
     /// Like `start`, with further `serve` flags such as `["--redrive-window", "2s"]`.
     pub fn start_with_args(options: Options, extra_args: &[&str]) -> Server {
+        let mut server = Server::prepare(options, extra_args);
+        server.spawn();
+        server
+    }
+
+    /// Starts a server that may not be ready soon (a standby node waiting for its lease);
+    /// `wait_until_ready` waits for it.
+    pub fn start_standby(options: Options, extra_args: &[&str]) -> Server {
+        let mut server = Server::prepare(options, extra_args);
+        server.launch();
+        server
+    }
+
+    /// Waits until the server accepts connections (panics after `within`).
+    pub fn wait_until_ready(&mut self, within: Duration) {
+        self.wait_ready(&self.log_path(self.runs), within);
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    fn prepare(options: Options, extra_args: &[&str]) -> Server {
         let data_dir = tempfile::Builder::new()
             .prefix("stepwise-data-")
             .tempdir()
@@ -107,7 +153,7 @@ impl Server {
             .prefix("stepwise-log-")
             .tempdir()
             .expect("creating a temporary log directory");
-        let mut server = Server {
+        Server {
             child: None,
             port: free_port(),
             options,
@@ -116,9 +162,8 @@ impl Server {
             runs: 0,
             extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
             failpoints: None,
-        };
-        server.spawn();
-        server
+            postgres: None,
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -153,12 +198,25 @@ impl Server {
     }
 
     fn spawn(&mut self) {
+        self.launch();
+        self.wait_ready(&self.log_path(self.runs), STARTUP_DEADLINE);
+    }
+
+    /// Starts the process, without waiting for it.
+    fn launch(&mut self) {
         self.runs += 1;
         let log_path = self.log_path(self.runs);
         let log = File::create(&log_path).expect("creating the server log file");
-        let store = match self.options.store {
-            StoreKind::Sqlite => "sqlite",
-            StoreKind::Memory => "memory",
+        let store = match self.options.store.resolve() {
+            StoreKind::Sqlite => "sqlite".to_owned(),
+            StoreKind::Memory => "memory".to_owned(),
+            StoreKind::Postgres => match &self.options.postgres_url {
+                Some(url) => url.clone(),
+                None => self
+                    .postgres
+                    .get_or_insert_with(store::postgres::local::LocalPostgres::start_or_panic)
+                    .url("postgres"),
+            },
         };
         let mut command = Command::new(env!("CARGO_BIN_EXE_stepwise"));
         match &self.failpoints {
@@ -169,7 +227,7 @@ impl Server {
             .arg("serve")
             .args(["--host", "127.0.0.1"])
             .args(["--port", &self.port.to_string()])
-            .args(["--store", store])
+            .args(["--store", &store])
             .arg("--data-dir")
             .arg(self.data_dir.path())
             .args(["--account-id", &self.options.account_id])
@@ -190,12 +248,11 @@ impl Server {
             .spawn()
             .expect("spawning `stepwise serve`");
         self.child = Some(child);
-        self.wait_ready(&log_path);
     }
 
     /// Polls until the server logged that it listens and the port accepts connections.
-    fn wait_ready(&mut self, log_path: &Path) {
-        let deadline = Instant::now() + STARTUP_DEADLINE;
+    fn wait_ready(&mut self, log_path: &Path, within: Duration) {
+        let deadline = Instant::now() + within;
         let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
         loop {
             if let Some(child) = self.child.as_mut() {
@@ -216,7 +273,7 @@ impl Server {
             }
             if Instant::now() > deadline {
                 panic!(
-                    "`stepwise serve` did not accept connections on port {} within {STARTUP_DEADLINE:?}\n{}",
+                    "`stepwise serve` did not accept connections on port {} within {within:?}\n{}",
                     self.port,
                     self.logs()
                 );
@@ -248,7 +305,6 @@ impl Server {
     }
 
     /// Waits (up to `within`) for the server process to exit by itself.
-    #[cfg(feature = "failpoints")]
     pub fn wait_exit(&mut self, within: Duration) -> bool {
         let until = Instant::now() + within;
         while Instant::now() < until {
@@ -291,6 +347,7 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Kills the server, then (as the fields drop) its database.
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -1,0 +1,236 @@
+//! Several nodes on one PostgreSQL database: a standby takes over from a node killed with
+//! `kill -9` within the lease TTL (+ 2 s) and finishes its executions, and a node paused past
+//! its lease (SIGSTOP) is fenced off when it resumes.
+//!
+//! One node at a time holds the lease and serves; the others stand by (see
+//! docs/deployment.md). The rest of the PostgreSQL coverage is the other suites run with
+//! `STEPWISE_TEST_STORE=postgres` (scripts/test).
+
+use crate::common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{
+    create_activity, create_machine, history, history_problems, start, succeed, wait_done, Options,
+    Server, StoreKind,
+};
+use serde_json::{json, Value};
+use store::postgres::local::LocalPostgres;
+
+const LEASE_TTL_SECONDS: u64 = 2;
+const EACH: usize = 10;
+
+fn node(url: &str, id: &str) -> (Options, Vec<String>) {
+    let options = Options {
+        store: StoreKind::Postgres,
+        wait_time_scale: 1.0,
+        postgres_url: Some(url.to_owned()),
+        ..Options::default()
+    };
+    let ttl = format!("{LEASE_TTL_SECONDS}s");
+    let args = ["--node-id", id, "--lease-ttl", &ttl];
+    (options, args.iter().map(|a| (*a).to_owned()).collect())
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Pass → Wait(3 s) → Pass; a 20-state Pass chain; one activity Task.
+async fn machines(client: &aws_sdk_sfn::Client) -> (String, String, String, String) {
+    let wait = json!({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Next": "W"},
+        "W": {"Type": "Wait", "Seconds": 3, "Next": "B"},
+        "B": {"Type": "Pass", "End": true}}});
+    let mut states = serde_json::Map::new();
+    for i in 0..20 {
+        let mut s = json!({"Type": "Pass", "Result": i, "ResultPath": "$.step"});
+        match i {
+            19 => s["End"] = json!(true),
+            _ => s["Next"] = json!(format!("S{}", i + 1)),
+        }
+        states.insert(format!("S{i}"), s);
+    }
+    let chain = json!({"StartAt": "S0", "States": states});
+    let activity = create_activity(client, "work").await;
+    let task = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": activity, "End": true}}});
+    (
+        create_machine(client, "wait", &wait).await,
+        create_machine(client, "chain", &chain).await,
+        create_machine(client, "task", &task).await,
+        activity,
+    )
+}
+
+async fn start_each(client: &aws_sdk_sfn::Client, machines: &[&str]) -> Vec<String> {
+    let mut arns = Vec::new();
+    for sm in machines {
+        for i in 0..EACH {
+            arns.push(start(client, sm, None, &json!({"i": i})).await);
+        }
+    }
+    arns
+}
+
+/// Takes one activity task (long poll), if one comes within `within`.
+async fn take(client: &aws_sdk_sfn::Client, activity: &str, within: Duration) -> Option<String> {
+    let until = Instant::now() + within;
+    while Instant::now() < until {
+        let task = client
+            .get_activity_task()
+            .activity_arn(activity)
+            .send()
+            .await
+            .ok()?;
+        if let Some(token) = task.task_token().filter(|t| !t.is_empty()) {
+            return Some(token.to_owned());
+        }
+    }
+    None
+}
+
+/// Every execution succeeded, with a contiguous history (no lost or duplicated event).
+async fn check_all(client: &aws_sdk_sfn::Client, arns: &[String], server: &Server) {
+    let mut problems = Vec::new();
+    for arn in arns {
+        let d = wait_done(client, arn, Duration::from_secs(30)).await;
+        if d.status().as_str() != "SUCCEEDED" {
+            problems.push(format!("{arn}: {:?} {:?}", d.status(), d.cause()));
+        }
+        for p in history_problems(&history(client, arn).await) {
+            problems.push(format!("{arn}: {p}"));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}\n{}", server.logs());
+}
+
+fn signal(server: &Server, sig: &str) {
+    let pid = server.pid().expect("a running server").to_string();
+    let ok = Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn standby_takes_over_a_killed_node() {
+    let pg = LocalPostgres::start_or_panic();
+    let url = pg.url("postgres");
+    let (options, a_args) = node(&url, "a");
+    let mut a = Server::start_with_args(options, &args(&a_args));
+    let client_a = a.client();
+    let (wait, chain, task, activity) = machines(&client_a).await;
+    let arns = start_each(&client_a, &[&wait, &chain, &task]).await;
+    // Workers took some tasks from the node that is about to die.
+    let mut early = Vec::new();
+    for _ in 0..3 {
+        early.push(
+            take(&client_a, &activity, Duration::from_secs(10))
+                .await
+                .expect("a task from node a"),
+        );
+    }
+
+    let (options, b_args) = node(&url, "b");
+    let mut b = Server::start_standby(options, &args(&b_args));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        b.logs().contains("standing by"),
+        "b waits for the lease:\n{}",
+        b.logs()
+    );
+    a.kill9();
+    let killed = Instant::now();
+    b.wait_until_ready(Duration::from_secs(LEASE_TTL_SECONDS + 10));
+    let takeover = killed.elapsed();
+    eprintln!("takeover after kill -9: {takeover:?}");
+    assert!(
+        takeover <= Duration::from_secs(LEASE_TTL_SECONDS + 2),
+        "takeover took {takeover:?}\n{}",
+        b.logs()
+    );
+
+    let client_b = b.client();
+    for token in &early {
+        succeed(&client_b, token, &json!({"by": "an early worker"})).await;
+    }
+    // The rest of the tasks, from the new node; the early ones may be offered again (the
+    // new owner performs again what was in flight): answering them twice is refused, not lost.
+    let answer = |token: String| {
+        let client = client_b.clone();
+        async move {
+            let _ = common::try_succeed(&client, &token, &json!({"by": "b"})).await;
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let mut open = 0;
+        for arn in &arns {
+            let d = client_b
+                .describe_execution()
+                .execution_arn(arn)
+                .send()
+                .await
+                .expect("DescribeExecution on b");
+            open += usize::from(d.status().as_str() == "RUNNING");
+        }
+        if open == 0 {
+            break;
+        }
+        if let Some(token) = take(&client_b, &activity, Duration::from_secs(1)).await {
+            answer(token).await;
+        }
+    }
+    check_all(&client_b, &arns, &b).await;
+    let outputs: Vec<Value> = {
+        let mut v = Vec::new();
+        for arn in &arns[2 * EACH..] {
+            let d = wait_done(&client_b, arn, Duration::from_secs(1)).await;
+            v.push(common::parse_json("output", d.output()));
+        }
+        v
+    };
+    let early_done = outputs
+        .iter()
+        .filter(|o| o["by"] == "an early worker")
+        .count();
+    assert_eq!(
+        early_done,
+        early.len(),
+        "tokens of the dead node complete their tasks"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_paused_past_its_lease_is_fenced() {
+    let pg = LocalPostgres::start_or_panic();
+    let url = pg.url("postgres");
+    let (options, a_args) = node(&url, "a");
+    let mut a = Server::start_with_args(options, &args(&a_args));
+    let client_a = a.client();
+    let (wait, _, _, _) = machines(&client_a).await;
+    let arns = start_each(&client_a, &[&wait]).await;
+
+    signal(&a, "-STOP");
+    tokio::time::sleep(Duration::from_secs(LEASE_TTL_SECONDS + 1)).await;
+    let (options, b_args) = node(&url, "b");
+    let mut b = Server::start_standby(options, &args(&b_args));
+    b.wait_until_ready(Duration::from_secs(LEASE_TTL_SECONDS + 10));
+    // a wakes up with its Wait timers due: whatever it tries to commit is refused, and it
+    // stops once it learns it lost the lease.
+    signal(&a, "-CONT");
+    assert!(
+        a.wait_exit(Duration::from_secs(LEASE_TTL_SECONDS + 5)),
+        "the paused node stops after resuming:\n{}",
+        a.logs()
+    );
+    assert!(
+        a.logs().contains("lost its lease"),
+        "the paused node says why it stopped:\n{}",
+        a.logs()
+    );
+    check_all(&b.client(), &arns, &b).await;
+}

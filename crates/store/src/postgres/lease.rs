@@ -1,0 +1,140 @@
+//! The lease that lets one node at a time run the executions of a PostgreSQL database.
+//!
+//! A row of `leases` names its owner, an epoch and when it expires (the database's clock, so
+//! nodes' clocks do not matter). A node takes the lease when it is free or expired, bumping
+//! the epoch; renews it every third of its TTL; and learns it lost it when a renewal finds
+//! another epoch, or finds none succeeded for a whole TTL. Every group commit checks the epoch
+//! in its own transaction, holding the row (`FOR SHARE`) until it commits, so once another node
+//! has taken the lease not one more transition of the old owner gets in (Temporal's range-id
+//! fencing). There is one lease (shard 0) for now: a standby node waits for it.
+
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Pool, Transaction};
+use tokio::sync::watch;
+
+use crate::{Error, Result};
+
+/// The one shard.
+const SHARD: i32 = 0;
+
+/// Who asks for the lease, and for how long it holds without renewal.
+#[derive(Debug, Clone)]
+pub struct LeaseOptions {
+    pub node_id: String,
+    pub ttl: Duration,
+}
+
+/// A lease this node holds: what its writes are fenced by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub node_id: String,
+    pub epoch: i64,
+}
+
+/// Waits until the lease is free or expired and takes it.
+pub(super) async fn acquire(pool: &Pool, options: &LeaseOptions) -> Result<Held> {
+    let ttl = interval(options.ttl);
+    let mut told = false;
+    loop {
+        let client = pool.get().await?;
+        let row = client
+            .query_opt(
+                "INSERT INTO leases(shard, owner, epoch, expires_at)
+                 VALUES ($1, $2, 1, now() + $3::float8 * interval '1 second')
+                 ON CONFLICT(shard) DO UPDATE
+                     SET owner = excluded.owner, epoch = leases.epoch + 1,
+                         expires_at = excluded.expires_at
+                     WHERE leases.expires_at < now() OR leases.owner = excluded.owner
+                 RETURNING epoch",
+                &[&SHARD, &options.node_id, &ttl],
+            )
+            .await?;
+        if let Some(row) = row {
+            let epoch: i64 = row.try_get(0)?;
+            tracing::info!(node = %options.node_id, epoch, "lease gained");
+            return Ok(Held {
+                node_id: options.node_id.clone(),
+                epoch,
+            });
+        }
+        if !told {
+            let holder = client
+                .query_opt(
+                    "SELECT owner, epoch FROM leases WHERE shard = $1",
+                    &[&SHARD],
+                )
+                .await?;
+            if let Some(h) = holder {
+                let (owner, epoch): (String, i64) = (h.try_get(0)?, h.try_get(1)?);
+                tracing::info!(%owner, epoch, "standing by: another node holds the lease");
+            }
+            told = true;
+        }
+        drop(client);
+        tokio::time::sleep(options.ttl / 4).await;
+    }
+}
+
+/// Renews the lease until it is lost, then says so on `lost` (once) and returns.
+pub(super) async fn renew(
+    pool: Pool,
+    options: LeaseOptions,
+    held: Held,
+    lost: watch::Sender<bool>,
+) {
+    let ttl = interval(options.ttl);
+    let mut renewed = Instant::now();
+    loop {
+        tokio::time::sleep(options.ttl / 3).await;
+        if lost.is_closed() {
+            return; // the store is gone
+        }
+        let attempt = async {
+            let client = pool.get().await?;
+            let n = client
+                .execute(
+                    "UPDATE leases SET expires_at = now() + $4::float8 * interval '1 second'
+                     WHERE shard = $1 AND owner = $2 AND epoch = $3",
+                    &[&SHARD, &held.node_id, &held.epoch, &ttl],
+                )
+                .await?;
+            Ok::<_, Error>(n)
+        };
+        match attempt.await {
+            Ok(1) => renewed = Instant::now(),
+            Ok(_) => {
+                tracing::error!(node = %held.node_id, epoch = held.epoch, "lease lost: another node took it");
+                let _ = lost.send(true);
+                return;
+            }
+            Err(e) if renewed.elapsed() >= options.ttl => {
+                tracing::error!(node = %held.node_id, epoch = held.epoch, error = %e, "lease lost: not renewed within its TTL");
+                let _ = lost.send(true);
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "lease renewal failed; retrying"),
+        }
+    }
+}
+
+/// Fails with [`Error::Fenced`] unless `held` is still the lease; holds the lease row until
+/// `tx` ends, so a takeover waits for this transaction.
+pub(super) async fn fence(tx: &Transaction<'_>, held: &Held) -> Result<()> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT 1 FROM leases WHERE shard = $1 AND owner = $2 AND epoch = $3 FOR SHARE",
+        )
+        .await?;
+    match tx
+        .query_opt(&stmt, &[&SHARD, &held.node_id, &held.epoch])
+        .await?
+    {
+        Some(_) => Ok(()),
+        None => Err(Error::Fenced),
+    }
+}
+
+fn interval(ttl: Duration) -> f64 {
+    ttl.as_secs_f64()
+}

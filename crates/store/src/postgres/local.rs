@@ -1,0 +1,202 @@
+//! A throw-away PostgreSQL server for tests: `initdb` and `pg_ctl` from the machine's
+//! packages, in a temporary directory, on a free port, with fsync on; stopped and removed on
+//! drop.
+//!
+//! The binaries are found in `STEPWISE_PG_BIN`, else where `pg_config --bindir` says. Run as
+//! root (CI), the server runs as the `postgres` user, since PostgreSQL refuses root.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// What to do when the server cannot start: install the package.
+const HOW_TO_FIX: &str = "install PostgreSQL's server package (scripts/setup-test-deps does), \
+     or set STEPWISE_PG_BIN to the directory holding initdb and pg_ctl";
+
+/// A running PostgreSQL server, stopped on drop.
+pub struct LocalPostgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    /// The OS user the server runs as, when not the current one.
+    run_as: Option<&'static str>,
+}
+
+impl LocalPostgres {
+    /// Starts a server; `Err` says what is missing and how to get it.
+    pub fn start() -> Result<LocalPostgres, String> {
+        let bin = bin_dir()?;
+        for tool in ["initdb", "pg_ctl", "postgres"] {
+            if !bin.join(tool).exists() {
+                return Err(format!(
+                    "{tool} not found in {}: {HOW_TO_FIX}",
+                    bin.display()
+                ));
+            }
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("stepwise-pg-")
+            .tempdir()
+            .map_err(|e| format!("creating a temporary directory: {e}"))?;
+        let run_as = is_root().then_some("postgres");
+        if let Some(user) = run_as {
+            run(Command::new("chown").args(["-R", user]).arg(dir.path()))?;
+        }
+        let mut server = LocalPostgres {
+            bin,
+            dir,
+            port: 0,
+            run_as,
+        };
+        let data = server.data();
+        server.run_tool(
+            "initdb",
+            &[
+                "-D",
+                path(&data)?,
+                "-U",
+                "stepwise",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        )?;
+        // A port can be taken between the probe and the start: try a few.
+        let mut last = String::new();
+        for _ in 0..5 {
+            server.port = free_port()?;
+            let options = format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=300",
+                server.port,
+                path(server.dir.path())?
+            );
+            let log = server.dir.path().join("server.log");
+            match server.run_tool(
+                "pg_ctl",
+                &[
+                    "-D",
+                    path(&data)?,
+                    "-l",
+                    path(&log)?,
+                    "-o",
+                    &options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+            ) {
+                Ok(()) => return Ok(server),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Starts a server, or panics with what is missing (a test that needs PostgreSQL fails
+    /// when it is not there; it is never skipped).
+    pub fn start_or_panic() -> LocalPostgres {
+        LocalPostgres::start().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL of `database` on this server.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://stepwise@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Creates an empty database and returns its URL.
+    pub fn create_database(&self, name: &str) -> Result<String, String> {
+        let port = self.port.to_string();
+        run(Command::new(self.bin.join("createdb")).args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "stepwise",
+            name,
+        ]))?;
+        Ok(self.url(name))
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn run_tool(&self, tool: &str, args: &[&str]) -> Result<(), String> {
+        let exe = self.bin.join(tool);
+        let mut command = match self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        command.args(args);
+        run(&mut command).map(drop)
+    }
+}
+
+impl Drop for LocalPostgres {
+    fn drop(&mut self) {
+        let data = self.data();
+        if let Some(data) = data.to_str() {
+            let _ = self.run_tool("pg_ctl", &["-D", data, "-m", "immediate", "-w", "stop"]);
+        }
+    }
+}
+
+fn bin_dir() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("STEPWISE_PG_BIN") {
+        return Ok(dir.into());
+    }
+    let out = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .map_err(|e| format!("pg_config: {e}: {HOW_TO_FIX}"))?;
+    if !out.status.success() {
+        return Err(format!("pg_config --bindir failed: {HOW_TO_FIX}"));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().into())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+fn path(p: &Path) -> Result<&str, String> {
+    p.to_str()
+        .ok_or_else(|| format!("not a UTF-8 path: {}", p.display()))
+}
+
+fn run(command: &mut Command) -> Result<Output, String> {
+    let out = command
+        .output()
+        .map_err(|e| format!("{command:?}: {e}: {HOW_TO_FIX}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{command:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,540 @@
+//! The shared store: PostgreSQL, for several nodes on one database.
+//!
+//! tokio-postgres with a deadpool pool: an async driver that pipelines the statements of a
+//! batch on one connection, and a pool that reconnects by itself. (sqlx would add compile-time
+//! query checking against a live database and a second SQL toolkit beside rusqlite; this store
+//! needs neither.) Transitions go through one writer task that group-commits them (see
+//! `writer`); everything else runs on pooled connections, as PostgreSQL serialises it.
+
+mod lease;
+mod schema;
+mod writer;
+
+pub use lease::{Held, LeaseOptions};
+
+#[cfg(any(test, feature = "test-util"))]
+pub mod local;
+#[cfg(test)]
+mod tests;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+use crate::{
+    ActivityRecord, AliasRecord, Error, ExecutionFilter, ExecutionRecord, LaneRow, MapRunItem,
+    MapRunRecord, Result, StateMachineRecord, Store, StoredEvent, VersionRecord, Write,
+};
+
+/// Connections kept for reads and resource writes (the writer takes one more).
+const POOL_SIZE: usize = 16;
+/// Commits waiting for the writer before `commit` waits for room.
+const QUEUE: usize = 4096;
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Error {
+        Error::driver(e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Error {
+    fn from(e: deadpool_postgres::PoolError) -> Error {
+        Error::driver(e)
+    }
+}
+
+/// The PostgreSQL store. Cheap to clone.
+#[derive(Clone)]
+pub struct Postgres {
+    pool: Pool,
+    writer: mpsc::Sender<(Vec<Write>, writer::Reply)>,
+    /// The lease this node holds, and the news of its loss.
+    lease: Option<(Held, watch::Receiver<bool>)>,
+}
+
+impl Postgres {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or
+    /// a key=value connection string), brings its schema up to date and starts the writer,
+    /// unfenced: for a database no other node writes to (tests, tools). Must be called within a
+    /// Tokio runtime, which runs the writer. TLS is not supported: reach the database over a
+    /// trusted network or a local socket.
+    pub async fn connect(url: &str) -> Result<Postgres> {
+        Postgres::open(url, None).await
+    }
+
+    /// Like [`Postgres::connect`], for a node among several: waits until it holds the lease
+    /// (while another live node holds it, this one stands by), then fences every commit by
+    /// it and keeps renewing it. See [`Postgres::lease_lost`].
+    pub async fn connect_leased(url: &str, lease: LeaseOptions) -> Result<Postgres> {
+        Postgres::open(url, Some(lease)).await
+    }
+
+    async fn open(url: &str, lease: Option<LeaseOptions>) -> Result<Postgres> {
+        let config: tokio_postgres::Config = url.parse()?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE + 1)
+            .build()
+            .map_err(Error::driver)?;
+        let ran = schema::migrate(&mut pool.get().await?).await?;
+        if ran > 0 {
+            tracing::info!(migrations = ran, "postgres schema migrated");
+        }
+        let lease = match lease {
+            Some(options) => {
+                let held = lease::acquire(&pool, &options).await?;
+                let (lost_tx, lost_rx) = watch::channel(false);
+                tokio::spawn(lease::renew(pool.clone(), options, held.clone(), lost_tx));
+                Some((held, lost_rx))
+            }
+            None => None,
+        };
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let fence = lease.as_ref().map(|(held, _)| held.clone());
+        tokio::spawn(writer::run(pool.clone(), rx, fence));
+        Ok(Postgres {
+            pool,
+            writer: tx,
+            lease,
+        })
+    }
+
+    /// The lease this node holds (with [`Postgres::connect_leased`]).
+    pub fn lease(&self) -> Option<&Held> {
+        self.lease.as_ref().map(|(held, _)| held)
+    }
+
+    /// Resolves when this node has lost its lease (another node took it, or it could not be
+    /// renewed within its TTL); never without a lease. From then on every commit fails with
+    /// [`Error::Fenced`]: the node should stop.
+    pub async fn lease_lost(&self) {
+        match &self.lease {
+            Some((_, lost)) => {
+                let mut lost = lost.clone();
+                let _ = lost.wait_for(|lost| *lost).await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(sql).await?;
+        Ok(client.execute(&stmt, params).await?)
+    }
+
+    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(sql).await?;
+        Ok(client.query(&stmt, params).await?)
+    }
+
+    /// Documents from column 0 of a query's rows.
+    async fn docs<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<T>> {
+        let rows = self.query(sql, params).await?;
+        rows.iter()
+            .map(|r| Ok(serde_json::from_str(r.try_get::<_, &str>(0)?)?))
+            .collect()
+    }
+
+    async fn doc<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<T>> {
+        Ok(self.docs(sql, params).await?.pop())
+    }
+}
+
+/// `0` rows changed means `missing`.
+fn one(changed: u64, missing: Error) -> Result<()> {
+    match changed {
+        0 => Err(missing),
+        _ => Ok(()),
+    }
+}
+
+/// An execution from `definition, runtime, doc, input` (the first two may be empty).
+fn decode_execution(row: &Row) -> Result<ExecutionRecord> {
+    let mut record: ExecutionRecord = serde_json::from_str(row.try_get(2)?)?;
+    record.definition = row.try_get(0)?;
+    record.runtime = row.try_get(1)?;
+    record.input = row.try_get(3)?;
+    Ok(record)
+}
+
+/// `u64` counts and indexes as PostgreSQL's `BIGINT`, saturating.
+fn big(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait::async_trait]
+impl Store for Postgres {
+    async fn create_state_machine(&self, sm: StateMachineRecord) -> Result<()> {
+        let doc = serde_json::to_string(&sm)?;
+        let n = self
+            .execute(
+                "INSERT INTO state_machines(arn, doc) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&sm.arn, &doc],
+            )
+            .await?;
+        one(n, Error::AlreadyExists)
+    }
+
+    async fn update_state_machine(&self, sm: StateMachineRecord) -> Result<()> {
+        let doc = serde_json::to_string(&sm)?;
+        let n = self
+            .execute(
+                "UPDATE state_machines SET doc = $2 WHERE arn = $1",
+                &[&sm.arn, &doc],
+            )
+            .await?;
+        one(n, Error::NotFound)
+    }
+
+    async fn get_state_machine(&self, arn: &str) -> Result<Option<StateMachineRecord>> {
+        self.doc("SELECT doc FROM state_machines WHERE arn = $1", &[&arn])
+            .await
+    }
+
+    async fn delete_state_machine(&self, arn: &str) -> Result<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        for sql in [
+            "DELETE FROM state_machines WHERE arn = $1",
+            "DELETE FROM versions WHERE sm_arn = $1",
+            "DELETE FROM version_counters WHERE sm_arn = $1",
+            "DELETE FROM aliases WHERE sm_arn = $1",
+        ] {
+            tx.execute(sql, &[&arn]).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_state_machines(&self) -> Result<Vec<StateMachineRecord>> {
+        self.docs("SELECT doc FROM state_machines ORDER BY arn", &[])
+            .await
+    }
+
+    async fn create_version(&self, version: VersionRecord) -> Result<VersionRecord> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_one(
+                "INSERT INTO version_counters(sm_arn, last) VALUES ($1, 1)
+                 ON CONFLICT(sm_arn) DO UPDATE SET last = version_counters.last + 1
+                 RETURNING last",
+                &[&version.state_machine_arn],
+            )
+            .await?;
+        let number: i64 = row.try_get(0)?;
+        let mut v = version;
+        v.version = u64::try_from(number).unwrap_or_default();
+        v.arn = format!("{}:{number}", v.state_machine_arn);
+        tx.execute(
+            "INSERT INTO versions(arn, sm_arn, number, doc) VALUES ($1, $2, $3, $4)",
+            &[
+                &v.arn,
+                &v.state_machine_arn,
+                &number,
+                &serde_json::to_string(&v)?,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(v)
+    }
+
+    async fn get_version(&self, arn: &str) -> Result<Option<VersionRecord>> {
+        self.doc("SELECT doc FROM versions WHERE arn = $1", &[&arn])
+            .await
+    }
+
+    async fn list_versions(&self, state_machine_arn: &str) -> Result<Vec<VersionRecord>> {
+        self.docs(
+            "SELECT doc FROM versions WHERE sm_arn = $1 ORDER BY number DESC",
+            &[&state_machine_arn],
+        )
+        .await
+    }
+
+    async fn delete_version(&self, arn: &str) -> Result<()> {
+        self.execute("DELETE FROM versions WHERE arn = $1", &[&arn])
+            .await?;
+        Ok(())
+    }
+
+    async fn create_alias(&self, alias: AliasRecord) -> Result<()> {
+        let doc = serde_json::to_string(&alias)?;
+        let n = self
+            .execute(
+                "INSERT INTO aliases(arn, sm_arn, doc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                &[&alias.arn, &alias.state_machine_arn, &doc],
+            )
+            .await?;
+        one(n, Error::AlreadyExists)
+    }
+
+    async fn update_alias(&self, alias: AliasRecord) -> Result<()> {
+        let doc = serde_json::to_string(&alias)?;
+        let n = self
+            .execute(
+                "UPDATE aliases SET doc = $2 WHERE arn = $1",
+                &[&alias.arn, &doc],
+            )
+            .await?;
+        one(n, Error::NotFound)
+    }
+
+    async fn get_alias(&self, arn: &str) -> Result<Option<AliasRecord>> {
+        self.doc("SELECT doc FROM aliases WHERE arn = $1", &[&arn])
+            .await
+    }
+
+    async fn delete_alias(&self, arn: &str) -> Result<()> {
+        self.execute("DELETE FROM aliases WHERE arn = $1", &[&arn])
+            .await?;
+        Ok(())
+    }
+
+    async fn list_aliases(&self, state_machine_arn: &str) -> Result<Vec<AliasRecord>> {
+        self.docs(
+            "SELECT doc FROM aliases WHERE sm_arn = $1 ORDER BY arn",
+            &[&state_machine_arn],
+        )
+        .await
+    }
+
+    async fn create_activity(&self, activity: ActivityRecord) -> Result<()> {
+        let doc = serde_json::to_string(&activity)?;
+        let n = self
+            .execute(
+                "INSERT INTO activities(arn, doc) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&activity.arn, &doc],
+            )
+            .await?;
+        one(n, Error::AlreadyExists)
+    }
+
+    async fn update_activity(&self, activity: ActivityRecord) -> Result<()> {
+        let doc = serde_json::to_string(&activity)?;
+        let n = self
+            .execute(
+                "UPDATE activities SET doc = $2 WHERE arn = $1",
+                &[&activity.arn, &doc],
+            )
+            .await?;
+        one(n, Error::NotFound)
+    }
+
+    async fn get_activity(&self, arn: &str) -> Result<Option<ActivityRecord>> {
+        self.doc("SELECT doc FROM activities WHERE arn = $1", &[&arn])
+            .await
+    }
+
+    async fn delete_activity(&self, arn: &str) -> Result<()> {
+        self.execute("DELETE FROM activities WHERE arn = $1", &[&arn])
+            .await?;
+        Ok(())
+    }
+
+    async fn list_activities(&self) -> Result<Vec<ActivityRecord>> {
+        self.docs("SELECT doc FROM activities ORDER BY arn", &[])
+            .await
+    }
+
+    async fn commit(&self, writes: Vec<Write>) -> Result<Vec<Result<()>>> {
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send((writes, tx))
+            .await
+            .map_err(|_| Error::backend("the postgres writer stopped"))?;
+        rx.await
+            .map_err(|_| Error::backend("the postgres writer stopped"))?
+    }
+
+    async fn get_execution(&self, arn: &str) -> Result<Option<ExecutionRecord>> {
+        let rows = self
+            .query(
+                "SELECT definition, runtime, doc, input FROM executions WHERE arn = $1",
+                &[&arn],
+            )
+            .await?;
+        rows.first().map(decode_execution).transpose()
+    }
+
+    async fn execution_lanes(&self, arn: &str) -> Result<Vec<LaneRow>> {
+        let rows = self
+            .query(
+                "SELECT path, body FROM lanes WHERE execution_arn = $1",
+                &[&arn],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LaneRow {
+                    path: r.try_get(0)?,
+                    body: r.try_get(1)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list_executions(&self, f: ExecutionFilter) -> Result<Vec<ExecutionRecord>> {
+        let (after_date, after_arn) = match &f.after {
+            Some(c) => (Some(c.start_date), Some(c.arn.as_str())),
+            None => (None, None),
+        };
+        let limit = big(f.limit as u64);
+        let status = f.status.map(|s| s.as_str());
+        let rows = self
+            .query(
+                "SELECT '', '', doc, '' FROM executions
+                 WHERE sm_arn = $1 AND ($2::text IS NULL OR status = $2)
+                   AND ($3::bool IS NULL OR (redrive_count > 0) = $3)
+                   AND ($4::text IS NULL OR version_arn = $4 OR alias_arn = $4)
+                   AND ($5::text IS NULL OR map_run_arn = $5)
+                   AND ($6::bigint IS NULL OR (start_date, arn) < ($6, $7::text))
+                 ORDER BY start_date DESC, arn DESC LIMIT $8",
+                &[
+                    &f.state_machine_arn,
+                    &status,
+                    &f.redriven,
+                    &f.qualifier,
+                    &f.map_run_arn,
+                    &after_date,
+                    &after_arn,
+                    &limit,
+                ],
+            )
+            .await?;
+        rows.iter().map(decode_execution).collect()
+    }
+
+    async fn open_executions(&self) -> Result<Vec<ExecutionRecord>> {
+        let rows = self
+            .query(
+                "SELECT definition, runtime, doc, input FROM executions WHERE status = 'RUNNING'",
+                &[],
+            )
+            .await?;
+        rows.iter().map(decode_execution).collect()
+    }
+
+    async fn history(
+        &self,
+        arn: &str,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        let rows = self
+            .query(
+                "SELECT id, body FROM events WHERE execution_arn = $1 AND id >= $2 AND id <= $3
+                 ORDER BY id LIMIT $4",
+                &[&arn, &big(from), &big(to), &big(limit as u64)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredEvent {
+                    id: u64::try_from(r.try_get::<_, i64>(0)?).unwrap_or_default(),
+                    body: r.try_get(1)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_execution(&self, arn: &str) -> Result<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        for sql in [
+            "DELETE FROM events WHERE execution_arn = $1",
+            "DELETE FROM lanes WHERE execution_arn = $1",
+            "DELETE FROM executions WHERE arn = $1",
+        ] {
+            tx.execute(sql, &[&arn]).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_map_run(&self, run: MapRunRecord, inputs: Vec<String>) -> Result<()> {
+        let doc = serde_json::to_string(&run)?;
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let n = tx
+            .execute(
+                "INSERT INTO map_runs(arn, execution_arn, doc) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&run.arn, &run.execution_arn, &doc],
+            )
+            .await?;
+        one(n, Error::AlreadyExists)?;
+        let indexes: Vec<i64> = (0..big(inputs.len() as u64)).collect();
+        tx.execute(
+            "INSERT INTO map_run_items(map_run_arn, idx, input)
+             SELECT $1, * FROM unnest($2::bigint[], $3::text[])",
+            &[&run.arn, &indexes, &inputs],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn update_map_run(&self, run: MapRunRecord) -> Result<()> {
+        let doc = serde_json::to_string(&run)?;
+        let n = self
+            .execute(
+                "UPDATE map_runs SET doc = $2 WHERE arn = $1",
+                &[&run.arn, &doc],
+            )
+            .await?;
+        one(n, Error::NotFound)
+    }
+
+    async fn get_map_run(&self, arn: &str) -> Result<Option<MapRunRecord>> {
+        self.doc("SELECT doc FROM map_runs WHERE arn = $1", &[&arn])
+            .await
+    }
+
+    async fn map_run_items(&self, arn: &str, from: u64, limit: usize) -> Result<Vec<MapRunItem>> {
+        let rows = self
+            .query(
+                "SELECT idx, input, result FROM map_run_items
+                 WHERE map_run_arn = $1 AND idx >= $2 ORDER BY idx LIMIT $3",
+                &[&arn, &big(from), &big(limit as u64)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MapRunItem {
+                    index: u64::try_from(r.try_get::<_, i64>(0)?).unwrap_or_default(),
+                    input: r.try_get(1)?,
+                    result: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list_map_runs(&self, execution_arn: &str) -> Result<Vec<MapRunRecord>> {
+        self.docs(
+            "SELECT doc FROM map_runs WHERE execution_arn = $1 ORDER BY seq",
+            &[&execution_arn],
+        )
+        .await
+    }
+}

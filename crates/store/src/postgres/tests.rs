@@ -1,0 +1,132 @@
+//! The contract on a real PostgreSQL, and what only the shared store has: migrations that run
+//! once, and fencing between two stores on one database.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::local::LocalPostgres;
+use super::Postgres;
+use crate::contract::{event, execution, run_all};
+use crate::{Error, Store, Write};
+
+#[tokio::test]
+async fn postgres_meets_the_contract() {
+    let server = LocalPostgres::start_or_panic();
+    let n = AtomicU32::new(0);
+    run_all(|| async {
+        let name = format!("contract{}", n.fetch_add(1, Ordering::Relaxed));
+        let url = server.create_database(&name).unwrap();
+        Postgres::connect(&url).await.unwrap()
+    })
+    .await;
+}
+
+/// Two stores (two nodes) on one database: the schema is migrated once, and a transition
+/// computed from a version another node already moved past is refused, in a batch whose other
+/// writes still commit.
+#[tokio::test]
+async fn postgres_fences_a_second_node() {
+    let server = LocalPostgres::start_or_panic();
+    let url = server.create_database("nodes").unwrap();
+    let (a, b) = tokio::join!(Postgres::connect(&url), Postgres::connect(&url));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let client = a.pool.get().await.unwrap();
+    let rows = client
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .unwrap();
+    let versions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    let all: Vec<i64> = (1..=super::schema::MIGRATIONS.len() as i64).collect();
+    assert_eq!(versions, all, "each migration ran once");
+
+    let create = |arn: &str| Write::CreateExecution {
+        execution: execution(arn, 1, crate::ExecutionStatus::Running),
+        events: vec![event(1)],
+        lanes: vec![],
+    };
+    let r = a.commit(vec![create("x"), create("y")]).await.unwrap();
+    assert!(r.iter().all(Result::is_ok));
+    let r = b.commit(vec![create("x")]).await.unwrap();
+    assert!(matches!(r[0], Err(Error::AlreadyExists)), "{r:?}");
+    let step = |arn: &str, version: u64, id: u64| Write::Transition {
+        execution: crate::ExecutionRecord {
+            version,
+            ..execution(arn, 1, crate::ExecutionStatus::Running)
+        },
+        events: vec![event(id)],
+        lanes: vec![],
+    };
+    assert!(a.commit(vec![step("x", 2, 2)]).await.unwrap()[0].is_ok());
+    let r = b
+        .commit(vec![step("x", 2, 2), step("y", 2, 2)])
+        .await
+        .unwrap();
+    assert!(matches!(r[0], Err(Error::Conflict)), "{r:?}");
+    assert!(r[1].is_ok(), "the batch's other write commits: {r:?}");
+    let ids: Vec<u64> = b
+        .history("x", 1, u64::MAX, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids, vec![1, 2]);
+}
+
+/// Two nodes asking for the lease: the second stands by while the first holds it, takes it
+/// once it expires (the first paused past its TTL), and from then on the first's commits are
+/// fenced off and it learns that it lost the lease.
+#[tokio::test]
+async fn postgres_lease_fences_the_old_owner() {
+    use std::time::Duration;
+
+    use super::LeaseOptions;
+
+    let server = LocalPostgres::start_or_panic();
+    let url = server.create_database("lease").unwrap();
+    let options = |node: &str| LeaseOptions {
+        node_id: node.into(),
+        ttl: Duration::from_secs(1),
+    };
+    let a = Postgres::connect_leased(&url, options("a")).await.unwrap();
+    assert_eq!(a.lease().map(|h| h.epoch), Some(1));
+    let create = |arn: &str| Write::CreateExecution {
+        execution: execution(arn, 1, crate::ExecutionStatus::Running),
+        events: vec![event(1)],
+        lanes: vec![],
+    };
+    assert!(a.commit(vec![create("before")]).await.unwrap()[0].is_ok());
+
+    let url_b = url.clone();
+    let b = tokio::spawn(async move { Postgres::connect_leased(&url_b, options("b")).await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!b.is_finished(), "b stands by while a renews its lease");
+
+    // a stops renewing, as if paused: its lease runs out and b takes it.
+    a.pool
+        .get()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE leases SET owner = 'paused', expires_at = now() - interval '1 second'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let b = tokio::time::timeout(Duration::from_secs(3), b)
+        .await
+        .expect("b takes the expired lease")
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.lease().map(|h| h.epoch), Some(2));
+
+    let stale = a.commit(vec![create("after")]).await;
+    assert!(matches!(stale, Err(Error::Fenced)), "{stale:?}");
+    tokio::time::timeout(Duration::from_secs(3), a.lease_lost())
+        .await
+        .expect("a learns it lost the lease");
+    assert!(b.get_execution("after").await.unwrap().is_none());
+    assert!(b.commit(vec![create("after")]).await.unwrap()[0].is_ok());
+}

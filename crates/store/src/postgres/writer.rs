@@ -1,0 +1,428 @@
+//! Group commit on PostgreSQL: one task takes every queued commit and makes them durable in
+//! one transaction.
+//!
+//! The fast path costs a fixed number of round trips per batch, whatever its size: it locks
+//! the batch's execution rows (`SELECT … FOR UPDATE`, in ARN order so concurrent writers do
+//! not deadlock), decides every write's fate from their versions in memory (fencing, duplicate
+//! creates), then writes all that passed with one statement per table over arrays (`unnest`),
+//! sent together. Should a statement fail anyway (a row created by another node meanwhile),
+//! the batch is done again write by write, each in a savepoint, as the SQLite writer does.
+
+use std::collections::{BTreeMap, HashMap};
+
+use deadpool_postgres::Transaction;
+use deadpool_postgres::{Client, Pool};
+use tokio::sync::{mpsc, oneshot};
+
+use super::lease::{self, Held};
+use crate::{Error, ExecutionRecord, Result, Write};
+
+pub(super) type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
+
+/// Most writes one transaction takes; bounds the latency of the first in a burst.
+const MAX_BATCH: usize = 4096;
+
+/// Receives commits until every sender is gone. With `lease`, every transaction is fenced by it.
+pub(super) async fn run(
+    pool: Pool,
+    mut rx: mpsc::Receiver<(Vec<Write>, Reply)>,
+    lease: Option<Held>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        let mut total = jobs[0].0.len();
+        while total < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => {
+                    total += job.0.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut sizes = Vec::with_capacity(jobs.len());
+        let mut replies = Vec::with_capacity(jobs.len());
+        let mut batch = Vec::with_capacity(total);
+        for (writes, reply) in jobs {
+            sizes.push(writes.len());
+            batch.extend(writes);
+            replies.push(reply);
+        }
+        let outcome = match pool.get().await {
+            Ok(mut client) => group_commit(&mut client, &batch, lease.as_ref()).await,
+            Err(e) => Err(Error::driver(e)),
+        };
+        match outcome {
+            Ok(mut results) => {
+                for (reply, n) in replies.into_iter().zip(sizes) {
+                    let rest = results.split_off(n.min(results.len()));
+                    let _ = reply.send(Ok(std::mem::replace(&mut results, rest)));
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Commits a batch: results per write, in order; `Err` when the transaction itself failed.
+async fn group_commit(
+    client: &mut Client,
+    batch: &[Write],
+    lease: Option<&Held>,
+) -> Result<Vec<Result<()>>> {
+    let tx = client.transaction().await?;
+    if let Some(held) = lease {
+        lease::fence(&tx, held).await?;
+    }
+    match apply(&tx, batch).await {
+        Ok(results) => {
+            tx.commit().await?;
+            committed();
+            return Ok(results);
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "group commit falls back to one write at a time");
+            tx.rollback().await?;
+        }
+    }
+    let mut tx = client.transaction().await?;
+    if let Some(held) = lease {
+        lease::fence(&tx, held).await?;
+    }
+    let mut results = Vec::with_capacity(batch.len());
+    for write in batch {
+        let savepoint = tx.savepoint("w").await?;
+        match apply(&savepoint, std::slice::from_ref(write)).await {
+            Ok(mut r) => {
+                savepoint.commit().await?;
+                results.push(r.pop().unwrap_or(Ok(())));
+            }
+            Err(e) => {
+                savepoint.rollback().await?;
+                results.push(Err(e));
+            }
+        }
+    }
+    tx.commit().await?;
+    committed();
+    Ok(results)
+}
+
+/// Committed, and no caller knows yet.
+fn committed() {
+    fail::fail_point!("store-committed", |_| std::process::abort());
+}
+
+/// An execution row as the batch leaves it.
+struct Row<'a> {
+    record: &'a ExecutionRecord,
+    /// The checkpoint to store; `None` keeps the stored one.
+    runtime: Option<&'a str>,
+    /// Created by this batch (inserted), or stored before (updated from `from`).
+    created: bool,
+    from: i64,
+}
+
+/// Applies a batch inside `tx`: the result of each write, or `Err` when a statement failed
+/// (then `tx` is aborted).
+async fn apply(tx: &Transaction<'_>, batch: &[Write]) -> Result<Vec<Result<()>>> {
+    let mut arns: Vec<&str> = batch.iter().filter_map(execution_arn).collect();
+    arns.sort_unstable();
+    arns.dedup();
+    let mut stored: HashMap<&str, i64> = HashMap::new();
+    if !arns.is_empty() {
+        let lock = tx
+            .prepare_cached(
+                "SELECT arn, version FROM executions WHERE arn = ANY($1) ORDER BY arn FOR UPDATE",
+            )
+            .await?;
+        for row in tx.query(&lock, &[&arns]).await? {
+            let arn: &str = row.try_get(0)?;
+            if let Ok(i) = arns.binary_search(&arn) {
+                stored.insert(arns[i], row.try_get(1)?);
+            }
+        }
+    }
+    // Each execution's version as the batch goes, and its row at the end.
+    let mut current: HashMap<&str, i64> = stored.clone();
+    let mut rows: BTreeMap<&str, Row<'_>> = BTreeMap::new();
+    let mut events = (Vec::new(), Vec::new(), Vec::new());
+    let mut lanes: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    let mut items: BTreeMap<(&str, i64), Option<&str>> = BTreeMap::new();
+    let mut results = Vec::with_capacity(batch.len());
+    for write in batch {
+        let (e, new_events, new_lanes, runtime) = match write {
+            Write::CreateExecution {
+                execution: e,
+                events,
+                lanes,
+            } => {
+                if current.contains_key(e.arn.as_str()) {
+                    results.push(Err(Error::AlreadyExists));
+                    continue;
+                }
+                rows.insert(
+                    &e.arn,
+                    Row {
+                        record: e,
+                        runtime: Some(&e.runtime),
+                        created: true,
+                        from: 0,
+                    },
+                );
+                (e, events, lanes.as_slice(), Some(e.runtime.as_str()))
+            }
+            Write::Transition {
+                execution: e,
+                events,
+                lanes,
+            } => (e, events, lanes.as_slice(), Some(e.runtime.as_str())),
+            Write::Record {
+                execution: e,
+                events,
+            } => (e, events, &[][..], None),
+            Write::MapRunItem {
+                map_run_arn,
+                index,
+                result,
+            } => {
+                items.insert((map_run_arn, *index as i64), result.as_deref());
+                results.push(Ok(()));
+                continue;
+            }
+        };
+        let version = e.version as i64;
+        if !matches!(write, Write::CreateExecution { .. }) {
+            if current.get(e.arn.as_str()) != Some(&(version - 1)) {
+                results.push(Err(Error::Conflict));
+                continue;
+            }
+            let row = rows.entry(&e.arn).or_insert(Row {
+                record: e,
+                runtime: None,
+                created: false,
+                from: version - 1,
+            });
+            row.record = e;
+            if runtime.is_some() {
+                row.runtime = runtime;
+            }
+        }
+        current.insert(&e.arn, version);
+        for event in new_events {
+            events.0.push(e.arn.as_str());
+            events.1.push(event.id as i64);
+            events.2.push(event.body.as_str());
+        }
+        for lane in new_lanes {
+            lanes.insert((&e.arn, &lane.path), &lane.body);
+        }
+        results.push(Ok(()));
+    }
+    let (created, updated): (Vec<&Row<'_>>, Vec<&Row<'_>>) = rows.values().partition(|r| r.created);
+    tokio::try_join!(
+        insert_executions(tx, &created),
+        update_executions(tx, &updated),
+        insert_events(tx, &events),
+        upsert_lanes(tx, &lanes),
+        set_items(tx, &items),
+    )?;
+    Ok(results)
+}
+
+fn execution_arn(write: &Write) -> Option<&str> {
+    match write {
+        Write::CreateExecution { execution, .. }
+        | Write::Transition { execution, .. }
+        | Write::Record { execution, .. } => Some(&execution.arn),
+        Write::MapRunItem { .. } => None,
+    }
+}
+
+/// The execution row's `doc`: the record but its definition, checkpoint and input (own
+/// columns).
+fn doc(e: &ExecutionRecord) -> Result<String> {
+    Ok(serde_json::to_string(e)?)
+}
+
+async fn insert_executions(tx: &Transaction<'_>, rows: &[&Row<'_>]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut cols = ExecutionColumns::default();
+    for row in rows {
+        cols.push(row)?;
+    }
+    let definitions: Vec<&str> = rows.iter().map(|r| r.record.definition.as_str()).collect();
+    let inputs: Vec<&str> = rows.iter().map(|r| r.record.input.as_str()).collect();
+    let start_dates: Vec<i64> = rows.iter().map(|r| r.record.start_date).collect();
+    let sm_arns: Vec<&str> = rows
+        .iter()
+        .map(|r| r.record.state_machine_arn.as_str())
+        .collect();
+    let version_arns: Vec<Option<&str>> = rows
+        .iter()
+        .map(|r| r.record.state_machine_version_arn.as_deref())
+        .collect();
+    let alias_arns: Vec<Option<&str>> = rows
+        .iter()
+        .map(|r| r.record.state_machine_alias_arn.as_deref())
+        .collect();
+    let map_run_arns: Vec<Option<&str>> = rows
+        .iter()
+        .map(|r| r.record.map_run.as_ref().map(|m| m.map_run_arn.as_str()))
+        .collect();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO executions(arn, status, version, doc, runtime, redrive_count, sm_arn,
+                 start_date, definition, input, version_arn, alias_arn, map_run_arn)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
+                 $6::bigint[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[],
+                 $12::text[], $13::text[])",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &cols.arns,
+            &cols.statuses,
+            &cols.versions,
+            &cols.docs,
+            &cols.runtimes,
+            &cols.redrive_counts,
+            &sm_arns,
+            &start_dates,
+            &definitions,
+            &inputs,
+            &version_arns,
+            &alias_arns,
+            &map_run_arns,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn update_executions(tx: &Transaction<'_>, rows: &[&Row<'_>]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut cols = ExecutionColumns::default();
+    for row in rows {
+        cols.push(row)?;
+    }
+    let from: Vec<i64> = rows.iter().map(|r| r.from).collect();
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE executions e SET status = u.status, version = u.version, doc = u.doc,
+                 runtime = coalesce(u.runtime, e.runtime), redrive_count = u.redrive_count
+             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
+                 $6::bigint[], $7::bigint[]) AS u(arn, status, version, doc, runtime,
+                 redrive_count, from_version)
+             WHERE e.arn = u.arn AND e.version = u.from_version",
+        )
+        .await?;
+    let n = tx
+        .execute(
+            &stmt,
+            &[
+                &cols.arns,
+                &cols.statuses,
+                &cols.versions,
+                &cols.docs,
+                &cols.runtimes,
+                &cols.redrive_counts,
+                &from,
+            ],
+        )
+        .await?;
+    if n != rows.len() as u64 {
+        // The rows were locked: only a bug gets here. Fail the batch, not one write.
+        return Err(Error::backend("execution rows changed under their lock"));
+    }
+    Ok(())
+}
+
+/// The columns an insert and an update of executions share.
+#[derive(Default)]
+struct ExecutionColumns<'a> {
+    arns: Vec<&'a str>,
+    statuses: Vec<&'a str>,
+    versions: Vec<i64>,
+    docs: Vec<String>,
+    runtimes: Vec<Option<&'a str>>,
+    redrive_counts: Vec<i64>,
+}
+
+impl<'a> ExecutionColumns<'a> {
+    fn push(&mut self, row: &Row<'a>) -> Result<()> {
+        let e = row.record;
+        self.arns.push(&e.arn);
+        self.statuses.push(e.status.as_str());
+        self.versions.push(e.version as i64);
+        self.docs.push(doc(e)?);
+        self.runtimes.push(row.runtime);
+        self.redrive_counts.push(i64::from(e.redrive_count));
+        Ok(())
+    }
+}
+
+async fn insert_events(
+    tx: &Transaction<'_>,
+    (arns, ids, bodies): &(Vec<&str>, Vec<i64>, Vec<&str>),
+) -> Result<()> {
+    if arns.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO events(execution_arn, id, body)
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])",
+        )
+        .await?;
+    tx.execute(&stmt, &[arns, ids, bodies]).await?;
+    Ok(())
+}
+
+async fn upsert_lanes(tx: &Transaction<'_>, lanes: &BTreeMap<(&str, &str), &str>) -> Result<()> {
+    if lanes.is_empty() {
+        return Ok(());
+    }
+    let arns: Vec<&str> = lanes.keys().map(|k| k.0).collect();
+    let paths: Vec<&str> = lanes.keys().map(|k| k.1).collect();
+    let bodies: Vec<&str> = lanes.values().copied().collect();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO lanes(execution_arn, path, body)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+             ON CONFLICT(execution_arn, path) DO UPDATE SET body = excluded.body",
+        )
+        .await?;
+    tx.execute(&stmt, &[&arns, &paths, &bodies]).await?;
+    Ok(())
+}
+
+async fn set_items(
+    tx: &Transaction<'_>,
+    items: &BTreeMap<(&str, i64), Option<&str>>,
+) -> Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let arns: Vec<&str> = items.keys().map(|k| k.0).collect();
+    let indexes: Vec<i64> = items.keys().map(|k| k.1).collect();
+    let results: Vec<Option<&str>> = items.values().copied().collect();
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE map_run_items m SET result = u.result
+             FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(arn, idx, result)
+             WHERE m.map_run_arn = u.arn AND m.idx = u.idx",
+        )
+        .await?;
+    tx.execute(&stmt, &[&arns, &indexes, &results]).await?;
+    Ok(())
+}
