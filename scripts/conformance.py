@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Score stepwise against the AWS-recorded conformance corpus and check the expected failures.
 
-Starts nothing: give it a running server's endpoint. Runs ../shared/conformance/run.py over the
+Starts nothing: give it a running server's endpoint. Runs conformance/run.py of the shared folder
+($STEPWISE_SHARED_DIR, default ../shared beside the repository) over the
 topics this build covers, prints the pass count, and compares failures with
 tests/conformance/expected-failures.txt (one `case id<TAB>reason` per line). It exits 1 when a
 case fails that is not listed (a regression) or when the pass rate of the topics' execution
@@ -18,7 +19,9 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_CORPUS = os.path.normpath(os.path.join(ROOT, "..", "shared", "conformance"))
+# The shared folder, found as the Rust tests find it (tests/shared_dir.rs).
+SHARED = os.environ.get("STEPWISE_SHARED_DIR", os.path.join(ROOT, "..", "shared"))
+DEFAULT_CORPUS = os.path.normpath(os.path.join(SHARED, "conformance"))
 # Topics whose execution cases must pass at --min-pass-rate (the core service and tasks)...
 RATE_TOPICS = ["base", "choice_operators", "intrinsic_functions", "context_object", "api",
                "activities", "callback", "timeouts", "error_handling"]
@@ -44,7 +47,7 @@ def load_expected(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--endpoint", required=True)
-    ap.add_argument("--corpus", default=os.environ.get("STEPWISE_CONFORMANCE", DEFAULT_CORPUS))
+    ap.add_argument("--corpus", default=DEFAULT_CORPUS)
     ap.add_argument("--jobs", type=int, default=8)
     ap.add_argument("--min-pass-rate", type=float, default=0.90,
                     help="minimum pass rate over the topics' execution cases")

@@ -32,7 +32,8 @@ DEADLINE_S = 30
 
 
 def task(next_or_end, **extra):
-    state = {"Type": "Task", "Resource": ACTIVITY, "TimeoutSeconds": 3600, **extra}
+    # The longest timeout AWS allows: the tokens kept with the fixture stay valid for years.
+    state = {"Type": "Task", "Resource": ACTIVITY, "TimeoutSeconds": 99999999, **extra}
     state.update(next_or_end)
     return state
 

@@ -131,9 +131,10 @@ impl From<Error> for ApiError {
                 resource_name: Some(resource_name),
                 ..ApiError::sfn("TooManyTags", message)
             },
-            Error::Store(e) => {
-                tracing::error!(error = %e, "storage failure");
-                ApiError::internal(format!("storage failure: {e}"))
+            // The engine's message already names the storage failure: said once.
+            e @ Error::Store(_) => {
+                tracing::error!(error = %e, "request failed");
+                ApiError::internal(e.to_string())
             }
             other => ApiError::sfn(other.code(), other.message()),
         }

@@ -1,4 +1,6 @@
-//! The AWS JSON 1.0 front door: `POST /` with `X-Amz-Target: AWSStepFunctions.<Op>`.
+//! The AWS JSON 1.0 front door: `POST /` with `X-Amz-Target: AWSStepFunctions.<Op>`, and
+//! stepwise's own operations beside them (`Stepwise.<Op>`, [`extensions`]) with the same
+//! signing, validation and error shapes.
 //!
 //! API boundary: wire shapes live only here ([`wire`]); errors become AWS responses only in
 //! [`error`]. Request bodies are validated against the service model ([`validate`]) before
@@ -6,6 +8,7 @@
 
 pub mod auth;
 pub mod error;
+mod extensions;
 pub mod hosts;
 mod ops;
 pub mod validate;
@@ -27,6 +30,7 @@ use serde_json::{Map, Value};
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::hosts::AllowedHosts;
+use crate::validate::Service;
 
 /// AWS's request size limit.
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
@@ -34,6 +38,8 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// still sending sees the answer rather than a reset connection.
 const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 const TARGET_PREFIX: &str = "AWSStepFunctions.";
+/// stepwise's own operations ([`extensions`]), beside AWS's on the same port.
+const STEPWISE_PREFIX: &str = "Stepwise.";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
 /// Serves the API over TLS (rustls) on `listener` with the PEM certificate chain and key,
@@ -41,7 +47,7 @@ const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 pub async fn serve_tls(
     listener: std::net::TcpListener,
     tls: (&std::path::Path, &std::path::Path),
-    app: (Engine, Auth, AllowedHosts),
+    app: (Engine, Auth, AllowedHosts, Router),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (cert, key) = tls;
@@ -52,10 +58,10 @@ pub async fn serve_tls(
         shutdown.await;
         stopping.graceful_shutdown(None);
     });
-    let (engine, auth, hosts) = app;
+    let (engine, auth, hosts, pages) = app;
     axum_server::from_tcp_rustls(listener, config)?
         .handle(handle)
-        .serve(router(engine, auth, hosts).into_make_service())
+        .serve(router(engine, auth, hosts, pages).into_make_service())
         .await
 }
 
@@ -67,16 +73,20 @@ struct Shared {
     hosts: Arc<AllowedHosts>,
 }
 
-/// The HTTP router for the whole API. Any other method or path gets an AWS-shaped error.
-pub fn router(engine: Engine, auth: Auth, hosts: AllowedHosts) -> Router {
+/// The HTTP router for the whole API: `POST /`, and `pages` (the console, metrics) for
+/// other requests. What neither answers gets an AWS-shaped error.
+pub fn router(engine: Engine, auth: Auth, hosts: AllowedHosts, pages: Router) -> Router {
     let shared = Shared {
         engine,
         auth: Arc::new(auth),
         hosts: Arc::new(hosts),
     };
-    Router::new()
-        .route("/", post(handle).fallback(elsewhere))
+    let pages = pages
         .fallback(elsewhere)
+        .method_not_allowed_fallback(elsewhere);
+    Router::new()
+        .route("/", post(handle).fallback_service(pages.clone()))
+        .fallback_service(pages)
         .with_state(shared)
 }
 
@@ -89,15 +99,16 @@ async fn elsewhere(method: axum::http::Method, uri: axum::http::Uri) -> Response
     reply(error.status, error.body(), &engine_uuid())
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API and `pages` on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Engine,
     auth: Auth,
     hosts: AllowedHosts,
+    pages: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine, auth, hosts))
+    axum::serve(listener, router(engine, auth, hosts, pages))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -178,10 +189,15 @@ async fn respond(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let Some(op) = target.strip_prefix(TARGET_PREFIX) else {
-        return Err(ApiError::unknown_operation(target));
+    let (service, op) = match (
+        target.strip_prefix(TARGET_PREFIX),
+        target.strip_prefix(STEPWISE_PREFIX),
+    ) {
+        (Some(op), _) => (Service::StepFunctions, op),
+        (None, Some(op)) => (Service::Stepwise, op),
+        (None, None) => return Err(ApiError::unknown_operation(target)),
     };
-    if !validate::operations().contains(&op) {
+    if !validate::operations(service).contains(&op) {
         return Err(ApiError::unknown_operation(target));
     }
     let parsed: Value = if body.iter().all(u8::is_ascii_whitespace) {
@@ -197,7 +213,7 @@ async fn respond(
             "Request body must be a JSON object",
         ));
     };
-    validate::validate(op, &members).map_err(|r| match r {
+    validate::validate(service, op, &members).map_err(|r| match r {
         validate::Rejection::Serialization(m) => ApiError::serialization(m),
         validate::Rejection::Validation(m) => ApiError::validation(m),
     })?;
@@ -208,7 +224,11 @@ async fn respond(
         account,
         body: &members,
     };
-    match ops::dispatch(op, &request).await {
+    let reply = match service {
+        Service::StepFunctions => ops::dispatch(op, &request).await,
+        Service::Stepwise => extensions::dispatch(op, &request).await,
+    };
+    match reply {
         Some(reply) => reply,
         None => Err(ApiError::not_supported(op)),
     }

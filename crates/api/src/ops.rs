@@ -19,7 +19,7 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
-    fn str(&self, key: &str) -> Option<String> {
+    pub(crate) fn str(&self, key: &str) -> Option<String> {
         self.body
             .get(key)
             .and_then(Value::as_str)
@@ -38,7 +38,7 @@ impl Request<'_> {
     }
 
     /// A member the model requires (validation has already checked it is there).
-    fn required(&self, key: &str) -> Result<String, ApiError> {
+    pub(crate) fn required(&self, key: &str) -> Result<String, ApiError> {
         self.str(key).ok_or_else(|| {
             ApiError::validation(format!(
                 "1 validation error detected: Value null at '{key}' failed to satisfy constraint: Member must not be null"
@@ -46,11 +46,11 @@ impl Request<'_> {
         })
     }
 
-    fn usize(&self, key: &str) -> usize {
+    pub(crate) fn usize(&self, key: &str) -> usize {
         self.body.get(key).and_then(Value::as_u64).unwrap_or(0) as usize
     }
 
-    fn bool(&self, key: &str) -> Option<bool> {
+    pub(crate) fn bool(&self, key: &str) -> Option<bool> {
         self.body.get(key).and_then(Value::as_bool)
     }
 
@@ -80,10 +80,10 @@ impl Request<'_> {
     }
 }
 
-type Reply = Result<Value, ApiError>;
+type OpResult = Result<Value, ApiError>;
 
 /// Dispatches a known operation; `None` for operations this build does not implement.
-pub async fn dispatch(op: &str, r: &Request<'_>) -> Option<Reply> {
+pub async fn dispatch(op: &str, r: &Request<'_>) -> Option<OpResult> {
     Some(match op {
         "CreateStateMachine" => create_state_machine(r).await,
         "DescribeStateMachine" => describe_state_machine(r).await,
@@ -137,7 +137,7 @@ fn check_version_description(r: &Request<'_>) -> Result<bool, ApiError> {
     Ok(publish)
 }
 
-async fn create_state_machine(r: &Request<'_>) -> Reply {
+async fn create_state_machine(r: &Request<'_>) -> OpResult {
     let publish = check_version_description(r)?;
     let sm = r
         .engine
@@ -165,7 +165,7 @@ async fn create_state_machine(r: &Request<'_>) -> Reply {
     Ok(out)
 }
 
-async fn describe_state_machine(r: &Request<'_>) -> Reply {
+async fn describe_state_machine(r: &Request<'_>) -> OpResult {
     let sm = r
         .engine
         .describe_state_machine(&r.required("stateMachineArn")?)
@@ -173,7 +173,7 @@ async fn describe_state_machine(r: &Request<'_>) -> Reply {
     Ok(wire::describe_state_machine(&sm))
 }
 
-async fn update_state_machine(r: &Request<'_>) -> Reply {
+async fn update_state_machine(r: &Request<'_>) -> OpResult {
     let publish = check_version_description(r)?;
     let sm = r
         .engine
@@ -200,7 +200,7 @@ async fn update_state_machine(r: &Request<'_>) -> Reply {
     Ok(out)
 }
 
-async fn delete_state_machine(r: &Request<'_>) -> Reply {
+async fn delete_state_machine(r: &Request<'_>) -> OpResult {
     r.engine
         .delete_state_machine(&r.required("stateMachineArn")?)
         .await?;
@@ -227,7 +227,7 @@ fn page<T>(
     Ok((items.into_iter().skip(start).take(size).collect(), next))
 }
 
-async fn list_state_machines(r: &Request<'_>) -> Reply {
+async fn list_state_machines(r: &Request<'_>) -> OpResult {
     let all = r.engine.list_state_machines(r.region, r.account).await?;
     let (items, next) = page(all, r.usize("maxResults"), r.str("nextToken"))?;
     let machines: Vec<Value> = items
@@ -255,7 +255,7 @@ fn with_token(out: &mut Value, token: Option<String>) {
 /// ERROR diagnostics: the definition's, then for `type: EXPRESS` what an Express state machine
 /// may not use; WARNING ones only when `severity` is `WARNING`. The order (errors first, each
 /// kind in document order) is our guess: AWS documents none. `result` depends on errors only.
-fn validate_definition(r: &Request<'_>) -> Reply {
+fn validate_definition(r: &Request<'_>) -> OpResult {
     let definition = r.required("definition")?;
     let express = r.word("type")? == Some(engine::StateMachineType::Express);
     let errors = match asl::definition::Definition::parse(&definition) {
@@ -291,7 +291,7 @@ fn validate_definition(r: &Request<'_>) -> Reply {
     Ok(json!({ "result": result, "diagnostics": list, "truncated": all.len() > max }))
 }
 
-async fn start_execution(r: &Request<'_>) -> Reply {
+async fn start_execution(r: &Request<'_>) -> OpResult {
     let started = r
         .engine
         .start_execution(
@@ -304,7 +304,7 @@ async fn start_execution(r: &Request<'_>) -> Reply {
     Ok(json!({ "executionArn": started.arn, "startDate": wire::timestamp(started.start_date) }))
 }
 
-async fn start_sync_execution(r: &Request<'_>) -> Reply {
+async fn start_sync_execution(r: &Request<'_>) -> OpResult {
     let done = r
         .engine
         .start_sync_execution(
@@ -317,7 +317,7 @@ async fn start_sync_execution(r: &Request<'_>) -> Reply {
     Ok(wire::sync_execution(&done))
 }
 
-async fn describe_execution(r: &Request<'_>) -> Reply {
+async fn describe_execution(r: &Request<'_>) -> OpResult {
     let e = r
         .engine
         .describe_execution(&r.required("executionArn")?)
@@ -326,7 +326,7 @@ async fn describe_execution(r: &Request<'_>) -> Reply {
     Ok(wire::describe_execution(&e, redrive))
 }
 
-async fn describe_state_machine_for_execution(r: &Request<'_>) -> Reply {
+async fn describe_state_machine_for_execution(r: &Request<'_>) -> OpResult {
     let e = r
         .engine
         .describe_execution(&r.required("executionArn")?)
@@ -339,7 +339,7 @@ async fn describe_state_machine_for_execution(r: &Request<'_>) -> Reply {
     Ok(wire::state_machine_for_execution(&e, sm.as_ref()))
 }
 
-async fn list_executions(r: &Request<'_>) -> Reply {
+async fn list_executions(r: &Request<'_>) -> OpResult {
     if r.body.contains_key("stateMachineArn") && r.body.contains_key("mapRunArn") {
         return Err(ApiError::validation(
             "Only one of StateMachine ARN or MapRun ARN can be provided",
@@ -370,12 +370,12 @@ async fn list_executions(r: &Request<'_>) -> Reply {
     Ok(out)
 }
 
-async fn describe_map_run(r: &Request<'_>) -> Reply {
+async fn describe_map_run(r: &Request<'_>) -> OpResult {
     let d = r.engine.describe_map_run(&r.required("mapRunArn")?).await?;
     Ok(wire::describe_map_run(&d))
 }
 
-async fn list_map_runs(r: &Request<'_>) -> Reply {
+async fn list_map_runs(r: &Request<'_>) -> OpResult {
     let all = r.engine.list_map_runs(&r.required("executionArn")?).await?;
     let (runs, next) = page(all, r.usize("maxResults"), r.str("nextToken"))?;
     let items: Vec<Value> = runs.iter().map(wire::map_run_list_item).collect();
@@ -384,7 +384,7 @@ async fn list_map_runs(r: &Request<'_>) -> Reply {
     Ok(out)
 }
 
-async fn update_map_run(r: &Request<'_>) -> Reply {
+async fn update_map_run(r: &Request<'_>) -> OpResult {
     let update = MapRunUpdate {
         max_concurrency: r.body.get("maxConcurrency").and_then(Value::as_u64),
         tolerated_failure_count: r.body.get("toleratedFailureCount").and_then(Value::as_u64),
@@ -399,7 +399,7 @@ async fn update_map_run(r: &Request<'_>) -> Reply {
     Ok(json!({}))
 }
 
-async fn get_execution_history(r: &Request<'_>) -> Reply {
+async fn get_execution_history(r: &Request<'_>) -> OpResult {
     let include = r.bool("includeExecutionData").unwrap_or(true);
     let page = r
         .engine
@@ -420,7 +420,7 @@ async fn get_execution_history(r: &Request<'_>) -> Reply {
     Ok(out)
 }
 
-async fn stop_execution(r: &Request<'_>) -> Reply {
+async fn stop_execution(r: &Request<'_>) -> OpResult {
     let stop = r
         .engine
         .stop_execution(&r.required("executionArn")?, r.str("error"), r.str("cause"))
@@ -428,14 +428,14 @@ async fn stop_execution(r: &Request<'_>) -> Reply {
     Ok(json!({ "stopDate": wire::timestamp(stop) }))
 }
 
-async fn tag_resource(r: &Request<'_>) -> Reply {
+async fn tag_resource(r: &Request<'_>) -> OpResult {
     r.engine
         .tag_resource(&r.required("resourceArn")?, r.tags())
         .await?;
     Ok(json!({}))
 }
 
-async fn untag_resource(r: &Request<'_>) -> Reply {
+async fn untag_resource(r: &Request<'_>) -> OpResult {
     let keys: Vec<String> = match r.body.get("tagKeys") {
         Some(Value::Array(k)) => k
             .iter()
@@ -449,7 +449,7 @@ async fn untag_resource(r: &Request<'_>) -> Reply {
     Ok(json!({}))
 }
 
-async fn list_tags(r: &Request<'_>) -> Reply {
+async fn list_tags(r: &Request<'_>) -> OpResult {
     let tags = r.engine.list_tags(&r.required("resourceArn")?).await?;
     let list: Vec<Value> = tags
         .iter()
@@ -458,7 +458,7 @@ async fn list_tags(r: &Request<'_>) -> Reply {
     Ok(json!({ "tags": list }))
 }
 
-async fn create_activity(r: &Request<'_>) -> Reply {
+async fn create_activity(r: &Request<'_>) -> OpResult {
     let a = r
         .engine
         .create_activity(r.region, r.account, &r.required("name")?, r.tags())
@@ -466,7 +466,7 @@ async fn create_activity(r: &Request<'_>) -> Reply {
     Ok(json!({ "activityArn": a.arn, "creationDate": wire::timestamp(a.creation_date) }))
 }
 
-async fn describe_activity(r: &Request<'_>) -> Reply {
+async fn describe_activity(r: &Request<'_>) -> OpResult {
     let a = r
         .engine
         .describe_activity(&r.required("activityArn")?)
@@ -479,14 +479,14 @@ async fn describe_activity(r: &Request<'_>) -> Reply {
     }))
 }
 
-async fn delete_activity(r: &Request<'_>) -> Reply {
+async fn delete_activity(r: &Request<'_>) -> OpResult {
     r.engine
         .delete_activity(&r.required("activityArn")?)
         .await?;
     Ok(json!({}))
 }
 
-async fn list_activities(r: &Request<'_>) -> Reply {
+async fn list_activities(r: &Request<'_>) -> OpResult {
     let all = r.engine.list_activities(r.region, r.account).await?;
     let (items, next) = page(all, r.usize("maxResults"), r.str("nextToken"))?;
     let activities: Vec<Value> = items
@@ -499,7 +499,7 @@ async fn list_activities(r: &Request<'_>) -> Reply {
 }
 
 /// Long poll: answers `{}` (no `taskToken`) when no task arrived within 60 seconds.
-async fn get_activity_task(r: &Request<'_>) -> Reply {
+async fn get_activity_task(r: &Request<'_>) -> OpResult {
     let task = r
         .engine
         .get_activity_task(&r.required("activityArn")?, r.str("workerName"))
@@ -510,28 +510,28 @@ async fn get_activity_task(r: &Request<'_>) -> Reply {
     })
 }
 
-async fn send_task_success(r: &Request<'_>) -> Reply {
+async fn send_task_success(r: &Request<'_>) -> OpResult {
     r.engine
         .send_task_success(&r.required("taskToken")?, &r.required("output")?)
         .await?;
     Ok(json!({}))
 }
 
-async fn send_task_failure(r: &Request<'_>) -> Reply {
+async fn send_task_failure(r: &Request<'_>) -> OpResult {
     r.engine
         .send_task_failure(&r.required("taskToken")?, r.str("error"), r.str("cause"))
         .await?;
     Ok(json!({}))
 }
 
-async fn send_task_heartbeat(r: &Request<'_>) -> Reply {
+async fn send_task_heartbeat(r: &Request<'_>) -> OpResult {
     r.engine
         .send_task_heartbeat(&r.required("taskToken")?)
         .await?;
     Ok(json!({}))
 }
 
-async fn redrive_execution(r: &Request<'_>) -> Reply {
+async fn redrive_execution(r: &Request<'_>) -> OpResult {
     let date = r
         .engine
         .redrive_execution(&r.required("executionArn")?, r.str("clientToken"))
@@ -539,7 +539,7 @@ async fn redrive_execution(r: &Request<'_>) -> Reply {
     Ok(json!({ "redriveDate": wire::timestamp(date) }))
 }
 
-async fn publish_state_machine_version(r: &Request<'_>) -> Reply {
+async fn publish_state_machine_version(r: &Request<'_>) -> OpResult {
     let v = r
         .engine
         .publish_state_machine_version(
@@ -551,7 +551,7 @@ async fn publish_state_machine_version(r: &Request<'_>) -> Reply {
     Ok(json!({ "stateMachineVersionArn": v.arn, "creationDate": wire::timestamp(v.creation_date) }))
 }
 
-async fn list_state_machine_versions(r: &Request<'_>) -> Reply {
+async fn list_state_machine_versions(r: &Request<'_>) -> OpResult {
     let all = r
         .engine
         .list_state_machine_versions(&r.required("stateMachineArn")?)
@@ -566,7 +566,7 @@ async fn list_state_machine_versions(r: &Request<'_>) -> Reply {
     Ok(out)
 }
 
-async fn delete_state_machine_version(r: &Request<'_>) -> Reply {
+async fn delete_state_machine_version(r: &Request<'_>) -> OpResult {
     r.engine
         .delete_state_machine_version(&r.required("stateMachineVersionArn")?)
         .await?;
@@ -593,7 +593,7 @@ fn routing(r: &Request<'_>) -> Option<Vec<Route>> {
     )
 }
 
-async fn create_state_machine_alias(r: &Request<'_>) -> Reply {
+async fn create_state_machine_alias(r: &Request<'_>) -> OpResult {
     let alias = r
         .engine
         .create_state_machine_alias(CreateAlias {
@@ -607,7 +607,7 @@ async fn create_state_machine_alias(r: &Request<'_>) -> Reply {
     )
 }
 
-async fn describe_state_machine_alias(r: &Request<'_>) -> Reply {
+async fn describe_state_machine_alias(r: &Request<'_>) -> OpResult {
     let alias = r
         .engine
         .describe_state_machine_alias(&r.required("stateMachineAliasArn")?)
@@ -615,7 +615,7 @@ async fn describe_state_machine_alias(r: &Request<'_>) -> Reply {
     Ok(wire::describe_alias(&alias))
 }
 
-async fn update_state_machine_alias(r: &Request<'_>) -> Reply {
+async fn update_state_machine_alias(r: &Request<'_>) -> OpResult {
     let alias = r
         .engine
         .update_state_machine_alias(
@@ -627,14 +627,14 @@ async fn update_state_machine_alias(r: &Request<'_>) -> Reply {
     Ok(json!({ "updateDate": wire::timestamp(alias.update_date) }))
 }
 
-async fn delete_state_machine_alias(r: &Request<'_>) -> Reply {
+async fn delete_state_machine_alias(r: &Request<'_>) -> OpResult {
     r.engine
         .delete_state_machine_alias(&r.required("stateMachineAliasArn")?)
         .await?;
     Ok(json!({}))
 }
 
-async fn list_state_machine_aliases(r: &Request<'_>) -> Reply {
+async fn list_state_machine_aliases(r: &Request<'_>) -> OpResult {
     let all = r
         .engine
         .list_state_machine_aliases(&r.required("stateMachineArn")?)
@@ -649,7 +649,7 @@ async fn list_state_machine_aliases(r: &Request<'_>) -> Reply {
     Ok(out)
 }
 
-async fn test_state(r: &Request<'_>) -> Reply {
+async fn test_state(r: &Request<'_>) -> OpResult {
     let member = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
     let mock = r.body.get("mock").filter(|m| m.is_object()).map(|m| {
         let error_output =
@@ -658,6 +658,7 @@ async fn test_state(r: &Request<'_>) -> Reply {
                 .map(|e| asl::history::ErrorCause {
                     error: member(e, "error"),
                     cause: member(e, "cause"),
+                    location: None,
                 });
         let field_validation = match m.get("fieldValidationMode").and_then(Value::as_str) {
             Some("PRESENT") => FieldValidation::Present,

@@ -45,16 +45,35 @@ pub enum Rejection {
     Validation(String),
 }
 
-/// All 37 operation names in the model, sorted.
-pub fn operations() -> &'static [&'static str] {
-    &MODEL.operation_names
+/// Which API a request addresses: its `X-Amz-Target` prefix and the model it is validated
+/// against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// AWS Step Functions (`AWSStepFunctions.<Op>`, `model.json`).
+    StepFunctions,
+    /// stepwise's own operations (`Stepwise.<Op>`, `stepwise-model.json`).
+    Stepwise,
+}
+
+impl Service {
+    fn model(self) -> &'static Model {
+        match self {
+            Service::StepFunctions => &MODEL,
+            Service::Stepwise => &STEPWISE_MODEL,
+        }
+    }
+}
+
+/// The operation names of `service`'s model, sorted (37 for Step Functions).
+pub fn operations(service: Service) -> &'static [&'static str] {
+    &service.model().operation_names
 }
 
 /// Validates a request body (already parsed as a JSON object) against
 /// operation `op`'s input shape. An operation the model does not know is not
 /// validated (`Ok`); routing decides what to answer for it.
-pub fn validate(op: &str, body: &Map<String, Value>) -> Result<(), Rejection> {
-    let Some(Shape::Structure(input)) = MODEL.operations.get(op).map(|s| &**s) else {
+pub fn validate(service: Service, op: &str, body: &Map<String, Value>) -> Result<(), Rejection> {
+    let Some(Shape::Structure(input)) = service.model().operations.get(op).map(|s| &**s) else {
         return Ok(());
     };
     let mut errors = Vec::new();
@@ -158,14 +177,21 @@ struct Model {
 
 static MODEL_JSON: &str = include_str!("model.json");
 
-static MODEL: LazyLock<Model> = LazyLock::new(|| {
+static MODEL: LazyLock<Model> = LazyLock::new(|| load(MODEL_JSON));
+
+/// stepwise's extension operations, in the same format (written by hand).
+static STEPWISE_MODEL_JSON: &str = include_str!("stepwise-model.json");
+
+static STEPWISE_MODEL: LazyLock<Model> = LazyLock::new(|| load(STEPWISE_MODEL_JSON));
+
+fn load(text: &str) -> Model {
     // The data is compiled in and covered by tests; should it ever fail to
     // load, validation is skipped rather than taking the server down.
-    build_model(MODEL_JSON).unwrap_or_else(|_| Model {
+    build_model(text).unwrap_or_else(|_| Model {
         operations: HashMap::new(),
         operation_names: Vec::new(),
     })
-});
+}
 
 /// The model's shape of execution and task payloads.
 const PAYLOAD_SHAPE: &str = "SensitiveData";
@@ -580,7 +606,7 @@ mod tests {
         let Value::Object(map) = body else {
             panic!("test body must be an object");
         };
-        validate(op, &map)
+        validate(Service::StepFunctions, op, &map)
     }
 
     fn validation(msg: &str) -> Result<(), Rejection> {
@@ -597,7 +623,7 @@ mod tests {
 
     #[test]
     fn model_loads_with_all_operations() {
-        let ops = operations();
+        let ops = operations(Service::StepFunctions);
         assert_eq!(ops.len(), 37);
         assert!(ops.windows(2).all(|w| w[0] < w[1]), "sorted");
         for op in [
@@ -613,10 +639,37 @@ mod tests {
     }
 
     #[test]
+    fn stepwise_model_loads() {
+        assert!(build_model(STEPWISE_MODEL_JSON).is_ok());
+        let ops = operations(Service::Stepwise);
+        for op in [
+            "BulkRedrive",
+            "DescribeBulkRedrive",
+            "DescribeExecutionRedrives",
+        ] {
+            assert!(ops.contains(&op), "{op}");
+        }
+        let body = json!({"stateMachineArn": SM, "statusFilter": ["DONE"], "minRedriveCount": -1});
+        let refused = validate(
+            Service::Stepwise,
+            "BulkRedrive",
+            body.as_object().expect("an object"),
+        );
+        assert!(
+            matches!(&refused, Err(Rejection::Validation(m)) if m.starts_with("2 validation errors detected")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
     fn payloads_are_measured_in_utf8_bytes() {
         let start = |input: String| {
             let body = json!({"stateMachineArn": SM, "input": input});
-            validate("StartExecution", body.as_object().expect("an object"))
+            validate(
+                Service::StepFunctions,
+                "StartExecution",
+                body.as_object().expect("an object"),
+            )
         };
         assert!(start("x".repeat(262_144)).is_ok());
         // 100,000 characters, 300,000 bytes.
@@ -627,7 +680,11 @@ mod tests {
         );
         // Names still count characters: 80 three-byte characters are a valid length.
         let named = json!({"stateMachineArn": SM, "name": "é".repeat(80)});
-        let named = validate("StartExecution", named.as_object().expect("an object"));
+        let named = validate(
+            Service::StepFunctions,
+            "StartExecution",
+            named.as_object().expect("an object"),
+        );
         assert!(!matches!(&named, Err(Rejection::Validation(m)) if m.contains("length")));
     }
 

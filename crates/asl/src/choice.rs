@@ -17,7 +17,7 @@ use serde_json::{Map, Number, Value};
 use crate::definition::Payload;
 use crate::jsonpath::{JsonPath, Root};
 use crate::template::Template;
-use crate::{jsonata, timestamp, StatesError};
+use crate::{jsonata, timestamp, ErrorCause};
 
 /// One entry of a Choice state's `Choices`.
 #[derive(Debug, Clone)]
@@ -146,7 +146,7 @@ pub fn select<'c>(
     input: &Value,
     context: &Value,
     variables: &Map<String, Value>,
-) -> Result<Option<&'c Choice>, StatesError> {
+) -> Result<Option<&'c Choice>, ErrorCause> {
     for choice in choices {
         if let Condition::Rule(rule) = &choice.condition {
             if rule.evaluate(input, context, variables)? {
@@ -165,7 +165,7 @@ impl Rule {
         input: &Value,
         context: &Value,
         variables: &Map<String, Value>,
-    ) -> Result<bool, StatesError> {
+    ) -> Result<bool, ErrorCause> {
         self.eval(&Roots {
             input,
             context,
@@ -173,7 +173,7 @@ impl Rule {
         })
     }
 
-    fn eval(&self, roots: &Roots) -> Result<bool, StatesError> {
+    fn eval(&self, roots: &Roots) -> Result<bool, ErrorCause> {
         match &self.0 {
             Node::And(rules) => {
                 for rule in rules {
@@ -232,9 +232,9 @@ impl Roots<'_> {
         path.select(root)
     }
 
-    fn require(&self, path: &JsonPath) -> Result<Value, StatesError> {
+    fn require(&self, path: &JsonPath) -> Result<Value, ErrorCause> {
         self.resolve(path).ok_or_else(|| {
-            StatesError::runtime(format!(
+            ErrorCause::runtime(format!(
                 "Invalid path '{}': The choice state's condition path references an invalid value.",
                 path.text()
             ))
@@ -529,7 +529,7 @@ mod tests {
     use super::*;
 
     /// Evaluates the rule `rule` (JSON text) on `input` (JSON text).
-    fn eval(rule: &str, input: &str) -> Result<bool, StatesError> {
+    fn eval(rule: &str, input: &str) -> Result<bool, ErrorCause> {
         let parse = |text: &str| serde_json::from_str::<Value>(text).expect("test JSON");
         let rule = parse(rule);
         let rule = parse_rule(rule.as_object().expect("an object"), "/r", &[]).expect("valid");
@@ -622,11 +622,7 @@ mod tests {
             let cause = format!(
                 "Invalid path '{path}': The choice state's condition path references an invalid value."
             );
-            assert_eq!(
-                eval(rule, input),
-                Err(StatesError::runtime(cause)),
-                "{rule}"
-            );
+            assert_eq!(eval(rule, input), Err(ErrorCause::runtime(cause)), "{rule}");
         }
     }
 
@@ -706,8 +702,6 @@ mod corpus {
 
     use super::*;
 
-    const CASES: &str = "/work/shared/conformance/cases/choice_operators";
-
     /// The state the recorded execution went to after `choice_state`.
     fn recorded_branch(case: &Value, choice_state: &str) -> Option<String> {
         let states = case["definition"]["States"].as_object()?;
@@ -754,10 +748,11 @@ mod corpus {
 
     #[test]
     fn agrees_with_recorded_aws_executions() {
-        let Ok(dir) = std::fs::read_dir(CASES) else {
-            println!("skipped: {CASES} is absent");
+        let Some(cases) = crate::shared_dir::shared_path("conformance/cases/choice_operators")
+        else {
             return;
         };
+        let dir = std::fs::read_dir(&cases).expect("the corpus folder is readable");
         let mut files: Vec<_> = dir.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         files.sort();
         let (mut agree, mut skipped, mut disagree) = (0, 0, Vec::new());

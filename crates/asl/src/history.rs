@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::error::ErrorCause;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEvent {
     pub id: u64,
@@ -151,15 +153,6 @@ impl TaskFamily {
             TaskFamily::Task => "Task",
         }
     }
-}
-
-/// The optional `error` and `cause` of a failure event.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ErrorCause {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cause: Option<String>,
 }
 
 impl EventDetails {

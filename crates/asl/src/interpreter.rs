@@ -10,8 +10,8 @@ use crate::choice::{self, Condition};
 use crate::definition::{
     ContextUse, Definition, Machine, Payload, QueryLanguage, Source, State, StateKind,
 };
-use crate::error::{names, StatesError};
-use crate::history::{ErrorCause, EventDetails, HistoryEvent};
+use crate::error::{names, ErrorCause};
+use crate::history::{EventDetails, HistoryEvent};
 use crate::io;
 use crate::jsonata::{self, Env, States};
 use crate::template::Scope;
@@ -20,6 +20,7 @@ use crate::{timestamp, Entropy};
 mod container;
 mod exit;
 mod map_run;
+mod restart;
 mod runtime;
 mod signal;
 mod tasks;
@@ -27,6 +28,7 @@ pub mod test_state;
 mod wait;
 
 pub use map_run::{exceeded_tolerance, tolerance_exceeded, MapRunSpec, S3Call};
+pub use restart::{replace_input, restart_at, RestartError};
 pub use runtime::{
     Container, Current, Dispatch, ExecutionInfo, Lane, LaneStatus, Limits, Runtime, Status,
     TaskOutcome, TaskPhase, TaskRun,
@@ -237,10 +239,10 @@ impl<'a> Run<'a> {
                 let prev = self.last();
                 self.push(
                     prev,
-                    EventDetails::ExecutionTimedOut(ErrorCause {
-                        error: Some(names::TIMEOUT.into()),
-                        cause: Some("The execution has timed out.".into()),
-                    }),
+                    EventDetails::ExecutionTimedOut(ErrorCause::new(
+                        names::TIMEOUT,
+                        "The execution has timed out.",
+                    )),
                 );
                 self.rt.status = Status::TimedOut;
             }
@@ -271,10 +273,7 @@ impl<'a> Run<'a> {
             };
             let Some(state) = self.state_def(&name) else {
                 let cause = format!("The state '{name}' does not exist");
-                return ScopeEnd::Failed(ErrorCause {
-                    error: Some(names::RUNTIME.into()),
-                    cause: Some(cause),
-                });
+                return ScopeEnd::Failed(ErrorCause::new(names::RUNTIME, cause));
             };
             let events = self.out.events.len();
             let entered_id = match entered {
@@ -395,7 +394,7 @@ impl<'a> Run<'a> {
         context
     }
 
-    fn execute(&mut self, state: &State, raw: &Value) -> Result<Outcome, StatesError> {
+    fn execute(&mut self, state: &State, raw: &Value) -> Result<Outcome, ErrorCause> {
         let context = self.context(state);
         let jsonata = state.query_language == QueryLanguage::Jsonata;
         match &state.kind {
@@ -453,7 +452,7 @@ impl<'a> Run<'a> {
                     }
                 }
                 let Some(next) = chosen.map(|c| c.next.clone()).or_else(|| default.clone()) else {
-                    return Err(StatesError::new("States.NoChoiceMatched", "No Matches!"));
+                    return Err(ErrorCause::new(names::NO_CHOICE_MATCHED, "No Matches!"));
                 };
                 let assign = chosen
                     .and_then(|c| c.assign.as_ref())
@@ -469,7 +468,7 @@ impl<'a> Run<'a> {
                 let effective = self.apply_path(&state.input_path, raw, &context)?;
                 let chosen = choice::select(choices, &effective, &context, &self.vars)?;
                 let Some(next) = chosen.map(|c| c.next.clone()).or_else(|| default.clone()) else {
-                    return Err(StatesError::new("States.NoChoiceMatched", "No Matches!"));
+                    return Err(ErrorCause::new(names::NO_CHOICE_MATCHED, "No Matches!"));
                 };
                 let assign = chosen
                     .and_then(|c| c.assign.as_ref())
@@ -498,10 +497,11 @@ impl<'a> Run<'a> {
             StateKind::Fail { error, cause } => Ok(Outcome::Fail(ErrorCause {
                 error: self.fail_field(state, error, "ErrorPath", raw, &context)?,
                 cause: self.fail_field(state, cause, "CausePath", raw, &context)?,
+                location: None,
             })),
             StateKind::Task(task) => self.task(state, task, raw, &context),
             StateKind::Parallel(_) | StateKind::Map(_) => self.container(state, raw, &context),
-            StateKind::Unsupported(ty) => Err(StatesError::runtime(format!(
+            StateKind::Unsupported(ty) => Err(ErrorCause::runtime(format!(
                 "The state type '{ty}' is not supported by this version of stepwise."
             ))),
         }
@@ -513,7 +513,7 @@ impl<'a> Run<'a> {
         state: &State,
         template: &jsonata::Template,
         states: States,
-    ) -> Result<Value, StatesError> {
+    ) -> Result<Value, ErrorCause> {
         let mut env = Env {
             states,
             variables: &self.vars,
@@ -533,14 +533,14 @@ impl<'a> Run<'a> {
         field: &str,
         states: States,
         (min, max): (i64, i64),
-    ) -> Result<i64, StatesError> {
+    ) -> Result<i64, ErrorCause> {
         let value = self.render(state, template, states)?;
         let Some(n) = value.as_f64() else {
             let e = template.unexpected_type(field, "number", &value);
             return Err(self.evaluation_failed(state, e));
         };
         if n.fract() != 0.0 || n < min as f64 || n > max as f64 {
-            let e = StatesError::query(
+            let e = ErrorCause::query(
                 format!("The {field} field must be an integer between {min} and {max}, but was: {value}"),
                 Some(field.to_owned()),
             );
@@ -550,8 +550,8 @@ impl<'a> Run<'a> {
     }
 
     /// Records `EvaluationFailed` for a `States.QueryEvaluationError` raised in `state`.
-    fn evaluation_failed(&mut self, state: &State, e: StatesError) -> StatesError {
-        if e.error == names::QUERY_EVALUATION_ERROR {
+    fn evaluation_failed(&mut self, state: &State, e: ErrorCause) -> ErrorCause {
+        if e.is(names::QUERY_EVALUATION_ERROR) {
             let (entered, after) = self
                 .cur()
                 .map(|c| (c.entered_event_id.unwrap_or_default(), c.entered_after))
@@ -567,7 +567,7 @@ impl<'a> Run<'a> {
                 prev,
                 EventDetails::EvaluationFailed {
                     state: state.name.clone(),
-                    error: e.error.clone(),
+                    error: e.error_name().to_owned(),
                     cause: cause.unwrap_or_default(),
                     location: e.location.clone(),
                 },
@@ -583,13 +583,13 @@ impl<'a> Run<'a> {
         field: &str,
         raw: &Value,
         context: &Value,
-    ) -> Result<Option<String>, StatesError> {
+    ) -> Result<Option<String>, ErrorCause> {
         let value = match source {
             Source::None => return Ok(None),
             Source::Literal(s) => return Ok(Some(s.clone())),
             Source::Jsonata(t) => self.render(state, t, States::new(raw, context))?,
             Source::Path(path) => select(path, raw, context, &self.vars).ok_or_else(|| {
-                StatesError::runtime(format!(
+                ErrorCause::runtime(format!(
                     "The JSONPath '{}' specified for the field '{}' could not be found in the input '{}'",
                     path.text(),
                     field,
@@ -613,19 +613,22 @@ impl<'a> Run<'a> {
         field: &io::PathField,
         value: &Value,
         context: &Value,
-    ) -> Result<Value, StatesError> {
+    ) -> Result<Value, ErrorCause> {
         io::select(field, value, context, Some(&self.vars))
     }
 
     /// A runtime error in a state, with AWS's prefix naming the state and its entry event.
-    fn state_error(&self, state: &State, entered_id: u64, e: StatesError) -> ErrorCause {
+    fn state_error(&self, state: &State, entered_id: u64, e: ErrorCause) -> ErrorCause {
         let cause = format!(
             "An error occurred while executing the state '{}' (entered at the event id #{}). {}",
-            state.name, entered_id, e.cause
+            state.name,
+            entered_id,
+            e.cause_text()
         );
         ErrorCause {
-            error: Some(e.error),
+            error: e.error,
             cause: Some(cause),
+            location: None,
         }
     }
 
@@ -641,10 +644,7 @@ impl<'a> Run<'a> {
             "The execution reached the maximum number of history events ({}).",
             self.limits.max_history_events
         );
-        self.fail(ErrorCause {
-            error: Some(names::RUNTIME.into()),
-            cause: Some(cause),
-        });
+        self.fail(ErrorCause::new(names::RUNTIME, cause));
     }
 
     fn fail(&mut self, ec: ErrorCause) {

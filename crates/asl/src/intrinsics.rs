@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use crate::jsonpath::{json_eq, JsonPath, Root};
 use crate::template::Scope;
-use crate::{Entropy, StatesError};
+use crate::{Entropy, ErrorCause};
 
 /// Whether a string is an intrinsic function call rather than a path.
 pub fn is_intrinsic(s: &str) -> bool {
@@ -56,13 +56,13 @@ impl Intrinsic {
     }
 
     /// Evaluates the call.
-    pub fn eval(&self, scope: &mut Scope) -> Result<Value, StatesError> {
+    pub fn eval(&self, scope: &mut Scope) -> Result<Value, ErrorCause> {
         self.eval_field(scope, "")
     }
 
     /// Evaluates the call for the named field (`key.$`, `CausePath`, ...), which a missing
     /// path's `States.Runtime` error names.
-    pub fn eval_field(&self, scope: &mut Scope, field: &str) -> Result<Value, StatesError> {
+    pub fn eval_field(&self, scope: &mut Scope, field: &str) -> Result<Value, ErrorCause> {
         self.call.eval(scope, field)
     }
 }
@@ -250,7 +250,7 @@ enum Arg {
 }
 
 impl Call {
-    fn eval(&self, scope: &mut Scope, field: &str) -> Result<Value, StatesError> {
+    fn eval(&self, scope: &mut Scope, field: &str) -> Result<Value, ErrorCause> {
         let mut values = Vec::with_capacity(self.args.len());
         for (i, arg) in self.args.iter().enumerate() {
             let v = match arg {
@@ -259,11 +259,11 @@ impl Call {
                 Arg::Path(p) => resolve(p, scope, field)?,
                 Arg::Call(c) => c.eval(scope, field)?,
             };
-            self.func.check(i, &v).map_err(StatesError::intrinsic)?;
+            self.func.check(i, &v).map_err(ErrorCause::intrinsic)?;
             values.push(v);
         }
         self.apply(values, scope.entropy)
-            .map_err(StatesError::intrinsic)
+            .map_err(ErrorCause::intrinsic)
     }
 
     fn apply(&self, args: Vec<Value>, entropy: &mut Entropy) -> Result<Value, String> {
@@ -477,7 +477,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn resolve(path: &JsonPath, scope: &Scope, field: &str) -> Result<Value, StatesError> {
+fn resolve(path: &JsonPath, scope: &Scope, field: &str) -> Result<Value, ErrorCause> {
     let root = match path.root() {
         Root::Input => Some(scope.input),
         Root::Context => Some(scope.context),
@@ -488,13 +488,13 @@ fn resolve(path: &JsonPath, scope: &Scope, field: &str) -> Result<Value, StatesE
 }
 
 /// AWS's error for a path that does not resolve in a payload template or intrinsic.
-pub(crate) fn missing_path(path: &JsonPath, field: &str, input: &Value) -> StatesError {
+pub(crate) fn missing_path(path: &JsonPath, field: &str, input: &Value) -> ErrorCause {
     let field = if field.is_empty() {
         String::new()
     } else {
         format!(" specified for the field '{field}'")
     };
-    StatesError::runtime(format!(
+    ErrorCause::runtime(format!(
         "The JSONPath '{}'{field} could not be found in the input '{input}'",
         path.text()
     ))
@@ -753,7 +753,7 @@ mod tests {
     use crate::jsonpath::ReferencePath;
     use serde_json::json;
 
-    fn eval(text: &str, input: &Value) -> Result<Value, StatesError> {
+    fn eval(text: &str, input: &Value) -> Result<Value, ErrorCause> {
         let context = json!({"Execution": {"Name": "exec-1"}, "StateMachine": {"Id": "arn:x", "Name": "sm-name"}});
         let vars: Map<String, Value> = json!({"v": {"n": 3}})
             .as_object()
@@ -762,7 +762,7 @@ mod tests {
         let mut entropy = Entropy::new(7);
         let mut scope = Scope::new(input, &context, &mut entropy);
         scope.variables = Some(&vars);
-        let f = Intrinsic::parse(text).map_err(|e| StatesError::new("parse", e))?;
+        let f = Intrinsic::parse(text).map_err(|e| ErrorCause::new("parse", e))?;
         f.eval_field(&mut scope, "r.$")
     }
 
@@ -772,8 +772,8 @@ mod tests {
             "s": "a,b", "n": 1.5, "i": 2, "arr": [1, 2, 2, [1], [1]], "o": {"Arg1": 1, "Arg2": []},
             "f": 1.0, "big": 1e21, "t": "x={}", "deep": {"k": [1.25, "s", null]}
         });
-        let ok = |v: Value| Ok::<Value, StatesError>(v);
-        let cases: Vec<(&str, Result<Value, StatesError>)> = vec![
+        let ok = |v: Value| Ok::<Value, ErrorCause>(v);
+        let cases: Vec<(&str, Result<Value, ErrorCause>)> = vec![
             ("States.Format('a {} b {}', 1, 'x')", ok(json!("a 1 b x"))),
             ("States.Format('esc \\{\\} {}', $.i)", ok(json!("esc {} 2"))),
             ("States.Format('it\\'s {}', $.o)", ok(json!("it's {Arg1=1, Arg2=[]}"))),
@@ -809,13 +809,13 @@ mod tests {
             ("States.StringSplit(States.Format('{},,x', $.s), ',')", ok(json!(["a", "b", "x"]))),
             ("States.MathRandom(5, 6)", ok(json!(5))),
             ("States.ArrayGetItem(States.StringSplit($$.StateMachine.Name, '-'), 0)", ok(json!("sm"))),
-            ("States.ArrayGetItem($.arr, 9)", Err(StatesError::intrinsic("The index 9 is out of bounds for an array of length 5 in States.ArrayGetItem"))),
-            ("States.Format('{} {}', 1)", Err(StatesError::intrinsic("Number of arguments in States.Format do not match the number of placeholders: 2 placeholders, 1 arguments"))),
-            ("States.StringToJson($.s)", Err(StatesError::intrinsic("Invalid JSON string passed to States.StringToJson: expected value at line 1 column 1"))),
-            ("States.ArrayLength($.s)", Err(StatesError::intrinsic("The first argument of States.ArrayLength must be an array, but was: \"a,b\""))),
-            ("States.Base64Decode('%%%')", Err(StatesError::intrinsic("The input to States.Base64Decode is not valid base64"))),
-            ("States.ArrayRange(0, 5000, 1)", Err(StatesError::intrinsic("The result would exceed 1000 elements in States.ArrayRange"))),
-            ("States.Array($.missing)", Err(StatesError::runtime(format!("The JSONPath '$.missing' specified for the field 'r.$' could not be found in the input '{input}'")))),
+            ("States.ArrayGetItem($.arr, 9)", Err(ErrorCause::intrinsic("The index 9 is out of bounds for an array of length 5 in States.ArrayGetItem"))),
+            ("States.Format('{} {}', 1)", Err(ErrorCause::intrinsic("Number of arguments in States.Format do not match the number of placeholders: 2 placeholders, 1 arguments"))),
+            ("States.StringToJson($.s)", Err(ErrorCause::intrinsic("Invalid JSON string passed to States.StringToJson: expected value at line 1 column 1"))),
+            ("States.ArrayLength($.s)", Err(ErrorCause::intrinsic("The first argument of States.ArrayLength must be an array, but was: \"a,b\""))),
+            ("States.Base64Decode('%%%')", Err(ErrorCause::intrinsic("The input to States.Base64Decode is not valid base64"))),
+            ("States.ArrayRange(0, 5000, 1)", Err(ErrorCause::intrinsic("The result would exceed 1000 elements in States.ArrayRange"))),
+            ("States.Array($.missing)", Err(ErrorCause::runtime(format!("The JSONPath '$.missing' specified for the field 'r.$' could not be found in the input '{input}'")))),
         ];
         for (text, want) in cases {
             assert_eq!(eval(text, &input), want, "{text}");
@@ -896,12 +896,11 @@ mod tests {
     /// Pass state with `Parameters`, comparing with the recorded `PassStateExited` output.
     #[test]
     fn corpus_pass_states() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/conformance/cases/intrinsic_functions");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            println!("skipped: {} is absent", dir.display());
+        let Some(dir) = crate::shared_dir::shared_path("conformance/cases/intrinsic_functions")
+        else {
             return;
         };
+        let entries = std::fs::read_dir(&dir).expect("the corpus folder is readable");
         let (mut passed, mut failures) = (0, Vec::new());
         for entry in entries.flatten() {
             let Ok(text) = std::fs::read_to_string(entry.path()) else {

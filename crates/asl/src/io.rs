@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::jsonpath::{JsonPath, ReferencePath, Root};
-use crate::StatesError;
+use crate::ErrorCause;
 
 /// An `InputPath` or `OutputPath` field.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub fn input_path(
     field: &PathField,
     scope_input: &Value,
     context: &Value,
-) -> Result<Value, StatesError> {
+) -> Result<Value, ErrorCause> {
     select(field, scope_input, context, None)
 }
 
@@ -40,7 +40,7 @@ pub fn output_path(
     field: &PathField,
     output: &Value,
     context: &Value,
-) -> Result<Value, StatesError> {
+) -> Result<Value, ErrorCause> {
     select(field, output, context, None)
 }
 
@@ -50,7 +50,7 @@ pub fn select(
     input: &Value,
     context: &Value,
     variables: Option<&Map<String, Value>>,
-) -> Result<Value, StatesError> {
+) -> Result<Value, ErrorCause> {
     let path = match field {
         PathField::Default => return Ok(input.clone()),
         PathField::Null => return Ok(Value::Object(Map::new())),
@@ -63,9 +63,8 @@ pub fn select(
             .and_then(|vars| vars.get(name))
             .ok_or_else(|| format!("No results for path: {}", path.normalized())),
     };
-    root.and_then(|r| path.query(r)).map_err(|reason| {
-        StatesError::runtime(format!("Invalid path '{}' : {reason}", path.text()))
-    })
+    root.and_then(|r| path.query(r))
+        .map_err(|reason| ErrorCause::runtime(format!("Invalid path '{}' : {reason}", path.text())))
 }
 
 /// Applies `ResultPath`: combines the state's raw input with its result.
@@ -73,7 +72,7 @@ pub fn result_path(
     field: &ResultPathField,
     state_input: Value,
     result: Value,
-) -> Result<Value, StatesError> {
+) -> Result<Value, ErrorCause> {
     match field {
         ResultPathField::Default => Ok(result),
         ResultPathField::Null => Ok(state_input),
@@ -98,7 +97,7 @@ mod tests {
             .as_object()
             .cloned()
             .unwrap_or_default();
-        let runtime = |c: &str| Err(StatesError::runtime(c));
+        let runtime = |c: &str| Err(ErrorCause::runtime(c));
         let cases = [
             (PathField::Default, Ok(input.clone())),
             (PathField::Null, Ok(json!({}))),
@@ -151,7 +150,7 @@ mod tests {
             (reference("$.r.s"), Ok(json!({"a": 1, "r": {"s": "R"}}))),
             (
                 reference("$.a.b"),
-                Err(StatesError::new(
+                Err(ErrorCause::new(
                     "States.ReferencePathConflict",
                     "Unable to apply ReferencePath $.a.b to input {\"a\":1}",
                 )),

@@ -23,7 +23,7 @@ use jsonata_core::parser;
 use jsonata_core::value::JValue;
 use serde_json::{Map, Number, Value};
 
-use crate::{timestamp, Entropy, StatesError};
+use crate::{timestamp, Entropy, ErrorCause};
 
 /// Diagnostic codes of definitions whose expressions AWS refuses.
 pub mod codes {
@@ -258,7 +258,7 @@ impl Template {
     }
 
     /// Produces the field's value.
-    pub fn render(&self, env: &mut Env) -> Result<Value, StatesError> {
+    pub fn render(&self, env: &mut Env) -> Result<Value, ErrorCause> {
         let entropy = Rc::new(RefCell::new(env.entropy.clone()));
         let out = self.root.render(&mut Run {
             env: &*env,
@@ -292,9 +292,9 @@ impl Template {
 
     /// A `States.QueryEvaluationError` for a result of the wrong JSON type, quoting the
     /// expression when the field is one.
-    pub fn unexpected_type(&self, field: &str, expected: &str, value: &Value) -> StatesError {
+    pub fn unexpected_type(&self, field: &str, expected: &str, value: &Value) -> ErrorCause {
         let source = self.expression().map_or("", Expression::source);
-        StatesError::query(
+        ErrorCause::query(
             format!(
                 "The JSONata expression '{source}' specified for the field '{field}' returned an unexpected result type. Expected '{expected}', but was '{}' for value: {value}",
                 type_name(value)
@@ -340,7 +340,7 @@ impl Node {
         }
     }
 
-    fn render(&self, run: &mut Run) -> Result<Value, StatesError> {
+    fn render(&self, run: &mut Run) -> Result<Value, ErrorCause> {
         Ok(match self {
             Node::Literal(v) => v.clone(),
             Node::Expr { field, expr } => run.evaluate(expr, field)?,
@@ -425,7 +425,7 @@ impl Run<'_, '_> {
         Some(value)
     }
 
-    fn evaluate(&mut self, expr: &Expression, field: &str) -> Result<Value, StatesError> {
+    fn evaluate(&mut self, expr: &Expression, field: &str) -> Result<Value, ErrorCause> {
         let mut context = Context::new();
         for name in &expr.names {
             if let Some(v) = self.binding(name) {
@@ -439,7 +439,7 @@ impl Run<'_, '_> {
         };
         let mut evaluator = Evaluator::with_options(context, options);
         let quoted = |what: String| {
-            StatesError::query(
+            ErrorCause::query(
                 format!(
                     "The JSONata expression '{}' specified for the field '{field}' {what}",
                     expr.source

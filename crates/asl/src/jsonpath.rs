@@ -13,12 +13,13 @@
 //! `Test\""Name"`, so a backslash only stops the next character from closing the quote.
 //! [`ReferencePath`] is the restricted, writable form used by `ResultPath` and Choice rules.
 
+use crate::error::names;
 use std::fmt::Write as _;
 
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use crate::StatesError;
+use crate::ErrorCause;
 
 /// What a path is evaluated against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,11 +190,11 @@ impl ReferencePath {
     /// whole target, missing objects on the way are created. Writing through a value that is
     /// not an object (or an array, for an index) fails as AWS does, with
     /// `States.ReferencePathConflict`.
-    pub fn set(&self, mut target: Value, value: Value) -> Result<Value, StatesError> {
+    pub fn set(&self, mut target: Value, value: Value) -> Result<Value, ErrorCause> {
         let steps = &self.path.query.steps;
         if !writable(&target, steps) {
-            return Err(StatesError::new(
-                "States.ReferencePathConflict",
+            return Err(ErrorCause::new(
+                names::REFERENCE_PATH_CONFLICT,
                 format!(
                     "Unable to apply ReferencePath {} to input {}",
                     self.text(),
@@ -1535,12 +1536,12 @@ mod tests {
     #[test]
     fn reference_paths() {
         let conflict = |p: &str, input: &str| {
-            Err(StatesError::new(
+            Err(ErrorCause::new(
                 "States.ReferencePathConflict",
                 format!("Unable to apply ReferencePath {p} to input {input}"),
             ))
         };
-        let cases: Vec<(&str, Value, Result<Value, StatesError>)> = vec![
+        let cases: Vec<(&str, Value, Result<Value, ErrorCause>)> = vec![
             ("$", json!({"a": 1}), Ok(json!("R"))),
             ("$.r", json!({"a": 1}), Ok(json!({"a": 1, "r": "R"}))),
             ("$.a", json!({"a": 1}), Ok(json!({"a": "R"}))),

@@ -17,10 +17,15 @@ pub mod json;
 pub mod jsonata;
 pub mod jsonpath;
 pub mod lint;
-pub mod names;
+pub mod resource_name;
 pub mod task;
 pub mod template;
 pub mod timestamp;
 
 pub use entropy::Entropy;
-pub use error::StatesError;
+pub use error::ErrorCause;
+
+/// How tests find the corpora kept beside the repository (`../shared`).
+#[cfg(test)]
+#[path = "../../../tests/shared_dir.rs"]
+mod shared_dir;

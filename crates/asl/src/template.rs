@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::intrinsics::{is_intrinsic, missing_path, Intrinsic};
 use crate::jsonpath::{JsonPath, Root};
-use crate::{Entropy, StatesError};
+use crate::{Entropy, ErrorCause};
 
 /// What a template, path or intrinsic function is evaluated against.
 pub struct Scope<'a> {
@@ -81,7 +81,7 @@ impl Template {
     }
 
     /// Produces the payload.
-    pub fn render(&self, scope: &mut Scope) -> Result<Value, StatesError> {
+    pub fn render(&self, scope: &mut Scope) -> Result<Value, ErrorCause> {
         self.root.render(scope)
     }
 }
@@ -138,7 +138,7 @@ impl Node {
         }
     }
 
-    fn render(&self, scope: &mut Scope) -> Result<Value, StatesError> {
+    fn render(&self, scope: &mut Scope) -> Result<Value, ErrorCause> {
         Ok(match self {
             Node::Literal(v) => v.clone(),
             Node::Path { field, path } => scope
@@ -172,7 +172,7 @@ mod tests {
         let input = json!({"a": 1, "b": {"c": [1, 2]}, "int-literal": 0});
         let context = json!({"Execution": {"Id": "arn:e"}});
         let vars = json!({"x": {"y": "var"}});
-        let cases: Vec<(Value, Result<Value, StatesError>)> = vec![
+        let cases: Vec<(Value, Result<Value, ErrorCause>)> = vec![
             (json!({"k": "v", "p.$": "$.a", "q.$": "$$.Execution.Id", "r.$": "$x.y"}),
                 Ok(json!({"k": "v", "p": 1, "q": "arn:e", "r": "var"}))),
             (json!({"whole.$": "$", "items.$": "$.b.c[*]", "first.$": "$.b.c[0]"}),
@@ -182,9 +182,9 @@ mod tests {
             (json!({"lit": {"x": [1, 2]}, "s": "$.not_a_path"}),
                 Ok(json!({"lit": {"x": [1, 2]}, "s": "$.not_a_path"}))),
             (json!({"value.$": "$.no_such_jsonpath"}),
-                Err(StatesError::runtime("The JSONPath '$.no_such_jsonpath' specified for the field 'value.$' could not be found in the input '{\"a\":1,\"b\":{\"c\":[1,2]},\"int-literal\":0}'"))),
+                Err(ErrorCause::runtime("The JSONPath '$.no_such_jsonpath' specified for the field 'value.$' could not be found in the input '{\"a\":1,\"b\":{\"c\":[1,2]},\"int-literal\":0}'"))),
             (json!({"v.$": "$nope.x"}),
-                Err(StatesError::runtime("The JSONPath '$nope.x' specified for the field 'v.$' could not be found in the input '{\"a\":1,\"b\":{\"c\":[1,2]},\"int-literal\":0}'"))),
+                Err(ErrorCause::runtime("The JSONPath '$nope.x' specified for the field 'v.$' could not be found in the input '{\"a\":1,\"b\":{\"c\":[1,2]},\"int-literal\":0}'"))),
             (json!("plain"), Ok(json!("plain"))),
         ];
         let vars = vars.as_object().cloned().unwrap_or_default();

@@ -150,7 +150,11 @@ impl Harness {
                 let (error, cause) = error_cause(args);
                 Signal::TaskFinished {
                     task_id,
-                    outcome: TaskOutcome::Failed(ErrorCause { error, cause }),
+                    outcome: TaskOutcome::Failed(ErrorCause {
+                        error,
+                        cause,
+                        location: None,
+                    }),
                 }
             }
             "started" => Signal::TaskStarted {

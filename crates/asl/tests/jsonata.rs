@@ -51,7 +51,9 @@ fn eval(expr: &str) -> Result<Value, String> {
         now: NOW,
         entropy: &mut entropy,
     };
-    template.render(&mut env).map_err(|e| e.cause)
+    template
+        .render(&mut env)
+        .map_err(|e| e.cause.unwrap_or_default())
 }
 
 #[test]

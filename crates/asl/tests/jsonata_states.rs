@@ -152,10 +152,9 @@ fn catch_output_and_assign_see_the_error_output() {
         "Done": {"Type": "Pass", "Output": {"from": "{% $states.input %}", "why": "{% $why %}"}, "End": true}
     }));
     let mut e = Execution::start(def, json!({"k": 1}));
-    e.finish_task(TaskOutcome::Failed(asl::history::ErrorCause {
-        error: Some("Boom".into()),
-        cause: Some("it broke".into()),
-    }));
+    e.finish_task(TaskOutcome::Failed(asl::history::ErrorCause::new(
+        "Boom", "it broke",
+    )));
     assert_eq!(
         e.output(),
         json!({"from": {"error": "Boom", "input": {"k": 1}}, "why": "it broke"})

@@ -27,10 +27,21 @@ impl Sfn {
 
     /// Calls `AWSStepFunctions.<op>`; an AWS error response becomes an `Err` naming its type.
     pub async fn call(&self, op: &str, body: &Value) -> Result<Value> {
+        self.call_target(&format!("AWSStepFunctions.{op}"), body)
+            .await
+    }
+
+    /// Calls one of stepwise's own operations, `Stepwise.<op>`.
+    pub async fn call_stepwise(&self, op: &str, body: &Value) -> Result<Value> {
+        self.call_target(&format!("Stepwise.{op}"), body).await
+    }
+
+    async fn call_target(&self, target: &str, body: &Value) -> Result<Value> {
+        let op = target;
         let response = self
             .http
             .post(&self.endpoint)
-            .header("X-Amz-Target", format!("AWSStepFunctions.{op}"))
+            .header("X-Amz-Target", target)
             .header("Content-Type", "application/x-amz-json-1.0")
             .header("Authorization", AUTHORIZATION)
             .body(body.to_string())

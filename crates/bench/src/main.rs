@@ -1,5 +1,5 @@
 //! `stepwise-bench`: drives a Step Functions endpoint (stepwise, LocalStack, ...) over the AWS
-//! JSON 1.0 protocol with the scenarios of design.md §5, and prints a table of throughput,
+//! JSON 1.0 protocol with the scenarios of docs/design.md §5, and prints a table of throughput,
 //! latency percentiles and server RSS (optionally also as JSON).
 //!
 //! ```sh
@@ -91,6 +91,9 @@ struct Args {
     /// distributed-map: items of the Standard-children variant (0 skips it).
     #[arg(long, default_value_t = 2_000)]
     distributed_standard_items: usize,
+    /// bulk-redrive: failed executions redriven by one bulk redrive.
+    #[arg(long, default_value_t = 1000)]
+    bulk_executions: usize,
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -139,6 +142,7 @@ async fn main() -> Result<()> {
             map_tasks: args.map_tasks,
             distributed_items: args.distributed_items,
             distributed_standard_items: args.distributed_standard_items,
+            bulk_executions: args.bulk_executions,
         },
         run_id: SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis(),
     };

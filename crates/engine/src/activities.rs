@@ -43,13 +43,12 @@ struct Queue {
 
 impl Queues {
     fn exists(&self, activity_arn: &str) -> bool {
-        self.existing
-            .lock()
-            .is_ok_and(|set| set.contains(activity_arn))
+        crate::lock::lock(&self.existing).contains(activity_arn)
     }
 
     fn set_exists(&self, activity_arn: &str, exists: bool) {
-        if let Ok(mut set) = self.existing.lock() {
+        {
+            let mut set = crate::lock::lock(&self.existing);
             if exists {
                 set.insert(activity_arn.to_owned());
             } else {
@@ -60,9 +59,7 @@ impl Queues {
 
     /// Hands a task to a parked poller, or queues it.
     fn push(&self, activity_arn: &str, mut task: ActivityTask) {
-        let Ok(mut map) = self.inner.lock() else {
-            return;
-        };
+        let mut map = crate::lock::lock(&self.inner);
         let queue = map.entry(activity_arn.to_owned()).or_default();
         while let Some(poller) = queue.pollers.pop_front() {
             match poller.send(task) {
@@ -80,7 +77,8 @@ impl Queues {
         activity_arn: &str,
     ) -> std::result::Result<ActivityTask, oneshot::Receiver<ActivityTask>> {
         let (tx, rx) = oneshot::channel();
-        if let Ok(mut map) = self.inner.lock() {
+        {
+            let mut map = crate::lock::lock(&self.inner);
             let queue = map.entry(activity_arn.to_owned()).or_default();
             if let Some(task) = queue.tasks.pop_front() {
                 return Ok(task);
@@ -218,8 +216,15 @@ impl Engine {
         error: Option<String>,
         cause: Option<String>,
     ) -> Result<()> {
-        self.complete_task(token, TaskOutcome::Failed(ErrorCause { error, cause }))
-            .await
+        self.complete_task(
+            token,
+            TaskOutcome::Failed(ErrorCause {
+                error,
+                cause,
+                location: None,
+            }),
+        )
+        .await
     }
 
     /// `SendTaskHeartbeat`.

@@ -170,7 +170,10 @@ pub fn check_role(text: &str) -> Result<()> {
 /// Checks a resource name against AWS's rules (1–80 characters; no whitespace, brackets,
 /// wildcards, special or control characters).
 pub fn check_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.chars().count() > 80 || name.chars().any(asl::names::is_reserved) {
+    if name.is_empty()
+        || name.chars().count() > 80
+        || name.chars().any(asl::resource_name::is_reserved)
+    {
         return Err(Error::InvalidName(format!("Invalid Name: '{name}'")));
     }
     Ok(())

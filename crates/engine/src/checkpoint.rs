@@ -13,14 +13,30 @@ use std::collections::{BTreeSet, HashMap};
 
 use asl::interpreter::{Current, ExecutionInfo, Lane, Runtime, Status, Touched};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use store::{ExecutionRecord, LaneRow, Store};
 
 use crate::runner::ParentLink;
 use crate::Result;
 
+/// The format of the stored checkpoint and of its lane rows. 0: written before formats were
+/// numbered (no `format` field); 1: the same layout, numbered. Bump it with every change to
+/// the stored shape of a `Checkpoint` or of the interpreter types inside it, and add the step
+/// that reads the previous format to [`UPGRADES`].
+pub(crate) const FORMAT: u32 = 1;
+
+/// `UPGRADES[n]` rewrites a stored checkpoint of format `n` (as JSON) into format `n + 1`.
+const UPGRADES: [fn(&mut Value); FORMAT as usize] = [
+    // 0 → 1: only the number is new.
+    |_| {},
+];
+
 /// What the engine checkpoints in an execution record's `runtime` field.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Checkpoint {
+    /// The stored format ([`FORMAT`] in memory; absent, so 0, in the oldest).
+    #[serde(default)]
+    pub format: u32,
     pub info: ExecutionInfo,
     pub runtime: Runtime,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,8 +68,7 @@ impl Checkpoint {
     /// The checkpoint stored in `record`, its lanes read back from their rows. Also says
     /// whether it kept its lanes inline (an older store), so the next write must write all.
     pub async fn load(store: &dyn Store, record: &ExecutionRecord) -> Result<(Checkpoint, bool)> {
-        let mut checkpoint: Checkpoint =
-            crate::stored_json::from_str(&record.runtime).map_err(|e| corrupt(e.to_string()))?;
+        let mut checkpoint = Checkpoint::parse(&record.runtime)?;
         let info = &mut checkpoint.info;
         if info.input_text.is_empty() {
             // Stored without it (see `store`): the record has the execution's input.
@@ -87,9 +102,38 @@ impl Checkpoint {
         self
     }
 
+    /// Reads a stored checkpoint's text of any format up to [`FORMAT`]; one written by a newer
+    /// build is refused. The current format is read directly; an older one is upgraded as JSON,
+    /// one step at a time.
+    pub fn parse(text: &str) -> Result<Checkpoint> {
+        if let Ok(checkpoint) = crate::stored_json::from_str::<Checkpoint>(text) {
+            if checkpoint.format == FORMAT {
+                return Ok(checkpoint);
+            }
+        }
+        let mut value: Value =
+            crate::stored_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+        let format = value.get("format").map_or(Some(0), Value::as_u64);
+        let format = match format.and_then(|f| usize::try_from(f).ok()) {
+            Some(f) if f <= UPGRADES.len() => f,
+            _ => {
+                return Err(corrupt(format!(
+                    "checkpoint format {} is not one this build reads (0 to {FORMAT}): a newer build wrote it",
+                    value["format"]
+                )))
+            }
+        };
+        for step in &UPGRADES[format..] {
+            step(&mut value);
+        }
+        value["format"] = FORMAT.into();
+        crate::stored_json::from_str(&value.to_string()).map_err(|e| corrupt(e.to_string()))
+    }
+
     /// Stands in for a checkpoint that is being parsed (see `Runner::reopen_detached`).
     pub fn placeholder() -> Checkpoint {
         Checkpoint {
+            format: FORMAT,
             info: ExecutionInfo::default(),
             // Not running: a signal that finds it after a failed re-opening does nothing.
             runtime: Runtime {
@@ -317,4 +361,34 @@ fn key(path: &[usize]) -> String {
 
 fn corrupt(message: String) -> crate::Error {
     crate::Error::Store(store::Error::Corrupt(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(format: Option<u64>) -> String {
+        let mut value = serde_json::to_value(Checkpoint::placeholder()).expect("serializes");
+        match format {
+            Some(f) => value["format"] = f.into(),
+            None => drop(value.as_object_mut().and_then(|o| o.remove("format"))),
+        }
+        value.to_string()
+    }
+
+    #[test]
+    fn every_older_format_reads_and_a_newer_one_is_refused() {
+        let current = Checkpoint::placeholder();
+        let text = serde_json::to_string(&current).expect("serializes");
+        assert!(text.contains(&format!("\"format\":{FORMAT}")), "{text}");
+        for older in [None, Some(0)] {
+            let read = Checkpoint::parse(&stored(older)).expect("an older format reads");
+            assert_eq!(read.format, FORMAT, "upgraded to the current format");
+            assert_eq!(read.runtime.status, current.runtime.status);
+        }
+        let newer = Checkpoint::parse(&stored(Some(u64::from(FORMAT) + 1)));
+        let message = newer.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("a newer build wrote it"), "{message}");
+        assert!(Checkpoint::parse("{\"format\":\"one\"}").is_err());
+    }
 }

@@ -113,3 +113,27 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    /// A store failure is called a storage failure once, whatever the store said (the API
+    /// answers with this text).
+    #[test]
+    fn storage_failure_is_said_once() {
+        let failures = [
+            store::Error::backend("database or disk is full"),
+            store::Error::Corrupt("lane 3 is missing".into()),
+            store::Error::NotFound,
+            store::Error::AlreadyExists,
+            store::Error::Conflict,
+        ];
+        for failure in failures {
+            let inner = failure.to_string();
+            let message = Error::from(failure).to_string();
+            assert_eq!(message, format!("storage failure: {inner}"));
+            assert_eq!(message.matches("storage failure").count(), 1, "{message}");
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! Execution operations: start (async and sync), describe, list, history, stop.
 
+use asl::error::names;
 use asl::history::HistoryEvent;
 use asl::interpreter::{ExecutionInfo, Signal};
 use serde_json::Value;
@@ -134,7 +135,7 @@ impl Engine {
             Ok(Ok(done)) => Ok(done),
             _ => {
                 let stop = Signal::Stop {
-                    error: Some("States.Timeout".into()),
+                    error: Some(names::TIMEOUT.into()),
                     cause: None,
                 };
                 match self.inner.runner.signal(&started.arn, stop).await? {
@@ -272,8 +273,11 @@ impl Engine {
             state_machine_alias_arn: n.alias_arn,
             map_run: n.map_run,
             trace_header: n.trace_header,
+            redrive_batch: None,
+            redrive_change: None,
         };
         let checkpoint = Checkpoint {
+            format: crate::checkpoint::FORMAT,
             info,
             runtime: asl::interpreter::Runtime::new(),
             parent: n.parent,
@@ -362,7 +366,7 @@ impl Engine {
     }
 
     /// The state machine whose executions to list, and the version or alias qualifier.
-    async fn list_target(&self, sm_arn: &str) -> Result<(String, Option<String>)> {
+    pub(crate) async fn list_target(&self, sm_arn: &str) -> Result<(String, Option<String>)> {
         // A version or alias ARN lists the executions that ran that version or were started
         // through that alias.
         let (parts, qualifier) = arn::parse_qualified(sm_arn)?;

@@ -48,9 +48,7 @@
 //! are the Map state's output, which may not exceed 256 KiB ([`ResultArray`]): past that the
 //! Map Run fails with `States.DataLimitExceeded`.
 
-use std::fmt;
-
-use asl::error::names::DATA_LIMIT_EXCEEDED;
+use asl::error::{names, ErrorCause};
 
 mod batcher;
 mod csv;
@@ -65,62 +63,27 @@ pub use writer::{
     ResultArray, Transformation, WriterConfig,
 };
 
-/// The Map state could not read its items.
-pub const ITEM_READER_FAILED: &str = "States.ItemReaderFailed";
-/// The Map state could not export its results.
-pub const RESULT_WRITER_FAILED: &str = "States.ResultWriterFailed";
-const RUNTIME: &str = "States.Runtime";
-
 /// The most items a reader yields (AWS's ceiling for `MaxItems`).
 pub const MAX_ITEMS_CEILING: usize = 100_000_000;
 /// The largest batch: 256 KiB, the largest execution input.
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
-/// Why a Map Run could not read, batch or export: an error name and a cause, as the Map
-/// state fails with them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub error: String,
-    pub cause: String,
+/// `States.ItemReaderFailed`: the Map state could not read its items.
+fn reader_failed(cause: impl Into<String>) -> ErrorCause {
+    ErrorCause::new(names::ITEM_READER_FAILED, cause)
 }
 
-impl Failure {
-    fn reader(cause: impl Into<String>) -> Failure {
-        Failure {
-            error: ITEM_READER_FAILED.into(),
-            cause: cause.into(),
-        }
-    }
-
-    fn writer(cause: impl Into<String>) -> Failure {
-        Failure {
-            error: RESULT_WRITER_FAILED.into(),
-            cause: cause.into(),
-        }
-    }
-
-    /// A result larger than a state's output may be.
-    fn data_limit(state: &str) -> Failure {
-        Failure {
-            error: DATA_LIMIT_EXCEEDED.into(),
-            cause: format!(
-                "The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."
-            ),
-        }
-    }
-
-    fn runtime(cause: impl Into<String>) -> Failure {
-        Failure {
-            error: RUNTIME.into(),
-            cause: cause.into(),
-        }
-    }
+/// `States.ResultWriterFailed`: the Map state could not export its results.
+fn writer_failed(cause: impl Into<String>) -> ErrorCause {
+    ErrorCause::new(names::RESULT_WRITER_FAILED, cause)
 }
 
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.error, self.cause)
-    }
+/// A result larger than a state's output may be.
+fn data_limit(state: &str) -> ErrorCause {
+    ErrorCause::new(
+        names::DATA_LIMIT_EXCEEDED,
+        format!(
+            "The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."
+        ),
+    )
 }
-
-impl std::error::Error for Failure {}

@@ -7,16 +7,21 @@
 
 mod activities;
 pub mod arn;
+mod bulk_redrive;
 mod checkpoint;
 mod clock;
 mod error;
 mod executions;
 pub mod integrations;
 pub mod item_io;
+mod lock;
 mod machines;
 mod map_runs;
+mod metrics;
 mod mock_schema;
 mod redrive;
+mod redrive_from;
+mod redrive_plan;
 mod runner;
 pub mod s3;
 mod sfn_sdk;
@@ -28,12 +33,19 @@ mod versions;
 use std::sync::Arc;
 
 pub use activities::ActivityTask;
+pub use bulk_redrive::{
+    BatchEntry, BatchOutcome, BatchReport, PlannedRedrive, RedriveSelection, MAX_SELECTED,
+};
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use executions::{ExecutionPage, HistoryPage, HistoryQuery, StartedExecution};
 pub use machines::{CreateStateMachine, UpdateStateMachine, MAX_TAGS};
 pub use map_runs::{MapRunCounts, MapRunDescription, MapRunUpdate};
+pub use metrics::Health;
 pub use redrive::RedriveEligibility;
+pub use redrive_from::RedriveChanges;
+pub use redrive_plan::{Reruns, MAX_PLACES};
+pub use store::RedriveBatchRecord;
 pub use store::{
     ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, MapRunRecord, MapRunStatus,
     Route, StateMachineRecord, StateMachineType, UnknownWord, VersionRecord,
@@ -49,7 +61,7 @@ pub mod fuzzing {
     /// Reads `text` as recovery reads a stored checkpoint, then walks and writes back what
     /// it read.
     pub fn load_checkpoint(text: &str) {
-        let loaded = crate::stored_json::from_str::<crate::checkpoint::Checkpoint>(text);
+        let loaded = crate::checkpoint::Checkpoint::parse(text);
         if let Ok(checkpoint) = loaded {
             let _ = checkpoint.runtime.pending_tasks();
             let _ = serde_json::to_string(&checkpoint);
@@ -57,7 +69,7 @@ pub mod fuzzing {
     }
 }
 
-/// Settings the engine runs with (design.md §2).
+/// Settings the engine runs with (docs/design.md §2).
 #[derive(Debug, Clone)]
 pub struct Config {
     pub account_id: String,
@@ -65,10 +77,14 @@ pub struct Config {
     pub wait_time_scale: f64,
     /// Standard execution lifetime, in seconds.
     pub max_execution_time: u64,
-    /// How long after it closes an execution stays redrivable, in seconds.
-    pub redrive_window: u64,
-    /// The history cap (AWS: 25,000 events).
-    pub max_history_events: u64,
+    /// How long after it closes an execution stays redrivable, in seconds (AWS: 14 days);
+    /// `None`: for ever.
+    pub redrive_window: Option<u64>,
+    /// The history cap (AWS: 25,000 events), which a redrive needs room under; `None`: no
+    /// cap.
+    pub max_history_events: Option<u64>,
+    /// How many executions a bulk redrive redrives per second (0: as fast as it can).
+    pub bulk_redrive_rate: u32,
     /// Open Standard executions allowed at once (`ExecutionLimitExceeded` beyond).
     pub max_open_executions: usize,
     /// How many states a worker runs for one execution before serving the next one.
@@ -92,8 +108,9 @@ impl Default for Config {
             account_id: "123456789012".into(),
             wait_time_scale: 1.0,
             max_execution_time: 365 * 24 * 3600,
-            redrive_window: 14 * 24 * 3600,
-            max_history_events: 25_000,
+            redrive_window: Some(14 * 24 * 3600),
+            max_history_events: Some(25_000),
+            bulk_redrive_rate: 0,
             max_open_executions: 1_000_000,
             states_per_call: 256,
             lambda_endpoint: None,
@@ -124,6 +141,8 @@ struct Inner {
     routing_roll: Box<dyn Fn() -> u32 + Send + Sync>,
     /// `.sync` child executions whose parent has not recorded the submission yet.
     submissions: tasks::Submissions,
+    /// The bulk redrives this node drives.
+    redrive_batches: bulk_redrive::Driving,
 }
 
 impl Engine {
@@ -138,7 +157,7 @@ impl Engine {
             states_per_call: config.states_per_call,
             wait_time_scale: config.wait_time_scale,
             max_execution_millis: (config.max_execution_time as i64).saturating_mul(1000),
-            max_history_events: config.max_history_events,
+            max_history_events: config.max_history_events.unwrap_or(u64::MAX),
         };
         let runner = runner::Runner::new(store.clone(), clock.clone(), limits, outbox);
         let activities = activities::Queues::default();
@@ -152,15 +171,22 @@ impl Engine {
             http: Default::default(),
             routing_roll: Box::new(rand::random::<u32>),
             submissions: Default::default(),
+            redrive_batches: Default::default(),
         });
         let engine = Engine { inner };
         tokio::spawn(engine.clone().run_outbox(outbox_rx));
         engine.inner.runner.recover().await?;
+        engine.resume_bulk_redrives().await?;
         Ok(engine)
     }
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The runner's state, for the health gauges of `/metrics`.
+    pub fn health(&self) -> Health {
+        self.inner.runner.health()
     }
 
     fn store(&self) -> &dyn store::Store {

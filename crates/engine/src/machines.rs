@@ -78,11 +78,12 @@ const CACHED_DEFINITIONS: usize = 1024;
 
 impl DefinitionCache {
     pub(crate) fn get(&self, text: &str) -> Result<std::sync::Arc<Definition>> {
-        if let Some(def) = self.parsed.lock().ok().and_then(|m| m.get(text).cloned()) {
+        if let Some(def) = crate::lock::lock(&self.parsed).get(text).cloned() {
             return Ok(def);
         }
         let def = std::sync::Arc::new(parse_definition(text)?);
-        if let Ok(mut m) = self.parsed.lock() {
+        {
+            let mut m = crate::lock::lock(&self.parsed);
             if m.len() >= CACHED_DEFINITIONS {
                 m.clear();
             }

@@ -19,6 +19,7 @@
 //! parent's pending dispatch is performed again, finds the Map Run by `(parent, task id)` and
 //! resumes it from those (Express children that were running run again).
 
+use asl::error::names;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as SyncMutex};
 
@@ -33,9 +34,9 @@ use store::{
 use tokio::sync::Mutex;
 
 use crate::executions::NewExecution;
-use crate::item_io::{self, ChildResult, ChildStatus, Export, Failure, ResultArray};
+use crate::item_io::{self, ChildResult, ChildStatus, Export, ResultArray};
 use crate::runner::{ParentLink, Signalled};
-use crate::tasks::{failed, Reply};
+use crate::tasks::{failed, TaskReply};
 use crate::{arn, Engine, Error, Result};
 
 /// AWS runs at most this many children of one Map Run at a time.
@@ -265,13 +266,13 @@ impl Engine {
         parent_arn: &str,
         d: &Dispatch,
         spec: &MapRunSpec,
-    ) -> Reply {
+    ) -> TaskReply {
         match self.open_map_run(parent_arn, d, spec).await {
             Ok(Some(run)) => {
                 self.pump(&run).await;
-                Reply::Pending
+                TaskReply::Pending
             }
-            Ok(None) => Reply::Pending,
+            Ok(None) => TaskReply::Pending,
             Err(reply) => reply,
         }
     }
@@ -283,8 +284,8 @@ impl Engine {
         parent_arn: &str,
         d: &Dispatch,
         spec: &MapRunSpec,
-    ) -> std::result::Result<Option<Arc<Mutex<LiveRun>>>, Reply> {
-        let internal = |e: Error| failed("States.Runtime", e.message());
+    ) -> std::result::Result<Option<Arc<Mutex<LiveRun>>>, TaskReply> {
+        let internal = |e: Error| failed(names::RUNTIME, e.message());
         let existing = self
             .find_map_run(parent_arn, d.task_id)
             .await
@@ -324,7 +325,7 @@ impl Engine {
         let mut entropy = asl::Entropy::new(rand::random());
         let inputs = spec
             .child_inputs(items, &mut entropy)
-            .map_err(|e| failed(&e.error, e.cause))?;
+            .map_err(|e| TaskReply::Done(TaskOutcome::Failed(e)))?;
         let (inputs, sizes) = match &spec.batcher {
             Some(b) => batch(inputs, b)?,
             None => {
@@ -391,11 +392,11 @@ impl Engine {
         spec: &MapRunSpec,
         parent_arn: &str,
         parent: Parent,
-    ) -> std::result::Result<Arc<Mutex<LiveRun>>, Reply> {
-        let internal = |e: Error| failed("States.Runtime", e.message());
+    ) -> std::result::Result<Arc<Mutex<LiveRun>>, TaskReply> {
+        let internal = |e: Error| failed(names::RUNTIME, e.message());
         if record.redrive_count >= MAX_REDRIVES {
             return Err(failed(
-                "States.Runtime",
+                names::RUNTIME,
                 format!("The Map Run has reached the limit of {MAX_REDRIVES} redrives."),
             ));
         }
@@ -471,14 +472,14 @@ impl Engine {
     fn register(&self, run: LiveRun) -> Arc<Mutex<LiveRun>> {
         let arn = run.record.arn.clone();
         let run = Arc::new(Mutex::new(run));
-        if let Ok(mut m) = self.inner.map_runs.live.lock() {
-            m.insert(arn, run.clone());
-        }
+        crate::lock::lock(&self.inner.map_runs.live).insert(arn, run.clone());
         run
     }
 
     fn live_map_run(&self, arn: &str) -> Option<Arc<Mutex<LiveRun>>> {
-        self.inner.map_runs.live.lock().ok()?.get(arn).cloned()
+        crate::lock::lock(&self.inner.map_runs.live)
+            .get(arn)
+            .cloned()
     }
 
     /// Rebuilds a Map Run from its record, items and children: after a restart, or for a
@@ -719,9 +720,7 @@ impl Engine {
     /// parent told.
     async fn end_map_run(&self, r: &mut LiveRun, outcome: std::result::Result<(), ErrorCause>) {
         r.done = true;
-        if let Ok(mut m) = self.inner.map_runs.live.lock() {
-            m.remove(&r.record.arn);
-        }
+        crate::lock::lock(&self.inner.map_runs.live).remove(&r.record.arn);
         if outcome.is_err() {
             self.stop_running_children(r).await;
         }
@@ -799,7 +798,7 @@ impl Engine {
             let page;
             (page, from) = self.result_page(r, at).await.map_err(runtime)?;
             for child in &page {
-                sink.add(child).await.map_err(failure)?;
+                sink.add(child).await?;
             }
         }
         Ok(())
@@ -900,9 +899,7 @@ impl Engine {
             return;
         }
         r.done = true;
-        if let Ok(mut m) = self.inner.map_runs.live.lock() {
-            m.remove(&r.record.arn);
-        }
+        crate::lock::lock(&self.inner.map_runs.live).remove(&r.record.arn);
         self.stop_running_children(&mut r).await;
         r.record.status = MapRunStatus::Aborted;
         r.record.stop_date = Some(self.now());
@@ -1046,8 +1043,9 @@ fn map_run_not_found(arn: &str) -> Error {
 fn batch(
     inputs: Vec<Value>,
     batcher: &Value,
-) -> std::result::Result<(Vec<Value>, Vec<u64>), Reply> {
-    let batches = item_io::batch_items(inputs, batcher).map_err(|f| failed(&f.error, f.cause))?;
+) -> std::result::Result<(Vec<Value>, Vec<u64>), TaskReply> {
+    let batches = item_io::batch_items(inputs, batcher)
+        .map_err(|f| TaskReply::Done(TaskOutcome::Failed(f)))?;
     let sizes = batches.iter().map(batch_size).collect();
     Ok((batches, sizes))
 }
@@ -1065,12 +1063,12 @@ fn s3_target(
     engine: &Engine,
     parent_arn: &str,
     error: &str,
-) -> std::result::Result<(String, String), Failure> {
+) -> std::result::Result<(String, String), ErrorCause> {
     let Some(endpoint) = engine.config().aws_endpoint.clone() else {
-        return Err(Failure {
-            error: error.into(),
-            cause: "No S3 endpoint is configured: start stepwise with --aws-endpoint (STEPWISE_AWS_ENDPOINT)".into(),
-        });
+        return Err(ErrorCause::new(
+            error,
+            "No S3 endpoint is configured: start stepwise with --aws-endpoint (STEPWISE_AWS_ENDPOINT)",
+        ));
     };
     let region = arn::Arn::parse(parent_arn).map_or_else(|| "us-east-1".into(), |a| a.region);
     Ok((endpoint, region))
@@ -1081,9 +1079,9 @@ impl Engine {
         &self,
         parent_arn: &str,
         reader: &S3Call,
-    ) -> std::result::Result<Vec<Value>, Reply> {
+    ) -> std::result::Result<Vec<Value>, TaskReply> {
         let read = async {
-            let (endpoint, region) = s3_target(self, parent_arn, item_io::ITEM_READER_FAILED)?;
+            let (endpoint, region) = s3_target(self, parent_arn, names::ITEM_READER_FAILED)?;
             item_io::read_items(
                 &endpoint,
                 &region,
@@ -1093,7 +1091,8 @@ impl Engine {
             )
             .await
         };
-        read.await.map_err(|f| failed(&f.error, f.cause))
+        read.await
+            .map_err(|f| TaskReply::Done(TaskOutcome::Failed(f)))
     }
 
     /// `ResultWriter`: the children's results to S3 (the Map state's output says where), or,
@@ -1106,25 +1105,23 @@ impl Engine {
     ) -> std::result::Result<Value, ErrorCause> {
         if writer.resource.is_empty() {
             let config = writer.config.clone().unwrap_or(Value::Null);
-            let array = ResultArray::shaped(&config, &r.parent.state).map_err(failure)?;
+            let array = ResultArray::shaped(&config, &r.parent.state)?;
             return self.result_array(r, array).await;
         }
         let (endpoint, region) =
-            s3_target(self, &r.record.execution_arn, item_io::RESULT_WRITER_FAILED)
-                .map_err(failure)?;
+            s3_target(self, &r.record.execution_arn, names::RESULT_WRITER_FAILED)?;
         let mut export = Export::start(
             &endpoint,
             &region,
             &writer.arguments,
             writer.config.as_ref(),
             &r.record.arn,
-        )
-        .map_err(failure)?;
+        )?;
         if let Err(e) = self.feed_results(r, ResultSink::Export(&mut export)).await {
             export.abort().await;
             return Err(e);
         }
-        let details = export.finish().await.map_err(failure)?;
+        let details = export.finish().await?;
         Ok(json!({ "MapRunArn": r.record.arn, "ResultWriterDetails": details }))
     }
 }
@@ -1138,7 +1135,7 @@ enum ResultSink<'a> {
 }
 
 impl ResultSink<'_> {
-    async fn add(&mut self, child: &ChildResult) -> std::result::Result<(), Failure> {
+    async fn add(&mut self, child: &ChildResult) -> std::result::Result<(), ErrorCause> {
         match self {
             ResultSink::Output(array) => array.push(child),
             ResultSink::Export(export) => export.add(child).await,
@@ -1146,20 +1143,9 @@ impl ResultSink<'_> {
     }
 }
 
-/// What an [`item_io::Failure`] fails the Map Run with.
-fn failure(f: Failure) -> ErrorCause {
-    ErrorCause {
-        error: Some(f.error),
-        cause: Some(f.cause),
-    }
-}
-
 /// What an engine error (the store's) fails the Map Run with.
 fn runtime(e: Error) -> ErrorCause {
-    ErrorCause {
-        error: Some("States.Runtime".into()),
-        cause: Some(e.message()),
-    }
+    ErrorCause::new(names::RUNTIME, e.message())
 }
 
 /// How a child ended, written into its item (the child's input is there already).

@@ -1,13 +1,14 @@
 //! `RedriveExecution`: eligibility, client-token idempotency, and re-opening an execution at
 //! its unsuccessful state (the interpreter's `Signal::Redrive`).
 //!
-//! Specification: `shared/docs/redrive.md`. The choices it marks **[GUESS]** are made here,
+//! Specification: `docs/redrive.md`. The choices it marks **[GUESS]** are made here,
 //! each in one place: the order in which ineligibility reasons are checked
 //! ([`Engine::redrive_status`]), the idempotency window (constants below), and what an
 //! Express ARN answers ([`Engine::redrive_execution`]).
 
 use store::{ExecutionRecord, ExecutionStatus, RedriveToken};
 
+use crate::redrive_from::RedriveChanges;
 use crate::runner::{stored, Checkpoint};
 use crate::{arn, executions::execution_not_found, Engine, Error, Result};
 
@@ -29,6 +30,31 @@ pub enum RedriveEligibility {
     Not(&'static str),
 }
 
+impl RedriveEligibility {
+    /// Why `RedriveExecution` refuses the execution (`ExecutionNotRedrivable`'s message);
+    /// `None` when it accepts it.
+    pub fn refusal(self) -> Option<String> {
+        match self {
+            RedriveEligibility::Redrivable => None,
+            RedriveEligibility::Not(reason) => Some(reason.into()),
+            // [GUESS] §9 Q20: a direct redrive of a Map Run child is refused.
+            RedriveEligibility::ByMapRun => Some(
+                "Execution is a Map Run child: redrive its parent execution to redrive the Map Run"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// Who asks for a redrive, and what makes a repeated request the same one.
+pub(crate) enum Caller {
+    /// `RedriveExecution`, with its optional client token.
+    Aws(Option<String>),
+    /// A bulk redrive, by its batch token (kept on the record: a batch redrives an execution
+    /// at most once).
+    Batch(String),
+}
+
 impl Engine {
     /// Whether `e` can be redriven now, and why not. [GUESS] §2.4: the reasons are checked
     /// in this order, the same for DescribeExecution and RedriveExecution.
@@ -41,7 +67,7 @@ impl Engine {
             ));
         }
         if e.map_run.is_some() {
-            // A Map Run child is redriven with its Map Run, by redriving the parent (§1).
+            // A Map Run child is redriven with its Map Run, by redriving the parent (§6.1).
             return Ok(match e.status {
                 ExecutionStatus::Running => {
                     RedriveEligibility::Not("Execution is RUNNING and cannot be redriven")
@@ -73,7 +99,10 @@ impl Engine {
                 "Execution was started before the launch of RedriveExecution",
             ),
             // Room is needed for ExecutionRedriven plus at least one more event.
-            _ if e.history_length + 2 > c.max_history_events => {
+            _ if c
+                .max_history_events
+                .is_some_and(|cap| e.history_length + 2 > cap) =>
+            {
                 RedriveEligibility::Not("Execution history event limit exceeded")
             }
             _ if now - e.start_date > c.max_execution_time as i64 * 1000 => {
@@ -81,7 +110,10 @@ impl Engine {
             }
             _ if e
                 .stop_date
-                .is_some_and(|stop| now - stop > c.redrive_window as i64 * 1000) =>
+                .zip(c.redrive_window)
+                .is_some_and(|(stop, window)| {
+                    now - stop > (window as i64).saturating_mul(1000)
+                }) =>
             {
                 RedriveEligibility::Not("Execution redrivable period exceeded")
             }
@@ -100,15 +132,36 @@ impl Engine {
         exec_arn: &str,
         client_token: Option<String>,
     ) -> Result<i64> {
-        match self.try_redrive(exec_arn, client_token.clone()).await {
+        self.redrive_once(exec_arn, Caller::Aws(client_token)).await
+    }
+
+    /// Redrives `exec_arn` once for `caller`: a repeated request gets the first answer.
+    pub(crate) async fn redrive_once(&self, exec_arn: &str, caller: Caller) -> Result<i64> {
+        self.redrive_changed(exec_arn, caller, None).await
+    }
+
+    /// Redrives `exec_arn` once for `caller`, re-opened as `changes` say (stepwise's
+    /// extensions) or, without, where it stopped.
+    pub(crate) async fn redrive_changed(
+        &self,
+        exec_arn: &str,
+        caller: Caller,
+        changes: Option<&RedriveChanges>,
+    ) -> Result<i64> {
+        match self.try_redrive(exec_arn, &caller, changes).await {
             Err(Error::Store(store::Error::Conflict)) => {
-                self.try_redrive(exec_arn, client_token).await
+                self.try_redrive(exec_arn, &caller, changes).await
             }
             other => other,
         }
     }
 
-    async fn try_redrive(&self, exec_arn: &str, client_token: Option<String>) -> Result<i64> {
+    async fn try_redrive(
+        &self,
+        exec_arn: &str,
+        caller: &Caller,
+        changes: Option<&RedriveChanges>,
+    ) -> Result<i64> {
         let parsed = arn::parse_execution(exec_arn)?;
         if parsed.resource_type == "express" {
             // [GUESS] §9 Q4: Express executions are answered as a wrong resource type.
@@ -125,24 +178,23 @@ impl Engine {
         record
             .redrive_tokens
             .retain(|t| now - t.first_used <= TOKEN_TTL_MILLIS);
-        if let Some(token) = &client_token {
-            if let Some(seen) = record.redrive_tokens.iter().find(|t| &t.token == token) {
-                // A repeated request: the original answer, and nothing changes.
-                return Ok(seen.redrive_date);
+        match caller {
+            Caller::Aws(Some(token)) => {
+                if let Some(seen) = record.redrive_tokens.iter().find(|t| &t.token == token) {
+                    // A repeated request: the original answer, and nothing changes.
+                    return Ok(seen.redrive_date);
+                }
+            }
+            Caller::Aws(None) => {}
+            Caller::Batch(token) => {
+                if record.redrive_batch.as_ref() == Some(token) {
+                    // Redriven by this batch before it was interrupted.
+                    return Ok(record.redrive_date.unwrap_or(now));
+                }
             }
         }
-        match self.redrive_status(&record).await? {
-            RedriveEligibility::Redrivable => {}
-            RedriveEligibility::Not(reason) => {
-                return Err(Error::ExecutionNotRedrivable(reason.into()));
-            }
-            RedriveEligibility::ByMapRun => {
-                // [GUESS] §9 Q20: a direct redrive of a Map Run child is refused.
-                return Err(Error::ExecutionNotRedrivable(
-                    "Execution is a Map Run child: redrive its parent execution to redrive the Map Run"
-                        .into(),
-                ));
-            }
+        if let Some(reason) = self.redrive_status(&record).await?.refusal() {
+            return Err(Error::ExecutionNotRedrivable(reason));
         }
         if self.inner.runner.open_count() >= self.config().max_open_executions {
             return Err(Error::ExecutionLimitExceeded(format!(
@@ -150,35 +202,60 @@ impl Engine {
                 self.config().max_open_executions
             )));
         }
-        if let Some(token) = client_token {
-            record.redrive_tokens.push(RedriveToken {
-                token,
-                first_used: now,
-                redrive_date: now,
-            });
-            let excess = record.redrive_tokens.len().saturating_sub(TOKENS_KEPT);
-            record.redrive_tokens.drain(..excess);
+        match caller {
+            Caller::Aws(Some(token)) => {
+                record.redrive_tokens.push(RedriveToken {
+                    token: token.clone(),
+                    first_used: now,
+                    redrive_date: now,
+                });
+                let excess = record.redrive_tokens.len().saturating_sub(TOKENS_KEPT);
+                record.redrive_tokens.drain(..excess);
+            }
+            Caller::Aws(None) => {}
+            Caller::Batch(token) => record.redrive_batch = Some(token.clone()),
         }
         // The redrive is committed first (record RUNNING, new count and date, the
         // ExecutionRedriven event) and applied to the checkpoint after the answer
         // (`Runner::reopen_detached`): answering neither reads nor writes the checkpoint,
-        // whose size grows with the execution's Maps and Parallels.
+        // whose size grows with the execution's Maps and Parallels. A redrive that re-opens
+        // elsewhere (`changes`) writes the moved checkpoint in the same commit.
         let def = self.inner.runner.definition(&record.definition)?;
+        let moved = match changes {
+            Some(changes) => Some(self.reposition(&record, &def, changes, now).await?),
+            None => None,
+        };
         mark_redriven(&mut record, now);
         record.status = ExecutionStatus::Running;
         record.version += 1;
         let event =
             asl::interpreter::redriven_event(record.history_length, record.redrive_count, now);
         record.history_length = event.id;
-        let write = store::Write::Record {
-            execution: record.clone(),
-            events: stored(&[event]),
+        let events = [event];
+        let write = match moved {
+            None => store::Write::Record {
+                execution: record.clone(),
+                events: stored(&events),
+            },
+            Some(moved) => {
+                record.runtime = moved.runtime;
+                record.redrive_change = Some(store::RedriveChange {
+                    redrive_count: record.redrive_count,
+                    ..moved.change
+                });
+                store::Write::Transition {
+                    execution: record.clone(),
+                    events: stored(&events),
+                    lanes: moved.lanes,
+                }
+            }
         };
         self.store()
             .commit(vec![write])
             .await?
             .pop()
             .unwrap_or(Ok(()))?;
+        self.inner.runner.observe(&record, &events);
         self.inner.runner.reopen_detached(def, record).await;
         Ok(now)
     }

@@ -11,6 +11,7 @@
 //!   is committed; after a restart, the pending ones are emitted again (at-least-once).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 
 use asl::definition::Definition;
@@ -99,14 +100,18 @@ struct Inner {
     outbox: mpsc::UnboundedSender<Outbox>,
     definitions: crate::machines::DefinitionCache,
     /// Signals waiting for their execution, by execution ARN (see [`Runner::signal`]).
-    inbox: SyncMutex<HashMap<String, Vec<(Signal, Reply)>>>,
+    inbox: SyncMutex<HashMap<String, Vec<(Signal, SignalReply)>>>,
+    /// How many executions wait in the ready queue (the channel does not tell).
+    queued: AtomicUsize,
+    /// Task attempts in flight, for the task time metrics.
+    task_times: crate::metrics::TaskTimes,
     /// The runtime the runner was created on, where every state is evaluated (see
     /// [`Runner::on_engine`]).
     rt: tokio::runtime::Handle,
 }
 
 /// Where a signal's caller waits for what the signal did.
-type Reply = oneshot::Sender<Result<Signalled>>;
+type SignalReply = oneshot::Sender<Result<Signalled>>;
 
 /// How many executions advance concurrently (commits are batched across them).
 const WORKERS: usize = 8;
@@ -153,6 +158,8 @@ impl Runner {
                 outbox,
                 definitions: Default::default(),
                 inbox: Default::default(),
+                queued: AtomicUsize::new(0),
+                task_times: Default::default(),
                 rt: tokio::runtime::Handle::current(),
             }),
         };
@@ -163,7 +170,10 @@ impl Runner {
                 loop {
                     let next = rx.lock().await.recv().await;
                     match next {
-                        Some(arn) => r.wake(&arn).await,
+                        Some(arn) => {
+                            r.inner.queued.fetch_sub(1, Ordering::Relaxed);
+                            r.wake(&arn).await
+                        }
                         None => break,
                     }
                 }
@@ -243,10 +253,10 @@ impl Runner {
     /// waiting on it is not told: the link to the parent is in the unreadable checkpoint.
     async fn fail_unloadable(&self, mut record: ExecutionRecord) {
         let now = self.inner.clock.now_millis();
-        let failure = asl::history::ErrorCause {
-            error: Some(asl::error::names::RUNTIME.into()),
-            cause: Some("The execution's stored state could not be read back.".into()),
-        };
+        let failure = asl::history::ErrorCause::new(
+            asl::error::names::RUNTIME,
+            "The execution's stored state could not be read back.",
+        );
         let event = HistoryEvent {
             id: record.history_length + 1,
             previous_event_id: record.history_length,
@@ -362,9 +372,7 @@ impl Runner {
         let placeholder = Live::new(def, Checkpoint::placeholder(), record, true);
         let slot = Arc::new(Mutex::new(placeholder));
         let mut guard = slot.clone().lock_owned().await;
-        if let Ok(mut map) = self.inner.live.lock() {
-            map.insert(arn.clone(), slot);
-        }
+        crate::lock::lock(&self.inner.live).insert(arn.clone(), slot);
         let runner = self.clone();
         self.inner.rt.spawn(async move {
             let opened = async {
@@ -390,7 +398,7 @@ impl Runner {
 
     /// How many executions are running on this node.
     pub fn open_count(&self) -> usize {
-        self.inner.live.lock().map(|m| m.len()).unwrap_or(0)
+        crate::lock::lock(&self.inner.live).len()
     }
 
     /// Applies a signal (stop, task outcome, heartbeat, ...) to a running execution and
@@ -403,12 +411,10 @@ impl Runner {
             return Ok(Signalled::NotRunning);
         };
         let (reply, answer) = oneshot::channel();
-        if let Ok(mut inbox) = self.inner.inbox.lock() {
-            inbox
-                .entry(arn.to_owned())
-                .or_default()
-                .push((signal, reply));
-        }
+        crate::lock::lock(&self.inner.inbox)
+            .entry(arn.to_owned())
+            .or_default()
+            .push((signal, reply));
         // Applied on a task of its own, so a caller that goes away (a client that hangs up)
         // cannot leave its signal in the inbox.
         let (runner, arn) = (self.clone(), arn.to_owned());
@@ -424,10 +430,9 @@ impl Runner {
     /// Applies the signals waiting for an execution, in their order, and commits them as one
     /// transition; then answers each caller.
     async fn apply_inbox(&self, arn: &str, live: &mut Live) {
-        let pending = match self.inner.inbox.lock() {
-            Ok(mut inbox) => inbox.remove(arn).unwrap_or_default(),
-            Err(_) => Vec::new(),
-        };
+        let pending = crate::lock::lock(&self.inner.inbox)
+            .remove(arn)
+            .unwrap_or_default();
         if pending.is_empty() {
             return;
         }
@@ -484,10 +489,10 @@ impl Runner {
 
     /// Running executions started by `parent`'s task `task_id` (`.sync` children).
     pub async fn children_of(&self, parent: &str, task_id: u64) -> Vec<String> {
-        let all: Vec<(String, LiveRef)> = match self.inner.live.lock() {
-            Ok(map) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            Err(_) => return Vec::new(),
-        };
+        let all: Vec<(String, LiveRef)> = crate::lock::lock(&self.inner.live)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let mut children = Vec::new();
         for (arn, live) in all {
             let live = live.lock().await;
@@ -648,6 +653,7 @@ impl Runner {
 
     /// What follows a committed transition: side effects, scheduling, or the end.
     fn after_commit(&self, arn: &str, live: &mut Live, advance: &Advance) {
+        self.observe(&live.record, &advance.events);
         for dispatch in &advance.dispatches {
             let dispatch = dispatch.clone();
             self.emit(Outbox::Dispatch {
@@ -693,7 +699,7 @@ impl Runner {
     }
 
     fn get(&self, arn: &str) -> Option<LiveRef> {
-        self.inner.live.lock().ok()?.get(arn).cloned()
+        crate::lock::lock(&self.inner.live).get(arn).cloned()
     }
 
     /// Makes a just-committed execution visible to signals, then performs what follows the
@@ -703,33 +709,54 @@ impl Runner {
         let arn = live.record.arn.clone();
         let live = Arc::new(Mutex::new(live));
         let mut guard = live.lock().await;
-        if let Ok(mut map) = self.inner.live.lock() {
-            map.insert(arn.clone(), live.clone());
-        }
+        crate::lock::lock(&self.inner.live).insert(arn.clone(), live.clone());
         self.after_commit(&arn, &mut guard, advance);
         guard.record.clone()
     }
 
     fn register(&self, arn: &str, live: Live) {
-        if let Ok(mut map) = self.inner.live.lock() {
-            map.insert(arn.to_owned(), Arc::new(Mutex::new(live)));
-        }
+        crate::lock::lock(&self.inner.live).insert(arn.to_owned(), Arc::new(Mutex::new(live)));
     }
 
     fn forget(&self, arn: &str) {
-        if let Ok(mut map) = self.inner.live.lock() {
-            map.remove(arn);
-        }
+        crate::lock::lock(&self.inner.live).remove(arn);
     }
 
     fn ready(&self, arn: String) {
-        let _ = self.inner.ready.send(arn);
+        if self.inner.ready.send(arn).is_ok() {
+            self.inner.queued.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Running executions with a timer set. The timer set keeps the entries of executions that
+    /// ended or were woken otherwise until they fall due, so it is matched with the open ones.
+    fn parked_count(&self) -> usize {
+        let timers = crate::lock::lock(&self.inner.timers);
+        let live = crate::lock::lock(&self.inner.live);
+        let parked: std::collections::HashSet<&str> = timers
+            .iter()
+            .map(|(_, arn)| arn.as_str())
+            .filter(|arn| live.contains_key(*arn))
+            .collect();
+        parked.len()
+    }
+
+    /// Counts and logs committed events (see [`crate::metrics`]).
+    pub fn observe(&self, record: &ExecutionRecord, events: &[HistoryEvent]) {
+        self.inner.task_times.observe(record, events);
+    }
+
+    /// What the health gauges show.
+    pub fn health(&self) -> crate::metrics::Health {
+        crate::metrics::Health {
+            open_executions: self.open_count(),
+            parked_executions: self.parked_count(),
+            ready_queue: self.inner.queued.load(Ordering::Relaxed),
+        }
     }
 
     fn schedule(&self, at: i64, arn: String) {
-        if let Ok(mut timers) = self.inner.timers.lock() {
-            timers.insert((at, arn));
-        }
+        crate::lock::lock(&self.inner.timers).insert((at, arn));
         self.inner.timer_changed.notify_one();
     }
 
@@ -737,18 +764,18 @@ impl Runner {
         loop {
             let now = self.inner.clock.now_millis();
             let mut due = Vec::new();
-            let next = match self.inner.timers.lock() {
-                Ok(mut timers) => {
-                    while timers.first().is_some_and(|first| first.0 <= now) {
-                        if let Some((_, arn)) = timers.pop_first() {
-                            due.push(arn);
-                        }
+            let next = {
+                let mut timers = crate::lock::lock(&self.inner.timers);
+                while timers.first().is_some_and(|first| first.0 <= now) {
+                    if let Some(due_timer) = timers.pop_first() {
+                        due.push(due_timer);
                     }
-                    timers.first().map(|t| t.0)
                 }
-                Err(_) => return,
+                timers.first().map(|t| t.0)
             };
-            for arn in due {
+            for (at, arn) in due {
+                metrics::histogram!("stepwise_timer_lag_seconds")
+                    .record((now - at) as f64 / 1000.0);
                 self.ready(arn);
             }
             let sleep = match next {

@@ -1,14 +1,15 @@
 //! `arn:aws:states:::aws-sdk:sfn:*`: a workflow calling Step Functions itself (workers written
 //! as state machines, orchestration of other executions). Served by this engine directly.
 
+use asl::error::names;
 use asl::interpreter::{Dispatch, TaskOutcome};
 use serde_json::{json, Map, Value};
 
-use crate::tasks::{failed, Reply};
+use crate::tasks::{failed, TaskReply};
 use crate::{Engine, Error};
 
 impl Engine {
-    pub(crate) async fn sfn_sdk(&self, action: &str, d: &Dispatch) -> Reply {
+    pub(crate) async fn sfn_sdk(&self, action: &str, d: &Dispatch) -> TaskReply {
         const ACTIONS: &[&str] = &[
             "getActivityTask",
             "sendTaskSuccess",
@@ -21,7 +22,7 @@ impl Engine {
         if !ACTIONS.contains(&action) {
             let resource = format!("arn:aws:states:::aws-sdk:sfn:{action}");
             return failed(
-                "States.Runtime",
+                names::RUNTIME,
                 format!("The resource '{resource}' is not supported by stepwise yet."),
             );
         }
@@ -108,7 +109,7 @@ impl Engine {
         }
         .await;
         match result {
-            Ok(v) => Reply::Done(TaskOutcome::Succeeded(v)),
+            Ok(v) => TaskReply::Done(TaskOutcome::Succeeded(v)),
             // AWS SDK integrations name errors `<Service>.<Exception>`.
             Err(e) => {
                 let code = e.code();

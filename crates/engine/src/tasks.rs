@@ -1,6 +1,7 @@
 //! Performing tasks: the outbox consumer routes each dispatched task to its integration and
 //! feeds the outcome back to the execution as a signal.
 
+use asl::error::names;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use crate::runner::{Outbox, ParentLink};
 use crate::{integrations, Engine, ExecutionRecord};
 
 /// What an integration answered.
-pub enum Reply {
+pub enum TaskReply {
     /// The task finished.
     Done(TaskOutcome),
     /// A `.sync` job was submitted; its end arrives later as a signal.
@@ -34,15 +35,12 @@ pub(crate) type Submissions = Mutex<HashMap<(String, u64), watch::Sender<bool>>>
 const SUBMISSION_WAIT: Duration = Duration::from_secs(10);
 
 /// A failed task with AWS's error name and our cause.
-pub fn failed(error: &str, cause: impl Into<String>) -> Reply {
-    Reply::Done(TaskOutcome::Failed(ErrorCause {
-        error: Some(error.into()),
-        cause: Some(cause.into()),
-    }))
+pub fn failed(error: &str, cause: impl Into<String>) -> TaskReply {
+    TaskReply::Done(TaskOutcome::Failed(ErrorCause::new(error, cause)))
 }
 
 impl Engine {
-    /// Consumes the runner's outbox until the engine is dropped.
+    /// Consumes the runner's outbox for as long as the runtime runs (this task holds the engine).
     pub(crate) async fn run_outbox(self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Outbox>) {
         while let Some(item) = rx.recv().await {
             let engine = self.clone();
@@ -72,9 +70,9 @@ impl Engine {
         // The task was performed; its outcome is not recorded yet.
         fail::fail_point!("task-before-outcome", |_| std::process::abort());
         let (signal, submitted) = match reply {
-            Reply::Done(outcome) => (Signal::TaskFinished { task_id, outcome }, false),
-            Reply::Submitted(output) => (Signal::TaskSubmitted { task_id, output }, true),
-            Reply::Pending => return,
+            TaskReply::Done(outcome) => (Signal::TaskFinished { task_id, outcome }, false),
+            TaskReply::Submitted(output) => (Signal::TaskSubmitted { task_id, output }, true),
+            TaskReply::Pending => return,
         };
         if let Err(e) = self.inner.runner.signal(execution_arn, signal).await {
             tracing::warn!(%execution_arn, error = %e, "task outcome not recorded");
@@ -87,16 +85,13 @@ impl Engine {
     /// A `.sync` child is about to start for the parent's task: its end waits for
     /// [`Engine::submission_recorded`].
     fn submission_expected(&self, parent_arn: &str, task_id: u64) {
-        if let Ok(mut pending) = self.inner.submissions.lock() {
-            pending.insert((parent_arn.to_owned(), task_id), watch::channel(false).0);
-        }
+        crate::lock::lock(&self.inner.submissions)
+            .insert((parent_arn.to_owned(), task_id), watch::channel(false).0);
     }
 
     fn submission_recorded(&self, parent_arn: &str, task_id: u64) {
-        let gate = match self.inner.submissions.lock() {
-            Ok(mut pending) => pending.remove(&(parent_arn.to_owned(), task_id)),
-            Err(_) => None,
-        };
+        let gate =
+            crate::lock::lock(&self.inner.submissions).remove(&(parent_arn.to_owned(), task_id));
         if let Some(gate) = gate {
             gate.send_replace(true);
         }
@@ -104,18 +99,15 @@ impl Engine {
 
     /// Waits (a bounded time) until the parent has recorded the child's submission.
     async fn submission_waited(&self, parent_arn: &str, task_id: u64) {
-        let gate = match self.inner.submissions.lock() {
-            Ok(pending) => pending
-                .get(&(parent_arn.to_owned(), task_id))
-                .map(watch::Sender::subscribe),
-            Err(_) => None,
-        };
+        let gate = crate::lock::lock(&self.inner.submissions)
+            .get(&(parent_arn.to_owned(), task_id))
+            .map(watch::Sender::subscribe);
         if let Some(mut gate) = gate {
             let _ = tokio::time::timeout(SUBMISSION_WAIT, gate.wait_for(|done| *done)).await;
         }
     }
 
-    async fn invoke(&self, execution_arn: &str, d: &Dispatch) -> Reply {
+    async fn invoke(&self, execution_arn: &str, d: &Dispatch) -> TaskReply {
         if let Some(reply) = integrations::mock::answer(self, execution_arn, d).await {
             return reply;
         }
@@ -123,7 +115,7 @@ impl Engine {
             Resource::MapRun(spec) => self.perform_map_run(execution_arn, d, spec).await,
             Resource::Activity { arn } => {
                 self.enqueue_activity(arn, execution_arn, d.task_id, d.token.clone(), &d.input);
-                Reply::Pending
+                TaskReply::Pending
             }
             Resource::Service {
                 service,
@@ -151,12 +143,12 @@ impl Engine {
         d: &Dispatch,
         action: &str,
         pattern: Pattern,
-    ) -> Reply {
+    ) -> TaskReply {
         if !action.starts_with("startExecution") {
-            return failed("States.Runtime", format!("The resource 'arn:aws:states:::states:{action}' is not supported by stepwise yet."));
+            return failed(names::RUNTIME, format!("The resource 'arn:aws:states:::states:{action}' is not supported by stepwise yet."));
         }
         let Some(sm) = d.input.get("StateMachineArn").and_then(Value::as_str) else {
-            return failed("States.Runtime", "The field 'StateMachineArn' is required.");
+            return failed(names::RUNTIME, "The field 'StateMachineArn' is required.");
         };
         let name = d
             .input
@@ -187,10 +179,10 @@ impl Engine {
                     "StartDate": child.start_date,
                 }));
                 match pattern {
-                    Pattern::RequestResponse => Reply::Done(TaskOutcome::Succeeded(started)),
-                    Pattern::WaitForTaskToken => Reply::Pending,
+                    Pattern::RequestResponse => TaskReply::Done(TaskOutcome::Succeeded(started)),
+                    Pattern::WaitForTaskToken => TaskReply::Pending,
                     // The child's end arrives as a finish notice, even if it already ended.
-                    Pattern::Sync | Pattern::Sync2 => Reply::Submitted(started),
+                    Pattern::Sync | Pattern::Sync2 => TaskReply::Submitted(started),
                 }
             }
             Err(e) => failed(&format!("StepFunctions.{}Exception", e.code()), e.message()),
@@ -234,10 +226,7 @@ impl Engine {
             if let Some(c) = &child.cause {
                 described["Cause"] = json!(c);
             }
-            TaskOutcome::Failed(ErrorCause {
-                error: Some("States.TaskFailed".into()),
-                cause: Some(described.to_string()),
-            })
+            TaskOutcome::Failed(ErrorCause::new(names::TASK_FAILED, described.to_string()))
         };
         let signal = Signal::TaskFinished {
             task_id: parent.task_id,

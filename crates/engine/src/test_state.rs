@@ -6,6 +6,7 @@
 //! interpreter evaluate the state (`asl::interpreter::test_state`). Nothing is stored.
 
 use asl::definition::{invalid_definition_message, Definition, StateKind, SINGLE_STATE_NAME};
+use asl::error::names;
 use asl::history::ErrorCause;
 use asl::interpreter::test_state::{self, Mocked, TestCase, TestConfig, TestReport};
 use asl::interpreter::{Dispatch, TaskOutcome};
@@ -13,7 +14,7 @@ use asl::task::{Pattern, Resource};
 use serde_json::{json, Map, Value};
 
 pub use crate::mock_schema::FieldValidation;
-use crate::tasks::Reply;
+use crate::tasks::TaskReply;
 use crate::{integrations, Engine, Error, Result};
 
 /// A TestState request in the engine's terms.
@@ -213,9 +214,11 @@ impl Engine {
             other => integrations::invoke(self, region, other, &dispatch).await,
         };
         match reply {
-            Reply::Done(TaskOutcome::Succeeded(result)) => Mocked::Result(result),
-            Reply::Done(TaskOutcome::Failed(ec) | TaskOutcome::TimedOut(ec)) => Mocked::Error(ec),
-            Reply::Submitted(_) | Reply::Pending => {
+            TaskReply::Done(TaskOutcome::Succeeded(result)) => Mocked::Result(result),
+            TaskReply::Done(TaskOutcome::Failed(ec) | TaskOutcome::TimedOut(ec)) => {
+                Mocked::Error(ec)
+            }
+            TaskReply::Submitted(_) | TaskReply::Pending => {
                 runtime_error("The task did not finish; mock the result instead.".into())
             }
         }
@@ -223,10 +226,7 @@ impl Engine {
 }
 
 fn runtime_error(cause: String) -> Mocked {
-    Mocked::Error(ErrorCause {
-        error: Some("States.Runtime".into()),
-        cause: Some(cause),
-    })
+    Mocked::Error(ErrorCause::new(names::RUNTIME, cause))
 }
 
 /// The state input (`{}` when absent), as StartExecution reads an execution input.

@@ -6,7 +6,8 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use engine::item_io::{self, ChildResult, ChildStatus, Failure};
+use asl::error::ErrorCause;
+use engine::item_io::{self, ChildResult, ChildStatus};
 use engine::s3::{ListObjects, S3};
 use serde_json::{json, Value};
 
@@ -119,7 +120,7 @@ async fn export(
     config: Option<Value>,
     run: &str,
     results: &[ChildResult],
-) -> Result<Value, Failure> {
+) -> Result<Value, ErrorCause> {
     let mut export = item_io::Export::start(endpoint, REGION, &arguments, config.as_ref(), run)?;
     for r in results {
         export.add(r).await?;
@@ -132,7 +133,7 @@ async fn read(
     action: &str,
     arguments: Value,
     config: Option<Value>,
-) -> Result<Vec<Value>, Failure> {
+) -> Result<Vec<Value>, ErrorCause> {
     item_io::read_items(
         endpoint,
         REGION,
@@ -218,11 +219,11 @@ async fn items_and_results_round_trip_through_s3() {
     )
     .await
     .expect_err("missing key");
-    assert_eq!(missing.error, "States.ItemReaderFailed");
+    assert_eq!(missing.error_name(), "States.ItemReaderFailed");
     assert!(
-        missing.cause.contains("Error Code: NoSuchKey"),
+        missing.cause_text().contains("Error Code: NoSuchKey"),
         "{}",
-        missing.cause
+        missing.cause_text()
     );
     let not_array = read(
         &endpoint,
@@ -232,7 +233,7 @@ async fn items_and_results_round_trip_through_s3() {
     )
     .await
     .expect_err("not one JSON document");
-    assert_eq!(not_array.error, "States.ItemReaderFailed");
+    assert_eq!(not_array.error_name(), "States.ItemReaderFailed");
 
     // listObjectsV2: AWS's item shape, a prefix, MaxItems.
     for i in 0..5 {
@@ -442,8 +443,12 @@ async fn items_and_results_round_trip_through_s3() {
     )
     .await
     .expect_err("no bucket");
-    assert_eq!(e.error, "States.ResultWriterFailed");
-    assert!(e.cause.contains("NoSuchBucket"), "{}", e.cause);
+    assert_eq!(e.error_name(), "States.ResultWriterFailed");
+    assert!(
+        e.cause_text().contains("NoSuchBucket"),
+        "{}",
+        e.cause_text()
+    );
 }
 
 /// A result file larger than one part is a multipart upload (parts of at least 5 MiB, the
@@ -548,7 +553,8 @@ async fn item_reader_keys_stay_in_their_bucket() {
     let read_escape = || read(&endpoint, "getObject", escape.clone(), config.clone());
     let failure = read_escape().await.expect_err("no such key in wf-bucket");
     assert!(
-        failure.cause.contains("NoSuchKey") || failure.cause.contains("does not exist"),
+        failure.cause_text().contains("NoSuchKey")
+            || failure.cause_text().contains("does not exist"),
         "{failure:?}"
     );
     // The same key inside wf-bucket is that bucket's object.

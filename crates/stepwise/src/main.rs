@@ -1,4 +1,7 @@
-//! `stepwise`: the server (`serve`) and the local front doors (`validate`, `run`).
+//! `stepwise`: the server (`serve`), the local front doors (`validate`, `run`) and the
+//! redrive extensions' client (`redrive`).
+
+mod redrive_cli;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -6,6 +9,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+
+mod metrics;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +42,13 @@ enum Command {
         wait_time_scale: f64,
         #[command(flatten)]
         endpoints: Endpoints,
+    },
+    /// Redrive beyond AWS, on a running server (docs/redrive-extensions.md).
+    Redrive {
+        #[command(flatten)]
+        connection: redrive_cli::Connection,
+        #[command(subcommand)]
+        command: redrive_cli::Redrive,
     },
 }
 
@@ -98,12 +110,17 @@ struct Serve {
     /// Multiplies Wait durations and timeouts.
     #[arg(long, env = "WAIT_TIME_SCALE", default_value_t = 1.0)]
     wait_time_scale: f64,
-    #[arg(long, env = "STEPWISE_REDRIVE_WINDOW", default_value = "14d", value_parser = parse_duration)]
-    redrive_window: u64,
+    /// How long a closed execution stays redrivable; `none`: for ever.
+    #[arg(long, env = "STEPWISE_REDRIVE_WINDOW", default_value = "14d", value_parser = parse_window)]
+    redrive_window: Limit,
     #[arg(long, env = "STEPWISE_MAX_EXECUTION_TIME", default_value = "365d", value_parser = parse_duration)]
     max_execution_time: u64,
-    #[arg(long, env = "STEPWISE_MAX_HISTORY_EVENTS", default_value_t = 25000)]
-    max_history_events: u64,
+    /// The history cap, which a redrive also needs room under; `none`: no cap.
+    #[arg(long, env = "STEPWISE_MAX_HISTORY_EVENTS", default_value = "25000", value_parser = parse_cap)]
+    max_history_events: Limit,
+    /// Executions a bulk redrive redrives per second; 0: no limit.
+    #[arg(long, env = "STEPWISE_BULK_REDRIVE_RATE", default_value_t = 0)]
+    bulk_redrive_rate: u32,
     #[arg(
         long,
         env = "STEPWISE_MAX_OPEN_EXECUTIONS",
@@ -208,6 +225,29 @@ fn service_endpoints(flags: Vec<(String, String)>) -> BTreeMap<String, String> {
     endpoints
 }
 
+/// A limit that `none` lifts.
+#[derive(Clone, Copy)]
+struct Limit(Option<u64>);
+
+/// A duration (seconds) or `none`.
+fn parse_window(text: &str) -> Result<Limit, String> {
+    match text.trim() {
+        "none" => Ok(Limit(None)),
+        other => parse_duration(other).map(|s| Limit(Some(s))),
+    }
+}
+
+/// A count or `none`.
+fn parse_cap(text: &str) -> Result<Limit, String> {
+    match text.trim() {
+        "none" => Ok(Limit(None)),
+        other => other
+            .parse()
+            .map(|n| Limit(Some(n)))
+            .map_err(|_| format!("invalid count '{other}': use a number or none")),
+    }
+}
+
 /// Parses `90s`, `15m`, `2h`, `14d` (or plain seconds) into seconds.
 fn parse_duration(text: &str) -> Result<u64, String> {
     let text = text.trim();
@@ -243,6 +283,10 @@ fn main() -> anyhow::Result<()> {
             wait_time_scale,
             endpoints,
         } => run(&file, &input, wait_time_scale, endpoints),
+        Command::Redrive {
+            connection,
+            command,
+        } => redrive_cli::run(connection, command),
     }
 }
 
@@ -356,8 +400,9 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         account_id: args.account_id,
         wait_time_scale: args.wait_time_scale,
         max_execution_time: args.max_execution_time,
-        redrive_window: args.redrive_window,
-        max_history_events: args.max_history_events,
+        redrive_window: args.redrive_window.0,
+        max_history_events: args.max_history_events.0,
+        bulk_redrive_rate: args.bulk_redrive_rate,
         max_open_executions: usize::try_from(args.max_open_executions).unwrap_or(usize::MAX),
         mock_config,
         allow_link_local: args.allow_link_local,
@@ -397,18 +442,24 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             let _ = tokio::signal::ctrl_c().await;
         };
         let local = listener.local_addr()?;
+        let console = match args.auth {
+            AuthMode::None => console::Mode::Open,
+            AuthMode::Sigv4 => console::Mode::SignedOnly,
+        };
+        let data_dir = (args.store == "sqlite").then(|| args.data_dir.clone());
+        let pages = metrics::router(engine.clone(), data_dir)?.merge(console::router(console));
         match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => {
                 let listener = listener.into_std()?;
                 tracing::info!("stepwise listening on https://{local}");
-                let app = (engine, auth, hosts);
+                let app = (engine, auth, hosts, pages);
                 api::serve_tls(listener, (cert, key), app, shutdown)
                     .await
                     .with_context(|| format!("cannot serve TLS with {}", cert.display()))?;
             }
             _ => {
                 tracing::info!("stepwise listening on http://{local}");
-                api::serve(listener, engine, auth, hosts, shutdown).await?;
+                api::serve(listener, engine, auth, hosts, pages, shutdown).await?;
             }
         }
         Ok(())

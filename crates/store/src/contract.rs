@@ -13,6 +13,7 @@ pub async fn run_all<S: Store, F: Future<Output = S>>(make: impl Fn() -> F) {
     versions_and_aliases(&make().await).await;
     map_run_items(&make().await).await;
     lanes(&make().await).await;
+    redrive_batches(&make().await).await;
 }
 
 /// An execution record for tests: `sm`'s, version 1, one event.
@@ -42,6 +43,8 @@ pub fn execution(arn: &str, start: i64, status: ExecutionStatus) -> ExecutionRec
         state_machine_version_arn: None,
         state_machine_alias_arn: None,
         trace_header: None,
+        redrive_batch: None,
+        redrive_change: None,
     }
 }
 
@@ -446,4 +449,54 @@ async fn versions_and_aliases(store: &impl Store) {
         again.version, 1,
         "a new state machine of the same name starts over"
     );
+}
+
+/// A bulk redrive: its executions written once in order, outcomes set one by one, listed as
+/// unfinished until its record says it finished.
+async fn redrive_batches(store: &impl Store) {
+    let batch = RedriveBatchRecord {
+        token: "t1".into(),
+        state_machine_arn: "sm".into(),
+        selection: "{}".into(),
+        creation_date: 5,
+        total: 3,
+        finish_date: None,
+    };
+    let arns: Vec<String> = ["x", "y", "z"].map(String::from).to_vec();
+    store
+        .create_redrive_batch(batch.clone(), arns.clone())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_redrive_batch(batch.clone(), arns).await,
+        Err(Error::AlreadyExists)
+    ));
+    assert_eq!(
+        store.get_redrive_batch("t1").await.unwrap(),
+        Some(batch.clone())
+    );
+    assert_eq!(store.get_redrive_batch("t2").await.unwrap(), None);
+    let outcome = Write::RedriveBatchItem {
+        token: "t1".into(),
+        index: 1,
+        outcome: "done".into(),
+    };
+    store.commit(vec![outcome]).await.unwrap();
+    let page = store.redrive_batch_items("t1", 1, 5).await.unwrap();
+    let got: Vec<(u64, &str, Option<&str>)> = page
+        .iter()
+        .map(|i| (i.index, i.execution_arn.as_str(), i.outcome.as_deref()))
+        .collect();
+    assert_eq!(got, [(1, "y", Some("done")), (2, "z", None)]);
+    assert_eq!(
+        store.unfinished_redrive_batches().await.unwrap(),
+        std::slice::from_ref(&batch)
+    );
+    let finished = RedriveBatchRecord {
+        finish_date: Some(9),
+        ..batch
+    };
+    store.update_redrive_batch(finished.clone()).await.unwrap();
+    assert!(store.unfinished_redrive_batches().await.unwrap().is_empty());
+    assert_eq!(store.get_redrive_batch("t1").await.unwrap(), Some(finished));
 }

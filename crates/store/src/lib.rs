@@ -143,6 +143,27 @@ pub struct ExecutionRecord {
     /// StartExecution's `traceHeader` (X-Ray), returned by DescribeExecution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_header: Option<String>,
+    /// The token of the bulk redrive that last redrove this execution, written with that
+    /// redrive: a resumed bulk redrive finds here what it already did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redrive_batch: Option<String>,
+    /// What the last redrive through stepwise's extensions changed (a chosen state, a new
+    /// input), so a user can see the old input beside the new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redrive_change: Option<RedriveChange>,
+}
+
+/// A redrive that did not re-open an execution where it stopped, or with the input it had.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedriveChange {
+    /// Which redrive (the execution's redrive count after it).
+    pub redrive_count: u32,
+    /// The state path it re-opened at; `None`: where the execution stopped.
+    pub from_state: Option<String>,
+    /// The input that state had (JSON text), when known.
+    pub previous_input: Option<String>,
+    /// The input it was given instead (JSON text).
+    pub input: Option<String>,
 }
 
 /// Where a Map Run child execution belongs.
@@ -242,6 +263,34 @@ pub struct RedriveToken {
     pub redrive_date: i64,
 }
 
+/// A bulk redrive (stepwise's `BulkRedrive`): what it selected, kept so that it resumes after
+/// a restart and can be described while and after it runs. Its executions are rows of their
+/// own, fixed when it is created ([`Store::create_redrive_batch`]); each gets its outcome by a
+/// [`Write::RedriveBatchItem`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedriveBatchRecord {
+    /// The caller's batch token (unique).
+    pub token: String,
+    pub state_machine_arn: String,
+    /// The selection it was asked for (the engine's JSON text): a repeated request must ask
+    /// for the same.
+    pub selection: String,
+    pub creation_date: i64,
+    /// How many executions it redrives.
+    pub total: u64,
+    /// When every execution had its outcome.
+    pub finish_date: Option<i64>,
+}
+
+/// One execution of a bulk redrive, and what happened to it (the engine's JSON text) once
+/// that is known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedriveBatchItem {
+    pub index: u64,
+    pub execution_arn: String,
+    pub outcome: Option<String>,
+}
+
 /// A history event as stored: its id and the engine's serialized form.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
@@ -279,6 +328,12 @@ pub enum Write {
         map_run_arn: String,
         index: u64,
         result: Option<String>,
+    },
+    /// Records what happened to one execution of a bulk redrive.
+    RedriveBatchItem {
+        token: String,
+        index: u64,
+        outcome: String,
     },
 }
 
@@ -397,6 +452,26 @@ pub trait Store: Send + Sync + 'static {
     async fn map_run_items(&self, arn: &str, from: u64, limit: usize) -> Result<Vec<MapRunItem>>;
     /// The Map Runs an execution started, oldest first.
     async fn list_map_runs(&self, execution_arn: &str) -> Result<Vec<MapRunRecord>>;
+
+    /// Creates a bulk redrive with its executions (in this order, without outcomes), written
+    /// once; [`Error::AlreadyExists`] if its token is taken.
+    async fn create_redrive_batch(
+        &self,
+        batch: RedriveBatchRecord,
+        executions: Vec<String>,
+    ) -> Result<()>;
+    /// Replaces a bulk redrive's record (not its executions).
+    async fn update_redrive_batch(&self, batch: RedriveBatchRecord) -> Result<()>;
+    async fn get_redrive_batch(&self, token: &str) -> Result<Option<RedriveBatchRecord>>;
+    /// Bulk redrives that have not finished: what a restarting engine resumes.
+    async fn unfinished_redrive_batches(&self) -> Result<Vec<RedriveBatchRecord>>;
+    /// A page of a bulk redrive's executions: at most `limit`, from index `from` on.
+    async fn redrive_batch_items(
+        &self,
+        token: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RedriveBatchItem>>;
 }
 
 /// The contract every [`Store`] meets, as a suite each backend runs (feature `test-util`).

@@ -13,7 +13,8 @@ use tokio::sync::oneshot;
 
 use crate::{
     ActivityRecord, AliasRecord, Error, ExecutionFilter, ExecutionRecord, LaneRow, MapRunItem,
-    MapRunRecord, Result, StateMachineRecord, Store, StoredEvent, VersionRecord, Write,
+    MapRunRecord, RedriveBatchItem, RedriveBatchRecord, Result, StateMachineRecord, Store,
+    StoredEvent, VersionRecord, Write,
 };
 
 /// Numbered schema migrations: `MIGRATIONS[i]` takes a database whose `user_version` is `i`
@@ -21,7 +22,7 @@ use crate::{
 /// shipped. The first is the layout of the first numbered version; it creates only what is
 /// missing, because databases from before numbered migrations (`user_version` 0) already have
 /// tables, whose older shapes [`upgrade_unnumbered`] brings to it.
-const MIGRATIONS: &[&str] = &[SCHEMA_1];
+const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2];
 
 const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS state_machines(arn TEXT PRIMARY KEY, doc TEXT NOT NULL);
@@ -76,11 +77,28 @@ CREATE TABLE IF NOT EXISTS map_run_items(
 ) WITHOUT ROWID;
 ";
 
-type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
+/// Bulk redrives (stepwise's extension): the batch, and one row per execution with its
+/// outcome.
+const SCHEMA_2: &str = "
+CREATE TABLE redrive_batches(
+    token TEXT PRIMARY KEY,
+    finished INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE TABLE redrive_batch_items(
+    token TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    execution_arn TEXT NOT NULL,
+    outcome TEXT,
+    PRIMARY KEY(token, idx)
+) WITHOUT ROWID;
+";
+
+type CommitReply = oneshot::Sender<Result<Vec<Result<()>>>>;
 
 enum Job {
     /// Transitions: batched with every other queued commit into one transaction.
-    Commit(Vec<Write>, Reply),
+    Commit(Vec<Write>, CommitReply),
     /// Any other write, run alone.
     Other(Box<dyn FnOnce(&mut Connection) + Send>),
 }
@@ -424,6 +442,17 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
             .execute(params![map_run_arn, *index as i64, result])?;
             Ok(())
         }
+        Write::RedriveBatchItem {
+            token,
+            index,
+            outcome,
+        } => {
+            tx.prepare_cached(
+                "UPDATE redrive_batch_items SET outcome = ?3 WHERE token = ?1 AND idx = ?2",
+            )?
+            .execute(params![token, *index as i64, outcome])?;
+            Ok(())
+        }
     }
 }
 
@@ -488,7 +517,13 @@ fn writer_loop(conn: &mut Connection, rx: &mpsc::Receiver<Job>) {
                         Err(_) => break,
                     }
                 }
-                match group_commit(conn, batch) {
+                let started = std::time::Instant::now();
+                let size = batch.len();
+                let committed = group_commit(conn, batch);
+                metrics::histogram!("stepwise_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                metrics::histogram!("stepwise_commit_batch_size").record(size as f64);
+                match committed {
                     Ok(mut results) => {
                         for (reply, n) in replies.into_iter().zip(sizes) {
                             let rest = results.split_off(n.min(results.len()));
@@ -901,6 +936,104 @@ impl Store for Sqlite {
             )?;
             let docs = stmt.query_map([execution_arn], |r| r.get::<_, String>(0))?;
             docs.map(|d| Ok(serde_json::from_str(&d?)?)).collect()
+        })
+        .await
+    }
+
+    async fn create_redrive_batch(
+        &self,
+        batch: RedriveBatchRecord,
+        executions: Vec<String>,
+    ) -> Result<()> {
+        let doc = serde_json::to_string(&batch)?;
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO redrive_batches(token, finished, doc) VALUES (?1, ?2, ?3)",
+                params![batch.token, batch.finish_date.is_some(), doc],
+            )?;
+            if inserted == 0 {
+                return Err(Error::AlreadyExists);
+            }
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO redrive_batch_items(token, idx, execution_arn) VALUES (?1, ?2, ?3)",
+                )?;
+                for (i, arn) in executions.iter().enumerate() {
+                    stmt.execute(params![batch.token, i as i64, arn])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_redrive_batch(&self, batch: RedriveBatchRecord) -> Result<()> {
+        let doc = serde_json::to_string(&batch)?;
+        self.write(move |conn| {
+            let updated = conn.execute(
+                "UPDATE redrive_batches SET finished = ?2, doc = ?3 WHERE token = ?1",
+                params![batch.token, batch.finish_date.is_some(), doc],
+            )?;
+            match updated {
+                0 => Err(Error::NotFound),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn get_redrive_batch(&self, token: &str) -> Result<Option<RedriveBatchRecord>> {
+        let token = token.to_owned();
+        self.read(move |conn| {
+            let doc: Option<String> = conn
+                .prepare_cached("SELECT doc FROM redrive_batches WHERE token = ?1")?
+                .query_row([token], |r| r.get(0))
+                .optional()?;
+            doc.map(|d| serde_json::from_str(&d).map_err(Error::from))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn unfinished_redrive_batches(&self) -> Result<Vec<RedriveBatchRecord>> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT doc FROM redrive_batches WHERE NOT finished")?;
+            let docs = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            docs.map(|d| Ok(serde_json::from_str(&d?)?)).collect()
+        })
+        .await
+    }
+
+    async fn redrive_batch_items(
+        &self,
+        token: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RedriveBatchItem>> {
+        let token = token.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT idx, execution_arn, outcome FROM redrive_batch_items
+                 WHERE token = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    token,
+                    from.min(i64::MAX as u64) as i64,
+                    limit.min(i64::MAX as usize) as i64
+                ],
+                |r| {
+                    Ok(RedriveBatchItem {
+                        index: r.get::<_, i64>(0)? as u64,
+                        execution_arn: r.get(1)?,
+                        outcome: r.get(2)?,
+                    })
+                },
+            )?;
+            rows.map(|r| r.map_err(Error::from)).collect()
         })
         .await
     }

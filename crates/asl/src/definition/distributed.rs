@@ -179,7 +179,10 @@ impl Validator {
             self.error(codes::VALUE_ERROR, message, &format!("{at}/Label"));
             return;
         }
-        if let Some(c) = label.chars().find(|&c| crate::names::is_reserved(c)) {
+        if let Some(c) = label
+            .chars()
+            .find(|&c| crate::resource_name::is_reserved(c))
+        {
             let message = format!(
                 "Label contains invalid character: {}",
                 python_repr(&c.to_string())

@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 use crate::definition::{
     MapState, MaxConcurrency, Payload, QueryLanguage, ResultHandling, State, StateKind,
 };
-use crate::error::StatesError;
-use crate::history::{ErrorCause, EventDetails};
+use crate::error::ErrorCause;
+use crate::history::EventDetails;
 use crate::jsonata::States;
 use crate::task::error_matches;
 use crate::template::Scope;
@@ -24,7 +24,7 @@ impl<'a> Run<'a> {
         state: &State,
         raw: &Value,
         context: &Value,
-    ) -> Result<Outcome, StatesError> {
+    ) -> Result<Outcome, ErrorCause> {
         let Some(handling) = state.kind.result_handling() else {
             return Ok(Outcome::Blocked);
         };
@@ -211,7 +211,7 @@ impl<'a> Run<'a> {
         state: &State,
         raw: &Value,
         context: &Value,
-    ) -> Result<u64, StatesError> {
+    ) -> Result<u64, ErrorCause> {
         let StateKind::Map(m) = &state.kind else {
             return Ok(0);
         };
@@ -234,11 +234,11 @@ impl<'a> Run<'a> {
             _ => None,
         };
         match n {
-            Some(n) if n < 0 => Err(StatesError::runtime(format!(
+            Some(n) if n < 0 => Err(ErrorCause::runtime(format!(
                 "Expected non-negative integer for MaxConcurrency, got '{n}' instead."
             ))),
             Some(n) => Ok(n as u64),
-            None => Err(StatesError::runtime(format!(
+            None => Err(ErrorCause::runtime(format!(
                 "The MaxConcurrencyPath field refers to value \"{}\" which is not a valid integer: {}",
                 map_run::quoted_value(&value),
                 path.text()
@@ -291,7 +291,7 @@ impl<'a> Run<'a> {
         state: &State,
         raw: &Value,
         context: &Value,
-    ) -> Result<Vec<Lane>, StatesError> {
+    ) -> Result<Vec<Lane>, ErrorCause> {
         let effective = self.apply_path(&state.input_path, raw, context)?;
         let pending = |input: Value| Lane {
             status: LaneStatus::Pending,
@@ -352,7 +352,7 @@ impl<'a> Run<'a> {
         raw: &Value,
         effective: &Value,
         context: &Value,
-    ) -> Result<Vec<Value>, StatesError> {
+    ) -> Result<Vec<Value>, ErrorCause> {
         let items = match (state.query_language, &m.items) {
             (QueryLanguage::JsonPath, _) => self.apply_path(&m.items_path, effective, context)?,
             (QueryLanguage::Jsonata, None) => effective.clone(),
@@ -369,9 +369,9 @@ impl<'a> Run<'a> {
         let Value::Array(items) = items else {
             let cause = format!("Map state input must be an array but was: {items}");
             return Err(match state.query_language {
-                QueryLanguage::JsonPath => StatesError::runtime(cause),
+                QueryLanguage::JsonPath => ErrorCause::runtime(cause),
                 QueryLanguage::Jsonata => {
-                    self.evaluation_failed(state, StatesError::query(cause, None))
+                    self.evaluation_failed(state, ErrorCause::query(cause, None))
                 }
             });
         };
@@ -386,7 +386,7 @@ impl<'a> Run<'a> {
         handling: &ResultHandling,
         raw: &Value,
         ec: ErrorCause,
-    ) -> Result<Outcome, StatesError> {
+    ) -> Result<Outcome, ErrorCause> {
         let ResultHandling { retry, catch, .. } = handling;
         let error = ec.error.clone().unwrap_or_default();
         if let Some(i) = retry

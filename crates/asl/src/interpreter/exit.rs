@@ -5,8 +5,8 @@
 use serde_json::{json, Value};
 
 use crate::definition::{Payload, QueryLanguage, ResultHandling, State};
-use crate::error::{names, StatesError};
-use crate::history::{ErrorCause, EventDetails};
+use crate::error::{names, ErrorCause};
+use crate::history::EventDetails;
 use crate::io::{self};
 use crate::jsonata::{self, States};
 use crate::task::Catcher;
@@ -24,7 +24,7 @@ impl<'a> Run<'a> {
         output: Option<&jsonata::Template>,
         states: States,
         default: &Value,
-    ) -> Result<Value, StatesError> {
+    ) -> Result<Value, ErrorCause> {
         self.pending_assign = match assign {
             Some(t) => match self.render(state, t, states)? {
                 Value::Object(map) => Some(map),
@@ -49,7 +49,7 @@ impl<'a> Run<'a> {
         raw: &Value,
         context: &Value,
         result: Value,
-    ) -> Result<Result<Value, ErrorCause>, StatesError> {
+    ) -> Result<Result<Value, ErrorCause>, ErrorCause> {
         if state.query_language == QueryLanguage::Jsonata {
             let states = States {
                 result: Some(&result),
@@ -82,9 +82,9 @@ impl<'a> Run<'a> {
     }
 
     /// A JSONata state's `States.QueryEvaluationError` as a `Retry`/`Catch` sees it.
-    pub(super) fn query_error(&self, state: &State, e: StatesError) -> Option<ErrorCause> {
-        let catchable = state.query_language == QueryLanguage::Jsonata
-            && e.error == names::QUERY_EVALUATION_ERROR;
+    pub(super) fn query_error(&self, state: &State, e: ErrorCause) -> Option<ErrorCause> {
+        let catchable =
+            state.query_language == QueryLanguage::Jsonata && e.is(names::QUERY_EVALUATION_ERROR);
         let entered = self
             .cur()
             .and_then(|c| c.entered_event_id)
@@ -100,7 +100,7 @@ impl<'a> Run<'a> {
         catcher: &Catcher,
         raw: &Value,
         ec: ErrorCause,
-    ) -> Result<Outcome, StatesError> {
+    ) -> Result<Outcome, ErrorCause> {
         let error_output = json!({
             "Error": ec.error.unwrap_or_default(),
             "Cause": ec.cause.unwrap_or_default(),
@@ -131,7 +131,7 @@ impl<'a> Run<'a> {
         &mut self,
         state: &State,
         entered_id: u64,
-        output: Result<Value, StatesError>,
+        output: Result<Value, ErrorCause>,
         next: Option<String>,
     ) -> Option<ScopeEnd> {
         let output = match output {
@@ -150,10 +150,7 @@ impl<'a> Run<'a> {
             );
             self.pending_assign = None;
             crate::json::dismantle(output);
-            return Some(ScopeEnd::Failed(ErrorCause {
-                error: Some(names::RUNTIME.into()),
-                cause: Some(cause),
-            }));
+            return Some(ScopeEnd::Failed(ErrorCause::new(names::RUNTIME, cause)));
         }
         let text = output.to_string();
         if text.len() > MAX_PAYLOAD_BYTES {
@@ -161,11 +158,8 @@ impl<'a> Run<'a> {
                 "The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.",
                 state.name
             );
-            let error = Some(names::DATA_LIMIT_EXCEEDED.into());
-            return Some(ScopeEnd::Failed(ErrorCause {
-                error,
-                cause: Some(cause),
-            }));
+            let error = names::DATA_LIMIT_EXCEEDED;
+            return Some(ScopeEnd::Failed(ErrorCause::new(error, cause)));
         }
         let assigned = self.pending_assign.take().filter(|a| !a.is_empty());
         let assigned_variables = assigned.as_ref().map(|a| {
@@ -205,7 +199,7 @@ impl<'a> Run<'a> {
         assign: Option<&Template>,
         value: &Value,
         context: &Value,
-    ) -> Result<(), StatesError> {
+    ) -> Result<(), ErrorCause> {
         self.pending_assign = match assign {
             Some(t) => match t
                 .render(&mut Scope::new(value, context, self.entropy).with_variables(&self.vars))?

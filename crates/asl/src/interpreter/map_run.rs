@@ -10,13 +10,14 @@
 //! [`Signal::MapRunStarted`]: super::Signal::MapRunStarted
 //! [`Signal::TaskFinished`]: super::Signal::TaskFinished
 
+use crate::error::names;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::{select, task_token, Dispatch, Outcome, Run, TaskOutcome, TaskPhase, TaskRun};
 use crate::definition::{Distributed, MapState, Payload, QueryLanguage, State, Threshold};
-use crate::error::StatesError;
-use crate::history::{ErrorCause, EventDetails};
+use crate::error::ErrorCause;
+use crate::history::EventDetails;
 use crate::jsonata::{self, Env, States};
 use crate::task::Resource;
 use crate::template::{Scope, Template};
@@ -74,7 +75,7 @@ impl MapRunSpec {
         &self,
         items: Vec<Value>,
         entropy: &mut Entropy,
-    ) -> Result<Vec<Value>, StatesError> {
+    ) -> Result<Vec<Value>, ErrorCause> {
         let Some(selector) = &self.item_selector else {
             return Ok(items);
         };
@@ -82,7 +83,7 @@ impl MapRunSpec {
         let mut ctx = self.context.clone();
         if self.jsonata {
             let template = jsonata::Template::compile(selector, "ItemSelector", false)
-                .map_err(|e| StatesError::runtime(e.message))?;
+                .map_err(|e| ErrorCause::runtime(e.message))?;
             for (index, item) in items.into_iter().enumerate() {
                 ctx["Map"] = json!({ "Item": { "Index": index, "Value": item } });
                 let mut env = Env {
@@ -95,7 +96,7 @@ impl MapRunSpec {
             }
             return Ok(out);
         }
-        let template = Template::compile(selector).map_err(StatesError::runtime)?;
+        let template = Template::compile(selector).map_err(ErrorCause::runtime)?;
         for (index, item) in items.into_iter().enumerate() {
             ctx["Map"] = json!({ "Item": { "Index": index, "Value": item } });
             let mut scope =
@@ -115,7 +116,7 @@ impl Run<'_> {
         d: &Distributed,
         raw: &Value,
         context: &Value,
-    ) -> Result<Outcome, StatesError> {
+    ) -> Result<Outcome, ErrorCause> {
         let Some(mut run) = self.cur().and_then(|c| c.task.clone()) else {
             let spec = self.map_run_spec(state, m, d, raw, context)?;
             // The last event is unique to this attempt: a retry follows a MapStateFailed.
@@ -187,7 +188,7 @@ impl Run<'_> {
         d: &Distributed,
         raw: &Value,
         context: &Value,
-    ) -> Result<MapRunSpec, StatesError> {
+    ) -> Result<MapRunSpec, ErrorCause> {
         let effective = self.apply_path(&state.input_path, raw, context)?;
         let items = match &d.item_reader {
             Some(_) => None,
@@ -245,7 +246,7 @@ impl Run<'_> {
         self.resolve_paths(&mut batcher, &fields, &effective, context)?;
         if let Some(Value::Object(b)) = batcher.as_mut() {
             if let Some(input) = b.get("BatchInput") {
-                let t = Template::compile(input).map_err(StatesError::runtime)?;
+                let t = Template::compile(input).map_err(ErrorCause::runtime)?;
                 let rendered =
                     self.render_payload(state, Some(&Payload::Path(t)), raw, &effective, context)?;
                 b.insert("BatchInput".into(), rendered);
@@ -282,7 +283,7 @@ impl Run<'_> {
         raw: &Value,
         input: &Value,
         context: &Value,
-    ) -> Result<Value, StatesError> {
+    ) -> Result<Value, ErrorCause> {
         match payload {
             Some(Payload::Path(t)) => {
                 t.render(&mut Scope::new(input, context, self.entropy).with_variables(&self.vars))
@@ -299,7 +300,7 @@ impl Run<'_> {
         fields: &[&str],
         input: &Value,
         context: &Value,
-    ) -> Result<(), StatesError> {
+    ) -> Result<(), ErrorCause> {
         let Some(Value::Object(obj)) = config.as_mut() else {
             return Ok(());
         };
@@ -309,11 +310,11 @@ impl Run<'_> {
                 continue;
             };
             let path = crate::jsonpath::JsonPath::parse(&text).map_err(|_| {
-                StatesError::runtime(format!("Invalid JSONPath in {path_field}: {text}"))
+                ErrorCause::runtime(format!("Invalid JSONPath in {path_field}: {text}"))
             })?;
             let value = select(&path, input, context, &self.vars).unwrap_or(Value::Null);
             if value.as_u64().is_none() {
-                return Err(StatesError::runtime(format!(
+                return Err(ErrorCause::runtime(format!(
                     "The {path_field} field refers to value \"{value}\" which is not a valid integer: {text}"
                 )));
             }
@@ -329,7 +330,7 @@ impl Run<'_> {
         d: &Distributed,
         input: &Value,
         context: &Value,
-    ) -> Result<(Option<f64>, Option<f64>), StatesError> {
+    ) -> Result<(Option<f64>, Option<f64>), ErrorCause> {
         let count = self.threshold(
             state,
             d.tolerated_failure_count.as_ref(),
@@ -356,7 +357,7 @@ impl Run<'_> {
         field: &str,
         input: &Value,
         context: &Value,
-    ) -> Result<Option<f64>, StatesError> {
+    ) -> Result<Option<f64>, ErrorCause> {
         let (value, source) = match threshold {
             None => return Ok(None),
             Some(Threshold::Fixed(n)) => return Ok(Some(*n)),
@@ -378,17 +379,17 @@ impl Run<'_> {
         let integral = field == "ToleratedFailureCount";
         match (integral, value.as_i64(), value.as_f64()) {
             (true, Some(n), _) if n < 0 => {
-                Err(StatesError::runtime(format!("{field} cannot be negative.")))
+                Err(ErrorCause::runtime(format!("{field} cannot be negative.")))
             }
             (true, Some(n), _) => Ok(Some(n as f64)),
-            (false, _, Some(n)) if !(0.0..=100.0).contains(&n) => Err(StatesError::runtime(
+            (false, _, Some(n)) if !(0.0..=100.0).contains(&n) => Err(ErrorCause::runtime(
                 format!("{field} must be between 0 and 100."),
             )),
             (false, _, Some(n)) => Ok(Some(n)),
             _ => {
                 let kind = if integral { "integer" } else { "float" };
                 Err(match source {
-                    Ok(p) => StatesError::runtime(format!(
+                    Ok(p) => ErrorCause::runtime(format!(
                         "The {field}Path field refers to value \"{}\" which is not a valid {kind}: {}",
                         quoted_value(&value),
                         p.text()
@@ -451,8 +452,8 @@ pub fn tolerance_exceeded(
 }
 
 pub fn exceeded_tolerance() -> ErrorCause {
-    ErrorCause {
-        error: Some("States.ExceedToleratedFailureThreshold".into()),
-        cause: Some("The specified tolerated failure threshold was exceeded".into()),
-    }
+    ErrorCause::new(
+        names::EXCEED_TOLERATED_FAILURE_THRESHOLD,
+        "The specified tolerated failure threshold was exceeded",
+    )
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::history::ErrorCause;
+use crate::error::ErrorCause;
 use crate::task::Resource;
 
 use super::{map_run, Touched};
@@ -166,9 +166,9 @@ impl Current {
         }
     }
 
-    /// Whether running the state now is certain to do nothing: a task attempt in flight with
-    /// no outcome and no deadline due, or a wait (a Wait state, a container's retry delay)
-    /// not yet due. The checks mirror [`Run::task`]; a state holding a container is never
+    /// Whether running the state now is certain to do nothing: a task attempt in flight with no
+    /// outcome and no deadline due, or a wait (a Wait state, a container's retry delay) not yet
+    /// due. The checks mirror [`Run::task`](super::Run::task); a state holding a container is never
     /// certain (a lane inside may have work).
     pub(super) fn idle_at(&self, now: i64) -> bool {
         if self.wait_until.is_some_and(|until| until > now) {

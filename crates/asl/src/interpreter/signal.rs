@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::error::names;
-use crate::history::{ErrorCause, EventDetails, HistoryEvent};
+use crate::error::ErrorCause;
+use crate::history::{EventDetails, HistoryEvent};
 use crate::task::Resource;
 
 use super::{scaled, Current, Dispatch, Run, Status, TaskOutcome, TaskPhase, TaskRun};
@@ -26,7 +27,8 @@ pub fn redriven_event(history_length: u64, redrive_count: u32, now: i64) -> Hist
 /// What drives an execution forward.
 #[derive(Debug, Clone)]
 pub enum Signal {
-    /// The execution was started (the runtime is fresh from [`Runtime::new`]).
+    /// The execution was started (the runtime is fresh from
+    /// [`Runtime::new`](super::Runtime::new)).
     Start,
     /// A time the interpreter asked for (`wake_at`) has come, or the engine resumes after a
     /// restart or a yield.
@@ -62,7 +64,7 @@ pub enum Signal {
     },
 }
 
-/// The result of one [`advance`] call.
+/// The result of one [`advance`](super::advance) call.
 #[derive(Debug, Default)]
 pub struct Advance {
     pub events: Vec<HistoryEvent>,
@@ -78,11 +80,11 @@ pub struct Advance {
     pub touched: Touched,
 }
 
-/// Which lanes (branches, iterations) an [`advance`] call may have changed, so an engine that
-/// stores each lane on its own writes only those. A lane is named by its path: lane indexes
-/// from the top-level state down (`[3]`: lane 3 of the top-level Parallel or Map; `[3, 0]`:
-/// lane 0 of the container in lane 3). A lane's own part is everything but the lanes of a
-/// container inside it, which are lanes of their own.
+/// Which lanes (branches, iterations) an [`advance`](super::advance) call may have changed, so an
+/// engine that stores each lane on its own writes only those. A lane is named by its path: lane
+/// indexes from the top-level state down (`[3]`: lane 3 of the top-level Parallel or Map; `[3, 0]`:
+/// lane 0 of the container in lane 3). A lane's own part is everything but the lanes of a container
+/// inside it, which are lanes of their own.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Touched {
     /// Lanes whose own part may have changed.
@@ -156,7 +158,11 @@ impl<'a> Run<'a> {
                     (self.rt.error, self.rt.cause) = (error.clone(), cause.clone());
                     self.push(
                         0,
-                        EventDetails::ExecutionAborted(ErrorCause { error, cause }),
+                        EventDetails::ExecutionAborted(ErrorCause {
+                            error,
+                            cause,
+                            location: None,
+                        }),
                     );
                     self.rt.status = Status::Aborted;
                 }

@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use crate::definition::{Payload, State, StateKind, TaskState};
-use crate::error::{names, StatesError};
-use crate::history::{ErrorCause, EventDetails, TaskFamily, TaskRef};
+use crate::error::{names, ErrorCause};
+use crate::history::{EventDetails, TaskFamily, TaskRef};
 use crate::jsonata::States;
 use crate::task::{error_matches, Resource, Seconds};
 use crate::template::Scope;
@@ -45,7 +45,7 @@ impl<'a> Run<'a> {
         spec: &TaskState,
         raw: &Value,
         context: &Value,
-    ) -> Result<Outcome, StatesError> {
+    ) -> Result<Outcome, ErrorCause> {
         let Some(mut run) = self.cur().and_then(|c| c.task.clone()) else {
             let run = TaskRun {
                 id: 0,
@@ -112,7 +112,7 @@ impl<'a> Run<'a> {
                 };
                 let ec = ErrorCause {
                     error: Some(error.into()),
-                    cause: None,
+                    ..ErrorCause::default()
                 };
                 run.outcome = Some(TaskOutcome::TimedOut(ec));
                 self.set_task(Some(run));
@@ -130,7 +130,7 @@ impl<'a> Run<'a> {
         mut run: TaskRun,
         raw: &Value,
         context: &Value,
-    ) -> Result<Outcome, StatesError> {
+    ) -> Result<Outcome, ErrorCause> {
         let (input, timeout, heartbeat) = match self.task_input(state, spec, raw, context) {
             Ok(prepared) => prepared,
             Err(e) => {
@@ -199,7 +199,7 @@ impl<'a> Run<'a> {
         spec: &TaskState,
         raw: &Value,
         context: &Value,
-    ) -> Result<(Value, Option<u64>, Option<u64>), StatesError> {
+    ) -> Result<(Value, Option<u64>, Option<u64>), ErrorCause> {
         let effective = self.apply_path(&state.input_path, raw, context)?;
         let input = match &spec.parameters {
             Some(Payload::Path(t)) => t.render(
@@ -221,7 +221,7 @@ impl<'a> Run<'a> {
         mut run: TaskRun,
         raw: &Value,
         ec: ErrorCause,
-    ) -> Result<Outcome, StatesError> {
+    ) -> Result<Outcome, ErrorCause> {
         let error = ec.error.clone().unwrap_or_default();
         let retrier = spec
             .handling
@@ -278,7 +278,7 @@ impl<'a> Run<'a> {
         field: &str,
         raw: &Value,
         context: &Value,
-    ) -> Result<Option<u64>, StatesError> {
+    ) -> Result<Option<u64>, ErrorCause> {
         match spec {
             None => Ok(None),
             Some(Seconds::Fixed(n)) => Ok(Some(*n)),
@@ -289,10 +289,10 @@ impl<'a> Run<'a> {
             }
             Some(Seconds::Path(p)) => match select(p, raw, context, &self.vars) {
                 Some(v) if v.as_u64().is_some_and(|n| n > 0) => Ok(v.as_u64()),
-                Some(v) => Err(StatesError::runtime(format!(
+                Some(v) => Err(ErrorCause::runtime(format!(
                     "The {field}Path field refers to value \"{v}\" which is not a valid positive integer."
                 ))),
-                None => Err(StatesError::runtime(format!(
+                None => Err(ErrorCause::runtime(format!(
                     "The JSONPath '{}' specified for the field '{field}Path' could not be found in the input '{raw}'",
                     p.text()
                 ))),

@@ -15,17 +15,12 @@ use super::{Advance, Current, ExecutionInfo, Limits, Outcome, Run, Runtime};
 use crate::definition::{
     Definition, MapState, Payload, QueryLanguage, ResultHandling, State, StateKind,
 };
-use crate::error::StatesError;
-use crate::history::ErrorCause;
+use crate::error::ErrorCause;
 use crate::io;
 use crate::jsonata::States;
 use crate::task::{error_matches, Resource};
 use crate::template::Scope;
 use crate::Entropy;
-
-/// The error a Map state raises when more iterations failed than it tolerates.
-pub const THRESHOLD_EXCEEDED: &str = "States.ExceedToleratedFailureThreshold";
-const THRESHOLD_EXCEEDED_CAUSE: &str = "The specified tolerated failure threshold was exceeded";
 
 /// The state under test and everything it is evaluated with.
 pub struct TestCase<'a> {
@@ -175,8 +170,8 @@ pub fn run(case: &TestCase, outcome: Option<Mocked>) -> TestReport {
         let end = match evaluate(run, case, outcome, &mut ins) {
             Ok(end) => end,
             Err(e) => End::Failed(ErrorCause {
-                error: Some(e.error),
-                cause: Some(e.cause),
+                location: None,
+                ..e
             }),
         };
         let mut variables = case.variables.clone();
@@ -276,7 +271,7 @@ fn evaluate(
     case: &TestCase,
     outcome: Option<Mocked>,
     ins: &mut Inspection,
-) -> Result<End, StatesError> {
+) -> Result<End, ErrorCause> {
     let state = case.state;
     let raw = &case.input;
     let ctx = &case.context;
@@ -341,7 +336,7 @@ fn evaluate(
                     }
                 }
                 Some(Mocked::Error(ec)) => handle_error(run, case, &spec.handling, ec, ins),
-                None => Err(StatesError::runtime("The task produced no result.")),
+                None => Err(ErrorCause::runtime("The task produced no result.")),
             }
         }
         StateKind::Parallel(p) => match outcome {
@@ -353,7 +348,7 @@ fn evaluate(
                 }
             }
             Some(Mocked::Error(ec)) => handle_error(run, case, &p.handling, ec, ins),
-            None => Err(StatesError::runtime(
+            None => Err(ErrorCause::runtime(
                 "The Parallel state has no mocked result.",
             )),
         },
@@ -366,7 +361,7 @@ fn evaluate(
             let result = match outcome {
                 Some(Mocked::Error(ec)) => return handle_error(run, case, &m.handling, ec, ins),
                 Some(Mocked::Result(result)) => result,
-                None => return Err(StatesError::runtime("The Map state has no mocked result.")),
+                None => return Err(ErrorCause::runtime("The Map state has no mocked result.")),
             };
             // The failure count is checked against the thresholds the state sets; a Map
             // without any succeeds whatever the count (as AWS answers).
@@ -376,10 +371,7 @@ fn evaluate(
                 .unwrap_or(0);
             let limited = count.is_some() || percentage.is_some();
             if limited && super::tolerance_exceeded(failed, total as u64, count, percentage) {
-                let ec = ErrorCause {
-                    error: Some(THRESHOLD_EXCEEDED.into()),
-                    cause: Some(THRESHOLD_EXCEEDED_CAUSE.into()),
-                };
+                let ec = super::exceeded_tolerance();
                 return handle_error(run, case, &m.handling, ec, ins);
             }
             let end = exit_with(run, case, &m.handling, result, ins);
@@ -406,7 +398,7 @@ fn evaluate(
                     output: run.wait_output(state, raw)?,
                     next: state.next.clone(),
                 }),
-                Outcome::Blocked | Outcome::Again | Outcome::TimedOut => Err(StatesError::runtime(
+                Outcome::Blocked | Outcome::Again | Outcome::TimedOut => Err(ErrorCause::runtime(
                     "The state cannot be tested on its own.",
                 )),
             }
@@ -422,7 +414,7 @@ fn exit_with(
     handling: &ResultHandling,
     result: Value,
     ins: &mut Inspection,
-) -> Result<End, StatesError> {
+) -> Result<End, ErrorCause> {
     let state = case.state;
     let raw = &case.input;
     let ctx = &case.context;
@@ -460,17 +452,17 @@ fn query_error(
     run: &mut Run,
     case: &TestCase,
     handling: &ResultHandling,
-    e: StatesError,
+    e: ErrorCause,
     ins: &mut Inspection,
-) -> Result<End, StatesError> {
+) -> Result<End, ErrorCause> {
     let catchable = case.state.query_language == QueryLanguage::Jsonata
-        && e.error == crate::error::names::QUERY_EVALUATION_ERROR;
+        && e.is(crate::error::names::QUERY_EVALUATION_ERROR);
     if !catchable {
         return Err(e);
     }
     let ec = ErrorCause {
-        error: Some(e.error),
-        cause: Some(e.cause),
+        location: None,
+        ..e
     };
     handle_error(run, case, handling, ec, ins)
 }
@@ -482,7 +474,7 @@ fn handle_error(
     handling: &ResultHandling,
     ec: ErrorCause,
     ins: &mut Inspection,
-) -> Result<End, StatesError> {
+) -> Result<End, ErrorCause> {
     let ResultHandling { retry, catch, .. } = handling;
     let error = ec.error.clone().unwrap_or_default();
     let mut details = ErrorDetails::default();
@@ -528,7 +520,7 @@ fn map_items(
     case: &TestCase,
     m: &MapState,
     ins: &mut Inspection,
-) -> Result<Option<usize>, StatesError> {
+) -> Result<Option<usize>, ErrorCause> {
     let state = case.state;
     let raw = &case.input;
     let ctx = &case.context;
@@ -564,7 +556,7 @@ fn map_items(
             let path = path
                 .strip_prefix("$$")
                 .map_or(path.clone(), |p| format!("${p}"));
-            Err(StatesError::runtime(format!(
+            Err(ErrorCause::runtime(format!(
                 "Reference path \"{path}\" must point to array."
             )))
         }
@@ -576,7 +568,7 @@ fn thresholds(
     run: &mut Run,
     case: &TestCase,
     m: &MapState,
-) -> Result<(Option<u64>, Option<f64>), StatesError> {
+) -> Result<(Option<u64>, Option<f64>), ErrorCause> {
     let Some(d) = &m.distributed else {
         return Ok((None, None));
     };

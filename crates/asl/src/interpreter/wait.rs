@@ -4,14 +4,14 @@
 use serde_json::Value;
 
 use crate::definition::{Payload, QueryLanguage, State, WaitFor};
-use crate::error::StatesError;
+use crate::error::ErrorCause;
 use crate::jsonata::States;
 use crate::timestamp;
 
 use super::{select, Run};
 
 impl<'a> Run<'a> {
-    pub(super) fn wait_output(&mut self, state: &State, raw: &Value) -> Result<Value, StatesError> {
+    pub(super) fn wait_output(&mut self, state: &State, raw: &Value) -> Result<Value, ErrorCause> {
         let context = self.context(state);
         if state.query_language == QueryLanguage::Jsonata {
             let assign = state.assign.as_ref().and_then(Payload::jsonata);
@@ -30,7 +30,7 @@ impl<'a> Run<'a> {
         wait: &WaitFor,
         input: &Value,
         ctx: &Value,
-    ) -> Result<i64, StatesError> {
+    ) -> Result<i64, ErrorCause> {
         let entered = self.cur().map(|c| c.entered_time).unwrap_or(self.now);
         let scale = self.limits.wait_time_scale;
         let from_timestamp = |ms: i64| {
@@ -54,7 +54,7 @@ impl<'a> Run<'a> {
                 match timestamp::parse(text) {
                     Some(ms) => Ok(from_timestamp(ms)),
                     None => {
-                        let e = StatesError::query(
+                        let e = ErrorCause::query(
                             format!("The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {text}"),
                             Some("Timestamp".into()),
                         );
@@ -64,20 +64,20 @@ impl<'a> Run<'a> {
             }
             WaitFor::SecondsPath(path) => {
                 let value = select(path, input, ctx, &self.vars).ok_or_else(|| {
-                    StatesError::runtime(format!(
+                    ErrorCause::runtime(format!(
                         "The SecondsPath parameter does not reference an input value: {}",
                         path.text()
                     ))
                 })?;
                 let seconds = value.as_i64().filter(|_| !value.is_f64()).ok_or_else(|| {
-                    StatesError::runtime(format!(
+                    ErrorCause::runtime(format!(
                         "The SecondsPath parameter cannot be parsed as a long value: {} == {}",
                         path.text(),
                         value
                     ))
                 })?;
                 if seconds < 0 {
-                    return Err(StatesError::runtime(format!(
+                    return Err(ErrorCause::runtime(format!(
                         "The SecondsPath parameter references a negative value: {} == {}",
                         path.text(),
                         seconds
@@ -93,7 +93,7 @@ impl<'a> Run<'a> {
                     .and_then(timestamp::parse);
                 match parsed {
                     Some(ms) => Ok(from_timestamp(ms)),
-                    None => Err(StatesError::runtime(format!(
+                    None => Err(ErrorCause::runtime(format!(
                         "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {} == {}",
                         path.text(),
                         value.map(|v| match v {

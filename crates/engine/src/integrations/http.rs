@@ -19,6 +19,7 @@
 //! `TimeoutSeconds` passing first ends it with `States.Timeout`. A request takes at most
 //! 60 seconds, AWS's limit for an HTTP Task.
 
+use asl::error::names;
 use std::time::Duration;
 
 use asl::interpreter::{Dispatch, TaskOutcome};
@@ -27,7 +28,7 @@ use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use super::{client, error_chain, outbound, task_timeout, timed_out};
-use crate::tasks::{failed, Reply};
+use crate::tasks::{failed, TaskReply};
 use crate::Engine;
 
 /// AWS's limit on one HTTP Task request.
@@ -47,11 +48,11 @@ enum ArrayFormat {
 }
 
 /// `arn:aws:states:::http:invoke`.
-pub async fn invoke(engine: &Engine, d: &Dispatch) -> Reply {
+pub async fn invoke(engine: &Engine, d: &Dispatch) -> TaskReply {
     let p = &d.input;
     let Some(endpoint) = p.get("ApiEndpoint").and_then(Value::as_str) else {
         return failed(
-            "States.Runtime",
+            names::RUNTIME,
             "The field 'ApiEndpoint' is required by arn:aws:states:::http:invoke.",
         );
     };
@@ -75,7 +76,7 @@ pub async fn invoke(engine: &Engine, d: &Dispatch) -> Reply {
         Ok(u) if u.scheme() == "http" => u,
         Ok(u) if u.scheme() == "https" => {
             return failed(
-                "States.Runtime",
+                names::RUNTIME,
                 format!(
                     "The ApiEndpoint '{u}' uses https, which this build of stepwise does not speak (no TLS): use an http:// endpoint, or mock the state with --mock-config."
                 ),
@@ -83,7 +84,7 @@ pub async fn invoke(engine: &Engine, d: &Dispatch) -> Reply {
         }
         _ => {
             return failed(
-                "States.Runtime",
+                names::RUNTIME,
                 format!("The ApiEndpoint '{endpoint}' is not a valid http URL."),
             )
         }
@@ -136,7 +137,7 @@ pub async fn invoke(engine: &Engine, d: &Dispatch) -> Reply {
     }
     request = request.headers(headers);
 
-    let failure = |e: reqwest::Error| -> Reply {
+    let failure = |e: reqwest::Error| -> TaskReply {
         if e.is_timeout() && by_task {
             return timed_out(format!(
                 "{method} {url} did not answer within the task's TimeoutSeconds."
@@ -166,7 +167,7 @@ pub async fn invoke(engine: &Engine, d: &Dispatch) -> Reply {
         "StatusText": status.canonical_reason().unwrap_or(""),
     });
     if status.is_success() {
-        Reply::Done(TaskOutcome::Succeeded(result))
+        TaskReply::Done(TaskOutcome::Succeeded(result))
     } else {
         failed(
             &format!("States.Http.StatusCode.{}", status.as_u16()),
@@ -175,9 +176,9 @@ pub async fn invoke(engine: &Engine, d: &Dispatch) -> Reply {
     }
 }
 
-fn bad_method(p: &Value) -> Reply {
+fn bad_method(p: &Value) -> TaskReply {
     failed(
-        "States.Runtime",
+        names::RUNTIME,
         format!(
             "The Method {} is not supported by arn:aws:states:::http:invoke: use GET, POST, PUT, DELETE, PATCH, OPTIONS or HEAD.",
             p.get("Method").map(Value::to_string).unwrap_or_else(|| "(missing)".into())
@@ -186,7 +187,7 @@ fn bad_method(p: &Value) -> Reply {
 }
 
 /// `Headers`: an object of names to values (non-string values as their JSON text).
-fn request_headers(headers: Option<&Value>) -> Result<HeaderMap, Reply> {
+fn request_headers(headers: Option<&Value>) -> Result<HeaderMap, TaskReply> {
     let mut map = HeaderMap::new();
     let Some(Value::Object(headers)) = headers else {
         return Ok(map);
@@ -201,7 +202,7 @@ fn request_headers(headers: Option<&Value>) -> Result<HeaderMap, Reply> {
             }
             _ => {
                 return Err(failed(
-                    "States.Runtime",
+                    names::RUNTIME,
                     format!("The header '{k}' in Headers is not a valid HTTP header."),
                 ))
             }
@@ -211,7 +212,7 @@ fn request_headers(headers: Option<&Value>) -> Result<HeaderMap, Reply> {
 }
 
 /// `RequestBody` (+ `Transform`): the body text and its default `Content-Type`.
-fn request_body(p: &Value) -> Result<(Option<String>, Option<&'static str>), Reply> {
+fn request_body(p: &Value) -> Result<(Option<String>, Option<&'static str>), TaskReply> {
     let body = match p.get("RequestBody") {
         None | Some(Value::Null) => return Ok((None, None)),
         Some(b) => b,
@@ -233,7 +234,7 @@ fn request_body(p: &Value) -> Result<(Option<String>, Option<&'static str>), Rep
         "BRACKETS" => ArrayFormat::Brackets,
         other => {
             return Err(failed(
-                "States.Runtime",
+                names::RUNTIME,
                 format!(
                     "The ArrayFormat '{other}' is not one of BRACKETS, COMMAS, REPEAT, INDICES."
                 ),
@@ -262,7 +263,7 @@ fn request_body(p: &Value) -> Result<(Option<String>, Option<&'static str>), Rep
             Some("application/json; charset=UTF-8"),
         )),
         (other, _) => Err(failed(
-            "States.Runtime",
+            names::RUNTIME,
             format!("The RequestBodyEncoding '{other}' is not one of NONE, URL_ENCODED."),
         )),
     }

@@ -34,6 +34,7 @@
 //! - no credentials for AWS Lambda: `Lambda.SdkClientException` too;
 //! - the task's `TimeoutSeconds` passing while the request is in flight: `States.Timeout`.
 
+use asl::error::names;
 use std::time::Duration;
 
 use asl::interpreter::{Dispatch, TaskOutcome};
@@ -45,7 +46,7 @@ use super::{
     client, configured_endpoint, error_chain, percent_encode, sdk_metadata, sigv4, task_timeout,
     timed_out,
 };
-use crate::tasks::{failed, Reply};
+use crate::tasks::{failed, TaskReply};
 use crate::Engine;
 
 /// Without a `TimeoutSeconds`: Lambda's longest run (15 minutes) and a minute more.
@@ -107,11 +108,11 @@ enum Answer {
         body: String,
     },
     /// The task's outcome is decided already (function error, API error, no answer).
-    Done(Reply),
+    Done(TaskReply),
 }
 
 /// `arn:aws:lambda:…:function:NAME[:QUALIFIER]`: the result is the response payload.
-pub async fn invoke_arn(engine: &Engine, region: &str, arn: &str, d: &Dispatch) -> Reply {
+pub async fn invoke_arn(engine: &Engine, region: &str, arn: &str, d: &Dispatch) -> TaskReply {
     let call = Call {
         function: Function::parse(arn),
         payload: d.input.to_string(),
@@ -121,7 +122,7 @@ pub async fn invoke_arn(engine: &Engine, region: &str, arn: &str, d: &Dispatch) 
         compact_cause: false,
     };
     match send(engine, region, d, &call).await {
-        Answer::Ok { body, .. } => Reply::Done(TaskOutcome::Succeeded(parse_payload(&body))),
+        Answer::Ok { body, .. } => TaskReply::Done(TaskOutcome::Succeeded(parse_payload(&body))),
         Answer::Done(reply) => reply,
     }
 }
@@ -132,11 +133,11 @@ pub async fn invoke_service(
     region: &str,
     d: &Dispatch,
     pattern: Pattern,
-) -> Reply {
+) -> TaskReply {
     let params = &d.input;
     let Some(name) = params.get("FunctionName").and_then(Value::as_str) else {
         return failed(
-            "States.Runtime",
+            names::RUNTIME,
             "The field 'FunctionName' is required by arn:aws:states:::lambda:invoke.",
         );
     };
@@ -172,12 +173,12 @@ pub async fn invoke_service(
         compact_cause: true,
     };
     match send(engine, region, d, &call).await {
-        Answer::Ok { .. } if callback => Reply::Pending,
+        Answer::Ok { .. } if callback => TaskReply::Pending,
         Answer::Ok {
             status,
             headers,
             body,
-        } => Reply::Done(TaskOutcome::Succeeded(invoke_result(
+        } => TaskReply::Done(TaskOutcome::Succeeded(invoke_result(
             status, &headers, &body,
         ))),
         Answer::Done(reply) => reply,
@@ -317,7 +318,7 @@ async fn send(engine: &Engine, region: &str, d: &Dispatch, call: &Call) -> Answe
 
 /// A function error: the payload's `errorType`, the payload as the cause (`compact`: as
 /// compact JSON).
-fn function_error(body: &str, compact: bool) -> Reply {
+fn function_error(body: &str, compact: bool) -> TaskReply {
     let payload: Option<Value> = serde_json::from_str(body).ok();
     match payload
         .as_ref()
@@ -338,7 +339,7 @@ fn function_error(body: &str, compact: bool) -> Reply {
 }
 
 /// An error answer of the Lambda API: `Lambda.<ExceptionName>`.
-fn api_error(status: u16, headers: &HeaderMap, body: &str, function: &Function) -> Reply {
+fn api_error(status: u16, headers: &HeaderMap, body: &str, function: &Function) -> TaskReply {
     let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     let from_header = header(headers, "x-amzn-errortype")
         .map(|t| t.split(':').next().unwrap_or_default().to_owned());
@@ -408,7 +409,7 @@ mod tests {
     #[test]
     fn function_errors() {
         let body = r#"{"errorType": "ValueError", "errorMessage": "bad"}"#;
-        let Reply::Done(TaskOutcome::Failed(ec)) = function_error(body, true) else {
+        let TaskReply::Done(TaskOutcome::Failed(ec)) = function_error(body, true) else {
             panic!("not a failure");
         };
         assert_eq!(ec.error.as_deref(), Some("ValueError"));
@@ -416,11 +417,11 @@ mod tests {
             ec.cause.as_deref(),
             Some(r#"{"errorType":"ValueError","errorMessage":"bad"}"#)
         );
-        let Reply::Done(TaskOutcome::Failed(ec)) = function_error(body, false) else {
+        let TaskReply::Done(TaskOutcome::Failed(ec)) = function_error(body, false) else {
             panic!("not a failure");
         };
         assert_eq!(ec.cause.as_deref(), Some(body));
-        let Reply::Done(TaskOutcome::Failed(ec)) = function_error("\"boom\"", true) else {
+        let TaskReply::Done(TaskOutcome::Failed(ec)) = function_error("\"boom\"", true) else {
             panic!("not a failure");
         };
         assert_eq!(ec.error.as_deref(), Some("Lambda.Unknown"));
@@ -434,7 +435,7 @@ mod tests {
             "x-amzn-errortype",
             reqwest::header::HeaderValue::from_static("TooManyRequestsException:http://x"),
         );
-        let Reply::Done(TaskOutcome::Failed(ec)) = api_error(
+        let TaskReply::Done(TaskOutcome::Failed(ec)) = api_error(
             429,
             &headers,
             r#"{"Type":"User","message":"slow down"}"#,
@@ -447,7 +448,7 @@ mod tests {
             .cause
             .unwrap_or_default()
             .starts_with("slow down (Service: AWSLambda; Status Code: 429;"));
-        let Reply::Done(TaskOutcome::Failed(ec)) =
+        let TaskReply::Done(TaskOutcome::Failed(ec)) =
             api_error(404, &HeaderMap::new(), r#"{"Type":"User"}"#, &f)
         else {
             panic!("not a failure");
@@ -456,7 +457,8 @@ mod tests {
             ec.error.as_deref(),
             Some("Lambda.ResourceNotFoundException")
         );
-        let Reply::Done(TaskOutcome::Failed(ec)) = api_error(502, &HeaderMap::new(), "", &f) else {
+        let TaskReply::Done(TaskOutcome::Failed(ec)) = api_error(502, &HeaderMap::new(), "", &f)
+        else {
             panic!("not a failure");
         };
         assert_eq!(ec.error.as_deref(), Some("Lambda.ServiceException"));

@@ -44,6 +44,7 @@
 //! does not have for the state machine (when the execution reaches its first Task state).
 //! [`validate`] checks the file's structure when the server starts.
 
+use asl::error::names;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
@@ -53,13 +54,12 @@ use asl::task::{Pattern, Resource};
 use serde_json::{Map, Value};
 
 use crate::arn::Arn;
-use crate::tasks::{failed, Reply};
+use crate::tasks::{failed, TaskReply};
 use crate::Engine;
 
 const STATE_MACHINES: &str = "StateMachines";
 const MOCKED_RESPONSES: &str = "MockedResponses";
 const TEST_CASES: &str = "TestCases";
-const RUNTIME: &str = "States.Runtime";
 
 /// Entries in the invocation counter beyond which ended executions are swept out.
 const SWEEP_ABOVE: usize = 1024;
@@ -332,9 +332,12 @@ fn invocation(counters: &mut Counters, key: (usize, String, String), d: &Dispatc
 
 /// Drops the counts of executions that have ended (swept only once the map has grown).
 async fn sweep(engine: &Engine) {
-    let arns: Vec<(usize, String)> = match counters().lock() {
-        Ok(c) if c.len() > SWEEP_ABOVE => c.keys().map(|(e, a, _)| (*e, a.clone())).collect(),
-        _ => return,
+    let arns: Vec<(usize, String)> = {
+        let c = crate::lock::lock(counters());
+        if c.len() <= SWEEP_ABOVE {
+            return;
+        }
+        c.keys().map(|(e, a, _)| (*e, a.clone())).collect()
     };
     let me = engine_id(engine);
     let mut ended = Vec::new();
@@ -343,9 +346,7 @@ async fn sweep(engine: &Engine) {
             ended.push(arn);
         }
     }
-    if let Ok(mut c) = counters().lock() {
-        c.retain(|(id, arn, _), _| *id != me || !ended.contains(arn));
-    }
+    crate::lock::lock(counters()).retain(|(id, arn, _), _| *id != me || !ended.contains(arn));
 }
 
 fn engine_id(engine: &Engine) -> usize {
@@ -353,33 +354,30 @@ fn engine_id(engine: &Engine) -> usize {
 }
 
 /// The mocked reply for this task, if the execution runs a test case that mocks it.
-pub async fn answer(engine: &Engine, execution_arn: &str, d: &Dispatch) -> Option<Reply> {
+pub async fn answer(engine: &Engine, execution_arn: &str, d: &Dispatch) -> Option<TaskReply> {
     let config = engine.config().mock_config.as_ref()?;
     let case = engine.inner.runner.test_case(execution_arn).await?;
     let Some(machine) = Arn::parse(execution_arn).and_then(|a| a.parts.into_iter().next()) else {
         return Some(failed(
-            RUNTIME,
+            names::RUNTIME,
             format!("The execution ARN '{execution_arn}' names no state machine to look up in the mock configuration."),
         ));
     };
     let (response, entries) = match lookup(config, &machine, &case, &d.state) {
         Lookup::Unmocked => return None,
-        Lookup::Broken(cause) => return Some(failed(RUNTIME, cause)),
+        Lookup::Broken(cause) => return Some(failed(names::RUNTIME, cause)),
         Lookup::Mocked { response, entries } => (response, entries),
     };
     sweep(engine).await;
     let key = (engine_id(engine), execution_arn.to_owned(), d.state.clone());
-    let number = match counters().lock() {
-        Ok(mut c) => invocation(&mut c, key, d),
-        Err(_) => d.attempt,
-    };
+    let number = invocation(&mut crate::lock::lock(counters()), key, d);
     let Some(entry) = entries
         .iter()
         .find(|e| e.first <= number && number <= e.last)
     else {
         let covered: Vec<String> = entries.iter().map(range_text).collect();
         return Some(failed(
-            RUNTIME,
+            names::RUNTIME,
             format!(
                 "The mocked response '{response}' of the test case '{case}' has no response for invocation {number} of the state '{}' (it covers {}).",
                 d.state,
@@ -391,7 +389,12 @@ pub async fn answer(engine: &Engine, execution_arn: &str, d: &Dispatch) -> Optio
 }
 
 /// Turns a mocked answer into the task's outcome, with the events a real task would have.
-async fn reply(engine: &Engine, execution_arn: &str, d: &Dispatch, mocked: &Mocked<'_>) -> Reply {
+async fn reply(
+    engine: &Engine,
+    execution_arn: &str,
+    d: &Dispatch,
+    mocked: &Mocked<'_>,
+) -> TaskReply {
     let before = match (&d.resource, mocked) {
         (Resource::Activity { .. }, _) => Some(Signal::TaskStarted {
             task_id: d.task_id,
@@ -415,10 +418,11 @@ async fn reply(engine: &Engine, execution_arn: &str, d: &Dispatch, mocked: &Mock
         }
     }
     match mocked {
-        Mocked::Return(output) => Reply::Done(TaskOutcome::Succeeded((*output).clone())),
-        Mocked::Throw { error, cause } => Reply::Done(TaskOutcome::Failed(ErrorCause {
+        Mocked::Return(output) => TaskReply::Done(TaskOutcome::Succeeded((*output).clone())),
+        Mocked::Throw { error, cause } => TaskReply::Done(TaskOutcome::Failed(ErrorCause {
             error: Some((*error).to_owned()),
             cause: cause.map(str::to_owned),
+            location: None,
         })),
     }
 }

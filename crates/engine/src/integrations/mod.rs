@@ -1,6 +1,6 @@
 //! Service integrations: how a Task's resource is invoked.
 //!
-//! Each integration turns a [`Dispatch`] into a [`Reply`]. Activities and nested executions
+//! Each integration turns a [`Dispatch`] into a [`TaskReply`]. Activities and nested executions
 //! live in the engine itself (`activities.rs`, `tasks.rs`); everything reached over the
 //! network lives here:
 //! - [`lambda`]: `arn:aws:lambda:…:function:NAME` and `arn:aws:states:::lambda:invoke`
@@ -20,6 +20,7 @@ pub mod mock;
 pub mod outbound;
 pub mod sigv4;
 
+use asl::error::names;
 use std::time::Duration;
 
 use asl::history::ErrorCause;
@@ -28,7 +29,7 @@ use asl::task::{Pattern, Resource};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
 
-use crate::tasks::{failed, Reply};
+use crate::tasks::{failed, TaskReply};
 use crate::{Config, Engine};
 
 /// How long a TCP connection may take to open.
@@ -40,7 +41,7 @@ const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
 
 /// Invokes a resource that is neither an activity nor a nested execution, for an execution
 /// in `region`.
-pub async fn invoke(engine: &Engine, region: &str, resource: &Resource, d: &Dispatch) -> Reply {
+pub async fn invoke(engine: &Engine, region: &str, resource: &Resource, d: &Dispatch) -> TaskReply {
     match resource {
         Resource::Lambda { arn } => {
             let region = arn
@@ -110,9 +111,9 @@ fn resource_region(arn: &str) -> Option<&str> {
 }
 
 /// The task fails with `States.Runtime` naming an action stepwise does not perform.
-pub fn unsupported_action(service: &str, action: &str) -> Reply {
+pub fn unsupported_action(service: &str, action: &str) -> TaskReply {
     failed(
-        "States.Runtime",
+        names::RUNTIME,
         format!("The resource 'arn:aws:states:::{service}:{action}' is not supported by stepwise yet; mock it with a MockConfigFile (--mock-config)."),
     )
 }
@@ -153,9 +154,9 @@ pub(crate) fn sdk_metadata(status: u16, headers: &HeaderMap) -> (Value, String) 
 }
 
 /// The task fails with `States.Runtime` naming the resource: never a hang.
-pub fn unsupported(resource: &Resource) -> Reply {
+pub fn unsupported(resource: &Resource) -> TaskReply {
     failed(
-        "States.Runtime",
+        names::RUNTIME,
         format!(
             "The resource '{}' is not supported by stepwise yet; mock it with a MockConfigFile (--mock-config).",
             resource.arn()
@@ -201,11 +202,11 @@ pub(crate) fn task_timeout(engine: &Engine, d: &Dispatch) -> Option<Duration> {
 }
 
 /// The task timed out on the client side before the interpreter's timer ended it.
-pub(crate) fn timed_out(cause: impl Into<String>) -> Reply {
-    Reply::Done(TaskOutcome::TimedOut(ErrorCause {
-        error: Some("States.Timeout".into()),
-        cause: Some(cause.into()),
-    }))
+pub(crate) fn timed_out(cause: impl Into<String>) -> TaskReply {
+    TaskReply::Done(TaskOutcome::TimedOut(ErrorCause::new(
+        names::TIMEOUT,
+        cause,
+    )))
 }
 
 /// `Content-Type` → `Content-Type`, `x-amzn-requestid` → `x-amzn-RequestId`: header names

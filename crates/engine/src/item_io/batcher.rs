@@ -1,16 +1,17 @@
 //! ItemBatcher: items grouped into the batches child executions receive.
 
+use asl::error::ErrorCause;
 use serde_json::{Map, Value};
 
-use super::{Failure, MAX_BATCH_BYTES};
+use super::MAX_BATCH_BYTES;
 
 /// Groups items into the batches child executions receive: `{"BatchInput": …, "Items": […]}`
 /// (`BatchInput` only when the batcher has one), each within `MaxItemsPerBatch` items and
 /// `MaxInputBytesPerBatch` bytes (see the module docs for how bytes are counted).
-pub fn batch_items(items: Vec<Value>, item_batcher: &Value) -> Result<Vec<Value>, Failure> {
+pub fn batch_items(items: Vec<Value>, item_batcher: &Value) -> Result<Vec<Value>, ErrorCause> {
     let obj = item_batcher
         .as_object()
-        .ok_or_else(|| Failure::runtime("ItemBatcher must be an object"))?;
+        .ok_or_else(|| ErrorCause::runtime("ItemBatcher must be an object"))?;
     let max_items = positive(obj, "MaxItemsPerBatch")?;
     let max_bytes = positive(obj, "MaxInputBytesPerBatch")?
         .unwrap_or(MAX_BATCH_BYTES)
@@ -38,7 +39,7 @@ pub fn batch_items(items: Vec<Value>, item_batcher: &Value) -> Result<Vec<Value>
             size = empty;
         }
         if size + item_size > max_bytes {
-            return Err(Failure::runtime(format!(
+            return Err(ErrorCause::runtime(format!(
                 "An item of {item_size} bytes does not fit in a batch of at most {max_bytes} bytes (MaxInputBytesPerBatch)"
             )));
         }
@@ -52,12 +53,12 @@ pub fn batch_items(items: Vec<Value>, item_batcher: &Value) -> Result<Vec<Value>
 }
 
 /// An optional positive integer field of the batcher.
-pub(super) fn positive(obj: &Map<String, Value>, name: &str) -> Result<Option<usize>, Failure> {
+pub(super) fn positive(obj: &Map<String, Value>, name: &str) -> Result<Option<usize>, ErrorCause> {
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_u64() {
             Some(n) if n > 0 => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
-            _ => Err(Failure::runtime(format!(
+            _ => Err(ErrorCause::runtime(format!(
                 "field {name} must be a positive integer, got {v}"
             ))),
         },
@@ -121,7 +122,7 @@ mod tests {
             &json!({"MaxInputBytesPerBatch": 20, "BatchInput": {"x": 1}}),
         )
         .expect_err("too big");
-        assert_eq!(e.error, "States.Runtime");
+        assert_eq!(e.error_name(), "States.Runtime");
         assert!(batch_items(vec![json!(1)], &json!({"MaxItemsPerBatch": 0})).is_err());
         assert!(batch_items(vec![json!(1)], &json!({"MaxItemsPerBatch": "2"})).is_err());
         // Without MaxInputBytesPerBatch, 256 KiB still bounds a batch.

@@ -3,17 +3,18 @@
 
 use std::collections::HashSet;
 
+use asl::error::ErrorCause;
 use serde_json::{Map, Value};
 
 use super::reader::{HeaderLocation, ReaderConfig};
-use super::Failure;
+use super::reader_failed;
 
 /// CSV rows as objects keyed by the headers, at most `cap` of them.
 pub(super) fn csv_items(
     text: &str,
     config: &ReaderConfig,
     cap: usize,
-) -> Result<Vec<Value>, Failure> {
+) -> Result<Vec<Value>, ErrorCause> {
     let mut records = csv_records(text, config.delimiter).into_iter();
     let headers = match config.header_location {
         HeaderLocation::FirstRow => match records.next() {
@@ -24,7 +25,7 @@ pub(super) fn csv_items(
     };
     let mut seen = HashSet::new();
     if !headers.iter().all(|h| seen.insert(h.as_str())) {
-        return Err(Failure::reader("CSV headers cannot contain duplicates."));
+        return Err(reader_failed("CSV headers cannot contain duplicates."));
     }
     Ok(records
         .take(cap)
@@ -119,7 +120,7 @@ mod tests {
         ReaderConfig::parse(Some(&v)).expect("config")
     }
 
-    fn csv(text: &str, v: Value) -> Result<Vec<Value>, Failure> {
+    fn csv(text: &str, v: Value) -> Result<Vec<Value>, ErrorCause> {
         parse_items(InputType::Csv, text.as_bytes(), &config(v))
     }
 
@@ -158,7 +159,7 @@ mod tests {
             json!({"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"}),
         )
         .expect_err("duplicates");
-        assert_eq!(e.cause, "CSV headers cannot contain duplicates.");
+        assert_eq!(e.cause_text(), "CSV headers cannot contain duplicates.");
         assert!(ReaderConfig::parse(Some(&json!({"CSVHeaderLocation": "GIVEN"}))).is_err());
     }
 

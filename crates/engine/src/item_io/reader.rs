@@ -1,12 +1,13 @@
 //! ItemReader: the items of a Distributed Map read from S3 (JSON, JSONL, CSV,
 //! listObjectsV2, S3 Inventory manifests), with `ReaderConfig` and `MaxItems`.
 
+use asl::error::ErrorCause;
 use serde_json::{json, Map, Value};
 
 use crate::s3::{ListObjects, ObjectSummary, S3Error, S3};
 
 use super::csv::csv_items;
-use super::{Failure, MAX_ITEMS_CEILING};
+use super::{reader_failed, MAX_ITEMS_CEILING};
 
 /// `ReaderConfig.InputType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,19 +54,19 @@ impl Default for ReaderConfig {
 
 impl ReaderConfig {
     /// Checks a `ReaderConfig` (absent: the defaults).
-    pub fn parse(config: Option<&Value>) -> Result<ReaderConfig, Failure> {
+    pub fn parse(config: Option<&Value>) -> Result<ReaderConfig, ErrorCause> {
         let mut out = ReaderConfig::default();
         let Some(config) = config else {
             return Ok(out);
         };
         let Some(obj) = config.as_object() else {
-            return Err(Failure::reader("ReaderConfig must be an object"));
+            return Err(reader_failed("ReaderConfig must be an object"));
         };
-        let text = |name: &str| -> Result<Option<&str>, Failure> {
+        let text = |name: &str| -> Result<Option<&str>, ErrorCause> {
             match obj.get(name) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s)),
-                Some(other) => Err(Failure::reader(format!(
+                Some(other) => Err(reader_failed(format!(
                     "ReaderConfig field {name} must be a string, got {other}"
                 ))),
             }
@@ -77,7 +78,7 @@ impl ReaderConfig {
             Some("CSV") => Some(InputType::Csv),
             Some("MANIFEST") => Some(InputType::Manifest),
             Some(other) => {
-                return Err(Failure::reader(format!(
+                return Err(reader_failed(format!(
                     "InputType '{other}' is not supported by stepwise (JSON, JSONL, CSV, MANIFEST)"
                 )))
             }
@@ -86,7 +87,7 @@ impl ReaderConfig {
             None | Some("FIRST_ROW") => HeaderLocation::FirstRow,
             Some("GIVEN") => HeaderLocation::Given,
             Some(other) => {
-                return Err(Failure::reader(format!(
+                return Err(reader_failed(format!(
                     "CSVHeaderLocation '{other}' is not FIRST_ROW or GIVEN"
                 )))
             }
@@ -98,25 +99,25 @@ impl ReaderConfig {
             Some("SPACE") => ' ',
             Some("TAB") => '\t',
             Some(other) => {
-                return Err(Failure::reader(format!(
+                return Err(reader_failed(format!(
                     "CSVDelimiter '{other}' is not COMMA, PIPE, SEMICOLON, SPACE or TAB"
                 )))
             }
         };
         if let Some(headers) = obj.get("CSVHeaders") {
             let list = headers.as_array().ok_or_else(|| {
-                Failure::reader("ReaderConfig field CSVHeaders must be an array of strings")
+                reader_failed("ReaderConfig field CSVHeaders must be an array of strings")
             })?;
             out.headers = list
                 .iter()
                 .map(|h| h.as_str().map(str::to_owned))
                 .collect::<Option<Vec<String>>>()
                 .ok_or_else(|| {
-                    Failure::reader("ReaderConfig field CSVHeaders must be an array of strings")
+                    reader_failed("ReaderConfig field CSVHeaders must be an array of strings")
                 })?;
         }
         if out.header_location == HeaderLocation::Given && obj.get("CSVHeaders").is_none() {
-            return Err(Failure::reader(
+            return Err(reader_failed(
                 "CSVHeaders must be given when CSVHeaderLocation is GIVEN",
             ));
         }
@@ -128,7 +129,7 @@ impl ReaderConfig {
             None | Some("NONE") => false,
             Some("LOAD_AND_FLATTEN") => true,
             Some(other) => {
-                return Err(Failure::reader(format!(
+                return Err(reader_failed(format!(
                     "ReaderConfig Transformation '{other}' is not NONE or LOAD_AND_FLATTEN"
                 )))
             }
@@ -138,7 +139,7 @@ impl ReaderConfig {
 }
 
 /// `MaxItems`: a non-negative integer, `0` meaning no cap, capped at 100,000,000.
-pub(super) fn max_items(v: &Value) -> Result<Option<usize>, Failure> {
+pub(super) fn max_items(v: &Value) -> Result<Option<usize>, ErrorCause> {
     if let Some(n) = v.as_u64() {
         return Ok((n != 0).then(|| {
             usize::try_from(n)
@@ -147,9 +148,9 @@ pub(super) fn max_items(v: &Value) -> Result<Option<usize>, Failure> {
         }));
     }
     if v.as_i64().is_some_and(|n| n < 0) {
-        return Err(Failure::reader("field MaxItems must be positive"));
+        return Err(reader_failed("field MaxItems must be positive"));
     }
-    Err(Failure::reader(format!(
+    Err(reader_failed(format!(
         "The MaxItems field refers to value '{v}' which is not a valid integer"
     )))
 }
@@ -184,26 +185,26 @@ pub async fn read_items(
     resource: &str,
     arguments: &Value,
     reader_config: Option<&Value>,
-) -> Result<Vec<Value>, Failure> {
+) -> Result<Vec<Value>, ErrorCause> {
     let config = ReaderConfig::parse(reader_config)?;
     let action = s3_action(resource).ok_or_else(|| {
-        Failure::reader(format!(
+        reader_failed(format!(
             "The ItemReader resource '{resource}' is not supported"
         ))
     })?;
     let args = arguments
         .as_object()
-        .ok_or_else(|| Failure::reader("The ItemReader parameters must be an object"))?;
-    let arg = |name: &str| string_arg(args, name).map_err(Failure::reader);
+        .ok_or_else(|| reader_failed("The ItemReader parameters must be an object"))?;
+    let arg = |name: &str| string_arg(args, name).map_err(reader_failed);
     let bucket = arg("Bucket")?
-        .ok_or_else(|| Failure::reader("The field Bucket is required by the ItemReader"))?;
+        .ok_or_else(|| reader_failed("The field Bucket is required by the ItemReader"))?;
     let s3 = S3::new(endpoint, region).map_err(reader_s3)?;
     match action {
         "getObject" => {
             let key = arg("Key")?
-                .ok_or_else(|| Failure::reader("The field Key is required by s3:getObject"))?;
+                .ok_or_else(|| reader_failed("The field Key is required by s3:getObject"))?;
             let input_type = config.input_type.ok_or_else(|| {
-                Failure::reader("ReaderConfig InputType is required with s3:getObject")
+                reader_failed("ReaderConfig InputType is required with s3:getObject")
             })?;
             let body = s3
                 .get_object(&bucket, &key, arg("VersionId")?.as_deref())
@@ -231,7 +232,7 @@ pub async fn read_items(
             }
             let input_type = config.input_type.unwrap_or(InputType::Json);
             if input_type == InputType::Manifest {
-                return Err(Failure::reader(
+                return Err(reader_failed(
                     "InputType MANIFEST cannot be used with LOAD_AND_FLATTEN",
                 ));
             }
@@ -250,14 +251,14 @@ pub async fn read_items(
             }
             Ok(items)
         }
-        other => Err(Failure::reader(format!(
+        other => Err(reader_failed(format!(
             "The ItemReader resource action 's3:{other}' is not supported (getObject, listObjectsV2)"
         ))),
     }
 }
 
-pub(super) fn reader_s3(e: S3Error) -> Failure {
-    Failure::reader(e.to_string())
+pub(super) fn reader_s3(e: S3Error) -> ErrorCause {
+    reader_failed(e.to_string())
 }
 
 /// An object of a listing, as a child execution receives it.
@@ -279,15 +280,15 @@ pub fn parse_items(
     input_type: InputType,
     body: &[u8],
     config: &ReaderConfig,
-) -> Result<Vec<Value>, Failure> {
+) -> Result<Vec<Value>, ErrorCause> {
     let cap = config.max_items.unwrap_or(MAX_ITEMS_CEILING);
     let text = decode(body)?;
     let mut items = match input_type {
         InputType::Json => match serde_json::from_str::<Value>(text) {
             Ok(Value::Array(items)) => items,
-            Ok(_) => return Err(Failure::reader("Attempting to map over non-iterable node.")),
+            Ok(_) => return Err(reader_failed("Attempting to map over non-iterable node.")),
             Err(e) => {
-                return Err(Failure::reader(format!(
+                return Err(reader_failed(format!(
                     "The content of the object is not valid JSON: {e}"
                 )))
             }
@@ -302,14 +303,14 @@ pub fn parse_items(
                     continue;
                 }
                 items.push(serde_json::from_str(line).map_err(|e| {
-                    Failure::reader(format!("Line {} is not valid JSON: {e}", n + 1))
+                    reader_failed(format!("Line {} is not valid JSON: {e}", n + 1))
                 })?);
             }
             items
         }
         InputType::Csv => csv_items(text, config, cap)?,
         InputType::Manifest => {
-            return Err(Failure::reader(
+            return Err(reader_failed(
                 "A MANIFEST is read with s3:getObject, not as an item list",
             ))
         }
@@ -319,9 +320,9 @@ pub fn parse_items(
 }
 
 /// UTF-8 text without a byte-order mark.
-pub(super) fn decode(body: &[u8]) -> Result<&str, Failure> {
+pub(super) fn decode(body: &[u8]) -> Result<&str, ErrorCause> {
     let text = std::str::from_utf8(body)
-        .map_err(|e| Failure::reader(format!("The content of the object is not UTF-8: {e}")))?;
+        .map_err(|e| reader_failed(format!("The content of the object is not UTF-8: {e}")))?;
     Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
 }
 
@@ -330,15 +331,15 @@ pub(super) async fn read_inventory(
     s3: &S3,
     manifest: &[u8],
     max_items: Option<usize>,
-) -> Result<Vec<Value>, Failure> {
+) -> Result<Vec<Value>, ErrorCause> {
     let manifest: Value = serde_json::from_slice(manifest)
-        .map_err(|e| Failure::reader(format!("The manifest is not valid JSON: {e}")))?;
+        .map_err(|e| reader_failed(format!("The manifest is not valid JSON: {e}")))?;
     let files = inventory_files(&manifest)?;
     let cap = max_items.unwrap_or(MAX_ITEMS_CEILING);
     let mut items = Vec::new();
     for (bucket, key) in files.locations {
         if key.ends_with(".gz") {
-            return Err(Failure::reader(format!(
+            return Err(reader_failed(format!(
                 "The inventory file '{key}' is gzip-compressed, which stepwise cannot read yet"
             )));
         }
@@ -368,16 +369,16 @@ pub(super) struct InventoryFiles {
     locations: Vec<(String, String)>,
 }
 
-pub(super) fn inventory_files(manifest: &Value) -> Result<InventoryFiles, Failure> {
+pub(super) fn inventory_files(manifest: &Value) -> Result<InventoryFiles, ErrorCause> {
     let field = |name: &str| {
         manifest
             .get(name)
             .and_then(Value::as_str)
-            .ok_or_else(|| Failure::reader(format!("The manifest has no {name}")))
+            .ok_or_else(|| reader_failed(format!("The manifest has no {name}")))
     };
     let format = field("fileFormat")?;
     if !format.eq_ignore_ascii_case("CSV") {
-        return Err(Failure::reader(format!(
+        return Err(reader_failed(format!(
             "The inventory format '{format}' is not supported; only CSV is"
         )));
     }
@@ -394,13 +395,13 @@ pub(super) fn inventory_files(manifest: &Value) -> Result<InventoryFiles, Failur
     let locations = manifest
         .get("files")
         .and_then(Value::as_array)
-        .ok_or_else(|| Failure::reader("The manifest has no files"))?
+        .ok_or_else(|| reader_failed("The manifest has no files"))?
         .iter()
         .map(|f| {
             f.get("key")
                 .and_then(Value::as_str)
                 .map(|k| (bucket.clone(), k.to_owned()))
-                .ok_or_else(|| Failure::reader("A manifest file has no key"))
+                .ok_or_else(|| reader_failed("A manifest file has no key"))
         })
         .collect::<Result<_, _>>()?;
     Ok(InventoryFiles { schema, locations })
@@ -409,7 +410,7 @@ pub(super) fn inventory_files(manifest: &Value) -> Result<InventoryFiles, Failur
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item_io::ITEM_READER_FAILED;
+    use asl::error::names::ITEM_READER_FAILED;
 
     fn config(v: Value) -> ReaderConfig {
         ReaderConfig::parse(Some(&v)).expect("config")
@@ -421,8 +422,8 @@ mod tests {
         let items = parse_items(InputType::Json, br#"[1, {"a": 2}, "x"]"#, &c).expect("items");
         assert_eq!(items, vec![json!(1), json!({"a": 2}), json!("x")]);
         let e = parse_items(InputType::Json, br#"{"a": [1]}"#, &c).expect_err("object");
-        assert_eq!(e.error, ITEM_READER_FAILED);
-        assert_eq!(e.cause, "Attempting to map over non-iterable node.");
+        assert_eq!(e.error_name(), ITEM_READER_FAILED);
+        assert_eq!(e.cause_text(), "Attempting to map over non-iterable node.");
         assert!(parse_items(InputType::Json, b"[1,", &c).is_err());
         assert!(parse_items(InputType::Json, b"\xff", &c).is_err());
         let capped = config(json!({"InputType": "JSON", "MaxItems": 2}));
@@ -445,9 +446,9 @@ mod tests {
         assert_eq!(items, vec![json!({"a": 1}), json!([2]), json!("s")]);
         let e = parse_items(InputType::Jsonl, b"1\n{oops\n", &c).expect_err("bad line");
         assert!(
-            e.cause.starts_with("Line 2 is not valid JSON"),
+            e.cause_text().starts_with("Line 2 is not valid JSON"),
             "{}",
-            e.cause
+            e.cause_text()
         );
         let capped = config(json!({"MaxItems": 1}));
         // Lines past the cap are not parsed.
@@ -465,7 +466,7 @@ mod tests {
             Some(MAX_ITEMS_CEILING)
         );
         let e = ReaderConfig::parse(Some(&json!({"MaxItems": -1}))).expect_err("negative");
-        assert_eq!(e.cause, "field MaxItems must be positive");
+        assert_eq!(e.cause_text(), "field MaxItems must be positive");
         assert!(ReaderConfig::parse(Some(&json!({"MaxItems": 1.5}))).is_err());
         assert!(ReaderConfig::parse(Some(&json!({"InputType": "XML"}))).is_err());
         assert!(ReaderConfig::parse(Some(&json!({"CSVDelimiter": "DASH"}))).is_err());

@@ -1,6 +1,7 @@
 //! ResultWriter and the Map state's result: child results shaped into AWS's entries, the
 //! bounded result array, and the export of result files and their manifest to S3.
 
+use asl::error::ErrorCause;
 use serde_json::{json, Map, Value};
 
 use asl::interpreter::MAX_PAYLOAD_BYTES;
@@ -8,7 +9,7 @@ use asl::interpreter::MAX_PAYLOAD_BYTES;
 use crate::s3::{S3Error, MIN_PART_BYTES, S3};
 
 use super::reader::string_arg;
-use super::Failure;
+use super::{data_limit, writer_failed};
 
 /// How a child execution of a Map Run ended (or that it never started).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,14 +133,14 @@ pub struct WriterConfig {
 
 impl WriterConfig {
     /// Checks a `WriterConfig`; absent fields take AWS's defaults (`JSON`, `NONE`).
-    pub fn parse(config: &Value) -> Result<WriterConfig, Failure> {
+    pub fn parse(config: &Value) -> Result<WriterConfig, ErrorCause> {
         let obj = config
             .as_object()
-            .ok_or_else(|| Failure::writer("WriterConfig must be an object"))?;
+            .ok_or_else(|| writer_failed("WriterConfig must be an object"))?;
         let field = |name: &str| match obj.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(other) => Err(Failure::writer(format!(
+            Some(other) => Err(writer_failed(format!(
                 "WriterConfig field {name} must be a string, got {other}"
             ))),
         };
@@ -147,7 +148,7 @@ impl WriterConfig {
             None | Some("JSON") => OutputType::Json,
             Some("JSONL") => OutputType::Jsonl,
             Some(other) => {
-                return Err(Failure::writer(format!(
+                return Err(writer_failed(format!(
                     "OutputType '{other}' is not JSON or JSONL"
                 )))
             }
@@ -157,7 +158,7 @@ impl WriterConfig {
             Some("COMPACT") => Transformation::Compact,
             Some("FLATTEN") => Transformation::Flatten,
             Some(other) => {
-                return Err(Failure::writer(format!(
+                return Err(writer_failed(format!(
                     "Transformation '{other}' is not NONE, COMPACT or FLATTEN"
                 )))
             }
@@ -286,7 +287,7 @@ impl ResultArray {
     }
 
     /// The children's results as `writer_config` shapes them, for the Map state `state`.
-    pub fn shaped(writer_config: &Value, state: &str) -> Result<ResultArray, Failure> {
+    pub fn shaped(writer_config: &Value, state: &str) -> Result<ResultArray, ErrorCause> {
         let config = WriterConfig::parse(writer_config)?;
         Ok(ResultArray {
             transformation: Some(config.transformation),
@@ -295,7 +296,7 @@ impl ResultArray {
     }
 
     /// Adds the next child's result.
-    pub fn push(&mut self, child: &ChildResult) -> Result<(), Failure> {
+    pub fn push(&mut self, child: &ChildResult) -> Result<(), ErrorCause> {
         let values = match self.transformation {
             None => vec![output_value(child)],
             Some(t) => shaped(child, t),
@@ -303,7 +304,7 @@ impl ResultArray {
         for value in values {
             self.size += json_len(&value) + usize::from(!self.values.is_empty());
             if self.size > MAX_PAYLOAD_BYTES {
-                return Err(Failure::data_limit(&self.state));
+                return Err(data_limit(&self.state));
             }
             self.values.push(value);
         }
@@ -332,15 +333,15 @@ impl ExportTarget {
         arguments: &Value,
         writer_config: Option<&Value>,
         map_run_arn: &str,
-    ) -> Result<ExportTarget, Failure> {
+    ) -> Result<ExportTarget, ErrorCause> {
         let args = arguments
             .as_object()
-            .ok_or_else(|| Failure::writer("The ResultWriter parameters must be an object"))?;
+            .ok_or_else(|| writer_failed("The ResultWriter parameters must be an object"))?;
         let bucket = string_arg(args, "Bucket")
-            .map_err(Failure::writer)?
-            .ok_or_else(|| Failure::writer("The field Bucket is required by the ResultWriter"))?;
+            .map_err(writer_failed)?
+            .ok_or_else(|| writer_failed("The field Bucket is required by the ResultWriter"))?;
         let prefix = string_arg(args, "Prefix")
-            .map_err(Failure::writer)?
+            .map_err(writer_failed)?
             .unwrap_or_default();
         let config = writer_config.map(WriterConfig::parse).transpose()?;
         let run_id = map_run_arn.rsplit(':').next().unwrap_or(map_run_arn);
@@ -477,7 +478,7 @@ impl Export {
         arguments: &Value,
         writer_config: Option<&Value>,
         map_run_arn: &str,
-    ) -> Result<Export, Failure> {
+    ) -> Result<Export, ErrorCause> {
         let target = ExportTarget::parse(arguments, writer_config, map_run_arn)?;
         let s3 = S3::new(endpoint, region).map_err(writer_s3)?;
         Ok(Export {
@@ -489,7 +490,7 @@ impl Export {
     }
 
     /// Adds the next child's result to its group's file, uploading a part when one is full.
-    pub async fn add(&mut self, child: &ChildResult) -> Result<(), Failure> {
+    pub async fn add(&mut self, child: &ChildResult) -> Result<(), ErrorCause> {
         let group = child.status.group();
         let entries = self.target.entries(child);
         let file = self.files[group as usize].get_or_insert_with(|| GroupFile {
@@ -510,7 +511,7 @@ impl Export {
 
     /// Completes the files, writes the manifest and returns the `ResultWriterDetails`:
     /// `{"Bucket": …, "Key": …}` of the manifest.
-    pub async fn finish(mut self) -> Result<Value, Failure> {
+    pub async fn finish(mut self) -> Result<Value, ErrorCause> {
         let mut written = Vec::new();
         for group in Group::ALL {
             let Some(file) = self.files[group as usize].take() else {
@@ -546,8 +547,8 @@ impl Export {
 
 const JSON: &str = "application/json";
 
-pub(super) fn writer_s3(e: S3Error) -> Failure {
-    Failure::writer(e.to_string())
+pub(super) fn writer_s3(e: S3Error) -> ErrorCause {
+    writer_failed(e.to_string())
 }
 
 /// One result file of an [`Export`].
@@ -630,7 +631,7 @@ impl Upload {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item_io::RESULT_WRITER_FAILED;
+    use asl::error::names::RESULT_WRITER_FAILED;
 
     fn succeeded(n: u32, output: &str) -> ChildResult {
         ChildResult {
@@ -760,9 +761,8 @@ mod tests {
         assert_eq!(exact.size, MAX_PAYLOAD_BYTES);
         let mut over = filled();
         let e = over.push(&output_of_len(1023)).expect_err("one byte more");
-        assert_eq!(e.error, "States.DataLimitExceeded");
-        assert_eq!(
-            e.cause,
+        assert_eq!(e.error_name(), "States.DataLimitExceeded");
+        assert_eq!(e.cause_text(),
             "The state/task 'Fan' returned a result with a size exceeding the maximum number of bytes service limit."
         );
     }
@@ -897,7 +897,7 @@ mod tests {
             "ad9b5f27-090b-3ac6-9beb-243cd77144a7/manifest.json"
         );
         let e = ExportTarget::parse(&json!({"Prefix": "p"}), None, arn).expect_err("no bucket");
-        assert_eq!(e.error, RESULT_WRITER_FAILED);
+        assert_eq!(e.error_name(), RESULT_WRITER_FAILED);
     }
 
     #[test]

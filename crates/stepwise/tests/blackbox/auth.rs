@@ -172,3 +172,39 @@ async fn the_api_speaks_tls() {
         .await;
     assert!(plain.is_err(), "plain http was answered: {plain:?}");
 }
+
+/// The console cannot sign requests: under `--auth sigv4` `GET /` says so (403) and serves no
+/// page, while `/metrics` (for the operator's scraper) and the API's own answers stay.
+#[tokio::test]
+async fn the_console_is_off_under_sigv4() {
+    let (server, _file) = server();
+    let get = |path: &str| reqwest::get(format!("{}{path}", server.endpoint()));
+    let page = get("/").await.expect("GET /");
+    assert_eq!(page.status().as_u16(), 403);
+    let text = page.text().await.expect("the page");
+    assert!(text.contains("--auth sigv4"), "{text}");
+    assert_eq!(
+        get("/metrics")
+            .await
+            .expect("GET /metrics")
+            .status()
+            .as_u16(),
+        200
+    );
+    let unsigned = reqwest::Client::new()
+        .put(format!("{}/", server.endpoint()))
+        .send()
+        .await
+        .expect("PUT /");
+    assert_eq!(
+        unsigned.status().as_u16(),
+        404,
+        "other methods get the AWS 404"
+    );
+    let body: Value = serde_json::from_str(&unsigned.text().await.unwrap_or_default())
+        .expect("an AWS error body");
+    assert_eq!(
+        body["__type"],
+        "com.amazon.coral.service#UnknownOperationException"
+    );
+}

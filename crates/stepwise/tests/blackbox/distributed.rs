@@ -4,7 +4,7 @@
 //! What is checked: the parent's Map Run events, the Map Run ARN and its child state machine,
 //! children listed by `mapRunArn` with their own histories, ListMapRuns/DescribeMapRun/
 //! UpdateMapRun, tolerated failure thresholds, `MaxConcurrency`, redrive of a failed Map Run
-//! through its parent (`shared/docs/redrive.md` §6), a kill -9 restart, StopExecution and the
+//! through its parent (`docs/redrive.md` §6), a kill -9 restart, StopExecution and the
 //! parent's timeout, label validation, and S3 items, results and batches (moto must be
 //! installed: `scripts/setup-test-deps`). Assertions that rest on one of the spec's
 //! **[GUESS]** answers are marked ★.

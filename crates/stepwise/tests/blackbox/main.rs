@@ -2,18 +2,23 @@
 //! with real clients. One test binary, so the suites link once.
 
 mod common;
+#[path = "../../../../tests/shared_dir.rs"]
+mod shared_dir;
 
 mod auth;
 mod clients;
+mod console;
 mod crash;
 mod distributed;
 mod failpoints;
 mod fanout;
 mod integrations;
+mod metrics;
 mod mocks;
 mod postgres;
 mod protocol;
 mod redrive;
+mod redrive_extensions;
 mod robustness;
 mod sdk;
 mod services;

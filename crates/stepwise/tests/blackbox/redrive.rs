@@ -1,7 +1,7 @@
 //! `RedriveExecution` end to end: aws-sdk-sfn against a `stepwise serve` child process, and
 //! boto3 + the AWS CLI through `tests/python/test_redrive_cli.py`.
 //!
-//! The specification is `shared/docs/redrive.md`. Assertions that rest on one of its
+//! The specification is `docs/redrive.md`. Assertions that rest on one of its
 //! **[GUESS]** answers are marked ★ so they can be revised with the guess.
 
 use crate::common;
@@ -248,7 +248,7 @@ const TERMINAL: [&str; 4] = [
 /// `ExecutionRedriven` follows a terminal event; the redrive counts are 1, 2, ...;
 /// `previousEventId` is the id before, except 0 for the first `*StateEntered` and for
 /// `ExecutionAborted` (AWS), and any earlier id for `ExecutionRedriven` (★ §4.4 leaves it open).
-fn redriven_history_problems(events: &[HistoryEvent]) -> Vec<String> {
+pub(crate) fn redriven_history_problems(events: &[HistoryEvent]) -> Vec<String> {
     let mut problems = Vec::new();
     let types = event_types(events);
     let mut seen_entered = false;
@@ -322,7 +322,7 @@ fn redriven_history_problems(events: &[HistoryEvent]) -> Vec<String> {
     problems
 }
 
-fn assert_redriven_history(context: &str, events: &[HistoryEvent]) {
+pub(crate) fn assert_redriven_history(context: &str, events: &[HistoryEvent]) {
     let problems = redriven_history_problems(events);
     assert!(
         problems.is_empty(),

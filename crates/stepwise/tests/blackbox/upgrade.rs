@@ -14,8 +14,10 @@ const FIXTURES: &[&str] = &["2026-12-bf744b0.db"];
 fn older_databases_are_read_and_their_executions_finish() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/upgrade");
     for fixture in FIXTURES {
-        // The fixture's timers and backoffs are long past, so they fire at once.
-        let mut server = Server::start(Options::default());
+        // The fixture's timers and backoffs are long past, so they fire at once; its tasks
+        // have the longest timeout AWS allows, and the executions are kept open for as long.
+        let mut server =
+            Server::start_with_args(Options::default(), &["--max-execution-time", "36500d"]);
         server.kill9();
         for stale in ["stepwise.db", "stepwise.db-wal", "stepwise.db-shm"] {
             let _ = std::fs::remove_file(server.data_dir().join(stale));

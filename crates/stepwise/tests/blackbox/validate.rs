@@ -227,20 +227,15 @@ const REALWORLD_INVALID_ON_AWS: &[&str] = &[
     "sfn-workflows/shared-fallback-state-jsonata__statemachine__statemachine.asl.json",
 ];
 
-/// Every definition of `../shared/realworld-cases` (deployed AWS samples; another folder with
-/// `STEPWISE_REALWORLD_CASES`) passes `stepwise validate`, and the ones AWS refuses fail it.
-/// Skipped, with a message, when the folder is absent.
+/// Every definition of `realworld-cases` in the shared folder (deployed AWS samples) passes
+/// `stepwise validate`, and the ones AWS refuses fail it. Skipped, with a message, when the
+/// folder is absent.
 #[test]
 fn realworld_definitions_validate() {
-    let dir = std::env::var_os("STEPWISE_REALWORLD_CASES")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/realworld-cases")
-        });
-    let Ok(index) = std::fs::read_to_string(dir.join("index.json")) else {
-        println!("skipped: no real-world definitions at {}", dir.display());
+    let Some(dir) = crate::shared_dir::shared_path("realworld-cases") else {
         return;
     };
+    let index = std::fs::read_to_string(dir.join("index.json")).expect("reading index.json");
     let index: Value = serde_json::from_str(&index).expect("index.json is JSON");
     let files: Vec<&str> = index["cases"]
         .as_array()

@@ -25,7 +25,8 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::{
     ActivityRecord, AliasRecord, Error, ExecutionFilter, ExecutionRecord, LaneRow, MapRunItem,
-    MapRunRecord, Result, StateMachineRecord, Store, StoredEvent, VersionRecord, Write,
+    MapRunRecord, RedriveBatchItem, RedriveBatchRecord, Result, StateMachineRecord, Store,
+    StoredEvent, VersionRecord, Write,
 };
 
 /// Connections kept for reads and resource writes (the writer takes one more).
@@ -536,5 +537,83 @@ impl Store for Postgres {
             &[&execution_arn],
         )
         .await
+    }
+
+    async fn create_redrive_batch(
+        &self,
+        batch: RedriveBatchRecord,
+        executions: Vec<String>,
+    ) -> Result<()> {
+        let doc = serde_json::to_string(&batch)?;
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let n = tx
+            .execute(
+                "INSERT INTO redrive_batches(token, finished, doc) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&batch.token, &batch.finish_date.is_some(), &doc],
+            )
+            .await?;
+        one(n, Error::AlreadyExists)?;
+        let indexes: Vec<i64> = (0..big(executions.len() as u64)).collect();
+        tx.execute(
+            "INSERT INTO redrive_batch_items(token, idx, execution_arn)
+             SELECT $1, * FROM unnest($2::bigint[], $3::text[])",
+            &[&batch.token, &indexes, &executions],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn update_redrive_batch(&self, batch: RedriveBatchRecord) -> Result<()> {
+        let doc = serde_json::to_string(&batch)?;
+        let n = self
+            .execute(
+                "UPDATE redrive_batches SET finished = $2, doc = $3 WHERE token = $1",
+                &[&batch.token, &batch.finish_date.is_some(), &doc],
+            )
+            .await?;
+        one(n, Error::NotFound)
+    }
+
+    async fn get_redrive_batch(&self, token: &str) -> Result<Option<RedriveBatchRecord>> {
+        self.doc(
+            "SELECT doc FROM redrive_batches WHERE token = $1",
+            &[&token],
+        )
+        .await
+    }
+
+    async fn unfinished_redrive_batches(&self) -> Result<Vec<RedriveBatchRecord>> {
+        self.docs(
+            "SELECT doc FROM redrive_batches WHERE NOT finished ORDER BY token",
+            &[],
+        )
+        .await
+    }
+
+    async fn redrive_batch_items(
+        &self,
+        token: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RedriveBatchItem>> {
+        let rows = self
+            .query(
+                "SELECT idx, execution_arn, outcome FROM redrive_batch_items
+                 WHERE token = $1 AND idx >= $2 ORDER BY idx LIMIT $3",
+                &[&token, &big(from), &big(limit as u64)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RedriveBatchItem {
+                    index: u64::try_from(r.try_get::<_, i64>(0)?).unwrap_or_default(),
+                    execution_arn: r.try_get(1)?,
+                    outcome: r.try_get(2)?,
+                })
+            })
+            .collect()
     }
 }

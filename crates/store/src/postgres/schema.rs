@@ -86,6 +86,22 @@ CREATE TABLE leases(
     expires_at TIMESTAMPTZ NOT NULL
 );
 "#,
+    // 3: bulk redrives (stepwise's extension): the batch, and one row per execution with its
+    // outcome.
+    r#"
+CREATE TABLE redrive_batches(
+    token TEXT COLLATE "C" PRIMARY KEY,
+    finished BOOLEAN NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE TABLE redrive_batch_items(
+    token TEXT COLLATE "C" NOT NULL,
+    idx BIGINT NOT NULL,
+    execution_arn TEXT NOT NULL,
+    outcome TEXT,
+    PRIMARY KEY(token, idx)
+);
+"#,
 ];
 
 /// Brings the database's schema up to date; returns how many migrations ran.

@@ -153,6 +153,7 @@ async fn apply(tx: &Transaction<'_>, batch: &[Write]) -> Result<Vec<Result<()>>>
     let mut events = (Vec::new(), Vec::new(), Vec::new());
     let mut lanes: BTreeMap<(&str, &str), &str> = BTreeMap::new();
     let mut items: BTreeMap<(&str, i64), Option<&str>> = BTreeMap::new();
+    let mut outcomes: BTreeMap<(&str, i64), &str> = BTreeMap::new();
     let mut results = Vec::with_capacity(batch.len());
     for write in batch {
         let (e, new_events, new_lanes, runtime) = match write {
@@ -194,6 +195,15 @@ async fn apply(tx: &Transaction<'_>, batch: &[Write]) -> Result<Vec<Result<()>>>
                 results.push(Ok(()));
                 continue;
             }
+            Write::RedriveBatchItem {
+                token,
+                index,
+                outcome,
+            } => {
+                outcomes.insert((token, *index as i64), outcome);
+                results.push(Ok(()));
+                continue;
+            }
         };
         let version = e.version as i64;
         if !matches!(write, Write::CreateExecution { .. }) {
@@ -230,6 +240,7 @@ async fn apply(tx: &Transaction<'_>, batch: &[Write]) -> Result<Vec<Result<()>>>
         insert_events(tx, &events),
         upsert_lanes(tx, &lanes),
         set_items(tx, &items),
+        set_outcomes(tx, &outcomes),
     )?;
     Ok(results)
 }
@@ -239,7 +250,7 @@ fn execution_arn(write: &Write) -> Option<&str> {
         Write::CreateExecution { execution, .. }
         | Write::Transition { execution, .. }
         | Write::Record { execution, .. } => Some(&execution.arn),
-        Write::MapRunItem { .. } => None,
+        Write::MapRunItem { .. } | Write::RedriveBatchItem { .. } => None,
     }
 }
 
@@ -403,6 +414,24 @@ async fn upsert_lanes(tx: &Transaction<'_>, lanes: &BTreeMap<(&str, &str), &str>
         )
         .await?;
     tx.execute(&stmt, &[&arns, &paths, &bodies]).await?;
+    Ok(())
+}
+
+async fn set_outcomes(tx: &Transaction<'_>, outcomes: &BTreeMap<(&str, i64), &str>) -> Result<()> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let tokens: Vec<&str> = outcomes.keys().map(|k| k.0).collect();
+    let indexes: Vec<i64> = outcomes.keys().map(|k| k.1).collect();
+    let values: Vec<&str> = outcomes.values().copied().collect();
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE redrive_batch_items b SET outcome = u.outcome
+             FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(token, idx, outcome)
+             WHERE b.token = u.token AND b.idx = u.idx",
+        )
+        .await?;
+    tx.execute(&stmt, &[&tokens, &indexes, &values]).await?;
     Ok(())
 }
 

@@ -20,6 +20,7 @@ mod rest;
 mod value;
 mod xml;
 
+use asl::error::names;
 use std::time::Duration;
 
 use asl::interpreter::{Dispatch, TaskOutcome};
@@ -29,7 +30,7 @@ use serde_json::{Map, Value};
 
 use self::model::{Operation, Protocol, Service};
 use super::{client, configured_endpoint, error_chain, sigv4, task_timeout, timed_out};
-use crate::tasks::{failed, Reply};
+use crate::tasks::{failed, TaskReply};
 use crate::{Config, Engine};
 
 /// Without a `TimeoutSeconds`, how long one call may take.
@@ -102,7 +103,7 @@ pub enum CallError {
 
 impl CallError {
     /// The task failure it is, named for `service`.
-    pub fn reply(self, service: &Service, naming: &Naming) -> Reply {
+    pub fn reply(self, service: &Service, naming: &Naming) -> TaskReply {
         match self {
             CallError::Service {
                 status,
@@ -146,7 +147,7 @@ impl CallError {
             CallError::TimedOut => {
                 timed_out("The task timed out while waiting for the service to answer.")
             }
-            CallError::Invalid(e) => failed("States.Runtime", e),
+            CallError::Invalid(e) => failed(names::RUNTIME, e),
         }
     }
 }
@@ -159,10 +160,10 @@ pub async fn invoke(
     action: &str,
     pattern: Pattern,
     region: &str,
-) -> Reply {
+) -> TaskReply {
     let unsupported = |why: &str| {
         failed(
-            "States.Runtime",
+            names::RUNTIME,
             format!(
                 "The resource 'arn:aws:states:::aws-sdk:{name}:{action}' is not supported: {why}."
             ),
@@ -187,8 +188,8 @@ pub async fn invoke(
         region,
     };
     match call(engine, d, &target, &d.input).await {
-        Ok(answer) if pattern == Pattern::WaitForTaskToken => Reply::Submitted(answer.output),
-        Ok(answer) => Reply::Done(TaskOutcome::Succeeded(answer.output)),
+        Ok(answer) if pattern == Pattern::WaitForTaskToken => TaskReply::Submitted(answer.output),
+        Ok(answer) => TaskReply::Done(TaskOutcome::Succeeded(answer.output)),
         Err(e) => e.reply(&service, &naming),
     }
 }
@@ -446,11 +447,13 @@ fn service_error(service: &Service, status: u16, headers: &HeaderMap, body: &[u8
 
 /// The error and cause of a failed reply, for tests.
 #[cfg(test)]
-fn failure(reply: Reply) -> (String, String) {
+fn failure(reply: TaskReply) -> (String, String) {
     match reply {
-        Reply::Done(TaskOutcome::Failed(asl::history::ErrorCause { error, cause })) => {
-            (error.unwrap_or_default(), cause.unwrap_or_default())
-        }
+        TaskReply::Done(TaskOutcome::Failed(asl::history::ErrorCause {
+            error,
+            cause,
+            location: None,
+        })) => (error.unwrap_or_default(), cause.unwrap_or_default()),
         _ => panic!("not a failure"),
     }
 }

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::{call, model, Naming, Target};
 use crate::integrations::{sdk_metadata, unsupported_action};
-use crate::tasks::{failed, Reply};
+use crate::tasks::{failed, TaskReply};
 use crate::Engine;
 
 /// One optimized integration: the model it calls and how AWS names its errors.
@@ -74,7 +74,7 @@ pub async fn invoke(
     action: &str,
     pattern: Pattern,
     region: &str,
-) -> Reply {
+) -> TaskReply {
     let base = action.strip_suffix(".waitForTaskToken").unwrap_or(action);
     let Some(it) = integration(service, base) else {
         return unsupported_action(service, action);
@@ -122,8 +122,8 @@ pub async fn invoke(
     }
     match pattern {
         // AWS records what the call answered (`TaskSubmitted`), then waits for the token.
-        Pattern::WaitForTaskToken => Reply::Submitted(output),
-        _ => Reply::Done(TaskOutcome::Succeeded(output)),
+        Pattern::WaitForTaskToken => TaskReply::Submitted(output),
+        _ => TaskReply::Done(TaskOutcome::Succeeded(output)),
     }
 }
 

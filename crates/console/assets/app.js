@@ -1,0 +1,575 @@
+// The console's pages, routed by the URL's fragment:
+//   #/                    state machines
+//   #/sm/ARN              a state machine: graph, definition, versions, aliases, executions
+//   #/exec/ARN            an execution: graph coloured by outcome, details, events, actions
+//   #/maprun/ARN          a Map Run: counts and child executions
+//   #/activities          activities
+// Everything is read and changed through the AWS API (api.js).
+
+import { call, all } from "./api.js";
+import { analyze, details, failingState } from "./history.js";
+import { buildGraph, drawGraph } from "./graph.js";
+
+const main = document.getElementById("main");
+// How many events the execution graph reads: the first page and, for a longer history, the
+// latest page. A 10,000-iteration Map is never read whole.
+const GRAPH_PAGE = 1000;
+const TABLE_PAGE = 50;
+const POLL_MS = 1500;
+let timer = null;
+
+function h(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+const enc = encodeURIComponent;
+const date = (t) => (t ? new Date(t * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z") : "");
+const pretty = (text) => {
+  if (text === undefined || text === null) return "";
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return String(text);
+  }
+};
+const badge = (status) => h("span", { class: `badge status-${String(status).toLowerCase()}` }, status);
+
+function showError(where, e) {
+  where.append(h("div", { class: "banner error", role: "alert" }, String(e.message || e)));
+}
+
+async function route() {
+  clearTimeout(timer);
+  timer = null;
+  const hash = location.hash.slice(1) || "/";
+  const [, page, ...rest] = hash.split("/");
+  const arg = decodeURIComponent(rest.join("/"));
+  main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  try {
+    if (page === "sm") await machinePage(arg);
+    else if (page === "exec") await executionPage(arg);
+    else if (page === "maprun") await mapRunPage(arg);
+    else if (page === "activities") await activitiesPage();
+    else await machinesPage();
+  } catch (e) {
+    main.replaceChildren();
+    showError(main, e);
+  }
+}
+
+// ---------------------------------------------------------------- state machines
+
+async function machinesPage() {
+  const machines = await all("ListStateMachines", {}, "stateMachines");
+  main.replaceChildren(
+    h("h1", {}, "State machines"),
+    h(
+      "table",
+      { id: "machines" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Type"), h("th", {}, "Created"))),
+      h(
+        "tbody",
+        {},
+        machines.map((m) =>
+          h(
+            "tr",
+            { "data-arn": m.stateMachineArn },
+            h("td", {}, h("a", { href: `#/sm/${enc(m.stateMachineArn)}` }, m.name)),
+            h("td", {}, m.type),
+            h("td", {}, date(m.creationDate)),
+          ),
+        ),
+      ),
+    ),
+    machines.length ? "" : h("p", { class: "muted" }, "No state machines yet."),
+  );
+}
+
+async function machinePage(arn) {
+  const [sm, versions, aliases] = await Promise.all([
+    call("DescribeStateMachine", { stateMachineArn: arn }),
+    all("ListStateMachineVersions", { stateMachineArn: arn }, "stateMachineVersions", 200),
+    all("ListStateMachineAliases", { stateMachineArn: arn }, "stateMachineAliases", 200),
+  ]);
+  const definition = JSON.parse(sm.definition);
+  const graph = h("div", { class: "graph-box", id: "graph" });
+  const executions = h("div", { id: "executions" });
+  const status = h(
+    "select",
+    { id: "status-filter" },
+    ["", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"].map((s) => h("option", { value: s }, s || "any status")),
+  );
+  const redrive = h(
+    "select",
+    { id: "redrive-filter" },
+    ["", "REDRIVEN", "NOT_REDRIVEN"].map((s) => h("option", { value: s }, s || "redriven or not")),
+  );
+  const input = h("textarea", { id: "start-input", rows: 4 }, "{}");
+  const name = h("input", { id: "start-name", placeholder: "name (optional)" });
+  const startMsg = h("div");
+  main.replaceChildren(
+    h("h1", {}, sm.name, " ", h("span", { class: "muted" }, sm.type)),
+    h("p", { class: "muted" }, arn),
+    h(
+      "section",
+      { class: "cols" },
+      h("div", {}, h("h2", {}, "Graph"), graph),
+      h("div", {}, h("h2", {}, "Definition"), h("pre", { class: "json", id: "definition" }, JSON.stringify(definition, null, 2))),
+    ),
+    h(
+      "section",
+      {},
+      h("h2", {}, "Start execution"),
+      name,
+      input,
+      h("button", { id: "start", onclick: () => startExecution(arn, name.value, input.value, startMsg) }, "Start execution"),
+      startMsg,
+    ),
+    h(
+      "section",
+      { class: "cols" },
+      h(
+        "div",
+        {},
+        h("h2", {}, "Versions"),
+        h("ul", { id: "versions" }, versions.map((v) => h("li", {}, v.stateMachineVersionArn.split(":").pop(), " ", h("span", { class: "muted" }, date(v.creationDate))))),
+        versions.length ? "" : h("p", { class: "muted" }, "none"),
+      ),
+      h(
+        "div",
+        {},
+        h("h2", {}, "Aliases"),
+        h("ul", { id: "aliases" }, aliases.map((a) => h("li", {}, a.stateMachineAliasArn.split(":").pop()))),
+        aliases.length ? "" : h("p", { class: "muted" }, "none"),
+      ),
+    ),
+    h(
+      "section",
+      {},
+      h("h2", {}, "Executions"),
+      h("div", { class: "toolbar" }, status, redrive, h("button", { id: "bulk-redrive", onclick: () => bulkRedrive(arn, status.value, redrive.value, executions) }, "Redrive all failed in this filter")),
+      executions,
+    ),
+  );
+  drawGraph(graph, buildGraph(definition, { state: () => undefined, iteration: () => undefined }));
+  const refresh = () => listExecutions(executions, { stateMachineArn: arn }, status.value, redrive.value);
+  status.addEventListener("change", refresh);
+  redrive.addEventListener("change", refresh);
+  await refresh();
+}
+
+async function startExecution(arn, name, input, where) {
+  where.replaceChildren();
+  try {
+    JSON.parse(input);
+    const body = { stateMachineArn: arn, input };
+    if (name) body.name = name;
+    const started = await call("StartExecution", body);
+    location.hash = `#/exec/${enc(started.executionArn)}`;
+  } catch (e) {
+    showError(where, e);
+  }
+}
+
+// A paged list of executions (of a state machine or a Map Run).
+async function listExecutions(where, scope, statusFilter, redriveFilter, nextToken) {
+  const body = { ...scope, maxResults: 50 };
+  if (statusFilter) body.statusFilter = statusFilter;
+  if (redriveFilter) body.redriveFilter = redriveFilter;
+  if (nextToken) body.nextToken = nextToken;
+  const page = await call("ListExecutions", body);
+  const rows = page.executions.map((x) =>
+    h(
+      "tr",
+      { "data-arn": x.executionArn, "data-status": x.status },
+      h("td", {}, h("a", { href: `#/exec/${enc(x.executionArn)}` }, x.name)),
+      h("td", {}, badge(x.status)),
+      h("td", {}, x.redriveCount ? `redriven ${x.redriveCount}×` : ""),
+      h("td", {}, date(x.startDate)),
+      h("td", {}, date(x.stopDate)),
+    ),
+  );
+  const more = page.nextToken
+    ? h("button", { class: "more", onclick: () => listExecutions(where, scope, statusFilter, redriveFilter, page.nextToken) }, "Next page")
+    : "";
+  where.replaceChildren(
+    h(
+      "table",
+      { class: "executions" },
+      h("thead", {}, h("tr", {}, ["Name", "Status", "Redrives", "Started", "Stopped"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, rows),
+    ),
+    page.executions.length ? "" : h("p", { class: "muted" }, "No executions match."),
+    more,
+  );
+}
+
+// Redrives every redrivable execution the filter selects, one RedriveExecution each.
+async function bulkRedrive(arn, statusFilter, redriveFilter, where) {
+  const body = { stateMachineArn: arn };
+  if (statusFilter) body.statusFilter = statusFilter;
+  if (redriveFilter) body.redriveFilter = redriveFilter;
+  const chosen = (await all("ListExecutions", body, "executions")).filter((x) => ["FAILED", "ABORTED", "TIMED_OUT"].includes(x.status));
+  let ok = 0;
+  const failed = [];
+  for (const x of chosen) {
+    try {
+      await call("RedriveExecution", { executionArn: x.executionArn, clientToken: `console-bulk-${crypto.randomUUID()}` });
+      ok += 1;
+    } catch (e) {
+      failed.push(`${x.name}: ${e.message}`);
+    }
+  }
+  await listExecutions(where, { stateMachineArn: arn }, statusFilter, redriveFilter);
+  where.prepend(h("div", { class: "banner", id: "bulk-result" }, `Redrove ${ok} of ${chosen.length} executions.`, failed.map((f) => h("div", {}, f))));
+}
+
+// ---------------------------------------------------------------- execution
+
+// The events the graph is drawn from: the whole history when it fits in a page, else its
+// first and its latest page.
+async function graphEvents(arn) {
+  const first = await call("GetExecutionHistory", { executionArn: arn, maxResults: GRAPH_PAGE });
+  if (!first.nextToken) return { events: first.events, partial: false };
+  const last = await call("GetExecutionHistory", { executionArn: arn, maxResults: GRAPH_PAGE, reverseOrder: true });
+  const seen = new Set(first.events.map((e) => e.id));
+  const tail = last.events.filter((e) => !seen.has(e.id)).reverse();
+  return { events: first.events.concat(tail), partial: true };
+}
+
+async function executionPage(arn) {
+  const view = { arn, selected: null, iterations: {}, tableToken: [], tableReverse: false, filter: "all" };
+  main.replaceChildren(
+    h("div", { id: "exec-head" }),
+    h("div", { class: "toolbar", id: "actions" }),
+    h(
+      "section",
+      { class: "cols" },
+      h("div", {}, h("h2", {}, "Graph"), legend(), h("div", { id: "iterations" }), h("div", { class: "graph-box", id: "graph" })),
+      h("div", { id: "details" }),
+    ),
+    h("section", { id: "io" }),
+    h("section", { id: "maps" }),
+    h("section", {}, h("h2", {}, "Events"), h("div", { class: "toolbar", id: "event-tools" }), h("div", { id: "events" })),
+  );
+  const definition = JSON.parse((await call("DescribeStateMachineForExecution", { executionArn: arn })).definition);
+  view.definition = definition;
+  await refreshExecution(view);
+  await eventTable(view);
+}
+
+async function refreshExecution(view) {
+  const x = await call("DescribeExecution", { executionArn: view.arn });
+  const { events, partial } = await graphEvents(view.arn);
+  view.execution = x;
+  view.model = analyze(events, view.definition);
+  view.partial = partial;
+  renderHead(view);
+  renderActions(view);
+  renderGraph(view);
+  renderDetails(view);
+  await renderMapRuns(view);
+  if (x.status === "RUNNING" && location.hash.includes(enc(view.arn))) {
+    timer = setTimeout(() => refreshExecution(view).then(() => eventTable(view, true)).catch(() => {}), POLL_MS);
+  }
+}
+
+function legend() {
+  const item = (status, label) => h("span", { class: `legend-item status-${status}` }, label);
+  return h(
+    "div",
+    { class: "legend" },
+    item("succeeded", "succeeded"),
+    item("failed", "failed"),
+    item("caught", "caught"),
+    item("running", "running"),
+    item("aborted", "aborted"),
+    item("notreached", "not reached"),
+    h("span", { class: "legend-item rerun" }, "ran again after a redrive"),
+  );
+}
+
+function renderHead(view) {
+  const x = view.execution;
+  const head = document.getElementById("exec-head");
+  const failing = failingState(view.model);
+  head.replaceChildren(
+    h("h1", {}, x.name, " ", h("span", { id: "exec-status" }, badge(x.status))),
+    h(
+      "p",
+      { class: "muted" },
+      "State machine ",
+      h("a", { href: `#/sm/${enc(x.stateMachineArn)}` }, x.stateMachineArn.split(":").pop()),
+      ` · started ${date(x.startDate)}`,
+      x.stopDate ? ` · stopped ${date(x.stopDate)}` : "",
+      " · redrives ",
+      h("span", { id: "redrive-count" }, String(x.redriveCount || 0)),
+      x.redriveStatus ? ` · ${x.redriveStatus}` : "",
+    ),
+    x.error || x.cause
+      ? h(
+          "div",
+          { class: "banner error", id: "error-banner", role: "alert" },
+          h("strong", {}, x.error || ""),
+          " ",
+          x.cause || "",
+          failing ? h("button", { class: "link", id: "goto-failed", onclick: () => select(view, failing.name, failing.lane) }, `Show ${failing.name}`) : "",
+        )
+      : "",
+    view.partial ? h("p", { class: "muted" }, `The graph shows the first and latest ${GRAPH_PAGE} events of ${x.historyLength ?? "many"}.`) : "",
+  );
+}
+
+function renderActions(view) {
+  const x = view.execution;
+  const where = document.getElementById("actions");
+  const msg = h("span", { id: "action-msg" });
+  const act = (label, id, enabled, run) =>
+    h(
+      "button",
+      {
+        id,
+        disabled: !enabled,
+        onclick: async () => {
+          msg.replaceChildren();
+          try {
+            await run();
+          } catch (e) {
+            showError(msg, e);
+          }
+        },
+      },
+      label,
+    );
+  where.replaceChildren(
+    act("Stop", "stop", x.status === "RUNNING", async () => {
+      await call("StopExecution", { executionArn: view.arn });
+      await refreshExecution(view);
+    }),
+    act("Redrive", "redrive", x.redriveStatus === "REDRIVABLE", async () => {
+      await call("RedriveExecution", { executionArn: view.arn, clientToken: `console-${crypto.randomUUID()}` });
+      await refreshExecution(view);
+      await eventTable(view, true);
+    }),
+    act("Start again", "start-again", true, async () => {
+      const started = await call("StartExecution", { stateMachineArn: x.stateMachineArn, input: x.input });
+      location.hash = `#/exec/${enc(started.executionArn)}`;
+    }),
+    act("Export history", "export", true, async () => {
+      const events = await all("GetExecutionHistory", { executionArn: view.arn, maxResults: 1000 }, "events", 100000);
+      const blob = new Blob([JSON.stringify({ events }, null, 2)], { type: "application/json" });
+      const a = h("a", { href: URL.createObjectURL(blob), download: `${x.name}-history.json` });
+      a.click();
+    }),
+    msg,
+  );
+  const io = document.getElementById("io");
+  io.replaceChildren(
+    h("div", { class: "cols" }, h("div", {}, h("h2", {}, "Input"), h("pre", { class: "json", id: "exec-input" }, pretty(x.input))), h("div", {}, h("h2", {}, "Output"), h("pre", { class: "json", id: "exec-output" }, pretty(x.output)))),
+  );
+}
+
+// The Map iteration shown for each Map: the picked one, else the first that failed or was
+// aborted, else the first.
+function iterationOf(view, lane, name) {
+  const key = `${lane}|${name}`;
+  if (key in view.iterations) return view.iterations[key];
+  const seen = view.model.iterations.get(key);
+  if (!seen || !seen.size) return undefined;
+  for (const [i, phase] of seen) if (phase === "Failed" || phase === "Aborted") return i;
+  return Math.min(...seen.keys());
+}
+
+function renderGraph(view) {
+  const model = view.model;
+  const g = buildGraph(view.definition, {
+    state: (lane, name) => model.states.get(`${lane}|${name}`),
+    iteration: (lane, name) => iterationOf(view, lane, name),
+  });
+  drawGraph(document.getElementById("graph"), g, (name, lane) => select(view, name, lane), view.selected);
+  const pickers = [];
+  for (const [key, seen] of model.iterations) {
+    const [lane, name] = key.split("|");
+    const current = iterationOf(view, lane, name);
+    const failedOnly = view.failedIterations;
+    const options = [...seen].filter(([, phase]) => !failedOnly || phase === "Failed" || phase === "Aborted");
+    const picker = h(
+      "select",
+      {
+        class: "iteration-picker",
+        "data-map": name,
+        onchange: (e) => {
+          view.iterations[key] = Number(e.target.value);
+          renderGraph(view);
+        },
+      },
+      options.slice(0, 1000).map(([i, phase]) => h("option", { value: i, selected: i === current }, `#${i} ${phase}`)),
+    );
+    const toggle = h("label", {}, h("input", { type: "checkbox", checked: failedOnly, onchange: (e) => { view.failedIterations = e.target.checked; renderGraph(view); } }), " failed and aborted only");
+    pickers.push(h("div", { class: "toolbar" }, `Map ${name}${lane ? ` (in ${lane})` : ""}: iteration `, picker, toggle));
+  }
+  document.getElementById("iterations").replaceChildren(...pickers);
+}
+
+function findState(machine, name) {
+  const states = (machine && machine.States) || {};
+  if (states[name]) return states[name];
+  for (const s of Object.values(states)) {
+    for (const b of [...(s.Branches || []), s.ItemProcessor, s.Iterator]) {
+      const found = b && findState(b, name);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+function select(view, name, lane) {
+  view.selected = { name, lane };
+  renderGraph(view);
+  renderDetails(view);
+}
+
+const IO_FIELDS = ["InputPath", "Parameters", "Arguments", "ResultSelector", "ResultPath", "OutputPath", "Output", "Assign", "Retry", "Catch"];
+
+function renderDetails(view) {
+  const where = document.getElementById("details");
+  if (!view.selected) {
+    where.replaceChildren(h("h2", {}, "State"), h("p", { class: "muted" }, "Select a state in the graph."));
+    return;
+  }
+  const { name, lane } = view.selected;
+  const r = view.model.states.get(`${lane}|${name}`) || { status: "notreached", events: [], runs: 0 };
+  const def = findState(view.definition, name) || {};
+  const scheduled = r.events.filter((e) => e.type.endsWith("Scheduled"));
+  const attempts = scheduled.length;
+  where.replaceChildren(
+    h("h2", {}, name, " ", badge(r.status)),
+    h("p", { class: "muted" }, `${def.Type || ""}${lane ? ` · ${lane}` : ""} · entered ${r.runs}×${attempts > 1 ? ` · ${attempts - 1} retries` : ""}${r.rerun ? " · ran again after a redrive" : ""}`),
+    r.error || r.cause ? h("div", { class: "banner error", id: "state-error" }, h("strong", {}, r.error || ""), " ", r.cause || "") : "",
+    h("h3", {}, "Input"),
+    h("pre", { class: "json", id: "state-input" }, pretty(r.input)),
+    scheduled.length ? [h("h3", {}, "Parameters sent (after InputPath and Parameters/Arguments)"), h("pre", { class: "json" }, pretty(details(scheduled.at(-1)).parameters))] : "",
+    h("h3", {}, "Output (after ResultSelector, ResultPath and OutputPath)"),
+    h("pre", { class: "json", id: "state-output" }, pretty(r.output)),
+    h("h3", {}, "Definition"),
+    h("pre", { class: "json" }, JSON.stringify(Object.fromEntries(IO_FIELDS.filter((f) => f in def).map((f) => [f, def[f]])), null, 2)),
+    h("h3", {}, "Events"),
+    h("table", { class: "events" }, h("tbody", {}, r.events.map(eventRow))),
+  );
+}
+
+function eventRow(e) {
+  const d = details(e);
+  const failed = /Failed|TimedOut|Aborted/.test(e.type);
+  return h(
+    "tr",
+    { class: failed ? "failed" : "", "data-type": e.type },
+    h("td", {}, e.id),
+    h("td", {}, e.type),
+    h("td", {}, date(e.timestamp)),
+    h("td", { class: "detail" }, d.name || d.error || d.resource || ""),
+  );
+}
+
+const FILTERS = {
+  all: () => true,
+  failed: (e) => /Failed|TimedOut|Aborted/.test(e.type),
+  states: (e) => /State(Entered|Exited)$/.test(e.type),
+  tasks: (e) => /^(Activity|LambdaFunction|Task)/.test(e.type),
+};
+
+// The paged event table: one GetExecutionHistory page at a time, filtered in the page.
+async function eventTable(view, keep) {
+  const tools = document.getElementById("event-tools");
+  const where = document.getElementById("events");
+  if (!keep) view.tableToken = [undefined];
+  const token = view.tableToken.at(-1);
+  const body = { executionArn: view.arn, maxResults: TABLE_PAGE, reverseOrder: view.tableReverse };
+  if (token) body.nextToken = token;
+  const page = await call("GetExecutionHistory", body);
+  const filter = h(
+    "select",
+    { id: "event-filter", onchange: (e) => { view.filter = e.target.value; eventTable(view, true); } },
+    Object.keys(FILTERS).map((f) => h("option", { value: f, selected: f === view.filter }, f)),
+  );
+  tools.replaceChildren(
+    filter,
+    h("label", {}, h("input", { type: "checkbox", checked: view.tableReverse, onchange: (e) => { view.tableReverse = e.target.checked; eventTable(view); } }), " newest first"),
+    h("button", { disabled: view.tableToken.length < 2, onclick: () => { view.tableToken.pop(); eventTable(view, true); } }, "Previous"),
+    h("button", { id: "events-next", disabled: !page.nextToken, onclick: () => { view.tableToken.push(page.nextToken); eventTable(view, true); } }, "Next"),
+    h("span", { class: "muted" }, `page ${view.tableToken.length}`),
+  );
+  const rows = page.events.filter(FILTERS[view.filter] || FILTERS.all);
+  where.replaceChildren(
+    h("table", { class: "events", id: "event-table" }, h("thead", {}, h("tr", {}, ["Id", "Type", "Time", "Detail"].map((t) => h("th", {}, t)))), h("tbody", {}, rows.map(eventRow))),
+  );
+}
+
+async function renderMapRuns(view) {
+  const where = document.getElementById("maps");
+  const runs = await all("ListMapRuns", { executionArn: view.arn }, "mapRuns", 100);
+  where.replaceChildren(
+    runs.length ? h("h2", {}, "Map Runs") : "",
+    h("ul", { id: "map-runs" }, runs.map((r) => h("li", {}, h("a", { href: `#/maprun/${enc(r.mapRunArn)}` }, r.mapRunArn.split(":").slice(-2).join(":"))))),
+  );
+}
+
+// ---------------------------------------------------------------- Map Run
+
+async function mapRunPage(arn) {
+  const run = await call("DescribeMapRun", { mapRunArn: arn });
+  const counts = (title, c, id) =>
+    h(
+      "table",
+      { class: "counts", id },
+      h("caption", {}, title),
+      h("tbody", {}, Object.entries(c || {}).map(([k, v]) => h("tr", { "data-count": k }, h("th", {}, k), h("td", {}, v)))),
+    );
+  const children = h("div", { id: "children" });
+  const status = h(
+    "select",
+    { id: "status-filter" },
+    ["", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"].map((s) => h("option", { value: s }, s || "any status")),
+  );
+  main.replaceChildren(
+    h("h1", {}, "Map Run ", h("span", { id: "maprun-status" }, badge(run.status))),
+    h("p", { class: "muted" }, arn),
+    h("p", {}, "Execution ", h("a", { href: `#/exec/${enc(run.executionArn)}` }, run.executionArn.split(":").pop()), ` · max concurrency ${run.maxConcurrency} · redrives ${run.redriveCount || 0}`),
+    h("section", { class: "cols" }, counts("Items", run.itemCounts, "item-counts"), counts("Child executions", run.executionCounts, "execution-counts")),
+    h("section", {}, h("h2", {}, "Child executions"), h("div", { class: "toolbar" }, status), children),
+  );
+  const refresh = () => listExecutions(children, { mapRunArn: arn }, status.value, "");
+  status.addEventListener("change", refresh);
+  await refresh();
+  if (run.status === "RUNNING") timer = setTimeout(route, POLL_MS * 2);
+}
+
+// ---------------------------------------------------------------- activities
+
+async function activitiesPage() {
+  const activities = await all("ListActivities", {}, "activities");
+  main.replaceChildren(
+    h("h1", {}, "Activities"),
+    h(
+      "table",
+      { id: "activities" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "ARN"), h("th", {}, "Created"))),
+      h("tbody", {}, activities.map((a) => h("tr", {}, h("td", {}, a.name), h("td", {}, a.activityArn), h("td", {}, date(a.creationDate))))),
+    ),
+    activities.length ? "" : h("p", { class: "muted" }, "No activities."),
+    h("p", { class: "muted" }, "Pending tasks of an activity show as ActivityScheduled events of the executions waiting for them; /metrics counts them (ActivitiesScheduled − ActivitiesStarted)."),
+  );
+}
+
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,476 @@
+//! The web console in a real headless Chromium (Debian's `chromium` and `chromium-driver`,
+//! installed by `scripts/setup-test-deps`), driven through chromedriver with fantoccini. The
+//! tests read the DOM the page builds from the AWS API; screenshots of each page are saved under
+//! `target/console-screenshots/` (`STEPWISE_UPDATE_CONSOLE_PNG=1` also writes the execution
+//! page to `docs/console.png`, the README's picture).
+
+use crate::common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{create_machine, free_port, start, wait_done, Options, Server, StoreKind};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+const DONE_WITHIN: Duration = Duration::from_secs(30);
+const PAGE_WITHIN: Duration = Duration::from_secs(20);
+
+/// chromedriver on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_binary(names: &[&str]) -> PathBuf {
+    for name in names {
+        for dir in ["/usr/bin", "/usr/local/bin", "/usr/lib/chromium"] {
+            let path = PathBuf::from(dir).join(name);
+            if path.exists() {
+                return path;
+            }
+        }
+    }
+    panic!("none of {names:?} is installed: run scripts/setup-test-deps (Debian's chromium and chromium-driver)")
+}
+
+/// Starts chromedriver and a headless Chromium session with a fresh profile.
+async fn browser() -> (Driver, Client) {
+    let chromedriver = find_binary(&["chromedriver"]);
+    let chromium = find_binary(&["chromium", "chromium-browser"]);
+    let port = free_port();
+    let child = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting chromedriver");
+    let profile = tempfile::tempdir().expect("a Chromium profile directory");
+    let driver = Driver {
+        child,
+        port,
+        _profile: profile,
+    };
+    let args = [
+        "--headless".to_owned(),
+        "--no-sandbox".to_owned(),
+        "--disable-gpu".to_owned(),
+        "--disable-quic".to_owned(),
+        "--no-first-run".to_owned(),
+        "--disable-background-networking".to_owned(),
+        "--disable-component-update".to_owned(),
+        "--disable-sync".to_owned(),
+        "--disable-dev-shm-usage".to_owned(),
+        "--window-size=1400,1000".to_owned(),
+        format!("--user-data-dir={}", driver._profile.path().display()),
+    ];
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"binary": chromium, "args": args}),
+    );
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    let deadline = Instant::now() + PAGE_WITHIN;
+    let client = loop {
+        match ClientBuilder::rustls()
+            .expect("a rustls WebDriver client")
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("no WebDriver session on {url}: {e}"),
+        }
+    };
+    (driver, client)
+}
+
+fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
+    std::fs::create_dir_all(&dir).expect("creating the screenshot directory");
+    dir
+}
+
+async fn screenshot(client: &Client, name: &str) -> Vec<u8> {
+    let png = client.screenshot().await.expect("a screenshot");
+    std::fs::write(artifacts().join(format!("{name}.png")), &png).expect("saving a screenshot");
+    png
+}
+
+/// Runs `script` in the page until it returns `want` (or the deadline passes) and returns its
+/// last answer.
+async fn until(client: &Client, script: &str, want: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + PAGE_WITHIN;
+    loop {
+        let got = client.execute(script, vec![]).await.unwrap_or(Value::Null);
+        if want(&got) || Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every state drawn in the graph: name → "status" (with "+rerun" when a redrive ran it).
+const GRAPH_STATES: &str = r#"
+  const out = {};
+  for (const n of document.querySelectorAll('#graph g.state')) {
+    out[n.dataset.state] = n.dataset.status + (n.dataset.rerun === 'true' ? '+rerun' : '');
+  }
+  return out;
+"#;
+
+fn states(value: &Value) -> BTreeMap<String, String> {
+    serde_json::from_value(value.clone()).unwrap_or_default()
+}
+
+fn expect_states(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+async fn text(client: &Client, css: &str) -> String {
+    let deadline = Instant::now() + PAGE_WITHIN;
+    loop {
+        if let Ok(e) = client.find(Locator::Css(css)).await {
+            if let Ok(t) = e.text().await {
+                return t;
+            }
+        }
+        if Instant::now() > deadline {
+            panic!("no element {css} on the page");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A Pass whose Parameters read `$$.Execution.RedriveTime`, which exists only after a redrive:
+/// it fails with `States.Runtime` on the first run and succeeds once redriven.
+fn fails_until_redriven() -> Value {
+    json!({
+        "Type": "Pass",
+        "Parameters": {"count.$": "$$.Execution.RedriveCount", "time.$": "$$.Execution.RedriveTime"},
+        "Next": "B2"
+    })
+}
+
+fn parallel_machine() -> Value {
+    json!({
+        "StartAt": "Prepare",
+        "States": {
+            "Prepare": {"Type": "Pass", "Next": "Fork"},
+            "Fork": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "A1", "States": {
+                        "A1": {"Type": "Pass", "Next": "A2"},
+                        "A2": {"Type": "Pass", "End": true}
+                    }},
+                    {"StartAt": "B1", "States": {
+                        "B1": fails_until_redriven(),
+                        "B2": {"Type": "Pass", "End": true}
+                    }}
+                ],
+                "Next": "Done"
+            },
+            "Done": {"Type": "Succeed"}
+        }
+    })
+}
+
+/// An inline Map whose item `{"bad": true}` ends in a Fail state.
+fn inline_map_machine() -> Value {
+    json!({
+        "StartAt": "Loop",
+        "States": {"Loop": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "MaxConcurrency": 1,
+            "ItemProcessor": {
+                "StartAt": "X",
+                "States": {
+                    "X": {"Type": "Pass", "Next": "Y"},
+                    "Y": {"Type": "Choice", "Default": "Ok", "Choices": [
+                        {"Variable": "$.bad", "BooleanEquals": true, "Next": "Boom"}]},
+                    "Boom": {"Type": "Fail", "Error": "Bad.Item", "Cause": "a bad item"},
+                    "Ok": {"Type": "Succeed"}
+                }
+            },
+            "End": true
+        }}
+    })
+}
+
+fn distributed_machine() -> Value {
+    json!({
+        "StartAt": "Fan",
+        "States": {"Fan": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "Each",
+                "States": {"Each": {"Type": "Pass", "End": true}}
+            },
+            "End": true
+        }}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_and_map_runs() {
+    let server = Server::start(Options {
+        store: StoreKind::Sqlite,
+        ..Options::default()
+    });
+    let sfn = server.client();
+    let sm = create_machine(&sfn, "console-fork", &parallel_machine()).await;
+    let exec = start(&sfn, &sm, Some("first"), &json!({"order": 42})).await;
+    let described = wait_done(&sfn, &exec, DONE_WITHIN).await;
+    assert_eq!(described.status().as_str(), "FAILED", "{}", server.logs());
+    let dm = create_machine(&sfn, "console-fan", &distributed_machine()).await;
+    let items = json!({"items": [{"n": 1}, {"n": 2}, {"n": 3}]});
+    let dm_exec = start(&sfn, &dm, Some("fan"), &items).await;
+    assert_eq!(
+        wait_done(&sfn, &dm_exec, DONE_WITHIN)
+            .await
+            .status()
+            .as_str(),
+        "SUCCEEDED"
+    );
+    let runs = sfn
+        .list_map_runs()
+        .execution_arn(&dm_exec)
+        .send()
+        .await
+        .expect("ListMapRuns");
+    let map_run = runs.map_runs()[0].map_run_arn().to_owned();
+
+    let looped = create_machine(&sfn, "console-loop", &inline_map_machine()).await;
+    let items = json!({"items": [{"bad": false}, {"bad": true}, {"bad": false}]});
+    let loop_exec = start(&sfn, &looped, Some("loop"), &items).await;
+    assert_eq!(
+        wait_done(&sfn, &loop_exec, DONE_WITHIN)
+            .await
+            .status()
+            .as_str(),
+        "FAILED"
+    );
+
+    let (_driver, client) = browser().await;
+    let base = server.endpoint();
+
+    // The execution: the failed branch's state and the Parallel are drawn failed, the rest of
+    // what ran succeeded, what never ran is not reached.
+    client
+        .goto(&format!("{base}/#/exec/{exec}"))
+        .await
+        .expect("opening the execution page");
+    let failed = expect_states(&[
+        ("Prepare", "succeeded"),
+        ("Fork", "failed"),
+        ("A1", "succeeded"),
+        ("A2", "succeeded"),
+        ("B1", "failed"),
+        ("B2", "notreached"),
+        ("Done", "notreached"),
+    ]);
+    let got = until(&client, GRAPH_STATES, |v| states(v) == failed).await;
+    assert_eq!(states(&got), failed, "the graph of the failed execution");
+    assert_eq!(text(&client, "#exec-status").await, "FAILED");
+    let banner = text(&client, "#error-banner").await;
+    assert!(banner.contains("States.Runtime"), "{banner}");
+
+    // The banner leads to the failing state, whose details show its error and input.
+    client
+        .find(Locator::Css("#goto-failed"))
+        .await
+        .expect("the banner's link to the failing state")
+        .click()
+        .await
+        .expect("clicking it");
+    let error = text(&client, "#state-error").await;
+    assert!(error.starts_with("States.Runtime"), "{error}");
+    assert!(error.contains("B1"), "the error names the state: {error}");
+    let input: Value = serde_json::from_str(&text(&client, "#state-input").await)
+        .expect("the state's input is JSON");
+    assert_eq!(input, json!({"order": 42}));
+    screenshot(&client, "execution-failed").await;
+
+    // Redrive: the execution succeeds, and only the failed branch ran again.
+    client
+        .find(Locator::Css("#redrive"))
+        .await
+        .expect("the Redrive button")
+        .click()
+        .await
+        .expect("pressing Redrive");
+    // The Parallel is entered again; its branch that succeeded is not.
+    let redriven = expect_states(&[
+        ("Prepare", "succeeded"),
+        ("Fork", "succeeded+rerun"),
+        ("A1", "succeeded"),
+        ("A2", "succeeded"),
+        ("B1", "succeeded+rerun"),
+        ("B2", "succeeded+rerun"),
+        ("Done", "succeeded+rerun"),
+    ]);
+    let got = until(&client, GRAPH_STATES, |v| states(v) == redriven).await;
+    assert_eq!(states(&got), redriven, "the graph after the redrive");
+    let status = "return document.getElementById('exec-status')?.textContent;";
+    let got = until(&client, status, |v| v == "SUCCEEDED").await;
+    assert_eq!(got, "SUCCEEDED", "the status after the redrive");
+    assert_eq!(text(&client, "#redrive-count").await, "1");
+    let after = wait_done(&sfn, &exec, DONE_WITHIN).await;
+    assert_eq!(after.status().as_str(), "SUCCEEDED");
+    assert_eq!(after.redrive_count(), Some(1));
+    // The paged event table, filtered to failures: those of the first run.
+    let failures = r#"
+      const s = document.getElementById('event-filter');
+      s.value = 'failed'; s.dispatchEvent(new Event('change'));
+      return [...document.querySelectorAll('#event-table tbody tr')].map(r => r.dataset.type);
+    "#;
+    let want = json!(["ParallelStateFailed", "ExecutionFailed"]);
+    let got = until(&client, failures, |v| v == &want).await;
+    assert_eq!(got, want, "failed events of the first page");
+    let png = screenshot(&client, "execution-redriven").await;
+    if std::env::var_os("STEPWISE_UPDATE_CONSOLE_PNG").is_some() {
+        let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/console.png");
+        std::fs::write(docs, png).expect("writing docs/console.png");
+    }
+
+    // An inline Map: the iteration picker opens on the failed iteration, and another
+    // iteration can be picked.
+    client
+        .goto(&format!("{base}/#/exec/{loop_exec}"))
+        .await
+        .expect("opening the Map execution");
+    let picker = r#"
+      const p = document.querySelector('.iteration-picker[data-map=Loop]');
+      return p && {value: p.value, options: [...p.options].map(o => o.textContent)};
+    "#;
+    // MaxConcurrency 1: item 2 never started.
+    let want = json!({"value": "1", "options": ["#0 Succeeded", "#1 Failed"]});
+    let got = until(&client, picker, |v| v == &want).await;
+    assert_eq!(got, want, "the iteration picker");
+    let failed_iteration = expect_states(&[
+        ("Loop", "failed"),
+        ("X", "succeeded"),
+        ("Y", "succeeded"),
+        ("Boom", "failed"),
+        ("Ok", "notreached"),
+    ]);
+    let got = until(&client, GRAPH_STATES, |v| states(v) == failed_iteration).await;
+    assert_eq!(states(&got), failed_iteration, "iteration #1");
+    let banner = text(&client, "#error-banner").await;
+    assert!(banner.contains("Bad.Item"), "{banner}");
+    screenshot(&client, "map-iteration-failed").await;
+    let pick = r#"
+      const p = document.querySelector('.iteration-picker[data-map=Loop]');
+      p.value = '0'; p.dispatchEvent(new Event('change'));
+    "#;
+    client
+        .execute(pick, vec![])
+        .await
+        .expect("picking iteration #0");
+    let first = expect_states(&[
+        ("Loop", "failed"),
+        ("X", "succeeded"),
+        ("Y", "succeeded"),
+        ("Boom", "notreached"),
+        ("Ok", "succeeded"),
+    ]);
+    let got = until(&client, GRAPH_STATES, |v| states(v) == first).await;
+    assert_eq!(states(&got), first, "iteration #0");
+
+    // Bulk redrive on the Map's state machine: every FAILED execution of the filter.
+    client
+        .goto(&format!("{base}/#/sm/{looped}"))
+        .await
+        .expect("the Map's state machine");
+    let bulk = r#"
+      const s = document.getElementById('status-filter');
+      if (!s) return null;
+      s.value = 'FAILED'; s.dispatchEvent(new Event('change'));
+      document.getElementById('bulk-redrive').click();
+      return true;
+    "#;
+    until(&client, bulk, |v| v == &json!(true)).await;
+    let result = "return document.getElementById('bulk-result')?.textContent ?? null;";
+    let got = until(&client, result, |v| v.is_string()).await;
+    assert_eq!(got, json!("Redrove 1 of 1 executions."));
+    let redriven = sfn
+        .describe_execution()
+        .execution_arn(&loop_exec)
+        .send()
+        .await
+        .expect("DescribeExecution");
+    assert_eq!(
+        redriven.redrive_count(),
+        Some(1),
+        "the bulk redrive reached the API"
+    );
+
+    // The state machine list, and a state machine with its graph and executions.
+    client.goto(&format!("{base}/#/")).await.expect("the list");
+    let listed = r#"return [...document.querySelectorAll('#machines tbody tr')].map(r => r.dataset.arn).sort();"#;
+    let mut want = vec![sm.clone(), dm.clone(), looped.clone()];
+    want.sort();
+    let got = until(&client, listed, |v| v == &json!(want)).await;
+    assert_eq!(got, json!(want), "the state machine list");
+    screenshot(&client, "state-machines").await;
+    client
+        .find(Locator::LinkText("console-fork"))
+        .await
+        .expect("a link to the state machine")
+        .click()
+        .await
+        .expect("opening it");
+    let executions = r#"return [...document.querySelectorAll('#executions tbody tr')].map(r => [r.dataset.arn, r.dataset.status]);"#;
+    let want = json!([[exec, "SUCCEEDED"]]);
+    let got = until(&client, executions, |v| v == &want).await;
+    assert_eq!(got, want, "the state machine's executions");
+    let drawn = until(&client, GRAPH_STATES, |v| states(v).len() == 7).await;
+    assert!(
+        states(&drawn).values().all(|s| s == "notreached"),
+        "a definition graph has no outcomes: {drawn}"
+    );
+    screenshot(&client, "state-machine").await;
+
+    // The Map Run: its counts and its three child executions.
+    client
+        .goto(&format!("{base}/#/maprun/{map_run}"))
+        .await
+        .expect("the Map Run page");
+    let counts = r#"
+      const read = id => Object.fromEntries([...document.querySelectorAll(`#${id} tr`)]
+        .map(r => [r.dataset.count, r.querySelector('td').textContent]));
+      return {items: read('item-counts'), executions: read('execution-counts'),
+              children: document.querySelectorAll('#children tbody tr[data-status=SUCCEEDED]').length};
+    "#;
+    let got = until(&client, counts, |v| v["children"] == json!(3)).await;
+    assert_eq!(got["items"]["total"], json!("3"), "{got}");
+    assert_eq!(got["items"]["succeeded"], json!("3"), "{got}");
+    assert_eq!(got["executions"]["succeeded"], json!("3"), "{got}");
+    assert_eq!(got["children"], json!(3), "{got}");
+    assert_eq!(text(&client, "#maprun-status").await, "SUCCEEDED");
+    screenshot(&client, "map-run").await;
+
+    client.close().await.expect("closing the browser");
+}
