@@ -279,9 +279,22 @@ async function refreshExecution(view) {
   renderGraph(view);
   renderDetails(view);
   await renderMapRuns(view);
-  if (x.status === "RUNNING" && location.hash.includes(enc(view.arn))) {
-    timer = setTimeout(() => refreshExecution(view).then(() => eventTable(view, true)).catch(() => {}), POLL_MS);
-  }
+  if (x.status === "RUNNING") pollExecution(view);
+}
+
+// Refreshes a running execution's page every POLL_MS while it is shown: one chain of timers
+// (an action's own refresh replaces it), kept going when a refresh fails (a busy server).
+function pollExecution(view) {
+  clearTimeout(timer);
+  if (!location.hash.includes(enc(view.arn))) return;
+  timer = setTimeout(async () => {
+    try {
+      await refreshExecution(view);
+      await eventTable(view, true);
+    } catch {
+      pollExecution(view);
+    }
+  }, POLL_MS);
 }
 
 function legend() {

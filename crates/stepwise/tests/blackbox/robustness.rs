@@ -275,16 +275,19 @@ async fn huge_waits_wait_instead_of_wrapping() {
     }
 }
 
+/// Everything but the API (`POST /`), the console (`GET /`, `GET /console/…`) and
+/// `GET /metrics` gets AWS's error shape.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_methods_and_paths_get_aws_errors() {
     let server = Server::memory(1.0);
     let http = reqwest::Client::new();
     for (method, path) in [
-        (reqwest::Method::GET, "/"),
         (reqwest::Method::PUT, "/"),
         (reqwest::Method::DELETE, "/"),
         (reqwest::Method::POST, "/nowhere"),
         (reqwest::Method::GET, "/a/b?c=d"),
+        (reqwest::Method::POST, "/metrics"),
+        (reqwest::Method::GET, "/console/nothing.js"),
     ] {
         let response = http
             .request(method.clone(), format!("{}{path}", server.endpoint()))
