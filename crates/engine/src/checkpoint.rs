@@ -113,6 +113,9 @@ impl Checkpoint {
         }
         let mut value: Value =
             crate::stored_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+        if !value.is_object() {
+            return Err(corrupt("a checkpoint is a JSON object".into()));
+        }
         let format = value.get("format").map_or(Some(0), Value::as_u64);
         let format = match format.and_then(|f| usize::try_from(f).ok()) {
             Some(f) if f <= UPGRADES.len() => f,
@@ -126,7 +129,9 @@ impl Checkpoint {
         for step in &UPGRADES[format..] {
             step(&mut value);
         }
-        value["format"] = FORMAT.into();
+        if let Some(checkpoint) = value.as_object_mut() {
+            checkpoint.insert("format".into(), FORMAT.into());
+        }
         crate::stored_json::from_str(&value.to_string()).map_err(|e| corrupt(e.to_string()))
     }
 
@@ -390,5 +395,9 @@ mod tests {
         let message = newer.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("a newer build wrote it"), "{message}");
         assert!(Checkpoint::parse("{\"format\":\"one\"}").is_err());
+        // Found by the checkpoint fuzz target: text that is JSON but no object.
+        for not_an_object in ["[1]", "3", "\"x\"", "null"] {
+            assert!(Checkpoint::parse(not_an_object).is_err(), "{not_an_object}");
+        }
     }
 }
