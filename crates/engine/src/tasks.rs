@@ -40,8 +40,9 @@ pub fn failed(error: &str, cause: impl Into<String>) -> TaskReply {
 }
 
 impl Engine {
-    /// Consumes the runner's outbox for as long as the runtime runs (this task holds the engine).
-    pub(crate) async fn run_outbox(self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Outbox>) {
+    /// Consumes the runner's outbox until [`Engine::shutdown`] (this task holds the engine).
+    /// Each item runs on a task of its own, so the loop drains the bounded channel at once.
+    pub(crate) async fn run_outbox(self, mut rx: tokio::sync::mpsc::Receiver<Outbox>) {
         while let Some(item) = rx.recv().await {
             let engine = self.clone();
             tokio::spawn(async move {
