@@ -112,7 +112,12 @@ impl<'a> Run<'a> {
                 let error = if run.timeout_at.is_some_and(|t| t <= self.now) {
                     names::TIMEOUT
                 } else if run.heartbeat_at.is_some_and(|t| t <= self.now) {
-                    names::HEARTBEAT_TIMEOUT
+                    // A service integration's `.waitForTaskToken` that misses its heartbeat
+                    // times out with `States.Timeout` on AWS (three recordings, 2024).
+                    match spec.resource {
+                        Resource::Service { .. } => names::TIMEOUT,
+                        _ => names::HEARTBEAT_TIMEOUT,
+                    }
                 } else {
                     return Ok(Outcome::Blocked);
                 };
