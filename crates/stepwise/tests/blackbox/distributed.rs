@@ -2226,6 +2226,47 @@ fn s3_server(moto: &Moto) -> Server {
     )
 }
 
+/// In a JSONata Map, `ReaderConfig` and `ItemBatcher` fields are `{% %}` expressions too:
+/// `MaxItems` keeps three of the four items, `MaxItemsPerBatch` groups them in twos and
+/// `BatchInput` is evaluated.
+#[tokio::test]
+async fn jsonata_reader_config_and_item_batcher() {
+    let moto = Moto::start().await;
+    moto.create_bucket(ITEMS_BUCKET).await;
+    moto.put_object(ITEMS_BUCKET, "jsonata/items.json", "[1, 2, 3, 4]")
+        .await;
+    let server = s3_server(&moto);
+    let client = server.client();
+    let mut map = distributed_map(
+        "STANDARD",
+        pass_processor(),
+        json!({
+            "ItemReader": {
+                "Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "JSON", "MaxItems": "{% $states.input.max %}"},
+                "Arguments": {"Bucket": ITEMS_BUCKET, "Key": "jsonata/items.json"}
+            },
+            "ItemBatcher": {
+                "MaxItemsPerBatch": "{% $states.input.per %}",
+                "BatchInput": {"tag": "{% $states.input.tag %}"}
+            }
+        }),
+    );
+    map["QueryLanguage"] = json!("JSONata");
+    let def = machine(map, json!({}));
+    let sm = create_machine(&client, "jsonata-reader-batcher", &def).await;
+    let input = json!({"max": 3, "per": 2, "tag": "t"});
+    let exec = start(&client, &sm, None, &input).await;
+    let d = closed(&client, &exec, ExecutionStatus::Succeeded).await;
+    assert_eq!(
+        output(&d),
+        json!([
+            {"BatchInput": {"tag": "t"}, "Items": [1, 2]},
+            {"BatchInput": {"tag": "t"}, "Items": [3]}
+        ])
+    );
+}
+
 struct ReaderCase {
     name: &'static str,
     key: &'static str,
