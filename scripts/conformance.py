@@ -164,7 +164,9 @@ def main():
     for case_id in fixed:
         print(f"now passing (remove from the expected-failures list): {case_id}")
     for case_id in unexpected:
-        print(f"UNEXPECTED FAILURE: {case_id}: {failed[case_id].get('reason', '')[:300]}")
+        r = failed[case_id]
+        why = r.get("reason") or "; ".join(r.get("diffs", [])[:3])
+        print(f"UNEXPECTED FAILURE: {case_id}: {why[:600]}")
     if unexpected:
         return 1
     if rate < min_rate:
