@@ -339,12 +339,17 @@ impl Run<'_> {
                 ErrorCause::runtime(format!("Invalid JSONPath in {path_field}: {text}"))
             })?;
             let value = select(&path, input, context, &self.vars).unwrap_or(Value::Null);
-            if value.as_u64().is_none() {
+            // AWS takes a string of digits too (`"2"`, say from a variable).
+            let number = match &value {
+                Value::String(digits) => digits.trim().parse::<u64>().ok(),
+                other => other.as_u64(),
+            };
+            let Some(number) = number else {
                 return Err(ErrorCause::runtime(format!(
                     "The {path_field} field refers to value \"{value}\" which is not a valid integer: {text}"
                 )));
-            }
-            obj.insert((*field).into(), value);
+            };
+            obj.insert((*field).into(), Value::from(number));
         }
         Ok(())
     }
