@@ -140,8 +140,8 @@ def main():
 
     unexpected = sorted(set(failed) - set(expected))
     if args.services and unexpected:
-        # Some cases hang on timing (a Lambda that sleeps past a task timeout, Express billing):
-        # an unlisted failure is run once more alone before it counts.
+        # A case whose Lambda sleeps past its task's timeout has failed on a server that had run
+        # the corpus just before: an unlisted failure is run once more alone before it counts.
         again = run_corpus(args, runner, unexpected, 1, quiet=True) or []
         for r in again:
             if r["id"] in failed and r["status"] == "passed":
