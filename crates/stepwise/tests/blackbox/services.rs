@@ -125,6 +125,14 @@ fn check(case: &Case, output: &Value) {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             assert!(got.contains(cause), "{}: cause {got:?}", case.name);
+            // The v2 SDK's form names S3's extended request id, as AWS does.
+            if got.contains("(Service: S3,") {
+                assert!(
+                    got.contains(", Extended Request ID: "),
+                    "{}: cause {got:?}",
+                    case.name
+                );
+            }
         }
     }
 }
@@ -431,6 +439,30 @@ fn cases(topic_arn: &str) -> Vec<Case> {
                 ("/deleted/Deleted/0/Key", Some(json!("dir/a b.txt"))),
                 ("/caught/Error", Some(json!("S3.NoSuchKeyException"))),
             ]),
+        },
+        Case {
+            // moto sends no x-amz-id-2; the error body's HostId is the same id.
+            name: "s3-error-has-the-extended-request-id",
+            definition: chain(
+                [
+                    vec![(
+                        "Missing",
+                        catching(
+                            sdk(
+                                "s3:getObject",
+                                json!({"Bucket": "no-such-bucket-here", "Key": "k"}),
+                            ),
+                            "S3.NoSuchBucketException",
+                        ),
+                    )],
+                    caught_tail(),
+                ]
+                .concat(),
+            ),
+            want: Want::Caught(
+                "S3.NoSuchBucketException",
+                "The specified bucket does not exist (Service: S3, Status Code: 404, Request ID: ",
+            ),
         },
         Case {
             name: "lambda-list-functions-rest-json",
