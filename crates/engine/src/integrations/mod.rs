@@ -8,13 +8,16 @@
 //! - [`http`]: the HTTP Task, `arn:aws:states:::http:invoke`;
 //! - [`aws_sdk`]: `arn:aws:states:::aws-sdk:SERVICE:ACTION`, driven by the AWS service models,
 //!   and the optimized SNS, SQS, EventBridge and DynamoDB integrations
-//!   ([`aws_sdk::optimized`]), signed by [`sigv4`].
+//!   ([`aws_sdk::optimized`]), signed by [`sigv4`];
+//! - [`jobs`]: the optimized integrations that run a job (Athena, ECS, Batch, Glue, CodeBuild),
+//!   `.sync` included, on the same calls.
 //!
 //! Every request has a connect timeout and an overall timeout (the task's `TimeoutSeconds`,
 //! scaled like the interpreter's timer, plus a grace period), so no task hangs on the network.
 
 pub mod aws_sdk;
 pub mod http;
+pub mod jobs;
 pub mod lambda;
 pub mod mock;
 pub mod outbound;
@@ -82,6 +85,9 @@ pub async fn invoke(engine: &Engine, region: &str, resource: &Resource, d: &Disp
                 Some(name) => aws_sdk::invoke(engine, d, name, action, *pattern, region).await,
                 None if aws_sdk::optimized::handles(service, action) => {
                     aws_sdk::optimized::invoke(engine, d, service, action, *pattern, region).await
+                }
+                None if jobs::handles(service, action) => {
+                    jobs::invoke(engine, d, service, action, *pattern, region).await
                 }
                 None => unsupported(resource),
             }
