@@ -13,6 +13,7 @@ mod distributed;
 mod failpoints;
 mod fanout;
 mod integrations;
+mod jobs;
 mod metrics;
 mod mocks;
 mod postgres;
