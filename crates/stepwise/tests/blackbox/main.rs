@@ -23,6 +23,7 @@ mod redrive_extensions;
 mod robustness;
 mod sdk;
 mod services;
+mod signed_services;
 mod tasks;
 mod test_state;
 mod upgrade;
