@@ -129,8 +129,8 @@ impl Engine {
         if let Some(reply) = integrations::mock::answer(self, execution_arn, d).await {
             return reply;
         }
-        if let Some(outcome) = integrations::jobs::resume(self, execution_arn, d).await {
-            return TaskReply::Done(outcome);
+        if let Some(reply) = integrations::jobs::resume(self, execution_arn, d).await {
+            return reply;
         }
         match &d.resource {
             Resource::MapRun(spec) => self.perform_map_run(execution_arn, d, spec).await,

@@ -213,10 +213,11 @@ pub async fn invoke(
 
 /// A `.sync` job task whose job was already submitted (the dispatch says so after a restart):
 /// follows that job to its end rather than starting another.
-pub async fn resume(engine: &Engine, execution_arn: &str, d: &Dispatch) -> Option<TaskOutcome> {
+pub async fn resume(engine: &Engine, execution_arn: &str, d: &Dispatch) -> Option<TaskReply> {
     let (kind, submitted) = (sync_kind(d)?, d.submitted.as_ref()?);
     let region = region(execution_arn, &d.resource);
-    Some(follow(engine, execution_arn, d, kind, region, submitted).await)
+    let outcome = follow(engine, execution_arn, d, kind, region, submitted).await;
+    Some(outcome.map_or(TaskReply::Pending, TaskReply::Done))
 }
 
 /// After a `.sync` job's submission was recorded (`recorded`: the execution still waited for
@@ -235,7 +236,7 @@ pub async fn after_submission(
         stop_job(engine, d, kind, region, submitted).await;
         return None;
     }
-    Some(follow(engine, execution_arn, d, kind, region, submitted).await)
+    follow(engine, execution_arn, d, kind, region, submitted).await
 }
 
 /// The execution ended while the task ran: stops its `.sync` job, if it has one.
@@ -266,8 +267,8 @@ async fn stop_job(engine: &Engine, d: &Dispatch, kind: &Kind, region: &str, subm
     }
 }
 
-/// Describes the job every poll interval until it ends, or the execution no longer waits
-/// for the task (its outcome then does not matter: it would be stale).
+/// Describes the job every poll interval until it ends: its outcome. `None` when the
+/// execution no longer waits for the task (an outcome would be stale).
 async fn follow(
     engine: &Engine,
     execution_arn: &str,
@@ -275,54 +276,46 @@ async fn follow(
     kind: &Kind,
     region: &str,
     submitted: &Value,
-) -> TaskOutcome {
+) -> Option<TaskOutcome> {
     let Some(params) = (kind.describe_params)(&d.input, submitted) else {
-        return TaskOutcome::Failed(ErrorCause::new(
+        return Some(TaskOutcome::Failed(ErrorCause::new(
             names::RUNTIME,
             format!(
                 "The answer to {} names no job to follow.",
                 base(d.resource.arn())
             ),
-        ));
+        )));
     };
     let interval = poll_interval(engine.config().wait_time_scale);
+    let runner = &engine.inner.runner;
     let mut no_answer = 0;
-    loop {
-        if !engine
-            .inner
-            .runner
-            .awaits_task(execution_arn, d.task_id)
-            .await
-        {
-            return TaskOutcome::Failed(ErrorCause::new(
-                names::TASK_FAILED,
-                "The execution no longer waits for this job.",
-            ));
-        }
+    while runner.awaits_task(execution_arn, d.task_id).await {
         match kind.call(engine, d, region, kind.describe, &params).await {
             Ok(answer) => {
                 no_answer = 0;
                 match (kind.progress)(answer.output) {
                     Progress::Running => {}
-                    Progress::Succeeded(v) => return TaskOutcome::Succeeded(v),
+                    Progress::Succeeded(v) => return Some(TaskOutcome::Succeeded(v)),
                     Progress::Failed(v) => {
-                        return TaskOutcome::Failed(ErrorCause::new(
+                        let cause = v.to_string();
+                        return Some(TaskOutcome::Failed(ErrorCause::new(
                             names::TASK_FAILED,
-                            v.to_string(),
-                        ))
+                            cause,
+                        )));
                     }
                 }
             }
             Err(Failure::NoAnswer(_)) if no_answer + 1 < DESCRIBE_ATTEMPTS => no_answer += 1,
             Err(f) => {
                 return match f.reply() {
-                    TaskReply::Done(outcome) => outcome,
-                    _ => TaskOutcome::Failed(ErrorCause::new(names::TASK_FAILED, "")),
+                    TaskReply::Done(outcome) => Some(outcome),
+                    TaskReply::Submitted(_) | TaskReply::Pending => None,
                 }
             }
         }
         tokio::time::sleep(interval).await;
     }
+    None
 }
 
 /// [`POLL_INTERVAL`] scaled, never below [`MIN_POLL_INTERVAL`].
