@@ -1,7 +1,8 @@
 //! The optimized integrations that run a job (Athena `startQueryExecution`, ECS `runTask`,
 //! Batch `submitJob`, Glue `startJobRun`, CodeBuild `startBuild`), black-box against moto:
 //! request-response, `.sync` to the job's end (moto's state manager makes jobs take several
-//! describes), a failed job failing the task with `States.TaskFailed`, a stop during `.sync`
+//! describes), a failed job failing the task with `States.TaskFailed`, `.waitForTaskToken`
+//! with the token handed to the container, a stop during `.sync`
 //! stopping the job, and a restart of the server mid-poll following the same job.
 //!
 //! What moto cannot do, and so is not tested here: Batch jobs only fail (moto runs them in
@@ -445,4 +446,40 @@ async fn a_restart_mid_poll_follows_the_same_job() {
         Some(&json!([output.pointer("/QueryExecution/QueryExecutionId")])),
         "{queries:#}"
     );
+}
+
+/// `runTask.waitForTaskToken`: the task is started with the token in a container's
+/// environment (as workflows hand it to the container), `TaskSubmitted` records what
+/// `RunTask` answered, and the container's `SendTaskSuccess` ends the state.
+#[tokio::test]
+async fn run_task_wait_for_task_token() {
+    let moto = Moto::start().await;
+    let server = Server::start_with_args(Options::default(), &["--aws-endpoint", moto.endpoint()]);
+    provision(&server).await;
+    let client = server.client();
+    let mut parameters = run_task();
+    parameters["Overrides"] = json!({"ContainerOverrides": [{"Name": "main",
+        "Environment": [{"Name": "TASK_TOKEN", "Value.$": "$$.Task.Token"}]}]});
+    let definition = chain(vec![(
+        "Job",
+        optimized("ecs:runTask.waitForTaskToken", parameters),
+    )]);
+    let sm = common::create_machine(&client, "ecs-callback", &definition).await;
+    let exec = start(&client, &sm, None, &json!({})).await;
+    wait_submitted(&server, &exec).await;
+    let events = history(&client, &exec).await;
+    let submitted: Value = events
+        .iter()
+        .find_map(|e| e.task_submitted_event_details())
+        .and_then(|d| d.output())
+        .and_then(|o| serde_json::from_str(o).ok())
+        .expect("the TaskSubmitted output");
+    let token = submitted
+        .pointer("/Tasks/0/Overrides/ContainerOverrides/0/Environment/0/Value")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no token in what RunTask answered: {submitted:#}"));
+    common::succeed(&client, token, &json!({"done": true})).await;
+    let done = wait_done(&client, &exec, DONE_WITHIN).await;
+    assert_eq!(done.status().as_str(), "SUCCEEDED", "{:?}", done.cause());
+    assert_eq!(done.output(), Some(r#"{"done":true}"#));
 }
