@@ -1,13 +1,18 @@
 //! API Gateway `invoke` and Bedrock `invokeModel`, which cannot run locally, against a stub
 //! endpoint (`--endpoint execute-api=…`, `--endpoint bedrock=…`) that reads the request,
-//! checks that its SigV4 `Authorization` header is well formed and says for which region and
-//! service it was signed, and echoes all that back for the cases to check. The stub does not
-//! verify the signature itself (it does not hold the server's secret): the signer is the
-//! `aws-sigv4` crate, which the auth suite checks against the server's own verification.
+//! checks that its SigV4 `Authorization` header is well formed, says for which region and
+//! service it was signed, and verifies the signature (the server signs for a configured
+//! endpoint with the environment's credentials, else `test`/`test`, which the stub can read
+//! too), then echoes all that back for the cases to check.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
 use axum::body::{to_bytes, Body};
+use axum::http::request::Parts;
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
@@ -28,8 +33,79 @@ async fn stub() -> String {
     format!("http://{addr}")
 }
 
-/// The parts of a SigV4 `Authorization` header, or why it is not one.
-fn authorization(header: &str, date: Option<&str>) -> Value {
+/// `20261203T153000Z` as a time.
+fn amz_date(text: &str) -> Option<SystemTime> {
+    let n = |r: std::ops::Range<usize>| text.get(r).and_then(|t| t.parse::<u64>().ok());
+    let (year, month, day) = (n(0..4)?, n(4..6)?, n(6..8)?);
+    let (h, m, sec) = (n(9..11)?, n(11..13)?, n(13..15)?);
+    // Days from the civil date (Howard Hinnant's algorithm), for years after 1970.
+    let (y, mo) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * mo + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + m * 60 + sec;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Whether the request's signature is the one its credentials (the environment's, as the
+/// server uses them, else `test`/`test`) give for what it signed.
+fn verified(parts: &Parts, body: &[u8], scope: (&str, &str), signed: &[&str]) -> bool {
+    let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
+    let Some(time) = header("x-amz-date").and_then(amz_date) else {
+        return false;
+    };
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (key, secret) = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        (Some(k), Some(s)) => (k, s),
+        _ => ("test".to_owned(), "test".to_owned()),
+    };
+    let token = env("AWS_SESSION_TOKEN");
+    let identity = Credentials::new(key, secret, token, None, "stub").into();
+    let Ok(params) = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(scope.0)
+        .name(scope.1)
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+    else {
+        return false;
+    };
+    let headers: Vec<(&str, &str)> = signed
+        .iter()
+        .filter(|n| !matches!(**n, "x-amz-date" | "x-amz-security-token"))
+        .filter_map(|n| Some((*n, header(n)?)))
+        .collect();
+    let url = format!("http://{}{}", header("host").unwrap_or_default(), parts.uri);
+    let Ok(signable) = SignableRequest::new(
+        parts.method.as_str(),
+        &url,
+        headers.into_iter(),
+        SignableBody::Bytes(body),
+    ) else {
+        return false;
+    };
+    let Ok(output) = sign(signable, &params.into()) else {
+        return false;
+    };
+    let (instructions, _) = output.into_parts();
+    let (expected, _) = instructions.into_parts();
+    let expected = expected
+        .iter()
+        .find(|h| h.name() == "authorization")
+        .map(|h| h.value().to_owned());
+    expected.as_deref() == header("authorization")
+}
+
+/// The parts of a SigV4 `Authorization` header, or why it is not one, and whether its
+/// signature verifies.
+fn authorization(request: &Parts, body: &[u8], header: &str, date: Option<&str>) -> Value {
     let Some(rest) = header.strip_prefix("AWS4-HMAC-SHA256 ") else {
         return json!({"malformed": "not AWS4-HMAC-SHA256"});
     };
@@ -46,10 +122,12 @@ fn authorization(header: &str, date: Option<&str>) -> Value {
         return json!({"malformed": format!("credential scope {credential}")});
     };
     let hex = signature.len() == 64 && signature.bytes().all(|b| b.is_ascii_hexdigit());
+    let signed: Vec<&str> = signed.split(';').collect();
     json!({
         "region": region,
         "service": service,
-        "signedHeaders": signed.split(';').collect::<Vec<_>>(),
+        "verified": verified(request, body, (region, service), &signed),
+        "signedHeaders": signed,
         "signatureIsHex256": hex,
         "dateMatches": date.is_some_and(|d| d.starts_with(day)),
     })
@@ -59,12 +137,12 @@ fn authorization(header: &str, date: Option<&str>) -> Value {
 /// model `bad-model` and API path `…/forbidden` answer errors as the services do.
 async fn answer(req: Request<Body>) -> Response {
     let (parts, body) = req.into_parts();
-    let body = to_bytes(body, 1 << 20).await.unwrap_or_default();
-    let body: Value = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    let bytes = to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let body: Value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
     let auth = header("authorization")
-        .map(|a| authorization(a, header("x-amz-date")))
+        .map(|a| authorization(&parts, &bytes, a, header("x-amz-date")))
         .unwrap_or(Value::Null);
     let path = parts.uri.path().to_owned();
     let echo = json!({
@@ -142,6 +220,7 @@ fn cases() -> Vec<Case> {
                 ("/ResponseBody/auth/region", Some(json!("us-west-2"))),
                 ("/ResponseBody/auth/service", Some(json!("execute-api"))),
                 ("/ResponseBody/auth/signatureIsHex256", Some(json!(true))),
+                ("/ResponseBody/auth/verified", Some(json!(true))),
                 ("/ResponseBody/auth/dateMatches", Some(json!(true))),
                 ("/ResponseBody/auth/signedHeaders/0", Some(json!("content-type"))),
             ]),
@@ -188,6 +267,7 @@ fn cases() -> Vec<Case> {
                 ("/Body/auth/region", Some(json!("eu-central-1"))),
                 ("/Body/auth/service", Some(json!("bedrock"))),
                 ("/Body/auth/signatureIsHex256", Some(json!(true))),
+                ("/Body/auth/verified", Some(json!(true))),
             ]),
         },
         caught(
