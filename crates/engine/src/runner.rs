@@ -533,6 +533,16 @@ impl Runner {
         children
     }
 
+    /// Whether a running execution here still waits for task `task_id`.
+    pub async fn awaits_task(&self, arn: &str, task_id: u64) -> bool {
+        let Some(live) = self.get(arn) else {
+            return false;
+        };
+        let live = live.lock().await;
+        let pending = live.checkpoint.runtime.pending_tasks();
+        pending.iter().any(|t| t.id == task_id)
+    }
+
     /// The MockConfigFile test case a running execution uses, if any.
     pub async fn test_case(&self, arn: &str) -> Option<String> {
         let live = self.get(arn)?;

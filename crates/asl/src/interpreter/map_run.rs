@@ -130,6 +130,7 @@ impl Run<'_> {
                 input: Value::Null,
                 timeout_seconds: None,
                 heartbeat_seconds: None,
+                submitted: None,
             };
             self.out.dispatches.push(dispatch.clone());
             self.set_task(Some(TaskRun {

@@ -196,6 +196,7 @@ impl<'a> Run<'a> {
             input,
             timeout_seconds: timeout,
             heartbeat_seconds: heartbeat,
+            submitted: None,
         };
         self.out.dispatches.push(dispatch.clone());
         run.dispatch = Some(dispatch);

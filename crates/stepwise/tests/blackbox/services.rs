@@ -22,12 +22,12 @@ const TOPIC: &str = "stepwise-topic";
 const BUCKET: &str = "stepwise-bucket";
 
 /// A Task state calling `resource` with `parameters`.
-fn task(resource: &str, parameters: Value) -> Value {
+pub(crate) fn task(resource: &str, parameters: Value) -> Value {
     json!({"Type": "Task", "Resource": resource, "Parameters": parameters})
 }
 
 /// `aws-sdk:SERVICE:ACTION`
-fn sdk(service_action: &str, parameters: Value) -> Value {
+pub(crate) fn sdk(service_action: &str, parameters: Value) -> Value {
     task(
         &format!("arn:aws:states:::aws-sdk:{service_action}"),
         parameters,
@@ -35,7 +35,7 @@ fn sdk(service_action: &str, parameters: Value) -> Value {
 }
 
 /// A definition running `states` in order, each one's output the next one's input.
-fn chain(states: Vec<(&str, Value)>) -> Value {
+pub(crate) fn chain(states: Vec<(&str, Value)>) -> Value {
     let mut out = serde_json::Map::new();
     let names: Vec<&str> = states.iter().map(|(n, _)| *n).collect();
     for (i, (name, mut state)) in states.into_iter().enumerate() {
@@ -52,14 +52,14 @@ fn chain(states: Vec<(&str, Value)>) -> Value {
 }
 
 /// A Task whose failure `error` is caught into `$.caught` and ends the execution.
-fn catching(mut state: Value, error: &str) -> Value {
+pub(crate) fn catching(mut state: Value, error: &str) -> Value {
     state["Catch"] = json!([{"ErrorEquals": [error], "ResultPath": "$.caught", "Next": "Caught"}]);
     state["Next"] = json!("NotCaught");
     state
 }
 
 /// The states that follow a [`catching`] Task: `NotCaught` fails the execution.
-fn caught_tail() -> Vec<(&'static str, Value)> {
+pub(crate) fn caught_tail() -> Vec<(&'static str, Value)> {
     vec![
         (
             "NotCaught",
@@ -70,7 +70,7 @@ fn caught_tail() -> Vec<(&'static str, Value)> {
 }
 
 /// What an execution must end with.
-enum Want {
+pub(crate) enum Want {
     /// SUCCEEDED, each JSON pointer of the output with the value given (`None`: present).
     Output(Vec<(&'static str, Option<Value>)>),
     /// SUCCEEDED after catching the error named: `$.caught.Error`, and the cause containing
@@ -78,13 +78,18 @@ enum Want {
     Caught(&'static str, &'static str),
 }
 
-struct Case {
-    name: &'static str,
-    definition: Value,
-    want: Want,
+pub(crate) struct Case {
+    pub name: &'static str,
+    pub definition: Value,
+    pub want: Want,
 }
 
-async fn run(server: &Server, name: &str, definition: &Value, input: &Value) -> (String, Value) {
+pub(crate) async fn run(
+    server: &Server,
+    name: &str,
+    definition: &Value,
+    input: &Value,
+) -> (String, Value) {
     let client = server.client();
     let sm = create_machine(&client, name, definition).await;
     let exec = start(&client, &sm, None, input).await;
@@ -102,7 +107,7 @@ async fn run(server: &Server, name: &str, definition: &Value, input: &Value) -> 
     (status, parse_json("execution output", done.output()))
 }
 
-fn check(case: &Case, output: &Value) {
+pub(crate) fn check(case: &Case, output: &Value) {
     match &case.want {
         Want::Output(pointers) => {
             for (pointer, want) in pointers {

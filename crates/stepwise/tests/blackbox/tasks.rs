@@ -1318,10 +1318,13 @@ async fn unsupported_resources_fail_fast_with_states_runtime() {
     let client = server.client();
     let mut problems = Vec::new();
     for (name, resource) in [
-        ("ecs-sync", "arn:aws:states:::ecs:runTask.sync"),
         (
-            "batch-callback",
-            "arn:aws:states:::batch:submitJob.waitForTaskToken",
+            "emr-sync",
+            "arn:aws:states:::elasticmapreduce:createCluster.sync",
+        ),
+        (
+            "sagemaker-callback",
+            "arn:aws:states:::sagemaker:createTrainingJob.waitForTaskToken",
         ),
         (
             "sdk-no-model",

@@ -13,7 +13,7 @@
 //! is `Client.SdkClientException`; the task's `TimeoutSeconds` passing, `States.Timeout`.
 
 mod json;
-mod model;
+pub(crate) mod model;
 pub mod optimized;
 mod query;
 mod rest;
