@@ -1,6 +1,7 @@
-//! Time, injected: the engine never reads the system clock or sleeps on its own. Timers
-//! (Wait states, retries, task timeouts, the execution's time limit) fire when the clock
-//! says so, so tests drive them with a [`ManualClock`] instead of sleeping.
+//! Time, injected: event timestamps and timers (Wait states, retries, task timeouts, the
+//! execution's time limit) come from this clock, so tests drive them with a [`ManualClock`]
+//! instead of sleeping. Only what faces the outside world reads the system's time itself:
+//! request signatures and the HTTP dates of integration results.
 
 use std::future::Future;
 use std::pin::Pin;
