@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
+mod health;
 mod metrics;
 
 #[derive(Parser)]
@@ -316,6 +317,8 @@ enum StoreChoice {
 
 /// Resolves when a node loses its lease.
 type LeaseLost = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+/// A PostgreSQL node's lease, and what resolves when it is lost.
+type Leased = (Option<store::postgres::Held>, LeaseLost);
 
 impl StoreChoice {
     fn parse(store: &str, lease: store::postgres::LeaseOptions) -> anyhow::Result<StoreChoice> {
@@ -333,7 +336,7 @@ impl StoreChoice {
     async fn open(
         self,
         data_dir: &std::path::Path,
-    ) -> anyhow::Result<(Arc<dyn store::Store>, Option<LeaseLost>)> {
+    ) -> anyhow::Result<(Arc<dyn store::Store>, Option<Leased>)> {
         Ok(match self {
             StoreChoice::Sqlite => (
                 Arc::new(store::Sqlite::open(data_dir).context("opening the data directory")?),
@@ -349,9 +352,19 @@ impl StoreChoice {
                     .context("connecting to PostgreSQL")?;
                 let watcher = pg.clone();
                 let lost: LeaseLost = Box::pin(async move { watcher.lease_lost().await });
-                (Arc::new(pg), Some(lost))
+                let held = pg.lease().cloned();
+                (Arc::new(pg), Some((held, lost)))
             }
         })
+    }
+
+    /// The store's name in `/health`.
+    fn name(&self) -> &'static str {
+        match self {
+            StoreChoice::Sqlite => "sqlite",
+            StoreChoice::Memory => "memory",
+            StoreChoice::Postgres(..) => "postgres",
+        }
     }
 }
 
@@ -391,8 +404,9 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let node_id = args.node_id.clone().unwrap_or_else(default_node_id);
     let lease = store::postgres::LeaseOptions {
-        node_id: args.node_id.clone().unwrap_or_else(default_node_id),
+        node_id: node_id.clone(),
         ttl: std::time::Duration::from_secs(args.lease_ttl.max(1)),
     };
     let store = StoreChoice::parse(&args.store, lease)?;
@@ -418,13 +432,15 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         let clock = Arc::new(engine::SystemClock);
         let data_dir = args.data_dir.clone();
         // The store's own tasks (PostgreSQL's writer) run on the engine's runtime.
-        let (engine, lease_lost) = engine_handle
+        let store_name = store.name();
+        let (engine, leased) = engine_handle
             .spawn(async move {
-                let (store, lease_lost) = store.open(&data_dir).await?;
+                let (store, leased) = store.open(&data_dir).await?;
                 let engine = engine::Engine::start(config, store, clock).await?;
-                anyhow::Ok((engine, lease_lost))
+                anyhow::Ok((engine, leased))
             })
             .await??;
+        let (held, lease_lost) = leased.map_or((None, None), |(held, lost)| (held, Some(lost)));
         // A node that lost its lease is fenced off: it stops, and a supervisor may start it
         // again as a standby.
         engine_handle.spawn(async move {
@@ -434,6 +450,11 @@ fn serve(args: Serve) -> anyhow::Result<()> {
                 std::process::exit(3);
             }
         });
+        let node = health::Node {
+            id: node_id,
+            store: store_name,
+            lease: held,
+        };
         let addr = format!("{}:{}", args.host, args.port);
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
@@ -445,7 +466,9 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             AuthMode::Sigv4 => console::Mode::SignedOnly,
         };
         let data_dir = (args.store == "sqlite").then(|| args.data_dir.clone());
-        let pages = metrics::router(engine.clone(), data_dir)?.merge(console::router(console));
+        let pages = metrics::router(engine.clone(), data_dir)?
+            .merge(health::router(engine.clone(), node))
+            .merge(console::router(console));
         match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => {
                 let listener = listener.into_std()?;

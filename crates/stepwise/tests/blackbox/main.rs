@@ -12,6 +12,7 @@ mod crash;
 mod distributed;
 mod failpoints;
 mod fanout;
+mod health;
 mod integrations;
 mod jobs;
 mod metrics;

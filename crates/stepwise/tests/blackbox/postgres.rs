@@ -106,6 +106,15 @@ async fn check_all(client: &aws_sdk_sfn::Client, arns: &[String], server: &Serve
     assert!(problems.is_empty(), "{problems:#?}\n{}", server.logs());
 }
 
+/// `GET /health`.
+async fn health(server: &Server) -> Value {
+    let response = reqwest::get(format!("{}/health", server.endpoint()))
+        .await
+        .expect("GET /health");
+    assert!(response.status().is_success(), "{response:?}");
+    response.json().await.expect("/health answers JSON")
+}
+
 fn signal(server: &Server, sig: &str) {
     let pid = server.pid().expect("a running server").to_string();
     let ok = Command::new("kill")
@@ -122,6 +131,12 @@ async fn standby_takes_over_a_killed_node() {
     let (options, a_args) = node(&url, "a");
     let mut a = Server::start_with_args(options, &args(&a_args));
     let client_a = a.client();
+    let a_health = health(&a).await;
+    assert_eq!(
+        (&a_health["status"], &a_health["nodeId"], &a_health["store"]),
+        (&json!("ready"), &json!("a"), &json!("postgres")),
+        "{a_health}"
+    );
     let (wait, chain, task, activity) = machines(&client_a).await;
     let arns = start_each(&client_a, &[&wait, &chain, &task]).await;
     // Workers took some tasks from the node that is about to die.
@@ -151,6 +166,14 @@ async fn standby_takes_over_a_killed_node() {
         takeover <= Duration::from_secs(LEASE_TTL_SECONDS + 2),
         "takeover took {takeover:?}\n{}",
         b.logs()
+    );
+
+    let b_health = health(&b).await;
+    assert_eq!(b_health["nodeId"], "b", "{b_health}");
+    let epochs = [&a_health, &b_health].map(|h| h["lease"]["epoch"].as_i64());
+    assert!(
+        matches!(epochs, [Some(a), Some(b)] if b > a),
+        "the new owner's lease has a later epoch: {epochs:?}"
     );
 
     let client_b = b.client();
