@@ -316,9 +316,6 @@ enum StoreChoice {
 }
 
 /// Resolves when a node loses its lease.
-type LeaseLost = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-/// A PostgreSQL node's lease, and what resolves when it is lost.
-type Leased = (Option<store::postgres::Held>, LeaseLost);
 
 impl StoreChoice {
     fn parse(store: &str, lease: store::postgres::LeaseOptions) -> anyhow::Result<StoreChoice> {
@@ -336,7 +333,7 @@ impl StoreChoice {
     async fn open(
         self,
         data_dir: &std::path::Path,
-    ) -> anyhow::Result<(Arc<dyn store::Store>, Option<Leased>)> {
+    ) -> anyhow::Result<(Arc<dyn store::Store>, Option<store::Postgres>)> {
         Ok(match self {
             StoreChoice::Sqlite => (
                 Arc::new(store::Sqlite::open(data_dir).context("opening the data directory")?),
@@ -350,10 +347,7 @@ impl StoreChoice {
                 let pg = store::Postgres::connect_leased(&url, lease)
                     .await
                     .context("connecting to PostgreSQL")?;
-                let watcher = pg.clone();
-                let lost: LeaseLost = Box::pin(async move { watcher.lease_lost().await });
-                let held = pg.lease().cloned();
-                (Arc::new(pg), Some((held, lost)))
+                (Arc::new(pg.clone()), Some(pg))
             }
         })
     }
@@ -440,20 +434,19 @@ fn serve(args: Serve) -> anyhow::Result<()> {
                 anyhow::Ok((engine, leased))
             })
             .await??;
-        let (held, lease_lost) = leased.map_or((None, None), |(held, lost)| (held, Some(lost)));
         // A node that lost its lease is fenced off: it stops, and a supervisor may start it
         // again as a standby.
-        engine_handle.spawn(async move {
-            if let Some(lost) = lease_lost {
-                lost.await;
+        let watcher = leased.clone().map(|pg| {
+            engine_handle.spawn(async move {
+                pg.lease_lost().await;
                 tracing::error!("stopping: this node lost its lease");
                 std::process::exit(3);
-            }
+            })
         });
         let node = health::Node {
             id: node_id,
             store: store_name,
-            lease: held,
+            lease: leased.as_ref().and_then(|pg| pg.lease().cloned()),
         };
         let addr = format!("{}:{}", args.host, args.port);
         let listener = tokio::net::TcpListener::bind(&addr)
@@ -483,8 +476,15 @@ fn serve(args: Serve) -> anyhow::Result<()> {
                 api::serve(listener, engine.clone(), auth, hosts, pages, shutdown).await?;
             }
         }
-        // The API takes no more requests; let the engine finish the transitions it is in.
+        // The API takes no more requests; let the engine finish the transitions it is in,
+        // then hand the lease on at once.
         engine.shutdown().await;
+        if let Some(pg) = leased {
+            watcher.into_iter().for_each(|w| w.abort());
+            if let Err(e) = pg.release_lease().await {
+                tracing::warn!(error = %e, "the lease was not released; it expires after its TTL");
+            }
+        }
         tracing::info!("stepwise stopped");
         Ok(())
     })

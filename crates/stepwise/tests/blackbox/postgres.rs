@@ -22,13 +22,17 @@ const LEASE_TTL_SECONDS: u64 = 2;
 const EACH: usize = 10;
 
 fn node(url: &str, id: &str) -> (Options, Vec<String>) {
+    node_with_ttl(url, id, LEASE_TTL_SECONDS)
+}
+
+fn node_with_ttl(url: &str, id: &str, ttl_seconds: u64) -> (Options, Vec<String>) {
     let options = Options {
         store: StoreKind::Postgres,
         wait_time_scale: 1.0,
         postgres_url: Some(url.to_owned()),
         ..Options::default()
     };
-    let ttl = format!("{LEASE_TTL_SECONDS}s");
+    let ttl = format!("{ttl_seconds}s");
     let args = ["--node-id", id, "--lease-ttl", &ttl];
     (options, args.iter().map(|a| (*a).to_owned()).collect())
 }
@@ -255,5 +259,39 @@ async fn a_node_paused_past_its_lease_is_fenced() {
         "the paused node says why it stopped:\n{}",
         a.logs()
     );
+    check_all(&b.client(), &arns, &b).await;
+}
+
+/// SIGTERM stops a node cleanly and hands its lease on: the standby takes over at once, not
+/// after the TTL, and finishes what the stopped node was running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_node_hands_its_lease_on_at_once() {
+    const TTL: u64 = 60;
+    let pg = LocalPostgres::start_or_panic();
+    let url = pg.url("postgres");
+    let (options, a_args) = node_with_ttl(&url, "a", TTL);
+    let mut a = Server::start_with_args(options, &args(&a_args));
+    let client_a = a.client();
+    let (wait, chain, _, _) = machines(&client_a).await;
+    let arns = start_each(&client_a, &[&wait, &chain]).await;
+    let (options, b_args) = node_with_ttl(&url, "b", TTL);
+    let mut b = Server::start_standby(options, &args(&b_args));
+
+    let stopped = Instant::now();
+    assert!(
+        a.terminate(Duration::from_secs(20)),
+        "a did not exit successfully after SIGTERM\n{}",
+        a.logs()
+    );
+    b.wait_until_ready(Duration::from_secs(TTL));
+    let takeover = stopped.elapsed();
+    eprintln!("takeover after SIGTERM: {takeover:?}");
+    assert!(
+        takeover < Duration::from_secs(TTL / 4),
+        "takeover took {takeover:?} with a {TTL} s TTL\n{}\n{}",
+        a.logs(),
+        b.logs()
+    );
+    assert!(a.logs().contains("lease released"), "{}", a.logs());
     check_all(&b.client(), &arns, &b).await;
 }
