@@ -3,13 +3,12 @@
 // Map iteration. States are keyed by lane (`Loop[3]/` inside iteration 3 of the Map `Loop`)
 // and name (AWS requires state names to be unique in a definition).
 //
-// A history does not say which lane an event belongs to (`previousEventId` follows the order
-// the interpreter ran lanes in, not the lanes), so this module infers it: an iteration's
-// start state claims the next started iteration of its Map; other events go to the lane of
-// the event before them when that one is a running state of the right kind, else to the
-// latest running state of that kind (a Task event to a Task state, `ParallelStateFailed` to
-// a Parallel). With several iterations waiting on tasks at once, a task's end can be shown
-// in the wrong iteration.
+// A history does not name an event's lane; `previousEventId` does: a task's events chain
+// within their lane (`…Scheduled` follows its `…StateEntered` or the failure it retries,
+// `…Started` its `…Scheduled`, the end its `…Started`, `…StateExited` the end). An
+// iteration's first state is entered in the order the iterations started, so it claims the
+// next started iteration (`MapIterationStarted` names the index) of its Map; the next
+// state of a lane follows the `…StateExited` before it.
 
 const FAILURE = /(Failed|TimedOut|StartFailed|ScheduleFailed|SubmitFailed)$/;
 

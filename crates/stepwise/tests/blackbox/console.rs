@@ -665,3 +665,117 @@ async fn console_shows_a_states_steps_and_retries_and_an_activitys_pending_tasks
 
     client.close().await.expect("closing the browser");
 }
+
+/// The events of the selected Map iteration's `Work` state, with its input and output, once
+/// iteration `index` is picked and `Work` selected.
+const ITERATION_WORK: &str = r#"
+  const [index] = arguments;
+  const picker = document.querySelector('.iteration-picker[data-map=Fan]');
+  if (!picker) return null;
+  if (picker.value !== String(index)) {
+    picker.value = String(index); picker.dispatchEvent(new Event('change'));
+    return null;
+  }
+  const node = document.querySelector('#graph g.state[data-state=Work]');
+  const lane = `Fan[${index}]/`;
+  if (node.dataset.lane !== lane) return null;
+  const shown = document.querySelector('#details p.muted')?.textContent ?? '';
+  if (!shown.includes(lane)) {
+    node.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+    return null;
+  }
+  return {
+    input: JSON.parse(document.getElementById('state-input').textContent),
+    output: JSON.parse(document.getElementById('state-output').textContent),
+    events: [...document.querySelectorAll('#state-events tr')].map(r => r.dataset.type),
+  };
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_attributes_concurrent_map_iterations_task_events_to_their_iteration() {
+    let server = Server::start(Options {
+        store: StoreKind::Sqlite,
+        ..Options::default()
+    });
+    let sfn = server.client();
+    let activity = common::create_activity(&sfn, "console-fan").await;
+    let machine = json!({
+        "StartAt": "Fan",
+        "States": {"Fan": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemProcessor": {"StartAt": "Work", "States": {
+                "Work": {"Type": "Task", "Resource": activity, "End": true}
+            }},
+            "End": true
+        }}
+    });
+    let sm = create_machine(&sfn, "console-fan-tasks", &machine).await;
+    let items: Vec<Value> = (0..3).map(|n| json!({"n": n})).collect();
+    let exec = start(&sfn, &sm, Some("fan"), &json!({ "items": items })).await;
+    // All three iterations wait on their task at once; the worker ends them in the order it
+    // took them, so the first end does not follow the latest `ActivityStarted`'s task.
+    let mut tokens = Vec::new();
+    let deadline = Instant::now() + DONE_WITHIN;
+    while tokens.len() < 3 {
+        assert!(Instant::now() < deadline, "three tasks were not scheduled");
+        let t = sfn
+            .get_activity_task()
+            .activity_arn(&activity)
+            .send()
+            .await
+            .expect("GetActivityTask");
+        if let Some(token) = t.task_token().filter(|t| !t.is_empty()) {
+            let input: Value = serde_json::from_str(t.input().unwrap_or("null")).expect("JSON");
+            let n = input["n"].as_i64().expect("the item's n");
+            tokens.push((n, token.to_owned()));
+        }
+    }
+    for (n, token) in &tokens {
+        sfn.send_task_success()
+            .task_token(token)
+            .output(json!({"done": n * 10}).to_string())
+            .send()
+            .await
+            .expect("SendTaskSuccess");
+    }
+    let done = wait_done(&sfn, &exec, DONE_WITHIN).await;
+    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", server.logs());
+    let output: Value = serde_json::from_str(done.output().unwrap_or("null")).expect("JSON");
+    assert_eq!(output, json!([{"done": 0}, {"done": 10}, {"done": 20}]));
+
+    let (_driver, client) = browser().await;
+    client
+        .goto(&format!("{}/#/exec/{exec}", server.endpoint()))
+        .await
+        .expect("the execution page");
+    let want_events = json!([
+        "TaskStateEntered",
+        "ActivityScheduled",
+        "ActivityStarted",
+        "ActivitySucceeded",
+        "TaskStateExited"
+    ]);
+    for n in 0..3 {
+        let deadline = Instant::now() + PAGE_WITHIN;
+        let got = loop {
+            let got = client
+                .execute(ITERATION_WORK, vec![json!(n)])
+                .await
+                .unwrap_or(Value::Null);
+            if !got.is_null() || Instant::now() > deadline {
+                break got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(got["input"], json!({"n": n}), "iteration {n}: {got}");
+        assert_eq!(
+            got["output"],
+            json!({"done": n * 10}),
+            "iteration {n}: {got}"
+        );
+        assert_eq!(got["events"], want_events, "iteration {n}: {got}");
+    }
+    screenshot(&client, "map-concurrent-tasks").await;
+    client.close().await.expect("closing the browser");
+}
