@@ -23,6 +23,7 @@ use jsonata_core::parser;
 use jsonata_core::value::JValue;
 use serde_json::{Map, Number, Value};
 
+use crate::java_random::JavaRandom;
 use crate::{timestamp, Entropy, ErrorCause};
 
 /// Diagnostic codes of definitions whose expressions AWS refuses.
@@ -75,6 +76,12 @@ impl Expression {
         let ast = parser::parse(source)
             .map_err(|e| invalid(codes::INVALID_JSONATA_EXPRESSION, e.to_string()))?;
         let facts = inspect(&ast);
+        if let Some(symbol) = facts.newer_operator {
+            return Err(invalid(
+                codes::INVALID_JSONATA_EXPRESSION,
+                format!("S0211: The symbol {symbol} cannot be used as a unary operator"),
+            ));
+        }
         let unsupported = |what: &str| {
             invalid(
                 codes::UNSUPPORTED_JSONATA_EXPRESSION,
@@ -121,6 +128,9 @@ struct Facts {
     context_root: bool,
     error_output: bool,
     top_level_name: Option<String>,
+    /// The symbol jsonata-js 2.0.6 (AWS's version) stumbles on in an operator added by
+    /// JSONata 2.1 (`??`, `?:`), which its parser does not know.
+    newer_operator: Option<char>,
 }
 
 /// Walks an expression (with an explicit stack: expressions can nest deeply). A node is "top"
@@ -164,6 +174,12 @@ fn inspect(root: &AstNode) -> Facts {
                 }
             }
             AstNode::Binary { op, lhs, rhs } => {
+                let newer = match op {
+                    BinaryOp::Coalesce => Some('?'),
+                    BinaryOp::Default => Some(':'),
+                    _ => None,
+                };
+                facts.newer_operator = facts.newer_operator.or(newer);
                 if let (BinaryOp::ColonEqual, AstNode::Variable(name)) = (op, lhs.as_ref()) {
                     facts.bound.insert(name.clone());
                 }
@@ -703,10 +719,12 @@ fn parse(args: &[JValue]) -> HostResult {
     }
 }
 
-/// `$random([seed])`: a number in `[0, 1)`; the same seed always gives the same number.
+/// `$random([seed])`: a number in `[0, 1)`. Seeded, it is the first `nextDouble()` of a
+/// `java.util.Random` given the seed as a Java `long` (AWS's results match Java's; a fraction
+/// is cut off as Java's `(long)` cast does [GUESS: AWS documents only whole seeds]).
 fn random(args: &[JValue], entropy: &RefCell<Entropy>) -> HostResult {
     let n = match integer(args, 0, "random")? {
-        Some(seed) => Entropy::new(seed as i64 as u64).next_f64(),
+        Some(seed) => JavaRandom::new(seed as i64).next_double(),
         None => entropy.borrow_mut().next_f64(),
     };
     Ok(JValue::Number(n))

@@ -318,6 +318,13 @@ fn standard_library() {
         ),
         (format!("$parse({i}.json)"), json!({"k": [1, 2]})),
         ("$parse('-0')".into(), json!(0)),
+        // Seeded, as `new java.util.Random(seed).nextDouble()` (printed by OpenJDK).
+        ("$random(42)".into(), json!(0.7275636800328681)),
+        ("$random(0)".into(), json!(0.730967787376657)),
+        ("$random(-1)".into(), json!(0.26894263088050496)),
+        ("$random(1099511627783)".into(), json!(0.1564802832706853)),
+        ("$random(42.9)".into(), json!(0.7275636800328681)),
+        (format!("$random({i}.nums[0])"), json!(0.731057369148862)),
         ("$random(42) = $random(42)".into(), json!(true)),
         ("$random() >= 0 and $random() < 1".into(), json!(true)),
         ("$length($uuid())".into(), json!(36)),
@@ -406,6 +413,22 @@ fn definition_checks() {
             "{% $states.errorOutput %}",
             false,
             Some("UNSUPPORTED_JSONATA_EXPRESSION Output/v Reference to '$states.errorOutput' is not supported."),
+        ),
+        // JSONata 2.1's operators: AWS runs 2.0.6, whose parser does not know them.
+        (
+            "{% $states.input.a ?? 0 %}",
+            false,
+            Some("INVALID_JSONATA_EXPRESSION Output/v S0211: The symbol ? cannot be used as a unary operator"),
+        ),
+        (
+            "{% $states.input.a ?: 'none' %}",
+            false,
+            Some("INVALID_JSONATA_EXPRESSION Output/v S0211: The symbol : cannot be used as a unary operator"),
+        ),
+        (
+            "{% $states.input.a ? 1 : 2 %}",
+            false,
+            None,
         ),
     ];
     for (text, catcher, want) in cases {
