@@ -9,8 +9,10 @@
 //! `$eval` is disabled, as on AWS. Failures are `States.QueryEvaluationError`s worded as AWS
 //! words them.
 //!
-//! Known gaps: jsonata-core uses the Rust `regex` crate (no look-around or back-references),
-//! and `$toMillis` with a picture that leaves out date parts fills them in from the host clock.
+//! jsonata-core runs regular expressions with the `regex` crate; the calls whose literal needs
+//! look-around or back-references go to [`patterns`] instead.
+//!
+//! Known gaps: `$toMillis` with a picture that leaves out date parts fills them in from the host clock.
 //! The evaluation time limit measures elapsed time: it only ever stops a runaway expression.
 
 use std::cell::RefCell;
@@ -25,6 +27,8 @@ use serde_json::{Map, Number, Value};
 
 use crate::java_random::JavaRandom;
 use crate::{timestamp, Entropy, ErrorCause};
+
+mod patterns;
 
 /// Diagnostic codes of definitions whose expressions AWS refuses.
 pub mod codes {
@@ -62,6 +66,8 @@ pub struct Expression {
     names: Vec<String>,
     /// The workflow variables it reads: names it neither binds itself nor is `states`.
     free: Vec<String>,
+    /// Whether it calls a function [routed](patterns) to `fancy-regex`.
+    fancy_regex: bool,
 }
 
 impl Expression {
@@ -73,7 +79,7 @@ impl Expression {
             message,
             field: field.to_owned(),
         };
-        let ast = parser::parse(source)
+        let mut ast = parser::parse(source)
             .map_err(|e| invalid(codes::INVALID_JSONATA_EXPRESSION, e.to_string()))?;
         let facts = inspect(&ast);
         if let Some(symbol) = facts.newer_operator {
@@ -106,9 +112,11 @@ impl Expression {
             .filter(|n| *n != "states" && !facts.bound.contains(*n))
             .cloned()
             .collect();
+        let fancy_regex = patterns::route(&mut ast);
         Ok(Expression {
             source: source.to_owned(),
             ast,
+            fancy_regex,
             names: facts.names.into_iter().collect(),
             free,
         })
@@ -464,6 +472,12 @@ impl Run<'_, '_> {
             )
         };
         register(&mut evaluator, self.env.now, &self.entropy)
+            .and_then(|()| {
+                if expr.fancy_regex {
+                    patterns::register(&mut evaluator)?;
+                }
+                Ok(())
+            })
             .map_err(|e| quoted(format!("threw an error during evaluation. {}", e.message())))?;
         match evaluator.evaluate(&expr.ast, &JValue::Undefined) {
             Err(e) => Err(quoted(format!(
