@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
+mod health;
 mod metrics;
 
 #[derive(Parser)]
@@ -315,7 +316,6 @@ enum StoreChoice {
 }
 
 /// Resolves when a node loses its lease.
-type LeaseLost = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 impl StoreChoice {
     fn parse(store: &str, lease: store::postgres::LeaseOptions) -> anyhow::Result<StoreChoice> {
@@ -333,7 +333,7 @@ impl StoreChoice {
     async fn open(
         self,
         data_dir: &std::path::Path,
-    ) -> anyhow::Result<(Arc<dyn store::Store>, Option<LeaseLost>)> {
+    ) -> anyhow::Result<(Arc<dyn store::Store>, Option<store::Postgres>)> {
         Ok(match self {
             StoreChoice::Sqlite => (
                 Arc::new(store::Sqlite::open(data_dir).context("opening the data directory")?),
@@ -347,11 +347,18 @@ impl StoreChoice {
                 let pg = store::Postgres::connect_leased(&url, lease)
                     .await
                     .context("connecting to PostgreSQL")?;
-                let watcher = pg.clone();
-                let lost: LeaseLost = Box::pin(async move { watcher.lease_lost().await });
-                (Arc::new(pg), Some(lost))
+                (Arc::new(pg.clone()), Some(pg))
             }
         })
+    }
+
+    /// The store's name in `/health`.
+    fn name(&self) -> &'static str {
+        match self {
+            StoreChoice::Sqlite => "sqlite",
+            StoreChoice::Memory => "memory",
+            StoreChoice::Postgres(..) => "postgres",
+        }
     }
 }
 
@@ -391,8 +398,9 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let node_id = args.node_id.clone().unwrap_or_else(default_node_id);
     let lease = store::postgres::LeaseOptions {
-        node_id: args.node_id.clone().unwrap_or_else(default_node_id),
+        node_id: node_id.clone(),
         ttl: std::time::Duration::from_secs(args.lease_ttl.max(1)),
     };
     let store = StoreChoice::parse(&args.store, lease)?;
@@ -418,52 +426,85 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         let clock = Arc::new(engine::SystemClock);
         let data_dir = args.data_dir.clone();
         // The store's own tasks (PostgreSQL's writer) run on the engine's runtime.
-        let (engine, lease_lost) = engine_handle
+        let store_name = store.name();
+        let (engine, leased) = engine_handle
             .spawn(async move {
-                let (store, lease_lost) = store.open(&data_dir).await?;
+                let (store, leased) = store.open(&data_dir).await?;
                 let engine = engine::Engine::start(config, store, clock).await?;
-                anyhow::Ok((engine, lease_lost))
+                anyhow::Ok((engine, leased))
             })
             .await??;
         // A node that lost its lease is fenced off: it stops, and a supervisor may start it
         // again as a standby.
-        engine_handle.spawn(async move {
-            if let Some(lost) = lease_lost {
-                lost.await;
+        let watcher = leased.clone().map(|pg| {
+            engine_handle.spawn(async move {
+                pg.lease_lost().await;
                 tracing::error!("stopping: this node lost its lease");
                 std::process::exit(3);
-            }
+            })
         });
+        let node = health::Node {
+            id: node_id,
+            store: store_name,
+            lease: leased.as_ref().and_then(|pg| pg.lease().cloned()),
+        };
         let addr = format!("{}:{}", args.host, args.port);
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
+        let shutdown = stop_requested();
         let local = listener.local_addr()?;
         let console = match args.auth {
             AuthMode::None => console::Mode::Open,
             AuthMode::Sigv4 => console::Mode::SignedOnly,
         };
         let data_dir = (args.store == "sqlite").then(|| args.data_dir.clone());
-        let pages = metrics::router(engine.clone(), data_dir)?.merge(console::router(console));
+        let pages = metrics::router(engine.clone(), data_dir)?
+            .merge(health::router(engine.clone(), node))
+            .merge(console::router(console));
         match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => {
                 let listener = listener.into_std()?;
                 tracing::info!("stepwise listening on https://{local}");
-                let app = (engine, auth, hosts, pages);
+                let app = (engine.clone(), auth, hosts, pages);
                 api::serve_tls(listener, (cert, key), app, shutdown)
                     .await
                     .with_context(|| format!("cannot serve TLS with {}", cert.display()))?;
             }
             _ => {
                 tracing::info!("stepwise listening on http://{local}");
-                api::serve(listener, engine, auth, hosts, pages, shutdown).await?;
+                api::serve(listener, engine.clone(), auth, hosts, pages, shutdown).await?;
             }
         }
+        // The API takes no more requests; let the engine finish the transitions it is in,
+        // then hand the lease on at once.
+        engine.shutdown().await;
+        if let Some(pg) = leased {
+            watcher.into_iter().for_each(|w| w.abort());
+            if let Err(e) = pg.release_lease().await {
+                tracing::warn!(error = %e, "the lease was not released; it expires after its TTL");
+            }
+        }
+        tracing::info!("stepwise stopped");
         Ok(())
     })
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what service managers and container
+/// runtimes send).
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn validate(file: &std::path::Path) -> anyhow::Result<()> {
@@ -520,13 +561,7 @@ fn run(
             .start_execution(&sm.arn, None, Some(input.to_owned()), None)
             .await
             .map_err(|e| anyhow::anyhow!(api::error::ApiError::from(e).message))?;
-        let record = loop {
-            let r = engine.describe_execution(&started.arn).await?;
-            if r.status != engine::ExecutionStatus::Running {
-                break r;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        };
+        let record = engine.wait_for_end(&started.arn).await?;
         let history = engine
             .get_execution_history(engine::HistoryQuery {
                 arn: started.arn.clone(),

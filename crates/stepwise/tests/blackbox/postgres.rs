@@ -22,13 +22,17 @@ const LEASE_TTL_SECONDS: u64 = 2;
 const EACH: usize = 10;
 
 fn node(url: &str, id: &str) -> (Options, Vec<String>) {
+    node_with_ttl(url, id, LEASE_TTL_SECONDS)
+}
+
+fn node_with_ttl(url: &str, id: &str, ttl_seconds: u64) -> (Options, Vec<String>) {
     let options = Options {
         store: StoreKind::Postgres,
         wait_time_scale: 1.0,
         postgres_url: Some(url.to_owned()),
         ..Options::default()
     };
-    let ttl = format!("{LEASE_TTL_SECONDS}s");
+    let ttl = format!("{ttl_seconds}s");
     let args = ["--node-id", id, "--lease-ttl", &ttl];
     (options, args.iter().map(|a| (*a).to_owned()).collect())
 }
@@ -106,6 +110,15 @@ async fn check_all(client: &aws_sdk_sfn::Client, arns: &[String], server: &Serve
     assert!(problems.is_empty(), "{problems:#?}\n{}", server.logs());
 }
 
+/// `GET /health`.
+async fn health(server: &Server) -> Value {
+    let response = reqwest::get(format!("{}/health", server.endpoint()))
+        .await
+        .expect("GET /health");
+    assert!(response.status().is_success(), "{response:?}");
+    response.json().await.expect("/health answers JSON")
+}
+
 fn signal(server: &Server, sig: &str) {
     let pid = server.pid().expect("a running server").to_string();
     let ok = Command::new("kill")
@@ -122,6 +135,12 @@ async fn standby_takes_over_a_killed_node() {
     let (options, a_args) = node(&url, "a");
     let mut a = Server::start_with_args(options, &args(&a_args));
     let client_a = a.client();
+    let a_health = health(&a).await;
+    assert_eq!(
+        (&a_health["status"], &a_health["nodeId"], &a_health["store"]),
+        (&json!("ready"), &json!("a"), &json!("postgres")),
+        "{a_health}"
+    );
     let (wait, chain, task, activity) = machines(&client_a).await;
     let arns = start_each(&client_a, &[&wait, &chain, &task]).await;
     // Workers took some tasks from the node that is about to die.
@@ -151,6 +170,14 @@ async fn standby_takes_over_a_killed_node() {
         takeover <= Duration::from_secs(LEASE_TTL_SECONDS + 2),
         "takeover took {takeover:?}\n{}",
         b.logs()
+    );
+
+    let b_health = health(&b).await;
+    assert_eq!(b_health["nodeId"], "b", "{b_health}");
+    let epochs = [&a_health, &b_health].map(|h| h["lease"]["epoch"].as_i64());
+    assert!(
+        matches!(epochs, [Some(a), Some(b)] if b > a),
+        "the new owner's lease has a later epoch: {epochs:?}"
     );
 
     let client_b = b.client();
@@ -232,5 +259,39 @@ async fn a_node_paused_past_its_lease_is_fenced() {
         "the paused node says why it stopped:\n{}",
         a.logs()
     );
+    check_all(&b.client(), &arns, &b).await;
+}
+
+/// SIGTERM stops a node cleanly and hands its lease on: the standby takes over at once, not
+/// after the TTL, and finishes what the stopped node was running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_node_hands_its_lease_on_at_once() {
+    const TTL: u64 = 60;
+    let pg = LocalPostgres::start_or_panic();
+    let url = pg.url("postgres");
+    let (options, a_args) = node_with_ttl(&url, "a", TTL);
+    let mut a = Server::start_with_args(options, &args(&a_args));
+    let client_a = a.client();
+    let (wait, chain, _, _) = machines(&client_a).await;
+    let arns = start_each(&client_a, &[&wait, &chain]).await;
+    let (options, b_args) = node_with_ttl(&url, "b", TTL);
+    let mut b = Server::start_standby(options, &args(&b_args));
+
+    let stopped = Instant::now();
+    assert!(
+        a.terminate(Duration::from_secs(20)),
+        "a did not exit successfully after SIGTERM\n{}",
+        a.logs()
+    );
+    b.wait_until_ready(Duration::from_secs(TTL));
+    let takeover = stopped.elapsed();
+    eprintln!("takeover after SIGTERM: {takeover:?}");
+    assert!(
+        takeover < Duration::from_secs(TTL / 4),
+        "takeover took {takeover:?} with a {TTL} s TTL\n{}\n{}",
+        a.logs(),
+        b.logs()
+    );
+    assert!(a.logs().contains("lease released"), "{}", a.logs());
     check_all(&b.client(), &arns, &b).await;
 }

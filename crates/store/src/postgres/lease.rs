@@ -118,6 +118,19 @@ pub(super) async fn renew(
     }
 }
 
+/// Ends the lease now, if it is still this node's.
+pub(super) async fn release(pool: &Pool, held: &Held) -> Result<()> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "UPDATE leases SET expires_at = now() WHERE shard = $1 AND owner = $2 AND epoch = $3",
+            &[&SHARD, &held.node_id, &held.epoch],
+        )
+        .await?;
+    tracing::info!(node = %held.node_id, epoch = held.epoch, "lease released");
+    Ok(())
+}
+
 /// Fails with [`Error::Fenced`] unless `held` is still the lease; holds the lease row until
 /// `tx` ends, so a takeover waits for this transaction.
 pub(super) async fn fence(tx: &Transaction<'_>, held: &Held) -> Result<()> {

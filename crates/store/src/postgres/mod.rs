@@ -51,8 +51,15 @@ impl From<deadpool_postgres::PoolError> for Error {
 pub struct Postgres {
     pool: Pool,
     writer: mpsc::Sender<(Vec<Write>, writer::Reply)>,
-    /// The lease this node holds, and the news of its loss.
-    lease: Option<(Held, watch::Receiver<bool>)>,
+    lease: Option<Lease>,
+}
+
+/// The lease this node holds, the news of its loss, and its renewal.
+#[derive(Clone)]
+struct Lease {
+    held: Held,
+    lost: watch::Receiver<bool>,
+    renewal: tokio::task::AbortHandle,
 }
 
 impl Postgres {
@@ -92,14 +99,19 @@ impl Postgres {
         let lease = match lease {
             Some(options) => {
                 let held = lease::acquire(&pool, &options).await?;
-                let (lost_tx, lost_rx) = watch::channel(false);
-                tokio::spawn(lease::renew(pool.clone(), options, held.clone(), lost_tx));
-                Some((held, lost_rx))
+                let (lost_tx, lost) = watch::channel(false);
+                let renewal =
+                    tokio::spawn(lease::renew(pool.clone(), options, held.clone(), lost_tx));
+                Some(Lease {
+                    held,
+                    lost,
+                    renewal: renewal.abort_handle(),
+                })
             }
             None => None,
         };
         let (tx, rx) = mpsc::channel(QUEUE);
-        let fence = lease.as_ref().map(|(held, _)| held.clone());
+        let fence = lease.as_ref().map(|l| l.held.clone());
         tokio::spawn(writer::run(pool.clone(), rx, fence));
         Ok(Postgres {
             pool,
@@ -110,7 +122,18 @@ impl Postgres {
 
     /// The lease this node holds (with [`Postgres::connect_leased`]).
     pub fn lease(&self) -> Option<&Held> {
-        self.lease.as_ref().map(|(held, _)| held)
+        self.lease.as_ref().map(|l| &l.held)
+    }
+
+    /// Gives the lease up at a clean stop, so that a standby takes over at once rather than
+    /// after the TTL: renewal stops (which [`Postgres::lease_lost`] reports) and the lease
+    /// expires now. Call it once the engine has stopped committing.
+    pub async fn release_lease(&self) -> Result<()> {
+        let Some(lease) = &self.lease else {
+            return Ok(());
+        };
+        lease.renewal.abort();
+        lease::release(&self.pool, &lease.held).await
     }
 
     /// Resolves when this node has lost its lease (another node took it, or it could not be
@@ -118,8 +141,8 @@ impl Postgres {
     /// [`Error::Fenced`]: the node should stop.
     pub async fn lease_lost(&self) {
         match &self.lease {
-            Some((_, lost)) => {
-                let mut lost = lost.clone();
+            Some(lease) => {
+                let mut lost = lease.lost.clone();
                 let _ = lost.wait_for(|lost| *lost).await;
             }
             None => std::future::pending().await,
