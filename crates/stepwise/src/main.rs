@@ -315,8 +315,6 @@ enum StoreChoice {
     Postgres(String, store::postgres::LeaseOptions),
 }
 
-/// Resolves when a node loses its lease.
-
 impl StoreChoice {
     fn parse(store: &str, lease: store::postgres::LeaseOptions) -> anyhow::Result<StoreChoice> {
         Ok(match store {
