@@ -7,7 +7,7 @@ use engine::{BatchOutcome, BatchReport, PlannedRedrive, RedriveSelection, Unknow
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
-use crate::ops::Request;
+use crate::ops::{page, with_token, Request};
 use crate::wire::timestamp;
 
 type Reply = Result<Value, ApiError>;
@@ -19,6 +19,7 @@ pub async fn dispatch(op: &str, r: &Request<'_>) -> Option<Reply> {
         "DescribeBulkRedrive" => describe_bulk_redrive(r).await,
         "DescribeExecutionRedrives" => describe_execution_redrives(r).await,
         "RedriveExecutionFromState" => redrive_execution_from_state(r).await,
+        "ListActivityTasks" => list_activity_tasks(r).await,
         _ => return None,
     })
 }
@@ -230,4 +231,26 @@ async fn redrive_execution_from_state(r: &Request<'_>) -> Reply {
         .redrive_execution_from(&r.required("executionArn")?, changes, r.str("clientToken"))
         .await?;
     Ok(json!({ "redriveDate": timestamp(date) }))
+}
+
+/// The tasks of an activity that wait for a worker: AWS has no operation that lists them.
+async fn list_activity_tasks(r: &Request<'_>) -> Reply {
+    let all = r
+        .engine
+        .pending_activity_tasks(&r.required("activityArn")?)
+        .await?;
+    let (items, next) = page(all, r.usize("maxResults"), r.str("nextToken"))?;
+    let tasks: Vec<Value> = items
+        .iter()
+        .map(|t| {
+            json!({
+                "executionArn": t.execution_arn,
+                "input": t.input,
+                "scheduledDate": timestamp(t.scheduled),
+            })
+        })
+        .collect();
+    let mut out = json!({ "tasks": tasks });
+    with_token(&mut out, next);
+    Ok(out)
 }

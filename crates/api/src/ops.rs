@@ -208,7 +208,7 @@ async fn delete_state_machine(r: &Request<'_>) -> OpResult {
 }
 
 /// Offset-based pagination over an already sorted list.
-fn page<T>(
+pub(crate) fn page<T>(
     items: Vec<T>,
     max_results: usize,
     token: Option<String>,
@@ -246,7 +246,7 @@ async fn list_state_machines(r: &Request<'_>) -> OpResult {
     Ok(out)
 }
 
-fn with_token(out: &mut Value, token: Option<String>) {
+pub(crate) fn with_token(out: &mut Value, token: Option<String>) {
     if let (Some(t), Some(o)) = (token, out.as_object_mut()) {
         o.insert("nextToken".into(), json!(t));
     }

@@ -1,5 +1,6 @@
 // The AWS Step Functions API, as the console calls it: POST / with the JSON 1.0 protocol,
-// the same operations any AWS client uses (no second path to the data).
+// the same operations any AWS client uses (no second path to the data), and stepwise's own
+// (`Stepwise.<Op>`, docs/redrive-extensions.md) where AWS has none.
 
 export class ApiError extends Error {
   constructor(type, message) {
@@ -8,12 +9,12 @@ export class ApiError extends Error {
   }
 }
 
-export async function call(op, body = {}) {
+export async function call(op, body = {}, service = "AWSStepFunctions") {
   const response = await fetch("/", {
     method: "POST",
     headers: {
       "Content-Type": "application/x-amz-json-1.0",
-      "X-Amz-Target": `AWSStepFunctions.${op}`,
+      "X-Amz-Target": `${service}.${op}`,
     },
     body: JSON.stringify(body),
   });
@@ -32,11 +33,11 @@ export async function call(op, body = {}) {
 }
 
 // Every page of a list operation (`key` holds the items), at most `limit` items.
-export async function all(op, body, key, limit = 10000) {
+export async function all(op, body, key, limit = 10000, service = undefined) {
   const items = [];
   let nextToken;
   do {
-    const page = await call(op, { ...body, ...(nextToken ? { nextToken } : {}) });
+    const page = await call(op, { ...body, ...(nextToken ? { nextToken } : {}) }, service);
     items.push(...(page[key] || []));
     nextToken = page.nextToken;
   } while (nextToken && items.length < limit);

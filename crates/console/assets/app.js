@@ -463,22 +463,161 @@ function renderDetails(view) {
   const { name, lane } = view.selected;
   const r = view.model.states.get(`${lane}|${name}`) || { status: "notreached", events: [], runs: 0 };
   const def = findState(view.definition, name) || {};
-  const scheduled = r.events.filter((e) => e.type.endsWith("Scheduled"));
-  const attempts = scheduled.length;
+  const run = r.events.slice(r.runStart || 0);
+  const tries = attempts(run);
+  const steps = h("div", { id: "state-steps" });
   where.replaceChildren(
+    ...[
     h("h2", {}, name, " ", badge(r.status)),
-    h("p", { class: "muted" }, `${def.Type || ""}${lane ? ` · ${lane}` : ""} · entered ${r.runs}×${attempts > 1 ? ` · ${attempts - 1} retries` : ""}${r.rerun ? " · ran again after a redrive" : ""}`),
+    h("p", { class: "muted" }, `${def.Type || ""}${lane ? ` · ${lane}` : ""} · entered ${r.runs}×${tries.length > 1 ? ` · ${tries.length - 1} retries` : ""}${r.rerun ? " · ran again after a redrive" : ""}`),
     r.error || r.cause ? h("div", { class: "banner error", id: "state-error" }, h("strong", {}, r.error || ""), " ", r.cause || "") : "",
     h("h3", {}, "Input"),
     h("pre", { class: "json", id: "state-input" }, pretty(r.input)),
-    scheduled.length ? [h("h3", {}, "Parameters sent (after InputPath and Parameters/Arguments)"), h("pre", { class: "json" }, pretty(details(scheduled.at(-1)).parameters))] : "",
-    h("h3", {}, "Output (after ResultSelector, ResultPath and OutputPath)"),
+    h("h3", {}, "Output"),
     h("pre", { class: "json", id: "state-output" }, pretty(r.output)),
+    h("h3", {}, "Input and output at each step"),
+    steps,
+    tries.length
+      ? [
+          h("h3", {}, "Attempts"),
+          h(
+            "table",
+            { class: "events", id: "state-attempts" },
+            h("thead", {}, h("tr", {}, ["#", "Outcome", "Error", "Cause"].map((t) => h("th", {}, t)))),
+            h("tbody", {}, tries.map((a, i) => h("tr", { class: a.failed ? "failed" : "", "data-outcome": a.outcome }, h("td", {}, i + 1), h("td", {}, a.outcome), h("td", {}, a.error || ""), h("td", {}, a.cause || "")))),
+          ),
+        ]
+      : "",
     h("h3", {}, "Definition"),
     h("pre", { class: "json" }, JSON.stringify(Object.fromEntries(IO_FIELDS.filter((f) => f in def).map((f) => [f, def[f]])), null, 2)),
     h("h3", {}, "Events"),
-    h("table", { class: "events" }, h("tbody", {}, r.events.map(eventRow))),
+    h("table", { class: "events", id: "state-events" }, h("tbody", {}, r.events.map(eventRow))),
+    ].flat(),
   );
+  stepsOf(view, r, def, run).then(
+    (rows) => steps.replaceChildren(...[rows].flat()),
+    (e) => steps.replaceChildren(h("p", { class: "muted", id: "steps-unavailable" }, String(e.message || e))),
+  );
+}
+
+// A task state's attempts in one run: each `…Scheduled` event with the event that ended it.
+function attempts(run) {
+  const out = [];
+  for (const e of run) {
+    if (e.type.endsWith("Scheduled")) out.push({ outcome: "running", failed: false });
+    else if (out.length && /(Succeeded|Failed|TimedOut|StartFailed|ScheduleFailed|SubmitFailed)$/.test(e.type) && !e.type.endsWith("StateFailed")) {
+      const d = details(e);
+      Object.assign(out.at(-1), { outcome: e.type, failed: !e.type.endsWith("Succeeded"), error: d.error, cause: d.cause });
+    }
+  }
+  return out;
+}
+
+// TestState's inspection steps, in the order the state applies them.
+const STEPS = [
+  ["input", "Input"],
+  ["afterInputPath", "After InputPath"],
+  ["afterItemsPath", "After ItemsPath"],
+  ["afterParameters", "After Parameters"],
+  ["afterArguments", "After Arguments"],
+  ["result", "Result"],
+  ["afterResultSelector", "After ResultSelector"],
+  ["afterResultPath", "After ResultPath"],
+  ["output", "Output (after OutputPath)"],
+];
+const replays = new Map();
+
+// The state's input and output at each step of its latest run, from TestState (inspection
+// level DEBUG) run on the recorded input, with the task's recorded result or error as the
+// mock: the engine's own evaluator, reached through the API, replays what the history does
+// not record. The replayed output is compared with the recorded one.
+async function stepsOf(view, r, def, run) {
+  if (r.input === undefined) return h("p", { class: "muted" }, "Not entered.");
+  if (def.Type === "Parallel" || def.Type === "Map") {
+    return h("p", { class: "muted", id: "steps-unavailable" }, "The history does not record a Parallel's or Map's result before ResultSelector, so its steps cannot be replayed.");
+  }
+  if (def.Type === "Task" && !taskEnd(run)) return h("p", { class: "muted", id: "steps-unavailable" }, "The task has not finished.");
+  const key = `${r.lane}|${r.name}|${r.enteredId}|${run.length}`;
+  if (!replays.has(key)) replays.set(key, replay(view, r, def, run));
+  const answer = await replays.get(key);
+  const data = answer.inspectionData || {};
+  const rows = STEPS.filter(([k]) => (k === "output" ? answer.output : data[k]) !== undefined).map(([k, label]) =>
+    h("tr", { "data-step": k }, h("th", {}, label), h("td", {}, h("pre", { class: "json" }, pretty(k === "output" ? answer.output : data[k])))),
+  );
+  const recorded = r.output === undefined ? undefined : same(answer.output, r.output);
+  return [
+    h("table", { class: "steps", id: "steps" }, h("tbody", {}, rows)),
+    answer.status === "FAILED" ? h("div", { class: "banner error" }, h("strong", {}, answer.error || ""), " ", answer.cause || "") : "",
+    recorded === undefined
+      ? ""
+      : h(
+          "p",
+          { class: recorded ? "muted" : "banner", id: "steps-check", "data-matches": String(recorded) },
+          recorded ? "The replayed output is the recorded output." : "The replayed output differs from the recorded one (the state reads something the history does not keep); the recorded output above is what ran.",
+        ),
+  ];
+}
+
+// The event that ended the run's last task attempt.
+function taskEnd(run) {
+  return run.filter((e) => /(Succeeded|Failed|TimedOut)$/.test(e.type) && !/State(Entered|Exited|Failed)$/.test(e.type)).at(-1);
+}
+
+function same(a, b) {
+  try {
+    return JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b));
+  } catch {
+    return false;
+  }
+}
+
+function replay(view, r, def, run) {
+  const x = view.execution;
+  const body = {
+    definition: JSON.stringify(view.definition),
+    stateName: r.name,
+    input: r.input,
+    inspectionLevel: "DEBUG",
+    context: JSON.stringify(contextOf(x, r, run)),
+  };
+  const vars = Object.entries(r.variables || {}).map(([k, v]) => {
+    try {
+      return [k, JSON.parse(v)];
+    } catch {
+      return [k, v];
+    }
+  });
+  if (vars.length) body.variables = JSON.stringify(Object.fromEntries(vars));
+  const end = taskEnd(run);
+  if (def.Type === "Task") {
+    const d = details(end);
+    body.mock = end.type.endsWith("Succeeded")
+      ? { result: d.output ?? "null", fieldValidationMode: "NONE" }
+      : { errorOutput: { error: d.error || "States.TaskFailed", cause: d.cause || "" } };
+    // The retries spent: a last failure that was not retried again is caught or fails.
+    if (!end.type.endsWith("Succeeded")) body.stateConfiguration = { retrierRetryCount: attempts(run).length - 1 };
+  }
+  return call("TestState", body);
+}
+
+// The context object the state saw, as far as the history and DescribeExecution tell it.
+function contextOf(x, r, run) {
+  const iso = (t) => new Date(t * 1000).toISOString();
+  const input = (() => {
+    try {
+      return JSON.parse(x.input);
+    } catch {
+      return {};
+    }
+  })();
+  const execution = { Id: x.executionArn, Input: input, Name: x.name, StartTime: iso(x.startDate) };
+  if (x.roleArn) execution.RoleArn = x.roleArn;
+  if (x.redriveCount) execution.RedriveCount = x.redriveCount;
+  return {
+    Execution: execution,
+    StateMachine: { Id: x.stateMachineArn, Name: x.stateMachineArn.split(":").pop() },
+    State: { Name: r.name, EnteredTime: iso(r.enteredTime), RetryCount: Math.max(0, attempts(run).length - 1) },
+  };
 }
 
 function eventRow(e) {
@@ -569,19 +708,47 @@ async function mapRunPage(arn) {
 
 // ---------------------------------------------------------------- activities
 
+// Each activity (ListActivities, DescribeActivity) with the tasks that wait for a worker
+// (Stepwise.ListActivityTasks: AWS has no operation that lists them). Refreshed while shown.
 async function activitiesPage() {
   const activities = await all("ListActivities", {}, "activities");
+  const pending = await Promise.all(
+    activities.map((a) => all("ListActivityTasks", { activityArn: a.activityArn, maxResults: 100 }, "tasks", TABLE_PAGE, "Stepwise")),
+  );
+  const described = await Promise.all(activities.map((a) => call("DescribeActivity", { activityArn: a.activityArn })));
   main.replaceChildren(
     h("h1", {}, "Activities"),
-    h(
-      "table",
-      { id: "activities" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "ARN"), h("th", {}, "Created"))),
-      h("tbody", {}, activities.map((a) => h("tr", {}, h("td", {}, a.name), h("td", {}, a.activityArn), h("td", {}, date(a.creationDate))))),
-    ),
     activities.length ? "" : h("p", { class: "muted" }, "No activities."),
-    h("p", { class: "muted" }, "Pending tasks of an activity show as ActivityScheduled events of the executions waiting for them; /metrics counts them (ActivitiesScheduled − ActivitiesStarted)."),
+    ...activities.map((a, i) =>
+      h(
+        "section",
+        { class: "activity", "data-arn": a.activityArn, "data-pending": pending[i].length },
+        h("h2", {}, a.name, " ", h("span", { class: "muted" }, `${pending[i].length} pending`)),
+        h("p", { class: "muted" }, `${a.activityArn} · created ${date(described[i].creationDate)}`),
+        pending[i].length
+          ? h(
+              "table",
+              { class: "pending-tasks" },
+              h("thead", {}, h("tr", {}, ["Execution", "Scheduled", "Input"].map((t) => h("th", {}, t)))),
+              h(
+                "tbody",
+                {},
+                pending[i].map((t) =>
+                  h(
+                    "tr",
+                    { "data-execution": t.executionArn },
+                    h("td", {}, h("a", { href: `#/exec/${enc(t.executionArn)}` }, t.executionArn.split(":").pop())),
+                    h("td", {}, date(t.scheduledDate)),
+                    h("td", {}, h("code", {}, t.input)),
+                  ),
+                ),
+              ),
+            )
+          : h("p", { class: "muted" }, "No task waits for a worker."),
+      ),
+    ),
   );
+  if (location.hash === "#/activities") timer = setTimeout(route, POLL_MS * 2);
 }
 
 window.addEventListener("hashchange", route);

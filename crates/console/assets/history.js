@@ -3,13 +3,12 @@
 // Map iteration. States are keyed by lane (`Loop[3]/` inside iteration 3 of the Map `Loop`)
 // and name (AWS requires state names to be unique in a definition).
 //
-// A history does not say which lane an event belongs to (`previousEventId` follows the order
-// the interpreter ran lanes in, not the lanes), so this module infers it: an iteration's
-// start state claims the next started iteration of its Map; other events go to the lane of
-// the event before them when that one is a running state of the right kind, else to the
-// latest running state of that kind (a Task event to a Task state, `ParallelStateFailed` to
-// a Parallel). With several iterations waiting on tasks at once, a task's end can be shown
-// in the wrong iteration.
+// A history does not name an event's lane; `previousEventId` does: a task's events chain
+// within their lane (`…Scheduled` follows its `…StateEntered` or the failure it retries,
+// `…Started` its `…Scheduled`, the end its `…Started`, `…StateExited` the end). An
+// iteration's first state is entered in the order the iterations started, so it claims the
+// next started iteration (`MapIterationStarted` names the index) of its Map; the next
+// state of a lane follows the `…StateExited` before it.
 
 const FAILURE = /(Failed|TimedOut|StartFailed|ScheduleFailed|SubmitFailed)$/;
 
@@ -54,6 +53,10 @@ export function analyze(events, definition) {
   const closed = new Set(); // lanes of iterations that ended
   let redrives = 0;
   let ended = null;
+  // The variables assigned so far, in history order: what a state saw when it was entered
+  // (one scope for the whole history, so inside Parallel branches and Map iterations it can
+  // hold a sibling's assignments too).
+  let variables = {};
   const rec = (lane, name) => {
     const key = `${lane}|${name}`;
     if (!states.has(key)) states.set(key, { lane, name, runs: 0, events: [], status: "notreached" });
@@ -87,12 +90,14 @@ export function analyze(events, definition) {
       r.runs += 1;
       r.type = type.slice(0, -"StateEntered".length);
       Object.assign(r, { status: "running", failed: false, input: d.input, output: undefined, error: undefined, cause: undefined });
+      Object.assign(r, { enteredId: e.id, enteredTime: e.timestamp, runStart: r.events.length, variables: { ...variables } });
       if (r.type === "Map") mapLane[d.name] = lane;
       if (redrives > 0) r.rerun = true;
       enteredAt.set(e.id, r);
       running.push(r);
     } else if (type.endsWith("StateExited")) {
       r = prev && prev.name === d.name && prev.status === "running" ? prev : latest((x) => x.name === d.name);
+      if (d.assignedVariables) variables = { ...variables, ...d.assignedVariables };
     } else if (type.startsWith("MapIteration")) {
       const lane = mapLane[d.name] ?? "";
       const key = `${lane}|${d.name}`;
@@ -143,7 +148,8 @@ export function analyze(events, definition) {
         r.output = d.output;
         running = running.filter((x) => x !== r);
       } else if (type.endsWith("Scheduled")) {
-        r.failed = false; // a new attempt: a retried failure is not the state's outcome
+        // A new attempt: a retried failure is not the state's outcome.
+        Object.assign(r, { failed: false, error: undefined, cause: undefined });
       } else if (FAILURE.test(type)) {
         r.failed = true;
         if (d.error !== undefined || d.cause !== undefined) Object.assign(r, { error: d.error, cause: d.cause });

@@ -22,7 +22,9 @@ use crate::{arn, Engine, Error, Result};
 pub struct ActivityTask {
     pub token: String,
     pub input: String,
-    execution_arn: String,
+    pub execution_arn: String,
+    /// When it was queued (epoch milliseconds).
+    pub scheduled: i64,
     task_id: u64,
 }
 
@@ -69,6 +71,14 @@ impl Queues {
             }
         }
         queue.tasks.push_back(task);
+    }
+
+    /// The tasks queued for `activity_arn`, oldest first.
+    fn queued(&self, activity_arn: &str) -> Vec<ActivityTask> {
+        let map = crate::lock::lock(&self.inner);
+        map.get(activity_arn)
+            .map(|q| q.tasks.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Takes a queued task, or parks a poller.
@@ -160,9 +170,17 @@ impl Engine {
             token,
             input: input.to_string(),
             execution_arn: execution_arn.to_owned(),
+            scheduled: self.now(),
             task_id,
         };
         self.inner.activities.push(activity_arn, task);
+    }
+
+    /// The tasks of an activity that wait for a worker (scheduled, not yet handed out), oldest
+    /// first: the queue of this process, which holds every scheduled task of its executions.
+    pub async fn pending_activity_tasks(&self, activity_arn: &str) -> Result<Vec<ActivityTask>> {
+        self.describe_activity(activity_arn).await?;
+        Ok(self.inner.activities.queued(activity_arn))
     }
 
     /// `GetActivityTask`: waits up to 60 seconds for a task; `None` when none came.

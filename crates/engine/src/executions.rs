@@ -173,6 +173,9 @@ impl Engine {
         let sm = target.machine;
         let sm_parts = arn::parse_state_machine(&sm.arn)?;
         let express = sm.kind == StateMachineType::Express;
+        if !express && parent.is_none() {
+            self.admit(&sm.arn)?;
+        }
         if waiter.is_some() && !express {
             return Err(Error::StateMachineTypeNotSupported(
                 "This operation is not supported by this type of state machine".into(),
@@ -231,6 +234,19 @@ impl Engine {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Refuses a Standard execution beyond `--max-open-executions` (counted as
+    /// `ExecutionThrottled`).
+    pub(crate) fn admit(&self, state_machine_arn: &str) -> Result<()> {
+        let limit = self.config().max_open_executions;
+        if self.inner.runner.open_count() < limit {
+            return Ok(());
+        }
+        crate::metrics::execution_throttled(state_machine_arn);
+        Err(Error::ExecutionLimitExceeded(format!(
+            "Execution Limit Exceeded: the account has {limit} open executions"
+        )))
     }
 
     /// The record and checkpoint of an execution about to start.

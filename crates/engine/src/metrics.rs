@@ -75,6 +75,15 @@ impl TaskMetric {
     }
 }
 
+/// A StartExecution or RedriveExecution refused with `ExecutionLimitExceeded`
+/// (`--max-open-executions`): stepwise's `ExecutionThrottled`. AWS counts throttled state
+/// transitions under that name; stepwise never throttles transitions, and this refusal is
+/// the only place it holds an execution back.
+pub(crate) fn execution_throttled(state_machine_arn: &str) {
+    metrics::counter!("ExecutionThrottled", "StateMachineArn" => state_machine_arn.to_owned())
+        .increment(1);
+}
+
 fn execution_count(name: &'static str, record: &ExecutionRecord) {
     let arn = record.state_machine_arn.clone();
     metrics::counter!(name, "StateMachineArn" => arn).increment(1);

@@ -196,12 +196,7 @@ impl Engine {
         if let Some(reason) = self.redrive_status(&record).await?.refusal() {
             return Err(Error::ExecutionNotRedrivable(reason));
         }
-        if self.inner.runner.open_count() >= self.config().max_open_executions {
-            return Err(Error::ExecutionLimitExceeded(format!(
-                "Execution Limit Exceeded: the account has {} open executions",
-                self.config().max_open_executions
-            )));
-        }
+        self.admit(&record.state_machine_arn)?;
         match caller {
             Caller::Aws(Some(token)) => {
                 record.redrive_tokens.push(RedriveToken {

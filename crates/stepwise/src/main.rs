@@ -135,6 +135,10 @@ struct Serve {
     /// `sigv4`: signatures are verified against `--credentials-file`.
     #[arg(long, env = "STEPWISE_AUTH", value_enum, default_value = "none")]
     auth: AuthMode,
+    /// A bearer token `GET /metrics` requires (`Authorization: Bearer TOKEN`). Without one,
+    /// `/metrics` is open under `--auth none` and refused under `--auth sigv4`.
+    #[arg(long, env = "STEPWISE_METRICS_TOKEN")]
+    metrics_token: Option<String>,
     /// Access keys for `--auth sigv4`, in the AWS shared-credentials format: one
     /// `[profile]` per key with `aws_access_key_id`, `aws_secret_access_key` and
     /// `aws_account_id` (default `--account-id`).
@@ -457,7 +461,13 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             AuthMode::Sigv4 => console::Mode::SignedOnly,
         };
         let data_dir = (args.store == "sqlite").then(|| args.data_dir.clone());
-        let pages = metrics::router(engine.clone(), data_dir)?
+        let token = args.metrics_token.as_deref().filter(|t| !t.is_empty());
+        let access = match (token, args.auth) {
+            (Some(token), _) => metrics::Access::Bearer(token.to_owned()),
+            (None, AuthMode::None) => metrics::Access::Open,
+            (None, AuthMode::Sigv4) => metrics::Access::Closed,
+        };
+        let pages = metrics::router(engine.clone(), data_dir, access)?
             .merge(health::router(engine.clone(), node))
             .merge(console::router(console));
         match (&args.tls_cert, &args.tls_key) {

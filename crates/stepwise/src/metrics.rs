@@ -1,23 +1,74 @@
 //! `GET /metrics`: the Prometheus text of everything the engine and the store record through the
 //! `metrics` facade (CloudWatch's Step Functions names, see `engine::metrics`), plus health
 //! gauges sampled when the page is read, so that keeping them costs nothing in between.
+//! With a `--metrics-token`, the page asks for it as a bearer token; under `--auth sigv4`
+//! without one, it is refused (a scraper cannot sign SigV4).
 
 use std::path::{Path, PathBuf};
 
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+/// Who may read `/metrics`.
+#[derive(Debug, Clone)]
+pub enum Access {
+    /// Anyone (`--auth none` without a token).
+    Open,
+    /// Requests with `Authorization: Bearer <token>` (`--metrics-token`).
+    Bearer(String),
+    /// No one (`--auth sigv4` without a token).
+    Closed,
+}
+
+impl Access {
+    fn allows(&self, headers: &HeaderMap) -> bool {
+        use subtle::ConstantTimeEq;
+        match self {
+            Access::Open => true,
+            Access::Closed => false,
+            Access::Bearer(token) => headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .is_some_and(|given| bool::from(given.as_bytes().ct_eq(token.as_bytes()))),
+        }
+    }
+}
+
 /// Installs the process's recorder and returns the `/metrics` route. `data_dir` is where the
 /// store's files are, for `stepwise_store_bytes` (none for the in-memory store).
-pub fn router(engine: engine::Engine, data_dir: Option<PathBuf>) -> anyhow::Result<Router> {
+pub fn router(
+    engine: engine::Engine,
+    data_dir: Option<PathBuf>,
+    access: Access,
+) -> anyhow::Result<Router> {
     let handle = PrometheusBuilder::new().install_recorder()?;
     describe();
-    let page = move || {
+    let page = move |headers: HeaderMap| {
         let (handle, engine, data_dir) = (handle.clone(), engine.clone(), data_dir.clone());
-        async move { render(&handle, &engine, data_dir.as_deref()) }
+        let allowed = access.allows(&headers);
+        async move {
+            match (allowed, &access) {
+                (true, _) => render(&handle, &engine, data_dir.as_deref()),
+                (false, Access::Closed) => (
+                    StatusCode::FORBIDDEN,
+                    "/metrics is off under --auth sigv4 unless --metrics-token is set\n",
+                )
+                    .into_response(),
+                (false, _) => {
+                    let mut response =
+                        (StatusCode::UNAUTHORIZED, "a bearer token is required\n").into_response();
+                    response.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Bearer realm=\"stepwise metrics\""),
+                    );
+                    response
+                }
+            }
+        }
     };
     Ok(Router::new().route("/metrics", get(page)))
 }
@@ -56,6 +107,10 @@ fn dir_size(dir: &Path) -> u64 {
 /// Help texts (CloudWatch's wording, shortened) for the metrics that are not obvious.
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "ExecutionThrottled",
+        "StartExecution and RedriveExecution calls refused beyond --max-open-executions"
+    );
     describe_histogram!(
         "ExecutionTime",
         Unit::Milliseconds,

@@ -143,6 +143,7 @@ impl Run<'_> {
                 heartbeat_at: None,
                 dispatch: Some(dispatch),
                 outcome: None,
+                last_event: None,
             }));
             return Ok(Outcome::Blocked);
         };

@@ -327,6 +327,11 @@ pub struct TaskRun {
     pub dispatch: Option<Dispatch>,
     /// An outcome that arrived and is not processed yet.
     pub outcome: Option<TaskOutcome>,
+    /// The id of the attempt's latest event (`…Scheduled`, `…Started`, `…Submitted`): the
+    /// `previousEventId` of its next one, so that a task's events chain within its lane
+    /// while other lanes' events interleave (`None` in checkpoints written before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -184,7 +184,10 @@ impl<'a> Run<'a> {
                     .heartbeat_seconds
                     .map(|h| now.saturating_add(scaled(h, scale)));
                 if let Some(task) = self.current_task_ref() {
-                    self.push(task_id, EventDetails::TaskStarted { task, worker_name });
+                    let id = self.push(task_id, EventDetails::TaskStarted { task, worker_name });
+                    if let Some(run) = self.task_run(task_id) {
+                        run.last_event = Some(id);
+                    }
                 }
             }
             Signal::TaskSubmitted { task_id, output } => {
@@ -194,10 +197,14 @@ impl<'a> Run<'a> {
                 if let Some(d) = run.dispatch.as_mut() {
                     d.submitted = Some(output.clone());
                 }
+                let last = run.last_event;
                 if let Some(task) = self.current_task_ref() {
-                    let prev = self.last();
+                    let prev = last.unwrap_or_else(|| self.last());
                     let output = output.to_string();
-                    self.push(prev, EventDetails::TaskSubmitted { task, output });
+                    let id = self.push(prev, EventDetails::TaskSubmitted { task, output });
+                    if let Some(run) = self.task_run(task_id) {
+                        run.last_event = Some(id);
+                    }
                 }
             }
             Signal::MapRunStarted {

@@ -57,22 +57,25 @@ impl<'a> Run<'a> {
                 heartbeat_at: None,
                 dispatch: None,
                 outcome: None,
+                last_event: None,
             };
             return self.schedule(state, spec, run, raw, context);
         };
         if let Some(outcome) = run.outcome.take() {
             let task = task_ref(&spec.resource);
-            let prev = self.last();
+            let prev = run.last_event.unwrap_or_else(|| self.last());
             let ec = match outcome {
                 TaskOutcome::Succeeded(result) => {
                     let output = result.to_string();
                     if output.len() > MAX_PAYLOAD_BYTES {
                         let ec = result_too_large(&spec.resource);
                         let error = ec.clone();
-                        self.push(prev, EventDetails::TaskFailed { task, error });
+                        run.last_event =
+                            Some(self.push(prev, EventDetails::TaskFailed { task, error }));
                         return self.task_error(state, spec, run, raw, ec);
                     }
-                    self.push(prev, EventDetails::TaskSucceeded { task, output });
+                    run.last_event =
+                        Some(self.push(prev, EventDetails::TaskSucceeded { task, output }));
                     self.set_task(None);
                     let handling = &spec.handling;
                     return match self.exit_with_result(state, handling, raw, context, result)? {
@@ -81,23 +84,23 @@ impl<'a> Run<'a> {
                     };
                 }
                 TaskOutcome::Failed(ec) => {
-                    self.push(
+                    run.last_event = Some(self.push(
                         prev,
                         EventDetails::TaskFailed {
                             task,
                             error: ec.clone(),
                         },
-                    );
+                    ));
                     ec
                 }
                 TaskOutcome::TimedOut(ec) => {
-                    self.push(
+                    run.last_event = Some(self.push(
                         prev,
                         EventDetails::TaskTimedOut {
                             task,
                             error: ec.clone(),
                         },
-                    );
+                    ));
                     ec
                 }
             };
@@ -159,7 +162,8 @@ impl<'a> Run<'a> {
             .nth(3)
             .unwrap_or_default()
             .to_owned();
-        let prev = self.last();
+        // A retry follows its failure, in its lane; a first attempt its `…StateEntered`.
+        let prev = run.last_event.unwrap_or_else(|| self.last());
         let id = self.push(
             prev,
             EventDetails::TaskScheduled {
@@ -172,18 +176,19 @@ impl<'a> Run<'a> {
             },
         );
         run.id = id;
+        run.last_event = Some(id);
         run.timeout_at = timeout.map(|t| self.now.saturating_add(self.scaled(t)));
         run.heartbeat_seconds = heartbeat;
         run.heartbeat_at = None;
         run.phase = TaskPhase::Scheduled;
         if !matches!(spec.resource, Resource::Activity { .. }) {
-            self.push(
+            run.last_event = Some(self.push(
                 id,
                 EventDetails::TaskStarted {
                     task,
                     worker_name: None,
                 },
-            );
+            ));
             run.phase = TaskPhase::Started;
             run.heartbeat_at = heartbeat.map(|h| self.now.saturating_add(self.scaled(h)));
         }

@@ -474,3 +474,308 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
 
     client.close().await.expect("closing the browser");
 }
+
+/// A Pass and an activity Task that use every step of input and output processing; the
+/// activity fails once with `Flaky` and is retried.
+fn steps_machine(activity: &str) -> Value {
+    json!({
+        "StartAt": "Shape",
+        "States": {
+            "Shape": {
+                "Type": "Pass",
+                "InputPath": "$.order",
+                "Parameters": {"id.$": "$.id", "qty.$": "$.qty"},
+                "ResultPath": "$.shaped",
+                "OutputPath": "$.shaped",
+                "Next": "Work"
+            },
+            "Work": {
+                "Type": "Task",
+                "Resource": activity,
+                "InputPath": "$",
+                "Parameters": {"ask.$": "$.id"},
+                "ResultSelector": {"value.$": "$.value"},
+                "ResultPath": "$.result",
+                "OutputPath": "$.result",
+                "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 2}],
+                "End": true
+            }
+        }
+    })
+}
+
+/// Selects a state in the graph and returns its steps (step → JSON), whether the replayed
+/// output matched the recorded one, and its attempts' outcomes.
+const SELECT_AND_READ_STEPS: &str = r#"
+  const [name] = arguments;
+  const node = document.querySelector(`#graph g.state[data-state="${name}"]`);
+  if (!node) return null;
+  if (document.querySelector('#details h2')?.firstChild?.textContent?.trim() !== name) {
+    node.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+    return null;
+  }
+  const steps = document.querySelectorAll('#steps tr[data-step]');
+  if (!steps.length) return null;
+  return {
+    steps: Object.fromEntries([...steps].map(r => [r.dataset.step, JSON.parse(r.querySelector('pre').textContent)])),
+    matches: document.getElementById('steps-check')?.dataset.matches ?? null,
+    attempts: [...document.querySelectorAll('#state-attempts tbody tr')].map(r => [r.dataset.outcome, r.children[2].textContent]),
+  };
+"#;
+
+async fn read_steps(client: &Client, state: &str) -> Value {
+    let deadline = Instant::now() + PAGE_WITHIN;
+    loop {
+        let got = client
+            .execute(SELECT_AND_READ_STEPS, vec![json!(state)])
+            .await
+            .unwrap_or(Value::Null);
+        if !got.is_null() {
+            return got;
+        }
+        if Instant::now() > deadline {
+            let shown = client
+                .execute(
+                    "return document.getElementById('details')?.innerText;",
+                    vec![],
+                )
+                .await;
+            panic!("no steps shown for {state}: {shown:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_shows_a_states_steps_and_retries_and_an_activitys_pending_tasks() {
+    let server = Server::start(Options {
+        store: StoreKind::Sqlite,
+        ..Options::default()
+    });
+    let sfn = server.client();
+    let activity = common::create_activity(&sfn, "console-steps").await;
+    let idle = common::create_activity(&sfn, "console-idle").await;
+    let sm = create_machine(&sfn, "console-steps", &steps_machine(&activity)).await;
+    let input = json!({"order": {"id": 7, "qty": 2, "note": "x"}});
+    let exec = start(&sfn, &sm, Some("steps"), &input).await;
+
+    // The activities page: the scheduled task waits for a worker.
+    let (_driver, client) = browser().await;
+    let base = server.endpoint();
+    client
+        .goto(&format!("{base}/#/activities"))
+        .await
+        .expect("the activities page");
+    let pending = r#"
+      return Object.fromEntries([...document.querySelectorAll('section.activity')].map(s =>
+        [s.dataset.arn, [...s.querySelectorAll('tr[data-execution]')].map(r => r.dataset.execution)]));
+    "#;
+    let want = json!({ activity.clone(): [exec.clone()], idle.clone(): [] });
+    let got = until(&client, pending, |v| v == &want).await;
+    assert_eq!(got, want, "pending tasks per activity");
+    screenshot(&client, "activities").await;
+
+    // A worker fails the first attempt and completes the retry.
+    let task = |n: u32| {
+        let sfn = sfn.clone();
+        let activity = activity.clone();
+        async move {
+            let deadline = Instant::now() + DONE_WITHIN;
+            loop {
+                let t = sfn
+                    .get_activity_task()
+                    .activity_arn(&activity)
+                    .send()
+                    .await
+                    .expect("GetActivityTask");
+                if let Some(token) = t.task_token().filter(|t| !t.is_empty()) {
+                    let input: Value = serde_json::from_str(t.input().unwrap_or("null"))
+                        .expect("the task's input is JSON");
+                    assert_eq!(input, json!({"ask": 7}), "attempt {n}");
+                    return token.to_owned();
+                }
+                assert!(Instant::now() < deadline, "no task for attempt {n}");
+            }
+        }
+    };
+    let first = task(1).await;
+    sfn.send_task_failure()
+        .task_token(first)
+        .error("Flaky")
+        .cause("try again")
+        .send()
+        .await
+        .expect("SendTaskFailure");
+    let second = task(2).await;
+    sfn.send_task_success()
+        .task_token(second)
+        .output(json!({"value": 14, "noise": true}).to_string())
+        .send()
+        .await
+        .expect("SendTaskSuccess");
+    assert_eq!(
+        wait_done(&sfn, &exec, DONE_WITHIN).await.status().as_str(),
+        "SUCCEEDED",
+        "{}",
+        server.logs()
+    );
+    let want = json!({ activity.clone(): [], idle.clone(): [] });
+    let got = until(&client, pending, |v| v == &want).await;
+    assert_eq!(got, want, "no task is pending once the worker took them");
+
+    // The execution page: each state's input and output at each step, replayed by TestState
+    // on the recorded input and result, and matching the recorded output.
+    client
+        .goto(&format!("{base}/#/exec/{exec}"))
+        .await
+        .expect("the execution page");
+    let work = read_steps(&client, "Work").await;
+    let got_steps = work["steps"].clone();
+    let want_steps = json!({
+        "input": {"id": 7, "qty": 2},
+        "afterInputPath": {"id": 7, "qty": 2},
+        "afterParameters": {"ask": 7},
+        "result": {"value": 14, "noise": true},
+        "afterResultSelector": {"value": 14},
+        "afterResultPath": {"id": 7, "qty": 2, "result": {"value": 14}},
+        "output": {"value": 14},
+    });
+    assert_eq!(got_steps, want_steps, "the Task's steps");
+    assert_eq!(work["matches"], json!("true"), "{work}");
+    assert_eq!(
+        work["attempts"],
+        json!([["ActivityFailed", "Flaky"], ["ActivitySucceeded", ""]]),
+        "the Task's attempts"
+    );
+    screenshot(&client, "state-steps").await;
+    let shape = read_steps(&client, "Shape").await;
+    let want_steps = json!({
+        "input": {"order": {"id": 7, "qty": 2, "note": "x"}},
+        "afterInputPath": {"id": 7, "qty": 2, "note": "x"},
+        "afterParameters": {"id": 7, "qty": 2},
+        // A Pass has no ResultSelector: its result passes through unchanged.
+        "afterResultSelector": {"id": 7, "qty": 2},
+        // ResultPath places the result in the state's input, not in what InputPath chose.
+        "afterResultPath": {"order": {"id": 7, "qty": 2, "note": "x"}, "shaped": {"id": 7, "qty": 2}},
+        "output": {"id": 7, "qty": 2},
+    });
+    assert_eq!(shape["steps"], want_steps, "the Pass's steps");
+    assert_eq!(shape["matches"], json!("true"), "{shape}");
+    assert_eq!(shape["attempts"], json!([]), "a Pass has no attempts");
+
+    client.close().await.expect("closing the browser");
+}
+
+/// The events of the selected Map iteration's `Work` state, with its input and output, once
+/// iteration `index` is picked and `Work` selected.
+const ITERATION_WORK: &str = r#"
+  const [index] = arguments;
+  const picker = document.querySelector('.iteration-picker[data-map=Fan]');
+  if (!picker) return null;
+  if (picker.value !== String(index)) {
+    picker.value = String(index); picker.dispatchEvent(new Event('change'));
+    return null;
+  }
+  const node = document.querySelector('#graph g.state[data-state=Work]');
+  const lane = `Fan[${index}]/`;
+  if (node.dataset.lane !== lane) return null;
+  const shown = document.querySelector('#details p.muted')?.textContent ?? '';
+  if (!shown.includes(lane)) {
+    node.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+    return null;
+  }
+  return {
+    input: JSON.parse(document.getElementById('state-input').textContent),
+    output: JSON.parse(document.getElementById('state-output').textContent),
+    events: [...document.querySelectorAll('#state-events tr')].map(r => r.dataset.type),
+  };
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_attributes_concurrent_map_iterations_task_events_to_their_iteration() {
+    let server = Server::start(Options {
+        store: StoreKind::Sqlite,
+        ..Options::default()
+    });
+    let sfn = server.client();
+    let activity = common::create_activity(&sfn, "console-fan").await;
+    let machine = json!({
+        "StartAt": "Fan",
+        "States": {"Fan": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemProcessor": {"StartAt": "Work", "States": {
+                "Work": {"Type": "Task", "Resource": activity, "End": true}
+            }},
+            "End": true
+        }}
+    });
+    let sm = create_machine(&sfn, "console-fan-tasks", &machine).await;
+    let items: Vec<Value> = (0..3).map(|n| json!({"n": n})).collect();
+    let exec = start(&sfn, &sm, Some("fan"), &json!({ "items": items })).await;
+    // All three iterations wait on their task at once; the worker ends them in the order it
+    // took them, so the first end does not follow the latest `ActivityStarted`'s task.
+    let mut tokens = Vec::new();
+    let deadline = Instant::now() + DONE_WITHIN;
+    while tokens.len() < 3 {
+        assert!(Instant::now() < deadline, "three tasks were not scheduled");
+        let t = sfn
+            .get_activity_task()
+            .activity_arn(&activity)
+            .send()
+            .await
+            .expect("GetActivityTask");
+        if let Some(token) = t.task_token().filter(|t| !t.is_empty()) {
+            let input: Value = serde_json::from_str(t.input().unwrap_or("null")).expect("JSON");
+            let n = input["n"].as_i64().expect("the item's n");
+            tokens.push((n, token.to_owned()));
+        }
+    }
+    for (n, token) in &tokens {
+        sfn.send_task_success()
+            .task_token(token)
+            .output(json!({"done": n * 10}).to_string())
+            .send()
+            .await
+            .expect("SendTaskSuccess");
+    }
+    let done = wait_done(&sfn, &exec, DONE_WITHIN).await;
+    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", server.logs());
+    let output: Value = serde_json::from_str(done.output().unwrap_or("null")).expect("JSON");
+    assert_eq!(output, json!([{"done": 0}, {"done": 10}, {"done": 20}]));
+
+    let (_driver, client) = browser().await;
+    client
+        .goto(&format!("{}/#/exec/{exec}", server.endpoint()))
+        .await
+        .expect("the execution page");
+    let want_events = json!([
+        "TaskStateEntered",
+        "ActivityScheduled",
+        "ActivityStarted",
+        "ActivitySucceeded",
+        "TaskStateExited"
+    ]);
+    for n in 0..3 {
+        let deadline = Instant::now() + PAGE_WITHIN;
+        let got = loop {
+            let got = client
+                .execute(ITERATION_WORK, vec![json!(n)])
+                .await
+                .unwrap_or(Value::Null);
+            if !got.is_null() || Instant::now() > deadline {
+                break got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(got["input"], json!({"n": n}), "iteration {n}: {got}");
+        assert_eq!(
+            got["output"],
+            json!({"done": n * 10}),
+            "iteration {n}: {got}"
+        );
+        assert_eq!(got["events"], want_events, "iteration {n}: {got}");
+    }
+    screenshot(&client, "map-concurrent-tasks").await;
+    client.close().await.expect("closing the browser");
+}
