@@ -101,6 +101,7 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
+        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
         match e {
             Error::Validation(m) => ApiError::validation(m),
             Error::CannotUpdateCompletedMapRun(m) => ApiError {
@@ -116,12 +117,12 @@ impl From<Error> for ApiError {
                 message,
                 resource_name,
             } => ApiError {
-                status: StatusCode::NOT_FOUND,
+                status,
                 resource_name: Some(resource_name),
                 ..ApiError::sfn("ResourceNotFound", message)
             },
             Error::Conflict(m) => ApiError {
-                status: StatusCode::CONFLICT,
+                status,
                 ..ApiError::sfn("ConflictException", m)
             },
             Error::TooManyTags {

@@ -9,8 +9,10 @@
 //! `$eval` is disabled, as on AWS. Failures are `States.QueryEvaluationError`s worded as AWS
 //! words them.
 //!
-//! Known gaps: jsonata-core uses the Rust `regex` crate (no look-around or back-references),
-//! and `$toMillis` with a picture that leaves out date parts fills them in from the host clock.
+//! jsonata-core runs regular expressions with the `regex` crate; the calls whose literal needs
+//! look-around or back-references go to [`patterns`] instead.
+//!
+//! Known gaps: `$toMillis` with a picture that leaves out date parts fills them in from the host clock.
 //! The evaluation time limit measures elapsed time: it only ever stops a runaway expression.
 
 use std::cell::RefCell;
@@ -23,7 +25,10 @@ use jsonata_core::parser;
 use jsonata_core::value::JValue;
 use serde_json::{Map, Number, Value};
 
+use crate::java_random::JavaRandom;
 use crate::{timestamp, Entropy, ErrorCause};
+
+mod patterns;
 
 /// Diagnostic codes of definitions whose expressions AWS refuses.
 pub mod codes {
@@ -61,6 +66,8 @@ pub struct Expression {
     names: Vec<String>,
     /// The workflow variables it reads: names it neither binds itself nor is `states`.
     free: Vec<String>,
+    /// Whether it calls a function [routed](patterns) to `fancy-regex`.
+    fancy_regex: bool,
 }
 
 impl Expression {
@@ -72,9 +79,15 @@ impl Expression {
             message,
             field: field.to_owned(),
         };
-        let ast = parser::parse(source)
+        let mut ast = parser::parse(source)
             .map_err(|e| invalid(codes::INVALID_JSONATA_EXPRESSION, e.to_string()))?;
         let facts = inspect(&ast);
+        if let Some(symbol) = facts.newer_operator {
+            return Err(invalid(
+                codes::INVALID_JSONATA_EXPRESSION,
+                format!("S0211: The symbol {symbol} cannot be used as a unary operator"),
+            ));
+        }
         let unsupported = |what: &str| {
             invalid(
                 codes::UNSUPPORTED_JSONATA_EXPRESSION,
@@ -99,9 +112,11 @@ impl Expression {
             .filter(|n| *n != "states" && !facts.bound.contains(*n))
             .cloned()
             .collect();
+        let fancy_regex = patterns::route(&mut ast);
         Ok(Expression {
             source: source.to_owned(),
             ast,
+            fancy_regex,
             names: facts.names.into_iter().collect(),
             free,
         })
@@ -121,6 +136,9 @@ struct Facts {
     context_root: bool,
     error_output: bool,
     top_level_name: Option<String>,
+    /// The symbol jsonata-js 2.0.6 (AWS's version) stumbles on in an operator added by
+    /// JSONata 2.1 (`??`, `?:`), which its parser does not know.
+    newer_operator: Option<char>,
 }
 
 /// Walks an expression (with an explicit stack: expressions can nest deeply). A node is "top"
@@ -164,6 +182,12 @@ fn inspect(root: &AstNode) -> Facts {
                 }
             }
             AstNode::Binary { op, lhs, rhs } => {
+                let newer = match op {
+                    BinaryOp::Coalesce => Some('?'),
+                    BinaryOp::Default => Some(':'),
+                    _ => None,
+                };
+                facts.newer_operator = facts.newer_operator.or(newer);
                 if let (BinaryOp::ColonEqual, AstNode::Variable(name)) = (op, lhs.as_ref()) {
                     facts.bound.insert(name.clone());
                 }
@@ -448,6 +472,12 @@ impl Run<'_, '_> {
             )
         };
         register(&mut evaluator, self.env.now, &self.entropy)
+            .and_then(|()| {
+                if expr.fancy_regex {
+                    patterns::register(&mut evaluator)?;
+                }
+                Ok(())
+            })
             .map_err(|e| quoted(format!("threw an error during evaluation. {}", e.message())))?;
         match evaluator.evaluate(&expr.ast, &JValue::Undefined) {
             Err(e) => Err(quoted(format!(
@@ -703,10 +733,12 @@ fn parse(args: &[JValue]) -> HostResult {
     }
 }
 
-/// `$random([seed])`: a number in `[0, 1)`; the same seed always gives the same number.
+/// `$random([seed])`: a number in `[0, 1)`. Seeded, it is the first `nextDouble()` of a
+/// `java.util.Random` given the seed as a Java `long` (AWS's results match Java's; a fraction
+/// is cut off as Java's `(long)` cast does [GUESS: AWS documents only whole seeds]).
 fn random(args: &[JValue], entropy: &RefCell<Entropy>) -> HostResult {
     let n = match integer(args, 0, "random")? {
-        Some(seed) => Entropy::new(seed as i64 as u64).next_f64(),
+        Some(seed) => JavaRandom::new(seed as i64).next_double(),
         None => entropy.borrow_mut().next_f64(),
     };
     Ok(JValue::Number(n))

@@ -13,6 +13,7 @@ pub mod interpreter;
 pub mod intrinsics;
 pub mod io;
 pub mod jackson;
+pub mod java_random;
 pub mod json;
 pub mod jsonata;
 pub mod jsonpath;

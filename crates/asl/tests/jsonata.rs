@@ -318,6 +318,13 @@ fn standard_library() {
         ),
         (format!("$parse({i}.json)"), json!({"k": [1, 2]})),
         ("$parse('-0')".into(), json!(0)),
+        // Seeded, as `new java.util.Random(seed).nextDouble()` (printed by OpenJDK).
+        ("$random(42)".into(), json!(0.7275636800328681)),
+        ("$random(0)".into(), json!(0.730967787376657)),
+        ("$random(-1)".into(), json!(0.26894263088050496)),
+        ("$random(1099511627783)".into(), json!(0.1564802832706853)),
+        ("$random(42.9)".into(), json!(0.7275636800328681)),
+        (format!("$random({i}.nums[0])"), json!(0.731057369148862)),
         ("$random(42) = $random(42)".into(), json!(true)),
         ("$random() >= 0 and $random() < 1".into(), json!(true)),
         ("$length($uuid())".into(), json!(36)),
@@ -330,6 +337,71 @@ fn standard_library() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Look-around and back-references, which AWS's regular expressions have and the `regex`
+/// crate lacks; expected values follow jsonata 2.0.6's functions.
+#[test]
+fn regular_expressions_beyond_the_regex_crate() {
+    let cases: Vec<(&str, Value)> = vec![
+        (r"$contains('price 100USD', /\d+(?=USD)/)", json!(true)),
+        (r"$contains('price 100EUR', /\d+(?=USD)/)", json!(false)),
+        (r"$contains('xAB', /a(?=b)/i)", json!(true)),
+        (
+            r"$match('100USD 200EUR', /\d+(?=USD)/)",
+            json!({"match": "100", "index": 0, "groups": []}),
+        ),
+        (
+            r"$match('abab é xyxy', /(\w\w)\1/)",
+            json!([
+                {"match": "abab", "index": 0, "groups": ["ab"]},
+                {"match": "xyxy", "index": 7, "groups": ["xy"]}
+            ]),
+        ),
+        (
+            r"$match('abab xyxy', /(\w\w)\1/, 1)",
+            json!({"match": "abab", "index": 0, "groups": ["ab"]}),
+        ),
+        (
+            r"$replace('foo.bar', /(?<=\.)bar/, 'baz')",
+            json!("foo.baz"),
+        ),
+        (
+            r"$replace('aa bb cd', /(\w)\1/, '<$1|$0|$$|$9>')",
+            json!("<a|aa|$|> <b|bb|$|> cd"),
+        ),
+        (r"$replace('aa bb cc', /(\w)\1/, '-', 2)", json!("- - cc")),
+        (
+            r"$split('a-1b-2c-d', /-(?=\d)/)",
+            json!(["a", "1b", "2c-d"]),
+        ),
+        (r"$split('a-1b-2c-d', /-(?=\d)/, 1)", json!(["a"])),
+        (
+            r"$states.input.text ~> $contains(/quick(?= brown)/)",
+            json!(true),
+        ),
+        // A regular expression the `regex` crate runs stays with jsonata-core.
+        (r"$match('a1b2', /\d/).match", json!(["1", "2"])),
+    ];
+    let mut failures = Vec::new();
+    for (expr, want) in &cases {
+        match eval(expr) {
+            Ok(got) if &got == want => {}
+            got => failures.push(format!("{expr}\n    want {want}\n    got  {got:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let zero_length = r"$split('a1b', /(?=\d)/)";
+    assert_eq!(
+        eval(zero_length),
+        Err(format!("The JSONata expression '{zero_length}' specified for the field 'Output' threw an error during evaluation. D1004: Regular expression matches zero length string"))
+    );
+    let runaway = r"$contains('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!', /^(a|aa)+\1$/)";
+    let refused = eval(runaway).unwrap_err();
+    assert!(
+        refused.ends_with("Max limit for backtracking count exceeded"),
+        "{refused}"
+    );
 }
 
 #[test]
@@ -406,6 +478,22 @@ fn definition_checks() {
             "{% $states.errorOutput %}",
             false,
             Some("UNSUPPORTED_JSONATA_EXPRESSION Output/v Reference to '$states.errorOutput' is not supported."),
+        ),
+        // JSONata 2.1's operators: AWS runs 2.0.6, whose parser does not know them.
+        (
+            "{% $states.input.a ?? 0 %}",
+            false,
+            Some("INVALID_JSONATA_EXPRESSION Output/v S0211: The symbol ? cannot be used as a unary operator"),
+        ),
+        (
+            "{% $states.input.a ?: 'none' %}",
+            false,
+            Some("INVALID_JSONATA_EXPRESSION Output/v S0211: The symbol : cannot be used as a unary operator"),
+        ),
+        (
+            "{% $states.input.a ? 1 : 2 %}",
+            false,
+            None,
         ),
     ];
     for (text, catcher, want) in cases {

@@ -105,6 +105,17 @@ impl Error {
         self.to_string()
     }
 
+    /// The HTTP status AWS answers with: the Smithy model's `httpError` traits (404 for
+    /// `ResourceNotFound`, 409 for `ConflictException`), 500 for a storage failure, else 400.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::ResourceNotFound { .. } => 404,
+            Error::Conflict(_) => 409,
+            Error::Store(_) => 500,
+            _ => 400,
+        }
+    }
+
     /// `ResourceNotFound` for `arn`, with AWS's message.
     pub(crate) fn resource_not_found(arn: &str) -> Error {
         Error::ResourceNotFound {

@@ -87,6 +87,10 @@ impl Engine {
                     o.insert("Status".into(), json!(e.status));
                     o.insert("StartDate".into(), date(e.start_date));
                     o.insert("Input".into(), json!(e.input));
+                    o.insert("InputDetails".into(), json!({ "Included": true }));
+                    if e.output.is_some() {
+                        o.insert("OutputDetails".into(), json!({ "Included": true }));
+                    }
                     for (key, value) in [
                         ("StopDate", e.stop_date.map(date)),
                         ("Output", e.output.map(|o| json!(o))),
@@ -110,16 +114,7 @@ impl Engine {
         .await;
         match result {
             Ok(v) => TaskReply::Done(TaskOutcome::Succeeded(v)),
-            // AWS SDK integrations name errors `<Service>.<Exception>`.
-            Err(e) => {
-                let code = e.code();
-                let name = if code.ends_with("Exception") {
-                    code.to_owned()
-                } else {
-                    format!("{code}Exception")
-                };
-                failed(&format!("Sfn.{name}"), e.message())
-            }
+            Err(e) => sdk_error(&e),
         }
     }
 }
@@ -128,4 +123,24 @@ impl Engine {
 /// timestamps (`2024-02-07T13:52:02.123Z`), not the API's epoch seconds.
 fn date(millis: i64) -> Value {
     Value::String(asl::timestamp::format_millis(millis))
+}
+
+/// A failed call as the `aws-sdk:sfn:*` integrations name and describe it: the AWS Java SDK
+/// v2's exception (`Sfn.InvalidTokenException`; `Sfn.SfnException` for a failure the model
+/// does not list) and its message form, as for the other `aws-sdk:*` integrations.
+fn sdk_error(e: &Error) -> TaskReply {
+    let name = match e {
+        Error::Store(_) => "SfnException".to_owned(),
+        e if e.code().ends_with("Exception") => e.code().to_owned(),
+        e => format!("{}Exception", e.code()),
+    };
+    let request_id = uuid::Uuid::new_v4();
+    failed(
+        &format!("Sfn.{name}"),
+        format!(
+            "{} (Service: Sfn, Status Code: {}, Request ID: {request_id})",
+            e.message(),
+            e.http_status()
+        ),
+    )
 }

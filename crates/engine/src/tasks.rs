@@ -207,7 +207,20 @@ impl Engine {
                     Pattern::Sync | Pattern::Sync2 => TaskReply::Submitted(started),
                 }
             }
-            Err(e) => failed(&format!("StepFunctions.{}Exception", e.code()), e.message()),
+            // The optimized integrations use the AWS Java SDK v1: its names and message form.
+            Err(e) => {
+                let code = e.code().trim_end_matches("Exception");
+                let request_id = uuid::Uuid::new_v4();
+                failed(
+                    &format!("StepFunctions.{code}Exception"),
+                    format!(
+                        "{} (Service: AWSStepFunctions; Status Code: {}; Error Code: {}; Request ID: {request_id}; Proxy: null)",
+                        e.message(),
+                        e.http_status(),
+                        e.code()
+                    ),
+                )
+            }
         }
     }
 
@@ -325,17 +338,14 @@ fn response_length(body: &Value) -> usize {
 fn with_sdk_metadata(mut body: Value) -> Value {
     let request_id = asl::Entropy::new(rand::random()).uuid_v4();
     let length = response_length(&body).to_string();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    let date = asl::timestamp::format_millis(now);
+    // An HTTP date (`Thu, 03 Dec 2026 15:05:18 GMT`), as the service's `Date` header is.
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
     body["SdkHttpMetadata"] = json!({
         "AllHttpHeaders": {
             "x-amzn-RequestId": [request_id],
             "connection": ["keep-alive"],
             "Content-Length": [length],
-            "Date": date,
+            "Date": [date],
             "Content-Type": ["application/x-amz-json-1.0"],
         },
         "HttpHeaders": {

@@ -1206,6 +1206,75 @@ async fn aws_sdk_sfn_results_carry_iso_dates() {
     }
 }
 
+/// Step Functions called from a workflow fails as AWS names it: `Sfn.<Exception>` with the
+/// Java SDK v2's message form for `aws-sdk:sfn:*`, `StepFunctions.<Exception>` with the v1
+/// form for the optimized `states:startExecution`; each is caught like any task error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sfn_integration_errors_carry_aws_names() {
+    let server = Server::memory(0.1);
+    let client = server.client();
+    let missing_execution = "arn:aws:states:us-east-1:123456789012:execution:nope:nope";
+    let missing_machine = "arn:aws:states:us-east-1:123456789012:stateMachine:nope";
+    let calls = [
+        (
+            "arn:aws:states:::aws-sdk:sfn:sendTaskSuccess",
+            json!({ "TaskToken": "not-a-token", "Output": "{}" }),
+            "Sfn.InvalidTokenException",
+            ", Status Code: 400, Request ID: ",
+        ),
+        (
+            "arn:aws:states:::aws-sdk:sfn:describeExecution",
+            json!({ "ExecutionArn": missing_execution }),
+            "Sfn.ExecutionDoesNotExistException",
+            "(Service: Sfn, Status Code: 400, Request ID: ",
+        ),
+        (
+            "arn:aws:states:::states:startExecution",
+            json!({ "StateMachineArn": missing_machine }),
+            "StepFunctions.StateMachineDoesNotExistException",
+            "(Service: AWSStepFunctions; Status Code: 400; Error Code: StateMachineDoesNotExist; Request ID: ",
+        ),
+    ];
+    let mut states = serde_json::Map::new();
+    for (i, (resource, parameters, _, _)) in calls.iter().enumerate() {
+        let next = if i + 1 == calls.len() {
+            "Done".to_owned()
+        } else {
+            format!("Call{}", i + 1)
+        };
+        states.insert(
+            format!("Call{i}"),
+            json!({
+                "Type": "Task", "Resource": resource, "Parameters": parameters,
+                "Catch": [{ "ErrorEquals": ["States.ALL"], "ResultPath": format!("$.e{i}"), "Next": next }],
+                "ResultPath": format!("$.e{i}"),
+                "Next": next,
+            }),
+        );
+    }
+    states.insert("Done".into(), json!({ "Type": "Succeed" }));
+    let definition = json!({ "StartAt": "Call0", "States": states });
+    let sm = create_machine(&client, "sfn-errors", &definition).await;
+    let exec = start(&client, &sm, None, &json!({})).await;
+    let d = wait_done(&client, &exec, DONE_WITHIN).await;
+    assert_eq!(
+        *d.status(),
+        ExecutionStatus::Succeeded,
+        "{}",
+        status_line(&d)
+    );
+    let out = output(&d);
+    for (i, (resource, _, error, cause_part)) in calls.iter().enumerate() {
+        let caught = &out[format!("e{i}")];
+        assert_eq!(caught["Error"], json!(error), "{resource}: {caught}");
+        let cause = caught["Cause"].as_str().unwrap_or_default();
+        assert!(
+            cause.contains(cause_part) && cause.ends_with(')'),
+            "{resource}: {cause}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // 5. Restart with tasks and retries pending
 // ---------------------------------------------------------------------------

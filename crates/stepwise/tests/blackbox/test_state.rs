@@ -272,8 +272,103 @@ fn rows() -> Vec<Row> {
             }),
             expect: Expect::Error(
                 "ValidationException",
-                "Mocked result must be an array of 2 items, one for each branch of the Parallel state.",
+                "Mocked result must contain the same number of items as number of Parallel branches.",
             ),
+        },
+        Row {
+            name: "a Parallel mock with one result too many",
+            request: json!({
+                "definition": json!({"Type": "Parallel", "End": true, "Branches": [
+                    {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}
+                ]}).to_string(),
+                "mock": {"result": "[1, 2]"}
+            }),
+            expect: Expect::Error(
+                "ValidationException",
+                "Mocked result must contain the same number of items as number of Parallel branches.",
+            ),
+        },
+        Row {
+            name: "a Parallel mock that is no array",
+            request: json!({
+                "definition": json!({"Type": "Parallel", "End": true, "Branches": [
+                    {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}
+                ]}).to_string(),
+                "mock": {"result": "{\"a\": 1}"}
+            }),
+            expect: Expect::Error("ValidationException", "Mocked result must be an array."),
+        },
+        Row {
+            name: "more failed Map iterations than mocked items",
+            request: json!({
+                "definition": map.to_string(), "input": json!({"items": [1, 2, 3]}).to_string(),
+                "mock": {"result": "[1, 2, 3]"},
+                "stateConfiguration": {"mapIterationFailureCount": 4}
+            }),
+            expect: Expect::Error(
+                "ValidationException",
+                "The mapIterationFailureCount must not exceed the number of items in the mocked result.",
+            ),
+        },
+        Row {
+            name: "a Parallel mock at TRACE: the result and its paths",
+            request: json!({
+                "definition": json!({"Type": "Parallel", "ResultPath": "$.r", "End": true,
+                    "ResultSelector": {"first.$": "$[0]"},
+                    "Branches": [
+                        {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+                        {"StartAt": "Q", "States": {"Q": {"Type": "Pass", "End": true}}}
+                    ]}).to_string(),
+                "input": json!({"k": 1}).to_string(),
+                "inspectionLevel": "TRACE",
+                "mock": {"result": "[\"a\", \"b\"]"}
+            }),
+            expect: Expect::Answer(json!({
+                "status": "SUCCEEDED",
+                "output": {"k": 1, "r": {"first": "a"}},
+                "inspectionData": {
+                    "input": {"k": 1},
+                    "afterResultSelector": {"first": "a"},
+                    "afterResultPath": {"k": 1, "r": {"first": "a"}}
+                }
+            })),
+        },
+        Row {
+            name: "a Map's thresholds at DEBUG: a percentage, and no count",
+            request: json!({
+                "definition": json!({
+                    "Type": "Map", "QueryLanguage": "JSONata", "Items": "{% $states.input.v %}",
+                    "ItemProcessor": {
+                        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                        "StartAt": "I", "States": {"I": {"Type": "Pass", "End": true}}
+                    },
+                    "MaxConcurrency": "{% 2 + 1 %}",
+                    "ToleratedFailurePercentage": 50,
+                    "End": true
+                }).to_string(),
+                "input": json!({"v": [1, 2]}).to_string(),
+                "inspectionLevel": "DEBUG",
+                "mock": {"result": "[1, 2]"},
+                "stateConfiguration": {"mapIterationFailureCount": 1}
+            }),
+            expect: Expect::Answer(json!({
+                "status": "SUCCEEDED",
+                "output": [1, 2],
+                "inspectionData": {
+                    "input": {"v": [1, 2]},
+                    "maxConcurrency": 3,
+                    "toleratedFailurePercentage": 50.0
+                }
+            })),
+        },
+        Row {
+            name: "a Map's thresholds at INFO: no inspection data",
+            request: json!({
+                "definition": map.to_string(), "input": json!({"items": [1, 2, 3]}).to_string(),
+                "inspectionLevel": "INFO", "mock": {"result": "[1, 2, 3]"},
+                "stateConfiguration": {"mapIterationFailureCount": 1}
+            }),
+            expect: Expect::Answer(json!({"status": "SUCCEEDED", "output": [1, 2, 3]})),
         },
         Row {
             name: "mapIterationFailureCount without a mock",
