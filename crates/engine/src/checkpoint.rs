@@ -23,11 +23,13 @@ use crate::Result;
 /// numbered (no `format` field); 1: the same layout, numbered. Bump it with every change to
 /// the stored shape of a `Checkpoint` or of the interpreter types inside it, and add the step
 /// that reads the previous format to [`UPGRADES`].
-pub(crate) const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 2;
 
 /// `UPGRADES[n]` rewrites a stored checkpoint of format `n` (as JSON) into format `n + 1`.
 const UPGRADES: [fn(&mut Value); FORMAT as usize] = [
     // 0 → 1: only the number is new.
+    |_| {},
+    // 1 → 2: a lane's state may say which states the lane left (`left`); absent: none known.
     |_| {},
 ];
 
