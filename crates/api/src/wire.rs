@@ -165,11 +165,30 @@ pub fn describe_map_run(d: &MapRunDescription) -> Value {
         "toleratedFailureCount".into(),
         json!(r.tolerated_failure_count.unwrap_or(0)),
     );
-    o.insert("itemCounts".into(), json!(d.item_counts));
-    o.insert("executionCounts".into(), json!(d.execution_counts));
+    o.insert("itemCounts".into(), map_run_counts(&d.item_counts));
+    o.insert(
+        "executionCounts".into(),
+        map_run_counts(&d.execution_counts),
+    );
     o.insert("redriveCount".into(), json!(r.redrive_count));
     put(&mut o, "redriveDate", r.redrive_date.map(timestamp));
     Value::Object(o)
+}
+
+/// `MapRunItemCounts` / `MapRunExecutionCounts`.
+fn map_run_counts(c: &engine::MapRunCounts) -> Value {
+    json!({
+        "pending": c.pending,
+        "running": c.running,
+        "succeeded": c.succeeded,
+        "failed": c.failed,
+        "timedOut": c.timed_out,
+        "aborted": c.aborted,
+        "total": c.total,
+        "resultsWritten": c.results_written,
+        "failuresNotRedrivable": c.failures_not_redrivable,
+        "pendingRedrive": c.pending_redrive,
+    })
 }
 
 pub fn map_run_list_item(r: &MapRunRecord) -> Value {

@@ -40,15 +40,15 @@ pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use executions::{ExecutionPage, HistoryPage, HistoryQuery, StartedExecution};
 pub use machines::{CreateStateMachine, UpdateStateMachine, MAX_TAGS};
-pub use map_runs::{MapRunCounts, MapRunDescription, MapRunUpdate};
+pub use map_runs::{MapRunDescription, MapRunUpdate};
 pub use metrics::Health;
 pub use redrive::RedriveEligibility;
 pub use redrive_from::{RedriveChanges, RedriveOnto};
 pub use redrive_plan::{Reruns, MAX_PLACES};
 pub use store::RedriveBatchRecord;
 pub use store::{
-    ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, MapRunRecord, MapRunStatus,
-    Route, StateMachineRecord, StateMachineType, UnknownWord, VersionRecord,
+    ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, MapRunCounts, MapRunRecord,
+    MapRunStatus, Route, StateMachineRecord, StateMachineType, UnknownWord, VersionRecord,
 };
 pub use test_state::{FieldValidation, TestMock, TestStateConfiguration, TestStateRequest};
 pub use versions::CreateAlias;

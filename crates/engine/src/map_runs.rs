@@ -25,11 +25,11 @@ use std::sync::{Arc, Mutex as SyncMutex};
 
 use asl::history::ErrorCause;
 use asl::interpreter::{Dispatch, MapRunSpec, S3Call, Signal, TaskOutcome};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use store::{
-    Cursor, ExecutionFilter, ExecutionRecord, ExecutionStatus, MapRunChild, MapRunRecord,
-    MapRunStatus, Write,
+    Cursor, ExecutionFilter, ExecutionRecord, ExecutionStatus, MapRunChild, MapRunCounts,
+    MapRunRecord, MapRunStatus, Write,
 };
 use tokio::sync::Mutex;
 
@@ -110,22 +110,6 @@ impl From<ExecutionStatus> for Child {
             ExecutionStatus::PendingRedrive => Child::PendingRedrive,
         }
     }
-}
-
-/// `MapRunItemCounts` / `MapRunExecutionCounts`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MapRunCounts {
-    pub pending: u64,
-    pub running: u64,
-    pub succeeded: u64,
-    pub failed: u64,
-    pub timed_out: u64,
-    pub aborted: u64,
-    pub total: u64,
-    pub results_written: u64,
-    pub failures_not_redrivable: u64,
-    pub pending_redrive: u64,
 }
 
 /// What `DescribeMapRun` answers.
@@ -228,8 +212,8 @@ impl LiveRun {
     /// Writes the counters into the record, for when the Map Run is no longer live.
     fn keep_counts(&mut self) {
         let (items, executions) = self.counts();
-        self.record.item_counts = serde_json::to_value(items).ok();
-        self.record.execution_counts = serde_json::to_value(executions).ok();
+        self.record.item_counts = Some(items);
+        self.record.execution_counts = Some(executions);
     }
 
     /// True when the failures exceed what the Map Run tolerates.
@@ -926,14 +910,9 @@ impl Engine {
             .get_map_run(map_run_arn)
             .await?
             .ok_or_else(|| map_run_not_found(map_run_arn))?;
-        let counts = |v: &Option<Value>| {
-            v.clone()
-                .and_then(|v| serde_json::from_value(v).ok())
-                .unwrap_or_default()
-        };
         Ok(MapRunDescription {
-            item_counts: counts(&record.item_counts),
-            execution_counts: counts(&record.execution_counts),
+            item_counts: record.item_counts.clone().unwrap_or_default(),
+            execution_counts: record.execution_counts.clone().unwrap_or_default(),
             record,
         })
     }

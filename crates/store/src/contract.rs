@@ -334,6 +334,18 @@ async fn map_run_items(store: &impl Store) {
         None
     );
     assert_eq!(store.list_map_runs("parent").await.unwrap().len(), 1);
+    let counts = MapRunCounts {
+        succeeded: 2,
+        failed: 1,
+        total: 3,
+        ..MapRunCounts::default()
+    };
+    let mut ended = map_run("mr");
+    ended.status = MapRunStatus::Failed;
+    ended.item_counts = Some(counts.clone());
+    ended.execution_counts = Some(counts);
+    store.update_map_run(ended.clone()).await.unwrap();
+    assert_eq!(store.get_map_run("mr").await.unwrap(), Some(ended));
 }
 
 fn state_machine(arn: &str) -> StateMachineRecord {

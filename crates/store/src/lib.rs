@@ -183,6 +183,23 @@ pub struct MapRunChild {
     pub item_count: Option<u64>,
 }
 
+/// A Map Run's item or execution counts (`DescribeMapRun`'s `itemCounts`, `executionCounts`).
+/// Stored with camelCase names, which is how records written before this type existed hold them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MapRunCounts {
+    pub pending: u64,
+    pub running: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub timed_out: u64,
+    pub aborted: u64,
+    pub total: u64,
+    pub results_written: u64,
+    pub failures_not_redrivable: u64,
+    pub pending_redrive: u64,
+}
+
 /// A Distributed Map's Map Run. Its items are stored once, apart from the record (see
 /// [`Store::create_map_run`]); its counters are rewritten when it changes status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,12 +227,11 @@ pub struct MapRunRecord {
     pub cause: Option<String>,
     pub redrive_count: u32,
     pub redrive_date: Option<i64>,
-    /// `itemCounts` and `executionCounts` (the engine's JSON) as they were when the Map Run
-    /// last changed status.
+    /// The item and execution counts as they were when the Map Run last changed status.
     #[serde(default)]
-    pub item_counts: Option<serde_json::Value>,
+    pub item_counts: Option<MapRunCounts>,
     #[serde(default)]
-    pub execution_counts: Option<serde_json::Value>,
+    pub execution_counts: Option<MapRunCounts>,
     /// The `MapRunSpec` the parent dispatched (JSON), so a restarted engine can finish it.
     pub spec: String,
 }
