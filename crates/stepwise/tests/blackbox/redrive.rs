@@ -280,11 +280,10 @@ pub(crate) fn redriven_history_problems(events: &[HistoryEvent]) -> Vec<String> 
             || t == "ExecutionStarted"
         {
             Some(0)
-        } else if t == "ExecutionRedriven" {
-            None
-        } else if i > 0
-            && SKIPPED_BY_NEXT.contains(&types[i - 1].as_str())
-            && e.previous_event_id() == e.id() - 2
+        } else if t == "ExecutionRedriven"
+            || (i > 0
+                && SKIPPED_BY_NEXT.contains(&types[i - 1].as_str())
+                && e.previous_event_id() == e.id() - 2)
         {
             None
         } else {
