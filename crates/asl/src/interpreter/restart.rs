@@ -195,3 +195,59 @@ pub fn replace_input(runtime: &mut Runtime, input: Value, now: i64) -> Result<()
     *current = Current::new(std::mem::take(&mut current.state), input, now);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interpreter::{Container, Lane};
+    use serde_json::json;
+
+    /// A state that entered at `entered` after leaving states entered at `left`, holding
+    /// `lanes` (each in the state given, or not started).
+    fn at(state: &str, left: &[u64], entered: u64, lanes: Vec<Option<Current>>) -> Current {
+        let mut c = Current::new(state.into(), json!({}), 0);
+        (c.left, c.entered_event_id) = (left.to_vec(), Some(entered));
+        if !lanes.is_empty() {
+            let lanes = lanes
+                .into_iter()
+                .map(|current| Lane {
+                    status: LaneStatus::Failed,
+                    input: json!({}),
+                    current,
+                    output: None,
+                    variables: Default::default(),
+                })
+                .collect();
+            c.container = Some(Box::new(Container {
+                lanes,
+                started: true,
+                max_concurrency: 0,
+                detached: 0,
+            }));
+        }
+        c
+    }
+
+    #[test]
+    fn lane_trail_names_the_states_the_lane_was_in() {
+        let inner = at("X", &[11], 12, vec![]);
+        let lane0 = at("B", &[5, 7], 9, vec![Some(inner)]);
+        let runtime = Runtime {
+            current: Some(at("Fan", &[], 3, vec![Some(lane0), None])),
+            ..Runtime::new()
+        };
+        let cases: [(&str, &[u64]); 8] = [
+            ("Fan/0/A", &[5, 7, 9]),
+            ("Fan/0/B/0/W", &[11, 12]),
+            ("Fan/1/A", &[]),
+            ("Fan/2/A", &[]),
+            ("Fan/0/C/0/W", &[]),
+            ("Other/0/A", &[]),
+            ("Fan", &[]),
+            ("Fan/x/A", &[]),
+        ];
+        for (path, want) in cases {
+            assert_eq!(lane_trail(&runtime, path), want, "{path}");
+        }
+    }
+}
