@@ -14,7 +14,6 @@ use serde_json::Value;
 use store::{ExecutionRecord, LaneRow, RedriveChange};
 
 use crate::arn::{self, Qualifier};
-
 use crate::checkpoint::Lanes;
 use crate::executions::parse_execution_input;
 use crate::redrive::Caller;
