@@ -14,6 +14,7 @@ use crate::error::{names, ErrorCause};
 use crate::history::{EventDetails, HistoryEvent};
 use crate::io;
 use crate::jsonata::{self, Env, States};
+use crate::task::{Pattern, Resource};
 use crate::template::Scope;
 use crate::{timestamp, Entropy};
 
@@ -387,7 +388,15 @@ impl<'a> Run<'a> {
         if let StateKind::Task(t) = &state.kind {
             let task = self.cur().and_then(|c| c.task.as_ref());
             context["State"]["RetryCount"] = json!(task.map_or(0, |r| r.retry_count));
-            if t.resource.is_callback() {
+            let sync = matches!(
+                t.resource,
+                Resource::Service {
+                    pattern: Pattern::Sync | Pattern::Sync2,
+                    ..
+                }
+            );
+            // A `.sync` task has a token too (AWS: `SendTaskSuccess` with it ends the task).
+            if t.resource.is_callback() || sync {
                 // The token of the attempt about to be scheduled: its event is the next one.
                 let token = task_token(&i.execution_arn, self.rt.last_event_id + 1);
                 context["Task"] = json!({ "Token": token });

@@ -374,3 +374,26 @@ fn interpreter_fixtures() {
     }
     assert!(failed.is_empty(), "fixtures that differ: {failed:#?}");
 }
+
+/// `TaskSubmitted` keeps the job's answer in the task's dispatch, through the checkpoint's
+/// serde form: a re-dispatch after a restart follows that job instead of starting another.
+#[test]
+fn a_submission_is_kept_with_its_task() {
+    let definition = r#"{"StartAt": "Job", "States": {"Job": {"Type": "Task",
+        "Resource": "arn:aws:states:::athena:startQueryExecution.sync", "End": true}}}"#;
+    let mut h = Harness::new(definition, "{}");
+    h.command("start");
+    let dispatch = |h: &Harness| {
+        let pending = h.rt.pending_tasks();
+        pending
+            .first()
+            .and_then(|t| t.dispatch.clone())
+            .expect("a dispatched task")
+    };
+    assert_eq!(dispatch(&h).submitted, None);
+    h.command(r#"submitted Job {"QueryExecutionId": "q-1"}"#);
+    assert_eq!(
+        dispatch(&h).submitted,
+        Some(serde_json::json!({"QueryExecutionId": "q-1"}))
+    );
+}

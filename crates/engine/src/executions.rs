@@ -64,6 +64,8 @@ pub(crate) struct NewExecution {
 
 /// How long `StartSyncExecution` waits for an Express execution (AWS: 5 minutes).
 const SYNC_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+/// See [`Engine::wait_for_end`].
+const END_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// An execution input as JSON; AWS's `InvalidExecutionInput` with Jackson's message (AWS's
 /// parser) when it is not.
@@ -294,6 +296,24 @@ impl Engine {
         match self.inner.runner.running_record(exec_arn).await {
             Some(r) => Ok(r),
             None => Err(execution_not_found(exec_arn)),
+        }
+    }
+
+    /// Waits until the execution is no longer `RUNNING` and returns its record. (An
+    /// execution that is stored as running but not live here, which happens only while a
+    /// redriven one re-opens, is looked at again every [`END_POLL`].)
+    pub async fn wait_for_end(&self, exec_arn: &str) -> Result<ExecutionRecord> {
+        loop {
+            if let Some(end) = self.inner.runner.end_of(exec_arn).await {
+                if let Ok(record) = end.await {
+                    return Ok(record);
+                }
+            }
+            let record = self.describe_execution(exec_arn).await?;
+            if record.status != ExecutionStatus::Running {
+                return Ok(record);
+            }
+            tokio::time::sleep(END_POLL).await;
         }
     }
 

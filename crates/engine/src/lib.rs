@@ -19,6 +19,7 @@ mod machines;
 mod map_runs;
 mod metrics;
 mod mock_schema;
+mod ready;
 mod redrive;
 mod redrive_from;
 mod redrive_plan;
@@ -36,7 +37,7 @@ pub use activities::ActivityTask;
 pub use bulk_redrive::{
     BatchEntry, BatchOutcome, BatchReport, PlannedRedrive, RedriveSelection, MAX_SELECTED,
 };
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use executions::{ExecutionPage, HistoryPage, HistoryQuery, StartedExecution};
 pub use machines::{CreateStateMachine, UpdateStateMachine, MAX_TAGS};
@@ -54,6 +55,10 @@ pub use test_state::{FieldValidation, TestMock, TestStateConfiguration, TestStat
 pub use versions::CreateAlias;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How many side effects (tasks to perform, parents to tell) may wait for the outbox loop;
+/// beyond it, committing executions wait. The loop hands each one to a task of its own.
+const OUTBOX_CAPACITY: usize = 4096;
 
 /// Entry points for the fuzz targets in `fuzz/` (which build with `--cfg fuzzing`).
 #[cfg(fuzzing)]
@@ -152,7 +157,7 @@ impl Engine {
         store: Arc<dyn store::Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine> {
-        let (outbox, outbox_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (outbox, outbox_rx) = tokio::sync::mpsc::channel(OUTBOX_CAPACITY);
         let limits = asl::interpreter::Limits {
             states_per_call: config.states_per_call,
             wait_time_scale: config.wait_time_scale,
@@ -174,10 +179,21 @@ impl Engine {
             redrive_batches: Default::default(),
         });
         let engine = Engine { inner };
-        tokio::spawn(engine.clone().run_outbox(outbox_rx));
+        engine
+            .inner
+            .runner
+            .spawn_loop(engine.clone().run_outbox(outbox_rx));
         engine.inner.runner.recover().await?;
         engine.resume_bulk_redrives().await?;
         Ok(engine)
+    }
+
+    /// Stops the engine: its workers finish the transition they are in, its timers and
+    /// outbox stop, and it waits for them. What is stored stays as it is; the next start on
+    /// the same store resumes every running execution. Call it after the API stopped taking
+    /// requests.
+    pub async fn shutdown(&self) {
+        self.inner.runner.shutdown().await;
     }
 
     pub fn config(&self) -> &Config {

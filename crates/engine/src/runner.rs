@@ -11,7 +11,6 @@
 //!   is committed; after a restart, the pending ones are emitted again (at-least-once).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 
 use asl::definition::Definition;
@@ -19,10 +18,12 @@ use asl::history::HistoryEvent;
 use asl::interpreter::{self, Advance, Dispatch, Limits, Signal, Status, TaskPhase};
 use serde::{Deserialize, Serialize};
 use store::{ExecutionRecord, ExecutionStatus, Store, StoredEvent, Write};
-use tokio::sync::{mpsc, oneshot, Mutex, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Mutex, Notify};
+use tokio::task::JoinHandle;
 
 pub(crate) use crate::checkpoint::Checkpoint;
 use crate::checkpoint::Lanes;
+use crate::ready::ReadyQueue;
 use crate::{Clock, Result};
 
 /// A parent execution waiting for this one (`states:startExecution.sync`).
@@ -94,20 +95,22 @@ struct Inner {
     clock: Arc<dyn Clock>,
     limits: Limits,
     live: SyncMutex<HashMap<String, LiveRef>>,
-    ready: mpsc::UnboundedSender<String>,
+    ready: ReadyQueue,
     timers: SyncMutex<BTreeSet<(i64, String)>>,
     timer_changed: Notify,
-    outbox: mpsc::UnboundedSender<Outbox>,
+    outbox: mpsc::Sender<Outbox>,
     definitions: crate::machines::DefinitionCache,
     /// Signals waiting for their execution, by execution ARN (see [`Runner::signal`]).
     inbox: SyncMutex<HashMap<String, Vec<(Signal, SignalReply)>>>,
-    /// How many executions wait in the ready queue (the channel does not tell).
-    queued: AtomicUsize,
     /// Task attempts in flight, for the task time metrics.
     task_times: crate::metrics::TaskTimes,
     /// The runtime the runner was created on, where every state is evaluated (see
     /// [`Runner::on_engine`]).
     rt: tokio::runtime::Handle,
+    /// Set once by [`Runner::shutdown`]; the loops stop when they see it.
+    closing: watch::Sender<bool>,
+    /// The loops (workers, timers, the engine's outbox), awaited by [`Runner::shutdown`].
+    loops: SyncMutex<Vec<JoinHandle<()>>>,
 }
 
 /// Where a signal's caller waits for what the signal did.
@@ -143,45 +146,70 @@ impl Runner {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         limits: Limits,
-        outbox: mpsc::UnboundedSender<Outbox>,
+        outbox: mpsc::Sender<Outbox>,
     ) -> Runner {
-        let (tx, rx) = mpsc::unbounded_channel();
         let runner = Runner {
             inner: Arc::new(Inner {
                 store,
                 clock,
                 limits,
                 live: SyncMutex::new(HashMap::new()),
-                ready: tx,
+                ready: ReadyQueue::default(),
                 timers: SyncMutex::new(BTreeSet::new()),
                 timer_changed: Notify::new(),
                 outbox,
                 definitions: Default::default(),
                 inbox: Default::default(),
-                queued: AtomicUsize::new(0),
                 task_times: Default::default(),
                 rt: tokio::runtime::Handle::current(),
+                closing: watch::channel(false).0,
+                loops: Default::default(),
             }),
         };
-        let rx = Arc::new(Mutex::new(rx));
         for _ in 0..WORKERS {
-            let (r, rx) = (runner.clone(), rx.clone());
-            tokio::spawn(async move {
+            let r = runner.clone();
+            let mut closing = runner.inner.closing.subscribe();
+            let worker = tokio::spawn(async move {
                 loop {
-                    let next = rx.lock().await.recv().await;
-                    match next {
-                        Some(arn) => {
-                            r.inner.queued.fetch_sub(1, Ordering::Relaxed);
-                            r.wake(&arn).await
-                        }
-                        None => break,
+                    // A wake-up that began runs to its end (its commit) before the worker stops.
+                    tokio::select! {
+                        biased;
+                        _ = closed(&mut closing) => break,
+                        arn = r.inner.ready.pop() => r.wake(&arn).await,
                     }
                 }
             });
+            crate::lock::lock(&runner.inner.loops).push(worker);
         }
         let r = runner.clone();
-        tokio::spawn(async move { r.timer_loop().await });
+        runner.spawn_loop(async move { r.timer_loop().await });
         runner
+    }
+
+    /// Runs `work` until it ends or [`Runner::shutdown`], which drops it wherever it waits:
+    /// for loops whose every wait point may be abandoned.
+    pub fn spawn_loop(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut closing = self.inner.closing.subscribe();
+        let handle = tokio::spawn(async move {
+            tokio::select! {
+                _ = closed(&mut closing) => {}
+                _ = work => {}
+            }
+        });
+        crate::lock::lock(&self.inner.loops).push(handle);
+    }
+
+    /// Stops the workers (each after the wake-up it is in), the timer service and every
+    /// [`Runner::spawn_loop`], and waits for them. Executions stay as they are stored; the
+    /// next start resumes them, and emits again the tasks in flight (at-least-once).
+    pub async fn shutdown(&self) {
+        self.inner.closing.send_replace(true);
+        let loops = std::mem::take(&mut *crate::lock::lock(&self.inner.loops));
+        for handle in loops {
+            if let Err(e) = handle.await {
+                tracing::error!(error = %e, "an engine loop ended abnormally");
+            }
+        }
     }
 
     /// Resumes every execution the store has as running (after a restart or crash), and
@@ -231,7 +259,8 @@ impl Runner {
                     self.emit(Outbox::Dispatch {
                         execution_arn: arn.clone(),
                         dispatch,
-                    });
+                    })
+                    .await;
                 }
             }
             let mut live = Live::new(def, checkpoint, record, true);
@@ -381,7 +410,7 @@ impl Runner {
                 runner.redrive(&mut guard, true).await
             };
             match opened.await {
-                Ok(advance) => runner.after_commit(&arn, &mut guard, &advance),
+                Ok(advance) => runner.after_commit(&arn, &mut guard, &advance).await,
                 Err(e) => {
                     // The committed record stays RUNNING: the next start re-opens it.
                     tracing::error!(%arn, error = %e, "redriven execution not re-opened");
@@ -469,7 +498,7 @@ impl Runner {
         self.stage(live, &advance);
         match self.persist(live, &advance).await {
             Ok(()) => {
-                self.after_commit(arn, live, &advance);
+                self.after_commit(arn, live, &advance).await;
                 for reply in applied {
                     let _ = reply.send(Ok(Signalled::Applied(Box::new(live.record.clone()))));
                 }
@@ -504,6 +533,16 @@ impl Runner {
         children
     }
 
+    /// Whether a running execution here still waits for task `task_id`.
+    pub async fn awaits_task(&self, arn: &str, task_id: u64) -> bool {
+        let Some(live) = self.get(arn) else {
+            return false;
+        };
+        let live = live.lock().await;
+        let pending = live.checkpoint.runtime.pending_tasks();
+        pending.iter().any(|t| t.id == task_id)
+    }
+
     /// The MockConfigFile test case a running execution uses, if any.
     pub async fn test_case(&self, arn: &str) -> Option<String> {
         let live = self.get(arn)?;
@@ -516,6 +555,19 @@ impl Runner {
         let live = self.get(arn)?;
         let live = live.lock().await;
         Some(live.record.clone())
+    }
+
+    /// A receiver told the final record when `arn` ends, or `None` when it is not running
+    /// here (or has ended already).
+    pub async fn end_of(&self, arn: &str) -> Option<oneshot::Receiver<ExecutionRecord>> {
+        let live = self.get(arn)?;
+        let mut live = live.lock().await;
+        if live.record.status != ExecutionStatus::Running {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        live.waiters.push(tx);
+        Some(rx)
     }
 
     /// Advances an execution whose time has come or that yielded.
@@ -545,7 +597,7 @@ impl Runner {
             self.schedule(self.inner.clock.now_millis() + RETRY_MILLIS, arn.to_owned());
             return;
         }
-        self.after_commit(arn, &mut live, &advance);
+        self.after_commit(arn, &mut live, &advance).await;
     }
 
     /// Undoes a step whose commit failed: memory is read back from the store (rather than
@@ -652,14 +704,15 @@ impl Runner {
     }
 
     /// What follows a committed transition: side effects, scheduling, or the end.
-    fn after_commit(&self, arn: &str, live: &mut Live, advance: &Advance) {
+    async fn after_commit(&self, arn: &str, live: &mut Live, advance: &Advance) {
         self.observe(&live.record, &advance.events);
         for dispatch in &advance.dispatches {
             let dispatch = dispatch.clone();
             self.emit(Outbox::Dispatch {
                 execution_arn: arn.to_owned(),
                 dispatch,
-            });
+            })
+            .await;
         }
         if live.checkpoint.runtime.status == Status::Running {
             if advance.yielded {
@@ -680,7 +733,8 @@ impl Runner {
             self.emit(Outbox::Cancel {
                 execution_arn: arn.to_owned(),
                 dispatch,
-            });
+            })
+            .await;
         }
         for w in live.waiters.drain(..) {
             let _ = w.send(live.record.clone());
@@ -689,13 +743,16 @@ impl Runner {
             self.emit(Outbox::Finished {
                 record: Box::new(live.record.clone()),
                 parent,
-            });
+            })
+            .await;
         }
         self.forget(arn);
     }
 
-    fn emit(&self, item: Outbox) {
-        let _ = self.inner.outbox.send(item);
+    /// Queues a side effect; waits while the outbox is full. After shutdown the item is
+    /// dropped: the next start emits again what is pending.
+    async fn emit(&self, item: Outbox) {
+        let _ = self.inner.outbox.send(item).await;
     }
 
     fn get(&self, arn: &str) -> Option<LiveRef> {
@@ -710,7 +767,7 @@ impl Runner {
         let live = Arc::new(Mutex::new(live));
         let mut guard = live.lock().await;
         crate::lock::lock(&self.inner.live).insert(arn.clone(), live.clone());
-        self.after_commit(&arn, &mut guard, advance);
+        self.after_commit(&arn, &mut guard, advance).await;
         guard.record.clone()
     }
 
@@ -723,9 +780,7 @@ impl Runner {
     }
 
     fn ready(&self, arn: String) {
-        if self.inner.ready.send(arn).is_ok() {
-            self.inner.queued.fetch_add(1, Ordering::Relaxed);
-        }
+        self.inner.ready.push(arn);
     }
 
     /// Running executions with a timer set. The timer set keeps the entries of executions that
@@ -751,7 +806,7 @@ impl Runner {
         crate::metrics::Health {
             open_executions: self.open_count(),
             parked_executions: self.parked_count(),
-            ready_queue: self.inner.queued.load(Ordering::Relaxed),
+            ready_queue: self.inner.ready.len(),
         }
     }
 
@@ -778,16 +833,18 @@ impl Runner {
                     .record((now - at) as f64 / 1000.0);
                 self.ready(arn);
             }
-            let sleep = match next {
-                Some(at) => std::time::Duration::from_millis((at - now).clamp(1, 60_000) as u64),
-                None => std::time::Duration::from_secs(60),
-            };
+            let at = next.unwrap_or(now.saturating_add(60_000));
             tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
+                _ = self.inner.clock.sleep_until(at) => {}
                 _ = self.inner.timer_changed.notified() => {}
             }
         }
     }
+}
+
+/// Resolves once [`Runner::shutdown`] began (or the runner is gone).
+async fn closed(closing: &mut watch::Receiver<bool>) {
+    let _ = closing.wait_for(|closing| *closing).await;
 }
 
 pub(crate) fn stored(events: &[HistoryEvent]) -> Vec<StoredEvent> {

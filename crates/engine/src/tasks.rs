@@ -12,7 +12,7 @@ use asl::task::{Pattern, Resource};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::runner::{Outbox, ParentLink};
+use crate::runner::{Outbox, ParentLink, Signalled};
 use crate::{integrations, Engine, ExecutionRecord};
 
 /// What an integration answered.
@@ -40,8 +40,9 @@ pub fn failed(error: &str, cause: impl Into<String>) -> TaskReply {
 }
 
 impl Engine {
-    /// Consumes the runner's outbox for as long as the runtime runs (this task holds the engine).
-    pub(crate) async fn run_outbox(self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Outbox>) {
+    /// Consumes the runner's outbox until [`Engine::shutdown`] (this task holds the engine).
+    /// Each item runs on a task of its own, so the loop drains the bounded channel at once.
+    pub(crate) async fn run_outbox(self, mut rx: tokio::sync::mpsc::Receiver<Outbox>) {
         while let Some(item) = rx.recv().await {
             let engine = self.clone();
             tokio::spawn(async move {
@@ -70,15 +71,33 @@ impl Engine {
         // The task was performed; its outcome is not recorded yet.
         fail::fail_point!("task-before-outcome", |_| std::process::abort());
         let (signal, submitted) = match reply {
-            TaskReply::Done(outcome) => (Signal::TaskFinished { task_id, outcome }, false),
-            TaskReply::Submitted(output) => (Signal::TaskSubmitted { task_id, output }, true),
+            TaskReply::Done(outcome) => (Signal::TaskFinished { task_id, outcome }, None),
+            TaskReply::Submitted(output) => (
+                Signal::TaskSubmitted {
+                    task_id,
+                    output: output.clone(),
+                },
+                Some(output),
+            ),
             TaskReply::Pending => return,
         };
-        if let Err(e) = self.inner.runner.signal(execution_arn, signal).await {
-            tracing::warn!(%execution_arn, error = %e, "task outcome not recorded");
-        }
-        if submitted {
-            self.submission_recorded(execution_arn, task_id);
+        let recorded = match self.inner.runner.signal(execution_arn, signal).await {
+            Ok(signalled) => matches!(signalled, Signalled::Applied(_)),
+            Err(e) => {
+                tracing::warn!(%execution_arn, error = %e, "task outcome not recorded");
+                false
+            }
+        };
+        let Some(output) = submitted else { return };
+        self.submission_recorded(execution_arn, task_id);
+        // A `.sync` job: followed here to its end.
+        let followed =
+            integrations::jobs::after_submission(self, execution_arn, &d, &output, recorded);
+        if let Some(outcome) = followed.await {
+            let signal = Signal::TaskFinished { task_id, outcome };
+            if let Err(e) = self.inner.runner.signal(execution_arn, signal).await {
+                tracing::warn!(%execution_arn, error = %e, "task outcome not recorded");
+            }
         }
     }
 
@@ -109,6 +128,9 @@ impl Engine {
 
     async fn invoke(&self, execution_arn: &str, d: &Dispatch) -> TaskReply {
         if let Some(reply) = integrations::mock::answer(self, execution_arn, d).await {
+            return reply;
+        }
+        if let Some(reply) = integrations::jobs::resume(self, execution_arn, d).await {
             return reply;
         }
         match &d.resource {
@@ -256,7 +278,7 @@ impl Engine {
             return;
         };
         if service != "states" {
-            return;
+            return integrations::jobs::stop(self, execution_arn, d).await;
         }
         for child in self
             .inner

@@ -195,6 +195,7 @@ impl Engine {
             input: call.input,
             timeout_seconds: call.timeout_seconds,
             heartbeat_seconds: call.heartbeat_seconds,
+            submitted: None,
         };
         let reply = match &call.resource {
             Resource::Activity { .. } | Resource::MapRun(_) => {

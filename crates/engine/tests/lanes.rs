@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::{create_machine, engine, history, runtime};
-use engine::Engine;
+use engine::{Engine, ManualClock};
 use serde_json::{json, Value};
-use store::{ExecutionRecord, LaneRow, Sqlite, Store, Write};
+use store::{LaneRow, Sqlite, Store, Write};
 
 /// A one-branch Parallel around a Map over `$.items` whose iterations wait their item's
 /// `wait` seconds, then run a Parallel of two branches: small containers (kept inline) above
@@ -68,21 +68,21 @@ async fn start(engine: &Engine) -> String {
     panic!("the even iterations of {arn} did not end");
 }
 
-async fn ended(engine: &Engine, arn: &str) -> ExecutionRecord {
-    for _ in 0..1000 {
-        let record = engine.describe_execution(arn).await.expect("describe");
-        if record.status != engine::ExecutionStatus::Running {
-            return record;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{arn} is still running");
-}
-
-/// Checks the end of the execution and that its history is whole: ids 1..=n, every
+/// Runs the clock a second ahead every 10 ms of real time until the execution ends, so that
+/// the odd iterations' Waits and the engine's retry after a refused commit fall due. Then
+/// checks the end of the execution and that its history is whole: ids 1..=n, every
 /// iteration and branch started and succeeded once.
-async fn assert_succeeded(engine: &Engine, arn: &str) {
-    let record = ended(engine, arn).await;
+async fn assert_succeeded(engine: &Engine, clock: &ManualClock, arn: &str) {
+    let ticking = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            clock.advance(Duration::from_secs(1));
+        }
+    };
+    let record = tokio::select! {
+        record = engine.wait_for_end(arn) => record.expect("describe"),
+        () = ticking => unreachable!("the clock ticks for ever"),
+    };
     assert_eq!(
         record.status,
         engine::ExecutionStatus::Succeeded,
@@ -131,12 +131,12 @@ async fn move_on(store: &Sqlite, arn: &str, lanes: Vec<LaneRow>, inline: Option<
 fn a_refused_commit_is_read_back_from_the_store() {
     let dir = tempfile::tempdir().expect("a temp dir");
     runtime().block_on(async {
-        let engine = engine(dir.path()).await;
+        let (engine, clock) = engine(dir.path()).await;
         let arn = start(&engine).await;
-        // Every iteration waits; meanwhile another writer moves the row on.
+        // Every odd iteration waits; meanwhile another writer moves the row on.
         let other = Sqlite::open(dir.path()).expect("a second handle");
         move_on(&other, &arn, Vec::new(), None).await;
-        assert_succeeded(&engine, &arn).await;
+        assert_succeeded(&engine, &clock, &arn).await;
     });
 }
 
@@ -144,7 +144,7 @@ fn a_refused_commit_is_read_back_from_the_store() {
 fn a_map_resumes_after_a_restart_from_its_lane_rows() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let arn = runtime().block_on(async {
-        let engine = engine(dir.path()).await;
+        let (engine, _clock) = engine(dir.path()).await;
         start(&engine).await
     });
     let store = Sqlite::open(dir.path()).expect("reopen");
@@ -158,8 +158,8 @@ fn a_map_resumes_after_a_restart_from_its_lane_rows() {
     );
     drop(store);
     runtime().block_on(async {
-        let engine = engine(dir.path()).await;
-        assert_succeeded(&engine, &arn).await;
+        let (engine, clock) = engine(dir.path()).await;
+        assert_succeeded(&engine, &clock, &arn).await;
     });
 }
 
@@ -170,7 +170,7 @@ fn a_map_resumes_after_a_restart_from_its_lane_rows() {
 fn a_checkpoint_with_inline_lanes_is_resumed_and_stored_whole() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let arn = runtime().block_on(async {
-        let engine = engine(dir.path()).await;
+        let (engine, _clock) = engine(dir.path()).await;
         start(&engine).await
     });
     runtime().block_on(async {
@@ -196,8 +196,8 @@ fn a_checkpoint_with_inline_lanes_is_resumed_and_stored_whole() {
         move_on(&store, &arn, garbage, Some(checkpoint.to_string())).await;
     });
     runtime().block_on(async {
-        let engine = engine(dir.path()).await;
-        assert_succeeded(&engine, &arn).await;
+        let (engine, clock) = engine(dir.path()).await;
+        assert_succeeded(&engine, &clock, &arn).await;
     });
 }
 

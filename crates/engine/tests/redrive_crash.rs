@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{create_machine, engine, history, runtime};
 use engine::{Engine, ExecutionStatus};
 
@@ -22,17 +20,17 @@ const DEFINITION: &str = r#"{
   }
 }"#;
 
-async fn status_of(engine: &Engine, arn: &str, wanted: ExecutionStatus) -> store::ExecutionRecord {
-    for _ in 0..500 {
-        let record = engine.describe_execution(arn).await.expect("describe");
-        if record.status == wanted {
-            return record;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+/// Waits for the execution to end, and checks how.
+async fn ended(engine: &Engine, arn: &str, wanted: ExecutionStatus) -> store::ExecutionRecord {
+    let record = engine.wait_for_end(arn).await.expect("describe");
+    if record.status != wanted {
+        let types = event_types(engine, arn).await;
+        panic!(
+            "{arn} ended {} instead of {wanted}: {types:?}",
+            record.status
+        );
     }
-    let last = engine.describe_execution(arn).await.expect("describe");
-    let types = event_types(engine, arn).await;
-    panic!("{arn} never reached {wanted}: {} {types:?}", last.status);
+    record
 }
 
 async fn event_types(engine: &Engine, arn: &str) -> Vec<String> {
@@ -44,13 +42,13 @@ async fn event_types(engine: &Engine, arn: &str) -> Vec<String> {
 fn a_redrive_committed_before_a_crash_is_applied_on_restart() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let arn = runtime().block_on(async {
-        let engine = engine(dir.path()).await;
+        let (engine, _clock) = engine(dir.path()).await;
         let machine = create_machine(&engine, "redrive-crash", DEFINITION.into()).await;
         let started = engine
             .start_execution(&machine, None, None, None)
             .await
             .expect("start");
-        status_of(&engine, &started.arn, ExecutionStatus::Failed).await;
+        ended(&engine, &started.arn, ExecutionStatus::Failed).await;
         engine
             .redrive_execution(&started.arn, None)
             .await
@@ -77,8 +75,8 @@ fn a_redrive_committed_before_a_crash_is_applied_on_restart() {
         assert!(last.body.contains("ExecutionRedriven"), "{}", last.body);
     });
     runtime().block_on(async {
-        let engine = engine(dir.path()).await;
-        let record = status_of(&engine, &arn, ExecutionStatus::Succeeded).await;
+        let (engine, _clock) = engine(dir.path()).await;
+        let record = ended(&engine, &arn, ExecutionStatus::Succeeded).await;
         assert_eq!(record.redrive_count, 1);
         let types = event_types(&engine, &arn).await;
         let redriven = types.iter().position(|t| t == "ExecutionRedriven");

@@ -438,9 +438,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
+        let shutdown = stop_requested();
         let local = listener.local_addr()?;
         let console = match args.auth {
             AuthMode::None => console::Mode::Open,
@@ -452,18 +450,38 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             (Some(cert), Some(key)) => {
                 let listener = listener.into_std()?;
                 tracing::info!("stepwise listening on https://{local}");
-                let app = (engine, auth, hosts, pages);
+                let app = (engine.clone(), auth, hosts, pages);
                 api::serve_tls(listener, (cert, key), app, shutdown)
                     .await
                     .with_context(|| format!("cannot serve TLS with {}", cert.display()))?;
             }
             _ => {
                 tracing::info!("stepwise listening on http://{local}");
-                api::serve(listener, engine, auth, hosts, pages, shutdown).await?;
+                api::serve(listener, engine.clone(), auth, hosts, pages, shutdown).await?;
             }
         }
+        // The API takes no more requests; let the engine finish the transitions it is in.
+        engine.shutdown().await;
+        tracing::info!("stepwise stopped");
         Ok(())
     })
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what service managers and container
+/// runtimes send).
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn validate(file: &std::path::Path) -> anyhow::Result<()> {
@@ -520,13 +538,7 @@ fn run(
             .start_execution(&sm.arn, None, Some(input.to_owned()), None)
             .await
             .map_err(|e| anyhow::anyhow!(api::error::ApiError::from(e).message))?;
-        let record = loop {
-            let r = engine.describe_execution(&started.arn).await?;
-            if r.status != engine::ExecutionStatus::Running {
-                break r;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        };
+        let record = engine.wait_for_end(&started.arn).await?;
         let history = engine
             .get_execution_history(engine::HistoryQuery {
                 arn: started.arn.clone(),

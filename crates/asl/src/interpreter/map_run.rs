@@ -130,6 +130,7 @@ impl Run<'_> {
                 input: Value::Null,
                 timeout_seconds: None,
                 heartbeat_seconds: None,
+                submitted: None,
             };
             self.out.dispatches.push(dispatch.clone());
             self.set_task(Some(TaskRun {
@@ -209,9 +210,13 @@ impl Run<'_> {
             let state_type = "Map".into();
             self.push(prev, EventDetails::ContainerStarted { state_type, length });
         }
+        let jsonata = state.query_language == QueryLanguage::Jsonata;
         let reader = match &d.item_reader {
             Some(r) => {
                 let mut config = r.reader_config.clone();
+                if jsonata {
+                    config = self.render_config(state, config, "ReaderConfig", raw, context)?;
+                }
                 self.resolve_paths(&mut config, &["MaxItems"], &effective, context)?;
                 Some(S3Call {
                     resource: r.resource.clone(),
@@ -242,9 +247,12 @@ impl Run<'_> {
             None => None,
         };
         let mut batcher = d.item_batcher.clone();
+        if jsonata {
+            batcher = self.render_config(state, batcher, "ItemBatcher", raw, context)?;
+        }
         let fields = ["MaxItemsPerBatch", "MaxInputBytesPerBatch"];
         self.resolve_paths(&mut batcher, &fields, &effective, context)?;
-        if let Some(Value::Object(b)) = batcher.as_mut() {
+        if let Some(Value::Object(b)) = batcher.as_mut().filter(|_| !jsonata) {
             if let Some(input) = b.get("BatchInput") {
                 let t = Template::compile(input).map_err(ErrorCause::runtime)?;
                 let rendered =
@@ -293,6 +301,25 @@ impl Run<'_> {
         }
     }
 
+    /// JSONata: `config` (`ItemReader.ReaderConfig`, `ItemBatcher`) with its `{% %}` strings
+    /// evaluated.
+    fn render_config(
+        &mut self,
+        state: &State,
+        config: Option<Value>,
+        field: &str,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<Option<Value>, ErrorCause> {
+        let Some(value) = config else {
+            return Ok(None);
+        };
+        let template = jsonata::Template::compile(&value, field, false)
+            .map_err(|e| ErrorCause::new(e.code, e.message))?;
+        self.render(state, &template, States::new(raw, context))
+            .map(Some)
+    }
+
     /// Replaces each `FieldPath` in `config` by `Field` with the value the path selects.
     fn resolve_paths(
         &self,
@@ -313,12 +340,17 @@ impl Run<'_> {
                 ErrorCause::runtime(format!("Invalid JSONPath in {path_field}: {text}"))
             })?;
             let value = select(&path, input, context, &self.vars).unwrap_or(Value::Null);
-            if value.as_u64().is_none() {
+            // AWS takes a string of digits too (`"2"`, say from a variable).
+            let number = match &value {
+                Value::String(digits) => digits.trim().parse::<u64>().ok(),
+                other => other.as_u64(),
+            };
+            let Some(number) = number else {
                 return Err(ErrorCause::runtime(format!(
                     "The {path_field} field refers to value \"{value}\" which is not a valid integer: {text}"
                 )));
-            }
-            obj.insert((*field).into(), value);
+            };
+            obj.insert((*field).into(), Value::from(number));
         }
         Ok(())
     }

@@ -366,6 +366,10 @@ pub struct Dispatch {
     pub input: Value,
     pub timeout_seconds: Option<u64>,
     pub heartbeat_seconds: Option<u64>,
+    /// What a `.sync` job answered when it was submitted (`TaskSubmitted`): after a restart
+    /// the engine follows that job again rather than starting another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted: Option<Value>,
 }
 
 /// Limits the interpreter enforces.

@@ -188,8 +188,11 @@ impl<'a> Run<'a> {
                 }
             }
             Signal::TaskSubmitted { task_id, output } => {
-                if self.task_run(task_id).is_none() {
+                let Some(run) = self.task_run(task_id) else {
                     return;
+                };
+                if let Some(d) = run.dispatch.as_mut() {
+                    d.submitted = Some(output.clone());
                 }
                 if let Some(task) = self.current_task_ref() {
                     let prev = self.last();

@@ -10,7 +10,7 @@ use crate::jsonata::States;
 use crate::task::{error_matches, Resource, Seconds};
 use crate::template::Scope;
 
-use super::{select, Dispatch, Outcome, Run, TaskOutcome, TaskPhase, TaskRun};
+use super::{select, Dispatch, Outcome, Run, TaskOutcome, TaskPhase, TaskRun, MAX_PAYLOAD_BYTES};
 
 /// A task token: the execution and the attempt's scheduled-event id, URL-safe encoded.
 pub fn task_token(execution_arn: &str, task_id: u64) -> String {
@@ -66,6 +66,12 @@ impl<'a> Run<'a> {
             let ec = match outcome {
                 TaskOutcome::Succeeded(result) => {
                     let output = result.to_string();
+                    if output.len() > MAX_PAYLOAD_BYTES {
+                        let ec = result_too_large(&spec.resource);
+                        let error = ec.clone();
+                        self.push(prev, EventDetails::TaskFailed { task, error });
+                        return self.task_error(state, spec, run, raw, ec);
+                    }
                     self.push(prev, EventDetails::TaskSucceeded { task, output });
                     self.set_task(None);
                     let handling = &spec.handling;
@@ -106,7 +112,12 @@ impl<'a> Run<'a> {
                 let error = if run.timeout_at.is_some_and(|t| t <= self.now) {
                     names::TIMEOUT
                 } else if run.heartbeat_at.is_some_and(|t| t <= self.now) {
-                    names::HEARTBEAT_TIMEOUT
+                    // A service integration's `.waitForTaskToken` that misses its heartbeat
+                    // times out with `States.Timeout` on AWS (three recordings, 2024).
+                    match spec.resource {
+                        Resource::Service { .. } => names::TIMEOUT,
+                        _ => names::HEARTBEAT_TIMEOUT,
+                    }
                 } else {
                     return Ok(Outcome::Blocked);
                 };
@@ -185,6 +196,7 @@ impl<'a> Run<'a> {
             input,
             timeout_seconds: timeout,
             heartbeat_seconds: heartbeat,
+            submitted: None,
         };
         self.out.dispatches.push(dispatch.clone());
         run.dispatch = Some(dispatch);
@@ -223,11 +235,19 @@ impl<'a> Run<'a> {
         ec: ErrorCause,
     ) -> Result<Outcome, ErrorCause> {
         let error = ec.error.clone().unwrap_or_default();
+        // A task's own result that is too large is a task failure: unlike the terminal
+        // `States.DataLimitExceeded` of a state's output, `States.ALL` matches it (AWS records
+        // it caught).
+        let result_limit = error == names::DATA_LIMIT_EXCEEDED
+            && ec.cause == result_too_large(&spec.resource).cause;
+        let matches = |list: &[String]| {
+            error_matches(list, &error) || (result_limit && list.iter().any(|e| e == names::ALL))
+        };
         let retrier = spec
             .handling
             .retry
             .iter()
-            .position(|r| error_matches(&r.error_equals, &error));
+            .position(|r| matches(&r.error_equals));
         if let Some((i, r)) = retrier.map(|i| (i, &spec.handling.retry[i])) {
             let used = run.retries.get(i).copied().unwrap_or(0);
             if used < r.max_attempts {
@@ -257,7 +277,7 @@ impl<'a> Run<'a> {
             .handling
             .catch
             .iter()
-            .find(|c| error_matches(&c.error_equals, &error))
+            .find(|c| matches(&c.error_equals))
         {
             Some(c) => self.caught(state, c, raw, ec),
             None => Ok(Outcome::Fail(ec)),
@@ -292,9 +312,11 @@ impl<'a> Run<'a> {
                 Some(v) => Err(ErrorCause::runtime(format!(
                     "The {field}Path field refers to value \"{v}\" which is not a valid positive integer."
                 ))),
+                // AWS words this like an InputPath that selects nothing.
                 None => Err(ErrorCause::runtime(format!(
-                    "The JSONPath '{}' specified for the field '{field}Path' could not be found in the input '{raw}'",
-                    p.text()
+                    "Invalid path '{}' : No results for path: {}",
+                    p.text(),
+                    p.normalized()
                 ))),
             },
         }
@@ -302,6 +324,19 @@ impl<'a> Run<'a> {
 }
 
 /// How the history names a task's resource.
+/// The failure of a task whose result is larger than a payload may be: AWS names the Lambda
+/// function's ARN, or the integration's service (`'lambda'` for `lambda:invoke`).
+fn result_too_large(resource: &Resource) -> ErrorCause {
+    let name = match resource {
+        Resource::Service { service, .. } => service.as_str(),
+        other => other.arn(),
+    };
+    ErrorCause::new(
+        names::DATA_LIMIT_EXCEEDED,
+        format!("The state/task '{name}' returned a result with a size exceeding the maximum number of bytes service limit."),
+    )
+}
+
 pub(super) fn task_ref(resource: &Resource) -> TaskRef {
     match resource {
         Resource::Activity { arn } => TaskRef {

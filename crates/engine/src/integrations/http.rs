@@ -334,7 +334,7 @@ fn form_encode(text: &str) -> String {
 }
 
 /// Response headers as `{name: [values]}` (names in lower case, as the wire has them).
-fn header_object(headers: &HeaderMap) -> Value {
+pub(super) fn header_object(headers: &HeaderMap) -> Value {
     let mut out = Map::new();
     for name in headers.keys() {
         let values: Vec<Value> = headers
@@ -348,7 +348,7 @@ fn header_object(headers: &HeaderMap) -> Value {
 }
 
 /// The body parsed when it is JSON (by `Content-Type`), else the text.
-fn response_body(headers: &HeaderMap, text: &str) -> Value {
+pub(super) fn response_body(headers: &HeaderMap, text: &str) -> Value {
     let is_json = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -591,6 +591,7 @@ mod tests {
             input: Value::Null,
             timeout_seconds: None,
             heartbeat_seconds: None,
+            submitted: None,
         }
     }
 

@@ -8,13 +8,20 @@
 //! - [`http`]: the HTTP Task, `arn:aws:states:::http:invoke`;
 //! - [`aws_sdk`]: `arn:aws:states:::aws-sdk:SERVICE:ACTION`, driven by the AWS service models,
 //!   and the optimized SNS, SQS, EventBridge and DynamoDB integrations
-//!   ([`aws_sdk::optimized`]), signed by [`sigv4`].
+//!   ([`aws_sdk::optimized`]), signed by [`sigv4`];
+//! - [`apigateway`]: `apigateway:invoke`, a call of a deployed API (SigV4 for `IAM_ROLE`);
+//! - [`bedrock`]: `bedrock:invokeModel`, over the Bedrock Runtime model;
+//! - [`jobs`]: the optimized integrations that run a job (Athena, ECS, Batch, Glue, CodeBuild),
+//!   `.sync` included, on the same calls.
 //!
 //! Every request has a connect timeout and an overall timeout (the task's `TimeoutSeconds`,
 //! scaled like the interpreter's timer, plus a grace period), so no task hangs on the network.
 
+pub mod apigateway;
 pub mod aws_sdk;
+pub mod bedrock;
 pub mod http;
+pub mod jobs;
 pub mod lambda;
 pub mod mock;
 pub mod outbound;
@@ -82,6 +89,28 @@ pub async fn invoke(engine: &Engine, region: &str, resource: &Resource, d: &Disp
                 Some(name) => aws_sdk::invoke(engine, d, name, action, *pattern, region).await,
                 None if aws_sdk::optimized::handles(service, action) => {
                     aws_sdk::optimized::invoke(engine, d, service, action, *pattern, region).await
+                }
+                None if service == "apigateway" => match (action.as_str(), pattern) {
+                    ("invoke", Pattern::RequestResponse) => {
+                        apigateway::invoke(engine, d, region).await
+                    }
+                    // AWS records what the API answered, then waits for the token.
+                    ("invoke.waitForTaskToken", Pattern::WaitForTaskToken) => {
+                        match apigateway::invoke(engine, d, region).await {
+                            TaskReply::Done(TaskOutcome::Succeeded(v)) => TaskReply::Submitted(v),
+                            other => other,
+                        }
+                    }
+                    _ => unsupported(resource),
+                },
+                None if service == "bedrock" => match (action.as_str(), pattern) {
+                    ("invokeModel", Pattern::RequestResponse) => {
+                        bedrock::invoke(engine, d, region).await
+                    }
+                    _ => unsupported(resource),
+                },
+                None if jobs::handles(service, action) => {
+                    jobs::invoke(engine, d, service, action, *pattern, region).await
                 }
                 None => unsupported(resource),
             }

@@ -1,10 +1,11 @@
-//! What the engine's in-process tests share: an engine on a real SQLite file, run on a
-//! current-thread runtime so that dropping the runtime stops it mid-work, as a crash would.
+//! What the engine's in-process tests share: an engine on a real SQLite file and a manual
+//! clock, run on a current-thread runtime so that dropping the runtime stops it mid-work, as a
+//! crash would. Time moves only when a test advances the clock; nothing sleeps for it.
 
 use std::sync::Arc;
 
 use asl::history::HistoryEvent;
-use engine::{Config, CreateStateMachine, Engine, HistoryQuery, SystemClock};
+use engine::{Config, CreateStateMachine, Engine, HistoryQuery, ManualClock};
 
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -13,11 +14,18 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
-pub async fn engine(dir: &std::path::Path) -> Engine {
+/// Where every test's clock starts (2026-01-01T00:00:00Z); an engine started again on the
+/// same store starts its clock here too, so timers set before a restart are still ahead.
+pub const T0: i64 = 1_767_225_600_000;
+
+/// An engine on the SQLite store in `dir`, with its clock at [`T0`].
+pub async fn engine(dir: &std::path::Path) -> (Engine, Arc<ManualClock>) {
     let store = store::Sqlite::open(dir).expect("the SQLite store opens");
-    Engine::start(Config::default(), Arc::new(store), Arc::new(SystemClock))
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = Engine::start(Config::default(), Arc::new(store), clock.clone())
         .await
-        .expect("the engine starts")
+        .expect("the engine starts");
+    (engine, clock)
 }
 
 /// Creates a Standard state machine: its ARN.

@@ -290,6 +290,22 @@ fn report(server: &Server, what: &str, problems: &[String]) {
     }
 }
 
+/// How many of the Waits ended at or after `at` (epoch ms).
+async fn ended_after(client: &aws_sdk_sfn::Client, started: &[Started], at: i64) -> usize {
+    let mut count = 0;
+    for s in started.iter().filter(|s| s.kind == Kind::Wait) {
+        let events = history(client, &s.arn).await;
+        let exited = events
+            .iter()
+            .find(|e| e.r#type().as_str() == "WaitStateExited")
+            .map(|e| ms(e.timestamp()));
+        if exited.is_some_and(|t| t >= at) {
+            count += 1;
+        }
+    }
+    count
+}
+
 async fn machines(client: &aws_sdk_sfn::Client) -> (String, String) {
     let wait_sm = common::create_machine(client, "crash-wait", &wait_machine()).await;
     let chain_sm = common::create_machine(client, "crash-chain", &chain_machine()).await;
@@ -316,19 +332,8 @@ async fn kill9_right_after_starts_then_everything_completes() {
     report(&server, "histories after one crash", &problems);
 
     // The crash really interrupted work: Waits (2 s) that began before it ended after it.
-    let mut spanning = 0;
-    for s in started.iter().filter(|s| s.kind == Kind::Wait) {
-        let events = history(&client, &s.arn).await;
-        let exited = events
-            .iter()
-            .find(|e| e.r#type().as_str() == "WaitStateExited")
-            .map(|e| ms(e.timestamp()));
-        if exited.is_some_and(|t| t >= restarted_at) {
-            spanning += 1;
-        }
-    }
     assert!(
-        spanning > 0,
+        ended_after(&client, &started, restarted_at).await > 0,
         "no Wait was still pending at the crash; the test proved nothing"
     );
 
@@ -360,6 +365,37 @@ async fn kill9_right_after_starts_then_everything_completes() {
         }
         assert_eq!(count, PER_KIND, "ListExecutions of {sm}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_stops_the_engine_and_a_restart_finishes_everything() {
+    let mut server = Server::sqlite(SCALE);
+    let client = server.client();
+    let (wait_sm, chain_sm) = machines(&client).await;
+    let started = start_all(&client, &wait_sm, &chain_sm, &[Kind::Wait, Kind::Chain]).await;
+    drop(client);
+    assert!(
+        server.terminate(Duration::from_secs(15)),
+        "the server did not exit successfully within 15 s of SIGTERM\n{}",
+        server.logs()
+    );
+    assert!(
+        server.logs().contains("stepwise stopped"),
+        "{}",
+        server.logs()
+    );
+
+    let restarted_at = now_ms();
+    server.restart();
+    let client = server.client();
+    let problems = wait_all_done(&client, &started, ALL_DONE_WITHIN).await;
+    report(&server, "after SIGTERM and a restart", &problems);
+    let problems = check_all_histories(&client, &started).await;
+    report(&server, "histories after SIGTERM and a restart", &problems);
+    assert!(
+        ended_after(&client, &started, restarted_at).await > 0,
+        "no Wait was still pending at SIGTERM; the test proved nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -2226,6 +2226,100 @@ fn s3_server(moto: &Moto) -> Server {
     )
 }
 
+/// In a JSONata Map, `ReaderConfig` and `ItemBatcher` fields are `{% %}` expressions too:
+/// `MaxItems` keeps three of the four items, `MaxItemsPerBatch` groups them in twos and
+/// `BatchInput` is evaluated.
+#[tokio::test]
+async fn jsonata_reader_config_and_item_batcher() {
+    let moto = Moto::start().await;
+    moto.create_bucket(ITEMS_BUCKET).await;
+    moto.put_object(ITEMS_BUCKET, "jsonata/items.json", "[1, 2, 3, 4]")
+        .await;
+    let server = s3_server(&moto);
+    let client = server.client();
+    let mut map = distributed_map(
+        "STANDARD",
+        pass_processor(),
+        json!({
+            "ItemReader": {
+                "Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "JSON", "MaxItems": "{% $states.input.max %}"},
+                "Arguments": {"Bucket": ITEMS_BUCKET, "Key": "jsonata/items.json"}
+            },
+            "ItemBatcher": {
+                "MaxItemsPerBatch": "{% $states.input.per %}",
+                "BatchInput": {"tag": "{% $states.input.tag %}"}
+            }
+        }),
+    );
+    map["QueryLanguage"] = json!("JSONata");
+    let def = machine(map, json!({}));
+    let sm = create_machine(&client, "jsonata-reader-batcher", &def).await;
+    let input = json!({"max": 3, "per": 2, "tag": "t"});
+    let exec = start(&client, &sm, None, &input).await;
+    let d = closed(&client, &exec, ExecutionStatus::Succeeded).await;
+    assert_eq!(
+        output(&d),
+        json!([
+            {"BatchInput": {"tag": "t"}, "Items": [1, 2]},
+            {"BatchInput": {"tag": "t"}, "Items": [3]}
+        ])
+    );
+}
+
+/// `MaxItemsPath` and `MaxItemsPerBatchPath` take a string of digits (`"2"`), as AWS does;
+/// anything else fails the state.
+#[tokio::test]
+async fn max_items_paths_take_digit_strings() {
+    let moto = Moto::start().await;
+    moto.create_bucket(ITEMS_BUCKET).await;
+    moto.put_object(ITEMS_BUCKET, "paths/items.json", "[1, 2, 3, 4]")
+        .await;
+    let server = s3_server(&moto);
+    let client = server.client();
+    let def = machine(
+        distributed_map(
+            "STANDARD",
+            pass_processor(),
+            json!({
+                "ItemReader": {
+                    "Resource": "arn:aws:states:::s3:getObject",
+                    "ReaderConfig": {"InputType": "JSON", "MaxItemsPath": "$.max"},
+                    "Parameters": {"Bucket": ITEMS_BUCKET, "Key": "paths/items.json"}
+                },
+                "ItemBatcher": {"MaxItemsPerBatchPath": "$.per"}
+            }),
+        ),
+        json!({}),
+    );
+    let sm = create_machine(&client, "max-items-strings", &def).await;
+    let cases = [
+        (
+            json!({"max": "3", "per": "2"}),
+            Some(json!([{"Items": [1, 2]}, {"Items": [3]}])),
+        ),
+        (
+            json!({"max": 3, "per": 2}),
+            Some(json!([{"Items": [1, 2]}, {"Items": [3]}])),
+        ),
+        (json!({"max": "three", "per": 2}), None),
+        (json!({"max": 3, "per": "2.5"}), None),
+    ];
+    for (input, want) in cases {
+        let exec = start(&client, &sm, None, &input).await;
+        match want {
+            Some(want) => {
+                let d = closed(&client, &exec, ExecutionStatus::Succeeded).await;
+                assert_eq!(output(&d), want, "{input}");
+            }
+            None => {
+                let d = closed(&client, &exec, ExecutionStatus::Failed).await;
+                assert_eq!(d.error(), Some("States.Runtime"), "{input}");
+            }
+        }
+    }
+}
+
 struct ReaderCase {
     name: &'static str,
     key: &'static str,

@@ -159,6 +159,12 @@ async fn lambda(state: &Arc<State>, name: &str, method: &Method, seen: &Seen) ->
     match name {
         "echo" => json_response(StatusCode::OK, &ok_headers, seen.body.clone()),
         "fail" => function_error("ValueError", "bad input"),
+        // A result over Step Functions' 256 KiB payload limit (a JSON string of 300,000 bytes).
+        "large" => json_response(
+            StatusCode::OK,
+            &ok_headers,
+            Value::String("a".repeat(300_000)).to_string(),
+        ),
         "flaky" => {
             if state.flaky_calls.fetch_add(1, Ordering::SeqCst) < 2 {
                 function_error("Flaky", "try again")
@@ -520,6 +526,68 @@ async fn lambda_errors_are_caught_with_aws_names() {
             let got_cause = out["error"]["Cause"].as_str().unwrap_or_default();
             assert!(got_cause.contains(cause), "{what}: cause {got_cause:?}");
         }
+    }
+}
+
+/// A result over 256 KiB fails the task (not the state) with `States.DataLimitExceeded`, which
+/// `States.ALL` catches, as AWS records it; the cause names the function's ARN, or the service
+/// for `lambda:invoke`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_too_large_is_a_catchable_task_failure() {
+    let (_fixture, server) = setup().await;
+    let arn = format!("{FN_ARN}large");
+    let limit = "States.DataLimitExceeded";
+    for (form, resource, parameters, failed_event, named, catch_with) in [
+        (
+            "arn",
+            arn.clone(),
+            None,
+            "LambdaFunctionFailed",
+            arn.as_str(),
+            "States.ALL",
+        ),
+        (
+            "arn-named",
+            arn.clone(),
+            None,
+            "LambdaFunctionFailed",
+            arn.as_str(),
+            limit,
+        ),
+        (
+            "invoke",
+            "arn:aws:states:::lambda:invoke".to_owned(),
+            Some(json!({"FunctionName": "large", "Payload.$": "$"})),
+            "TaskFailed",
+            "lambda",
+            "States.ALL",
+        ),
+    ] {
+        let catch = json!({"Catch": [{"ErrorEquals": [catch_with], "Next": "Caught"}]});
+        let definition = one_task(&resource, parameters, catch);
+        let name = format!("too-large-{form}");
+        let (done, events) = run(&server, &name, &definition, &json!({})).await;
+        let types = event_types(&events);
+        assert_eq!(
+            *done.status(),
+            ExecutionStatus::Succeeded,
+            "{form}: {}",
+            context(&server, &types)
+        );
+        assert_eq!(count(&types, failed_event), 1, "{form}: {types:?}");
+        assert!(
+            !types
+                .iter()
+                .any(|t| t.ends_with("Succeeded") && t != "ExecutionSucceeded"),
+            "{form}: {types:?}"
+        );
+        let out = output(&done);
+        assert_eq!(out["Error"], limit, "{form}: {out}");
+        assert_eq!(
+            out["Cause"],
+            format!("The state/task '{named}' returned a result with a size exceeding the maximum number of bytes service limit."),
+            "{form}"
+        );
     }
 }
 

@@ -22,12 +22,12 @@ const TOPIC: &str = "stepwise-topic";
 const BUCKET: &str = "stepwise-bucket";
 
 /// A Task state calling `resource` with `parameters`.
-fn task(resource: &str, parameters: Value) -> Value {
+pub(crate) fn task(resource: &str, parameters: Value) -> Value {
     json!({"Type": "Task", "Resource": resource, "Parameters": parameters})
 }
 
 /// `aws-sdk:SERVICE:ACTION`
-fn sdk(service_action: &str, parameters: Value) -> Value {
+pub(crate) fn sdk(service_action: &str, parameters: Value) -> Value {
     task(
         &format!("arn:aws:states:::aws-sdk:{service_action}"),
         parameters,
@@ -35,7 +35,7 @@ fn sdk(service_action: &str, parameters: Value) -> Value {
 }
 
 /// A definition running `states` in order, each one's output the next one's input.
-fn chain(states: Vec<(&str, Value)>) -> Value {
+pub(crate) fn chain(states: Vec<(&str, Value)>) -> Value {
     let mut out = serde_json::Map::new();
     let names: Vec<&str> = states.iter().map(|(n, _)| *n).collect();
     for (i, (name, mut state)) in states.into_iter().enumerate() {
@@ -52,14 +52,14 @@ fn chain(states: Vec<(&str, Value)>) -> Value {
 }
 
 /// A Task whose failure `error` is caught into `$.caught` and ends the execution.
-fn catching(mut state: Value, error: &str) -> Value {
+pub(crate) fn catching(mut state: Value, error: &str) -> Value {
     state["Catch"] = json!([{"ErrorEquals": [error], "ResultPath": "$.caught", "Next": "Caught"}]);
     state["Next"] = json!("NotCaught");
     state
 }
 
 /// The states that follow a [`catching`] Task: `NotCaught` fails the execution.
-fn caught_tail() -> Vec<(&'static str, Value)> {
+pub(crate) fn caught_tail() -> Vec<(&'static str, Value)> {
     vec![
         (
             "NotCaught",
@@ -70,7 +70,7 @@ fn caught_tail() -> Vec<(&'static str, Value)> {
 }
 
 /// What an execution must end with.
-enum Want {
+pub(crate) enum Want {
     /// SUCCEEDED, each JSON pointer of the output with the value given (`None`: present).
     Output(Vec<(&'static str, Option<Value>)>),
     /// SUCCEEDED after catching the error named: `$.caught.Error`, and the cause containing
@@ -78,13 +78,18 @@ enum Want {
     Caught(&'static str, &'static str),
 }
 
-struct Case {
-    name: &'static str,
-    definition: Value,
-    want: Want,
+pub(crate) struct Case {
+    pub name: &'static str,
+    pub definition: Value,
+    pub want: Want,
 }
 
-async fn run(server: &Server, name: &str, definition: &Value, input: &Value) -> (String, Value) {
+pub(crate) async fn run(
+    server: &Server,
+    name: &str,
+    definition: &Value,
+    input: &Value,
+) -> (String, Value) {
     let client = server.client();
     let sm = create_machine(&client, name, definition).await;
     let exec = start(&client, &sm, None, input).await;
@@ -102,7 +107,7 @@ async fn run(server: &Server, name: &str, definition: &Value, input: &Value) -> 
     (status, parse_json("execution output", done.output()))
 }
 
-fn check(case: &Case, output: &Value) {
+pub(crate) fn check(case: &Case, output: &Value) {
     match &case.want {
         Want::Output(pointers) => {
             for (pointer, want) in pointers {
@@ -125,6 +130,14 @@ fn check(case: &Case, output: &Value) {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             assert!(got.contains(cause), "{}: cause {got:?}", case.name);
+            // The v2 SDK's form names S3's extended request id, as AWS does.
+            if got.contains("(Service: S3,") {
+                assert!(
+                    got.contains(", Extended Request ID: "),
+                    "{}: cause {got:?}",
+                    case.name
+                );
+            }
         }
     }
 }
@@ -431,6 +444,30 @@ fn cases(topic_arn: &str) -> Vec<Case> {
                 ("/deleted/Deleted/0/Key", Some(json!("dir/a b.txt"))),
                 ("/caught/Error", Some(json!("S3.NoSuchKeyException"))),
             ]),
+        },
+        Case {
+            // moto sends no x-amz-id-2; the error body's HostId is the same id.
+            name: "s3-error-has-the-extended-request-id",
+            definition: chain(
+                [
+                    vec![(
+                        "Missing",
+                        catching(
+                            sdk(
+                                "s3:getObject",
+                                json!({"Bucket": "no-such-bucket-here", "Key": "k"}),
+                            ),
+                            "S3.NoSuchBucketException",
+                        ),
+                    )],
+                    caught_tail(),
+                ]
+                .concat(),
+            ),
+            want: Want::Caught(
+                "S3.NoSuchBucketException",
+                "The specified bucket does not exist (Service: S3, Status Code: 404, Request ID: ",
+            ),
         },
         Case {
             name: "lambda-list-functions-rest-json",

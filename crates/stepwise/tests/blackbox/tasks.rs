@@ -275,6 +275,12 @@ async fn heartbeat_case(
         Waiting::Activity => "Activity",
         Waiting::Callback => "Task",
     };
+    // A silent activity times out with States.HeartbeatTimeout; a service integration's
+    // `.waitForTaskToken` with States.Timeout, as AWS records it (the services corpus).
+    let heartbeat_error = match case.waiting {
+        Waiting::Activity => "States.HeartbeatTimeout",
+        Waiting::Callback => "States.Timeout",
+    };
     if case.heartbeats {
         // Four heartbeat periods with a heartbeat every quarter period.
         let until = got_token + HEARTBEAT_REAL * 4;
@@ -312,9 +318,9 @@ async fn heartbeat_case(
     } else {
         let d = wait_done(&client, &exec, DONE_WITHIN).await;
         let elapsed = got_token.elapsed();
-        if *d.status() != ExecutionStatus::Failed || d.error() != Some("States.HeartbeatTimeout") {
+        if *d.status() != ExecutionStatus::Failed || d.error() != Some(heartbeat_error) {
             problems.push(format!(
-                "{name}: expected FAILED States.HeartbeatTimeout, got {}",
+                "{name}: expected FAILED {heartbeat_error}, got {}",
                 status_line(&d)
             ));
         }
@@ -330,9 +336,9 @@ async fn heartbeat_case(
         match timed_out.as_slice() {
             [e] => {
                 let (error, _) = failure_of(e);
-                if error.as_deref() != Some("States.HeartbeatTimeout") {
+                if error.as_deref() != Some(heartbeat_error) {
                     problems.push(format!(
-                        "{name}: {prefix}TimedOut has error {error:?}, expected States.HeartbeatTimeout"
+                        "{name}: {prefix}TimedOut has error {error:?}, expected {heartbeat_error}"
                     ));
                 }
             }
@@ -370,7 +376,8 @@ async fn heartbeat_case(
 }
 
 /// Activity and `.waitForTaskToken` tasks with HeartbeatSeconds(Path): a silent worker times
-/// out with States.HeartbeatTimeout; a worker that heartbeats keeps its task alive for
+/// out (States.HeartbeatTimeout for an activity, States.Timeout for a `.waitForTaskToken`
+/// integration, as AWS records them); a worker that heartbeats keeps its task alive for
 /// several periods and then succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn heartbeat_timeout_and_heartbeats_keep_tasks_alive() {
@@ -1311,10 +1318,13 @@ async fn unsupported_resources_fail_fast_with_states_runtime() {
     let client = server.client();
     let mut problems = Vec::new();
     for (name, resource) in [
-        ("ecs-sync", "arn:aws:states:::ecs:runTask.sync"),
         (
-            "batch-callback",
-            "arn:aws:states:::batch:submitJob.waitForTaskToken",
+            "emr-sync",
+            "arn:aws:states:::elasticmapreduce:createCluster.sync",
+        ),
+        (
+            "sagemaker-callback",
+            "arn:aws:states:::sagemaker:createTrainingJob.waitForTaskToken",
         ),
         (
             "sdk-no-model",

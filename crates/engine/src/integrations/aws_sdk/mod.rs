@@ -13,7 +13,7 @@
 //! is `Client.SdkClientException`; the task's `TimeoutSeconds` passing, `States.Timeout`.
 
 mod json;
-mod model;
+pub(crate) mod model;
 pub mod optimized;
 mod query;
 mod rest;
@@ -394,7 +394,8 @@ fn service_error(service: &Service, status: u16, headers: &HeaderMap, body: &[u8
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let (code, message, body_id) = match service.protocol {
+    // S3's error body repeats its extended request id (`x-amz-id-2`) as `HostId`.
+    let (code, message, body_id, host_id) = match service.protocol {
         Protocol::Json | Protocol::RestJson => {
             let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
             let field = |names: &[&str]| {
@@ -407,6 +408,7 @@ fn service_error(service: &Service, status: u16, headers: &HeaderMap, body: &[u8
                 header("x-amzn-errortype").or_else(|| field(&["__type", "code", "Code"])),
                 field(&["message", "Message", "errorMessage"]),
                 None,
+                None,
             )
         }
         Protocol::Query | Protocol::Ec2 | Protocol::RestXml => match xml::parse(body) {
@@ -415,8 +417,9 @@ fn service_error(service: &Service, status: u16, headers: &HeaderMap, body: &[u8
                 doc.find_text("Message"),
                 doc.find_text("RequestId")
                     .or_else(|| doc.find_text("RequestID")),
+                doc.find_text("HostId"),
             ),
-            Err(_) => (None, None, None),
+            Err(_) => (None, None, None, None),
         },
     };
     let code = code
@@ -440,7 +443,7 @@ fn service_error(service: &Service, status: u16, headers: &HeaderMap, body: &[u8
             .or_else(|| header("x-amzn-requestid"))
             .or_else(|| header("x-amz-request-id"))
             .unwrap_or_else(|| "null".into()),
-        extended_request_id: header("x-amz-id-2"),
+        extended_request_id: header("x-amz-id-2").or(host_id),
         code,
     }
 }

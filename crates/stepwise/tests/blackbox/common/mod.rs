@@ -300,6 +300,27 @@ impl Server {
         }
     }
 
+    /// SIGTERM, what service managers send: the server stops taking requests and stops its
+    /// engine. Returns whether it exited by itself within `within`, and successfully.
+    pub fn terminate(&mut self, within: Duration) -> bool {
+        let Some(child) = self.child.as_mut() else {
+            return false;
+        };
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        let until = Instant::now() + within;
+        while sent && Instant::now() < until {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// Starts the server again on the same data directory and port (after `kill9`).
     pub fn restart(&mut self) {
         self.kill9();
