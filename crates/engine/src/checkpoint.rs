@@ -23,8 +23,9 @@ use crate::Result;
 /// numbered (no `format` field); 1: the same layout, numbered; 2: a task's dispatch may carry
 /// what its `.sync` job answered when submitted (`submitted`, absent before); 3: a lane's
 /// state may name the `…StateEntered` events of the states the lane left (`left`, absent
-/// before). Bump it with every change to the stored shape of a `Checkpoint` or of the interpreter types inside it, and add the step
-/// that reads the previous format to [`UPGRADES`].
+/// before). Bump it with every change to the stored shape of a `Checkpoint` or of the
+/// interpreter types inside it, and add the step that reads the previous format to
+/// [`UPGRADES`].
 pub(crate) const FORMAT: u32 = 3;
 
 /// `UPGRADES[n]` rewrites a stored checkpoint of format `n` (as JSON) into format `n + 1`.
