@@ -216,6 +216,12 @@ async fn describe_execution_redrives(r: &Request<'_>) -> Reply {
         if let Some(input) = &change.input {
             last["input"] = json!(input);
         }
+        if let Some(definition) = &change.definition {
+            last["definition"] = json!(definition);
+        }
+        if let Some(revision) = &change.previous_revision_id {
+            last["previousRevisionId"] = json!(revision);
+        }
         out["lastChangedRedrive"] = last;
     }
     Ok(out)
@@ -225,6 +231,10 @@ async fn redrive_execution_from_state(r: &Request<'_>) -> Reply {
     let changes = engine::RedriveChanges {
         from_state: r.str("statePath"),
         input: r.str("input"),
+        definition: r
+            .str("definition")
+            .as_deref()
+            .map(engine::RedriveOnto::parse),
     };
     let date = r
         .engine

@@ -21,6 +21,7 @@ use crate::{timestamp, Entropy};
 mod container;
 mod exit;
 mod map_run;
+mod redefine;
 mod restart;
 mod runtime;
 mod signal;
@@ -29,7 +30,8 @@ pub mod test_state;
 mod wait;
 
 pub use map_run::{exceeded_tolerance, tolerance_exceeded, MapRunSpec, S3Call};
-pub use restart::{replace_input, restart_at, RestartError};
+pub use redefine::{conflicts, Conflict, ConflictReason};
+pub use restart::{lane_trail, replace_input, restart_at, RestartError};
 pub use runtime::{
     Container, Current, Dispatch, ExecutionInfo, Lane, LaneStatus, Limits, Runtime, Status,
     TaskOutcome, TaskPhase, TaskRun,

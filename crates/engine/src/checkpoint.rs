@@ -21,16 +21,20 @@ use crate::Result;
 
 /// The format of the stored checkpoint and of its lane rows. 0: written before formats were
 /// numbered (no `format` field); 1: the same layout, numbered; 2: a task's dispatch may carry
-/// what its `.sync` job answered when submitted (`submitted`, absent before). Bump it with every change to
-/// the stored shape of a `Checkpoint` or of the interpreter types inside it, and add the step
-/// that reads the previous format to [`UPGRADES`].
-pub(crate) const FORMAT: u32 = 2;
+/// what its `.sync` job answered when submitted (`submitted`, absent before); 3: a lane's
+/// state may name the `…StateEntered` events of the states the lane left (`left`, absent
+/// before). Bump it with every change to the stored shape of a `Checkpoint` or of the
+/// interpreter types inside it, and add the step that reads the previous format to
+/// [`UPGRADES`].
+pub(crate) const FORMAT: u32 = 3;
 
 /// `UPGRADES[n]` rewrites a stored checkpoint of format `n` (as JSON) into format `n + 1`.
 const UPGRADES: [fn(&mut Value); FORMAT as usize] = [
     // 0 → 1: only the number is new.
     |_| {},
     // 1 → 2: `submitted` is optional.
+    |_| {},
+    // 2 → 3: a lane's state may say which states the lane left (`left`); absent: none known.
     |_| {},
 ];
 

@@ -44,7 +44,7 @@ pub use machines::{CreateStateMachine, UpdateStateMachine, MAX_TAGS};
 pub use map_runs::{MapRunDescription, MapRunUpdate};
 pub use metrics::Health;
 pub use redrive::RedriveEligibility;
-pub use redrive_from::RedriveChanges;
+pub use redrive_from::{RedriveChanges, RedriveOnto};
 pub use redrive_plan::{Reruns, MAX_PLACES};
 pub use store::RedriveBatchRecord;
 pub use store::{

@@ -215,7 +215,7 @@ impl Engine {
         // (`Runner::reopen_detached`): answering neither reads nor writes the checkpoint,
         // whose size grows with the execution's Maps and Parallels. A redrive that re-opens
         // elsewhere (`changes`) writes the moved checkpoint in the same commit.
-        let def = self.inner.runner.definition(&record.definition)?;
+        let mut def = self.inner.runner.definition(&record.definition)?;
         let moved = match changes {
             Some(changes) => Some(self.reposition(&record, &def, changes, now).await?),
             None => None,
@@ -238,10 +238,22 @@ impl Engine {
                     redrive_count: record.redrive_count,
                     ..moved.change
                 });
-                store::Write::Transition {
-                    execution: record.clone(),
-                    events: stored(&events),
-                    lanes: moved.lanes,
+                match moved.target {
+                    None => store::Write::Transition {
+                        execution: record.clone(),
+                        events: stored(&events),
+                        lanes: moved.lanes,
+                    },
+                    Some(target) => {
+                        (record.definition, record.revision_id, record.role_arn) =
+                            (target.text, target.revision_id, target.role_arn);
+                        def = target.parsed;
+                        store::Write::Redefine {
+                            execution: record.clone(),
+                            events: stored(&events),
+                            lanes: moved.lanes,
+                        }
+                    }
                 }
             }
         };

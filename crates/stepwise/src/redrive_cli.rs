@@ -37,8 +37,8 @@ pub enum Redrive {
         #[arg(long)]
         next_token: Option<String>,
     },
-    /// Redrive one execution from a chosen state (`State` or `State/lane/State…`), and/or
-    /// with a new input for that state.
+    /// Redrive one execution from a chosen state (`State` or `State/lane/State…`), with a new
+    /// input for that state, and/or onto another definition.
     From {
         #[arg(long)]
         execution_arn: String,
@@ -47,6 +47,9 @@ pub enum Redrive {
         /// The state's new input (JSON).
         #[arg(long)]
         input: Option<String>,
+        /// Continue on `current` (the state machine's current revision) or a version ARN.
+        #[arg(long, value_parser = parse_definition)]
+        definition: Option<String>,
         #[arg(long)]
         client_token: Option<String>,
     },
@@ -96,6 +99,14 @@ fn parse_time(text: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("invalid time '{text}': use e.g. 2026-12-03T12:00:00Z"))
 }
 
+/// `current` (any case) as the API's `CURRENT`; anything else is a version ARN.
+fn parse_definition(text: &str) -> Result<String, String> {
+    Ok(match text.eq_ignore_ascii_case("current") {
+        true => "CURRENT".into(),
+        false => text.into(),
+    })
+}
+
 /// Runs a `redrive` subcommand and prints the server's answer.
 pub fn run(connection: Connection, command: Redrive) -> anyhow::Result<()> {
     let (op, body) = match command {
@@ -140,12 +151,14 @@ pub fn run(connection: Connection, command: Redrive) -> anyhow::Result<()> {
             execution_arn,
             state_path,
             input,
+            definition,
             client_token,
         } => {
             let mut body = json!({ "executionArn": execution_arn });
             let optional = [
                 ("statePath", state_path),
                 ("input", input),
+                ("definition", definition),
                 ("clientToken", client_token),
             ];
             for (key, value) in optional {

@@ -14,6 +14,7 @@ pub async fn run_all<S: Store, F: Future<Output = S>>(make: impl Fn() -> F) {
     map_run_items(&make().await).await;
     lanes(&make().await).await;
     redrive_batches(&make().await).await;
+    redefine(&make().await).await;
 }
 
 /// An execution record for tests: `sm`'s, version 1, one event.
@@ -511,4 +512,68 @@ async fn redrive_batches(store: &impl Store) {
     store.update_redrive_batch(finished.clone()).await.unwrap();
     assert!(store.unfinished_redrive_batches().await.unwrap().is_empty());
     assert_eq!(store.get_redrive_batch("t1").await.unwrap(), Some(finished));
+}
+
+/// A redrive onto another definition replaces the stored one, fenced like a transition; later
+/// transitions keep it.
+async fn redefine(store: &impl Store) {
+    let created = execution("x", 1, ExecutionStatus::Failed);
+    let create = Write::CreateExecution {
+        execution: created.clone(),
+        events: vec![event(1)],
+        lanes: vec![],
+    };
+    assert!(store.commit(vec![create]).await.unwrap()[0].is_ok());
+    let mut moved = created.clone();
+    (moved.version, moved.status) = (2, ExecutionStatus::Running);
+    moved.definition = "{\"fixed\":true}".into();
+    moved.runtime = "{\"moved\":true}".into();
+    let redefine = |e: &ExecutionRecord| Write::Redefine {
+        execution: e.clone(),
+        events: vec![event(2)],
+        lanes: vec![lane("0", "lane")],
+    };
+    let r = store.commit(vec![redefine(&moved)]).await.unwrap();
+    assert!(r[0].is_ok());
+    let r = store.commit(vec![redefine(&moved)]).await.unwrap();
+    assert!(matches!(r[0], Err(Error::Conflict)), "fenced");
+    let got = store.get_execution("x").await.unwrap().unwrap();
+    assert_eq!(
+        (got.definition.as_str(), got.runtime.as_str(), got.version),
+        ("{\"fixed\":true}", "{\"moved\":true}", 2),
+        "the definition and the checkpoint were replaced"
+    );
+    assert_eq!(
+        store.execution_lanes("x").await.unwrap(),
+        vec![lane("0", "lane")],
+        "its lanes too"
+    );
+
+    // A transition and a record-only write in one batch after it keep the new definition,
+    // even when they carry another (as a stale copy would).
+    let mut step = got.clone();
+    step.version = 3;
+    step.definition = "{\"stale\":true}".into();
+    let mut closed = step.clone();
+    (closed.version, closed.status) = (4, ExecutionStatus::Succeeded);
+    let r = store
+        .commit(vec![
+            Write::Transition {
+                execution: step,
+                events: vec![event(3)],
+                lanes: vec![],
+            },
+            Write::Record {
+                execution: closed,
+                events: vec![event(4)],
+            },
+        ])
+        .await
+        .unwrap();
+    assert!(r.iter().all(Result::is_ok));
+    let got = store.get_execution("x").await.unwrap().unwrap();
+    assert_eq!(
+        (got.definition.as_str(), got.version),
+        ("{\"fixed\":true}", 4)
+    );
 }

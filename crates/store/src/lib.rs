@@ -110,8 +110,9 @@ pub struct ExecutionRecord {
     pub error: Option<String>,
     pub cause: Option<String>,
     pub role_arn: String,
-    /// The definition revision the execution started on (never a later update). Stored in its
-    /// own column, written once.
+    /// The definition revision the execution runs: the one it started on (never a later
+    /// update), unless a redrive moved it onto another ([`Write::Redefine`]). Stored in its
+    /// own column, written only by those two writes.
     #[serde(skip)]
     pub definition: String,
     pub revision_id: Option<String>,
@@ -164,6 +165,12 @@ pub struct RedriveChange {
     pub previous_input: Option<String>,
     /// The input it was given instead (JSON text).
     pub input: Option<String>,
+    /// The definition it was moved onto (`CURRENT` or a version ARN), when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<String>,
+    /// The revision it ran before that move (`None`: the state machine's first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_revision_id: Option<String>,
 }
 
 /// Where a Map Run child execution belongs.
@@ -336,6 +343,13 @@ pub enum Write {
     Record {
         execution: ExecutionRecord,
         events: Vec<StoredEvent>,
+    },
+    /// A [`Write::Transition`] that also replaces the execution's definition with
+    /// `execution.definition` (a redrive onto another definition). Fenced the same way.
+    Redefine {
+        execution: ExecutionRecord,
+        events: Vec<StoredEvent>,
+        lanes: Vec<LaneRow>,
     },
     /// Sets (or clears) the result of a Map Run's item: how its child ended (an Express
     /// child keeps no record of its own; a Standard child's record is copied there when the

@@ -427,6 +427,16 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
             update_execution(tx, e, Some(&e.runtime), events)?;
             upsert_lanes(tx, &e.arn, lanes)
         }
+        Write::Redefine {
+            execution: e,
+            events,
+            lanes,
+        } => {
+            update_execution(tx, e, Some(&e.runtime), events)?;
+            tx.prepare_cached("UPDATE executions SET definition = ?2 WHERE arn = ?1")?
+                .execute(params![e.arn, e.definition])?;
+            upsert_lanes(tx, &e.arn, lanes)
+        }
         Write::Record {
             execution: e,
             events,

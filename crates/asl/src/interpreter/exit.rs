@@ -183,8 +183,14 @@ impl<'a> Run<'a> {
         let now = self.now;
         match next {
             Some(next) => {
+                let in_lane = !self.path.is_empty();
                 if let Some(c) = self.cur_mut() {
+                    let mut left = std::mem::take(&mut c.left);
+                    if in_lane {
+                        left.extend(c.entered_event_id);
+                    }
                     *c = Current::new(next, output, now);
+                    c.left = left;
                 }
                 None
             }

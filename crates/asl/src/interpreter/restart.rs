@@ -35,7 +35,7 @@ impl std::fmt::Display for RestartError {
             }
             RestartError::InputNeeded(s) => write!(
                 f,
-                "State '{s}' did not stop in this lane: give the input it should receive"
+                "State '{s}' was never entered in this lane: give the input it should receive"
             ),
             RestartError::NothingToReopen => f.write_str("The execution has no state to re-open"),
         }
@@ -48,8 +48,9 @@ impl std::error::Error for RestartError {}
 /// (the caller reads it from the state's last `…StateEntered` event, or was given a new
 /// one); inside a lane, without `input`, the state receives the input it is known to have
 /// had: the one it received when the lane stopped in it, or, in a lane that never started,
-/// the lane's input for its first state. A Parallel or Map chosen as a whole re-runs all its
-/// lanes.
+/// the lane's input for its first state. For a state the lane left, the caller reads the
+/// input from the history (see [`lane_trail`]). A Parallel or Map chosen as a whole re-runs
+/// all its lanes.
 pub fn restart_at(
     def: &Definition,
     runtime: &mut Runtime,
@@ -120,7 +121,10 @@ pub fn restart_at(
                 let input = input
                     .or(known)
                     .ok_or_else(|| RestartError::InputNeeded(state_name.to_owned()))?;
-                lane.current = Some(Current::new(state_name.to_owned(), input, now));
+                let left = lane.current.as_ref().map(trail).unwrap_or_default();
+                let mut restarted = Current::new(state_name.to_owned(), input, now);
+                restarted.left = left;
+                lane.current = Some(restarted);
                 // Not succeeded, so the redrive runs it again.
                 lane.status = LaneStatus::Failed;
                 lane.output = None;
@@ -143,6 +147,44 @@ pub fn restart_at(
     }
 }
 
+/// The `…StateEntered` event ids of the states a lane's state has been in, oldest first: the
+/// states it left, then its own.
+fn trail(current: &Current) -> Vec<u64> {
+    let mut ids = current.left.clone();
+    ids.extend(current.entered_event_id);
+    ids
+}
+
+/// For a path into a lane (`State/lane/State…`), the `…StateEntered` event ids of the states
+/// that lane has been in, oldest first: where to find the input of a state it left, which
+/// the lane does not keep ([`RestartError::InputNeeded`]). Empty when the path does not lead
+/// into a lane of the checkpoint.
+pub fn lane_trail(runtime: &Runtime, path: &str) -> Vec<u64> {
+    let mut parts = path.split('/').peekable();
+    let top = parts.next().unwrap_or_default();
+    let Some(mut current) = runtime.current.as_ref().filter(|c| c.state == top) else {
+        return Vec::new();
+    };
+    while let (Some(index), Some(state)) = (parts.next(), parts.next()) {
+        let lane = index
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| current.container.as_ref()?.lanes.get(i))
+            .and_then(|l| l.current.as_ref());
+        let Some(lane) = lane else {
+            return Vec::new();
+        };
+        if parts.peek().is_none() {
+            return trail(lane);
+        }
+        if lane.state != state {
+            return Vec::new();
+        }
+        current = lane;
+    }
+    Vec::new()
+}
+
 /// Gives the state a redrive re-opens (the one the execution stopped in, at the top level) a
 /// new input. A Parallel or Map given new input re-runs all its lanes.
 pub fn replace_input(runtime: &mut Runtime, input: Value, now: i64) -> Result<(), RestartError> {
@@ -152,4 +194,60 @@ pub fn replace_input(runtime: &mut Runtime, input: Value, now: i64) -> Result<()
         .ok_or(RestartError::NothingToReopen)?;
     *current = Current::new(std::mem::take(&mut current.state), input, now);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interpreter::{Container, Lane};
+    use serde_json::json;
+
+    /// A state that entered at `entered` after leaving states entered at `left`, holding
+    /// `lanes` (each in the state given, or not started).
+    fn at(state: &str, left: &[u64], entered: u64, lanes: Vec<Option<Current>>) -> Current {
+        let mut c = Current::new(state.into(), json!({}), 0);
+        (c.left, c.entered_event_id) = (left.to_vec(), Some(entered));
+        if !lanes.is_empty() {
+            let lanes = lanes
+                .into_iter()
+                .map(|current| Lane {
+                    status: LaneStatus::Failed,
+                    input: json!({}),
+                    current,
+                    output: None,
+                    variables: Default::default(),
+                })
+                .collect();
+            c.container = Some(Box::new(Container {
+                lanes,
+                started: true,
+                max_concurrency: 0,
+                detached: 0,
+            }));
+        }
+        c
+    }
+
+    #[test]
+    fn lane_trail_names_the_states_the_lane_was_in() {
+        let inner = at("X", &[11], 12, vec![]);
+        let lane0 = at("B", &[5, 7], 9, vec![Some(inner)]);
+        let runtime = Runtime {
+            current: Some(at("Fan", &[], 3, vec![Some(lane0), None])),
+            ..Runtime::new()
+        };
+        let cases: [(&str, &[u64]); 8] = [
+            ("Fan/0/A", &[5, 7, 9]),
+            ("Fan/0/B/0/W", &[11, 12]),
+            ("Fan/1/A", &[]),
+            ("Fan/2/A", &[]),
+            ("Fan/0/C/0/W", &[]),
+            ("Other/0/A", &[]),
+            ("Fan", &[]),
+            ("Fan/x/A", &[]),
+        ];
+        for (path, want) in cases {
+            assert_eq!(lane_trail(&runtime, path), want, "{path}");
+        }
+    }
 }

@@ -106,6 +106,11 @@ pub struct Current {
     /// Retries used per retrier of a Parallel or Map state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub container_retries: Vec<u32>,
+    /// Inside a lane: the `…StateEntered` event ids of the states the lane has left, oldest
+    /// first, so a redrive from one of them finds the input it had (at the top level the
+    /// history is searched by name; in a lane it cannot tell lanes apart).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<u64>,
 }
 
 impl Current {
@@ -120,6 +125,7 @@ impl Current {
             task: None,
             container: None,
             container_retries: Vec::new(),
+            left: Vec::new(),
         }
     }
 

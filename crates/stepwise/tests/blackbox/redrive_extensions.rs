@@ -694,9 +694,10 @@ async fn redrive_from_a_chosen_state_with_new_input() {
     common::run_python_client_script_with(&server, "test_redrive_extensions.py", &[arn.as_ref()]);
 }
 
-/// Redrive from a state inside a Map iteration (the iteration's first state, given its item
-/// as input: the lane no longer holds it): that iteration runs again from there, the
-/// iteration that succeeded does not, the one never started runs.
+/// Redrive from a state inside a Map iteration, one the iteration had left: it gets the input
+/// of its last entry in that iteration (read from the history, as at the top level), that
+/// iteration runs again from there, the iteration that succeeded does not, the one never
+/// started runs. A state the iteration never entered needs an input.
 #[tokio::test(flavor = "multi_thread")]
 async fn redrive_from_a_state_inside_a_map_iteration() {
     let server = server(&[]);
@@ -744,32 +745,267 @@ async fn redrive_from_a_state_inside_a_map_iteration() {
     let refused = ext(
         &server,
         "RedriveExecutionFromState",
-        &json!({"executionArn": arn, "statePath": "Fan/1/Wrap"}),
+        &json!({"executionArn": arn, "statePath": "Fan/1/Good"}),
     )
     .await;
     let message = refused.message().unwrap_or_default();
     assert!(
-        message.starts_with("State 'Wrap' did not stop in this lane: give the input"),
+        message.starts_with("State 'Good' was never entered in this lane: give the input"),
         "{message}"
     );
 
     ext_ok(
         &server,
         "RedriveExecutionFromState",
-        &json!({"executionArn": arn, "statePath": "Fan/1/Wrap", "input": "1"}),
+        &json!({"executionArn": arn, "statePath": "Fan/1/Check"}),
     )
     .await;
     let d = wait_done(&client, &arn, DONE_WITHIN).await;
     assert_eq!(d.status(), &ExecutionStatus::Succeeded);
     let events = history(&client, &arn).await;
+    assert_redriven_history(&arn, &events);
     let reran = entered_after_redrive(&events);
     let names: Vec<&str> = reran.iter().map(|(n, _)| n.as_str()).collect();
-    // Iteration 1 from Wrap (with its item), then iteration 2 whole; iteration 0 not again.
+    // Iteration 1 from Check, then iteration 2 whole; iteration 0 not again.
+    assert_eq!(names, ["Fan", "Check", "Ctx", "Wrap", "Check", "Good"]);
     assert_eq!(
-        names,
-        ["Fan", "Wrap", "Check", "Ctx", "Wrap", "Check", "Good"]
+        reran[1].1,
+        json!({"v": 1}),
+        "Check gets the input of its last entry in iteration 1"
     );
-    assert_eq!(reran[1].1, json!(1), "Wrap gets the iteration's item");
     let output: Value = serde_json::from_str(d.output().unwrap_or("null")).expect("JSON");
     assert_eq!(output.as_array().map(Vec::len), Some(3), "{output}");
+    let described = ext_ok(
+        &server,
+        "DescribeExecutionRedrives",
+        &json!({"executionArn": arn}),
+    )
+    .await;
+    let last = &described["lastChangedRedrive"];
+    assert_eq!(last["statePath"], json!("Fan/1/Check"));
+    assert_eq!(last["previousInput"], json!("{\"v\":1}"));
+    common::run_python_client_script_with(&server, "test_redrive_extensions.py", &[arn.as_ref()]);
+}
+
+/// A Parallel whose branch 0 runs `work` (a Pass state named `work_name`) and branch 1 a
+/// Pass, then `after`; with `extra_branch`, a third branch.
+fn fan(work_name: &str, work: Value, after: Value, extra_branch: bool) -> Value {
+    let mut branches = vec![
+        json!({"StartAt": work_name, "States": {work_name: work}}),
+        json!({"StartAt": "Side", "States": {"Side": {"Type": "Pass", "End": true}}}),
+    ];
+    if extra_branch {
+        branches
+            .push(json!({"StartAt": "More", "States": {"More": {"Type": "Pass", "End": true}}}));
+    }
+    json!({
+        "StartAt": "Begin",
+        "States": {
+            "Begin": {"Type": "Pass", "Next": "Fan"},
+            "Fan": {"Type": "Parallel", "Branches": branches, "Next": "After"},
+            "After": after
+        }
+    })
+}
+
+/// `Work` as shipped (its input's `text` is not JSON: `States.IntrinsicFailure`) and fixed.
+fn work(fixed: bool) -> Value {
+    let v = if fixed {
+        "$.text"
+    } else {
+        "States.StringToJson($.text)"
+    };
+    json!({"Type": "Pass", "Parameters": {"v.$": v}, "End": true})
+}
+
+async fn update(
+    client: &aws_sdk_sfn::Client,
+    sm: &str,
+    definition: &Value,
+    publish: bool,
+) -> Option<String> {
+    let out = client
+        .update_state_machine()
+        .state_machine_arn(sm)
+        .definition(definition.to_string())
+        .publish(publish)
+        .send()
+        .await
+        .expect("UpdateStateMachine");
+    out.state_machine_version_arn().map(String::from)
+}
+
+/// The definition and revision DescribeStateMachineForExecution answers.
+async fn runs_on(client: &aws_sdk_sfn::Client, arn: &str) -> (Value, Option<String>) {
+    let d = client
+        .describe_state_machine_for_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+        .expect("DescribeStateMachineForExecution");
+    let definition = serde_json::from_str(d.definition()).expect("JSON definition");
+    (definition, d.revision_id().map(String::from))
+}
+
+/// Redrive onto another definition: after an UpdateStateMachine fixes the failed state, an
+/// execution redriven onto `current` (CLI) continues there and succeeds, and
+/// DescribeStateMachineForExecution shows the fixed definition; one redriven onto a named
+/// version runs that version, and a plain RedriveExecution after it runs it again; onto a
+/// definition that does not fit (a Parallel with another branch count whose failed lane's
+/// state was removed) the redrive is refused with both conflicts and changes nothing. Every
+/// history is read back through the SDK, boto3 and the AWS CLI.
+#[tokio::test(flavor = "multi_thread")]
+async fn redrive_onto_another_definition() {
+    let server = server(&[]);
+    let client = server.client();
+    let pass_end = json!({"Type": "Pass", "End": true});
+    let shipped = fan("Work", work(false), pass_end.clone(), false);
+    let sm = create_machine(&client, "onto", &shipped).await;
+    let input = json!({"text": "not json"});
+    let mut failed = Vec::new();
+    for n in ["a", "b", "c"] {
+        let arn = start(&client, &sm, Some(n), &input).await;
+        let d = wait_done(&client, &arn, DONE_WITHIN).await;
+        assert_eq!(d.error(), Some("States.IntrinsicFailure"));
+        failed.push(arn);
+    }
+    let [a, b, c] = [&failed[0], &failed[1], &failed[2]];
+    let (_, shipped_revision) = runs_on(&client, a).await;
+
+    // Version 1: Work fixed, but After now fails. Then the current revision: all fixed.
+    let still_broken = json!({"Type": "Fail", "Error": "StillBroken"});
+    let half_fixed = fan("Work", work(true), still_broken, false);
+    let version = update(&client, &sm, &half_fixed, true)
+        .await
+        .expect("a version ARN");
+    let fixed = fan("Work", work(true), pass_end.clone(), false);
+    update(&client, &sm, &fixed, false).await;
+    let current_revision = client
+        .describe_state_machine()
+        .state_machine_arn(&sm)
+        .send()
+        .await
+        .expect("DescribeStateMachine")
+        .revision_id()
+        .map(String::from);
+
+    // a: onto the current revision, through the CLI.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .args(["redrive", "--endpoint-url", &server.endpoint(), "from"])
+        .args(["--execution-arn", a, "--definition", "current"])
+        .output()
+        .expect("running `stepwise redrive from`");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = wait_done(&client, a, DONE_WITHIN).await;
+    assert_eq!(d.status(), &ExecutionStatus::Succeeded, "{:?}", d.cause());
+    let output: Value = serde_json::from_str(d.output().unwrap_or("null")).expect("JSON");
+    assert_eq!(
+        output,
+        json!([{"v": "not json"}, input]),
+        "the fixed Work ran, Side kept"
+    );
+    assert_eq!(
+        runs_on(&client, a).await,
+        (fixed.clone(), current_revision.clone())
+    );
+    let events = history(&client, a).await;
+    assert_redriven_history(a, &events);
+    let reran = entered_after_redrive(&events);
+    let names: Vec<&str> = reran.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Fan", "Work", "Side", "After"],
+        "Begin is not run again"
+    );
+    let described = ext_ok(
+        &server,
+        "DescribeExecutionRedrives",
+        &json!({"executionArn": a}),
+    )
+    .await;
+    let last = &described["lastChangedRedrive"];
+    assert_eq!(last["definition"], json!("CURRENT"));
+    assert_eq!(
+        last["previousRevisionId"].as_str().map(String::from),
+        shipped_revision
+    );
+
+    // b: onto version 1, where After fails; a plain redrive then runs version 1 again.
+    ext_ok(
+        &server,
+        "RedriveExecutionFromState",
+        &json!({"executionArn": b, "definition": version}),
+    )
+    .await;
+    let d = wait_done(&client, b, DONE_WITHIN).await;
+    assert_eq!(d.error(), Some("StillBroken"), "version 1's After ran");
+    assert_eq!(runs_on(&client, b).await.0, half_fixed);
+    client
+        .redrive_execution()
+        .execution_arn(b)
+        .send()
+        .await
+        .expect("RedriveExecution");
+    let d = wait_done(&client, b, DONE_WITHIN).await;
+    assert_eq!(
+        (d.redrive_count(), d.error()),
+        (Some(2), Some("StillBroken")),
+        "the plain redrive runs version 1, not the definition b started on"
+    );
+    let events = history(&client, b).await;
+    assert_redriven_history(b, &events);
+
+    // c: onto a definition that does not fit: refused with every conflict, nothing changes.
+    let misfit = fan("Job", work(true), pass_end, true);
+    update(&client, &sm, &misfit, false).await;
+    let refused = ext(
+        &server,
+        "RedriveExecutionFromState",
+        &json!({"executionArn": c, "definition": "CURRENT"}),
+    )
+    .await;
+    assert_eq!(
+        refused.error_code().as_deref(),
+        Some("ValidationException"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(
+        refused.message().as_deref(),
+        Some(
+            "Cannot redrive onto definition 'CURRENT': Parallel state 'Fan' has 2 branches, \
+             the new one 3; state 'Fan/0/Work' does not exist"
+        )
+    );
+    let other_sm = create_machine(&client, "onto-other", &fixed).await;
+    let foreign = update(&client, &other_sm, &fixed, true)
+        .await
+        .expect("a version ARN");
+    for (definition, code) in [
+        (foreign.as_str(), "ValidationException"),
+        (&format!("{sm}:9"), "ResourceNotFound"),
+    ] {
+        let body = json!({"executionArn": c, "definition": definition});
+        let r = ext(&server, "RedriveExecutionFromState", &body).await;
+        assert_eq!(
+            r.error_code().as_deref(),
+            Some(code),
+            "{definition}: {}",
+            r.text
+        );
+    }
+    let d = wait_done(&client, c, DONE_WITHIN).await;
+    assert_eq!(
+        d.redrive_count(),
+        Some(0),
+        "a refused redrive changes nothing"
+    );
+    assert_eq!(runs_on(&client, c).await.0, shipped);
+
+    let checked: Vec<&std::ffi::OsStr> = [a, b].into_iter().map(|s| s.as_ref()).collect();
+    common::run_python_client_script_with(&server, "test_redrive_extensions.py", &checked);
 }

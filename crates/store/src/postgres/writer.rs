@@ -122,6 +122,8 @@ struct Row<'a> {
     record: &'a ExecutionRecord,
     /// The checkpoint to store; `None` keeps the stored one.
     runtime: Option<&'a str>,
+    /// The definition to store ([`Write::Redefine`]); `None` keeps the stored one.
+    definition: Option<&'a str>,
     /// Created by this batch (inserted), or stored before (updated from `from`).
     created: bool,
     from: i64,
@@ -171,6 +173,7 @@ async fn apply(tx: &Transaction<'_>, batch: &[Write]) -> Result<Vec<Result<()>>>
                     Row {
                         record: e,
                         runtime: Some(&e.runtime),
+                        definition: None,
                         created: true,
                         from: 0,
                     },
@@ -178,6 +181,11 @@ async fn apply(tx: &Transaction<'_>, batch: &[Write]) -> Result<Vec<Result<()>>>
                 (e, events, lanes.as_slice(), Some(e.runtime.as_str()))
             }
             Write::Transition {
+                execution: e,
+                events,
+                lanes,
+            }
+            | Write::Redefine {
                 execution: e,
                 events,
                 lanes,
@@ -214,12 +222,16 @@ async fn apply(tx: &Transaction<'_>, batch: &[Write]) -> Result<Vec<Result<()>>>
             let row = rows.entry(&e.arn).or_insert(Row {
                 record: e,
                 runtime: None,
+                definition: None,
                 created: false,
                 from: version - 1,
             });
             row.record = e;
             if runtime.is_some() {
                 row.runtime = runtime;
+            }
+            if matches!(write, Write::Redefine { .. }) {
+                row.definition = Some(&e.definition);
             }
         }
         current.insert(&e.arn, version);
@@ -249,6 +261,7 @@ fn execution_arn(write: &Write) -> Option<&str> {
     match write {
         Write::CreateExecution { execution, .. }
         | Write::Transition { execution, .. }
+        | Write::Redefine { execution, .. }
         | Write::Record { execution, .. } => Some(&execution.arn),
         Write::MapRunItem { .. } | Write::RedriveBatchItem { .. } => None,
     }
@@ -327,13 +340,15 @@ async fn update_executions(tx: &Transaction<'_>, rows: &[&Row<'_>]) -> Result<()
         cols.push(row)?;
     }
     let from: Vec<i64> = rows.iter().map(|r| r.from).collect();
+    let definitions: Vec<Option<&str>> = rows.iter().map(|r| r.definition).collect();
     let stmt = tx
         .prepare_cached(
             "UPDATE executions e SET status = u.status, version = u.version, doc = u.doc,
-                 runtime = coalesce(u.runtime, e.runtime), redrive_count = u.redrive_count
+                 runtime = coalesce(u.runtime, e.runtime), redrive_count = u.redrive_count,
+                 definition = coalesce(u.definition, e.definition)
              FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
-                 $6::bigint[], $7::bigint[]) AS u(arn, status, version, doc, runtime,
-                 redrive_count, from_version)
+                 $6::bigint[], $7::bigint[], $8::text[]) AS u(arn, status, version, doc,
+                 runtime, redrive_count, from_version, definition)
              WHERE e.arn = u.arn AND e.version = u.from_version",
         )
         .await?;
@@ -348,6 +363,7 @@ async fn update_executions(tx: &Transaction<'_>, rows: &[&Row<'_>]) -> Result<()
                 &cols.runtimes,
                 &cols.redrive_counts,
                 &from,
+                &definitions,
             ],
         )
         .await?;
