@@ -23,7 +23,8 @@ use crate::Result;
 /// numbered (no `format` field); 1: the same layout, numbered; 2: a task's dispatch may carry
 /// what its `.sync` job answered when submitted (`submitted`, absent before); 3: a lane's
 /// state may name the `…StateEntered` events of the states the lane left (`left`, absent
-/// before). Bump it with every change to the stored shape of a `Checkpoint` or of the
+/// before), and a task attempt may name the last event it wrote (`last_event`, absent before:
+/// its next event follows the execution's last). Bump it with every change to the stored shape of a `Checkpoint` or of the
 /// interpreter types inside it, and add the step that reads the previous format to
 /// [`UPGRADES`].
 pub(crate) const FORMAT: u32 = 3;
@@ -34,7 +35,7 @@ const UPGRADES: [fn(&mut Value); FORMAT as usize] = [
     |_| {},
     // 1 → 2: `submitted` is optional.
     |_| {},
-    // 2 → 3: a lane's state may say which states the lane left (`left`); absent: none known.
+    // 2 → 3: `left` and `last_event` are optional.
     |_| {},
 ];
 
