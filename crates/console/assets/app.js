@@ -270,16 +270,20 @@ async function executionPage(arn) {
 
 async function refreshExecution(view) {
   const x = await call("DescribeExecution", { executionArn: view.arn });
-  const { events, partial } = await graphEvents(view.arn);
-  view.execution = x;
-  view.model = analyze(events, view.definition);
-  view.partial = partial;
-  renderHead(view);
-  renderActions(view);
-  renderGraph(view);
-  renderDetails(view);
-  await renderMapRuns(view);
-  if (x.status === "RUNNING") pollExecution(view);
+  try {
+    const { events, partial } = await graphEvents(view.arn);
+    view.execution = x;
+    view.model = analyze(events, view.definition);
+    view.partial = partial;
+    renderHead(view);
+    renderActions(view);
+    renderGraph(view);
+    renderDetails(view);
+    await renderMapRuns(view);
+  } finally {
+    // After the rendering (refreshes never overlap), and even if it failed.
+    if (x.status === "RUNNING") pollExecution(view);
+  }
 }
 
 // Refreshes a running execution's page every POLL_MS while it is shown: one chain of timers
@@ -359,6 +363,8 @@ function renderActions(view) {
             await run();
           } catch (e) {
             showError(msg, e);
+            // The action may have been applied even if the refresh after it failed.
+            pollExecution(view);
           }
         },
       },
