@@ -33,6 +33,8 @@ function h(tag, attrs = {}, ...children) {
 }
 
 const enc = encodeURIComponent;
+// Whether the page of `arn` is still shown (its fragment holds the ARN, encoded or not).
+const showing = (arn) => location.hash.includes(enc(arn)) || location.hash.includes(arn);
 const date = (t) => (t ? new Date(t * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z") : "");
 const pretty = (text) => {
   if (text === undefined || text === null) return "";
@@ -157,7 +159,8 @@ async function machinePage(arn) {
       "section",
       {},
       h("h2", {}, "Executions"),
-      h("div", { class: "toolbar" }, status, redrive, h("button", { id: "bulk-redrive", onclick: () => bulkRedrive(arn, status.value, redrive.value, executions) }, "Redrive all failed in this filter")),
+      h("div", { class: "toolbar" }, status, redrive, h("button", { id: "bulk-redrive", onclick: () => bulkRedrive(arn, status.value, redrive.value, executions) }, "Bulk redrive this filter (dry run first)")),
+      h("div", { id: "bulk-plan" }),
       executions,
     ),
   );
@@ -214,24 +217,73 @@ async function listExecutions(where, scope, statusFilter, redriveFilter, nextTok
   );
 }
 
-// Redrives every redrivable execution the filter selects, one RedriveExecution each.
+// The statuses Stepwise.BulkRedrive selects by (its default, unset: FAILED, TIMED_OUT, ABORTED).
+const BULK_STATUSES = ["FAILED", "TIMED_OUT", "ABORTED", "SUCCEEDED", "RUNNING"];
+
+// Bulk redrive of the executions the filter selects, with Stepwise.BulkRedrive: a dry run that
+// lists what a redrive would do to each, then, once confirmed, the batch, followed in the page
+// with Stepwise.DescribeBulkRedrive until it completes.
 async function bulkRedrive(arn, statusFilter, redriveFilter, where) {
+  const plan = document.getElementById("bulk-plan");
+  plan.replaceChildren();
   const body = { stateMachineArn: arn };
-  if (statusFilter) body.statusFilter = statusFilter;
-  if (redriveFilter) body.redriveFilter = redriveFilter;
-  const chosen = (await all("ListExecutions", body, "executions")).filter((x) => ["FAILED", "ABORTED", "TIMED_OUT"].includes(x.status));
-  let ok = 0;
-  const failed = [];
-  for (const x of chosen) {
-    try {
-      await call("RedriveExecution", { executionArn: x.executionArn, clientToken: `console-bulk-${crypto.randomUUID()}` });
-      ok += 1;
-    } catch (e) {
-      failed.push(`${x.name}: ${e.message}`);
-    }
+  try {
+    if (statusFilter && !BULK_STATUSES.includes(statusFilter)) throw new Error(`A bulk redrive selects by ${BULK_STATUSES.join(", ")}, not ${statusFilter}.`);
+    if (statusFilter) body.statusFilter = [statusFilter];
+    if (redriveFilter === "REDRIVEN") body.minRedriveCount = 1;
+    if (redriveFilter === "NOT_REDRIVEN") body.maxRedriveCount = 0;
+    const dry = await call("BulkRedrive", { ...body, dryRun: true }, "Stepwise");
+    const confirm = h("button", { id: "bulk-confirm", disabled: !dry.redrivable, onclick: () => runBulkRedrive(arn, body, plan, where, statusFilter, redriveFilter) }, `Redrive ${dry.redrivable} executions`);
+    plan.replaceChildren(
+      h("p", { id: "bulk-summary" }, `Dry run: ${dry.selected} selected, ${dry.redrivable} redrivable.`),
+      h(
+        "table",
+        { class: "executions", id: "bulk-dry-run" },
+        h("thead", {}, h("tr", {}, ["Execution", "Status", "Redrives", "A redrive would run again"].map((t) => h("th", {}, t)))),
+        h(
+          "tbody",
+          {},
+          dry.executions.map((x) =>
+            h(
+              "tr",
+              { "data-arn": x.executionArn, "data-redrivable": String(x.redrivable) },
+              h("td", {}, h("a", { href: `#/exec/${enc(x.executionArn)}` }, x.executionArn.split(":").pop())),
+              h("td", {}, badge(x.status)),
+              h("td", {}, x.redriveCount || ""),
+              h("td", { class: "reruns" }, x.redrivable ? `${(x.reruns || []).join(", ")}${x.rerunsTotal > (x.reruns || []).length ? ` (${x.rerunsTotal} in all)` : ""}` : `not redrivable: ${x.notRedrivableReason || ""}`),
+            ),
+          ),
+        ),
+      ),
+      h("div", { class: "toolbar" }, confirm, h("button", { onclick: () => plan.replaceChildren() }, "Cancel")),
+    );
+  } catch (e) {
+    showError(plan, e);
   }
-  await listExecutions(where, { stateMachineArn: arn }, statusFilter, redriveFilter);
-  where.prepend(h("div", { class: "banner", id: "bulk-result" }, `Redrove ${ok} of ${chosen.length} executions.`, failed.map((f) => h("div", {}, f))));
+}
+
+async function runBulkRedrive(arn, body, plan, where, statusFilter, redriveFilter) {
+  const batchToken = `console-${crypto.randomUUID()}`;
+  const progress = h("div", { class: "banner", id: "bulk-result" }, "Redriving…");
+  plan.replaceChildren(progress);
+  try {
+    await call("BulkRedrive", { ...body, batchToken }, "Stepwise");
+    let report;
+    for (;;) {
+      report = await call("DescribeBulkRedrive", { batchToken, maxResults: 100 }, "Stepwise");
+      if (report.status === "COMPLETED" || !showing(arn)) break;
+      progress.textContent = `Redriving: ${report.redriven} of ${report.total} redriven, ${report.pending} pending.`;
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+    const refused = report.executions.filter((x) => x.outcome === "REFUSED");
+    progress.replaceChildren(
+      h("span", { id: "bulk-outcome", "data-status": report.status }, `Batch ${batchToken}: ${report.redriven} of ${report.total} redriven, ${report.refused} refused.`),
+      refused.map((x) => h("div", {}, `${x.executionArn.split(":").pop()}: ${x.error}: ${x.cause}`)),
+    );
+    await listExecutions(where, { stateMachineArn: arn }, statusFilter, redriveFilter);
+  } catch (e) {
+    showError(plan, e);
+  }
 }
 
 // ---------------------------------------------------------------- execution
@@ -290,7 +342,7 @@ async function refreshExecution(view) {
 // (an action's own refresh replaces it), kept going when a refresh fails (a busy server).
 function pollExecution(view) {
   clearTimeout(timer);
-  if (!location.hash.includes(enc(view.arn))) return;
+  if (!showing(view.arn)) return;
   timer = setTimeout(async () => {
     try {
       await refreshExecution(view);
@@ -498,12 +550,95 @@ function renderDetails(view) {
     h("pre", { class: "json" }, JSON.stringify(Object.fromEntries(IO_FIELDS.filter((f) => f in def).map((f) => [f, def[f]])), null, 2)),
     h("h3", {}, "Events"),
     h("table", { class: "events", id: "state-events" }, h("tbody", {}, r.events.map(eventRow))),
+    redriveFromState(view, name, lane),
     ].flat(),
   );
   stepsOf(view, r, def, run).then(
     (rows) => steps.replaceChildren(...[rows].flat()),
     (e) => steps.replaceChildren(h("p", { class: "muted", id: "steps-unavailable" }, String(e.message || e))),
   );
+}
+
+// The extension's path to a state (docs/redrive-extensions.md: `Fan/3/Work`, a Map's iteration
+// or a Parallel's branch index before each state inside it), from its graph lane (`Fan[3]/`,
+// Map iterations only) and the definition (the branch a state is in); undefined when the lane
+// does not name an iteration (a Distributed Map's states run in child executions).
+function statePath(definition, name, lane) {
+  const chain = enclosing(definition, name) || [];
+  const parts = [];
+  let rest = lane || "";
+  for (const c of chain) {
+    if (c.type === "Parallel") {
+      parts.push(c.name, String(c.branch));
+      continue;
+    }
+    const prefix = `${c.name}[`;
+    const end = rest.indexOf("]/", prefix.length);
+    const index = rest.slice(prefix.length, end);
+    if (!rest.startsWith(prefix) || end < 0 || !/^\d+$/.test(index)) return undefined;
+    parts.push(c.name, index);
+    rest = rest.slice(end + 2);
+  }
+  return [...parts, name].join("/");
+}
+
+// The Parallel and Map states around the state `name`, outermost first, each with the index
+// of its branch that holds it; undefined when `machine` does not hold it.
+function enclosing(machine, name) {
+  for (const [n, s] of Object.entries((machine && machine.States) || {})) {
+    if (n === name) return [];
+    const lanes = s.Type === "Parallel" ? s.Branches || [] : s.Type === "Map" ? [s.ItemProcessor || s.Iterator] : [];
+    for (const [branch, b] of lanes.entries()) {
+      const inner = b && enclosing(b, name);
+      if (inner) return [{ name: n, type: s.Type, branch }, ...inner];
+    }
+  }
+  return undefined;
+}
+
+// "Redrive from this state" (Stepwise.RedriveExecutionFromState) for an ended execution: the
+// state is entered afresh, with the input it had or a new one, on the definition the
+// execution ran or the state machine's current one. The server's refusal is shown here.
+function redriveFromState(view, name, lane) {
+  const x = view.execution;
+  if (x.status === "RUNNING" || x.status === "PENDING_REDRIVE") return "";
+  const path = statePath(view.definition, name, lane);
+  if (path === undefined) return [h("h3", {}, "Redrive from this state"), h("p", { class: "muted" }, "Redrive the Map Run's child executions to re-run a state of a Distributed Map.")];
+  const input = h("textarea", { id: "rfs-input", rows: 3, placeholder: "new input (optional: by default the input it had)" });
+  const definition = h("select", { id: "rfs-definition" }, h("option", { value: "" }, "the definition it ran"), h("option", { value: "CURRENT" }, "the state machine's current definition"));
+  const msg = h("div", { id: "rfs-msg" });
+  const run = async () => {
+    msg.replaceChildren();
+    try {
+      const body = { executionArn: view.arn, statePath: path, clientToken: `console-${crypto.randomUUID()}` };
+      if (input.value.trim()) {
+        JSON.parse(input.value);
+        body.input = input.value;
+      }
+      if (definition.value) body.definition = definition.value;
+      await call("RedriveExecutionFromState", body, "Stepwise");
+    } catch (e) {
+      showError(msg, e);
+      return;
+    }
+    try {
+      // Onto another definition, the execution runs that one from now on.
+      view.definition = JSON.parse((await call("DescribeStateMachineForExecution", { executionArn: view.arn })).definition);
+      await refreshExecution(view);
+      await eventTable(view, true);
+    } catch (e) {
+      showError(document.getElementById("action-msg"), e);
+      // The redrive was applied even if the refresh after it failed.
+      pollExecution(view);
+    }
+  };
+  return [
+    h("h3", {}, "Redrive from this state"),
+    h("p", { class: "muted" }, "Enters ", h("code", { id: "rfs-path" }, path), " afresh and runs the states after it again; the states before it are not run again."),
+    input,
+    h("div", { class: "toolbar" }, definition, h("button", { id: "redrive-from-state", onclick: run }, "Redrive from this state")),
+    msg,
+  ];
 }
 
 // A task state's attempts in one run: each `…Scheduled` event with the event that ended it.

@@ -89,7 +89,7 @@ export function analyze(events, definition) {
       r = rec(lane, d.name);
       r.runs += 1;
       r.type = type.slice(0, -"StateEntered".length);
-      Object.assign(r, { status: "running", failed: false, input: d.input, output: undefined, error: undefined, cause: undefined });
+      Object.assign(r, { status: "running", failed: false, input: d.input, output: undefined, error: undefined, cause: undefined, reopened: undefined });
       Object.assign(r, { enteredId: e.id, enteredTime: e.timestamp, runStart: r.events.length, variables: { ...variables } });
       if (r.type === "Map") mapLane[d.name] = lane;
       if (redrives > 0) r.rerun = true;
@@ -119,8 +119,11 @@ export function analyze(events, definition) {
       r = prev && prev.type === kind && prev.status === "running" ? prev : latest((x) => x.type === kind);
     } else if (type === "ExecutionRedriven") {
       redrives += 1;
+      // A redrive re-opens what did not succeed; a redrive from a chosen state
+      // (Stepwise.RedriveExecutionFromState) may enter another state instead, so each keeps
+      // the outcome it had (`reopened`) until it is entered again.
       for (const x of states.values()) {
-        if (["failed", "aborted", "running"].includes(x.status)) Object.assign(x, { status: "redriven", failed: false });
+        if (["failed", "aborted", "running"].includes(x.status)) Object.assign(x, { status: "redriven", failed: false, reopened: x.reopened ?? x.status });
       }
       running = [...states.values()].filter((x) => x.status === "redriven");
       for (const x of running) x.status = "running";
@@ -133,7 +136,8 @@ export function analyze(events, definition) {
       if (culprit && culprit.status === "running") Object.assign(culprit, { failed: true, error: d.error, cause: d.cause });
       for (const x of states.values()) {
         if (x.status !== "running") continue;
-        if (type === "ExecutionFailed" && (x.failed || x.type === "Fail")) {
+        if (x.reopened) x.status = x.reopened;
+        else if (type === "ExecutionFailed" && (x.failed || x.type === "Fail")) {
           x.status = "failed";
           if (x.type === "Fail" && !x.error) Object.assign(x, { error: d.error, cause: d.cause });
         } else if (type === "ExecutionTimedOut" && x.failed) x.status = "failed";

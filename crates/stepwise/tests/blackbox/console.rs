@@ -311,6 +311,8 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
     let input: Value = serde_json::from_str(&text(&client, "#state-input").await)
         .expect("the state's input is JSON");
     assert_eq!(input, json!({"order": 42}));
+    // Its redrive-from-state path names the Parallel's branch.
+    assert_eq!(text(&client, "#rfs-path").await, "Fork/1/B1");
     screenshot(&client, "execution-failed").await;
 
     // Redrive: the execution succeeds, and only the failed branch ran again.
@@ -380,6 +382,15 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
     assert_eq!(states(&got), failed_iteration, "iteration #1");
     let banner = text(&client, "#error-banner").await;
     assert!(banner.contains("Bad.Item"), "{banner}");
+    // The failing state's redrive-from-state path names the Map's iteration.
+    client
+        .find(Locator::Css("#goto-failed"))
+        .await
+        .expect("the banner's link to the failing state")
+        .click()
+        .await
+        .expect("clicking it");
+    assert_eq!(text(&client, "#rfs-path").await, "Loop/1/Boom");
     screenshot(&client, "map-iteration-failed").await;
     let pick = r#"
       const p = document.querySelector('.iteration-picker[data-map=Loop]');
@@ -399,7 +410,8 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
     let got = until(&client, GRAPH_STATES, |v| states(v) == first).await;
     assert_eq!(states(&got), first, "iteration #0");
 
-    // Bulk redrive on the Map's state machine: every FAILED execution of the filter.
+    // Bulk redrive on the Map's state machine, FAILED executions: the dry run lists the failed
+    // execution and what would run again, and redrives nothing; the confirmed batch does.
     client
         .goto(&format!("{base}/#/sm/{looped}"))
         .await
@@ -412,9 +424,40 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
       return true;
     "#;
     until(&client, bulk, |v| v == &json!(true)).await;
-    let result = "return document.getElementById('bulk-result')?.textContent ?? null;";
-    let got = until(&client, result, |v| v.is_string()).await;
-    assert_eq!(got, json!("Redrove 1 of 1 executions."));
+    let dry_run = r#"
+      const rows = document.querySelectorAll('#bulk-dry-run tbody tr');
+      if (!rows.length) return null;
+      return {summary: document.getElementById('bulk-summary').textContent,
+              rows: [...rows].map(r => [r.dataset.arn, r.dataset.redrivable, r.querySelector('.reruns').textContent])};
+    "#;
+    let got = until(&client, dry_run, |v| !v.is_null()).await;
+    let want = json!({"summary": "Dry run: 1 selected, 1 redrivable.", "rows": [[loop_exec, "true", "Loop/1/Boom, Loop/2"]]});
+    assert_eq!(got, want, "the bulk redrive's dry run");
+    let untouched = sfn
+        .describe_execution()
+        .execution_arn(&loop_exec)
+        .send()
+        .await
+        .expect("DescribeExecution");
+    assert_eq!(
+        untouched.redrive_count(),
+        Some(0),
+        "a dry run redrives nothing"
+    );
+    screenshot(&client, "bulk-dry-run").await;
+    client
+        .find(Locator::Css("#bulk-confirm"))
+        .await
+        .expect("the confirm button")
+        .click()
+        .await
+        .expect("confirming the bulk redrive");
+    let outcome = r#"
+      const o = document.getElementById('bulk-outcome');
+      return o ? [o.dataset.status, o.textContent.replace(/^Batch \S+: /, '')] : null;
+    "#;
+    let got = until(&client, outcome, |v| !v.is_null()).await;
+    assert_eq!(got, json!(["COMPLETED", "1 of 1 redriven, 0 refused."]));
     let redriven = sfn
         .describe_execution()
         .execution_arn(&loop_exec)
@@ -472,6 +515,120 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
     assert_eq!(text(&client, "#maprun-status").await, "SUCCEEDED");
     screenshot(&client, "map-run").await;
 
+    client.close().await.expect("closing the browser");
+}
+
+/// Two Passes, then a Choice that fails the execution in its late state `Reject` unless the
+/// input says `ok`.
+fn late_failure_machine() -> Value {
+    json!({
+        "StartAt": "Load",
+        "States": {
+            "Load": {"Type": "Pass", "Next": "Shape"},
+            "Shape": {"Type": "Pass", "Next": "Check"},
+            "Check": {"Type": "Choice", "Default": "Reject", "Choices": [
+                {"Variable": "$.ok", "BooleanEquals": true, "Next": "Done"}]},
+            "Done": {"Type": "Succeed"},
+            "Reject": {"Type": "Fail", "Error": "Order.Rejected", "Cause": "not ok"}
+        }
+    })
+}
+
+/// Selects a state in the graph, then presses "Redrive from this state" with `input` (empty:
+/// the input it had) and returns the state path it redrives from.
+const REDRIVE_FROM: &str = r#"
+  const [name, input] = arguments;
+  const node = document.querySelector(`#graph g.state[data-state="${name}"]`);
+  if (!node) return null;
+  if (document.querySelector('#details h2')?.firstChild?.textContent?.trim() !== name) {
+    node.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+    return null;
+  }
+  const button = document.getElementById('redrive-from-state');
+  if (!button) return null;
+  document.getElementById('rfs-input').value = input;
+  button.click();
+  return document.getElementById('rfs-path').textContent;
+"#;
+
+/// Runs `REDRIVE_FROM` until it pressed the button; returns the state path (null: it never did).
+async fn redrive_from(client: &Client, state: &str, input: &str) -> Value {
+    let deadline = Instant::now() + PAGE_WITHIN;
+    loop {
+        let got = client
+            .execute(REDRIVE_FROM, vec![json!(state), json!(input)])
+            .await
+            .unwrap_or(Value::Null);
+        if !got.is_null() || Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_redrives_an_execution_from_a_chosen_state_with_a_new_input() {
+    let server = Server::start(Options {
+        store: StoreKind::Sqlite,
+        ..Options::default()
+    });
+    let sfn = server.client();
+    let sm = create_machine(&sfn, "console-from", &late_failure_machine()).await;
+    let exec = start(&sfn, &sm, Some("late"), &json!({"ok": false})).await;
+    let described = wait_done(&sfn, &exec, DONE_WITHIN).await;
+    assert_eq!(described.status().as_str(), "FAILED", "{}", server.logs());
+
+    let (_driver, client) = browser().await;
+    client
+        .goto(&format!("{}/#/exec/{exec}", server.endpoint()))
+        .await
+        .expect("the execution page");
+    let failed = expect_states(&[
+        ("Load", "succeeded"),
+        ("Shape", "succeeded"),
+        ("Check", "succeeded"),
+        ("Done", "notreached"),
+        ("Reject", "failed"),
+    ]);
+    let got = until(&client, GRAPH_STATES, |v| states(v) == failed).await;
+    assert_eq!(states(&got), failed, "the graph of the failed execution");
+
+    // A state that never ran has no input to re-run with: the server's refusal is shown.
+    let path = redrive_from(&client, "Done", "").await;
+    assert_eq!(path, json!("Done"));
+    let refusal = text(&client, "#rfs-msg [role=alert]").await;
+    assert!(
+        refusal.starts_with("ValidationException") && refusal.contains("was never entered"),
+        "{refusal}"
+    );
+    assert_eq!(text(&client, "#exec-status").await, "FAILED");
+
+    // From Shape with a corrected input: Shape and what follows run again, Load does not.
+    let path = redrive_from(&client, "Shape", r#"{"ok": true}"#).await;
+    assert_eq!(path, json!("Shape"));
+    let redriven = expect_states(&[
+        ("Load", "succeeded"),
+        ("Shape", "succeeded+rerun"),
+        ("Check", "succeeded+rerun"),
+        ("Done", "succeeded+rerun"),
+        ("Reject", "failed"),
+    ]);
+    let got = until(&client, GRAPH_STATES, |v| states(v) == redriven).await;
+    assert_eq!(
+        states(&got),
+        redriven,
+        "the graph after the redrive from Shape"
+    );
+    let status = "return document.getElementById('exec-status')?.textContent;";
+    let got = until(&client, status, |v| v == "SUCCEEDED").await;
+    assert_eq!(got, "SUCCEEDED", "the status after the redrive");
+    assert_eq!(text(&client, "#redrive-count").await, "1");
+    screenshot(&client, "redrive-from-state").await;
+    let after = wait_done(&sfn, &exec, DONE_WITHIN).await;
+    assert_eq!(after.status().as_str(), "SUCCEEDED");
+    assert_eq!(after.redrive_count(), Some(1));
+    let output: Value = serde_json::from_str(after.output().unwrap_or("null")).expect("JSON");
+    assert_eq!(output, json!({"ok": true}), "Shape got the new input");
     client.close().await.expect("closing the browser");
 }
 
