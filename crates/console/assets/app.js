@@ -314,8 +314,6 @@ async function executionPage(arn) {
     h("section", { id: "maps" }),
     h("section", {}, h("h2", {}, "Events"), h("div", { class: "toolbar", id: "event-tools" }), h("div", { id: "events" })),
   );
-  const definition = JSON.parse((await call("DescribeStateMachineForExecution", { executionArn: arn })).definition);
-  view.definition = definition;
   await refreshExecution(view);
   await eventTable(view);
 }
@@ -323,6 +321,13 @@ async function executionPage(arn) {
 async function refreshExecution(view) {
   const x = await call("DescribeExecution", { executionArn: view.arn });
   try {
+    // A redrive onto another definition (Stepwise.RedriveExecutionFromState) changes what the
+    // execution runs: read it again after each redrive.
+    if (view.definitionAt !== (x.redriveCount || 0)) {
+      const answer = await call("DescribeStateMachineForExecution", { executionArn: view.arn });
+      view.definition = JSON.parse(answer.definition);
+      view.definitionAt = x.redriveCount || 0;
+    }
     const { events, partial } = await graphEvents(view.arn);
     view.execution = x;
     view.model = analyze(events, view.definition);
@@ -622,8 +627,6 @@ function redriveFromState(view, name, lane) {
       return;
     }
     try {
-      // Onto another definition, the execution runs that one from now on.
-      view.definition = JSON.parse((await call("DescribeStateMachineForExecution", { executionArn: view.arn })).definition);
       await refreshExecution(view);
       await eventTable(view, true);
     } catch (e) {

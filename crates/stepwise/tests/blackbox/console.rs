@@ -535,9 +535,10 @@ fn late_failure_machine() -> Value {
 }
 
 /// Selects a state in the graph, then presses "Redrive from this state" with `input` (empty:
-/// the input it had) and returns the state path it redrives from.
+/// the input it had) onto `definition` (empty: the one it ran; `CURRENT`) and returns the state
+/// path it redrives from.
 const REDRIVE_FROM: &str = r#"
-  const [name, input] = arguments;
+  const [name, input, definition] = arguments;
   const node = document.querySelector(`#graph g.state[data-state="${name}"]`);
   if (!node) return null;
   if (document.querySelector('#details h2')?.firstChild?.textContent?.trim() !== name) {
@@ -547,16 +548,20 @@ const REDRIVE_FROM: &str = r#"
   const button = document.getElementById('redrive-from-state');
   if (!button) return null;
   document.getElementById('rfs-input').value = input;
+  document.getElementById('rfs-definition').value = definition;
   button.click();
   return document.getElementById('rfs-path').textContent;
 "#;
 
 /// Runs `REDRIVE_FROM` until it pressed the button; returns the state path (null: it never did).
-async fn redrive_from(client: &Client, state: &str, input: &str) -> Value {
+async fn redrive_from(client: &Client, state: &str, input: &str, definition: &str) -> Value {
     let deadline = Instant::now() + PAGE_WITHIN;
     loop {
         let got = client
-            .execute(REDRIVE_FROM, vec![json!(state), json!(input)])
+            .execute(
+                REDRIVE_FROM,
+                vec![json!(state), json!(input), json!(definition)],
+            )
             .await
             .unwrap_or(Value::Null);
         if !got.is_null() || Instant::now() > deadline {
@@ -594,7 +599,7 @@ async fn console_redrives_an_execution_from_a_chosen_state_with_a_new_input() {
     assert_eq!(states(&got), failed, "the graph of the failed execution");
 
     // A state that never ran has no input to re-run with: the server's refusal is shown.
-    let path = redrive_from(&client, "Done", "").await;
+    let path = redrive_from(&client, "Done", "", "").await;
     assert_eq!(path, json!("Done"));
     let refusal = text(&client, "#rfs-msg [role=alert]").await;
     assert!(
@@ -604,7 +609,7 @@ async fn console_redrives_an_execution_from_a_chosen_state_with_a_new_input() {
     assert_eq!(text(&client, "#exec-status").await, "FAILED");
 
     // From Shape with a corrected input: Shape and what follows run again, Load does not.
-    let path = redrive_from(&client, "Shape", r#"{"ok": true}"#).await;
+    let path = redrive_from(&client, "Shape", r#"{"ok": true}"#, "").await;
     assert_eq!(path, json!("Shape"));
     let redriven = expect_states(&[
         ("Load", "succeeded"),
@@ -629,6 +634,54 @@ async fn console_redrives_an_execution_from_a_chosen_state_with_a_new_input() {
     assert_eq!(after.redrive_count(), Some(1));
     let output: Value = serde_json::from_str(after.output().unwrap_or("null")).expect("JSON");
     assert_eq!(output, json!({"ok": true}), "Shape got the new input");
+
+    // Onto the state machine's current definition, fixed to review what is not ok: from Check
+    // with the input it had, and the page draws the definition the execution now runs.
+    let second = start(&sfn, &sm, Some("late-2"), &json!({"ok": false})).await;
+    let described = wait_done(&sfn, &second, DONE_WITHIN).await;
+    assert_eq!(described.status().as_str(), "FAILED", "{}", server.logs());
+    let mut fixed = late_failure_machine();
+    fixed["States"]["Check"]["Default"] = json!("Review");
+    if let Some(states) = fixed["States"].as_object_mut() {
+        states.remove("Reject");
+    }
+    fixed["States"]["Review"] =
+        json!({"Type": "Pass", "Result": "reviewed", "ResultPath": "$.review", "Next": "Done"});
+    sfn.update_state_machine()
+        .state_machine_arn(&sm)
+        .definition(fixed.to_string())
+        .send()
+        .await
+        .expect("UpdateStateMachine");
+    client
+        .goto(&format!("{}/#/exec/{second}", server.endpoint()))
+        .await
+        .expect("the second execution's page");
+    let got = until(&client, GRAPH_STATES, |v| states(v) == failed).await;
+    assert_eq!(
+        states(&got),
+        failed,
+        "the graph of the second failed execution"
+    );
+    let path = redrive_from(&client, "Check", "", "CURRENT").await;
+    assert_eq!(path, json!("Check"));
+    let fixed_run = expect_states(&[
+        ("Load", "succeeded"),
+        ("Shape", "succeeded"),
+        ("Check", "succeeded+rerun"),
+        ("Review", "succeeded+rerun"),
+        ("Done", "succeeded+rerun"),
+    ]);
+    let got = until(&client, GRAPH_STATES, |v| states(v) == fixed_run).await;
+    assert_eq!(
+        states(&got),
+        fixed_run,
+        "the graph on the current definition"
+    );
+    let after = wait_done(&sfn, &second, DONE_WITHIN).await;
+    assert_eq!(after.status().as_str(), "SUCCEEDED", "{}", server.logs());
+    let output: Value = serde_json::from_str(after.output().unwrap_or("null")).expect("JSON");
+    assert_eq!(output, json!({"ok": false, "review": "reviewed"}));
     client.close().await.expect("closing the browser");
 }
 
