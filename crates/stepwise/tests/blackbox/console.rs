@@ -682,6 +682,37 @@ async fn console_redrives_an_execution_from_a_chosen_state_with_a_new_input() {
     assert_eq!(after.status().as_str(), "SUCCEEDED", "{}", server.logs());
     let output: Value = serde_json::from_str(after.output().unwrap_or("null")).expect("JSON");
     assert_eq!(output, json!({"ok": false, "review": "reviewed"}));
+
+    // Into a lane: iteration 1 of an inline Map, from its state Y with a corrected item; the
+    // iteration that never started runs too.
+    let looped = create_machine(&sfn, "console-from-loop", &inline_map_machine()).await;
+    let items = json!({"items": [{"bad": false}, {"bad": true}, {"bad": false}]});
+    let third = start(&sfn, &looped, Some("loop"), &items).await;
+    let described = wait_done(&sfn, &third, DONE_WITHIN).await;
+    assert_eq!(described.status().as_str(), "FAILED", "{}", server.logs());
+    client
+        .goto(&format!("{}/#/exec/{third}", server.endpoint()))
+        .await
+        .expect("the Map execution's page");
+    let lane =
+        "return document.querySelector('#graph g.state[data-state=Y]')?.dataset.lane ?? null;";
+    let got = until(&client, lane, |v| v == "Loop[1]/").await;
+    assert_eq!(
+        got,
+        json!("Loop[1]/"),
+        "the picker opens on the failed iteration"
+    );
+    let path = redrive_from(&client, "Y", r#"{"bad": false, "fixed": true}"#, "").await;
+    assert_eq!(path, json!("Loop/1/Y"));
+    let status = "return document.getElementById('exec-status')?.textContent;";
+    let got = until(&client, status, |v| v == "SUCCEEDED").await;
+    assert_eq!(got, "SUCCEEDED", "the Map execution after the redrive");
+    let after = wait_done(&sfn, &third, DONE_WITHIN).await;
+    let output: Value = serde_json::from_str(after.output().unwrap_or("null")).expect("JSON");
+    assert_eq!(
+        output,
+        json!([{"bad": false}, {"bad": false, "fixed": true}, {"bad": false}])
+    );
     client.close().await.expect("closing the browser");
 }
 
