@@ -322,11 +322,17 @@ async function refreshExecution(view) {
   const x = await call("DescribeExecution", { executionArn: view.arn });
   try {
     // A redrive onto another definition (Stepwise.RedriveExecutionFromState) changes what the
-    // execution runs: read it again after each redrive.
-    if (view.definitionAt !== (x.redriveCount || 0)) {
-      const answer = await call("DescribeStateMachineForExecution", { executionArn: view.arn });
+    // execution runs: read it again after each redrive, with the last redrive that changed
+    // the state, the input or the definition (Stepwise.DescribeExecutionRedrives).
+    const redrives = x.redriveCount || 0;
+    if (view.definitionAt !== redrives) {
+      const [answer, described] = await Promise.all([
+        call("DescribeStateMachineForExecution", { executionArn: view.arn }),
+        redrives ? call("DescribeExecutionRedrives", { executionArn: view.arn }, "Stepwise") : {},
+      ]);
       view.definition = JSON.parse(answer.definition);
-      view.definitionAt = x.redriveCount || 0;
+      view.changed = described.lastChangedRedrive;
+      view.definitionAt = redrives;
     }
     const { events, partial } = await graphEvents(view.arn);
     view.execution = x;
@@ -450,8 +456,24 @@ function renderActions(view) {
     msg,
   );
   const io = document.getElementById("io");
+  const c = view.changed;
   io.replaceChildren(
     h("div", { class: "cols" }, h("div", {}, h("h2", {}, "Input"), h("pre", { class: "json", id: "exec-input" }, pretty(x.input))), h("div", {}, h("h2", {}, "Output"), h("pre", { class: "json", id: "exec-output" }, pretty(x.output)))),
+    c
+      ? h(
+          "div",
+          { id: "changed-redrive" },
+          h("h2", {}, `Redrive ${c.redriveCount}`, c.statePath ? ` from ${c.statePath}` : "", c.definition ? ` onto ${c.definition}` : ""),
+          c.input === undefined
+            ? ""
+            : h(
+                "div",
+                { class: "cols" },
+                h("div", {}, h("h3", {}, "Input it had"), h("pre", { class: "json", id: "changed-previous-input" }, c.previousInput === undefined ? "unknown" : pretty(c.previousInput))),
+                h("div", {}, h("h3", {}, "Input it was given"), h("pre", { class: "json", id: "changed-input" }, pretty(c.input))),
+              ),
+        )
+      : "",
   );
 }
 

@@ -628,6 +628,17 @@ async fn console_redrives_an_execution_from_a_chosen_state_with_a_new_input() {
     let got = until(&client, status, |v| v == "SUCCEEDED").await;
     assert_eq!(got, "SUCCEEDED", "the status after the redrive");
     assert_eq!(text(&client, "#redrive-count").await, "1");
+    // The page shows the redrive's state and both inputs (Stepwise.DescribeExecutionRedrives).
+    let changed = r#"
+      const c = document.getElementById('changed-redrive');
+      return c && {title: c.querySelector('h2').textContent,
+                   previous: JSON.parse(document.getElementById('changed-previous-input').textContent),
+                   input: JSON.parse(document.getElementById('changed-input').textContent)};
+    "#;
+    let want =
+        json!({"title": "Redrive 1 from Shape", "previous": {"ok": false}, "input": {"ok": true}});
+    let got = until(&client, changed, |v| v == &want).await;
+    assert_eq!(got, want, "the redrive's inputs");
     screenshot(&client, "redrive-from-state").await;
     let after = wait_done(&sfn, &exec, DONE_WITHIN).await;
     assert_eq!(after.status().as_str(), "SUCCEEDED");
