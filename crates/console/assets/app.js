@@ -589,7 +589,7 @@ function renderDetails(view) {
 // The extension's path to a state (docs/redrive-extensions.md: `Fan/3/Work`, a Map's iteration
 // or a Parallel's branch index before each state inside it), from its graph lane (`Fan[3]/`,
 // Map iterations only) and the definition (the branch a state is in); undefined when the lane
-// does not name an iteration (a Distributed Map's states run in child executions).
+// names no iteration (none ran, or a Distributed Map, whose states run in child executions).
 function statePath(definition, name, lane) {
   const chain = enclosing(definition, name) || [];
   const parts = [];
@@ -630,7 +630,7 @@ function redriveFromState(view, name, lane) {
   const x = view.execution;
   if (x.status === "RUNNING" || x.status === "PENDING_REDRIVE") return "";
   const path = statePath(view.definition, name, lane);
-  if (path === undefined) return [h("h3", {}, "Redrive from this state"), h("p", { class: "muted" }, "Redrive the Map Run's child executions to re-run a state of a Distributed Map.")];
+  if (path === undefined) return [h("h3", {}, "Redrive from this state"), h("p", { class: "muted" }, "No Map iteration is shown for this state: pick one that ran (a Distributed Map's states run in its Map Run's child executions).")];
   const input = h("textarea", { id: "rfs-input", rows: 3, placeholder: "new input (optional: by default the input it had)" });
   const definition = h("select", { id: "rfs-definition" }, h("option", { value: "" }, "the definition it ran"), h("option", { value: "CURRENT" }, "the state machine's current definition"));
   const msg = h("div", { id: "rfs-msg" });
