@@ -174,7 +174,8 @@ async fn the_api_speaks_tls() {
 }
 
 /// The console cannot sign requests: under `--auth sigv4` `GET /` says so (403) and serves no
-/// page, while `/metrics` (for the operator's scraper) and the API's own answers stay.
+/// page; `/metrics` is closed too without `--metrics-token` (it shows every account's ARNs),
+/// while `/health` (for probes) and the API's own answers stay.
 #[tokio::test]
 async fn the_console_is_off_under_sigv4() {
     let (server, _file) = server();
@@ -183,13 +184,10 @@ async fn the_console_is_off_under_sigv4() {
     assert_eq!(page.status().as_u16(), 403);
     let text = page.text().await.expect("the page");
     assert!(text.contains("--auth sigv4"), "{text}");
+    let status = |path: &'static str| async move { get(path).await.expect(path).status().as_u16() };
     assert_eq!(
-        get("/metrics")
-            .await
-            .expect("GET /metrics")
-            .status()
-            .as_u16(),
-        200
+        (status("/metrics").await, status("/health").await),
+        (403, 200)
     );
     let unsigned = reqwest::Client::new()
         .put(format!("{}/", server.endpoint()))
