@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::{Options, Server, StoreKind};
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[tokio::test]
 async fn health_reports_the_node_and_its_open_executions() {
@@ -26,13 +26,8 @@ async fn health_reports_the_node_and_its_open_executions() {
         .send()
         .await
         .expect("StartExecution");
-    let response = reqwest::get(format!("{}/health", server.endpoint()))
-        .await
-        .expect("GET /health");
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.expect("JSON");
     assert_eq!(
-        body,
+        common::health(&server).await,
         json!({"status": "ready", "nodeId": "n1", "store": "sqlite", "lease": null, "openExecutions": 1})
     );
 }

@@ -110,15 +110,6 @@ async fn check_all(client: &aws_sdk_sfn::Client, arns: &[String], server: &Serve
     assert!(problems.is_empty(), "{problems:#?}\n{}", server.logs());
 }
 
-/// `GET /health`.
-async fn health(server: &Server) -> Value {
-    let response = reqwest::get(format!("{}/health", server.endpoint()))
-        .await
-        .expect("GET /health");
-    assert!(response.status().is_success(), "{response:?}");
-    response.json().await.expect("/health answers JSON")
-}
-
 fn signal(server: &Server, sig: &str) {
     let pid = server.pid().expect("a running server").to_string();
     let ok = Command::new("kill")
@@ -135,7 +126,7 @@ async fn standby_takes_over_a_killed_node() {
     let (options, a_args) = node(&url, "a");
     let mut a = Server::start_with_args(options, &args(&a_args));
     let client_a = a.client();
-    let a_health = health(&a).await;
+    let a_health = common::health(&a).await;
     assert_eq!(
         (&a_health["status"], &a_health["nodeId"], &a_health["store"]),
         (&json!("ready"), &json!("a"), &json!("postgres")),
@@ -172,7 +163,7 @@ async fn standby_takes_over_a_killed_node() {
         b.logs()
     );
 
-    let b_health = health(&b).await;
+    let b_health = common::health(&b).await;
     assert_eq!(b_health["nodeId"], "b", "{b_health}");
     let epochs = [&a_health, &b_health].map(|h| h["lease"]["epoch"].as_i64());
     assert!(

@@ -303,22 +303,14 @@ impl Server {
     /// SIGTERM, what service managers send: the server stops taking requests and stops its
     /// engine. Returns whether it exited by itself within `within`, and successfully.
     pub fn terminate(&mut self, within: Duration) -> bool {
-        let Some(child) = self.child.as_mut() else {
+        let Some(pid) = self.pid() else {
             return false;
         };
         let sent = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args(["-TERM", &pid.to_string()])
             .status()
             .is_ok_and(|s| s.success());
-        let until = Instant::now() + within;
-        while sent && Instant::now() < until {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
+        sent && self.exit_status(within).is_some_and(|s| s.success())
     }
 
     /// Starts the server again on the same data directory and port (after `kill9`).
@@ -337,15 +329,20 @@ impl Server {
 
     /// Waits (up to `within`) for the server process to exit by itself.
     pub fn wait_exit(&mut self, within: Duration) -> bool {
+        self.child.is_none() || self.exit_status(within).is_some()
+    }
+
+    /// The server's exit status once it has exited by itself, waiting up to `within`.
+    fn exit_status(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let until = Instant::now() + within;
         while Instant::now() < until {
-            if !self.is_running() {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
                 self.child = None;
-                return true;
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        false
+        None
     }
 
     /// The server's peak resident memory so far (VmHWM), in KiB, where /proc tells it.
@@ -678,6 +675,15 @@ pub async fn history(client: &aws_sdk_sfn::Client, exec_arn: &str) -> Vec<Histor
 }
 
 /// Event type names, in order.
+/// `GET /health`: must answer 200 with JSON.
+pub async fn health(server: &Server) -> Value {
+    let response = reqwest::get(format!("{}/health", server.endpoint()))
+        .await
+        .expect("GET /health");
+    assert_eq!(response.status(), 200, "{response:?}");
+    response.json().await.expect("/health answers JSON")
+}
+
 pub fn event_types(events: &[HistoryEvent]) -> Vec<String> {
     events
         .iter()
