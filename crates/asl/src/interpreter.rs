@@ -27,6 +27,8 @@ mod runtime;
 mod signal;
 mod tasks;
 pub mod test_state;
+#[cfg(test)]
+mod test_support;
 mod wait;
 
 pub use map_run::{exceeded_tolerance, tolerance_exceeded, MapRunSpec, S3Call};

@@ -159,7 +159,6 @@ fn lane_machine(state: &State, i: usize) -> Option<&Machine> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interpreter::{Container, Lane};
     use serde_json::json;
 
     fn def(v: serde_json::Value) -> Definition {
@@ -167,25 +166,7 @@ mod tests {
     }
 
     fn at(state: &str, lanes: Vec<Option<Current>>) -> Current {
-        let mut c = Current::new(state.into(), json!({}), 0);
-        if !lanes.is_empty() {
-            c.container = Some(Box::new(Container {
-                lanes: lanes
-                    .into_iter()
-                    .map(|current| Lane {
-                        status: LaneStatus::Failed,
-                        input: json!({}),
-                        current,
-                        output: None,
-                        variables: Default::default(),
-                    })
-                    .collect(),
-                started: false,
-                max_concurrency: 0,
-                detached: 0,
-            }));
-        }
-        c
+        crate::interpreter::test_support::holding(state, false, lanes)
     }
 
     fn runtime(current: Current) -> Runtime {

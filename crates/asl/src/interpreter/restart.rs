@@ -199,32 +199,12 @@ pub fn replace_input(runtime: &mut Runtime, input: Value, now: i64) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interpreter::{Container, Lane};
-    use serde_json::json;
 
     /// A state that entered at `entered` after leaving states entered at `left`, holding
     /// `lanes` (each in the state given, or not started).
     fn at(state: &str, left: &[u64], entered: u64, lanes: Vec<Option<Current>>) -> Current {
-        let mut c = Current::new(state.into(), json!({}), 0);
+        let mut c = crate::interpreter::test_support::holding(state, true, lanes);
         (c.left, c.entered_event_id) = (left.to_vec(), Some(entered));
-        if !lanes.is_empty() {
-            let lanes = lanes
-                .into_iter()
-                .map(|current| Lane {
-                    status: LaneStatus::Failed,
-                    input: json!({}),
-                    current,
-                    output: None,
-                    variables: Default::default(),
-                })
-                .collect();
-            c.container = Some(Box::new(Container {
-                lanes,
-                started: true,
-                max_concurrency: 0,
-                detached: 0,
-            }));
-        }
         c
     }
 
