@@ -54,33 +54,66 @@ pub fn advance(
     entropy: &mut Entropy,
     limits: Limits,
 ) -> Advance {
-    let mut run = Run {
-        def,
-        info,
-        rt,
-        now,
-        entropy,
-        limits,
-        out: Advance::default(),
-        path: Vec::new(),
-        budget: limits.states_per_call,
-        vars: Map::new(),
-        pending_assign: None,
-        context_override: None,
-        capped: false,
-    };
+    let mut run = Run::new(def, info, rt, now, entropy, limits);
     run.handle(signal);
-    if run.capped {
-        run.fail_at_cap();
-    }
-    run.out.wake_at = match run.rt.status {
-        Status::Running if !run.out.yielded => {
-            let nested = run.rt.current.as_ref().and_then(Current::wake_at);
-            [nested, run.rt.deadline].into_iter().flatten().min()
+    run.finish()
+}
+
+/// What became of one signal of [`advance_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// It changed the execution (or may have: a task's outcome was taken).
+    Applied,
+    /// It named a task attempt that is no longer current, and changed nothing.
+    Stale,
+    /// The execution had ended before it.
+    NotRunning,
+}
+
+/// Applies `signals` in their order as one transition, as [`advance`] would one after the
+/// other, except that task ends in a row take their outcomes first and then run the execution
+/// once: a Map whose many iterations end together is looked at once, not once per iteration.
+/// The lanes that ran run in their order in the container, not in the signals' order.
+pub fn advance_batch(
+    def: &Definition,
+    info: &ExecutionInfo,
+    rt: &mut Runtime,
+    signals: Vec<Signal>,
+    now: i64,
+    entropy: &mut Entropy,
+    limits: Limits,
+) -> (Advance, Vec<Received>) {
+    let mut run = Run::new(def, info, rt, now, entropy, limits);
+    let mut received = Vec::with_capacity(signals.len());
+    let mut deferred = false;
+    for signal in signals {
+        let task_end = matches!(signal, Signal::TaskFinished { .. });
+        if deferred && !task_end {
+            run.run();
+            deferred = false;
         }
-        _ => None,
-    };
-    run.out
+        if run.rt.status != Status::Running {
+            received.push(Received::NotRunning);
+            continue;
+        }
+        let (events, stale) = (run.out.events.len(), std::mem::take(&mut run.out.stale));
+        match signal {
+            Signal::TaskFinished { task_id, outcome } => {
+                deferred |= run.take_outcome(task_id, outcome)
+            }
+            signal => run.handle(signal),
+        }
+        let unchanged = run.out.stale && run.out.events.len() == events;
+        received.push(match unchanged {
+            true => Received::Stale,
+            false => Received::Applied,
+        });
+        run.out.stale |= stale;
+    }
+    if deferred {
+        run.run();
+    }
+    (run.finish(), received)
 }
 
 struct Run<'a> {
@@ -133,6 +166,46 @@ enum Outcome {
 }
 
 impl<'a> Run<'a> {
+    fn new(
+        def: &'a Definition,
+        info: &'a ExecutionInfo,
+        rt: &'a mut Runtime,
+        now: i64,
+        entropy: &'a mut Entropy,
+        limits: Limits,
+    ) -> Run<'a> {
+        Run {
+            def,
+            info,
+            rt,
+            now,
+            entropy,
+            limits,
+            out: Advance::default(),
+            path: Vec::new(),
+            budget: limits.states_per_call,
+            vars: Map::new(),
+            pending_assign: None,
+            context_override: None,
+            capped: false,
+        }
+    }
+
+    /// Ends the call: a history that ran full fails the execution; when to call again.
+    fn finish(mut self) -> Advance {
+        if self.capped {
+            self.fail_at_cap();
+        }
+        self.out.wake_at = match self.rt.status {
+            Status::Running if !self.out.yielded => {
+                let nested = self.rt.current.as_ref().and_then(Current::wake_at);
+                [nested, self.rt.deadline].into_iter().flatten().min()
+            }
+            _ => None,
+        };
+        self.out
+    }
+
     /// The state being executed (at `self.path`).
     fn cur(&self) -> Option<&Current> {
         let mut c = self.rt.current.as_ref()?;

@@ -29,7 +29,9 @@
 //!   Wake); `after MS` (the clock moves on, no signal);
 //! - `succeed TASK JSON`, `fail TASK [ERROR [CAUSE...]]`, `started TASK [WORKER]`,
 //!   `heartbeat TASK`, `submitted TASK JSON`, `maprun TASK LENGTH`;
-//! - `stop [ERROR [CAUSE...]]`, `redrive`.
+//! - `stop [ERROR [CAUSE...]]`, `redrive`;
+//! - `together CMD; CMD; ...`: the signals of those commands applied as one batch
+//!   (`advance_batch`), followed by what became of each.
 //!
 //! Time is the harness's: no sleeps. The runtime goes through its serde form after each step,
 //! as the engine's checkpoint does. Entropy is seeded, so jitter is the same on every run.
@@ -41,7 +43,7 @@ use std::path::{Path, PathBuf};
 use asl::definition::Definition;
 use asl::history::{ErrorCause, EventDetails, HistoryEvent};
 use asl::interpreter::{
-    advance, Advance, ExecutionInfo, Limits, Runtime, Signal, TaskOutcome, TaskRun,
+    advance, advance_batch, Advance, ExecutionInfo, Limits, Runtime, Signal, TaskOutcome, TaskRun,
 };
 use asl::Entropy;
 use serde_json::Value;
@@ -93,9 +95,41 @@ impl Harness {
 
     /// Runs one script command and writes what it produced.
     fn command(&mut self, line: &str) {
+        if let Some(signals) = line.strip_prefix("together ") {
+            let signals = signals.split("; ").filter_map(|s| self.signal(s)).collect();
+            let (step, received) = advance_batch(
+                &self.def,
+                &self.info,
+                &mut self.rt,
+                signals,
+                self.now,
+                &mut self.entropy,
+                self.limits,
+            );
+            self.store_and_record(&step);
+            let _ = writeln!(self.out, "  received {received:?}");
+            return;
+        }
+        let Some(signal) = self.signal(line) else {
+            return;
+        };
+        let step = advance(
+            &self.def,
+            &self.info,
+            &mut self.rt,
+            signal,
+            self.now,
+            &mut self.entropy,
+            self.limits,
+        );
+        self.store_and_record(&step);
+    }
+
+    /// The signal of a script command (none for `after`, which only moves the clock).
+    fn signal(&mut self, line: &str) -> Option<Signal> {
         let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
         let rest = rest.trim();
-        let signal = match verb {
+        Some(match verb {
             "start" => Signal::Start,
             "wake" => Signal::Wake,
             "fire" => {
@@ -106,7 +140,7 @@ impl Harness {
             }
             "after" => {
                 self.now += rest.parse::<i64>().expect("`after MS`");
-                return;
+                return None;
             }
             "stop" => {
                 let (error, cause) = error_cause(rest);
@@ -121,20 +155,15 @@ impl Harness {
                 }
             }
             _ => self.task_signal(verb, rest),
-        };
-        let step = advance(
-            &self.def,
-            &self.info,
-            &mut self.rt,
-            signal,
-            self.now,
-            &mut self.entropy,
-            self.limits,
-        );
-        // Through the checkpoint's serde form, as the engine stores it.
+        })
+    }
+
+    /// Takes the runtime through the checkpoint's serde form, as the engine stores it, and
+    /// writes what the step produced.
+    fn store_and_record(&mut self, step: &Advance) {
         let stored = serde_json::to_string(&self.rt).expect("the runtime serializes");
         self.rt = serde_json::from_str(&stored).expect("the runtime deserializes");
-        self.record(&step);
+        self.record(step);
     }
 
     /// A signal about a task: `VERB TASK [ARGS]`.

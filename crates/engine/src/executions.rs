@@ -1,5 +1,7 @@
 //! Execution operations: start (async and sync), describe, list, history, stop.
 
+use std::sync::Arc;
+
 use asl::error::names;
 use asl::history::HistoryEvent;
 use asl::interpreter::{ExecutionInfo, Signal};
@@ -141,7 +143,7 @@ impl Engine {
                     cause: None,
                 };
                 match self.inner.runner.signal(&started.arn, stop).await? {
-                    Signalled::Applied(r) => Ok(*r),
+                    Signalled::Applied(r) => Ok(Arc::unwrap_or_clone(r)),
                     _ => Ok(started),
                 }
             }

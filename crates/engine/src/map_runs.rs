@@ -851,7 +851,7 @@ impl Engine {
                 cause: None,
             };
             let ended = match self.inner.runner.signal(&child, stop).await {
-                Ok(Signalled::Applied(record)) => Some(*record),
+                Ok(Signalled::Applied(record)) => Some(Arc::unwrap_or_clone(record)),
                 // It ended before the stop arrived: its record says how.
                 Ok(_) => self.describe_execution(&child).await.ok(),
                 Err(e) => {

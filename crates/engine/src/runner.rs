@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex as SyncMutex};
 
 use asl::definition::Definition;
 use asl::history::HistoryEvent;
-use asl::interpreter::{self, Advance, Dispatch, Limits, Signal, Status, TaskPhase};
+use asl::interpreter::{self, Advance, Dispatch, Limits, Received, Signal, Status, TaskPhase};
 use serde::{Deserialize, Serialize};
 use store::{ExecutionRecord, ExecutionStatus, Store, StoredEvent, Write};
 use tokio::sync::{mpsc, oneshot, watch, Mutex, Notify};
@@ -79,8 +79,9 @@ pub(crate) enum Signalled {
     NotRunning,
     /// The signal named a task attempt that is no longer current.
     Stale,
-    /// Applied and committed; the record after the transition.
-    Applied(Box<ExecutionRecord>),
+    /// Applied and committed; the record after the transition (shared by the signals
+    /// committed together).
+    Applied(Arc<ExecutionRecord>),
 }
 
 type LiveRef = Arc<Mutex<Live>>;
@@ -473,34 +474,27 @@ impl Runner {
             return;
         }
         let now = self.inner.clock.now_millis();
-        let mut batch: Option<Advance> = None;
+        let (signals, replies): (Vec<Signal>, Vec<SignalReply>) = pending.into_iter().unzip();
+        let (advance, received) = self.interpret_batch(live, signals, now);
         let mut applied = Vec::new();
-        for (signal, reply) in pending {
-            if live.checkpoint.runtime.status != Status::Running {
-                let _ = reply.send(Ok(Signalled::NotRunning));
-                continue;
-            }
-            let advance = self.interpret(live, signal, now);
-            if advance.stale && advance.events.is_empty() {
+        for (reply, received) in replies.into_iter().zip(received) {
+            match received {
+                Received::Applied => applied.push(reply),
                 // A signal for a task attempt that is no longer current changes nothing.
-                let _ = reply.send(Ok(Signalled::Stale));
-                continue;
+                Received::Stale => drop(reply.send(Ok(Signalled::Stale))),
+                Received::NotRunning => drop(reply.send(Ok(Signalled::NotRunning))),
             }
-            applied.push(reply);
-            batch = Some(match batch {
-                Some(earlier) => merged(earlier, advance),
-                None => advance,
-            });
         }
-        let Some(advance) = batch else {
+        if applied.is_empty() {
             return;
-        };
+        }
         self.stage(live, &advance);
         match self.persist(live, &advance).await {
             Ok(()) => {
                 self.after_commit(arn, live, &advance).await;
+                let record = Arc::new(live.record.clone());
                 for reply in applied {
-                    let _ = reply.send(Ok(Signalled::Applied(Box::new(live.record.clone()))));
+                    let _ = reply.send(Ok(Signalled::Applied(record.clone())));
                 }
             }
             Err(e) => {
@@ -645,20 +639,54 @@ impl Runner {
     /// signal for a task attempt that is no longer current changes nothing.
     fn interpret(&self, live: &mut Live, signal: Signal, now: i64) -> Advance {
         let mut entropy = asl::Entropy::new(rand::random());
+        let limits = self.limits_for(live);
         let Checkpoint { info, runtime, .. } = &mut live.checkpoint;
-        // Express executions keep no history, so the history cap does not apply to them.
-        let limits = match live.durable {
+        let advance =
+            interpreter::advance(&live.def, info, runtime, signal, now, &mut entropy, limits);
+        if !(advance.stale && advance.events.is_empty()) {
+            self.update_record(live, &advance, now);
+        }
+        advance
+    }
+
+    /// Express executions keep no history, so the history cap does not apply to them.
+    fn limits_for(&self, live: &Live) -> Limits {
+        match live.durable {
             true => self.inner.limits,
             false => Limits {
                 max_history_events: u64::MAX,
                 ..self.inner.limits
             },
-        };
-        let advance =
-            interpreter::advance(&live.def, info, runtime, signal, now, &mut entropy, limits);
-        if advance.stale && advance.events.is_empty() {
-            return advance;
         }
+    }
+
+    /// [`Runner::interpret`] for signals that arrived together: one call of the interpreter.
+    fn interpret_batch(
+        &self,
+        live: &mut Live,
+        signals: Vec<Signal>,
+        now: i64,
+    ) -> (Advance, Vec<Received>) {
+        let mut entropy = asl::Entropy::new(rand::random());
+        let limits = self.limits_for(live);
+        let Checkpoint { info, runtime, .. } = &mut live.checkpoint;
+        let (advance, received) = interpreter::advance_batch(
+            &live.def,
+            info,
+            runtime,
+            signals,
+            now,
+            &mut entropy,
+            limits,
+        );
+        if received.contains(&Received::Applied) {
+            self.update_record(live, &advance, now);
+        }
+        (advance, received)
+    }
+
+    /// Brings the record's status, times and outcome up to date with the runtime.
+    fn update_record(&self, live: &mut Live, advance: &Advance, now: i64) {
         let rt = &live.checkpoint.runtime;
         let r = &mut live.record;
         r.status = execution_status(rt.status);
@@ -670,7 +698,6 @@ impl Runner {
             r.error = rt.error.clone();
             r.cause = rt.cause.clone();
         }
-        advance
     }
 
     /// Makes the record the next transition: its version, and the checkpoint as stored with
@@ -855,20 +882,6 @@ pub(crate) fn stored(events: &[HistoryEvent]) -> Vec<StoredEvent> {
             body: serde_json::to_string(e).unwrap_or_default(),
         })
         .collect()
-}
-
-/// Two steps of one execution as one transition: the events and dispatches of both, the lanes
-/// either touched, and the later one's view of what comes next.
-fn merged(mut earlier: Advance, later: Advance) -> Advance {
-    earlier.events.extend(later.events);
-    earlier.dispatches.extend(later.dispatches);
-    earlier.touched.lanes.extend(later.touched.lanes);
-    earlier.touched.containers.extend(later.touched.containers);
-    earlier.wake_at = later.wake_at;
-    // A yield of the earlier step may not be continued by the later one (a heartbeat does
-    // not run the execution): waking it once more is harmless.
-    earlier.yielded |= later.yielded;
-    earlier
 }
 
 /// An error for a caller whose signal could not be committed.

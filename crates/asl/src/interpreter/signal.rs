@@ -253,17 +253,25 @@ impl<'a> Run<'a> {
                     .map(|h| now.saturating_add(scaled(h, scale)));
             }
             Signal::TaskFinished { task_id, outcome } => {
-                let Some(run) = self.task_run(task_id) else {
-                    return;
-                };
-                if matches!(run.phase, TaskPhase::Retrying { .. }) || run.outcome.is_some() {
-                    self.out.stale = true;
-                    return;
+                if self.take_outcome(task_id, outcome) {
+                    self.run();
                 }
-                run.outcome = Some(outcome);
-                self.run();
             }
         }
+    }
+
+    /// Gives the current task attempt `task_id` its outcome, to be taken when the execution
+    /// runs next; whether it was current (else the signal is marked stale).
+    pub(super) fn take_outcome(&mut self, task_id: u64, outcome: TaskOutcome) -> bool {
+        let Some(run) = self.task_run(task_id) else {
+            return false;
+        };
+        if matches!(run.phase, TaskPhase::Retrying { .. }) || run.outcome.is_some() {
+            self.out.stale = true;
+            return false;
+        }
+        run.outcome = Some(outcome);
+        true
     }
 
     /// The current task attempt, if `task_id` names it; otherwise marks the signal stale.
