@@ -1,7 +1,8 @@
 //! OpenTelemetry traces (`--otlp-endpoint`): a real OTLP/HTTP receiver in the test takes the
 //! protobuf bodies the server posts to `/v1/traces`; executions run through the AWS SDK, the
 //! server stops on SIGTERM (which flushes the exporter), and the spans are checked: the API
-//! span of StartExecution, under it the execution's run, under that one span per state.
+//! span of StartExecution, under it the execution's run, under that one span per state; a
+//! redrive is a second run under the RedriveExecution request.
 
 use crate::common;
 
@@ -116,6 +117,18 @@ async fn traces_show_requests_executions_and_states() {
             .as_str(),
         "FAILED"
     );
+    sfn.redrive_execution()
+        .execution_arn(&failed)
+        .send()
+        .await
+        .expect("RedriveExecution");
+    assert_eq!(
+        wait_done(&sfn, &failed, DONE_WITHIN)
+            .await
+            .status()
+            .as_str(),
+        "FAILED"
+    );
     let missing = sfn
         .describe_execution()
         .execution_arn(ok.replace("traced-ok", "no-such-execution"))
@@ -176,18 +189,20 @@ async fn traces_show_requests_executions_and_states() {
     assert_ne!(status(request), SpanStatus::Error as i32);
 
     // Its child: the execution's run, ending with the execution.
-    let run_of = |arn: &str| {
+    let run_of = |arn: &str, redrive_count: &str| {
         let runs: Vec<&Span> = spans
             .iter()
             .filter(|s| {
-                s.name == "Execution" && attr(s, "stepwise.execution.arn").as_deref() == Some(arn)
+                s.name == "Execution"
+                    && attr(s, "stepwise.execution.arn").as_deref() == Some(arn)
+                    && attr(s, "stepwise.execution.redrive_count").as_deref() == Some(redrive_count)
             })
             .copied()
             .collect();
-        assert_eq!(runs.len(), 1, "one run span for {arn}");
+        assert_eq!(runs.len(), 1, "one span for run {redrive_count} of {arn}");
         runs[0]
     };
-    let run = run_of(&ok);
+    let run = run_of(&ok, "0");
     assert_eq!(
         run.trace_id, request.trace_id,
         "the run is in the request's trace"
@@ -243,7 +258,7 @@ async fn traces_show_requests_executions_and_states() {
     assert!(waited >= 90_000_000, "Pause lasted {waited} ns");
 
     // The failed execution: its run and the Fail state it ended in are errors.
-    let run = run_of(&failed);
+    let run = run_of(&failed, "0");
     assert_eq!(run.parent_span_id, api_span(&failed).span_id);
     assert_eq!(status(run), SpanStatus::Error as i32);
     assert_eq!(attr(run, "error.type").as_deref(), Some("Custom.Error"));
@@ -260,6 +275,19 @@ async fn traces_show_requests_executions_and_states() {
         attr(states[1], "error.type").as_deref(),
         Some("Custom.Error")
     );
+
+    // The redrive is a second run, the child of the RedriveExecution request, that re-enters
+    // only the failed state.
+    let redrive = spans
+        .iter()
+        .find(|s| s.name == "RedriveExecution")
+        .expect("the RedriveExecution span");
+    let rerun = run_of(&failed, "1");
+    assert_eq!(rerun.parent_span_id, redrive.span_id);
+    assert_eq!(rerun.trace_id, redrive.trace_id);
+    assert!(rerun.start_time_unix_nano >= run.end_time_unix_nano);
+    let names: Vec<String> = states_of(rerun).iter().map(|s| s.name.clone()).collect();
+    assert_eq!(names, ["Boom"]);
 
     // A refused request: its AWS error code and status.
     let refused = spans
