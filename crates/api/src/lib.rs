@@ -11,6 +11,7 @@ pub mod error;
 mod extensions;
 pub mod hosts;
 mod ops;
+mod traces;
 pub mod validate;
 pub mod wire;
 
@@ -25,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use engine::Engine;
+use opentelemetry::context::FutureExt as _;
 use serde_json::{Map, Value};
 
 use crate::auth::Auth;
@@ -120,28 +122,57 @@ async fn handle(
     body: Body,
 ) -> Response {
     let request_id = engine_uuid();
-    let result = match shared.hosts.check(&headers) {
-        Err(e) => Err(e),
-        Ok(()) => read_body(body).await,
-    };
-    let result = match result {
-        Ok(body) => {
-            // The signature covers the URI the client addressed: `http://HOST/PATH`.
-            let host = headers.get("host").and_then(|h| h.to_str().ok());
-            let url = format!("http://{}{uri}", host.unwrap_or("localhost"));
-            let now = std::time::SystemTime::now();
-            match shared.auth.account("POST", &url, &headers, &body, now) {
-                Ok(account) => respond(&shared.engine, &account, &headers, &body).await,
-                Err(e) => Err(e),
-            }
+    let result = match &shared.engine.config().tracer {
+        None => answer(&shared, &uri, &headers, body).await,
+        Some(tracer) => {
+            let cx = traces::begin(tracer, operation(&headers));
+            let answered = answer(&shared, &uri, &headers, body);
+            let result = answered.with_context(cx.clone()).await;
+            traces::finish(&cx, &result, &request_id);
+            result
         }
-        Err(e) => Err(e),
     };
     let (status, text) = match result {
         Ok(v) => (StatusCode::OK, v.to_string()),
         Err(e) => (e.status, e.body()),
     };
     reply(status, text, &request_id)
+}
+
+/// Checks the host and the signature, then runs the operation.
+async fn answer(
+    shared: &Shared,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Value, ApiError> {
+    shared.hosts.check(headers)?;
+    let body = read_body(body).await?;
+    // The signature covers the URI the client addressed: `http://HOST/PATH`.
+    let host = headers.get("host").and_then(|h| h.to_str().ok());
+    let url = format!("http://{}{uri}", host.unwrap_or("localhost"));
+    let now = std::time::SystemTime::now();
+    let account = shared.auth.account("POST", &url, headers, &body, now)?;
+    respond(&shared.engine, &account, headers, &body).await
+}
+
+/// The service and operation `X-Amz-Target` names, if it names one of theirs.
+fn operation(headers: &HeaderMap) -> Option<(Service, &str)> {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let (service, op) = match (
+        target.strip_prefix(TARGET_PREFIX),
+        target.strip_prefix(STEPWISE_PREFIX),
+    ) {
+        (Some(op), _) => (Service::StepFunctions, op),
+        (None, Some(op)) => (Service::Stepwise, op),
+        (None, None) => return None,
+    };
+    validate::operations(service)
+        .contains(&op)
+        .then_some((service, op))
 }
 
 /// A JSON 1.0 response with its request id.
@@ -185,21 +216,10 @@ async fn respond(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, ApiError> {
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let (service, op) = match (
-        target.strip_prefix(TARGET_PREFIX),
-        target.strip_prefix(STEPWISE_PREFIX),
-    ) {
-        (Some(op), _) => (Service::StepFunctions, op),
-        (None, Some(op)) => (Service::Stepwise, op),
-        (None, None) => return Err(ApiError::unknown_operation(target)),
+    let Some((service, op)) = operation(headers) else {
+        let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+        return Err(ApiError::unknown_operation(target.unwrap_or_default()));
     };
-    if !validate::operations(service).contains(&op) {
-        return Err(ApiError::unknown_operation(target));
-    }
     let parsed: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Map::new())
     } else {

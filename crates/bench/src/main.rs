@@ -38,6 +38,15 @@ struct Args {
     /// Store for the spawned server: `sqlite` (durable) or `memory`.
     #[arg(long, default_value = "sqlite", requires = "spawn")]
     store: String,
+    /// An extra argument for the spawned server (repeatable), e.g.
+    /// `--server-arg=--console --server-arg=off`.
+    #[arg(
+        long,
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        requires = "spawn"
+    )]
+    server_arg: Vec<String>,
     /// PID of an already running server, for its RSS.
     #[arg(long, conflicts_with = "spawn")]
     server_pid: Option<u32>,
@@ -115,6 +124,7 @@ async fn main() -> Result<()> {
                     .port_or_known_default()
                     .context("endpoint without a port")?,
                 store: args.store.clone(),
+                extra_args: args.server_arg.clone(),
                 data_dir: std::env::temp_dir()
                     .join(format!("stepwise-bench-{}", std::process::id())),
             };

@@ -26,6 +26,7 @@ mod redrive_plan;
 mod runner;
 pub mod s3;
 mod sfn_sdk;
+mod spans;
 mod stored_json;
 mod tasks;
 mod test_state;
@@ -46,6 +47,7 @@ pub use metrics::Health;
 pub use redrive::RedriveEligibility;
 pub use redrive_from::{RedriveChanges, RedriveOnto};
 pub use redrive_plan::{Reruns, MAX_PLACES};
+pub use spans::{attribute as span_attribute, Tracer};
 pub use store::RedriveBatchRecord;
 pub use store::{
     ActivityRecord, AliasRecord, ExecutionRecord, ExecutionStatus, MapRunCounts, MapRunRecord,
@@ -105,6 +107,8 @@ pub struct Config {
     pub mock_config: Option<serde_json::Value>,
     /// Whether HTTP Tasks may reach link-local and metadata addresses.
     pub allow_link_local: bool,
+    /// Where API requests and executions are traced (`--otlp-endpoint`); `None`: traces off.
+    pub tracer: Option<Tracer>,
 }
 
 impl Default for Config {
@@ -123,6 +127,7 @@ impl Default for Config {
             endpoints: Default::default(),
             mock_config: None,
             allow_link_local: false,
+            tracer: None,
         }
     }
 }
@@ -164,7 +169,13 @@ impl Engine {
             max_execution_millis: (config.max_execution_time as i64).saturating_mul(1000),
             max_history_events: config.max_history_events.unwrap_or(u64::MAX),
         };
-        let runner = runner::Runner::new(store.clone(), clock.clone(), limits, outbox);
+        let runner = runner::Runner::new(
+            store.clone(),
+            clock.clone(),
+            limits,
+            outbox,
+            config.tracer.clone(),
+        );
         let activities = activities::Queues::default();
         let inner = Arc::new(Inner {
             config,

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex as SyncMutex};
 use asl::definition::Definition;
 use asl::history::HistoryEvent;
 use asl::interpreter::{self, Advance, Dispatch, Limits, Received, Signal, Status, TaskPhase};
+use opentelemetry::context::FutureExt as _;
 use serde::{Deserialize, Serialize};
 use store::{ExecutionRecord, ExecutionStatus, Store, StoredEvent, Write};
 use tokio::sync::{mpsc, oneshot, watch, Mutex, Notify};
@@ -24,6 +25,7 @@ use tokio::task::JoinHandle;
 pub(crate) use crate::checkpoint::Checkpoint;
 use crate::checkpoint::Lanes;
 use crate::ready::ReadyQueue;
+use crate::spans::ExecutionSpans;
 use crate::{Clock, Result};
 
 /// A parent execution waiting for this one (`states:startExecution.sync`).
@@ -105,6 +107,8 @@ struct Inner {
     inbox: SyncMutex<HashMap<String, Vec<(Signal, SignalReply)>>>,
     /// Task attempts in flight, for the task time metrics.
     task_times: crate::metrics::TaskTimes,
+    /// The executions' trace spans, when traces are on.
+    spans: Option<ExecutionSpans>,
     /// The runtime the runner was created on, where every state is evaluated (see
     /// [`Runner::on_engine`]).
     rt: tokio::runtime::Handle,
@@ -148,6 +152,7 @@ impl Runner {
         clock: Arc<dyn Clock>,
         limits: Limits,
         outbox: mpsc::Sender<Outbox>,
+        tracer: Option<crate::Tracer>,
     ) -> Runner {
         let runner = Runner {
             inner: Arc::new(Inner {
@@ -162,6 +167,7 @@ impl Runner {
                 definitions: Default::default(),
                 inbox: Default::default(),
                 task_times: Default::default(),
+                spans: tracer.map(ExecutionSpans::new),
                 rt: tokio::runtime::Handle::current(),
                 closing: watch::channel(false).0,
                 loops: Default::default(),
@@ -210,6 +216,9 @@ impl Runner {
             if let Err(e) = handle.await {
                 tracing::error!(error = %e, "an engine loop ended abnormally");
             }
+        }
+        if let Some(spans) = &self.inner.spans {
+            spans.interrupt(self.inner.clock.now_millis());
         }
     }
 
@@ -316,9 +325,14 @@ impl Runner {
         &self,
         work: impl std::future::Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T> {
-        self.inner
-            .rt
-            .spawn(work)
+        // With traces on, the work keeps the caller's trace context (the API request's span
+        // is the parent of the run it starts).
+        let rt = &self.inner.rt;
+        let handle = match self.inner.spans {
+            Some(_) => rt.spawn(work.with_context(opentelemetry::Context::current())),
+            None => rt.spawn(work),
+        };
+        handle
             .await
             .unwrap_or_else(|e| Err(lost(&format!("the evaluation ended early: {e}"))))
     }
@@ -826,6 +840,9 @@ impl Runner {
     /// Counts and logs committed events (see [`crate::metrics`]).
     pub fn observe(&self, record: &ExecutionRecord, events: &[HistoryEvent]) {
         self.inner.task_times.observe(record, events);
+        if let Some(spans) = &self.inner.spans {
+            spans.observe(record, events);
+        }
     }
 
     /// What the health gauges show.

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod health;
 mod metrics;
+mod traces;
 
 #[derive(Parser)]
 #[command(
@@ -158,6 +159,19 @@ struct Serve {
     /// The PEM private key of `--tls-cert`.
     #[arg(long, env = "STEPWISE_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Serve the web console on `GET /`; `off`: `GET /` and the console's files answer 404.
+    #[arg(long, env = "STEPWISE_CONSOLE", value_enum, default_value = "on")]
+    console: Switch,
+    /// Export OpenTelemetry traces of API requests and executions to this OTLP/HTTP
+    /// collector (its base URL; spans go to `URL/v1/traces`). Unset: no traces.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -406,6 +420,14 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         ttl: std::time::Duration::from_secs(args.lease_ttl.max(1)),
     };
     let store = StoreChoice::parse(&args.store, lease)?;
+    let otlp_endpoint = args.otlp_endpoint.as_deref().filter(|u| !u.is_empty());
+    let (traces, tracer) = match otlp_endpoint {
+        Some(url) => {
+            let (traces, tracer) = traces::start(url)?;
+            (Some(traces), Some(tracer))
+        }
+        None => (None, None),
+    };
     let config = engine::Config {
         account_id: args.account_id,
         wait_time_scale: args.wait_time_scale,
@@ -416,6 +438,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         max_open_executions: usize::try_from(args.max_open_executions).unwrap_or(usize::MAX),
         mock_config,
         allow_link_local: args.allow_link_local,
+        tracer,
         ..engine::Config::default()
     };
     let config = args.endpoints.apply(config);
@@ -424,7 +447,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     // answering meanwhile.
     let engine_runtime = named_runtime("stepwise-engine")?;
     let engine_handle = engine_runtime.handle().clone();
-    runtime()?.block_on(async move {
+    let served = runtime()?.block_on(async move {
         let clock = Arc::new(engine::SystemClock);
         let data_dir = args.data_dir.clone();
         // The store's own tasks (PostgreSQL's writer) run on the engine's runtime.
@@ -456,9 +479,10 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {addr}"))?;
         let shutdown = stop_requested();
         let local = listener.local_addr()?;
-        let console = match args.auth {
-            AuthMode::None => console::Mode::Open,
-            AuthMode::Sigv4 => console::Mode::SignedOnly,
+        let console = match (args.console, args.auth) {
+            (Switch::Off, _) => None,
+            (Switch::On, AuthMode::None) => Some(console::Mode::Open),
+            (Switch::On, AuthMode::Sigv4) => Some(console::Mode::SignedOnly),
         };
         let data_dir = (args.store == "sqlite").then(|| args.data_dir.clone());
         let token = args.metrics_token.as_deref().filter(|t| !t.is_empty());
@@ -467,9 +491,11 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             (None, AuthMode::None) => metrics::Access::Open,
             (None, AuthMode::Sigv4) => metrics::Access::Closed,
         };
-        let pages = metrics::router(engine.clone(), data_dir, access)?
-            .merge(health::router(engine.clone(), node))
-            .merge(console::router(console));
+        let mut pages = metrics::router(engine.clone(), data_dir, access)?
+            .merge(health::router(engine.clone(), node));
+        if let Some(mode) = console {
+            pages = pages.merge(console::router(mode));
+        }
         match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => {
                 let listener = listener.into_std()?;
@@ -495,7 +521,11 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         }
         tracing::info!("stepwise stopped");
         Ok(())
-    })
+    });
+    if let Some(traces) = traces {
+        traces.flush();
+    }
+    served
 }
 
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what service managers and container

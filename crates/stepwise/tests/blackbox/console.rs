@@ -1031,3 +1031,40 @@ async fn console_attributes_concurrent_map_iterations_task_events_to_their_itera
     screenshot(&client, "map-concurrent-tasks").await;
     client.close().await.expect("closing the browser");
 }
+
+/// `--console off` (no browser needed): `GET /` and the console's files answer the AWS-shaped
+/// 404 of any unknown path, while the API, `/health` and `/metrics` stay; the default serves
+/// them.
+#[tokio::test]
+async fn console_off_answers_the_aws_404() {
+    let status = |server: &Server, path: &str| {
+        let url = format!("{}{path}", server.endpoint());
+        async move { reqwest::get(url).await.expect("GET").status().as_u16() }
+    };
+    let on = Server::start(Options::default());
+    assert_eq!(status(&on, "/").await, 200);
+    assert_eq!(status(&on, "/console/app.js").await, 200);
+
+    let off = Server::start_with_args(Options::default(), &["--console", "off"]);
+    for path in ["/", "/console/app.js", "/console/vendor/dagre.esm.js"] {
+        let page = reqwest::get(format!("{}{path}", off.endpoint()))
+            .await
+            .expect(path);
+        assert_eq!(page.status().as_u16(), 404, "{path}");
+        let body: Value = serde_json::from_str(&page.text().await.unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{path}: not an AWS error body: {e}"));
+        assert_eq!(
+            body["__type"], "com.amazon.coral.service#UnknownOperationException",
+            "{path}"
+        );
+    }
+    assert_eq!(
+        (
+            status(&off, "/health").await,
+            status(&off, "/metrics").await
+        ),
+        (200, 200)
+    );
+    let listed = off.client().list_state_machines().send().await;
+    assert!(listed.is_ok(), "the API answers: {listed:?}");
+}

@@ -27,6 +27,7 @@ mod services;
 mod signed_services;
 mod tasks;
 mod test_state;
+mod traces;
 mod upgrade;
 mod validate;
 mod versions;
