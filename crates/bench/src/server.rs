@@ -17,6 +17,8 @@ pub struct Spawn {
     pub port: u16,
     pub store: String,
     pub data_dir: PathBuf,
+    /// Further `serve` flags (`--endpoint dynamodb=URL`).
+    pub extra_args: Vec<String>,
 }
 
 pub struct Server {
@@ -103,6 +105,7 @@ impl Server {
             .arg(&spawn.store)
             .arg("--data-dir")
             .arg(&spawn.data_dir)
+            .args(&spawn.extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)

@@ -105,6 +105,8 @@ pub struct Config {
     pub mock_config: Option<serde_json::Value>,
     /// Whether HTTP Tasks may reach link-local and metadata addresses.
     pub allow_link_local: bool,
+    /// Whether each execution's integration calls assume its state machine's role (STS).
+    pub assume_execution_role: bool,
 }
 
 impl Default for Config {
@@ -123,6 +125,7 @@ impl Default for Config {
             endpoints: Default::default(),
             mock_config: None,
             allow_link_local: false,
+            assume_execution_role: false,
         }
     }
 }
@@ -142,6 +145,8 @@ struct Inner {
     map_runs: map_runs::MapRuns,
     /// The HTTP client of the task integrations ([`integrations::client`]).
     http: std::sync::OnceLock<reqwest::Client>,
+    /// Credentials of assumed roles ([`integrations::identity`]).
+    assumed: integrations::identity::Assumed,
     /// Draws the roll (taken modulo 100) that picks an alias's version.
     routing_roll: Box<dyn Fn() -> u32 + Send + Sync>,
     /// `.sync` child executions whose parent has not recorded the submission yet.
@@ -174,6 +179,7 @@ impl Engine {
             activities,
             map_runs: Default::default(),
             http: Default::default(),
+            assumed: Default::default(),
             routing_roll: Box::new(rand::random::<u32>),
             submissions: Default::default(),
             redrive_batches: Default::default(),
