@@ -310,8 +310,14 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn init_logging(format: &str) {
+    // aws-config logs the access key id of assumed credentials at debug level: never shown.
+    let quiet = "aws_config=warn".parse().ok();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = match quiet {
+        Some(directive) => filter.add_directive(directive),
+        None => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -17,7 +17,9 @@ use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use crate::common::{history, parse_json, start, wait_done, Moto, Options, Server};
+use crate::common::{
+    create_machine_as, history, parse_json, start, wait_done, Moto, Options, Server,
+};
 use crate::services::{catching, caught_tail, chain};
 
 const DONE_WITHIN: Duration = Duration::from_secs(30);
@@ -121,20 +123,9 @@ async fn run(
     String,
 ) {
     let client = server.client();
-    let sm = client
-        .create_state_machine()
-        .name(name)
-        .definition(definition.to_string())
-        .role_arn(role)
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "CreateStateMachine {name}: {}",
-                aws_sdk_sfn::error::DisplayErrorContext(&e)
-            )
-        });
-    let exec = start(&client, sm.state_machine_arn(), None, input).await;
+    let kind = aws_sdk_sfn::types::StateMachineType::Standard;
+    let sm = create_machine_as(&client, name, definition, kind, role).await;
+    let exec = start(&client, &sm, None, input).await;
     let done = wait_done(&client, &exec, DONE_WITHIN).await;
     let events = history(&client, &exec).await;
     (done, format!("{events:?}"))
