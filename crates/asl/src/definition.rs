@@ -428,8 +428,9 @@ pub struct TaskState {
     pub handling: ResultHandling,
     pub timeout: Option<Seconds>,
     pub heartbeat: Option<Seconds>,
-    /// Accepted and recorded (`taskCredentials`), never used to sign anything.
-    pub credentials: Option<Value>,
+    /// `Credentials`: the role the task's calls assume, a template (`RoleArn`, `RoleArn.$`,
+    /// or JSONata) rendered when an attempt is scheduled.
+    pub credentials: Option<Payload>,
 }
 
 /// A Parallel state: its branches and the fields it shares with Task states.
@@ -1325,8 +1326,7 @@ impl Validator {
             }
         };
         let retry_catch = self.retry_catch(obj, at, language);
-        let credentials = obj.get("Credentials").cloned();
-        if let Some(c) = &credentials {
+        if let Some(c) = obj.get("Credentials") {
             if c.get("RoleArn").is_none() && c.get("RoleArn.$").is_none() {
                 self.schema(
                     "The field 'RoleArn' is required but was missing",
@@ -1334,6 +1334,7 @@ impl Validator {
                 );
             }
         }
+        let credentials = self.payload(obj, "Credentials", at, language);
         Some(TaskState {
             resource,
             parameters: self.payload(obj, parameters_field(language), at, language),

@@ -241,6 +241,9 @@ impl Harness {
         }
         for d in &step.dispatches {
             let _ = write!(summary, ", dispatch {}#{} {}", d.state, d.task_id, d.input);
+            if let Some(role) = &d.role_arn {
+                let _ = write!(summary, " as {role}");
+            }
         }
         if step.stale {
             summary.push_str(", stale");
@@ -306,6 +309,7 @@ fn render(event: &HistoryEvent) -> String {
             input,
             timeout,
             heartbeat,
+            credentials,
             ..
         } => {
             let mut s = format!("{} {input}", task.resource);
@@ -314,6 +318,9 @@ fn render(event: &HistoryEvent) -> String {
             }
             if let Some(h) = heartbeat {
                 let _ = write!(s, " heartbeat {h}");
+            }
+            if let Some(c) = credentials {
+                let _ = write!(s, " credentials {c}");
             }
             s
         }

@@ -5,9 +5,11 @@
 //! ```sh
 //! stepwise-bench --spawn target/release/stepwise            # every scenario, fresh server
 //! stepwise-bench --endpoint http://127.0.0.1:4566 pass-chain --executions 20 --states 20
+//! stepwise-bench --spawn target/release/stepwise dynamodb-chain   # starts moto too
 //! ```
 
 mod client;
+mod dynamodb;
 mod report;
 mod scenarios;
 mod server;
@@ -103,6 +105,17 @@ struct Args {
     /// bulk-redrive: failed executions redriven by one bulk redrive.
     #[arg(long, default_value_t = 1000)]
     bulk_executions: usize,
+    /// dynamodb-chain: executions of each type (Express, Standard), run one at a time.
+    #[arg(long, default_value_t = 50)]
+    dynamodb_executions: usize,
+    /// dynamodb-chain: `putItem` Tasks per execution.
+    #[arg(long, default_value_t = 20)]
+    dynamodb_tasks: usize,
+    /// dynamodb-chain: the DynamoDB endpoint the server calls (and the bench calls directly
+    /// to measure the service's latency). Without it, a spawned server gets a moto the bench
+    /// starts.
+    #[arg(long, value_name = "URL")]
+    dynamodb_endpoint: Option<String>,
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -115,6 +128,19 @@ async fn main() -> Result<()> {
         args.scenarios = Scenario::value_variants().to_vec();
     }
     let sfn = Sfn::new(&args.endpoint)?;
+    // dynamodb-chain against a spawned server: a moto of our own unless one is given.
+    let moto = match (
+        args.scenarios.contains(&Scenario::DynamodbChain),
+        &args.dynamodb_endpoint,
+        &args.spawn,
+    ) {
+        (true, None, Some(_)) => Some(dynamodb::Moto::start().await?),
+        _ => None,
+    };
+    let dynamodb = args
+        .dynamodb_endpoint
+        .clone()
+        .or_else(|| moto.as_ref().map(|m| m.endpoint.clone()));
     let server = match &args.spawn {
         Some(path) => {
             let url = reqwest::Url::parse(&args.endpoint)?;
@@ -124,9 +150,13 @@ async fn main() -> Result<()> {
                     .port_or_known_default()
                     .context("endpoint without a port")?,
                 store: args.store.clone(),
-                extra_args: args.server_arg.clone(),
                 data_dir: std::env::temp_dir()
                     .join(format!("stepwise-bench-{}", std::process::id())),
+                extra_args: dynamodb
+                    .iter()
+                    .flat_map(|url| ["--endpoint".to_owned(), format!("dynamodb={url}")])
+                    .chain(args.server_arg.iter().cloned())
+                    .collect(),
             };
             Server::spawn(spawn, &sfn).await?
         }
@@ -153,8 +183,11 @@ async fn main() -> Result<()> {
             distributed_items: args.distributed_items,
             distributed_standard_items: args.distributed_standard_items,
             bulk_executions: args.bulk_executions,
+            dynamodb_executions: args.dynamodb_executions,
+            dynamodb_tasks: args.dynamodb_tasks,
         },
         run_id: SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis(),
+        dynamodb,
     };
     let mut reports = Vec::new();
     for scenario in args.scenarios {

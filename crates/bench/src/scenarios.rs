@@ -40,6 +40,9 @@ pub enum Scenario {
     /// A bulk redrive (stepwise's extension API) of 1,000 failed executions: dry run, then
     /// the run to its end.
     BulkRedrive,
+    /// Chains of DynamoDB `putItem` Tasks against a local DynamoDB: the engine's overhead
+    /// per integration call (docs/performance.md).
+    DynamodbChain,
 }
 
 /// Sizes of the scenarios.
@@ -68,6 +71,9 @@ pub struct Sizes {
     pub distributed_standard_items: usize,
     /// bulk-redrive: failed executions to redrive.
     pub bulk_executions: usize,
+    /// dynamodb-chain: executions of each type, and `putItem` Tasks per execution.
+    pub dynamodb_executions: usize,
+    pub dynamodb_tasks: usize,
 }
 
 /// What every scenario runs against.
@@ -77,6 +83,8 @@ pub struct Bench {
     pub sizes: Sizes,
     /// Makes state machine names unique per run.
     pub run_id: u128,
+    /// The DynamoDB endpoint the server sends its calls to (dynamodb-chain).
+    pub dynamodb: Option<String>,
 }
 
 impl Bench {
@@ -92,10 +100,11 @@ impl Bench {
             Scenario::DistributedMap => self.distributed_map().await,
             Scenario::ApiUnderLoad => self.api_under_load().await,
             Scenario::BulkRedrive => self.bulk_redrive().await,
+            Scenario::DynamodbChain => self.dynamodb_chain().await,
         }
     }
 
-    fn name(&self, scenario: &str) -> String {
+    pub(crate) fn name(&self, scenario: &str) -> String {
         format!("bench-{scenario}-{}", self.run_id)
     }
 

@@ -17,7 +17,7 @@ pub struct Spawn {
     pub port: u16,
     pub store: String,
     pub data_dir: PathBuf,
-    /// Further `serve` arguments (`--server-arg`).
+    /// Further `serve` arguments (`--endpoint dynamodb=URL`, `--server-arg`).
     pub extra_args: Vec<String>,
 }
 

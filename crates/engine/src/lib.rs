@@ -109,6 +109,8 @@ pub struct Config {
     pub allow_link_local: bool,
     /// Where API requests and executions are traced (`--otlp-endpoint`); `None`: traces off.
     pub tracer: Option<Tracer>,
+    /// Whether each execution's integration calls assume its state machine's role (STS).
+    pub assume_execution_role: bool,
 }
 
 impl Default for Config {
@@ -128,6 +130,7 @@ impl Default for Config {
             mock_config: None,
             allow_link_local: false,
             tracer: None,
+            assume_execution_role: false,
         }
     }
 }
@@ -147,6 +150,8 @@ struct Inner {
     map_runs: map_runs::MapRuns,
     /// The HTTP client of the task integrations ([`integrations::client`]).
     http: std::sync::OnceLock<reqwest::Client>,
+    /// Credentials of assumed roles ([`integrations::identity`]).
+    assumed: integrations::identity::Assumed,
     /// Draws the roll (taken modulo 100) that picks an alias's version.
     routing_roll: Box<dyn Fn() -> u32 + Send + Sync>,
     /// `.sync` child executions whose parent has not recorded the submission yet.
@@ -185,6 +190,7 @@ impl Engine {
             activities,
             map_runs: Default::default(),
             http: Default::default(),
+            assumed: Default::default(),
             routing_roll: Box::new(rand::random::<u32>),
             submissions: Default::default(),
             redrive_batches: Default::default(),

@@ -85,6 +85,8 @@ struct Parent {
     role_arn: String,
     /// The Map state, named by a result that outgrows a state's output.
     state: String,
+    /// The parent's MockConfigFile test case, which its children run too.
+    test_case: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,6 +283,7 @@ impl Engine {
                 .map_err(internal)?
                 .role_arn,
             state: d.state.clone(),
+            test_case: self.inner.runner.test_case(parent_arn).await,
         };
         if let Some(record) = existing {
             if self.live_map_run(&record.arn).is_some() {
@@ -661,7 +664,7 @@ impl Engine {
                 task_id: r.record.task_id,
                 json_payloads: false,
             }),
-            test_case: None,
+            test_case: r.parent.test_case.clone(),
             map_run: Some(MapRunChild {
                 map_run_arn: r.record.arn.clone(),
                 index: index as u64,

@@ -558,6 +558,13 @@ impl Runner {
         live.checkpoint.test_case.clone()
     }
 
+    /// The role of a running execution.
+    pub async fn role_arn(&self, arn: &str) -> Option<String> {
+        let live = self.get(arn)?;
+        let live = live.lock().await;
+        Some(live.record.role_arn.clone())
+    }
+
     /// The in-memory record of a running execution (Express executions live only here).
     pub async fn running_record(&self, arn: &str) -> Option<ExecutionRecord> {
         let live = self.get(arn)?;

@@ -64,6 +64,7 @@ impl Engine {
     }
 
     async fn perform(&self, execution_arn: &str, d: Dispatch) {
+        let d = self.with_role(execution_arn, d).await;
         let task_id = d.task_id;
         // The task's scheduling is committed; it has not left yet.
         fail::fail_point!("task-before-dispatch", |_| std::process::abort());
@@ -278,6 +279,22 @@ impl Engine {
     }
 
     /// The execution ended while a task was in progress: stop a `.sync` child.
+    /// `d` with the role its calls assume: the Task's `Credentials`, else, under
+    /// `--assume-execution-role`, the role of the execution's state machine.
+    async fn with_role(&self, execution_arn: &str, mut d: Dispatch) -> Dispatch {
+        if d.role_arn.is_none() && self.config().assume_execution_role {
+            d.role_arn = match self.inner.runner.role_arn(execution_arn).await {
+                Some(role) => Some(role),
+                None => self
+                    .describe_execution(execution_arn)
+                    .await
+                    .ok()
+                    .map(|r| r.role_arn),
+            };
+        }
+        d
+    }
+
     async fn cancel(&self, execution_arn: &str, d: &Dispatch) {
         if let Resource::MapRun(_) = &d.resource {
             return self.abort_map_run(execution_arn, d.task_id).await;
@@ -291,7 +308,8 @@ impl Engine {
             return;
         };
         if service != "states" {
-            return integrations::jobs::stop(self, execution_arn, d).await;
+            let d = self.with_role(execution_arn, d.clone()).await;
+            return integrations::jobs::stop(self, execution_arn, &d).await;
         }
         for child in self
             .inner

@@ -200,6 +200,7 @@ impl Engine {
             timeout_seconds: call.timeout_seconds,
             heartbeat_seconds: call.heartbeat_seconds,
             submitted: None,
+            role_arn: None,
         };
         let reply = match &call.resource {
             Resource::Activity { .. } | Resource::MapRun(_) => {

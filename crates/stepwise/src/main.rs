@@ -35,16 +35,7 @@ enum Command {
         file: PathBuf,
     },
     /// Run a definition once, locally, and print its output and history.
-    Run {
-        file: PathBuf,
-        /// The execution input (JSON).
-        #[arg(long, default_value = "{}")]
-        input: String,
-        #[arg(long, env = "WAIT_TIME_SCALE", default_value_t = 1.0)]
-        wait_time_scale: f64,
-        #[command(flatten)]
-        endpoints: Endpoints,
-    },
+    Run(Box<Run>),
     /// Redrive beyond AWS, on a running server (docs/redrive-extensions.md).
     Redrive {
         #[command(flatten)]
@@ -54,7 +45,30 @@ enum Command {
     },
 }
 
-/// Where task integrations send their calls (`serve` and `run`).
+#[derive(clap::Args)]
+struct Run {
+    file: PathBuf,
+    /// The execution input (JSON).
+    #[arg(long, default_value = "{}")]
+    input: String,
+    #[arg(long, env = "WAIT_TIME_SCALE", default_value_t = 1.0)]
+    wait_time_scale: f64,
+    /// Step Functions Local MockConfigFile whose `--test-case` the run uses.
+    #[arg(long, env = "SFN_MOCK_CONFIG", requires = "test_case")]
+    mock_config: Option<PathBuf>,
+    /// The test case of `--mock-config` to run.
+    #[arg(long, requires = "mock_config")]
+    test_case: Option<String>,
+    /// The state machine's name (what the mock configuration's `StateMachines` are keyed
+    /// by). Default: the one state machine of `--mock-config` with the test case, else
+    /// `local-run`.
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    endpoints: Endpoints,
+}
+
+/// Where task integrations send their calls, and as whom (`serve` and `run`).
 #[derive(clap::Args)]
 struct Endpoints {
     /// Where Lambda tasks are invoked (Lambda Invoke REST API), e.g. http://127.0.0.1:3001.
@@ -69,6 +83,10 @@ struct Endpoints {
     /// BATCH_ENDPOINT, ECS_ENDPOINT, GLUE_ENDPOINT, SAGE_MAKER_ENDPOINT, STEP_FUNCTIONS_ENDPOINT.
     #[arg(long = "endpoint", value_name = "SERVICE=URL", value_parser = parse_endpoint)]
     endpoints: Vec<(String, String)>,
+    /// Each execution's calls use the credentials STS AssumeRole gives for its state
+    /// machine's role (a Task's `Credentials` assume their own role with or without it).
+    #[arg(long, env = "STEPWISE_ASSUME_EXECUTION_ROLE")]
+    assume_execution_role: bool,
 }
 
 impl Endpoints {
@@ -78,6 +96,7 @@ impl Endpoints {
             lambda_endpoint: self.lambda_endpoint,
             aws_endpoint: self.aws_endpoint,
             endpoints: service_endpoints(self.endpoints),
+            assume_execution_role: self.assume_execution_role,
             ..config
         }
     }
@@ -296,12 +315,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Validate { file } => validate(&file),
-        Command::Run {
-            file,
-            input,
-            wait_time_scale,
-            endpoints,
-        } => run(&file, &input, wait_time_scale, endpoints),
+        Command::Run(args) => run(*args),
         Command::Redrive {
             connection,
             command,
@@ -310,8 +324,14 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn init_logging(format: &str) {
+    // aws-config logs the access key id of assumed credentials at debug level: never shown.
+    let quiet = "aws_config=warn".parse().ok();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = match quiet {
+        Some(directive) => filter.add_directive(directive),
+        None => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -400,20 +420,11 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     let _failpoints = fail::FailScenario::setup();
     let auth = auth(&args)?;
     let hosts = api::hosts::AllowedHosts::new(&args.host, &args.allowed_hosts);
-    let mock_config = match &args.mock_config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| {
-                format!("cannot read the mock configuration {}", path.display())
-            })?;
-            let value: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not valid JSON", path.display()))?;
-            engine::integrations::mock::validate(&value).map_err(|e| {
-                anyhow::anyhow!("invalid mock configuration {}: {e}", path.display())
-            })?;
-            Some(value)
-        }
-        None => None,
-    };
+    let mock_config = args
+        .mock_config
+        .as_deref()
+        .map(read_mock_config)
+        .transpose()?;
     let node_id = args.node_id.clone().unwrap_or_else(default_node_id);
     let lease = store::postgres::LeaseOptions {
         node_id: node_id.clone(),
@@ -528,6 +539,51 @@ fn serve(args: Serve) -> anyhow::Result<()> {
     served
 }
 
+/// Reads and checks a MockConfigFile.
+fn read_mock_config(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the mock configuration {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    engine::integrations::mock::validate(&value)
+        .map_err(|e| anyhow::anyhow!("invalid mock configuration {}: {e}", path.display()))?;
+    Ok(value)
+}
+
+/// The state machine `stepwise run` names: `--name`, else the one state machine of the mock
+/// configuration with the test case, else `local-run`.
+fn run_name(args: &Run, mock_config: Option<&serde_json::Value>) -> anyhow::Result<String> {
+    if let Some(name) = &args.name {
+        return Ok(name.clone());
+    }
+    let (Some(config), Some(case)) = (mock_config, &args.test_case) else {
+        return Ok("local-run".into());
+    };
+    let machines = config
+        .get("StateMachines")
+        .and_then(serde_json::Value::as_object);
+    let with_case: Vec<&String> = machines
+        .into_iter()
+        .flatten()
+        .filter(|(_, m)| {
+            m.pointer(&format!(
+                "/TestCases/{}",
+                case.replace('~', "~0").replace('/', "~1")
+            ))
+            .is_some()
+        })
+        .map(|(name, _)| name)
+        .collect();
+    match with_case.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => bail!("the mock configuration has no state machine with the test case '{case}'"),
+        several => bail!(
+            "several state machines of the mock configuration have the test case '{case}' ({}): choose one with --name",
+            several.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what service managers and container
 /// runtimes send).
 async fn stop_requested() {
@@ -569,18 +625,28 @@ fn validate(file: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// Runs a definition on a throw-away in-process engine and prints the outcome and history.
-fn run(
-    file: &std::path::Path,
-    input: &str,
-    wait_time_scale: f64,
-    endpoints: Endpoints,
-) -> anyhow::Result<()> {
+fn run(args: Run) -> anyhow::Result<()> {
+    let file = &args.file;
     let definition =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mock_config = args
+        .mock_config
+        .as_deref()
+        .map(read_mock_config)
+        .transpose()?;
+    let name = run_name(&args, mock_config.as_ref())?;
+    let Run {
+        input,
+        wait_time_scale,
+        test_case,
+        endpoints,
+        ..
+    } = args;
     runtime()?.block_on(async move {
         let store: Arc<dyn store::Store> = Arc::new(store::Sqlite::temporary()?);
         let config = endpoints.apply(engine::Config {
             wait_time_scale,
+            mock_config,
             ..engine::Config::default()
         });
         let engine = engine::Engine::start(config, store, Arc::new(engine::SystemClock)).await?;
@@ -588,15 +654,19 @@ fn run(
             .create_state_machine(engine::CreateStateMachine {
                 region: "us-east-1".into(),
                 account: engine.config().account_id.clone(),
-                name: "local-run".into(),
+                name,
                 definition,
                 role_arn: "arn:aws:iam::123456789012:role/stepwise-local".into(),
                 ..Default::default()
             })
             .await
             .map_err(|e| anyhow::anyhow!(api::error::ApiError::from(e).message))?;
+        let target = match &test_case {
+            Some(case) => format!("{}#{case}", sm.arn),
+            None => sm.arn.clone(),
+        };
         let started = engine
-            .start_execution(&sm.arn, None, Some(input.to_owned()), None)
+            .start_execution(&target, None, Some(input), None)
             .await
             .map_err(|e| anyhow::anyhow!(api::error::ApiError::from(e).message))?;
         let record = engine.wait_for_end(&started.arn).await?;

@@ -131,6 +131,7 @@ impl Run<'_> {
                 timeout_seconds: None,
                 heartbeat_seconds: None,
                 submitted: None,
+                role_arn: None,
             };
             self.out.dispatches.push(dispatch.clone());
             self.set_task(Some(TaskRun {

@@ -375,6 +375,9 @@ pub struct Dispatch {
     /// the engine follows that job again rather than starting another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted: Option<Value>,
+    /// The role the Task's `Credentials` name (rendered): its calls assume it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
 }
 
 /// Limits the interpreter enforces.

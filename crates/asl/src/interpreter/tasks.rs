@@ -145,7 +145,13 @@ impl<'a> Run<'a> {
         raw: &Value,
         context: &Value,
     ) -> Result<Outcome, ErrorCause> {
-        let (input, timeout, heartbeat) = match self.task_input(state, spec, raw, context) {
+        let prepared =
+            self.task_input(state, spec, raw, context)
+                .and_then(|(input, timeout, heartbeat)| {
+                    let role = self.task_role(state, spec, raw, context)?;
+                    Ok((input, timeout, heartbeat, role))
+                });
+        let (input, timeout, heartbeat, role_arn) = match prepared {
             Ok(prepared) => prepared,
             Err(e) => {
                 return match self.query_error(state, e.clone()) {
@@ -172,7 +178,9 @@ impl<'a> Run<'a> {
                 input: input.to_string(),
                 timeout,
                 heartbeat,
-                credentials: spec.credentials.as_ref().map(Value::to_string),
+                credentials: role_arn
+                    .as_ref()
+                    .map(|r| serde_json::json!({ "RoleArn": r }).to_string()),
             },
         );
         run.id = id;
@@ -202,6 +210,7 @@ impl<'a> Run<'a> {
             timeout_seconds: timeout,
             heartbeat_seconds: heartbeat,
             submitted: None,
+            role_arn,
         };
         self.out.dispatches.push(dispatch.clone());
         run.dispatch = Some(dispatch);
@@ -228,6 +237,34 @@ impl<'a> Run<'a> {
         let timeout = self.seconds(state, &spec.timeout, "TimeoutSeconds", raw, context)?;
         let heartbeat = self.seconds(state, &spec.heartbeat, "HeartbeatSeconds", raw, context)?;
         Ok((input, timeout, heartbeat))
+    }
+
+    /// The role the Task's `Credentials` name, rendered like its parameters (a literal
+    /// `RoleArn`, `RoleArn.$` with a path or an intrinsic, or JSONata).
+    fn task_role(
+        &mut self,
+        state: &State,
+        spec: &TaskState,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<Option<String>, ErrorCause> {
+        let rendered = match &spec.credentials {
+            None => return Ok(None),
+            Some(Payload::Path(t)) => {
+                let effective = self.apply_path(&state.input_path, raw, context)?;
+                t.render(
+                    &mut Scope::new(&effective, context, self.entropy).with_variables(&self.vars),
+                )?
+            }
+            Some(Payload::Jsonata(t)) => self.render(state, t, States::new(raw, context))?,
+        };
+        match rendered.get("RoleArn") {
+            Some(Value::String(role)) if !role.is_empty() => Ok(Some(role.clone())),
+            other => Err(ErrorCause::runtime(format!(
+                "The Credentials field's RoleArn must be a non-empty string, not {}.",
+                other.unwrap_or(&Value::Null)
+            ))),
+        }
     }
 
     /// Retries, catches or fails after a task error.

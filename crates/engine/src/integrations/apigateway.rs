@@ -21,7 +21,7 @@ use asl::interpreter::{Dispatch, TaskOutcome};
 use serde_json::{json, Value};
 
 use super::http::{header_object, response_body};
-use super::{client, error_chain, percent_encode, sigv4, task_timeout, timed_out};
+use super::{client, error_chain, identity, percent_encode, sigv4, task_timeout, timed_out};
 use crate::tasks::{failed, TaskReply};
 use crate::Engine;
 
@@ -47,12 +47,11 @@ pub async fn invoke(engine: &Engine, d: &Dispatch, region: &str) -> TaskReply {
     }
     let body = request.body.clone().unwrap_or_default();
     if request.signed {
-        let credentials = match engine.config().endpoints.contains_key("execute-api") {
-            true => sigv4::env_credentials(),
-            false => match sigv4::aws_credentials().await {
-                Ok(c) => c,
-                Err(e) => return failed("ApiGateway.SdkClientException", e),
-            },
+        let names = ["execute-api"];
+        let role = d.role_arn.as_deref();
+        let credentials = match identity::credentials(engine, &names, role, &request.region).await {
+            Ok(c) => c,
+            Err(e) => return e.reply("ApiGateway"),
         };
         let scope = sigv4::Scope {
             region: &request.region,

@@ -43,8 +43,8 @@ use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
 
 use super::{
-    client, configured_endpoint, error_chain, percent_encode, sdk_metadata, sigv4, task_timeout,
-    timed_out,
+    client, configured_endpoint, error_chain, identity, percent_encode, sdk_metadata, sigv4,
+    task_timeout, timed_out,
 };
 use crate::tasks::{failed, TaskReply};
 use crate::Engine;
@@ -228,12 +228,14 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Calls the Invoke API and sorts its answer.
 async fn send(engine: &Engine, region: &str, d: &Dispatch, call: &Call) -> Answer {
-    let (endpoint, credentials) = match configured_endpoint(engine.config(), &["lambda"]) {
-        Some(url) => (url.clone(), sigv4::env_credentials()),
-        None => match sigv4::aws_credentials().await {
-            Ok(c) => (format!("https://lambda.{region}.amazonaws.com"), c),
-            Err(e) => return Answer::Done(failed("Lambda.SdkClientException", e)),
-        },
+    let endpoint = match configured_endpoint(engine.config(), &["lambda"]) {
+        Some(url) => url.clone(),
+        None => format!("https://lambda.{region}.amazonaws.com"),
+    };
+    let role = d.role_arn.as_deref();
+    let credentials = match identity::credentials(engine, &["lambda"], role, region).await {
+        Ok(c) => c,
+        Err(e) => return Answer::Done(e.reply("Lambda")),
     };
     let mut url = format!(
         "{}/2015-03-31/functions/{}/invocations",

@@ -27,6 +27,8 @@
 //!   (the `Return` stands for the callback's `SendTaskSuccess` output). A `Throw` fails the task
 //!   without a `TaskSubmitted` event.
 //! - A mocked activity state gets its `ActivityStarted` event before the mocked outcome.
+//! - The child executions of a Distributed Map run their parent's test case: the states of
+//!   the item processor are looked up in it by name, counted per child execution.
 //!
 //! **Invocation numbers** count the invocations of one state in one execution, from 0: the
 //! first attempt, each retry, and each later entry into the state (a loop) take the next
@@ -357,7 +359,11 @@ fn engine_id(engine: &Engine) -> usize {
 pub async fn answer(engine: &Engine, execution_arn: &str, d: &Dispatch) -> Option<TaskReply> {
     let config = engine.config().mock_config.as_ref()?;
     let case = engine.inner.runner.test_case(execution_arn).await?;
-    let Some(machine) = Arn::parse(execution_arn).and_then(|a| a.parts.into_iter().next()) else {
+    // A Map Run child's ARN names `Machine/MapRunLabel`: it runs its parent's test case.
+    let machine = Arn::parse(execution_arn)
+        .and_then(|a| a.parts.into_iter().next())
+        .map(|m| m.split('/').next().unwrap_or_default().to_owned());
+    let Some(machine) = machine else {
         return Some(failed(
             names::RUNTIME,
             format!("The execution ARN '{execution_arn}' names no state machine to look up in the mock configuration."),
@@ -592,6 +598,7 @@ mod tests {
             timeout_seconds: None,
             heartbeat_seconds: None,
             submitted: None,
+            role_arn: None,
         }
     }
 

@@ -21,6 +21,7 @@ pub mod apigateway;
 pub mod aws_sdk;
 pub mod bedrock;
 pub mod http;
+pub mod identity;
 pub mod jobs;
 pub mod lambda;
 pub mod mock;

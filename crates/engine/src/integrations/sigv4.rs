@@ -33,7 +33,7 @@ pub fn env_credentials() -> Credentials {
 }
 
 /// Credentials are renewed this long before they expire.
-const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
+pub(crate) const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
 
 /// The standard provider chain's credentials, cached until shortly before they expire. The
 /// error is the chain's (it names providers, never secrets).

@@ -13,6 +13,7 @@ mod distributed;
 mod failpoints;
 mod fanout;
 mod health;
+mod identity;
 mod integrations;
 mod jobs;
 mod metrics;

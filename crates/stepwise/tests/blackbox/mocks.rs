@@ -41,6 +41,9 @@ fn mock_config() -> Value {
             },
             "Loop": {
                 "TestCases": { "TwoRounds": { "Poll": "NotYetThenDone" } }
+            },
+            "Fanned": {
+                "TestCases": { "Children": { "Work": "Worked" } }
             }
         },
         "MockedResponses": {
@@ -137,6 +140,24 @@ fn loop_machine() -> Value {
                 "Default": "Poll"
             },
             "Finished": { "Type": "Succeed" }
+        }
+    })
+}
+
+/// A Distributed Map whose children call the Lambda function in `Work`.
+fn distributed_machine() -> Value {
+    json!({
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map",
+                "ItemProcessor": {
+                    "ProcessorConfig": { "Mode": "DISTRIBUTED", "ExecutionType": "STANDARD" },
+                    "StartAt": "Work",
+                    "States": { "Work": { "Type": "Task", "Resource": LAMBDA_ARN, "End": true } }
+                },
+                "End": true
+            }
         }
     })
 }
@@ -652,6 +673,91 @@ fn a_malformed_mock_configuration_stops_the_start() {
         assert!(
             stderr.contains("invalid mock configuration") && stderr.contains(needle),
             "{config}: stderr does not name {needle:?}:\n{stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn distributed_map_children_run_the_parents_test_case() {
+    let file = write_config(&mock_config());
+    let server = mocked_server(&file);
+    let client = server.client();
+    let sm = create_machine(&client, "Fanned", &distributed_machine()).await;
+    let exec = start(&client, &format!("{sm}#Children"), None, &json!([1, 2, 3])).await;
+    let done = wait_done(&client, &exec, DONE_WITHIN).await;
+    assert_eq!(
+        done.status(),
+        &ExecutionStatus::Succeeded,
+        "{:?} {:?}\n{}",
+        done.error(),
+        done.cause(),
+        server.logs()
+    );
+    assert_eq!(
+        parse_json("output", done.output()),
+        json!([{ "mocked": true }, { "mocked": true }, { "mocked": true }])
+    );
+}
+
+/// `stepwise run FILE --mock-config CONFIG ARGS…`: whether it succeeded, and its stdout and
+/// stderr.
+fn local_run(definition: &Value, config: &MockFile, args: &[&str]) -> (bool, String, String) {
+    let dir = tempfile::tempdir().expect("a temporary directory for the definition");
+    let path = dir.path().join("definition.json");
+    std::fs::write(&path, definition.to_string()).expect("writing the definition");
+    let output = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .arg("run")
+        .arg(&path)
+        .args(["--mock-config", &config.path, "--wait-time-scale", "0.01"])
+        .args(args)
+        .env_remove("SFN_MOCK_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running `stepwise run`");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn stepwise_run_takes_a_test_case() {
+    let file = write_config(&mock_config());
+    // (test case and flags, whether the run succeeds, a line its stdout or stderr must hold)
+    let cases: [(&[&str], bool, &str); 5] = [
+        (
+            &["--test-case", "Happy"],
+            true,
+            r#"output: {"greeting":"hello from the mock"}"#,
+        ),
+        (
+            &["--test-case", "Throttled"],
+            true,
+            r#"output: {"attempt":"third"}"#,
+        ),
+        (
+            &["--test-case", "Custom"],
+            true,
+            r#""Error":"Custom.Error""#,
+        ),
+        (
+            &["--test-case", "Custom", "--name", "Hybrid"],
+            false,
+            "The mock configuration has no test case 'Custom' for the state machine 'Hybrid'.",
+        ),
+        (
+            &["--test-case", "Nowhere"],
+            false,
+            "the mock configuration has no state machine with the test case 'Nowhere'",
+        ),
+    ];
+    for (args, succeeds, needle) in cases {
+        let (ok, stdout, stderr) = local_run(&lambda_arn_machine(), &file, args);
+        assert_eq!(ok, succeeds, "{args:?}\nstdout: {stdout}\nstderr: {stderr}");
+        assert!(
+            stdout.contains(needle) || stderr.contains(needle),
+            "{args:?}: {needle:?} not found\nstdout: {stdout}\nstderr: {stderr}"
         );
     }
 }

@@ -29,6 +29,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
 
 use self::model::{Operation, Protocol, Service};
+use super::identity::{self, IdentityError};
 use super::{client, configured_endpoint, error_chain, sigv4, task_timeout, timed_out};
 use crate::tasks::{failed, TaskReply};
 use crate::{Config, Engine};
@@ -99,6 +100,8 @@ pub enum CallError {
     TimedOut,
     /// Parameters the operation does not take.
     Invalid(String),
+    /// No credentials to sign with.
+    Identity(IdentityError),
 }
 
 impl CallError {
@@ -148,6 +151,7 @@ impl CallError {
                 timed_out("The task timed out while waiting for the service to answer.")
             }
             CallError::Invalid(e) => failed(names::RUNTIME, e),
+            CallError::Identity(e) => e.reply(&naming.prefix),
         }
     }
 }
@@ -223,12 +227,9 @@ pub async fn call(
     };
     let request = serialize(service, op_name, op, &input).map_err(|e| CallError::Invalid(e.0))?;
     let names = [name, service.endpoint_prefix.as_str()];
-    let credentials = match configured_endpoint(engine.config(), &names) {
-        Some(_) => sigv4::env_credentials(),
-        None => sigv4::aws_credentials()
-            .await
-            .map_err(CallError::Transport)?,
-    };
+    let credentials = identity::credentials(engine, &names, d.role_arn.as_deref(), region)
+        .await
+        .map_err(CallError::Identity)?;
     let endpoint = endpoint(engine.config(), name, service, region);
     let url = format!(
         "{}{}",

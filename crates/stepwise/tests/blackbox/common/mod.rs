@@ -578,11 +578,22 @@ pub async fn create_machine_of_type(
     definition: &Value,
     kind: aws_sdk_sfn::types::StateMachineType,
 ) -> String {
+    create_machine_as(client, name, definition, kind, ROLE_ARN).await
+}
+
+/// Creates a state machine of `kind` with the execution role `role`; its ARN.
+pub async fn create_machine_as(
+    client: &aws_sdk_sfn::Client,
+    name: &str,
+    definition: &Value,
+    kind: aws_sdk_sfn::types::StateMachineType,
+    role: &str,
+) -> String {
     client
         .create_state_machine()
         .name(name)
         .definition(definition.to_string())
-        .role_arn(ROLE_ARN)
+        .role_arn(role)
         .r#type(kind)
         .send()
         .await
