@@ -86,10 +86,7 @@ async fn postgres_fences_a_second_node() {
 async fn postgres_lease_fences_the_old_owner() {
     let server = LocalPostgres::start_or_panic();
     let url = server.create_database("lease").unwrap();
-    let options = |node: &str| LeaseOptions {
-        node_id: node.into(),
-        ttl: Duration::from_secs(1),
-    };
+    let options = |node: &str| leased(node, 1);
     let a = Postgres::connect_leased(&url, options("a")).await.unwrap();
     assert_eq!(a.lease().map(|h| h.epoch), Some(1));
     let create = |arn: &str| Write::CreateExecution {
@@ -121,6 +118,13 @@ async fn postgres_lease_fences_the_old_owner() {
     assert!(b.commit(vec![create("after")]).await.unwrap()[0].is_ok());
 }
 
+fn leased(node: &str, ttl_seconds: u64) -> LeaseOptions {
+    LeaseOptions {
+        node_id: node.into(),
+        ttl: Duration::from_secs(ttl_seconds),
+    }
+}
+
 /// As if `node` stopped renewing (paused): its lease runs out, for another node to take.
 async fn pause_past_lease(node: &Postgres) {
     node.pool
@@ -142,10 +146,7 @@ async fn pause_past_lease(node: &Postgres) {
 async fn postgres_lease_fences_resource_writes() {
     let server = LocalPostgres::start_or_panic();
     let url = server.create_database("resources").unwrap();
-    let options = |node: &str| LeaseOptions {
-        node_id: node.into(),
-        ttl: Duration::from_secs(60),
-    };
+    let options = |node: &str| leased(node, 60);
     let a = Postgres::connect_leased(&url, options("a")).await.unwrap();
     a.create_state_machine(state_machine("m")).await.unwrap();
     let v1 = a.create_version(version("m", "r1")).await.unwrap();

@@ -117,9 +117,10 @@ fn split(url: &str) -> Result<(String, Option<SslMode>, Option<String>)> {
 fn connector(mode: SslMode, root_cert: Option<&str>) -> Result<MakeRustlsConnect> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = match (mode, root_cert) {
-        (SslMode::Disable | SslMode::Prefer, _) | (SslMode::Require, None) => {
-            Arc::new(AnyCertificate(provider.clone()))
-        }
+        (SslMode::Disable | SslMode::Prefer, _) | (SslMode::Require, None) => Arc::new(Lenient {
+            provider: provider.clone(),
+            chain: None,
+        }),
         (SslMode::VerifyCa, None) => {
             return Err(Error::backend(
                 "sslmode=verify-ca needs sslrootcert=FILE (the CA that signed the server's \
@@ -127,9 +128,10 @@ fn connector(mode: SslMode, root_cert: Option<&str>) -> Result<MakeRustlsConnect
                  pass; use sslmode=verify-full to check the host name against them",
             ))
         }
-        (SslMode::Require | SslMode::VerifyCa, Some(file)) => {
-            Arc::new(AnyHostName(webpki(Some(file), &provider)?))
-        }
+        (SslMode::Require | SslMode::VerifyCa, Some(file)) => Arc::new(Lenient {
+            provider: provider.clone(),
+            chain: Some(webpki(Some(file), &provider)?),
+        }),
         (SslMode::VerifyFull, file) => webpki(file, &provider)?,
     };
     let config = ClientConfig::builder_with_provider(provider)
@@ -172,63 +174,18 @@ fn webpki(file: Option<&str>, provider: &Arc<CryptoProvider>) -> Result<Arc<WebP
         .map_err(Error::driver)
 }
 
-/// `prefer` and `require` without roots: encrypted, the server not authenticated (libpq's
-/// meaning). The handshake's signatures are still checked.
+/// The checks of `prefer`, `require` and `verify-ca`, less than the standard verifier's:
+/// without `chain`, none (libpq's meaning: encrypted, the server not authenticated); with it,
+/// the chain must lead to one of its roots but the host name is not compared (the standard
+/// verifier checks the chain before the name, so a name mismatch means the chain passed). The
+/// handshake's signatures are checked either way.
 #[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+struct Lenient {
+    provider: Arc<CryptoProvider>,
+    chain: Option<Arc<WebPkiServerVerifier>>,
 }
 
-/// `verify-ca`: the chain must lead to a trusted root; the host name is not compared. The
-/// standard verifier checks the chain before the name, so a name mismatch means the chain
-/// passed.
-#[derive(Debug)]
-struct AnyHostName(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for AnyHostName {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -237,10 +194,10 @@ impl ServerCertVerifier for AnyHostName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -254,7 +211,8 @@ impl ServerCertVerifier for AnyHostName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -263,11 +221,14 @@ impl ServerCertVerifier for AnyHostName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
