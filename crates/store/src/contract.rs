@@ -348,7 +348,8 @@ async fn map_run_items(store: &impl Store) {
     assert_eq!(store.get_map_run("mr").await.unwrap(), Some(ended));
 }
 
-fn state_machine(arn: &str) -> StateMachineRecord {
+/// A state machine record for tests (Standard, definition `{}`).
+pub fn state_machine(arn: &str) -> StateMachineRecord {
     StateMachineRecord {
         arn: arn.into(),
         name: arn.into(),
@@ -365,7 +366,8 @@ fn state_machine(arn: &str) -> StateMachineRecord {
     }
 }
 
-fn version(sm: &str, revision: &str) -> VersionRecord {
+/// A version of `sm` for tests, of revision `revision` (its number and ARN are the store's).
+pub fn version(sm: &str, revision: &str) -> VersionRecord {
     VersionRecord {
         arn: String::new(),
         state_machine_arn: sm.into(),

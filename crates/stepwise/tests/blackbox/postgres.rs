@@ -1,6 +1,6 @@
 //! Several nodes on one PostgreSQL database: a standby takes over from a node killed with
 //! `kill -9` within the lease TTL (+ 2 s) and finishes its executions, and a node paused past
-//! its lease (SIGSTOP) is fenced off when it resumes.
+//! its lease (SIGSTOP) is fenced off when it resumes. And TLS to the database (`sslmode`).
 //!
 //! One node at a time holds the lease and serves; the others stand by (see
 //! docs/deployment.md). The rest of the PostgreSQL coverage is the other suites run with
@@ -285,4 +285,115 @@ async fn a_stopped_node_hands_its_lease_on_at_once() {
     );
     assert!(a.logs().contains("lease released"), "{}", a.logs());
     check_all(&b.client(), &arns, &b).await;
+}
+
+/// A CA, and a server certificate it signed for `host`: `(ca, cert, key)` in PEM.
+fn certificates(host: &str) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "stepwise test CA");
+    let ca_key = KeyPair::generate().expect("a CA key");
+    let ca = ca_params.self_signed(&ca_key).expect("the CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().expect("a server key");
+    let cert = CertificateParams::new(vec![host.to_owned()])
+        .expect("server certificate parameters")
+        .signed_by(&key, &issuer)
+        .expect("the server certificate");
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// TLS to the database, as libpq's `sslmode` and `sslrootcert` ask: on a PostgreSQL that
+/// takes TLS connections only, nodes connecting with `require` (no check of the certificate),
+/// `verify-ca` (the CA, any host name) and `verify-full` (the CA and the host name) run
+/// executions; `disable` is refused by the server, and `verify-full` with a host name the
+/// certificate does not name, or without the CA among the trusted roots, stops the node at
+/// startup with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_database_over_tls() {
+    const HOST: &str = "db.test";
+    let (ca, cert, key) = certificates(HOST);
+    let pg = LocalPostgres::start_tls(&cert, &key)
+        .unwrap_or_else(|e| panic!("cannot start PostgreSQL with TLS: {e}"));
+    let dir = tempfile::tempdir().expect("a directory");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).expect("writing the CA");
+    let ca_file = ca_file.to_str().expect("a UTF-8 path").to_owned();
+    let port = pg.port();
+    // The certificate names `db.test`, which resolves nowhere: `hostaddr` says where it is.
+    let url = |host: &str, database: &str, tls: &str| {
+        pg.create_database(database)
+            .unwrap_or_else(|e| panic!("createdb {database}: {e}"));
+        format!("postgres://stepwise@{host}:{port}/{database}?hostaddr=127.0.0.1&{tls}")
+    };
+    let with_ca = |mode: &str| format!("sslmode={mode}&sslrootcert={ca_file}");
+
+    let serving = [
+        ("require", url("127.0.0.1", "require", "sslmode=require")),
+        (
+            "verify_ca",
+            url("other.test", "verify_ca", &with_ca("verify-ca")),
+        ),
+        (
+            "verify_full",
+            url(HOST, "verify_full", &with_ca("verify-full")),
+        ),
+    ];
+    let pass = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
+    for (name, url) in &serving {
+        let (options, node_args) = node(url, name);
+        let mut server = Server::start_with_args(options, &args(&node_args));
+        let client = server.client();
+        let sm = create_machine(&client, name, &pass).await;
+        let arn = start(&client, &sm, None, &json!({"over": name})).await;
+        let done = wait_done(&client, &arn, Duration::from_secs(30)).await;
+        assert_eq!(
+            done.status().as_str(),
+            "SUCCEEDED",
+            "{name}\n{}",
+            server.logs()
+        );
+        assert!(
+            server.terminate(Duration::from_secs(20)),
+            "{name}\n{}",
+            server.logs()
+        );
+    }
+
+    let refused = [
+        (
+            "disable",
+            url("127.0.0.1", "disable", "sslmode=disable"),
+            "no encryption",
+        ),
+        (
+            "wrong_host",
+            url("wrong.test", "wrong_host", &with_ca("verify-full")),
+            "not valid for name",
+        ),
+        (
+            "system_roots",
+            url(HOST, "system_roots", "sslmode=verify-full"),
+            "UnknownIssuer",
+        ),
+    ];
+    for (name, url, reason) in &refused {
+        let (options, node_args) = node(url, name);
+        let mut server = Server::start_standby(options, &args(&node_args));
+        assert!(
+            server.wait_exit(Duration::from_secs(20)),
+            "{name}: the node stops at startup\n{}",
+            server.logs()
+        );
+        let logs = server.logs();
+        assert!(
+            logs.contains("connecting to PostgreSQL") && logs.contains(reason),
+            "{name}: the node says why it stopped ({reason}):\n{logs}"
+        );
+        assert!(!logs.contains("panicked"), "{name}: {logs}");
+    }
 }

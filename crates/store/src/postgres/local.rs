@@ -1,6 +1,6 @@
 //! A throw-away PostgreSQL server for tests: `initdb` and `pg_ctl` from the machine's
-//! packages, in a temporary directory, on a free port, with fsync on; stopped and removed on
-//! drop.
+//! packages, in a temporary directory, on a free port, with fsync on, optionally for TLS
+//! connections only; stopped and removed on drop.
 //!
 //! The binaries are found in `STEPWISE_PG_BIN`, else where `pg_config --bindir` says. Run as
 //! root (CI), the server runs as the `postgres` user, since PostgreSQL refuses root.
@@ -25,6 +25,16 @@ pub struct LocalPostgres {
 impl LocalPostgres {
     /// Starts a server; `Err` says what is missing and how to get it.
     pub fn start() -> Result<LocalPostgres, String> {
+        LocalPostgres::start_with(None)
+    }
+
+    /// Starts a server that takes TLS connections only (`ssl=on`, nothing but `hostssl` lines
+    /// in `pg_hba.conf`), presenting the certificate (chain) `cert_pem` with its key `key_pem`.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Result<LocalPostgres, String> {
+        LocalPostgres::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Result<LocalPostgres, String> {
         let bin = bin_dir()?;
         for tool in ["initdb", "pg_ctl", "postgres"] {
             if !bin.join(tool).exists() {
@@ -63,12 +73,20 @@ impl LocalPostgres {
                 "--no-sync",
             ],
         )?;
+        let ssl = match tls {
+            Some((cert, key)) => {
+                server.require_tls(cert, key)?;
+                "on"
+            }
+            None => "off",
+        };
         // A port can be taken between the probe and the start: try a few.
         let mut last = String::new();
         for _ in 0..5 {
             server.port = free_port()?;
             let options = format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=300",
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=300 \
+                 -c ssl={ssl}",
                 server.port,
                 path(server.dir.path())?
             );
@@ -123,6 +141,34 @@ impl LocalPostgres {
             name,
         ]))?;
         Ok(self.url(name))
+    }
+
+    /// Writes the server's certificate and key where `ssl=on` looks for them (`server.crt`,
+    /// `server.key` in the data directory) and lets clients in over TLS only.
+    fn require_tls(&self, cert_pem: &str, key_pem: &str) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+
+        let data = self.data();
+        let write = |name: &str, text: &str| {
+            let file = data.join(name);
+            std::fs::write(&file, text).map_err(|e| format!("writing {}: {e}", file.display()))?;
+            Ok::<_, String>(file)
+        };
+        write("server.crt", cert_pem)?;
+        let key = write("server.key", key_pem)?;
+        // PostgreSQL refuses a key that others can read.
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("chmod {}: {e}", key.display()))?;
+        write(
+            "pg_hba.conf",
+            "local all all trust\n\
+             hostssl all all 127.0.0.1/32 trust\n\
+             hostssl all all ::1/128 trust\n",
+        )?;
+        if let Some(user) = self.run_as {
+            run(Command::new("chown").args(["-R", user]).arg(&data))?;
+        }
+        Ok(())
     }
 
     fn data(&self) -> PathBuf {

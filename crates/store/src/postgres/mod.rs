@@ -8,6 +8,7 @@
 
 mod lease;
 mod schema;
+mod tls;
 mod writer;
 
 pub use lease::{Held, LeaseOptions};
@@ -17,11 +18,11 @@ pub mod local;
 #[cfg(test)]
 mod tests;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
 use crate::{
     ActivityRecord, AliasRecord, Error, ExecutionFilter, ExecutionRecord, LaneRow, MapRunItem,
@@ -66,8 +67,8 @@ impl Postgres {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or
     /// a key=value connection string), brings its schema up to date and starts the writer,
     /// unfenced: for a database no other node writes to (tests, tools). Must be called within a
-    /// Tokio runtime, which runs the writer. TLS is not supported: reach the database over a
-    /// trusted network or a local socket.
+    /// Tokio runtime, which runs the writer. The URL's `sslmode` and `sslrootcert` say how to
+    /// use TLS, as with libpq (see `tls`).
     pub async fn connect(url: &str) -> Result<Postgres> {
         Postgres::open(url, None).await
     }
@@ -80,10 +81,10 @@ impl Postgres {
     }
 
     async fn open(url: &str, lease: Option<LeaseOptions>) -> Result<Postgres> {
-        let config: tokio_postgres::Config = url.parse()?;
+        let (config, tls) = tls::configure(url)?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -149,10 +150,26 @@ impl Postgres {
         }
     }
 
-    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(sql).await?;
-        Ok(client.execute(&stmt, params).await?)
+    /// A transaction for a resource write (state machines, versions, aliases, activities,
+    /// Map Runs, bulk redrives), fenced by this node's lease as the writer's are: it fails
+    /// with [`Error::Fenced`] once another node took the lease, and holds the lease row until
+    /// it ends, so a takeover waits for it.
+    async fn begin<'c>(&self, client: &'c mut Client) -> Result<Transaction<'c>> {
+        let tx = client.transaction().await?;
+        if let Some(lease) = &self.lease {
+            lease::fence(&tx, &lease.held).await?;
+        }
+        Ok(tx)
+    }
+
+    /// One resource write statement, in a transaction of [`Postgres::begin`].
+    async fn write(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let mut client = self.pool.get().await?;
+        let tx = self.begin(&mut client).await?;
+        let stmt = tx.prepare_cached(sql).await?;
+        let n = tx.execute(&stmt, params).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
@@ -209,7 +226,7 @@ impl Store for Postgres {
     async fn create_state_machine(&self, sm: StateMachineRecord) -> Result<()> {
         let doc = serde_json::to_string(&sm)?;
         let n = self
-            .execute(
+            .write(
                 "INSERT INTO state_machines(arn, doc) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 &[&sm.arn, &doc],
             )
@@ -220,7 +237,7 @@ impl Store for Postgres {
     async fn update_state_machine(&self, sm: StateMachineRecord) -> Result<()> {
         let doc = serde_json::to_string(&sm)?;
         let n = self
-            .execute(
+            .write(
                 "UPDATE state_machines SET doc = $2 WHERE arn = $1",
                 &[&sm.arn, &doc],
             )
@@ -235,7 +252,7 @@ impl Store for Postgres {
 
     async fn delete_state_machine(&self, arn: &str) -> Result<()> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = self.begin(&mut client).await?;
         for sql in [
             "DELETE FROM state_machines WHERE arn = $1",
             "DELETE FROM versions WHERE sm_arn = $1",
@@ -255,7 +272,7 @@ impl Store for Postgres {
 
     async fn create_version(&self, version: VersionRecord) -> Result<VersionRecord> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = self.begin(&mut client).await?;
         let row = tx
             .query_one(
                 "INSERT INTO version_counters(sm_arn, last) VALUES ($1, 1)
@@ -296,7 +313,7 @@ impl Store for Postgres {
     }
 
     async fn delete_version(&self, arn: &str) -> Result<()> {
-        self.execute("DELETE FROM versions WHERE arn = $1", &[&arn])
+        self.write("DELETE FROM versions WHERE arn = $1", &[&arn])
             .await?;
         Ok(())
     }
@@ -304,7 +321,7 @@ impl Store for Postgres {
     async fn create_alias(&self, alias: AliasRecord) -> Result<()> {
         let doc = serde_json::to_string(&alias)?;
         let n = self
-            .execute(
+            .write(
                 "INSERT INTO aliases(arn, sm_arn, doc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 &[&alias.arn, &alias.state_machine_arn, &doc],
             )
@@ -315,7 +332,7 @@ impl Store for Postgres {
     async fn update_alias(&self, alias: AliasRecord) -> Result<()> {
         let doc = serde_json::to_string(&alias)?;
         let n = self
-            .execute(
+            .write(
                 "UPDATE aliases SET doc = $2 WHERE arn = $1",
                 &[&alias.arn, &doc],
             )
@@ -329,7 +346,7 @@ impl Store for Postgres {
     }
 
     async fn delete_alias(&self, arn: &str) -> Result<()> {
-        self.execute("DELETE FROM aliases WHERE arn = $1", &[&arn])
+        self.write("DELETE FROM aliases WHERE arn = $1", &[&arn])
             .await?;
         Ok(())
     }
@@ -345,7 +362,7 @@ impl Store for Postgres {
     async fn create_activity(&self, activity: ActivityRecord) -> Result<()> {
         let doc = serde_json::to_string(&activity)?;
         let n = self
-            .execute(
+            .write(
                 "INSERT INTO activities(arn, doc) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 &[&activity.arn, &doc],
             )
@@ -356,7 +373,7 @@ impl Store for Postgres {
     async fn update_activity(&self, activity: ActivityRecord) -> Result<()> {
         let doc = serde_json::to_string(&activity)?;
         let n = self
-            .execute(
+            .write(
                 "UPDATE activities SET doc = $2 WHERE arn = $1",
                 &[&activity.arn, &doc],
             )
@@ -370,7 +387,7 @@ impl Store for Postgres {
     }
 
     async fn delete_activity(&self, arn: &str) -> Result<()> {
-        self.execute("DELETE FROM activities WHERE arn = $1", &[&arn])
+        self.write("DELETE FROM activities WHERE arn = $1", &[&arn])
             .await?;
         Ok(())
     }
@@ -484,7 +501,7 @@ impl Store for Postgres {
 
     async fn delete_execution(&self, arn: &str) -> Result<()> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = self.begin(&mut client).await?;
         for sql in [
             "DELETE FROM events WHERE execution_arn = $1",
             "DELETE FROM lanes WHERE execution_arn = $1",
@@ -499,7 +516,7 @@ impl Store for Postgres {
     async fn create_map_run(&self, run: MapRunRecord, inputs: Vec<String>) -> Result<()> {
         let doc = serde_json::to_string(&run)?;
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = self.begin(&mut client).await?;
         let n = tx
             .execute(
                 "INSERT INTO map_runs(arn, execution_arn, doc) VALUES ($1, $2, $3)
@@ -522,7 +539,7 @@ impl Store for Postgres {
     async fn update_map_run(&self, run: MapRunRecord) -> Result<()> {
         let doc = serde_json::to_string(&run)?;
         let n = self
-            .execute(
+            .write(
                 "UPDATE map_runs SET doc = $2 WHERE arn = $1",
                 &[&run.arn, &doc],
             )
@@ -569,7 +586,7 @@ impl Store for Postgres {
     ) -> Result<()> {
         let doc = serde_json::to_string(&batch)?;
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = self.begin(&mut client).await?;
         let n = tx
             .execute(
                 "INSERT INTO redrive_batches(token, finished, doc) VALUES ($1, $2, $3)
@@ -592,7 +609,7 @@ impl Store for Postgres {
     async fn update_redrive_batch(&self, batch: RedriveBatchRecord) -> Result<()> {
         let doc = serde_json::to_string(&batch)?;
         let n = self
-            .execute(
+            .write(
                 "UPDATE redrive_batches SET finished = $2, doc = $3 WHERE token = $1",
                 &[&batch.token, &batch.finish_date.is_some(), &doc],
             )

@@ -3,10 +3,14 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
 use super::local::LocalPostgres;
-use super::Postgres;
-use crate::contract::{event, execution, run_all};
-use crate::{Error, Store, Write};
+use super::{LeaseOptions, Postgres};
+use crate::contract::{event, execution, map_run, run_all, state_machine, version};
+use crate::{ActivityRecord, AliasRecord, Error, RedriveBatchRecord, Store, Write};
 
 #[tokio::test]
 async fn postgres_meets_the_contract() {
@@ -80,16 +84,9 @@ async fn postgres_fences_a_second_node() {
 /// fenced off and it learns that it lost the lease.
 #[tokio::test]
 async fn postgres_lease_fences_the_old_owner() {
-    use std::time::Duration;
-
-    use super::LeaseOptions;
-
     let server = LocalPostgres::start_or_panic();
     let url = server.create_database("lease").unwrap();
-    let options = |node: &str| LeaseOptions {
-        node_id: node.into(),
-        ttl: Duration::from_secs(1),
-    };
+    let options = |node: &str| leased(node, 1);
     let a = Postgres::connect_leased(&url, options("a")).await.unwrap();
     assert_eq!(a.lease().map(|h| h.epoch), Some(1));
     let create = |arn: &str| Write::CreateExecution {
@@ -104,17 +101,7 @@ async fn postgres_lease_fences_the_old_owner() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!b.is_finished(), "b stands by while a renews its lease");
 
-    // a stops renewing, as if paused: its lease runs out and b takes it.
-    a.pool
-        .get()
-        .await
-        .unwrap()
-        .execute(
-            "UPDATE leases SET owner = 'paused', expires_at = now() - interval '1 second'",
-            &[],
-        )
-        .await
-        .unwrap();
+    pause_past_lease(&a).await;
     let b = tokio::time::timeout(Duration::from_secs(3), b)
         .await
         .expect("b takes the expired lease")
@@ -129,4 +116,129 @@ async fn postgres_lease_fences_the_old_owner() {
         .expect("a learns it lost the lease");
     assert!(b.get_execution("after").await.unwrap().is_none());
     assert!(b.commit(vec![create("after")]).await.unwrap()[0].is_ok());
+}
+
+fn leased(node: &str, ttl_seconds: u64) -> LeaseOptions {
+    LeaseOptions {
+        node_id: node.into(),
+        ttl: Duration::from_secs(ttl_seconds),
+    }
+}
+
+/// As if `node` stopped renewing (paused): its lease runs out, for another node to take.
+async fn pause_past_lease(node: &Postgres) {
+    node.pool
+        .get()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE leases SET owner = 'paused', expires_at = now() - interval '1 second'",
+            &[],
+        )
+        .await
+        .unwrap();
+}
+
+/// A node whose lease another node took writes no resource either: every state machine,
+/// version, alias, activity, Map Run and bulk redrive write of the old owner fails with
+/// `Fenced` and leaves the database as the new owner sees it.
+#[tokio::test]
+async fn postgres_lease_fences_resource_writes() {
+    let server = LocalPostgres::start_or_panic();
+    let url = server.create_database("resources").unwrap();
+    let options = |node: &str| leased(node, 60);
+    let a = Postgres::connect_leased(&url, options("a")).await.unwrap();
+    a.create_state_machine(state_machine("m")).await.unwrap();
+    let v1 = a.create_version(version("m", "r1")).await.unwrap();
+    let activity = ActivityRecord {
+        arn: "act".into(),
+        name: "act".into(),
+        creation_date: 1,
+        tags: Vec::new(),
+    };
+    a.create_activity(activity.clone()).await.unwrap();
+    pause_past_lease(&a).await;
+    let b = Postgres::connect_leased(&url, options("b")).await.unwrap();
+
+    let changed = crate::StateMachineRecord {
+        definition: "{\"changed\": true}".into(),
+        ..state_machine("m")
+    };
+    let alias = AliasRecord {
+        arn: "m:live".into(),
+        state_machine_arn: "m".into(),
+        name: "live".into(),
+        description: None,
+        routing: Vec::new(),
+        creation_date: 1,
+        update_date: 1,
+    };
+    let batch = RedriveBatchRecord {
+        token: "t".into(),
+        state_machine_arn: "m".into(),
+        selection: "{}".into(),
+        creation_date: 1,
+        total: 0,
+        finish_date: None,
+    };
+    type Attempt<'a> = Pin<Box<dyn Future<Output = crate::Result<()>> + Send + 'a>>;
+    let attempts: Vec<(&str, Attempt<'_>)> = vec![
+        (
+            "create_state_machine",
+            Box::pin(a.create_state_machine(state_machine("n"))),
+        ),
+        (
+            "update_state_machine",
+            Box::pin(a.update_state_machine(changed)),
+        ),
+        (
+            "delete_state_machine",
+            Box::pin(a.delete_state_machine("m")),
+        ),
+        (
+            "create_version",
+            Box::pin(async { a.create_version(version("m", "r2")).await.map(drop) }),
+        ),
+        ("delete_version", Box::pin(a.delete_version(&v1.arn))),
+        ("create_alias", Box::pin(a.create_alias(alias))),
+        (
+            "create_activity",
+            Box::pin(a.create_activity(ActivityRecord {
+                arn: "other".into(),
+                ..activity.clone()
+            })),
+        ),
+        (
+            "update_activity",
+            Box::pin(a.update_activity(ActivityRecord {
+                tags: vec![("k".into(), "v".into())],
+                ..activity.clone()
+            })),
+        ),
+        ("delete_activity", Box::pin(a.delete_activity("act"))),
+        (
+            "create_map_run",
+            Box::pin(a.create_map_run(map_run("mr"), vec!["{}".into()])),
+        ),
+        (
+            "create_redrive_batch",
+            Box::pin(a.create_redrive_batch(batch, Vec::new())),
+        ),
+    ];
+    for (name, attempt) in attempts {
+        let outcome = attempt.await;
+        assert!(matches!(outcome, Err(Error::Fenced)), "{name}: {outcome:?}");
+    }
+
+    assert_eq!(
+        b.get_state_machine("m").await.unwrap(),
+        Some(state_machine("m"))
+    );
+    assert_eq!(b.get_state_machine("n").await.unwrap(), None);
+    assert_eq!(b.list_versions("m").await.unwrap(), vec![v1]);
+    assert!(b.list_aliases("m").await.unwrap().is_empty());
+    assert_eq!(b.list_activities().await.unwrap(), vec![activity]);
+    assert_eq!(b.get_map_run("mr").await.unwrap(), None);
+    assert_eq!(b.get_redrive_batch("t").await.unwrap(), None);
+    b.create_state_machine(state_machine("n")).await.unwrap();
 }
