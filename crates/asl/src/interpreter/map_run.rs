@@ -174,8 +174,11 @@ impl Run<'_> {
             let prev = self.last();
             self.push(prev, EventDetails::MapRunFailed(ec.clone()));
         }
+        // A Map Run that failed reading its items has none to redrive: a redrive of the
+        // execution starts a new one, which reads them again (docs/redrive.md §6.7).
+        let redrivable = started && !ec.is(names::ITEM_READER_FAILED);
         let outcome = self.container_error(state, &m.handling, raw, ec)?;
-        if started && matches!(outcome, Outcome::Fail(_)) {
+        if redrivable && matches!(outcome, Outcome::Fail(_)) {
             // Kept for a redrive of the execution, which redrives this Map Run.
             self.set_task(Some(kept));
         }
