@@ -415,7 +415,11 @@ impl Engine {
         record.status = MapRunStatus::Failed;
         record.stop_date = Some(record.start_date);
         (record.error, record.cause) = (ec.error.clone(), ec.cause.clone());
-        if let Err(e) = self.store().create_map_run(record.clone(), Vec::new()).await {
+        if let Err(e) = self
+            .store()
+            .create_map_run(record.clone(), Vec::new())
+            .await
+        {
             return failed(names::RUNTIME, Error::from(e).message());
         }
         self.signal_map_run_started(parent_arn, d.task_id, &record)

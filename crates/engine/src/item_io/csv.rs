@@ -39,7 +39,11 @@ pub(super) fn csv_items(
 pub(super) fn row_object(headers: &[String], row: Vec<String>) -> Value {
     let mut fields: Vec<(&String, Value)> = headers
         .iter()
-        .zip(row.into_iter().map(Value::String).chain(std::iter::repeat_with(|| Value::String(String::new()))))
+        .zip(
+            row.into_iter()
+                .map(Value::String)
+                .chain(std::iter::repeat_with(|| Value::String(String::new()))),
+        )
         .collect();
     // Stable: the other keys keep their order.
     fields.sort_by_key(|(h, _)| !h.is_empty());

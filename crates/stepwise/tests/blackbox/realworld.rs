@@ -49,13 +49,15 @@ const STEPWISE_ERRORS: &[&str] = &[
     "States.IntrinsicFailure",
 ];
 /// How long all the cases, run at once, have to end.
-const ALL_DONE_WITHIN: Duration = Duration::from_secs(90);
+const ALL_DONE_WITHIN: Duration = Duration::from_secs(60);
 /// Wait states and retry intervals run this much faster (a day in under 9 s).
 const WAIT_SCALE: f64 = 0.0001;
 
 /// A file of `tests/realworld/`.
 fn checked_in(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/realworld").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/realworld")
+        .join(name)
 }
 
 /// `exceptions.txt`: case file → reason.
@@ -110,7 +112,9 @@ fn service(resource: &str) -> &str {
     }
     let parts: Vec<&str> = resource.split(':').collect();
     match parts.as_slice() {
-        ["arn", _, "states", _, _, "aws-sdk", rest @ ..] => rest.first().copied().unwrap_or(resource),
+        ["arn", _, "states", _, _, "aws-sdk", rest @ ..] => {
+            rest.first().copied().unwrap_or(resource)
+        }
         ["arn", _, "states", _, _, svc, ..] => svc,
         _ => resource,
     }
@@ -248,7 +252,11 @@ fn key_schema(v: &Value) -> Vec<(String, String)> {
     o.iter()
         .filter_map(|(name, value)| {
             let kind = value.as_object()?.keys().next()?.trim_end_matches(".$");
-            let kind = if ["S", "N", "B"].contains(&kind) { kind } else { "S" };
+            let kind = if ["S", "N", "B"].contains(&kind) {
+                kind
+            } else {
+                "S"
+            };
             Some((name.trim_end_matches(".$").to_owned(), kind.to_owned()))
         })
         .take(2)
@@ -328,7 +336,10 @@ async fn answer_tokens(raw: &Raw, events: &[Value], tried: &mut HashSet<String>)
         let Some(d) = e.get("taskScheduledEventDetails") else {
             continue;
         };
-        if !d["resource"].as_str().is_some_and(|r| r.ends_with(".waitForTaskToken")) {
+        if !d["resource"]
+            .as_str()
+            .is_some_and(|r| r.ends_with(".waitForTaskToken"))
+        {
             continue;
         }
         let params: Value = d["parameters"]
@@ -338,7 +349,9 @@ async fn answer_tokens(raw: &Raw, events: &[Value], tried: &mut HashSet<String>)
         let mut found = Vec::new();
         strings(&params, &mut found);
         let tokens = found.into_iter().filter(|s| {
-            s.len() >= 40 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            s.len() >= 40
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         });
         for token in tokens {
             if tried.insert(token.clone()) {
@@ -350,7 +363,6 @@ async fn answer_tokens(raw: &Raw, events: &[Value], tried: &mut HashSet<String>)
 }
 
 /// How a case ended.
-#[derive(Debug)]
 enum Ending {
     /// Ended with this status; the stepwise errors its history shows (error: cause).
     Ended(String, Vec<String>),
@@ -358,6 +370,17 @@ enum Ending {
     Running,
     /// CreateStateMachine or StartExecution refused it.
     Refused(String),
+}
+
+impl std::fmt::Display for Ending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ending::Ended(status, errors) if errors.is_empty() => write!(f, "{status}"),
+            Ending::Ended(status, errors) => write!(f, "{status} with {}", errors.join("; ")),
+            Ending::Running => write!(f, "still RUNNING after {ALL_DONE_WITHIN:?}"),
+            Ending::Refused(why) => write!(f, "refused: {why}"),
+        }
+    }
 }
 
 impl Ending {
@@ -384,7 +407,13 @@ fn stepwise_errors(events: &[Value]) -> Vec<String> {
 }
 
 /// Creates, starts and follows one case until it ends or `until`.
-async fn run_case(raw: Raw, name: String, definition: String, input: Value, until: Instant) -> Ending {
+async fn run_case(
+    raw: Raw,
+    name: String,
+    definition: String,
+    input: Value,
+    until: Instant,
+) -> Ending {
     let created = raw
         .call(
             "CreateStateMachine",
@@ -392,11 +421,17 @@ async fn run_case(raw: Raw, name: String, definition: String, input: Value, unti
                     "roleArn": "arn:aws:iam::123456789012:role/realworld"}),
         )
         .await;
-    let Some(sm) = created.json()["stateMachineArn"].as_str().map(str::to_owned) else {
+    let Some(sm) = created.json()["stateMachineArn"]
+        .as_str()
+        .map(str::to_owned)
+    else {
         return Ending::Refused(format!("CreateStateMachine: {:?}", created.message()));
     };
     let started = raw
-        .call("StartExecution", &json!({"stateMachineArn": sm, "input": input.to_string()}))
+        .call(
+            "StartExecution",
+            &json!({"stateMachineArn": sm, "input": input.to_string()}),
+        )
         .await;
     let Some(exec) = started.json()["executionArn"].as_str().map(str::to_owned) else {
         return Ending::Refused(format!("StartExecution: {:?}", started.message()));
@@ -404,7 +439,10 @@ async fn run_case(raw: Raw, name: String, definition: String, input: Value, unti
     let callbacks = definition.contains(".waitForTaskToken");
     let mut tried = HashSet::new();
     loop {
-        let d = raw.call("DescribeExecution", &json!({"executionArn": exec})).await.json();
+        let d = raw
+            .call("DescribeExecution", &json!({"executionArn": exec}))
+            .await
+            .json();
         let status = d["status"].as_str().unwrap_or("RUNNING").to_owned();
         if status != "RUNNING" {
             let events = history(&raw, &exec).await;
@@ -430,8 +468,13 @@ async fn realworld_cases_against_moto() {
     let index = std::fs::read_to_string(dir.join("index.json")).expect("reading index.json");
     let index: Value = serde_json::from_str(&index).expect("index.json is JSON");
     let mut cases: Vec<(String, Value)> = Vec::new();
-    for case in index["cases"].as_array().expect("index.json lists its cases") {
-        let Some(file) = case["file"].as_str() else { continue };
+    for case in index["cases"]
+        .as_array()
+        .expect("index.json lists its cases")
+    {
+        let Some(file) = case["file"].as_str() else {
+            continue;
+        };
         if !case["duplicate_of"].is_null()
             || crate::validate::REALWORLD_INVALID_ON_AWS.contains(&file)
         {
@@ -445,7 +488,10 @@ async fn realworld_cases_against_moto() {
             cases.push((file.to_owned(), definition));
         }
     }
-    assert!(!cases.is_empty(), "no real-world case uses only moto's services");
+    assert!(
+        !cases.is_empty(),
+        "no real-world case uses only moto's services"
+    );
 
     let moto = Moto::start().await;
     let lambda = start_lambda_stub().await;
@@ -456,7 +502,12 @@ async fn realworld_cases_against_moto() {
     };
     let server = Server::start_with_args(
         options,
-        &["--aws-endpoint", moto.endpoint(), "--lambda-endpoint", &lambda],
+        &[
+            "--aws-endpoint",
+            moto.endpoint(),
+            "--lambda-endpoint",
+            &lambda,
+        ],
     );
     let raw = server.raw();
 
@@ -470,7 +521,11 @@ async fn realworld_cases_against_moto() {
         Instant::now() + Duration::from_secs(60),
     )
     .await;
-    assert!(provisioned.passed(), "provisioning: {provisioned:?}\n{}", server.logs());
+    assert!(
+        provisioned.passed(),
+        "provisioning: {provisioned}\n{}",
+        server.logs()
+    );
 
     let inputs = Arc::new(inputs());
     let until = Instant::now() + ALL_DONE_WITHIN;
@@ -494,12 +549,15 @@ async fn realworld_cases_against_moto() {
     let mut now_pass = Vec::new();
     for (file, ending) in &endings {
         match (ending.passed(), listed.contains_key(file)) {
-            (false, false) => unlisted.push(format!("{file}: {ending:?}")),
+            (false, false) => unlisted.push(format!("{file}\t{ending}")),
             (true, true) => now_pass.push(file.as_str()),
             _ => {}
         }
     }
-    let unknown: Vec<&String> = listed.keys().filter(|f| !endings.contains_key(*f)).collect();
+    let unknown: Vec<&String> = listed
+        .keys()
+        .filter(|f| !endings.contains_key(*f))
+        .collect();
     let passed = endings.values().filter(|e| e.passed()).count();
     println!(
         "{passed} of {} real-world cases ended without a stepwise error; {} listed as exceptions",
@@ -507,9 +565,14 @@ async fn realworld_cases_against_moto() {
         listed.len()
     );
     if !now_pass.is_empty() {
-        println!("listed in tests/realworld/exceptions.txt but passing now (remove them): {now_pass:#?}");
+        println!(
+            "listed in tests/realworld/exceptions.txt but passing now (remove them): {now_pass:#?}"
+        );
     }
-    assert!(unknown.is_empty(), "exceptions.txt lists cases that are not run: {unknown:#?}");
+    assert!(
+        unknown.is_empty(),
+        "exceptions.txt lists cases that are not run: {unknown:#?}"
+    );
     assert!(
         unlisted.is_empty(),
         "cases that did not end cleanly and are not in tests/realworld/exceptions.txt:\n{}",
