@@ -50,7 +50,8 @@ const STEPWISE_ERRORS: &[&str] = &[
 ];
 /// How long all the cases, run at once, have to end.
 const ALL_DONE_WITHIN: Duration = Duration::from_secs(60);
-/// Wait states and retry intervals run this much faster (a day in under 9 s).
+/// Wait states, retry intervals and timeouts run this much faster (a day in under 9 s). An
+/// execution's `TimeoutSeconds` shrinks too: a case may end `TIMED_OUT` before it fails.
 const WAIT_SCALE: f64 = 0.0001;
 
 /// A file of `tests/realworld/`.
@@ -446,7 +447,14 @@ async fn run_case(
         let status = d["status"].as_str().unwrap_or("RUNNING").to_owned();
         if status != "RUNNING" {
             let events = history(&raw, &exec).await;
-            return Ending::Ended(status, stepwise_errors(&events));
+            let mut errors = stepwise_errors(&events);
+            // The execution's own error too, should the history not show it yet.
+            if let Some(error) = d["error"].as_str().filter(|e| STEPWISE_ERRORS.contains(e)) {
+                let cause = d["cause"].as_str().unwrap_or_default();
+                errors.push(format!("{error}: {cause}"));
+            }
+            errors.dedup();
+            return Ending::Ended(status, errors);
         }
         if Instant::now() > until {
             return Ending::Running;
