@@ -239,11 +239,7 @@ pub fn describe_execution(e: &ExecutionRecord, redrive: RedriveEligibility) -> V
     execution_data(e, &mut o);
     o.insert("redriveCount".into(), json!(e.redrive_count));
     put(&mut o, "redriveDate", e.redrive_date.map(timestamp));
-    let (status, reason) = match redrive {
-        RedriveEligibility::Redrivable => ("REDRIVABLE", None),
-        RedriveEligibility::ByMapRun => ("REDRIVABLE_BY_MAP_RUN", None),
-        RedriveEligibility::Not(reason) => ("NOT_REDRIVABLE", Some(reason)),
-    };
+    let (status, reason) = redrive.status();
     o.insert("redriveStatus".into(), json!(status));
     put(&mut o, "redriveStatusReason", reason.map(|r| json!(r)));
     put(
@@ -342,7 +338,9 @@ pub fn history_event(e: &HistoryEvent, include_data: bool) -> Value {
         EventDetails::ContainerStarted { length, .. } => {
             put(&mut o, "length", length.map(|l| json!(l)))
         }
-        EventDetails::ContainerSucceeded { .. } | EventDetails::ContainerFailed { .. } => {}
+        EventDetails::ContainerSucceeded { .. }
+        | EventDetails::ContainerFailed { .. }
+        | EventDetails::StateAborted { .. } => {}
         EventDetails::MapIteration { name, index, .. } => {
             o.insert("name".into(), json!(name));
             o.insert("index".into(), json!(index));
@@ -434,6 +432,7 @@ pub fn history_event(e: &HistoryEvent, include_data: bool) -> Value {
                 EventDetails::ContainerStarted { .. }
                     | EventDetails::ContainerSucceeded { .. }
                     | EventDetails::ContainerFailed { .. }
+                    | EventDetails::StateAborted { .. }
                     | EventDetails::MapRunSucceeded
                     | EventDetails::MapRunAborted
             ));

@@ -65,6 +65,10 @@ pub enum EventDetails {
     ContainerFailed {
         state_type: String,
     },
+    /// `TaskStateAborted` and the like: a state that ended without an exit of its own.
+    StateAborted {
+        state_type: String,
+    },
     /// `MapIterationStarted` / `Succeeded` / `Failed` / `Aborted`.
     MapIteration {
         phase: String,
@@ -174,6 +178,7 @@ impl EventDetails {
                 format!("{state_type}StateSucceeded")
             }
             EventDetails::ContainerFailed { state_type } => format!("{state_type}StateFailed"),
+            EventDetails::StateAborted { state_type } => format!("{state_type}StateAborted"),
             EventDetails::MapIteration { phase, .. } => format!("MapIteration{phase}"),
             EventDetails::MapRunStarted { .. } => "MapRunStarted".into(),
             EventDetails::MapRunSucceeded => "MapRunSucceeded".into(),

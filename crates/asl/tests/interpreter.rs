@@ -299,6 +299,7 @@ fn render(event: &HistoryEvent) -> String {
         }
         EventDetails::ContainerSucceeded { .. }
         | EventDetails::ContainerFailed { .. }
+        | EventDetails::StateAborted { .. }
         | EventDetails::MapRunSucceeded
         | EventDetails::MapRunAborted => String::new(),
         EventDetails::MapIteration { name, index, .. } => format!("{name}[{index}]"),

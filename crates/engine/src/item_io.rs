@@ -11,7 +11,8 @@
 //! - **JSON**: the object must hold a top-level array; anything else fails with
 //!   `Attempting to map over non-iterable node.` **JSONL**: one JSON value per non-blank line.
 //! - **CSV**: rows become objects keyed by the headers (`FIRST_ROW`, or `GIVEN` in
-//!   `CSVHeaders`), in header order, every value a string. Fields are split on
+//!   `CSVHeaders`), in header order but for an empty header's key, which comes first (AWS's
+//!   recording), every value a string. Fields are split on
 //!   `CSVDelimiter` (`COMMA` by default, `PIPE`, `SEMICOLON`, `SPACE`, `TAB`), records on
 //!   newlines; double quotes enclose delimiters and newlines and are kept by doubling them; a
 //!   backslash escapes a backslash, a double quote or the delimiter and is dropped before any
@@ -27,7 +28,7 @@
 //! - `MaxItems` caps the items (after the CSV header row); `0` means no cap, the cap is
 //!   at most 100,000,000.
 //! - Failures: `States.ItemReaderFailed` when reading or parsing fails (S3 errors quoted the
-//!   way the AWS Java SDK renders them), `States.ResultWriterFailed` when exporting fails,
+//!   way the AWS Java SDK renders them; the Map Run has started, with no items, and fails), `States.ResultWriterFailed` when exporting fails,
 //!   `States.Runtime` for an `ItemBatcher` that cannot be honoured.
 //!
 //! **Batch size.** `MaxInputBytesPerBatch` is measured on what the child receives: the

@@ -289,6 +289,11 @@ impl Engine {
             if self.live_map_run(&record.arn).is_some() {
                 return Ok(None);
             }
+            if let Some(ec) = Self::unread_map_run_failure(&record) {
+                self.signal_map_run_started(parent_arn, d.task_id, &record)
+                    .await;
+                return Err(TaskReply::Done(TaskOutcome::Failed(ec)));
+            }
             if record.status != MapRunStatus::Running && record.redrive_count < spec.redrive {
                 return self
                     .redrive_map_run(record, spec, parent_arn, parent)
@@ -303,10 +308,14 @@ impl Engine {
                 .map(Some)
                 .map_err(internal);
         }
-        let items = match (&spec.items, &spec.reader) {
-            (Some(items), _) => items.clone(),
-            (None, Some(reader)) => self.read_items(parent_arn, reader).await?,
-            (None, None) => Vec::new(),
+        let read = match (&spec.items, &spec.reader) {
+            (Some(items), _) => Ok(items.clone()),
+            (None, Some(reader)) => self.read_items(parent_arn, reader).await,
+            (None, None) => Ok(Vec::new()),
+        };
+        let items = match read {
+            Ok(items) => items,
+            Err(ec) => return Err(self.fail_unread_map_run(parent_arn, d, spec, ec).await),
         };
         let length = items.len() as u64;
         let mut entropy = asl::Entropy::new(rand::random());
@@ -320,7 +329,31 @@ impl Engine {
                 (inputs, sizes)
             }
         };
-        let exec = arn::parse_execution(parent_arn).map_err(internal)?;
+        let record = self
+            .new_map_run_record(parent_arn, d, spec, length)
+            .map_err(internal)?;
+        let texts: Vec<String> = inputs.iter().map(Value::to_string).collect();
+        self.store()
+            .create_map_run(record.clone(), texts.clone())
+            .await
+            .map_err(|e| internal(e.into()))?;
+        self.signal_map_run_started(parent_arn, d.task_id, &record)
+            .await;
+        let mut run = LiveRun::new(record, spec.clone(), sizes, parent);
+        // The first page of inputs is at hand.
+        run.window = texts.into_iter().take(ITEM_PAGE).enumerate().collect();
+        Ok(Some(self.register(run)))
+    }
+
+    /// A new Map Run's record, running, with `length` items.
+    fn new_map_run_record(
+        &self,
+        parent_arn: &str,
+        d: &Dispatch,
+        spec: &MapRunSpec,
+        length: u64,
+    ) -> Result<MapRunRecord> {
+        let exec = arn::parse_execution(parent_arn)?;
         let label = spec
             .label
             .clone()
@@ -330,7 +363,7 @@ impl Engine {
             "arn:{}:states:{}:{}",
             exec.partition, exec.region, exec.account
         );
-        let record = MapRunRecord {
+        Ok(MapRunRecord {
             arn: format!("{prefix}:mapRun:{sm_name}:{}", uuid::Uuid::new_v4()),
             execution_arn: parent_arn.to_owned(),
             task_id: d.task_id,
@@ -350,25 +383,63 @@ impl Engine {
             item_counts: None,
             execution_counts: None,
             spec: serde_json::to_string(spec).unwrap_or_default(),
-        };
-        let texts: Vec<String> = inputs.iter().map(Value::to_string).collect();
-        self.store()
-            .create_map_run(record.clone(), texts.clone())
-            .await
-            .map_err(|e| internal(e.into()))?;
+        })
+    }
+
+    /// Tells the parent its Map Run started (the interpreter ignores a repeat).
+    async fn signal_map_run_started(&self, parent_arn: &str, task_id: u64, record: &MapRunRecord) {
         let started = Signal::MapRunStarted {
-            task_id: d.task_id,
+            task_id,
             map_run_arn: record.arn.clone(),
-            length,
+            length: record.item_total,
             redrive_count: None,
         };
         if let Err(e) = self.inner.runner.signal(parent_arn, started).await {
             tracing::warn!(parent = %parent_arn, error = %e, "Map Run start not recorded");
         }
-        let mut run = LiveRun::new(record, spec.clone(), sizes, parent);
-        // The first page of inputs is at hand.
-        run.window = texts.into_iter().take(ITEM_PAGE).enumerate().collect();
-        Ok(Some(self.register(run)))
+    }
+
+    /// The `ItemReader` failed (`States.ItemReaderFailed`): as AWS does, the Map Run starts
+    /// and fails at once, with no items (the recordings: `MapStateStarted` with length 0,
+    /// `MapRunStarted`, `MapRunFailed`). It is stored failed before the parent learns of it,
+    /// so a dispatch performed again after a restart answers the same
+    /// ([`Engine::unread_map_run_failure`]).
+    async fn fail_unread_map_run(
+        &self,
+        parent_arn: &str,
+        d: &Dispatch,
+        spec: &MapRunSpec,
+        ec: ErrorCause,
+    ) -> TaskReply {
+        let mut record = match self.new_map_run_record(parent_arn, d, spec, 0) {
+            Ok(record) => record,
+            Err(e) => return failed(names::RUNTIME, e.message()),
+        };
+        record.status = MapRunStatus::Failed;
+        record.stop_date = Some(record.start_date);
+        (record.error, record.cause) = (ec.error.clone(), ec.cause.clone());
+        if let Err(e) = self
+            .store()
+            .create_map_run(record.clone(), Vec::new())
+            .await
+        {
+            return failed(names::RUNTIME, Error::from(e).message());
+        }
+        self.signal_map_run_started(parent_arn, d.task_id, &record)
+            .await;
+        TaskReply::Done(TaskOutcome::Failed(ec))
+    }
+
+    /// The failure of a stored Map Run that failed reading its items, if `record` is one.
+    fn unread_map_run_failure(record: &MapRunRecord) -> Option<ErrorCause> {
+        let unread = record.status == MapRunStatus::Failed
+            && record.item_total == 0
+            && record.error.as_deref() == Some(names::ITEM_READER_FAILED);
+        unread.then(|| ErrorCause {
+            error: record.error.clone(),
+            cause: record.cause.clone(),
+            ..ErrorCause::default()
+        })
     }
 
     /// Redrives a Map Run that ended unsuccessfully: its unsuccessful Standard children are
@@ -1061,20 +1132,16 @@ impl Engine {
         &self,
         parent_arn: &str,
         reader: &S3Call,
-    ) -> std::result::Result<Vec<Value>, TaskReply> {
-        let read = async {
-            let (endpoint, region) = s3_target(self, parent_arn, names::ITEM_READER_FAILED)?;
-            item_io::read_items(
-                &endpoint,
-                &region,
-                &reader.resource,
-                &reader.arguments,
-                reader.config.as_ref(),
-            )
-            .await
-        };
-        read.await
-            .map_err(|f| TaskReply::Done(TaskOutcome::Failed(f)))
+    ) -> std::result::Result<Vec<Value>, ErrorCause> {
+        let (endpoint, region) = s3_target(self, parent_arn, names::ITEM_READER_FAILED)?;
+        item_io::read_items(
+            &endpoint,
+            &region,
+            &reader.resource,
+            &reader.arguments,
+            reader.config.as_ref(),
+        )
+        .await
     }
 
     /// `ResultWriter`: the children's results to S3 (the Map state's output says where), or,

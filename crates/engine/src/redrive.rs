@@ -31,6 +31,15 @@ pub enum RedriveEligibility {
 }
 
 impl RedriveEligibility {
+    /// AWS's `ExecutionRedriveStatus` for it, and the reason when it is not redrivable.
+    pub fn status(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            RedriveEligibility::Redrivable => ("REDRIVABLE", None),
+            RedriveEligibility::ByMapRun => ("REDRIVABLE_BY_MAP_RUN", None),
+            RedriveEligibility::Not(reason) => ("NOT_REDRIVABLE", Some(reason)),
+        }
+    }
+
     /// Why `RedriveExecution` refuses the execution (`ExecutionNotRedrivable`'s message);
     /// `None` when it accepts it.
     pub fn refusal(self) -> Option<String> {

@@ -253,6 +253,23 @@ impl Engine {
             described["Output"] = payload(&child.output);
             described["OutputDetails"] = json!({ "Included": true });
         }
+        // DescribeExecution's redrive fields, which AWS returns since redrive (November 2023).
+        described["RedriveCount"] = json!(child.redrive_count);
+        if let Some(date) = child.redrive_date {
+            described["RedriveDate"] = json!(date);
+        }
+        match self.redrive_status(child).await {
+            Ok(redrive) => {
+                let (status, reason) = redrive.status();
+                described["RedriveStatus"] = json!(status);
+                if let Some(reason) = reason {
+                    described["RedriveStatusReason"] = json!(reason);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(child = %child.arn, error = %e, "child's redrive status unknown")
+            }
+        }
         let outcome = if child.status == store::ExecutionStatus::Succeeded {
             TaskOutcome::Succeeded(described)
         } else {

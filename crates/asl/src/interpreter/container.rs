@@ -5,7 +5,8 @@
 use serde_json::{json, Map, Value};
 
 use crate::definition::{
-    MapState, MaxConcurrency, Payload, QueryLanguage, ResultHandling, State, StateKind,
+    MapState, MaxConcurrency, ParallelState, Payload, QueryLanguage, ResultHandling, State,
+    StateKind,
 };
 use crate::error::ErrorCause;
 use crate::history::EventDetails;
@@ -172,6 +173,9 @@ impl<'a> Run<'a> {
                         }
                     }
                     ScopeEnd::Failed(ec) => {
+                        if let StateKind::Parallel(p) = &state.kind {
+                            self.branch_task_aborted(p, i);
+                        }
                         self.lane_failed(i, is_map, &name);
                         return self.container_error(state, handling, raw, ec);
                     }
@@ -243,6 +247,25 @@ impl<'a> Run<'a> {
                 map_run::quoted_value(&value),
                 path.text()
             ))),
+        }
+    }
+
+    /// A JSONata Task that failed branch `i` of a Parallel: AWS records `TaskStateAborted`
+    /// for it after its failure (a recording of November 2024; none shows a JSONPath Task
+    /// failing a branch, so those are left as they were).
+    fn branch_task_aborted(&mut self, p: &ParallelState, i: usize) {
+        let failed = self
+            .lanes_ref()
+            .get(i)
+            .and_then(|l| l.current.as_ref())
+            .and_then(|c| p.branches.get(i)?.state(&c.state));
+        let aborted = failed.is_some_and(|s| {
+            matches!(s.kind, StateKind::Task(_)) && s.query_language == QueryLanguage::Jsonata
+        });
+        if aborted {
+            let prev = self.last();
+            let state_type = "Task".into();
+            self.push(prev, EventDetails::StateAborted { state_type });
         }
     }
 

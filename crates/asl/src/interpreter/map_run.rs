@@ -175,8 +175,11 @@ impl Run<'_> {
             let prev = self.last();
             self.push(prev, EventDetails::MapRunFailed(ec.clone()));
         }
+        // A Map Run that failed reading its items has none to redrive: a redrive of the
+        // execution starts a new one, which reads them again (docs/redrive.md §6.7).
+        let redrivable = started && !ec.is(names::ITEM_READER_FAILED);
         let outcome = self.container_error(state, &m.handling, raw, ec)?;
-        if started && matches!(outcome, Outcome::Fail(_)) {
+        if redrivable && matches!(outcome, Outcome::Fail(_)) {
             // Kept for a redrive of the execution, which redrives this Map Run.
             self.set_task(Some(kept));
         }
@@ -219,7 +222,9 @@ impl Run<'_> {
                 if jsonata {
                     config = self.render_config(state, config, "ReaderConfig", raw, context)?;
                 }
-                self.resolve_paths(&mut config, &["MaxItems"], &effective, context)?;
+                // A negative MaxItems is the reader's to refuse: AWS starts the Map Run and
+                // fails it (`States.ItemReaderFailed`).
+                self.resolve_paths(&mut config, &["MaxItems"], true, &effective, context)?;
                 Some(S3Call {
                     resource: r.resource.clone(),
                     arguments: self.render_payload(
@@ -253,7 +258,7 @@ impl Run<'_> {
             batcher = self.render_config(state, batcher, "ItemBatcher", raw, context)?;
         }
         let fields = ["MaxItemsPerBatch", "MaxInputBytesPerBatch"];
-        self.resolve_paths(&mut batcher, &fields, &effective, context)?;
+        self.resolve_paths(&mut batcher, &fields, false, &effective, context)?;
         if let Some(Value::Object(b)) = batcher.as_mut().filter(|_| !jsonata) {
             if let Some(input) = b.get("BatchInput") {
                 let t = Template::compile(input).map_err(ErrorCause::runtime)?;
@@ -322,11 +327,13 @@ impl Run<'_> {
             .map(Some)
     }
 
-    /// Replaces each `FieldPath` in `config` by `Field` with the value the path selects.
+    /// Replaces each `FieldPath` in `config` by `Field` with the value the path selects: a
+    /// non-negative integer, or with `signed` any integer.
     fn resolve_paths(
         &self,
         config: &mut Option<Value>,
         fields: &[&str],
+        signed: bool,
         input: &Value,
         context: &Value,
     ) -> Result<(), ErrorCause> {
@@ -344,10 +351,10 @@ impl Run<'_> {
             let value = select(&path, input, context, &self.vars).unwrap_or(Value::Null);
             // AWS takes a string of digits too (`"2"`, say from a variable).
             let number = match &value {
-                Value::String(digits) => digits.trim().parse::<u64>().ok(),
-                other => other.as_u64(),
+                Value::String(digits) => digits.trim().parse::<i64>().ok(),
+                other => other.as_i64(),
             };
-            let Some(number) = number else {
+            let Some(number) = number.filter(|n| signed || *n >= 0) else {
                 return Err(ErrorCause::runtime(format!(
                     "The {path_field} field refers to value \"{value}\" which is not a valid integer: {text}"
                 )));

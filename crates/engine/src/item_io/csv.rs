@@ -34,12 +34,20 @@ pub(super) fn csv_items(
 }
 
 /// A row keyed by `headers`: missing fields are empty strings, extra fields are dropped.
+/// The keys are in header order, except that an empty header's key comes first, as AWS
+/// records it (`H1,` gives `{"":…,"H1":…}`).
 pub(super) fn row_object(headers: &[String], row: Vec<String>) -> Value {
-    let mut fields = row.into_iter();
-    let object: Map<String, Value> = headers
+    let mut fields: Vec<(&String, Value)> = headers
         .iter()
-        .map(|h| (h.clone(), Value::String(fields.next().unwrap_or_default())))
+        .zip(
+            row.into_iter()
+                .map(Value::String)
+                .chain(std::iter::repeat_with(|| Value::String(String::new()))),
+        )
         .collect();
+    // Stable: the other keys keep their order.
+    fields.sort_by_key(|(h, _)| !h.is_empty());
+    let object: Map<String, Value> = fields.into_iter().map(|(h, v)| (h.clone(), v)).collect();
     Value::Object(object)
 }
 
@@ -141,6 +149,34 @@ mod tests {
         // Header order is kept.
         let keys: Vec<&String> = items[0].as_object().expect("object").keys().collect();
         assert_eq!(keys, ["name", "qty", "note"]);
+    }
+
+    /// An empty header's key comes first, the others in header order (AWS's recording of
+    /// `H1,` as `{"":…,"H1":…}`).
+    #[test]
+    fn csv_empty_header_key_first() {
+        for (text, keys) in [
+            ("H1,\nv1,v2\n", vec!["", "H1"]),
+            ("b,,a\n1,2,3\n", vec!["", "b", "a"]),
+            (",x\n1,2\n", vec!["", "x"]),
+        ] {
+            let items = csv(
+                text,
+                json!({"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"}),
+            )
+            .expect("items");
+            let got: Vec<&String> = items[0].as_object().expect("object").keys().collect();
+            assert_eq!(got, keys, "{text:?}");
+        }
+        let items = csv(
+            "H1,\nValue4,Value5,Value6\n",
+            json!({"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"}),
+        )
+        .expect("items");
+        assert_eq!(
+            serde_json::to_string(&items).expect("JSON"),
+            r#"[{"":"Value5","H1":"Value4"}]"#
+        );
     }
 
     #[test]

@@ -2951,9 +2951,10 @@ async fn jsonata_distributed_map() {
     closed(&client, &exec, ExecutionStatus::Succeeded).await;
 }
 
-/// A Map Run that never started (its `ItemReader` failed: the object was missing) is started
-/// by a redrive of the parent, once the object is there (issue #5: "a Map Run that never
-/// started is started").
+/// A Map Run whose `ItemReader` failed (the object was missing) starts and fails at once, as
+/// on AWS (`MapStateStarted` length 0, `MapRunStarted`, `MapRunFailed`); having read no items
+/// it has none to redrive: a redrive of the parent starts a new Map Run, which reads the
+/// object, there by then (docs/redrive.md §6.7).
 #[tokio::test]
 async fn redrive_starts_a_map_run_that_never_started() {
     let moto = Moto::start().await;
@@ -2963,14 +2964,24 @@ async fn redrive_starts_a_map_run_that_never_started() {
     let raw = server.raw();
     let exec = items_missing(&client, "dmap-never-started", "late/items.json").await;
     let events = history(&client, &exec).await;
+    let types = event_types(&events);
+    let tail: Vec<&str> = types.iter().skip(2).map(String::as_str).collect();
     assert_eq!(
-        count(&events, "MapRunStarted"),
-        0,
-        "{:?}",
-        event_types(&events)
+        tail,
+        [
+            "MapStateStarted",
+            "MapRunStarted",
+            "MapRunFailed",
+            "MapStateFailed",
+            "ExecutionFailed"
+        ]
     );
+    assert_eq!(map_lengths(&events), [0]);
+    let failed_run = map_run_arn_of(&events);
     let runs = raw.ok("ListMapRuns", &json!({"executionArn": exec})).await;
-    assert_eq!(runs["mapRuns"], json!([]));
+    assert_eq!(runs["mapRuns"].as_array().map(Vec::len), Some(1), "{runs}");
+    let described = map_run(&raw, &failed_run).await;
+    assert_eq!(described["status"], json!("FAILED"), "{described}");
 
     moto.put_object(ITEMS_BUCKET, "late/items.json", "[1, 2]")
         .await;
@@ -2984,19 +2995,20 @@ async fn redrive_starts_a_map_run_that_never_started() {
     assert_eq!(output(&d), json!([1, 2]));
     let events = history(&client, &exec).await;
     assert_eq!(
-        count(&events, "MapRunStarted"),
-        1,
-        "{:?}",
-        event_types(&events)
-    );
-    assert_eq!(
         count(&events, "MapRunRedriven"),
         0,
         "a new Map Run, not a redriven one"
     );
-    let mr = map_run_arn_of(&events);
+    let started: Vec<String> = events
+        .iter()
+        .filter_map(|e| e.map_run_started_event_details())
+        .filter_map(|d| d.map_run_arn().map(str::to_owned))
+        .collect();
+    assert_eq!(started.len(), 2, "{:?}", event_types(&events));
+    assert_eq!(started[0], failed_run);
+    assert_ne!(started[1], failed_run, "a new Map Run");
     assert_eq!(
-        map_run(&raw, &mr).await["executionCounts"],
+        map_run(&raw, &started[1]).await["executionCounts"],
         succeeded(2).json()
     );
 }

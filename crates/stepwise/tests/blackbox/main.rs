@@ -20,6 +20,7 @@ mod metrics;
 mod mocks;
 mod postgres;
 mod protocol;
+mod realworld;
 mod redrive;
 mod redrive_extensions;
 mod robustness;

@@ -948,6 +948,14 @@ async fn nested_execution_patterns() {
             if !arn.starts_with(&child_prefix(child)) {
                 problems.push(format!("{name}: cause ExecutionArn {arn:?}"));
             }
+            // DescribeExecution's redrive fields (AWS since November 2023): a failed child
+            // can be redriven.
+            let redrive = (&cause["RedriveCount"], &cause["RedriveStatus"]);
+            if redrive != (&json!(0), &json!("REDRIVABLE"))
+                || cause.get("RedriveStatusReason").is_some()
+            {
+                problems.push(format!("{name}: redrive fields of the cause {cause}"));
+            }
             continue;
         }
         if *d.status() != ExecutionStatus::Succeeded {
@@ -1007,6 +1015,25 @@ async fn nested_execution_patterns() {
         }
         if !matches!(expect, Nested::Started) && out["Status"] != json!("SUCCEEDED") {
             problems.push(format!("{name}: Status {} in {out}", out["Status"]));
+        }
+        // DescribeExecution's redrive fields, as AWS returns them since November 2023.
+        let redrive = [
+            ("RedriveCount", json!(0)),
+            ("RedriveStatus", json!("NOT_REDRIVABLE")),
+            (
+                "RedriveStatusReason",
+                json!("Execution is SUCCEEDED and cannot be redriven"),
+            ),
+        ];
+        for (key, want) in redrive {
+            let got = out.get(key);
+            let ok = match expect {
+                Nested::Started => got.is_none(),
+                _ => got == Some(&want),
+            };
+            if !ok {
+                problems.push(format!("{name}: {key} {got:?} in {out}"));
+            }
         }
     }
     report(&server, &problems);

@@ -222,7 +222,7 @@ fn validate_command_prints_errors_and_warnings() {
 }
 
 /// The definitions AWS refuses among the real-world ones: the folder's README names them.
-const REALWORLD_INVALID_ON_AWS: &[&str] = &[
+pub(crate) const REALWORLD_INVALID_ON_AWS: &[&str] = &[
     // `QueryLanguage` inside `States`.
     "sfn-workflows/shared-fallback-state-jsonata__statemachine__statemachine.asl.json",
 ];
