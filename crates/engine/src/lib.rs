@@ -105,6 +105,9 @@ pub struct Config {
     pub mock_config: Option<serde_json::Value>,
     /// Whether HTTP Tasks may reach link-local and metadata addresses.
     pub allow_link_local: bool,
+    /// Whether accounts are kept apart (`--auth sigv4`): a workflow's calls to this server
+    /// then act as its execution's account and may not name another account's resources.
+    pub isolate_accounts: bool,
 }
 
 impl Default for Config {
@@ -123,6 +126,7 @@ impl Default for Config {
             endpoints: Default::default(),
             mock_config: None,
             allow_link_local: false,
+            isolate_accounts: false,
         }
     }
 }
@@ -138,6 +142,8 @@ struct Inner {
     store: Arc<dyn store::Store>,
     clock: Arc<dyn Clock>,
     runner: runner::Runner,
+    /// What task tokens are sealed with (the store's; [`asl::task_token`]).
+    token_key: asl::task_token::TokenKey,
     activities: activities::Queues,
     map_runs: map_runs::MapRuns,
     /// The HTTP client of the task integrations ([`integrations::client`]).
@@ -158,11 +164,13 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Result<Engine> {
         let (outbox, outbox_rx) = tokio::sync::mpsc::channel(OUTBOX_CAPACITY);
+        let token_key = asl::task_token::TokenKey::new(store.task_token_key().await?);
         let limits = asl::interpreter::Limits {
             states_per_call: config.states_per_call,
             wait_time_scale: config.wait_time_scale,
             max_execution_millis: (config.max_execution_time as i64).saturating_mul(1000),
             max_history_events: config.max_history_events.unwrap_or(u64::MAX),
+            token_key,
         };
         let runner = runner::Runner::new(store.clone(), clock.clone(), limits, outbox);
         let activities = activities::Queues::default();
@@ -171,6 +179,7 @@ impl Engine {
             store,
             clock,
             runner,
+            token_key,
             activities,
             map_runs: Default::default(),
             http: Default::default(),
