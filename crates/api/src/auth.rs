@@ -357,9 +357,8 @@ pub fn foreign_resource(body: &serde_json::Value, account: &str) -> Option<Strin
             Value::Object(members) => {
                 for (name, value) in members {
                     let named = match (name.as_str(), value) {
-                        ("taskToken", Value::String(t)) => {
-                            asl::interpreter::parse_task_token(t).and_then(|(arn, _)| foreign(&arn))
-                        }
+                        ("taskToken", Value::String(t)) => asl::task_token::parse_task_token(t)
+                            .and_then(|named| foreign(&named.execution_arn)),
                         (n, Value::String(arn)) if n.ends_with("Arn") => foreign(arn),
                         _ => None,
                     };
@@ -378,13 +377,7 @@ pub fn foreign_resource(body: &serde_json::Value, account: &str) -> Option<Strin
 
 /// AWS's answer to a caller naming another account's resource.
 pub fn access_denied(account: &str, operation: &str, resource: &str) -> ApiError {
-    auth_error(
-        StatusCode::BAD_REQUEST,
-        "AccessDeniedException",
-        format!(
-            "User: arn:aws:iam::{account}:root is not authorized to perform: states:{operation} on resource: {resource} because no resource-based policy allows the states:{operation} action"
-        ),
-    )
+    engine::Error::access_denied(account, operation, resource).into()
 }
 
 #[cfg(test)]
@@ -415,7 +408,7 @@ mod tests {
     fn foreign_resources_are_found() {
         let mine = "arn:aws:states:us-east-1:111111111111:stateMachine:a";
         let theirs = "arn:aws:states:us-east-1:222222222222:execution:b:c";
-        let token = asl::interpreter::task_token(theirs, 3);
+        let token = asl::task_token::task_token(&Default::default(), theirs, 3);
         for (body, found) in [
             (json!({"stateMachineArn": mine}), None),
             (json!({"executionArn": theirs}), Some(theirs)),

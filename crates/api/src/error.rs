@@ -125,6 +125,11 @@ impl From<Error> for ApiError {
                 status,
                 ..ApiError::sfn("ConflictException", m)
             },
+            // An IAM-level refusal: coral's namespace, as AWS answers it.
+            Error::AccessDenied(m) => ApiError {
+                status,
+                ..ApiError::coral("AccessDeniedException", m)
+            },
             Error::TooManyTags {
                 message,
                 resource_name,

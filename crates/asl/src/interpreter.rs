@@ -39,7 +39,6 @@ pub use runtime::{
     TaskOutcome, TaskPhase, TaskRun,
 };
 pub use signal::{redriven_event, Advance, Signal, Touched};
-pub use tasks::{parse_task_token, task_token};
 
 /// AWS's payload limit for inputs, outputs and results: 256 KiB of UTF-8.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
@@ -473,7 +472,11 @@ impl<'a> Run<'a> {
             // A `.sync` task has a token too (AWS: `SendTaskSuccess` with it ends the task).
             if t.resource.is_callback() || sync {
                 // The token of the attempt about to be scheduled: its event is the next one.
-                let token = task_token(&i.execution_arn, self.rt.last_event_id + 1);
+                let token = crate::task_token::task_token(
+                    &self.limits.token_key,
+                    &i.execution_arn,
+                    self.rt.last_event_id + 1,
+                );
                 context["Task"] = json!({ "Token": token });
             }
         }

@@ -12,6 +12,9 @@
 //! jsonata-core runs regular expressions with the `regex` crate; the calls whose literal needs
 //! look-around or back-references go to [`patterns`] instead.
 //!
+//! One evaluation may hold at most [`MAX_EVALUATION_BYTES`] ([`crate::memory`]); past it, it
+//! fails like any other.
+//!
 //! Known gaps: `$toMillis` with a picture that leaves out date parts fills them in from the host clock.
 //! The evaluation time limit measures elapsed time: it only ever stops a runaway expression.
 
@@ -26,6 +29,7 @@ use jsonata_core::value::JValue;
 use serde_json::{Map, Number, Value};
 
 use crate::java_random::JavaRandom;
+use crate::memory::Meter;
 use crate::{timestamp, Entropy, ErrorCause};
 
 mod patterns;
@@ -38,6 +42,10 @@ pub mod codes {
 
 /// How long one expression may run before it fails (AWS bounds evaluation too).
 const TIMEOUT_MS: u64 = 5_000;
+/// The most memory one evaluation may hold at once: values it builds and their intermediates
+/// (AWS's payload limit is 256 KiB; intermediates may be larger). Enforced where the server
+/// counts allocations ([`crate::memory`]), and by `$pad` itself.
+pub const MAX_EVALUATION_BYTES: usize = 64 * 1024 * 1024;
 /// The longest sequence an expression may build.
 const MAX_SEQUENCE: usize = 1_000_000;
 /// The most numbers `$range` produces (AWS's bound).
@@ -456,9 +464,11 @@ impl Run<'_, '_> {
                 context.bind(name.clone(), v);
             }
         }
+        let meter = Meter::open(MAX_EVALUATION_BYTES);
         let options = EvaluatorOptions {
             timeout_ms: Some(TIMEOUT_MS),
             max_sequence_length: Some(MAX_SEQUENCE),
+            cancel: Some(meter.token()),
             ..EvaluatorOptions::default()
         };
         let mut evaluator = Evaluator::with_options(context, options);
@@ -479,7 +489,17 @@ impl Run<'_, '_> {
                 Ok(())
             })
             .map_err(|e| quoted(format!("threw an error during evaluation. {}", e.message())))?;
-        match evaluator.evaluate(&expr.ast, &JValue::Undefined) {
+        let result = evaluator.evaluate(&expr.ast, &JValue::Undefined);
+        // The last step may have gone past the limit after the evaluator's last look.
+        if meter.exceeded() {
+            drop(result);
+            return Err(quoted(format!(
+                "threw an error during evaluation. {}",
+                out_of_memory()
+            )));
+        }
+        drop(meter);
+        match result {
             Err(e) => Err(quoted(format!(
                 "threw an error during evaluation. {}",
                 aws_message(&e)
@@ -595,6 +615,7 @@ fn register(
     ev.register_fn_override("encodeUrlComponent", |args: &[JValue]| {
         encode_uri(args, "encodeUrlComponent")
     })?;
+    ev.register_fn_override("pad", pad)?;
     ev.register_fn_override("eval", |_: &[JValue]| {
         Err(EvaluatorError::ReferenceError(
             "T1006: Attempted to invoke a non-function".into(),
@@ -625,6 +646,48 @@ fn encode_uri(args: &[JValue], function: &str) -> HostResult {
         }
     }
     Ok(JValue::from(out))
+}
+
+/// An evaluation that went past [`MAX_EVALUATION_BYTES`].
+fn out_of_memory() -> String {
+    format!("U1004: Evaluation used more than {MAX_EVALUATION_BYTES} bytes of memory")
+}
+
+/// `$pad(string, width[, char])` as jsonata-core's, but refusing to build more than
+/// [`MAX_EVALUATION_BYTES`]: one built-in call finishes before the memory meter stops it.
+fn pad(args: &[JValue]) -> HostResult {
+    let s = match args.first() {
+        None | Some(JValue::Undefined) => return Ok(JValue::Undefined),
+        Some(JValue::String(s)) => s.clone(),
+        Some(JValue::Null) => return Ok(JValue::Null),
+        Some(_) => return Err(bad_argument(1, "pad")),
+    };
+    let width = match args.get(1) {
+        None | Some(JValue::Undefined) => return Ok(JValue::String(s)),
+        Some(JValue::Number(n)) => n.trunc(),
+        Some(_) => return Err(bad_argument(2, "pad")),
+    };
+    let fill: Vec<char> = match args.get(2) {
+        None | Some(JValue::Undefined) => vec![' '],
+        Some(JValue::String(c)) if c.is_empty() => vec![' '],
+        Some(JValue::String(c)) => c.chars().collect(),
+        Some(_) => return Err(bad_argument(3, "pad")),
+    };
+    let length = s.chars().count() as f64;
+    if width.is_nan() || width.abs() <= length {
+        return Ok(JValue::String(s));
+    }
+    let needed = width.abs() - length;
+    let widest = fill.iter().map(|c| c.len_utf8()).max().unwrap_or(1);
+    if needed * widest as f64 + s.len() as f64 > MAX_EVALUATION_BYTES as f64 {
+        return Err(EvaluatorError::EvaluationError(out_of_memory()));
+    }
+    let padding: String = fill.iter().cycle().take(needed as usize).collect();
+    Ok(JValue::from(if width < 0.0 {
+        format!("{padding}{s}")
+    } else {
+        format!("{s}{padding}")
+    }))
 }
 
 /// The signature error jsonata uses for an argument of the wrong type.

@@ -18,8 +18,10 @@ pub mod json;
 pub mod jsonata;
 pub mod jsonpath;
 pub mod lint;
+pub mod memory;
 pub mod resource_name;
 pub mod task;
+pub mod task_token;
 pub mod template;
 pub mod timestamp;
 

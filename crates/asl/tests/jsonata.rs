@@ -3,8 +3,13 @@
 //! version AWS runs) and the AWS-recorded corpus.
 
 use asl::jsonata::{Env, States, Template};
+use asl::memory::Metered;
 use asl::Entropy;
 use serde_json::{json, Map, Value};
+
+/// Evaluations get their memory bound, as in the server.
+#[global_allocator]
+static ALLOCATOR: Metered<std::alloc::System> = Metered(std::alloc::System);
 
 /// 2024-02-07T13:52:02.123Z
 const NOW: i64 = 1_707_313_922_123;
@@ -102,6 +107,14 @@ fn standard_library() {
         ("$trim('  a   b  ')".into(), json!("a b")),
         ("$pad('7', 3, '0')".into(), json!("7  ".replace(' ', "0"))),
         ("$pad('7', -3, '0')".into(), json!("007")),
+        ("$pad('abc', 5)".into(), json!("abc  ")),
+        ("$pad('abc', 2)".into(), json!("abc")),
+        ("$pad('a', 4, 'xy')".into(), json!("axyx")),
+        ("$pad('é', -3, '€')".into(), json!("€€é")),
+        (
+            "$states.input.name ~> $pad(15, '.')".into(),
+            json!("Ada Lovelace..."),
+        ),
         (format!("$contains({i}.text, 'quick')"), json!(true)),
         (format!("$contains({i}.text, /Q.*K/i)"), json!(true)),
         (format!("$split({i}.text, ' ', 2)"), json!(["The", "quick"])),
@@ -401,6 +414,29 @@ fn regular_expressions_beyond_the_regex_crate() {
     assert!(
         refused.ends_with("Max limit for backtracking count exceeded"),
         "{refused}"
+    );
+}
+
+/// No evaluation may hold more than `MAX_EVALUATION_BYTES`: a string padded or doubled to
+/// 256 MiB fails, whether one call or many steps build it; one of a few MiB is fine.
+#[test]
+fn evaluations_are_bounded_in_memory() {
+    for expr in [
+        "$pad('', 268435456)",
+        "$pad('', -2147483647, '€')",
+        "$reduce([1..28], function($acc, $v) { $acc & $acc }, 'x')",
+        "$reduce([1..28], function($acc, $v) { $join([$acc, $acc]) }, 'x')",
+    ] {
+        let refused = eval(expr).expect_err(expr);
+        assert!(
+            refused.ends_with("U1004: Evaluation used more than 67108864 bytes of memory"),
+            "{expr}: {refused}"
+        );
+    }
+    assert_eq!(eval("$length($pad('', 4000000))"), Ok(json!(4_000_000)));
+    assert_eq!(
+        eval("$length($reduce([1..20], function($acc, $v) { $acc & $acc }, 'x'))"),
+        Ok(json!(1 << 20))
     );
 }
 

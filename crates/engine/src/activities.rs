@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use asl::history::ErrorCause;
-use asl::interpreter::{parse_task_token, Signal, TaskOutcome};
+use asl::interpreter::{Signal, TaskOutcome};
+use asl::task_token::{Checked, TaskTokenRef};
 use serde_json::Value;
 use store::ActivityRecord;
 use tokio::sync::oneshot;
@@ -247,7 +248,10 @@ impl Engine {
 
     /// `SendTaskHeartbeat`.
     pub async fn send_task_heartbeat(&self, token: &str) -> Result<()> {
-        let (execution_arn, task_id) = decode_token(token)?;
+        let TaskTokenRef {
+            execution_arn,
+            task_id,
+        } = self.check_token(token).await?;
         let signalled = self
             .inner
             .runner
@@ -257,7 +261,10 @@ impl Engine {
     }
 
     pub(crate) async fn complete_task(&self, token: &str, outcome: TaskOutcome) -> Result<()> {
-        let (execution_arn, task_id) = decode_token(token)?;
+        let TaskTokenRef {
+            execution_arn,
+            task_id,
+        } = self.check_token(token).await?;
         let signalled = self
             .inner
             .runner
@@ -266,16 +273,43 @@ impl Engine {
         self.check_signalled(signalled)
     }
 
+    /// The attempt a token answers, if the engine issued it: sealed with the store's key, or
+    /// an older build's unsealed token that is exactly the one stored for a task still in
+    /// flight (so tokens handed out before an upgrade keep working until their tasks end).
+    async fn check_token(&self, token: &str) -> Result<TaskTokenRef> {
+        match asl::task_token::check(&self.inner.token_key, token) {
+            Some(Checked::Genuine(named)) => Ok(named),
+            Some(Checked::Unsealed(named)) => {
+                let issued = self
+                    .inner
+                    .runner
+                    .issued_token(&named.execution_arn, named.task_id)
+                    .await;
+                match issued {
+                    Some(issued) if issued == token => Ok(named),
+                    Some(_) => Err(invalid_token(token)),
+                    // No such task in flight: nothing it could change.
+                    None => Err(task_gone()),
+                }
+            }
+            None => Err(invalid_token(token)),
+        }
+    }
+
     fn check_signalled(&self, signalled: Signalled) -> Result<()> {
         match signalled {
             Signalled::Applied(_) => Ok(()),
-            Signalled::Stale | Signalled::NotRunning => Err(Error::TaskTimedOut(
-                "Task Timed Out: 'Provided task does not exist anymore'".into(),
-            )),
+            Signalled::Stale | Signalled::NotRunning => Err(task_gone()),
         }
     }
 }
 
-fn decode_token(token: &str) -> Result<(String, u64)> {
-    parse_task_token(token).ok_or_else(|| Error::InvalidToken(format!("Invalid Token: '{token}'")))
+/// AWS's answer to a token whose task has ended.
+fn task_gone() -> Error {
+    Error::TaskTimedOut("Task Timed Out: 'Provided task does not exist anymore'".into())
+}
+
+/// AWS's answer to a token that is not one this engine issued.
+fn invalid_token(token: &str) -> Error {
+    Error::InvalidToken(format!("Invalid Token: '{token}'"))
 }

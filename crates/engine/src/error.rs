@@ -62,6 +62,9 @@ pub enum Error {
     ExecutionNotRedrivable(String),
     #[error("{0}")]
     ExecutionLimitExceeded(String),
+    /// A workflow naming another account's resource (AWS's `AccessDeniedException`).
+    #[error("{0}")]
+    AccessDenied(String),
     /// A change that conflicts with the resource's current state (AWS's `ConflictException`).
     #[error("{0}")]
     Conflict(String),
@@ -96,6 +99,7 @@ impl Error {
             Error::TaskTimedOut(_) => "TaskTimedOut",
             Error::ExecutionNotRedrivable(_) => "ExecutionNotRedrivable",
             Error::ExecutionLimitExceeded(_) => "ExecutionLimitExceeded",
+            Error::AccessDenied(_) => "AccessDeniedException",
             Error::Conflict(_) => "ConflictException",
             Error::Store(_) => "InternalFailure",
         }
@@ -114,6 +118,14 @@ impl Error {
             Error::Store(_) => 500,
             _ => 400,
         }
+    }
+
+    /// `AccessDeniedException` for `account` acting on another account's `resource`, with
+    /// AWS's message (`operation`: `StartExecution`, ...).
+    pub fn access_denied(account: &str, operation: &str, resource: &str) -> Error {
+        Error::AccessDenied(format!(
+            "User: arn:aws:iam::{account}:root is not authorized to perform: states:{operation} on resource: {resource} because no resource-based policy allows the states:{operation} action"
+        ))
     }
 
     /// `ResourceNotFound` for `arn`, with AWS's message.

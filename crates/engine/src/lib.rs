@@ -111,6 +111,9 @@ pub struct Config {
     pub tracer: Option<Tracer>,
     /// Whether each execution's integration calls assume its state machine's role (STS).
     pub assume_execution_role: bool,
+    /// Whether accounts are kept apart (`--auth sigv4`): a workflow's calls to this server
+    /// then act as its execution's account and may not name another account's resources.
+    pub isolate_accounts: bool,
 }
 
 impl Default for Config {
@@ -131,6 +134,7 @@ impl Default for Config {
             allow_link_local: false,
             tracer: None,
             assume_execution_role: false,
+            isolate_accounts: false,
         }
     }
 }
@@ -146,6 +150,8 @@ struct Inner {
     store: Arc<dyn store::Store>,
     clock: Arc<dyn Clock>,
     runner: runner::Runner,
+    /// What task tokens are sealed with (the store's; [`asl::task_token`]).
+    token_key: asl::task_token::TokenKey,
     activities: activities::Queues,
     map_runs: map_runs::MapRuns,
     /// The HTTP client of the task integrations ([`integrations::client`]).
@@ -168,11 +174,13 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Result<Engine> {
         let (outbox, outbox_rx) = tokio::sync::mpsc::channel(OUTBOX_CAPACITY);
+        let token_key = asl::task_token::TokenKey::new(store.task_token_key().await?);
         let limits = asl::interpreter::Limits {
             states_per_call: config.states_per_call,
             wait_time_scale: config.wait_time_scale,
             max_execution_millis: (config.max_execution_time as i64).saturating_mul(1000),
             max_history_events: config.max_history_events.unwrap_or(u64::MAX),
+            token_key,
         };
         let runner = runner::Runner::new(
             store.clone(),
@@ -187,6 +195,7 @@ impl Engine {
             store,
             clock,
             runner,
+            token_key,
             activities,
             map_runs: Default::default(),
             http: Default::default(),

@@ -551,6 +551,16 @@ impl Runner {
         pending.iter().any(|t| t.id == task_id)
     }
 
+    /// The token stored for attempt `task_id` of a running execution, while the execution
+    /// waits on it.
+    pub async fn issued_token(&self, arn: &str, task_id: u64) -> Option<String> {
+        let live = self.get(arn)?;
+        let live = live.lock().await;
+        let pending = live.checkpoint.runtime.pending_tasks();
+        let task = pending.iter().find(|t| t.id == task_id)?;
+        task.dispatch.as_ref().map(|d| d.token.clone())
+    }
+
     /// The MockConfigFile test case a running execution uses, if any.
     pub async fn test_case(&self, arn: &str) -> Option<String> {
         let live = self.get(arn)?;

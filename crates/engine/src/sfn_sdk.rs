@@ -1,5 +1,9 @@
 //! `arn:aws:states:::aws-sdk:sfn:*`: a workflow calling Step Functions itself (workers written
 //! as state machines, orchestration of other executions). Served by this engine directly.
+//!
+//! A workflow's calls to this server (these and `states:startExecution`) act as its
+//! execution's account: where accounts are kept apart (`--auth sigv4`), one naming another
+//! account's resource is refused before it runs, as the API refuses such a request.
 
 use asl::error::names;
 use asl::interpreter::{Dispatch, TaskOutcome};
@@ -9,7 +13,12 @@ use crate::tasks::{failed, TaskReply};
 use crate::{Engine, Error};
 
 impl Engine {
-    pub(crate) async fn sfn_sdk(&self, action: &str, d: &Dispatch) -> TaskReply {
+    pub(crate) async fn sfn_sdk(
+        &self,
+        execution_arn: &str,
+        action: &str,
+        d: &Dispatch,
+    ) -> TaskReply {
         const ACTIONS: &[&str] = &[
             "getActivityTask",
             "sendTaskSuccess",
@@ -32,6 +41,7 @@ impl Engine {
             text(key).ok_or_else(|| Error::Validation(format!("The field '{key}' is required")))
         };
         let result: Result<Value, Error> = async {
+            self.check_workflow_access(execution_arn, action, p)?;
             Ok(match action {
                 "getActivityTask" => {
                     let task = self
@@ -115,6 +125,45 @@ impl Engine {
         match result {
             Ok(v) => TaskReply::Done(TaskOutcome::Succeeded(v)),
             Err(e) => sdk_error(&e),
+        }
+    }
+}
+
+impl Engine {
+    /// Refuses a workflow's call (`action`, its `parameters`) that names a Step Functions
+    /// resource of another account than its execution's, when accounts are kept apart.
+    pub(crate) fn check_workflow_access(
+        &self,
+        execution_arn: &str,
+        action: &str,
+        parameters: &Value,
+    ) -> Result<(), Error> {
+        if !self.config().isolate_accounts {
+            return Ok(());
+        }
+        let Some(account) = crate::arn::Arn::parse(execution_arn).map(|a| a.account) else {
+            return Ok(());
+        };
+        let named = |key: &str| parameters.get(key).and_then(Value::as_str);
+        let mut resources: Vec<String> = ["StateMachineArn", "ExecutionArn", "ActivityArn"]
+            .into_iter()
+            .filter_map(|key| named(key).map(str::to_owned))
+            .collect();
+        if let Some(token) = named("TaskToken") {
+            resources.extend(asl::task_token::parse_task_token(token).map(|t| t.execution_arn));
+        }
+        let foreign = resources
+            .into_iter()
+            .find(|arn| crate::arn::Arn::parse(arn).is_some_and(|a| a.account != account));
+        match foreign {
+            None => Ok(()),
+            Some(resource) => {
+                let mut operation = action.to_owned();
+                if let Some(first) = operation.get_mut(..1) {
+                    first.make_ascii_uppercase();
+                }
+                Err(Error::access_denied(&account, &operation, &resource))
+            }
         }
     }
 }

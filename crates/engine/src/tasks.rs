@@ -150,7 +150,7 @@ impl Engine {
             Resource::Service {
                 service, action, ..
             } if service == "aws-sdk:sfn" && !self.config().endpoints.contains_key("sfn") => {
-                self.sfn_sdk(action, d).await
+                self.sfn_sdk(execution_arn, action, d).await
             }
             other => {
                 let region = execution_arn.split(':').nth(3).unwrap_or("us-east-1");
@@ -188,13 +188,19 @@ impl Engine {
             task_id: d.task_id,
             json_payloads: pattern == Pattern::Sync2,
         });
-        if parent.is_some() {
-            self.submission_expected(execution_arn, d.task_id);
-        }
-        let started = self.start_linked(sm, name, input, parent).await;
-        if started.is_err() {
-            self.submission_recorded(execution_arn, d.task_id);
-        }
+        let started = match self.check_workflow_access(execution_arn, "startExecution", &d.input) {
+            Err(denied) => Err(denied),
+            Ok(()) => {
+                if parent.is_some() {
+                    self.submission_expected(execution_arn, d.task_id);
+                }
+                let started = self.start_linked(sm, name, input, parent).await;
+                if started.is_err() {
+                    self.submission_recorded(execution_arn, d.task_id);
+                }
+                started
+            }
+        };
         match started {
             Ok(child) => {
                 let started = with_sdk_metadata(json!({

@@ -310,6 +310,11 @@ fn parse_duration(text: &str) -> Result<u64, String> {
     Ok(n * factor)
 }
 
+/// Counts what JSONata evaluations allocate, for their memory bound (`asl::memory`).
+#[global_allocator]
+static ALLOCATOR: asl::memory::Metered<std::alloc::System> =
+    asl::memory::Metered(std::alloc::System);
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -450,6 +455,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         mock_config,
         allow_link_local: args.allow_link_local,
         tracer,
+        isolate_accounts: matches!(args.auth, AuthMode::Sigv4),
         ..engine::Config::default()
     };
     let config = args.endpoints.apply(config);

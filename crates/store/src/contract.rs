@@ -15,6 +15,15 @@ pub async fn run_all<S: Store, F: Future<Output = S>>(make: impl Fn() -> F) {
     lanes(&make().await).await;
     redrive_batches(&make().await).await;
     redefine(&make().await).await;
+    task_token_key(&make().await, &make().await).await;
+}
+
+/// Every store has a random task token key of its own, and reads the same one back.
+async fn task_token_key(a: &impl Store, b: &impl Store) {
+    let key = a.task_token_key().await.expect("a key");
+    assert_ne!(key, [0; 32]);
+    assert_eq!(a.task_token_key().await.expect("a key"), key);
+    assert_ne!(b.task_token_key().await.expect("a key"), key);
 }
 
 /// An execution record for tests: `sm`'s, version 1, one event.

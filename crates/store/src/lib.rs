@@ -59,6 +59,13 @@ impl Error {
     }
 }
 
+/// A stored secret key: exactly 32 bytes, or the store is corrupt.
+fn secret_key(bytes: Vec<u8>) -> Result<[u8; 32]> {
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| Error::Corrupt(format!("a secret key of {} bytes", b.len())))
+}
+
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Error {
         Error::Corrupt(e.to_string())
@@ -448,6 +455,10 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_activity(&self, arn: &str) -> Result<()>;
     /// All activities, ordered by ARN.
     async fn list_activities(&self) -> Result<Vec<ActivityRecord>>;
+
+    /// The secret task tokens are sealed with: random, made by the schema migration that
+    /// added it, the same for every node of a shared store and across restarts.
+    async fn task_token_key(&self) -> Result<[u8; 32]>;
 
     /// Makes a batch of writes durable together. Results are per write, in order; a write that
     /// fails (conflict, duplicate) does not prevent the others.

@@ -22,7 +22,7 @@ use crate::{
 /// shipped. The first is the layout of the first numbered version; it creates only what is
 /// missing, because databases from before numbered migrations (`user_version` 0) already have
 /// tables, whose older shapes [`upgrade_unnumbered`] brings to it.
-const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2];
+const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3];
 
 const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS state_machines(arn TEXT PRIMARY KEY, doc TEXT NOT NULL);
@@ -92,6 +92,13 @@ CREATE TABLE redrive_batch_items(
     outcome TEXT,
     PRIMARY KEY(token, idx)
 ) WITHOUT ROWID;
+";
+
+/// The secret task tokens are sealed with: 32 bytes from SQLite's generator (seeded by the
+/// operating system), made once and kept for the database's life.
+const SCHEMA_3: &str = "
+CREATE TABLE secrets(name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+INSERT INTO secrets(name, value) VALUES ('task_token_key', randomblob(32));
 ";
 
 type CommitReply = oneshot::Sender<Result<Vec<Result<()>>>>;
@@ -748,6 +755,18 @@ impl Store for Sqlite {
 
     async fn list_activities(&self) -> Result<Vec<ActivityRecord>> {
         self.list_docs("activities").await
+    }
+
+    async fn task_token_key(&self) -> Result<[u8; 32]> {
+        self.read(|conn| {
+            let key: Vec<u8> = conn.query_row(
+                "SELECT value FROM secrets WHERE name = 'task_token_key'",
+                [],
+                |r| r.get(0),
+            )?;
+            crate::secret_key(key)
+        })
+        .await
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<Vec<Result<()>>> {

@@ -14,7 +14,7 @@ use crate::error::names;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{select, task_token, Dispatch, Outcome, Run, TaskOutcome, TaskPhase, TaskRun};
+use super::{select, Dispatch, Outcome, Run, TaskOutcome, TaskPhase, TaskRun};
 use crate::definition::{Distributed, MapState, Payload, QueryLanguage, State, Threshold};
 use crate::error::ErrorCause;
 use crate::history::EventDetails;
@@ -125,7 +125,11 @@ impl Run<'_> {
                 task_id: id,
                 state: state.name.clone(),
                 attempt: 0,
-                token: task_token(&self.info.execution_arn, id),
+                token: crate::task_token::task_token(
+                    &self.limits.token_key,
+                    &self.info.execution_arn,
+                    id,
+                ),
                 resource: Resource::MapRun(Box::new(spec)),
                 input: Value::Null,
                 timeout_seconds: None,

@@ -392,6 +392,8 @@ pub struct Limits {
     /// The history cap (AWS: 25,000 events): the event that would reach it fails the
     /// execution instead, so the last event is `ExecutionFailed` with `States.Runtime`.
     pub max_history_events: u64,
+    /// The secret task tokens are sealed with (`crate::task_token`).
+    pub token_key: crate::task_token::TokenKey,
 }
 
 impl Default for Limits {
@@ -401,6 +403,7 @@ impl Default for Limits {
             wait_time_scale: 1.0,
             max_execution_millis: 365 * 24 * 3600 * 1000,
             max_history_events: 25_000,
+            token_key: Default::default(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Task states: scheduling an attempt, its timeouts and heartbeats, what comes back, and
-//! Retry/Catch after a task error. Task tokens name an attempt.
+//! Retry/Catch after a task error. Task tokens name an attempt (`crate::task_token`).
 
 use serde_json::Value;
 
@@ -8,26 +8,10 @@ use crate::error::{names, ErrorCause};
 use crate::history::{EventDetails, TaskFamily, TaskRef};
 use crate::jsonata::States;
 use crate::task::{error_matches, Resource, Seconds};
+use crate::task_token::task_token;
 use crate::template::Scope;
 
 use super::{select, Dispatch, Outcome, Run, TaskOutcome, TaskPhase, TaskRun, MAX_PAYLOAD_BYTES};
-
-/// A task token: the execution and the attempt's scheduled-event id, URL-safe encoded.
-pub fn task_token(execution_arn: &str, task_id: u64) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{task_id}#{execution_arn}"))
-}
-
-/// The inverse of [`task_token`]: `(execution ARN, task id)`.
-pub fn parse_task_token(token: &str) -> Option<(String, u64)> {
-    use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let (id, arn) = text.split_once('#')?;
-    Some((arn.to_owned(), id.parse().ok()?))
-}
 
 impl<'a> Run<'a> {
     pub(super) fn current_task_ref(&self) -> Option<TaskRef> {
@@ -204,7 +188,7 @@ impl<'a> Run<'a> {
             task_id: id,
             state: state.name.clone(),
             attempt: run.retry_count,
-            token: task_token(&self.info.execution_arn, id),
+            token: task_token(&self.limits.token_key, &self.info.execution_arn, id),
             resource: spec.resource.clone(),
             input,
             timeout_seconds: timeout,

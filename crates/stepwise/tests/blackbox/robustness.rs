@@ -176,10 +176,19 @@ async fn runaway_evaluations_fail_their_execution() {
         "Type": "Pass",
         "Output": "{% $reduce([1..100000], function($acc, $v) { {\"k\": $acc} }, {}) %}",
         "End": true}}});
+    // JSONata that builds a 256 MiB string, in one call or by doubling.
+    let building = |expression: &str| {
+        json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {
+            "Type": "Pass", "Output": format!("{{% $length({expression}) %}}"), "End": true}}})
+    };
+    let padded = building("$pad('', 268435456)");
+    let doubled = building("$reduce([1..28], function($acc, $v) { $acc & $acc }, 'x')");
     for (name, definition, input, error) in [
         ("deepening", deepening, json!({}), "States.Runtime"),
         ("scan", scan, scan_input, "States.Runtime"),
         ("jsonata", jsonata, json!({}), "States.QueryEvaluationError"),
+        ("padded", padded, json!({}), "States.QueryEvaluationError"),
+        ("doubled", doubled, json!({}), "States.QueryEvaluationError"),
     ] {
         let sm = create_machine(&client, name, &definition).await;
         let arn = start(&client, &sm, None, &input).await;

@@ -690,6 +690,54 @@ async fn late_and_repeated_answers_are_task_timed_out() {
     assert_eq!(output(&d), json!({ "first": true }), "{}", status_line(&d));
 }
 
+/// A task token cannot be made up: one built as older builds built them (base64 of the task's
+/// scheduled-event id and the execution ARN, both readable in the history) or a real one
+/// altered is `InvalidToken` and changes nothing. The real one still ends the task after a
+/// restart: its seal's key is the store's (SQLite file, or PostgreSQL in that suite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_tokens_are_refused_and_real_ones_survive_a_restart() {
+    use base64::Engine as _;
+    let mut server = Server::sqlite(1.0);
+    let client = server.client();
+    let activity = create_activity(&client, "sealed").await;
+    let sm = create_machine(&client, "sealed", &one_task(&activity, json!({}))).await;
+    let exec = start(&client, &sm, None, &json!({})).await;
+    let (token, _) = take_task(&client, &activity, "sealed").await;
+    let events = history(&client, &exec).await;
+    let scheduled = of_type(&events, "ActivityScheduled");
+    let id = scheduled
+        .first()
+        .map(|e| e.id())
+        .expect("ActivityScheduled");
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{id}#{exec}"));
+    let mut altered = token.clone().into_bytes();
+    let at = altered.len() - 10;
+    altered[at] = if altered[at] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).expect("ASCII");
+    let refused = |server: &Server| {
+        let client = server.client();
+        let (forged, altered) = (forged.clone(), altered.clone());
+        async move {
+            for (what, bad) in [("forged", forged), ("altered", altered)] {
+                let answer = common::try_succeed(&client, &bad, &json!({ "by": what })).await;
+                assert_eq!(answer, Err("InvalidToken".into()), "{what} token {bad}");
+                let heartbeat = client.send_task_heartbeat().task_token(&bad).send().await;
+                assert!(
+                    matches!(&heartbeat, Err(e) if e.as_service_error().is_some_and(|s| s.is_invalid_token())),
+                    "{what} token's heartbeat answered {heartbeat:?}"
+                );
+            }
+        }
+    };
+    refused(&server).await;
+    server.restart();
+    refused(&server).await;
+    let client = server.client();
+    send_success(&client, &token, &json!({ "by": "worker" })).await;
+    let d = wait_done(&client, &exec, DONE_WITHIN).await;
+    assert_eq!(output(&d), json!({ "by": "worker" }), "{}", status_line(&d));
+}
+
 // ---------------------------------------------------------------------------
 // 3. Many workers
 // ---------------------------------------------------------------------------

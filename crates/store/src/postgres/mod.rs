@@ -397,6 +397,20 @@ impl Store for Postgres {
             .await
     }
 
+    async fn task_token_key(&self) -> Result<[u8; 32]> {
+        let rows = self
+            .query(
+                "SELECT value FROM secrets WHERE name = 'task_token_key'",
+                &[],
+            )
+            .await?;
+        let key: Vec<u8> = match rows.first() {
+            Some(row) => row.try_get(0)?,
+            None => Vec::new(),
+        };
+        crate::secret_key(key)
+    }
+
     async fn commit(&self, writes: Vec<Write>) -> Result<Vec<Result<()>>> {
         let (tx, rx) = oneshot::channel();
         self.writer

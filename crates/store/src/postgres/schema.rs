@@ -102,6 +102,15 @@ CREATE TABLE redrive_batch_items(
     PRIMARY KEY(token, idx)
 );
 "#,
+    // 4: the secret task tokens are sealed with, made once for every node: 32 bytes of two
+    // `gen_random_uuid()`s (the server's strong random source; 244 random bits).
+    r#"
+CREATE TABLE secrets(name TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL);
+INSERT INTO secrets(name, value) VALUES (
+    'task_token_key',
+    decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex')
+);
+"#,
 ];
 
 /// Brings the database's schema up to date; returns how many migrations ran.
