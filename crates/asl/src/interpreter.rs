@@ -4,6 +4,8 @@
 //! arguments. The engine persists the returned events together with the new [`Runtime`] in
 //! one atomic write, and calls again when the returned `wake_at` time has come.
 
+use std::collections::HashSet;
+
 use serde_json::{json, Map, Value};
 
 use crate::choice::{self, Condition};
@@ -70,9 +72,10 @@ pub enum Received {
 }
 
 /// Applies `signals` in their order as one transition, as [`advance`] would one after the
-/// other, except that task ends in a row take their outcomes first and then run the execution
-/// once: a Map whose many iterations end together is looked at once, not once per iteration.
-/// The lanes that ran run in their order in the container, not in the signals' order.
+/// other, except that task ends take their outcomes first and the execution runs once, before
+/// the first signal that needs it run (a stop, a wake, a signal about a task whose end is
+/// waiting) or at the end: a Map whose many iterations end together is looked at once, not
+/// once per iteration. The lanes run in their order in the container, not in the signals'.
 pub fn advance_batch(
     def: &Definition,
     info: &ExecutionInfo,
@@ -84,12 +87,16 @@ pub fn advance_batch(
 ) -> (Advance, Vec<Received>) {
     let mut run = Run::new(def, info, rt, now, entropy, limits);
     let mut received = Vec::with_capacity(signals.len());
-    let mut deferred = false;
+    // The tasks whose ends wait for the run.
+    let mut deferred = HashSet::new();
     for signal in signals {
-        let task_end = matches!(signal, Signal::TaskFinished { .. });
-        if deferred && !task_end {
+        let independent = match &signal {
+            Signal::TaskFinished { .. } => true,
+            other => other.task_id().is_some_and(|id| !deferred.contains(&id)),
+        };
+        if !independent && !deferred.is_empty() {
             run.run();
-            deferred = false;
+            deferred.clear();
         }
         if run.rt.status != Status::Running {
             received.push(Received::NotRunning);
@@ -98,7 +105,9 @@ pub fn advance_batch(
         let (events, stale) = (run.out.events.len(), std::mem::take(&mut run.out.stale));
         match signal {
             Signal::TaskFinished { task_id, outcome } => {
-                deferred |= run.take_outcome(task_id, outcome)
+                if run.take_outcome(task_id, outcome) {
+                    deferred.insert(task_id);
+                }
             }
             signal => run.handle(signal),
         }
@@ -109,7 +118,7 @@ pub fn advance_batch(
         });
         run.out.stale |= stale;
     }
-    if deferred {
+    if !deferred.is_empty() {
         run.run();
     }
     (run.finish(), received)

@@ -64,6 +64,19 @@ pub enum Signal {
     },
 }
 
+impl Signal {
+    /// The task attempt a signal about a task's progress names (not its end).
+    pub(super) fn task_id(&self) -> Option<u64> {
+        match self {
+            Signal::TaskStarted { task_id, .. }
+            | Signal::TaskSubmitted { task_id, .. }
+            | Signal::TaskHeartbeat { task_id }
+            | Signal::MapRunStarted { task_id, .. } => Some(*task_id),
+            _ => None,
+        }
+    }
+}
+
 /// The result of one [`advance`](super::advance) call.
 #[derive(Debug, Default)]
 pub struct Advance {
