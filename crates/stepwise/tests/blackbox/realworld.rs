@@ -352,7 +352,7 @@ async fn answer_tokens(raw: &Raw, events: &[Value], tried: &mut HashSet<String>)
         let tokens = found.into_iter().filter(|s| {
             s.len() >= 40
                 && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         });
         for token in tokens {
             if tried.insert(token.clone()) {
