@@ -61,6 +61,19 @@ fn eval(expr: &str) -> Result<Value, String> {
         .map_err(|e| e.cause.unwrap_or_default())
 }
 
+/// Every expression evaluates to its value; the failures are listed together.
+fn assert_evaluates(cases: &[(impl AsRef<str>, Value)]) {
+    let mut failures = Vec::new();
+    for (expr, want) in cases {
+        let expr = expr.as_ref();
+        match eval(expr) {
+            Ok(got) if &got == want => {}
+            got => failures.push(format!("{expr}\n    want {want}\n    got  {got:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn standard_library() {
     let i = "$states.input";
@@ -342,14 +355,7 @@ fn standard_library() {
         ("$random() >= 0 and $random() < 1".into(), json!(true)),
         ("$length($uuid())".into(), json!(36)),
     ];
-    let mut failures = Vec::new();
-    for (expr, want) in &cases {
-        match eval(expr) {
-            Ok(got) if &got == want => {}
-            got => failures.push(format!("{expr}\n    want {want}\n    got  {got:?}")),
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_evaluates(&cases);
 }
 
 /// Look-around and back-references, which AWS's regular expressions have and the `regex`
@@ -396,14 +402,7 @@ fn regular_expressions_beyond_the_regex_crate() {
         // A regular expression the `regex` crate runs stays with jsonata-core.
         (r"$match('a1b2', /\d/).match", json!(["1", "2"])),
     ];
-    let mut failures = Vec::new();
-    for (expr, want) in &cases {
-        match eval(expr) {
-            Ok(got) if &got == want => {}
-            got => failures.push(format!("{expr}\n    want {want}\n    got  {got:?}")),
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_evaluates(&cases);
     let zero_length = r"$split('a1b', /(?=\d)/)";
     assert_eq!(
         eval(zero_length),

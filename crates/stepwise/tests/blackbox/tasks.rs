@@ -122,6 +122,24 @@ fn status_line(d: &DescribeExecutionOutput) -> String {
     )
 }
 
+/// Waits for `exec` to end and checks that it succeeded (else shows how it ended and the
+/// server's log).
+async fn wait_succeeded(
+    server: &Server,
+    client: &aws_sdk_sfn::Client,
+    exec: &str,
+) -> DescribeExecutionOutput {
+    let d = wait_done(client, exec, DONE_WITHIN).await;
+    assert_eq!(
+        *d.status(),
+        ExecutionStatus::Succeeded,
+        "{}\n{}",
+        status_line(&d),
+        server.logs()
+    );
+    d
+}
+
 /// The (error, cause) of a Task/Activity failure or time-out event.
 fn failure_of(e: &HistoryEvent) -> (Option<String>, Option<String>) {
     let pair = |error: Option<&str>, cause: Option<&str>| {
@@ -1193,14 +1211,7 @@ async fn wait_for_task_token_child_answers_through_aws_sdk_sfn() {
     )
     .await;
     let exec = start(&client, &sm, None, &json!({ "value": 42 })).await;
-    let d = wait_done(&client, &exec, DONE_WITHIN).await;
-    assert_eq!(
-        *d.status(),
-        ExecutionStatus::Succeeded,
-        "{}\n{}",
-        status_line(&d),
-        server.logs()
-    );
+    let d = wait_succeeded(&server, &client, &exec).await;
     assert_eq!(output(&d), json!({ "from": "child", "value": 42 }));
     let events = history(&client, &exec).await;
     assert_history_well_formed("callback parent", &events);
@@ -1263,13 +1274,7 @@ async fn aws_sdk_sfn_results_carry_iso_dates() {
     });
     let sm = create_machine(&client, "sdk-dates", &definition).await;
     let exec = start(&client, &sm, None, &json!({})).await;
-    let d = wait_done(&client, &exec, DONE_WITHIN).await;
-    assert_eq!(
-        *d.status(),
-        ExecutionStatus::Succeeded,
-        "{}",
-        status_line(&d)
-    );
+    let d = wait_succeeded(&server, &client, &exec).await;
     let out = output(&d);
     let iso = |v: &Value| {
         v.as_str().is_some_and(|s| {
@@ -1331,13 +1336,7 @@ async fn sfn_integration_errors_carry_aws_names() {
     let definition = json!({ "StartAt": "Call0", "States": states });
     let sm = create_machine(&client, "sfn-errors", &definition).await;
     let exec = start(&client, &sm, None, &json!({})).await;
-    let d = wait_done(&client, &exec, DONE_WITHIN).await;
-    assert_eq!(
-        *d.status(),
-        ExecutionStatus::Succeeded,
-        "{}",
-        status_line(&d)
-    );
+    let d = wait_succeeded(&server, &client, &exec).await;
     let out = output(&d);
     for (i, (resource, _, error, cause_part)) in calls.iter().enumerate() {
         let caught = &out[format!("e{i}")];
@@ -1584,14 +1583,7 @@ async fn activity_that_does_not_exist() {
     let (token, input) = take_task(&client, &ghost, "late-worker").await;
     assert_eq!(input, json!({ "late": true }));
     send_success(&client, &token, &json!({ "ok": true })).await;
-    let d = wait_done(&client, &exec, DONE_WITHIN).await;
-    assert_eq!(
-        *d.status(),
-        ExecutionStatus::Succeeded,
-        "{}\n{}",
-        status_line(&d),
-        server.logs()
-    );
+    wait_succeeded(&server, &client, &exec).await;
 
     // Deleted after workers polled it: polling is refused again.
     client
