@@ -360,7 +360,8 @@ impl Run<'_> {
             };
             let Some(number) = number.filter(|n| signed || *n >= 0) else {
                 return Err(ErrorCause::runtime(format!(
-                    "The {path_field} field refers to value \"{value}\" which is not a valid integer: {text}"
+                    "The {path_field} field refers to value \"{}\" which is not a valid integer: {text}",
+                    quoted_value(&value)
                 )));
             };
             obj.insert((*field).into(), Value::from(number));
