@@ -125,7 +125,7 @@ async fn handle(
     let result = match &shared.engine.config().tracer {
         None => answer(&shared, &uri, &headers, body).await,
         Some(tracer) => {
-            let cx = traces::begin(tracer, operation(&headers));
+            let cx = traces::begin(tracer, &headers, operation(&headers));
             let answered = answer(&shared, &uri, &headers, body);
             let result = answered.with_context(cx.clone()).await;
             traces::finish(&cx, &result, &request_id);

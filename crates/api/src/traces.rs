@@ -1,18 +1,28 @@
 //! Request spans, when traces are on (`--otlp-endpoint`): one server span per `POST /`,
 //! named after the operation, with its status code and AWS error code. The span is the
 //! current OpenTelemetry context while the operation runs, so the run an operation starts
-//! (StartExecution, RedriveExecution) is its child (see the engine's `spans`).
+//! (StartExecution, RedriveExecution) is its child (see the engine's `spans`). A request
+//! that carries a W3C `traceparent` header joins the caller's trace: its span is the child
+//! of the caller's.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::validate::Service;
 
-/// Starts the span of a request for `operation` (`None`: a target no service has).
-pub(crate) fn begin(tracer: &engine::Tracer, operation: Option<(Service, &str)>) -> Context {
+/// Starts the span of a request for `operation` (`None`: a target no service has), under
+/// the trace its `traceparent` header names, if any.
+pub(crate) fn begin(
+    tracer: &engine::Tracer,
+    headers: &HeaderMap,
+    operation: Option<(Service, &str)>,
+) -> Context {
+    let parent = TraceContextPropagator::new().extract(&Headers(headers));
     let tracer = tracer.otel();
     let (service, name) = match operation {
         Some((Service::StepFunctions, op)) => ("AWSStepFunctions", op),
@@ -28,8 +38,21 @@ pub(crate) fn begin(tracer: &engine::Tracer, operation: Option<(Service, &str)>)
             KeyValue::new("rpc.method", name.to_owned()),
             KeyValue::new("http.request.method", "POST"),
         ])
-        .start(tracer);
+        .start_with_context(tracer, &parent);
     Context::new().with_span(span)
+}
+
+/// A request's headers, as the propagator reads them (a value that is not text is absent).
+struct Headers<'h>(&'h HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
 }
 
 /// Ends a request's span with what it answered.

@@ -138,6 +138,17 @@ async fn traces_show_requests_executions_and_states() {
         missing.is_err(),
         "DescribeExecution of an unknown execution"
     );
+    // A caller already in a trace: its W3C `traceparent` makes the request's span its child.
+    let joined = reqwest::Client::new()
+        .post(server.endpoint())
+        .header("x-amz-target", "AWSStepFunctions.ListStateMachines")
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
+        .body("{}")
+        .send()
+        .await
+        .expect("ListStateMachines with a traceparent");
+    assert_eq!(joined.status(), 200);
 
     // SIGTERM: the server flushes its exporter before it exits.
     assert!(
@@ -307,13 +318,36 @@ async fn traces_show_requests_executions_and_states() {
         "a request's span is a root"
     );
 
-    // Every parent named was exported too.
+    // Every parent named was exported too (but the caller's, below, which is not the server's).
     for s in &spans {
         let parent = s.parent_span_id.as_slice();
         assert!(
-            parent.is_empty() || by_id.contains_key(parent),
+            parent.is_empty() || by_id.contains_key(parent) || hex(parent) == CALLER_SPAN,
             "{} has no parent",
             s.name
         );
     }
+
+    // The request that came with a traceparent joined the caller's trace, under its span.
+    let joined = spans
+        .iter()
+        .find(|s| s.name == "ListStateMachines")
+        .expect("the ListStateMachines span");
+    assert_eq!(hex(&joined.trace_id), CALLER_TRACE);
+    assert_eq!(hex(&joined.parent_span_id), CALLER_SPAN);
+    assert!(
+        spans
+            .iter()
+            .filter(|s| s.name == "StartExecution")
+            .all(|s| s.parent_span_id.is_empty() && hex(&s.trace_id) != CALLER_TRACE),
+        "a request without a traceparent starts a trace of its own"
+    );
+}
+
+/// The trace and span of a caller that sends `traceparent` (W3C Trace Context).
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
