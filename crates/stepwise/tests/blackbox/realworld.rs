@@ -2,12 +2,14 @@
 //! call only services moto serves (DynamoDB, SQS, SNS, EventBridge, S3, Athena, ECS, Batch,
 //! Glue) or Lambda, each run to its end against moto: the real `stepwise serve` sends its
 //! service calls to a moto server (`--aws-endpoint`) and its Lambda invocations to a stub in
-//! this process that answers every function with its payload (`--lambda-endpoint`).
+//! this process (`--lambda-endpoint`) that answers a function with its canned answer from
+//! `tests/realworld/answers.json` (`lambdas`, by function name), or else with its payload.
 //!
 //! Before the runs the tables, queues, topics, buckets and event buses the definitions name
 //! are created in moto (by stepwise's own `aws-sdk:*` calls). Each case starts with its input
 //! from `tests/realworld/inputs.json` (`{}` otherwise), and a task waiting for a task token is
-//! answered `{}` (SendTaskSuccess), as the worker or the human of the sample would.
+//! answered (SendTaskSuccess) with the case's `callbacks` entry of `answers.json` (`{}`
+//! otherwise), as the worker or the human of the sample would.
 //!
 //! A case passes when its execution ends, with any status, and no error stepwise itself raised
 //! appears in its history ([`STEPWISE_ERRORS`]: an unsupported resource is `States.Runtime`).
@@ -87,6 +89,42 @@ fn inputs() -> Map<String, Value> {
         Ok(Value::Object(m)) => m,
         other => panic!("{}: not a JSON object: {other:?}", path.display()),
     }
+}
+
+/// `answers.json`: what the Lambda functions (`lambdas`: function name → its answer) and the
+/// callback workers (`callbacks`: case file → the task's output) of the samples answer.
+struct Answers {
+    lambdas: Map<String, Value>,
+    callbacks: Map<String, Value>,
+}
+
+fn answers() -> Answers {
+    let path = checked_in("answers.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let mut all: Map<String, Value> = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{}: not a JSON object: {e}", path.display()));
+    let mut part = |name: &str| match all.remove(name) {
+        Some(Value::Object(m)) => m,
+        other => panic!("{}: `{name}` is not an object: {other:?}", path.display()),
+    };
+    Answers {
+        lambdas: part("lambdas"),
+        callbacks: part("callbacks"),
+    }
+}
+
+/// The function an invocation's path names (`/2015-03-31/functions/NAME/invocations`, NAME a
+/// name or an ARN, maybe with a qualifier), as a bare name.
+fn function_name(path: &str) -> String {
+    let named = path
+        .trim_start_matches("/2015-03-31/functions/")
+        .trim_end_matches("/invocations");
+    let named = named.replace("%3A", ":").replace("%3a", ":");
+    let bare = named
+        .split_once("function:")
+        .map_or(named.as_str(), |(_, f)| f);
+    bare.split(':').next().unwrap_or(bare).to_owned()
 }
 
 /// Every `Resource` of a definition, at any depth (Task states, ItemReader, ResultWriter).
@@ -266,21 +304,23 @@ fn key_schema(v: &Value) -> Vec<(String, String)> {
 
 /// The Lambda stub: every function returns its payload (`{}` for none); an `Event`
 /// invocation is accepted (202).
-async fn start_lambda_stub() -> String {
+async fn start_lambda_stub(lambdas: Arc<Map<String, Value>>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binding the Lambda stub");
     let addr = listener.local_addr().expect("Lambda stub address");
-    let app = axum::Router::new().fallback(|req: Request<Body>| async move {
+    let app = axum::Router::new().fallback(move |req: Request<Body>| async move {
         let event = req
             .headers()
             .get("x-amz-invocation-type")
             .is_some_and(|v| v == "Event");
+        let canned = lambdas.get(&function_name(req.uri().path())).cloned();
         let body = to_bytes(req.into_body(), 8 << 20).await.unwrap_or_default();
-        let (status, body) = match (event, body.is_empty()) {
-            (true, _) => (StatusCode::ACCEPTED, Body::empty()),
-            (false, true) => (StatusCode::OK, Body::from("{}")),
-            (false, false) => (StatusCode::OK, Body::from(body)),
+        let (status, body) = match (event, canned, body.is_empty()) {
+            (true, _, _) => (StatusCode::ACCEPTED, Body::empty()),
+            (false, Some(answer), _) => (StatusCode::OK, Body::from(answer.to_string())),
+            (false, None, true) => (StatusCode::OK, Body::from("{}")),
+            (false, None, false) => (StatusCode::OK, Body::from(body)),
         };
         Response::builder()
             .status(status)
@@ -332,7 +372,7 @@ fn strings(v: &Value, out: &mut Vec<String>) {
 
 /// Answers the tasks of `events` that wait for a task token: every string of their
 /// parameters shaped like a token, not tried before, is sent SendTaskSuccess `{}`.
-async fn answer_tokens(raw: &Raw, events: &[Value], tried: &mut HashSet<String>) {
+async fn answer_tokens(raw: &Raw, events: &[Value], tried: &mut HashSet<String>, output: &str) {
     for e in events {
         let Some(d) = e.get("taskScheduledEventDetails") else {
             continue;
@@ -356,7 +396,7 @@ async fn answer_tokens(raw: &Raw, events: &[Value], tried: &mut HashSet<String>)
         });
         for token in tokens {
             if tried.insert(token.clone()) {
-                let body = json!({"taskToken": token, "output": "{}"});
+                let body = json!({"taskToken": token, "output": output});
                 raw.call("SendTaskSuccess", &body).await;
             }
         }
@@ -412,7 +452,7 @@ async fn run_case(
     raw: Raw,
     name: String,
     definition: String,
-    input: Value,
+    (input, callback): (Value, Value),
     until: Instant,
 ) -> Ending {
     let created = raw
@@ -461,7 +501,7 @@ async fn run_case(
         }
         if callbacks {
             let events = history(&raw, &exec).await;
-            answer_tokens(&raw, &events, &mut tried).await;
+            answer_tokens(&raw, &events, &mut tried, &callback.to_string()).await;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -502,7 +542,8 @@ async fn realworld_cases_against_moto() {
     );
 
     let moto = Moto::start().await;
-    let lambda = start_lambda_stub().await;
+    let answers = answers();
+    let lambda = start_lambda_stub(Arc::new(answers.lambdas)).await;
     let options = Options {
         store: StoreKind::Memory,
         wait_time_scale: WAIT_SCALE,
@@ -525,7 +566,7 @@ async fn realworld_cases_against_moto() {
         raw.clone(),
         "provision".into(),
         wanted.provisioning().to_string(),
-        json!({}),
+        (json!({}), json!({})),
         Instant::now() + Duration::from_secs(60),
     )
     .await;
@@ -540,9 +581,12 @@ async fn realworld_cases_against_moto() {
     let mut runs = tokio::task::JoinSet::new();
     for (i, (file, definition)) in cases.iter().enumerate() {
         let input = inputs.get(file).cloned().unwrap_or_else(|| json!({}));
+        let callback = answers.callbacks.get(file).cloned();
+        let callback = callback.unwrap_or_else(|| json!({}));
         let (raw, file, definition) = (raw.clone(), file.clone(), definition.to_string());
         runs.spawn(async move {
-            let ending = run_case(raw, format!("realworld-{i}"), definition, input, until).await;
+            let name = format!("realworld-{i}");
+            let ending = run_case(raw, name, definition, (input, callback), until).await;
             (file, ending)
         });
     }
@@ -564,6 +608,7 @@ async fn realworld_cases_against_moto() {
     }
     let unknown: Vec<&String> = listed
         .keys()
+        .chain(answers.callbacks.keys())
         .filter(|f| !endings.contains_key(*f))
         .collect();
     let passed = endings.values().filter(|e| e.passed()).count();
@@ -579,7 +624,7 @@ async fn realworld_cases_against_moto() {
     }
     assert!(
         unknown.is_empty(),
-        "exceptions.txt lists cases that are not run: {unknown:#?}"
+        "exceptions.txt or answers.json's callbacks name cases that are not run: {unknown:#?}"
     );
     assert!(
         unlisted.is_empty(),
