@@ -918,6 +918,137 @@ async fn console_shows_a_states_steps_and_retries_and_an_activitys_pending_tasks
     client.close().await.expect("closing the browser");
 }
 
+/// A Parallel and an inline Map that use each step their results go through: Parameters into
+/// the branches, ItemsPath and ItemSelector into the iterations, ResultSelector, ResultPath and
+/// OutputPath on the way out.
+fn containers_machine() -> Value {
+    json!({
+        "StartAt": "Fork",
+        "States": {
+            "Fork": {
+                "Type": "Parallel",
+                "Parameters": {"id.$": "$.order.id", "qty.$": "$.order.qty"},
+                "Branches": [
+                    {"StartAt": "Double", "States": {
+                        "Double": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.qty, $.qty)"}, "End": true}
+                    }},
+                    {"StartAt": "Label", "States": {
+                        "Label": {"Type": "Pass", "Next": "Tag"},
+                        "Tag": {"Type": "Pass", "Parameters": {"tag.$": "States.Format('order-{}', $.id)"}, "End": true}
+                    }}
+                ],
+                "ResultSelector": {"double.$": "$[0].n", "tag.$": "$[1].tag"},
+                "ResultPath": "$.fork",
+                "Next": "Each"
+            },
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemSelector": {"value.$": "$$.Map.Item.Value", "index.$": "$$.Map.Item.Index", "tag.$": "$.fork.tag"},
+                "ItemProcessor": {"StartAt": "Name", "States": {
+                    "Name": {"Type": "Pass", "Parameters": {"at.$": "$.index", "label.$": "States.Format('{}-{}', $.tag, $.value)"}, "End": true}
+                }},
+                "ResultSelector": {"labels.$": "$[*].label", "count.$": "States.ArrayLength($)"},
+                "ResultPath": "$.each",
+                "OutputPath": "$.each",
+                "End": true
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_replays_a_parallels_and_a_maps_steps_from_their_lanes() {
+    let server = Server::start(Options {
+        store: StoreKind::Sqlite,
+        ..Options::default()
+    });
+    let sfn = server.client();
+    let sm = create_machine(&sfn, "console-containers", &containers_machine()).await;
+    let input = json!({"order": {"id": 7, "qty": 3}, "items": ["a", "b", "c"]});
+    let exec = start(&sfn, &sm, Some("containers"), &input).await;
+    let done = wait_done(&sfn, &exec, DONE_WITHIN).await;
+    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", server.logs());
+
+    let (_driver, client) = browser().await;
+    client
+        .goto(&format!("{}/#/exec/{exec}", server.endpoint()))
+        .await
+        .expect("the execution page");
+    // The Parallel: its result is its branches' outputs, each its branch's last state's.
+    let fork = read_steps(&client, "Fork").await;
+    let forked = json!({"order": {"id": 7, "qty": 3}, "items": ["a", "b", "c"], "fork": {"double": 6, "tag": "order-7"}});
+    let want_steps = json!({
+        "input": input,
+        "afterParameters": {"id": 7, "qty": 3},
+        "result": [{"n": 6}, {"tag": "order-7"}],
+        "afterResultSelector": {"double": 6, "tag": "order-7"},
+        "afterResultPath": forked,
+        "output": forked,
+    });
+    assert_eq!(fork["steps"], want_steps, "the Parallel's steps: {fork}");
+    assert_eq!(fork["matches"], json!("true"), "{fork}");
+    screenshot(&client, "parallel-steps").await;
+    // The inline Map: its result is its iterations' outputs in index order.
+    let each = read_steps(&client, "Each").await;
+    let labels = json!({"labels": ["order-7-a", "order-7-b", "order-7-c"], "count": 3});
+    let mut combined = forked.clone();
+    combined["each"] = labels.clone();
+    let want_steps = json!({
+        "input": forked,
+        "afterInputPath": forked,
+        "afterItemsPath": ["a", "b", "c"],
+        "afterItemSelector": [
+            {"value": "a", "index": 0, "tag": "order-7"},
+            {"value": "b", "index": 1, "tag": "order-7"},
+            {"value": "c", "index": 2, "tag": "order-7"}
+        ],
+        "result": [
+            {"at": 0, "label": "order-7-a"},
+            {"at": 1, "label": "order-7-b"},
+            {"at": 2, "label": "order-7-c"}
+        ],
+        "afterResultSelector": labels,
+        "afterResultPath": combined,
+        "output": labels,
+    });
+    assert_eq!(each["steps"], want_steps, "the Map's steps: {each}");
+    assert_eq!(each["matches"], json!("true"), "{each}");
+    screenshot(&client, "map-steps").await;
+
+    // A caught Parallel is replayed with its error, read from where its Catch put it.
+    let caught = json!({
+        "StartAt": "Guarded",
+        "States": {
+            "Guarded": {
+                "Type": "Parallel",
+                "Branches": [{"StartAt": "Boom", "States": {
+                    "Boom": {"Type": "Fail", "Error": "Bad.Thing", "Cause": "it broke"}
+                }}],
+                "Catch": [
+                    {"ErrorEquals": ["Other"], "ResultPath": "$.other", "Next": "Handled"},
+                    {"ErrorEquals": ["Bad.Thing"], "ResultPath": "$.problem", "Next": "Handled"}
+                ],
+                "End": true
+            },
+            "Handled": {"Type": "Pass", "End": true}
+        }
+    });
+    let sm = create_machine(&sfn, "console-caught", &caught).await;
+    let exec = start(&sfn, &sm, Some("caught"), &json!({"id": 1})).await;
+    let done = wait_done(&sfn, &exec, DONE_WITHIN).await;
+    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", server.logs());
+    client
+        .goto(&format!("{}/#/exec/{exec}", server.endpoint()))
+        .await
+        .expect("the execution page");
+    let guarded = read_steps(&client, "Guarded").await;
+    let problem = json!({"id": 1, "problem": {"Error": "Bad.Thing", "Cause": "it broke"}});
+    assert_eq!(guarded["steps"]["output"], problem, "{guarded}");
+    assert_eq!(guarded["matches"], json!("true"), "{guarded}");
+    client.close().await.expect("closing the browser");
+}
+
 /// The events of the selected Map iteration's `Work` state, with its input and output, once
 /// iteration `index` is picked and `Work` selected.
 const ITERATION_WORK: &str = r#"
