@@ -713,10 +713,17 @@ async function stepsOf(view, r, def, run) {
   if (!replays.has(key)) replays.set(key, replay(view, r, def, run, container));
   const answer = await replays.get(key);
   // What TestState does not report of a Parallel or Map, as the history recorded it.
-  const data = { ...laneSteps(view, def, container), ...(answer.inspectionData || {}) };
-  const rows = STEPS.filter(([k]) => (k === "output" ? answer.output : data[k]) !== undefined).map(([k, label]) =>
-    h("tr", { "data-step": k }, h("th", {}, label), h("td", {}, h("pre", { class: "json" }, pretty(k === "output" ? answer.output : data[k])))),
-  );
+  const replayed = answer.inspectionData || {};
+  const data = { ...laneSteps(view, def, container), ...replayed };
+  const rows = STEPS.filter(([k]) => (k === "output" ? answer.output : data[k]) !== undefined).map(([k, label]) => {
+    const recordedStep = k !== "output" && !(k in replayed);
+    return h(
+      "tr",
+      { "data-step": k, "data-from": recordedStep ? "history" : "replay" },
+      h("th", {}, label, recordedStep ? h("span", { class: "muted" }, " (recorded)") : ""),
+      h("td", {}, h("pre", { class: "json" }, pretty(k === "output" ? answer.output : data[k]))),
+    );
+  });
   const recorded = r.output === undefined ? undefined : same(answer.output, r.output);
   return [
     h("table", { class: "steps", id: "steps" }, h("tbody", {}, rows)),

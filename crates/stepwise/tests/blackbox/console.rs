@@ -757,7 +757,8 @@ fn steps_machine(activity: &str) -> Value {
 }
 
 /// Selects a state in the graph and returns its steps (step → JSON), whether the replayed
-/// output matched the recorded one, and its attempts' outcomes.
+/// output matched the recorded one, the steps shown as recorded rather than replayed, and its
+/// attempts' outcomes.
 const SELECT_AND_READ_STEPS: &str = r#"
   const [name] = arguments;
   const node = document.querySelector(`#graph g.state[data-state="${name}"]`);
@@ -771,6 +772,7 @@ const SELECT_AND_READ_STEPS: &str = r#"
   return {
     steps: Object.fromEntries([...steps].map(r => [r.dataset.step, JSON.parse(r.querySelector('pre').textContent)])),
     matches: document.getElementById('steps-check')?.dataset.matches ?? null,
+    recorded: [...steps].filter(r => r.dataset.from === 'history').map(r => r.dataset.step),
     attempts: [...document.querySelectorAll('#state-attempts tbody tr')].map(r => [r.dataset.outcome, r.children[2].textContent]),
   };
 "#;
@@ -895,6 +897,11 @@ async fn console_shows_a_states_steps_and_retries_and_an_activitys_pending_tasks
     assert_eq!(got_steps, want_steps, "the Task's steps");
     assert_eq!(work["matches"], json!("true"), "{work}");
     assert_eq!(
+        work["recorded"],
+        json!([]),
+        "a Task's steps are all replayed"
+    );
+    assert_eq!(
         work["attempts"],
         json!([["ActivityFailed", "Flaky"], ["ActivitySucceeded", ""]]),
         "the Task's attempts"
@@ -988,7 +995,12 @@ async fn console_replays_a_parallels_and_a_maps_steps_from_their_lanes() {
     });
     assert_eq!(fork["steps"], want_steps, "the Parallel's steps: {fork}");
     assert_eq!(fork["matches"], json!("true"), "{fork}");
-    screenshot(&client, "parallel-steps").await;
+    assert_eq!(
+        fork["recorded"],
+        json!(["afterParameters", "result"]),
+        "{fork}"
+    );
+    screenshot_steps(&client, "parallel-steps").await;
     // The inline Map: its result is its iterations' outputs in index order.
     let each = read_steps(&client, "Each").await;
     let labels = json!({"labels": ["order-7-a", "order-7-b", "order-7-c"], "count": 3});
@@ -1014,7 +1026,12 @@ async fn console_replays_a_parallels_and_a_maps_steps_from_their_lanes() {
     });
     assert_eq!(each["steps"], want_steps, "the Map's steps: {each}");
     assert_eq!(each["matches"], json!("true"), "{each}");
-    screenshot(&client, "map-steps").await;
+    assert_eq!(
+        each["recorded"],
+        json!(["afterItemSelector", "result"]),
+        "{each}"
+    );
+    screenshot_steps(&client, "map-steps").await;
 
     // A caught Parallel is replayed with its error, read from where its Catch put it.
     let caught = json!({
@@ -1046,7 +1063,40 @@ async fn console_replays_a_parallels_and_a_maps_steps_from_their_lanes() {
     let problem = json!({"id": 1, "problem": {"Error": "Bad.Thing", "Cause": "it broke"}});
     assert_eq!(guarded["steps"]["output"], problem, "{guarded}");
     assert_eq!(guarded["matches"], json!("true"), "{guarded}");
+
+    // A Distributed Map's iterations are child executions: the page says so, and replays nothing.
+    let sm = create_machine(&sfn, "console-distributed-steps", &distributed_machine()).await;
+    let exec = start(&sfn, &sm, Some("fan"), &json!({"items": [1, 2]})).await;
+    let done = wait_done(&sfn, &exec, DONE_WITHIN).await;
+    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", server.logs());
+    client
+        .goto(&format!("{}/#/exec/{exec}", server.endpoint()))
+        .await
+        .expect("the execution page");
+    let unavailable = r#"
+      const node = document.querySelector('#graph g.state[data-state="Fan"]');
+      if (!node) return null;
+      if (document.querySelector('#details h2')?.firstChild?.textContent?.trim() !== 'Fan') {
+        node.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+        return null;
+      }
+      return document.getElementById('steps-unavailable')?.textContent ?? null;
+    "#;
+    let why = until(&client, unavailable, |v| v.is_string()).await;
+    assert!(
+        why.as_str().is_some_and(|w| w.contains("Distributed Map")),
+        "{why}"
+    );
     client.close().await.expect("closing the browser");
+}
+
+/// A screenshot of the execution page scrolled to the selected state's steps.
+async fn screenshot_steps(client: &Client, name: &str) {
+    client
+        .execute("document.getElementById('steps').scrollIntoView();", vec![])
+        .await
+        .expect("scrolling to the steps");
+    screenshot(client, name).await;
 }
 
 /// The events of the selected Map iteration's `Work` state, with its input and output, once
