@@ -970,18 +970,23 @@ async fn console_replays_a_parallels_and_a_maps_steps_from_their_lanes() {
         store: StoreKind::Sqlite,
         ..Options::default()
     });
-    let sfn = server.client();
-    let sm = create_machine(&sfn, "console-containers", &containers_machine()).await;
-    let input = json!({"order": {"id": 7, "qty": 3}, "items": ["a", "b", "c"]});
-    let exec = start(&sfn, &sm, Some("containers"), &input).await;
-    let done = wait_done(&sfn, &exec, DONE_WITHIN).await;
-    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", server.logs());
-
     let (_driver, client) = browser().await;
-    client
-        .goto(&format!("{}/#/exec/{exec}", server.endpoint()))
-        .await
-        .expect("the execution page");
+    let input = json!({"order": {"id": 7, "qty": 3}, "items": ["a", "b", "c"]});
+    let open = |name: &'static str, machine: Value, input: Value| {
+        let (server, client) = (&server, &client);
+        async move {
+            let sfn = server.client();
+            let sm = create_machine(&sfn, name, &machine).await;
+            let exec = start(&sfn, &sm, Some(name), &input).await;
+            let done = wait_done(&sfn, &exec, DONE_WITHIN).await;
+            assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", server.logs());
+            client
+                .goto(&format!("{}/#/exec/{exec}", server.endpoint()))
+                .await
+                .expect("the execution page");
+        }
+    };
+    open("console-containers", containers_machine(), input.clone()).await;
     // The Parallel: its result is its branches' outputs, each its branch's last state's.
     let fork = read_steps(&client, "Fork").await;
     let forked = json!({"order": {"id": 7, "qty": 3}, "items": ["a", "b", "c"], "fork": {"double": 6, "tag": "order-7"}});
@@ -1051,28 +1056,15 @@ async fn console_replays_a_parallels_and_a_maps_steps_from_their_lanes() {
             "Handled": {"Type": "Pass", "End": true}
         }
     });
-    let sm = create_machine(&sfn, "console-caught", &caught).await;
-    let exec = start(&sfn, &sm, Some("caught"), &json!({"id": 1})).await;
-    let done = wait_done(&sfn, &exec, DONE_WITHIN).await;
-    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", server.logs());
-    client
-        .goto(&format!("{}/#/exec/{exec}", server.endpoint()))
-        .await
-        .expect("the execution page");
+    open("console-caught", caught, json!({"id": 1})).await;
     let guarded = read_steps(&client, "Guarded").await;
     let problem = json!({"id": 1, "problem": {"Error": "Bad.Thing", "Cause": "it broke"}});
     assert_eq!(guarded["steps"]["output"], problem, "{guarded}");
     assert_eq!(guarded["matches"], json!("true"), "{guarded}");
 
     // A Distributed Map's iterations are child executions: the page says so, and replays nothing.
-    let sm = create_machine(&sfn, "console-distributed-steps", &distributed_machine()).await;
-    let exec = start(&sfn, &sm, Some("fan"), &json!({"items": [1, 2]})).await;
-    let done = wait_done(&sfn, &exec, DONE_WITHIN).await;
-    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", server.logs());
-    client
-        .goto(&format!("{}/#/exec/{exec}", server.endpoint()))
-        .await
-        .expect("the execution page");
+    let fan = json!({"items": [1, 2]});
+    open("console-distributed-steps", distributed_machine(), fan).await;
     let unavailable = r#"
       const node = document.querySelector('#graph g.state[data-state="Fan"]');
       if (!node) return null;
