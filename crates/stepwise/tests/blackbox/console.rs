@@ -356,6 +356,12 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
         let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/console.png");
         std::fs::write(docs, png).expect("writing docs/console.png");
     }
+    // The redriven Parallel's result joins the branch the redrive kept (from the first run)
+    // with the one it ran again.
+    let fork = read_steps(&client, "Fork").await;
+    assert_eq!(fork["matches"], json!("true"), "{fork}");
+    assert_eq!(fork["steps"]["result"][0], json!({"order": 42}), "{fork}");
+    assert_eq!(fork["steps"]["result"][1]["count"], json!(1), "{fork}");
 
     // An inline Map: the iteration picker opens on the failed iteration, and another
     // iteration can be picked.
