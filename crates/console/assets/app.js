@@ -8,6 +8,7 @@
 
 import { call, all } from "./api.js";
 import { analyze, details, failingState } from "./history.js";
+import { containerRun } from "./containers.js";
 import { buildGraph, drawGraph } from "./graph.js";
 
 const main = document.getElementById("main");
@@ -337,6 +338,7 @@ async function refreshExecution(view) {
     const { events, partial } = await graphEvents(view.arn);
     view.execution = x;
     view.model = analyze(events, view.definition);
+    view.byId = new Map(events.map((e) => [e.id, e]));
     view.partial = partial;
     renderHead(view);
     renderActions(view);
@@ -684,6 +686,7 @@ const STEPS = [
   ["input", "Input"],
   ["afterInputPath", "After InputPath"],
   ["afterItemsPath", "After ItemsPath"],
+  ["afterItemSelector", "After ItemSelector (each item)"],
   ["afterParameters", "After Parameters"],
   ["afterArguments", "After Arguments"],
   ["result", "Result"],
@@ -694,22 +697,33 @@ const STEPS = [
 const replays = new Map();
 
 // The state's input and output at each step of its latest run, from TestState (inspection
-// level DEBUG) run on the recorded input, with the task's recorded result or error as the
-// mock: the engine's own evaluator, reached through the API, replays what the history does
-// not record. The replayed output is compared with the recorded one.
+// level DEBUG) run on the recorded input, with the recorded result or error as the mock (a
+// Task's; a Parallel's or inline Map's, rebuilt from its lanes' outputs: containers.js):
+// the engine's own evaluator, reached through the API, replays what the history does not
+// record. The replayed output is compared with the recorded one.
 async function stepsOf(view, r, def, run) {
   if (r.input === undefined) return h("p", { class: "muted" }, "Not entered.");
+  let container;
   if (def.Type === "Parallel" || def.Type === "Map") {
-    return h("p", { class: "muted", id: "steps-unavailable" }, "The history does not record a Parallel's or Map's result before ResultSelector, so its steps cannot be replayed.");
+    container = containerRun(view.model, view.byId, view.execution, r, def, run);
+    if (container.reason) return h("p", { class: "muted", id: "steps-unavailable" }, container.reason);
   }
   if (def.Type === "Task" && !taskEnd(run)) return h("p", { class: "muted", id: "steps-unavailable" }, "The task has not finished.");
   const key = `${r.lane}|${r.name}|${r.enteredId}|${run.length}`;
-  if (!replays.has(key)) replays.set(key, replay(view, r, def, run));
+  if (!replays.has(key)) replays.set(key, replay(view, r, def, run, container));
   const answer = await replays.get(key);
-  const data = answer.inspectionData || {};
-  const rows = STEPS.filter(([k]) => (k === "output" ? answer.output : data[k]) !== undefined).map(([k, label]) =>
-    h("tr", { "data-step": k }, h("th", {}, label), h("td", {}, h("pre", { class: "json" }, pretty(k === "output" ? answer.output : data[k])))),
-  );
+  // What TestState does not report of a Parallel or Map, as the history recorded it.
+  const replayed = answer.inspectionData || {};
+  const data = { ...laneSteps(view, def, container), ...replayed };
+  const rows = STEPS.filter(([k]) => (k === "output" ? answer.output : data[k]) !== undefined).map(([k, label]) => {
+    const recordedStep = k !== "output" && !(k in replayed);
+    return h(
+      "tr",
+      { "data-step": k, "data-from": recordedStep ? "history" : "replay" },
+      h("th", {}, label, recordedStep ? h("span", { class: "muted" }, " (recorded)") : ""),
+      h("td", {}, h("pre", { class: "json" }, pretty(k === "output" ? answer.output : data[k]))),
+    );
+  });
   const recorded = r.output === undefined ? undefined : same(answer.output, r.output);
   return [
     h("table", { class: "steps", id: "steps" }, h("tbody", {}, rows)),
@@ -722,6 +736,19 @@ async function stepsOf(view, r, def, run) {
           recorded ? "The replayed output is the recorded output." : "The replayed output differs from the recorded one (the state reads something the history does not keep); the recorded output above is what ran.",
         ),
   ];
+}
+
+// A succeeded Parallel's or Map's steps that come from its lanes: the result (the mock), a
+// Parallel's branch input (after Parameters or Arguments), and each Map iteration's input
+// when an ItemSelector (or a Map's Parameters) made it.
+function laneSteps(view, def, container) {
+  if (!container || !container.result) return {};
+  const text = (v) => JSON.stringify(v ?? null);
+  const steps = { result: text(container.result) };
+  const jsonata = (def.QueryLanguage || view.definition.QueryLanguage) === "JSONata";
+  if (def.Type === "Parallel" && container.inputs.length) steps[jsonata ? "afterArguments" : "afterParameters"] = text(container.inputs[0]);
+  if (def.Type === "Map" && (def.ItemSelector !== undefined || def.Parameters !== undefined)) steps.afterItemSelector = text(container.inputs);
+  return steps;
 }
 
 // The event that ended the run's last task attempt.
@@ -737,7 +764,7 @@ function same(a, b) {
   }
 }
 
-function replay(view, r, def, run) {
+function replay(view, r, def, run, container) {
   const x = view.execution;
   const body = {
     definition: JSON.stringify(view.definition),
@@ -754,14 +781,17 @@ function replay(view, r, def, run) {
     }
   });
   if (vars.length) body.variables = JSON.stringify(Object.fromEntries(vars));
-  const end = taskEnd(run);
   if (def.Type === "Task") {
+    const end = taskEnd(run);
     const d = details(end);
     body.mock = end.type.endsWith("Succeeded")
       ? { result: d.output ?? "null", fieldValidationMode: "NONE" }
       : { errorOutput: { error: d.error || "States.TaskFailed", cause: d.cause || "" } };
     // The retries spent: a last failure that was not retried again is caught or fails.
     if (!end.type.endsWith("Succeeded")) body.stateConfiguration = { retrierRetryCount: attempts(run).length - 1 };
+  } else if (container) {
+    body.mock = container.error ? { errorOutput: container.error } : { result: JSON.stringify(container.result) };
+    if (container.error) body.stateConfiguration = { retrierRetryCount: container.retries };
   }
   return call("TestState", body);
 }

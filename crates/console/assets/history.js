@@ -161,7 +161,8 @@ export function analyze(events, definition) {
       at.set(e.id, r);
     }
   }
-  return { states, iterations, redrives, ended };
+  // `at`: each event's state record, for the events the analysis gave a state.
+  return { states, iterations, redrives, ended, at };
 }
 
 // The state the error banner leads to: the latest failed state that is not a container,

@@ -47,6 +47,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../assets/history.js"),
     },
     Asset {
+        name: "containers.js",
+        content_type: JS,
+        body: include_str!("../assets/containers.js"),
+    },
+    Asset {
         name: "graph.js",
         content_type: JS,
         body: include_str!("../assets/graph.js"),

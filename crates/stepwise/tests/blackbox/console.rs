@@ -356,6 +356,12 @@ async fn console_shows_a_failed_parallel_branch_redrives_it_and_lists_machines_a
         let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/console.png");
         std::fs::write(docs, png).expect("writing docs/console.png");
     }
+    // The redriven Parallel's result joins the branch the redrive kept (from the first run)
+    // with the one it ran again.
+    let fork = read_steps(&client, "Fork").await;
+    assert_eq!(fork["matches"], json!("true"), "{fork}");
+    assert_eq!(fork["steps"]["result"][0], json!({"order": 42}), "{fork}");
+    assert_eq!(fork["steps"]["result"][1]["count"], json!(1), "{fork}");
 
     // An inline Map: the iteration picker opens on the failed iteration, and another
     // iteration can be picked.
@@ -757,7 +763,8 @@ fn steps_machine(activity: &str) -> Value {
 }
 
 /// Selects a state in the graph and returns its steps (step → JSON), whether the replayed
-/// output matched the recorded one, and its attempts' outcomes.
+/// output matched the recorded one, the steps shown as recorded rather than replayed, and its
+/// attempts' outcomes.
 const SELECT_AND_READ_STEPS: &str = r#"
   const [name] = arguments;
   const node = document.querySelector(`#graph g.state[data-state="${name}"]`);
@@ -771,6 +778,7 @@ const SELECT_AND_READ_STEPS: &str = r#"
   return {
     steps: Object.fromEntries([...steps].map(r => [r.dataset.step, JSON.parse(r.querySelector('pre').textContent)])),
     matches: document.getElementById('steps-check')?.dataset.matches ?? null,
+    recorded: [...steps].filter(r => r.dataset.from === 'history').map(r => r.dataset.step),
     attempts: [...document.querySelectorAll('#state-attempts tbody tr')].map(r => [r.dataset.outcome, r.children[2].textContent]),
   };
 "#;
@@ -895,6 +903,11 @@ async fn console_shows_a_states_steps_and_retries_and_an_activitys_pending_tasks
     assert_eq!(got_steps, want_steps, "the Task's steps");
     assert_eq!(work["matches"], json!("true"), "{work}");
     assert_eq!(
+        work["recorded"],
+        json!([]),
+        "a Task's steps are all replayed"
+    );
+    assert_eq!(
         work["attempts"],
         json!([["ActivityFailed", "Flaky"], ["ActivitySucceeded", ""]]),
         "the Task's attempts"
@@ -916,6 +929,172 @@ async fn console_shows_a_states_steps_and_retries_and_an_activitys_pending_tasks
     assert_eq!(shape["attempts"], json!([]), "a Pass has no attempts");
 
     client.close().await.expect("closing the browser");
+}
+
+/// A Parallel and an inline Map that use each step their results go through: Parameters into
+/// the branches, ItemsPath and ItemSelector into the iterations, ResultSelector, ResultPath and
+/// OutputPath on the way out.
+fn containers_machine() -> Value {
+    json!({
+        "StartAt": "Fork",
+        "States": {
+            "Fork": {
+                "Type": "Parallel",
+                "Parameters": {"id.$": "$.order.id", "qty.$": "$.order.qty"},
+                "Branches": [
+                    {"StartAt": "Double", "States": {
+                        "Double": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.qty, $.qty)"}, "End": true}
+                    }},
+                    {"StartAt": "Label", "States": {
+                        "Label": {"Type": "Pass", "Next": "Tag"},
+                        "Tag": {"Type": "Pass", "Parameters": {"tag.$": "States.Format('order-{}', $.id)"}, "End": true}
+                    }}
+                ],
+                "ResultSelector": {"double.$": "$[0].n", "tag.$": "$[1].tag"},
+                "ResultPath": "$.fork",
+                "Next": "Each"
+            },
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemSelector": {"value.$": "$$.Map.Item.Value", "index.$": "$$.Map.Item.Index", "tag.$": "$.fork.tag"},
+                "ItemProcessor": {"StartAt": "Name", "States": {
+                    "Name": {"Type": "Pass", "Parameters": {"at.$": "$.index", "label.$": "States.Format('{}-{}', $.tag, $.value)"}, "End": true}
+                }},
+                "ResultSelector": {"labels.$": "$[*].label", "count.$": "States.ArrayLength($)"},
+                "ResultPath": "$.each",
+                "OutputPath": "$.each",
+                "End": true
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_replays_a_parallels_and_a_maps_steps_from_their_lanes() {
+    let server = Server::start(Options {
+        store: StoreKind::Sqlite,
+        ..Options::default()
+    });
+    let (_driver, client) = browser().await;
+    let input = json!({"order": {"id": 7, "qty": 3}, "items": ["a", "b", "c"]});
+    let open = |name: &'static str, machine: Value, input: Value| {
+        let (server, client) = (&server, &client);
+        async move {
+            let sfn = server.client();
+            let sm = create_machine(&sfn, name, &machine).await;
+            let exec = start(&sfn, &sm, Some(name), &input).await;
+            let done = wait_done(&sfn, &exec, DONE_WITHIN).await;
+            assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", server.logs());
+            client
+                .goto(&format!("{}/#/exec/{exec}", server.endpoint()))
+                .await
+                .expect("the execution page");
+        }
+    };
+    open("console-containers", containers_machine(), input.clone()).await;
+    // The Parallel: its result is its branches' outputs, each its branch's last state's.
+    let fork = read_steps(&client, "Fork").await;
+    let forked = json!({"order": {"id": 7, "qty": 3}, "items": ["a", "b", "c"], "fork": {"double": 6, "tag": "order-7"}});
+    let want_steps = json!({
+        "input": input,
+        "afterParameters": {"id": 7, "qty": 3},
+        "result": [{"n": 6}, {"tag": "order-7"}],
+        "afterResultSelector": {"double": 6, "tag": "order-7"},
+        "afterResultPath": forked,
+        "output": forked,
+    });
+    assert_eq!(fork["steps"], want_steps, "the Parallel's steps: {fork}");
+    assert_eq!(fork["matches"], json!("true"), "{fork}");
+    assert_eq!(
+        fork["recorded"],
+        json!(["afterParameters", "result"]),
+        "{fork}"
+    );
+    screenshot_steps(&client, "parallel-steps").await;
+    // The inline Map: its result is its iterations' outputs in index order.
+    let each = read_steps(&client, "Each").await;
+    let labels = json!({"labels": ["order-7-a", "order-7-b", "order-7-c"], "count": 3});
+    let mut combined = forked.clone();
+    combined["each"] = labels.clone();
+    let want_steps = json!({
+        "input": forked,
+        "afterInputPath": forked,
+        "afterItemsPath": ["a", "b", "c"],
+        "afterItemSelector": [
+            {"value": "a", "index": 0, "tag": "order-7"},
+            {"value": "b", "index": 1, "tag": "order-7"},
+            {"value": "c", "index": 2, "tag": "order-7"}
+        ],
+        "result": [
+            {"at": 0, "label": "order-7-a"},
+            {"at": 1, "label": "order-7-b"},
+            {"at": 2, "label": "order-7-c"}
+        ],
+        "afterResultSelector": labels,
+        "afterResultPath": combined,
+        "output": labels,
+    });
+    assert_eq!(each["steps"], want_steps, "the Map's steps: {each}");
+    assert_eq!(each["matches"], json!("true"), "{each}");
+    assert_eq!(
+        each["recorded"],
+        json!(["afterItemSelector", "result"]),
+        "{each}"
+    );
+    screenshot_steps(&client, "map-steps").await;
+
+    // A caught Parallel is replayed with its error, read from where its Catch put it.
+    let caught = json!({
+        "StartAt": "Guarded",
+        "States": {
+            "Guarded": {
+                "Type": "Parallel",
+                "Branches": [{"StartAt": "Boom", "States": {
+                    "Boom": {"Type": "Fail", "Error": "Bad.Thing", "Cause": "it broke"}
+                }}],
+                "Catch": [
+                    {"ErrorEquals": ["Other"], "ResultPath": "$.other", "Next": "Handled"},
+                    {"ErrorEquals": ["Bad.Thing"], "ResultPath": "$.problem", "Next": "Handled"}
+                ],
+                "End": true
+            },
+            "Handled": {"Type": "Pass", "End": true}
+        }
+    });
+    open("console-caught", caught, json!({"id": 1})).await;
+    let guarded = read_steps(&client, "Guarded").await;
+    let problem = json!({"id": 1, "problem": {"Error": "Bad.Thing", "Cause": "it broke"}});
+    assert_eq!(guarded["steps"]["output"], problem, "{guarded}");
+    assert_eq!(guarded["matches"], json!("true"), "{guarded}");
+
+    // A Distributed Map's iterations are child executions: the page says so, and replays nothing.
+    let fan = json!({"items": [1, 2]});
+    open("console-distributed-steps", distributed_machine(), fan).await;
+    let unavailable = r#"
+      const node = document.querySelector('#graph g.state[data-state="Fan"]');
+      if (!node) return null;
+      if (document.querySelector('#details h2')?.firstChild?.textContent?.trim() !== 'Fan') {
+        node.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+        return null;
+      }
+      return document.getElementById('steps-unavailable')?.textContent ?? null;
+    "#;
+    let why = until(&client, unavailable, |v| v.is_string()).await;
+    assert!(
+        why.as_str().is_some_and(|w| w.contains("Distributed Map")),
+        "{why}"
+    );
+    client.close().await.expect("closing the browser");
+}
+
+/// A screenshot of the execution page scrolled to the selected state's steps.
+async fn screenshot_steps(client: &Client, name: &str) {
+    client
+        .execute("document.getElementById('steps').scrollIntoView();", vec![])
+        .await
+        .expect("scrolling to the steps");
+    screenshot(client, name).await;
 }
 
 /// The events of the selected Map iteration's `Work` state, with its input and output, once
