@@ -1,11 +1,12 @@
 //! Which identity integration calls are made with, black-box: the real server assumes roles
 //! through moto's STS (`--endpoint sts=…`, AssumeRole answers fresh `ASIA…` keys) and sends
-//! DynamoDB and Lambda calls to a stub endpoint (`--endpoint dynamodb=…`, `lambda=…`) that
-//! records the access key each call was signed with. moto's own state (`/moto-api/data.json`)
+//! DynamoDB, Lambda and S3 calls to a stub endpoint (`--endpoint dynamodb=…`, `lambda=…`,
+//! `s3=…`) that records the access key each call was signed with. moto's own state (`/moto-api/data.json`)
 //! says which role each key was issued for, so each call is checked against the role it must
 //! have assumed: the state machine's under `--assume-execution-role`, the Task's
 //! `Credentials` (a literal `RoleArn`, `RoleArn.$`, JSONata) with or without it, the base
-//! credentials otherwise. A role STS refuses fails the task with a catchable error.
+//! credentials otherwise. A role STS refuses fails the task with a catchable error. TestState's
+//! real calls and a Distributed Map's `ItemReader` and `ResultWriter` assume roles the same way.
 //!
 //! moto must be installed (`scripts/setup-test-deps`).
 
@@ -55,8 +56,9 @@ async fn stub() -> (String, Calls) {
     (format!("http://{addr}"), calls)
 }
 
-/// Records a DynamoDB or Lambda call and answers `{}`; refuses any STS AssumeRole as AWS
-/// does for a role whose trust policy does not name the caller.
+/// Records a DynamoDB, Lambda or S3 call and answers `{}` (a GET, an S3 GetObject: a JSON
+/// array of two items); refuses any STS AssumeRole as AWS does for a role whose trust policy
+/// does not name the caller.
 async fn answer(req: Request<Body>, calls: Calls) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, 1 << 20).await.unwrap_or_default();
@@ -90,11 +92,15 @@ async fn answer(req: Request<Body>, calls: Calls) -> Response {
         key,
         session_token: header("x-amz-security-token").is_some(),
     });
+    let body = match parts.method {
+        axum::http::Method::GET => r#"[{"n": 1}, {"n": 2}]"#,
+        _ => "{}",
+    };
     Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/x-amz-json-1.0")
         .header("x-amzn-requestid", "stub-request")
-        .body(Body::from("{}"))
+        .body(Body::from(body))
         .unwrap_or_else(|e| panic!("building a stub response: {e}"))
 }
 
@@ -303,4 +309,105 @@ async fn without_the_flag_only_task_credentials_assume_and_a_refused_role_is_cau
         .collect();
     // The machine's role is not assumed without the flag; the refused Task never called.
     assert_eq!(targets, vec![("base", base_key.as_str())], "{calls:#?}");
+}
+
+/// The roles the calls under `prefix` were signed as (`None`: a key moto did not issue).
+fn roles_under(calls: &[Received], keys: &[(String, String)], prefix: &str) -> Vec<Option<String>> {
+    calls
+        .iter()
+        .filter(|c| c.target.starts_with(prefix))
+        .map(|c| {
+            keys.iter()
+                .find(|(key, _)| *key == c.key)
+                .map(|(_, role)| role.clone())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn test_state_and_distributed_map_s3_calls_sign_with_the_role_they_assume() {
+    let moto = Moto::start().await;
+    let (stub, calls) = stub().await;
+    let sts = format!("sts={}", moto.endpoint());
+    let ddb = format!("dynamodb={stub}");
+    let s3 = format!("s3={stub}");
+    let server = Server::start_with_args(
+        Options::default(),
+        &[
+            "--assume-execution-role",
+            "--endpoint",
+            &sts,
+            "--endpoint",
+            &ddb,
+            "--endpoint",
+            &s3,
+        ],
+    );
+    // TestState: as its `roleArn`, or as the Task's `Credentials`.
+    let raw = server.raw();
+    for state in [
+        put("test-state-as-machine"),
+        with_credentials(put("test-state-as-task"), json!({"RoleArn": TASK_ROLE})),
+    ] {
+        let answer = raw
+            .ok(
+                "TestState",
+                &json!({"definition": state.to_string(), "roleArn": MACHINE_ROLE}),
+            )
+            .await;
+        assert_eq!(answer["status"], "SUCCEEDED", "{answer}");
+    }
+    // A Distributed Map reading its items from S3 and writing its results there.
+    let definition = json!({"StartAt": "Fan", "States": {"Fan": {
+        "Type": "Map",
+        "ItemReader": {
+            "Resource": "arn:aws:states:::s3:getObject",
+            "ReaderConfig": {"InputType": "JSON"},
+            "Parameters": {"Bucket": "items", "Key": "in.json"}
+        },
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}
+        },
+        "ResultWriter": {
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": "results", "Prefix": "out"}
+        },
+        "End": true
+    }}});
+    let (done, events) = run(&server, "s3-identity", MACHINE_ROLE, &definition, &json!({})).await;
+    assert_eq!(
+        done.status().as_str(),
+        "SUCCEEDED",
+        "{:?} {:?}\n{events}\n{}",
+        done.error(),
+        done.cause(),
+        server.logs()
+    );
+    let calls = calls.lock().expect("stub calls").clone();
+    let (keys, secrets) = issued(&moto).await;
+    assert_eq!(
+        role_of(&calls, &keys, "test-state-as-machine").as_deref(),
+        Some(MACHINE_ROLE),
+        "{calls:#?} {keys:#?}"
+    );
+    assert_eq!(
+        role_of(&calls, &keys, "test-state-as-task").as_deref(),
+        Some(TASK_ROLE),
+        "{calls:#?} {keys:#?}"
+    );
+    for prefix in ["/items/", "/results/"] {
+        let roles = roles_under(&calls, &keys, prefix);
+        assert!(!roles.is_empty(), "no S3 call under {prefix}: {calls:#?}");
+        assert!(
+            roles.iter().all(|r| r.as_deref() == Some(MACHINE_ROLE)),
+            "{prefix}: {roles:?} {calls:#?} {keys:#?}"
+        );
+    }
+    assert!(calls.iter().all(|c| c.session_token), "{calls:#?}");
+    let logs = server.logs();
+    for secret in keys.iter().map(|(k, _)| k).chain(&secrets) {
+        assert!(!events.contains(secret.as_str()), "a credential in the history");
+        assert!(!logs.contains(secret.as_str()), "a credential in the logs");
+    }
 }

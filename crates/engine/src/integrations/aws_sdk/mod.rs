@@ -17,6 +17,7 @@ pub(crate) mod model;
 pub mod optimized;
 mod query;
 mod rest;
+pub mod validate;
 mod value;
 mod xml;
 
