@@ -349,6 +349,8 @@ async fn test_state_and_distributed_map_s3_calls_sign_with_the_role_they_assume(
         put("test-state-as-machine"),
         with_credentials(put("test-state-as-task"), json!({"RoleArn": TASK_ROLE})),
     ] {
+        let mut state = state;
+        state["End"] = json!(true);
         let answer = raw
             .ok(
                 "TestState",
