@@ -294,7 +294,9 @@ impl Template {
     pub fn keys(&self) -> Option<Vec<&str>> {
         match &self.root {
             Node::Object(fields) => Some(fields.iter().map(|(k, _)| k.as_str()).collect()),
-            Node::Literal(Value::Object(fields)) => Some(fields.keys().map(String::as_str).collect()),
+            Node::Literal(Value::Object(fields)) => {
+                Some(fields.keys().map(String::as_str).collect())
+            }
             _ => None,
         }
     }

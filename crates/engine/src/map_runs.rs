@@ -1130,9 +1130,10 @@ impl Engine {
                 "No S3 endpoint is configured: start stepwise with --aws-endpoint (STEPWISE_AWS_ENDPOINT) or --endpoint s3=URL",
             ));
         };
-        let region = arn::Arn::parse(execution_arn).map_or_else(|| "us-east-1".into(), |a| a.region);
+        let region =
+            arn::Arn::parse(execution_arn).map_or_else(|| "us-east-1".into(), |a| a.region);
         let role = Some(role).filter(|_| self.config().assume_execution_role);
-        let credentials = identity::credentials(self, &["s3"], role, &region)
+        let credentials = identity::credentials(self, &["s3"], role, None, &region)
             .await
             .map_err(|e| ErrorCause::new(error, e.to_string()))?;
         S3::with_credentials(endpoint, &region, credentials)
@@ -1177,12 +1178,8 @@ impl Engine {
                 names::RESULT_WRITER_FAILED,
             )
             .await?;
-        let mut export = Export::start(
-            s3,
-            &writer.arguments,
-            writer.config.as_ref(),
-            &r.record.arn,
-        )?;
+        let mut export =
+            Export::start(s3, &writer.arguments, writer.config.as_ref(), &r.record.arn)?;
         if let Err(e) = self.feed_results(r, ResultSink::Export(&mut export)).await {
             export.abort().await;
             return Err(e);

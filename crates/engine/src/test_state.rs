@@ -141,7 +141,10 @@ impl Engine {
             None => match test_state::task_call(&case) {
                 Some(call) => {
                     let execution_role = req.role_arn.as_deref();
-                    Some(self.perform_test_task(&req.region, execution_role, call).await)
+                    Some(
+                        self.perform_test_task(&req.region, execution_role, call)
+                            .await,
+                    )
                 }
                 None => None,
             },

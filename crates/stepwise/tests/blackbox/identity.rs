@@ -5,7 +5,8 @@
 //! says which role each key was issued for, so each call is checked against the role it must
 //! have assumed: the state machine's under `--assume-execution-role`, the Task's
 //! `Credentials` (a literal `RoleArn`, `RoleArn.$`, JSONata) with or without it, the base
-//! credentials otherwise. A role STS refuses fails the task with a catchable error. TestState's
+//! credentials otherwise. A role STS refuses fails the task with a catchable error; a Task's
+//! role is asked for with the state machine's ARN as `ExternalId`. TestState's
 //! real calls and a Distributed Map's `ItemReader` and `ResultWriter` assume roles the same way.
 //!
 //! moto must be installed (`scripts/setup-test-deps`).
@@ -57,13 +58,26 @@ async fn stub() -> (String, Calls) {
 }
 
 /// Records a DynamoDB, Lambda or S3 call and answers `{}` (a GET, an S3 GetObject: a JSON
-/// array of two items); refuses any STS AssumeRole as AWS does for a role whose trust policy
-/// does not name the caller.
+/// array of two items); records an STS AssumeRole (target `AssumeRole`, its `ExternalId` as
+/// the key) and refuses it as AWS does for a role whose trust policy does not name the caller.
 async fn answer(req: Request<Body>, calls: Calls) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, 1 << 20).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).into_owned();
     if text.contains("Action=AssumeRole") {
+        let external_id = reqwest::Url::parse(&format!("http://stub/?{text}"))
+            .ok()
+            .and_then(|u| {
+                u.query_pairs()
+                    .find(|(k, _)| k == "ExternalId")
+                    .map(|(_, v)| v.into_owned())
+            })
+            .unwrap_or_default();
+        calls.lock().expect("stub calls").push(Received {
+            target: "AssumeRole".into(),
+            key: external_id,
+            session_token: false,
+        });
         let xml = "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>\
             <Type>Sender</Type><Code>AccessDenied</Code><Message>User: \
             arn:aws:iam::123456789012:user/stepwise is not authorized to perform: \
@@ -307,8 +321,15 @@ async fn without_the_flag_only_task_credentials_assume_and_a_refused_role_is_cau
         .iter()
         .map(|c| (c.target.as_str(), c.key.as_str()))
         .collect();
-    // The machine's role is not assumed without the flag; the refused Task never called.
-    assert_eq!(targets, vec![("base", base_key.as_str())], "{calls:#?}");
+    // The machine's role is not assumed without the flag; the Task's role is, with the state
+    // machine's ARN as its external id, and the refused Task never called.
+    let machine = done.state_machine_arn();
+    assert!(machine.ends_with(":stateMachine:refused"), "{machine}");
+    assert_eq!(
+        targets,
+        vec![("base", base_key.as_str()), ("AssumeRole", machine)],
+        "{calls:#?}"
+    );
 }
 
 /// The roles the calls under `prefix` were signed as (`None`: a key moto did not issue).
@@ -377,7 +398,14 @@ async fn test_state_and_distributed_map_s3_calls_sign_with_the_role_they_assume(
         },
         "End": true
     }}});
-    let (done, events) = run(&server, "s3-identity", MACHINE_ROLE, &definition, &json!({})).await;
+    let (done, events) = run(
+        &server,
+        "s3-identity",
+        MACHINE_ROLE,
+        &definition,
+        &json!({}),
+    )
+    .await;
     assert_eq!(
         done.status().as_str(),
         "SUCCEEDED",
@@ -409,7 +437,10 @@ async fn test_state_and_distributed_map_s3_calls_sign_with_the_role_they_assume(
     assert!(calls.iter().all(|c| c.session_token), "{calls:#?}");
     let logs = server.logs();
     for secret in keys.iter().map(|(k, _)| k).chain(&secrets) {
-        assert!(!events.contains(secret.as_str()), "a credential in the history");
+        assert!(
+            !events.contains(secret.as_str()),
+            "a credential in the history"
+        );
         assert!(!logs.contains(secret.as_str()), "a credential in the logs");
     }
 }

@@ -613,7 +613,10 @@ async fn endpoint_overrides_and_unreachable_services() {
     }
     // An action or a top-level field a shipped model does not have is refused at creation.
     for (name, resource) in [
-        ("no-action", "arn:aws:states:::aws-sdk:dynamodb:noSuchAction"),
+        (
+            "no-action",
+            "arn:aws:states:::aws-sdk:dynamodb:noSuchAction",
+        ),
         ("no-top-field", "arn:aws:states:::aws-sdk:sqs:listQueues"),
     ] {
         let definition = chain(vec![("T", task(resource, json!({"Bogus": 1})))]);

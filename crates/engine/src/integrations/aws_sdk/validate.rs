@@ -30,7 +30,10 @@ pub fn diagnostics(definition: &Definition) -> Vec<Diagnostic> {
             continue;
         };
         let (model_name, base) = match service.strip_prefix("aws-sdk:") {
-            Some(name) => (name, action.strip_suffix(".waitForTaskToken").unwrap_or(action)),
+            Some(name) => (
+                name,
+                action.strip_suffix(".waitForTaskToken").unwrap_or(action),
+            ),
             None => {
                 let base = action.strip_suffix(".waitForTaskToken").unwrap_or(action);
                 match optimized::model_of(service, base) {
