@@ -151,6 +151,22 @@ async fn run(
     (done, format!("{events:?}"))
 }
 
+/// The execution succeeded (else: its error, its history and the server's log).
+fn assert_succeeded(
+    done: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
+    events: &str,
+    server: &Server,
+) {
+    assert_eq!(
+        done.status().as_str(),
+        "SUCCEEDED",
+        "{:?} {:?}\n{events}\n{}",
+        done.error(),
+        done.cause(),
+        server.logs()
+    );
+}
+
 /// Which role moto issued each access key for, and every secret it handed out.
 async fn issued(moto: &Moto) -> (Vec<(String, String)>, Vec<String>) {
     let data: Value = reqwest::get(format!("{}/moto-api/data.json", moto.endpoint()))
@@ -183,30 +199,36 @@ fn role_of(calls: &[Received], keys: &[(String, String)], target: &str) -> Optio
         .find(|c| c.target == target)
         .unwrap_or_else(|| panic!("the stub received no call for {target}: {calls:#?}"));
     assert!(call.session_token, "{target}: no session token: {call:?}");
+    issued_for(keys, &call.key)
+}
+
+/// The role moto issued `key` for.
+fn issued_for(keys: &[(String, String)], key: &str) -> Option<String> {
     keys.iter()
-        .find(|(key, _)| *key == call.key)
+        .find(|(k, _)| k == key)
         .map(|(_, role)| role.clone())
+}
+
+/// A server assuming execution roles through moto's STS, with `services` sent to the stub.
+fn assuming_server(moto: &Moto, stub: &str, services: &[&str]) -> Server {
+    let mut args = vec![
+        "--assume-execution-role".to_owned(),
+        "--endpoint".to_owned(),
+        format!("sts={}", moto.endpoint()),
+    ];
+    for service in services {
+        args.push("--endpoint".to_owned());
+        args.push(format!("{service}={stub}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start_with_args(Options::default(), &args)
 }
 
 #[tokio::test]
 async fn calls_sign_with_the_role_they_assume() {
     let moto = Moto::start().await;
     let (stub, calls) = stub().await;
-    let sts = format!("sts={}", moto.endpoint());
-    let ddb = format!("dynamodb={stub}");
-    let lambda = format!("lambda={stub}");
-    let server = Server::start_with_args(
-        Options::default(),
-        &[
-            "--assume-execution-role",
-            "--endpoint",
-            &sts,
-            "--endpoint",
-            &ddb,
-            "--endpoint",
-            &lambda,
-        ],
-    );
+    let server = assuming_server(&moto, &stub, &["dynamodb", "lambda"]);
     let definition = chain(vec![
         ("AsMachine", put("as-machine")),
         (
@@ -233,14 +255,7 @@ async fn calls_sign_with_the_role_they_assume() {
     ]);
     let input = json!({"role": PATH_ROLE, "other": JSONATA_ROLE});
     let (done, events) = run(&server, "identities", MACHINE_ROLE, &definition, &input).await;
-    assert_eq!(
-        done.status().as_str(),
-        "SUCCEEDED",
-        "{:?} {:?}\n{events}\n{}",
-        done.error(),
-        done.cause(),
-        server.logs()
-    );
+    assert_succeeded(&done, &events, &server);
     let calls = calls.lock().expect("stub calls").clone();
     let (keys, secrets) = issued(&moto).await;
     for (target, role) in [
@@ -337,11 +352,7 @@ fn roles_under(calls: &[Received], keys: &[(String, String)], prefix: &str) -> V
     calls
         .iter()
         .filter(|c| c.target.starts_with(prefix))
-        .map(|c| {
-            keys.iter()
-                .find(|(key, _)| *key == c.key)
-                .map(|(_, role)| role.clone())
-        })
+        .map(|c| issued_for(keys, &c.key))
         .collect()
 }
 
@@ -349,21 +360,7 @@ fn roles_under(calls: &[Received], keys: &[(String, String)], prefix: &str) -> V
 async fn test_state_and_distributed_map_s3_calls_sign_with_the_role_they_assume() {
     let moto = Moto::start().await;
     let (stub, calls) = stub().await;
-    let sts = format!("sts={}", moto.endpoint());
-    let ddb = format!("dynamodb={stub}");
-    let s3 = format!("s3={stub}");
-    let server = Server::start_with_args(
-        Options::default(),
-        &[
-            "--assume-execution-role",
-            "--endpoint",
-            &sts,
-            "--endpoint",
-            &ddb,
-            "--endpoint",
-            &s3,
-        ],
-    );
+    let server = assuming_server(&moto, &stub, &["dynamodb", "s3"]);
     // TestState: as its `roleArn`, or as the Task's `Credentials`.
     let raw = server.raw();
     for state in [
@@ -406,14 +403,7 @@ async fn test_state_and_distributed_map_s3_calls_sign_with_the_role_they_assume(
         &json!({}),
     )
     .await;
-    assert_eq!(
-        done.status().as_str(),
-        "SUCCEEDED",
-        "{:?} {:?}\n{events}\n{}",
-        done.error(),
-        done.cause(),
-        server.logs()
-    );
+    assert_succeeded(&done, &events, &server);
     let calls = calls.lock().expect("stub calls").clone();
     let (keys, secrets) = issued(&moto).await;
     assert_eq!(
