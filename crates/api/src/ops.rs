@@ -252,15 +252,21 @@ pub(crate) fn with_token(out: &mut Value, token: Option<String>) {
     }
 }
 
-/// ERROR diagnostics: the definition's, then for `type: EXPRESS` what an Express state machine
-/// may not use; WARNING ones only when `severity` is `WARNING`. The order (errors first, each
+/// ERROR diagnostics: the definition's, then what its service integrations name that their
+/// service models do not have, then for `type: EXPRESS` what an Express state machine may not
+/// use; WARNING ones only when `severity` is `WARNING`. The order (errors first, each
 /// kind in document order) is our guess: AWS documents none. `result` depends on errors only.
 fn validate_definition(r: &Request<'_>) -> OpResult {
     let definition = r.required("definition")?;
     let express = r.word("type")? == Some(engine::StateMachineType::Express);
     let errors = match asl::definition::Definition::parse(&definition) {
-        Ok(d) if express => d.express_diagnostics(),
-        Ok(_) => Vec::new(),
+        Ok(d) => {
+            let mut errors = engine::definition_diagnostics(&d);
+            if express {
+                errors.extend(d.express_diagnostics());
+            }
+            errors
+        }
         Err(d) => d,
     };
     let warnings = match r.str("severity").as_deref() {

@@ -195,9 +195,18 @@ impl Definition {
     /// The state named `name` anywhere in the definition: at the top level, in a Parallel
     /// branch or in a Map's item processor.
     pub fn find_state(&self, name: &str) -> Option<&State> {
+        self.all_states()
+            .into_iter()
+            .map(|(s, _)| s)
+            .find(|s| s.name == name)
+    }
+
+    /// Every state, nested ones included, in a stable order, with its location
+    /// (`/States/P/Branches[0]/States/S`).
+    pub fn all_states(&self) -> Vec<(&State, String)> {
         let mut all = Vec::new();
         self.root.walk(&mut all, "");
-        all.into_iter().map(|(s, _)| s).find(|s| s.name == name)
+        all
     }
 
     pub fn state(&self, name: &str) -> Option<&State> {
@@ -351,6 +360,15 @@ pub enum Payload {
 }
 
 impl Payload {
+    /// The keys of the object it produces (without their `.$`), when it is an object
+    /// written out.
+    pub fn keys(&self) -> Option<Vec<&str>> {
+        match self {
+            Payload::Path(t) => t.keys(),
+            Payload::Jsonata(t) => t.keys(),
+        }
+    }
+
     /// The JSONPath template, in a JSONPath state.
     pub fn path(&self) -> Option<&Template> {
         match self {

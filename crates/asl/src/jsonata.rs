@@ -289,6 +289,18 @@ impl Template {
         })
     }
 
+    /// The keys of the object it produces, when it is an object written out (not one
+    /// expression).
+    pub fn keys(&self) -> Option<Vec<&str>> {
+        match &self.root {
+            Node::Object(fields) => Some(fields.iter().map(|(k, _)| k.as_str()).collect()),
+            Node::Literal(Value::Object(fields)) => {
+                Some(fields.keys().map(String::as_str).collect())
+            }
+            _ => None,
+        }
+    }
+
     /// Produces the field's value.
     pub fn render(&self, env: &mut Env) -> Result<Value, ErrorCause> {
         let entropy = Rc::new(RefCell::new(env.entropy.clone()));

@@ -84,6 +84,17 @@ impl Template {
     pub fn render(&self, scope: &mut Scope) -> Result<Value, ErrorCause> {
         self.root.render(scope)
     }
+
+    /// The keys of the object it produces (without their `.$`), when it produces one.
+    pub fn keys(&self) -> Option<Vec<&str>> {
+        match &self.root {
+            Node::Object(fields) => Some(fields.iter().map(|(k, _)| k.as_str()).collect()),
+            Node::Literal(Value::Object(fields)) => {
+                Some(fields.keys().map(String::as_str).collect())
+            }
+            _ => None,
+        }
+    }
 }
 
 fn compile(value: &Value) -> Result<Node, String> {

@@ -41,7 +41,7 @@ pub use bulk_redrive::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use executions::{ExecutionPage, HistoryPage, HistoryQuery, StartedExecution};
-pub use machines::{CreateStateMachine, UpdateStateMachine, MAX_TAGS};
+pub use machines::{definition_diagnostics, CreateStateMachine, UpdateStateMachine, MAX_TAGS};
 pub use map_runs::{MapRunDescription, MapRunUpdate};
 pub use metrics::Health;
 pub use redrive::RedriveEligibility;

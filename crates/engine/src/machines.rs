@@ -99,6 +99,26 @@ pub(crate) fn parse_definition(text: &str) -> Result<Definition> {
         .map_err(|d| Error::InvalidDefinition(invalid_definition_message(text, &d)))
 }
 
+/// Parses a new definition and checks what its service integrations name against the
+/// service models ([`definition_diagnostics`]), as AWS does when one is created or updated.
+fn check_definition(text: &str) -> Result<Definition> {
+    let definition = parse_definition(text)?;
+    let diagnostics = definition_diagnostics(&definition);
+    if !diagnostics.is_empty() {
+        return Err(Error::InvalidDefinition(invalid_definition_message(
+            text,
+            &diagnostics,
+        )));
+    }
+    Ok(definition)
+}
+
+/// What a parsed definition's service integrations name that their services do not have
+/// (ERROR diagnostics of `ValidateStateMachineDefinition`, refused by `CreateStateMachine`).
+pub fn definition_diagnostics(definition: &Definition) -> Vec<asl::definition::Diagnostic> {
+    crate::integrations::aws_sdk::validate::diagnostics(definition)
+}
+
 impl Engine {
     /// Creates a state machine. Creating one that exists with the same settings is idempotent
     /// and returns the existing one, as AWS does.
@@ -109,7 +129,7 @@ impl Engine {
         arn::check_name(&req.name)?;
         arn::check_role(&req.role_arn)?;
         check_logging(req.logging_configuration.as_deref())?;
-        let definition = parse_definition(&req.definition)?;
+        let definition = check_definition(&req.definition)?;
         let kind = req.kind.unwrap_or(StateMachineType::Standard);
         if kind == StateMachineType::Express {
             let diagnostics = definition.express_diagnostics();
@@ -198,7 +218,7 @@ impl Engine {
         check_logging(req.logging_configuration.as_deref())?;
         let before = sm.clone();
         if let Some(d) = req.definition {
-            parse_definition(&d)?;
+            check_definition(&d)?;
             sm.definition = d;
         }
         if let Some(r) = req.role_arn {

@@ -34,8 +34,10 @@ use store::{
 use tokio::sync::Mutex;
 
 use crate::executions::NewExecution;
+use crate::integrations::{configured_endpoint, identity};
 use crate::item_io::{self, ChildResult, ChildStatus, Export, ResultArray};
 use crate::runner::{ParentLink, Signalled};
+use crate::s3::S3;
 use crate::tasks::{failed, TaskReply};
 use crate::{arn, Engine, Error, Result};
 
@@ -310,7 +312,7 @@ impl Engine {
         }
         let read = match (&spec.items, &spec.reader) {
             (Some(items), _) => Ok(items.clone()),
-            (None, Some(reader)) => self.read_items(parent_arn, reader).await,
+            (None, Some(reader)) => self.read_items(parent_arn, &parent.role_arn, reader).await,
             (None, None) => Ok(Vec::new()),
         };
         let items = match read {
@@ -1111,32 +1113,44 @@ fn batch_size(batch: &Value) -> u64 {
         .map_or(1, Vec::len) as u64
 }
 
-/// The S3-compatible endpoint and region for `ItemReader`/`ResultWriter`.
-fn s3_target(
-    engine: &Engine,
-    parent_arn: &str,
-    error: &str,
-) -> std::result::Result<(String, String), ErrorCause> {
-    let Some(endpoint) = engine.config().aws_endpoint.clone() else {
-        return Err(ErrorCause::new(
-            error,
-            "No S3 endpoint is configured: start stepwise with --aws-endpoint (STEPWISE_AWS_ENDPOINT)",
-        ));
-    };
-    let region = arn::Arn::parse(parent_arn).map_or_else(|| "us-east-1".into(), |a| a.region);
-    Ok((endpoint, region))
-}
-
 impl Engine {
+    /// The S3 client of an `ItemReader`/`ResultWriter` (failing with `error`): the S3
+    /// endpoint (`--endpoint s3=URL`, else `--aws-endpoint`), the execution's region, and
+    /// the credentials of the role its Task calls assume under `--assume-execution-role`
+    /// (the execution's role `role`), as [`identity::credentials`] gives them.
+    async fn s3_client(
+        &self,
+        execution_arn: &str,
+        role: &str,
+        error: &str,
+    ) -> std::result::Result<S3, ErrorCause> {
+        let Some(endpoint) = configured_endpoint(self.config(), &["s3"]) else {
+            return Err(ErrorCause::new(
+                error,
+                "No S3 endpoint is configured: start stepwise with --aws-endpoint (STEPWISE_AWS_ENDPOINT) or --endpoint s3=URL",
+            ));
+        };
+        let region =
+            arn::Arn::parse(execution_arn).map_or_else(|| "us-east-1".into(), |a| a.region);
+        let role = Some(role).filter(|_| self.config().assume_execution_role);
+        let credentials = identity::credentials(self, &["s3"], role, None, &region)
+            .await
+            .map_err(|e| ErrorCause::new(error, e.to_string()))?;
+        S3::with_credentials(endpoint, &region, credentials)
+            .map_err(|e| ErrorCause::new(error, e.to_string()))
+    }
+
     async fn read_items(
         &self,
         parent_arn: &str,
+        role: &str,
         reader: &S3Call,
     ) -> std::result::Result<Vec<Value>, ErrorCause> {
-        let (endpoint, region) = s3_target(self, parent_arn, names::ITEM_READER_FAILED)?;
+        let s3 = self
+            .s3_client(parent_arn, role, names::ITEM_READER_FAILED)
+            .await?;
         item_io::read_items(
-            &endpoint,
-            &region,
+            &s3,
             &reader.resource,
             &reader.arguments,
             reader.config.as_ref(),
@@ -1157,15 +1171,15 @@ impl Engine {
             let array = ResultArray::shaped(&config, &r.parent.state)?;
             return self.result_array(r, array).await;
         }
-        let (endpoint, region) =
-            s3_target(self, &r.record.execution_arn, names::RESULT_WRITER_FAILED)?;
-        let mut export = Export::start(
-            &endpoint,
-            &region,
-            &writer.arguments,
-            writer.config.as_ref(),
-            &r.record.arn,
-        )?;
+        let s3 = self
+            .s3_client(
+                &r.record.execution_arn,
+                &r.parent.role_arn,
+                names::RESULT_WRITER_FAILED,
+            )
+            .await?;
+        let mut export =
+            Export::start(s3, &writer.arguments, writer.config.as_ref(), &r.record.arn)?;
         if let Err(e) = self.feed_results(r, ResultSink::Export(&mut export)).await {
             export.abort().await;
             return Err(e);

@@ -306,16 +306,21 @@ impl Engine {
     /// `--assume-execution-role`, the role of the execution's state machine.
     async fn with_role(&self, execution_arn: &str, mut d: Dispatch) -> Dispatch {
         if d.role_arn.is_none() && self.config().assume_execution_role {
-            d.role_arn = match self.inner.runner.role_arn(execution_arn).await {
-                Some(role) => Some(role),
-                None => self
-                    .describe_execution(execution_arn)
-                    .await
-                    .ok()
-                    .map(|r| r.role_arn),
-            };
+            d.role_arn = self.execution_role(execution_arn).await;
         }
         d
+    }
+
+    /// The role of an execution's state machine.
+    pub(crate) async fn execution_role(&self, execution_arn: &str) -> Option<String> {
+        match self.inner.runner.role_arn(execution_arn).await {
+            Some(role) => Some(role),
+            None => self
+                .describe_execution(execution_arn)
+                .await
+                .ok()
+                .map(|r| r.role_arn),
+        }
     }
 
     async fn cancel(&self, execution_arn: &str, d: &Dispatch) {

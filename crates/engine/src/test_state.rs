@@ -2,8 +2,9 @@
 //!
 //! The engine checks the request as AWS does (the definition, the state, the mock, the
 //! context), builds the context object AWS gives a tested state, obtains the state's work
-//! (the mock, or a real call through the Lambda and HTTP integrations), and has the pure
-//! interpreter evaluate the state (`asl::interpreter::test_state`). Nothing is stored.
+//! (the mock, or a real call through the integrations, signed as the role a real execution
+//! would assume), and has the pure interpreter evaluate the state
+//! (`asl::interpreter::test_state`). Nothing is stored.
 
 use asl::definition::{invalid_definition_message, Definition, StateKind, SINGLE_STATE_NAME};
 use asl::error::names;
@@ -138,7 +139,13 @@ impl Engine {
         let outcome = match mocked {
             Some(m) => Some(m),
             None => match test_state::task_call(&case) {
-                Some(call) => Some(self.perform_test_task(&req.region, call).await),
+                Some(call) => {
+                    let execution_role = req.role_arn.as_deref();
+                    Some(
+                        self.perform_test_task(&req.region, execution_role, call)
+                            .await,
+                    )
+                }
                 None => None,
             },
         };
@@ -188,8 +195,22 @@ impl Engine {
         context
     }
 
-    /// Performs a Task for real through the integrations that reach the network.
-    async fn perform_test_task(&self, region: &str, call: test_state::TaskCall) -> Mocked {
+    /// Performs a Task for real through the integrations that reach the network, as the
+    /// role a real execution's call would assume: the Task's `Credentials`, else, under
+    /// `--assume-execution-role`, the request's `roleArn`.
+    async fn perform_test_task(
+        &self,
+        region: &str,
+        execution_role: Option<&str>,
+        call: test_state::TaskCall,
+    ) -> Mocked {
+        let role_arn = match call.role_arn {
+            Ok(Some(role)) => Some(role),
+            Ok(None) => execution_role
+                .filter(|_| self.config().assume_execution_role)
+                .map(str::to_owned),
+            Err(ec) => return Mocked::Error(ec),
+        };
         let dispatch = Dispatch {
             task_id: 0,
             state: String::new(),
@@ -200,7 +221,7 @@ impl Engine {
             timeout_seconds: call.timeout_seconds,
             heartbeat_seconds: call.heartbeat_seconds,
             submitted: None,
-            role_arn: None,
+            role_arn,
         };
         let reply = match &call.resource {
             Resource::Activity { .. } | Resource::MapRun(_) => {

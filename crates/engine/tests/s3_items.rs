@@ -121,7 +121,8 @@ async fn export(
     run: &str,
     results: &[ChildResult],
 ) -> Result<Value, ErrorCause> {
-    let mut export = item_io::Export::start(endpoint, REGION, &arguments, config.as_ref(), run)?;
+    let s3 = S3::new(endpoint, REGION).expect("client");
+    let mut export = item_io::Export::start(s3, &arguments, config.as_ref(), run)?;
     for r in results {
         export.add(r).await?;
     }
@@ -134,9 +135,9 @@ async fn read(
     arguments: Value,
     config: Option<Value>,
 ) -> Result<Vec<Value>, ErrorCause> {
+    let s3 = S3::new(endpoint, REGION).expect("client");
     item_io::read_items(
-        endpoint,
-        REGION,
+        &s3,
         &format!("arn:aws:states:::s3:{action}"),
         &arguments,
         config.as_ref(),

@@ -614,9 +614,10 @@ fn validate(file: &std::path::Path) -> anyhow::Result<()> {
         let at = d.location.as_deref().unwrap_or("-");
         println!("{severity} {} {at}: {}", d.code, d.message);
     };
-    let errors = asl::definition::Definition::parse(&text)
-        .err()
-        .unwrap_or_default();
+    let errors = match asl::definition::Definition::parse(&text) {
+        Ok(d) => engine::definition_diagnostics(&d),
+        Err(d) => d,
+    };
     for d in &errors {
         print("ERROR", d);
     }

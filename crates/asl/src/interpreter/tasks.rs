@@ -225,7 +225,7 @@ impl<'a> Run<'a> {
 
     /// The role the Task's `Credentials` name, rendered like its parameters (a literal
     /// `RoleArn`, `RoleArn.$` with a path or an intrinsic, or JSONata).
-    fn task_role(
+    pub(super) fn task_role(
         &mut self,
         state: &State,
         spec: &TaskState,

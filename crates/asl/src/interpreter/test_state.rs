@@ -123,6 +123,8 @@ pub struct TaskCall {
     pub input: Value,
     pub timeout_seconds: Option<u64>,
     pub heartbeat_seconds: Option<u64>,
+    /// The role the Task's `Credentials` name, rendered (the error when it cannot be).
+    pub role_arn: Result<Option<String>, ErrorCause>,
 }
 
 /// How the state ended.
@@ -150,11 +152,13 @@ pub fn task_call(case: &TestCase) -> Option<TaskCall> {
         let (input, timeout, heartbeat) = run
             .task_input(case.state, spec, &case.input, &case.context)
             .ok()?;
+        let role_arn = run.task_role(case.state, spec, &case.input, &case.context);
         Some(TaskCall {
             resource: spec.resource.clone(),
             input,
             timeout_seconds: timeout,
             heartbeat_seconds: heartbeat,
+            role_arn,
         })
     })
 }

@@ -48,8 +48,8 @@ pub async fn invoke(engine: &Engine, d: &Dispatch, region: &str) -> TaskReply {
     let body = request.body.clone().unwrap_or_default();
     if request.signed {
         let names = ["execute-api"];
-        let role = d.role_arn.as_deref();
-        let credentials = match identity::credentials(engine, &names, role, &request.region).await {
+        let credentials = match identity::task_credentials(engine, &names, d, &request.region).await
+        {
             Ok(c) => c,
             Err(e) => return e.reply("ApiGateway"),
         };

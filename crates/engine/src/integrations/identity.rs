@@ -5,15 +5,17 @@
 //! `Credentials`, or under `--assume-execution-role` its state machine's `roleArn`), the
 //! credentials STS `AssumeRole` gives for it, asked with the base credentials through
 //! aws-config's `AssumeRoleProvider` at the STS endpoint (`--endpoint sts=URL`,
-//! `--aws-endpoint`, else AWS's regional one), and cached per role until shortly before they
-//! expire. Credentials are only ever handed to the signer: never logged, recorded or quoted
-//! in an error.
+//! `--aws-endpoint`, else AWS's regional one), and cached per role (and external id) until
+//! shortly before they expire. A Task's `Credentials` role is assumed with the
+//! `sts:ExternalId` AWS passes, the state machine's ARN ([`task_credentials`]). Credentials
+//! are only ever handed to the signer: never logged, recorded or quoted in an error.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use asl::error::names;
+use asl::interpreter::Dispatch;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::ProvideCredentials;
@@ -26,10 +28,13 @@ use crate::Engine;
 /// The session name of every assumed role.
 const SESSION_NAME: &str = "stepwise";
 
-/// Assumed credentials by role ARN, each behind a lock of its own so that one role's
-/// renewal holds up only the calls that wait for that role.
+/// Assumed credentials by role ARN and external id, each behind a lock of its own so that
+/// one role's renewal holds up only the calls that wait for that role.
 #[derive(Default)]
-pub(crate) struct Assumed(Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Credentials>>>>>);
+pub(crate) struct Assumed(Mutex<HashMap<RoleKey, Arc<tokio::sync::Mutex<Option<Credentials>>>>>);
+
+/// A role ARN and the external id it is assumed with.
+type RoleKey = (String, Option<String>);
 
 /// Credentials that could not be had.
 #[derive(Debug)]
@@ -55,28 +60,72 @@ impl IdentityError {
     }
 }
 
-/// The credentials a call to a service known by `names` (see [`configured_endpoint`]) signs
-/// with, for a task assuming `role` (if any) in `region`.
+/// The credentials a task's call to a service known by `names` (see [`configured_endpoint`])
+/// signs with in `region`: those of the role in `d.role_arn` (if any), assumed with the
+/// external id of [`external_id`].
+pub async fn task_credentials(
+    engine: &Engine,
+    names: &[&str],
+    d: &Dispatch,
+    region: &str,
+) -> Result<Credentials, IdentityError> {
+    let external_id = external_id(engine, d).await;
+    credentials(
+        engine,
+        names,
+        d.role_arn.as_deref(),
+        external_id.as_deref(),
+        region,
+    )
+    .await
+}
+
+/// The credentials a call to a service known by `names` signs with, assuming `role` (if any,
+/// with `external_id`) in `region`.
 pub async fn credentials(
     engine: &Engine,
     names: &[&str],
     role: Option<&str>,
+    external_id: Option<&str>,
     region: &str,
 ) -> Result<Credentials, IdentityError> {
     let Some(role) = role else {
         return base(engine, names).await;
     };
+    let key = (role.to_owned(), external_id.map(str::to_owned));
     let slot = crate::lock::lock(&engine.inner.assumed.0)
-        .entry(role.to_owned())
+        .entry(key)
         .or_default()
         .clone();
     let mut slot = slot.lock().await;
     if let Some(c) = slot.as_ref().filter(|c| fresh(c)) {
         return Ok(c.clone());
     }
-    let assumed = assume(engine, role, region).await?;
+    let assumed = assume(engine, role, external_id, region).await?;
     *slot = Some(assumed.clone());
     Ok(assumed)
+}
+
+/// The `sts:ExternalId` a task's role is assumed with. AWS passes the state machine's ARN
+/// when it assumes the role of a Task's `Credentials` (its cross-account guide,
+/// "Cross-account access for .sync integration pattern", has that role's trust policy
+/// require `sts:ExternalId` = `arn:aws:states:REGION:ACCOUNT:stateMachine:NAME`). None for
+/// the execution's own role under `--assume-execution-role` (a `Credentials` role equal to
+/// it is taken for it), nor outside an execution (TestState: its dispatch has no token).
+async fn external_id(engine: &Engine, d: &Dispatch) -> Option<String> {
+    let role = d.role_arn.as_deref()?;
+    let attempt = asl::task_token::parse_task_token(&d.token)?;
+    if engine.config().assume_execution_role
+        && engine
+            .execution_role(&attempt.execution_arn)
+            .await
+            .as_deref()
+            == Some(role)
+    {
+        return None;
+    }
+    let execution = crate::arn::Arn::parse(&attempt.execution_arn)?;
+    Some(crate::arn::state_machine_of_execution(&execution))
 }
 
 /// The base credentials for a call to a service known by `names`.
@@ -93,8 +142,13 @@ fn fresh(c: &Credentials) -> bool {
         .is_none_or(|at| at > SystemTime::now() + sigv4::EXPIRY_MARGIN)
 }
 
-/// STS `AssumeRole` of `role` with the base credentials for STS.
-async fn assume(engine: &Engine, role: &str, region: &str) -> Result<Credentials, IdentityError> {
+/// STS `AssumeRole` of `role` (with `external_id`) with the base credentials for STS.
+async fn assume(
+    engine: &Engine,
+    role: &str,
+    external_id: Option<&str>,
+    region: &str,
+) -> Result<Credentials, IdentityError> {
     let refused = |reason: String| IdentityError::AssumeRole {
         role: role.to_owned(),
         reason,
@@ -109,11 +163,11 @@ async fn assume(engine: &Engine, role: &str, region: &str) -> Result<Credentials
         loader = loader.endpoint_url(url);
     }
     let conf = loader.load().await;
-    let provider = AssumeRoleProvider::builder(role)
-        .session_name(SESSION_NAME)
-        .configure(&conf)
-        .build()
-        .await;
+    let mut builder = AssumeRoleProvider::builder(role).session_name(SESSION_NAME);
+    if let Some(id) = external_id {
+        builder = builder.external_id(id);
+    }
+    let provider = builder.configure(&conf).build().await;
     provider
         .provide_credentials()
         .await

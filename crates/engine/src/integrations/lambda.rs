@@ -232,8 +232,7 @@ async fn send(engine: &Engine, region: &str, d: &Dispatch, call: &Call) -> Answe
         Some(url) => url.clone(),
         None => format!("https://lambda.{region}.amazonaws.com"),
     };
-    let role = d.role_arn.as_deref();
-    let credentials = match identity::credentials(engine, &["lambda"], role, region).await {
+    let credentials = match identity::task_credentials(engine, &["lambda"], d, region).await {
         Ok(c) => c,
         Err(e) => return Answer::Done(e.reply("Lambda")),
     };

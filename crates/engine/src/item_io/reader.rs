@@ -174,14 +174,13 @@ pub(super) fn string_arg(args: &Map<String, Value>, name: &str) -> Result<Option
     }
 }
 
-/// Reads the items of a Distributed Map's `ItemReader` from S3 at `endpoint`.
+/// Reads the items of a Distributed Map's `ItemReader` through `s3`.
 ///
 /// `resource` is `arn:aws:states:::s3:getObject` or `…:s3:listObjectsV2`; `arguments` its
 /// evaluated `Parameters` (`Bucket`, `Key`, `VersionId`, `Prefix`, `Delimiter`,
 /// `StartAfter`); `reader_config` the `ReaderConfig` with `MaxItemsPath` resolved.
 pub async fn read_items(
-    endpoint: &str,
-    region: &str,
+    s3: &S3,
     resource: &str,
     arguments: &Value,
     reader_config: Option<&Value>,
@@ -198,7 +197,6 @@ pub async fn read_items(
     let arg = |name: &str| string_arg(args, name).map_err(reader_failed);
     let bucket = arg("Bucket")?
         .ok_or_else(|| reader_failed("The field Bucket is required by the ItemReader"))?;
-    let s3 = S3::new(endpoint, region).map_err(reader_s3)?;
     match action {
         "getObject" => {
             let key = arg("Key")?
@@ -211,7 +209,7 @@ pub async fn read_items(
                 .await
                 .map_err(reader_s3)?;
             if input_type == InputType::Manifest {
-                return read_inventory(&s3, &body, config.max_items).await;
+                return read_inventory(s3, &body, config.max_items).await;
             }
             parse_items(input_type, &body, &config)
         }

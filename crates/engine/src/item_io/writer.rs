@@ -471,16 +471,14 @@ pub struct Export {
 }
 
 impl Export {
-    /// An export to S3 at `endpoint` (see [`ExportTarget::parse`]); nothing is written yet.
+    /// An export through `s3` (see [`ExportTarget::parse`]); nothing is written yet.
     pub fn start(
-        endpoint: &str,
-        region: &str,
+        s3: S3,
         arguments: &Value,
         writer_config: Option<&Value>,
         map_run_arn: &str,
     ) -> Result<Export, ErrorCause> {
         let target = ExportTarget::parse(arguments, writer_config, map_run_arn)?;
-        let s3 = S3::new(endpoint, region).map_err(writer_s3)?;
         Ok(Export {
             s3,
             target,

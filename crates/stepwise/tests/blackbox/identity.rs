@@ -1,11 +1,13 @@
 //! Which identity integration calls are made with, black-box: the real server assumes roles
 //! through moto's STS (`--endpoint sts=…`, AssumeRole answers fresh `ASIA…` keys) and sends
-//! DynamoDB and Lambda calls to a stub endpoint (`--endpoint dynamodb=…`, `lambda=…`) that
-//! records the access key each call was signed with. moto's own state (`/moto-api/data.json`)
+//! DynamoDB, Lambda and S3 calls to a stub endpoint (`--endpoint dynamodb=…`, `lambda=…`,
+//! `s3=…`) that records the access key each call was signed with. moto's own state (`/moto-api/data.json`)
 //! says which role each key was issued for, so each call is checked against the role it must
 //! have assumed: the state machine's under `--assume-execution-role`, the Task's
 //! `Credentials` (a literal `RoleArn`, `RoleArn.$`, JSONata) with or without it, the base
-//! credentials otherwise. A role STS refuses fails the task with a catchable error.
+//! credentials otherwise. A role STS refuses fails the task with a catchable error; a Task's
+//! role is asked for with the state machine's ARN as `ExternalId`. TestState's
+//! real calls and a Distributed Map's `ItemReader` and `ResultWriter` assume roles the same way.
 //!
 //! moto must be installed (`scripts/setup-test-deps`).
 
@@ -55,13 +57,27 @@ async fn stub() -> (String, Calls) {
     (format!("http://{addr}"), calls)
 }
 
-/// Records a DynamoDB or Lambda call and answers `{}`; refuses any STS AssumeRole as AWS
-/// does for a role whose trust policy does not name the caller.
+/// Records a DynamoDB, Lambda or S3 call and answers `{}` (a GET, an S3 GetObject: a JSON
+/// array of two items); records an STS AssumeRole (target `AssumeRole`, its `ExternalId` as
+/// the key) and refuses it as AWS does for a role whose trust policy does not name the caller.
 async fn answer(req: Request<Body>, calls: Calls) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, 1 << 20).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).into_owned();
     if text.contains("Action=AssumeRole") {
+        let external_id = reqwest::Url::parse(&format!("http://stub/?{text}"))
+            .ok()
+            .and_then(|u| {
+                u.query_pairs()
+                    .find(|(k, _)| k == "ExternalId")
+                    .map(|(_, v)| v.into_owned())
+            })
+            .unwrap_or_default();
+        calls.lock().expect("stub calls").push(Received {
+            target: "AssumeRole".into(),
+            key: external_id,
+            session_token: false,
+        });
         let xml = "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>\
             <Type>Sender</Type><Code>AccessDenied</Code><Message>User: \
             arn:aws:iam::123456789012:user/stepwise is not authorized to perform: \
@@ -90,11 +106,15 @@ async fn answer(req: Request<Body>, calls: Calls) -> Response {
         key,
         session_token: header("x-amz-security-token").is_some(),
     });
+    let body = match parts.method {
+        axum::http::Method::GET => r#"[{"n": 1}, {"n": 2}]"#,
+        _ => "{}",
+    };
     Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/x-amz-json-1.0")
         .header("x-amzn-requestid", "stub-request")
-        .body(Body::from("{}"))
+        .body(Body::from(body))
         .unwrap_or_else(|e| panic!("building a stub response: {e}"))
 }
 
@@ -131,6 +151,22 @@ async fn run(
     (done, format!("{events:?}"))
 }
 
+/// The execution succeeded (else: its error, its history and the server's log).
+fn assert_succeeded(
+    done: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
+    events: &str,
+    server: &Server,
+) {
+    assert_eq!(
+        done.status().as_str(),
+        "SUCCEEDED",
+        "{:?} {:?}\n{events}\n{}",
+        done.error(),
+        done.cause(),
+        server.logs()
+    );
+}
+
 /// Which role moto issued each access key for, and every secret it handed out.
 async fn issued(moto: &Moto) -> (Vec<(String, String)>, Vec<String>) {
     let data: Value = reqwest::get(format!("{}/moto-api/data.json", moto.endpoint()))
@@ -163,30 +199,36 @@ fn role_of(calls: &[Received], keys: &[(String, String)], target: &str) -> Optio
         .find(|c| c.target == target)
         .unwrap_or_else(|| panic!("the stub received no call for {target}: {calls:#?}"));
     assert!(call.session_token, "{target}: no session token: {call:?}");
+    issued_for(keys, &call.key)
+}
+
+/// The role moto issued `key` for.
+fn issued_for(keys: &[(String, String)], key: &str) -> Option<String> {
     keys.iter()
-        .find(|(key, _)| *key == call.key)
+        .find(|(k, _)| k == key)
         .map(|(_, role)| role.clone())
+}
+
+/// A server assuming execution roles through moto's STS, with `services` sent to the stub.
+fn assuming_server(moto: &Moto, stub: &str, services: &[&str]) -> Server {
+    let mut args = vec![
+        "--assume-execution-role".to_owned(),
+        "--endpoint".to_owned(),
+        format!("sts={}", moto.endpoint()),
+    ];
+    for service in services {
+        args.push("--endpoint".to_owned());
+        args.push(format!("{service}={stub}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start_with_args(Options::default(), &args)
 }
 
 #[tokio::test]
 async fn calls_sign_with_the_role_they_assume() {
     let moto = Moto::start().await;
     let (stub, calls) = stub().await;
-    let sts = format!("sts={}", moto.endpoint());
-    let ddb = format!("dynamodb={stub}");
-    let lambda = format!("lambda={stub}");
-    let server = Server::start_with_args(
-        Options::default(),
-        &[
-            "--assume-execution-role",
-            "--endpoint",
-            &sts,
-            "--endpoint",
-            &ddb,
-            "--endpoint",
-            &lambda,
-        ],
-    );
+    let server = assuming_server(&moto, &stub, &["dynamodb", "lambda"]);
     let definition = chain(vec![
         ("AsMachine", put("as-machine")),
         (
@@ -213,14 +255,7 @@ async fn calls_sign_with_the_role_they_assume() {
     ]);
     let input = json!({"role": PATH_ROLE, "other": JSONATA_ROLE});
     let (done, events) = run(&server, "identities", MACHINE_ROLE, &definition, &input).await;
-    assert_eq!(
-        done.status().as_str(),
-        "SUCCEEDED",
-        "{:?} {:?}\n{events}\n{}",
-        done.error(),
-        done.cause(),
-        server.logs()
-    );
+    assert_succeeded(&done, &events, &server);
     let calls = calls.lock().expect("stub calls").clone();
     let (keys, secrets) = issued(&moto).await;
     for (target, role) in [
@@ -301,6 +336,101 @@ async fn without_the_flag_only_task_credentials_assume_and_a_refused_role_is_cau
         .iter()
         .map(|c| (c.target.as_str(), c.key.as_str()))
         .collect();
-    // The machine's role is not assumed without the flag; the refused Task never called.
-    assert_eq!(targets, vec![("base", base_key.as_str())], "{calls:#?}");
+    // The machine's role is not assumed without the flag; the Task's role is, with the state
+    // machine's ARN as its external id, and the refused Task never called.
+    let machine = done.state_machine_arn();
+    assert!(machine.ends_with(":stateMachine:refused"), "{machine}");
+    assert_eq!(
+        targets,
+        vec![("base", base_key.as_str()), ("AssumeRole", machine)],
+        "{calls:#?}"
+    );
+}
+
+/// The roles the calls under `prefix` were signed as (`None`: a key moto did not issue).
+fn roles_under(calls: &[Received], keys: &[(String, String)], prefix: &str) -> Vec<Option<String>> {
+    calls
+        .iter()
+        .filter(|c| c.target.starts_with(prefix))
+        .map(|c| issued_for(keys, &c.key))
+        .collect()
+}
+
+#[tokio::test]
+async fn test_state_and_distributed_map_s3_calls_sign_with_the_role_they_assume() {
+    let moto = Moto::start().await;
+    let (stub, calls) = stub().await;
+    let server = assuming_server(&moto, &stub, &["dynamodb", "s3"]);
+    // TestState: as its `roleArn`, or as the Task's `Credentials`.
+    let raw = server.raw();
+    for state in [
+        put("test-state-as-machine"),
+        with_credentials(put("test-state-as-task"), json!({"RoleArn": TASK_ROLE})),
+    ] {
+        let mut state = state;
+        state["End"] = json!(true);
+        let answer = raw
+            .ok(
+                "TestState",
+                &json!({"definition": state.to_string(), "roleArn": MACHINE_ROLE}),
+            )
+            .await;
+        assert_eq!(answer["status"], "SUCCEEDED", "{answer}");
+    }
+    // A Distributed Map reading its items from S3 and writing its results there.
+    let definition = json!({"StartAt": "Fan", "States": {"Fan": {
+        "Type": "Map",
+        "ItemReader": {
+            "Resource": "arn:aws:states:::s3:getObject",
+            "ReaderConfig": {"InputType": "JSON"},
+            "Parameters": {"Bucket": "items", "Key": "in.json"}
+        },
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}
+        },
+        "ResultWriter": {
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": "results", "Prefix": "out"}
+        },
+        "End": true
+    }}});
+    let (done, events) = run(
+        &server,
+        "s3-identity",
+        MACHINE_ROLE,
+        &definition,
+        &json!({}),
+    )
+    .await;
+    assert_succeeded(&done, &events, &server);
+    let calls = calls.lock().expect("stub calls").clone();
+    let (keys, secrets) = issued(&moto).await;
+    assert_eq!(
+        role_of(&calls, &keys, "test-state-as-machine").as_deref(),
+        Some(MACHINE_ROLE),
+        "{calls:#?} {keys:#?}"
+    );
+    assert_eq!(
+        role_of(&calls, &keys, "test-state-as-task").as_deref(),
+        Some(TASK_ROLE),
+        "{calls:#?} {keys:#?}"
+    );
+    for prefix in ["/items/", "/results/"] {
+        let roles = roles_under(&calls, &keys, prefix);
+        assert!(!roles.is_empty(), "no S3 call under {prefix}: {calls:#?}");
+        assert!(
+            roles.iter().all(|r| r.as_deref() == Some(MACHINE_ROLE)),
+            "{prefix}: {roles:?} {calls:#?} {keys:#?}"
+        );
+    }
+    assert!(calls.iter().all(|c| c.session_token), "{calls:#?}");
+    let logs = server.logs();
+    for secret in keys.iter().map(|(k, _)| k).chain(&secrets) {
+        assert!(
+            !events.contains(secret.as_str()),
+            "a credential in the history"
+        );
+        assert!(!logs.contains(secret.as_str()), "a credential in the logs");
+    }
 }

@@ -583,26 +583,26 @@ async fn endpoint_overrides_and_unreachable_services() {
     );
 
     let client = server.client();
-    for (name, resource, want) in [
+    // A service without a shipped model, and a nested field (in an object given by a path)
+    // the action does not take, fail when called.
+    for (name, resource, params, want) in [
         (
             "no-model",
             "arn:aws:states:::aws-sdk:nosuchservice:doIt",
+            json!({"Bogus": 1}),
             "no model of this service",
         ),
         (
-            "no-action",
-            "arn:aws:states:::aws-sdk:dynamodb:noSuchAction",
-            "no such action",
-        ),
-        (
             "no-field",
-            "arn:aws:states:::aws-sdk:sqs:listQueues",
+            "arn:aws:states:::aws-sdk:dynamodb:putItem",
+            json!({"TableName": "t", "Item.$": "$.item"}),
             "The field 'Bogus' is not supported",
         ),
     ] {
-        let definition = chain(vec![("T", task(resource, json!({"Bogus": 1})))]);
+        let definition = chain(vec![("T", task(resource, params))]);
         let sm = create_machine(&client, name, &definition).await;
-        let exec = start(&client, &sm, None, &json!({})).await;
+        let input = json!({"item": {"id": {"Bogus": 1}}});
+        let exec = start(&client, &sm, None, &input).await;
         let done = wait_done(&client, &exec, DONE_WITHIN).await;
         assert_eq!(done.error(), Some("States.Runtime"), "{name}");
         assert!(
@@ -610,5 +610,24 @@ async fn endpoint_overrides_and_unreachable_services() {
             "{name}: {:?}",
             done.cause()
         );
+    }
+    // An action or a top-level field a shipped model does not have is refused at creation.
+    for (name, resource) in [
+        (
+            "no-action",
+            "arn:aws:states:::aws-sdk:dynamodb:noSuchAction",
+        ),
+        ("no-top-field", "arn:aws:states:::aws-sdk:sqs:listQueues"),
+    ] {
+        let definition = chain(vec![("T", task(resource, json!({"Bogus": 1})))]);
+        let created = client
+            .create_state_machine()
+            .name(name)
+            .role_arn("arn:aws:iam::123456789012:role/r")
+            .definition(definition.to_string())
+            .send()
+            .await;
+        let e = created.expect_err(name).into_service_error();
+        assert!(e.is_invalid_definition(), "{name}: {e:?}");
     }
 }

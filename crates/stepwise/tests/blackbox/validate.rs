@@ -40,6 +40,18 @@ fn standard_only() -> Value {
     }})
 }
 
+/// Model-driven Tasks naming an action and parameters their services do not have.
+fn unknown_to_the_models() -> Value {
+    json!({"StartAt": "A", "States": {
+        "A": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:dynamodb:putItems",
+              "Parameters": {"TableName": "t"}, "Next": "B"},
+        "B": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sqs:sendMessage",
+              "Parameters": {"QueueUrl": "q", "MessageBody": "m", "Bogus.$": "$.x"}, "Next": "C"},
+        "C": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:getItem",
+              "Parameters": {"TableName": "t", "Key": {}, "Item": {}}, "End": true}
+    }})
+}
+
 const WARNINGS: [(&str, &str, &str); 3] = [
     ("WARNING", "NO_DOLLAR", "/States/P/Parameters/a"),
     ("WARNING", "PASS_RESULT_IS_STATIC", "/States/R/Result/r.$"),
@@ -108,6 +120,16 @@ fn rows() -> Vec<Row> {
             kind: Some(StateMachineType::Standard),
             ..row("STANDARD accepts them", standard_only(), "OK", &[])
         },
+        row(
+            "unknown SDK actions and parameters",
+            unknown_to_the_models(),
+            "FAIL",
+            &[
+                ("ERROR", "SCHEMA_VALIDATION_FAILED", "/States/A/Resource"),
+                ("ERROR", "SCHEMA_VALIDATION_FAILED", "/States/B/Parameters"),
+                ("ERROR", "SCHEMA_VALIDATION_FAILED", "/States/C/Parameters"),
+            ],
+        ),
         Row {
             severity: Some(Severity::Warning),
             max_results: Some(1),
@@ -174,6 +196,52 @@ async fn severity_type_and_max_results() {
         other => failures.push(format!("severity INFO: {other:?}")),
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// CreateStateMachine and UpdateStateMachine refuse what ValidateStateMachineDefinition
+/// reports, with AWS's message.
+#[tokio::test]
+async fn create_and_update_refuse_unknown_sdk_actions_and_parameters() {
+    let server = Server::memory(1.0);
+    let client = server.client();
+    let role = "arn:aws:iam::123456789012:role/r";
+    let created = client
+        .create_state_machine()
+        .name("unknown-to-the-models")
+        .role_arn(role)
+        .definition(unknown_to_the_models().to_string())
+        .send()
+        .await;
+    let e = created.expect_err("an unknown action is refused");
+    assert_eq!(e.code(), Some("InvalidDefinition"), "{e:?}");
+    assert_eq!(
+        e.message(),
+        Some(
+            "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: The resource provided \
+             arn:aws:states:::aws-sdk:dynamodb:putItems is not recognized. The value is not a \
+             valid resource ARN, or the resource is not available in this region. at \
+             /States/A/Resource, SCHEMA_VALIDATION_FAILED: The field 'Bogus' is not supported \
+             by Step Functions at /States/B/Parameters, SCHEMA_VALIDATION_FAILED: The field \
+             'Item' is not supported by Step Functions at /States/C/Parameters'"
+        ),
+    );
+    let valid = json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}});
+    let sm = client
+        .create_state_machine()
+        .name("known-to-the-models")
+        .role_arn(role)
+        .definition(valid.to_string())
+        .send()
+        .await
+        .expect("a valid definition is created");
+    let updated = client
+        .update_state_machine()
+        .state_machine_arn(sm.state_machine_arn())
+        .definition(unknown_to_the_models().to_string())
+        .send()
+        .await;
+    let e = updated.expect_err("an unknown action is refused");
+    assert_eq!(e.code(), Some("InvalidDefinition"), "{e:?}");
 }
 
 /// `stepwise validate FILE`: errors fail it, warnings are printed and do not.

@@ -17,6 +17,7 @@ pub(crate) mod model;
 pub mod optimized;
 mod query;
 mod rest;
+pub mod validate;
 mod value;
 mod xml;
 
@@ -227,7 +228,7 @@ pub async fn call(
     };
     let request = serialize(service, op_name, op, &input).map_err(|e| CallError::Invalid(e.0))?;
     let names = [name, service.endpoint_prefix.as_str()];
-    let credentials = identity::credentials(engine, &names, d.role_arn.as_deref(), region)
+    let credentials = identity::task_credentials(engine, &names, d, region)
         .await
         .map_err(CallError::Identity)?;
     let endpoint = endpoint(engine.config(), name, service, region);

@@ -60,6 +60,11 @@ fn integration(service: &str, action: &str) -> Option<Integration> {
     })
 }
 
+/// The model (`aws-sdk:NAME`) the integration `service:action` (no pattern suffix) calls.
+pub(super) fn model_of(service: &str, action: &str) -> Option<&'static str> {
+    integration(service, action).map(|it| it.model)
+}
+
 /// Whether `service:action` is one of these integrations.
 pub fn handles(service: &str, action: &str) -> bool {
     let action = action.strip_suffix(".waitForTaskToken").unwrap_or(action);

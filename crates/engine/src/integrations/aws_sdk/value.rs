@@ -69,7 +69,7 @@ pub fn input(service: &Service, shape: &str, value: &Value) -> Result<Value, Inv
 
 /// The member a PascalCase parameter names: the member itself, the member with a lower-case
 /// first letter, or `Equals` for `EqualsValue`.
-fn find_member<'a>(shape: &'a Shape, name: &str) -> Option<(&'a str, &'a Member)> {
+pub(super) fn find_member<'a>(shape: &'a Shape, name: &str) -> Option<(&'a str, &'a Member)> {
     let by = |n: &str| shape.members.get_key_value(n).map(|(k, m)| (k.as_str(), m));
     by(name)
         .or_else(|| {
