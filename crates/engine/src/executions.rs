@@ -297,7 +297,6 @@ impl Engine {
             redrive_change: None,
         };
         let checkpoint = Checkpoint {
-            format: crate::checkpoint::FORMAT,
             info,
             runtime: asl::interpreter::Runtime::new(),
             parent: n.parent,

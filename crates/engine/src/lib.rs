@@ -71,7 +71,7 @@ pub mod fuzzing {
         let loaded = crate::checkpoint::Checkpoint::parse(text);
         if let Ok(checkpoint) = loaded {
             let _ = checkpoint.runtime.pending_tasks();
-            let _ = serde_json::to_string(&checkpoint);
+            let _ = checkpoint.whole();
         }
     }
 }
