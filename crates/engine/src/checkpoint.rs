@@ -20,7 +20,7 @@ use asl::interpreter::{Current, ExecutionInfo, Lane, Runtime, Status, Touched};
 use serde_json::Value;
 use store::{ExecutionRecord, LaneRow, Store};
 
-pub(crate) use stored::StoredMapRunSpec;
+pub(crate) use stored::{StoredFailure, StoredMapRunSpec};
 use stored::{StoredCheckpoint, StoredCurrent, StoredLane, StoredRuntime};
 
 use crate::runner::ParentLink;

@@ -1,5 +1,7 @@
 //! The interpreter's runtime types: what an execution's checkpoint holds (the state it is in,
 //! the lanes of its Parallel and Map states, its task attempts) and the limits it runs under.
+//! They carry no serde: the engine stores them as its own twin types
+//! (`engine::checkpoint::stored`), so they may change freely.
 
 use serde_json::{Map, Value};
 
