@@ -27,7 +27,7 @@ mod runner;
 pub mod s3;
 mod sfn_sdk;
 mod spans;
-mod stored_event;
+pub mod stored_event;
 mod stored_json;
 mod tasks;
 mod test_state;

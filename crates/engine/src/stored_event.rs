@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::checkpoint::StoredFailure;
 
 /// The text of `events`, as rows.
-pub(crate) fn rows(events: &[HistoryEvent]) -> Vec<store::StoredEvent> {
+pub fn rows(events: &[HistoryEvent]) -> Vec<store::StoredEvent> {
     let row = |e: &HistoryEvent| store::StoredEvent {
         id: e.id,
         body: serde_json::to_string(&StoredHistoryEvent::from(e)).unwrap_or_default(),
@@ -25,7 +25,7 @@ pub(crate) fn rows(events: &[HistoryEvent]) -> Vec<store::StoredEvent> {
 }
 
 /// Reads a stored event's body.
-pub(crate) fn parse(body: &str) -> serde_json::Result<HistoryEvent> {
+pub fn parse(body: &str) -> serde_json::Result<HistoryEvent> {
     serde_json::from_str::<StoredHistoryEvent<'static>>(body).map(HistoryEvent::from)
 }
 
