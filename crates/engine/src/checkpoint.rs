@@ -20,7 +20,9 @@ use asl::interpreter::{Current, ExecutionInfo, Lane, Runtime, Status, Touched};
 use serde_json::Value;
 use store::{ExecutionRecord, LaneRow, Store};
 
-pub(crate) use stored::{StoredFailure, StoredMapRunSpec};
+pub(crate) use stored::{
+    opt_owned, opt_text, owned, text, twin_enum, StoredFailure, StoredMapRunSpec,
+};
 use stored::{StoredCheckpoint, StoredCurrent, StoredLane, StoredRuntime};
 
 use crate::runner::ParentLink;
@@ -203,7 +205,8 @@ fn parse(text: &str) -> Result<Parsed> {
             return Ok(checkpoint);
         }
     }
-    let mut value: Value = crate::stored_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+    let mut value: Value =
+        crate::stored_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
     if !value.is_object() {
         return Err(corrupt("a checkpoint is a JSON object".into()));
     }
@@ -286,8 +289,10 @@ fn lane_rows(detached: &Detached<'_>, which: Lanes<'_>) -> Vec<LaneRow> {
         }
         Lanes::Touched(t) => t,
     };
-    let holders: HashMap<&[usize], &[Lane]> =
-        detached.iter().map(|(p, lanes)| (p.as_slice(), *lanes)).collect();
+    let holders: HashMap<&[usize], &[Lane]> = detached
+        .iter()
+        .map(|(p, lanes)| (p.as_slice(), *lanes))
+        .collect();
     // Containers created by the transition: every lane below them is new.
     let new =
         |holder: &[usize]| (0..=holder.len()).any(|n| touched.containers.contains(&holder[..n]));

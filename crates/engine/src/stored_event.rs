@@ -13,7 +13,9 @@ use asl::history::{EventDetails, HistoryEvent, TaskFamily, TaskRef};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::checkpoint::StoredFailure;
+use crate::checkpoint::{
+    opt_owned as oo, opt_text as ob, owned as o, text as b, twin_enum, StoredFailure,
+};
 
 /// The text of `events`, as rows.
 pub fn rows(events: &[HistoryEvent]) -> Vec<store::StoredEvent> {
@@ -160,21 +162,7 @@ enum StoredTaskFamily {
     Task,
 }
 
-fn b(s: &str) -> Cow<'_, str> {
-    Cow::Borrowed(s)
-}
-
-fn ob(s: &Option<String>) -> Option<Cow<'_, str>> {
-    s.as_deref().map(Cow::Borrowed)
-}
-
-fn o(s: Cow<'_, str>) -> String {
-    s.into_owned()
-}
-
-fn oo(s: Option<Cow<'_, str>>) -> Option<String> {
-    s.map(Cow::into_owned)
-}
+twin_enum!(TaskFamily, StoredTaskFamily, Activity, LambdaFunction, Task);
 
 impl<'a> From<&'a HistoryEvent> for StoredHistoryEvent<'a> {
     fn from(event: &'a HistoryEvent) -> StoredHistoryEvent<'a> {
@@ -464,11 +452,7 @@ impl<'a> From<&'a TaskRef> for StoredTaskRef<'a> {
             resource_type,
         } = task;
         StoredTaskRef {
-            family: match family {
-                TaskFamily::Activity => StoredTaskFamily::Activity,
-                TaskFamily::LambdaFunction => StoredTaskFamily::LambdaFunction,
-                TaskFamily::Task => StoredTaskFamily::Task,
-            },
+            family: (*family).into(),
             resource: b(resource),
             resource_type: ob(resource_type),
         }
@@ -483,11 +467,7 @@ impl From<StoredTaskRef<'_>> for TaskRef {
             resource_type,
         } = stored;
         TaskRef {
-            family: match family {
-                StoredTaskFamily::Activity => TaskFamily::Activity,
-                StoredTaskFamily::LambdaFunction => TaskFamily::LambdaFunction,
-                StoredTaskFamily::Task => TaskFamily::Task,
-            },
+            family: family.into(),
             resource: o(resource),
             resource_type: oo(resource_type),
         }
@@ -518,6 +498,9 @@ mod tests {
                 assert_eq!(again[0].body, body, "{}", file.display());
             }
         }
-        assert!(types.len() >= 20, "the fixtures cover many event types: {types:?}");
+        assert!(
+            types.len() >= 20,
+            "the fixtures cover many event types: {types:?}"
+        );
     }
 }

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use super::*;
 
 fn fixtures(format: u32) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/checkpoints/format-{format}"));
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/checkpoints/format-{format}"));
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let mut paths: Vec<PathBuf> = entries
         .map(|e| e.expect("a directory entry").path())

@@ -265,11 +265,12 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
-fn none<T: Clone>(items: &Cow<'_, [T]>) -> bool {
+/// Whether a stored list is empty (`Cow` fields, borrowed or owned).
+fn none<T>(items: &impl std::ops::Deref<Target = [T]>) -> bool {
     items.is_empty()
 }
 
-fn no_variables(variables: &Cow<'_, Map<String, Value>>) -> bool {
+fn no_variables(variables: &impl std::ops::Deref<Target = Map<String, Value>>) -> bool {
     variables.is_empty()
 }
 
@@ -277,20 +278,20 @@ fn no_variables(variables: &Cow<'_, Map<String, Value>>) -> bool {
 #[derive(Debug)]
 pub(crate) struct LanesMissing;
 
-/// Borrows `s`.
-fn text(s: &str) -> Cow<'_, str> {
+/// Borrows `s` (the helpers below serve every stored twin, `stored_event` too).
+pub(crate) fn text(s: &str) -> Cow<'_, str> {
     Cow::Borrowed(s)
 }
 
-fn opt_text(s: &Option<String>) -> Option<Cow<'_, str>> {
+pub(crate) fn opt_text(s: &Option<String>) -> Option<Cow<'_, str>> {
     s.as_deref().map(Cow::Borrowed)
 }
 
-fn owned(s: Cow<'_, str>) -> String {
+pub(crate) fn owned(s: Cow<'_, str>) -> String {
     s.into_owned()
 }
 
-fn opt_owned(s: Option<Cow<'_, str>>) -> Option<String> {
+pub(crate) fn opt_owned(s: Option<Cow<'_, str>>) -> Option<String> {
     s.map(Cow::into_owned)
 }
 
@@ -443,10 +444,34 @@ macro_rules! twin_enum {
         }
     };
 }
+pub(crate) use twin_enum;
 
-twin_enum!(Status, StoredStatus, Running, Succeeded, Failed, TimedOut, Aborted);
-twin_enum!(LaneStatus, StoredLaneStatus, Pending, Running, Succeeded, Failed, Aborted);
-twin_enum!(Pattern, StoredPattern, RequestResponse, Sync, Sync2, WaitForTaskToken);
+twin_enum!(
+    Status,
+    StoredStatus,
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted
+);
+twin_enum!(
+    LaneStatus,
+    StoredLaneStatus,
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Aborted
+);
+twin_enum!(
+    Pattern,
+    StoredPattern,
+    RequestResponse,
+    Sync,
+    Sync2,
+    WaitForTaskToken
+);
 
 impl<'a> StoredCurrent<'a> {
     /// `current` as stored (see [`StoredRuntime::view`] for `inline`).
@@ -525,7 +550,10 @@ impl<'a> StoredContainer<'a> {
         } = container;
         let (lanes, detached) = match lanes.len() > inline {
             true => (Vec::new(), lanes.len()),
-            false => (lanes.iter().map(|l| StoredLane::view(l, inline)).collect(), 0),
+            false => (
+                lanes.iter().map(|l| StoredLane::view(l, inline)).collect(),
+                0,
+            ),
         };
         StoredContainer {
             lanes,
