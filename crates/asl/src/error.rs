@@ -3,23 +3,18 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 /// A failure: an error name (`States.Runtime`, a user's `Error`, ...) and a cause, each
 /// optional as in AWS's failure events (`ExecutionAborted` may have neither).
 ///
 /// For errors raised by the runtime itself the `cause` is the text *after* AWS's prefix
 /// "An error occurred while executing the state 'S' (entered at the event id #N). ";
 /// the interpreter adds that prefix because only it knows the state and the event id.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ErrorCause {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
     /// For `States.QueryEvaluationError`: the field whose expression failed (`Output/a`),
     /// recorded in the `EvaluationFailed` event. Never set on a recorded failure.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
 }
 

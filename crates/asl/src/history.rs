@@ -1,13 +1,12 @@
 //! History events as the interpreter records them.
 //!
-//! These are the engine's own types: payloads are kept as serialized JSON text (never
-//! re-parsed), and the API crate renders them in AWS's wire shape.
-
-use serde::{Deserialize, Serialize};
+//! Payloads are kept as serialized JSON text (never re-parsed); the API crate renders the
+//! events in AWS's wire shape, and the engine stores them as its own twin types
+//! (`engine::stored_event`), so these carry no serde.
 
 pub use crate::error::ErrorCause;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HistoryEvent {
     pub id: u64,
     pub previous_event_id: u64,
@@ -18,15 +17,12 @@ pub struct HistoryEvent {
 
 /// What happened. State events carry the state type's prefix (`Pass`, `Wait`, ...), which
 /// together with the variant gives AWS's event type (`PassStateEntered`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "t")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum EventDetails {
     ExecutionStarted {
         input: String,
         role_arn: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         state_machine_alias_arn: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         state_machine_version_arn: Option<String>,
     },
     ExecutionSucceeded {
@@ -48,13 +44,11 @@ pub enum EventDetails {
         name: String,
         output: String,
         /// Variables the state assigned: name → value as JSON text.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         assigned_variables: Option<serde_json::Map<String, serde_json::Value>>,
     },
     /// `ParallelStateStarted` / `MapStateStarted` (with the number of items).
     ContainerStarted {
         state_type: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         length: Option<u64>,
     },
     /// `ParallelStateSucceeded` / `MapStateSucceeded`.
@@ -89,16 +83,12 @@ pub enum EventDetails {
         task: TaskRef,
         region: String,
         input: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         heartbeat: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         credentials: Option<String>,
     },
     TaskStarted {
         task: TaskRef,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         worker_name: Option<String>,
     },
     TaskSubmitted {
@@ -111,12 +101,10 @@ pub enum EventDetails {
     },
     TaskFailed {
         task: TaskRef,
-        #[serde(flatten)]
         error: ErrorCause,
     },
     TaskTimedOut {
         task: TaskRef,
-        #[serde(flatten)]
         error: ErrorCause,
     },
     /// A JSONata state failed to evaluate a field (`States.QueryEvaluationError`).
@@ -125,24 +113,22 @@ pub enum EventDetails {
         error: String,
         cause: String,
         /// The field, relative to the state (`Output/a`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         location: Option<String>,
     },
 }
 
 /// Which task an event is about: its event family and how AWS names the resource.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskRef {
     pub family: TaskFamily,
     /// The resource ARN (activities, Lambda) or the action (`invoke`, `startExecution.sync`).
     pub resource: String,
     /// `resourceType` of service integrations (`lambda`, `states`, `aws-sdk:s3`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_type: Option<String>,
 }
 
 /// The event family: `Activity*`, `LambdaFunction*` or `Task*`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskFamily {
     Activity,
     LambdaFunction,

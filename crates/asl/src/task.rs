@@ -1,6 +1,5 @@
 //! Task states: what a `Resource` is, and the `Retry` and `Catch` rules.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::definition::Payload;
@@ -10,7 +9,7 @@ use crate::jsonata;
 use crate::jsonpath::{JsonPath, ReferencePath};
 
 /// How a Task's resource is reached; it decides the history event family.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Resource {
     /// `arn:aws:states:REGION:ACCOUNT:activity:NAME`: `Activity*` events.
     Activity { arn: String },
@@ -31,7 +30,7 @@ pub enum Resource {
 }
 
 /// The service integration pattern.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pattern {
     RequestResponse,
     /// `.sync`: run a job and wait for it.

@@ -33,8 +33,9 @@
 //! - `together CMD; CMD; ...`: the signals of those commands applied as one batch
 //!   (`advance_batch`), followed by what became of each.
 //!
-//! Time is the harness's: no sleeps. The runtime goes through its serde form after each step,
-//! as the engine's checkpoint does. Entropy is seeded, so jitter is the same on every run.
+//! Time is the harness's: no sleeps. The runtime stays in memory: its stored form is the
+//! engine's (`engine::checkpoint::stored`, tested there). Entropy is seeded, so jitter is the
+//! same on every run.
 
 use std::fmt::Write as _;
 use std::panic::{self, AssertUnwindSafe};
@@ -106,7 +107,7 @@ impl Harness {
                 &mut self.entropy,
                 self.limits,
             );
-            self.store_and_record(&step);
+            self.record(&step);
             let _ = writeln!(self.out, "  received {received:?}");
             return;
         }
@@ -122,7 +123,7 @@ impl Harness {
             &mut self.entropy,
             self.limits,
         );
-        self.store_and_record(&step);
+        self.record(&step);
     }
 
     /// The signal of a script command (none for `after`, which only moves the clock).
@@ -156,14 +157,6 @@ impl Harness {
             }
             _ => self.task_signal(verb, rest),
         })
-    }
-
-    /// Takes the runtime through the checkpoint's serde form, as the engine stores it, and
-    /// writes what the step produced.
-    fn store_and_record(&mut self, step: &Advance) {
-        let stored = serde_json::to_string(&self.rt).expect("the runtime serializes");
-        self.rt = serde_json::from_str(&stored).expect("the runtime deserializes");
-        self.record(step);
     }
 
     /// A signal about a task: `VERB TASK [ARGS]`.
@@ -412,8 +405,8 @@ fn interpreter_fixtures() {
     assert!(failed.is_empty(), "fixtures that differ: {failed:#?}");
 }
 
-/// `TaskSubmitted` keeps the job's answer in the task's dispatch, through the checkpoint's
-/// serde form: a re-dispatch after a restart follows that job instead of starting another.
+/// `TaskSubmitted` keeps the job's answer in the task's dispatch, which the checkpoint stores:
+/// a re-dispatch after a restart follows that job instead of starting another.
 #[test]
 fn a_submission_is_kept_with_its_task() {
     let definition = r#"{"StartAt": "Job", "States": {"Job": {"Type": "Task",

@@ -7,26 +7,35 @@
 //! A lane's row holds the lane but the lanes of a container inside it (those are rows of
 //! their own); a stored container says how many lanes it has (`detached`), so rows left by an
 //! earlier container at the same place are never read. Small containers keep their lanes
-//! inline ([`INLINE_LANES`]).
+//! inline ([`INLINE_LANES`]). The stored text is the serde form of the engine's own types
+//! ([`stored`]), never of the interpreter's.
+
+#[cfg(test)]
+mod golden;
+mod stored;
 
 use std::collections::{BTreeSet, HashMap};
 
 use asl::interpreter::{Current, ExecutionInfo, Lane, Runtime, Status, Touched};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use store::{ExecutionRecord, LaneRow, Store};
+
+pub(crate) use stored::{
+    opt_owned, opt_text, owned, text, twin_enum, StoredFailure, StoredMapRunSpec,
+};
+use stored::{StoredCheckpoint, StoredCurrent, StoredLane, StoredRuntime};
 
 use crate::runner::ParentLink;
 use crate::Result;
 
-/// The format of the stored checkpoint and of its lane rows. 0: written before formats were
-/// numbered (no `format` field); 1: the same layout, numbered; 2: a task's dispatch may carry
-/// what its `.sync` job answered when submitted (`submitted`, absent before); 3: a lane's
-/// state may name the `…StateEntered` events of the states the lane left (`left`, absent
-/// before), and a task attempt may name the last event it wrote (`last_event`, absent before:
-/// its next event follows the execution's last). Bump it with every change to the stored shape of a `Checkpoint` or of the
-/// interpreter types inside it, and add the step that reads the previous format to
-/// [`UPGRADES`].
+/// The format of the stored checkpoint and of its lane rows ([`stored`]). 0: written before
+/// formats were numbered (no `format` field); 1: the same layout, numbered; 2: a task's
+/// dispatch may carry what its `.sync` job answered when submitted (`submitted`, absent
+/// before); 3: a lane's state may name the `…StateEntered` events of the states the lane left
+/// (`left`, absent before), and a task attempt may name the last event it wrote
+/// (`last_event`, absent before: its next event follows the execution's last). Bump it with
+/// every change to the serde shape of a type in [`stored`], and add the step that reads the
+/// previous format to [`UPGRADES`]; the interpreter's types may change freely.
 pub(crate) const FORMAT: u32 = 3;
 
 /// `UPGRADES[n]` rewrites a stored checkpoint of format `n` (as JSON) into format `n + 1`.
@@ -39,18 +48,14 @@ const UPGRADES: [fn(&mut Value); FORMAT as usize] = [
     |_| {},
 ];
 
-/// What the engine checkpoints in an execution record's `runtime` field.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What the engine checkpoints in an execution record's `runtime` field (stored as a
+/// [`StoredCheckpoint`]).
+#[derive(Debug, Clone)]
 pub(crate) struct Checkpoint {
-    /// The stored format ([`FORMAT`] in memory; absent, so 0, in the oldest).
-    #[serde(default)]
-    pub format: u32,
     pub info: ExecutionInfo,
     pub runtime: Runtime,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentLink>,
     /// The MockConfigFile test case (`StartExecution` on `stateMachineArn#TestCase`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_case: Option<String>,
 }
 
@@ -68,31 +73,34 @@ pub(crate) enum Lanes<'t> {
 /// lanes, and a transition may touch as many lanes as it runs states (256 by default).
 const INLINE_LANES: usize = 256;
 
-/// Every container's lanes, taken out of a runtime: (path of the state holding the
-/// container, its lanes), children before their parent.
-type Detached = Vec<(Vec<usize>, Vec<Lane>)>;
+/// The lanes of every container stored apart: (path of the state holding the container, its
+/// lanes), children before their parent.
+type Detached<'c> = Vec<(Vec<usize>, &'c [Lane])>;
+
+/// A stored checkpoint as read, its lanes not yet put back.
+type Parsed = StoredCheckpoint<'static>;
 
 impl Checkpoint {
     /// The checkpoint stored in `record`, its lanes read back from their rows. Also says
     /// whether it kept its lanes inline (an older store), so the next write must write all.
     pub async fn load(store: &dyn Store, record: &ExecutionRecord) -> Result<(Checkpoint, bool)> {
-        let mut checkpoint = Checkpoint::parse(&record.runtime)?;
+        let mut stored = parse(&record.runtime)?;
+        let mut shape = Shape::default();
+        if let Some(current) = stored.runtime.current.as_mut() {
+            shape.scan(current);
+            if shape.detached {
+                let rows = store.execution_lanes(&record.arn).await?;
+                let mut rows = rows.into_iter().map(|r| (r.path, r.body)).collect();
+                attach(current, &mut Vec::new(), &mut rows)?;
+            }
+        }
+        let mut checkpoint = Checkpoint::try_from(stored)?;
         let info = &mut checkpoint.info;
         if info.input_text.is_empty() {
             // Stored without it (see `store`): the record has the execution's input.
             info.input =
                 crate::stored_json::from_str(&record.input).map_err(|e| corrupt(e.to_string()))?;
             info.input_text = record.input.clone();
-        }
-        let Some(current) = checkpoint.runtime.current.as_mut() else {
-            return Ok((checkpoint, false));
-        };
-        let mut shape = Shape::default();
-        shape.scan(current);
-        if shape.detached {
-            let rows = store.execution_lanes(&record.arn).await?;
-            let mut rows = rows.into_iter().map(|r| (r.path, r.body)).collect();
-            attach(current, &mut Vec::new(), &mut rows)?;
         }
         Ok((checkpoint, shape.inline))
     }
@@ -110,43 +118,16 @@ impl Checkpoint {
         self
     }
 
-    /// Reads a stored checkpoint's text of any format up to [`FORMAT`]; one written by a newer
-    /// build is refused. The current format is read directly; an older one is upgraded as JSON,
-    /// one step at a time.
+    /// Reads a stored checkpoint's text of any format up to [`FORMAT`] (see [`parse`]), its
+    /// lanes inline: one whose lanes are in rows is refused (use [`Checkpoint::load`]).
+    #[cfg(any(test, fuzzing))]
     pub fn parse(text: &str) -> Result<Checkpoint> {
-        if let Ok(checkpoint) = crate::stored_json::from_str::<Checkpoint>(text) {
-            if checkpoint.format == FORMAT {
-                return Ok(checkpoint);
-            }
-        }
-        let mut value: Value =
-            crate::stored_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
-        if !value.is_object() {
-            return Err(corrupt("a checkpoint is a JSON object".into()));
-        }
-        let format = value.get("format").map_or(Some(0), Value::as_u64);
-        let format = match format.and_then(|f| usize::try_from(f).ok()) {
-            Some(f) if f <= UPGRADES.len() => f,
-            _ => {
-                return Err(corrupt(format!(
-                    "checkpoint format {} is not one this build reads (0 to {FORMAT}): a newer build wrote it",
-                    value["format"]
-                )))
-            }
-        };
-        for step in &UPGRADES[format..] {
-            step(&mut value);
-        }
-        if let Some(checkpoint) = value.as_object_mut() {
-            checkpoint.insert("format".into(), FORMAT.into());
-        }
-        crate::stored_json::from_str(&value.to_string()).map_err(|e| corrupt(e.to_string()))
+        Checkpoint::try_from(parse(text)?)
     }
 
     /// Stands in for a checkpoint that is being parsed (see `Runner::reopen_detached`).
     pub fn placeholder() -> Checkpoint {
         Checkpoint {
-            format: FORMAT,
             info: ExecutionInfo::default(),
             // Not running: a signal that finds it after a failed re-opening does nothing.
             runtime: Runtime {
@@ -160,27 +141,92 @@ impl Checkpoint {
 
     /// The checkpoint as stored: its text without lanes and without the execution input (the
     /// record keeps that, and it may be 256 KiB), and the rows of the lanes `which` names.
-    /// Memory is left as it was.
-    pub fn store(&mut self, which: Lanes<'_>) -> (String, Vec<LaneRow>) {
+    pub fn store(&self, which: Lanes<'_>) -> (String, Vec<LaneRow>) {
+        let text = self.to_json(false, INLINE_LANES);
         let mut detached = Detached::new();
-        if let Some(current) = self.runtime.current.as_mut() {
+        if let Some(current) = self.runtime.current.as_ref() {
             detach(current, &mut Vec::new(), &mut detached);
         }
-        let input = std::mem::take(&mut self.info.input);
-        let input_text = std::mem::take(&mut self.info.input_text);
-        let text = serde_json::to_string(self).unwrap_or_default();
-        (self.info.input, self.info.input_text) = (input, input_text);
-        let rows = lane_rows(&detached, which);
-        if let Some(current) = self.runtime.current.as_mut() {
-            for (path, lanes) in detached.into_iter().rev() {
-                if let Some(c) = at(current, &path).and_then(|c| c.container.as_mut()) {
-                    c.lanes = lanes;
-                    c.detached = 0;
-                }
-            }
-        }
-        (text, rows)
+        (text, lane_rows(&detached, which))
     }
+
+    /// The stored form of the whole checkpoint, every lane and the input inline: what a
+    /// checkpoint read back must equal.
+    pub fn whole(&self) -> String {
+        self.to_json(true, usize::MAX)
+    }
+
+    /// The stored text, the lanes of containers of more than `inline` lanes left out.
+    fn to_json(&self, with_input: bool, inline: usize) -> String {
+        let Checkpoint {
+            info,
+            runtime,
+            parent,
+            test_case,
+        } = self;
+        let stored = StoredCheckpoint {
+            format: FORMAT,
+            info: stored::StoredInfo::view(info, with_input),
+            runtime: StoredRuntime::view(runtime, inline),
+            parent: parent.as_ref().map(std::borrow::Cow::Borrowed),
+            test_case: test_case.as_deref().map(std::borrow::Cow::Borrowed),
+        };
+        serde_json::to_string(&stored).unwrap_or_default()
+    }
+}
+
+impl TryFrom<Parsed> for Checkpoint {
+    type Error = crate::Error;
+
+    fn try_from(stored: Parsed) -> Result<Checkpoint> {
+        let StoredCheckpoint {
+            format: _,
+            info,
+            runtime,
+            parent,
+            test_case,
+        } = stored;
+        Ok(Checkpoint {
+            info: info.into(),
+            runtime: Runtime::try_from(runtime)
+                .map_err(|_| corrupt("a container's lanes are missing".into()))?,
+            parent: parent.map(std::borrow::Cow::into_owned),
+            test_case: test_case.map(std::borrow::Cow::into_owned),
+        })
+    }
+}
+
+/// Reads a stored checkpoint's text of any format up to [`FORMAT`]; one written by a newer
+/// build is refused. The current format is read directly; an older one is upgraded as JSON,
+/// one step at a time.
+fn parse(text: &str) -> Result<Parsed> {
+    if let Ok(checkpoint) = crate::stored_json::from_str::<Parsed>(text) {
+        if checkpoint.format == FORMAT {
+            return Ok(checkpoint);
+        }
+    }
+    let mut value: Value =
+        crate::stored_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+    if !value.is_object() {
+        return Err(corrupt("a checkpoint is a JSON object".into()));
+    }
+    let format = value.get("format").map_or(Some(0), Value::as_u64);
+    let format = match format.and_then(|f| usize::try_from(f).ok()) {
+        Some(f) if f <= UPGRADES.len() => f,
+        _ => {
+            return Err(corrupt(format!(
+                "checkpoint format {} is not one this build reads (0 to {FORMAT}): a newer build wrote it",
+                value["format"]
+            )))
+        }
+    };
+    for step in &UPGRADES[format..] {
+        step(&mut value);
+    }
+    if let Some(checkpoint) = value.as_object_mut() {
+        checkpoint.insert("format".into(), FORMAT.into());
+    }
+    crate::stored_json::from_str(&value.to_string()).map_err(|e| corrupt(e.to_string()))
 }
 
 /// Debug builds check every commit: the stored checkpoint, its lanes read back from their
@@ -200,7 +246,7 @@ pub(crate) async fn verify(store: &dyn Store, record: &ExecutionRecord, memory: 
     }
     let stored = Checkpoint::load(store, record).await.map(|(c, _)| c);
     let same = match &stored {
-        Ok(stored) => serde_json::to_value(stored).ok() == serde_json::to_value(memory).ok(),
+        Ok(stored) => stored.whole() == memory.whole(),
         Err(_) => false,
     };
     if !same {
@@ -212,36 +258,29 @@ pub(crate) async fn verify(store: &dyn Store, record: &ExecutionRecord, memory: 
     }
 }
 
-/// Takes the lanes of every container of more than [`INLINE_LANES`] lanes out of `current`
+/// Collects the lanes of every container of more than [`INLINE_LANES`] lanes in `current`
 /// (and below), depth first.
-fn detach(current: &mut Current, path: &mut Vec<usize>, out: &mut Detached) {
-    let Some(c) = current.container.as_mut() else {
+fn detach<'c>(current: &'c Current, path: &mut Vec<usize>, out: &mut Detached<'c>) {
+    let Some(c) = current.container.as_ref() else {
         return;
     };
-    let apart = c.lanes.len() > INLINE_LANES;
-    let mut lanes = match apart {
-        true => std::mem::take(&mut c.lanes),
-        false => Vec::new(),
-    };
-    c.detached = lanes.len();
-    let below = if apart { &mut lanes } else { &mut c.lanes };
-    for (i, lane) in below.iter_mut().enumerate() {
-        if let Some(inner) = lane.current.as_mut() {
+    for (i, lane) in c.lanes.iter().enumerate() {
+        if let Some(inner) = lane.current.as_ref() {
             path.push(i);
             detach(inner, path, out);
             path.pop();
         }
     }
-    if apart {
-        out.push((path.clone(), lanes));
+    if c.lanes.len() > INLINE_LANES {
+        out.push((path.clone(), &c.lanes));
     }
 }
 
-/// The rows of the lanes `which` names, from lanes taken out by [`detach`].
-fn lane_rows(detached: &Detached, which: Lanes<'_>) -> Vec<LaneRow> {
+/// The rows of the lanes `which` names, from the lanes [`detach`] collected.
+fn lane_rows(detached: &Detached<'_>, which: Lanes<'_>) -> Vec<LaneRow> {
     let row = |path: &[usize], lane: &Lane| LaneRow {
         path: key(path),
-        body: serde_json::to_string(lane).unwrap_or_default(),
+        body: serde_json::to_string(&StoredLane::view(lane, INLINE_LANES)).unwrap_or_default(),
     };
     let touched = match which {
         Lanes::All => {
@@ -252,7 +291,7 @@ fn lane_rows(detached: &Detached, which: Lanes<'_>) -> Vec<LaneRow> {
     };
     let holders: HashMap<&[usize], &[Lane]> = detached
         .iter()
-        .map(|(p, lanes)| (p.as_slice(), lanes.as_slice()))
+        .map(|(p, lanes)| (p.as_slice(), *lanes))
         .collect();
     // Containers created by the transition: every lane below them is new.
     let new =
@@ -276,9 +315,10 @@ fn lane_rows(detached: &Detached, which: Lanes<'_>) -> Vec<LaneRow> {
 }
 
 /// The lanes of a detached container, with their paths.
-fn lanes_of(
-    (holder, lanes): &(Vec<usize>, Vec<Lane>),
-) -> impl Iterator<Item = (Vec<usize>, &Lane)> {
+fn lanes_of<'c>(
+    (holder, lanes): &(Vec<usize>, &'c [Lane]),
+) -> impl Iterator<Item = (Vec<usize>, &'c Lane)> {
+    let holder = holder.clone();
     let lanes = lanes.iter().enumerate();
     lanes.map(move |(i, lane)| ([holder.as_slice(), &[i]].concat(), lane))
 }
@@ -297,23 +337,9 @@ fn row_of<'p>(path: &'p [usize], holders: &HashMap<&[usize], &[Lane]>) -> Option
     None
 }
 
-/// The state at `path` below `current`.
-fn at<'c>(mut current: &'c mut Current, path: &[usize]) -> Option<&'c mut Current> {
-    for &i in path {
-        current = current
-            .container
-            .as_mut()?
-            .lanes
-            .get_mut(i)?
-            .current
-            .as_mut()?;
-    }
-    Some(current)
-}
-
 /// Puts the lanes of every stored container below `current` back from their rows.
 fn attach(
-    current: &mut Current,
+    current: &mut StoredCurrent<'static>,
     path: &mut Vec<usize>,
     rows: &mut HashMap<String, String>,
 ) -> Result<()> {
@@ -354,7 +380,7 @@ struct Shape {
 }
 
 impl Shape {
-    fn scan(&mut self, current: &Current) {
+    fn scan(&mut self, current: &StoredCurrent<'_>) {
         let Some(c) = current.container.as_ref() else {
             return;
         };
@@ -381,7 +407,8 @@ mod tests {
     use super::*;
 
     fn stored(format: Option<u64>) -> String {
-        let mut value = serde_json::to_value(Checkpoint::placeholder()).expect("serializes");
+        let mut value: Value =
+            serde_json::from_str(&Checkpoint::placeholder().whole()).expect("JSON");
         match format {
             Some(f) => value["format"] = f.into(),
             None => drop(value.as_object_mut().and_then(|o| o.remove("format"))),
@@ -392,11 +419,12 @@ mod tests {
     #[test]
     fn every_older_format_reads_and_a_newer_one_is_refused() {
         let current = Checkpoint::placeholder();
-        let text = serde_json::to_string(&current).expect("serializes");
+        let text = current.whole();
         assert!(text.contains(&format!("\"format\":{FORMAT}")), "{text}");
         for older in [None, Some(0)] {
-            let read = Checkpoint::parse(&stored(older)).expect("an older format reads");
+            let read = parse(&stored(older)).expect("an older format reads");
             assert_eq!(read.format, FORMAT, "upgraded to the current format");
+            let read = Checkpoint::try_from(read).expect("converts");
             assert_eq!(read.runtime.status, current.runtime.status);
         }
         let newer = Checkpoint::parse(&stored(Some(u64::from(FORMAT) + 1)));

@@ -297,7 +297,6 @@ impl Engine {
             redrive_change: None,
         };
         let checkpoint = Checkpoint {
-            format: crate::checkpoint::FORMAT,
             info,
             runtime: asl::interpreter::Runtime::new(),
             parent: n.parent,
@@ -471,7 +470,7 @@ impl Engine {
             .await?;
         let mut events = stored
             .iter()
-            .map(|e| serde_json::from_str::<HistoryEvent>(&e.body))
+            .map(|e| crate::stored_event::parse(&e.body))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| Error::Store(store::Error::Corrupt(e.to_string())))?;
         let next = if q.reverse {

@@ -27,6 +27,7 @@ mod runner;
 pub mod s3;
 mod sfn_sdk;
 mod spans;
+pub mod stored_event;
 mod stored_json;
 mod tasks;
 mod test_state;
@@ -71,7 +72,7 @@ pub mod fuzzing {
         let loaded = crate::checkpoint::Checkpoint::parse(text);
         if let Ok(checkpoint) = loaded {
             let _ = checkpoint.runtime.pending_tasks();
-            let _ = serde_json::to_string(&checkpoint);
+            let _ = checkpoint.whole();
         }
     }
 }

@@ -384,7 +384,8 @@ impl Engine {
             redrive_date: None,
             item_counts: None,
             execution_counts: None,
-            spec: serde_json::to_string(spec).unwrap_or_default(),
+            spec: serde_json::to_string(&crate::checkpoint::StoredMapRunSpec::from(spec))
+                .unwrap_or_default(),
         })
     }
 

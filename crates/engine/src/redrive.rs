@@ -9,7 +9,7 @@
 use store::{ExecutionRecord, ExecutionStatus, RedriveToken};
 
 use crate::redrive_from::RedriveChanges;
-use crate::runner::{stored, Checkpoint};
+use crate::runner::Checkpoint;
 use crate::{arn, executions::execution_not_found, Engine, Error, Result};
 
 /// How many recent client tokens an execution remembers, and for how long ([DOC] §3.3).
@@ -239,7 +239,7 @@ impl Engine {
         let write = match moved {
             None => store::Write::Record {
                 execution: record.clone(),
-                events: stored(&events),
+                events: crate::stored_event::rows(&events),
             },
             Some(moved) => {
                 record.runtime = moved.runtime;
@@ -250,7 +250,7 @@ impl Engine {
                 match moved.target {
                     None => store::Write::Transition {
                         execution: record.clone(),
-                        events: stored(&events),
+                        events: crate::stored_event::rows(&events),
                         lanes: moved.lanes,
                     },
                     Some(target) => {
@@ -259,7 +259,7 @@ impl Engine {
                         def = target.parsed;
                         store::Write::Redefine {
                             execution: record.clone(),
-                            events: stored(&events),
+                            events: crate::stored_event::rows(&events),
                             lanes: moved.lanes,
                         }
                     }

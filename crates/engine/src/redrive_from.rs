@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use asl::definition::Definition;
-use asl::history::{EventDetails, HistoryEvent};
+use asl::history::EventDetails;
 use serde_json::Value;
 use store::{ExecutionRecord, LaneRow, RedriveChange};
 
@@ -279,7 +279,7 @@ impl Engine {
 /// The input of a stored event if it is a `…StateEntered` of `state`.
 fn entered_input(body: &str, state: &str) -> Result<Option<Value>> {
     let corrupt = |e: serde_json::Error| Error::Store(store::Error::Corrupt(e.to_string()));
-    let event: HistoryEvent = serde_json::from_str(body).map_err(corrupt)?;
+    let event = crate::stored_event::parse(body).map_err(corrupt)?;
     match &event.details {
         EventDetails::StateEntered { name, input, .. } if name == state => {
             crate::stored_json::from_str(input)

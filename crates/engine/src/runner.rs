@@ -18,7 +18,7 @@ use asl::history::HistoryEvent;
 use asl::interpreter::{self, Advance, Dispatch, Limits, Received, Signal, Status, TaskPhase};
 use opentelemetry::context::FutureExt as _;
 use serde::{Deserialize, Serialize};
-use store::{ExecutionRecord, ExecutionStatus, Store, StoredEvent, Write};
+use store::{ExecutionRecord, ExecutionStatus, Store, Write};
 use tokio::sync::{mpsc, oneshot, watch, Mutex, Notify};
 use tokio::task::JoinHandle;
 
@@ -310,7 +310,7 @@ impl Runner {
         record.version += 1;
         let write = Write::Record {
             execution: record.clone(),
-            events: stored(&[event]),
+            events: crate::stored_event::rows(&[event]),
         };
         let committed = self.inner.store.commit(vec![write]).await;
         if let Err(e) = committed.and_then(|mut r| r.pop().unwrap_or(Ok(()))) {
@@ -353,7 +353,7 @@ impl Runner {
             live.waiters.extend(waiter);
             let advance = runner.step(&mut live, Signal::Start);
             if durable {
-                let events = stored(&advance.events);
+                let events = crate::stored_event::rows(&advance.events);
                 let write = Write::CreateExecution {
                     execution: live.record.clone(),
                     events,
@@ -751,7 +751,7 @@ impl Runner {
         }
         let write = Write::Transition {
             execution: live.record.clone(),
-            events: stored(&advance.events),
+            events: crate::stored_event::rows(&advance.events),
             lanes: std::mem::take(&mut live.stored.1),
         };
         let mut results = self.inner.store.commit(vec![write]).await?;
@@ -906,16 +906,6 @@ impl Runner {
 /// Resolves once [`Runner::shutdown`] began (or the runner is gone).
 async fn closed(closing: &mut watch::Receiver<bool>) {
     let _ = closing.wait_for(|closing| *closing).await;
-}
-
-pub(crate) fn stored(events: &[HistoryEvent]) -> Vec<StoredEvent> {
-    events
-        .iter()
-        .map(|e| StoredEvent {
-            id: e.id,
-            body: serde_json::to_string(e).unwrap_or_default(),
-        })
-        .collect()
 }
 
 /// An error for a caller whose signal could not be committed.

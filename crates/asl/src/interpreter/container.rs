@@ -59,7 +59,6 @@ impl<'a> Run<'a> {
                     lanes,
                     started: false,
                     max_concurrency,
-                    detached: 0,
                 }));
             }
             self.out.touched.containers.insert(self.path.clone());

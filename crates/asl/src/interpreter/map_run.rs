@@ -11,7 +11,6 @@
 //! [`Signal::TaskFinished`]: super::Signal::TaskFinished
 
 use crate::error::names;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::{select, Dispatch, Outcome, Run, TaskOutcome, TaskPhase, TaskRun};
@@ -24,7 +23,7 @@ use crate::template::{Scope, Template};
 use crate::Entropy;
 
 /// Everything the engine needs to run a Map Run, resolved against the state input.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MapRunSpec {
     pub label: Option<String>,
     /// The children are Express executions.
@@ -50,17 +49,14 @@ pub struct MapRunSpec {
     pub tolerated_failure_percentage: Option<f64>,
     /// How many times the parent redrove this Map Run: the engine redrives a stored Map Run
     /// that has been redriven fewer times.
-    #[serde(default)]
     pub redrive: u32,
     /// The `ItemSelector` is JSONata, evaluated at `now` (epoch milliseconds).
-    #[serde(default)]
     pub jsonata: bool,
-    #[serde(default)]
     pub now: i64,
 }
 
 /// An `ItemReader` or `ResultWriter` call with its parameters evaluated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Call {
     pub resource: String,
     pub arguments: Value,

@@ -1,7 +1,8 @@
 //! The interpreter's runtime types: what an execution's checkpoint holds (the state it is in,
 //! the lanes of its Parallel and Map states, its task attempts) and the limits it runs under.
+//! They carry no serde: the engine stores them as its own twin types
+//! (`engine::checkpoint::stored`), so they may change freely.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::ErrorCause;
@@ -11,7 +12,7 @@ use super::{map_run, Touched};
 
 /// What identifies an execution to the states it runs (the `$$.Execution` and
 /// `$$.StateMachine` parts of the context object).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct ExecutionInfo {
     pub execution_arn: String,
     pub name: String,
@@ -24,13 +25,10 @@ pub struct ExecutionInfo {
     pub redrive_time: Option<i64>,
     /// The input exactly as the client sent it: AWS records it verbatim in
     /// `ExecutionStarted` and in the first state's `…StateEntered`.
-    #[serde(default)]
     pub input_text: String,
     /// The version the execution runs (started through a version or an alias ARN).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_machine_version_arn: Option<String>,
     /// The alias the execution was started through.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_machine_alias_arn: Option<String>,
 }
 
@@ -41,7 +39,7 @@ impl ExecutionInfo {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Running,
     Succeeded,
@@ -64,7 +62,7 @@ impl Status {
 }
 
 /// An execution's checkpointed runtime state.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Runtime {
     pub status: Status,
     pub last_event_id: u64,
@@ -77,39 +75,32 @@ pub struct Runtime {
     pub cause: Option<String>,
     /// AWS quirk: after a Map iteration ends or a Map/Parallel succeeds, the next event
     /// names the event before that one as its previous event.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain: Option<u64>,
     /// The workflow variables of the top-level scope.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub variables: Map<String, Value>,
 }
 
 /// The state an execution is in, with the raw input it received.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Current {
     pub state: String,
     pub input: Value,
     /// The id of its `…StateEntered` event; `None` until it has been entered.
     pub entered_event_id: Option<u64>,
     /// The `previousEventId` of that event.
-    #[serde(default)]
     pub entered_after: u64,
     pub entered_time: i64,
     /// Set while a Wait state waits.
     pub wait_until: Option<i64>,
     /// Set while a Task state runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskRun>,
     /// Set while a Parallel or Map state runs: its branches or iterations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<Box<Container>>,
     /// Retries used per retrier of a Parallel or Map state.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub container_retries: Vec<u32>,
     /// Inside a lane: the `…StateEntered` event ids of the states the lane has left, oldest
     /// first, so a redrive from one of them finds the input it had (at the top level the
     /// history is searched by name; in a lane it cannot tell lanes apart).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left: Vec<u64>,
 }
 
@@ -261,40 +252,28 @@ impl Current {
 }
 
 /// The branches of a Parallel state or the iterations of a Map state.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Container {
     pub lanes: Vec<Lane>,
     /// Whether `…StateStarted` was recorded for the current entry.
     pub started: bool,
     /// How many lanes may run at once (0: no limit), fixed when the state is entered.
-    #[serde(default)]
     pub max_concurrency: u64,
-    /// In a stored checkpoint whose lanes are kept apart (one row each, see [`Touched`]):
-    /// how many there are. 0 while `lanes` holds them.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub detached: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 /// One branch or iteration: its input until it starts, where it is, and its result once it
 /// succeeded (then nothing else).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Lane {
     pub status: LaneStatus,
     pub input: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current: Option<Current>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
     /// The lane's own variables: a copy of the outer scope's when it started.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub variables: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LaneStatus {
     Pending,
     Running,
@@ -316,7 +295,7 @@ impl Runtime {
 }
 
 /// A Task state in progress: the current attempt, its deadlines and its retry budget.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct TaskRun {
     /// The id of the current attempt's `…Scheduled` event; tokens carry it.
     pub id: u64,
@@ -336,11 +315,10 @@ pub struct TaskRun {
     /// The id of the attempt's latest event (`…Scheduled`, `…Started`, `…Submitted`): the
     /// `previousEventId` of its next one, so that a task's events chain within its lane
     /// while other lanes' events interleave (`None` in checkpoints written before).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum TaskPhase {
     Scheduled,
     Started,
@@ -350,7 +328,7 @@ pub enum TaskPhase {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum TaskOutcome {
     Succeeded(Value),
     Failed(ErrorCause),
@@ -358,7 +336,7 @@ pub enum TaskOutcome {
 }
 
 /// A task the engine must perform once the transition is committed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Dispatch {
     pub task_id: u64,
     /// The Task state's name.
@@ -373,10 +351,8 @@ pub struct Dispatch {
     pub heartbeat_seconds: Option<u64>,
     /// What a `.sync` job answered when it was submitted (`TaskSubmitted`): after a restart
     /// the engine follows that job again rather than starting another.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted: Option<Value>,
     /// The role the Task's `Credentials` name (rendered): its calls assume it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
 }
 

@@ -23,7 +23,6 @@ pub(super) fn holding(state: &str, started: bool, lanes: Vec<Option<Current>>) -
             lanes,
             started,
             max_concurrency: 0,
-            detached: 0,
         }));
     }
     c
