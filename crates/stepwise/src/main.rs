@@ -502,7 +502,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             id: node_id,
             store: store_name,
             lease: leased.as_ref().and_then(|pg| pg.lease().cloned()),
-            shards: leased.as_ref().and_then(|pg| store::Store::shards(pg)),
+            shards: leased.as_ref().and_then(store::Store::shards),
         };
         let addr = format!("{}:{}", args.host, args.port);
         let listener = tokio::net::TcpListener::bind(&addr)
