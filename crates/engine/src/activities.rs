@@ -84,6 +84,12 @@ impl Queues {
             .unwrap_or_default()
     }
 
+    /// Takes a queued task, if there is one.
+    fn take(&self, activity_arn: &str) -> Option<ActivityTask> {
+        let mut map = crate::lock::lock(&self.inner);
+        map.get_mut(activity_arn)?.tasks.pop_front()
+    }
+
     /// Takes a queued task, or parks a poller.
     fn take_or_park(
         &self,
@@ -205,8 +211,14 @@ impl Engine {
             scheduled: self.now(),
             task_id,
         };
-        if !self.store().shares_activity_tasks() {
-            return self.inner.activities.push(activity_arn, task);
+        // An Express execution is not stored and stays on this node: so do its tasks.
+        let shared = self.store().shares_activity_tasks();
+        if !shared || arn::is_express_execution(execution_arn) {
+            self.inner.activities.push(activity_arn, task);
+            if let Some(offered) = self.store().activity_tasks_offered() {
+                offered.notify_waiters();
+            }
+            return;
         }
         if let Err(e) = self
             .store()
@@ -227,11 +239,14 @@ impl Engine {
             return Ok(self.inner.activities.queued(activity_arn));
         }
         let rows = self.store().offered_activity_tasks(activity_arn).await?;
-        Ok(rows.into_iter().map(ActivityTask::from).collect())
+        let mut tasks = self.inner.activities.queued(activity_arn);
+        tasks.extend(rows.into_iter().map(ActivityTask::from));
+        Ok(tasks)
     }
 
-    /// `GetActivityTask` on a shared store: claims the oldest offered task, waiting (up to
-    /// the long poll) for one to be offered on any node.
+    /// `GetActivityTask` on a shared store: takes a task of this node's Express executions
+    /// or claims the oldest offered task, waiting (up to the long poll) for one to be offered
+    /// on any node.
     async fn claim_activity_task(
         &self,
         activity_arn: &str,
@@ -248,6 +263,21 @@ impl Engine {
                 }
             };
             let mut news = std::pin::pin!(news);
+            if let Some(task) = self.inner.activities.take(activity_arn) {
+                let started = Signal::TaskStarted {
+                    task_id: task.task_id,
+                    worker_name: worker_name.clone(),
+                };
+                match self
+                    .inner
+                    .runner
+                    .signal(&task.execution_arn, started)
+                    .await?
+                {
+                    Signalled::Applied(_) => return Ok(Some(task)),
+                    _ => continue,
+                }
+            }
             if let Some(row) = self.store().claim_activity_task(activity_arn).await? {
                 let started = Signal::TaskStarted {
                     task_id: row.task_id,

@@ -31,6 +31,9 @@ pub(crate) enum Forwarded {
         task_id: u64,
         outcome: Outcome,
     },
+    /// A node that does not hold the execution's shard committed its redrive: the owner
+    /// re-opens it (see [`crate::runner::Runner::redriven_elsewhere`]).
+    Reopen,
 }
 
 /// How a forwarded task ended.
@@ -104,8 +107,9 @@ impl Forwarded {
         })
     }
 
-    pub fn into_signal(self) -> Signal {
-        match self {
+    /// The signal to apply; `None` for [`Forwarded::Reopen`], which is not one.
+    pub fn into_signal(self) -> Option<Signal> {
+        Some(match self {
             Forwarded::Stop { error, cause } => Signal::Stop { error, cause },
             Forwarded::TaskHeartbeat { task_id } => Signal::TaskHeartbeat { task_id },
             Forwarded::TaskStarted {
@@ -119,7 +123,8 @@ impl Forwarded {
                 task_id,
                 outcome: outcome.into_outcome(),
             },
-        }
+            Forwarded::Reopen => return None,
+        })
     }
 }
 
@@ -158,7 +163,8 @@ mod tests {
             let stored = serde_json::to_string(&Forwarded::of(&signal).expect("forwardable"))
                 .expect("serializable");
             let back: Forwarded = serde_json::from_str(&stored).expect("readable");
-            assert_eq!(format!("{:?}", back.into_signal()), format!("{signal:?}"));
+            let back = back.into_signal().expect("a signal");
+            assert_eq!(format!("{back:?}"), format!("{signal:?}"));
         }
         assert!(Forwarded::of(&Signal::Wake).is_none());
     }

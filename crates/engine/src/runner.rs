@@ -324,11 +324,15 @@ impl Runner {
             }
         };
         for row in waiting {
+            let arn = row.execution_arn.as_str();
             match serde_json::from_str::<crate::inbox::Forwarded>(&row.body) {
                 Ok(forwarded) => {
-                    let signal = forwarded.into_signal();
-                    if let Err(e) = self.signal_here(&row.execution_arn, signal).await {
-                        tracing::warn!(arn = %row.execution_arn, error = %e, "inbox signal not applied; will retry");
+                    let applied = match forwarded.into_signal() {
+                        Some(signal) => self.signal_here(arn, signal).await.map(drop),
+                        None => self.reopen_here(arn).await,
+                    };
+                    if let Err(e) = applied {
+                        tracing::warn!(%arn, error = %e, "inbox signal not applied; will retry");
                         continue;
                     }
                 }
@@ -361,6 +365,37 @@ impl Runner {
             executions = dropped,
             "stopped running the executions of lost shards"
         );
+    }
+
+    /// Whether this node runs the executions of `shard` (every one, on a store not split in
+    /// shards).
+    pub fn runs_shard(&self, shard: Option<u32>) -> bool {
+        match (&self.inner.shards, shard) {
+            (Some(held), Some(shard)) => held.borrow().contains_key(&shard),
+            _ => true,
+        }
+    }
+
+    /// Asks the node that holds the shard of `arn`, whose redrive this node committed, to
+    /// re-open it (through its inbox).
+    pub async fn redriven_elsewhere(&self, arn: &str) -> Result<()> {
+        let body = serde_json::to_string(&crate::inbox::Forwarded::Reopen)
+            .map_err(|e| lost(&e.to_string()))?;
+        self.inner.store.send_signal(arn, body).await?;
+        Ok(())
+    }
+
+    /// Resumes an execution of a shard this node runs that another node redrove (its
+    /// redrive committed, not applied), unless it runs already.
+    async fn reopen_here(&self, arn: &str) -> Result<()> {
+        if self.get(arn).is_some() {
+            return Ok(());
+        }
+        let record = self.inner.store.get_execution(arn).await?;
+        if let Some(record) = record.filter(|r| r.status == ExecutionStatus::Running) {
+            self.resume(vec![record]).await;
+        }
+        Ok(())
     }
 
     /// Resumes these running executions (read from the store).

@@ -435,7 +435,8 @@ const SHARDS: usize = 16;
 
 /// Three active nodes on one database share the shards; executions started through each run
 /// there; activity tasks taken through another node, answered through a third, and executions
-/// stopped through a node that does not run them reach the one that does (the inbox); one node killed with `kill -9` mid-run has its shards
+/// stopped or redriven through a node that does not run them reach the one that does (the
+/// inbox); one node killed with `kill -9` mid-run has its shards
 /// taken by the two others within the TTL (+ 2 s), which finish its executions exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn active_nodes_share_shards_and_take_over_a_killed_one() {
@@ -494,6 +495,63 @@ async fn active_nodes_share_shards_and_take_over_a_killed_one() {
         assert_eq!(d.status().as_str(), "ABORTED", "{arn}\n{}", b.logs());
         assert_eq!(d.cause(), Some("stopped through another node"));
     }
+
+    // A task failed through c, its execution (on b) redriven through a and c with one client
+    // token, its new attempt taken through c and answered through a.
+    let failing = start(&client_b, &task, None, &json!({"redrive": true})).await;
+    let token = take(&a.client(), &activity, Duration::from_secs(10))
+        .await
+        .expect("a task through node a");
+    c.client()
+        .send_task_failure()
+        .task_token(token)
+        .error("Flaky")
+        .send()
+        .await
+        .expect("SendTaskFailure through c");
+    let failed = wait_done(&client_a, &failing, Duration::from_secs(10)).await;
+    assert_eq!(failed.status().as_str(), "FAILED", "{}", b.logs());
+    let mut dates = Vec::new();
+    for node in [&a, &c] {
+        let redriven = node
+            .client()
+            .redrive_execution()
+            .execution_arn(&failing)
+            .client_token("once")
+            .send()
+            .await
+            .expect("RedriveExecution through a node that does not run it");
+        dates.push(redriven.redrive_date().secs());
+    }
+    assert_eq!(dates[0], dates[1], "the client token's first answer");
+    let token = take(&c.client(), &activity, Duration::from_secs(10))
+        .await
+        .expect("the redriven task through node c");
+    succeed(&client_a, &token, &json!({"redriven": true})).await;
+    let done = wait_done(&client_a, &failing, Duration::from_secs(10)).await;
+    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", b.logs());
+    let events = common::event_types(&history(&client_a, &failing).await);
+    let wanted = [
+        "ExecutionStarted",
+        "TaskStateEntered",
+        "ActivityScheduled",
+        "ActivityStarted",
+        "ActivityFailed",
+        "ExecutionFailed",
+        "ExecutionRedriven",
+        "TaskStateEntered",
+        "ActivityScheduled",
+        "ActivityStarted",
+        "ActivitySucceeded",
+        "TaskStateExited",
+        "ExecutionSucceeded",
+    ];
+    assert_eq!(events, wanted, "one redrive, each task event once");
+    assert_eq!(done.redrive_count(), Some(1), "redriven once");
+    assert_eq!(
+        common::parse_json("output", done.output()),
+        json!({"redriven": true})
+    );
 
     let mut arns = Vec::new();
     for node in [&a, &b, &c] {

@@ -111,7 +111,8 @@ impl Postgres {
     }
 
     /// Like [`Postgres::connect`], for one of several active nodes (experimental, see
-    /// `shards`): returns at once and keeps this node's fair share of the shards, which
+    /// `shards`): returns after its first round of taking shards (at most a TTL) and keeps
+    /// this node's fair share of the shards, which
     /// [`Store::shards`] reports; every commit of an execution is fenced by its shard's epoch.
     pub async fn connect_sharded(url: &str, lease: LeaseOptions) -> Result<Postgres> {
         Postgres::open(url, Mode::Sharded(lease)).await
@@ -150,8 +151,12 @@ impl Postgres {
             }
             Mode::Sharded(options) => {
                 let (tx, held) = watch::channel(HeldShards::new());
-                let node_id = options.node_id.clone();
+                let (node_id, ttl) = (options.node_id.clone(), options.ttl);
                 let keeper = tokio::spawn(shards::run(pool.clone(), options, tx));
+                // The first round, so that a node alone starts with every shard; a node that
+                // joins others gets its share as they give shards up, after this.
+                let mut first = held.clone();
+                let _ = tokio::time::timeout(ttl, first.wait_for(|h| !h.is_empty())).await;
                 let news = listen::News::default();
                 tokio::spawn(listen::run(listener.0, listener.1, news.clone()));
                 let shards = Shards {

@@ -113,25 +113,21 @@ async fn balance(
     if now.len() > fair {
         let extra: HeldShards = now.split_off(&nth_key(&now, fair));
         publish(node, held, now.clone());
-        let (shards, epochs) = columns(&extra);
-        client
-            .execute(
-                "UPDATE leases l SET expires_at = now()
-                 FROM unnest($2::int[], $3::bigint[]) AS u(shard, epoch)
-                 WHERE l.shard = u.shard AND l.epoch = u.epoch AND l.owner = $1",
-                &[&node, &shards, &epochs],
-            )
-            .await?;
+        give_up(&client, node, &extra).await?;
     } else if now.len() < fair {
         let wanted = i64::try_from(fair - now.len()).unwrap_or(0);
+        // Free or expired shards, and those a previous run of this node (same id) held.
+        let (mine, _) = columns(&now);
         let rows = client
             .query(
                 "UPDATE leases l SET owner = $1, epoch = l.epoch + 1,
                      expires_at = now() + $3::float8 * interval '1 second'
-                 WHERE l.shard IN (SELECT shard FROM leases WHERE expires_at < now()
+                 WHERE l.shard IN (SELECT shard FROM leases
+                                   WHERE (expires_at < now() OR owner = $1)
+                                     AND NOT shard = ANY($4)
                                    ORDER BY shard LIMIT $2 FOR UPDATE SKIP LOCKED)
                  RETURNING l.shard, l.epoch",
-                &[&node, &wanted, &ttl],
+                &[&node, &wanted, &ttl, &mine],
             )
             .await?;
         for row in rows {
@@ -144,19 +140,29 @@ async fn balance(
 /// Gives every held shard up and removes this node's heartbeat, at a clean stop.
 pub(super) async fn release(pool: &Pool, node: &str, mine: &HeldShards) -> Result<()> {
     let client = pool.get().await?;
-    let (shards, epochs) = columns(mine);
+    give_up(&client, node, mine).await?;
+    client
+        .execute("DELETE FROM nodes WHERE node_id = $1", &[&node])
+        .await?;
+    tracing::info!(%node, shards = mine.len(), "shards released");
+    Ok(())
+}
+
+/// Ends the leases of `shards` now (if they are still this node's), for others to take.
+async fn give_up(
+    client: &deadpool_postgres::Client,
+    node: &str,
+    shards: &HeldShards,
+) -> Result<()> {
+    let (numbers, epochs) = columns(shards);
     client
         .execute(
             "UPDATE leases l SET expires_at = now()
              FROM unnest($2::int[], $3::bigint[]) AS u(shard, epoch)
              WHERE l.shard = u.shard AND l.epoch = u.epoch AND l.owner = $1",
-            &[&node, &shards, &epochs],
+            &[&node, &numbers, &epochs],
         )
         .await?;
-    client
-        .execute("DELETE FROM nodes WHERE node_id = $1", &[&node])
-        .await?;
-    tracing::info!(%node, shards = mine.len(), "shards released");
     Ok(())
 }
 

@@ -135,10 +135,11 @@ async fn apply(tx: &Transaction<'_>, batch: &[Write], fence: &Fence) -> Result<V
     arns.dedup();
     let mut stored: HashMap<&str, i64> = HashMap::new();
     let mut shard_of: HashMap<&str, u32> = HashMap::new();
+    let mut closed: std::collections::HashSet<&str> = Default::default();
     if !arns.is_empty() {
         let lock = tx
             .prepare_cached(
-                "SELECT arn, version, shard FROM executions WHERE arn = ANY($1)
+                "SELECT arn, version, shard, status FROM executions WHERE arn = ANY($1)
                  ORDER BY arn FOR UPDATE",
             )
             .await?;
@@ -147,6 +148,9 @@ async fn apply(tx: &Transaction<'_>, batch: &[Write], fence: &Fence) -> Result<V
             if let Ok(i) = arns.binary_search(&arn) {
                 stored.insert(arns[i], row.try_get(1)?);
                 shard_of.insert(arns[i], shards::shard_number(row.try_get(2)?));
+                if row.try_get::<_, &str>(3)? != "RUNNING" {
+                    closed.insert(arns[i]);
+                }
             }
         }
     }
@@ -173,7 +177,11 @@ async fn apply(tx: &Transaction<'_>, batch: &[Write], fence: &Fence) -> Result<V
     let mut outcomes: BTreeMap<(&str, i64), &str> = BTreeMap::new();
     let mut results = Vec::with_capacity(batch.len());
     for write in batch {
-        if let (Some(valid), Some(shard)) = (&valid, shard(write)) {
+        // A redrive re-opening a closed execution (no node runs it) may come from any node:
+        // the row lock and its version keep it to one; the shard's owner then resumes it.
+        let reopening = matches!(write, Write::Record { execution, .. }
+            if closed.contains(execution.arn.as_str()));
+        if let (Some(valid), Some(shard), false) = (&valid, shard(write), reopening) {
             if !valid.contains(&shard) {
                 results.push(Err(Error::Fenced));
                 continue;
