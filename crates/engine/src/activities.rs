@@ -268,14 +268,14 @@ impl Engine {
                     task_id: task.task_id,
                     worker_name: worker_name.clone(),
                 };
-                match self
-                    .inner
-                    .runner
-                    .signal(&task.execution_arn, started)
-                    .await?
-                {
-                    Signalled::Applied(_) => return Ok(Some(task)),
-                    _ => continue,
+                match self.inner.runner.signal(&task.execution_arn, started).await {
+                    Ok(Signalled::Applied(_)) => return Ok(Some(task)),
+                    Ok(_) => continue,
+                    Err(e) => {
+                        // Not recorded as started: leave it for another poll.
+                        self.inner.activities.push(activity_arn, task);
+                        return Err(e);
+                    }
                 }
             }
             if let Some(row) = self.store().claim_activity_task(activity_arn).await? {

@@ -121,8 +121,8 @@ struct Serve {
     #[arg(long, env = "STEPWISE_LEASE_TTL", default_value = "10s", value_parser = parse_duration)]
     lease_ttl: u64,
     /// Experimental, PostgreSQL only: every node serves and runs the executions of the shards
-    /// it holds, instead of one active node and standbys. Signals, activity tasks and
-    /// redrives still reach only the node that runs the execution (docs/deployment.md).
+    /// it holds, instead of one active node and standbys (docs/deployment.md says what is
+    /// missing).
     #[arg(long, env = "STEPWISE_ACTIVE_NODES")]
     active_nodes: bool,
     #[arg(long, env = "STEPWISE_ACCOUNT_ID", default_value = "123456789012")]
