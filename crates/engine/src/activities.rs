@@ -2,7 +2,9 @@
 //! polling, and the `SendTask*` operations that complete any task by its token.
 //!
 //! The queues are memory only: they are rebuilt from the executions' checkpoints on restart
-//! (a scheduled activity task is dispatched again), so nothing here needs to be durable.
+//! (a scheduled activity task is dispatched again), so nothing here needs to be durable. On a
+//! store shared by several active nodes the tasks are rows of the store instead, which a
+//! poll on any node claims ([`store::Store::claim_activity_task`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -82,6 +84,12 @@ impl Queues {
             .unwrap_or_default()
     }
 
+    /// Takes a queued task, if there is one.
+    fn take(&self, activity_arn: &str) -> Option<ActivityTask> {
+        let mut map = crate::lock::lock(&self.inner);
+        map.get_mut(activity_arn)?.tasks.pop_front()
+    }
+
     /// Takes a queued task, or parks a poller.
     fn take_or_park(
         &self,
@@ -102,6 +110,34 @@ impl Queues {
 
 /// How long `GetActivityTask` waits for a task (AWS: 60 seconds).
 const LONG_POLL: Duration = Duration::from_secs(60);
+/// How often a parked `GetActivityTask` looks for a task on a shared store without being told
+/// of one.
+const CLAIM_POLL: Duration = Duration::from_millis(250);
+
+impl ActivityTask {
+    fn row(self, activity_arn: &str) -> store::ActivityTaskRow {
+        store::ActivityTaskRow {
+            activity_arn: activity_arn.to_owned(),
+            execution_arn: self.execution_arn,
+            task_id: self.task_id,
+            token: self.token,
+            input: self.input,
+            scheduled: self.scheduled,
+        }
+    }
+}
+
+impl From<store::ActivityTaskRow> for ActivityTask {
+    fn from(row: store::ActivityTaskRow) -> ActivityTask {
+        ActivityTask {
+            token: row.token,
+            input: row.input,
+            execution_arn: row.execution_arn,
+            scheduled: row.scheduled,
+            task_id: row.task_id,
+        }
+    }
+}
 
 impl Engine {
     /// Creates an activity; creating an existing one again returns it (idempotent).
@@ -158,8 +194,9 @@ impl Engine {
             .collect())
     }
 
-    /// Queues a scheduled activity task for the workers of `activity_arn`.
-    pub(crate) fn enqueue_activity(
+    /// Queues a scheduled activity task for the workers of `activity_arn` (offers it to
+    /// every node's, on a shared store).
+    pub(crate) async fn enqueue_activity(
         &self,
         activity_arn: &str,
         execution_arn: &str,
@@ -174,14 +211,99 @@ impl Engine {
             scheduled: self.now(),
             task_id,
         };
-        self.inner.activities.push(activity_arn, task);
+        // An Express execution is not stored and stays on this node: so do its tasks.
+        let shared = self.store().shares_activity_tasks();
+        if !shared || arn::is_express_execution(execution_arn) {
+            self.inner.activities.push(activity_arn, task);
+            if let Some(offered) = self.store().activity_tasks_offered() {
+                offered.notify_waiters();
+            }
+            return;
+        }
+        if let Err(e) = self
+            .store()
+            .offer_activity_task(task.row(activity_arn))
+            .await
+        {
+            // Offered again when the execution is next resumed (a restart, a shard move).
+            tracing::error!(%execution_arn, error = %e, "activity task not offered");
+        }
     }
 
     /// The tasks of an activity that wait for a worker (scheduled, not yet handed out), oldest
-    /// first: the queue of this process, which holds every scheduled task of its executions.
+    /// first: the queue of this process, which holds every scheduled task of its executions
+    /// (or, on a shared store, the tasks offered by every node).
     pub async fn pending_activity_tasks(&self, activity_arn: &str) -> Result<Vec<ActivityTask>> {
         self.describe_activity(activity_arn).await?;
-        Ok(self.inner.activities.queued(activity_arn))
+        if !self.store().shares_activity_tasks() {
+            return Ok(self.inner.activities.queued(activity_arn));
+        }
+        let rows = self.store().offered_activity_tasks(activity_arn).await?;
+        let mut tasks = self.inner.activities.queued(activity_arn);
+        tasks.extend(rows.into_iter().map(ActivityTask::from));
+        Ok(tasks)
+    }
+
+    /// `GetActivityTask` on a shared store: takes a task of this node's Express executions
+    /// or claims the oldest offered task, waiting (up to the long poll) for one to be offered
+    /// on any node.
+    async fn claim_activity_task(
+        &self,
+        activity_arn: &str,
+        worker_name: Option<String>,
+    ) -> Result<Option<ActivityTask>> {
+        let deadline = tokio::time::Instant::now() + LONG_POLL;
+        let offered = self.store().activity_tasks_offered();
+        loop {
+            // Registered before looking, so an offer between the look and the wait is not missed.
+            let news = async {
+                match &offered {
+                    Some(offered) => offered.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let mut news = std::pin::pin!(news);
+            if let Some(task) = self.inner.activities.take(activity_arn) {
+                let started = Signal::TaskStarted {
+                    task_id: task.task_id,
+                    worker_name: worker_name.clone(),
+                };
+                match self.inner.runner.signal(&task.execution_arn, started).await {
+                    Ok(Signalled::Applied(_)) => return Ok(Some(task)),
+                    Ok(_) => continue,
+                    Err(e) => {
+                        // Not recorded as started: leave it for another poll.
+                        self.inner.activities.push(activity_arn, task);
+                        return Err(e);
+                    }
+                }
+            }
+            if let Some(row) = self.store().claim_activity_task(activity_arn).await? {
+                let started = Signal::TaskStarted {
+                    task_id: row.task_id,
+                    worker_name: worker_name.clone(),
+                };
+                match self.inner.runner.signal(&row.execution_arn, started).await {
+                    Ok(Signalled::Applied(_) | Signalled::Forwarded) => {
+                        return Ok(Some(row.into()))
+                    }
+                    // The execution ended or moved on: skip it.
+                    Ok(Signalled::Stale | Signalled::NotRunning) => continue,
+                    Err(e) => {
+                        // Not recorded as started: offered again for another poll.
+                        if let Err(again) = self.store().offer_activity_task(row).await {
+                            tracing::error!(error = %again, "activity task not offered again");
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            tokio::select! {
+                () = &mut news => {}
+                () = tokio::time::sleep(CLAIM_POLL) => {}
+                () = tokio::time::sleep_until(deadline) => return Ok(None),
+            }
+        }
     }
 
     /// `GetActivityTask`: waits up to 60 seconds for a task; `None` when none came.
@@ -193,6 +315,9 @@ impl Engine {
         if !self.inner.activities.exists(activity_arn) {
             self.describe_activity(activity_arn).await?;
             self.inner.activities.set_exists(activity_arn, true);
+        }
+        if self.store().shares_activity_tasks() {
+            return self.claim_activity_task(activity_arn, worker_name).await;
         }
         let deadline = tokio::time::Instant::now() + LONG_POLL;
         loop {
@@ -208,7 +333,7 @@ impl Engine {
                 worker_name: worker_name.clone(),
             };
             match self.inner.runner.signal(&task.execution_arn, started).await {
-                Ok(Signalled::Applied(_)) => return Ok(Some(task)),
+                Ok(Signalled::Applied(_) | Signalled::Forwarded) => return Ok(Some(task)),
                 // The execution ended or moved on while the task was queued: skip it.
                 Ok(_) => continue,
                 Err(e) => {
@@ -298,7 +423,7 @@ impl Engine {
 
     fn check_signalled(&self, signalled: Signalled) -> Result<()> {
         match signalled {
-            Signalled::Applied(_) => Ok(()),
+            Signalled::Applied(_) | Signalled::Forwarded => Ok(()),
             Signalled::Stale | Signalled::NotRunning => Err(task_gone()),
         }
     }

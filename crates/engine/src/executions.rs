@@ -254,6 +254,7 @@ impl Engine {
     /// The record and checkpoint of an execution about to start.
     pub(crate) fn new_execution(&self, n: NewExecution) -> (ExecutionRecord, Checkpoint) {
         let now = self.now();
+        let shard = self.inner.runner.place();
         let info = ExecutionInfo {
             execution_arn: n.arn.clone(),
             name: n.name.clone(),
@@ -295,6 +296,7 @@ impl Engine {
             trace_header: n.trace_header,
             redrive_batch: None,
             redrive_change: None,
+            shard,
         };
         let checkpoint = Checkpoint {
             info,

@@ -12,6 +12,7 @@ mod checkpoint;
 mod clock;
 mod error;
 mod executions;
+mod inbox;
 pub mod integrations;
 pub mod item_io;
 mod lock;

@@ -272,7 +272,12 @@ impl Engine {
             .pop()
             .unwrap_or(Ok(()))?;
         self.inner.runner.observe(&record, &events);
-        self.inner.runner.reopen_detached(def, record).await;
+        if self.inner.runner.runs_shard(record.shard) {
+            self.inner.runner.reopen_detached(def, record).await;
+        } else {
+            // Committed: if the owner does not hear of it, its next start resumes it.
+            self.inner.runner.redriven_elsewhere(&record.arn).await?;
+        }
         Ok(now)
     }
 

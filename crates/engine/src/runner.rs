@@ -18,7 +18,7 @@ use asl::history::HistoryEvent;
 use asl::interpreter::{self, Advance, Dispatch, Limits, Received, Signal, Status, TaskPhase};
 use opentelemetry::context::FutureExt as _;
 use serde::{Deserialize, Serialize};
-use store::{ExecutionRecord, ExecutionStatus, Store, Write};
+use store::{ExecutionRecord, ExecutionStatus, HeldShards, Store, Write};
 use tokio::sync::{mpsc, oneshot, watch, Mutex, Notify};
 use tokio::task::JoinHandle;
 
@@ -84,6 +84,9 @@ pub(crate) enum Signalled {
     /// Applied and committed; the record after the transition (shared by the signals
     /// committed together).
     Applied(Arc<ExecutionRecord>),
+    /// Another node runs the execution: the signal waits in its inbox, durably, for that node
+    /// to apply it (see [`crate::inbox`]).
+    Forwarded,
 }
 
 type LiveRef = Arc<Mutex<Live>>;
@@ -112,6 +115,11 @@ struct Inner {
     /// The runtime the runner was created on, where every state is evaluated (see
     /// [`Runner::on_engine`]).
     rt: tokio::runtime::Handle,
+    /// The shards this node holds, on a store shared by several active nodes
+    /// ([`Store::shards`]); `None`: it runs every execution.
+    shards: Option<watch::Receiver<HeldShards>>,
+    /// Turns over the held shards for new executions (see [`Runner::place`]).
+    placed: std::sync::atomic::AtomicUsize,
     /// Set once by [`Runner::shutdown`]; the loops stop when they see it.
     closing: watch::Sender<bool>,
     /// The loops (workers, timers, the engine's outbox), awaited by [`Runner::shutdown`].
@@ -123,6 +131,10 @@ type SignalReply = oneshot::Sender<Result<Signalled>>;
 
 /// How many executions advance concurrently (commits are batched across them).
 const WORKERS: usize = 8;
+/// How often a node reads the inboxes of its shards without being told of a signal.
+const INBOX_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+/// Most inbox signals read at once.
+const INBOX_BATCH: usize = 256;
 /// How long to wait before retrying an execution whose transition failed to commit.
 const RETRY_MILLIS: i64 = 1000;
 
@@ -154,8 +166,11 @@ impl Runner {
         outbox: mpsc::Sender<Outbox>,
         tracer: Option<crate::Tracer>,
     ) -> Runner {
+        let shards = store.shards();
         let runner = Runner {
             inner: Arc::new(Inner {
+                shards,
+                placed: Default::default(),
                 store,
                 clock,
                 limits,
@@ -224,10 +239,172 @@ impl Runner {
 
     /// Resumes every execution the store has as running (after a restart or crash), and
     /// emits again the tasks they were waiting for.
+    /// On a store split in shards, it resumes those of the shards this node holds instead,
+    /// as it gains them, and drops those of the shards it loses.
     pub async fn recover(&self) -> Result<()> {
+        if let Some(shards) = self.inner.shards.clone() {
+            let runner = self.clone();
+            self.spawn_loop(async move { runner.follow_shards(shards).await });
+            return Ok(());
+        }
         let open = self.inner.store.open_executions().await?;
+        self.resume(open).await;
+        Ok(())
+    }
+
+    /// The shard of a new execution: one this node holds (so it runs here), in turn; `None`
+    /// when the store is not split in shards (or, for the moment, none is held: the commit
+    /// is then refused).
+    pub fn place(&self) -> Option<u32> {
+        let held = self.inner.shards.as_ref()?.borrow();
+        let n = held.len().max(1);
+        let turn = self
+            .inner
+            .placed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(held.keys().nth(turn % n).copied().unwrap_or(0))
+    }
+
+    /// Runs the executions of the shards this node holds as they change: drops those of a
+    /// shard lost (another node runs them now; what was in flight is fenced off by the
+    /// shard's epoch) and resumes those of a shard gained, as a restart would.
+    /// Between changes, it applies the signals other nodes left in the inboxes of the shards
+    /// it runs, when told some arrived and every [`INBOX_POLL`] anyway.
+    async fn follow_shards(&self, mut shards: watch::Receiver<HeldShards>) {
+        let mut known = HeldShards::new();
+        let arrived = self.inner.store.signals_arrived();
+        loop {
+            let now = shards.borrow_and_update().clone();
+            let lost: Vec<u32> = moved(&known, &now);
+            if !lost.is_empty() {
+                self.drop_shards(&lost).await;
+            }
+            known.retain(|shard, _| !lost.contains(shard));
+            let gained: Vec<u32> = moved(&now, &known);
+            if !gained.is_empty() {
+                match self.inner.store.open_executions_in(&gained).await {
+                    Ok(open) => {
+                        self.resume(open).await;
+                        known = now;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, ?gained, "cannot resume the executions of gained shards; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        continue;
+                    }
+                }
+            }
+            self.drain_inbox(&known).await;
+            let news = async {
+                match &arrived {
+                    Some(arrived) => arrived.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                changed = shards.changed() => if changed.is_err() { return },
+                () = news => {}
+                () = tokio::time::sleep(INBOX_POLL) => {}
+            }
+        }
+    }
+
+    /// Applies the signals waiting in the inboxes of `shards` (whose executions run here),
+    /// deleting each once applied; one the store fails to apply stays for the next round.
+    async fn drain_inbox(&self, shards: &HeldShards) {
+        if shards.is_empty() {
+            return;
+        }
+        let numbers: Vec<u32> = shards.keys().copied().collect();
+        let waiting = match self.inner.store.inbox(&numbers, INBOX_BATCH).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the inbox");
+                return;
+            }
+        };
+        for row in waiting {
+            let arn = row.execution_arn.as_str();
+            match serde_json::from_str::<crate::inbox::Forwarded>(&row.body) {
+                Ok(forwarded) => {
+                    let applied = match forwarded.into_signal() {
+                        Some(signal) => self.signal_here(arn, signal).await.map(drop),
+                        None => self.reopen_here(arn).await,
+                    };
+                    if let Err(e) = applied {
+                        tracing::warn!(%arn, error = %e, "inbox signal not applied; will retry");
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(arn = %row.execution_arn, error = %e, "unreadable inbox signal dropped")
+                }
+            }
+            if let Err(e) = self.inner.store.delete_signal(row.id).await {
+                tracing::warn!(error = %e, "applied inbox signal not deleted; it will be applied again");
+            }
+        }
+    }
+
+    /// Stops running the (durable) executions of `shards`, each after the step it is in.
+    async fn drop_shards(&self, shards: &[u32]) {
+        let all: Vec<(String, LiveRef)> = crate::lock::lock(&self.inner.live)
+            .iter()
+            .map(|(arn, live)| (arn.clone(), live.clone()))
+            .collect();
+        let mut dropped = 0;
+        for (arn, live) in all {
+            let live = live.lock().await;
+            if live.durable && live.record.shard.is_some_and(|s| shards.contains(&s)) {
+                self.forget(&arn);
+                dropped += 1;
+            }
+        }
+        tracing::info!(
+            ?shards,
+            executions = dropped,
+            "stopped running the executions of lost shards"
+        );
+    }
+
+    /// Whether this node runs the executions of `shard` (every one, on a store not split in
+    /// shards).
+    pub fn runs_shard(&self, shard: Option<u32>) -> bool {
+        match (&self.inner.shards, shard) {
+            (Some(held), Some(shard)) => held.borrow().contains_key(&shard),
+            _ => true,
+        }
+    }
+
+    /// Asks the node that holds the shard of `arn`, whose redrive this node committed, to
+    /// re-open it (through its inbox).
+    pub async fn redriven_elsewhere(&self, arn: &str) -> Result<()> {
+        let body = serde_json::to_string(&crate::inbox::Forwarded::Reopen)
+            .map_err(|e| lost(&e.to_string()))?;
+        self.inner.store.send_signal(arn, body).await?;
+        Ok(())
+    }
+
+    /// Resumes an execution of a shard this node runs that another node redrove (its
+    /// redrive committed, not applied), unless it runs already.
+    async fn reopen_here(&self, arn: &str) -> Result<()> {
+        if self.get(arn).is_some() {
+            return Ok(());
+        }
+        let record = self.inner.store.get_execution(arn).await?;
+        if let Some(record) = record.filter(|r| r.status == ExecutionStatus::Running) {
+            self.resume(vec![record]).await;
+        }
+        Ok(())
+    }
+
+    /// Resumes these running executions (read from the store).
+    async fn resume(&self, open: Vec<ExecutionRecord>) {
         let count = open.len();
         for record in open {
+            if self.get(&record.arn).is_some() {
+                continue; // running here already
+            }
             let loaded = match self.inner.definitions.get(&record.definition) {
                 Ok(def) => Checkpoint::load(&*self.inner.store, &record)
                     .await
@@ -284,7 +461,6 @@ impl Runner {
         if count > 0 {
             tracing::info!(count, "resumed running executions");
         }
-        Ok(())
     }
 
     /// Ends, as failed with `States.Runtime`, an open execution whose stored state cannot be
@@ -450,7 +626,30 @@ impl Runner {
     /// transition) wait in its inbox, and the next caller to hold the execution applies them
     /// all in one transition: one commit for many task ends of one execution (a Map of tasks),
     /// where one commit each would make them wait for each other's fsync.
+    /// An execution that does not run here but on another node (on a store split in shards)
+    /// gets the signal through its inbox.
     pub async fn signal(&self, arn: &str, signal: Signal) -> Result<Signalled> {
+        match self.get(arn) {
+            Some(_) => self.signal_here(arn, signal).await,
+            None => self.forward(arn, &signal).await,
+        }
+    }
+
+    /// Writes a signal for an execution this node does not run to its shard's inbox.
+    async fn forward(&self, arn: &str, signal: &Signal) -> Result<Signalled> {
+        let forwarded = match (&self.inner.shards, crate::inbox::Forwarded::of(signal)) {
+            (Some(_), Some(f)) => f,
+            _ => return Ok(Signalled::NotRunning),
+        };
+        let body = serde_json::to_string(&forwarded).map_err(|e| lost(&e.to_string()))?;
+        match self.inner.store.send_signal(arn, body).await? {
+            true => Ok(Signalled::Forwarded),
+            false => Ok(Signalled::NotRunning),
+        }
+    }
+
+    /// [`Runner::signal`] for an execution running on this node only.
+    async fn signal_here(&self, arn: &str, signal: Signal) -> Result<Signalled> {
         let Some(live) = self.get(arn) else {
             return Ok(Signalled::NotRunning);
         };
@@ -904,6 +1103,14 @@ impl Runner {
 }
 
 /// Resolves once [`Runner::shutdown`] began (or the runner is gone).
+/// The shards of `from` that `to` does not hold at the same epoch.
+fn moved(from: &HeldShards, to: &HeldShards) -> Vec<u32> {
+    from.iter()
+        .filter(|(shard, epoch)| to.get(shard) != Some(epoch))
+        .map(|(shard, _)| *shard)
+        .collect()
+}
+
 async fn closed(closing: &mut watch::Receiver<bool>) {
     let _ = closing.wait_for(|closing| *closing).await;
 }

@@ -137,7 +137,8 @@ impl Engine {
         match &d.resource {
             Resource::MapRun(spec) => self.perform_map_run(execution_arn, d, spec).await,
             Resource::Activity { arn } => {
-                self.enqueue_activity(arn, execution_arn, d.task_id, d.token.clone(), &d.input);
+                self.enqueue_activity(arn, execution_arn, d.task_id, d.token.clone(), &d.input)
+                    .await;
                 TaskReply::Pending
             }
             Resource::Service {

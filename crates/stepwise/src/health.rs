@@ -16,6 +16,8 @@ pub struct Node {
     /// The lease a PostgreSQL node holds (one lease for the whole store: a single active
     /// node); `None` on the embedded stores.
     pub lease: Option<store::postgres::Held>,
+    /// The shards a node holds among several active nodes (`--active-nodes`).
+    pub shards: Option<tokio::sync::watch::Receiver<store::HeldShards>>,
 }
 
 pub fn router(engine: engine::Engine, node: Node) -> Router {
@@ -36,6 +38,10 @@ fn report(engine: &engine::Engine, node: &Node) -> Value {
         "nodeId": node.id,
         "store": node.store,
         "lease": node.lease.as_ref().map(|held| json!({"epoch": held.epoch})),
+        "shards": node.shards.as_ref().map(|held| {
+            let held = held.borrow();
+            held.iter().map(|(shard, epoch)| json!({"shard": shard, "epoch": epoch})).collect::<Vec<_>>()
+        }),
         "openExecutions": health.open_executions,
     })
 }

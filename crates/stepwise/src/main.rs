@@ -120,6 +120,11 @@ struct Serve {
     /// to take over from a node that died.
     #[arg(long, env = "STEPWISE_LEASE_TTL", default_value = "10s", value_parser = parse_duration)]
     lease_ttl: u64,
+    /// Experimental, PostgreSQL only: every node serves and runs the executions of the shards
+    /// it holds, instead of one active node and standbys (docs/deployment.md says what is
+    /// missing).
+    #[arg(long, env = "STEPWISE_ACTIVE_NODES")]
+    active_nodes: bool,
     #[arg(long, env = "STEPWISE_ACCOUNT_ID", default_value = "123456789012")]
     account_id: String,
     /// Step Functions Local MockConfigFile: executions started on `stateMachineArn#TestCase`
@@ -355,22 +360,28 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 enum StoreChoice {
     Sqlite,
     Memory,
-    Postgres(String, store::postgres::LeaseOptions),
+    /// The URL, the node's lease, and whether it is one of several active nodes.
+    Postgres(String, store::postgres::LeaseOptions, bool),
 }
 
 impl StoreChoice {
-    fn parse(store: &str, lease: store::postgres::LeaseOptions) -> anyhow::Result<StoreChoice> {
+    fn parse(
+        store: &str,
+        lease: store::postgres::LeaseOptions,
+        active_nodes: bool,
+    ) -> anyhow::Result<StoreChoice> {
         Ok(match store {
             "sqlite" => StoreChoice::Sqlite,
             "memory" => StoreChoice::Memory,
             s if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
-                StoreChoice::Postgres(s.to_owned(), lease)
+                StoreChoice::Postgres(s.to_owned(), lease, active_nodes)
             }
             other => bail!("unknown store '{other}': use sqlite, memory or a postgres:// URL"),
         })
     }
 
-    /// Opens the store; a PostgreSQL node first waits for its lease.
+    /// Opens the store; a PostgreSQL node first waits for its lease (unless it is one of
+    /// several active nodes, which take shards as they go).
     async fn open(
         self,
         data_dir: &std::path::Path,
@@ -384,10 +395,12 @@ impl StoreChoice {
                 Arc::new(store::Sqlite::temporary().context("creating a temporary store")?),
                 None,
             ),
-            StoreChoice::Postgres(url, lease) => {
-                let pg = store::Postgres::connect_leased(&url, lease)
-                    .await
-                    .context("connecting to PostgreSQL")?;
+            StoreChoice::Postgres(url, lease, active) => {
+                let pg = match active {
+                    true => store::Postgres::connect_sharded(&url, lease).await,
+                    false => store::Postgres::connect_leased(&url, lease).await,
+                };
+                let pg = pg.context("connecting to PostgreSQL")?;
                 (Arc::new(pg.clone()), Some(pg))
             }
         })
@@ -435,7 +448,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         node_id: node_id.clone(),
         ttl: std::time::Duration::from_secs(args.lease_ttl.max(1)),
     };
-    let store = StoreChoice::parse(&args.store, lease)?;
+    let store = StoreChoice::parse(&args.store, lease, args.active_nodes)?;
     let otlp_endpoint = args.otlp_endpoint.as_deref().filter(|u| !u.is_empty());
     let (traces, tracer) = match otlp_endpoint {
         Some(url) => {
@@ -489,6 +502,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             id: node_id,
             store: store_name,
             lease: leased.as_ref().and_then(|pg| pg.lease().cloned()),
+            shards: leased.as_ref().and_then(store::Store::shards),
         };
         let addr = format!("{}:{}", args.host, args.port);
         let listener = tokio::net::TcpListener::bind(&addr)
@@ -534,6 +548,9 @@ fn serve(args: Serve) -> anyhow::Result<()> {
             watcher.into_iter().for_each(|w| w.abort());
             if let Err(e) = pg.release_lease().await {
                 tracing::warn!(error = %e, "the lease was not released; it expires after its TTL");
+            }
+            if let Err(e) = pg.release_shards().await {
+                tracing::warn!(error = %e, "the shards were not released; they expire after their TTL");
             }
         }
         tracing::info!("stepwise stopped");

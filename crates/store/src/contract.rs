@@ -55,6 +55,7 @@ pub fn execution(arn: &str, start: i64, status: ExecutionStatus) -> ExecutionRec
         trace_header: None,
         redrive_batch: None,
         redrive_change: None,
+        shard: None,
     }
 }
 

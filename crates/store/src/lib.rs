@@ -18,6 +18,9 @@ mod vocab;
 use serde::{Deserialize, Serialize};
 
 pub use postgres::Postgres;
+
+/// The shards a node holds ([`Store::shards`]), with the epoch it holds each at.
+pub type HeldShards = std::collections::BTreeMap<u32, i64>;
 pub use sqlite::Sqlite;
 pub use vocab::{ExecutionStatus, MapRunStatus, StateMachineType, UnknownWord};
 
@@ -159,6 +162,11 @@ pub struct ExecutionRecord {
     /// input), so a user can see the old input beside the new one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redrive_change: Option<RedriveChange>,
+    /// The shard the execution belongs to on a store split in shards among active nodes
+    /// ([`Store::shards`]); its own column there, `None` on the other stores. Set when the
+    /// execution is created (a shard of the node that starts it) and never changed.
+    #[serde(skip)]
+    pub shard: Option<u32>,
 }
 
 /// A redrive that did not re-open an execution where it stopped, or with the input it had.
@@ -374,6 +382,28 @@ pub enum Write {
     },
 }
 
+/// An activity task offered to the workers of every node ([`Store::offer_activity_task`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityTaskRow {
+    pub activity_arn: String,
+    pub execution_arn: String,
+    pub task_id: u64,
+    pub token: String,
+    /// The task's input (JSON text).
+    pub input: String,
+    /// When it was offered (epoch ms).
+    pub scheduled: i64,
+}
+
+/// A signal waiting in an inbox ([`Store::send_signal`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxSignal {
+    pub id: u64,
+    pub execution_arn: String,
+    /// The engine's text.
+    pub body: String,
+}
+
 /// One lane (a Parallel branch, an inline Map iteration) of an execution's checkpoint, kept
 /// in a row of its own so a transition writes only the lanes it changed. The store does not
 /// read it: `path` names the lane, `body` is the engine's text; a row replaces the one with
@@ -472,6 +502,69 @@ pub trait Store: Send + Sync + 'static {
     async fn list_executions(&self, filter: ExecutionFilter) -> Result<Vec<ExecutionRecord>>;
     /// Executions that are still running: what a restarting engine resumes.
     async fn open_executions(&self) -> Result<Vec<ExecutionRecord>>;
+    /// The shards this node holds, as they change, when the store splits the executions in
+    /// shards among several active nodes (PostgreSQL with `--active-nodes`): the node runs
+    /// the executions of these shards only. `None` (the default): it runs every execution.
+    fn shards(&self) -> Option<tokio::sync::watch::Receiver<HeldShards>> {
+        None
+    }
+    /// The running executions of these shards: what a node resumes when it gains them.
+    async fn open_executions_in(&self, shards: &[u32]) -> Result<Vec<ExecutionRecord>> {
+        let _ = shards;
+        self.open_executions().await
+    }
+    /// Keeps a signal (the engine's text) for a running execution that another node runs, in
+    /// the inbox of its shard, until that node applies it ([`Store::inbox`]); wakes that node
+    /// ([`Store::signals_arrived`]). `false`: no such execution is running (or the store is
+    /// not split in shards, the default: every execution runs on this node).
+    async fn send_signal(&self, execution_arn: &str, body: String) -> Result<bool> {
+        let _ = (execution_arn, body);
+        Ok(false)
+    }
+    /// The oldest signals waiting in the inboxes of these shards, at most `limit`.
+    async fn inbox(&self, shards: &[u32], limit: usize) -> Result<Vec<InboxSignal>> {
+        let _ = (shards, limit);
+        Ok(Vec::new())
+    }
+    /// Removes a signal that was applied.
+    async fn delete_signal(&self, id: u64) -> Result<()> {
+        let _ = id;
+        Ok(())
+    }
+    /// Told when another node may have sent a signal to this one's inbox (besides, the
+    /// engine polls); `None` when the store has no such news.
+    fn signals_arrived(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
+
+    /// Whether activity tasks are kept in the store for the workers of every node
+    /// ([`Store::offer_activity_task`]) rather than in the memory of the node that runs their
+    /// execution (the default).
+    fn shares_activity_tasks(&self) -> bool {
+        false
+    }
+    /// Offers an activity task to the workers of every node, replacing the one offered before
+    /// for the same execution and task id; wakes the nodes' parked pollers
+    /// ([`Store::activity_tasks_offered`]).
+    async fn offer_activity_task(&self, task: ActivityTaskRow) -> Result<()> {
+        let _ = task;
+        Ok(())
+    }
+    /// Takes the oldest offered task of an activity whose execution is running, if any; no
+    /// other node can take it too.
+    async fn claim_activity_task(&self, activity_arn: &str) -> Result<Option<ActivityTaskRow>> {
+        let _ = activity_arn;
+        Ok(None)
+    }
+    /// The offered tasks of an activity, oldest first.
+    async fn offered_activity_tasks(&self, activity_arn: &str) -> Result<Vec<ActivityTaskRow>> {
+        let _ = activity_arn;
+        Ok(Vec::new())
+    }
+    /// Told (every waiter) when some node offered an activity task.
+    fn activity_tasks_offered(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
     /// History events with ids in `from..=to`, in ascending order, at most `limit`.
     async fn history(
         &self,

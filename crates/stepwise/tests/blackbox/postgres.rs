@@ -2,8 +2,9 @@
 //! `kill -9` within the lease TTL (+ 2 s) and finishes its executions, and a node paused past
 //! its lease (SIGSTOP) is fenced off when it resumes. And TLS to the database (`sslmode`).
 //!
-//! One node at a time holds the lease and serves; the others stand by (see
-//! docs/deployment.md). The rest of the PostgreSQL coverage is the other suites run with
+//! By default one node at a time holds the lease and serves; the others stand by. With
+//! `--active-nodes` (experimental) every node serves and runs the executions of the shards it
+//! holds (see docs/deployment.md). The rest of the PostgreSQL coverage is the other suites run with
 //! `STEPWISE_TEST_STORE=postgres` (scripts/test).
 
 use crate::common;
@@ -396,4 +397,195 @@ async fn the_database_over_tls() {
         );
         assert!(!logs.contains("panicked"), "{name}: {logs}");
     }
+}
+
+/// The shards each node reports in `/health` (`--active-nodes`).
+async fn held_shards(server: &Server) -> Vec<u64> {
+    let health = common::health(server).await;
+    health["shards"]
+        .as_array()
+        .map(|held| held.iter().filter_map(|s| s["shard"].as_u64()).collect())
+        .unwrap_or_default()
+}
+
+/// Waits until `nodes` hold every shard between them, each its fair share (rounded down),
+/// none twice; returns what each holds.
+async fn spread(nodes: &[&Server], within: Duration) -> Vec<Vec<u64>> {
+    let deadline = Instant::now() + within;
+    loop {
+        let mut held = Vec::new();
+        for node in nodes {
+            held.push(held_shards(node).await);
+        }
+        let mut all: Vec<u64> = held.iter().flatten().copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        let count: usize = held.iter().map(Vec::len).sum();
+        let fair = SHARDS / nodes.len();
+        if all.len() == SHARDS && count == SHARDS && held.iter().all(|h| h.len() >= fair) {
+            return held;
+        }
+        assert!(Instant::now() < deadline, "shards not spread: {held:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The shards of a database (fixed by its migrations).
+const SHARDS: usize = 16;
+
+/// Three active nodes on one database share the shards; executions started through each run
+/// there; activity tasks taken through another node, answered through a third, and executions
+/// stopped or redriven through a node that does not run them reach the one that does (the
+/// inbox); one node killed with `kill -9` mid-run has its shards
+/// taken by the two others within the TTL (+ 2 s), which finish its executions exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn active_nodes_share_shards_and_take_over_a_killed_one() {
+    let pg = LocalPostgres::start_or_panic();
+    let url = pg.url("postgres");
+    let active = |id: &str| {
+        let (options, mut node_args) = node(&url, id);
+        node_args.push("--active-nodes".into());
+        Server::start_with_args(options, &args(&node_args))
+    };
+    let (a, b, mut c) = (active("a"), active("b"), active("c"));
+    let held = spread(&[&a, &b, &c], Duration::from_secs(20)).await;
+    eprintln!("shards of a, b, c: {held:?}");
+
+    let client_a = a.client();
+    let (wait, chain, task, activity) = machines(&client_a).await;
+
+    // Tasks of executions that run on a, taken by workers polling b, answered through c.
+    let tasks = start_each(&client_a, &[&task]).await;
+    for n in 0..EACH {
+        let token = take(&b.client(), &activity, Duration::from_secs(10))
+            .await
+            .expect("a task through node b");
+        succeed(&c.client(), &token, &json!({"answered": n})).await;
+    }
+    check_all(&client_a, &tasks, &a).await;
+    let mut answered = Vec::new();
+    for arn in &tasks {
+        let d = wait_done(&c.client(), arn, Duration::from_secs(1)).await;
+        answered.push(common::parse_json("output", d.output())["answered"].as_u64());
+    }
+    answered.sort_unstable();
+    let wanted: Vec<Option<u64>> = (0..EACH as u64).map(Some).collect();
+    assert_eq!(answered, wanted, "every answer reached its execution once");
+
+    // Executions that run on b, stopped through c.
+    let long =
+        json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": true}}});
+    let long = create_machine(&client_a, "long", &long).await;
+    let client_b = b.client();
+    let mut waiting = Vec::new();
+    for i in 0..3 {
+        waiting.push(start(&client_b, &long, None, &json!({"i": i})).await);
+    }
+    for arn in &waiting {
+        c.client()
+            .stop_execution()
+            .execution_arn(arn)
+            .cause("stopped through another node")
+            .send()
+            .await
+            .expect("StopExecution through c");
+    }
+    for arn in &waiting {
+        let d = wait_done(&client_a, arn, Duration::from_secs(10)).await;
+        assert_eq!(d.status().as_str(), "ABORTED", "{arn}\n{}", b.logs());
+        assert_eq!(d.cause(), Some("stopped through another node"));
+    }
+
+    // A task failed through c, its execution (on b) redriven through a and c with one client
+    // token, its new attempt taken through c and answered through a.
+    let failing = start(&client_b, &task, None, &json!({"redrive": true})).await;
+    let token = take(&a.client(), &activity, Duration::from_secs(10))
+        .await
+        .expect("a task through node a");
+    c.client()
+        .send_task_failure()
+        .task_token(token)
+        .error("Flaky")
+        .send()
+        .await
+        .expect("SendTaskFailure through c");
+    let failed = wait_done(&client_a, &failing, Duration::from_secs(10)).await;
+    assert_eq!(failed.status().as_str(), "FAILED", "{}", b.logs());
+    let mut dates = Vec::new();
+    for node in [&a, &c] {
+        let redriven = node
+            .client()
+            .redrive_execution()
+            .execution_arn(&failing)
+            .client_token("once")
+            .send()
+            .await
+            .expect("RedriveExecution through a node that does not run it");
+        dates.push(redriven.redrive_date().secs());
+    }
+    assert_eq!(dates[0], dates[1], "the client token's first answer");
+    let token = take(&c.client(), &activity, Duration::from_secs(10))
+        .await
+        .expect("the redriven task through node c");
+    succeed(&client_a, &token, &json!({"redriven": true})).await;
+    let done = wait_done(&client_a, &failing, Duration::from_secs(10)).await;
+    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", b.logs());
+    let events = common::event_types(&history(&client_a, &failing).await);
+    let wanted = [
+        "ExecutionStarted",
+        "TaskStateEntered",
+        "ActivityScheduled",
+        "ActivityStarted",
+        "ActivityFailed",
+        "ExecutionFailed",
+        "ExecutionRedriven",
+        "TaskStateEntered",
+        "ActivityScheduled",
+        "ActivityStarted",
+        "ActivitySucceeded",
+        "TaskStateExited",
+        "ExecutionSucceeded",
+    ];
+    assert_eq!(events, wanted, "one redrive, each task event once");
+    assert_eq!(done.redrive_count(), Some(1), "redriven once");
+    assert_eq!(
+        common::parse_json("output", done.output()),
+        json!({"redriven": true})
+    );
+
+    let mut arns = Vec::new();
+    for node in [&a, &b, &c] {
+        arns.extend(start_each(&node.client(), &[&wait, &chain]).await);
+    }
+    let c_health = common::health(&c).await;
+    assert!(
+        c_health["openExecutions"].as_u64() > Some(0),
+        "c runs the executions started through it: {c_health}"
+    );
+    c.kill9();
+    let killed = Instant::now();
+    let after = spread(&[&a, &b], Duration::from_secs(LEASE_TTL_SECONDS + 10)).await;
+    let takeover = killed.elapsed();
+    eprintln!("shards of a, b after kill -9 of c: {after:?}, in {takeover:?}");
+    assert!(
+        takeover <= Duration::from_secs(LEASE_TTL_SECONDS + 2),
+        "takeover took {takeover:?}\n{}\n{}",
+        a.logs(),
+        b.logs()
+    );
+
+    check_all(&client_a, &arns, &a).await;
+    for (n, arn) in arns.iter().enumerate() {
+        let d = wait_done(&b.client(), arn, Duration::from_secs(1)).await;
+        let output = common::parse_json("output", d.output());
+        let i = n % EACH;
+        let wanted = match (n / EACH) % 2 {
+            0 => json!({"i": i}),
+            _ => json!({"i": i, "step": 19}),
+        };
+        assert_eq!(output, wanted, "{arn}");
+    }
+    let gained =
+        a.logs().matches("shard gained").count() + b.logs().matches("shard gained").count();
+    assert!(gained >= SHARDS, "the gains are logged:\n{}", a.logs());
 }

@@ -7,7 +7,9 @@
 //! `writer`); everything else runs on pooled connections, as PostgreSQL serialises it.
 
 mod lease;
+mod listen;
 mod schema;
+mod shards;
 mod tls;
 mod writer;
 
@@ -25,9 +27,9 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use crate::{
-    ActivityRecord, AliasRecord, Error, ExecutionFilter, ExecutionRecord, LaneRow, MapRunItem,
-    MapRunRecord, RedriveBatchItem, RedriveBatchRecord, Result, StateMachineRecord, Store,
-    StoredEvent, VersionRecord, Write,
+    ActivityRecord, ActivityTaskRow, AliasRecord, Error, ExecutionFilter, ExecutionRecord,
+    HeldShards, InboxSignal, LaneRow, MapRunItem, MapRunRecord, RedriveBatchItem,
+    RedriveBatchRecord, Result, StateMachineRecord, Store, StoredEvent, VersionRecord, Write,
 };
 
 /// Connections kept for reads and resource writes (the writer takes one more).
@@ -53,6 +55,34 @@ pub struct Postgres {
     pool: Pool,
     writer: mpsc::Sender<(Vec<Write>, writer::Reply)>,
     lease: Option<Lease>,
+    shards: Option<Shards>,
+}
+
+/// How a node writes: alone (tests, tools), holding the one lease (an active node and
+/// standbys), or holding shards among several active nodes.
+enum Mode {
+    Alone,
+    Leased(LeaseOptions),
+    Sharded(LeaseOptions),
+}
+
+/// What the writer checks every commit against (see `writer`).
+#[derive(Clone)]
+pub(super) enum Fence {
+    None,
+    Lease(Held),
+    /// This node's id and the shards it holds.
+    Shards(String, watch::Receiver<HeldShards>),
+}
+
+/// The shards this node holds (`shards`), their keeper, and the news of signals sent to
+/// their inboxes (`listen`).
+#[derive(Clone)]
+struct Shards {
+    node_id: String,
+    held: watch::Receiver<HeldShards>,
+    keeper: tokio::task::AbortHandle,
+    news: listen::News,
 }
 
 /// The lease this node holds, the news of its loss, and its renewal.
@@ -70,18 +100,27 @@ impl Postgres {
     /// Tokio runtime, which runs the writer. The URL's `sslmode` and `sslrootcert` say how to
     /// use TLS, as with libpq (see `tls`).
     pub async fn connect(url: &str) -> Result<Postgres> {
-        Postgres::open(url, None).await
+        Postgres::open(url, Mode::Alone).await
     }
 
     /// Like [`Postgres::connect`], for a node among several: waits until it holds the lease
     /// (while another live node holds it, this one stands by), then fences every commit by
     /// it and keeps renewing it. See [`Postgres::lease_lost`].
     pub async fn connect_leased(url: &str, lease: LeaseOptions) -> Result<Postgres> {
-        Postgres::open(url, Some(lease)).await
+        Postgres::open(url, Mode::Leased(lease)).await
     }
 
-    async fn open(url: &str, lease: Option<LeaseOptions>) -> Result<Postgres> {
+    /// Like [`Postgres::connect`], for one of several active nodes (experimental, see
+    /// `shards`): returns after its first round of taking shards (at most a TTL) and keeps
+    /// this node's fair share of the shards, which
+    /// [`Store::shards`] reports; every commit of an execution is fenced by its shard's epoch.
+    pub async fn connect_sharded(url: &str, lease: LeaseOptions) -> Result<Postgres> {
+        Postgres::open(url, Mode::Sharded(lease)).await
+    }
+
+    async fn open(url: &str, mode: Mode) -> Result<Postgres> {
         let (config, tls) = tls::configure(url)?;
+        let listener = (config.clone(), tls.clone());
         let manager = Manager::from_config(
             config,
             tls,
@@ -97,28 +136,74 @@ impl Postgres {
         if ran > 0 {
             tracing::info!(migrations = ran, "postgres schema migrated");
         }
-        let lease = match lease {
-            Some(options) => {
+        let (lease, shards) = match mode {
+            Mode::Leased(options) => {
                 let held = lease::acquire(&pool, &options).await?;
                 let (lost_tx, lost) = watch::channel(false);
                 let renewal =
                     tokio::spawn(lease::renew(pool.clone(), options, held.clone(), lost_tx));
-                Some(Lease {
+                let lease = Lease {
                     held,
                     lost,
                     renewal: renewal.abort_handle(),
-                })
+                };
+                (Some(lease), None)
             }
-            None => None,
+            Mode::Sharded(options) => {
+                let (tx, held) = watch::channel(HeldShards::new());
+                let (node_id, ttl) = (options.node_id.clone(), options.ttl);
+                let keeper = tokio::spawn(shards::run(pool.clone(), options, tx));
+                // The first round, so that a node alone starts with every shard; a node that
+                // joins others gets its share as they give shards up, after this.
+                let mut first = held.clone();
+                let _ = tokio::time::timeout(ttl, first.wait_for(|h| !h.is_empty())).await;
+                let news = listen::News::default();
+                tokio::spawn(listen::run(listener.0, listener.1, news.clone()));
+                let shards = Shards {
+                    node_id,
+                    held,
+                    keeper: keeper.abort_handle(),
+                    news,
+                };
+                (None, Some(shards))
+            }
+            Mode::Alone => (None, None),
         };
         let (tx, rx) = mpsc::channel(QUEUE);
-        let fence = lease.as_ref().map(|l| l.held.clone());
+        let fence = match (&lease, &shards) {
+            (Some(l), _) => Fence::Lease(l.held.clone()),
+            (None, Some(s)) => Fence::Shards(s.node_id.clone(), s.held.clone()),
+            (None, None) => Fence::None,
+        };
         tokio::spawn(writer::run(pool.clone(), rx, fence));
         Ok(Postgres {
             pool,
             writer: tx,
             lease,
+            shards,
         })
+    }
+
+    /// Gives this node's shards up at a clean stop (with [`Postgres::connect_sharded`]), so
+    /// that the other nodes take them at once rather than after the TTL. Call it once the
+    /// engine has stopped committing.
+    pub async fn release_shards(&self) -> Result<()> {
+        let Some(shards) = &self.shards else {
+            return Ok(());
+        };
+        shards.keeper.abort();
+        let held = shards.held.borrow().clone();
+        shards::release(&self.pool, &shards.node_id, &held).await
+    }
+
+    /// An execution from `definition, runtime, doc, input, shard` (the first two may be
+    /// empty); its shard is kept when the store is sharded.
+    fn decode(&self, row: &Row) -> Result<ExecutionRecord> {
+        let mut record = decode_execution(row)?;
+        if self.shards.is_some() {
+            record.shard = Some(shards::shard_number(row.try_get(4)?));
+        }
+        Ok(record)
     }
 
     /// The lease this node holds (with [`Postgres::connect_leased`]).
@@ -214,6 +299,18 @@ fn decode_execution(row: &Row) -> Result<ExecutionRecord> {
     record.runtime = row.try_get(1)?;
     record.input = row.try_get(3)?;
     Ok(record)
+}
+
+/// An activity task from `activity_arn, execution_arn, task_id, token, input, scheduled`.
+fn decode_activity_task(row: &Row) -> Result<ActivityTaskRow> {
+    Ok(ActivityTaskRow {
+        activity_arn: row.try_get(0)?,
+        execution_arn: row.try_get(1)?,
+        task_id: u64::try_from(row.try_get::<_, i64>(2)?).unwrap_or_default(),
+        token: row.try_get(3)?,
+        input: row.try_get(4)?,
+        scheduled: row.try_get(5)?,
+    })
 }
 
 /// `u64` counts and indexes as PostgreSQL's `BIGINT`, saturating.
@@ -424,11 +521,11 @@ impl Store for Postgres {
     async fn get_execution(&self, arn: &str) -> Result<Option<ExecutionRecord>> {
         let rows = self
             .query(
-                "SELECT definition, runtime, doc, input FROM executions WHERE arn = $1",
+                "SELECT definition, runtime, doc, input, shard FROM executions WHERE arn = $1",
                 &[&arn],
             )
             .await?;
-        rows.first().map(decode_execution).transpose()
+        rows.first().map(|r| self.decode(r)).transpose()
     }
 
     async fn execution_lanes(&self, arn: &str) -> Result<Vec<LaneRow>> {
@@ -457,7 +554,7 @@ impl Store for Postgres {
         let status = f.status.map(|s| s.as_str());
         let rows = self
             .query(
-                "SELECT '', '', doc, '' FROM executions
+                "SELECT '', '', doc, '', shard FROM executions
                  WHERE sm_arn = $1 AND ($2::text IS NULL OR status = $2)
                    AND ($3::bool IS NULL OR (redrive_count > 0) = $3)
                    AND ($4::text IS NULL OR version_arn = $4 OR alias_arn = $4)
@@ -476,17 +573,145 @@ impl Store for Postgres {
                 ],
             )
             .await?;
-        rows.iter().map(decode_execution).collect()
+        rows.iter().map(|r| self.decode(r)).collect()
     }
 
     async fn open_executions(&self) -> Result<Vec<ExecutionRecord>> {
         let rows = self
             .query(
-                "SELECT definition, runtime, doc, input FROM executions WHERE status = 'RUNNING'",
+                "SELECT definition, runtime, doc, input, shard FROM executions
+                 WHERE status = 'RUNNING'",
                 &[],
             )
             .await?;
-        rows.iter().map(decode_execution).collect()
+        rows.iter().map(|r| self.decode(r)).collect()
+    }
+
+    fn shards(&self) -> Option<watch::Receiver<HeldShards>> {
+        self.shards.as_ref().map(|s| s.held.clone())
+    }
+
+    async fn send_signal(&self, execution_arn: &str, body: String) -> Result<bool> {
+        let rows = self
+            .query(
+                "WITH sent AS (
+                     INSERT INTO inbox(shard, execution_arn, body)
+                     SELECT shard, arn, $2 FROM executions WHERE arn = $1 AND status = 'RUNNING'
+                     RETURNING shard)
+                 SELECT pg_notify($3, shard::text) FROM sent",
+                &[&execution_arn, &body, &listen::INBOX],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn inbox(&self, shards: &[u32], limit: usize) -> Result<Vec<InboxSignal>> {
+        let shards: Vec<i32> = shards
+            .iter()
+            .filter_map(|s| i32::try_from(*s).ok())
+            .collect();
+        let rows = self
+            .query(
+                "SELECT id, execution_arn, body FROM inbox WHERE shard = ANY($1)
+                 ORDER BY id LIMIT $2",
+                &[&shards, &big(limit as u64)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(InboxSignal {
+                    id: u64::try_from(r.try_get::<_, i64>(0)?).unwrap_or_default(),
+                    execution_arn: r.try_get(1)?,
+                    body: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_signal(&self, id: u64) -> Result<()> {
+        self.query("DELETE FROM inbox WHERE id = $1", &[&big(id)])
+            .await?;
+        Ok(())
+    }
+
+    fn signals_arrived(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        self.shards.as_ref().map(|s| s.news.signals.clone())
+    }
+
+    fn shares_activity_tasks(&self) -> bool {
+        self.shards.is_some()
+    }
+
+    async fn offer_activity_task(&self, task: ActivityTaskRow) -> Result<()> {
+        self.query(
+            "WITH offered AS (
+                 INSERT INTO activity_tasks(activity_arn, execution_arn, task_id, token, input,
+                     scheduled)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT(execution_arn, task_id) DO UPDATE
+                     SET token = excluded.token, input = excluded.input,
+                         scheduled = excluded.scheduled
+                 RETURNING activity_arn)
+             SELECT pg_notify($7, activity_arn) FROM offered",
+            &[
+                &task.activity_arn,
+                &task.execution_arn,
+                &big(task.task_id),
+                &task.token,
+                &task.input,
+                &task.scheduled,
+                &listen::ACTIVITIES,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_activity_task(&self, activity_arn: &str) -> Result<Option<ActivityTaskRow>> {
+        let rows = self
+            .query(
+                "DELETE FROM activity_tasks WHERE id = (
+                     SELECT t.id FROM activity_tasks t
+                     JOIN executions e ON e.arn = t.execution_arn AND e.status = 'RUNNING'
+                     WHERE t.activity_arn = $1 ORDER BY t.id LIMIT 1
+                     FOR UPDATE OF t SKIP LOCKED)
+                 RETURNING activity_arn, execution_arn, task_id, token, input, scheduled",
+                &[&activity_arn],
+            )
+            .await?;
+        rows.first().map(decode_activity_task).transpose()
+    }
+
+    async fn offered_activity_tasks(&self, activity_arn: &str) -> Result<Vec<ActivityTaskRow>> {
+        let rows = self
+            .query(
+                "SELECT t.activity_arn, t.execution_arn, t.task_id, t.token, t.input, t.scheduled
+                 FROM activity_tasks t
+                 JOIN executions e ON e.arn = t.execution_arn AND e.status = 'RUNNING'
+                 WHERE t.activity_arn = $1 ORDER BY t.id",
+                &[&activity_arn],
+            )
+            .await?;
+        rows.iter().map(decode_activity_task).collect()
+    }
+
+    fn activity_tasks_offered(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        self.shards.as_ref().map(|s| s.news.activities.clone())
+    }
+
+    async fn open_executions_in(&self, shards: &[u32]) -> Result<Vec<ExecutionRecord>> {
+        let shards: Vec<i32> = shards
+            .iter()
+            .filter_map(|s| i32::try_from(*s).ok())
+            .collect();
+        let rows = self
+            .query(
+                "SELECT definition, runtime, doc, input, shard FROM executions
+                 WHERE status = 'RUNNING' AND shard = ANY($1)",
+                &[&shards],
+            )
+            .await?;
+        rows.iter().map(|r| self.decode(r)).collect()
     }
 
     async fn history(

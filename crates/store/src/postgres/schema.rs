@@ -111,6 +111,36 @@ INSERT INTO secrets(name, value) VALUES (
     decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex')
 );
 "#,
+    // 5: shards for several active nodes (`shards`): 16 lease rows, fixed here (the number
+    // of shards never changes under data), each execution's shard, the nodes' heartbeats,
+    // the signals waiting for the node that runs their execution (`inbox`), and the activity
+    // tasks waiting for a worker on any node (`activity_tasks`).
+    r#"
+ALTER TABLE executions ADD COLUMN shard INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX executions_open_by_shard ON executions(shard) WHERE status = 'RUNNING';
+CREATE TABLE nodes(node_id TEXT COLLATE "C" PRIMARY KEY, expires_at TIMESTAMPTZ NOT NULL);
+CREATE TABLE inbox(
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    execution_arn TEXT COLLATE "C" NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX inbox_by_shard ON inbox(shard, id);
+CREATE TABLE activity_tasks(
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    activity_arn TEXT COLLATE "C" NOT NULL,
+    execution_arn TEXT COLLATE "C" NOT NULL,
+    task_id BIGINT NOT NULL,
+    token TEXT NOT NULL,
+    input TEXT NOT NULL,
+    scheduled BIGINT NOT NULL,
+    UNIQUE(execution_arn, task_id)
+);
+CREATE INDEX activity_tasks_by_activity ON activity_tasks(activity_arn, id);
+INSERT INTO leases(shard, owner, epoch, expires_at)
+    SELECT s, '', 0, '-infinity' FROM generate_series(0, 15) AS s
+    ON CONFLICT(shard) DO NOTHING;
+"#,
 ];
 
 /// Brings the database's schema up to date; returns how many migrations ran.

@@ -242,3 +242,135 @@ async fn postgres_lease_fences_resource_writes() {
     assert_eq!(b.get_redrive_batch("t").await.unwrap(), None);
     b.create_state_machine(state_machine("n")).await.unwrap();
 }
+
+/// Waits until `node` holds `n` shards.
+async fn holds(node: &Postgres, n: usize) -> Vec<u32> {
+    let mut held = Store::shards(node).expect("a sharded store");
+    let shards = tokio::time::timeout(Duration::from_secs(5), held.wait_for(|h| h.len() == n))
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "holds {n} shards: {:?}",
+                node.shards.as_ref().map(|s| s.held.borrow().clone())
+            )
+        })
+        .unwrap()
+        .keys()
+        .copied()
+        .collect();
+    shards
+}
+
+/// Several active nodes: shards split evenly between two nodes; a write to a shard the node
+/// no longer holds (given up, or taken under it) is fenced while its other writes commit; the
+/// inbox and the activity tasks of a shared store.
+#[tokio::test]
+async fn postgres_shards_spread_and_fence_writes() {
+    let server = LocalPostgres::start_or_panic();
+    let url = server.create_database("shards").unwrap();
+    let a = Postgres::connect_sharded(&url, leased("a", 1))
+        .await
+        .unwrap();
+    assert_eq!(holds(&a, 16).await, (0..16).collect::<Vec<u32>>());
+    let in_shard = |shard: u32, version: u64| crate::ExecutionRecord {
+        shard: Some(shard),
+        version,
+        ..execution(&format!("e{shard}"), 1, crate::ExecutionStatus::Running)
+    };
+    let creates: Vec<Write> = (0..16)
+        .map(|s| Write::CreateExecution {
+            execution: in_shard(s, 1),
+            events: vec![event(1)],
+            lanes: vec![],
+        })
+        .collect();
+    let r = a.commit(creates).await.unwrap();
+    assert!(r.iter().all(Result::is_ok), "{r:?}");
+
+    assert!(a
+        .send_signal("e3", "{\"kind\":\"x\"}".into())
+        .await
+        .unwrap());
+    assert!(!a.send_signal("nothing", "{}".into()).await.unwrap());
+    let waiting = a.inbox(&[3], 10).await.unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].execution_arn, "e3");
+    assert!(a.inbox(&[4], 10).await.unwrap().is_empty());
+    a.delete_signal(waiting[0].id).await.unwrap();
+    assert!(a.inbox(&[3], 10).await.unwrap().is_empty());
+
+    let task = crate::ActivityTaskRow {
+        activity_arn: "act".into(),
+        execution_arn: "e3".into(),
+        task_id: 1,
+        token: "t1".into(),
+        input: "{}".into(),
+        scheduled: 1,
+    };
+    a.offer_activity_task(task.clone()).await.unwrap();
+    let again = crate::ActivityTaskRow {
+        token: "t2".into(),
+        ..task.clone()
+    };
+    a.offer_activity_task(again.clone()).await.unwrap();
+    assert_eq!(
+        a.offered_activity_tasks("act").await.unwrap(),
+        vec![again.clone()]
+    );
+    assert_eq!(a.claim_activity_task("act").await.unwrap(), Some(again));
+    assert_eq!(a.claim_activity_task("act").await.unwrap(), None);
+
+    let b = Postgres::connect_sharded(&url, leased("b", 1))
+        .await
+        .unwrap();
+    let (held_a, held_b) = tokio::join!(holds(&a, 8), holds(&b, 8));
+    assert_eq!(held_a, (0..8).collect::<Vec<u32>>(), "a is first by id");
+    assert_eq!(held_b, (8..16).collect::<Vec<u32>>());
+    let open: Vec<String> = b
+        .open_executions_in(&held_b)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.arn)
+        .collect();
+    let mut open = open;
+    open.sort();
+    let mut wanted: Vec<String> = (8..16).map(|s| format!("e{s}")).collect();
+    wanted.sort();
+    assert_eq!(open, wanted);
+
+    // Shard 5 taken under a (as if it had been paused): a does not know yet.
+    a.pool
+        .get()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE leases SET owner = 'c', epoch = epoch + 1 WHERE shard = 5",
+            &[],
+        )
+        .await
+        .unwrap();
+    let steps: Vec<Write> = (0..16)
+        .map(|s| Write::Transition {
+            execution: in_shard(s, 2),
+            events: vec![event(2)],
+            lanes: vec![],
+        })
+        .collect();
+    let r = a.commit(steps).await.unwrap();
+    for (shard, result) in r.iter().enumerate() {
+        match shard {
+            0..=4 | 6..=7 => assert!(result.is_ok(), "shard {shard}: {result:?}"),
+            _ => assert!(
+                matches!(result, Err(Error::Fenced)),
+                "shard {shard}: {result:?}"
+            ),
+        }
+    }
+    let e5 = b.get_execution("e5").await.unwrap().unwrap();
+    assert_eq!(
+        (e5.version, e5.shard),
+        (1, Some(5)),
+        "the fenced write left no trace"
+    );
+}

@@ -14,7 +14,7 @@ use deadpool_postgres::Transaction;
 use deadpool_postgres::{Client, Pool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::lease::{self, Held};
+use super::{lease, shards, Fence};
 use crate::{Error, ExecutionRecord, Result, Write};
 
 pub(super) type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
@@ -22,12 +22,9 @@ pub(super) type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
 /// Most writes one transaction takes; bounds the latency of the first in a burst.
 const MAX_BATCH: usize = 4096;
 
-/// Receives commits until every sender is gone. With `lease`, every transaction is fenced by it.
-pub(super) async fn run(
-    pool: Pool,
-    mut rx: mpsc::Receiver<(Vec<Write>, Reply)>,
-    lease: Option<Held>,
-) {
+/// Receives commits until every sender is gone. Every transaction is fenced by `fence`: the
+/// lease, or the epochs of the shards its executions belong to.
+pub(super) async fn run(pool: Pool, mut rx: mpsc::Receiver<(Vec<Write>, Reply)>, fence: Fence) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         let mut total = jobs[0].0.len();
@@ -49,7 +46,7 @@ pub(super) async fn run(
             replies.push(reply);
         }
         let outcome = match pool.get().await {
-            Ok(mut client) => group_commit(&mut client, &batch, lease.as_ref()).await,
+            Ok(mut client) => group_commit(&mut client, &batch, &fence).await,
             Err(e) => Err(Error::driver(e)),
         };
         match outcome {
@@ -72,13 +69,13 @@ pub(super) async fn run(
 async fn group_commit(
     client: &mut Client,
     batch: &[Write],
-    lease: Option<&Held>,
+    fence: &Fence,
 ) -> Result<Vec<Result<()>>> {
     let tx = client.transaction().await?;
-    if let Some(held) = lease {
+    if let Fence::Lease(held) = fence {
         lease::fence(&tx, held).await?;
     }
-    match apply(&tx, batch).await {
+    match apply(&tx, batch, fence).await {
         Ok(results) => {
             tx.commit().await?;
             committed();
@@ -90,13 +87,13 @@ async fn group_commit(
         }
     }
     let mut tx = client.transaction().await?;
-    if let Some(held) = lease {
+    if let Fence::Lease(held) = fence {
         lease::fence(&tx, held).await?;
     }
     let mut results = Vec::with_capacity(batch.len());
     for write in batch {
         let savepoint = tx.savepoint("w").await?;
-        match apply(&savepoint, std::slice::from_ref(write)).await {
+        match apply(&savepoint, std::slice::from_ref(write), fence).await {
             Ok(mut r) => {
                 savepoint.commit().await?;
                 results.push(r.pop().unwrap_or(Ok(())));
@@ -130,25 +127,47 @@ struct Row<'a> {
 }
 
 /// Applies a batch inside `tx`: the result of each write, or `Err` when a statement failed
-/// (then `tx` is aborted).
-async fn apply(tx: &Transaction<'_>, batch: &[Write]) -> Result<Vec<Result<()>>> {
+/// (then `tx` is aborted). With shards, a write to an execution of a shard this node no
+/// longer holds fails with [`Error::Fenced`].
+async fn apply(tx: &Transaction<'_>, batch: &[Write], fence: &Fence) -> Result<Vec<Result<()>>> {
     let mut arns: Vec<&str> = batch.iter().filter_map(execution_arn).collect();
     arns.sort_unstable();
     arns.dedup();
     let mut stored: HashMap<&str, i64> = HashMap::new();
+    let mut shard_of: HashMap<&str, u32> = HashMap::new();
+    let mut closed: std::collections::HashSet<&str> = Default::default();
     if !arns.is_empty() {
         let lock = tx
             .prepare_cached(
-                "SELECT arn, version FROM executions WHERE arn = ANY($1) ORDER BY arn FOR UPDATE",
+                "SELECT arn, version, shard, status FROM executions WHERE arn = ANY($1)
+                 ORDER BY arn FOR UPDATE",
             )
             .await?;
         for row in tx.query(&lock, &[&arns]).await? {
             let arn: &str = row.try_get(0)?;
             if let Ok(i) = arns.binary_search(&arn) {
                 stored.insert(arns[i], row.try_get(1)?);
+                shard_of.insert(arns[i], shards::shard_number(row.try_get(2)?));
+                if row.try_get::<_, &str>(3)? != "RUNNING" {
+                    closed.insert(arns[i]);
+                }
             }
         }
     }
+    let shard = |write: &Write| match write {
+        Write::CreateExecution { execution, .. } => Some(execution.shard.unwrap_or(0)),
+        other => execution_arn(other).and_then(|arn| shard_of.get(arn).copied()),
+    };
+    // The shards this node still holds, of those the batch writes; `None`: not sharded.
+    let valid = match fence {
+        Fence::Shards(node, held) => {
+            let touched: std::collections::BTreeSet<u32> = batch.iter().filter_map(shard).collect();
+            let mut held = held.borrow().clone();
+            held.retain(|s, _| touched.contains(s));
+            Some(shards::fence(tx, node, &held).await?)
+        }
+        Fence::None | Fence::Lease(_) => None,
+    };
     // Each execution's version as the batch goes, and its row at the end.
     let mut current: HashMap<&str, i64> = stored.clone();
     let mut rows: BTreeMap<&str, Row<'_>> = BTreeMap::new();
@@ -158,6 +177,16 @@ async fn apply(tx: &Transaction<'_>, batch: &[Write]) -> Result<Vec<Result<()>>>
     let mut outcomes: BTreeMap<(&str, i64), &str> = BTreeMap::new();
     let mut results = Vec::with_capacity(batch.len());
     for write in batch {
+        // A redrive re-opening a closed execution (no node runs it) may come from any node:
+        // the row lock and its version keep it to one; the shard's owner then resumes it.
+        let reopening = matches!(write, Write::Record { execution, .. }
+            if closed.contains(execution.arn.as_str()));
+        if let (Some(valid), Some(shard), false) = (&valid, shard(write), reopening) {
+            if !valid.contains(&shard) {
+                results.push(Err(Error::Fenced));
+                continue;
+            }
+        }
         let (e, new_events, new_lanes, runtime) = match write {
             Write::CreateExecution {
                 execution: e,
@@ -300,13 +329,17 @@ async fn insert_executions(tx: &Transaction<'_>, rows: &[&Row<'_>]) -> Result<()
         .iter()
         .map(|r| r.record.map_run.as_ref().map(|m| m.map_run_arn.as_str()))
         .collect();
+    let shards: Vec<i32> = rows
+        .iter()
+        .map(|r| i32::try_from(r.record.shard.unwrap_or(0)).unwrap_or(0))
+        .collect();
     let stmt = tx
         .prepare_cached(
             "INSERT INTO executions(arn, status, version, doc, runtime, redrive_count, sm_arn,
-                 start_date, definition, input, version_arn, alias_arn, map_run_arn)
+                 start_date, definition, input, version_arn, alias_arn, map_run_arn, shard)
              SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
                  $6::bigint[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[],
-                 $12::text[], $13::text[])",
+                 $12::text[], $13::text[], $14::int[])",
         )
         .await?;
     tx.execute(
@@ -325,6 +358,7 @@ async fn insert_executions(tx: &Transaction<'_>, rows: &[&Row<'_>]) -> Result<()
             &version_arns,
             &alias_arns,
             &map_run_arns,
+            &shards,
         ],
     )
     .await?;
