@@ -1460,27 +1460,34 @@ async fn unsupported_resources_fail_fast_with_states_runtime() {
     let server = Server::memory(0.1);
     let client = server.client();
     let mut problems = Vec::new();
-    for (name, resource) in [
+    // Parameters the action has where a shipped model says which (an unknown one is refused
+    // at creation), anything where none does.
+    let anything = json!({ "QueueUrl": "http://nowhere", "MessageBody": "hi" });
+    for (name, resource, parameters) in [
         (
             "emr-sync",
             "arn:aws:states:::elasticmapreduce:createCluster.sync",
+            anything.clone(),
         ),
         (
             "sagemaker-callback",
             "arn:aws:states:::sagemaker:createTrainingJob.waitForTaskToken",
+            anything.clone(),
         ),
         (
             "sdk-no-model",
             "arn:aws:states:::aws-sdk:nosuchservice:listThings",
+            anything,
         ),
         (
             "sdk-sfn-unknown",
             "arn:aws:states:::aws-sdk:sfn:listStateMachines",
+            json!({ "MaxResults": 10 }),
         ),
     ] {
         let named = resource.trim_end_matches(".waitForTaskToken");
         let extra = json!({
-            "Parameters": { "QueueUrl": "http://nowhere", "MessageBody": "hi" },
+            "Parameters": parameters,
             "TimeoutSeconds": 600,
             "Retry": [{ "ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 3 }],
             "Catch": [{ "ErrorEquals": ["States.ALL"], "Next": "Caught" }],
