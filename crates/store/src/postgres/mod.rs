@@ -306,7 +306,7 @@ fn decode_activity_task(row: &Row) -> Result<ActivityTaskRow> {
     Ok(ActivityTaskRow {
         activity_arn: row.try_get(0)?,
         execution_arn: row.try_get(1)?,
-        task_id: u64::try_from(row.try_get::<_, i64>(2)?).unwrap_or_default(),
+        task_id: unsigned(row, 2)?,
         token: row.try_get(3)?,
         input: row.try_get(4)?,
         scheduled: row.try_get(5)?,
@@ -316,6 +316,11 @@ fn decode_activity_task(row: &Row) -> Result<ActivityTaskRow> {
 /// `u64` counts and indexes as PostgreSQL's `BIGINT`, saturating.
 fn big(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A `BIGINT` column written by [`big`], read back as a `u64` (a negative one as 0).
+fn unsigned(row: &Row, column: usize) -> Result<u64> {
+    Ok(u64::try_from(row.try_get::<_, i64>(column)?).unwrap_or_default())
 }
 
 #[async_trait::async_trait]
@@ -620,7 +625,7 @@ impl Store for Postgres {
         rows.iter()
             .map(|r| {
                 Ok(InboxSignal {
-                    id: u64::try_from(r.try_get::<_, i64>(0)?).unwrap_or_default(),
+                    id: unsigned(r, 0)?,
                     execution_arn: r.try_get(1)?,
                     body: r.try_get(2)?,
                 })
@@ -731,7 +736,7 @@ impl Store for Postgres {
         rows.iter()
             .map(|r| {
                 Ok(StoredEvent {
-                    id: u64::try_from(r.try_get::<_, i64>(0)?).unwrap_or_default(),
+                    id: unsigned(r, 0)?,
                     body: r.try_get(1)?,
                 })
             })
@@ -802,7 +807,7 @@ impl Store for Postgres {
         rows.iter()
             .map(|r| {
                 Ok(MapRunItem {
-                    index: u64::try_from(r.try_get::<_, i64>(0)?).unwrap_or_default(),
+                    index: unsigned(r, 0)?,
                     input: r.try_get(1)?,
                     result: r.try_get(2)?,
                 })
@@ -888,7 +893,7 @@ impl Store for Postgres {
         rows.iter()
             .map(|r| {
                 Ok(RedriveBatchItem {
-                    index: u64::try_from(r.try_get::<_, i64>(0)?).unwrap_or_default(),
+                    index: unsigned(r, 0)?,
                     execution_arn: r.try_get(1)?,
                     outcome: r.try_get(2)?,
                 })
