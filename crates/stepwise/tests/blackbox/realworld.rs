@@ -120,10 +120,8 @@ fn function_name(path: &str) -> String {
     let named = path
         .trim_start_matches("/2015-03-31/functions/")
         .trim_end_matches("/invocations");
-    let named = named.replace("%3A", ":").replace("%3a", ":");
-    let bare = named
-        .split_once("function:")
-        .map_or(named.as_str(), |(_, f)| f);
+    let named = percent_encoding::percent_decode_str(named).decode_utf8_lossy();
+    let bare = named.split_once("function:").map_or(&*named, |(_, f)| f);
     bare.split(':').next().unwrap_or(bare).to_owned()
 }
 
