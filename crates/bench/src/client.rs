@@ -1,6 +1,9 @@
 //! A minimal Step Functions client: AWS JSON 1.0 over plain HTTP, so the same run can target
 //! stepwise, LocalStack or anything else that speaks the protocol.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
@@ -11,17 +14,24 @@ const ROLE_ARN: &str = "arn:aws:iam::000000000000:role/stepwise-bench";
 #[derive(Clone)]
 pub struct Sfn {
     http: reqwest::Client,
-    endpoint: String,
+    /// Nodes of one service: each call goes to the next, as behind a round-robin load
+    /// balancer.
+    endpoints: Arc<[String]>,
+    next: Arc<AtomicUsize>,
 }
 
 impl Sfn {
-    pub fn new(endpoint: &str) -> Result<Sfn> {
+    pub fn new(endpoints: Vec<String>) -> Result<Sfn> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(1024)
             .build()?;
+        if endpoints.is_empty() {
+            bail!("no endpoint");
+        }
         Ok(Sfn {
             http,
-            endpoint: endpoint.to_owned(),
+            endpoints: endpoints.into(),
+            next: Arc::default(),
         })
     }
 
@@ -38,16 +48,18 @@ impl Sfn {
 
     async fn call_target(&self, target: &str, body: &Value) -> Result<Value> {
         let op = target;
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        let endpoint = &self.endpoints[turn % self.endpoints.len()];
         let response = self
             .http
-            .post(&self.endpoint)
+            .post(endpoint)
             .header("X-Amz-Target", target)
             .header("Content-Type", "application/x-amz-json-1.0")
             .header("Authorization", AUTHORIZATION)
             .body(body.to_string())
             .send()
             .await
-            .with_context(|| format!("{op}: no answer from {}", self.endpoint))?;
+            .with_context(|| format!("{op}: no answer from {endpoint}"))?;
         let status = response.status();
         let bytes = response.bytes().await?;
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);

@@ -6,6 +6,8 @@
 //! stepwise-bench --spawn target/release/stepwise            # every scenario, fresh server
 //! stepwise-bench --endpoint http://127.0.0.1:4566 pass-chain --executions 20 --states 20
 //! stepwise-bench --spawn target/release/stepwise dynamodb-chain   # starts moto too
+//! stepwise-bench --endpoint http://127.0.0.1:8098 --also-endpoint http://127.0.0.1:8099 \
+//!     pass-chain activity-tasks                                   # two nodes, calls in turn
 //! ```
 
 mod client;
@@ -33,6 +35,10 @@ struct Args {
     /// The Step Functions endpoint.
     #[arg(long, default_value = "http://127.0.0.1:8083")]
     endpoint: String,
+    /// Another node of the same service (repeatable): the calls go to `--endpoint` and these
+    /// in turn, as behind a round-robin load balancer.
+    #[arg(long, value_name = "URL", conflicts_with = "spawn")]
+    also_endpoint: Vec<String>,
     /// Start this stepwise binary on the endpoint's port (fresh temporary data directory);
     /// enables RSS and the restart in `parked-waits`.
     #[arg(long, value_name = "PATH")]
@@ -127,7 +133,11 @@ async fn main() -> Result<()> {
     if args.scenarios.is_empty() {
         args.scenarios = Scenario::value_variants().to_vec();
     }
-    let sfn = Sfn::new(&args.endpoint)?;
+    let sfn = Sfn::new(
+        std::iter::once(args.endpoint.clone())
+            .chain(args.also_endpoint.iter().cloned())
+            .collect(),
+    )?;
     // dynamodb-chain against a spawned server: a moto of our own unless one is given.
     let moto = match (
         args.scenarios.contains(&Scenario::DynamodbChain),

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Pool, Transaction};
+use deadpool_postgres::{GenericClient, Pool};
 use tokio::sync::watch;
 
 use crate::{Error, Result};
@@ -133,7 +133,7 @@ pub(super) async fn release(pool: &Pool, held: &Held) -> Result<()> {
 
 /// Fails with [`Error::Fenced`] unless `held` is still the lease; holds the lease row until
 /// `tx` ends, so a takeover waits for this transaction.
-pub(super) async fn fence(tx: &Transaction<'_>, held: &Held) -> Result<()> {
+pub(super) async fn fence<C: GenericClient>(tx: &C, held: &Held) -> Result<()> {
     let stmt = tx
         .prepare_cached(
             "SELECT 1 FROM leases WHERE shard = $1 AND owner = $2 AND epoch = $3 FOR SHARE",

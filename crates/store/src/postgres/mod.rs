@@ -32,7 +32,8 @@ use crate::{
     RedriveBatchRecord, Result, StateMachineRecord, Store, StoredEvent, VersionRecord, Write,
 };
 
-/// Connections kept for reads and resource writes (the writer takes one more).
+/// Connections kept for reads and resource writes (the writer takes up to
+/// [`writer::IN_FLIGHT`] more).
 const POOL_SIZE: usize = 16;
 /// Commits waiting for the writer before `commit` waits for room.
 const QUEUE: usize = 4096;
@@ -129,7 +130,7 @@ impl Postgres {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE + 1)
+            .max_size(POOL_SIZE + writer::IN_FLIGHT)
             .build()
             .map_err(Error::driver)?;
         let ran = schema::migrate(&mut pool.get().await?).await?;

@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use deadpool_postgres::{Pool, Transaction};
+use deadpool_postgres::{GenericClient, Pool};
 use tokio::sync::watch;
 
 use super::lease::LeaseOptions;
@@ -168,8 +168,8 @@ async fn give_up(
 
 /// Of `shards` (with the epochs this node holds them at), the ones still this node's; holds
 /// their lease rows until `tx` ends, so a takeover waits for this transaction.
-pub(super) async fn fence(
-    tx: &Transaction<'_>,
+pub(super) async fn fence<C: GenericClient>(
+    tx: &C,
     node: &str,
     shards: &HeldShards,
 ) -> Result<std::collections::BTreeSet<u32>> {

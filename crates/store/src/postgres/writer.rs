@@ -9,10 +9,11 @@
 //! the batch is done again write by write, each in a savepoint, as the SQLite writer does.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
-use deadpool_postgres::Transaction;
-use deadpool_postgres::{Client, Pool};
-use tokio::sync::{mpsc, oneshot};
+use deadpool_postgres::{Client, GenericClient, Pool};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_postgres::Statement;
 
 use super::{lease, shards, Fence};
 use crate::{Error, ExecutionRecord, Result, Write};
@@ -22,9 +23,19 @@ pub(super) type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
 /// Most writes one transaction takes; bounds the latency of the first in a burst.
 const MAX_BATCH: usize = 4096;
 
+/// Most group commits under way at once (each holds a connection of the pool).
+pub(super) const IN_FLIGHT: usize = 4;
+
 /// Receives commits until every sender is gone. Every transaction is fenced by `fence`: the
 /// lease, or the epochs of the shards its executions belong to.
+///
+/// Up to [`IN_FLIGHT`] transactions overlap, each on its own connection: the next batch is
+/// taken once the one before has locked its execution rows, so the round trips and the fsync
+/// of one commit no longer hold the next one back. Locks are taken in batch order, so writes
+/// to one execution still commit in the order they were sent (and the engine sends an
+/// execution's next write only once the last one is acknowledged).
 pub(super) async fn run(pool: Pool, mut rx: mpsc::Receiver<(Vec<Write>, Reply)>, fence: Fence) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         let mut total = jobs[0].0.len();
@@ -37,67 +48,84 @@ pub(super) async fn run(pool: Pool, mut rx: mpsc::Receiver<(Vec<Write>, Reply)>,
                 Err(_) => break,
             }
         }
-        let mut sizes = Vec::with_capacity(jobs.len());
-        let mut replies = Vec::with_capacity(jobs.len());
-        let mut batch = Vec::with_capacity(total);
-        for (writes, reply) in jobs {
-            sizes.push(writes.len());
-            batch.extend(writes);
-            replies.push(reply);
-        }
-        let outcome = match pool.get().await {
-            Ok(mut client) => group_commit(&mut client, &batch, &fence).await,
-            Err(e) => Err(Error::driver(e)),
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
         };
-        match outcome {
-            Ok(mut results) => {
-                for (reply, n) in replies.into_iter().zip(sizes) {
-                    let rest = results.split_off(n.min(results.len()));
-                    let _ = reply.send(Ok(std::mem::replace(&mut results, rest)));
+        let (locked_tx, locked) = oneshot::channel();
+        let (pool, fence) = (pool.clone(), fence.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            let mut sizes = Vec::with_capacity(jobs.len());
+            let mut replies = Vec::with_capacity(jobs.len());
+            let mut batch = Vec::with_capacity(total);
+            for (writes, reply) in jobs {
+                sizes.push(writes.len());
+                batch.extend(writes);
+                replies.push(reply);
+            }
+            let mut locked = Some(locked_tx);
+            let outcome = match pool.get().await {
+                Ok(mut client) => group_commit(&mut client, &batch, &fence, &mut locked).await,
+                Err(e) => Err(Error::driver(e)),
+            };
+            match outcome {
+                Ok(mut results) => {
+                    for (reply, n) in replies.into_iter().zip(sizes) {
+                        let rest = results.split_off(n.min(results.len()));
+                        let _ = reply.send(Ok(std::mem::replace(&mut results, rest)));
+                    }
+                }
+                Err(e) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(e.clone()));
+                    }
                 }
             }
-            Err(e) => {
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
-        }
+        });
+        // Sent once the rows are locked, or dropped when the transaction failed before.
+        let _ = locked.await;
     }
 }
 
 /// Commits a batch: results per write, in order; `Err` when the transaction itself failed.
+/// `locked` is told once the batch's execution rows are locked.
+///
+/// The fast path takes two round trips: `BEGIN` goes out with the fence and the row locks,
+/// `COMMIT` with the writes. A statement that fails aborts the transaction, and the `COMMIT`
+/// behind it then rolls back; the batch is done again write by write, each in a savepoint.
 async fn group_commit(
     client: &mut Client,
     batch: &[Write],
     fence: &Fence,
+    locked: &mut Option<oneshot::Sender<()>>,
 ) -> Result<Vec<Result<()>>> {
-    let tx = client.transaction().await?;
-    if let Fence::Lease(held) = fence {
-        lease::fence(&tx, held).await?;
-    }
-    match apply(&tx, batch, fence).await {
+    match apply(&*client, batch, fence, locked, Ending::Commit).await {
         Ok(results) => {
-            tx.commit().await?;
             committed();
             return Ok(results);
         }
         Err(e) => {
+            // Ends the transaction when the failure came before the COMMIT went out (a
+            // no-op, with a warning from the server, when it had).
+            client.batch_execute("ROLLBACK").await?;
+            if matches!(e, Error::Fenced) {
+                // The lease is another node's: nothing of this batch may be written.
+                return Err(e);
+            }
             tracing::debug!(error = %e, "group commit falls back to one write at a time");
-            tx.rollback().await?;
         }
     }
     let mut tx = client.transaction().await?;
-    if let Fence::Lease(held) = fence {
-        lease::fence(&tx, held).await?;
-    }
     let mut results = Vec::with_capacity(batch.len());
     for write in batch {
         let savepoint = tx.savepoint("w").await?;
-        match apply(&savepoint, std::slice::from_ref(write), fence).await {
+        let one = std::slice::from_ref(write);
+        match apply(&savepoint, one, fence, &mut None, Ending::Open).await {
             Ok(mut r) => {
                 savepoint.commit().await?;
                 results.push(r.pop().unwrap_or(Ok(())));
             }
+            Err(Error::Fenced) => return Err(Error::Fenced),
             Err(e) => {
                 savepoint.rollback().await?;
                 results.push(Err(e));
@@ -108,6 +136,52 @@ async fn group_commit(
     committed();
     Ok(results)
 }
+
+/// Who opens and ends the transaction [`apply`] writes in.
+#[derive(Clone, Copy, PartialEq)]
+enum Ending {
+    /// `apply` sends `BEGIN` with its first statements and `COMMIT` with its last.
+    Commit,
+    /// The caller's transaction (or savepoint) stays open.
+    Open,
+}
+
+/// Creates execution rows, one per array element.
+const INSERT_EXECUTIONS: &str =
+    "INSERT INTO executions(arn, status, version, doc, runtime, redrive_count, sm_arn,
+     start_date, definition, input, version_arn, alias_arn, map_run_arn, shard)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
+     $6::bigint[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[],
+     $12::text[], $13::text[], $14::int[])";
+
+/// Updates execution rows from the version each was read at.
+const UPDATE_EXECUTIONS: &str =
+    "UPDATE executions e SET status = u.status, version = u.version, doc = u.doc,
+     runtime = coalesce(u.runtime, e.runtime), redrive_count = u.redrive_count,
+     definition = coalesce(u.definition, e.definition)
+     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
+     $6::bigint[], $7::bigint[], $8::text[]) AS u(arn, status, version, doc,
+     runtime, redrive_count, from_version, definition)
+     WHERE e.arn = u.arn AND e.version = u.from_version";
+
+/// Appends history events.
+const INSERT_EVENTS: &str = "INSERT INTO events(execution_arn, id, body)
+     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])";
+
+/// Writes the lanes of checkpoints (a Map's or Parallel's branches).
+const UPSERT_LANES: &str = "INSERT INTO lanes(execution_arn, path, body)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+     ON CONFLICT(execution_arn, path) DO UPDATE SET body = excluded.body";
+
+/// Records the outcomes of a bulk redrive's items.
+const SET_OUTCOMES: &str = "UPDATE redrive_batch_items b SET outcome = u.outcome
+     FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(token, idx, outcome)
+     WHERE b.token = u.token AND b.idx = u.idx";
+
+/// Records the results of Map Run items.
+const SET_ITEMS: &str = "UPDATE map_run_items m SET result = u.result
+     FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(arn, idx, result)
+     WHERE m.map_run_arn = u.arn AND m.idx = u.idx";
 
 /// Committed, and no caller knows yet.
 fn committed() {
@@ -128,45 +202,47 @@ struct Row<'a> {
 
 /// Applies a batch inside `tx`: the result of each write, or `Err` when a statement failed
 /// (then `tx` is aborted). With shards, a write to an execution of a shard this node no
-/// longer holds fails with [`Error::Fenced`].
-async fn apply(tx: &Transaction<'_>, batch: &[Write], fence: &Fence) -> Result<Vec<Result<()>>> {
+/// longer holds fails with [`Error::Fenced`]; with the lease, the whole batch does when the
+/// lease is another node's. `locked` is told once the rows are locked.
+async fn apply<C: GenericClient>(
+    tx: &C,
+    batch: &[Write],
+    fence: &Fence,
+    locked: &mut Option<oneshot::Sender<()>>,
+    ending: Ending,
+) -> Result<Vec<Result<()>>> {
     let mut arns: Vec<&str> = batch.iter().filter_map(execution_arn).collect();
     arns.sort_unstable();
     arns.dedup();
+    // The fence and the row locks go out together (one round trip). With shards, every
+    // shard this node holds is checked: those the batch does not write cost a row each.
+    let begin = async {
+        match ending {
+            Ending::Commit => tx.batch_execute("BEGIN").await.map_err(Error::from),
+            Ending::Open => Ok(()),
+        }
+    };
+    let ((), valid, locked_rows) =
+        tokio::try_join!(begin, check_fence(tx, fence), lock_rows(tx, &arns))?;
+    if let Some(locked) = locked.take() {
+        let _ = locked.send(());
+    }
     let mut stored: HashMap<&str, i64> = HashMap::new();
     let mut shard_of: HashMap<&str, u32> = HashMap::new();
     let mut closed: std::collections::HashSet<&str> = Default::default();
-    if !arns.is_empty() {
-        let lock = tx
-            .prepare_cached(
-                "SELECT arn, version, shard, status FROM executions WHERE arn = ANY($1)
-                 ORDER BY arn FOR UPDATE",
-            )
-            .await?;
-        for row in tx.query(&lock, &[&arns]).await? {
-            let arn: &str = row.try_get(0)?;
-            if let Ok(i) = arns.binary_search(&arn) {
-                stored.insert(arns[i], row.try_get(1)?);
-                shard_of.insert(arns[i], shards::shard_number(row.try_get(2)?));
-                if row.try_get::<_, &str>(3)? != "RUNNING" {
-                    closed.insert(arns[i]);
-                }
+    for row in &locked_rows {
+        let arn: &str = row.try_get(0)?;
+        if let Ok(i) = arns.binary_search(&arn) {
+            stored.insert(arns[i], row.try_get(1)?);
+            shard_of.insert(arns[i], shards::shard_number(row.try_get(2)?));
+            if row.try_get::<_, &str>(3)? != "RUNNING" {
+                closed.insert(arns[i]);
             }
         }
     }
     let shard = |write: &Write| match write {
         Write::CreateExecution { execution, .. } => Some(execution.shard.unwrap_or(0)),
         other => execution_arn(other).and_then(|arn| shard_of.get(arn).copied()),
-    };
-    // The shards this node still holds, of those the batch writes; `None`: not sharded.
-    let valid = match fence {
-        Fence::Shards(node, held) => {
-            let touched: std::collections::BTreeSet<u32> = batch.iter().filter_map(shard).collect();
-            let mut held = held.borrow().clone();
-            held.retain(|s, _| touched.contains(s));
-            Some(shards::fence(tx, node, &held).await?)
-        }
-        Fence::None | Fence::Lease(_) => None,
     };
     // Each execution's version as the batch goes, and its row at the end.
     let mut current: HashMap<&str, i64> = stored.clone();
@@ -275,15 +351,70 @@ async fn apply(tx: &Transaction<'_>, batch: &[Write], fence: &Fence) -> Result<V
         results.push(Ok(()));
     }
     let (created, updated): (Vec<&Row<'_>>, Vec<&Row<'_>>) = rows.values().partition(|r| r.created);
-    tokio::try_join!(
-        insert_executions(tx, &created),
-        update_executions(tx, &updated),
-        insert_events(tx, &events),
-        upsert_lanes(tx, &lanes),
-        set_items(tx, &items),
-        set_outcomes(tx, &outcomes),
+    // Prepared first (no round trip once cached), so that each statement below goes out
+    // when first polled, in order, and the COMMIT last.
+    let (insert, update, append, lanes_stmt, items_stmt, outcomes_stmt) = tokio::try_join!(
+        tx.prepare_cached(INSERT_EXECUTIONS),
+        tx.prepare_cached(UPDATE_EXECUTIONS),
+        tx.prepare_cached(INSERT_EVENTS),
+        tx.prepare_cached(UPSERT_LANES),
+        tx.prepare_cached(SET_ITEMS),
+        tx.prepare_cached(SET_OUTCOMES),
     )?;
+    let commit = async {
+        match ending {
+            Ending::Commit => tx.batch_execute("COMMIT").await.map_err(Error::from),
+            Ending::Open => Ok(()),
+        }
+    };
+    // `join`, not `try_join`: every answer is awaited, so none is left on the connection.
+    let written = tokio::join!(
+        insert_executions(tx, &insert, &created),
+        update_executions(tx, &update, &updated),
+        insert_events(tx, &append, &events),
+        upsert_lanes(tx, &lanes_stmt, &lanes),
+        set_items(tx, &items_stmt, &items),
+        set_outcomes(tx, &outcomes_stmt, &outcomes),
+        commit,
+    );
+    written.0?;
+    written.1?;
+    written.2?;
+    written.3?;
+    written.4?;
+    written.5?;
+    written.6?;
     Ok(results)
+}
+
+/// The shards this node still holds (`None`: not sharded); with the lease, `Err(Fenced)`
+/// when another node holds it. The rows checked stay locked (`FOR SHARE`) to the commit.
+async fn check_fence<C: GenericClient>(
+    tx: &C,
+    fence: &Fence,
+) -> Result<Option<std::collections::BTreeSet<u32>>> {
+    match fence {
+        Fence::Shards(node, held) => {
+            let held = held.borrow().clone();
+            Ok(Some(shards::fence(tx, node, &held).await?))
+        }
+        Fence::Lease(held) => lease::fence(tx, held).await.map(|()| None),
+        Fence::None => Ok(None),
+    }
+}
+
+/// Locks the execution rows `arns` (sorted, so concurrent writers do not deadlock).
+async fn lock_rows<C: GenericClient>(tx: &C, arns: &[&str]) -> Result<Vec<tokio_postgres::Row>> {
+    if arns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lock = tx
+        .prepare_cached(
+            "SELECT arn, version, shard, status FROM executions WHERE arn = ANY($1)
+             ORDER BY arn FOR UPDATE",
+        )
+        .await?;
+    Ok(tx.query(&lock, &[&arns]).await?)
 }
 
 fn execution_arn(write: &Write) -> Option<&str> {
@@ -302,7 +433,11 @@ fn doc(e: &ExecutionRecord) -> Result<String> {
     Ok(serde_json::to_string(e)?)
 }
 
-async fn insert_executions(tx: &Transaction<'_>, rows: &[&Row<'_>]) -> Result<()> {
+async fn insert_executions<C: GenericClient>(
+    tx: &C,
+    stmt: &Statement,
+    rows: &[&Row<'_>],
+) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -333,17 +468,8 @@ async fn insert_executions(tx: &Transaction<'_>, rows: &[&Row<'_>]) -> Result<()
         .iter()
         .map(|r| i32::try_from(r.record.shard.unwrap_or(0)).unwrap_or(0))
         .collect();
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO executions(arn, status, version, doc, runtime, redrive_count, sm_arn,
-                 start_date, definition, input, version_arn, alias_arn, map_run_arn, shard)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
-                 $6::bigint[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[],
-                 $12::text[], $13::text[], $14::int[])",
-        )
-        .await?;
     tx.execute(
-        &stmt,
+        stmt,
         &[
             &cols.arns,
             &cols.statuses,
@@ -365,7 +491,11 @@ async fn insert_executions(tx: &Transaction<'_>, rows: &[&Row<'_>]) -> Result<()
     Ok(())
 }
 
-async fn update_executions(tx: &Transaction<'_>, rows: &[&Row<'_>]) -> Result<()> {
+async fn update_executions<C: GenericClient>(
+    tx: &C,
+    stmt: &Statement,
+    rows: &[&Row<'_>],
+) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -375,20 +505,9 @@ async fn update_executions(tx: &Transaction<'_>, rows: &[&Row<'_>]) -> Result<()
     }
     let from: Vec<i64> = rows.iter().map(|r| r.from).collect();
     let definitions: Vec<Option<&str>> = rows.iter().map(|r| r.definition).collect();
-    let stmt = tx
-        .prepare_cached(
-            "UPDATE executions e SET status = u.status, version = u.version, doc = u.doc,
-                 runtime = coalesce(u.runtime, e.runtime), redrive_count = u.redrive_count,
-                 definition = coalesce(u.definition, e.definition)
-             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
-                 $6::bigint[], $7::bigint[], $8::text[]) AS u(arn, status, version, doc,
-                 runtime, redrive_count, from_version, definition)
-             WHERE e.arn = u.arn AND e.version = u.from_version",
-        )
-        .await?;
     let n = tx
         .execute(
-            &stmt,
+            stmt,
             &[
                 &cols.arns,
                 &cols.statuses,
@@ -432,61 +551,51 @@ impl<'a> ExecutionColumns<'a> {
     }
 }
 
-async fn insert_events(
-    tx: &Transaction<'_>,
+async fn insert_events<C: GenericClient>(
+    tx: &C,
+    stmt: &Statement,
     (arns, ids, bodies): &(Vec<&str>, Vec<i64>, Vec<&str>),
 ) -> Result<()> {
     if arns.is_empty() {
         return Ok(());
     }
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO events(execution_arn, id, body)
-             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])",
-        )
-        .await?;
-    tx.execute(&stmt, &[arns, ids, bodies]).await?;
+    tx.execute(stmt, &[arns, ids, bodies]).await?;
     Ok(())
 }
 
-async fn upsert_lanes(tx: &Transaction<'_>, lanes: &BTreeMap<(&str, &str), &str>) -> Result<()> {
+async fn upsert_lanes<C: GenericClient>(
+    tx: &C,
+    stmt: &Statement,
+    lanes: &BTreeMap<(&str, &str), &str>,
+) -> Result<()> {
     if lanes.is_empty() {
         return Ok(());
     }
     let arns: Vec<&str> = lanes.keys().map(|k| k.0).collect();
     let paths: Vec<&str> = lanes.keys().map(|k| k.1).collect();
     let bodies: Vec<&str> = lanes.values().copied().collect();
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO lanes(execution_arn, path, body)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-             ON CONFLICT(execution_arn, path) DO UPDATE SET body = excluded.body",
-        )
-        .await?;
-    tx.execute(&stmt, &[&arns, &paths, &bodies]).await?;
+    tx.execute(stmt, &[&arns, &paths, &bodies]).await?;
     Ok(())
 }
 
-async fn set_outcomes(tx: &Transaction<'_>, outcomes: &BTreeMap<(&str, i64), &str>) -> Result<()> {
+async fn set_outcomes<C: GenericClient>(
+    tx: &C,
+    stmt: &Statement,
+    outcomes: &BTreeMap<(&str, i64), &str>,
+) -> Result<()> {
     if outcomes.is_empty() {
         return Ok(());
     }
     let tokens: Vec<&str> = outcomes.keys().map(|k| k.0).collect();
     let indexes: Vec<i64> = outcomes.keys().map(|k| k.1).collect();
     let values: Vec<&str> = outcomes.values().copied().collect();
-    let stmt = tx
-        .prepare_cached(
-            "UPDATE redrive_batch_items b SET outcome = u.outcome
-             FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(token, idx, outcome)
-             WHERE b.token = u.token AND b.idx = u.idx",
-        )
-        .await?;
-    tx.execute(&stmt, &[&tokens, &indexes, &values]).await?;
+    tx.execute(stmt, &[&tokens, &indexes, &values]).await?;
     Ok(())
 }
 
-async fn set_items(
-    tx: &Transaction<'_>,
+async fn set_items<C: GenericClient>(
+    tx: &C,
+    stmt: &Statement,
     items: &BTreeMap<(&str, i64), Option<&str>>,
 ) -> Result<()> {
     if items.is_empty() {
@@ -495,13 +604,6 @@ async fn set_items(
     let arns: Vec<&str> = items.keys().map(|k| k.0).collect();
     let indexes: Vec<i64> = items.keys().map(|k| k.1).collect();
     let results: Vec<Option<&str>> = items.values().copied().collect();
-    let stmt = tx
-        .prepare_cached(
-            "UPDATE map_run_items m SET result = u.result
-             FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(arn, idx, result)
-             WHERE m.map_run_arn = u.arn AND m.idx = u.idx",
-        )
-        .await?;
-    tx.execute(&stmt, &[&arns, &indexes, &results]).await?;
+    tx.execute(stmt, &[&arns, &indexes, &results]).await?;
     Ok(())
 }
