@@ -95,13 +95,15 @@ copied!(bool, u32, u64, i64, f64);
 ///     /// [`TaskRef`] as stored.
 ///     TaskRef => struct StoredTaskRef<'a> {
 ///         family: StoredTaskFamily,
+///         resource: Cow<'a, str>,
 ///         #[serde(default, skip_serializing_if = "Option::is_none")]
 ///         resource_type: Option<Cow<'a, str>>,
 ///     }
 /// }
 /// ```
 ///
-/// The serde shape is the list's: its order, names and attributes.
+/// The list names every field of `$memory`, and the serde shape is the list's: its order,
+/// names and attributes. A borrowing twin's lifetime is `'a`.
 macro_rules! stored_struct {
     (
         $(#[$attr:meta])*
@@ -138,7 +140,8 @@ pub(crate) use stored_struct;
 
 /// Declares the stored twin of the interpreter's enum `$memory`, as [`stored_struct!`] does
 /// for a struct. A variant is a unit, a struct with a field list, or a tuple of one field,
-/// named for the conversions: `Failed(error: StoredFailure<'a>)` declares `Failed(StoredFailure<'a>)`.
+/// named for the conversions: `Failed(error: StoredFailure<'a>)` declares
+/// `Failed(StoredFailure<'a>)`.
 macro_rules! stored_enum {
     (
         $(#[$attr:meta])*
@@ -172,7 +175,10 @@ macro_rules! stored_enum {
                         $memory::$variant $( ($one) )? $( { $($field),* } )? => $stored::$variant
                         $( (<$one_ty as $crate::stored_twin::Twin<'a>>::view($one, inline)) )?
                         $( {
-                            $( $field: <$ty as $crate::stored_twin::Twin<'a>>::view($field, inline), )*
+                            $(
+                                $field:
+                                    <$ty as $crate::stored_twin::Twin<'a>>::view($field, inline),
+                            )*
                         } )?,
                     )*
                 }
