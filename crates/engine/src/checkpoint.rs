@@ -20,12 +20,11 @@ use asl::interpreter::{Current, ExecutionInfo, Lane, Runtime, Status, Touched};
 use serde_json::Value;
 use store::{ExecutionRecord, LaneRow, Store};
 
-pub(crate) use stored::{
-    opt_owned, opt_text, owned, text, twin_enum, StoredFailure, StoredMapRunSpec,
-};
-use stored::{StoredCheckpoint, StoredCurrent, StoredLane, StoredRuntime};
+use stored::{StoredCheckpoint, StoredCurrent, StoredInfo, StoredLane, StoredRuntime};
+pub(crate) use stored::{StoredFailure, StoredMapRunSpec};
 
 use crate::runner::ParentLink;
+use crate::stored_twin::Twin;
 use crate::Result;
 
 /// The format of the stored checkpoint and of its lane rows ([`stored`]). 0: written before
@@ -164,9 +163,13 @@ impl Checkpoint {
             parent,
             test_case,
         } = self;
+        let info = StoredInfo::view(info, inline);
         let stored = StoredCheckpoint {
             format: FORMAT,
-            info: stored::StoredInfo::view(info, with_input),
+            info: match with_input {
+                true => info,
+                false => info.without_input(),
+            },
             runtime: StoredRuntime::view(runtime, inline),
             parent: parent.as_ref().map(std::borrow::Cow::Borrowed),
             test_case: test_case.as_deref().map(std::borrow::Cow::Borrowed),
@@ -186,10 +189,10 @@ impl TryFrom<Parsed> for Checkpoint {
             parent,
             test_case,
         } = stored;
+        let lanes_missing = |_| corrupt("a container's lanes are missing".into());
         Ok(Checkpoint {
-            info: info.into(),
-            runtime: Runtime::try_from(runtime)
-                .map_err(|_| corrupt("a container's lanes are missing".into()))?,
+            info: info.load().map_err(lanes_missing)?,
+            runtime: runtime.load().map_err(lanes_missing)?,
             parent: parent.map(std::borrow::Cow::into_owned),
             test_case: test_case.map(std::borrow::Cow::into_owned),
         })

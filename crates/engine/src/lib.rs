@@ -30,6 +30,7 @@ mod sfn_sdk;
 mod spans;
 pub mod stored_event;
 mod stored_json;
+mod stored_twin;
 mod tasks;
 mod test_state;
 mod versions;
