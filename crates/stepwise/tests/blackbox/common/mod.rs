@@ -711,7 +711,8 @@ pub fn event_types(events: &[HistoryEvent]) -> Vec<String> {
 
 /// Checks AWS's history numbering: ids 1..=n contiguous, `previousEventId` is the id before
 /// except for the first `*StateEntered` and `ExecutionAborted`, which have 0 (as AWS does); exactly one
-/// `ExecutionStarted` (first) and at most one terminal event (last, when present).
+/// `ExecutionStarted` (first) and at most one terminal event per run (last, or followed by
+/// `ExecutionRedriven`).
 /// Returns a description of every problem (empty when the history is well formed).
 pub fn history_problems(events: &[HistoryEvent]) -> Vec<String> {
     let mut problems = Vec::new();
@@ -765,9 +766,13 @@ pub fn history_problems(events: &[HistoryEvent]) -> Vec<String> {
         .filter(|(_, t)| terminal.contains(&t.as_str()))
         .map(|(i, _)| i)
         .collect();
-    if terminals.len() > 1 || terminals.first().is_some_and(|&i| i + 1 != types.len()) {
+    // A run ends with at most one terminal event: the last, or one a redrive re-opened.
+    let ends_a_run = |&i: &usize| {
+        i + 1 == types.len() || types.get(i + 1).is_some_and(|t| t == "ExecutionRedriven")
+    };
+    if !terminals.iter().all(ends_a_run) {
         problems.push(format!(
-            "expected at most one terminal event, last; got {types:?}"
+            "expected at most one terminal event per run, last or redriven; got {types:?}"
         ));
     }
     problems
