@@ -1037,11 +1037,15 @@ async fn kill_mid_run(
 
 /// Two active nodes; `a` is stopped (SIGSTOP) past the TTL while the Waits of its executions
 /// come due. `b` takes every shard and finishes them. `a`, resumed (SIGCONT) with those
-/// timers due, has its stale commits refused (fenced): every history is contiguous, each
-/// event once, each execution ends once. `a` keeps serving, gets its share of the shards back
-/// on its next rounds and runs executions again.
+/// timers due, has its stale commits refused (fenced): every history is exact, each event
+/// once, each execution ends once. `a` keeps serving (it does not exit, unlike a single
+/// leased node), gets its share of the shards back on its next rounds and runs executions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_active_node_paused_past_its_ttl_is_fenced() {
+    /// Whether a resumed node's timers fire before its next renewal finds its shards lost is
+    /// a race: in a round where the renewal comes first, it drops the executions before it
+    /// tries a stale commit (which is right, but fences nothing), so the pause is repeated.
+    const ROUNDS: usize = 3;
     let pg = LocalPostgres::start_or_panic();
     let url = pg.url("postgres");
     let active = |id: &str| {
@@ -1049,47 +1053,44 @@ async fn an_active_node_paused_past_its_ttl_is_fenced() {
         node_args.push("--active-nodes".into());
         Server::start_with_args(options, &args(&node_args))
     };
-    let (a, b) = (active("a"), active("b"));
-    spread(&[&a, &b], Duration::from_secs(20)).await;
+    let (mut a, b) = (active("a"), active("b"));
     let client_a = a.client();
     let wait = json!({"StartAt": "A", "States": {
         "A": {"Type": "Pass", "Next": "W"},
         "W": {"Type": "Wait", "Seconds": 1, "Next": "B"},
         "B": {"Type": "Pass", "End": true}}});
     let wait = create_machine(&client_a, "wait", &wait).await;
-    let mut expected = Vec::new();
-    for i in 0..EACH {
-        expected.push(waited(
-            &start(&client_a, &wait, None, &json!({"i": i})).await,
-            i,
-        ));
+    let fenced = store::Error::Fenced.to_string();
+    let mut refused = 0;
+    for round in 1..=ROUNDS {
+        // a holds its share of the shards (again) and runs what is started through it.
+        spread(&[&a, &b], Duration::from_secs(4 * LEASE_TTL_SECONDS)).await;
+        let mut expected = Vec::new();
+        for i in 0..EACH {
+            let arn = start(&client_a, &wait, None, &json!({"i": i})).await;
+            expected.push(waited(&arn, i));
+        }
+        let a_health = common::health(&a).await;
+        assert!(
+            a_health["openExecutions"].as_u64() > Some(0),
+            "a runs the executions started through it: {a_health}"
+        );
+
+        signal(&a, "-STOP");
+        let paused = Instant::now();
+        spread(&[&b], Duration::from_secs(LEASE_TTL_SECONDS + 10)).await;
+        eprintln!("b holds every shard {:?} after a stopped", paused.elapsed());
+        signal(&a, "-CONT");
+        check_each(&b.client(), &expected, &[&a, &b]).await;
+        assert!(a.is_running(), "a serves on:\n{}", a.logs());
+        refused = a.logs().matches(&fenced).count();
+        eprintln!("round {round}: commits of a refused after it resumed: {refused}");
+        if refused > 0 {
+            break;
+        }
     }
-
-    signal(&a, "-STOP");
-    let paused = Instant::now();
-    spread(&[&b], Duration::from_secs(LEASE_TTL_SECONDS + 10)).await;
-    eprintln!("b holds every shard {:?} after a stopped", paused.elapsed());
-    signal(&a, "-CONT");
-    check_each(&b.client(), &expected, &[&a, &b]).await;
-    assert!(
-        a.logs().contains(&store::Error::Fenced.to_string()),
-        "a's stale commits are refused:\n{}",
-        a.logs()
-    );
-
-    // a serves on: it takes its share of the shards back and runs what is started through it.
+    assert!(refused > 0, "a's stale commits are refused:\n{}", a.logs());
     spread(&[&a, &b], Duration::from_secs(4 * LEASE_TTL_SECONDS)).await;
-    let mut again = Vec::new();
-    for i in 0..EACH {
-        again.push(waited(
-            &start(&client_a, &wait, None, &json!({"i": i})).await,
-            i,
-        ));
-    }
-    let a_health = common::health(&a).await;
-    assert!(
-        a_health["openExecutions"].as_u64() > Some(0),
-        "a runs the executions started through it: {a_health}"
-    );
-    check_each(&client_a, &again, &[&a, &b]).await;
+    let again = start(&client_a, &wait, None, &json!({"i": 0})).await;
+    check_each(&client_a, &[waited(&again, 0)], &[&a, &b]).await;
 }
