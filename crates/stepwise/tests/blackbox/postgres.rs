@@ -4,8 +4,9 @@
 //!
 //! By default one node at a time holds the lease and serves; the others stand by. With
 //! `--active-nodes` (experimental) every node serves and runs the executions of the shards it
-//! holds (see docs/deployment.md). The rest of the PostgreSQL coverage is the other suites run with
-//! `STEPWISE_TEST_STORE=postgres` (scripts/test).
+//! holds (see docs/deployment.md): the takeover, with the mixed load in flight, and
+//! the fencing are tested in that mode too. The rest of the PostgreSQL coverage is the other
+//! suites run with `STEPWISE_TEST_STORE=postgres` (scripts/test).
 
 use crate::common;
 
@@ -411,6 +412,13 @@ async fn the_database_over_tls() {
     }
 }
 
+/// A node of several active ones (`--active-nodes`), serving.
+fn active_node(url: &str, id: &str) -> Server {
+    let (options, mut node_args) = node(url, id);
+    node_args.push("--active-nodes".into());
+    Server::start_with_args(options, &args(&node_args))
+}
+
 /// The shards each node reports in `/health` (`--active-nodes`).
 async fn held_shards(server: &Server) -> Vec<u64> {
     let health = common::health(server).await;
@@ -448,17 +456,14 @@ const SHARDS: usize = 16;
 /// Three active nodes on one database share the shards; executions started through each run
 /// there; activity tasks taken through another node, answered through a third, and executions
 /// stopped or redriven through a node that does not run them reach the one that does (the
-/// inbox); one node killed with `kill -9` mid-run has its shards
-/// taken by the two others within the TTL (+ 2 s), which finish its executions exactly once.
+/// inbox); one node killed with `kill -9` mid-run (the mixed load in flight, see
+/// `kill_mid_run`) has its shards taken by the two others within the TTL (+ 2 s), which
+/// finish its executions exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn active_nodes_share_shards_and_take_over_a_killed_one() {
     let pg = LocalPostgres::start_or_panic();
     let url = pg.url("postgres");
-    let active = |id: &str| {
-        let (options, mut node_args) = node(&url, id);
-        node_args.push("--active-nodes".into());
-        Server::start_with_args(options, &args(&node_args))
-    };
+    let active = |id: &str| active_node(&url, id);
     let (a, b, mut c) = (active("a"), active("b"), active("c"));
     let held = spread(&[&a, &b, &c], Duration::from_secs(20)).await;
     eprintln!("shards of a, b, c: {held:?}");
@@ -511,18 +516,7 @@ async fn active_nodes_share_shards_and_take_over_a_killed_one() {
     // A task failed through c, its execution (on b) redriven through a and c with one client
     // token, its new attempt taken through c and answered through a.
     let failing = start(&client_b, &task, None, &json!({"redrive": true})).await;
-    let token = take(&a.client(), &activity, Duration::from_secs(10))
-        .await
-        .expect("a task through node a");
-    c.client()
-        .send_task_failure()
-        .task_token(token)
-        .error("Flaky")
-        .send()
-        .await
-        .expect("SendTaskFailure through c");
-    let failed = wait_done(&client_a, &failing, Duration::from_secs(10)).await;
-    assert_eq!(failed.status().as_str(), "FAILED", "{}", b.logs());
+    fail_task([&a, &c], &activity, &failing, &b).await;
     let mut dates = Vec::new();
     for node in [&a, &c] {
         let redriven = node
@@ -543,21 +537,7 @@ async fn active_nodes_share_shards_and_take_over_a_killed_one() {
     let done = wait_done(&client_a, &failing, Duration::from_secs(10)).await;
     assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", b.logs());
     let events = common::event_types(&history(&client_a, &failing).await);
-    let wanted = [
-        "ExecutionStarted",
-        "TaskStateEntered",
-        "ActivityScheduled",
-        "ActivityStarted",
-        "ActivityFailed",
-        "ExecutionFailed",
-        "ExecutionRedriven",
-        "TaskStateEntered",
-        "ActivityScheduled",
-        "ActivityStarted",
-        "ActivitySucceeded",
-        "TaskStateExited",
-        "ExecutionSucceeded",
-    ];
+    let wanted = [STARTED, FAILED_ONCE, ACTIVITY, SUCCEEDED].concat();
     assert_eq!(events, wanted, "one redrive, each task event once");
     assert_eq!(done.redrive_count(), Some(1), "redriven once");
     assert_eq!(
@@ -666,6 +646,34 @@ const ACTIVITY: &[&str] = &[
     "ActivitySucceeded",
     "TaskStateExited",
 ];
+
+/// An activity task that failed, and its execution redriven.
+const FAILED_ONCE: &[&str] = &[
+    "TaskStateEntered",
+    "ActivityScheduled",
+    "ActivityStarted",
+    "ActivityFailed",
+    "ExecutionFailed",
+    "ExecutionRedriven",
+];
+
+/// Takes the task of `arn` (the only one of `activity`) through `take_via`, fails it through
+/// `fail_via`, and waits until `arn`, run by `owner`, failed.
+async fn fail_task([take_via, fail_via]: [&Server; 2], activity: &str, arn: &str, owner: &Server) {
+    let token = take(&take_via.client(), activity, Duration::from_secs(10))
+        .await
+        .expect("a task through another node than its execution's");
+    fail_via
+        .client()
+        .send_task_failure()
+        .task_token(token)
+        .error("Flaky")
+        .send()
+        .await
+        .expect("SendTaskFailure through a third node");
+    let failed = wait_done(&fail_via.client(), arn, Duration::from_secs(10)).await;
+    assert_eq!(failed.status().as_str(), "FAILED", "{}", owner.logs());
+}
 
 /// `machines`' Pass → Wait → Pass.
 fn waited(arn: &str, i: usize) -> Expected {
@@ -856,18 +864,7 @@ async fn kill_mid_run(
 
     // An execution on c failed before the kill: its task taken through a, failed through b.
     let flaky = start(&client_c, &more.flaky, None, &json!({"flaky": true})).await;
-    let token = take(client_a, &more.flaky_activity, Duration::from_secs(10))
-        .await
-        .expect("the flaky task through node a");
-    client_b
-        .send_task_failure()
-        .task_token(token)
-        .error("Flaky")
-        .send()
-        .await
-        .expect("SendTaskFailure through b");
-    let failed = wait_done(&client_b, &flaky, Duration::from_secs(10)).await;
-    assert_eq!(failed.status().as_str(), "FAILED", "{}", c.logs());
+    fail_task([a, b], &more.flaky_activity, &flaky, c).await;
 
     let (mut tasks, mut callbacks) = (Vec::new(), Vec::new());
     for i in 0..EACH {
@@ -983,15 +980,7 @@ async fn kill_mid_run(
         .await
         .expect("the redriven task through node b");
     succeed(&client_b, &token, &json!({"redriven": true})).await;
-    let failed_once: &[&str] = &[
-        "TaskStateEntered",
-        "ActivityScheduled",
-        "ActivityStarted",
-        "ActivityFailed",
-        "ExecutionFailed",
-        "ExecutionRedriven",
-    ];
-    let events = [STARTED, failed_once, ACTIVITY, SUCCEEDED];
+    let events = [STARTED, FAILED_ONCE, ACTIVITY, SUCCEEDED];
     expected.push(Expected::new(&flaky, json!({"redriven": true}), &events));
 
     // Workers on a and b take the tasks c offered that no one took before it died.
@@ -1048,11 +1037,7 @@ async fn an_active_node_paused_past_its_ttl_is_fenced() {
     const ROUNDS: usize = 3;
     let pg = LocalPostgres::start_or_panic();
     let url = pg.url("postgres");
-    let active = |id: &str| {
-        let (options, mut node_args) = node(&url, id);
-        node_args.push("--active-nodes".into());
-        Server::start_with_args(options, &args(&node_args))
-    };
+    let active = |id: &str| active_node(&url, id);
     let (mut a, b) = (active("a"), active("b"));
     let client_a = a.client();
     let wait = json!({"StartAt": "A", "States": {
