@@ -804,7 +804,7 @@ async fn check_each(client: &aws_sdk_sfn::Client, expected: &[Expected], servers
         let events = history(client, arn).await;
         if want.ordered {
             problems.extend(
-                history_problems(&events)
+                crate::redrive::redriven_history_problems(&events)
                     .iter()
                     .map(|p| format!("{arn}: {p}")),
             );
