@@ -850,11 +850,8 @@ async fn kill_mid_run(
     let mut expected = Vec::new();
     for client in [client_a, &client_b] {
         for i in 0..EACH {
-            expected.push(waited(
-                &start(client, wait, None, &json!({"i": i})).await,
-                i,
-            ));
             let input = json!({"i": i});
+            expected.push(waited(&start(client, wait, None, &input).await, i));
             expected.push(chained(&start(client, chain, None, &input).await, i));
         }
     }
@@ -868,11 +865,8 @@ async fn kill_mid_run(
 
     let (mut tasks, mut callbacks) = (Vec::new(), Vec::new());
     for i in 0..EACH {
-        expected.push(waited(
-            &start(&client_c, wait, None, &json!({"i": i})).await,
-            i,
-        ));
         let input = json!({"i": i});
+        expected.push(waited(&start(&client_c, wait, None, &input).await, i));
         expected.push(chained(&start(&client_c, chain, None, &input).await, i));
         tasks.push(start(&client_c, task, None, &input).await);
     }
