@@ -166,6 +166,11 @@ impl Server {
         }
     }
 
+    /// The store the server runs on (PostgreSQL for SQLite under `STEPWISE_TEST_STORE`).
+    pub fn store(&self) -> StoreKind {
+        self.options.store.resolve()
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -208,10 +213,12 @@ impl Server {
         let log_path = self.log_path(self.runs);
         let log = File::create(&log_path).expect("creating the server log file");
         // A server on a PostgreSQL of its own keeps its node id across restarts, so a restart
-        // after `kill9` retakes the lease at once instead of waiting for it to expire.
+        // after `kill9` retakes the lease at once instead of waiting for it to expire (unless
+        // the test gives it an id).
         let own_postgres = self.options.store.resolve() == StoreKind::Postgres
             && self.options.postgres_url.is_none();
-        let node_id = if own_postgres {
+        let named = self.extra_args.iter().any(|a| a == "--node-id");
+        let node_id = if own_postgres && !named {
             vec!["--node-id".to_owned(), format!("test-{}", self.port)]
         } else {
             Vec::new()
