@@ -62,6 +62,28 @@ impl Error {
     }
 }
 
+/// Answers the callers of one group commit: each its own writes' results (`sizes` says how
+/// many each sent, in order), or all the transaction's error.
+fn answer_commit(
+    replies: Vec<tokio::sync::oneshot::Sender<Result<Vec<Result<()>>>>>,
+    sizes: Vec<usize>,
+    outcome: Result<Vec<Result<()>>>,
+) {
+    match outcome {
+        Ok(mut results) => {
+            for (reply, n) in replies.into_iter().zip(sizes) {
+                let rest = results.split_off(n.min(results.len()));
+                let _ = reply.send(Ok(std::mem::replace(&mut results, rest)));
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
 /// A stored secret key: exactly 32 bytes, or the store is corrupt.
 fn secret_key(bytes: Vec<u8>) -> Result<[u8; 32]> {
     bytes

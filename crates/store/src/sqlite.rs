@@ -540,19 +540,7 @@ fn writer_loop(conn: &mut Connection, rx: &mpsc::Receiver<Job>) {
                 metrics::histogram!("stepwise_commit_seconds")
                     .record(started.elapsed().as_secs_f64());
                 metrics::histogram!("stepwise_commit_batch_size").record(size as f64);
-                match committed {
-                    Ok(mut results) => {
-                        for (reply, n) in replies.into_iter().zip(sizes) {
-                            let rest = results.split_off(n.min(results.len()));
-                            let _ = reply.send(Ok(std::mem::replace(&mut results, rest)));
-                        }
-                    }
-                    Err(e) => {
-                        for reply in replies {
-                            let _ = reply.send(Err(e.clone()));
-                        }
-                    }
-                }
+                crate::answer_commit(replies, sizes, committed);
             }
         }
         if next.is_none() {

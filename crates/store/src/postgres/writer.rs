@@ -68,19 +68,7 @@ pub(super) async fn run(pool: Pool, mut rx: mpsc::Receiver<(Vec<Write>, Reply)>,
                 Ok(mut client) => group_commit(&mut client, &batch, &fence, &mut locked).await,
                 Err(e) => Err(Error::driver(e)),
             };
-            match outcome {
-                Ok(mut results) => {
-                    for (reply, n) in replies.into_iter().zip(sizes) {
-                        let rest = results.split_off(n.min(results.len()));
-                        let _ = reply.send(Ok(std::mem::replace(&mut results, rest)));
-                    }
-                }
-                Err(e) => {
-                    for reply in replies {
-                        let _ = reply.send(Err(e.clone()));
-                    }
-                }
-            }
+            crate::answer_commit(replies, sizes, outcome);
         });
         // Sent once the rows are locked, or dropped when the transaction failed before.
         let _ = locked.await;
