@@ -126,7 +126,7 @@ async fn group_commit(
 }
 
 /// Who opens and ends the transaction [`apply`] writes in.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Ending {
     /// `apply` sends `BEGIN` with its first statements and `COMMIT` with its last.
     Commit,
@@ -202,8 +202,8 @@ async fn apply<C: GenericClient>(
     let mut arns: Vec<&str> = batch.iter().filter_map(execution_arn).collect();
     arns.sort_unstable();
     arns.dedup();
-    // The fence and the row locks go out together (one round trip). With shards, every
-    // shard this node holds is checked: those the batch does not write cost a row each.
+    // `BEGIN`, the fence and the row locks go out together (one round trip). With shards,
+    // every shard this node holds is checked: those the batch does not write cost a row each.
     let begin = async {
         match ending {
             Ending::Commit => tx.batch_execute("BEGIN").await.map_err(Error::from),
@@ -356,7 +356,7 @@ async fn apply<C: GenericClient>(
         }
     };
     // `join`, not `try_join`: every answer is awaited, so none is left on the connection.
-    let written = tokio::join!(
+    let (a, b, c, d, e, f, committed) = tokio::join!(
         insert_executions(tx, &insert, &created),
         update_executions(tx, &update, &updated),
         insert_events(tx, &append, &events),
@@ -365,13 +365,7 @@ async fn apply<C: GenericClient>(
         set_outcomes(tx, &outcomes_stmt, &outcomes),
         commit,
     );
-    written.0?;
-    written.1?;
-    written.2?;
-    written.3?;
-    written.4?;
-    written.5?;
-    written.6?;
+    a.and(b).and(c).and(d).and(e).and(f).and(committed)?;
     Ok(results)
 }
 
@@ -509,7 +503,9 @@ async fn update_executions<C: GenericClient>(
         )
         .await?;
     if n != rows.len() as u64 {
-        // The rows were locked: only a bug gets here. Fail the batch, not one write.
+        // The rows were locked: only a bug gets here. Fail the batch, not one write. (On the
+        // pipelined path the COMMIT has gone out and stood: the fallback then finds every
+        // write in conflict, and the engine reads the executions back from the store.)
         return Err(Error::backend("execution rows changed under their lock"));
     }
     Ok(())
