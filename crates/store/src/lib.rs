@@ -572,8 +572,8 @@ pub trait Store: Send + Sync + 'static {
         let _ = task;
         Ok(())
     }
-    /// Takes the oldest offered task of an activity whose execution is running, if any; no
-    /// other node can take it too.
+    /// Takes the oldest offered task of an activity, if any; no other node can take it too.
+    /// Its execution may have ended since it was offered: the caller checks.
     async fn claim_activity_task(&self, activity_arn: &str) -> Result<Option<ActivityTaskRow>> {
         let _ = activity_arn;
         Ok(None)
@@ -583,8 +583,13 @@ pub trait Store: Send + Sync + 'static {
         let _ = activity_arn;
         Ok(Vec::new())
     }
-    /// Told (every waiter) when some node offered an activity task.
-    fn activity_tasks_offered(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+    /// Told (one waiter, [`tokio::sync::Notify::notify_one`]) when some node offered a task
+    /// of `activity_arn`.
+    fn activity_tasks_offered(
+        &self,
+        activity_arn: &str,
+    ) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        let _ = activity_arn;
         None
     }
     /// History events with ids in `from..=to`, in ascending order, at most `limit`.

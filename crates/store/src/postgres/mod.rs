@@ -6,6 +6,7 @@
 //! needs neither.) Transitions go through one writer task that group-commits them (see
 //! `writer`); everything else runs on pooled connections, as PostgreSQL serialises it.
 
+mod announce;
 mod lease;
 mod listen;
 mod schema;
@@ -35,6 +36,8 @@ use crate::{
 /// Connections kept for reads and resource writes (the writer takes up to
 /// [`writer::IN_FLIGHT`] more).
 const POOL_SIZE: usize = 16;
+/// Connections for claims of activity tasks (see [`Postgres::claims`]).
+const CLAIMS: usize = 8;
 /// Commits waiting for the writer before `commit` waits for room.
 const QUEUE: usize = 4096;
 
@@ -54,7 +57,13 @@ impl From<deadpool_postgres::PoolError> for Error {
 #[derive(Clone)]
 pub struct Postgres {
     pool: Pool,
+    /// Connections that commit without waiting for the WAL's flush (`synchronous_commit=off`),
+    /// for claims of activity tasks only. A claim lost with a crash of the database is lost
+    /// with everything committed after it, the claimed task's `TaskStarted` included (the
+    /// WAL is one sequence): the task is offered again, as if never handed out.
+    claims: Pool,
     writer: mpsc::Sender<(Vec<Write>, writer::Reply)>,
+    announcer: announce::Announcer,
     lease: Option<Lease>,
     shards: Option<Shards>,
 }
@@ -122,6 +131,20 @@ impl Postgres {
     async fn open(url: &str, mode: Mode) -> Result<Postgres> {
         let (config, tls) = tls::configure(url)?;
         let listener = (config.clone(), tls.clone());
+        let mut lazy = config.clone();
+        let options = config.get_options().unwrap_or_default();
+        lazy.options(format!("{options} -c synchronous_commit=off").trim_start());
+        let claims = Manager::from_config(
+            lazy,
+            tls.clone(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let claims = Pool::builder(claims)
+            .max_size(CLAIMS)
+            .build()
+            .map_err(Error::driver)?;
         let manager = Manager::from_config(
             config,
             tls,
@@ -178,7 +201,9 @@ impl Postgres {
         };
         tokio::spawn(writer::run(pool.clone(), rx, fence));
         Ok(Postgres {
+            announcer: announce::Announcer::start(pool.clone()),
             pool,
+            claims,
             writer: tx,
             lease,
             shards,
@@ -598,17 +623,11 @@ impl Store for Postgres {
     }
 
     async fn send_signal(&self, execution_arn: &str, body: String) -> Result<bool> {
-        let rows = self
-            .query(
-                "WITH sent AS (
-                     INSERT INTO inbox(shard, execution_arn, body)
-                     SELECT shard, arn, $2 FROM executions WHERE arn = $1 AND status = 'RUNNING'
-                     RETURNING shard)
-                 SELECT pg_notify($3, shard::text) FROM sent",
-                &[&execution_arn, &body, &listen::INBOX],
-            )
-            .await?;
-        Ok(!rows.is_empty())
+        let signal = announce::Announced::Signal {
+            execution_arn: execution_arn.to_owned(),
+            body,
+        };
+        self.announcer.send(signal).await
     }
 
     async fn inbox(&self, shards: &[u32], limit: usize) -> Result<Vec<InboxSignal>> {
@@ -649,42 +668,25 @@ impl Store for Postgres {
     }
 
     async fn offer_activity_task(&self, task: ActivityTaskRow) -> Result<()> {
-        self.query(
-            "WITH offered AS (
-                 INSERT INTO activity_tasks(activity_arn, execution_arn, task_id, token, input,
-                     scheduled)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT(execution_arn, task_id) DO UPDATE
-                     SET token = excluded.token, input = excluded.input,
-                         scheduled = excluded.scheduled
-                 RETURNING activity_arn)
-             SELECT pg_notify($7, activity_arn) FROM offered",
-            &[
-                &task.activity_arn,
-                &task.execution_arn,
-                &big(task.task_id),
-                &task.token,
-                &task.input,
-                &task.scheduled,
-                &listen::ACTIVITIES,
-            ],
-        )
-        .await?;
+        self.announcer
+            .send(announce::Announced::Offer(task))
+            .await?;
         Ok(())
     }
 
     async fn claim_activity_task(&self, activity_arn: &str) -> Result<Option<ActivityTaskRow>> {
-        let rows = self
-            .query(
+        let client = self.claims.get().await?;
+        let claim = client
+            .prepare_cached(
+                // The oldest first, along the index (no sort, no read of the executions: a
+                // task of one that ended is skipped by the engine, and is gone then).
                 "DELETE FROM activity_tasks WHERE id = (
-                     SELECT t.id FROM activity_tasks t
-                     JOIN executions e ON e.arn = t.execution_arn AND e.status = 'RUNNING'
-                     WHERE t.activity_arn = $1 ORDER BY t.id LIMIT 1
-                     FOR UPDATE OF t SKIP LOCKED)
+                     SELECT id FROM activity_tasks WHERE activity_arn = $1
+                     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
                  RETURNING activity_arn, execution_arn, task_id, token, input, scheduled",
-                &[&activity_arn],
             )
             .await?;
+        let rows = client.query(&claim, &[&activity_arn]).await?;
         rows.first().map(decode_activity_task).transpose()
     }
 
@@ -701,8 +703,11 @@ impl Store for Postgres {
         rows.iter().map(decode_activity_task).collect()
     }
 
-    fn activity_tasks_offered(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
-        self.shards.as_ref().map(|s| s.news.activities.clone())
+    fn activity_tasks_offered(
+        &self,
+        activity_arn: &str,
+    ) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        self.shards.as_ref().map(|s| s.news.activity(activity_arn))
     }
 
     async fn open_executions_in(&self, shards: &[u32]) -> Result<Vec<ExecutionRecord>> {
