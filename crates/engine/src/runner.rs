@@ -635,17 +635,40 @@ impl Runner {
         }
     }
 
-    /// Writes a signal for an execution this node does not run to its shard's inbox.
+    /// Writes a signal for an execution this node does not run to its shard's inbox. A task
+    /// answer or heartbeat for an attempt the stored checkpoint no longer waits for is
+    /// [`Signalled::Stale`] here, as the owner would answer it.
     async fn forward(&self, arn: &str, signal: &Signal) -> Result<Signalled> {
         let forwarded = match (&self.inner.shards, crate::inbox::Forwarded::of(signal)) {
             (Some(_), Some(f)) => f,
             _ => return Ok(Signalled::NotRunning),
         };
+        if let Signal::TaskFinished { task_id, .. } | Signal::TaskHeartbeat { task_id } = signal {
+            if !self.stored_task_open(arn, *task_id).await? {
+                return Ok(Signalled::Stale);
+            }
+        }
         let body = serde_json::to_string(&forwarded).map_err(|e| lost(&e.to_string()))?;
         match self.inner.store.send_signal(arn, body).await? {
             true => Ok(Signalled::Forwarded),
             false => Ok(Signalled::NotRunning),
         }
+    }
+
+    /// Whether the stored checkpoint of the running execution `arn` waits for task attempt
+    /// `task_id`. Memory never runs ahead of the store and a task is dispatched only once
+    /// its attempt is committed, so an attempt that is not there has ended (or never was).
+    async fn stored_task_open(&self, arn: &str, task_id: u64) -> Result<bool> {
+        let store = &*self.inner.store;
+        let Some(record) = store.get_execution(arn).await? else {
+            return Ok(false);
+        };
+        if record.status != ExecutionStatus::Running {
+            return Ok(false);
+        }
+        let (checkpoint, _) = Checkpoint::load(store, &record).await?;
+        let pending = checkpoint.runtime.pending_tasks();
+        Ok(pending.iter().any(|t| t.id == task_id))
     }
 
     /// [`Runner::signal`] for an execution running on this node only.

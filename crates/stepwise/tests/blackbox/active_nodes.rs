@@ -1,0 +1,162 @@
+//! Signals, redrives and activity tasks across several active nodes (`--active-nodes`) on one
+//! real PostgreSQL, each reaching the node that runs the execution whatever node receives it
+//! (docs/deployment.md, "Several active nodes"). Every test starts its own database and
+//! nodes; they run with `STEPWISE_TEST_STORE=postgres` (scripts/test) and return at once
+//! otherwise.
+
+use crate::common;
+use crate::postgres::{args, node, spread, take_task};
+
+use std::time::Duration;
+
+use common::{
+    create_activity, create_machine, event_types, history, start, succeed, wait_done, Server,
+};
+use serde_json::json;
+use store::postgres::local::LocalPostgres;
+
+const DONE_WITHIN: Duration = Duration::from_secs(30);
+const TAKE_WITHIN: Duration = Duration::from_secs(10);
+
+/// Active nodes on a database of their own, their shards spread. The nodes are dropped
+/// (killed) before the database.
+struct Cluster {
+    nodes: Vec<Server>,
+    _pg: LocalPostgres,
+}
+
+impl Cluster {
+    /// `n` active nodes (`a`, `b`, `c`), or `None` (with a note) when the suites do not run
+    /// on PostgreSQL.
+    async fn start(n: usize) -> Option<Cluster> {
+        Cluster::start_with(&vec![(&[][..], None); n]).await
+    }
+
+    /// A node per entry, with its further `serve` flags and the failpoints armed from its
+    /// first start.
+    async fn start_with(nodes: &[(&[&str], Option<&str>)]) -> Option<Cluster> {
+        if !std::env::var("STEPWISE_TEST_STORE").is_ok_and(|s| s == "postgres") {
+            eprintln!("skipped: set STEPWISE_TEST_STORE=postgres to run the active-node tests");
+            return None;
+        }
+        let pg = LocalPostgres::start_or_panic();
+        let url = pg.url("postgres");
+        let ids = ["a", "b", "c"];
+        let nodes: Vec<Server> = ids
+            .iter()
+            .zip(nodes)
+            .map(|(id, (extra, failpoints))| active_node(&url, id, extra, *failpoints))
+            .collect();
+        let refs: Vec<&Server> = nodes.iter().collect();
+        spread(&refs, Duration::from_secs(20)).await;
+        Some(Cluster { nodes, _pg: pg })
+    }
+
+    /// Every node's logs, for failure messages.
+    fn logs(&self) -> String {
+        self.nodes.iter().map(Server::logs).collect()
+    }
+}
+
+/// A node of several active ones with further `serve` flags and `failpoints` armed.
+fn active_node(url: &str, id: &str, extra: &[&str], failpoints: Option<&str>) -> Server {
+    let (options, mut node_args) = node(url, id);
+    node_args.push("--active-nodes".into());
+    node_args.extend(extra.iter().map(|a| (*a).to_owned()));
+    Server::start_with_failpoints(options, &args(&node_args), failpoints)
+}
+
+/// The AWS error code a call answered (`"ok"` when it succeeded).
+fn code<T, E: aws_sdk_sfn::error::ProvideErrorMetadata>(
+    r: Result<T, aws_sdk_sfn::error::SdkError<E>>,
+) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => aws_sdk_sfn::error::ProvideErrorMetadata::code(&e)
+            .unwrap_or("?")
+            .to_owned(),
+    }
+}
+
+/// The event types of `arn`'s history, checked for AWS's numbering.
+async fn types(client: &aws_sdk_sfn::Client, arn: &str) -> Vec<String> {
+    let events = history(client, arn).await;
+    let problems = common::history_problems(&events);
+    assert!(problems.is_empty(), "{arn}: {problems:?}");
+    event_types(&events)
+}
+
+/// A token of an attempt that timed out and was retried is refused with `TaskTimedOut` by
+/// every node, the owner's and the others (which look at the stored checkpoint), for an
+/// answer and a heartbeat alike; the current attempt's token completes the task through
+/// another node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stale_token_is_refused_by_every_node() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let client = a.client();
+    let activity = create_activity(&client, "stale").await;
+    let definition = json!({"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": activity, "TimeoutSeconds": 1, "End": true,
+        "Retry": [{"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 1}]}}});
+    let sm = create_machine(&client, "stale", &definition).await;
+    // Started through `a`, it runs there.
+    let arn = start(&client, &sm, None, &json!({"n": 1})).await;
+    let (first, _) = take_task(&b.client(), &activity, TAKE_WITHIN)
+        .await
+        .expect("the first attempt through b");
+    // Left unanswered, it times out and the retry is offered.
+    let (second, input) = take_task(&c.client(), &activity, TAKE_WITHIN)
+        .await
+        .expect("the second attempt through c");
+    assert_eq!(input, json!({"n": 1}));
+    for node in [b, c, a] {
+        let client = node.client();
+        let success = client
+            .send_task_success()
+            .task_token(&first)
+            .output("{}")
+            .send()
+            .await;
+        let heartbeat = client.send_task_heartbeat().task_token(&first).send().await;
+        let failure = client.send_task_failure().task_token(&first).send().await;
+        assert_eq!(
+            [code(success), code(heartbeat), code(failure)],
+            ["TaskTimedOut"; 3],
+            "the stale token through {}\n{}",
+            node.endpoint(),
+            cluster.logs()
+        );
+    }
+    assert_eq!(
+        code(
+            b.client()
+                .send_task_heartbeat()
+                .task_token(&second)
+                .send()
+                .await
+        ),
+        "ok"
+    );
+    succeed(&b.client(), &second, &json!({"done": 2})).await;
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
+    assert_eq!(d.output(), Some(r#"{"done":2}"#));
+    assert_eq!(
+        types(&client, &arn).await,
+        [
+            "ExecutionStarted",
+            "TaskStateEntered",
+            "ActivityScheduled",
+            "ActivityStarted",
+            "ActivityTimedOut",
+            "ActivityScheduled",
+            "ActivityStarted",
+            "ActivitySucceeded",
+            "TaskStateExited",
+            "ExecutionSucceeded",
+        ]
+    );
+}
