@@ -6,13 +6,14 @@
 
 use crate::common;
 use crate::postgres::{args, node, spread, take_task};
+use crate::redrive::assert_redriven_history;
 
 use std::time::Duration;
 
 use common::{
     create_activity, create_machine, event_types, history, start, succeed, wait_done, Server,
 };
-use serde_json::json;
+use serde_json::{json, Value};
 use store::postgres::local::LocalPostgres;
 
 const DONE_WITHIN: Duration = Duration::from_secs(30);
@@ -64,6 +65,16 @@ fn active_node(url: &str, id: &str, extra: &[&str], failpoints: Option<&str>) ->
     node_args.push("--active-nodes".into());
     node_args.extend(extra.iter().map(|a| (*a).to_owned()));
     Server::start_with_failpoints(options, &args(&node_args), failpoints)
+}
+
+/// Calls `Stepwise.<op>` on `server` and expects HTTP 200.
+async fn ext_ok(server: &Server, op: &str, body: &Value) -> Value {
+    let r = server
+        .raw()
+        .send(Some(&format!("Stepwise.{op}")), body.to_string(), &[])
+        .await;
+    assert_eq!(r.status, 200, "{op} {body}: {} {}", r.status, r.text);
+    r.json()
 }
 
 /// The AWS error code a call answered (`"ok"` when it succeeded).
@@ -159,4 +170,87 @@ async fn a_stale_token_is_refused_by_every_node() {
             "ExecutionSucceeded",
         ]
     );
+}
+
+/// Redrives through stepwise's extensions (from a chosen state with a new input, onto the
+/// state machine's current definition) sent to nodes that do not run the execution are
+/// committed there and re-open it on the node that does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn extension_redrives_work_through_any_node() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let client = a.client();
+    let definition = |default: &str| {
+        json!({"StartAt": "Begin", "States": {
+            "Begin": {"Type": "Pass", "Next": "Check"},
+            "Check": {"Type": "Choice", "Default": default,
+                "Choices": [{"Variable": "$.ok", "BooleanEquals": true, "Next": "Done"}]},
+            "Done": {"Type": "Succeed"},
+            "Broken": {"Type": "Fail", "Error": "Nope", "Cause": "not ok"}}})
+    };
+    let sm = create_machine(&client, "extensions", &definition("Broken")).await;
+    // Started through `a`, it runs there.
+    let arn = start(&client, &sm, None, &json!({"ok": false})).await;
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(d.status().as_str(), "FAILED");
+
+    // From Check with another input, through b: it fails again there.
+    let input = json!({"ok": false, "n": 2});
+    let body = json!({"executionArn": arn, "statePath": "Check", "input": input.to_string()});
+    ext_ok(b, "RedriveExecutionFromState", &body).await;
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(
+        (d.status().as_str(), d.redrive_count()),
+        ("FAILED", Some(1)),
+        "{}",
+        cluster.logs()
+    );
+    let events = history(&client, &arn).await;
+    let entered: Vec<Value> = events
+        .iter()
+        .filter_map(|e| e.state_entered_event_details())
+        .filter(|d| d.name() == "Check")
+        .filter_map(|d| d.input().and_then(|i| serde_json::from_str(i).ok()))
+        .collect();
+    assert_eq!(entered, [json!({"ok": false}), input]);
+
+    // Onto the current definition (Check now goes on to Done), through c.
+    client
+        .update_state_machine()
+        .state_machine_arn(&sm)
+        .definition(definition("Done").to_string())
+        .send()
+        .await
+        .expect("UpdateStateMachine");
+    let body = json!({"executionArn": arn, "statePath": "Check", "definition": "CURRENT"});
+    ext_ok(c, "RedriveExecutionFromState", &body).await;
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(
+        (d.status().as_str(), d.redrive_count()),
+        ("SUCCEEDED", Some(2)),
+        "{}",
+        cluster.logs()
+    );
+    assert_eq!(d.output(), Some(r#"{"ok":false,"n":2}"#));
+    let events = history(&client, &arn).await;
+    assert_redriven_history(&arn, &events);
+    let failed_run = [
+        "ChoiceStateEntered",
+        "ChoiceStateExited",
+        "FailStateEntered",
+    ];
+    let mut expected = vec!["ExecutionStarted", "PassStateEntered", "PassStateExited"];
+    expected.extend(failed_run);
+    expected.extend(["ExecutionFailed", "ExecutionRedriven"]);
+    expected.extend(failed_run);
+    expected.extend(["ExecutionFailed", "ExecutionRedriven"]);
+    expected.extend(["ChoiceStateEntered", "ChoiceStateExited"]);
+    expected.extend([
+        "SucceedStateEntered",
+        "SucceedStateExited",
+        "ExecutionSucceeded",
+    ]);
+    assert_eq!(event_types(&events), expected);
 }

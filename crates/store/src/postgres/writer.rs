@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_postgres::Statement;
 
 use super::{lease, shards, Fence};
-use crate::{Error, ExecutionRecord, Result, Write};
+use crate::{Error, ExecutionRecord, ExecutionStatus, Result, Write};
 
 pub(super) type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
 
@@ -241,10 +241,17 @@ async fn apply<C: GenericClient>(
     let mut outcomes: BTreeMap<(&str, i64), &str> = BTreeMap::new();
     let mut results = Vec::with_capacity(batch.len());
     for write in batch {
-        // A redrive re-opening a closed execution (no node runs it) may come from any node:
+        // A redrive re-opening a closed execution (no node runs it) may come from any node,
+        // where it stopped (a record) or elsewhere (a moved checkpoint, another definition):
         // the row lock and its version keep it to one; the shard's owner then resumes it.
-        let reopening = matches!(write, Write::Record { execution, .. }
-            if closed.contains(execution.arn.as_str()));
+        let reopening = match write {
+            Write::Record { execution, .. } => closed.contains(execution.arn.as_str()),
+            Write::Transition { execution, .. } | Write::Redefine { execution, .. } => {
+                closed.contains(execution.arn.as_str())
+                    && execution.status == ExecutionStatus::Running
+            }
+            _ => false,
+        };
         if let (Some(valid), Some(shard), false) = (&valid, shard(write), reopening) {
             if !valid.contains(&shard) {
                 results.push(Err(Error::Fenced));
