@@ -567,7 +567,8 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Offers an activity task to the workers of every node, replacing the one offered before
     /// for the same execution and task id; wakes the nodes' parked pollers
-    /// ([`Store::activity_tasks_offered`]).
+    /// ([`Store::activity_tasks_offered`]). Nothing is offered for an execution that is not
+    /// running: the commit that ends an execution withdraws its offered tasks.
     async fn offer_activity_task(&self, task: ActivityTaskRow) -> Result<()> {
         let _ = task;
         Ok(())

@@ -23,7 +23,7 @@ const TAKE_WITHIN: Duration = Duration::from_secs(10);
 /// (killed) before the database.
 struct Cluster {
     nodes: Vec<Server>,
-    _pg: LocalPostgres,
+    pg: LocalPostgres,
 }
 
 impl Cluster {
@@ -50,7 +50,14 @@ impl Cluster {
             .collect();
         let refs: Vec<&Server> = nodes.iter().collect();
         spread(&refs, Duration::from_secs(20)).await;
-        Some(Cluster { nodes, _pg: pg })
+        Some(Cluster { nodes, pg })
+    }
+
+    /// What `sql` prints on the nodes' database (one row a line).
+    fn sql(&self, sql: &str) -> String {
+        self.pg
+            .psql("postgres", sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// Every node's logs, for failure messages.
@@ -254,3 +261,84 @@ async fn extension_redrives_work_through_any_node() {
     ]);
     assert_eq!(event_types(&events), expected);
 }
+
+/// Activity tasks offered for executions that end before a worker takes them (stopped
+/// through another node, failed, timed out) are withdrawn by the commit that ends them: no
+/// row stays, and the next worker gets the task of a running execution.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offered_tasks_are_withdrawn_when_their_execution_ends() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let client = a.client();
+    let offered = create_activity(&client, "offered").await;
+    let trigger = create_activity(&client, "trigger").await;
+    let task = |resource: &str| json!({"Type": "Task", "Resource": resource, "End": true});
+    let one = json!({"StartAt": "T", "States": {"T": task(&offered)}});
+    let mut timed = one.clone();
+    timed["TimeoutSeconds"] = json!(3);
+    let branch = |resource: &str| json!({"StartAt": "T", "States": {"T": task(resource)}});
+    let parallel = json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true,
+        "Branches": [branch(&offered), branch(&trigger)]}}});
+    let one = create_machine(&client, "one-task", &one).await;
+    let timed = create_machine(&client, "timed-task", &timed).await;
+    let parallel = create_machine(&client, "parallel-tasks", &parallel).await;
+    // Started through `a`, they run there.
+    let stopped = start(&client, &one, None, &json!({"e": "stopped"})).await;
+    let timed_out = start(&client, &timed, None, &json!({"e": "timed out"})).await;
+    let failed = start(&client, &parallel, None, &json!({"e": "failed"})).await;
+    let count = format!("SELECT count(*) FROM activity_tasks WHERE activity_arn = '{offered}'");
+    let until = std::time::Instant::now() + TAKE_WITHIN;
+    while cluster.sql(&count) != "3" {
+        assert!(std::time::Instant::now() < until, "{}", cluster.sql(&count));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    b.client()
+        .stop_execution()
+        .execution_arn(&stopped)
+        .send()
+        .await
+        .expect("StopExecution through b");
+    let (token, _) = take_task(&c.client(), &trigger, TAKE_WITHIN)
+        .await
+        .expect("the trigger task through c");
+    c.client()
+        .send_task_failure()
+        .task_token(token)
+        .error("Broken")
+        .send()
+        .await
+        .expect("SendTaskFailure through c");
+    for (arn, status) in [
+        (&stopped, "ABORTED"),
+        (&failed, "FAILED"),
+        (&timed_out, "TIMED_OUT"),
+    ] {
+        let d = wait_done(&client, arn, DONE_WITHIN).await;
+        assert_eq!(d.status().as_str(), status, "{arn}\n{}", cluster.logs());
+    }
+    assert_eq!(cluster.sql("SELECT count(*) FROM activity_tasks"), "0");
+
+    let kept = start(&client, &one, None, &json!({"e": "kept"})).await;
+    let (token, input) = take_task(&c.client(), &offered, TAKE_WITHIN)
+        .await
+        .expect("the task of the running execution through c");
+    assert_eq!(input, json!({"e": "kept"}));
+    succeed(&b.client(), &token, &json!({"ok": true})).await;
+    let d = wait_done(&client, &kept, DONE_WITHIN).await;
+    assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
+    assert_eq!(types(&client, &kept).await, ONE_TASK);
+}
+
+/// The history of a one-task execution whose task succeeded.
+const ONE_TASK: [&str; 7] = [
+    "ExecutionStarted",
+    "TaskStateEntered",
+    "ActivityScheduled",
+    "ActivityStarted",
+    "ActivitySucceeded",
+    "TaskStateExited",
+    "ExecutionSucceeded",
+];

@@ -648,12 +648,16 @@ impl Store for Postgres {
         self.shards.is_some()
     }
 
+    /// Offered only while the execution runs: its row is locked (`FOR SHARE`) to the commit,
+    /// so the commit that ends it (which withdraws its tasks) comes wholly before or after.
     async fn offer_activity_task(&self, task: ActivityTaskRow) -> Result<()> {
         self.query(
-            "WITH offered AS (
+            "WITH running AS (
+                 SELECT arn FROM executions WHERE arn = $2 AND status = 'RUNNING' FOR SHARE),
+             offered AS (
                  INSERT INTO activity_tasks(activity_arn, execution_arn, task_id, token, input,
                      scheduled)
-                 VALUES ($1, $2, $3, $4, $5, $6)
+                 SELECT $1::text, arn, $3::bigint, $4::text, $5::text, $6::bigint FROM running
                  ON CONFLICT(execution_arn, task_id) DO UPDATE
                      SET token = excluded.token, input = excluded.input,
                          scheduled = excluded.scheduled
