@@ -622,6 +622,16 @@ pub trait Store: Send + Sync + 'static {
     async fn get_redrive_batch(&self, token: &str) -> Result<Option<RedriveBatchRecord>>;
     /// Bulk redrives that have not finished: what a restarting engine resumes.
     async fn unfinished_redrive_batches(&self) -> Result<Vec<RedriveBatchRecord>>;
+    /// Claims the unfinished bulk redrive `token` for `owner` until `ttl` from now (on the
+    /// store's clock), so that one node drives it; renews the claim when `owner` holds it
+    /// already. Another owner's claim is taken only once it expired. `true`: `owner` holds
+    /// it now; `false`: another owner does, or it finished (or does not exist).
+    async fn claim_redrive_batch(
+        &self,
+        token: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool>;
     /// A page of a bulk redrive's executions: at most `limit`, from index `from` on.
     async fn redrive_batch_items(
         &self,

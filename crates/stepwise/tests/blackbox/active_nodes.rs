@@ -342,3 +342,83 @@ const ONE_TASK: [&str; 7] = [
     "TaskStateExited",
     "ExecutionSucceeded",
 ];
+
+/// One node drives a bulk redrive: the node that took the request claims it and renews the
+/// claim, and a node that starts meanwhile leaves it alone; killed (-9) halfway, it is taken
+/// over by one other node once its claim expired, which finishes it: every execution is
+/// redriven once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_node_drives_a_bulk_redrive() {
+    const DRIVING: &str = "driving bulk redrive";
+    const COUNT: usize = 80;
+    let slow: &[&str] = &["--bulk-redrive-rate", "10"];
+    let Some(mut cluster) = Cluster::start_with(&[(slow, None); 3]).await else {
+        return;
+    };
+    let client = cluster.nodes[1].client();
+    let definition = json!({"StartAt": "Prepare", "States": {
+        "Prepare": {"Type": "Pass", "Next": "Broken"},
+        "Broken": {"Type": "Fail", "Error": "Nope", "Cause": "always fails"}}});
+    let sm = create_machine(&client, "bulk", &definition).await;
+    let mut arns = Vec::new();
+    for i in 0..COUNT {
+        let node = &cluster.nodes[i % 3];
+        arns.push(start(&node.client(), &sm, None, &json!({"i": i})).await);
+    }
+    for arn in &arns {
+        let d = wait_done(&client, arn, DONE_WITHIN).await;
+        assert_eq!(d.status().as_str(), "FAILED");
+    }
+    let body = json!({"stateMachineArn": sm, "batchToken": "one-driver"});
+    ext_ok(&cluster.nodes[0], "BulkRedrive", &body).await;
+    // b starts again meanwhile: it finds the batch claimed by a.
+    cluster.nodes[1].restart();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let report = json!({"batchToken": "one-driver", "maxResults": 1});
+    let before_kill = ext_ok(&cluster.nodes[2], "DescribeBulkRedrive", &report).await;
+    assert_eq!(before_kill["status"], json!("RUNNING"), "{before_kill}");
+    let drivers: Vec<usize> = (0..3)
+        .map(|i| cluster.nodes[i].logs().matches(DRIVING).count())
+        .collect();
+    assert_eq!(drivers, [1, 0, 0], "{}", cluster.logs());
+
+    cluster.nodes[0].kill9();
+    let until = std::time::Instant::now() + DONE_WITHIN;
+    loop {
+        let page = ext_ok(&cluster.nodes[1], "DescribeBulkRedrive", &report).await;
+        if page["status"] == json!("COMPLETED") {
+            assert_eq!(page["redriven"], json!(COUNT), "{page}");
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "not finished: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let takers = cluster.nodes[1..]
+        .iter()
+        .map(|n| n.logs().matches(DRIVING).count())
+        .sum::<usize>();
+    assert_eq!(takers, 1, "one node takes over\n{}", cluster.logs());
+    for arn in &arns {
+        let d = wait_done(&client, arn, DONE_WITHIN).await;
+        assert_eq!(
+            (d.status().as_str(), d.redrive_count()),
+            ("FAILED", Some(1))
+        );
+        let events = history(&client, arn).await;
+        assert_redriven_history(arn, &events);
+        assert_eq!(
+            event_types(&events),
+            [
+                "ExecutionStarted",
+                "PassStateEntered",
+                "PassStateExited",
+                "FailStateEntered",
+                "ExecutionFailed",
+                "ExecutionRedriven",
+                "FailStateEntered",
+                "ExecutionFailed",
+            ],
+            "{arn}"
+        );
+    }
+}

@@ -882,6 +882,25 @@ impl Store for Postgres {
         .await
     }
 
+    async fn claim_redrive_batch(
+        &self,
+        token: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool> {
+        let millis = big(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        let n = self
+            .write(
+                "UPDATE redrive_batches
+                 SET owner = $2, expires_at = now() + $3::bigint * interval '1 millisecond'
+                 WHERE token = $1 AND NOT finished
+                     AND (owner IS NULL OR owner = $2 OR expires_at <= now())",
+                &[&token, &owner, &millis],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     async fn redrive_batch_items(
         &self,
         token: &str,
