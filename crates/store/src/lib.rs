@@ -548,6 +548,11 @@ pub trait Store: Send + Sync + 'static {
         let _ = (shards, limit);
         Ok(Vec::new())
     }
+    /// The signals waiting in the inbox for one execution, oldest first.
+    async fn signals_for(&self, execution_arn: &str) -> Result<Vec<InboxSignal>> {
+        let _ = execution_arn;
+        Ok(Vec::new())
+    }
     /// Removes a signal that was applied.
     async fn delete_signal(&self, id: u64) -> Result<()> {
         let _ = id;

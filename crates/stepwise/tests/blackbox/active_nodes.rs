@@ -422,3 +422,50 @@ async fn one_node_drives_a_bulk_redrive() {
         );
     }
 }
+
+/// A worker takes an activity task through b and answers it through a, which runs the
+/// execution, before a applied the `TaskStarted` b left in its inbox (a's inbox held back by
+/// a failpoint): a applies the waiting signals of the execution first, so the history has
+/// the task's start, with its worker, before its end.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_answer_through_the_owner_follows_a_start_elsewhere() {
+    let held: &[&str] = &[];
+    let nodes = [
+        (held, Some("inbox-drain=return")),
+        (held, None),
+        (held, None),
+    ];
+    let Some(cluster) = Cluster::start_with(&nodes).await else {
+        return;
+    };
+    let [a, b] = [&cluster.nodes[0], &cluster.nodes[1]];
+    let client = a.client();
+    let activity = create_activity(&client, "answered-at-owner").await;
+    let definition = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": activity, "End": true}}});
+    let sm = create_machine(&client, "answered-at-owner", &definition).await;
+    // Started through `a`, it runs there.
+    let arn = start(&client, &sm, None, &json!({"n": 5})).await;
+    let task = b
+        .client()
+        .get_activity_task()
+        .activity_arn(&activity)
+        .worker_name("worker-b")
+        .send()
+        .await
+        .expect("GetActivityTask through b");
+    let token = task.task_token().expect("a task");
+    assert_eq!(cluster.sql("SELECT count(*) FROM inbox"), "1");
+    succeed(&client, token, &json!({"ok": 5})).await;
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
+    let events = history(&client, &arn).await;
+    assert_eq!(event_types(&events), ONE_TASK);
+    let worker = events
+        .iter()
+        .find_map(|e| e.activity_started_event_details())
+        .and_then(|d| d.worker_name());
+    assert_eq!(worker, Some("worker-b"));
+    assert_eq!(cluster.sql("SELECT count(*) FROM inbox"), "0");
+}

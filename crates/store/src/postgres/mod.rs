@@ -314,6 +314,15 @@ fn decode_activity_task(row: &Row) -> Result<ActivityTaskRow> {
     })
 }
 
+/// An inbox signal from `id, execution_arn, body`.
+fn decode_signal(row: &Row) -> Result<InboxSignal> {
+    Ok(InboxSignal {
+        id: unsigned(row, 0)?,
+        execution_arn: row.try_get(1)?,
+        body: row.try_get(2)?,
+    })
+}
+
 /// `u64` counts and indexes as PostgreSQL's `BIGINT`, saturating.
 fn big(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -623,15 +632,20 @@ impl Store for Postgres {
                 &[&shards, &big(limit as u64)],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(InboxSignal {
-                    id: unsigned(r, 0)?,
-                    execution_arn: r.try_get(1)?,
-                    body: r.try_get(2)?,
-                })
-            })
-            .collect()
+        rows.iter().map(decode_signal).collect()
+    }
+
+    async fn signals_for(&self, execution_arn: &str) -> Result<Vec<InboxSignal>> {
+        let rows = self
+            .query(
+                "SELECT id, execution_arn, body FROM inbox
+                 WHERE shard = (SELECT shard FROM executions WHERE arn = $1)
+                     AND execution_arn = $1
+                 ORDER BY id",
+                &[&execution_arn],
+            )
+            .await?;
+        rows.iter().map(decode_signal).collect()
     }
 
     async fn delete_signal(&self, id: u64) -> Result<()> {
