@@ -664,6 +664,24 @@ impl Runner {
         }
     }
 
+    /// The inbox signal that tells the node running `arn` that a worker here took its task
+    /// `task_id` ([`store::Store::claim_activity_task`]); `None` when `arn` runs here.
+    pub fn started_elsewhere(
+        &self,
+        arn: &str,
+        task_id: u64,
+        worker_name: Option<String>,
+    ) -> Option<String> {
+        if self.get(arn).is_some() {
+            return None;
+        }
+        let started = crate::inbox::Forwarded::TaskStarted {
+            task_id,
+            worker_name,
+        };
+        serde_json::to_string(&started).ok()
+    }
+
     /// Writes a signal for an execution this node does not run to its shard's inbox. A task
     /// answer or heartbeat for an attempt the stored checkpoint no longer waits for is
     /// [`Signalled::Stale`] here, as the owner would answer it.

@@ -417,6 +417,18 @@ pub struct ActivityTaskRow {
     pub scheduled: i64,
 }
 
+/// For an activity task being taken, the inbox signal that tells the node running its
+/// execution that it started; `None` when this node runs it (and tells it itself).
+pub type StartedElsewhere<'a> = dyn Fn(&ActivityTaskRow) -> Option<String> + Send + Sync + 'a;
+
+/// An activity task a worker took ([`Store::claim_activity_task`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedTask {
+    pub task: ActivityTaskRow,
+    /// Its start went to the inbox of its execution's shard with the claim.
+    pub started_sent: bool,
+}
+
 /// A signal waiting in an inbox ([`Store::send_signal`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboxSignal {
@@ -579,9 +591,16 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
     /// Takes the oldest offered task of an activity whose execution is running, if any; no
-    /// other node can take it too.
-    async fn claim_activity_task(&self, activity_arn: &str) -> Result<Option<ActivityTaskRow>> {
-        let _ = activity_arn;
+    /// other node can take it too. `started` gives, for the task taken, the signal (the
+    /// engine's text) that tells another node running its execution that it started: it goes
+    /// to the inbox of the execution's shard in the transaction that takes the task, so a
+    /// crash loses neither without the other.
+    async fn claim_activity_task(
+        &self,
+        activity_arn: &str,
+        started: &StartedElsewhere<'_>,
+    ) -> Result<Option<ClaimedTask>> {
+        let _ = (activity_arn, started);
         Ok(None)
     }
     /// The offered tasks of an activity, oldest first.

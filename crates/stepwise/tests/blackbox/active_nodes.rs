@@ -469,3 +469,60 @@ async fn an_answer_through_the_owner_follows_a_start_elsewhere() {
     assert_eq!(worker, Some("worker-b"));
     assert_eq!(cluster.sql("SELECT count(*) FROM inbox"), "0");
 }
+
+/// A node that crashes while it hands an activity task out (the task taken, its
+/// `TaskStarted` for the owner written, neither committed) loses neither: the task is
+/// offered again at once and a worker on another node gets it; the history has its one
+/// start, by that worker.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hand_out_cut_short_by_a_crash_is_offered_again() {
+    let none: &[&str] = &[];
+    let nodes = [
+        (none, None),
+        (none, Some("activity-hand-out=return")),
+        (none, None),
+    ];
+    let Some(cluster) = Cluster::start_with(&nodes).await else {
+        return;
+    };
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let client = a.client();
+    let activity = create_activity(&client, "handed-out").await;
+    let definition = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": activity, "End": true}}});
+    let sm = create_machine(&client, "handed-out", &definition).await;
+    // Started through `a`, it runs there.
+    let arn = start(&client, &sm, None, &json!({"n": 6})).await;
+    let crashed = b
+        .client()
+        .get_activity_task()
+        .activity_arn(&activity)
+        .worker_name("worker-b")
+        .send()
+        .await;
+    assert!(crashed.is_err(), "b answered {crashed:?}");
+    let task = c
+        .client()
+        .get_activity_task()
+        .activity_arn(&activity)
+        .worker_name("worker-c")
+        .send()
+        .await
+        .expect("GetActivityTask through c");
+    let token = task.task_token().expect("the task again, through c");
+    assert_eq!(
+        common::parse_json("the task's input", task.input()),
+        json!({"n": 6})
+    );
+    succeed(&c.client(), token, &json!({"ok": 6})).await;
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
+    let events = history(&client, &arn).await;
+    assert_eq!(event_types(&events), ONE_TASK);
+    let worker = events
+        .iter()
+        .find_map(|e| e.activity_started_event_details())
+        .and_then(|d| d.worker_name());
+    assert_eq!(worker, Some("worker-c"));
+}

@@ -27,9 +27,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use crate::{
-    ActivityRecord, ActivityTaskRow, AliasRecord, Error, ExecutionFilter, ExecutionRecord,
-    HeldShards, InboxSignal, LaneRow, MapRunItem, MapRunRecord, RedriveBatchItem,
-    RedriveBatchRecord, Result, StateMachineRecord, Store, StoredEvent, VersionRecord, Write,
+    ActivityRecord, ActivityTaskRow, AliasRecord, ClaimedTask, Error, ExecutionFilter,
+    ExecutionRecord, HeldShards, InboxSignal, LaneRow, MapRunItem, MapRunRecord, RedriveBatchItem,
+    RedriveBatchRecord, Result, StartedElsewhere, StateMachineRecord, Store, StoredEvent,
+    VersionRecord, Write,
 };
 
 /// Connections kept for reads and resource writes (the writer takes up to
@@ -284,6 +285,14 @@ impl Postgres {
         Ok(self.docs(sql, params).await?.pop())
     }
 }
+
+/// Puts a signal (`$2`) in the inbox of the shard of the running execution `$1` and wakes
+/// the nodes (`$3`: the channel); no row when the execution is not running.
+const SEND_SIGNAL: &str = "WITH sent AS (
+         INSERT INTO inbox(shard, execution_arn, body)
+         SELECT shard, arn, $2 FROM executions WHERE arn = $1 AND status = 'RUNNING'
+         RETURNING shard)
+     SELECT pg_notify($3, shard::text) FROM sent";
 
 /// `0` rows changed means `missing`.
 fn one(changed: u64, missing: Error) -> Result<()> {
@@ -608,14 +617,7 @@ impl Store for Postgres {
 
     async fn send_signal(&self, execution_arn: &str, body: String) -> Result<bool> {
         let rows = self
-            .query(
-                "WITH sent AS (
-                     INSERT INTO inbox(shard, execution_arn, body)
-                     SELECT shard, arn, $2 FROM executions WHERE arn = $1 AND status = 'RUNNING'
-                     RETURNING shard)
-                 SELECT pg_notify($3, shard::text) FROM sent",
-                &[&execution_arn, &body, &listen::INBOX],
-            )
+            .query(SEND_SIGNAL, &[&execution_arn, &body, &listen::INBOX])
             .await?;
         Ok(!rows.is_empty())
     }
@@ -691,19 +693,49 @@ impl Store for Postgres {
         Ok(())
     }
 
-    async fn claim_activity_task(&self, activity_arn: &str) -> Result<Option<ActivityTaskRow>> {
-        let rows = self
-            .query(
-                "DELETE FROM activity_tasks WHERE id = (
-                     SELECT t.id FROM activity_tasks t
-                     JOIN executions e ON e.arn = t.execution_arn AND e.status = 'RUNNING'
-                     WHERE t.activity_arn = $1 ORDER BY t.id LIMIT 1
-                     FOR UPDATE OF t SKIP LOCKED)
-                 RETURNING activity_arn, execution_arn, task_id, token, input, scheduled",
-                &[&activity_arn],
-            )
-            .await?;
-        rows.first().map(decode_activity_task).transpose()
+    async fn claim_activity_task(
+        &self,
+        activity_arn: &str,
+        started: &StartedElsewhere<'_>,
+    ) -> Result<Option<ClaimedTask>> {
+        let mut client = self.pool.get().await?;
+        loop {
+            let tx = client.transaction().await?;
+            let claim = tx
+                .prepare_cached(
+                    "DELETE FROM activity_tasks WHERE id = (
+                         SELECT t.id FROM activity_tasks t
+                         JOIN executions e ON e.arn = t.execution_arn AND e.status = 'RUNNING'
+                         WHERE t.activity_arn = $1 ORDER BY t.id LIMIT 1
+                         FOR UPDATE OF t SKIP LOCKED)
+                     RETURNING activity_arn, execution_arn, task_id, token, input, scheduled",
+                )
+                .await?;
+            let rows = tx.query(&claim, &[&activity_arn]).await?;
+            let Some(task) = rows.first().map(decode_activity_task).transpose()? else {
+                return Ok(None);
+            };
+            let Some(body) = started(&task) else {
+                tx.commit().await?;
+                return Ok(Some(ClaimedTask {
+                    task,
+                    started_sent: false,
+                }));
+            };
+            let send = tx.prepare_cached(SEND_SIGNAL).await?;
+            let sent = tx
+                .query(&send, &[&task.execution_arn, &body, &listen::INBOX])
+                .await?;
+            fail::fail_point!("activity-hand-out", |_| std::process::abort());
+            tx.commit().await?;
+            if !sent.is_empty() {
+                return Ok(Some(ClaimedTask {
+                    task,
+                    started_sent: true,
+                }));
+            }
+            // Its execution ended meanwhile, withdrawing the task: take the next one.
+        }
     }
 
     async fn offered_activity_tasks(&self, activity_arn: &str) -> Result<Vec<ActivityTaskRow>> {
