@@ -298,7 +298,20 @@ impl Engine {
                     }
                 }
             }
-            if let Some(row) = self.store().claim_activity_task(activity_arn).await? {
+            let runner = &self.inner.runner;
+            let elsewhere = |task: &store::ActivityTaskRow| {
+                runner.started_elsewhere(&task.execution_arn, task.task_id, worker_name.clone())
+            };
+            let claimed = self
+                .store()
+                .claim_activity_task(activity_arn, &elsewhere)
+                .await?;
+            if let Some(claimed) = claimed {
+                let row = claimed.task;
+                if claimed.started_sent {
+                    // Its TaskStarted waits in the inbox of the node that runs the execution.
+                    return Ok(Some(row.into()));
+                }
                 let started = Signal::TaskStarted {
                     task_id: row.task_id,
                     worker_name: worker_name.clone(),

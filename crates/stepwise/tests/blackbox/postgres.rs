@@ -23,7 +23,7 @@ use store::postgres::local::LocalPostgres;
 const LEASE_TTL_SECONDS: u64 = 2;
 const EACH: usize = 10;
 
-fn node(url: &str, id: &str) -> (Options, Vec<String>) {
+pub(crate) fn node(url: &str, id: &str) -> (Options, Vec<String>) {
     node_with_ttl(url, id, LEASE_TTL_SECONDS)
 }
 
@@ -39,7 +39,7 @@ fn node_with_ttl(url: &str, id: &str, ttl_seconds: u64) -> (Options, Vec<String>
     (options, args.iter().map(|a| (*a).to_owned()).collect())
 }
 
-fn args(v: &[String]) -> Vec<&str> {
+pub(crate) fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
@@ -88,7 +88,7 @@ async fn take(client: &aws_sdk_sfn::Client, activity: &str, within: Duration) ->
 }
 
 /// Takes one activity task (long poll), if one comes within `within`: its token and input.
-async fn take_task(
+pub(crate) async fn take_task(
     client: &aws_sdk_sfn::Client,
     activity: &str,
     within: Duration,
@@ -430,7 +430,7 @@ async fn held_shards(server: &Server) -> Vec<u64> {
 
 /// Waits until `nodes` hold every shard between them, each its fair share (rounded down),
 /// none twice; returns what each holds.
-async fn spread(nodes: &[&Server], within: Duration) -> Vec<Vec<u64>> {
+pub(crate) async fn spread(nodes: &[&Server], within: Duration) -> Vec<Vec<u64>> {
     let deadline = Instant::now() + within;
     loop {
         let mut held = Vec::new();

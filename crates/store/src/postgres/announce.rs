@@ -22,7 +22,8 @@ const GROUP: usize = 1024;
 
 /// A write that other nodes are told of.
 pub(super) enum Announced {
-    /// Offers an activity task (replacing the one offered for the same execution and task).
+    /// Offers an activity task (replacing the one offered for the same execution and task),
+    /// if its execution runs.
     Offer(ActivityTaskRow),
     /// Puts a signal in the inbox of a running execution's shard.
     Signal { execution_arn: String, body: String },
@@ -110,15 +111,21 @@ async fn write(pool: &Pool, writes: &[Announced]) -> Result<Vec<bool>> {
         );
         let task_ids: Vec<i64> = rows.iter().map(|r| big(r.task_id)).collect();
         let scheduled: Vec<i64> = rows.iter().map(|r| r.scheduled).collect();
+        // Only while the execution runs: its row is locked (`FOR SHARE`, in the writer's
+        // order, by ARN) to the commit, so the commit that ends it (which withdraws its tasks)
+        // comes wholly before or after.
         let insert = tx
             .prepare_cached(
                 "INSERT INTO activity_tasks(activity_arn, execution_arn, task_id, token, input,
-                 scheduled)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
-                 $6::bigint[])
-             ON CONFLICT(execution_arn, task_id) DO UPDATE
-                 SET token = excluded.token, input = excluded.input,
-                     scheduled = excluded.scheduled",
+                     scheduled)
+                 SELECT u.* FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[],
+                     $5::text[], $6::bigint[]) AS u(activity_arn, arn, task_id, token, input,
+                     scheduled)
+                 JOIN executions e ON e.arn = u.arn AND e.status = 'RUNNING'
+                 ORDER BY e.arn FOR SHARE OF e
+                 ON CONFLICT(execution_arn, task_id) DO UPDATE
+                     SET token = excluded.token, input = excluded.input,
+                         scheduled = excluded.scheduled",
             )
             .await?;
         tx.execute(

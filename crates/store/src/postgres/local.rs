@@ -143,6 +143,25 @@ impl LocalPostgres {
         Ok(self.url(name))
     }
 
+    /// Runs `sql` on `database` with `psql` and returns what it printed, unaligned, one row
+    /// a line (tests that look at rows no API shows).
+    pub fn psql(&self, database: &str, sql: &str) -> Result<String, String> {
+        let port = self.port.to_string();
+        let out = run(Command::new(self.bin.join("psql")).args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "stepwise",
+            "-At",
+            "-c",
+            sql,
+            database,
+        ]))?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
     /// Writes the server's certificate and key where `ssl=on` looks for them (`server.crt`,
     /// `server.key` in the data directory) and lets clients in over TLS only.
     fn require_tls(&self, cert_pem: &str, key_pem: &str) -> Result<(), String> {

@@ -28,9 +28,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use crate::{
-    ActivityRecord, ActivityTaskRow, AliasRecord, Error, ExecutionFilter, ExecutionRecord,
-    HeldShards, InboxSignal, LaneRow, MapRunItem, MapRunRecord, RedriveBatchItem,
-    RedriveBatchRecord, Result, StateMachineRecord, Store, StoredEvent, VersionRecord, Write,
+    ActivityRecord, ActivityTaskRow, AliasRecord, ClaimedTask, Error, ExecutionFilter,
+    ExecutionRecord, HeldShards, InboxSignal, LaneRow, MapRunItem, MapRunRecord, RedriveBatchItem,
+    RedriveBatchRecord, Result, StartedElsewhere, StateMachineRecord, Store, StoredEvent,
+    VersionRecord, Write,
 };
 
 /// Connections kept for reads and resource writes (the writer takes up to
@@ -60,7 +61,8 @@ pub struct Postgres {
     /// Connections that commit without waiting for the WAL's flush (`synchronous_commit=off`),
     /// for claims of activity tasks only. A claim lost with a crash of the database is lost
     /// with everything committed after it, the claimed task's `TaskStarted` included (the
-    /// WAL is one sequence): the task is offered again, as if never handed out.
+    /// WAL is one sequence; a `TaskStarted` for another node is in the claim's transaction):
+    /// the task is offered again, as if never handed out.
     claims: Pool,
     writer: mpsc::Sender<(Vec<Write>, writer::Reply)>,
     announcer: announce::Announcer,
@@ -310,6 +312,14 @@ impl Postgres {
     }
 }
 
+/// Puts a signal (`$2`) in the inbox of the shard of the running execution `$1` and wakes
+/// the nodes (`$3`: the channel); no row when the execution is not running.
+const SEND_SIGNAL: &str = "WITH sent AS (
+         INSERT INTO inbox(shard, execution_arn, body)
+         SELECT shard, arn, $2 FROM executions WHERE arn = $1 AND status = 'RUNNING'
+         RETURNING shard)
+     SELECT pg_notify($3, shard::text) FROM sent";
+
 /// `0` rows changed means `missing`.
 fn one(changed: u64, missing: Error) -> Result<()> {
     match changed {
@@ -336,6 +346,15 @@ fn decode_activity_task(row: &Row) -> Result<ActivityTaskRow> {
         token: row.try_get(3)?,
         input: row.try_get(4)?,
         scheduled: row.try_get(5)?,
+    })
+}
+
+/// An inbox signal from `id, execution_arn, body`.
+fn decode_signal(row: &Row) -> Result<InboxSignal> {
+    Ok(InboxSignal {
+        id: unsigned(row, 0)?,
+        execution_arn: row.try_get(1)?,
+        body: row.try_get(2)?,
     })
 }
 
@@ -642,15 +661,20 @@ impl Store for Postgres {
                 &[&shards, &big(limit as u64)],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(InboxSignal {
-                    id: unsigned(r, 0)?,
-                    execution_arn: r.try_get(1)?,
-                    body: r.try_get(2)?,
-                })
-            })
-            .collect()
+        rows.iter().map(decode_signal).collect()
+    }
+
+    async fn signals_for(&self, execution_arn: &str) -> Result<Vec<InboxSignal>> {
+        let rows = self
+            .query(
+                "SELECT id, execution_arn, body FROM inbox
+                 WHERE shard = (SELECT shard FROM executions WHERE arn = $1)
+                     AND execution_arn = $1
+                 ORDER BY id",
+                &[&execution_arn],
+            )
+            .await?;
+        rows.iter().map(decode_signal).collect()
     }
 
     async fn delete_signal(&self, id: u64) -> Result<()> {
@@ -674,20 +698,49 @@ impl Store for Postgres {
         Ok(())
     }
 
-    async fn claim_activity_task(&self, activity_arn: &str) -> Result<Option<ActivityTaskRow>> {
-        let client = self.claims.get().await?;
-        let claim = client
-            .prepare_cached(
-                // The oldest first, along the index (no sort, no read of the executions: a
-                // task of one that ended is skipped by the engine, and is gone then).
-                "DELETE FROM activity_tasks WHERE id = (
-                     SELECT id FROM activity_tasks WHERE activity_arn = $1
-                     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-                 RETURNING activity_arn, execution_arn, task_id, token, input, scheduled",
-            )
-            .await?;
-        let rows = client.query(&claim, &[&activity_arn]).await?;
-        rows.first().map(decode_activity_task).transpose()
+    async fn claim_activity_task(
+        &self,
+        activity_arn: &str,
+        started: &StartedElsewhere<'_>,
+    ) -> Result<Option<ClaimedTask>> {
+        let mut client = self.claims.get().await?;
+        loop {
+            let tx = client.transaction().await?;
+            let claim = tx
+                .prepare_cached(
+                    // The oldest first, along the index (no sort, no read of the executions:
+                    // a task of one that ended is skipped, and is gone then).
+                    "DELETE FROM activity_tasks WHERE id = (
+                         SELECT id FROM activity_tasks WHERE activity_arn = $1
+                         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                     RETURNING activity_arn, execution_arn, task_id, token, input, scheduled",
+                )
+                .await?;
+            let rows = tx.query(&claim, &[&activity_arn]).await?;
+            let Some(task) = rows.first().map(decode_activity_task).transpose()? else {
+                return Ok(None);
+            };
+            let Some(body) = started(&task) else {
+                tx.commit().await?;
+                return Ok(Some(ClaimedTask {
+                    task,
+                    started_sent: false,
+                }));
+            };
+            let send = tx.prepare_cached(SEND_SIGNAL).await?;
+            let sent = tx
+                .query(&send, &[&task.execution_arn, &body, &listen::INBOX])
+                .await?;
+            fail::fail_point!("activity-hand-out", |_| std::process::abort());
+            tx.commit().await?;
+            if !sent.is_empty() {
+                return Ok(Some(ClaimedTask {
+                    task,
+                    started_sent: true,
+                }));
+            }
+            // Its execution ended meanwhile, withdrawing the task: take the next one.
+        }
     }
 
     async fn offered_activity_tasks(&self, activity_arn: &str) -> Result<Vec<ActivityTaskRow>> {
@@ -881,6 +934,25 @@ impl Store for Postgres {
             &[],
         )
         .await
+    }
+
+    async fn claim_redrive_batch(
+        &self,
+        token: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool> {
+        let millis = big(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        let n = self
+            .write(
+                "UPDATE redrive_batches
+                 SET owner = $2, expires_at = now() + $3::bigint * interval '1 millisecond'
+                 WHERE token = $1 AND NOT finished
+                     AND (owner IS NULL OR owner = $2 OR expires_at <= now())",
+                &[&token, &owner, &millis],
+            )
+            .await?;
+        Ok(n == 1)
     }
 
     async fn redrive_batch_items(
