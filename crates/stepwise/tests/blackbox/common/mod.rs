@@ -5,6 +5,7 @@ use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sfn::config::interceptors::BeforeTransmitInterceptorContextRef;
@@ -86,14 +87,25 @@ pub struct Server {
     postgres: Option<store::postgres::local::LocalPostgres>,
 }
 
-/// A port that was free a moment ago.
+/// A port free to listen on, below Linux's ephemeral range (32768-60999): a port from that
+/// range can be taken, between this probe and the server's bind, by an outgoing connection
+/// (a server's own, to PostgreSQL). Each test process walks its own part of the range.
 pub fn free_port() -> u16 {
-    let listener =
-        TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0 to find a free port");
-    listener
-        .local_addr()
-        .expect("local address of the probe listener")
-        .port()
+    const FIRST: u16 = 20_000;
+    const LAST: u16 = 32_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = FIRST + (std::process::id() % 60) as u16 * 200;
+    let _ = NEXT.compare_exchange(0, start, Ordering::Relaxed, Ordering::Relaxed);
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::Relaxed);
+        if port >= LAST {
+            NEXT.store(FIRST, Ordering::Relaxed);
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl Server {
