@@ -212,6 +212,10 @@ impl Engine {
             .inner
             .runner
             .spawn_loop(engine.clone().run_outbox(outbox_rx));
+        if engine.inner.runner.sharded() {
+            let sweeping = engine.clone().sweep_map_runs();
+            engine.inner.runner.spawn_loop(sweeping);
+        }
         engine.inner.runner.recover().await?;
         engine.resume_bulk_redrives().await?;
         Ok(engine)

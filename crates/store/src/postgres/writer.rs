@@ -245,7 +245,10 @@ async fn apply<C: GenericClient>(
         // the row lock and its version keep it to one; the shard's owner then resumes it.
         let reopening = matches!(write, Write::Record { execution, .. }
             if closed.contains(execution.arn.as_str()));
-        if let (Some(valid), Some(shard), false) = (&valid, shard(write), reopening) {
+        // So may a Map Run's child placed on another node's shard, created not yet started
+        // (no events): the shard's owner starts it.
+        let placing = matches!(write, Write::CreateExecution { events, .. } if events.is_empty());
+        if let (Some(valid), Some(shard), false) = (&valid, shard(write), reopening || placing) {
             if !valid.contains(&shard) {
                 results.push(Err(Error::Fenced));
                 continue;
