@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use common::{create_activity, create_machine, history, start, succeed, wait_done, Server};
 use serde_json::{json, Value};
 use store::postgres::local::LocalPostgres;
-use store::Store;
 
 /// Children per Map Run: one per shard.
 const CHILDREN: u64 = 16;
@@ -112,19 +111,17 @@ async fn children(client: &aws_sdk_sfn::Client, map_run: &str) -> BTreeMap<u64, 
     by_item
 }
 
-/// Which of `nodes` runs each of `arns`: the node holding the shard the store keeps it in.
-async fn owners(url: &str, nodes: &[&Server], arns: &[String]) -> Vec<usize> {
-    let db = store::Postgres::connect(url)
-        .await
-        .expect("the test's own connection");
+/// Which of `nodes` runs each of `arns`: the node holding the shard the database keeps it in.
+async fn owners(pg: &LocalPostgres, nodes: &[&Server], arns: &[String]) -> Vec<usize> {
     let mut held = Vec::new();
     for node in nodes {
         held.push(held_shards(node).await);
     }
     let mut owners = Vec::new();
     for arn in arns {
-        let record = db.get_execution(arn).await.expect("read").expect("stored");
-        let shard = u64::from(record.shard.expect("a shard"));
+        let sql = format!("SELECT shard FROM executions WHERE arn = '{arn}'");
+        let shard = pg.query("postgres", &sql).expect("the child's shard");
+        let shard: u64 = shard.trim().parse().expect("a shard number");
         let owner = held.iter().position(|h| h.contains(&shard));
         owners.push(owner.unwrap_or_else(|| panic!("no node holds shard {shard}: {held:?}")));
     }
@@ -222,7 +219,6 @@ async fn map_run_children_run_on_every_node() {
         return;
     }
     let pg = LocalPostgres::start_or_panic();
-    let url = pg.url("postgres");
     let [a, b, c] = three_nodes(&pg).await;
     let client_a = a.client();
     let activity = create_activity(&client_a, "item").await;
@@ -232,7 +228,7 @@ async fn map_run_children_run_on_every_node() {
 
     let tokens = take_all(&b.client(), &activity, CHILDREN).await;
     let kids = children_at(&client_a, &map_run, 4).await;
-    let owners = owners(&url, &[&a, &b, &c], &arns(&kids)).await;
+    let owners = owners(&pg, &[&a, &b, &c], &arns(&kids)).await;
     let on: BTreeSet<usize> = owners.iter().copied().collect();
     assert_eq!(
         on,
@@ -274,7 +270,7 @@ async fn map_run_children_run_on_every_node() {
     let stopped = start(&client_a, &sm, None, &items()).await;
     let map_run = map_run_of(&client_a, &stopped).await;
     let kids = children_at(&client_a, &map_run, 3).await;
-    let owners = self::owners(&url, &[&a, &b, &c], &arns(&kids)).await;
+    let owners = self::owners(&pg, &[&a, &b, &c], &arns(&kids)).await;
     assert_eq!(owners.iter().copied().collect::<BTreeSet<_>>().len(), 3);
     b.client()
         .stop_execution()
@@ -311,7 +307,6 @@ async fn a_map_run_redrive_reopens_children_on_their_nodes() {
         return;
     }
     let pg = LocalPostgres::start_or_panic();
-    let url = pg.url("postgres");
     let [a, b, c] = three_nodes(&pg).await;
     let logs = || [&a, &b, &c].map(|s| s.logs()).join("\n");
     let client_a = a.client();
@@ -360,7 +355,7 @@ async fn a_map_run_redrive_reopens_children_on_their_nodes() {
             unsuccessful.push(arn.clone());
         }
     }
-    let owners = owners(&url, &[&a, &b, &c], &unsuccessful).await;
+    let owners = owners(&pg, &[&a, &b, &c], &unsuccessful).await;
     assert!(
         owners.iter().any(|o| *o != 0),
         "failed children on other nodes than the parent's: {owners:?}"
@@ -410,7 +405,6 @@ async fn a_node_killed_mid_run_leaves_its_children_to_the_others() {
         return;
     }
     let pg = LocalPostgres::start_or_panic();
-    let url = pg.url("postgres");
     let [a, b, mut c] = three_nodes(&pg).await;
     let client_a = a.client();
     let activity = create_activity(&client_a, "item").await;
@@ -419,7 +413,7 @@ async fn a_node_killed_mid_run_leaves_its_children_to_the_others() {
     let map_run = map_run_of(&client_a, &parent).await;
     let tokens = take_all(&b.client(), &activity, CHILDREN).await;
     let kids = children_at(&client_a, &map_run, 4).await;
-    let owners = owners(&url, &[&a, &b, &c], &arns(&kids)).await;
+    let owners = owners(&pg, &[&a, &b, &c], &arns(&kids)).await;
     assert!(owners.contains(&2), "c runs children: {owners:?}");
     // Let the workers' `TaskStarted` reach the owners before the kill.
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -143,6 +143,25 @@ impl LocalPostgres {
         Ok(self.url(name))
     }
 
+    /// Runs `sql` in `database` with `psql` and returns its rows, unaligned (`|` between
+    /// columns), one a line: for tests that look at what is stored.
+    pub fn query(&self, database: &str, sql: &str) -> Result<String, String> {
+        let port = self.port.to_string();
+        let out = run(Command::new(self.bin.join("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "stepwise",
+                "-d",
+                database,
+            ])
+            .args(["-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// Writes the server's certificate and key where `ssl=on` looks for them (`server.crt`,
     /// `server.key` in the data directory) and lets clients in over TLS only.
     fn require_tls(&self, cert_pem: &str, key_pem: &str) -> Result<(), String> {
