@@ -402,6 +402,8 @@ impl Runner {
         if self.inner.shards.is_none() || self.get(parent).is_some() {
             return Ok(());
         }
+        // The child's end is committed; the node running its Map Run does not know yet.
+        fail::fail_point!("child-end-before-notice", |_| std::process::abort());
         let ended = crate::inbox::Forwarded::ChildEnded {
             child_arn: child_arn.to_owned(),
             task_id,

@@ -446,3 +446,51 @@ async fn a_node_killed_mid_run_leaves_its_children_to_the_others() {
         assert_eq!(events, WORKED, "{arn}\n{}", logs());
     }
 }
+
+/// A node dies (`child-end-before-notice`) right after committing the end of a Map Run's
+/// child, before telling the node that runs the Map Run: that node's sweep finds the end in
+/// the database, and the Map Run ends with the exact output and counts.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_child_end_is_found_by_the_sweep() {
+    if !on_postgres() {
+        return;
+    }
+    let pg = LocalPostgres::start_or_panic();
+    let [a, b, mut c] = three_nodes(&pg).await;
+    c.restart_with_failpoints(Some("child-end-before-notice=return"));
+    spread(&[&a, &b, &c], Duration::from_secs(20)).await;
+    let client_a = a.client();
+    let activity = create_activity(&client_a, "item").await;
+    let sm = parent_machine(&client_a, &activity, json!({})).await;
+    let parent = start(&client_a, &sm, None, &items()).await;
+    let map_run = map_run_of(&client_a, &parent).await;
+    let mut tokens = take_all(&b.client(), &activity, CHILDREN).await;
+    let kids = children_at(&client_a, &map_run, 4).await;
+    let owners = owners(&pg, &[&a, &b, &c], &arns(&kids)).await;
+    let on_c = owners.iter().position(|o| *o == 2).expect("a child on c") as u64;
+    let token = tokens.remove(&on_c).expect("its token");
+    succeed(&b.client(), &token, &answer(on_c)).await;
+    assert!(
+        c.wait_exit(Duration::from_secs(10)),
+        "c dies at the failpoint"
+    );
+    let ended = wait_done(&client_a, &kids[&on_c].0, Duration::from_secs(10)).await;
+    assert_eq!(
+        ended.status().as_str(),
+        "SUCCEEDED",
+        "its end was committed"
+    );
+    spread(&[&a, &b], Duration::from_secs(LEASE_TTL_SECONDS + 10)).await;
+    for (i, token) in &tokens {
+        succeed(&a.client(), token, &answer(*i)).await;
+    }
+    let done = wait_done(&client_a, &parent, Duration::from_secs(30)).await;
+    let logs = || [&a, &b].map(|s| s.logs()).join("\n");
+    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", logs());
+    let wanted: Vec<Value> = (0..CHILDREN).map(answer).collect();
+    assert_eq!(common::parse_json("output", done.output()), json!(wanted));
+    let (status, executions, _) = map_run_done(&a, &map_run).await;
+    assert_eq!(status, "SUCCEEDED");
+    assert_eq!(executions, counts(CHILDREN, 0, 0, 0));
+}
