@@ -401,6 +401,19 @@ async fn a_map_run_redrive_reopens_children_on_their_nodes() {
 /// output and counts, each child once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_killed_mid_run_leaves_its_children_to_the_others() {
+    killed_mid_run(false).await;
+}
+
+/// The same, the node killed running the parent (and so the Map Run) too: the node that
+/// takes the parent's shard resumes the Map Run from the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_parents_node_killed_mid_run_leaves_the_map_run_to_the_others() {
+    killed_mid_run(true).await;
+}
+
+/// A node (`c`) running children of a Map Run killed mid-run; the parent started through
+/// `c` when `parent_on_c`, else through `a`.
+async fn killed_mid_run(parent_on_c: bool) {
     if !on_postgres() {
         return;
     }
@@ -409,7 +422,14 @@ async fn a_node_killed_mid_run_leaves_its_children_to_the_others() {
     let client_a = a.client();
     let activity = create_activity(&client_a, "item").await;
     let sm = parent_machine(&client_a, &activity, json!({"MaxConcurrency": 0})).await;
-    let parent = start(&client_a, &sm, None, &items()).await;
+    let through = if parent_on_c { c.client() } else { a.client() };
+    let parent = start(&through, &sm, None, &items()).await;
+    let parent_on = owners(&pg, &[&a, &b, &c], std::slice::from_ref(&parent)).await;
+    assert_eq!(
+        parent_on,
+        [if parent_on_c { 2 } else { 0 }],
+        "the parent's node"
+    );
     let map_run = map_run_of(&client_a, &parent).await;
     let tokens = take_all(&b.client(), &activity, CHILDREN).await;
     let kids = children_at(&client_a, &map_run, 4).await;
