@@ -771,10 +771,14 @@ impl Engine {
             ..record
         };
         if runner.runs_shard(record.shard) {
-            runner.start(def, record, checkpoint, true, None).await?;
-        } else {
-            runner.create_elsewhere(record, checkpoint).await?;
+            let here = runner.start(def, record.clone(), checkpoint.clone(), true, None);
+            match here.await {
+                // The shard moved meanwhile: its new owner starts the child.
+                Err(Error::Store(store::Error::Fenced)) => {}
+                other => return other.map(drop),
+            }
         }
+        runner.create_elsewhere(record, checkpoint).await?;
         Ok(())
     }
 
@@ -786,7 +790,15 @@ impl Engine {
         parent: &ParentLink,
     ) {
         let Some(link) = &child.map_run else { return };
-        let Some(run) = self.live_map_run(&link.map_run_arn) else {
+        let run = self.live_map_run(&link.map_run_arn);
+        let here = match &run {
+            Some(run) => self.inner.runner.runs_shard(run.lock().await.parent.shard),
+            None => false,
+        };
+        let Some(run) = run.filter(|_| here) else {
+            if let Some(moved) = self.live_map_run(&link.map_run_arn) {
+                self.pump(&moved).await; // the parent moved: dropped here
+            }
             let runner = &self.inner.runner;
             let told =
                 runner.child_ended_elsewhere(&parent.execution_arn, &child.arn, parent.task_id);

@@ -514,3 +514,59 @@ async fn a_lost_child_end_is_found_by_the_sweep() {
     assert_eq!(status, "SUCCEEDED");
     assert_eq!(executions, counts(CHILDREN, 0, 0, 0));
 }
+
+/// A node joins two while a Map Run runs: it takes shards from both, among them the parent's
+/// (so the Map Run moves with it) and some children's. Every child ends once, and the Map Run
+/// with the exact output and counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_joining_mid_run_takes_the_map_run_over() {
+    if !on_postgres() {
+        return;
+    }
+    let pg = LocalPostgres::start_or_panic();
+    let url = pg.url("postgres");
+    let (a, b) = (active_node(&url, "a"), active_node(&url, "b"));
+    let held = spread(&[&a, &b], Duration::from_secs(20)).await;
+    let client_a = a.client();
+    let activity = create_activity(&client_a, "item").await;
+    let sm = parent_machine(&client_a, &activity, json!({})).await;
+    // a places its executions on its shards in turn: the parent goes on the highest, one
+    // that a gives up when a third node joins.
+    let pass = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
+    let pass = create_machine(&client_a, "pass", &pass).await;
+    for i in 1..held[0].len() {
+        start(&client_a, &pass, None, &json!({"i": i})).await;
+    }
+    let parent = start(&client_a, &sm, None, &items()).await;
+    let map_run = map_run_of(&client_a, &parent).await;
+    let tokens = take_all(&b.client(), &activity, CHILDREN).await;
+    let kids = children_at(&client_a, &map_run, 4).await;
+
+    let c = active_node(&url, "c");
+    spread(&[&a, &b, &c], Duration::from_secs(20)).await;
+    let parent_on = owners(&pg, &[&a, &b, &c], std::slice::from_ref(&parent)).await;
+    assert_eq!(parent_on, [2], "the parent moved to c");
+    let on = owners(&pg, &[&a, &b, &c], &arns(&kids)).await;
+    assert!(on.contains(&2), "children moved to c: {on:?}");
+    for (i, token) in &tokens {
+        succeed(&[&a, &b, &c][*i as usize % 3].client(), token, &answer(*i)).await;
+    }
+    let done = wait_done(&client_a, &parent, Duration::from_secs(30)).await;
+    let logs = || [&a, &b, &c].map(|s| s.logs()).join("\n");
+    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", logs());
+    let wanted: Vec<Value> = (0..CHILDREN).map(answer).collect();
+    assert_eq!(common::parse_json("output", done.output()), json!(wanted));
+    let (status, executions, _) = map_run_done(&c, &map_run).await;
+    assert_eq!(status, "SUCCEEDED");
+    assert_eq!(executions, counts(CHILDREN, 0, 0, 0));
+    for (i, (arn, _)) in &kids {
+        let d = wait_done(&client_a, arn, Duration::from_secs(5)).await;
+        assert_eq!(
+            common::parse_json("output", d.output()),
+            answer(*i),
+            "{arn}"
+        );
+        let events = common::event_types(&history(&client_a, arn).await);
+        assert_eq!(events, WORKED, "{arn}\n{}", logs());
+    }
+}
