@@ -46,6 +46,20 @@ struct Queue {
     pollers: VecDeque<oneshot::Sender<ActivityTask>>,
 }
 
+impl Queue {
+    /// Hands a task to the first parked poller still there; gives it back when none is.
+    fn hand_over(&mut self, mut task: ActivityTask) -> std::result::Result<(), ActivityTask> {
+        while let Some(poller) = self.pollers.pop_front() {
+            match poller.send(task) {
+                Ok(()) => return Ok(()),
+                // That poller has gone away (client disconnected, or woken otherwise).
+                Err(back) => task = back,
+            }
+        }
+        Err(task)
+    }
+}
+
 impl Queues {
     fn exists(&self, activity_arn: &str) -> bool {
         crate::lock::lock(&self.existing).contains(activity_arn)
@@ -63,17 +77,25 @@ impl Queues {
     }
 
     /// Hands a task to a parked poller, or queues it.
-    fn push(&self, activity_arn: &str, mut task: ActivityTask) {
+    fn push(&self, activity_arn: &str, task: ActivityTask) {
         let mut map = crate::lock::lock(&self.inner);
         let queue = map.entry(activity_arn.to_owned()).or_default();
-        while let Some(poller) = queue.pollers.pop_front() {
-            match poller.send(task) {
-                Ok(()) => return,
-                // That poller has gone away (client disconnected): try the next one.
-                Err(back) => task = back,
-            }
+        if let Err(task) = queue.hand_over(task) {
+            queue.tasks.push_back(task);
         }
-        queue.tasks.push_back(task);
+    }
+
+    /// Hands a task to a parked poller; gives it back when none is parked.
+    fn hand_over(
+        &self,
+        activity_arn: &str,
+        task: ActivityTask,
+    ) -> std::result::Result<(), ActivityTask> {
+        let mut map = crate::lock::lock(&self.inner);
+        match map.get_mut(activity_arn) {
+            Some(queue) => queue.hand_over(task),
+            None => Err(task),
+        }
     }
 
     /// The tasks queued for `activity_arn`, oldest first.
@@ -111,8 +133,8 @@ impl Queues {
 /// How long `GetActivityTask` waits for a task (AWS: 60 seconds).
 const LONG_POLL: Duration = Duration::from_secs(60);
 /// How often a parked `GetActivityTask` looks for a task on a shared store without being told
-/// of one.
-const CLAIM_POLL: Duration = Duration::from_millis(250);
+/// of one (a notification lost with the listening connection, or by a poll that went away).
+const CLAIM_POLL: Duration = Duration::from_secs(1);
 
 impl ActivityTask {
     fn row(self, activity_arn: &str) -> store::ActivityTaskRow {
@@ -215,11 +237,12 @@ impl Engine {
         let shared = self.store().shares_activity_tasks();
         if !shared || arn::is_express_execution(execution_arn) {
             self.inner.activities.push(activity_arn, task);
-            if let Some(offered) = self.store().activity_tasks_offered() {
-                offered.notify_waiters();
-            }
             return;
         }
+        // A poll parked on this node takes it at once; otherwise a poll on any node claims it.
+        let Err(task) = self.inner.activities.hand_over(activity_arn, task) else {
+            return;
+        };
         if let Err(e) = self
             .store()
             .offer_activity_task(task.row(activity_arn))
@@ -244,32 +267,29 @@ impl Engine {
         Ok(tasks)
     }
 
-    /// `GetActivityTask` on a shared store: takes a task of this node's Express executions
-    /// or claims the oldest offered task, waiting (up to the long poll) for one to be offered
-    /// on any node.
+    /// `GetActivityTask` on a shared store: takes a task queued on this node (of its Express
+    /// executions, or handed over while a poll was parked here) or claims the oldest offered
+    /// task, waiting (up to the long poll) for one to be handed over here or offered on any
+    /// node.
     async fn claim_activity_task(
         &self,
         activity_arn: &str,
         worker_name: Option<String>,
     ) -> Result<Option<ActivityTask>> {
         let deadline = tokio::time::Instant::now() + LONG_POLL;
-        let offered = self.store().activity_tasks_offered();
+        let offered = self.store().activity_tasks_offered(activity_arn);
+        let mut handed = None;
         loop {
-            // Registered before looking, so an offer between the look and the wait is not missed.
-            let news = async {
-                match &offered {
-                    Some(offered) => offered.notified().await,
-                    None => std::future::pending().await,
-                }
-            };
-            let mut news = std::pin::pin!(news);
-            if let Some(task) = self.inner.activities.take(activity_arn) {
+            let local = handed
+                .take()
+                .or_else(|| self.inner.activities.take(activity_arn));
+            if let Some(task) = local {
                 let started = Signal::TaskStarted {
                     task_id: task.task_id,
                     worker_name: worker_name.clone(),
                 };
                 match self.inner.runner.signal(&task.execution_arn, started).await {
-                    Ok(Signalled::Applied(_)) => return Ok(Some(task)),
+                    Ok(Signalled::Applied(_) | Signalled::Forwarded) => return Ok(Some(task)),
                     Ok(_) => continue,
                     Err(e) => {
                         // Not recorded as started: leave it for another poll.
@@ -278,7 +298,20 @@ impl Engine {
                     }
                 }
             }
-            if let Some(row) = self.store().claim_activity_task(activity_arn).await? {
+            let runner = &self.inner.runner;
+            let elsewhere = |task: &store::ActivityTaskRow| {
+                runner.started_elsewhere(&task.execution_arn, task.task_id, worker_name.clone())
+            };
+            let claimed = self
+                .store()
+                .claim_activity_task(activity_arn, &elsewhere)
+                .await?;
+            if let Some(claimed) = claimed {
+                let row = claimed.task;
+                if claimed.started_sent {
+                    // Its TaskStarted waits in the inbox of the node that runs the execution.
+                    return Ok(Some(row.into()));
+                }
                 let started = Signal::TaskStarted {
                     task_id: row.task_id,
                     worker_name: worker_name.clone(),
@@ -298,10 +331,33 @@ impl Engine {
                     }
                 }
             }
+            let mut parked = match self.inner.activities.take_or_park(activity_arn) {
+                Ok(task) => {
+                    handed = Some(task);
+                    continue;
+                }
+                Err(parked) => parked,
+            };
+            let news = async {
+                match &offered {
+                    Some(offered) => offered.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                () = &mut news => {}
+                task = &mut parked => {
+                    handed = task.ok();
+                    continue;
+                }
+                () = news => {}
                 () = tokio::time::sleep(CLAIM_POLL) => {}
-                () = tokio::time::sleep_until(deadline) => return Ok(None),
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+            // No more hand-overs to this poll; one made meanwhile is taken.
+            parked.close();
+            handed = parked.try_recv().ok();
+            if handed.is_none() && tokio::time::Instant::now() >= deadline {
+                return Ok(None);
             }
         }
     }

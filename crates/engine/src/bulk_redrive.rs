@@ -306,25 +306,82 @@ impl Engine {
         })
     }
 
-    /// Resumes the bulk redrives a previous run left unfinished.
-    pub(crate) async fn resume_bulk_redrives(&self) -> Result<()> {
-        for batch in self.store().unfinished_redrive_batches().await? {
-            tokio::spawn(self.clone().drive_batch(batch.token));
-        }
-        Ok(())
+    /// Resumes the bulk redrives a previous run left unfinished. On a store shared by
+    /// several active nodes, it looks again every third of the claim TTL and resumes those
+    /// whose driver stopped renewing its claim (a node that died).
+    pub(crate) fn follow_bulk_redrives(&self) {
+        let engine = self.clone();
+        let shared = self.store().shards().is_some();
+        let every = self.config().claim_ttl / 3;
+        self.inner.runner.spawn_loop(async move {
+            loop {
+                match engine.store().unfinished_redrive_batches().await {
+                    Ok(batches) => {
+                        for batch in batches {
+                            tokio::spawn(engine.clone().drive_batch(batch.token));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the unfinished bulk redrives")
+                    }
+                }
+                if !shared {
+                    return;
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
     }
 
     /// Redrives every execution of the batch that has no outcome yet, [`CONCURRENCY`] at a
     /// time and at most `bulk_redrive_rate` a second, then marks the batch finished. On a
-    /// storage failure it stops; the next start resumes it.
+    /// storage failure it stops; the next start resumes it. On a store shared by several
+    /// active nodes, the node claims the batch first and renews the claim while it drives
+    /// it: one node drives it, another takes over once the claim expired.
     async fn drive_batch(self, token: String) {
         if !self.inner.redrive_batches.claim(&token) {
             return;
         }
-        if let Err(e) = self.drive(&token).await {
+        let driven = match self.store().shards().is_some() {
+            true => self.drive_claimed(&token).await,
+            false => self.drive(&token).await,
+        };
+        if let Err(e) = driven {
             tracing::error!(batch = %token, error = %e, "bulk redrive interrupted");
         }
         self.inner.redrive_batches.release(&token);
+    }
+
+    /// [`Engine::drive`] under this node's claim on the batch, renewed every third of its
+    /// TTL; stops when the claim is another node's or could not be renewed within its TTL.
+    async fn drive_claimed(&self, token: &str) -> Result<()> {
+        let (node, ttl) = (&self.config().node_id, self.config().claim_ttl);
+        if !self.store().claim_redrive_batch(token, node, ttl).await? {
+            return Ok(()); // another node drives it
+        }
+        tracing::info!(batch = %token, "driving bulk redrive");
+        let renewing = async {
+            let mut renewed = tokio::time::Instant::now();
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                match self.store().claim_redrive_batch(token, node, ttl).await {
+                    Ok(true) => renewed = tokio::time::Instant::now(),
+                    Ok(false) => return,
+                    Err(e) if renewed.elapsed() >= ttl => {
+                        tracing::warn!(batch = %token, error = %e, "bulk redrive claim not renewed");
+                        return;
+                    }
+                    Err(_) => {}
+                }
+            }
+        };
+        tokio::select! {
+            driven = self.drive(token) => driven,
+            () = renewing => {
+                tracing::warn!(batch = %token, "bulk redrive claim lost: another node drives it");
+                Ok(())
+            }
+        }
     }
 
     async fn drive(&self, token: &str) -> Result<()> {

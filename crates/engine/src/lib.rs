@@ -95,6 +95,12 @@ pub struct Config {
     pub max_history_events: Option<u64>,
     /// How many executions a bulk redrive redrives per second (0: as fast as it can).
     pub bulk_redrive_rate: u32,
+    /// This node's name in the claims it makes on a shared store (the bulk redrive it
+    /// drives); unique among the nodes of one store.
+    pub node_id: String,
+    /// How long such a claim holds without renewal (the node's lease TTL): how long the
+    /// other nodes wait to take over from a node that died.
+    pub claim_ttl: std::time::Duration,
     /// Open Standard executions allowed at once (`ExecutionLimitExceeded` beyond).
     pub max_open_executions: usize,
     /// How many states a worker runs for one execution before serving the next one.
@@ -128,6 +134,8 @@ impl Default for Config {
             redrive_window: Some(14 * 24 * 3600),
             max_history_events: Some(25_000),
             bulk_redrive_rate: 0,
+            node_id: format!("engine-{:016x}", rand::random::<u64>()),
+            claim_ttl: std::time::Duration::from_secs(10),
             max_open_executions: 1_000_000,
             states_per_call: 256,
             lambda_endpoint: None,
@@ -217,7 +225,7 @@ impl Engine {
             engine.inner.runner.spawn_loop(sweeping);
         }
         engine.inner.runner.recover().await?;
-        engine.resume_bulk_redrives().await?;
+        engine.follow_bulk_redrives();
         Ok(engine)
     }
 

@@ -315,6 +315,8 @@ impl Runner {
         if shards.is_empty() {
             return;
         }
+        // Tests hold the inbox back here (its latency, as long as they need).
+        fail::fail_point!("inbox-drain", |_| ());
         let numbers: Vec<u32> = shards.keys().copied().collect();
         let waiting = match self.inner.store.inbox(&numbers, INBOX_BATCH).await {
             Ok(w) => w,
@@ -324,30 +326,48 @@ impl Runner {
             }
         };
         for row in waiting {
-            let arn = row.execution_arn.as_str();
-            match serde_json::from_str::<crate::inbox::Forwarded>(&row.body) {
-                Ok(forwarded) => {
-                    let applied = match forwarded {
-                        crate::inbox::Forwarded::ChildEnded { child_arn, task_id } => {
-                            self.child_ended_here(arn, &child_arn, task_id).await
-                        }
-                        forwarded => match forwarded.into_signal() {
-                            Some(signal) => self.signal_here(arn, signal).await.map(drop),
-                            None => self.reopen_here(arn).await,
-                        },
-                    };
-                    if let Err(e) = applied {
-                        tracing::warn!(%arn, error = %e, "inbox signal not applied; will retry");
-                        continue;
+            self.apply_stored(row).await;
+        }
+    }
+
+    /// Applies the signals waiting in the inbox for `arn`, which runs here.
+    async fn drain_inbox_of(&self, arn: &str) {
+        match self.inner.store.signals_for(arn).await {
+            Ok(waiting) => {
+                for row in waiting {
+                    self.apply_stored(row).await;
+                }
+            }
+            Err(e) => tracing::warn!(%arn, error = %e, "cannot read the inbox"),
+        }
+    }
+
+    /// Applies a signal of the inbox and deletes it; one the store fails to apply stays for
+    /// the next round.
+    async fn apply_stored(&self, row: store::InboxSignal) {
+        let arn = row.execution_arn.as_str();
+        match serde_json::from_str::<crate::inbox::Forwarded>(&row.body) {
+            Ok(forwarded) => {
+                let applied = match forwarded {
+                    crate::inbox::Forwarded::ChildEnded { child_arn, task_id } => {
+                        self.child_ended_here(arn, &child_arn, task_id).await
                     }
-                }
-                Err(e) => {
-                    tracing::error!(arn = %row.execution_arn, error = %e, "unreadable inbox signal dropped")
+                    forwarded => match forwarded.into_signal() {
+                        Some(signal) => self.signal_here(arn, signal).await.map(drop),
+                        None => self.reopen_here(arn).await,
+                    },
+                };
+                if let Err(e) = applied {
+                    tracing::warn!(%arn, error = %e, "inbox signal not applied; will retry");
+                    return;
                 }
             }
-            if let Err(e) = self.inner.store.delete_signal(row.id).await {
-                tracing::warn!(error = %e, "applied inbox signal not deleted; it will be applied again");
+            Err(e) => {
+                tracing::error!(%arn, error = %e, "unreadable inbox signal dropped")
             }
+        }
+        if let Err(e) = self.inner.store.delete_signal(row.id).await {
+            tracing::warn!(error = %e, "applied inbox signal not deleted; it will be applied again");
         }
     }
 
@@ -748,24 +768,74 @@ impl Runner {
     /// where one commit each would make them wait for each other's fsync.
     /// An execution that does not run here but on another node (on a store split in shards)
     /// gets the signal through its inbox.
+    /// On a store shared by several active nodes, an answer or heartbeat of an activity task
+    /// not seen to start first applies the signals waiting in the store's inbox for the
+    /// execution: a worker that took the task through another node may answer here before
+    /// its `TaskStarted` came through the inbox.
     pub async fn signal(&self, arn: &str, signal: Signal) -> Result<Signalled> {
         match self.get(arn) {
-            Some(_) => self.signal_here(arn, signal).await,
+            Some(live) => {
+                if self.inner.shards.is_some() && unstarted_activity(&live, &signal).await {
+                    self.drain_inbox_of(arn).await;
+                }
+                self.signal_here(arn, signal).await
+            }
             None => self.forward(arn, &signal).await,
         }
     }
 
-    /// Writes a signal for an execution this node does not run to its shard's inbox.
+    /// The inbox signal that tells the node running `arn` that a worker here took its task
+    /// `task_id` ([`store::Store::claim_activity_task`]); `None` when `arn` runs here.
+    pub fn started_elsewhere(
+        &self,
+        arn: &str,
+        task_id: u64,
+        worker_name: Option<String>,
+    ) -> Option<String> {
+        if self.get(arn).is_some() {
+            return None;
+        }
+        let started = crate::inbox::Forwarded::TaskStarted {
+            task_id,
+            worker_name,
+        };
+        serde_json::to_string(&started).ok()
+    }
+
+    /// Writes a signal for an execution this node does not run to its shard's inbox. A task
+    /// answer or heartbeat for an attempt the stored checkpoint no longer waits for is
+    /// [`Signalled::Stale`] here, as the owner would answer it.
     async fn forward(&self, arn: &str, signal: &Signal) -> Result<Signalled> {
         let forwarded = match (&self.inner.shards, crate::inbox::Forwarded::of(signal)) {
             (Some(_), Some(f)) => f,
             _ => return Ok(Signalled::NotRunning),
         };
+        if let Signal::TaskFinished { task_id, .. } | Signal::TaskHeartbeat { task_id } = signal {
+            if !self.stored_task_open(arn, *task_id).await? {
+                return Ok(Signalled::Stale);
+            }
+        }
         let body = serde_json::to_string(&forwarded).map_err(|e| lost(&e.to_string()))?;
         match self.inner.store.send_signal(arn, body).await? {
             true => Ok(Signalled::Forwarded),
             false => Ok(Signalled::NotRunning),
         }
+    }
+
+    /// Whether the stored checkpoint of the running execution `arn` waits for task attempt
+    /// `task_id`. Memory never runs ahead of the store and a task is dispatched only once
+    /// its attempt is committed, so an attempt that is not there has ended (or never was).
+    async fn stored_task_open(&self, arn: &str, task_id: u64) -> Result<bool> {
+        let store = &*self.inner.store;
+        let Some(record) = store.get_execution(arn).await? else {
+            return Ok(false);
+        };
+        if record.status != ExecutionStatus::Running {
+            return Ok(false);
+        }
+        let (checkpoint, _) = Checkpoint::load(store, &record).await?;
+        let pending = checkpoint.runtime.pending_tasks();
+        Ok(pending.iter().any(|t| t.id == task_id))
     }
 
     /// [`Runner::signal`] for an execution running on this node only.
@@ -1224,6 +1294,22 @@ impl Runner {
 
 /// Resolves once [`Runner::shutdown`] began (or the runner is gone).
 /// The shards of `from` that `to` does not hold at the same epoch.
+/// Whether `signal` answers (or beats) an activity task of `live` that has not started.
+async fn unstarted_activity(live: &LiveRef, signal: &Signal) -> bool {
+    let (Signal::TaskFinished { task_id, .. } | Signal::TaskHeartbeat { task_id }) = signal else {
+        return false;
+    };
+    let live = live.lock().await;
+    let pending = live.checkpoint.runtime.pending_tasks();
+    pending.iter().any(|t| {
+        t.id == *task_id
+            && t.phase == TaskPhase::Scheduled
+            && t.dispatch
+                .as_ref()
+                .is_some_and(|d| matches!(d.resource, asl::task::Resource::Activity { .. }))
+    })
+}
+
 fn moved(from: &HeldShards, to: &HeldShards) -> Vec<u32> {
     from.iter()
         .filter(|(shard, epoch)| to.get(shard) != Some(epoch))

@@ -117,7 +117,8 @@ struct Serve {
     #[arg(long, env = "STEPWISE_NODE_ID")]
     node_id: Option<String>,
     /// How long a PostgreSQL node's lease holds without renewal: the longest a standby waits
-    /// to take over from a node that died.
+    /// to take over from a node that died (with `--active-nodes`: its shards, and its claim
+    /// on the bulk redrive it drives).
     #[arg(long, env = "STEPWISE_LEASE_TTL", default_value = "10s", value_parser = parse_duration)]
     lease_ttl: u64,
     /// Experimental, PostgreSQL only: every node serves and runs the executions of the shards
@@ -448,6 +449,7 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         node_id: node_id.clone(),
         ttl: std::time::Duration::from_secs(args.lease_ttl.max(1)),
     };
+    let claim_ttl = lease.ttl;
     let store = StoreChoice::parse(&args.store, lease, args.active_nodes)?;
     let otlp_endpoint = args.otlp_endpoint.as_deref().filter(|u| !u.is_empty());
     let (traces, tracer) = match otlp_endpoint {
@@ -464,6 +466,8 @@ fn serve(args: Serve) -> anyhow::Result<()> {
         redrive_window: args.redrive_window.0,
         max_history_events: args.max_history_events.0,
         bulk_redrive_rate: args.bulk_redrive_rate,
+        node_id: node_id.clone(),
+        claim_ttl,
         max_open_executions: usize::try_from(args.max_open_executions).unwrap_or(usize::MAX),
         mock_config,
         allow_link_local: args.allow_link_local,

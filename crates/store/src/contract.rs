@@ -14,6 +14,7 @@ pub async fn run_all<S: Store, F: Future<Output = S>>(make: impl Fn() -> F) {
     map_run_items(&make().await).await;
     lanes(&make().await).await;
     redrive_batches(&make().await).await;
+    redrive_batch_claims(&make().await).await;
     redefine(&make().await).await;
     task_token_key(&make().await, &make().await).await;
 }
@@ -524,6 +525,39 @@ async fn redrive_batches(store: &impl Store) {
     store.update_redrive_batch(finished.clone()).await.unwrap();
     assert!(store.unfinished_redrive_batches().await.unwrap().is_empty());
     assert_eq!(store.get_redrive_batch("t1").await.unwrap(), Some(finished));
+}
+
+/// One owner at a time drives a bulk redrive: it claims and renews it; another takes it
+/// only once the claim expired; nobody claims a finished or unknown one.
+async fn redrive_batch_claims(store: &impl Store) {
+    let batch = RedriveBatchRecord {
+        token: "t1".into(),
+        state_machine_arn: "sm".into(),
+        selection: "{}".into(),
+        creation_date: 5,
+        total: 1,
+        finish_date: None,
+    };
+    store
+        .create_redrive_batch(batch.clone(), vec!["x".into()])
+        .await
+        .unwrap();
+    let long = std::time::Duration::from_secs(3600);
+    let claim = |owner: &'static str, ttl| store.claim_redrive_batch("t1", owner, ttl);
+    assert!(claim("a", long).await.unwrap(), "a first claim");
+    assert!(!claim("b", long).await.unwrap(), "held by a");
+    assert!(claim("a", long).await.unwrap(), "renewed by its owner");
+    // Renewed to expire at once: another owner takes it over.
+    assert!(claim("a", std::time::Duration::ZERO).await.unwrap());
+    assert!(claim("b", long).await.unwrap(), "expired, taken over");
+    assert!(!claim("a", long).await.unwrap(), "held by b");
+    assert!(!store.claim_redrive_batch("t2", "a", long).await.unwrap());
+    let finished = RedriveBatchRecord {
+        finish_date: Some(9),
+        ..batch
+    };
+    store.update_redrive_batch(finished).await.unwrap();
+    assert!(!claim("b", long).await.unwrap(), "finished");
 }
 
 /// A redrive onto another definition replaces the stored one, fenced like a transition; later

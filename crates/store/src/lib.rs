@@ -421,6 +421,18 @@ pub struct ActivityTaskRow {
     pub scheduled: i64,
 }
 
+/// For an activity task being taken, the inbox signal that tells the node running its
+/// execution that it started; `None` when this node runs it (and tells it itself).
+pub type StartedElsewhere<'a> = dyn Fn(&ActivityTaskRow) -> Option<String> + Send + Sync + 'a;
+
+/// An activity task a worker took ([`Store::claim_activity_task`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedTask {
+    pub task: ActivityTaskRow,
+    /// Its start went to the inbox of its execution's shard with the claim.
+    pub started_sent: bool,
+}
+
 /// A signal waiting in an inbox ([`Store::send_signal`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboxSignal {
@@ -552,6 +564,11 @@ pub trait Store: Send + Sync + 'static {
         let _ = (shards, limit);
         Ok(Vec::new())
     }
+    /// The signals waiting in the inbox for one execution, oldest first.
+    async fn signals_for(&self, execution_arn: &str) -> Result<Vec<InboxSignal>> {
+        let _ = execution_arn;
+        Ok(Vec::new())
+    }
     /// Removes a signal that was applied.
     async fn delete_signal(&self, id: u64) -> Result<()> {
         let _ = id;
@@ -571,15 +588,23 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Offers an activity task to the workers of every node, replacing the one offered before
     /// for the same execution and task id; wakes the nodes' parked pollers
-    /// ([`Store::activity_tasks_offered`]).
+    /// ([`Store::activity_tasks_offered`]). Nothing is offered for an execution that is not
+    /// running: the commit that ends an execution withdraws its offered tasks.
     async fn offer_activity_task(&self, task: ActivityTaskRow) -> Result<()> {
         let _ = task;
         Ok(())
     }
-    /// Takes the oldest offered task of an activity whose execution is running, if any; no
-    /// other node can take it too.
-    async fn claim_activity_task(&self, activity_arn: &str) -> Result<Option<ActivityTaskRow>> {
-        let _ = activity_arn;
+    /// Takes the oldest offered task of an activity, if any; no other node can take it too.
+    /// Its execution may have ended since it was offered: the caller checks. `started` gives, for the task taken, the signal (the
+    /// engine's text) that tells another node running its execution that it started: it goes
+    /// to the inbox of the execution's shard in the transaction that takes the task, so a
+    /// crash loses neither without the other.
+    async fn claim_activity_task(
+        &self,
+        activity_arn: &str,
+        started: &StartedElsewhere<'_>,
+    ) -> Result<Option<ClaimedTask>> {
+        let _ = (activity_arn, started);
         Ok(None)
     }
     /// The offered tasks of an activity, oldest first.
@@ -587,8 +612,13 @@ pub trait Store: Send + Sync + 'static {
         let _ = activity_arn;
         Ok(Vec::new())
     }
-    /// Told (every waiter) when some node offered an activity task.
-    fn activity_tasks_offered(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+    /// Told (one waiter, [`tokio::sync::Notify::notify_one`]) when some node offered a task
+    /// of `activity_arn`.
+    fn activity_tasks_offered(
+        &self,
+        activity_arn: &str,
+    ) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        let _ = activity_arn;
         None
     }
     /// History events with ids in `from..=to`, in ascending order, at most `limit`.
@@ -625,6 +655,16 @@ pub trait Store: Send + Sync + 'static {
     async fn get_redrive_batch(&self, token: &str) -> Result<Option<RedriveBatchRecord>>;
     /// Bulk redrives that have not finished: what a restarting engine resumes.
     async fn unfinished_redrive_batches(&self) -> Result<Vec<RedriveBatchRecord>>;
+    /// Claims the unfinished bulk redrive `token` for `owner` until `ttl` from now (on the
+    /// store's clock), so that one node drives it; renews the claim when `owner` holds it
+    /// already. Another owner's claim is taken only once it expired. `true`: `owner` holds
+    /// it now; `false`: another owner does, or it finished (or does not exist).
+    async fn claim_redrive_batch(
+        &self,
+        token: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool>;
     /// A page of a bulk redrive's executions: at most `limit`, from index `from` on.
     async fn redrive_batch_items(
         &self,

@@ -22,7 +22,7 @@ use crate::{
 /// shipped. The first is the layout of the first numbered version; it creates only what is
 /// missing, because databases from before numbered migrations (`user_version` 0) already have
 /// tables, whose older shapes [`upgrade_unnumbered`] brings to it.
-const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3];
+const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4];
 
 const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS state_machines(arn TEXT PRIMARY KEY, doc TEXT NOT NULL);
@@ -99,6 +99,12 @@ CREATE TABLE redrive_batch_items(
 const SCHEMA_3: &str = "
 CREATE TABLE secrets(name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 INSERT INTO secrets(name, value) VALUES ('task_token_key', randomblob(32));
+";
+
+/// The node that drives a bulk redrive, until when (epoch ms; `claim_redrive_batch`).
+const SCHEMA_4: &str = "
+ALTER TABLE redrive_batches ADD COLUMN owner TEXT;
+ALTER TABLE redrive_batches ADD COLUMN expires_at INTEGER;
 ";
 
 type CommitReply = oneshot::Sender<Result<Vec<Result<()>>>>;
@@ -1020,6 +1026,29 @@ impl Store for Sqlite {
                 conn.prepare_cached("SELECT doc FROM redrive_batches WHERE NOT finished")?;
             let docs = stmt.query_map([], |r| r.get::<_, String>(0))?;
             docs.map(|d| Ok(serde_json::from_str(&d?)?)).collect()
+        })
+        .await
+    }
+
+    async fn claim_redrive_batch(
+        &self,
+        token: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool> {
+        let (token, owner) = (token.to_owned(), owner.to_owned());
+        let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.write(move |conn| {
+            // SQLite's clock, in epoch milliseconds.
+            let claimed = conn.execute(
+                "UPDATE redrive_batches
+                 SET owner = ?2,
+                     expires_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?3
+                 WHERE token = ?1 AND NOT finished AND (owner IS NULL OR owner = ?2
+                     OR expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))",
+                params![token, owner, millis],
+            )?;
+            Ok(claimed == 1)
         })
         .await
     }

@@ -120,7 +120,7 @@ async fn owners(pg: &LocalPostgres, nodes: &[&Server], arns: &[String]) -> Vec<u
     let mut owners = Vec::new();
     for arn in arns {
         let sql = format!("SELECT shard FROM executions WHERE arn = '{arn}'");
-        let shard = pg.query("postgres", &sql).expect("the child's shard");
+        let shard = pg.psql("postgres", &sql).expect("the child's shard");
         let shard: u64 = shard.trim().parse().expect("a shard number");
         let owner = held.iter().position(|h| h.contains(&shard));
         owners.push(owner.unwrap_or_else(|| panic!("no node holds shard {shard}: {held:?}")));

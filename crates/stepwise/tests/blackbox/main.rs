@@ -6,6 +6,7 @@ mod common;
 mod shared_dir;
 
 mod active_map;
+mod active_nodes;
 mod auth;
 mod clients;
 mod console;

@@ -23,7 +23,7 @@ use store::postgres::local::LocalPostgres;
 pub(crate) const LEASE_TTL_SECONDS: u64 = 2;
 const EACH: usize = 10;
 
-fn node(url: &str, id: &str) -> (Options, Vec<String>) {
+pub(crate) fn node(url: &str, id: &str) -> (Options, Vec<String>) {
     node_with_ttl(url, id, LEASE_TTL_SECONDS)
 }
 
@@ -39,7 +39,7 @@ fn node_with_ttl(url: &str, id: &str, ttl_seconds: u64) -> (Options, Vec<String>
     (options, args.iter().map(|a| (*a).to_owned()).collect())
 }
 
-fn args(v: &[String]) -> Vec<&str> {
+pub(crate) fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 

@@ -5,7 +5,8 @@
 //! rather than at their next poll. Notifications are only news: the rows are the truth, so
 //! one lost (a dropped connection) delays a signal or a task by a poll, no more.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -25,15 +26,37 @@ const RECONNECT: Duration = Duration::from_secs(1);
 pub(super) struct News {
     /// The engine's inbox loop (one waiter).
     pub signals: Arc<Notify>,
-    /// Parked `GetActivityTask` polls (every waiter).
-    pub activities: Arc<Notify>,
+    /// Parked `GetActivityTask` polls, per activity ARN: a task offered wakes one poll of its
+    /// activity (which wakes the next if it got the task), not all of them.
+    activities: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
 }
 
 impl News {
-    fn tell(&self, channel: &str) {
+    /// The notification of the tasks offered for `activity_arn`.
+    pub fn activity(&self, activity_arn: &str) -> Arc<Notify> {
+        let mut map = self
+            .activities
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.entry(activity_arn.to_owned()).or_default().clone()
+    }
+
+    fn tell(&self, channel: &str, payload: &str) {
         match channel {
             INBOX => self.signals.notify_one(),
-            _ => self.activities.notify_waiters(),
+            _ => self.activity(payload).notify_one(),
+        }
+    }
+
+    /// Wakes everyone: what was sent while not listening is found by their next look.
+    fn tell_all(&self) {
+        self.signals.notify_one();
+        let map = self
+            .activities
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for polls in map.values() {
+            polls.notify_waiters();
         }
     }
 }
@@ -47,7 +70,9 @@ pub(super) async fn run(config: tokio_postgres::Config, tls: MakeRustlsConnect, 
                 let mut messages = std::pin::pin!(async move {
                     loop {
                         match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                            Some(Ok(AsyncMessage::Notification(n))) => told.tell(n.channel()),
+                            Some(Ok(AsyncMessage::Notification(n))) => {
+                                told.tell(n.channel(), n.payload());
+                            }
                             Some(Ok(_)) => {}
                             Some(Err(_)) | None => return,
                         }
@@ -61,9 +86,7 @@ pub(super) async fn run(config: tokio_postgres::Config, tls: MakeRustlsConnect, 
                     },
                     () = &mut messages => {}
                 }
-                // What was sent while not listening is found by the next poll.
-                news.signals.notify_one();
-                news.activities.notify_waiters();
+                news.tell_all();
             }
             Err(e) => tracing::warn!(error = %e, "cannot connect to listen for other nodes' news"),
         }

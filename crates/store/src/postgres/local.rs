@@ -143,23 +143,23 @@ impl LocalPostgres {
         Ok(self.url(name))
     }
 
-    /// Runs `sql` in `database` with `psql` and returns its rows, unaligned (`|` between
-    /// columns), one a line: for tests that look at what is stored.
-    pub fn query(&self, database: &str, sql: &str) -> Result<String, String> {
+    /// Runs `sql` on `database` with `psql` and returns what it printed, unaligned, one row
+    /// a line (tests that look at rows no API shows).
+    pub fn psql(&self, database: &str, sql: &str) -> Result<String, String> {
         let port = self.port.to_string();
-        let out = run(Command::new(self.bin.join("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-U",
-                "stepwise",
-                "-d",
-                database,
-            ])
-            .args(["-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]))?;
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        let out = run(Command::new(self.bin.join("psql")).args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "stepwise",
+            "-At",
+            "-c",
+            sql,
+            database,
+        ]))?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
     /// Writes the server's certificate and key where `ssl=on` looks for them (`server.crt`,

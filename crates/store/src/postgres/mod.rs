@@ -6,6 +6,7 @@
 //! needs neither.) Transitions go through one writer task that group-commits them (see
 //! `writer`); everything else runs on pooled connections, as PostgreSQL serialises it.
 
+mod announce;
 mod lease;
 mod listen;
 mod schema;
@@ -27,14 +28,17 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use crate::{
-    ActivityRecord, ActivityTaskRow, AliasRecord, Error, ExecutionFilter, ExecutionRecord,
-    HeldShards, InboxSignal, LaneRow, MapRunItem, MapRunRecord, RedriveBatchItem,
-    RedriveBatchRecord, Result, StateMachineRecord, Store, StoredEvent, VersionRecord, Write,
+    ActivityRecord, ActivityTaskRow, AliasRecord, ClaimedTask, Error, ExecutionFilter,
+    ExecutionRecord, HeldShards, InboxSignal, LaneRow, MapRunItem, MapRunRecord, RedriveBatchItem,
+    RedriveBatchRecord, Result, StartedElsewhere, StateMachineRecord, Store, StoredEvent,
+    VersionRecord, Write,
 };
 
 /// Connections kept for reads and resource writes (the writer takes up to
 /// [`writer::IN_FLIGHT`] more).
 const POOL_SIZE: usize = 16;
+/// Connections for claims of activity tasks (see [`Postgres::claims`]).
+const CLAIMS: usize = 8;
 /// Commits waiting for the writer before `commit` waits for room.
 const QUEUE: usize = 4096;
 
@@ -54,7 +58,14 @@ impl From<deadpool_postgres::PoolError> for Error {
 #[derive(Clone)]
 pub struct Postgres {
     pool: Pool,
+    /// Connections that commit without waiting for the WAL's flush (`synchronous_commit=off`),
+    /// for claims of activity tasks only. A claim lost with a crash of the database is lost
+    /// with everything committed after it, the claimed task's `TaskStarted` included (the
+    /// WAL is one sequence; a `TaskStarted` for another node is in the claim's transaction):
+    /// the task is offered again, as if never handed out.
+    claims: Pool,
     writer: mpsc::Sender<(Vec<Write>, writer::Reply)>,
+    announcer: announce::Announcer,
     lease: Option<Lease>,
     shards: Option<Shards>,
 }
@@ -122,6 +133,20 @@ impl Postgres {
     async fn open(url: &str, mode: Mode) -> Result<Postgres> {
         let (config, tls) = tls::configure(url)?;
         let listener = (config.clone(), tls.clone());
+        let mut lazy = config.clone();
+        let options = config.get_options().unwrap_or_default();
+        lazy.options(format!("{options} -c synchronous_commit=off").trim_start());
+        let claims = Manager::from_config(
+            lazy,
+            tls.clone(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let claims = Pool::builder(claims)
+            .max_size(CLAIMS)
+            .build()
+            .map_err(Error::driver)?;
         let manager = Manager::from_config(
             config,
             tls,
@@ -178,7 +203,9 @@ impl Postgres {
         };
         tokio::spawn(writer::run(pool.clone(), rx, fence));
         Ok(Postgres {
+            announcer: announce::Announcer::start(pool.clone()),
             pool,
+            claims,
             writer: tx,
             lease,
             shards,
@@ -285,6 +312,14 @@ impl Postgres {
     }
 }
 
+/// Puts a signal (`$2`) in the inbox of the shard of the running execution `$1` and wakes
+/// the nodes (`$3`: the channel); no row when the execution is not running.
+const SEND_SIGNAL: &str = "WITH sent AS (
+         INSERT INTO inbox(shard, execution_arn, body)
+         SELECT shard, arn, $2 FROM executions WHERE arn = $1 AND status = 'RUNNING'
+         RETURNING shard)
+     SELECT pg_notify($3, shard::text) FROM sent";
+
 /// `0` rows changed means `missing`.
 fn one(changed: u64, missing: Error) -> Result<()> {
     match changed {
@@ -311,6 +346,15 @@ fn decode_activity_task(row: &Row) -> Result<ActivityTaskRow> {
         token: row.try_get(3)?,
         input: row.try_get(4)?,
         scheduled: row.try_get(5)?,
+    })
+}
+
+/// An inbox signal from `id, execution_arn, body`.
+fn decode_signal(row: &Row) -> Result<InboxSignal> {
+    Ok(InboxSignal {
+        id: unsigned(row, 0)?,
+        execution_arn: row.try_get(1)?,
+        body: row.try_get(2)?,
     })
 }
 
@@ -598,17 +642,11 @@ impl Store for Postgres {
     }
 
     async fn send_signal(&self, execution_arn: &str, body: String) -> Result<bool> {
-        let rows = self
-            .query(
-                "WITH sent AS (
-                     INSERT INTO inbox(shard, execution_arn, body)
-                     SELECT shard, arn, $2 FROM executions WHERE arn = $1 AND status = 'RUNNING'
-                     RETURNING shard)
-                 SELECT pg_notify($3, shard::text) FROM sent",
-                &[&execution_arn, &body, &listen::INBOX],
-            )
-            .await?;
-        Ok(!rows.is_empty())
+        let signal = announce::Announced::Signal {
+            execution_arn: execution_arn.to_owned(),
+            body,
+        };
+        self.announcer.send(signal).await
     }
 
     async fn inbox(&self, shards: &[u32], limit: usize) -> Result<Vec<InboxSignal>> {
@@ -623,15 +661,20 @@ impl Store for Postgres {
                 &[&shards, &big(limit as u64)],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(InboxSignal {
-                    id: unsigned(r, 0)?,
-                    execution_arn: r.try_get(1)?,
-                    body: r.try_get(2)?,
-                })
-            })
-            .collect()
+        rows.iter().map(decode_signal).collect()
+    }
+
+    async fn signals_for(&self, execution_arn: &str) -> Result<Vec<InboxSignal>> {
+        let rows = self
+            .query(
+                "SELECT id, execution_arn, body FROM inbox
+                 WHERE shard = (SELECT shard FROM executions WHERE arn = $1)
+                     AND execution_arn = $1
+                 ORDER BY id",
+                &[&execution_arn],
+            )
+            .await?;
+        rows.iter().map(decode_signal).collect()
     }
 
     async fn delete_signal(&self, id: u64) -> Result<()> {
@@ -649,43 +692,55 @@ impl Store for Postgres {
     }
 
     async fn offer_activity_task(&self, task: ActivityTaskRow) -> Result<()> {
-        self.query(
-            "WITH offered AS (
-                 INSERT INTO activity_tasks(activity_arn, execution_arn, task_id, token, input,
-                     scheduled)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT(execution_arn, task_id) DO UPDATE
-                     SET token = excluded.token, input = excluded.input,
-                         scheduled = excluded.scheduled
-                 RETURNING activity_arn)
-             SELECT pg_notify($7, activity_arn) FROM offered",
-            &[
-                &task.activity_arn,
-                &task.execution_arn,
-                &big(task.task_id),
-                &task.token,
-                &task.input,
-                &task.scheduled,
-                &listen::ACTIVITIES,
-            ],
-        )
-        .await?;
+        self.announcer
+            .send(announce::Announced::Offer(task))
+            .await?;
         Ok(())
     }
 
-    async fn claim_activity_task(&self, activity_arn: &str) -> Result<Option<ActivityTaskRow>> {
-        let rows = self
-            .query(
-                "DELETE FROM activity_tasks WHERE id = (
-                     SELECT t.id FROM activity_tasks t
-                     JOIN executions e ON e.arn = t.execution_arn AND e.status = 'RUNNING'
-                     WHERE t.activity_arn = $1 ORDER BY t.id LIMIT 1
-                     FOR UPDATE OF t SKIP LOCKED)
-                 RETURNING activity_arn, execution_arn, task_id, token, input, scheduled",
-                &[&activity_arn],
-            )
-            .await?;
-        rows.first().map(decode_activity_task).transpose()
+    async fn claim_activity_task(
+        &self,
+        activity_arn: &str,
+        started: &StartedElsewhere<'_>,
+    ) -> Result<Option<ClaimedTask>> {
+        let mut client = self.claims.get().await?;
+        loop {
+            let tx = client.transaction().await?;
+            let claim = tx
+                .prepare_cached(
+                    // The oldest first, along the index (no sort, no read of the executions:
+                    // a task of one that ended is skipped, and is gone then).
+                    "DELETE FROM activity_tasks WHERE id = (
+                         SELECT id FROM activity_tasks WHERE activity_arn = $1
+                         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                     RETURNING activity_arn, execution_arn, task_id, token, input, scheduled",
+                )
+                .await?;
+            let rows = tx.query(&claim, &[&activity_arn]).await?;
+            let Some(task) = rows.first().map(decode_activity_task).transpose()? else {
+                return Ok(None);
+            };
+            let Some(body) = started(&task) else {
+                tx.commit().await?;
+                return Ok(Some(ClaimedTask {
+                    task,
+                    started_sent: false,
+                }));
+            };
+            let send = tx.prepare_cached(SEND_SIGNAL).await?;
+            let sent = tx
+                .query(&send, &[&task.execution_arn, &body, &listen::INBOX])
+                .await?;
+            fail::fail_point!("activity-hand-out", |_| std::process::abort());
+            tx.commit().await?;
+            if !sent.is_empty() {
+                return Ok(Some(ClaimedTask {
+                    task,
+                    started_sent: true,
+                }));
+            }
+            // Its execution ended meanwhile, withdrawing the task: take the next one.
+        }
     }
 
     async fn offered_activity_tasks(&self, activity_arn: &str) -> Result<Vec<ActivityTaskRow>> {
@@ -701,8 +756,11 @@ impl Store for Postgres {
         rows.iter().map(decode_activity_task).collect()
     }
 
-    fn activity_tasks_offered(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
-        self.shards.as_ref().map(|s| s.news.activities.clone())
+    fn activity_tasks_offered(
+        &self,
+        activity_arn: &str,
+    ) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        self.shards.as_ref().map(|s| s.news.activity(activity_arn))
     }
 
     async fn open_executions_in(&self, shards: &[u32]) -> Result<Vec<ExecutionRecord>> {
@@ -876,6 +934,25 @@ impl Store for Postgres {
             &[],
         )
         .await
+    }
+
+    async fn claim_redrive_batch(
+        &self,
+        token: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool> {
+        let millis = big(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        let n = self
+            .write(
+                "UPDATE redrive_batches
+                 SET owner = $2, expires_at = now() + $3::bigint * interval '1 millisecond'
+                 WHERE token = $1 AND NOT finished
+                     AND (owner IS NULL OR owner = $2 OR expires_at <= now())",
+                &[&token, &owner, &millis],
+            )
+            .await?;
+        Ok(n == 1)
     }
 
     async fn redrive_batch_items(

@@ -141,6 +141,10 @@ INSERT INTO leases(shard, owner, epoch, expires_at)
     SELECT s, '', 0, '-infinity' FROM generate_series(0, 15) AS s
     ON CONFLICT(shard) DO NOTHING;
 "#,
+    // 6: the node that drives a bulk redrive, until when (`claim_redrive_batch`).
+    r#"
+ALTER TABLE redrive_batches ADD COLUMN owner TEXT, ADD COLUMN expires_at TIMESTAMPTZ;
+"#,
 ];
 
 /// Brings the database's schema up to date; returns how many migrations ran.

@@ -317,8 +317,33 @@ async fn postgres_shards_spread_and_fence_writes() {
         a.offered_activity_tasks("act").await.unwrap(),
         vec![again.clone()]
     );
-    assert_eq!(a.claim_activity_task("act").await.unwrap(), Some(again));
-    assert_eq!(a.claim_activity_task("act").await.unwrap(), None);
+    // Taken with its start for the node that runs e3, in one transaction.
+    let started = |t: &crate::ActivityTaskRow| Some(format!("started {}", t.task_id));
+    let claimed = a.claim_activity_task("act", &started).await.unwrap();
+    let expected = crate::ClaimedTask {
+        task: again,
+        started_sent: true,
+    };
+    assert_eq!(claimed, Some(expected));
+    let waiting = a.signals_for("e3").await.unwrap();
+    let bodies: Vec<&str> = waiting.iter().map(|s| s.body.as_str()).collect();
+    assert_eq!(bodies, ["started 1"]);
+    assert!(a.signals_for("e4").await.unwrap().is_empty());
+    a.delete_signal(waiting[0].id).await.unwrap();
+    assert_eq!(a.claim_activity_task("act", &started).await.unwrap(), None);
+    // Taken for an execution this node runs: nothing in the inbox.
+    let third = crate::ActivityTaskRow {
+        task_id: 3,
+        ..task.clone()
+    };
+    a.offer_activity_task(third.clone()).await.unwrap();
+    let claimed = a.claim_activity_task("act", &|_| None).await.unwrap();
+    let expected = crate::ClaimedTask {
+        task: third,
+        started_sent: false,
+    };
+    assert_eq!(claimed, Some(expected));
+    assert!(a.signals_for("e3").await.unwrap().is_empty());
 
     let b = Postgres::connect_sharded(&url, leased("b", 1))
         .await

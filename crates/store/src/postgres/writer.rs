@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_postgres::Statement;
 
 use super::{lease, shards, Fence};
-use crate::{Error, ExecutionRecord, Result, Write};
+use crate::{Error, ExecutionRecord, ExecutionStatus, Result, Write};
 
 pub(super) type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
 
@@ -171,6 +171,10 @@ const SET_ITEMS: &str = "UPDATE map_run_items m SET result = u.result
      FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(arn, idx, result)
      WHERE m.map_run_arn = u.arn AND m.idx = u.idx";
 
+/// Withdraws the activity tasks offered for executions that end in this transaction: no
+/// worker may get them any more.
+const WITHDRAW_TASKS: &str = "DELETE FROM activity_tasks WHERE execution_arn = ANY($1)";
+
 /// Committed, and no caller knows yet.
 fn committed() {
     fail::fail_point!("store-committed", |_| std::process::abort());
@@ -241,10 +245,17 @@ async fn apply<C: GenericClient>(
     let mut outcomes: BTreeMap<(&str, i64), &str> = BTreeMap::new();
     let mut results = Vec::with_capacity(batch.len());
     for write in batch {
-        // A redrive re-opening a closed execution (no node runs it) may come from any node:
+        // A redrive re-opening a closed execution (no node runs it) may come from any node,
+        // where it stopped (a record) or elsewhere (a moved checkpoint, another definition):
         // the row lock and its version keep it to one; the shard's owner then resumes it.
-        let reopening = matches!(write, Write::Record { execution, .. }
-            if closed.contains(execution.arn.as_str()));
+        let reopening = match write {
+            Write::Record { execution, .. } => closed.contains(execution.arn.as_str()),
+            Write::Transition { execution, .. } | Write::Redefine { execution, .. } => {
+                closed.contains(execution.arn.as_str())
+                    && execution.status == ExecutionStatus::Running
+            }
+            _ => false,
+        };
         // So may a Map Run's child placed on another node's shard, created not yet started
         // (no events): the shard's owner starts it.
         let placing = matches!(write, Write::CreateExecution { events, .. } if events.is_empty());
@@ -344,14 +355,20 @@ async fn apply<C: GenericClient>(
     let (created, updated): (Vec<&Row<'_>>, Vec<&Row<'_>>) = rows.values().partition(|r| r.created);
     // Prepared first (no round trip once cached), so that each statement below goes out
     // when first polled, in order, and the COMMIT last.
-    let (insert, update, append, lanes_stmt, items_stmt, outcomes_stmt) = tokio::try_join!(
+    let (insert, update, append, lanes_stmt, items_stmt, outcomes_stmt, withdraw) = tokio::try_join!(
         tx.prepare_cached(INSERT_EXECUTIONS),
         tx.prepare_cached(UPDATE_EXECUTIONS),
         tx.prepare_cached(INSERT_EVENTS),
         tx.prepare_cached(UPSERT_LANES),
         tx.prepare_cached(SET_ITEMS),
         tx.prepare_cached(SET_OUTCOMES),
+        tx.prepare_cached(WITHDRAW_TASKS),
     )?;
+    let ended: Vec<&str> = updated
+        .iter()
+        .filter(|r| r.record.status != ExecutionStatus::Running)
+        .map(|r| r.record.arn.as_str())
+        .collect();
     let commit = async {
         match ending {
             Ending::Commit => tx.batch_execute("COMMIT").await.map_err(Error::from),
@@ -359,16 +376,17 @@ async fn apply<C: GenericClient>(
         }
     };
     // `join`, not `try_join`: every answer is awaited, so none is left on the connection.
-    let (a, b, c, d, e, f, committed) = tokio::join!(
+    let (a, b, c, d, e, f, g, committed) = tokio::join!(
         insert_executions(tx, &insert, &created),
         update_executions(tx, &update, &updated),
         insert_events(tx, &append, &events),
         upsert_lanes(tx, &lanes_stmt, &lanes),
         set_items(tx, &items_stmt, &items),
         set_outcomes(tx, &outcomes_stmt, &outcomes),
+        withdraw_tasks(tx, &withdraw, &ended),
         commit,
     );
-    a.and(b).and(c).and(d).and(e).and(f).and(committed)?;
+    a.and(b).and(c).and(d).and(e).and(f).and(g).and(committed)?;
     Ok(results)
 }
 
@@ -577,6 +595,14 @@ async fn set_outcomes<C: GenericClient>(
     let indexes: Vec<i64> = outcomes.keys().map(|k| k.1).collect();
     let values: Vec<&str> = outcomes.values().copied().collect();
     tx.execute(stmt, &[&tokens, &indexes, &values]).await?;
+    Ok(())
+}
+
+async fn withdraw_tasks<C: GenericClient>(tx: &C, stmt: &Statement, ended: &[&str]) -> Result<()> {
+    if ended.is_empty() {
+        return Ok(());
+    }
+    tx.execute(stmt, &[&ended]).await?;
     Ok(())
 }
 

@@ -126,6 +126,19 @@ impl Server {
         server
     }
 
+    /// Like `start_with_args`, with `FAILPOINTS` set to `failpoints` from the first start (a
+    /// build with the `failpoints` feature arms them).
+    pub fn start_with_failpoints(
+        options: Options,
+        extra_args: &[&str],
+        failpoints: Option<&str>,
+    ) -> Server {
+        let mut server = Server::prepare(options, extra_args);
+        server.failpoints = failpoints.map(str::to_owned);
+        server.spawn();
+        server
+    }
+
     /// Starts a server that may not be ready soon (a standby node waiting for its lease);
     /// `wait_until_ready` waits for it.
     pub fn start_standby(options: Options, extra_args: &[&str]) -> Server {

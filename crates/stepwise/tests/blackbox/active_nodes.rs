@@ -1,0 +1,528 @@
+//! Signals, redrives and activity tasks across several active nodes (`--active-nodes`) on one
+//! real PostgreSQL, each reaching the node that runs the execution whatever node receives it
+//! (docs/deployment.md, "Several active nodes"). Every test starts its own database and
+//! nodes; they run with `STEPWISE_TEST_STORE=postgres` (scripts/test) and return at once
+//! otherwise.
+
+use crate::common;
+use crate::postgres::{args, node, spread, take_task};
+use crate::redrive::assert_redriven_history;
+
+use std::time::Duration;
+
+use common::{
+    create_activity, create_machine, event_types, history, start, succeed, wait_done, Server,
+};
+use serde_json::{json, Value};
+use store::postgres::local::LocalPostgres;
+
+const DONE_WITHIN: Duration = Duration::from_secs(30);
+const TAKE_WITHIN: Duration = Duration::from_secs(10);
+
+/// Active nodes on a database of their own, their shards spread. The nodes are dropped
+/// (killed) before the database.
+struct Cluster {
+    nodes: Vec<Server>,
+    pg: LocalPostgres,
+}
+
+impl Cluster {
+    /// `n` active nodes (`a`, `b`, `c`), or `None` (with a note) when the suites do not run
+    /// on PostgreSQL.
+    async fn start(n: usize) -> Option<Cluster> {
+        Cluster::start_with(&vec![(&[][..], None); n]).await
+    }
+
+    /// A node per entry, with its further `serve` flags and the failpoints armed from its
+    /// first start.
+    async fn start_with(nodes: &[(&[&str], Option<&str>)]) -> Option<Cluster> {
+        if !std::env::var("STEPWISE_TEST_STORE").is_ok_and(|s| s == "postgres") {
+            eprintln!("skipped: set STEPWISE_TEST_STORE=postgres to run the active-node tests");
+            return None;
+        }
+        let pg = LocalPostgres::start_or_panic();
+        let url = pg.url("postgres");
+        let ids = ["a", "b", "c"];
+        let nodes: Vec<Server> = ids
+            .iter()
+            .zip(nodes)
+            .map(|(id, (extra, failpoints))| active_node(&url, id, extra, *failpoints))
+            .collect();
+        let refs: Vec<&Server> = nodes.iter().collect();
+        spread(&refs, Duration::from_secs(20)).await;
+        Some(Cluster { nodes, pg })
+    }
+
+    /// What `sql` prints on the nodes' database (one row a line).
+    fn sql(&self, sql: &str) -> String {
+        self.pg
+            .psql("postgres", sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Every node's logs, for failure messages.
+    fn logs(&self) -> String {
+        self.nodes.iter().map(Server::logs).collect()
+    }
+}
+
+/// A node of several active ones with further `serve` flags and `failpoints` armed.
+fn active_node(url: &str, id: &str, extra: &[&str], failpoints: Option<&str>) -> Server {
+    let (options, mut node_args) = node(url, id);
+    node_args.push("--active-nodes".into());
+    node_args.extend(extra.iter().map(|a| (*a).to_owned()));
+    Server::start_with_failpoints(options, &args(&node_args), failpoints)
+}
+
+/// Calls `Stepwise.<op>` on `server` and expects HTTP 200.
+async fn ext_ok(server: &Server, op: &str, body: &Value) -> Value {
+    let r = server
+        .raw()
+        .send(Some(&format!("Stepwise.{op}")), body.to_string(), &[])
+        .await;
+    assert_eq!(r.status, 200, "{op} {body}: {} {}", r.status, r.text);
+    r.json()
+}
+
+/// The AWS error code a call answered (`"ok"` when it succeeded).
+fn code<T, E: aws_sdk_sfn::error::ProvideErrorMetadata>(
+    r: Result<T, aws_sdk_sfn::error::SdkError<E>>,
+) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => aws_sdk_sfn::error::ProvideErrorMetadata::code(&e)
+            .unwrap_or("?")
+            .to_owned(),
+    }
+}
+
+/// The event types of `arn`'s history, checked for AWS's numbering.
+async fn types(client: &aws_sdk_sfn::Client, arn: &str) -> Vec<String> {
+    let events = history(client, arn).await;
+    let problems = common::history_problems(&events);
+    assert!(problems.is_empty(), "{arn}: {problems:?}");
+    event_types(&events)
+}
+
+/// A token of an attempt that timed out and was retried is refused with `TaskTimedOut` by
+/// every node, the owner's and the others (which look at the stored checkpoint), for an
+/// answer and a heartbeat alike; the current attempt's token completes the task through
+/// another node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stale_token_is_refused_by_every_node() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let client = a.client();
+    let activity = create_activity(&client, "stale").await;
+    let definition = json!({"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": activity, "TimeoutSeconds": 1, "End": true,
+        "Retry": [{"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 1}]}}});
+    let sm = create_machine(&client, "stale", &definition).await;
+    // Started through `a`, it runs there.
+    let arn = start(&client, &sm, None, &json!({"n": 1})).await;
+    let (first, _) = take_task(&b.client(), &activity, TAKE_WITHIN)
+        .await
+        .expect("the first attempt through b");
+    // Left unanswered, it times out and the retry is offered.
+    let (second, input) = take_task(&c.client(), &activity, TAKE_WITHIN)
+        .await
+        .expect("the second attempt through c");
+    assert_eq!(input, json!({"n": 1}));
+    for node in [b, c, a] {
+        let client = node.client();
+        let success = client
+            .send_task_success()
+            .task_token(&first)
+            .output("{}")
+            .send()
+            .await;
+        let heartbeat = client.send_task_heartbeat().task_token(&first).send().await;
+        let failure = client.send_task_failure().task_token(&first).send().await;
+        assert_eq!(
+            [code(success), code(heartbeat), code(failure)],
+            ["TaskTimedOut"; 3],
+            "the stale token through {}\n{}",
+            node.endpoint(),
+            cluster.logs()
+        );
+    }
+    assert_eq!(
+        code(
+            b.client()
+                .send_task_heartbeat()
+                .task_token(&second)
+                .send()
+                .await
+        ),
+        "ok"
+    );
+    succeed(&b.client(), &second, &json!({"done": 2})).await;
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
+    assert_eq!(d.output(), Some(r#"{"done":2}"#));
+    assert_eq!(
+        types(&client, &arn).await,
+        [
+            "ExecutionStarted",
+            "TaskStateEntered",
+            "ActivityScheduled",
+            "ActivityStarted",
+            "ActivityTimedOut",
+            "ActivityScheduled",
+            "ActivityStarted",
+            "ActivitySucceeded",
+            "TaskStateExited",
+            "ExecutionSucceeded",
+        ]
+    );
+}
+
+/// Redrives through stepwise's extensions (from a chosen state with a new input, onto the
+/// state machine's current definition) sent to nodes that do not run the execution are
+/// committed there and re-open it on the node that does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn extension_redrives_work_through_any_node() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let client = a.client();
+    let definition = |default: &str| {
+        json!({"StartAt": "Begin", "States": {
+            "Begin": {"Type": "Pass", "Next": "Check"},
+            "Check": {"Type": "Choice", "Default": default,
+                "Choices": [{"Variable": "$.ok", "BooleanEquals": true, "Next": "Done"}]},
+            "Done": {"Type": "Succeed"},
+            "Broken": {"Type": "Fail", "Error": "Nope", "Cause": "not ok"}}})
+    };
+    let sm = create_machine(&client, "extensions", &definition("Broken")).await;
+    // Started through `a`, it runs there.
+    let arn = start(&client, &sm, None, &json!({"ok": false})).await;
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(d.status().as_str(), "FAILED");
+
+    // From Check with another input, through b: it fails again there.
+    let input = json!({"ok": false, "n": 2});
+    let body = json!({"executionArn": arn, "statePath": "Check", "input": input.to_string()});
+    ext_ok(b, "RedriveExecutionFromState", &body).await;
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(
+        (d.status().as_str(), d.redrive_count()),
+        ("FAILED", Some(1)),
+        "{}",
+        cluster.logs()
+    );
+    let events = history(&client, &arn).await;
+    let entered: Vec<Value> = events
+        .iter()
+        .filter_map(|e| e.state_entered_event_details())
+        .filter(|d| d.name() == "Check")
+        .filter_map(|d| d.input().and_then(|i| serde_json::from_str(i).ok()))
+        .collect();
+    assert_eq!(entered, [json!({"ok": false}), input]);
+
+    // Onto the current definition (Check now goes on to Done), through c.
+    client
+        .update_state_machine()
+        .state_machine_arn(&sm)
+        .definition(definition("Done").to_string())
+        .send()
+        .await
+        .expect("UpdateStateMachine");
+    let body = json!({"executionArn": arn, "statePath": "Check", "definition": "CURRENT"});
+    ext_ok(c, "RedriveExecutionFromState", &body).await;
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(
+        (d.status().as_str(), d.redrive_count()),
+        ("SUCCEEDED", Some(2)),
+        "{}",
+        cluster.logs()
+    );
+    assert_eq!(d.output(), Some(r#"{"ok":false,"n":2}"#));
+    let events = history(&client, &arn).await;
+    assert_redriven_history(&arn, &events);
+    let failed_run = [
+        "ChoiceStateEntered",
+        "ChoiceStateExited",
+        "FailStateEntered",
+    ];
+    let mut expected = vec!["ExecutionStarted", "PassStateEntered", "PassStateExited"];
+    expected.extend(failed_run);
+    expected.extend(["ExecutionFailed", "ExecutionRedriven"]);
+    expected.extend(failed_run);
+    expected.extend(["ExecutionFailed", "ExecutionRedriven"]);
+    expected.extend(["ChoiceStateEntered", "ChoiceStateExited"]);
+    expected.extend([
+        "SucceedStateEntered",
+        "SucceedStateExited",
+        "ExecutionSucceeded",
+    ]);
+    assert_eq!(event_types(&events), expected);
+}
+
+/// Activity tasks offered for executions that end before a worker takes them (stopped
+/// through another node, failed, timed out) are withdrawn by the commit that ends them: no
+/// row stays, and the next worker gets the task of a running execution.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offered_tasks_are_withdrawn_when_their_execution_ends() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let client = a.client();
+    let offered = create_activity(&client, "offered").await;
+    let trigger = create_activity(&client, "trigger").await;
+    let task = |resource: &str| json!({"Type": "Task", "Resource": resource, "End": true});
+    let one = json!({"StartAt": "T", "States": {"T": task(&offered)}});
+    let mut timed = one.clone();
+    timed["TimeoutSeconds"] = json!(3);
+    let branch = |resource: &str| json!({"StartAt": "T", "States": {"T": task(resource)}});
+    let parallel = json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true,
+        "Branches": [branch(&offered), branch(&trigger)]}}});
+    let one = create_machine(&client, "one-task", &one).await;
+    let timed = create_machine(&client, "timed-task", &timed).await;
+    let parallel = create_machine(&client, "parallel-tasks", &parallel).await;
+    // Started through `a`, they run there.
+    let stopped = start(&client, &one, None, &json!({"e": "stopped"})).await;
+    let timed_out = start(&client, &timed, None, &json!({"e": "timed out"})).await;
+    let failed = start(&client, &parallel, None, &json!({"e": "failed"})).await;
+    let count = format!("SELECT count(*) FROM activity_tasks WHERE activity_arn = '{offered}'");
+    let until = std::time::Instant::now() + TAKE_WITHIN;
+    while cluster.sql(&count) != "3" {
+        assert!(std::time::Instant::now() < until, "{}", cluster.sql(&count));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    b.client()
+        .stop_execution()
+        .execution_arn(&stopped)
+        .send()
+        .await
+        .expect("StopExecution through b");
+    let (token, _) = take_task(&c.client(), &trigger, TAKE_WITHIN)
+        .await
+        .expect("the trigger task through c");
+    c.client()
+        .send_task_failure()
+        .task_token(token)
+        .error("Broken")
+        .send()
+        .await
+        .expect("SendTaskFailure through c");
+    for (arn, status) in [
+        (&stopped, "ABORTED"),
+        (&failed, "FAILED"),
+        (&timed_out, "TIMED_OUT"),
+    ] {
+        let d = wait_done(&client, arn, DONE_WITHIN).await;
+        assert_eq!(d.status().as_str(), status, "{arn}\n{}", cluster.logs());
+    }
+    assert_eq!(cluster.sql("SELECT count(*) FROM activity_tasks"), "0");
+
+    let kept = start(&client, &one, None, &json!({"e": "kept"})).await;
+    let (token, input) = take_task(&c.client(), &offered, TAKE_WITHIN)
+        .await
+        .expect("the task of the running execution through c");
+    assert_eq!(input, json!({"e": "kept"}));
+    succeed(&b.client(), &token, &json!({"ok": true})).await;
+    let d = wait_done(&client, &kept, DONE_WITHIN).await;
+    assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
+    assert_eq!(types(&client, &kept).await, ONE_TASK);
+}
+
+/// The history of a one-task execution whose task succeeded.
+const ONE_TASK: [&str; 7] = [
+    "ExecutionStarted",
+    "TaskStateEntered",
+    "ActivityScheduled",
+    "ActivityStarted",
+    "ActivitySucceeded",
+    "TaskStateExited",
+    "ExecutionSucceeded",
+];
+
+/// One node drives a bulk redrive: the node that took the request claims it and renews the
+/// claim, and a node that starts meanwhile leaves it alone; killed (-9) halfway, it is taken
+/// over by one other node once its claim expired, which finishes it: every execution is
+/// redriven once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_node_drives_a_bulk_redrive() {
+    const DRIVING: &str = "driving bulk redrive";
+    const COUNT: usize = 80;
+    let slow: &[&str] = &["--bulk-redrive-rate", "10"];
+    let Some(mut cluster) = Cluster::start_with(&[(slow, None); 3]).await else {
+        return;
+    };
+    let client = cluster.nodes[1].client();
+    let definition = json!({"StartAt": "Prepare", "States": {
+        "Prepare": {"Type": "Pass", "Next": "Broken"},
+        "Broken": {"Type": "Fail", "Error": "Nope", "Cause": "always fails"}}});
+    let sm = create_machine(&client, "bulk", &definition).await;
+    let mut arns = Vec::new();
+    for i in 0..COUNT {
+        let node = &cluster.nodes[i % 3];
+        arns.push(start(&node.client(), &sm, None, &json!({"i": i})).await);
+    }
+    for arn in &arns {
+        let d = wait_done(&client, arn, DONE_WITHIN).await;
+        assert_eq!(d.status().as_str(), "FAILED");
+    }
+    let body = json!({"stateMachineArn": sm, "batchToken": "one-driver"});
+    ext_ok(&cluster.nodes[0], "BulkRedrive", &body).await;
+    // b starts again meanwhile: it finds the batch claimed by a.
+    cluster.nodes[1].restart();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let report = json!({"batchToken": "one-driver", "maxResults": 1});
+    let before_kill = ext_ok(&cluster.nodes[2], "DescribeBulkRedrive", &report).await;
+    assert_eq!(before_kill["status"], json!("RUNNING"), "{before_kill}");
+    let drivers: Vec<usize> = (0..3)
+        .map(|i| cluster.nodes[i].logs().matches(DRIVING).count())
+        .collect();
+    assert_eq!(drivers, [1, 0, 0], "{}", cluster.logs());
+
+    cluster.nodes[0].kill9();
+    let until = std::time::Instant::now() + DONE_WITHIN;
+    loop {
+        let page = ext_ok(&cluster.nodes[1], "DescribeBulkRedrive", &report).await;
+        if page["status"] == json!("COMPLETED") {
+            assert_eq!(page["redriven"], json!(COUNT), "{page}");
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "not finished: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let takers = cluster.nodes[1..]
+        .iter()
+        .map(|n| n.logs().matches(DRIVING).count())
+        .sum::<usize>();
+    assert_eq!(takers, 1, "one node takes over\n{}", cluster.logs());
+    for arn in &arns {
+        let d = wait_done(&client, arn, DONE_WITHIN).await;
+        assert_eq!(
+            (d.status().as_str(), d.redrive_count()),
+            ("FAILED", Some(1))
+        );
+        let events = history(&client, arn).await;
+        assert_redriven_history(arn, &events);
+        assert_eq!(
+            event_types(&events),
+            [
+                "ExecutionStarted",
+                "PassStateEntered",
+                "PassStateExited",
+                "FailStateEntered",
+                "ExecutionFailed",
+                "ExecutionRedriven",
+                "FailStateEntered",
+                "ExecutionFailed",
+            ],
+            "{arn}"
+        );
+    }
+}
+
+/// A worker takes an activity task through b and answers it through a, which runs the
+/// execution, before a applied the `TaskStarted` b left in its inbox (a's inbox held back by
+/// a failpoint): a applies the waiting signals of the execution first, so the history has
+/// the task's start, with its worker, before its end.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_answer_through_the_owner_follows_a_start_elsewhere() {
+    let held: &[&str] = &[];
+    let nodes = [
+        (held, Some("inbox-drain=return")),
+        (held, None),
+        (held, None),
+    ];
+    let Some(cluster) = Cluster::start_with(&nodes).await else {
+        return;
+    };
+    let [a, b] = [&cluster.nodes[0], &cluster.nodes[1]];
+    let client = a.client();
+    let activity = create_activity(&client, "answered-at-owner").await;
+    let definition = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": activity, "End": true}}});
+    let sm = create_machine(&client, "answered-at-owner", &definition).await;
+    // Started through `a`, it runs there.
+    let arn = start(&client, &sm, None, &json!({"n": 5})).await;
+    let task = b
+        .client()
+        .get_activity_task()
+        .activity_arn(&activity)
+        .worker_name("worker-b")
+        .send()
+        .await
+        .expect("GetActivityTask through b");
+    let token = task.task_token().expect("a task");
+    assert_eq!(cluster.sql("SELECT count(*) FROM inbox"), "1");
+    succeed(&client, token, &json!({"ok": 5})).await;
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
+    let events = history(&client, &arn).await;
+    assert_eq!(event_types(&events), ONE_TASK);
+    let worker = events
+        .iter()
+        .find_map(|e| e.activity_started_event_details())
+        .and_then(|d| d.worker_name());
+    assert_eq!(worker, Some("worker-b"));
+    assert_eq!(cluster.sql("SELECT count(*) FROM inbox"), "0");
+}
+
+/// A node that crashes while it hands an activity task out (the task taken, its
+/// `TaskStarted` for the owner written, neither committed) loses neither: the task is
+/// offered again at once and a worker on another node gets it; the history has its one
+/// start, by that worker.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hand_out_cut_short_by_a_crash_is_offered_again() {
+    let none: &[&str] = &[];
+    let nodes = [
+        (none, None),
+        (none, Some("activity-hand-out=return")),
+        (none, None),
+    ];
+    let Some(cluster) = Cluster::start_with(&nodes).await else {
+        return;
+    };
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let client = a.client();
+    let activity = create_activity(&client, "handed-out").await;
+    let definition = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": activity, "End": true}}});
+    let sm = create_machine(&client, "handed-out", &definition).await;
+    // Started through `a`, it runs there.
+    let arn = start(&client, &sm, None, &json!({"n": 6})).await;
+    let crashed = b
+        .client()
+        .get_activity_task()
+        .activity_arn(&activity)
+        .worker_name("worker-b")
+        .send()
+        .await;
+    assert!(crashed.is_err(), "b answered {crashed:?}");
+    let task = c
+        .client()
+        .get_activity_task()
+        .activity_arn(&activity)
+        .worker_name("worker-c")
+        .send()
+        .await
+        .expect("GetActivityTask through c");
+    let token = task.task_token().expect("the task again, through c");
+    assert_eq!(
+        common::parse_json("the task's input", task.input()),
+        json!({"n": 6})
+    );
+    succeed(&c.client(), token, &json!({"ok": 6})).await;
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
+    let events = history(&client, &arn).await;
+    assert_eq!(event_types(&events), ONE_TASK);
+    let worker = events
+        .iter()
+        .find_map(|e| e.activity_started_event_details())
+        .and_then(|d| d.worker_name());
+    assert_eq!(worker, Some("worker-c"));
+}
