@@ -31,9 +31,17 @@ pub(crate) enum Forwarded {
         task_id: u64,
         outcome: Outcome,
     },
-    /// A node that does not hold the execution's shard committed its redrive: the owner
-    /// re-opens it (see [`crate::runner::Runner::redriven_elsewhere`]).
+    /// A node that does not hold the execution's shard committed its redrive, or created it
+    /// (a Map Run's child placed there): the owner re-opens or starts it (see
+    /// [`crate::runner::Runner::redriven_elsewhere`]).
     Reopen,
+    /// A Map Run's child ended on a node that does not run its parent: the parent's owner,
+    /// which runs the Map Run, reads how it ended (see
+    /// [`crate::runner::Runner::child_ended_elsewhere`]).
+    ChildEnded {
+        child_arn: String,
+        task_id: u64,
+    },
 }
 
 /// How a forwarded task ended.
@@ -107,7 +115,8 @@ impl Forwarded {
         })
     }
 
-    /// The signal to apply; `None` for [`Forwarded::Reopen`], which is not one.
+    /// The signal to apply; `None` for [`Forwarded::Reopen`] and [`Forwarded::ChildEnded`],
+    /// which are not signals.
     pub fn into_signal(self) -> Option<Signal> {
         Some(match self {
             Forwarded::Stop { error, cause } => Signal::Stop { error, cause },
@@ -123,7 +132,7 @@ impl Forwarded {
                 task_id,
                 outcome: outcome.into_outcome(),
             },
-            Forwarded::Reopen => return None,
+            Forwarded::Reopen | Forwarded::ChildEnded { .. } => return None,
         })
     }
 }

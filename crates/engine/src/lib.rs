@@ -220,6 +220,10 @@ impl Engine {
             .inner
             .runner
             .spawn_loop(engine.clone().run_outbox(outbox_rx));
+        if engine.inner.runner.sharded() {
+            let sweeping = engine.clone().sweep_map_runs();
+            engine.inner.runner.spawn_loop(sweeping);
+        }
         engine.inner.runner.recover().await?;
         engine.follow_bulk_redrives();
         Ok(engine)

@@ -50,6 +50,10 @@ const MAX_REDRIVES: u32 = 1000;
 /// How many items are read from the store at a time.
 const ITEM_PAGE: usize = 1024;
 
+/// How often a Map Run's running children are checked against the store
+/// ([`Engine::sweep_map_runs`]).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Map Runs being run by this node, by ARN.
 #[derive(Default)]
 pub(crate) struct MapRuns {
@@ -89,6 +93,8 @@ struct Parent {
     state: String,
     /// The parent's MockConfigFile test case, which its children run too.
     test_case: Option<String>,
+    /// The parent's shard: the Map Run runs on the node that holds it.
+    shard: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,14 +284,15 @@ impl Engine {
             .find_map_run(parent_arn, d.task_id)
             .await
             .map_err(internal)?;
+        let parent_record = self
+            .describe_execution(parent_arn)
+            .await
+            .map_err(internal)?;
         let parent = Parent {
-            role_arn: self
-                .describe_execution(parent_arn)
-                .await
-                .map_err(internal)?
-                .role_arn,
+            role_arn: parent_record.role_arn,
             state: d.state.clone(),
             test_case: self.inner.runner.test_case(parent_arn).await,
+            shard: parent_record.shard,
         };
         if let Some(record) = existing {
             if self.live_map_run(&record.arn).is_some() {
@@ -516,10 +523,10 @@ impl Engine {
             if let Some(mut child) = self.store().get_execution(arn).await? {
                 child.status = ExecutionStatus::PendingRedrive;
                 child.version += 1;
-                writes.push(Write::Transition {
+                // A record write of a closed execution: allowed on another node's shard too.
+                writes.push(Write::Record {
                     execution: child,
                     events: Vec::new(),
-                    lanes: Vec::new(),
                 });
             }
             r.set(i, Child::PendingRedrive);
@@ -629,6 +636,12 @@ impl Engine {
     async fn pump(&self, run: &Arc<Mutex<LiveRun>>) {
         let mut r = run.lock().await;
         if r.done {
+            return;
+        }
+        if !self.inner.runner.runs_shard(r.parent.shard) {
+            // The parent's shard moved to another node, which resumes the Map Run.
+            r.done = true;
+            crate::lock::lock(&self.inner.map_runs.live).remove(&r.record.arn);
             return;
         }
         if r.intolerable() {
@@ -746,17 +759,52 @@ impl Engine {
             }),
             trace_header: None,
         });
-        self.inner
-            .runner
-            .start(def, record, checkpoint, !r.spec.express, None)
-            .await?;
+        let runner = &self.inner.runner;
+        if r.spec.express {
+            runner.start(def, record, checkpoint, false, None).await?;
+            return Ok(());
+        }
+        // Standard children are spread over every shard; one another node holds runs there.
+        let shard = runner.spread(&r.record.arn, index as u64);
+        let record = ExecutionRecord {
+            shard: shard.or(record.shard),
+            ..record
+        };
+        if runner.runs_shard(record.shard) {
+            let here = runner.start(def, record.clone(), checkpoint.clone(), true, None);
+            match here.await {
+                // The shard moved meanwhile: its new owner starts the child.
+                Err(Error::Store(store::Error::Fenced)) => {}
+                other => return other.map(drop),
+            }
+        }
+        runner.create_elsewhere(record, checkpoint).await?;
         Ok(())
     }
 
-    /// A child execution of a Map Run ended.
-    pub(crate) async fn map_run_child_finished(&self, child: &ExecutionRecord) {
+    /// A child execution of a Map Run ended. The Map Run runs where its parent runs: a child
+    /// that ended on another node is told there ([`crate::runner::Runner::child_ended_elsewhere`]).
+    pub(crate) async fn map_run_child_finished(
+        &self,
+        child: &ExecutionRecord,
+        parent: &ParentLink,
+    ) {
         let Some(link) = &child.map_run else { return };
-        let Some(run) = self.live_map_run(&link.map_run_arn) else {
+        let run = self.live_map_run(&link.map_run_arn);
+        let here = match &run {
+            Some(run) => self.inner.runner.runs_shard(run.lock().await.parent.shard),
+            None => false,
+        };
+        let Some(run) = run.filter(|_| here) else {
+            if let Some(moved) = self.live_map_run(&link.map_run_arn) {
+                self.pump(&moved).await; // the parent moved: dropped here
+            }
+            let runner = &self.inner.runner;
+            let told =
+                runner.child_ended_elsewhere(&parent.execution_arn, &child.arn, parent.task_id);
+            if let Err(e) = told.await {
+                tracing::warn!(child = %child.arn, error = %e, "Map Run child's end not sent");
+            }
             return;
         };
         if crate::arn::is_express_execution(&child.arn) && child.status != ExecutionStatus::Running
@@ -916,12 +964,26 @@ impl Engine {
         }
     }
 
+    /// Stops the children still running, here and (Standard ones, through their owners'
+    /// inboxes) on other nodes, and counts those that had not ended as aborted.
     async fn stop_running_children(&self, r: &mut LiveRun) {
-        let children = self
+        let mut children = self
             .inner
             .runner
             .children_of(&r.record.execution_arn, r.record.task_id)
             .await;
+        if self.inner.runner.sharded() && !r.spec.express {
+            match self.running_children(&r.record).await {
+                Ok(elsewhere) => {
+                    let here: std::collections::HashSet<String> =
+                        children.iter().cloned().collect();
+                    children.extend(elsewhere.into_iter().filter(|arn| !here.contains(arn)));
+                }
+                Err(e) => {
+                    tracing::warn!(map_run = %r.record.arn, error = %e, "children on other nodes not listed")
+                }
+            }
+        }
         for child in children {
             let stop = Signal::Stop {
                 error: None,
@@ -943,6 +1005,87 @@ impl Engine {
         for i in 0..r.children.len() {
             if r.children[i] == Child::Running {
                 r.set(i, Child::Aborted);
+            }
+        }
+    }
+
+    /// The Standard children of a Map Run stored as running, on any node.
+    async fn running_children(&self, record: &MapRunRecord) -> Result<Vec<String>> {
+        let mut running = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.map_run_children(record, after).await?;
+            after = next_cursor(&page);
+            let open = page
+                .into_iter()
+                .filter(|c| c.status == ExecutionStatus::Running);
+            running.extend(open.map(|c| c.arn));
+            if after.is_none() {
+                return Ok(running);
+            }
+        }
+    }
+
+    /// Checks, every [`SWEEP_EVERY`], the Standard children the live Map Runs count as
+    /// running against the store, so that a child's end whose message was lost (its node
+    /// died between its commit and the message) does not hold its Map Run for good; and
+    /// asks again for children placed on another node's shard and still not started. Runs on
+    /// a store split in shards, where children run on other nodes.
+    pub(crate) async fn sweep_map_runs(self) {
+        loop {
+            tokio::time::sleep(SWEEP_EVERY).await;
+            let runs: Vec<Arc<Mutex<LiveRun>>> = crate::lock::lock(&self.inner.map_runs.live)
+                .values()
+                .cloned()
+                .collect();
+            for run in runs {
+                match self.sweep(&run).await {
+                    Ok(true) => self.pump(&run).await,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "Map Run children not checked"),
+                }
+            }
+        }
+    }
+
+    /// [`Engine::sweep_map_runs`] for one Map Run: whether a child's end was found.
+    async fn sweep(&self, run: &Arc<Mutex<LiveRun>>) -> Result<bool> {
+        let mut r = run.lock().await;
+        if !r.done && !self.inner.runner.runs_shard(r.parent.shard) {
+            return Ok(true); // the parent moved: `pump` drops the Map Run
+        }
+        if r.done || r.spec.express || r.executions[Child::Running as usize] == 0 {
+            return Ok(false);
+        }
+        let (mut found, mut after) = (false, None);
+        let now = self.now();
+        loop {
+            let page = self.map_run_children(&r.record, after).await?;
+            after = next_cursor(&page);
+            for child in &page {
+                let i = child
+                    .map_run
+                    .as_ref()
+                    .map_or(usize::MAX, |m| m.index as usize);
+                if r.children.get(i) != Some(&Child::Running) {
+                    continue;
+                }
+                match child.status {
+                    ExecutionStatus::Running | ExecutionStatus::PendingRedrive => {
+                        let unstarted = child.history_length == 0
+                            && now - child.start_date > SWEEP_EVERY.as_millis() as i64;
+                        if unstarted {
+                            self.inner.runner.redriven_elsewhere(&child.arn).await?;
+                        }
+                    }
+                    _ => {
+                        r.child_ended(child);
+                        found = true;
+                    }
+                }
+            }
+            if after.is_none() {
+                return Ok(found);
             }
         }
     }

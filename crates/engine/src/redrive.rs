@@ -283,6 +283,8 @@ impl Engine {
 
     /// Re-opens a closed execution at once: its redrive count and date, then the
     /// interpreter's `Redrive` signal (how a Map Run redrives its Standard children in place).
+    /// One of another node's shard is redriven as `RedriveExecution` does it there: the
+    /// redrive committed here, re-opened by that node.
     pub(crate) async fn reopen_for_redrive(
         &self,
         mut record: ExecutionRecord,
@@ -290,6 +292,24 @@ impl Engine {
     ) -> Result<()> {
         let def = self.inner.runner.definition(&record.definition)?;
         mark_redriven(&mut record, now);
+        if !self.inner.runner.runs_shard(record.shard) {
+            record.status = ExecutionStatus::Running;
+            record.version += 1;
+            let event =
+                asl::interpreter::redriven_event(record.history_length, record.redrive_count, now);
+            record.history_length = event.id;
+            let write = store::Write::Record {
+                execution: record.clone(),
+                events: crate::stored_event::rows(std::slice::from_ref(&event)),
+            };
+            self.store()
+                .commit(vec![write])
+                .await?
+                .pop()
+                .unwrap_or(Ok(()))?;
+            self.inner.runner.observe(&record, &[event]);
+            return self.inner.runner.redriven_elsewhere(&record.arn).await;
+        }
         let checkpoint = Checkpoint::for_redrive(self.store(), &record).await?;
         self.inner
             .runner

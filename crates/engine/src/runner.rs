@@ -348,9 +348,14 @@ impl Runner {
         let arn = row.execution_arn.as_str();
         match serde_json::from_str::<crate::inbox::Forwarded>(&row.body) {
             Ok(forwarded) => {
-                let applied = match forwarded.into_signal() {
-                    Some(signal) => self.signal_here(arn, signal).await.map(drop),
-                    None => self.reopen_here(arn).await,
+                let applied = match forwarded {
+                    crate::inbox::Forwarded::ChildEnded { child_arn, task_id } => {
+                        self.child_ended_here(arn, &child_arn, task_id).await
+                    }
+                    forwarded => match forwarded.into_signal() {
+                        Some(signal) => self.signal_here(arn, signal).await.map(drop),
+                        None => self.reopen_here(arn).await,
+                    },
                 };
                 if let Err(e) = applied {
                     tracing::warn!(%arn, error = %e, "inbox signal not applied; will retry");
@@ -405,6 +410,114 @@ impl Runner {
         Ok(())
     }
 
+    /// Tells the node that runs `parent` (and so its Map Run) that its child `child_arn`
+    /// ended, through the parent's inbox, when `parent` does not run here. One that runs
+    /// here but has no Map Run live yet reads the child's end from the store as it resumes it.
+    pub async fn child_ended_elsewhere(
+        &self,
+        parent: &str,
+        child_arn: &str,
+        task_id: u64,
+    ) -> Result<()> {
+        if self.inner.shards.is_none() || self.get(parent).is_some() {
+            return Ok(());
+        }
+        // The child's end is committed; the node running its Map Run does not know yet.
+        fail::fail_point!("child-end-before-notice", |_| std::process::abort());
+        let ended = crate::inbox::Forwarded::ChildEnded {
+            child_arn: child_arn.to_owned(),
+            task_id,
+        };
+        let body = serde_json::to_string(&ended).map_err(|e| lost(&e.to_string()))?;
+        self.inner.store.send_signal(parent, body).await?;
+        Ok(())
+    }
+
+    /// Hands the end of a Map Run's child that ran on another node to the Map Run (the
+    /// engine's, through the outbox), as its own node would have: read from the store, so a
+    /// message applied twice, or late, tells what the child is now.
+    async fn child_ended_here(&self, parent: &str, child_arn: &str, task_id: u64) -> Result<()> {
+        let Some(record) = self.inner.store.get_execution(child_arn).await? else {
+            return Ok(());
+        };
+        if matches!(
+            record.status,
+            ExecutionStatus::Running | ExecutionStatus::PendingRedrive
+        ) {
+            return Ok(()); // redriven since: its next end is told in turn
+        }
+        let parent = ParentLink {
+            execution_arn: parent.to_owned(),
+            task_id,
+            json_payloads: false,
+        };
+        self.emit(Outbox::Finished {
+            record: Box::new(record),
+            parent,
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Whether the store is split in shards among several active nodes.
+    pub fn sharded(&self) -> bool {
+        self.inner.shards.is_some()
+    }
+
+    /// The shard of a Map Run's Standard child `index`: the children are spread over every
+    /// shard, in turn from one the Map Run's ARN picks; `None` when the store is not split in
+    /// shards.
+    pub fn spread(&self, map_run_arn: &str, index: u64) -> Option<u32> {
+        use std::hash::{Hash, Hasher};
+        self.inner.shards.as_ref()?;
+        let mut hasher = std::hash::DefaultHasher::new();
+        map_run_arn.hash(&mut hasher);
+        let shards = u64::from(store::SHARDS);
+        Some(((hasher.finish() % shards + index % shards) % shards) as u32)
+    }
+
+    /// Creates an execution on a shard another node holds (a Map Run's child placed there):
+    /// commits its row, running but not started (no events), and asks the shard's owner,
+    /// through its inbox, to start it. Should no node hear of it, the next to gain the shard
+    /// starts it ([`Runner::resume`]).
+    pub async fn create_elsewhere(
+        &self,
+        mut record: ExecutionRecord,
+        checkpoint: Checkpoint,
+    ) -> Result<ExecutionRecord> {
+        let lanes;
+        (record.runtime, lanes) = checkpoint.store(Lanes::All);
+        record.version = 1;
+        let write = Write::CreateExecution {
+            execution: record.clone(),
+            events: Vec::new(),
+            lanes,
+        };
+        let mut results = self.inner.store.commit(vec![write]).await?;
+        results.pop().unwrap_or(Ok(()))?;
+        self.redriven_elsewhere(&record.arn).await?;
+        Ok(record)
+    }
+
+    /// Starts an execution another node created on a shard this node runs
+    /// ([`Runner::create_elsewhere`]): its `Start`, committed as a transition of the stored row.
+    async fn start_created(
+        &self,
+        def: Arc<Definition>,
+        record: ExecutionRecord,
+        checkpoint: Checkpoint,
+    ) -> Result<()> {
+        let runner = self.clone();
+        self.on_engine(async move {
+            let mut live = Live::new(def, checkpoint, record, true);
+            let advance = runner.step(&mut live, Signal::Start);
+            runner.persist(&mut live, &advance).await?;
+            runner.go_live(live, &advance).await;
+            Ok(())
+        })
+        .await
+    }
+
     /// Resumes an execution of a shard this node runs that another node redrove (its
     /// redrive committed, not applied), unless it runs already.
     async fn reopen_here(&self, arn: &str) -> Result<()> {
@@ -444,6 +557,13 @@ impl Runner {
                     continue;
                 }
             };
+            if record.history_length == 0 {
+                // Created by another node on this node's shard (a Map Run's child), not started.
+                if let Err(e) = self.start_created(def, record, checkpoint).await {
+                    tracing::error!(error = %e, "cannot start an execution placed here");
+                }
+                continue;
+            }
             if checkpoint.runtime.status != Status::Running {
                 // A redrive was committed and the crash came before it was applied.
                 let checkpoint = checkpoint.redriven(&record);

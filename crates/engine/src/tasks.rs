@@ -235,7 +235,7 @@ impl Engine {
     /// A child started with `.sync` ended: finish the parent's task with its description.
     async fn child_finished(&self, child: &ExecutionRecord, parent: &ParentLink) {
         if child.map_run.is_some() {
-            return self.map_run_child_finished(child).await;
+            return self.map_run_child_finished(child, parent).await;
         }
         self.submission_waited(&parent.execution_arn, parent.task_id)
             .await;

@@ -21,6 +21,10 @@ pub use postgres::Postgres;
 
 /// The shards a node holds ([`Store::shards`]), with the epoch it holds each at.
 pub type HeldShards = std::collections::BTreeMap<u32, i64>;
+
+/// How many shards a store split in shards has (fixed by PostgreSQL's migration 5); a Map
+/// Run spreads its Standard children over all of them.
+pub const SHARDS: u32 = 16;
 pub use sqlite::Sqlite;
 pub use vocab::{ExecutionStatus, MapRunStatus, StateMachineType, UnknownWord};
 

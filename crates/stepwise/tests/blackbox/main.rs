@@ -5,6 +5,7 @@ mod common;
 #[path = "../../../../tests/shared_dir.rs"]
 mod shared_dir;
 
+mod active_map;
 mod active_nodes;
 mod auth;
 mod clients;

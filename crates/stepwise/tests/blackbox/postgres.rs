@@ -20,7 +20,7 @@ use common::{
 use serde_json::{json, Value};
 use store::postgres::local::LocalPostgres;
 
-const LEASE_TTL_SECONDS: u64 = 2;
+pub(crate) const LEASE_TTL_SECONDS: u64 = 2;
 const EACH: usize = 10;
 
 pub(crate) fn node(url: &str, id: &str) -> (Options, Vec<String>) {
@@ -413,14 +413,14 @@ async fn the_database_over_tls() {
 }
 
 /// A node of several active ones (`--active-nodes`), serving.
-fn active_node(url: &str, id: &str) -> Server {
+pub(crate) fn active_node(url: &str, id: &str) -> Server {
     let (options, mut node_args) = node(url, id);
     node_args.push("--active-nodes".into());
     Server::start_with_args(options, &args(&node_args))
 }
 
 /// The shards each node reports in `/health` (`--active-nodes`).
-async fn held_shards(server: &Server) -> Vec<u64> {
+pub(crate) async fn held_shards(server: &Server) -> Vec<u64> {
     let health = common::health(server).await;
     health["shards"]
         .as_array()

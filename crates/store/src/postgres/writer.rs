@@ -256,7 +256,10 @@ async fn apply<C: GenericClient>(
             }
             _ => false,
         };
-        if let (Some(valid), Some(shard), false) = (&valid, shard(write), reopening) {
+        // So may a Map Run's child placed on another node's shard, created not yet started
+        // (no events): the shard's owner starts it.
+        let placing = matches!(write, Write::CreateExecution { events, .. } if events.is_empty());
+        if let (Some(valid), Some(shard), false) = (&valid, shard(write), reopening || placing) {
             if !valid.contains(&shard) {
                 results.push(Err(Error::Fenced));
                 continue;
