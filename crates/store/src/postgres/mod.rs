@@ -59,7 +59,7 @@ impl From<deadpool_postgres::PoolError> for Error {
 pub struct Postgres {
     pool: Pool,
     /// Connections that commit without waiting for the WAL's flush (`synchronous_commit=off`),
-    /// for claims of activity tasks only. A claim lost with a crash of the database is lost
+    /// for claims of activity tasks and deletions of applied inbox signals only. A claim lost with a crash of the database is lost
     /// with everything committed after it, the claimed task's `TaskStarted` included (the
     /// WAL is one sequence; a `TaskStarted` for another node is in the claim's transaction):
     /// the task is offered again, as if never handed out.
@@ -678,8 +678,13 @@ impl Store for Postgres {
     }
 
     async fn delete_signal(&self, id: u64) -> Result<()> {
-        self.query("DELETE FROM inbox WHERE id = $1", &[&big(id)])
+        // Without waiting for the WAL flush (see `claims`): a deletion lost with a crash of the
+        // database has the signal applied again, which changes nothing.
+        let client = self.claims.get().await?;
+        let delete = client
+            .prepare_cached("DELETE FROM inbox WHERE id = $1")
             .await?;
+        client.execute(&delete, &[&big(id)]).await?;
         Ok(())
     }
 
@@ -704,6 +709,13 @@ impl Store for Postgres {
         started: &StartedElsewhere<'_>,
     ) -> Result<Option<ClaimedTask>> {
         let mut client = self.claims.get().await?;
+        // Most polls find nothing: one look first, without a transaction's BEGIN and ROLLBACK.
+        let look = client
+            .prepare_cached("SELECT 1 FROM activity_tasks WHERE activity_arn = $1 LIMIT 1")
+            .await?;
+        if client.query_opt(&look, &[&activity_arn]).await?.is_none() {
+            return Ok(None);
+        }
         loop {
             let tx = client.transaction().await?;
             let claim = tx
