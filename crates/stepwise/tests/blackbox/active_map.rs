@@ -199,6 +199,43 @@ fn counts(succeeded: u64, failed: u64, aborted: u64, results_written: u64) -> Va
            "resultsWritten": results_written, "failuresNotRedrivable": 0, "pendingRedrive": 0})
 }
 
+/// Waits for the parent to succeed with every child's answer, in order, and for its Map Run
+/// (asked of `server`) to succeed with every child counted; returns the Map Run's item counts.
+async fn map_succeeded(
+    client: &aws_sdk_sfn::Client,
+    parent: &str,
+    server: &Server,
+    map_run: &str,
+    logs: impl Fn() -> String,
+) -> Value {
+    let done = wait_done(client, parent, Duration::from_secs(30)).await;
+    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", logs());
+    let wanted: Vec<Value> = (0..CHILDREN).map(answer).collect();
+    assert_eq!(common::parse_json("output", done.output()), json!(wanted));
+    let (status, executions, item_counts) = map_run_done(server, map_run).await;
+    assert_eq!(status, "SUCCEEDED");
+    assert_eq!(executions, counts(CHILDREN, 0, 0, 0));
+    item_counts
+}
+
+/// Every child answered its item, with the history of one task worked once.
+async fn children_worked(
+    client: &aws_sdk_sfn::Client,
+    kids: &BTreeMap<u64, (String, String)>,
+    logs: impl Fn() -> String,
+) {
+    for (i, (arn, _)) in kids {
+        let d = wait_done(client, arn, Duration::from_secs(5)).await;
+        assert_eq!(
+            common::parse_json("output", d.output()),
+            answer(*i),
+            "{arn}"
+        );
+        let events = common::event_types(&history(client, arn).await);
+        assert_eq!(events, WORKED, "{arn}\n{}", logs());
+    }
+}
+
 const WORKED: &[&str] = &[
     "ExecutionStarted",
     "TaskStateEntered",
@@ -246,25 +283,10 @@ async fn map_run_children_run_on_every_node() {
     for (i, token) in &tokens {
         succeed(&c.client(), token, &answer(*i)).await;
     }
-    let done = wait_done(&client_a, &parent, Duration::from_secs(30)).await;
     let logs = || [&a, &b, &c].map(|s| s.logs()).join("\n");
-    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", logs());
-    let wanted: Vec<Value> = (0..CHILDREN).map(answer).collect();
-    assert_eq!(common::parse_json("output", done.output()), json!(wanted));
-    let (status, executions, item_counts) = map_run_done(&a, &map_run).await;
-    assert_eq!(status, "SUCCEEDED");
-    assert_eq!(executions, counts(CHILDREN, 0, 0, 0));
+    let item_counts = map_succeeded(&client_a, &parent, &a, &map_run, logs).await;
     assert_eq!(item_counts, counts(CHILDREN, 0, 0, 0));
-    for (i, (arn, _)) in &kids {
-        let d = wait_done(&client_a, arn, Duration::from_secs(5)).await;
-        assert_eq!(
-            common::parse_json("output", d.output()),
-            answer(*i),
-            "{arn}"
-        );
-        let events = common::event_types(&history(&client_a, arn).await);
-        assert_eq!(events, WORKED, "{arn}");
-    }
+    children_worked(&client_a, &kids, logs).await;
 
     // Stopped through a node that does not run the parent (a does).
     let stopped = start(&client_a, &sm, None, &items()).await;
@@ -378,13 +400,7 @@ async fn a_map_run_redrive_reopens_children_on_their_nodes() {
     for (i, token) in &again {
         succeed(&a.client(), token, &answer(*i)).await;
     }
-    let done = wait_done(&client_a, &parent, Duration::from_secs(30)).await;
-    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", logs());
-    let wanted: Vec<Value> = (0..CHILDREN).map(answer).collect();
-    assert_eq!(common::parse_json("output", done.output()), json!(wanted));
-    let (status, executions, _) = map_run_done(&a, &map_run).await;
-    assert_eq!(status, "SUCCEEDED");
-    assert_eq!(executions, counts(CHILDREN, 0, 0, 0));
+    map_succeeded(&client_a, &parent, &a, &map_run, logs).await;
     for (i, (arn, _)) in &kids {
         let d = wait_done(&client_a, arn, Duration::from_secs(5)).await;
         assert_eq!(d.status().as_str(), "SUCCEEDED", "{arn}");
@@ -446,25 +462,10 @@ async fn killed_mid_run(parent_on_c: bool) {
         let through = [&a, &b][(*i as usize / 2) % 2];
         succeed(&through.client(), token, &answer(*i)).await;
     }
-    let done = wait_done(&client_a, &parent, Duration::from_secs(30)).await;
     let logs = || [&a, &b].map(|s| s.logs()).join("\n");
-    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", logs());
-    let wanted: Vec<Value> = (0..CHILDREN).map(answer).collect();
-    assert_eq!(common::parse_json("output", done.output()), json!(wanted));
-    let (status, executions, item_counts) = map_run_done(&a, &map_run).await;
-    assert_eq!(status, "SUCCEEDED");
-    assert_eq!(executions, counts(CHILDREN, 0, 0, 0));
+    let item_counts = map_succeeded(&client_a, &parent, &a, &map_run, logs).await;
     assert_eq!(item_counts, counts(CHILDREN, 0, 0, 0));
-    for (i, (arn, _)) in &kids {
-        let d = wait_done(&client_a, arn, Duration::from_secs(5)).await;
-        assert_eq!(
-            common::parse_json("output", d.output()),
-            answer(*i),
-            "{arn}"
-        );
-        let events = common::event_types(&history(&client_a, arn).await);
-        assert_eq!(events, WORKED, "{arn}\n{}", logs());
-    }
+    children_worked(&client_a, &kids, logs).await;
 }
 
 /// A node dies (`child-end-before-notice`) right after committing the end of a Map Run's
@@ -505,14 +506,8 @@ async fn a_lost_child_end_is_found_by_the_sweep() {
     for (i, token) in &tokens {
         succeed(&a.client(), token, &answer(*i)).await;
     }
-    let done = wait_done(&client_a, &parent, Duration::from_secs(30)).await;
     let logs = || [&a, &b].map(|s| s.logs()).join("\n");
-    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", logs());
-    let wanted: Vec<Value> = (0..CHILDREN).map(answer).collect();
-    assert_eq!(common::parse_json("output", done.output()), json!(wanted));
-    let (status, executions, _) = map_run_done(&a, &map_run).await;
-    assert_eq!(status, "SUCCEEDED");
-    assert_eq!(executions, counts(CHILDREN, 0, 0, 0));
+    map_succeeded(&client_a, &parent, &a, &map_run, logs).await;
 }
 
 /// A node joins two while a Map Run runs: it takes shards from both, among them the parent's
@@ -551,22 +546,7 @@ async fn a_node_joining_mid_run_takes_the_map_run_over() {
     for (i, token) in &tokens {
         succeed(&[&a, &b, &c][*i as usize % 3].client(), token, &answer(*i)).await;
     }
-    let done = wait_done(&client_a, &parent, Duration::from_secs(30)).await;
     let logs = || [&a, &b, &c].map(|s| s.logs()).join("\n");
-    assert_eq!(done.status().as_str(), "SUCCEEDED", "{}", logs());
-    let wanted: Vec<Value> = (0..CHILDREN).map(answer).collect();
-    assert_eq!(common::parse_json("output", done.output()), json!(wanted));
-    let (status, executions, _) = map_run_done(&c, &map_run).await;
-    assert_eq!(status, "SUCCEEDED");
-    assert_eq!(executions, counts(CHILDREN, 0, 0, 0));
-    for (i, (arn, _)) in &kids {
-        let d = wait_done(&client_a, arn, Duration::from_secs(5)).await;
-        assert_eq!(
-            common::parse_json("output", d.output()),
-            answer(*i),
-            "{arn}"
-        );
-        let events = common::event_types(&history(&client_a, arn).await);
-        assert_eq!(events, WORKED, "{arn}\n{}", logs());
-    }
+    map_succeeded(&client_a, &parent, &c, &map_run, logs).await;
+    children_worked(&client_a, &kids, logs).await;
 }
