@@ -333,7 +333,7 @@ async fn offered_tasks_are_withdrawn_when_their_execution_ends() {
 }
 
 /// The history of a one-task execution whose task succeeded.
-const ONE_TASK: [&str; 7] = [
+pub(crate) const ONE_TASK: [&str; 7] = [
     "ExecutionStarted",
     "TaskStateEntered",
     "ActivityScheduled",
