@@ -150,7 +150,8 @@ impl Checkpoint {
     }
 
     /// The stored form of the whole checkpoint, every lane and the input inline: what a
-    /// checkpoint read back must equal.
+    /// checkpoint read back must equal (checked in debug builds and by the fuzz targets).
+    #[cfg(any(test, debug_assertions, fuzzing))]
     pub fn whole(&self) -> String {
         self.to_json(true, usize::MAX)
     }
