@@ -342,9 +342,10 @@ impl Engine {
         if !self.inner.redrive_batches.claim(&token) {
             return;
         }
-        let driven = match self.store().shards().is_some() {
-            true => self.drive_claimed(&token).await,
-            false => self.drive(&token).await,
+        let driven = if self.store().shards().is_some() {
+            self.drive_claimed(&token).await
+        } else {
+            self.drive(&token).await
         };
         if let Err(e) = driven {
             tracing::error!(batch = %token, error = %e, "bulk redrive interrupted");

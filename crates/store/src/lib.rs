@@ -595,10 +595,10 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
     /// Takes the oldest offered task of an activity, if any; no other node can take it too.
-    /// Its execution may have ended since it was offered: the caller checks. `started` gives, for the task taken, the signal (the
-    /// engine's text) that tells another node running its execution that it started: it goes
-    /// to the inbox of the execution's shard in the transaction that takes the task, so a
-    /// crash loses neither without the other.
+    /// Its execution may have ended since it was offered: the caller checks. `started` gives,
+    /// for the task taken, the signal (the engine's text) that tells another node running its
+    /// execution that it started: it goes to the inbox of the execution's shard in the
+    /// transaction that takes the task, so a crash loses neither without the other.
     async fn claim_activity_task(
         &self,
         activity_arn: &str,

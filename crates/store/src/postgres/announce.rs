@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use deadpool_postgres::Pool;
+use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{big, listen};
@@ -29,7 +29,8 @@ pub(super) enum Announced {
     Signal { execution_arn: String, body: String },
 }
 
-/// `Ok(true)` when written; `Ok(false)` for a signal whose execution is not running.
+/// `Ok(false)` for a signal whose execution is not running; `Ok(true)` otherwise (an offer for
+/// an execution that is not running is dropped).
 type Reply = oneshot::Sender<Result<bool>>;
 
 /// The queue to the task that writes the groups.
@@ -80,6 +81,16 @@ async fn run(pool: Pool, mut rx: mpsc::Receiver<(Announced, Reply)>) {
 
 /// Writes a group in one transaction; says for each write whether it was made.
 async fn write(pool: &Pool, writes: &[Announced]) -> Result<Vec<bool>> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let made = write_in(&tx, writes).await?;
+    tx.commit().await?;
+    Ok(made)
+}
+
+/// Makes `writes` in the transaction `tx` (the group's, or another that must hold them too),
+/// with their notifications; says for each whether it was made.
+pub(super) async fn write_in(tx: &Transaction<'_>, writes: &[Announced]) -> Result<Vec<bool>> {
     // The last offer of a task wins (one statement cannot update a row twice).
     let mut offers: HashMap<(&str, u64), &ActivityTaskRow> = HashMap::new();
     let mut signals = (Vec::new(), Vec::new());
@@ -97,8 +108,6 @@ async fn write(pool: &Pool, writes: &[Announced]) -> Result<Vec<bool>> {
             }
         }
     }
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
     let mut activities = BTreeSet::new();
     if !offers.is_empty() {
         let rows: Vec<&ActivityTaskRow> = offers.into_values().collect();
@@ -164,7 +173,6 @@ async fn write(pool: &Pool, writes: &[Announced]) -> Result<Vec<bool>> {
             tx.execute(&notify, &[&channel, &payloads]).await?;
         }
     }
-    tx.commit().await?;
     Ok(writes
         .iter()
         .map(|what| match what {

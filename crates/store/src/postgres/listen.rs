@@ -26,8 +26,9 @@ const RECONNECT: Duration = Duration::from_secs(1);
 pub(super) struct News {
     /// The engine's inbox loop (one waiter).
     pub signals: Arc<Notify>,
-    /// Parked `GetActivityTask` polls, per activity ARN: a task offered wakes one poll of its
-    /// activity (which wakes the next if it got the task), not all of them.
+    /// Parked `GetActivityTask` polls, per activity ARN: a notification of offered tasks wakes
+    /// one poll of its activity, not all of them (one that wakes for nothing, another node
+    /// having taken the task, goes back to waiting).
     activities: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
 }
 

@@ -130,36 +130,29 @@ impl LocalPostgres {
 
     /// Creates an empty database and returns its URL.
     pub fn create_database(&self, name: &str) -> Result<String, String> {
-        let port = self.port.to_string();
-        run(Command::new(self.bin.join("createdb")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-U",
-            "stepwise",
-            name,
-        ]))?;
+        run(self.client_tool("createdb").arg(name))?;
         Ok(self.url(name))
     }
 
     /// Runs `sql` on `database` with `psql` and returns what it printed, unaligned, one row
     /// a line (tests that look at rows no API shows).
     pub fn psql(&self, database: &str, sql: &str) -> Result<String, String> {
-        let port = self.port.to_string();
-        let out = run(Command::new(self.bin.join("psql")).args([
+        let out = run(self.client_tool("psql").args(["-At", "-c", sql, database]))?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// A client program of the server's packages (`psql`, `createdb`), told how to connect.
+    fn client_tool(&self, name: &str) -> Command {
+        let mut command = Command::new(self.bin.join(name));
+        command.args([
             "-h",
             "127.0.0.1",
             "-p",
-            &port,
+            &self.port.to_string(),
             "-U",
             "stepwise",
-            "-At",
-            "-c",
-            sql,
-            database,
-        ]))?;
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        ]);
+        command
     }
 
     /// Writes the server's certificate and key where `ssl=on` looks for them (`server.crt`,

@@ -59,10 +59,11 @@ impl From<deadpool_postgres::PoolError> for Error {
 pub struct Postgres {
     pool: Pool,
     /// Connections that commit without waiting for the WAL's flush (`synchronous_commit=off`),
-    /// for claims of activity tasks and deletions of applied inbox signals only. A claim lost with a crash of the database is lost
-    /// with everything committed after it, the claimed task's `TaskStarted` included (the
-    /// WAL is one sequence; a `TaskStarted` for another node is in the claim's transaction):
-    /// the task is offered again, as if never handed out.
+    /// for claims of activity tasks and deletions of applied inbox signals only. A claim lost
+    /// with a crash of the database is lost with everything committed after it, the claimed
+    /// task's `TaskStarted` included (the WAL is one sequence; a `TaskStarted` for another
+    /// node is in the claim's transaction): the task is offered again, as if never handed
+    /// out.
     claims: Pool,
     writer: mpsc::Sender<(Vec<Write>, writer::Reply)>,
     announcer: announce::Announcer,
@@ -133,31 +134,11 @@ impl Postgres {
     async fn open(url: &str, mode: Mode) -> Result<Postgres> {
         let (config, tls) = tls::configure(url)?;
         let listener = (config.clone(), tls.clone());
-        let mut lazy = config.clone();
+        let mut unflushed = config.clone();
         let options = config.get_options().unwrap_or_default();
-        lazy.options(format!("{options} -c synchronous_commit=off").trim_start());
-        let claims = Manager::from_config(
-            lazy,
-            tls.clone(),
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let claims = Pool::builder(claims)
-            .max_size(CLAIMS)
-            .build()
-            .map_err(Error::driver)?;
-        let manager = Manager::from_config(
-            config,
-            tls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE + writer::IN_FLIGHT)
-            .build()
-            .map_err(Error::driver)?;
+        unflushed.options(format!("{options} -c synchronous_commit=off").trim_start());
+        let claims = pool_of(unflushed, tls.clone(), CLAIMS)?;
+        let pool = pool_of(config, tls, POOL_SIZE + writer::IN_FLIGHT)?;
         let ran = schema::migrate(&mut pool.get().await?).await?;
         if ran > 0 {
             tracing::info!(migrations = ran, "postgres schema migrated");
@@ -312,13 +293,24 @@ impl Postgres {
     }
 }
 
-/// Puts a signal (`$2`) in the inbox of the shard of the running execution `$1` and wakes
-/// the nodes (`$3`: the channel); no row when the execution is not running.
-const SEND_SIGNAL: &str = "WITH sent AS (
-         INSERT INTO inbox(shard, execution_arn, body)
-         SELECT shard, arn, $2 FROM executions WHERE arn = $1 AND status = 'RUNNING'
-         RETURNING shard)
-     SELECT pg_notify($3, shard::text) FROM sent";
+/// A pool of at most `size` connections made with `config`.
+fn pool_of(
+    config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    size: usize,
+) -> Result<Pool> {
+    let manager = Manager::from_config(
+        config,
+        tls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .map_err(Error::driver)
+}
 
 /// `0` rows changed means `missing`.
 fn one(changed: u64, missing: Error) -> Result<()> {
@@ -739,13 +731,14 @@ impl Store for Postgres {
                     started_sent: false,
                 }));
             };
-            let send = tx.prepare_cached(SEND_SIGNAL).await?;
-            let sent = tx
-                .query(&send, &[&task.execution_arn, &body, &listen::INBOX])
-                .await?;
+            let signal = announce::Announced::Signal {
+                execution_arn: task.execution_arn.clone(),
+                body,
+            };
+            let sent = announce::write_in(&tx, &[signal]).await?;
             fail::fail_point!("activity-hand-out", |_| std::process::abort());
             tx.commit().await?;
-            if !sent.is_empty() {
+            if sent.first() == Some(&true) {
                 return Ok(Some(ClaimedTask {
                     task,
                     started_sent: true,
