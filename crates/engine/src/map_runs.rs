@@ -20,8 +20,9 @@
 //! resumes it from those (Express children that were running run again).
 
 use asl::error::names;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex as SyncMutex};
+use std::time::{Duration, Instant};
 
 use asl::history::ErrorCause;
 use asl::interpreter::{Dispatch, MapRunSpec, S3Call, Signal, TaskOutcome};
@@ -50,9 +51,11 @@ const MAX_REDRIVES: u32 = 1000;
 /// How many items are read from the store at a time.
 const ITEM_PAGE: usize = 1024;
 
-/// How often a Map Run's running children are checked against the store
-/// ([`Engine::sweep_map_runs`]).
-const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a Map Run with running children goes without a child's end before they are
+/// checked against the store ([`Engine::sweep_map_runs`]); doubled after each check that finds
+/// nothing, up to [`SWEEP_AT_MOST`].
+const SWEEP_QUIET: Duration = Duration::from_secs(2);
+const SWEEP_AT_MOST: Duration = Duration::from_secs(64);
 
 /// Map Runs being run by this node, by ARN.
 #[derive(Default)]
@@ -81,6 +84,9 @@ struct LiveRun {
     /// The `ResultWriter` wrote every child's result.
     results_written: bool,
     done: bool,
+    /// When the children are next checked against the store, and the wait after that.
+    sweep_at: Instant,
+    sweep_quiet: Duration,
 }
 
 const CHILD_STATES: usize = 7;
@@ -158,6 +164,8 @@ impl LiveRun {
             parent,
             results_written: false,
             done: false,
+            sweep_at: Instant::now() + SWEEP_QUIET,
+            sweep_quiet: SWEEP_QUIET,
         }
     }
 
@@ -169,8 +177,14 @@ impl LiveRun {
         self.items[status as usize] += size;
         self.executions[status as usize] += 1;
         self.children[i] = status;
-        if matches!(status, Child::Pending | Child::PendingRedrive) {
-            self.scan_from = self.scan_from.min(i);
+        match status {
+            Child::Pending | Child::PendingRedrive => self.scan_from = self.scan_from.min(i),
+            Child::Running => {}
+            // A child's end came: the sweep waits for the run to go quiet again.
+            Child::Succeeded | Child::Failed | Child::TimedOut | Child::Aborted => {
+                self.sweep_quiet = SWEEP_QUIET;
+                self.sweep_at = Instant::now() + SWEEP_QUIET;
+            }
         }
     }
 
@@ -1026,14 +1040,16 @@ impl Engine {
         }
     }
 
-    /// Checks, every [`SWEEP_EVERY`], the Standard children the live Map Runs count as
-    /// running against the store, so that a child's end whose message was lost (its node
-    /// died between its commit and the message) does not hold its Map Run for good; and
-    /// asks again for children placed on another node's shard and still not started. Runs on
-    /// a store split in shards, where children run on other nodes.
+    /// Checks the Standard children a live Map Run counts as running against the store once
+    /// the run has gone [`SWEEP_QUIET`] without a child's end: so that an end whose message
+    /// was lost (the child's node died between its commit and the message) does not hold the
+    /// Map Run for good, and children placed on another node's shard and still not started
+    /// are asked for again. A check reads every child of the run, so a run whose children end
+    /// steadily is not checked, and a quiet one (children that run for long) ever less often.
+    /// Runs on a store split in shards, where children run on other nodes.
     pub(crate) async fn sweep_map_runs(self) {
         loop {
-            tokio::time::sleep(SWEEP_EVERY).await;
+            tokio::time::sleep(SWEEP_QUIET / 2).await;
             let runs: Vec<Arc<Mutex<LiveRun>>> = crate::lock::lock(&self.inner.map_runs.live)
                 .values()
                 .cloned()
@@ -1048,46 +1064,67 @@ impl Engine {
         }
     }
 
-    /// [`Engine::sweep_map_runs`] for one Map Run: whether a child's end was found.
+    /// [`Engine::sweep_map_runs`] for one Map Run: whether it has to be pumped (a child's end
+    /// was found, or the parent moved). The store is read without holding the run, whose
+    /// children's ends keep coming meanwhile.
     async fn sweep(&self, run: &Arc<Mutex<LiveRun>>) -> Result<bool> {
-        let mut r = run.lock().await;
-        if !r.done && !self.inner.runner.runs_shard(r.parent.shard) {
-            return Ok(true); // the parent moved: `pump` drops the Map Run
-        }
-        if r.done || r.spec.express || r.executions[Child::Running as usize] == 0 {
-            return Ok(false);
-        }
-        let (mut found, mut after) = (false, None);
+        let (record, since, running) = {
+            let r = run.lock().await;
+            if !r.done && !self.inner.runner.runs_shard(r.parent.shard) {
+                return Ok(true); // the parent moved: `pump` drops the Map Run
+            }
+            let quiet = r.executions[Child::Running as usize] == 0;
+            if r.done || r.spec.express || quiet || Instant::now() < r.sweep_at {
+                return Ok(false);
+            }
+            let running: HashSet<usize> = (r.children.iter().enumerate())
+                .filter(|(_, c)| **c == Child::Running)
+                .map(|(i, _)| i)
+                .collect();
+            (r.record.clone(), r.sweep_at, running)
+        };
         let now = self.now();
+        let (mut ended, mut after) = (Vec::new(), None);
         loop {
-            let page = self.map_run_children(&r.record, after).await?;
+            let page = self.map_run_children(&record, after).await?;
             after = next_cursor(&page);
-            for child in &page {
-                let i = child
-                    .map_run
-                    .as_ref()
-                    .map_or(usize::MAX, |m| m.index as usize);
-                if r.children.get(i) != Some(&Child::Running) {
+            for child in page {
+                let i = child.map_run.as_ref().map(|m| m.index as usize);
+                if !i.is_some_and(|i| running.contains(&i)) {
                     continue;
                 }
                 match child.status {
                     ExecutionStatus::Running | ExecutionStatus::PendingRedrive => {
                         let unstarted = child.history_length == 0
-                            && now - child.start_date > SWEEP_EVERY.as_millis() as i64;
+                            && now - child.start_date > SWEEP_QUIET.as_millis() as i64;
                         if unstarted {
                             self.inner.runner.redriven_elsewhere(&child.arn).await?;
                         }
                     }
-                    _ => {
-                        r.child_ended(child);
-                        found = true;
-                    }
+                    _ => ended.push(child),
                 }
             }
             if after.is_none() {
-                return Ok(found);
+                break;
             }
         }
+        let mut r = run.lock().await;
+        let mut found = false;
+        for child in &ended {
+            let i = child
+                .map_run
+                .as_ref()
+                .map_or(usize::MAX, |m| m.index as usize);
+            if r.children.get(i) == Some(&Child::Running) {
+                r.child_ended(child);
+                found = true;
+            }
+        }
+        if !found && r.sweep_at == since {
+            r.sweep_quiet = (r.sweep_quiet * 2).min(SWEEP_AT_MOST);
+            r.sweep_at = Instant::now() + r.sweep_quiet;
+        }
+        Ok(found)
     }
 
     /// The parent ended while its Map Run ran: abort the Map Run and its children.

@@ -21,6 +21,12 @@ use serde_json::{json, Value};
 
 const DONE_WITHIN: Duration = Duration::from_secs(30);
 
+/// How long [`take`] waits for one task: longer than a long poll (60 s), so what fails here is
+/// a task that never comes. A poll that missed being handed a task ends empty, and the next
+/// finds it queued. (Once, on a loaded machine, a take waited more than 30 s for a task of
+/// the 300-item Map; that was not reproduced, alone or four at once, and its cause not found.)
+const TAKE_WITHIN: Duration = Duration::from_secs(90);
+
 /// Wait and retry intervals run 100 times faster than written.
 const SCALE: f64 = 0.01;
 
@@ -42,7 +48,7 @@ struct Task {
     input: Value,
 }
 
-/// Long-polls GetActivityTask until a task arrives (at most `DONE_WITHIN`).
+/// Long-polls GetActivityTask until a task arrives (at most [`TAKE_WITHIN`]).
 async fn take(client: &aws_sdk_sfn::Client, activity: &str) -> Task {
     let poll = async {
         loop {
@@ -61,9 +67,9 @@ async fn take(client: &aws_sdk_sfn::Client, activity: &str) -> Task {
             }
         }
     };
-    tokio::time::timeout(DONE_WITHIN, poll)
+    tokio::time::timeout(TAKE_WITHIN, poll)
         .await
-        .unwrap_or_else(|_| panic!("no task on {activity} within {DONE_WITHIN:?}"))
+        .unwrap_or_else(|_| panic!("no task on {activity} within {TAKE_WITHIN:?}"))
 }
 
 /// Takes `n` tasks, in the order they come.
