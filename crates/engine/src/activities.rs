@@ -44,6 +44,12 @@ pub(crate) struct Queues {
 struct Queue {
     tasks: VecDeque<ActivityTask>,
     pollers: VecDeque<oneshot::Sender<ActivityTask>>,
+    /// On a shared store: the tasks this node offered (execution ARN, task id), oldest first,
+    /// which a poll here claims by their key before it looks for the oldest of any node's
+    /// (another node may have taken one meanwhile). At most [`OFFERED_HERE`].
+    offered: VecDeque<(String, u64)>,
+    /// Claims made here, so that every [`SHARED_TURN`]th looks at every node's tasks first.
+    claims: u64,
 }
 
 impl Queue {
@@ -98,6 +104,47 @@ impl Queues {
         }
     }
 
+    /// Notes a task this node offered, so that a poll here claims it by its key.
+    fn offered_here(&self, activity_arn: &str, execution_arn: &str, task_id: u64) {
+        let mut map = crate::lock::lock(&self.inner);
+        let queue = map.entry(activity_arn.to_owned()).or_default();
+        if queue.offered.len() == OFFERED_HERE {
+            // Still claimable with any node's (the oldest first).
+            queue.offered.pop_front();
+        }
+        queue.offered.push_back((execution_arn.to_owned(), task_id));
+    }
+
+    /// The oldest task this node offered and no poll here claimed yet, unless this claim is
+    /// one that looks at every node's tasks first (`others`: there are other nodes' tasks).
+    fn next_offered_here(
+        &self,
+        activity_arn: &str,
+        first_try: bool,
+        others: bool,
+    ) -> Option<(String, u64)> {
+        let mut map = crate::lock::lock(&self.inner);
+        let queue = map.get_mut(activity_arn)?;
+        if first_try && others {
+            queue.claims += 1;
+            if queue.claims % SHARED_TURN == 0 {
+                return None;
+            }
+        }
+        queue.offered.pop_front()
+    }
+
+    /// Forgets a task this node offered that a poll here claimed as the oldest of any node's.
+    fn claimed_here(&self, activity_arn: &str, task: &store::ActivityTaskRow) {
+        let mut map = crate::lock::lock(&self.inner);
+        if let Some(queue) = map.get_mut(activity_arn) {
+            let key = |(arn, id): &(String, u64)| *id == task.task_id && *arn == task.execution_arn;
+            if let Some(at) = queue.offered.iter().position(key) {
+                queue.offered.remove(at);
+            }
+        }
+    }
+
     /// The tasks queued for `activity_arn`, oldest first.
     fn queued(&self, activity_arn: &str) -> Vec<ActivityTask> {
         let map = crate::lock::lock(&self.inner);
@@ -129,6 +176,14 @@ impl Queues {
         Err(rx)
     }
 }
+
+/// The most tasks a node notes as offered by it, per activity ([`Queue::offered`]).
+const OFFERED_HERE: usize = 4096;
+/// One claim in this many takes the oldest task of any node before this node's own, so that
+/// the tasks of a node that no worker polls are taken too.
+const SHARED_TURN: u64 = 4;
+/// Tasks of this node's a poll tries to claim before it looks at any node's.
+const OWN_TRIES: usize = 4;
 
 /// How long `GetActivityTask` waits for a task (AWS: 60 seconds).
 const LONG_POLL: Duration = Duration::from_secs(60);
@@ -243,13 +298,17 @@ impl Engine {
         let Err(task) = self.inner.activities.hand_over(activity_arn, task) else {
             return;
         };
-        if let Err(e) = self
+        match self
             .store()
             .offer_activity_task(task.row(activity_arn))
             .await
         {
+            Ok(()) => self
+                .inner
+                .activities
+                .offered_here(activity_arn, execution_arn, task_id),
             // Offered again when the execution is next resumed (a restart, a shard move).
-            tracing::error!(%execution_arn, error = %e, "activity task not offered");
+            Err(e) => tracing::error!(%execution_arn, error = %e, "activity task not offered"),
         }
     }
 
@@ -268,9 +327,9 @@ impl Engine {
     }
 
     /// `GetActivityTask` on a shared store: takes a task queued on this node (of its Express
-    /// executions, or handed over while a poll was parked here) or claims the oldest offered
-    /// task, waiting (up to the long poll) for one to be handed over here or offered on any
-    /// node.
+    /// executions, or handed over while a poll was parked here) or claims an offered task
+    /// ([`Engine::claim_offered`]), waiting (up to the long poll) for one to be handed over
+    /// here or offered on any node.
     async fn claim_activity_task(
         &self,
         activity_arn: &str,
@@ -299,14 +358,10 @@ impl Engine {
                 }
             }
             let runner = &self.inner.runner;
-            let elsewhere = |task: &store::ActivityTaskRow| {
-                runner.started_elsewhere(&task.execution_arn, task.task_id, worker_name.clone())
+            let elsewhere = |execution_arn: &str, task_id: u64| {
+                runner.started_elsewhere(execution_arn, task_id, worker_name.clone())
             };
-            let claimed = self
-                .store()
-                .claim_activity_task(activity_arn, &elsewhere)
-                .await?;
-            if let Some(claimed) = claimed {
+            if let Some(claimed) = self.claim_offered(activity_arn, &elsewhere).await? {
                 let row = claimed.task;
                 if claimed.started_sent {
                     // Its TaskStarted waits in the inbox of the node that runs the execution.
@@ -360,6 +415,39 @@ impl Engine {
                 return Ok(None);
             }
         }
+    }
+
+    /// Claims an offered task on a shared store: one this node offered, by its key (up to
+    /// [`OWN_TRIES`]: another node may have taken some), else the oldest of any node's.
+    async fn claim_offered(
+        &self,
+        activity_arn: &str,
+        elsewhere: &store::StartedElsewhere<'_>,
+    ) -> Result<Option<store::ClaimedTask>> {
+        let others = !self.inner.runner.holds_every_shard();
+        let queues = &self.inner.activities;
+        for i in 0..OWN_TRIES {
+            let Some((execution_arn, task_id)) =
+                queues.next_offered_here(activity_arn, i == 0, others)
+            else {
+                break;
+            };
+            let claimed = self
+                .store()
+                .claim_offered_task(&execution_arn, task_id, elsewhere)
+                .await?;
+            if claimed.is_some() {
+                return Ok(claimed);
+            }
+        }
+        let claimed = self
+            .store()
+            .claim_activity_task(activity_arn, elsewhere)
+            .await?;
+        if let Some(claimed) = &claimed {
+            queues.claimed_here(activity_arn, &claimed.task);
+        }
+        Ok(claimed)
     }
 
     /// `GetActivityTask`: waits up to 60 seconds for a task; `None` when none came.

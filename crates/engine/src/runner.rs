@@ -464,6 +464,15 @@ impl Runner {
         self.inner.shards.is_some()
     }
 
+    /// Whether this node holds every shard (or the store is not split in shards): then every
+    /// offered activity task is one of its own executions'.
+    pub fn holds_every_shard(&self) -> bool {
+        match &self.inner.shards {
+            Some(held) => held.borrow().len() == store::SHARDS as usize,
+            None => true,
+        }
+    }
+
     /// The shard of a Map Run's Standard child `index`: the children are spread over every
     /// shard, in turn from one the Map Run's ARN picks; `None` when the store is not split in
     /// shards.

@@ -421,9 +421,10 @@ pub struct ActivityTaskRow {
     pub scheduled: i64,
 }
 
-/// For an activity task being taken, the inbox signal that tells the node running its
-/// execution that it started; `None` when this node runs it (and tells it itself).
-pub type StartedElsewhere<'a> = dyn Fn(&ActivityTaskRow) -> Option<String> + Send + Sync + 'a;
+/// For an activity task being taken (its execution's ARN and its task id), the inbox signal
+/// that tells the node running its execution that it started; `None` when this node runs it
+/// (and tells it itself).
+pub type StartedElsewhere<'a> = dyn Fn(&str, u64) -> Option<String> + Send + Sync + 'a;
 
 /// An activity task a worker took ([`Store::claim_activity_task`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -605,6 +606,18 @@ pub trait Store: Send + Sync + 'static {
         started: &StartedElsewhere<'_>,
     ) -> Result<Option<ClaimedTask>> {
         let _ = (activity_arn, started);
+        Ok(None)
+    }
+    /// Takes the offered task of `execution_arn` with `task_id` (one this node offered), as
+    /// [`Store::claim_activity_task`] takes the oldest; `None` when no such task is offered
+    /// (another node took it, or its execution ended) or its start did not go out.
+    async fn claim_offered_task(
+        &self,
+        execution_arn: &str,
+        task_id: u64,
+        started: &StartedElsewhere<'_>,
+    ) -> Result<Option<ClaimedTask>> {
+        let _ = (execution_arn, task_id, started);
         Ok(None)
     }
     /// The offered tasks of an activity, oldest first.

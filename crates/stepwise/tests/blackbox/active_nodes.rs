@@ -60,6 +60,17 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Waits until `n` tasks of `activity` are offered.
+    async fn offered(&self, activity: &str, n: usize) {
+        let count =
+            format!("SELECT count(*) FROM activity_tasks WHERE activity_arn = '{activity}'");
+        let until = std::time::Instant::now() + TAKE_WITHIN;
+        while self.sql(&count) != n.to_string() {
+            assert!(std::time::Instant::now() < until, "{}", self.sql(&count));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Every node's logs, for failure messages.
     fn logs(&self) -> String {
         self.nodes.iter().map(Server::logs).collect()
@@ -288,12 +299,7 @@ async fn offered_tasks_are_withdrawn_when_their_execution_ends() {
     let stopped = start(&client, &one, None, &json!({"e": "stopped"})).await;
     let timed_out = start(&client, &timed, None, &json!({"e": "timed out"})).await;
     let failed = start(&client, &parallel, None, &json!({"e": "failed"})).await;
-    let count = format!("SELECT count(*) FROM activity_tasks WHERE activity_arn = '{offered}'");
-    let until = std::time::Instant::now() + TAKE_WITHIN;
-    while cluster.sql(&count) != "3" {
-        assert!(std::time::Instant::now() < until, "{}", cluster.sql(&count));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    cluster.offered(&offered, 3).await;
 
     b.client()
         .stop_execution()
@@ -330,6 +336,69 @@ async fn offered_tasks_are_withdrawn_when_their_execution_ends() {
     let d = wait_done(&client, &kept, DONE_WITHIN).await;
     assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
     assert_eq!(types(&client, &kept).await, ONE_TASK);
+}
+
+/// A poll takes the tasks its own node offered first, by their key, but every fourth claim
+/// takes the oldest of any node's: a node whose own tasks keep coming still serves another's
+/// that no worker polls. Each task is handed out once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poll_takes_its_own_nodes_tasks_first_but_not_only() {
+    let Some(cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let [a, b] = [&cluster.nodes[0], &cluster.nodes[1]];
+    let client = a.client();
+    let activity = create_activity(&client, "own-first").await;
+    let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": activity,
+        "End": true}}});
+    let sm = create_machine(&client, "own-first", &def).await;
+    // The oldest task is b's (started through b, it runs there); then eight of a's.
+    start(&b.client(), &sm, None, &json!({"node": "b", "i": 0})).await;
+    cluster.offered(&activity, 1).await;
+    for i in 1..=8 {
+        start(&client, &sm, None, &json!({"node": "a", "i": i})).await;
+        cluster.offered(&activity, 1 + i).await;
+    }
+    let mut taken = Vec::new();
+    for _ in 0..4 {
+        let (token, input) = take_task(&client, &activity, TAKE_WITHIN)
+            .await
+            .expect("a task through a");
+        taken.push((token, input));
+    }
+    let inputs: Vec<&Value> = taken.iter().map(|(_, input)| input).collect();
+    assert_eq!(
+        inputs,
+        [
+            &json!({"node": "a", "i": 1}),
+            &json!({"node": "a", "i": 2}),
+            &json!({"node": "a", "i": 3}),
+            &json!({"node": "b", "i": 0}),
+        ],
+        "a's own three, then the oldest of any node's"
+    );
+    for _ in 0..5 {
+        taken.push(
+            take_task(&client, &activity, TAKE_WITHIN)
+                .await
+                .expect("the rest"),
+        );
+    }
+    assert_eq!(cluster.sql("SELECT count(*) FROM activity_tasks"), "0");
+    for (token, input) in &taken {
+        succeed(&b.client(), token, input).await;
+    }
+    let executions = client
+        .list_executions()
+        .state_machine_arn(&sm)
+        .send()
+        .await
+        .expect("ListExecutions");
+    for e in executions.executions() {
+        let d = wait_done(&client, e.execution_arn(), DONE_WITHIN).await;
+        assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
+        assert_eq!(types(&client, e.execution_arn()).await, ONE_TASK);
+    }
 }
 
 /// The history of a one-task execution whose task succeeded.

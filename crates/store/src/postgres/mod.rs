@@ -341,6 +341,34 @@ fn decode_activity_task(row: &Row) -> Result<ActivityTaskRow> {
     })
 }
 
+/// Commits the claim of `task` in `tx`, with the inbox signal of its start when its execution
+/// runs on another node (`started`); `None` when that execution ended meanwhile, withdrawing
+/// the task.
+async fn hand_out(
+    tx: Transaction<'_>,
+    task: ActivityTaskRow,
+    started: &StartedElsewhere<'_>,
+) -> Result<Option<ClaimedTask>> {
+    let Some(body) = started(&task.execution_arn, task.task_id) else {
+        tx.commit().await?;
+        return Ok(Some(ClaimedTask {
+            task,
+            started_sent: false,
+        }));
+    };
+    let signal = announce::Announced::Signal {
+        execution_arn: task.execution_arn.clone(),
+        body,
+    };
+    let sent = announce::write_in(&tx, &[signal]).await?;
+    fail::fail_point!("activity-hand-out", |_| std::process::abort());
+    tx.commit().await?;
+    Ok((sent.first() == Some(&true)).then_some(ClaimedTask {
+        task,
+        started_sent: true,
+    }))
+}
+
 /// An inbox signal from `id, execution_arn, body`.
 fn decode_signal(row: &Row) -> Result<InboxSignal> {
     Ok(InboxSignal {
@@ -724,27 +752,43 @@ impl Store for Postgres {
             let Some(task) = rows.first().map(decode_activity_task).transpose()? else {
                 return Ok(None);
             };
-            let Some(body) = started(&task) else {
-                tx.commit().await?;
-                return Ok(Some(ClaimedTask {
-                    task,
-                    started_sent: false,
-                }));
-            };
-            let signal = announce::Announced::Signal {
-                execution_arn: task.execution_arn.clone(),
-                body,
-            };
-            let sent = announce::write_in(&tx, &[signal]).await?;
-            fail::fail_point!("activity-hand-out", |_| std::process::abort());
-            tx.commit().await?;
-            if sent.first() == Some(&true) {
-                return Ok(Some(ClaimedTask {
-                    task,
-                    started_sent: true,
-                }));
+            if let Some(claimed) = hand_out(tx, task, started).await? {
+                return Ok(Some(claimed));
             }
             // Its execution ended meanwhile, withdrawing the task: take the next one.
+        }
+    }
+
+    async fn claim_offered_task(
+        &self,
+        execution_arn: &str,
+        task_id: u64,
+        started: &StartedElsewhere<'_>,
+    ) -> Result<Option<ClaimedTask>> {
+        // By the key: no walk over the index of the activity's tasks, which claimed and
+        // withdrawn tasks leave dead entries in until a vacuum.
+        const CLAIM: &str = "DELETE FROM activity_tasks WHERE id = (
+                 SELECT id FROM activity_tasks WHERE execution_arn = $1 AND task_id = $2
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING activity_arn, execution_arn, task_id, token, input, scheduled";
+        let mut client = self.claims.get().await?;
+        let key: [&(dyn ToSql + Sync); 2] = [&execution_arn, &big(task_id)];
+        if started(execution_arn, task_id).is_none() {
+            // Its execution runs here, which records the start itself: one statement.
+            let claim = client.prepare_cached(CLAIM).await?;
+            let rows = client.query(&claim, &key).await?;
+            let task = rows.first().map(decode_activity_task).transpose()?;
+            return Ok(task.map(|task| ClaimedTask {
+                task,
+                started_sent: false,
+            }));
+        }
+        let tx = client.transaction().await?;
+        let claim = tx.prepare_cached(CLAIM).await?;
+        let rows = tx.query(&claim, &key).await?;
+        match rows.first().map(decode_activity_task).transpose()? {
+            Some(task) => hand_out(tx, task, started).await,
+            None => Ok(None),
         }
     }
 

@@ -318,7 +318,7 @@ async fn postgres_shards_spread_and_fence_writes() {
         vec![again.clone()]
     );
     // Taken with its start for the node that runs e3, in one transaction.
-    let started = |t: &crate::ActivityTaskRow| Some(format!("started {}", t.task_id));
+    let started = |_: &str, task_id: u64| Some(format!("started {task_id}"));
     let claimed = a.claim_activity_task("act", &started).await.unwrap();
     let expected = crate::ClaimedTask {
         task: again,
@@ -337,13 +337,53 @@ async fn postgres_shards_spread_and_fence_writes() {
         ..task.clone()
     };
     a.offer_activity_task(third.clone()).await.unwrap();
-    let claimed = a.claim_activity_task("act", &|_| None).await.unwrap();
+    let claimed = a.claim_activity_task("act", &|_, _| None).await.unwrap();
     let expected = crate::ClaimedTask {
         task: third,
         started_sent: false,
     };
     assert_eq!(claimed, Some(expected));
     assert!(a.signals_for("e3").await.unwrap().is_empty());
+    // Taken by its key: once, with its start for another node when it runs elsewhere.
+    let fourth = crate::ActivityTaskRow {
+        task_id: 4,
+        ..task.clone()
+    };
+    let fifth = crate::ActivityTaskRow {
+        task_id: 5,
+        ..task.clone()
+    };
+    a.offer_activity_task(fourth.clone()).await.unwrap();
+    a.offer_activity_task(fifth.clone()).await.unwrap();
+    let here = |_: &str, _: u64| None;
+    let expected = crate::ClaimedTask {
+        task: fifth,
+        started_sent: false,
+    };
+    assert_eq!(
+        a.claim_offered_task("e3", 5, &here).await.unwrap(),
+        Some(expected)
+    );
+    assert_eq!(
+        a.claim_offered_task("e3", 5, &here).await.unwrap(),
+        None,
+        "taken already"
+    );
+    assert!(a.signals_for("e3").await.unwrap().is_empty());
+    let elsewhere = |_: &str, task_id: u64| Some(format!("started {task_id}"));
+    let expected = crate::ClaimedTask {
+        task: fourth,
+        started_sent: true,
+    };
+    assert_eq!(
+        a.claim_offered_task("e3", 4, &elsewhere).await.unwrap(),
+        Some(expected)
+    );
+    let waiting = a.signals_for("e3").await.unwrap();
+    let bodies: Vec<&str> = waiting.iter().map(|s| s.body.as_str()).collect();
+    assert_eq!(bodies, ["started 4"]);
+    a.delete_signal(waiting[0].id).await.unwrap();
+    assert!(a.offered_activity_tasks("act").await.unwrap().is_empty());
 
     let b = Postgres::connect_sharded(&url, leased("b", 1))
         .await
