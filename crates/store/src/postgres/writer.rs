@@ -207,7 +207,8 @@ async fn apply<C: GenericClient>(
     arns.sort_unstable();
     arns.dedup();
     // `BEGIN`, the fence and the row locks go out together (one round trip). With shards,
-    // every shard this node holds is checked: those the batch does not write cost a row each.
+    // the shards the batch's records name are checked (all this node holds when one names
+    // none); a write whose stored shard was not checked is refused below.
     let begin = async {
         match ending {
             Ending::Commit => tx.batch_execute("BEGIN").await.map_err(Error::from),
@@ -215,7 +216,7 @@ async fn apply<C: GenericClient>(
         }
     };
     let ((), valid, locked_rows) =
-        tokio::try_join!(begin, check_fence(tx, fence), lock_rows(tx, &arns))?;
+        tokio::try_join!(begin, check_fence(tx, fence, batch), lock_rows(tx, &arns))?;
     if let Some(locked) = locked.take() {
         let _ = locked.send(());
     }
@@ -395,15 +396,38 @@ async fn apply<C: GenericClient>(
 async fn check_fence<C: GenericClient>(
     tx: &C,
     fence: &Fence,
+    batch: &[Write],
 ) -> Result<Option<std::collections::BTreeSet<u32>>> {
     match fence {
         Fence::Shards(node, held) => {
-            let held = held.borrow().clone();
+            let mut held = held.borrow().clone();
+            if let Some(written) = shards_written(batch) {
+                held.retain(|shard, _| written.contains(shard));
+            }
             Ok(Some(shards::fence(tx, node, &held).await?))
         }
         Fence::Lease(held) => lease::fence(tx, held).await.map(|()| None),
         Fence::None => Ok(None),
     }
+}
+
+/// The shards `batch` writes, as its records name them; `None` when one names none.
+fn shards_written(batch: &[Write]) -> Option<std::collections::BTreeSet<u32>> {
+    let mut shards = std::collections::BTreeSet::new();
+    for write in batch {
+        match write {
+            Write::CreateExecution { execution, .. } => {
+                shards.insert(execution.shard.unwrap_or(0));
+            }
+            Write::Transition { execution, .. }
+            | Write::Redefine { execution, .. }
+            | Write::Record { execution, .. } => {
+                shards.insert(execution.shard?);
+            }
+            Write::MapRunItem { .. } | Write::RedriveBatchItem { .. } => {}
+        }
+    }
+    Some(shards)
 }
 
 /// Locks the execution rows `arns` (sorted, so concurrent writers do not deadlock).
