@@ -438,4 +438,18 @@ async fn postgres_shards_spread_and_fence_writes() {
         (1, Some(5)),
         "the fenced write left no trace"
     );
+    // A commit checks the shards its records name; a record that names one this node holds
+    // for an execution stored in one it does not is refused all the same.
+    let misnamed = crate::ExecutionRecord {
+        shard: Some(2),
+        ..in_shard(9, 2)
+    };
+    let write = Write::Transition {
+        execution: misnamed,
+        events: vec![event(2)],
+        lanes: vec![],
+    };
+    let r = a.commit(vec![write]).await.unwrap();
+    assert!(matches!(r[0], Err(Error::Fenced)), "{r:?}");
+    assert_eq!(b.get_execution("e9").await.unwrap().unwrap().version, 1);
 }
