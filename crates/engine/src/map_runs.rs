@@ -1089,8 +1089,10 @@ impl Engine {
             let page = self.map_run_children(&record, after).await?;
             after = next_cursor(&page);
             for child in page {
-                let i = child.map_run.as_ref().map(|m| m.index as usize);
-                if !i.is_some_and(|i| running.contains(&i)) {
+                let Some(i) = child.map_run.as_ref().map(|m| m.index as usize) else {
+                    continue;
+                };
+                if !running.contains(&i) {
                     continue;
                 }
                 match child.status {
@@ -1101,7 +1103,7 @@ impl Engine {
                             self.inner.runner.redriven_elsewhere(&child.arn).await?;
                         }
                     }
-                    _ => ended.push(child),
+                    _ => ended.push((i, child)),
                 }
             }
             if after.is_none() {
@@ -1110,12 +1112,8 @@ impl Engine {
         }
         let mut r = run.lock().await;
         let mut found = false;
-        for child in &ended {
-            let i = child
-                .map_run
-                .as_ref()
-                .map_or(usize::MAX, |m| m.index as usize);
-            if r.children.get(i) == Some(&Child::Running) {
+        for (i, child) in &ended {
+            if r.children.get(*i) == Some(&Child::Running) {
                 r.child_ended(child);
                 found = true;
             }

@@ -341,15 +341,15 @@ fn decode_activity_task(row: &Row) -> Result<ActivityTaskRow> {
     })
 }
 
-/// Commits the claim of `task` in `tx`, with the inbox signal of its start when its execution
-/// runs on another node (`started`); `None` when that execution ended meanwhile, withdrawing
-/// the task.
+/// Commits the claim of `task` in `tx`, with the inbox signal of its start (`started`) when
+/// its execution runs on another node; `None` when that execution ended meanwhile,
+/// withdrawing the task.
 async fn hand_out(
     tx: Transaction<'_>,
     task: ActivityTaskRow,
-    started: &StartedElsewhere<'_>,
+    started: Option<String>,
 ) -> Result<Option<ClaimedTask>> {
-    let Some(body) = started(&task.execution_arn, task.task_id) else {
+    let Some(body) = started else {
         tx.commit().await?;
         return Ok(Some(ClaimedTask {
             task,
@@ -752,7 +752,8 @@ impl Store for Postgres {
             let Some(task) = rows.first().map(decode_activity_task).transpose()? else {
                 return Ok(None);
             };
-            if let Some(claimed) = hand_out(tx, task, started).await? {
+            let body = started(&task.execution_arn, task.task_id);
+            if let Some(claimed) = hand_out(tx, task, body).await? {
                 return Ok(Some(claimed));
             }
             // Its execution ended meanwhile, withdrawing the task: take the next one.
@@ -773,7 +774,7 @@ impl Store for Postgres {
              RETURNING activity_arn, execution_arn, task_id, token, input, scheduled";
         let mut client = self.claims.get().await?;
         let key: [&(dyn ToSql + Sync); 2] = [&execution_arn, &big(task_id)];
-        if started(execution_arn, task_id).is_none() {
+        let Some(body) = started(execution_arn, task_id) else {
             // Its execution runs here, which records the start itself: one statement.
             let claim = client.prepare_cached(CLAIM).await?;
             let rows = client.query(&claim, &key).await?;
@@ -782,12 +783,12 @@ impl Store for Postgres {
                 task,
                 started_sent: false,
             }));
-        }
+        };
         let tx = client.transaction().await?;
         let claim = tx.prepare_cached(CLAIM).await?;
         let rows = tx.query(&claim, &key).await?;
         match rows.first().map(decode_activity_task).transpose()? {
-            Some(task) => hand_out(tx, task, started).await,
+            Some(task) => hand_out(tx, task, Some(body)).await,
             None => Ok(None),
         }
     }
