@@ -325,49 +325,102 @@ impl Runner {
                 return;
             }
         };
-        for row in waiting {
-            self.apply_stored(row).await;
-        }
+        self.apply_stored(waiting).await;
     }
 
     /// Applies the signals waiting in the inbox for `arn`, which runs here.
     async fn drain_inbox_of(&self, arn: &str) {
         match self.inner.store.signals_for(arn).await {
-            Ok(waiting) => {
-                for row in waiting {
-                    self.apply_stored(row).await;
-                }
-            }
+            Ok(waiting) => self.apply_stored(waiting).await,
             Err(e) => tracing::warn!(%arn, error = %e, "cannot read the inbox"),
         }
     }
 
-    /// Applies a signal of the inbox and deletes it; one the store fails to apply stays for
-    /// the next round.
-    async fn apply_stored(&self, row: store::InboxSignal) {
-        let arn = row.execution_arn.as_str();
-        match serde_json::from_str::<crate::inbox::Forwarded>(&row.body) {
-            Ok(forwarded) => {
-                let applied = match forwarded {
-                    crate::inbox::Forwarded::ChildEnded { child_arn, task_id } => {
-                        self.child_ended_here(arn, &child_arn, task_id).await
-                    }
-                    forwarded => match forwarded.into_signal() {
-                        Some(signal) => self.signal_here(arn, signal).await.map(drop),
-                        None => self.reopen_here(arn).await,
-                    },
-                };
-                if let Err(e) = applied {
-                    tracing::warn!(%arn, error = %e, "inbox signal not applied; will retry");
-                    return;
+    /// Applies signals read from the inbox, then deletes those applied; one the store fails
+    /// to apply stays for the next round. Each execution's signals are applied in their order,
+    /// and the executions side by side, so that their commits share transactions.
+    async fn apply_stored(&self, rows: Vec<store::InboxSignal>) {
+        let mut by_execution: Vec<(String, Vec<store::InboxSignal>)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for row in rows {
+            let i = *index.entry(row.execution_arn.clone()).or_insert_with(|| {
+                by_execution.push((row.execution_arn.clone(), Vec::new()));
+                by_execution.len() - 1
+            });
+            by_execution[i].1.push(row);
+        }
+        let mut applying = tokio::task::JoinSet::new();
+        for (arn, rows) in by_execution {
+            let runner = self.clone();
+            applying.spawn(async move { runner.apply_stored_of(&arn, rows).await });
+        }
+        let mut done = Vec::new();
+        while let Some(applied) = applying.join_next().await {
+            done.extend(applied.unwrap_or_default());
+        }
+        if done.is_empty() {
+            return;
+        }
+        if let Err(e) = self.inner.store.delete_signals(&done).await {
+            tracing::warn!(error = %e, "applied inbox signals not deleted; they will be applied again");
+        }
+    }
+
+    /// Applies one execution's signals of the inbox in their order; consecutive task signals
+    /// go in one transition. Returns the ids of those applied (or unreadable).
+    async fn apply_stored_of(&self, arn: &str, rows: Vec<store::InboxSignal>) -> Vec<u64> {
+        let mut done = Vec::new();
+        let mut batch = Vec::new();
+        for row in rows {
+            let forwarded = match serde_json::from_str::<crate::inbox::Forwarded>(&row.body) {
+                Ok(forwarded) => forwarded,
+                Err(e) => {
+                    tracing::error!(%arn, error = %e, "unreadable inbox signal dropped");
+                    done.push(row.id);
+                    continue;
                 }
-            }
-            Err(e) => {
-                tracing::error!(%arn, error = %e, "unreadable inbox signal dropped")
+            };
+            let applied = match forwarded {
+                crate::inbox::Forwarded::ChildEnded { child_arn, task_id } => {
+                    self.apply_signals(arn, std::mem::take(&mut batch), &mut done).await;
+                    self.child_ended_here(arn, &child_arn, task_id).await
+                }
+                forwarded => match forwarded.into_signal() {
+                    Some(signal) => {
+                        batch.push((row.id, signal));
+                        continue;
+                    }
+                    None => {
+                        self.apply_signals(arn, std::mem::take(&mut batch), &mut done).await;
+                        self.reopen_here(arn).await
+                    }
+                },
+            };
+            match applied {
+                Ok(()) => done.push(row.id),
+                Err(e) => tracing::warn!(%arn, error = %e, "inbox signal not applied; will retry"),
             }
         }
-        if let Err(e) = self.inner.store.delete_signal(row.id).await {
-            tracing::warn!(error = %e, "applied inbox signal not deleted; it will be applied again");
+        self.apply_signals(arn, batch, &mut done).await;
+        done
+    }
+
+    /// Applies `signals` (with their inbox ids) to `arn` in one transition; adds the ids of
+    /// those applied to `done`.
+    async fn apply_signals(&self, arn: &str, signals: Vec<(u64, Signal)>, done: &mut Vec<u64>) {
+        if signals.is_empty() {
+            return;
+        }
+        let (ids, signals): (Vec<u64>, Vec<Signal>) = signals.into_iter().unzip();
+        let Some(answers) = self.enqueue(arn, signals) else {
+            done.extend(ids); // not running here: the signals change nothing
+            return;
+        };
+        for (id, answer) in ids.into_iter().zip(answers) {
+            match answer.await.unwrap_or_else(|_| Err(lost("the signal was dropped"))) {
+                Ok(_) => done.push(id),
+                Err(e) => tracing::warn!(%arn, error = %e, "inbox signal not applied; will retry"),
+            }
         }
     }
 
@@ -849,14 +902,33 @@ impl Runner {
 
     /// [`Runner::signal`] for an execution running on this node only.
     async fn signal_here(&self, arn: &str, signal: Signal) -> Result<Signalled> {
-        let Some(live) = self.get(arn) else {
+        let Some(answer) = self.enqueue(arn, vec![signal]).and_then(|mut a| a.pop()) else {
             return Ok(Signalled::NotRunning);
         };
-        let (reply, answer) = oneshot::channel();
-        crate::lock::lock(&self.inner.inbox)
-            .entry(arn.to_owned())
-            .or_default()
-            .push((signal, reply));
+        answer
+            .await
+            .unwrap_or_else(|_| Err(lost("the signal was dropped")))
+    }
+
+    /// Queues `signals` for `arn`, which runs on this node, to be applied in their order in
+    /// one transition (with any queued before); their answers, or `None` when `arn` does not
+    /// run here.
+    fn enqueue(
+        &self,
+        arn: &str,
+        signals: Vec<Signal>,
+    ) -> Option<Vec<oneshot::Receiver<Result<Signalled>>>> {
+        let live = self.get(arn)?;
+        let mut answers = Vec::with_capacity(signals.len());
+        {
+            let mut inbox = crate::lock::lock(&self.inner.inbox);
+            let queued = inbox.entry(arn.to_owned()).or_default();
+            for signal in signals {
+                let (reply, answer) = oneshot::channel();
+                queued.push((signal, reply));
+                answers.push(answer);
+            }
+        }
         // Applied on a task of its own, so a caller that goes away (a client that hangs up)
         // cannot leave its signal in the inbox.
         let (runner, arn) = (self.clone(), arn.to_owned());
@@ -864,9 +936,7 @@ impl Runner {
             let mut live = live.lock().await;
             runner.apply_inbox(&arn, &mut live).await;
         });
-        answer
-            .await
-            .unwrap_or_else(|_| Err(lost("the signal was dropped")))
+        Some(answers)
     }
 
     /// Applies the signals waiting for an execution, in their order, and commits them as one

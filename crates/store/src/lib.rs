@@ -570,9 +570,9 @@ pub trait Store: Send + Sync + 'static {
         let _ = execution_arn;
         Ok(Vec::new())
     }
-    /// Removes a signal that was applied.
-    async fn delete_signal(&self, id: u64) -> Result<()> {
-        let _ = id;
+    /// Removes signals that were applied.
+    async fn delete_signals(&self, ids: &[u64]) -> Result<()> {
+        let _ = ids;
         Ok(())
     }
     /// Told when another node may have sent a signal to this one's inbox (besides, the

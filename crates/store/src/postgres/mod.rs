@@ -697,14 +697,15 @@ impl Store for Postgres {
         rows.iter().map(decode_signal).collect()
     }
 
-    async fn delete_signal(&self, id: u64) -> Result<()> {
+    async fn delete_signals(&self, ids: &[u64]) -> Result<()> {
         // Without waiting for the WAL flush (see `claims`): a deletion lost with a crash of the
         // database has the signal applied again, which changes nothing.
         let client = self.claims.get().await?;
         let delete = client
-            .prepare_cached("DELETE FROM inbox WHERE id = $1")
+            .prepare_cached("DELETE FROM inbox WHERE id = ANY($1)")
             .await?;
-        client.execute(&delete, &[&big(id)]).await?;
+        let ids: Vec<i64> = ids.iter().map(|id| big(*id)).collect();
+        client.execute(&delete, &[&ids]).await?;
         Ok(())
     }
 

@@ -296,7 +296,7 @@ async fn postgres_shards_spread_and_fence_writes() {
     assert_eq!(waiting.len(), 1);
     assert_eq!(waiting[0].execution_arn, "e3");
     assert!(a.inbox(&[4], 10).await.unwrap().is_empty());
-    a.delete_signal(waiting[0].id).await.unwrap();
+    a.delete_signals(&[waiting[0].id]).await.unwrap();
     assert!(a.inbox(&[3], 10).await.unwrap().is_empty());
 
     let task = crate::ActivityTaskRow {
@@ -329,7 +329,7 @@ async fn postgres_shards_spread_and_fence_writes() {
     let bodies: Vec<&str> = waiting.iter().map(|s| s.body.as_str()).collect();
     assert_eq!(bodies, ["started 1"]);
     assert!(a.signals_for("e4").await.unwrap().is_empty());
-    a.delete_signal(waiting[0].id).await.unwrap();
+    a.delete_signals(&[waiting[0].id]).await.unwrap();
     assert_eq!(a.claim_activity_task("act", &started).await.unwrap(), None);
     // Taken for an execution this node runs: nothing in the inbox.
     let third = crate::ActivityTaskRow {
@@ -382,7 +382,7 @@ async fn postgres_shards_spread_and_fence_writes() {
     let waiting = a.signals_for("e3").await.unwrap();
     let bodies: Vec<&str> = waiting.iter().map(|s| s.body.as_str()).collect();
     assert_eq!(bodies, ["started 4"]);
-    a.delete_signal(waiting[0].id).await.unwrap();
+    a.delete_signals(&[waiting[0].id]).await.unwrap();
     assert!(a.offered_activity_tasks("act").await.unwrap().is_empty());
 
     let b = Postgres::connect_sharded(&url, leased("b", 1))
