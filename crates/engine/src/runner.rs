@@ -315,8 +315,12 @@ impl Runner {
         if shards.is_empty() {
             return;
         }
-        // Tests hold the inbox back here (its latency, as long as they need).
-        fail::fail_point!("inbox-drain", |_| ());
+        // Tests hold the inbox back here (its latency).
+        match inbox_hold() {
+            Some(None) => return,
+            Some(Some(ms)) => tokio::time::sleep(std::time::Duration::from_millis(ms)).await,
+            None => {}
+        }
         let numbers: Vec<u32> = shards.keys().copied().collect();
         let waiting = match self.inner.store.inbox(&numbers, INBOX_BATCH).await {
             Ok(w) => w,
@@ -382,7 +386,8 @@ impl Runner {
             };
             let applied = match forwarded {
                 crate::inbox::Forwarded::ChildEnded { child_arn, task_id } => {
-                    self.apply_signals(arn, std::mem::take(&mut batch), &mut done).await;
+                    self.apply_signals(arn, std::mem::take(&mut batch), &mut done)
+                        .await;
                     self.child_ended_here(arn, &child_arn, task_id).await
                 }
                 forwarded => match forwarded.into_signal() {
@@ -391,7 +396,8 @@ impl Runner {
                         continue;
                     }
                     None => {
-                        self.apply_signals(arn, std::mem::take(&mut batch), &mut done).await;
+                        self.apply_signals(arn, std::mem::take(&mut batch), &mut done)
+                            .await;
                         self.reopen_here(arn).await
                     }
                 },
@@ -417,7 +423,10 @@ impl Runner {
             return;
         };
         for (id, answer) in ids.into_iter().zip(answers) {
-            match answer.await.unwrap_or_else(|_| Err(lost("the signal was dropped"))) {
+            match answer
+                .await
+                .unwrap_or_else(|_| Err(lost("the signal was dropped")))
+            {
                 Ok(_) => done.push(id),
                 Err(e) => tracing::warn!(%arn, error = %e, "inbox signal not applied; will retry"),
             }
@@ -1373,6 +1382,15 @@ impl Runner {
 
 /// Resolves once [`Runner::shutdown`] began (or the runner is gone).
 /// The shards of `from` that `to` does not hold at the same epoch.
+/// What the `inbox-drain` failpoint asks of a drain of the inbox: `return` skips it
+/// (`Some(None)`), `return(MS)` delays it by MS milliseconds.
+fn inbox_hold() -> Option<Option<u64>> {
+    fail::fail_point!("inbox-drain", |ms: Option<String>| Some(
+        ms.and_then(|ms| ms.parse().ok())
+    ));
+    None
+}
+
 /// Whether `signal` answers (or beats) an activity task of `live` that has not started.
 async fn unstarted_activity(live: &LiveRef, signal: &Signal) -> bool {
     let (Signal::TaskFinished { task_id, .. } | Signal::TaskHeartbeat { task_id }) = signal else {

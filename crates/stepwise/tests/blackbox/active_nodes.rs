@@ -539,6 +539,60 @@ async fn an_answer_through_the_owner_follows_a_start_elsewhere() {
     assert_eq!(cluster.sql("SELECT count(*) FROM inbox"), "0");
 }
 
+/// Signals for several executions wait together in their owner's inbox (a reads it 2 s late,
+/// by a failpoint): for each, the `TaskStarted` of a worker that took the task through b and
+/// the answer sent through c. a applies each execution's in their order, so every history has
+/// the start, with its worker, before the end; and it deletes every signal it applied.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signals_waiting_together_are_applied_in_their_order() {
+    let held: &[&str] = &[];
+    let nodes = [
+        (held, Some("inbox-drain=return(2000)")),
+        (held, None),
+        (held, None),
+    ];
+    let Some(cluster) = Cluster::start_with(&nodes).await else {
+        return;
+    };
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let client = a.client();
+    let activity = create_activity(&client, "waiting-together").await;
+    let definition = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": activity, "End": true}}});
+    let sm = create_machine(&client, "waiting-together", &definition).await;
+    // Started through `a`, they run there.
+    let mut arns = Vec::new();
+    for n in 0..4 {
+        arns.push(start(&client, &sm, None, &json!({"n": n})).await);
+    }
+    cluster.offered(&activity, arns.len()).await;
+    for _ in &arns {
+        let task = b
+            .client()
+            .get_activity_task()
+            .activity_arn(&activity)
+            .worker_name("worker-b")
+            .send()
+            .await
+            .expect("GetActivityTask through b");
+        let token = task.task_token().expect("a task");
+        succeed(&c.client(), token, &json!({"ok": true})).await;
+    }
+    for arn in &arns {
+        let d = wait_done(&client, arn, DONE_WITHIN).await;
+        assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
+        let events = history(&client, arn).await;
+        assert_eq!(event_types(&events), ONE_TASK, "{arn}");
+        let worker = events
+            .iter()
+            .find_map(|e| e.activity_started_event_details())
+            .and_then(|d| d.worker_name());
+        assert_eq!(worker, Some("worker-b"), "{arn}");
+    }
+    assert_eq!(cluster.sql("SELECT count(*) FROM inbox"), "0");
+}
+
 /// A node that crashes while it hands an activity task out (the task taken, its
 /// `TaskStarted` for the owner written, neither committed) loses neither: the task is
 /// offered again at once and a worker on another node gets it; the history has its one
