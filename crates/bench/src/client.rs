@@ -11,17 +11,27 @@ use serde_json::{json, Value};
 const AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=test/20250101/us-east-1/states/aws4_request, SignedHeaders=host, Signature=0";
 const ROLE_ARN: &str = "arn:aws:iam::000000000000:role/stepwise-bench";
 
+/// How calls spread over the nodes of one service.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Balance {
+    /// Each call goes to the next node, as behind a load balancer that spreads requests.
+    Request,
+    /// Each activity worker keeps to one node (the next in turn), as behind one that spreads
+    /// connections: a worker's keep-alive connection carries its polls and its answers.
+    Connection,
+}
+
 #[derive(Clone)]
 pub struct Sfn {
     http: reqwest::Client,
-    /// Nodes of one service: each call goes to the next, as behind a round-robin load
-    /// balancer.
+    /// Nodes of one service: each call goes to the next.
     endpoints: Arc<[String]>,
     next: Arc<AtomicUsize>,
+    balance: Balance,
 }
 
 impl Sfn {
-    pub fn new(endpoints: Vec<String>) -> Result<Sfn> {
+    pub fn new(endpoints: Vec<String>, balance: Balance) -> Result<Sfn> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(1024)
             .build()?;
@@ -32,7 +42,25 @@ impl Sfn {
             http,
             endpoints: endpoints.into(),
             next: Arc::default(),
+            balance,
         })
+    }
+
+    /// The client of one activity worker: with [`Balance::Connection`], one that calls the
+    /// next node only.
+    pub fn for_worker(&self) -> Sfn {
+        match self.balance {
+            Balance::Request => self.clone(),
+            Balance::Connection => {
+                let turn = self.next.fetch_add(1, Ordering::Relaxed);
+                let endpoint = self.endpoints[turn % self.endpoints.len()].clone();
+                Sfn {
+                    endpoints: Arc::new([endpoint]),
+                    next: Arc::default(),
+                    ..self.clone()
+                }
+            }
+        }
     }
 
     /// Calls `AWSStepFunctions.<op>`; an AWS error response becomes an `Err` naming its type.

@@ -39,6 +39,9 @@ struct Args {
     /// in turn, as behind a round-robin load balancer.
     #[arg(long, value_name = "URL", conflicts_with = "spawn")]
     also_endpoint: Vec<String>,
+    /// How the calls spread over the nodes (`--also-endpoint`).
+    #[arg(long, value_enum, default_value = "request")]
+    balance: client::Balance,
     /// Start this stepwise binary on the endpoint's port (fresh temporary data directory);
     /// enables RSS and the restart in `parked-waits`.
     #[arg(long, value_name = "PATH")]
@@ -137,6 +140,7 @@ async fn main() -> Result<()> {
         std::iter::once(args.endpoint.clone())
             .chain(args.also_endpoint.iter().cloned())
             .collect(),
+        args.balance,
     )?;
     // dynamodb-chain against a spawned server: a moto of our own unless one is given.
     let moto = match (

@@ -126,7 +126,7 @@ impl Bench {
         let mut workers = JoinSet::new();
         for w in 0..count {
             let poll = json!({"activityArn": activity, "workerName": format!("bench-{w}")});
-            let (sfn, bar, latency) = (self.sfn.clone(), bar.clone(), latency.clone());
+            let (sfn, bar, latency) = (self.sfn.for_worker(), bar.clone(), latency.clone());
             workers.spawn(activity_worker(sfn, poll, bar, latency));
         }
         workers
