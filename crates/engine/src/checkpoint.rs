@@ -341,6 +341,36 @@ fn row_of<'p>(path: &'p [usize], holders: &HashMap<&[usize], &[Lane]>) -> Option
     None
 }
 
+/// Whether the checkpoint stored in `record` waits for task attempt `task_id`, read from the
+/// row alone: `None` when the row cannot tell, because some container keeps its lanes in rows
+/// of their own (which may hold the attempt) and it is not among the others.
+pub(crate) fn waits_for_task(record: &ExecutionRecord, task_id: u64) -> Result<Option<bool>> {
+    let mut stored = parse(&record.runtime)?;
+    let mut shape = Shape::default();
+    if let Some(current) = stored.runtime.current.as_mut() {
+        shape.scan(current);
+        leave_out_detached(current);
+    }
+    let checkpoint = Checkpoint::try_from(stored)?;
+    let found = checkpoint
+        .runtime
+        .pending_tasks()
+        .iter()
+        .any(|t| t.id == task_id);
+    Ok((found || !shape.detached).then_some(found))
+}
+
+/// Empties every container below `current` whose lanes are in rows: as if it had no lanes.
+fn leave_out_detached(current: &mut StoredCurrent<'static>) {
+    let Some(c) = current.container.as_mut() else {
+        return;
+    };
+    c.detached = 0;
+    for inner in c.lanes.iter_mut().filter_map(|l| l.current.as_mut()) {
+        leave_out_detached(inner);
+    }
+}
+
 /// Puts the lanes of every stored container below `current` back from their rows.
 fn attach(
     current: &mut StoredCurrent<'static>,

@@ -882,7 +882,7 @@ impl Runner {
             _ => return Ok(Signalled::NotRunning),
         };
         if let Signal::TaskFinished { task_id, .. } | Signal::TaskHeartbeat { task_id } = signal {
-            if !self.stored_task_open(arn, *task_id).await? {
+            if self.stored_task_open(arn, *task_id).await? == Some(false) {
                 return Ok(Signalled::Stale);
             }
         }
@@ -896,17 +896,17 @@ impl Runner {
     /// Whether the stored checkpoint of the running execution `arn` waits for task attempt
     /// `task_id`. Memory never runs ahead of the store and a task is dispatched only once
     /// its attempt is committed, so an attempt that is not there has ended (or never was).
-    async fn stored_task_open(&self, arn: &str, task_id: u64) -> Result<bool> {
-        let store = &*self.inner.store;
-        let Some(record) = store.get_execution(arn).await? else {
-            return Ok(false);
+    /// `None` when the execution row alone cannot tell (the attempt may be in a lane of a large
+    /// Map or Parallel, stored in a row of its own): reading every lane for each answer would
+    /// make a Map's answers cost as many rows as it has lanes, so the owner decides.
+    async fn stored_task_open(&self, arn: &str, task_id: u64) -> Result<Option<bool>> {
+        let Some(record) = self.inner.store.get_execution(arn).await? else {
+            return Ok(Some(false));
         };
         if record.status != ExecutionStatus::Running {
-            return Ok(false);
+            return Ok(Some(false));
         }
-        let (checkpoint, _) = Checkpoint::load(store, &record).await?;
-        let pending = checkpoint.runtime.pending_tasks();
-        Ok(pending.iter().any(|t| t.id == task_id))
+        crate::checkpoint::waits_for_task(&record, task_id)
     }
 
     /// [`Runner::signal`] for an execution running on this node only.

@@ -539,6 +539,38 @@ async fn an_answer_through_the_owner_follows_a_start_elsewhere() {
     assert_eq!(cluster.sql("SELECT count(*) FROM inbox"), "0");
 }
 
+/// Workers answer, through the two nodes that do not run it, the tasks of a Map too large to
+/// keep its lanes in the execution's row (300 iterations): that row alone cannot say whether a
+/// task still waits, so the answers go to the owner, which applies each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_large_maps_tasks_are_answered_through_any_node() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let client = a.client();
+    let activity = create_activity(&client, "large-map").await;
+    let definition = json!({"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "End": true,
+        "ItemProcessor": {"StartAt": "T", "States": {
+            "T": {"Type": "Task", "Resource": activity, "End": true}}}}}});
+    let sm = create_machine(&client, "large-map", &definition).await;
+    let items: Vec<u64> = (0..300).collect();
+    // Started through `a`, it runs there.
+    let arn = start(&client, &sm, None, &json!({ "items": items })).await;
+    for i in 0..items.len() {
+        let node = [b, c][i % 2].client();
+        let (token, input) = take_task(&node, &activity, TAKE_WITHIN)
+            .await
+            .unwrap_or_else(|| panic!("task {i} not taken\n{}", cluster.logs()));
+        succeed(&node, &token, &input).await;
+    }
+    let d = wait_done(&client, &arn, Duration::from_secs(120)).await;
+    assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
+    let output = common::parse_json("the output", d.output());
+    assert_eq!(output, json!(items));
+}
+
 /// Signals for several executions wait together in their owner's inbox (a reads it 2 s late,
 /// by a failpoint): for each, the `TaskStarted` of a worker that took the task through b and
 /// the answer sent through c. a applies each execution's in their order, so every history has
