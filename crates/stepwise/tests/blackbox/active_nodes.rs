@@ -499,43 +499,18 @@ async fn one_node_drives_a_bulk_redrive() {
 #[cfg(feature = "failpoints")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_answer_through_the_owner_follows_a_start_elsewhere() {
-    let held: &[&str] = &[];
-    let nodes = [
-        (held, Some("inbox-drain=return")),
-        (held, None),
-        (held, None),
-    ];
-    let Some(cluster) = Cluster::start_with(&nodes).await else {
+    let Some(cluster) = with_held_inbox("inbox-drain=return").await else {
         return;
     };
     let [a, b] = [&cluster.nodes[0], &cluster.nodes[1]];
     let client = a.client();
-    let activity = create_activity(&client, "answered-at-owner").await;
-    let definition = json!({"StartAt": "T", "States": {
-        "T": {"Type": "Task", "Resource": activity, "End": true}}});
-    let sm = create_machine(&client, "answered-at-owner", &definition).await;
+    let (activity, sm) = one_task_machine(&client, "answered-at-owner").await;
     // Started through `a`, it runs there.
     let arn = start(&client, &sm, None, &json!({"n": 5})).await;
-    let task = b
-        .client()
-        .get_activity_task()
-        .activity_arn(&activity)
-        .worker_name("worker-b")
-        .send()
-        .await
-        .expect("GetActivityTask through b");
-    let token = task.task_token().expect("a task");
+    let token = take_as_worker_b(b, &activity).await;
     assert_eq!(cluster.sql("SELECT count(*) FROM inbox"), "1");
-    succeed(&client, token, &json!({"ok": 5})).await;
-    let d = wait_done(&client, &arn, DONE_WITHIN).await;
-    assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
-    let events = history(&client, &arn).await;
-    assert_eq!(event_types(&events), ONE_TASK);
-    let worker = events
-        .iter()
-        .find_map(|e| e.activity_started_event_details())
-        .and_then(|d| d.worker_name());
-    assert_eq!(worker, Some("worker-b"));
+    succeed(&client, &token, &json!({"ok": 5})).await;
+    succeeded_with_worker_b(&cluster, &client, &arn).await;
     assert_eq!(cluster.sql("SELECT count(*) FROM inbox"), "0");
 }
 
@@ -578,21 +553,12 @@ async fn a_large_maps_tasks_are_answered_through_any_node() {
 #[cfg(feature = "failpoints")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn signals_waiting_together_are_applied_in_their_order() {
-    let held: &[&str] = &[];
-    let nodes = [
-        (held, Some("inbox-drain=return(2000)")),
-        (held, None),
-        (held, None),
-    ];
-    let Some(cluster) = Cluster::start_with(&nodes).await else {
+    let Some(cluster) = with_held_inbox("inbox-drain=return(2000)").await else {
         return;
     };
     let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
     let client = a.client();
-    let activity = create_activity(&client, "waiting-together").await;
-    let definition = json!({"StartAt": "T", "States": {
-        "T": {"Type": "Task", "Resource": activity, "End": true}}});
-    let sm = create_machine(&client, "waiting-together", &definition).await;
+    let (activity, sm) = one_task_machine(&client, "waiting-together").await;
     // Started through `a`, they run there.
     let mut arns = Vec::new();
     for n in 0..4 {
@@ -600,27 +566,11 @@ async fn signals_waiting_together_are_applied_in_their_order() {
     }
     cluster.offered(&activity, arns.len()).await;
     for _ in &arns {
-        let task = b
-            .client()
-            .get_activity_task()
-            .activity_arn(&activity)
-            .worker_name("worker-b")
-            .send()
-            .await
-            .expect("GetActivityTask through b");
-        let token = task.task_token().expect("a task");
-        succeed(&c.client(), token, &json!({"ok": true})).await;
+        let token = take_as_worker_b(b, &activity).await;
+        succeed(&c.client(), &token, &json!({"ok": true})).await;
     }
     for arn in &arns {
-        let d = wait_done(&client, arn, DONE_WITHIN).await;
-        assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
-        let events = history(&client, arn).await;
-        assert_eq!(event_types(&events), ONE_TASK, "{arn}");
-        let worker = events
-            .iter()
-            .find_map(|e| e.activity_started_event_details())
-            .and_then(|d| d.worker_name());
-        assert_eq!(worker, Some("worker-b"), "{arn}");
+        succeeded_with_worker_b(&cluster, &client, arn).await;
     }
     assert_eq!(cluster.sql("SELECT count(*) FROM inbox"), "0");
 }
@@ -680,4 +630,50 @@ async fn a_hand_out_cut_short_by_a_crash_is_offered_again() {
         .find_map(|e| e.activity_started_event_details())
         .and_then(|d| d.worker_name());
     assert_eq!(worker, Some("worker-c"));
+}
+
+/// Three nodes whose first, `a`, has its inbox held back by the failpoint `inbox-drain`
+/// (`return`: never read; `return(MS)`: read MS late); `None` off PostgreSQL.
+#[cfg(feature = "failpoints")]
+async fn with_held_inbox(failpoint: &str) -> Option<Cluster> {
+    let held: &[&str] = &[];
+    Cluster::start_with(&[(held, Some(failpoint)), (held, None), (held, None)]).await
+}
+
+/// An activity and a machine of one Task of it, both named `name`.
+#[cfg(feature = "failpoints")]
+async fn one_task_machine(client: &aws_sdk_sfn::Client, name: &str) -> (String, String) {
+    let activity = create_activity(client, name).await;
+    let definition = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": activity, "End": true}}});
+    let sm = create_machine(client, name, &definition).await;
+    (activity, sm)
+}
+
+/// Takes a task of `activity` through `node` as the worker `worker-b`: its token.
+#[cfg(feature = "failpoints")]
+async fn take_as_worker_b(node: &Server, activity: &str) -> String {
+    let task = node
+        .client()
+        .get_activity_task()
+        .activity_arn(activity)
+        .worker_name("worker-b")
+        .send()
+        .await
+        .expect("GetActivityTask");
+    task.task_token().expect("a task").to_owned()
+}
+
+/// `arn` succeeded with one task, started by `worker-b`.
+#[cfg(feature = "failpoints")]
+async fn succeeded_with_worker_b(cluster: &Cluster, client: &aws_sdk_sfn::Client, arn: &str) {
+    let d = wait_done(client, arn, DONE_WITHIN).await;
+    assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
+    let events = history(client, arn).await;
+    assert_eq!(event_types(&events), ONE_TASK, "{arn}");
+    let worker = events
+        .iter()
+        .find_map(|e| e.activity_started_event_details())
+        .and_then(|d| d.worker_name());
+    assert_eq!(worker, Some("worker-b"), "{arn}");
 }
