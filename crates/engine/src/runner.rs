@@ -1380,8 +1380,6 @@ impl Runner {
     }
 }
 
-/// Resolves once [`Runner::shutdown`] began (or the runner is gone).
-/// The shards of `from` that `to` does not hold at the same epoch.
 /// What the `inbox-drain` failpoint asks of a drain of the inbox: `return` skips it
 /// (`Some(None)`), `return(MS)` delays it by MS milliseconds.
 fn inbox_hold() -> Option<Option<u64>> {
@@ -1407,6 +1405,7 @@ async fn unstarted_activity(live: &LiveRef, signal: &Signal) -> bool {
     })
 }
 
+/// The shards of `from` that `to` does not hold at the same epoch.
 fn moved(from: &HeldShards, to: &HeldShards) -> Vec<u32> {
     from.iter()
         .filter(|(shard, epoch)| to.get(shard) != Some(epoch))
@@ -1414,6 +1413,7 @@ fn moved(from: &HeldShards, to: &HeldShards) -> Vec<u32> {
         .collect()
 }
 
+/// Resolves once [`Runner::shutdown`] began (or the runner is gone).
 async fn closed(closing: &mut watch::Receiver<bool>) {
     let _ = closing.wait_for(|closing| *closing).await;
 }

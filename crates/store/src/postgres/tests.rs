@@ -287,16 +287,21 @@ async fn postgres_shards_spread_and_fence_writes() {
     let r = a.commit(creates).await.unwrap();
     assert!(r.iter().all(Result::is_ok), "{r:?}");
 
-    assert!(a
-        .send_signal("e3", "{\"kind\":\"x\"}".into())
-        .await
-        .unwrap());
+    for body in ["{\"kind\":\"x\"}", "{\"kind\":\"y\"}"] {
+        assert!(a.send_signal("e3", body.into()).await.unwrap());
+    }
     assert!(!a.send_signal("nothing", "{}".into()).await.unwrap());
     let waiting = a.inbox(&[3], 10).await.unwrap();
-    assert_eq!(waiting.len(), 1);
-    assert_eq!(waiting[0].execution_arn, "e3");
+    let bodies: Vec<&str> = waiting.iter().map(|s| s.body.as_str()).collect();
+    assert_eq!(
+        bodies,
+        ["{\"kind\":\"x\"}", "{\"kind\":\"y\"}"],
+        "in the order sent"
+    );
+    assert!(waiting.iter().all(|s| s.execution_arn == "e3"));
     assert!(a.inbox(&[4], 10).await.unwrap().is_empty());
-    a.delete_signals(&[waiting[0].id]).await.unwrap();
+    let ids: Vec<u64> = waiting.iter().map(|s| s.id).collect();
+    a.delete_signals(&ids).await.unwrap();
     assert!(a.inbox(&[3], 10).await.unwrap().is_empty());
 
     let task = crate::ActivityTaskRow {
