@@ -267,6 +267,68 @@ async fn a_node_paused_past_its_lease_is_fenced() {
     check_all(&b.client(), &arns, &b).await;
 }
 
+/// The TTL of the takeover tests that measure from the lease's expiry: long enough that a
+/// look every quarter (or third) of it would come more than a second late.
+const LONG_TTL: u64 = 8;
+
+/// Seconds until the latest of these leases and heartbeats runs out (`sql` selects their
+/// `expires_at`), on the database's clock.
+fn expires_in(pg: &LocalPostgres, sql: &str) -> f64 {
+    let query = format!("SELECT extract(epoch FROM max(expires_at) - now()) FROM ({sql}) e");
+    let out = pg.psql("postgres", &query).expect("psql");
+    out.parse()
+        .unwrap_or_else(|e| panic!("{query}: {out:?}: {e}"))
+}
+
+/// A standby takes over as the lease of a node killed with `kill -9` runs out, not a round of
+/// its looks later: within a second of the expiry, with an 8 s TTL. It starts after the kill,
+/// when the lease has 2k + 0.8 s left: a standby that looked every quarter of the TTL (2 s)
+/// from its start would come 1.2–1.7 s late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standby_takes_over_as_the_lease_runs_out() {
+    let pg = LocalPostgres::start_or_panic();
+    let url = pg.url("postgres");
+    let (options, a_args) = node_with_ttl(&url, "a", LONG_TTL);
+    let mut a = Server::start_with_args(options, &args(&a_args));
+    let left = expires_in(&pg, "SELECT expires_at FROM leases WHERE owner = 'a'");
+    a.kill9();
+    let killed = Instant::now();
+    let start_at = if left >= 6.8 { 6.8 } else { 4.8 };
+    tokio::time::sleep(Duration::from_secs_f64((left - start_at).max(0.0))).await;
+    let (options, b_args) = node_with_ttl(&url, "b", LONG_TTL);
+    let mut b = Server::start_standby(options, &args(&b_args));
+    b.wait_until_ready(Duration::from_secs(LONG_TTL + 10));
+    let late = killed.elapsed().as_secs_f64() - left;
+    eprintln!("standby ready {late:.3} s after the lease expired ({left:.3} s after the kill)");
+    assert!(b.logs().contains("standing by"), "{}", b.logs());
+    assert!(late < 1.0, "{late:.3} s late\n{}", b.logs());
+}
+
+/// Two active nodes take the shards of a third killed with `kill -9` as its heartbeat and
+/// leases run out, not a round later: within a second of the expiry, with an 8 s TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn active_nodes_take_a_dead_nodes_shards_as_its_leases_run_out() {
+    let pg = LocalPostgres::start_or_panic();
+    let url = pg.url("postgres");
+    let [a, b, mut c] = ["a", "b", "c"].map(|id| {
+        let (options, mut node_args) = node_with_ttl(&url, id, LONG_TTL);
+        node_args.push("--active-nodes".into());
+        Server::start_with_args(options, &args(&node_args))
+    });
+    spread(&[&a, &b, &c], Duration::from_secs(4 * LONG_TTL)).await;
+    let left = expires_in(
+        &pg,
+        "SELECT expires_at FROM leases WHERE owner = 'c'
+         UNION ALL SELECT expires_at FROM nodes WHERE node_id = 'c'",
+    );
+    c.kill9();
+    let killed = Instant::now();
+    spread(&[&a, &b], Duration::from_secs(LONG_TTL + 10)).await;
+    let late = killed.elapsed().as_secs_f64() - left;
+    eprintln!("shards held by a and b {late:.3} s after c's expired ({left:.3} s after the kill)");
+    assert!(late < 1.0, "{late:.3} s late\n{}\n{}", a.logs(), b.logs());
+}
+
 /// SIGTERM stops a node cleanly and hands its lease on: the standby takes over at once, not
 /// after the TTL, and finishes what the stopped node was running.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -6,7 +6,8 @@
 //! another epoch, or finds none succeeded for a whole TTL. Every group commit checks the epoch
 //! in its own transaction, holding the row (`FOR SHARE`) until it commits, so once another node
 //! has taken the lease not one more transition of the old owner gets in (Temporal's range-id
-//! fencing). There is one lease (shard 0) for now: a standby node waits for it.
+//! fencing). There is one lease (shard 0) for now: a standby node waits for it, looking again
+//! every quarter of the TTL, or just after the lease expires if that comes sooner.
 
 use std::time::{Duration, Instant};
 
@@ -58,22 +59,37 @@ pub(super) async fn acquire(pool: &Pool, options: &LeaseOptions) -> Result<Held>
                 epoch,
             });
         }
-        if !told {
-            let holder = client
-                .query_opt(
-                    "SELECT owner, epoch FROM leases WHERE shard = $1",
-                    &[&SHARD],
-                )
-                .await?;
-            if let Some(h) = holder {
-                let (owner, epoch): (String, i64) = (h.try_get(0)?, h.try_get(1)?);
-                tracing::info!(%owner, epoch, "standing by: another node holds the lease");
-            }
-            told = true;
-        }
+        let holder = client
+            .query_opt(
+                "SELECT owner, epoch, extract(epoch FROM expires_at - now())::float8
+                 FROM leases WHERE shard = $1",
+                &[&SHARD],
+            )
+            .await?;
         drop(client);
-        tokio::time::sleep(options.ttl / 4).await;
+        let mut wait = options.ttl / 4;
+        if let Some(h) = holder {
+            let (owner, epoch): (String, i64) = (h.try_get(0)?, h.try_get(1)?);
+            if !told {
+                tracing::info!(%owner, epoch, "standing by: another node holds the lease");
+                told = true;
+            }
+            wait = next_look(h.try_get(2)?, wait);
+        }
+        tokio::time::sleep(wait).await;
     }
+}
+
+/// How long after its expiry another node's lease (or heartbeat) is looked at again.
+const PAST_EXPIRY: Duration = Duration::from_millis(50);
+
+/// When to look again at a lease (or heartbeat) of another node that expires in `seconds`
+/// (the database's clock): just after it expires, or after `at_most` if that comes first
+/// (the holder renews it meanwhile). So a node that died is taken over as its lease runs out,
+/// not up to a round later.
+pub(super) fn next_look(seconds: f64, at_most: Duration) -> Duration {
+    let until = Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(at_most);
+    (until + PAST_EXPIRY).min(at_most)
 }
 
 /// Renews the lease until it is lost, then says so on `lost` (once) and returns.
@@ -150,4 +166,26 @@ pub(super) async fn fence<C: GenericClient>(tx: &C, held: &Held) -> Result<()> {
 
 fn interval(ttl: Duration) -> f64 {
     ttl.as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_look;
+    use std::time::Duration;
+
+    #[test]
+    fn a_lease_is_looked_at_again_just_after_it_expires() {
+        let at_most = Duration::from_millis(2500);
+        let ms = Duration::from_millis;
+        assert_eq!(next_look(1.0, at_most), ms(1050));
+        assert_eq!(next_look(2.45, at_most), at_most);
+        assert_eq!(next_look(9.0, at_most), at_most, "renewed before then");
+        assert_eq!(
+            next_look(-0.3, at_most),
+            ms(50),
+            "expired since it was read"
+        );
+        assert_eq!(next_look(f64::NAN, at_most), ms(50));
+        assert_eq!(next_look(f64::INFINITY, at_most), at_most);
+    }
 }

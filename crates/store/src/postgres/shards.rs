@@ -4,7 +4,9 @@
 //!
 //! Every node keeps a heartbeat row in `nodes` and, every third of its TTL, renews the shards
 //! it holds, gives up those beyond its fair share (an even split over the live nodes) and
-//! takes free or expired ones up to it (`FOR UPDATE SKIP LOCKED`, epoch + 1). Every
+//! takes free or expired ones up to it (`FOR UPDATE SKIP LOCKED`, epoch + 1). A round comes
+//! sooner when another node's heartbeat or shard expires sooner: just after it expires, so
+//! the shards of a node that died move as their leases run out. Every
 //! group commit checks the epochs of the shards it writes (`FOR SHARE`, see `writer`), so a
 //! node that lost a shard writes nothing more to it. The held shards are published on a
 //! watch channel: the engine runs the executions of those and drops the others.
@@ -14,7 +16,7 @@ use std::time::Instant;
 use deadpool_postgres::{GenericClient, Pool};
 use tokio::sync::watch;
 
-use super::lease::LeaseOptions;
+use super::lease::{next_look, LeaseOptions};
 use crate::{HeldShards, Result};
 
 /// Keeps this node's heartbeat and its fair share of shards until `held` has no receiver.
@@ -22,10 +24,14 @@ pub(super) async fn run(pool: Pool, options: LeaseOptions, held: watch::Sender<H
     let mut renewed = Instant::now();
     loop {
         let mine = held.borrow().clone();
+        let mut wait = options.ttl / 3;
         match balance(&pool, &options, &mine, &held).await {
-            Ok(now) => {
+            Ok((now, soonest)) => {
                 renewed = Instant::now();
                 publish(&options.node_id, &held, now);
+                if let Some(seconds) = soonest {
+                    wait = next_look(seconds, wait);
+                }
             }
             Err(e) if renewed.elapsed() >= options.ttl && !mine.is_empty() => {
                 tracing::error!(node = %options.node_id, error = %e, "shards lost: not renewed within their TTL");
@@ -36,7 +42,7 @@ pub(super) async fn run(pool: Pool, options: LeaseOptions, held: watch::Sender<H
         if held.is_closed() {
             return;
         }
-        tokio::time::sleep(options.ttl / 3).await;
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -62,14 +68,16 @@ fn publish(node: &str, held: &watch::Sender<HeldShards>, now: HeldShards) {
 }
 
 /// One round: heartbeat, renew, give up extras, take up to the fair share. Returns the
-/// shards held after it. Extras are dropped from `held` before they are given up, so the
-/// engine stops running them first (the epoch fences whatever was in flight anyway).
+/// shards held after it, and in how many seconds the soonest heartbeat or shard of another
+/// node expires (`None`: none is live). Extras are dropped from `held` before they are given
+/// up, so the engine stops running them first (the epoch fences whatever was in flight
+/// anyway).
 async fn balance(
     pool: &Pool,
     options: &LeaseOptions,
     mine: &HeldShards,
     held: &watch::Sender<HeldShards>,
-) -> Result<HeldShards> {
+) -> Result<(HeldShards, Option<f64>)> {
     let ttl = options.ttl.as_secs_f64();
     let node = options.node_id.as_str();
     let client = pool.get().await?;
@@ -134,7 +142,17 @@ async fn balance(
             now.insert(shard_number(row.try_get(0)?), row.try_get(1)?);
         }
     }
-    Ok(now)
+    let soonest = client
+        .query_one(
+            "SELECT extract(epoch FROM min(expires_at) - now())::float8 FROM (
+                 SELECT expires_at FROM nodes WHERE node_id <> $1 AND expires_at > now()
+                 UNION ALL
+                 SELECT expires_at FROM leases WHERE owner <> $1 AND expires_at > now()) e",
+            &[&node],
+        )
+        .await?
+        .try_get(0)?;
+    Ok((now, soonest))
 }
 
 /// Gives every held shard up and removes this node's heartbeat, at a clean stop.
