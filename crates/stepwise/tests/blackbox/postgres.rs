@@ -268,7 +268,7 @@ async fn a_node_paused_past_its_lease_is_fenced() {
 }
 
 /// The TTL of the takeover tests that measure from the lease's expiry: long enough that a
-/// look every quarter (or third) of it would come more than a second late.
+/// look every quarter (or third) of it could come seconds late.
 const LONG_TTL: u64 = 8;
 
 /// Seconds until the latest of these leases and heartbeats runs out (`sql` selects their
@@ -281,9 +281,9 @@ fn expires_in(pg: &LocalPostgres, sql: &str) -> f64 {
 }
 
 /// A standby takes over as the lease of a node killed with `kill -9` runs out, not a round of
-/// its looks later: within a second of the expiry, with an 8 s TTL. It starts after the kill,
-/// when the lease has 2k + 0.8 s left: a standby that looked every quarter of the TTL (2 s)
-/// from its start would come 1.2–1.7 s late.
+/// its looks later: within 1.2 s of the expiry, with an 8 s TTL. It starts after the kill,
+/// when the lease has 2k + 0.6 s left: a standby that looked every quarter of the TTL (2 s)
+/// from its first look, 0.05–0.5 s after its start, would come 1.45–1.9 s late.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_standby_takes_over_as_the_lease_runs_out() {
     let pg = LocalPostgres::start_or_panic();
@@ -293,7 +293,7 @@ async fn a_standby_takes_over_as_the_lease_runs_out() {
     let left = expires_in(&pg, "SELECT expires_at FROM leases WHERE owner = 'a'");
     a.kill9();
     let killed = Instant::now();
-    let start_at = if left >= 6.8 { 6.8 } else { 4.8 };
+    let start_at = if left >= 6.6 { 6.6 } else { 4.6 };
     tokio::time::sleep(Duration::from_secs_f64((left - start_at).max(0.0))).await;
     let (options, b_args) = node_with_ttl(&url, "b", LONG_TTL);
     let mut b = Server::start_standby(options, &args(&b_args));
@@ -301,11 +301,12 @@ async fn a_standby_takes_over_as_the_lease_runs_out() {
     let late = killed.elapsed().as_secs_f64() - left;
     eprintln!("standby ready {late:.3} s after the lease expired ({left:.3} s after the kill)");
     assert!(b.logs().contains("standing by"), "{}", b.logs());
-    assert!(late < 1.0, "{late:.3} s late\n{}", b.logs());
+    assert!(late < 1.2, "{late:.3} s late\n{}", b.logs());
 }
 
 /// Two active nodes take the shards of a third killed with `kill -9` as its heartbeat and
-/// leases run out, not a round later: within a second of the expiry, with an 8 s TTL.
+/// leases run out, not a round (up to 2.7 s) later: within 1.5 s of the expiry, with an 8 s
+/// TTL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn active_nodes_take_a_dead_nodes_shards_as_its_leases_run_out() {
     let pg = LocalPostgres::start_or_panic();
@@ -326,7 +327,7 @@ async fn active_nodes_take_a_dead_nodes_shards_as_its_leases_run_out() {
     spread(&[&a, &b], Duration::from_secs(LONG_TTL + 10)).await;
     let late = killed.elapsed().as_secs_f64() - left;
     eprintln!("shards held by a and b {late:.3} s after c's expired ({left:.3} s after the kill)");
-    assert!(late < 1.0, "{late:.3} s late\n{}\n{}", a.logs(), b.logs());
+    assert!(late < 1.5, "{late:.3} s late\n{}\n{}", a.logs(), b.logs());
 }
 
 /// SIGTERM stops a node cleanly and hands its lease on: the standby takes over at once, not
