@@ -346,29 +346,31 @@ fn row_of<'p>(path: &'p [usize], holders: &HashMap<&[usize], &[Lane]>) -> Option
 /// of their own (which may hold the attempt) and it is not among the others.
 pub(crate) fn waits_for_task(record: &ExecutionRecord, task_id: u64) -> Result<Option<bool>> {
     let mut stored = parse(&record.runtime)?;
-    let mut shape = Shape::default();
-    if let Some(current) = stored.runtime.current.as_mut() {
-        shape.scan(current);
-        leave_out_detached(current);
-    }
+    let detached = stored
+        .runtime
+        .current
+        .as_mut()
+        .is_some_and(leave_out_detached);
     let checkpoint = Checkpoint::try_from(stored)?;
     let found = checkpoint
         .runtime
         .pending_tasks()
         .iter()
         .any(|t| t.id == task_id);
-    Ok((found || !shape.detached).then_some(found))
+    Ok((found || !detached).then_some(found))
 }
 
-/// Empties every container below `current` whose lanes are in rows: as if it had no lanes.
-fn leave_out_detached(current: &mut StoredCurrent<'static>) {
+/// Empties every container below `current` whose lanes are in rows, as if it had no lanes;
+/// says whether there was one.
+fn leave_out_detached(current: &mut StoredCurrent<'static>) -> bool {
     let Some(c) = current.container.as_mut() else {
-        return;
+        return false;
     };
-    c.detached = 0;
+    let mut detached = std::mem::take(&mut c.detached) > 0;
     for inner in c.lanes.iter_mut().filter_map(|l| l.current.as_mut()) {
-        leave_out_detached(inner);
+        detached |= leave_out_detached(inner);
     }
+    detached
 }
 
 /// Puts the lanes of every stored container below `current` back from their rows.

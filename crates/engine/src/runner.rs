@@ -344,14 +344,12 @@ impl Runner {
     /// to apply stays for the next round. Each execution's signals are applied in their order,
     /// and the executions side by side, so that their commits share transactions.
     async fn apply_stored(&self, rows: Vec<store::InboxSignal>) {
-        let mut by_execution: Vec<(String, Vec<store::InboxSignal>)> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut by_execution: HashMap<String, Vec<store::InboxSignal>> = HashMap::new();
         for row in rows {
-            let i = *index.entry(row.execution_arn.clone()).or_insert_with(|| {
-                by_execution.push((row.execution_arn.clone(), Vec::new()));
-                by_execution.len() - 1
-            });
-            by_execution[i].1.push(row);
+            by_execution
+                .entry(row.execution_arn.clone())
+                .or_default()
+                .push(row);
         }
         let mut applying = tokio::task::JoinSet::new();
         for (arn, rows) in by_execution {
