@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use deadpool_postgres::{Client, GenericClient, Pool};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio_postgres::Statement;
 
 use super::{lease, shards, Fence};
@@ -26,35 +26,58 @@ const MAX_BATCH: usize = 4096;
 /// Most group commits under way at once (each holds a connection of the pool).
 pub(super) const IN_FLIGHT: usize = 4;
 
+/// Fewest writes a batch takes to start while another commit is under way; a smaller one
+/// waits for more or for that commit to end. Overlapping commits pay for large batches (a
+/// Pass chain's); for a few writes each (activity tasks spread over several nodes) they
+/// would only make more, smaller transactions of the same writes.
+const OVERLAP_AT: usize = 16;
+
 /// Receives commits until every sender is gone. Every transaction is fenced by `fence`: the
 /// lease, or the epochs of the shards its executions belong to.
 ///
 /// Up to [`IN_FLIGHT`] transactions overlap, each on its own connection: the next batch is
-/// taken once the one before has locked its execution rows, so the round trips and the fsync
-/// of one commit no longer hold the next one back. Locks are taken in batch order, so writes
-/// to one execution still commit in the order they were sent (and the engine sends an
-/// execution's next write only once the last one is acknowledged).
+/// taken once the one before has locked its execution rows (and holds [`OVERLAP_AT`]
+/// writes, or no commit is under way any more), so the round trips and the fsync of one
+/// commit no longer hold the next one back. Locks are taken in batch order, so writes to one
+/// execution still commit in the order they were sent (and the engine sends an execution's
+/// next write only once the last one is acknowledged).
 pub(super) async fn run(pool: Pool, mut rx: mpsc::Receiver<(Vec<Write>, Reply)>, fence: Fence) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let ended = Arc::new(Notify::new());
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         let mut total = jobs[0].0.len();
-        while total < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => {
-                    total += job.0.len();
-                    jobs.push(job);
+        loop {
+            while total < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        total += job.0.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
+            }
+            let under_way = slots.available_permits() < IN_FLIGHT;
+            if !under_way || total >= OVERLAP_AT {
+                break;
+            }
+            tokio::select! {
+                job = rx.recv() => match job {
+                    Some(job) => {
+                        total += job.0.len();
+                        jobs.push(job);
+                    }
+                    None => break,
+                },
+                () = ended.notified() => {}
             }
         }
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
         let (locked_tx, locked) = oneshot::channel();
-        let (pool, fence) = (pool.clone(), fence.clone());
+        let (pool, fence, ended) = (pool.clone(), fence.clone(), ended.clone());
         tokio::spawn(async move {
-            let _slot = slot;
             let mut sizes = Vec::with_capacity(jobs.len());
             let mut replies = Vec::with_capacity(jobs.len());
             let mut batch = Vec::with_capacity(total);
@@ -68,6 +91,8 @@ pub(super) async fn run(pool: Pool, mut rx: mpsc::Receiver<(Vec<Write>, Reply)>,
                 Ok(mut client) => group_commit(&mut client, &batch, &fence, &mut locked).await,
                 Err(e) => Err(Error::driver(e)),
             };
+            drop(slot);
+            ended.notify_one();
             crate::answer_commit(replies, sizes, outcome);
         });
         // Sent once the rows are locked, or dropped when the transaction failed before.
