@@ -44,12 +44,19 @@ pub(crate) struct Queues {
 struct Queue {
     tasks: VecDeque<ActivityTask>,
     pollers: VecDeque<oneshot::Sender<ActivityTask>>,
-    /// On a shared store: the tasks this node offered (execution ARN, task id), oldest first,
-    /// which a poll here claims by their key before it looks for the oldest of any node's
-    /// (another node may have taken one meanwhile). At most [`OFFERED_HERE`].
-    offered: VecDeque<(String, u64)>,
+    /// On a shared store: the tasks this node offered, oldest first, which a poll here claims
+    /// by their key before it looks for the oldest of any node's (another node may have taken
+    /// one meanwhile). At most [`OFFERED_HERE`].
+    offered: VecDeque<Offered>,
     /// Claims made here, so that every [`SHARED_TURN`]th looks at every node's tasks first.
     claims: u64,
+}
+
+/// A task this node offered: its execution, task id and when it was scheduled.
+struct Offered {
+    execution_arn: String,
+    task_id: u64,
+    scheduled: i64,
 }
 
 impl Queue {
@@ -105,40 +112,40 @@ impl Queues {
     }
 
     /// Notes a task this node offered, so that a poll here claims it by its key.
-    fn offered_here(&self, activity_arn: &str, execution_arn: &str, task_id: u64) {
+    fn offered_here(&self, activity_arn: &str, task: Offered) {
         let mut map = crate::lock::lock(&self.inner);
         let queue = map.entry(activity_arn.to_owned()).or_default();
         if queue.offered.len() == OFFERED_HERE {
             // Still claimable with any node's (the oldest first).
             queue.offered.pop_front();
         }
-        queue.offered.push_back((execution_arn.to_owned(), task_id));
+        queue.offered.push_back(task);
     }
 
-    /// The oldest task this node offered and no poll here claimed yet, unless this claim is
-    /// one that looks at every node's tasks first (`others`: there are other nodes' tasks).
-    fn next_offered_here(
-        &self,
-        activity_arn: &str,
-        first_try: bool,
-        others: bool,
-    ) -> Option<(String, u64)> {
+    /// Counts a claim here; `Some` when it is one that looks at every node's tasks first
+    /// (`others`: other nodes hold shards), with when this node's oldest offered task was
+    /// scheduled (`None`: it has none).
+    fn shared_turn(&self, activity_arn: &str, others: bool) -> Option<Option<i64>> {
         let mut map = crate::lock::lock(&self.inner);
         let queue = map.get_mut(activity_arn)?;
-        if first_try && others {
-            queue.claims += 1;
-            if queue.claims % SHARED_TURN == 0 {
-                return None;
-            }
-        }
-        queue.offered.pop_front()
+        queue.claims += 1;
+        (others && queue.claims % SHARED_TURN == 0)
+            .then(|| queue.offered.front().map(|oldest| oldest.scheduled))
+    }
+
+    /// The oldest task this node offered and no poll here claimed yet.
+    fn next_offered_here(&self, activity_arn: &str) -> Option<(String, u64)> {
+        let mut map = crate::lock::lock(&self.inner);
+        let oldest = map.get_mut(activity_arn)?.offered.pop_front()?;
+        Some((oldest.execution_arn, oldest.task_id))
     }
 
     /// Forgets a task this node offered that a poll here claimed as the oldest of any node's.
     fn claimed_here(&self, activity_arn: &str, task: &store::ActivityTaskRow) {
         let mut map = crate::lock::lock(&self.inner);
         if let Some(queue) = map.get_mut(activity_arn) {
-            let key = |(arn, id): &(String, u64)| *id == task.task_id && *arn == task.execution_arn;
+            let key =
+                |o: &Offered| o.task_id == task.task_id && o.execution_arn == task.execution_arn;
             if let Some(at) = queue.offered.iter().position(key) {
                 queue.offered.remove(at);
             }
@@ -179,9 +186,14 @@ impl Queues {
 
 /// The most tasks a node notes as offered by it, per activity ([`Queue::offered`]).
 const OFFERED_HERE: usize = 4096;
-/// One claim in this many takes the oldest task of any node before this node's own, so that
-/// the tasks of a node that no worker polls are taken too.
+/// One claim in this many takes the oldest task of any node before this node's own, if it
+/// has waited [`SHARED_AFTER`] longer than this node's oldest, so that the tasks of a node
+/// that no worker polls are taken too.
 const SHARED_TURN: u64 = 4;
+/// How much longer than this node's oldest offered task another node's must have waited for
+/// a poll here to take it first (milliseconds). Where every node has workers, they keep to
+/// their own node's tasks, whose answers then skip the inbox.
+const SHARED_AFTER: i64 = 1_000;
 /// Tasks of this node's a poll tries to claim before it looks at any node's.
 const OWN_TRIES: usize = 4;
 
@@ -298,15 +310,17 @@ impl Engine {
         let Err(task) = self.inner.activities.hand_over(activity_arn, task) else {
             return;
         };
+        let offered = Offered {
+            execution_arn: execution_arn.to_owned(),
+            task_id,
+            scheduled: task.scheduled,
+        };
         match self
             .store()
             .offer_activity_task(task.row(activity_arn))
             .await
         {
-            Ok(()) => self
-                .inner
-                .activities
-                .offered_here(activity_arn, execution_arn, task_id),
+            Ok(()) => self.inner.activities.offered_here(activity_arn, offered),
             // Offered again when the execution is next resumed (a restart, a shard move).
             Err(e) => tracing::error!(%execution_arn, error = %e, "activity task not offered"),
         }
@@ -418,7 +432,9 @@ impl Engine {
     }
 
     /// Claims an offered task on a shared store: one this node offered, by its key (up to
-    /// [`OWN_TRIES`]: another node may have taken some), else the oldest of any node's.
+    /// [`OWN_TRIES`]: another node may have taken some), else the oldest of any node's. On
+    /// its [`SHARED_TURN`], another node's task that waited [`SHARED_AFTER`] longer comes
+    /// first.
     async fn claim_offered(
         &self,
         activity_arn: &str,
@@ -426,10 +442,19 @@ impl Engine {
     ) -> Result<Option<store::ClaimedTask>> {
         let others = !self.inner.runner.holds_every_shard();
         let queues = &self.inner.activities;
-        for i in 0..OWN_TRIES {
-            let Some((execution_arn, task_id)) =
-                queues.next_offered_here(activity_arn, i == 0, others)
-            else {
+        if let Some(Some(oldest_here)) = queues.shared_turn(activity_arn, others) {
+            let before = Some(oldest_here - SHARED_AFTER);
+            let claimed = self
+                .store()
+                .claim_activity_task(activity_arn, before, elsewhere)
+                .await?;
+            if let Some(claimed) = claimed {
+                queues.claimed_here(activity_arn, &claimed.task);
+                return Ok(Some(claimed));
+            }
+        }
+        for _ in 0..OWN_TRIES {
+            let Some((execution_arn, task_id)) = queues.next_offered_here(activity_arn) else {
                 break;
             };
             let claimed = self
@@ -442,7 +467,7 @@ impl Engine {
         }
         let claimed = self
             .store()
-            .claim_activity_task(activity_arn, elsewhere)
+            .claim_activity_task(activity_arn, None, elsewhere)
             .await?;
         if let Some(claimed) = &claimed {
             queues.claimed_here(activity_arn, &claimed.task);

@@ -595,7 +595,8 @@ pub trait Store: Send + Sync + 'static {
         let _ = task;
         Ok(())
     }
-    /// Takes the oldest offered task of an activity, if any; no other node can take it too.
+    /// Takes the oldest offered task of an activity, if any (with `before`, only if it was
+    /// scheduled before that time, epoch milliseconds); no other node can take it too.
     /// Its execution may have ended since it was offered: the caller checks. `started` gives,
     /// for the task taken, the signal (the engine's text) that tells another node running its
     /// execution that it started: it goes to the inbox of the execution's shard in the
@@ -603,9 +604,10 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_activity_task(
         &self,
         activity_arn: &str,
+        before: Option<i64>,
         started: &StartedElsewhere<'_>,
     ) -> Result<Option<ClaimedTask>> {
-        let _ = (activity_arn, started);
+        let _ = (activity_arn, before, started);
         Ok(None)
     }
     /// Takes the offered task of `execution_arn` with `task_id` (one this node offered), as

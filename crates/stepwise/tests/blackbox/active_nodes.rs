@@ -339,8 +339,9 @@ async fn offered_tasks_are_withdrawn_when_their_execution_ends() {
 }
 
 /// A poll takes the tasks its own node offered first, by their key, but every fourth claim
-/// takes the oldest of any node's: a node whose own tasks keep coming still serves another's
-/// that no worker polls. Each task is handed out once.
+/// takes the oldest of any node's if it waited a second longer than the node's own oldest: a
+/// node whose own tasks keep coming still serves another's that no worker polls, and one
+/// whose workers keep up does not. Each task is handed out once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_poll_takes_its_own_nodes_tasks_first_but_not_only() {
     let Some(cluster) = Cluster::start(2).await else {
@@ -352,38 +353,48 @@ async fn a_poll_takes_its_own_nodes_tasks_first_but_not_only() {
     let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": activity,
         "End": true}}});
     let sm = create_machine(&client, "own-first", &def).await;
-    // The oldest task is b's (started through b, it runs there); then eight of a's.
-    start(&b.client(), &sm, None, &json!({"node": "b", "i": 0})).await;
-    cluster.offered(&activity, 1).await;
-    for i in 1..=8 {
-        start(&client, &sm, None, &json!({"node": "a", "i": i})).await;
-        cluster.offered(&activity, 1 + i).await;
+    // One task of b's (started through b, it runs there) and four of a's, at once; then,
+    // more than a second later, four more of a's.
+    let a_task = |i: i64| json!({"node": "a", "i": i});
+    let (b_client, b_task) = (b.client(), json!({"node": "b", "i": 0}));
+    let inputs = [1, 2, 3, 4].map(a_task);
+    tokio::join!(
+        start(&b_client, &sm, None, &b_task),
+        start(&client, &sm, None, &inputs[0]),
+        start(&client, &sm, None, &inputs[1]),
+        start(&client, &sm, None, &inputs[2]),
+        start(&client, &sm, None, &inputs[3]),
+    );
+    cluster.offered(&activity, 5).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    for i in 5..=8 {
+        start(&client, &sm, None, &a_task(i)).await;
     }
+    cluster.offered(&activity, 9).await;
     let mut taken = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..9 {
         let (token, input) = take_task(&client, &activity, TAKE_WITHIN)
             .await
             .expect("a task through a");
         taken.push((token, input));
     }
-    let inputs: Vec<&Value> = taken.iter().map(|(_, input)| input).collect();
-    assert_eq!(
-        inputs,
-        [
-            &json!({"node": "a", "i": 1}),
-            &json!({"node": "a", "i": 2}),
-            &json!({"node": "a", "i": 3}),
-            &json!({"node": "b", "i": 0}),
-        ],
-        "a's own three, then the oldest of any node's"
+    let order: Vec<(&str, i64)> = taken
+        .iter()
+        .map(|(_, input)| {
+            (
+                input["node"].as_str().unwrap_or("?"),
+                input["i"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    // The fourth claim finds b's task no older than a's oldest, so it takes a's own.
+    assert!(
+        order[..7].iter().all(|(node, _)| *node == "a"),
+        "a's own first: {order:?}"
     );
-    for _ in 0..5 {
-        taken.push(
-            take_task(&client, &activity, TAKE_WITHIN)
-                .await
-                .expect("the rest"),
-        );
-    }
+    assert!(order[..4].iter().all(|(_, i)| *i <= 4), "{order:?}");
+    // The eighth finds it more than a second older than a's oldest.
+    assert_eq!(order[7], ("b", 0), "then b's: {order:?}");
     assert_eq!(cluster.sql("SELECT count(*) FROM activity_tasks"), "0");
     for (token, input) in &taken {
         succeed(&b.client(), token, input).await;

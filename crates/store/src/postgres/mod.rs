@@ -727,14 +727,23 @@ impl Store for Postgres {
     async fn claim_activity_task(
         &self,
         activity_arn: &str,
+        before: Option<i64>,
         started: &StartedElsewhere<'_>,
     ) -> Result<Option<ClaimedTask>> {
         let mut client = self.claims.get().await?;
-        // Most polls find nothing: one look first, without a transaction's BEGIN and ROLLBACK.
+        // Most polls find nothing, or nothing old enough: one look first, without a
+        // transaction's BEGIN and ROLLBACK.
         let look = client
-            .prepare_cached("SELECT 1 FROM activity_tasks WHERE activity_arn = $1 LIMIT 1")
+            .prepare_cached(
+                "SELECT scheduled FROM activity_tasks WHERE activity_arn = $1
+                 ORDER BY id LIMIT 1",
+            )
             .await?;
-        if client.query_opt(&look, &[&activity_arn]).await?.is_none() {
+        let Some(oldest) = client.query_opt(&look, &[&activity_arn]).await? else {
+            return Ok(None);
+        };
+        let cutoff = before.unwrap_or(i64::MAX);
+        if oldest.try_get::<_, i64>(0)? >= cutoff {
             return Ok(None);
         }
         loop {
@@ -745,11 +754,11 @@ impl Store for Postgres {
                     // a task of one that ended is skipped, and is gone then).
                     "DELETE FROM activity_tasks WHERE id = (
                          SELECT id FROM activity_tasks WHERE activity_arn = $1
-                         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) AND scheduled < $2
                      RETURNING activity_arn, execution_arn, task_id, token, input, scheduled",
                 )
                 .await?;
-            let rows = tx.query(&claim, &[&activity_arn]).await?;
+            let rows = tx.query(&claim, &[&activity_arn, &cutoff]).await?;
             let Some(task) = rows.first().map(decode_activity_task).transpose()? else {
                 return Ok(None);
             };

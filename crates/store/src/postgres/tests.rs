@@ -324,7 +324,7 @@ async fn postgres_shards_spread_and_fence_writes() {
     );
     // Taken with its start for the node that runs e3, in one transaction.
     let started = |_: &str, task_id: u64| Some(format!("started {task_id}"));
-    let claimed = a.claim_activity_task("act", &started).await.unwrap();
+    let claimed = a.claim_activity_task("act", None, &started).await.unwrap();
     let expected = crate::ClaimedTask {
         task: again,
         started_sent: true,
@@ -335,14 +335,24 @@ async fn postgres_shards_spread_and_fence_writes() {
     assert_eq!(bodies, ["started 1"]);
     assert!(a.signals_for("e4").await.unwrap().is_empty());
     a.delete_signals(&[waiting[0].id]).await.unwrap();
-    assert_eq!(a.claim_activity_task("act", &started).await.unwrap(), None);
+    assert_eq!(
+        a.claim_activity_task("act", None, &started).await.unwrap(),
+        None
+    );
     // Taken for an execution this node runs: nothing in the inbox.
     let third = crate::ActivityTaskRow {
         task_id: 3,
         ..task.clone()
     };
     a.offer_activity_task(third.clone()).await.unwrap();
-    let claimed = a.claim_activity_task("act", &|_, _| None).await.unwrap();
+    // Only one scheduled before the time given.
+    let not_yet = a.claim_activity_task("act", Some(third.scheduled), &|_, _| None);
+    assert_eq!(not_yet.await.unwrap(), None);
+    let before = Some(third.scheduled + 1);
+    let claimed = a
+        .claim_activity_task("act", before, &|_, _| None)
+        .await
+        .unwrap();
     let expected = crate::ClaimedTask {
         task: third,
         started_sent: false,
