@@ -4,9 +4,11 @@
 //! nodes' clocks do not matter). A node takes the lease when it is free or expired, bumping
 //! the epoch; renews it every third of its TTL; and learns it lost it when a renewal finds
 //! another epoch, or finds none succeeded for a whole TTL. Every group commit checks the epoch
-//! in its own transaction, holding the row (`FOR SHARE`) until it commits, so once another node
-//! has taken the lease not one more transition of the old owner gets in (Temporal's range-id
-//! fencing). There is one lease (shard 0) for now: a standby node waits for it, looking again
+//! in its own transaction, holding the row (`FOR KEY SHARE`) until it commits, so once another
+//! node has taken the lease not one more transition of the old owner gets in (Temporal's
+//! range-id fencing). The epoch is part of a unique index: a takeover, which changes it, waits
+//! for those transactions, but a renewal, which changes only the expiry, does not, so a steady
+//! stream of commits cannot hold a renewal back until the lease runs out. There is one lease (shard 0) for now: a standby node waits for it, looking again
 //! every quarter of the TTL, or just after the lease expires if that comes sooner.
 
 use std::time::{Duration, Instant};
@@ -106,18 +108,7 @@ pub(super) async fn renew(
         if lost.is_closed() {
             return; // the store is gone
         }
-        let attempt = async {
-            let client = pool.get().await?;
-            let n = client
-                .execute(
-                    "UPDATE leases SET expires_at = now() + $4::float8 * interval '1 second'
-                     WHERE shard = $1 AND owner = $2 AND epoch = $3",
-                    &[&SHARD, &held.node_id, &held.epoch, &ttl],
-                )
-                .await?;
-            Ok::<_, Error>(n)
-        };
-        match attempt.await {
+        match extend(&pool, &held, ttl).await {
             Ok(1) => renewed = Instant::now(),
             Ok(_) => {
                 tracing::error!(node = %held.node_id, epoch = held.epoch, "lease lost: another node took it");
@@ -132,6 +123,20 @@ pub(super) async fn renew(
             Err(e) => tracing::warn!(error = %e, "lease renewal failed; retrying"),
         }
     }
+}
+
+/// Extends the lease by `ttl` seconds from now; how many rows it changed (1 while the lease is
+/// still this node's).
+pub(super) async fn extend(pool: &Pool, held: &Held, ttl: f64) -> Result<u64> {
+    let client = pool.get().await?;
+    let n = client
+        .execute(
+            "UPDATE leases SET expires_at = now() + $4::float8 * interval '1 second'
+             WHERE shard = $1 AND owner = $2 AND epoch = $3",
+            &[&SHARD, &held.node_id, &held.epoch, &ttl],
+        )
+        .await?;
+    Ok(n)
 }
 
 /// Ends the lease now, if it is still this node's.
@@ -152,7 +157,8 @@ pub(super) async fn release(pool: &Pool, held: &Held) -> Result<()> {
 pub(super) async fn fence<C: GenericClient>(tx: &C, held: &Held) -> Result<()> {
     let stmt = tx
         .prepare_cached(
-            "SELECT 1 FROM leases WHERE shard = $1 AND owner = $2 AND epoch = $3 FOR SHARE",
+            "SELECT 1 FROM leases WHERE shard = $1 AND owner = $2 AND epoch = $3
+             FOR KEY SHARE",
         )
         .await?;
     match tx

@@ -145,6 +145,12 @@ INSERT INTO leases(shard, owner, epoch, expires_at)
     r#"
 ALTER TABLE redrive_batches ADD COLUMN owner TEXT, ADD COLUMN expires_at TIMESTAMPTZ;
 "#,
+    // 7: a lease's epoch becomes part of a key, so that a takeover (a new epoch) is a key
+    // update, which waits for the group commits that hold the lease row (`FOR KEY SHARE`),
+    // while a renewal (the expiry only) does not wait for them, nor they for it.
+    r#"
+CREATE UNIQUE INDEX leases_by_epoch ON leases(shard, epoch);
+"#,
 ];
 
 /// Brings the database's schema up to date; returns how many migrations ran.

@@ -7,8 +7,9 @@
 //! takes free or expired ones up to it (`FOR UPDATE SKIP LOCKED`, epoch + 1). A round comes
 //! sooner when another node's heartbeat or shard expires sooner: just after it expires, so
 //! the shards of a node that died move as their leases run out. Every
-//! group commit checks the epochs of the shards it writes (`FOR SHARE`, see `writer`), so a
-//! node that lost a shard writes nothing more to it. The held shards are published on a
+//! group commit checks the epochs of the shards it writes (`FOR KEY SHARE`, see `writer` and
+//! `lease`), so a node that lost a shard writes nothing more to it, and renewals do not wait
+//! for commits. The held shards are published on a
 //! watch channel: the engine runs the executions of those and drops the others.
 
 use std::time::Instant;
@@ -200,7 +201,7 @@ pub(super) async fn fence<C: GenericClient>(
             "SELECT l.shard FROM leases l
              JOIN unnest($2::int[], $3::bigint[]) AS u(shard, epoch)
                ON l.shard = u.shard AND l.epoch = u.epoch
-             WHERE l.owner = $1 ORDER BY l.shard FOR SHARE OF l",
+             WHERE l.owner = $1 ORDER BY l.shard FOR KEY SHARE OF l",
         )
         .await?;
     let rows = tx.query(&stmt, &[&node, &numbers, &epochs]).await?;

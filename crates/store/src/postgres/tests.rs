@@ -139,6 +139,42 @@ async fn pause_past_lease(node: &Postgres) {
         .unwrap();
 }
 
+/// A group commit holds the lease row until it commits: a takeover (a new epoch) waits for
+/// it, but a renewal (the expiry) does not, so a steady stream of commits cannot hold a
+/// renewal back until the lease runs out.
+#[tokio::test]
+async fn a_renewal_does_not_wait_for_commits_but_a_takeover_does() {
+    let server = LocalPostgres::start_or_panic();
+    let url = server.create_database("renewal").unwrap();
+    let a = Postgres::connect_leased(&url, leased("a", 60))
+        .await
+        .unwrap();
+    let held = a.lease().unwrap().clone();
+    let mut client = a.pool.get().await.unwrap();
+    let commit = client.transaction().await.unwrap();
+    super::lease::fence(&commit, &held).await.unwrap();
+
+    let renewal = super::lease::extend(&a.pool, &held, 60.0);
+    let renewed = tokio::time::timeout(Duration::from_secs(2), renewal).await;
+    assert_eq!(renewed.expect("the renewal does not wait").unwrap(), 1);
+
+    pause_past_lease(&a).await;
+    let url_b = url.clone();
+    let b = tokio::spawn(async move { Postgres::connect_leased(&url_b, leased("b", 60)).await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !b.is_finished(),
+        "the takeover waits for the commit under way"
+    );
+    commit.commit().await.unwrap();
+    let b = tokio::time::timeout(Duration::from_secs(3), b)
+        .await
+        .expect("b takes the lease once the commit ended")
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.lease().map(|h| h.epoch), Some(2));
+}
+
 /// A node whose lease another node took writes no resource either: every state machine,
 /// version, alias, activity, Map Run and bulk redrive write of the old owner fails with
 /// `Fenced` and leaves the database as the new owner sees it.

@@ -417,7 +417,7 @@ async fn apply<C: GenericClient>(
 }
 
 /// The shards this node still holds (`None`: not sharded); with the lease, `Err(Fenced)`
-/// when another node holds it. The rows checked stay locked (`FOR SHARE`) to the commit.
+/// when another node holds it. The rows checked stay locked (`FOR KEY SHARE`) to the commit.
 async fn check_fence<C: GenericClient>(
     tx: &C,
     fence: &Fence,
