@@ -412,6 +412,36 @@ async fn a_poll_takes_its_own_nodes_tasks_first_but_not_only() {
     }
 }
 
+/// A task offered on one node wakes a poll parked on another at once, by the offer's
+/// notification, not at the poll's next look (every second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_offer_wakes_a_poll_parked_on_another_node() {
+    let Some(cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let [a, b] = [&cluster.nodes[0], &cluster.nodes[1]];
+    let client = a.client();
+    let activity = create_activity(&client, "woken").await;
+    let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": activity,
+        "End": true}}});
+    let sm = create_machine(&client, "woken", &def).await;
+    let (b_client, polled) = (b.client(), activity.clone());
+    let parked = tokio::spawn(async move { take_task(&b_client, &polled, TAKE_WITHIN).await });
+    // Its next look comes a second after it parked; the offer comes 0.3 s after.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let arn = start(&client, &sm, None, &json!({"woken": true})).await;
+    let offered = std::time::Instant::now();
+    let (token, input) = parked.await.expect("the poll").expect("a task through b");
+    let waited = offered.elapsed();
+    assert!(
+        waited < Duration::from_millis(500),
+        "the poll on b woke {waited:?} after the offer"
+    );
+    succeed(&b.client(), &token, &input).await;
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
+}
+
 /// The history of a one-task execution whose task succeeded.
 pub(crate) const ONE_TASK: [&str; 7] = [
     "ExecutionStarted",

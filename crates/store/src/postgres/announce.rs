@@ -5,11 +5,12 @@
 //! whole database from before its WAL flush to its end. One transaction per write would cap
 //! them at one flush each (a few hundred per second on a disk that syncs); here the writes
 //! queued while a group commits go together in the next one, with one notification per
-//! activity or shard.
+//! activity or shard. A group of offers alone is one statement (its own transaction): the
+//! insert and its notifications, without `BEGIN` and `COMMIT`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use deadpool_postgres::{Pool, Transaction};
+use deadpool_postgres::{GenericClient, Pool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{big, listen};
@@ -82,6 +83,10 @@ async fn run(pool: Pool, mut rx: mpsc::Receiver<(Announced, Reply)>) {
 /// Writes a group in one transaction; says for each write whether it was made.
 async fn write(pool: &Pool, writes: &[Announced]) -> Result<Vec<bool>> {
     let mut client = pool.get().await?;
+    if writes.iter().all(|w| matches!(w, Announced::Offer(_))) {
+        // One statement: a transaction of its own.
+        return write_in(&client, writes).await;
+    }
     let tx = client.transaction().await?;
     let made = write_in(&tx, writes).await?;
     tx.commit().await?;
@@ -89,8 +94,9 @@ async fn write(pool: &Pool, writes: &[Announced]) -> Result<Vec<bool>> {
 }
 
 /// Makes `writes` in the transaction `tx` (the group's, or another that must hold them too),
-/// with their notifications; says for each whether it was made.
-pub(super) async fn write_in(tx: &Transaction<'_>, writes: &[Announced]) -> Result<Vec<bool>> {
+/// with their notifications; says for each whether it was made. Offers alone take one
+/// statement, which may run outside a transaction.
+pub(super) async fn write_in<C: GenericClient>(tx: &C, writes: &[Announced]) -> Result<Vec<bool>> {
     // The last offer of a task wins (one statement cannot update a row twice).
     let mut offers: HashMap<(&str, u64), &ActivityTaskRow> = HashMap::new();
     let mut signals = (Vec::new(), Vec::new());
@@ -108,7 +114,6 @@ pub(super) async fn write_in(tx: &Transaction<'_>, writes: &[Announced]) -> Resu
             }
         }
     }
-    let mut activities = BTreeSet::new();
     if !offers.is_empty() {
         let rows: Vec<&ActivityTaskRow> = offers.into_values().collect();
         let column = |f: fn(&ActivityTaskRow) -> &str| rows.iter().map(|r| f(r)).collect();
@@ -122,27 +127,32 @@ pub(super) async fn write_in(tx: &Transaction<'_>, writes: &[Announced]) -> Resu
         let scheduled: Vec<i64> = rows.iter().map(|r| r.scheduled).collect();
         // Only while the execution runs: its row is locked (`FOR SHARE`, in the writer's
         // order, by ARN) to the commit, so the commit that ends it (which withdraws its tasks)
-        // comes wholly before or after.
+        // comes wholly before or after. One notification per activity offered to.
         let insert = tx
             .prepare_cached(
-                "INSERT INTO activity_tasks(activity_arn, execution_arn, task_id, token, input,
-                     scheduled)
-                 SELECT u.* FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[],
-                     $5::text[], $6::bigint[]) AS u(activity_arn, arn, task_id, token, input,
-                     scheduled)
-                 JOIN executions e ON e.arn = u.arn AND e.status = 'RUNNING'
-                 ORDER BY e.arn FOR SHARE OF e
-                 ON CONFLICT(execution_arn, task_id) DO UPDATE
-                     SET token = excluded.token, input = excluded.input,
-                         scheduled = excluded.scheduled",
+                "WITH offered AS (
+                     INSERT INTO activity_tasks(activity_arn, execution_arn, task_id, token,
+                         input, scheduled)
+                     SELECT u.* FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[],
+                         $5::text[], $6::bigint[]) AS u(activity_arn, arn, task_id, token, input,
+                         scheduled)
+                     JOIN executions e ON e.arn = u.arn AND e.status = 'RUNNING'
+                     ORDER BY e.arn FOR SHARE OF e
+                     ON CONFLICT(execution_arn, task_id) DO UPDATE
+                         SET token = excluded.token, input = excluded.input,
+                             scheduled = excluded.scheduled
+                     RETURNING activity_arn)
+                 SELECT pg_notify($7, a) FROM (SELECT DISTINCT activity_arn AS a FROM offered) d",
             )
             .await?;
+        let channel = listen::ACTIVITIES;
         tx.execute(
             &insert,
-            &[&activity, &execution, &task_ids, &token, &input, &scheduled],
+            &[
+                &activity, &execution, &task_ids, &token, &input, &scheduled, &channel,
+            ],
         )
         .await?;
-        activities.extend(activity.into_iter().map(str::to_owned));
     }
     let mut running = HashSet::new();
     let mut shards = BTreeSet::new();
@@ -164,14 +174,12 @@ pub(super) async fn write_in(tx: &Transaction<'_>, writes: &[Announced]) -> Resu
             running.insert(row.try_get::<_, String>(1)?);
         }
     }
-    for (channel, payloads) in [(listen::ACTIVITIES, activities), (listen::INBOX, shards)] {
-        if !payloads.is_empty() {
-            let payloads: Vec<String> = payloads.into_iter().collect();
-            let notify = tx
-                .prepare_cached("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
-                .await?;
-            tx.execute(&notify, &[&channel, &payloads]).await?;
-        }
+    if !shards.is_empty() {
+        let payloads: Vec<String> = shards.into_iter().collect();
+        let notify = tx
+            .prepare_cached("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+            .await?;
+        tx.execute(&notify, &[&listen::INBOX, &payloads]).await?;
     }
     Ok(writes
         .iter()
