@@ -52,6 +52,17 @@ struct Queue {
     claims: u64,
 }
 
+/// What [`Engine::take_here`] did with a task this node offered.
+enum Took {
+    /// Taken, and its start recorded.
+    Started(store::ActivityTaskRow),
+    /// A poll on another node took it.
+    Gone,
+    /// Not taken here (its execution does not run here, or no longer waits for it): to claim
+    /// as any node's.
+    Claim(Offered),
+}
+
 /// A task this node offered: its execution, task id and when it was scheduled.
 struct Offered {
     execution_arn: String,
@@ -134,10 +145,9 @@ impl Queues {
     }
 
     /// The oldest task this node offered and no poll here claimed yet.
-    fn next_offered_here(&self, activity_arn: &str) -> Option<(String, u64)> {
+    fn next_offered_here(&self, activity_arn: &str) -> Option<Offered> {
         let mut map = crate::lock::lock(&self.inner);
-        let oldest = map.get_mut(activity_arn)?.offered.pop_front()?;
-        Some((oldest.execution_arn, oldest.task_id))
+        map.get_mut(activity_arn)?.offered.pop_front()
     }
 
     /// Forgets a task this node offered that a poll here claimed as the oldest of any node's.
@@ -375,10 +385,14 @@ impl Engine {
             let elsewhere = |execution_arn: &str, task_id: u64| {
                 runner.started_elsewhere(execution_arn, task_id, worker_name.clone())
             };
-            if let Some(claimed) = self.claim_offered(activity_arn, &elsewhere).await? {
+            let claimed = self
+                .claim_offered(activity_arn, &worker_name, &elsewhere)
+                .await?;
+            if let Some(claimed) = claimed {
                 let row = claimed.task;
                 if claimed.started_sent {
-                    // Its TaskStarted waits in the inbox of the node that runs the execution.
+                    // Its TaskStarted is recorded, or waits in the inbox of the node that
+                    // runs the execution.
                     return Ok(Some(row.into()));
                 }
                 let started = Signal::TaskStarted {
@@ -434,10 +448,12 @@ impl Engine {
     /// Claims an offered task on a shared store: one this node offered, by its key (up to
     /// [`OWN_TRIES`]: another node may have taken some), else the oldest of any node's. On
     /// its [`SHARED_TURN`], another node's task that waited [`SHARED_AFTER`] longer comes
-    /// first.
+    /// first. A task of an execution that runs here is taken in the commit of its start
+    /// ([`Engine::take_here`]).
     async fn claim_offered(
         &self,
         activity_arn: &str,
+        worker_name: &Option<String>,
         elsewhere: &store::StartedElsewhere<'_>,
     ) -> Result<Option<store::ClaimedTask>> {
         let others = !self.inner.runner.holds_every_shard();
@@ -454,15 +470,22 @@ impl Engine {
             }
         }
         for _ in 0..OWN_TRIES {
-            let Some((execution_arn, task_id)) = queues.next_offered_here(activity_arn) else {
+            let Some(own) = queues.next_offered_here(activity_arn) else {
                 break;
             };
-            let claimed = self
-                .store()
-                .claim_offered_task(&execution_arn, task_id, elsewhere)
-                .await?;
-            if claimed.is_some() {
-                return Ok(claimed);
+            match self.take_here(activity_arn, own, worker_name).await? {
+                Took::Started(task) => {
+                    let started_sent = true;
+                    return Ok(Some(store::ClaimedTask { task, started_sent }));
+                }
+                Took::Gone => continue,
+                Took::Claim(own) => {
+                    let (arn, id) = (&own.execution_arn, own.task_id);
+                    let claimed = self.store().claim_offered_task(arn, id, elsewhere).await?;
+                    if claimed.is_some() {
+                        return Ok(claimed);
+                    }
+                }
             }
         }
         let claimed = self
@@ -473,6 +496,40 @@ impl Engine {
             queues.claimed_here(activity_arn, &claimed.task);
         }
         Ok(claimed)
+    }
+
+    /// Takes a task this node offered, for an execution that runs here and waits for it, in
+    /// the commit that records its start (`Runner::take_offered`):
+    /// one statement fewer than a claim and then a commit.
+    async fn take_here(
+        &self,
+        activity_arn: &str,
+        own: Offered,
+        worker_name: &Option<String>,
+    ) -> Result<Took> {
+        let runner = &self.inner.runner;
+        let (arn, task_id) = (own.execution_arn.as_str(), own.task_id);
+        let Some((token, input)) = runner.activity_task(arn, task_id).await else {
+            return Ok(Took::Claim(own));
+        };
+        match runner.take_offered(arn, task_id, worker_name.clone()).await {
+            Ok(Signalled::Applied(_)) => Ok(Took::Started(store::ActivityTaskRow {
+                activity_arn: activity_arn.to_owned(),
+                execution_arn: own.execution_arn,
+                task_id,
+                token,
+                input,
+                scheduled: own.scheduled,
+            })),
+            // It moved on or away meanwhile: its row is claimed as any other.
+            Ok(_) => Ok(Took::Claim(own)),
+            Err(Error::Store(store::Error::Taken)) => Ok(Took::Gone),
+            Err(e) => {
+                // Nothing committed: still offered, and still this node's to take by its key.
+                self.inner.activities.offered_here(activity_arn, own);
+                Err(e)
+            }
+        }
     }
 
     /// `GetActivityTask`: waits up to 60 seconds for a task; `None` when none came.

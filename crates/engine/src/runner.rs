@@ -107,7 +107,7 @@ struct Inner {
     outbox: mpsc::Sender<Outbox>,
     definitions: crate::machines::DefinitionCache,
     /// Signals waiting for their execution, by execution ARN (see [`Runner::signal`]).
-    inbox: SyncMutex<HashMap<String, Vec<(Signal, SignalReply)>>>,
+    inbox: SyncMutex<HashMap<String, Vec<Queued>>>,
     /// Task attempts in flight, for the task time metrics.
     task_times: crate::metrics::TaskTimes,
     /// The executions' trace spans, when traces are on.
@@ -128,6 +128,15 @@ struct Inner {
 
 /// Where a signal's caller waits for what the signal did.
 type SignalReply = oneshot::Sender<Result<Signalled>>;
+
+/// A signal waiting for its execution.
+struct Queued {
+    signal: Signal,
+    /// The offered activity task its commit takes ([`Runner::take_offered`]); such a signal
+    /// commits alone, so that a task another node took fails only its own caller.
+    takes: Option<u64>,
+    reply: SignalReply,
+}
 
 /// How many executions advance concurrently (commits are batched across them).
 const WORKERS: usize = 8;
@@ -415,7 +424,8 @@ impl Runner {
         if signals.is_empty() {
             return;
         }
-        let (ids, signals): (Vec<u64>, Vec<Signal>) = signals.into_iter().unzip();
+        let (ids, signals): (Vec<u64>, Vec<(Signal, Option<u64>)>) =
+            signals.into_iter().map(|(id, s)| (id, (s, None))).unzip();
         let Some(answers) = self.enqueue(arn, signals) else {
             done.extend(ids); // not running here: the signals change nothing
             return;
@@ -909,12 +919,53 @@ impl Runner {
 
     /// [`Runner::signal`] for an execution running on this node only.
     async fn signal_here(&self, arn: &str, signal: Signal) -> Result<Signalled> {
-        let Some(answer) = self.enqueue(arn, vec![signal]).and_then(|mut a| a.pop()) else {
+        self.signal_taking(arn, signal, None).await
+    }
+
+    /// Records that a worker polling this node took the activity task `task_id` of `arn`,
+    /// which runs here and offered it on the shared store: the commit of its `TaskStarted`
+    /// also takes the offered row ([`store::Write::TakeTask`]), so a claim costs no
+    /// statement of its own. Fails with [`store::Error::Taken`] when a poll on another node
+    /// took it first; [`Signalled::NotRunning`] when `arn` does not run here.
+    pub async fn take_offered(
+        &self,
+        arn: &str,
+        task_id: u64,
+        worker_name: Option<String>,
+    ) -> Result<Signalled> {
+        let started = Signal::TaskStarted {
+            task_id,
+            worker_name,
+        };
+        self.signal_taking(arn, started, Some(task_id)).await
+    }
+
+    async fn signal_taking(
+        &self,
+        arn: &str,
+        signal: Signal,
+        takes: Option<u64>,
+    ) -> Result<Signalled> {
+        let queued = vec![(signal, takes)];
+        let Some(answer) = self.enqueue(arn, queued).and_then(|mut a| a.pop()) else {
             return Ok(Signalled::NotRunning);
         };
         answer
             .await
             .unwrap_or_else(|_| Err(lost("the signal was dropped")))
+    }
+
+    /// The token and input (JSON text) of activity task `task_id` of `arn`, while `arn` runs
+    /// here and waits for a worker to take it (not started yet).
+    pub async fn activity_task(&self, arn: &str, task_id: u64) -> Option<(String, String)> {
+        let live = self.get(arn)?;
+        let live = live.lock().await;
+        let pending = live.checkpoint.runtime.pending_tasks();
+        let task = pending
+            .iter()
+            .find(|t| t.id == task_id && t.phase == TaskPhase::Scheduled)?;
+        let dispatch = task.dispatch.as_ref()?;
+        Some((dispatch.token.clone(), dispatch.input.to_string()))
     }
 
     /// Queues `signals` for `arn`, which runs on this node, to be applied in their order in
@@ -923,16 +974,20 @@ impl Runner {
     fn enqueue(
         &self,
         arn: &str,
-        signals: Vec<Signal>,
+        signals: Vec<(Signal, Option<u64>)>,
     ) -> Option<Vec<oneshot::Receiver<Result<Signalled>>>> {
         let live = self.get(arn)?;
         let mut answers = Vec::with_capacity(signals.len());
         {
             let mut inbox = crate::lock::lock(&self.inner.inbox);
             let queued = inbox.entry(arn.to_owned()).or_default();
-            for signal in signals {
+            for (signal, takes) in signals {
                 let (reply, answer) = oneshot::channel();
-                queued.push((signal, reply));
+                queued.push(Queued {
+                    signal,
+                    takes,
+                    reply,
+                });
                 answers.push(answer);
             }
         }
@@ -947,23 +1002,37 @@ impl Runner {
     }
 
     /// Applies the signals waiting for an execution, in their order, and commits them as one
-    /// transition; then answers each caller.
+    /// transition (one that takes an offered task as one of its own); then answers each
+    /// caller.
     async fn apply_inbox(&self, arn: &str, live: &mut Live) {
-        let pending = crate::lock::lock(&self.inner.inbox)
+        let mut pending = crate::lock::lock(&self.inner.inbox)
             .remove(arn)
             .unwrap_or_default();
-        if pending.is_empty() {
-            return;
+        while !pending.is_empty() {
+            let alone = pending.iter().position(|q| q.takes.is_some());
+            let rest = pending.split_off(match alone {
+                Some(0) => 1,
+                Some(at) => at,
+                None => pending.len(),
+            });
+            self.apply_together(arn, live, pending).await;
+            pending = rest;
         }
+    }
+
+    /// Applies `pending` signals in their order and commits them as one transition.
+    async fn apply_together(&self, arn: &str, live: &mut Live, pending: Vec<Queued>) {
         if let Err(e) = self.catch_up(live).await {
             let message = e.to_string();
-            for (_, reply) in pending {
-                let _ = reply.send(Err(lost(&message)));
+            for queued in pending {
+                let _ = queued.reply.send(Err(lost(&message)));
             }
             return;
         }
         let now = self.inner.clock.now_millis();
-        let (signals, replies): (Vec<Signal>, Vec<SignalReply>) = pending.into_iter().unzip();
+        let takes = pending.iter().find_map(|q| q.takes);
+        let (signals, replies): (Vec<Signal>, Vec<SignalReply>) =
+            pending.into_iter().map(|q| (q.signal, q.reply)).unzip();
         let (advance, received) = self.interpret_batch(live, signals, now);
         let mut applied = Vec::new();
         for (reply, received) in replies.into_iter().zip(received) {
@@ -978,7 +1047,7 @@ impl Runner {
             return;
         }
         self.stage(live, &advance);
-        match self.persist(live, &advance).await {
+        match self.persist_taking(live, &advance, takes).await {
             Ok(()) => {
                 self.after_commit(arn, live, &advance).await;
                 let record = Arc::new(live.record.clone());
@@ -1221,13 +1290,36 @@ impl Runner {
     }
 
     async fn persist(&self, live: &mut Live, advance: &Advance) -> Result<()> {
+        self.persist_taking(live, advance, None).await
+    }
+
+    /// [`Runner::persist`], also taking the offered activity task `takes`.
+    async fn persist_taking(
+        &self,
+        live: &mut Live,
+        advance: &Advance,
+        takes: Option<u64>,
+    ) -> Result<()> {
         if !live.durable {
             return Ok(());
         }
-        let write = Write::Transition {
-            execution: live.record.clone(),
-            events: crate::stored_event::rows(&advance.events),
-            lanes: std::mem::take(&mut live.stored.1),
+        let (execution, events) = (
+            live.record.clone(),
+            crate::stored_event::rows(&advance.events),
+        );
+        let lanes = std::mem::take(&mut live.stored.1);
+        let write = match takes {
+            Some(task_id) => Write::TakeTask {
+                execution,
+                events,
+                lanes,
+                task_id,
+            },
+            None => Write::Transition {
+                execution,
+                events,
+                lanes,
+            },
         };
         let mut results = self.inner.store.commit(vec![write]).await?;
         results.pop().unwrap_or(Ok(()))?;

@@ -42,6 +42,10 @@ pub enum Error {
     /// This node's lease was taken over by another node: it must not write any more.
     #[error("this node lost its lease to another node")]
     Fenced,
+    /// The activity task a [`Write::TakeTask`] takes is no longer offered (a poll on another
+    /// node took it).
+    #[error("the activity task was taken by another poll")]
+    Taken,
     /// The database failed (a full disk, an IO error, a lost connection): its own error,
     /// kept as the source and shown as it is. Callers name it a storage failure once.
     #[error(transparent)]
@@ -391,6 +395,17 @@ pub enum Write {
         execution: ExecutionRecord,
         events: Vec<StoredEvent>,
         lanes: Vec<LaneRow>,
+    },
+    /// A [`Write::Transition`] (a task's start) that also takes the activity task its
+    /// execution offered for `task_id` ([`Store::offer_activity_task`]), so a poll on the
+    /// node that runs the execution claims the task and records its start in one commit.
+    /// Fails with [`Error::Taken`], writing nothing, when the task is no longer offered. A
+    /// store that does not share activity tasks has none to take: a plain transition.
+    TakeTask {
+        execution: ExecutionRecord,
+        events: Vec<StoredEvent>,
+        lanes: Vec<LaneRow>,
+        task_id: u64,
     },
     /// Sets (or clears) the result of a Map Run's item: how its child ended (an Express
     /// child keeps no record of its own; a Standard child's record is copied there when the

@@ -436,6 +436,12 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
             execution: e,
             events,
             lanes,
+        }
+        | Write::TakeTask {
+            execution: e,
+            events,
+            lanes,
+            ..
         } => {
             update_execution(tx, e, Some(&e.runtime), events)?;
             upsert_lanes(tx, &e.arn, lanes)

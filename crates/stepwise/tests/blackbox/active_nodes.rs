@@ -616,6 +616,37 @@ async fn signals_waiting_together_are_applied_in_their_order() {
     assert_eq!(cluster.sql("SELECT count(*) FROM inbox"), "0");
 }
 
+/// A task its node offered but a poll on another node took is not handed out again: the
+/// node's own poll, which has it first by its key, finds it taken in the commit that would
+/// record its start, and takes its next task. The node's inbox is held, so the start the
+/// other node sent is still waiting there.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_taken_elsewhere_is_not_handed_out_again() {
+    let Some(cluster) = with_held_inbox("inbox-drain=return(2000)").await else {
+        return;
+    };
+    let [a, b] = [&cluster.nodes[0], &cluster.nodes[1]];
+    let client = a.client();
+    let (activity, sm) = one_task_machine(&client, "taken-elsewhere").await;
+    // Started through `a`, they run there; b has no task of its own and takes a's first.
+    let first = start(&client, &sm, None, &json!({"n": 1})).await;
+    cluster.offered(&activity, 1).await;
+    let token = take_as_worker_b(b, &activity).await;
+    let second = start(&client, &sm, None, &json!({"n": 2})).await;
+    cluster.offered(&activity, 1).await;
+    let (own, input) = take_task(&client, &activity, TAKE_WITHIN)
+        .await
+        .expect("a's next task");
+    assert_eq!(input, json!({"n": 2}), "the first is b's worker's");
+    succeed(&b.client(), &token, &json!({"ok": true})).await;
+    succeed(&client, &own, &json!({"ok": true})).await;
+    succeeded_with_worker_b(&cluster, &client, &first).await;
+    let d = wait_done(&client, &second, DONE_WITHIN).await;
+    assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
+    assert_eq!(types(&client, &second).await, ONE_TASK);
+}
+
 /// A node that crashes while it hands an activity task out (the task taken, its
 /// `TaskStarted` for the owner written, neither committed) loses neither: the task is
 /// offered again at once and a worker on another node gets it; the history has its one

@@ -466,11 +466,34 @@ async fn postgres_shards_spread_and_fence_writes() {
         )
         .await
         .unwrap();
+    // e4's and e5's steps take the tasks they offered (a poll on a takes them).
+    for s in [4, 5] {
+        let offered = crate::ActivityTaskRow {
+            activity_arn: "taken".into(),
+            execution_arn: format!("e{s}"),
+            task_id: 7,
+            token: format!("t{s}"),
+            input: "{}".into(),
+            scheduled: 1,
+        };
+        a.offer_activity_task(offered).await.unwrap();
+    }
     let steps: Vec<Write> = (0..16)
-        .map(|s| Write::Transition {
-            execution: in_shard(s, 2),
-            events: vec![event(2)],
-            lanes: vec![],
+        .map(|s| {
+            let (execution, events, lanes) = (in_shard(s, 2), vec![event(2)], vec![]);
+            match s {
+                4 | 5 => Write::TakeTask {
+                    execution,
+                    events,
+                    lanes,
+                    task_id: 7,
+                },
+                _ => Write::Transition {
+                    execution,
+                    events,
+                    lanes,
+                },
+            }
         })
         .collect();
     let r = a.commit(steps).await.unwrap();
@@ -489,6 +512,23 @@ async fn postgres_shards_spread_and_fence_writes() {
         (1, Some(5)),
         "the fenced write left no trace"
     );
+    let offered = a.offered_activity_tasks("taken").await.unwrap();
+    let left: Vec<&str> = offered.iter().map(|t| t.execution_arn.as_str()).collect();
+    assert_eq!(
+        left,
+        ["e5"],
+        "taken with e4's start; put back when e5's was fenced"
+    );
+    // Taken once: a second start that takes it fails, and writes nothing.
+    let again = Write::TakeTask {
+        execution: in_shard(4, 3),
+        events: vec![event(3)],
+        lanes: vec![],
+        task_id: 7,
+    };
+    let r = a.commit(vec![again]).await.unwrap();
+    assert!(matches!(r[0], Err(Error::Taken)), "{r:?}");
+    assert_eq!(b.get_execution("e4").await.unwrap().unwrap().version, 2);
     // A commit checks the shards its records name; a record that names one this node holds
     // for an execution stored in one it does not is refused all the same.
     let misnamed = crate::ExecutionRecord {

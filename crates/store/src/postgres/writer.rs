@@ -15,8 +15,8 @@ use deadpool_postgres::{Client, GenericClient, Pool};
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio_postgres::Statement;
 
-use super::{lease, shards, Fence};
-use crate::{Error, ExecutionRecord, ExecutionStatus, Result, Write};
+use super::{big, decode_activity_task, lease, shards, Fence};
+use crate::{ActivityTaskRow, Error, ExecutionRecord, ExecutionStatus, Result, Write};
 
 pub(super) type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
 
@@ -200,6 +200,23 @@ const SET_ITEMS: &str = "UPDATE map_run_items m SET result = u.result
 /// worker may get them any more.
 const WITHDRAW_TASKS: &str = "DELETE FROM activity_tasks WHERE execution_arn = ANY($1)";
 
+/// Takes the offered activity tasks of the batch's [`Write::TakeTask`]s (execution ARNs and
+/// task ids); a task another transaction holds is skipped, as taken.
+const TAKE_TASKS: &str = "DELETE FROM activity_tasks WHERE id IN (
+         SELECT a.id FROM activity_tasks a
+         JOIN unnest($1::text[], $2::bigint[]) AS u(arn, task_id)
+           ON a.execution_arn = u.arn AND a.task_id = u.task_id
+         FOR UPDATE OF a SKIP LOCKED)
+     RETURNING activity_arn, execution_arn, task_id, token, input, scheduled";
+
+/// Offers again the tasks taken for writes that failed (fenced): their executions still
+/// wait for them.
+const PUT_BACK_TASKS: &str = "INSERT INTO activity_tasks(activity_arn, execution_arn, task_id,
+         token, input, scheduled)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
+         $6::bigint[])
+     ON CONFLICT(execution_arn, task_id) DO NOTHING";
+
 /// Committed, and no caller knows yet.
 fn committed() {
     fail::fail_point!("store-committed", |_| std::process::abort());
@@ -240,8 +257,12 @@ async fn apply<C: GenericClient>(
             Ending::Open => Ok(()),
         }
     };
-    let ((), valid, locked_rows) =
-        tokio::try_join!(begin, check_fence(tx, fence, batch), lock_rows(tx, &arns))?;
+    let ((), valid, locked_rows, mut taken) = tokio::try_join!(
+        begin,
+        check_fence(tx, fence, batch),
+        lock_rows(tx, &arns),
+        take_tasks(tx, batch)
+    )?;
     if let Some(locked) = locked.take() {
         let _ = locked.send(());
     }
@@ -291,6 +312,15 @@ async fn apply<C: GenericClient>(
                 continue;
             }
         }
+        if let Write::TakeTask {
+            execution, task_id, ..
+        } = write
+        {
+            if !taken.contains_key(&(execution.arn.as_str(), *task_id)) {
+                results.push(Err(Error::Taken));
+                continue;
+            }
+        }
         let (e, new_events, new_lanes, runtime) = match write {
             Write::CreateExecution {
                 execution: e,
@@ -317,6 +347,12 @@ async fn apply<C: GenericClient>(
                 execution: e,
                 events,
                 lanes,
+            }
+            | Write::TakeTask {
+                execution: e,
+                events,
+                lanes,
+                ..
             }
             | Write::Redefine {
                 execution: e,
@@ -367,6 +403,10 @@ async fn apply<C: GenericClient>(
                 row.definition = Some(&e.definition);
             }
         }
+        if let Write::TakeTask { task_id, .. } = write {
+            // Taken for good: not put back below.
+            taken.remove(&(e.arn.as_str(), *task_id));
+        }
         current.insert(&e.arn, version);
         for event in new_events {
             events.0.push(e.arn.as_str());
@@ -381,7 +421,7 @@ async fn apply<C: GenericClient>(
     let (created, updated): (Vec<&Row<'_>>, Vec<&Row<'_>>) = rows.values().partition(|r| r.created);
     // Prepared first (no round trip once cached), so that each statement below goes out
     // when first polled, in order, and the COMMIT last.
-    let (insert, update, append, lanes_stmt, items_stmt, outcomes_stmt, withdraw) = tokio::try_join!(
+    let (insert, update, append, lanes_stmt, items_stmt, outcomes_stmt, withdraw, put_back) = tokio::try_join!(
         tx.prepare_cached(INSERT_EXECUTIONS),
         tx.prepare_cached(UPDATE_EXECUTIONS),
         tx.prepare_cached(INSERT_EVENTS),
@@ -389,6 +429,7 @@ async fn apply<C: GenericClient>(
         tx.prepare_cached(SET_ITEMS),
         tx.prepare_cached(SET_OUTCOMES),
         tx.prepare_cached(WITHDRAW_TASKS),
+        tx.prepare_cached(PUT_BACK_TASKS),
     )?;
     let ended: Vec<&str> = updated
         .iter()
@@ -402,7 +443,7 @@ async fn apply<C: GenericClient>(
         }
     };
     // `join`, not `try_join`: every answer is awaited, so none is left on the connection.
-    let (a, b, c, d, e, f, g, committed) = tokio::join!(
+    let (a, b, c, d, e, f, g, h, committed) = tokio::join!(
         insert_executions(tx, &insert, &created),
         update_executions(tx, &update, &updated),
         insert_events(tx, &append, &events),
@@ -410,9 +451,17 @@ async fn apply<C: GenericClient>(
         set_items(tx, &items_stmt, &items),
         set_outcomes(tx, &outcomes_stmt, &outcomes),
         withdraw_tasks(tx, &withdraw, &ended),
+        put_back_tasks(tx, &put_back, &taken),
         commit,
     );
-    a.and(b).and(c).and(d).and(e).and(f).and(g).and(committed)?;
+    a.and(b)
+        .and(c)
+        .and(d)
+        .and(e)
+        .and(f)
+        .and(g)
+        .and(h)
+        .and(committed)?;
     Ok(results)
 }
 
@@ -445,6 +494,7 @@ fn shards_written(batch: &[Write]) -> Option<std::collections::BTreeSet<u32>> {
                 shards.insert(execution.shard.unwrap_or(0));
             }
             Write::Transition { execution, .. }
+            | Write::TakeTask { execution, .. }
             | Write::Redefine { execution, .. }
             | Write::Record { execution, .. } => {
                 shards.insert(execution.shard?);
@@ -453,6 +503,63 @@ fn shards_written(batch: &[Write]) -> Option<std::collections::BTreeSet<u32>> {
         }
     }
     Some(shards)
+}
+
+/// The tasks taken for the batch's [`Write::TakeTask`]s, by execution ARN and task id.
+type Taken<'a> = HashMap<(&'a str, u64), ActivityTaskRow>;
+
+/// Takes the offered tasks the batch's [`Write::TakeTask`]s name ([`TAKE_TASKS`]).
+async fn take_tasks<'a, C: GenericClient>(tx: &C, batch: &'a [Write]) -> Result<Taken<'a>> {
+    let wanted: Vec<(&str, u64)> = batch
+        .iter()
+        .filter_map(|w| match w {
+            Write::TakeTask {
+                execution, task_id, ..
+            } => Some((execution.arn.as_str(), *task_id)),
+            _ => None,
+        })
+        .collect();
+    let mut taken = Taken::new();
+    if wanted.is_empty() {
+        return Ok(taken);
+    }
+    let arns: Vec<&str> = wanted.iter().map(|w| w.0).collect();
+    let ids: Vec<i64> = wanted.iter().map(|w| big(w.1)).collect();
+    let stmt = tx.prepare_cached(TAKE_TASKS).await?;
+    for row in tx.query(&stmt, &[&arns, &ids]).await? {
+        let task = decode_activity_task(&row)?;
+        if let Some(key) = wanted
+            .iter()
+            .find(|(arn, id)| *id == task.task_id && *arn == task.execution_arn)
+        {
+            taken.insert(*key, task);
+        }
+    }
+    Ok(taken)
+}
+
+async fn put_back_tasks<C: GenericClient>(
+    tx: &C,
+    stmt: &Statement,
+    left: &Taken<'_>,
+) -> Result<()> {
+    if left.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<&ActivityTaskRow> = left.values().collect();
+    let text = |f: fn(&ActivityTaskRow) -> &str| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let ids: Vec<i64> = rows.iter().map(|r| big(r.task_id)).collect();
+    let scheduled: Vec<i64> = rows.iter().map(|r| r.scheduled).collect();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+        &text(|r| &r.activity_arn),
+        &text(|r| &r.execution_arn),
+        &ids,
+        &text(|r| &r.token),
+        &text(|r| &r.input),
+        &scheduled,
+    ];
+    tx.execute(stmt, &params).await?;
+    Ok(())
 }
 
 /// Locks the execution rows `arns` (sorted, so concurrent writers do not deadlock).
@@ -473,6 +580,7 @@ fn execution_arn(write: &Write) -> Option<&str> {
     match write {
         Write::CreateExecution { execution, .. }
         | Write::Transition { execution, .. }
+        | Write::TakeTask { execution, .. }
         | Write::Redefine { execution, .. }
         | Write::Record { execution, .. } => Some(&execution.arn),
         Write::MapRunItem { .. } | Write::RedriveBatchItem { .. } => None,
