@@ -3,9 +3,10 @@
 //!
 //! The fast path costs a fixed number of round trips per batch, whatever its size: it locks
 //! the batch's execution rows (`SELECT … FOR UPDATE`, in ARN order so concurrent writers do
-//! not deadlock), decides every write's fate from their versions in memory (fencing, duplicate
-//! creates), then writes all that passed with one statement per table over arrays (`unnest`),
-//! sent together. Should a statement fail anyway (a row created by another node meanwhile),
+//! not deadlock) and takes the activity tasks its `TakeTask`s name, decides every write's fate
+//! from their versions in memory (fencing, duplicate creates, tasks taken elsewhere), then
+//! writes all that passed with one statement per table over arrays (`unnest`), sent
+//! together, with the tasks of writes that failed put back. Should a statement fail anyway (a row created by another node meanwhile),
 //! the batch is done again write by write, each in a savepoint, as the SQLite writer does.
 
 use std::collections::{BTreeMap, HashMap};
