@@ -44,9 +44,9 @@ pub(crate) struct Queues {
 struct Queue {
     tasks: VecDeque<ActivityTask>,
     pollers: VecDeque<oneshot::Sender<ActivityTask>>,
-    /// On a shared store: the tasks this node offered, oldest first, which a poll here claims
-    /// by their key before it looks for the oldest of any node's (another node may have taken
-    /// one meanwhile). At most [`OFFERED_HERE`].
+    /// On a shared store: the tasks this node offered, oldest first, which a poll here takes
+    /// (or claims by their key) before it looks for the oldest of any node's (another node
+    /// may have taken one meanwhile). At most [`OFFERED_HERE`].
     offered: VecDeque<Offered>,
     /// Claims made here, so that every [`SHARED_TURN`]th looks at every node's tasks first.
     claims: u64,
@@ -475,6 +475,7 @@ impl Engine {
             };
             match self.take_here(activity_arn, own, worker_name).await? {
                 Took::Started(task) => {
+                    // Its start is recorded: nothing more to send.
                     let started_sent = true;
                     return Ok(Some(store::ClaimedTask { task, started_sent }));
                 }
@@ -499,8 +500,8 @@ impl Engine {
     }
 
     /// Takes a task this node offered, for an execution that runs here and waits for it, in
-    /// the commit that records its start (`Runner::take_offered`):
-    /// one statement fewer than a claim and then a commit.
+    /// the commit that records its start (`Runner::take_offered`): no claim statement of
+    /// its own.
     async fn take_here(
         &self,
         activity_arn: &str,

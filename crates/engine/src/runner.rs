@@ -940,6 +940,8 @@ impl Runner {
         self.signal_taking(arn, started, Some(task_id)).await
     }
 
+    /// Queues `signal` for `arn` (taking the offered task `takes` in its commit, if any) and
+    /// waits for its answer.
     async fn signal_taking(
         &self,
         arn: &str,
