@@ -8,8 +8,9 @@
 //! node has taken the lease not one more transition of the old owner gets in (Temporal's
 //! range-id fencing). The epoch is part of a unique index: a takeover, which changes it, waits
 //! for those transactions, but a renewal, which changes only the expiry, does not, so a steady
-//! stream of commits cannot hold a renewal back until the lease runs out. There is one lease (shard 0) for now: a standby node waits for it, looking again
-//! every quarter of the TTL, or just after the lease expires if that comes sooner.
+//! stream of commits cannot hold a renewal back until the lease runs out. There is one lease
+//! (shard 0) for now: a standby node waits for it, looking again every quarter of the TTL, or
+//! just after the lease expires if that comes sooner.
 
 use std::time::{Duration, Instant};
 

@@ -6,8 +6,9 @@
 //! not deadlock) and takes the activity tasks its `TakeTask`s name, decides every write's fate
 //! from their versions in memory (fencing, duplicate creates, tasks taken elsewhere), then
 //! writes all that passed with one statement per table over arrays (`unnest`), sent
-//! together, with the tasks of writes that failed put back. Should a statement fail anyway (a row created by another node meanwhile),
-//! the batch is done again write by write, each in a savepoint, as the SQLite writer does.
+//! together, with the tasks of writes that failed put back. Should a statement fail anyway
+//! (a row created by another node meanwhile), the batch is done again write by write, each
+//! in a savepoint, as the SQLite writer does.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -210,8 +211,8 @@ const TAKE_TASKS: &str = "DELETE FROM activity_tasks WHERE id IN (
          FOR UPDATE OF a SKIP LOCKED)
      RETURNING activity_arn, execution_arn, task_id, token, input, scheduled";
 
-/// Offers again the tasks taken for writes that failed (fenced): their executions still
-/// wait for them.
+/// Offers again the tasks taken for writes that failed (fenced, or in conflict): their
+/// executions still wait for them.
 const PUT_BACK_TASKS: &str = "INSERT INTO activity_tasks(activity_arn, execution_arn, task_id,
          token, input, scheduled)
      SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
@@ -455,14 +456,9 @@ async fn apply<C: GenericClient>(
         put_back_tasks(tx, &put_back, &taken),
         commit,
     );
-    a.and(b)
-        .and(c)
-        .and(d)
-        .and(e)
-        .and(f)
-        .and(g)
-        .and(h)
-        .and(committed)?;
+    for outcome in [a, b, c, d, e, f, g, h, committed] {
+        outcome?;
+    }
     Ok(results)
 }
 
