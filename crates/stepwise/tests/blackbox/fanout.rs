@@ -24,7 +24,9 @@ const DONE_WITHIN: Duration = Duration::from_secs(30);
 /// How long [`take`] waits for one task: longer than a long poll (60 s), so what fails here is
 /// a task that never comes. A poll that missed being handed a task ends empty, and the next
 /// finds it queued. (Once, on a loaded machine, a take waited more than 30 s for a task of
-/// the 300-item Map; that was not reproduced, alone or four at once, and its cause not found.)
+/// the 300-item Map; that was not reproduced, alone or four at once, and its cause not found.
+/// It came back twice in full runs of `scripts/test`, past 90 s: [`stall_report`] now says
+/// whether the missing task was scheduled.)
 const TAKE_WITHIN: Duration = Duration::from_secs(90);
 
 /// Wait and retry intervals run 100 times faster than written.
@@ -70,6 +72,30 @@ async fn take(client: &aws_sdk_sfn::Client, activity: &str) -> Task {
     tokio::time::timeout(TAKE_WITHIN, poll)
         .await
         .unwrap_or_else(|_| panic!("no task on {activity} within {TAKE_WITHIN:?}"))
+}
+
+/// Prints, after `after`, how far the execution got (for a take that waits in vain: was the
+/// task never scheduled, or scheduled and not handed out?). Abort it once the takes are done.
+fn stall_report(
+    client: &aws_sdk_sfn::Client,
+    exec: &str,
+    after: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let (client, exec) = (client.clone(), exec.to_owned());
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        let events = history(&client, &exec).await;
+        let counts: Vec<String> = [
+            "MapIterationStarted",
+            "ActivityScheduled",
+            "ActivityStarted",
+            "ActivitySucceeded",
+        ]
+        .iter()
+        .map(|t| format!("{t} {}", count(&events, t)))
+        .collect();
+        eprintln!("after {after:?}, {exec}: {}", counts.join(", "));
+    })
 }
 
 /// Takes `n` tasks, in the order they come.
@@ -1248,7 +1274,9 @@ async fn redrive_map_case(n: usize) {
     let items: Vec<Value> = (0..n).map(|i| json!({"n": i})).collect();
     let exec = start(&client, &sm, None, &json!(items)).await;
     let bad = |i: &Value| i["index"] == 3 || i["index"] == 7;
+    let watch = stall_report(&client, &exec, TAKE_WITHIN - Duration::from_secs(10));
     let tasks = first_attempt(&client, &activity, n, bad).await;
+    watch.abort();
     let stale = tasks
         .iter()
         .find(|t| t.input["index"] == 7)
