@@ -152,9 +152,18 @@ async fn balance(
             &[&node],
         )
         .await?
-        .try_get(0)?;
+        .try_get::<_, Option<f64>>(0)?;
+    // Still short of its share: a lease that expired just after the take (and so is not in
+    // `soonest` any more) is taken on a look soon after, not a round later.
+    let soonest = match now.len() < fair {
+        true => Some(soonest.map_or(SHORT_LOOK, |s| s.min(SHORT_LOOK))),
+        false => soonest,
+    };
     Ok((now, soonest))
 }
+
+/// How soon (seconds) a node short of its fair share looks again at most.
+const SHORT_LOOK: f64 = 0.25;
 
 /// Gives every held shard up and removes this node's heartbeat, at a clean stop.
 pub(super) async fn release(pool: &Pool, node: &str, mine: &HeldShards) -> Result<()> {
