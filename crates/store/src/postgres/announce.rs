@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use deadpool_postgres::{GenericClient, Pool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{big, listen};
+use super::{listen, TaskColumns};
 use crate::{ActivityTaskRow, Error, Result};
 
 /// Writes waiting for the next group before `send` waits for room.
@@ -116,15 +116,7 @@ pub(super) async fn write_in<C: GenericClient>(tx: &C, writes: &[Announced]) -> 
     }
     if !offers.is_empty() {
         let rows: Vec<&ActivityTaskRow> = offers.into_values().collect();
-        let column = |f: fn(&ActivityTaskRow) -> &str| rows.iter().map(|r| f(r)).collect();
-        let (activity, execution, token, input): (Vec<&str>, Vec<&str>, Vec<&str>, Vec<&str>) = (
-            column(|r| &r.activity_arn),
-            column(|r| &r.execution_arn),
-            column(|r| &r.token),
-            column(|r| &r.input),
-        );
-        let task_ids: Vec<i64> = rows.iter().map(|r| big(r.task_id)).collect();
-        let scheduled: Vec<i64> = rows.iter().map(|r| r.scheduled).collect();
+        let columns = TaskColumns::new(&rows);
         // Only while the execution runs: its row is locked (`FOR SHARE`, in the writer's
         // order, by ARN) to the commit, so the commit that ends it (which withdraws its tasks)
         // comes wholly before or after. One notification per activity offered to.
@@ -146,13 +138,11 @@ pub(super) async fn write_in<C: GenericClient>(tx: &C, writes: &[Announced]) -> 
             )
             .await?;
         let channel = listen::ACTIVITIES;
-        tx.execute(
-            &insert,
-            &[
-                &activity, &execution, &task_ids, &token, &input, &scheduled, &channel,
-            ],
-        )
-        .await?;
+        let [activity, execution, task_ids, token, input, scheduled] = columns.params();
+        let params = [
+            activity, execution, task_ids, token, input, scheduled, &channel,
+        ];
+        tx.execute(&insert, &params).await?;
     }
     let mut running = HashSet::new();
     let mut shards = BTreeSet::new();

@@ -341,6 +341,42 @@ fn decode_activity_task(row: &Row) -> Result<ActivityTaskRow> {
     })
 }
 
+/// Activity tasks as the six array parameters `activity_arn, execution_arn, task_id, token,
+/// input, scheduled` of an `unnest` insert.
+struct TaskColumns<'a> {
+    text: [Vec<&'a str>; 4],
+    task_ids: Vec<i64>,
+    scheduled: Vec<i64>,
+}
+
+impl<'a> TaskColumns<'a> {
+    fn new(rows: &[&'a ActivityTaskRow]) -> TaskColumns<'a> {
+        let column = |f: fn(&'a ActivityTaskRow) -> &'a str| rows.iter().map(|r| f(r)).collect();
+        TaskColumns {
+            text: [
+                column(|r| &r.activity_arn),
+                column(|r| &r.execution_arn),
+                column(|r| &r.token),
+                column(|r| &r.input),
+            ],
+            task_ids: rows.iter().map(|r| big(r.task_id)).collect(),
+            scheduled: rows.iter().map(|r| r.scheduled).collect(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 6] {
+        let [activity, execution, token, input] = &self.text;
+        [
+            activity,
+            execution,
+            &self.task_ids,
+            token,
+            input,
+            &self.scheduled,
+        ]
+    }
+}
+
 /// Commits the claim of `task` in `tx`, with the inbox signal of its start (`started`) when
 /// its execution runs on another node; `None` when that execution ended meanwhile,
 /// withdrawing the task.

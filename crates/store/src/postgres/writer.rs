@@ -17,7 +17,7 @@ use deadpool_postgres::{Client, GenericClient, Pool};
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio_postgres::Statement;
 
-use super::{big, decode_activity_task, lease, shards, Fence};
+use super::{big, decode_activity_task, lease, shards, Fence, TaskColumns};
 use crate::{ActivityTaskRow, Error, ExecutionRecord, ExecutionStatus, Result, Write};
 
 pub(super) type Reply = oneshot::Sender<Result<Vec<Result<()>>>>;
@@ -544,18 +544,8 @@ async fn put_back_tasks<C: GenericClient>(
         return Ok(());
     }
     let rows: Vec<&ActivityTaskRow> = left.values().collect();
-    let text = |f: fn(&ActivityTaskRow) -> &str| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
-    let ids: Vec<i64> = rows.iter().map(|r| big(r.task_id)).collect();
-    let scheduled: Vec<i64> = rows.iter().map(|r| r.scheduled).collect();
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
-        &text(|r| &r.activity_arn),
-        &text(|r| &r.execution_arn),
-        &ids,
-        &text(|r| &r.token),
-        &text(|r| &r.input),
-        &scheduled,
-    ];
-    tx.execute(stmt, &params).await?;
+    let columns = TaskColumns::new(&rows);
+    tx.execute(stmt, &columns.params()).await?;
     Ok(())
 }
 
