@@ -177,10 +177,10 @@ impl Queues {
     }
 
     /// Takes a queued task, or parks a poller.
-    fn take_or_park(
-        &self,
-        activity_arn: &str,
-    ) -> std::result::Result<ActivityTask, oneshot::Receiver<ActivityTask>> {
+    fn take_or_park<'a>(
+        &'a self,
+        activity_arn: &'a str,
+    ) -> std::result::Result<ActivityTask, Parked<'a>> {
         let (tx, rx) = oneshot::channel();
         {
             let mut map = crate::lock::lock(&self.inner);
@@ -190,7 +190,30 @@ impl Queues {
             }
             queue.pollers.push_back(tx);
         }
-        Err(rx)
+        Err(Parked {
+            queues: self,
+            activity_arn,
+            rx,
+        })
+    }
+}
+
+/// A poll parked until a task is handed to it. Dropped with a task handed to it and not yet
+/// received (its long poll ended just then, or its client went away), it queues that task
+/// again for the next poll: a task is lost only after its `TaskStarted` is recorded, where
+/// its timeouts still end it.
+struct Parked<'a> {
+    queues: &'a Queues,
+    activity_arn: &'a str,
+    rx: oneshot::Receiver<ActivityTask>,
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.rx.close();
+        if let Ok(task) = self.rx.try_recv() {
+            self.queues.push(self.activity_arn, task);
+        }
     }
 }
 
@@ -428,7 +451,7 @@ impl Engine {
                 }
             };
             tokio::select! {
-                task = &mut parked => {
+                task = &mut parked.rx => {
                     handed = task.ok();
                     continue;
                 }
@@ -437,8 +460,8 @@ impl Engine {
                 () = tokio::time::sleep_until(deadline) => {}
             }
             // No more hand-overs to this poll; one made meanwhile is taken.
-            parked.close();
-            handed = parked.try_recv().ok();
+            parked.rx.close();
+            handed = parked.rx.try_recv().ok();
             if handed.is_none() && tokio::time::Instant::now() >= deadline {
                 return Ok(None);
             }
@@ -550,7 +573,8 @@ impl Engine {
         loop {
             let task = match self.inner.activities.take_or_park(activity_arn) {
                 Ok(task) => task,
-                Err(rx) => match tokio::time::timeout_at(deadline, rx).await {
+                // A task handed over as the long poll ends is queued again as `parked` drops.
+                Err(mut parked) => match tokio::time::timeout_at(deadline, &mut parked.rx).await {
                     Ok(Ok(task)) => task,
                     _ => return Ok(None),
                 },
