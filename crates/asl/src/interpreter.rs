@@ -145,6 +145,8 @@ struct Run<'a> {
     /// An event was refused because the history is full: the execution fails at the end of
     /// the call ([`Run::fail_at_cap`]).
     capped: bool,
+    /// The call ran states ([`Run::run`]).
+    ran: bool,
 }
 
 /// How a scope (the execution, a branch, an iteration) ended, or that it waits.
@@ -196,14 +198,21 @@ impl<'a> Run<'a> {
             pending_assign: None,
             context_override: None,
             capped: false,
+            ran: false,
         }
     }
 
-    /// Ends the call: a history that ran full fails the execution; when to call again.
+    /// Ends the call: a history that ran full fails the execution; when to call again. A call
+    /// that ran no states leaves states an earlier call yielded still to run.
     fn finish(mut self) -> Advance {
         if self.capped {
             self.fail_at_cap();
         }
+        if self.ran {
+            self.rt.yielded = self.out.yielded;
+        }
+        self.rt.yielded &= self.rt.status == Status::Running;
+        self.out.yielded = self.rt.yielded;
         self.out.wake_at = match self.rt.status {
             Status::Running if !self.out.yielded => {
                 let nested = self.rt.current.as_ref().and_then(Current::wake_at);
@@ -305,6 +314,7 @@ impl<'a> Run<'a> {
 
     /// Runs the execution from the top-level state until it waits or ends.
     fn run(&mut self) {
+        self.ran = true;
         self.path.clear();
         self.vars = std::mem::take(&mut self.rt.variables);
         let end = self.run_scope();

@@ -18,6 +18,9 @@
 //!   ...
 //! ```
 //!
+//! An optional `--- states per call` section after the input sets the interpreter's state
+//! budget for each call (the engine's is 256), to show what happens when a call yields.
+//!
 //! Lines starting with `>` are the script; everything else in `run` is what the harness
 //! writes: the events of each step (`id previous type detail`), then the clock, the wake-up
 //! time the interpreter asked for, the tasks it dispatched and whether the signal was stale.
@@ -352,7 +355,17 @@ fn run_fixture(text: &str) -> String {
     let (definition, input) = rest
         .split_once("--- input\n")
         .expect("a fixture has an `--- input` section");
+    let (input, budget) = match input.split_once("--- states per call\n") {
+        Some((input, n)) => (
+            input,
+            Some(n.trim().parse().expect("states per call: a number")),
+        ),
+        None => (input, None),
+    };
     let mut harness = Harness::new(definition, input);
+    if let Some(n) = budget {
+        harness.limits.states_per_call = n;
+    }
     let mut out = format!("{head}--- run\n");
     let mut commands = run.lines().filter_map(|l| l.strip_prefix("> "));
     while let Some(command) = commands.next() {

@@ -78,6 +78,10 @@ pub struct Runtime {
     pub chain: Option<u64>,
     /// The workflow variables of the top-level scope.
     pub variables: Map<String, Value>,
+    /// A call ran out of its state budget with states left to run. A signal applied before
+    /// the next [`Signal::Wake`](super::Signal::Wake) runs no states, so this stays set (and
+    /// the execution due at once) until a call runs them.
+    pub yielded: bool,
 }
 
 /// The state an execution is in, with the raw input it received.
@@ -396,6 +400,7 @@ impl Runtime {
             cause: None,
             chain: None,
             variables: Map::new(),
+            yielded: false,
         }
     }
 }

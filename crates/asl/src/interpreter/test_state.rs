@@ -266,6 +266,7 @@ fn with_run<T>(case: &TestCase, f: impl FnOnce(&mut Run) -> T) -> T {
         pending_assign: None,
         context_override: Some(case.context.clone()),
         capped: false,
+        ran: false,
     };
     f(&mut run)
 }

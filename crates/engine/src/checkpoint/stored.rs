@@ -82,6 +82,9 @@ stored_struct! {
         chain: Option<u64>,
         #[serde(default, skip_serializing_if = "no_variables")]
         variables: Cow<'a, Map<String, Value>>,
+        /// Absent (as written before it was kept) reads as not yielded.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        yielded: bool,
     }
 }
 

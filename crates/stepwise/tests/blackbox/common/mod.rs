@@ -217,6 +217,11 @@ impl Server {
         self.log_dir.path().join(format!("run-{run}.log"))
     }
 
+    /// Where the server's current run writes its stderr.
+    pub fn log_file(&self) -> PathBuf {
+        self.log_path(self.runs)
+    }
+
     /// Everything the server wrote to stderr, over all runs (for failure messages).
     pub fn logs(&self) -> String {
         let mut out = String::new();
