@@ -418,7 +418,8 @@ impl Engine {
             length: record.item_total,
             redrive_count: None,
         };
-        if let Err(e) = self.inner.runner.signal(parent_arn, started).await {
+        let recorded = self.inner.runner.signal_until_recorded(parent_arn, started);
+        if let Err(e) = recorded.await {
             tracing::warn!(parent = %parent_arn, error = %e, "Map Run start not recorded");
         }
     }
@@ -506,7 +507,8 @@ impl Engine {
             .update_map_run(record)
             .await
             .map_err(|e| internal(e.into()))?;
-        if let Err(e) = self.inner.runner.signal(parent_arn, started).await {
+        let recorded = self.inner.runner.signal_until_recorded(parent_arn, started);
+        if let Err(e) = recorded.await {
             tracing::warn!(parent = %parent_arn, error = %e, "Map Run redrive not recorded");
         }
         Ok(run)
@@ -878,7 +880,7 @@ impl Engine {
         if let Err(e) = self
             .inner
             .runner
-            .signal(&r.record.execution_arn, signal)
+            .signal_until_recorded(&r.record.execution_arn, signal)
             .await
         {
             tracing::warn!(parent = %r.record.execution_arn, error = %e, "Map Run end not recorded");

@@ -863,6 +863,31 @@ impl Runner {
         }
     }
 
+    /// [`Runner::signal`] for a signal the engine sends itself (a task's outcome, a child's
+    /// end, a Map Run's start or end), which no client would send again: while its commit
+    /// fails (the database away for a moment, a conflicting write), it is sent again, backing
+    /// off to [`RETRY_MILLIS`], until it is applied or answered (a task that already ended is
+    /// [`Signalled::Stale`]), this node stops, or it no longer runs the execution (fenced: the
+    /// new owner performs the task again).
+    pub async fn signal_until_recorded(&self, arn: &str, signal: Signal) -> Result<Signalled> {
+        let mut delay = std::time::Duration::from_millis(50);
+        loop {
+            let failed = match self.signal(arn, signal.clone()).await {
+                Err(crate::Error::Store(
+                    e @ (store::Error::Backend(_) | store::Error::Conflict),
+                )) => e,
+                answered => return answered,
+            };
+            if *self.inner.closing.borrow() {
+                return Err(crate::Error::Store(failed));
+            }
+            tracing::warn!(%arn, error = %failed, "signal not recorded; trying again");
+            tokio::time::sleep(delay).await;
+            let most = std::time::Duration::from_millis(RETRY_MILLIS as u64);
+            delay = (delay * 2).min(most);
+        }
+    }
+
     /// The inbox signal that tells the node running `arn` that a worker here took its task
     /// `task_id` ([`store::Store::claim_activity_task`]); `None` when `arn` runs here.
     pub fn started_elsewhere(
@@ -1309,6 +1334,9 @@ impl Runner {
             live.record.clone(),
             crate::stored_event::rows(&advance.events),
         );
+        // Tests arm it with a probability (`commit-fails=20%return`): commits that fail as a
+        // database that went away would.
+        fail::fail_point!("commit-fails", |_| Err(lost("the commit-fails failpoint")));
         let lanes = std::mem::take(&mut live.stored.1);
         let write = match takes {
             Some(task_id) => Write::TakeTask {

@@ -82,7 +82,12 @@ impl Engine {
             ),
             TaskReply::Pending => return,
         };
-        let recorded = match self.inner.runner.signal(execution_arn, signal).await {
+        let recorded = match self
+            .inner
+            .runner
+            .signal_until_recorded(execution_arn, signal)
+            .await
+        {
             Ok(signalled) => matches!(signalled, Signalled::Applied(_)),
             Err(e) => {
                 tracing::warn!(%execution_arn, error = %e, "task outcome not recorded");
@@ -96,7 +101,11 @@ impl Engine {
             integrations::jobs::after_submission(self, execution_arn, &d, &output, recorded);
         if let Some(outcome) = followed.await {
             let signal = Signal::TaskFinished { task_id, outcome };
-            if let Err(e) = self.inner.runner.signal(execution_arn, signal).await {
+            let recorded = self
+                .inner
+                .runner
+                .signal_until_recorded(execution_arn, signal);
+            if let Err(e) = recorded.await {
                 tracing::warn!(%execution_arn, error = %e, "task outcome not recorded");
             }
         }
@@ -295,7 +304,7 @@ impl Engine {
         if let Err(e) = self
             .inner
             .runner
-            .signal(&parent.execution_arn, signal)
+            .signal_until_recorded(&parent.execution_arn, signal)
             .await
         {
             tracing::warn!(parent = %parent.execution_arn, error = %e, "child outcome not recorded");

@@ -419,7 +419,11 @@ async fn reply(
         _ => None,
     };
     if let Some(signal) = before {
-        if let Err(e) = engine.inner.runner.signal(execution_arn, signal).await {
+        let recorded = engine
+            .inner
+            .runner
+            .signal_until_recorded(execution_arn, signal);
+        if let Err(e) = recorded.await {
             tracing::warn!(%execution_arn, error = %e, "mocked task event not recorded");
         }
     }

@@ -9,6 +9,7 @@ mod active_map;
 mod active_nodes;
 mod auth;
 mod clients;
+mod commit_failures;
 mod console;
 mod crash;
 mod distributed;

@@ -1,0 +1,195 @@
+//! Commits that fail now and then, as when the database goes away for a moment: the
+//! `commit-fails` failpoint (this suite needs the `failpoints` feature, which `scripts/test`
+//! turns on) fails one transition commit in four with a storage error. A client whose call
+//! failed calls again, as the SDKs do; what the engine sends itself (a child's end, a Map
+//! Run's start and end, a step after a yield) it must send again too. Every execution ends,
+//! with each event once.
+#![cfg(feature = "failpoints")]
+
+use crate::common;
+
+use std::time::Duration;
+
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent};
+use common::{
+    create_activity, create_machine, event_types, history, start, wait_done, Options, Server,
+};
+use serde_json::{json, Value};
+
+const FAILING: &str = "commit-fails=25%return";
+const ALL_DONE_WITHIN: Duration = Duration::from_secs(60);
+
+/// A Wait, then a Pass: the child of the `.sync` parents.
+fn child() -> Value {
+    json!({"StartAt": "Hold", "States": {
+        "Hold": {"Type": "Wait", "Seconds": 1, "Next": "Done"},
+        "Done": {"Type": "Pass", "Result": "child done", "End": true}}})
+}
+
+/// Starts `child` and waits for its end (its end reaches the parent as a task outcome).
+fn parent(child: &str) -> Value {
+    json!({"StartAt": "Run", "States": {"Run": {"Type": "Task",
+        "Resource": "arn:aws:states:::states:startExecution.sync:2",
+        "Parameters": {"StateMachineArn": child, "Input": {}},
+        "OutputPath": "$.Output", "End": true}}})
+}
+
+/// An inline Map of 300 Pass iterations: more states than one call runs (it yields).
+fn wide_map() -> Value {
+    json!({"StartAt": "Each", "States": {"Each": {"Type": "Map",
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+        "End": true}}})
+}
+
+/// A Distributed Map of child executions (its Map Run's start and end reach the parent).
+fn distributed() -> Value {
+    json!({"StartAt": "Each", "States": {"Each": {"Type": "Map",
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+        "End": true}}})
+}
+
+fn activity_task(activity: &str) -> Value {
+    json!({"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": activity,
+        "End": true}}})
+}
+
+/// Takes tasks of `activity` and answers each with its input, calling again on errors (a
+/// failed commit fails the call), until aborted.
+fn worker(client: aws_sdk_sfn::Client, activity: String) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Ok(task) = client
+                .get_activity_task()
+                .activity_arn(&activity)
+                .send()
+                .await
+            else {
+                continue;
+            };
+            let Some(token) = task.task_token().filter(|t| !t.is_empty()) else {
+                continue;
+            };
+            let output = task.input().unwrap_or("{}").to_owned();
+            for _ in 0..20 {
+                let sent = client
+                    .send_task_success()
+                    .task_token(token)
+                    .output(&output)
+                    .send()
+                    .await;
+                if sent.is_ok() {
+                    break;
+                }
+            }
+        }
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    /// One Task state (an activity's, or a `.sync` child's).
+    OneTask,
+    /// [`wide_map`].
+    WideMap,
+    /// [`distributed`].
+    Distributed,
+}
+
+/// What is wrong with the history of a succeeded execution: ids not 1..=n, a start or end
+/// not once, at its place, or events of a kind lost or recorded twice. (Map iterations are
+/// not checked for `previousEventId`: AWS's chain after an iteration's end is not linear.)
+fn whole(events: &[HistoryEvent], kind: Kind) -> Vec<String> {
+    let types = event_types(events);
+    let count = |t: &str| types.iter().filter(|x| *x == t).count();
+    let mut problems = Vec::new();
+    if events.iter().zip(1..).any(|(e, id)| e.id() != id) {
+        problems.push(format!("ids not 1..={}", events.len()));
+    }
+    let ends = (types.first(), types.last());
+    let (first, last) = (ends.0.map(String::as_str), ends.1.map(String::as_str));
+    if first != Some("ExecutionStarted") || last != Some("ExecutionSucceeded") {
+        problems.push(format!("starts with {first:?}, ends with {last:?}"));
+    }
+    let want: &[(&str, usize)] = match kind {
+        Kind::OneTask => &[("ExecutionStarted", 1), ("TaskStateEntered", 1)],
+        Kind::WideMap => &[
+            ("MapIterationStarted", 300),
+            ("PassStateEntered", 300),
+            ("MapIterationSucceeded", 300),
+        ],
+        Kind::Distributed => &[("MapRunStarted", 1), ("MapRunSucceeded", 1)],
+    };
+    for (t, n) in want {
+        if count(t) != *n {
+            problems.push(format!("{} {t}, expected {n}", count(t)));
+        }
+    }
+    // Everything of a one-task execution happens once.
+    if matches!(kind, Kind::OneTask) {
+        for t in &types {
+            if count(t) > 1 {
+                problems.push(format!("{t} recorded {} times", count(t)));
+            }
+        }
+    }
+    problems
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_execution_ends_while_commits_fail_now_and_then() {
+    let options = Options {
+        wait_time_scale: 0.1,
+        ..Options::default()
+    };
+    let server = Server::start_with_failpoints(options, &[], Some(FAILING));
+    let client = server.client();
+    let child_sm = create_machine(&client, "cf-child", &child()).await;
+    let parent_sm = create_machine(&client, "cf-parent", &parent(&child_sm)).await;
+    let map_sm = create_machine(&client, "cf-map", &wide_map()).await;
+    let dmap_sm = create_machine(&client, "cf-dmap", &distributed()).await;
+    let activity = create_activity(&client, "cf-work").await;
+    let task_sm = create_machine(&client, "cf-task", &activity_task(&activity)).await;
+    let workers: Vec<_> = (0..2)
+        .map(|_| worker(client.clone(), activity.clone()))
+        .collect();
+
+    let items: Vec<Value> = (0..300).map(|i| json!(i)).collect();
+    let few: Vec<Value> = (0..10).map(|i| json!({"n": i})).collect();
+    let mut started = Vec::new();
+    for i in 0..10 {
+        let parent = start(&client, &parent_sm, None, &json!({})).await;
+        started.push((parent, Kind::OneTask));
+        let task = start(&client, &task_sm, None, &json!({"i": i})).await;
+        started.push((task, Kind::OneTask));
+        if i % 2 == 0 {
+            let map = start(&client, &map_sm, None, &json!(items)).await;
+            started.push((map, Kind::WideMap));
+            let dmap = start(&client, &dmap_sm, None, &json!(few)).await;
+            started.push((dmap, Kind::Distributed));
+        }
+    }
+    let mut problems = Vec::new();
+    for (arn, kind) in &started {
+        let d = wait_done(&client, arn, ALL_DONE_WITHIN).await;
+        if *d.status() != ExecutionStatus::Succeeded {
+            problems.push(format!("{arn}: {:?}", d.status()));
+            continue;
+        }
+        let events = history(&client, arn).await;
+        problems.extend(
+            whole(&events, *kind)
+                .into_iter()
+                .map(|p| format!("{arn}: {p}")),
+        );
+    }
+    for w in workers {
+        w.abort();
+    }
+    let logs = server.logs();
+    assert!(problems.is_empty(), "not succeeded: {problems:#?}\n{logs}");
+    // The failpoint failed commits, and signals the engine sent itself were sent again.
+    assert!(logs.contains("commit-fails failpoint"), "{logs}");
+    assert!(logs.contains("signal not recorded; trying again"), "{logs}");
+}
