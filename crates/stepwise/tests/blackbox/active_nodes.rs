@@ -5,10 +5,10 @@
 //! otherwise.
 
 use crate::common;
-use crate::postgres::{args, node, spread, take_task};
+use crate::postgres::{args, machines, node, spread, take_task, LEASE_TTL_SECONDS};
 use crate::redrive::assert_redriven_history;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{
     create_activity, create_machine, event_types, history, start, succeed, wait_done, Server,
@@ -748,4 +748,64 @@ async fn succeeded_with_worker_b(cluster: &Cluster, client: &aws_sdk_sfn::Client
         .find_map(|e| e.activity_started_event_details())
         .and_then(|d| d.worker_name());
     assert_eq!(worker, Some("worker-b"), "{arn}");
+}
+
+/// The database goes away for longer than the lease TTL and comes back: the nodes lose their
+/// shards meanwhile and take them again. Every execution ends, once: Waits that fell due
+/// meanwhile, tasks taken through one node before (answered through the other) and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_database_going_away_past_the_ttl_loses_nothing() {
+    let Some(cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let [a, b] = [&cluster.nodes[0], &cluster.nodes[1]];
+    let (client, b_client) = (a.client(), b.client());
+    let (wait, _, task, activity) = machines(&client).await;
+    let mut arns = Vec::new();
+    for i in 0..10 {
+        let via = if i % 2 == 0 { &client } else { &b_client };
+        arns.push(start(via, &wait, None, &json!({"i": i})).await);
+        arns.push(start(via, &task, None, &json!({"i": i})).await);
+    }
+    let mut early = Vec::new();
+    for _ in 0..3 {
+        let taken = take_task(&b_client, &activity, TAKE_WITHIN).await;
+        early.push(taken.expect("a task before the database goes away").0);
+    }
+
+    cluster.pg.stop().expect("stopping PostgreSQL");
+    tokio::time::sleep(Duration::from_secs(LEASE_TTL_SECONDS + 2)).await;
+    cluster.pg.start_again().expect("starting PostgreSQL again");
+
+    // Calls fail until the nodes have connected again; a worker calls again.
+    let deadline = Instant::now() + DONE_WITHIN;
+    let logs = || format!("{}\n{}", a.logs(), b.logs());
+    for token in &early {
+        while common::try_succeed(&client, token, &json!({"by": "early"}))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "SendTaskSuccess\n{}", logs());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let mut answered = early.len();
+    while answered < 10 {
+        assert!(Instant::now() < deadline, "{answered} answered\n{}", logs());
+        if let Some((token, _)) = take_task(&b_client, &activity, Duration::from_secs(1)).await {
+            succeed(&client, &token, &json!({"by": "later"})).await;
+            answered += 1;
+        }
+    }
+    let mut problems = Vec::new();
+    for arn in &arns {
+        let d = wait_done(&client, arn, DONE_WITHIN).await;
+        if d.status().as_str() != "SUCCEEDED" {
+            problems.push(format!("{arn}: {:?}", d.status()));
+        }
+        for p in common::history_problems(&history(&client, arn).await) {
+            problems.push(format!("{arn}: {p}"));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}\n{}", logs());
 }

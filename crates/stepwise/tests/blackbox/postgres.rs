@@ -44,7 +44,7 @@ pub(crate) fn args(v: &[String]) -> Vec<&str> {
 }
 
 /// Pass → Wait(3 s) → Pass; a 20-state Pass chain; one activity Task.
-async fn machines(client: &aws_sdk_sfn::Client) -> (String, String, String, String) {
+pub(crate) async fn machines(client: &aws_sdk_sfn::Client) -> (String, String, String, String) {
     let wait = json!({"StartAt": "A", "States": {
         "A": {"Type": "Pass", "Next": "W"},
         "W": {"Type": "Wait", "Seconds": 3, "Next": "B"},
@@ -110,7 +110,7 @@ pub(crate) async fn take_task(
 }
 
 /// Every execution succeeded, with a contiguous history (no lost or duplicated event).
-async fn check_all(client: &aws_sdk_sfn::Client, arns: &[String], server: &Server) {
+pub(crate) async fn check_all(client: &aws_sdk_sfn::Client, arns: &[String], server: &Server) {
     let mut problems = Vec::new();
     for arn in arns {
         let d = wait_done(client, arn, Duration::from_secs(30)).await;
@@ -362,6 +362,67 @@ async fn a_stopped_node_hands_its_lease_on_at_once() {
     );
     assert!(a.logs().contains("lease released"), "{}", a.logs());
     check_all(&b.client(), &arns, &b).await;
+}
+
+/// The database goes away for a few seconds (stopped, its connections closed) and comes back:
+/// the node keeps its lease (shorter than the TTL), answers meanwhile with errors and never
+/// crashes, and then finishes every execution: Waits that fell due meanwhile, tasks taken
+/// before (their tokens still complete them) and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_database_going_away_for_a_while_loses_nothing() {
+    let pg = LocalPostgres::start_or_panic();
+    let url = pg.url("postgres");
+    let (options, a_args) = node_with_ttl(&url, "a", 10);
+    let mut a = Server::start_with_args(options, &args(&a_args));
+    let client = a.client();
+    let (wait, chain, task, activity) = machines(&client).await;
+    let arns = start_each(&client, &[&wait, &chain, &task]).await;
+    let mut early = Vec::new();
+    for _ in 0..3 {
+        let token = take(&client, &activity, Duration::from_secs(10)).await;
+        early.push(token.expect("a task before the database goes away"));
+    }
+
+    pg.stop().expect("stopping PostgreSQL");
+    let failed = client
+        .start_execution()
+        .state_machine_arn(&chain)
+        .input("{}")
+        .send()
+        .await;
+    assert!(failed.is_err(), "no database, no start: {failed:?}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    pg.start_again().expect("starting PostgreSQL again");
+    assert!(a.is_running(), "the node survived the outage\n{}", a.logs());
+
+    // Calls fail until the node has connected again; a worker calls again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for token in &early {
+        while common::try_succeed(&client, token, &json!({"by": "early"}))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "SendTaskSuccess\n{}", a.logs());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let mut answered = early.len();
+    while answered < EACH {
+        assert!(
+            Instant::now() < deadline,
+            "{answered} tasks answered\n{}",
+            a.logs()
+        );
+        if let Some(token) = take(&client, &activity, Duration::from_secs(1)).await {
+            succeed(&client, &token, &json!({"by": "later"})).await;
+            answered += 1;
+        }
+    }
+    check_all(&client, &arns, &a).await;
+    let after = start(&client, &chain, None, &json!({})).await;
+    check_all(&client, &[after], &a).await;
+    let health = common::health(&a).await;
+    assert_eq!(health["status"], "ready", "{health}");
 }
 
 /// A CA, and a server certificate it signed for `host`: `(ca, cert, key)` in PEM.

@@ -20,6 +20,8 @@ pub struct LocalPostgres {
     port: u16,
     /// The OS user the server runs as, when not the current one.
     run_as: Option<&'static str>,
+    /// `on` when it takes TLS connections only.
+    ssl: &'static str,
 }
 
 impl LocalPostgres {
@@ -57,6 +59,7 @@ impl LocalPostgres {
             dir,
             port: 0,
             run_as,
+            ssl: "off",
         };
         let data = server.data();
         server.run_tool(
@@ -73,44 +76,49 @@ impl LocalPostgres {
                 "--no-sync",
             ],
         )?;
-        let ssl = match tls {
-            Some((cert, key)) => {
-                server.require_tls(cert, key)?;
-                "on"
-            }
-            None => "off",
-        };
+        if let Some((cert, key)) = tls {
+            server.require_tls(cert, key)?;
+            server.ssl = "on";
+        }
         // A port can be taken between the probe and the start: try a few.
         let mut last = String::new();
         for _ in 0..5 {
             server.port = free_port()?;
-            let options = format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=300 \
-                 -c ssl={ssl}",
-                server.port,
-                path(server.dir.path())?
-            );
-            let log = server.dir.path().join("server.log");
-            match server.run_tool(
-                "pg_ctl",
-                &[
-                    "-D",
-                    path(&data)?,
-                    "-l",
-                    path(&log)?,
-                    "-o",
-                    &options,
-                    "-w",
-                    "-t",
-                    "60",
-                    "start",
-                ],
-            ) {
+            match server.pg_ctl_start() {
                 Ok(()) => return Ok(server),
                 Err(e) => last = e,
             }
         }
         Err(last)
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`: its connections are closed), as a database
+    /// that goes away for a while; [`LocalPostgres::start_again`] brings it back.
+    pub fn stop(&self) -> Result<(), String> {
+        let data = self.data();
+        self.run_tool("pg_ctl", &["-D", path(&data)?, "-m", "fast", "-w", "stop"])
+    }
+
+    /// Starts the server again after [`LocalPostgres::stop`], on the same port and data.
+    pub fn start_again(&self) -> Result<(), String> {
+        self.pg_ctl_start()
+    }
+
+    fn pg_ctl_start(&self) -> Result<(), String> {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=300 \
+             -c ssl={}",
+            self.port,
+            path(self.dir.path())?,
+            self.ssl
+        );
+        let data = self.data();
+        let log = self.dir.path().join("server.log");
+        let args = ["-D", path(&data)?, "-l", path(&log)?, "-o", &options];
+        self.run_tool(
+            "pg_ctl",
+            &[&args[..], &["-w", "-t", "60", "start"]].concat(),
+        )
     }
 
     /// Starts a server, or panics with what is missing (a test that needs PostgreSQL fails
