@@ -45,6 +45,9 @@ use crate::{arn, Engine, Error, Result};
 /// AWS runs at most this many children of one Map Run at a time.
 const MAX_CHILDREN_AT_ONCE: u64 = 10_000;
 
+/// How long a Map Run waits to start a child again when the database failed to store it.
+const CHILD_RETRY: Duration = Duration::from_millis(500);
+
 /// AWS's hard limit on redrives of one Map Run.
 const MAX_REDRIVES: u32 = 1000;
 
@@ -679,10 +682,20 @@ impl Engine {
                     Child::PendingRedrive => self.redrive_map_run_child(&r, i).await,
                     _ => self.start_map_run_child(&mut r, i).await,
                 };
-                if let Err(e) = started {
-                    tracing::warn!(map_run = %r.record.arn, error = %e, "child not started");
-                    r.set(i, Child::Failed);
-                    running -= 1;
+                match started {
+                    Ok(()) => {}
+                    // The database failed for a moment: this child and the rest start later.
+                    Err(Error::Store(e @ (store::Error::Backend(_) | store::Error::Conflict))) => {
+                        tracing::warn!(map_run = %r.record.arn, error = %e, "Map Run child not started; trying again");
+                        r.set(i, status);
+                        tokio::spawn(self.pump_later(run.clone()));
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(map_run = %r.record.arn, error = %e, "child not started");
+                        r.set(i, Child::Failed);
+                        running -= 1;
+                    }
                 }
             }
             i += 1;
@@ -701,6 +714,18 @@ impl Engine {
             };
             self.end_map_run(&mut r, outcome).await;
         }
+    }
+
+    /// [`Engine::pump`] again after [`CHILD_RETRY`] (a child could not be started).
+    fn pump_later(
+        &self,
+        run: Arc<Mutex<LiveRun>>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        let engine = self.clone();
+        Box::pin(async move {
+            tokio::time::sleep(CHILD_RETRY).await;
+            engine.pump(&run).await;
+        })
     }
 
     /// Redrives an unsuccessful Standard child in place.

@@ -748,6 +748,7 @@ impl Runner {
             live.waiters.extend(waiter);
             let advance = runner.step(&mut live, Signal::Start);
             if durable {
+                fail::fail_point!("commit-fails", |_| Err(lost("the commit-fails failpoint")));
                 let events = crate::stored_event::rows(&advance.events);
                 let write = Write::CreateExecution {
                     execution: live.record.clone(),
@@ -864,24 +865,40 @@ impl Runner {
     }
 
     /// [`Runner::signal`] for a signal the engine sends itself (a task's outcome, a child's
-    /// end, a Map Run's start or end), which no client would send again: while its commit
-    /// fails (the database away for a moment, a conflicting write), it is sent again, backing
-    /// off to [`RETRY_MILLIS`], until it is applied or answered (a task that already ended is
-    /// [`Signalled::Stale`]), this node stops, or it no longer runs the execution (fenced: the
-    /// new owner performs the task again).
+    /// end, a Map Run's start or end), which no client would send again: sent again while its
+    /// commit fails ([`Runner::while_store_fails`]), until it is applied or answered (a task
+    /// that already ended is [`Signalled::Stale`]), or this node no longer runs the execution
+    /// (fenced: the new owner performs the task again).
     pub async fn signal_until_recorded(&self, arn: &str, signal: Signal) -> Result<Signalled> {
+        let what = "signal not recorded";
+        self.while_store_fails(what, || self.signal(arn, signal.clone()))
+            .await
+    }
+
+    /// Runs `attempt` again while it fails as it would with the database away for a moment (a
+    /// storage failure, a conflicting write), backing off from 50 ms to [`RETRY_MILLIS`],
+    /// until it succeeds, fails otherwise, or this node stops: for work the engine does of its
+    /// own accord, which no client would ask for again.
+    pub async fn while_store_fails<T, F>(
+        &self,
+        what: &str,
+        mut attempt: impl FnMut() -> F,
+    ) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>>,
+    {
         let mut delay = std::time::Duration::from_millis(50);
         loop {
-            let failed = match self.signal(arn, signal.clone()).await {
+            let failed = match attempt().await {
                 Err(crate::Error::Store(
                     e @ (store::Error::Backend(_) | store::Error::Conflict),
                 )) => e,
-                answered => return answered,
+                done => return done,
             };
             if *self.inner.closing.borrow() {
                 return Err(crate::Error::Store(failed));
             }
-            tracing::warn!(%arn, error = %failed, "signal not recorded; trying again");
+            tracing::warn!(error = %failed, "{what}; trying again");
             tokio::time::sleep(delay).await;
             let most = std::time::Duration::from_millis(RETRY_MILLIS as u64);
             delay = (delay * 2).min(most);

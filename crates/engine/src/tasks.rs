@@ -204,7 +204,10 @@ impl Engine {
                 if parent.is_some() {
                     self.submission_expected(execution_arn, d.task_id);
                 }
-                let started = self.start_linked(sm, name, input, parent).await;
+                // A child that could not be stored (the database away) is started again.
+                let start = || self.start_linked(sm, name.clone(), input.clone(), parent.clone());
+                let what = "child execution not started";
+                let started = self.inner.runner.while_store_fails(what, start).await;
                 if started.is_err() {
                     self.submission_recorded(execution_arn, d.task_id);
                 }

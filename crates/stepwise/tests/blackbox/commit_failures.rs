@@ -1,8 +1,9 @@
 //! Commits that fail now and then, as when the database goes away for a moment: the
 //! `commit-fails` failpoint (this suite needs the `failpoints` feature, which `scripts/test`
-//! turns on) fails one transition commit in four with a storage error. A client whose call
-//! failed calls again, as the SDKs do; what the engine sends itself (a child's end, a Map
-//! Run's start and end, a step after a yield) it must send again too. Every execution ends,
+//! turns on) fails one commit of an execution in four (its start, or a transition) with a
+//! storage error. A client whose call failed calls again, as the SDKs do; what the engine
+//! does of its own accord (a child's start and end, a Map Run's start and end, a step after
+//! a yield) it must do again too. Every execution ends,
 //! with each event once.
 #![cfg(feature = "failpoints")]
 
@@ -11,9 +12,7 @@ use crate::common;
 use std::time::Duration;
 
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent};
-use common::{
-    create_activity, create_machine, event_types, history, start, wait_done, Options, Server,
-};
+use common::{create_activity, create_machine, event_types, history, wait_done, Options, Server};
 use serde_json::{json, Value};
 
 const FAILING: &str = "commit-fails=25%return";
@@ -53,6 +52,22 @@ fn distributed() -> Value {
 fn activity_task(activity: &str) -> Value {
     json!({"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": activity,
         "End": true}}})
+}
+
+/// Starts an execution, calling again while the call fails (its commit may have failed).
+async fn start(client: &aws_sdk_sfn::Client, sm: &str, input: &Value) -> String {
+    for _ in 0..20 {
+        let started = client
+            .start_execution()
+            .state_machine_arn(sm)
+            .input(input.to_string())
+            .send()
+            .await;
+        if let Ok(out) = started {
+            return out.execution_arn().to_owned();
+        }
+    }
+    panic!("StartExecution on {sm} failed 20 times");
 }
 
 /// Takes tasks of `activity` and answers each with its input, calling again on errors (a
@@ -159,14 +174,14 @@ async fn every_execution_ends_while_commits_fail_now_and_then() {
     let few: Vec<Value> = (0..10).map(|i| json!({"n": i})).collect();
     let mut started = Vec::new();
     for i in 0..10 {
-        let parent = start(&client, &parent_sm, None, &json!({})).await;
+        let parent = start(&client, &parent_sm, &json!({})).await;
         started.push((parent, Kind::OneTask));
-        let task = start(&client, &task_sm, None, &json!({"i": i})).await;
+        let task = start(&client, &task_sm, &json!({"i": i})).await;
         started.push((task, Kind::OneTask));
         if i % 2 == 0 {
-            let map = start(&client, &map_sm, None, &json!(items)).await;
+            let map = start(&client, &map_sm, &json!(items)).await;
             started.push((map, Kind::WideMap));
-            let dmap = start(&client, &dmap_sm, None, &json!(few)).await;
+            let dmap = start(&client, &dmap_sm, &json!(few)).await;
             started.push((dmap, Kind::Distributed));
         }
     }
@@ -189,7 +204,14 @@ async fn every_execution_ends_while_commits_fail_now_and_then() {
     }
     let logs = server.logs();
     assert!(problems.is_empty(), "not succeeded: {problems:#?}\n{logs}");
-    // The failpoint failed commits, and signals the engine sent itself were sent again.
+    // The failpoint failed commits; signals the engine sent itself were sent again, and
+    // children started again.
     assert!(logs.contains("commit-fails failpoint"), "{logs}");
-    assert!(logs.contains("signal not recorded; trying again"), "{logs}");
+    for again in [
+        "signal not recorded; trying again",
+        "child execution not started; trying again",
+        "Map Run child not started; trying again",
+    ] {
+        assert!(logs.contains(again), "{again}:\n{logs}");
+    }
 }
