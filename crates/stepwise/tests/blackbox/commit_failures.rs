@@ -3,8 +3,7 @@
 //! turns on) fails one commit of an execution in four (its start, or a transition) with a
 //! storage error. A client whose call failed calls again, as the SDKs do; what the engine
 //! does of its own accord (a child's start and end, a Map Run's start and end, a step after
-//! a yield) it must do again too. Every execution ends,
-//! with each event once.
+//! a yield) it must do again too. Every execution ends, with each event once.
 #![cfg(feature = "failpoints")]
 
 use crate::common;
