@@ -203,7 +203,8 @@ impl<'a> Run<'a> {
     }
 
     /// Ends the call: a history that ran full fails the execution; when to call again. A call
-    /// that ran no states leaves states an earlier call yielded still to run.
+    /// that ran no states leaves states an earlier call yielded still to run, and the
+    /// execution due at once.
     fn finish(mut self) -> Advance {
         if self.capped {
             self.fail_at_cap();
@@ -212,9 +213,10 @@ impl<'a> Run<'a> {
             self.rt.yielded = self.out.yielded;
         }
         self.rt.yielded &= self.rt.status == Status::Running;
-        self.out.yielded = self.rt.yielded;
+        // No wake-up time while states wait to run: the Wake the yield asked for runs them
+        // (asking again would walk the execution once more for nothing).
         self.out.wake_at = match self.rt.status {
-            Status::Running if !self.out.yielded => {
+            Status::Running if !self.rt.yielded => {
                 let nested = self.rt.current.as_ref().and_then(Current::wake_at);
                 [nested, self.rt.deadline].into_iter().flatten().min()
             }

@@ -79,8 +79,8 @@ pub struct Runtime {
     /// The workflow variables of the top-level scope.
     pub variables: Map<String, Value>,
     /// A call ran out of its state budget with states left to run. A signal applied before
-    /// the next [`Signal::Wake`](super::Signal::Wake) runs no states, so this stays set (and
-    /// the execution due at once) until a call runs them.
+    /// the [`Signal::Wake`](super::Signal::Wake) that the yield asked for runs no states, so
+    /// this stays set (and the call asks for no wake-up time) until a call runs them.
     pub yielded: bool,
 }
 

@@ -83,7 +83,7 @@ pub struct Advance {
     pub events: Vec<HistoryEvent>,
     /// When to call again with [`Signal::Wake`] (epoch ms), if the execution is still running.
     pub wake_at: Option<i64>,
-    /// The state budget ran out: call again with [`Signal::Wake`] right away.
+    /// The state budget ran out in this call: call again with [`Signal::Wake`] right away.
     pub yielded: bool,
     /// Tasks to perform after the transition is committed.
     pub dispatches: Vec<Dispatch>,
