@@ -5,7 +5,9 @@
 //! otherwise.
 
 use crate::common;
-use crate::postgres::{args, machines, node, spread, take_task, LEASE_TTL_SECONDS};
+use crate::postgres::{
+    answer_while_failing, args, machines, node, spread, take_task, LEASE_TTL_SECONDS,
+};
 use crate::redrive::assert_redriven_history;
 
 use std::time::{Duration, Instant};
@@ -777,18 +779,9 @@ async fn the_database_going_away_past_the_ttl_loses_nothing() {
     tokio::time::sleep(Duration::from_secs(LEASE_TTL_SECONDS + 2)).await;
     cluster.pg.start_again().expect("starting PostgreSQL again");
 
-    // Calls fail until the nodes have connected again; a worker calls again.
     let deadline = Instant::now() + DONE_WITHIN;
     let logs = || format!("{}\n{}", a.logs(), b.logs());
-    for token in &early {
-        while common::try_succeed(&client, token, &json!({"by": "early"}))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "SendTaskSuccess\n{}", logs());
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    answer_while_failing(&client, &early, deadline, logs).await;
     // Until every task's execution has ended. A task whose start had not reached its
     // execution's node when the shards moved is offered again (tasks are at-least-once
     // after a takeover), so the answers are not counted: a task is taken while one waits.

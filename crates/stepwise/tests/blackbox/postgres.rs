@@ -110,7 +110,7 @@ pub(crate) async fn take_task(
 }
 
 /// Every execution succeeded, with a contiguous history (no lost or duplicated event).
-pub(crate) async fn check_all(client: &aws_sdk_sfn::Client, arns: &[String], server: &Server) {
+async fn check_all(client: &aws_sdk_sfn::Client, arns: &[String], server: &Server) {
     let mut problems = Vec::new();
     for arn in arns {
         let d = wait_done(client, arn, Duration::from_secs(30)).await;
@@ -395,17 +395,8 @@ async fn the_database_going_away_for_a_while_loses_nothing() {
     pg.start_again().expect("starting PostgreSQL again");
     assert!(a.is_running(), "the node survived the outage\n{}", a.logs());
 
-    // Calls fail until the node has connected again; a worker calls again.
     let deadline = Instant::now() + Duration::from_secs(30);
-    for token in &early {
-        while common::try_succeed(&client, token, &json!({"by": "early"}))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "SendTaskSuccess\n{}", a.logs());
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    answer_while_failing(&client, &early, deadline, || a.logs()).await;
     let mut answered = early.len();
     while answered < EACH {
         assert!(
@@ -423,6 +414,25 @@ async fn the_database_going_away_for_a_while_loses_nothing() {
     check_all(&client, &[after], &a).await;
     let health = common::health(&a).await;
     assert_eq!(health["status"], "ready", "{health}");
+}
+
+/// Answers each of `tokens`, calling again while the call fails (until the node has connected
+/// to the database again), as a worker would, up to `deadline`.
+pub(crate) async fn answer_while_failing(
+    client: &aws_sdk_sfn::Client,
+    tokens: &[String],
+    deadline: Instant,
+    logs: impl Fn() -> String,
+) {
+    for token in tokens {
+        while common::try_succeed(client, token, &json!({"by": "early"}))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "SendTaskSuccess\n{}", logs());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }
 
 /// A CA, and a server certificate it signed for `host`: `(ca, cert, key)` in PEM.
