@@ -173,8 +173,12 @@ async fn every_execution_ends_while_commits_fail_now_and_then() {
     let few: Vec<Value> = (0..10).map(|i| json!({"n": i})).collect();
     let mut started = Vec::new();
     for i in 0..10 {
-        let parent = start(&client, &parent_sm, &json!({})).await;
-        started.push((parent, Kind::OneTask));
+        // Three `.sync` parents each round: 30 child starts, so that one fails is all but
+        // certain (all 30 pass one time in 5,600; with 10, one in 18, as CI once found).
+        for _ in 0..3 {
+            let parent = start(&client, &parent_sm, &json!({})).await;
+            started.push((parent, Kind::OneTask));
+        }
         let task = start(&client, &task_sm, &json!({"i": i})).await;
         started.push((task, Kind::OneTask));
         if i % 2 == 0 {
