@@ -7,9 +7,9 @@
 //! tasks its `TakeTask`s name; it decides every write's fate from their versions in memory
 //! (fencing, duplicate creates, tasks taken elsewhere), then writes all that passed to every
 //! table over arrays (`unnest`) in one statement (`combined`), with the tasks of writes that
-//! failed put back. Should the statement fail anyway (a row created by another node
-//! meanwhile), the batch is done again write by write, each in a savepoint, as the SQLite
-//! writer does.
+//! failed put back. Should the statement fail anyway
+//! (a row created by another node meanwhile), the batch is done again write by write, each
+//! in a savepoint, as the SQLite writer does.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -108,9 +108,8 @@ pub(super) async fn run(pool: Pool, mut rx: mpsc::Receiver<(Vec<Write>, Reply)>,
 /// `locked` is told once the batch's execution rows are locked.
 ///
 /// The fast path takes two round trips: `BEGIN` goes out with the fence and the row locks,
-/// `COMMIT` with the writes' statement. A statement that fails aborts the transaction, and
-/// the `COMMIT` behind it then rolls back; the batch is done again write by write, each in a
-/// savepoint.
+/// `COMMIT` with the writes' statement. A statement that fails aborts the transaction, and the `COMMIT`
+/// behind it then rolls back; the batch is done again write by write, each in a savepoint.
 async fn group_commit(
     client: &mut Client,
     batch: &[Write],
