@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use crate::{Error, Result};
 
 /// The one shard.
-pub(super) const SHARD: i32 = 0;
+const SHARD: i32 = 0;
 
 /// Who asks for the lease, and for how long it holds without renewal.
 #[derive(Debug, Clone)]

@@ -7,7 +7,6 @@
 //! `writer`); everything else runs on pooled connections, as PostgreSQL serialises it.
 
 mod announce;
-mod combined;
 mod lease;
 mod listen;
 mod schema;
@@ -374,19 +373,6 @@ impl<'a> TaskColumns<'a> {
             token,
             input,
             &self.scheduled,
-        ]
-    }
-
-    /// [`Self::params`], owned.
-    fn into_params(self) -> Vec<combined::Param<'a>> {
-        let [activity, execution, token, input] = self.text;
-        vec![
-            Box::new(activity),
-            Box::new(execution),
-            Box::new(self.task_ids),
-            Box::new(token),
-            Box::new(input),
-            Box::new(self.scheduled),
         ]
     }
 }

@@ -194,6 +194,31 @@ async fn give_up(
     Ok(())
 }
 
+/// Of `shards` (with the epochs this node holds them at), the ones still this node's; holds
+/// their lease rows until `tx` ends, so a takeover waits for this transaction.
+pub(super) async fn fence<C: GenericClient>(
+    tx: &C,
+    node: &str,
+    shards: &HeldShards,
+) -> Result<std::collections::BTreeSet<u32>> {
+    if shards.is_empty() {
+        return Ok(Default::default());
+    }
+    let (numbers, epochs) = columns(shards);
+    let stmt = tx
+        .prepare_cached(
+            "SELECT l.shard FROM leases l
+             JOIN unnest($2::int[], $3::bigint[]) AS u(shard, epoch)
+               ON l.shard = u.shard AND l.epoch = u.epoch
+             WHERE l.owner = $1 ORDER BY l.shard FOR KEY SHARE OF l",
+        )
+        .await?;
+    let rows = tx.query(&stmt, &[&node, &numbers, &epochs]).await?;
+    rows.iter()
+        .map(|r| Ok(shard_number(r.try_get(0)?)))
+        .collect()
+}
+
 /// How many of `total` shards the node at `position` among `live` nodes (ordered by id)
 /// holds: an even split, the first ones taking one more of what does not divide.
 fn fair_share(total: usize, live: usize, position: usize) -> usize {
@@ -202,7 +227,7 @@ fn fair_share(total: usize, live: usize, position: usize) -> usize {
 }
 
 /// The shards' numbers and epochs as two arrays.
-pub(super) fn columns(shards: &HeldShards) -> (Vec<i32>, Vec<i64>) {
+fn columns(shards: &HeldShards) -> (Vec<i32>, Vec<i64>) {
     shards
         .iter()
         .map(|(s, e)| (i32::try_from(*s).unwrap_or(i32::MAX), *e))
