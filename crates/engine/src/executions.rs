@@ -93,7 +93,7 @@ impl Engine {
         trace_header: Option<String>,
     ) -> Result<StartedExecution> {
         let (record, _) = self
-            .launch(sm_arn, name, input, trace_header, None, None)
+            .launch(sm_arn, name, input, trace_header, None, None, false)
             .await?;
         Ok(StartedExecution {
             arn: record.arn,
@@ -101,16 +101,19 @@ impl Engine {
         })
     }
 
-    /// Starts a child execution for a `states:startExecution` task.
+    /// Starts a child execution for a `states:startExecution` task. With `own_name` (the
+    /// engine chose `name`), an execution found stored under it is this child, from a try
+    /// whose answer was lost: it is taken up ([`crate::runner::Runner::adopt`]).
     pub(crate) async fn start_linked(
         &self,
         sm_arn: &str,
-        name: Option<String>,
+        name: String,
+        own_name: bool,
         input: Option<String>,
         parent: Option<ParentLink>,
     ) -> Result<ExecutionRecord> {
         Ok(self
-            .launch(sm_arn, name, input, None, None, parent)
+            .launch(sm_arn, Some(name), input, None, None, parent, own_name)
             .await?
             .0)
     }
@@ -125,7 +128,7 @@ impl Engine {
     ) -> Result<ExecutionRecord> {
         let (tx, rx) = oneshot::channel();
         let (started, express) = self
-            .launch(sm_arn, name, input, trace_header, Some(tx), None)
+            .launch(sm_arn, name, input, trace_header, Some(tx), None, false)
             .await?;
         if !express {
             return Err(Error::StateMachineTypeNotSupported(
@@ -159,6 +162,7 @@ impl Engine {
         trace_header: Option<String>,
         waiter: Option<oneshot::Sender<ExecutionRecord>>,
         parent: Option<ParentLink>,
+        own_name: bool,
     ) -> Result<(ExecutionRecord, bool)> {
         // `stateMachineArn#TestCase` selects a MockConfigFile test case.
         let (sm_arn, test_case) = match sm_arn.split_once('#') {
@@ -210,7 +214,7 @@ impl Engine {
             input: input_value,
             version_arn: target.version_arn,
             alias_arn: target.alias_arn,
-            parent,
+            parent: parent.clone(),
             test_case,
             map_run: None,
             trace_header,
@@ -226,7 +230,12 @@ impl Engine {
                 // Idempotent by name: the same input while it runs returns the same execution.
                 let existing = self.store().get_execution(&exec_arn).await?;
                 match existing {
+                    Some(e) if e.input == input_text && own_name => {
+                        self.inner.runner.adopt(e.clone(), parent).await;
+                        Ok((e, express))
+                    }
                     Some(e) if e.status == ExecutionStatus::Running && e.input == input_text => {
+                        self.inner.runner.adopt(e.clone(), None).await;
                         Ok((e, express))
                     }
                     _ => Err(Error::ExecutionAlreadyExists(format!(

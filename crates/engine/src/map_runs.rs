@@ -78,6 +78,9 @@ struct LiveRun {
     window: HashMap<usize, String>,
     /// The ARN of each Standard child that ended unsuccessfully (a redrive reopens it).
     unsuccessful: HashMap<usize, String>,
+    /// The name of each child whose start failed in the store: it is started again under
+    /// that name, so a start whose commit went through after all is found, not doubled.
+    tried: HashMap<usize, String>,
     /// Items and executions per child status (indexed by `Child as usize`).
     items: [u64; CHILD_STATES],
     executions: [u64; CHILD_STATES],
@@ -161,6 +164,7 @@ impl LiveRun {
             children: vec![Child::Pending; n],
             window: HashMap::new(),
             unsuccessful: HashMap::new(),
+            tried: HashMap::new(),
             items,
             executions,
             scan_from: 0,
@@ -765,7 +769,46 @@ impl Engine {
     }
 
     async fn start_map_run_child(&self, r: &mut LiveRun, index: usize) -> Result<()> {
-        let name = uuid::Uuid::new_v4().to_string();
+        let name = r
+            .tried
+            .remove(&index)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let started = self.start_named_child(r, index, &name).await;
+        match started {
+            Err(Error::Store(store::Error::Backend(_) | store::Error::Conflict)) => {
+                r.tried.insert(index, name);
+            }
+            // Stored by the try before, whose answer was an error.
+            Err(Error::Store(store::Error::AlreadyExists)) => {
+                let arn = r.child_arn(&name);
+                let runner = &self.inner.runner;
+                let parent = ParentLink {
+                    execution_arn: r.record.execution_arn.clone(),
+                    task_id: r.record.task_id,
+                    json_payloads: false,
+                };
+                match self.store().get_execution(&arn).await? {
+                    // Running on another node's shard: asks it to start the child, if it
+                    // has not yet.
+                    Some(child)
+                        if child.status == ExecutionStatus::Running
+                            && !runner.runs_shard(child.shard) =>
+                    {
+                        runner.redriven_elsewhere(&arn).await?;
+                    }
+                    Some(child) => runner.adopt(child, Some(parent)).await,
+                    None => {}
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        started
+    }
+
+    /// Starts child `index` under `name` ([`Self::start_map_run_child`]).
+    async fn start_named_child(&self, r: &mut LiveRun, index: usize, name: &str) -> Result<()> {
+        let name = name.to_owned();
         let input_text = self.child_input(r, index).await?;
         let input = crate::stored_json::from_str(&input_text).unwrap_or(Value::Null);
         let def = self.inner.runner.definition(&r.spec.definition)?;

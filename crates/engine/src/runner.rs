@@ -101,6 +101,9 @@ struct Inner {
     clock: Arc<dyn Clock>,
     limits: Limits,
     live: SyncMutex<HashMap<String, LiveRef>>,
+    /// Executions whose start is being committed or taken up, not yet live (see
+    /// [`Runner::adopt`]).
+    starting: SyncMutex<std::collections::HashSet<String>>,
     ready: ReadyQueue,
     timers: SyncMutex<BTreeSet<(i64, String)>>,
     timer_changed: Notify,
@@ -124,6 +127,29 @@ struct Inner {
     closing: watch::Sender<bool>,
     /// The loops (workers, timers, the engine's outbox), awaited by [`Runner::shutdown`].
     loops: SyncMutex<Vec<JoinHandle<()>>>,
+}
+
+/// An execution's start (or its taking up) under way: in [`Inner::starting`] while this lives.
+struct Starting<'a> {
+    runner: &'a Runner,
+    arn: String,
+}
+
+impl<'a> Starting<'a> {
+    /// `None` when the execution's start is under way already.
+    fn claim(runner: &'a Runner, arn: &str) -> Option<Starting<'a>> {
+        let claimed = crate::lock::lock(&runner.inner.starting).insert(arn.to_owned());
+        claimed.then(|| Starting {
+            runner,
+            arn: arn.to_owned(),
+        })
+    }
+}
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        crate::lock::lock(&self.runner.inner.starting).remove(&self.arn);
+    }
 }
 
 /// Where a signal's caller waits for what the signal did.
@@ -184,6 +210,7 @@ impl Runner {
                 clock,
                 limits,
                 live: SyncMutex::new(HashMap::new()),
+                starting: SyncMutex::new(Default::default()),
                 ready: ReadyQueue::default(),
                 timers: SyncMutex::new(BTreeSet::new()),
                 timer_changed: Notify::new(),
@@ -747,6 +774,8 @@ impl Runner {
             let mut live = Live::new(def, checkpoint, record, durable);
             live.waiters.extend(waiter);
             let advance = runner.step(&mut live, Signal::Start);
+            // (Should another start of this name be under way, one of the commits fails.)
+            let _starting = durable.then(|| Starting::claim(&runner, &live.record.arn));
             if durable {
                 fail::fail_point!("commit-fails", |_| Err(lost("the commit-fails failpoint")));
                 let events = crate::stored_event::rows(&advance.events);
@@ -758,12 +787,44 @@ impl Runner {
                 let store = &*runner.inner.store;
                 let mut results = store.commit(vec![write]).await?;
                 results.pop().unwrap_or(Ok(()))?;
+                // Committed, but the answer lost on the way (a connection cut during COMMIT).
+                fail::fail_point!("start-answer-lost", |_| Err(lost(
+                    "the start-answer-lost failpoint"
+                )));
                 #[cfg(debug_assertions)]
                 crate::checkpoint::verify(store, &live.record, &live.checkpoint).await;
             }
             Ok(runner.go_live(live, &advance).await)
         })
         .await
+    }
+
+    /// Takes up an execution that a start found already stored under its name: its start was
+    /// committed but answered with an error (a connection cut during `COMMIT`), and its
+    /// starter tried again under the same name. Running and run by no one, it runs here (one
+    /// another node runs, or one being started or resumed here, is left alone); already ended
+    /// (a child that ended in its first step), its `parent` is told, as its start would have.
+    pub async fn adopt(&self, record: ExecutionRecord, parent: Option<ParentLink>) {
+        if self.get(&record.arn).is_some() {
+            return;
+        }
+        match (record.status, parent) {
+            (ExecutionStatus::Running, _) => {
+                if !self.runs_shard(record.shard) {
+                    return;
+                }
+                if let Some(_adopting) = Starting::claim(self, &record.arn) {
+                    tracing::warn!(arn = %record.arn, "execution started before without an answer; running it");
+                    self.resume(vec![record]).await;
+                }
+            }
+            (_, Some(parent)) => {
+                tracing::warn!(arn = %record.arn, "child ended before its start was answered; telling its parent");
+                let record = Box::new(record);
+                self.emit(Outbox::Finished { record, parent }).await;
+            }
+            (_, None) => {}
+        }
     }
 
     /// Re-opens a closed execution (`RedriveExecution`) and commits its `ExecutionRedriven`

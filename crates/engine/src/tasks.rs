@@ -183,11 +183,10 @@ impl Engine {
         let Some(sm) = d.input.get("StateMachineArn").and_then(Value::as_str) else {
             return failed(names::RUNTIME, "The field 'StateMachineArn' is required.");
         };
-        let name = d
-            .input
-            .get("Name")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        // Named here when the input names it not, so that a start tried again after its
+        // commit failed finds the child its commit may have stored after all.
+        let given = d.input.get("Name").and_then(Value::as_str);
+        let name = given.map_or_else(|| self.new_uuid(), str::to_owned);
         let input = match d.input.get("Input") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
@@ -205,7 +204,9 @@ impl Engine {
                     self.submission_expected(execution_arn, d.task_id);
                 }
                 // A child that could not be stored (the database away) is started again.
-                let start = || self.start_linked(sm, name.clone(), input.clone(), parent.clone());
+                let own_name = given.is_none();
+                let start =
+                    || self.start_linked(sm, name.clone(), own_name, input.clone(), parent.clone());
                 let what = "child execution not started";
                 let started = self.inner.runner.while_store_fails(what, start).await;
                 if started.is_err() {

@@ -218,3 +218,120 @@ async fn every_execution_ends_while_commits_fail_now_and_then() {
         assert!(logs.contains(again), "{again}:\n{logs}");
     }
 }
+
+/// The other side of a failed commit: one that went through but whose answer was lost (a
+/// connection cut during `COMMIT`). The `start-answer-lost` failpoint answers one start in
+/// four with an error after its commit. A client that starts again under the same name, a
+/// `.sync` parent and a Map Run that start their child again, each finds the execution
+/// stored and runs it: every execution ends, and no child is started twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_whose_answer_was_lost_runs_once() {
+    let options = Options {
+        wait_time_scale: 0.1,
+        ..Options::default()
+    };
+    let server = Server::start_with_failpoints(options, &[], Some("start-answer-lost=25%return"));
+    let client = server.client();
+    let child_sm = create_machine(&client, "lost-child", &child()).await;
+    let parent_sm = create_machine(&client, "lost-parent", &parent(&child_sm)).await;
+    let dmap_sm = create_machine(&client, "lost-dmap", &distributed()).await;
+    let few: Vec<Value> = (0..10).map(|i| json!({"n": i})).collect();
+
+    let mut parents = Vec::new();
+    let mut dmaps = Vec::new();
+    for i in 0..20 {
+        parents.push(start_named(&client, &parent_sm, &format!("parent-{i}"), &json!({})).await);
+        if i % 4 == 0 {
+            dmaps.push(start_named(&client, &dmap_sm, &format!("dmap-{i}"), &json!(few)).await);
+        }
+    }
+    let mut problems = Vec::new();
+    for arn in parents.iter().chain(&dmaps) {
+        let d = wait_done(&client, arn, ALL_DONE_WITHIN).await;
+        if *d.status() != ExecutionStatus::Succeeded {
+            problems.push(format!("{arn}: {:?}", d.status()));
+        }
+    }
+    // One child per parent, each ended.
+    let children = list_all(&client, |l| l.state_machine_arn(&child_sm)).await;
+    if children.len() != parents.len() {
+        problems.push(format!(
+            "{} children for {} parents",
+            children.len(),
+            parents.len()
+        ));
+    }
+    for dmap in &dmaps {
+        let runs = client.list_map_runs().execution_arn(dmap).send().await;
+        let runs = runs.expect("ListMapRuns");
+        let [run] = runs.map_runs() else {
+            problems.push(format!("{dmap}: {} Map Runs", runs.map_runs().len()));
+            continue;
+        };
+        let items = list_all(&client, |l| l.map_run_arn(run.map_run_arn())).await;
+        if items.len() != few.len() {
+            problems.push(format!(
+                "{dmap}: {} children for {} items",
+                items.len(),
+                few.len()
+            ));
+        }
+    }
+    for (arn, status) in children.iter() {
+        if status != "SUCCEEDED" {
+            problems.push(format!("child {arn}: {status}"));
+        }
+    }
+    let logs = server.logs();
+    assert!(problems.is_empty(), "{problems:#?}\n{logs}");
+    assert!(logs.contains("start-answer-lost failpoint"), "{logs}");
+    for taken_up in [
+        "execution started before without an answer; running it",
+        "child ended before its start was answered; telling its parent",
+    ] {
+        assert!(logs.contains(taken_up), "{taken_up}:\n{logs}");
+    }
+}
+
+/// Starts an execution named `name`, calling again while the call fails.
+async fn start_named(client: &aws_sdk_sfn::Client, sm: &str, name: &str, input: &Value) -> String {
+    for _ in 0..20 {
+        let started = client
+            .start_execution()
+            .state_machine_arn(sm)
+            .name(name)
+            .input(input.to_string())
+            .send()
+            .await;
+        if let Ok(out) = started {
+            return out.execution_arn().to_owned();
+        }
+    }
+    panic!("StartExecution of {name} failed 20 times");
+}
+
+/// Every execution `filter` lists (all pages): ARN and status.
+async fn list_all(
+    client: &aws_sdk_sfn::Client,
+    filter: impl Fn(
+        aws_sdk_sfn::operation::list_executions::builders::ListExecutionsFluentBuilder,
+    )
+        -> aws_sdk_sfn::operation::list_executions::builders::ListExecutionsFluentBuilder,
+) -> Vec<(String, String)> {
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let page = filter(client.list_executions())
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("ListExecutions");
+        for e in page.executions() {
+            all.push((e.execution_arn().to_owned(), e.status().as_str().to_owned()));
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            return all;
+        }
+    }
+}
