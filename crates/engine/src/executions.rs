@@ -83,6 +83,14 @@ pub(crate) fn parse_execution_input(text: &str) -> Result<Value> {
     })
 }
 
+/// An execution's name as its start asks for it.
+enum Naming {
+    /// The caller's, or none (a UUID is chosen).
+    Caller(Option<String>),
+    /// Chosen by the engine for a child, and kept across tries of its start.
+    Own(String),
+}
+
 impl Engine {
     /// Starts a Standard execution (or an asynchronous Express one).
     pub async fn start_execution(
@@ -93,7 +101,14 @@ impl Engine {
         trace_header: Option<String>,
     ) -> Result<StartedExecution> {
         let (record, _) = self
-            .launch(sm_arn, name, input, trace_header, None, None, false)
+            .launch(
+                sm_arn,
+                Naming::Caller(name),
+                input,
+                trace_header,
+                None,
+                None,
+            )
             .await?;
         Ok(StartedExecution {
             arn: record.arn,
@@ -112,8 +127,13 @@ impl Engine {
         input: Option<String>,
         parent: Option<ParentLink>,
     ) -> Result<ExecutionRecord> {
+        let naming = if own_name {
+            Naming::Own(name)
+        } else {
+            Naming::Caller(Some(name))
+        };
         Ok(self
-            .launch(sm_arn, Some(name), input, None, None, parent, own_name)
+            .launch(sm_arn, naming, input, None, None, parent)
             .await?
             .0)
     }
@@ -128,7 +148,14 @@ impl Engine {
     ) -> Result<ExecutionRecord> {
         let (tx, rx) = oneshot::channel();
         let (started, express) = self
-            .launch(sm_arn, name, input, trace_header, Some(tx), None, false)
+            .launch(
+                sm_arn,
+                Naming::Caller(name),
+                input,
+                trace_header,
+                Some(tx),
+                None,
+            )
             .await?;
         if !express {
             return Err(Error::StateMachineTypeNotSupported(
@@ -157,13 +184,16 @@ impl Engine {
     async fn launch(
         &self,
         sm_arn: &str,
-        name: Option<String>,
+        naming: Naming,
         input: Option<String>,
         trace_header: Option<String>,
         waiter: Option<oneshot::Sender<ExecutionRecord>>,
         parent: Option<ParentLink>,
-        own_name: bool,
     ) -> Result<(ExecutionRecord, bool)> {
+        let (name, own_name) = match naming {
+            Naming::Caller(name) => (name, false),
+            Naming::Own(name) => (Some(name), true),
+        };
         // `stateMachineArn#TestCase` selects a MockConfigFile test case.
         let (sm_arn, test_case) = match sm_arn.split_once('#') {
             Some((arn, case)) => (arn, Some(case.to_owned())),
