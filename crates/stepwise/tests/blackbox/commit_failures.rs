@@ -53,12 +53,19 @@ fn activity_task(activity: &str) -> Value {
         "End": true}}})
 }
 
-/// Starts an execution, calling again while the call fails (its commit may have failed).
-async fn start(client: &aws_sdk_sfn::Client, sm: &str, input: &Value) -> String {
+/// Starts an execution (named `name`, if given), calling again while the call fails (its
+/// commit may have failed).
+async fn start(
+    client: &aws_sdk_sfn::Client,
+    sm: &str,
+    name: Option<&str>,
+    input: &Value,
+) -> String {
     for _ in 0..20 {
         let started = client
             .start_execution()
             .state_machine_arn(sm)
+            .set_name(name.map(str::to_owned))
             .input(input.to_string())
             .send()
             .await;
@@ -176,15 +183,15 @@ async fn every_execution_ends_while_commits_fail_now_and_then() {
         // Three `.sync` parents each round: 30 child starts, so that one fails is all but
         // certain (all 30 pass one time in 5,600; with 10, one in 18, as CI once found).
         for _ in 0..3 {
-            let parent = start(&client, &parent_sm, &json!({})).await;
+            let parent = start(&client, &parent_sm, None, &json!({})).await;
             started.push((parent, Kind::OneTask));
         }
-        let task = start(&client, &task_sm, &json!({"i": i})).await;
+        let task = start(&client, &task_sm, None, &json!({"i": i})).await;
         started.push((task, Kind::OneTask));
         if i % 2 == 0 {
-            let map = start(&client, &map_sm, &json!(items)).await;
+            let map = start(&client, &map_sm, None, &json!(items)).await;
             started.push((map, Kind::WideMap));
-            let dmap = start(&client, &dmap_sm, &json!(few)).await;
+            let dmap = start(&client, &dmap_sm, None, &json!(few)).await;
             started.push((dmap, Kind::Distributed));
         }
     }
@@ -240,9 +247,17 @@ async fn a_start_whose_answer_was_lost_runs_once() {
     let mut parents = Vec::new();
     let mut dmaps = Vec::new();
     for i in 0..20 {
-        parents.push(start_named(&client, &parent_sm, &format!("parent-{i}"), &json!({})).await);
+        parents.push(
+            start(
+                &client,
+                &parent_sm,
+                Some(&format!("parent-{i}")),
+                &json!({}),
+            )
+            .await,
+        );
         if i % 4 == 0 {
-            dmaps.push(start_named(&client, &dmap_sm, &format!("dmap-{i}"), &json!(few)).await);
+            dmaps.push(start(&client, &dmap_sm, Some(&format!("dmap-{i}")), &json!(few)).await);
         }
     }
     let mut problems = Vec::new();
@@ -291,23 +306,6 @@ async fn a_start_whose_answer_was_lost_runs_once() {
     ] {
         assert!(logs.contains(taken_up), "{taken_up}:\n{logs}");
     }
-}
-
-/// Starts an execution named `name`, calling again while the call fails.
-async fn start_named(client: &aws_sdk_sfn::Client, sm: &str, name: &str, input: &Value) -> String {
-    for _ in 0..20 {
-        let started = client
-            .start_execution()
-            .state_machine_arn(sm)
-            .name(name)
-            .input(input.to_string())
-            .send()
-            .await;
-        if let Ok(out) = started {
-            return out.execution_arn().to_owned();
-        }
-    }
-    panic!("StartExecution of {name} failed 20 times");
 }
 
 /// Every execution `filter` lists (all pages): ARN and status.
