@@ -183,8 +183,8 @@ impl Engine {
         let Some(sm) = d.input.get("StateMachineArn").and_then(Value::as_str) else {
             return failed(names::RUNTIME, "The field 'StateMachineArn' is required.");
         };
-        // Named here when the input names it not, so that a start tried again after its
-        // commit failed finds the child its commit may have stored after all.
+        // Named here when the input gives no name, so that a start tried again after a
+        // failed commit finds the child that commit may have stored after all.
         let given = d.input.get("Name").and_then(Value::as_str);
         let name = given.map_or_else(|| self.new_uuid(), str::to_owned);
         let input = match d.input.get("Input") {

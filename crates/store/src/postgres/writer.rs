@@ -38,8 +38,8 @@ const OVERLAP_AT: usize = 16;
 /// when the batch before it held several commits. Each of several active nodes sees a part of
 /// the load, so its batches are small, and PostgreSQL plans and executes every statement of a
 /// transaction whatever its size: fewer, larger transactions cost it less per write (three
-/// nodes, activity tasks: about a quarter fewer statements per Task state and a tenth more
-/// throughput; performance.md, stop 32). A lone commit goes at once.
+/// nodes, activity tasks: about a quarter fewer statements per Task state; performance.md,
+/// stop 32). A lone commit goes at once.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Receives commits until every sender is gone. Every transaction is fenced by `fence`: the
