@@ -73,6 +73,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The store failed as it does while the database is away for a moment (a storage
+    /// failure, a conflicting write): the same work may succeed when tried again.
+    pub fn is_momentary(&self) -> bool {
+        matches!(
+            self,
+            Error::Store(store::Error::Backend(_) | store::Error::Conflict)
+        )
+    }
+
     /// AWS's error code (the part of `__type` after `#`).
     pub fn code(&self) -> &'static str {
         match self {

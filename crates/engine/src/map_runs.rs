@@ -262,6 +262,15 @@ impl LiveRun {
         )
     }
 
+    /// How a child tells this Map Run's parent that it ended.
+    fn parent_link(&self) -> ParentLink {
+        ParentLink {
+            execution_arn: self.record.execution_arn.clone(),
+            task_id: self.record.task_id,
+            json_payloads: false,
+        }
+    }
+
     fn child_arn(&self, name: &str) -> String {
         let sm = arn::Arn::parse(&self.record.state_machine_arn);
         match sm {
@@ -689,7 +698,7 @@ impl Engine {
                 match started {
                     Ok(()) => {}
                     // The database failed for a moment: this child and the rest start later.
-                    Err(Error::Store(e @ (store::Error::Backend(_) | store::Error::Conflict))) => {
+                    Err(e) if e.is_momentary() => {
                         tracing::warn!(map_run = %r.record.arn, error = %e, "Map Run child not started; trying again");
                         r.set(i, status);
                         tokio::spawn(self.pump_later(run.clone()));
@@ -774,19 +783,14 @@ impl Engine {
             .remove(&index)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let started = self.start_named_child(r, index, &name).await;
-        match started {
-            Err(Error::Store(store::Error::Backend(_) | store::Error::Conflict)) => {
+        match &started {
+            Err(e) if e.is_momentary() => {
                 r.tried.insert(index, name);
             }
             // Stored by the try before, whose answer was an error.
             Err(Error::Store(store::Error::AlreadyExists)) => {
                 let arn = r.child_arn(&name);
                 let runner = &self.inner.runner;
-                let parent = ParentLink {
-                    execution_arn: r.record.execution_arn.clone(),
-                    task_id: r.record.task_id,
-                    json_payloads: false,
-                };
                 match self.store().get_execution(&arn).await? {
                     // Running on another node's shard: asks it to start the child, if it
                     // has not yet.
@@ -796,7 +800,7 @@ impl Engine {
                     {
                         runner.redriven_elsewhere(&arn).await?;
                     }
-                    Some(child) => runner.adopt(child, Some(parent)).await,
+                    Some(child) => runner.adopt(child, Some(r.parent_link())).await,
                     None => {}
                 }
                 return Ok(());
@@ -830,11 +834,7 @@ impl Engine {
             input,
             version_arn: None,
             alias_arn: None,
-            parent: Some(ParentLink {
-                execution_arn: r.record.execution_arn.clone(),
-                task_id: r.record.task_id,
-                json_payloads: false,
-            }),
+            parent: Some(r.parent_link()),
             test_case: r.parent.test_case.clone(),
             map_run: Some(MapRunChild {
                 map_run_arn: r.record.arn.clone(),

@@ -951,13 +951,11 @@ impl Runner {
         let mut delay = std::time::Duration::from_millis(50);
         loop {
             let failed = match attempt().await {
-                Err(crate::Error::Store(
-                    e @ (store::Error::Backend(_) | store::Error::Conflict),
-                )) => e,
+                Err(e) if e.is_momentary() => e,
                 done => return done,
             };
             if *self.inner.closing.borrow() {
-                return Err(crate::Error::Store(failed));
+                return Err(failed);
             }
             tracing::warn!(error = %failed, "{what}; trying again");
             tokio::time::sleep(delay).await;
