@@ -29,6 +29,9 @@ pub struct ActivityTask {
     /// When it was queued (epoch milliseconds).
     pub scheduled: i64,
     task_id: u64,
+    /// Also offered in the store (by its scheduling's commit): a poll takes it by its key,
+    /// as it takes the tasks this node offered.
+    stored: bool,
 }
 
 /// Queued tasks and parked pollers, per activity ARN.
@@ -211,8 +214,10 @@ struct Parked<'a> {
 impl Drop for Parked<'_> {
     fn drop(&mut self) {
         self.rx.close();
-        if let Ok(task) = self.rx.try_recv() {
-            self.queues.push(self.activity_arn, task);
+        match self.rx.try_recv() {
+            Ok(task) if task.stored => self.queues.offered_here(self.activity_arn, task.offered()),
+            Ok(task) => self.queues.push(self.activity_arn, task),
+            Err(_) => {}
         }
     }
 }
@@ -237,6 +242,14 @@ const LONG_POLL: Duration = Duration::from_secs(60);
 const CLAIM_POLL: Duration = Duration::from_secs(1);
 
 impl ActivityTask {
+    fn offered(&self) -> Offered {
+        Offered {
+            execution_arn: self.execution_arn.clone(),
+            task_id: self.task_id,
+            scheduled: self.scheduled,
+        }
+    }
+
     fn row(self, activity_arn: &str) -> store::ActivityTaskRow {
         store::ActivityTaskRow {
             activity_arn: activity_arn.to_owned(),
@@ -257,6 +270,7 @@ impl From<store::ActivityTaskRow> for ActivityTask {
             execution_arn: row.execution_arn,
             scheduled: row.scheduled,
             task_id: row.task_id,
+            stored: false,
         }
     }
 }
@@ -317,7 +331,7 @@ impl Engine {
     }
 
     /// Queues a scheduled activity task for the workers of `activity_arn` (offers it to
-    /// every node's, on a shared store).
+    /// every node's, on a shared store, unless its scheduling's commit did: `offered`).
     pub(crate) async fn enqueue_activity(
         &self,
         activity_arn: &str,
@@ -325,6 +339,7 @@ impl Engine {
         task_id: u64,
         token: String,
         input: &Value,
+        offered: bool,
     ) {
         let task = ActivityTask {
             token,
@@ -332,6 +347,7 @@ impl Engine {
             execution_arn: execution_arn.to_owned(),
             scheduled: self.now(),
             task_id,
+            stored: offered,
         };
         // An Express execution is not stored and stays on this node: so do its tasks.
         let shared = self.store().shares_activity_tasks();
@@ -343,11 +359,13 @@ impl Engine {
         let Err(task) = self.inner.activities.hand_over(activity_arn, task) else {
             return;
         };
-        let offered = Offered {
-            execution_arn: execution_arn.to_owned(),
-            task_id,
-            scheduled: task.scheduled,
-        };
+        let offered = task.offered();
+        if task.stored {
+            // Other nodes' parked polls are told; the row is there already.
+            self.inner.activities.offered_here(activity_arn, offered);
+            self.store().announce_offered(activity_arn);
+            return;
+        }
         match self
             .store()
             .offer_activity_task(task.row(activity_arn))
@@ -385,11 +403,24 @@ impl Engine {
         let deadline = tokio::time::Instant::now() + LONG_POLL;
         let offered = self.store().activity_tasks_offered(activity_arn);
         let mut handed = None;
+        let runner = &self.inner.runner;
+        let elsewhere = |execution_arn: &str, task_id: u64| {
+            runner.started_elsewhere(execution_arn, task_id, worker_name.clone())
+        };
         loop {
             let local = handed
                 .take()
                 .or_else(|| self.inner.activities.take(activity_arn));
-            if let Some(task) = local {
+            let mut claimed = None;
+            if let Some(task) = local.as_ref().filter(|t| t.stored) {
+                claimed = self
+                    .take_own(activity_arn, task.offered(), &worker_name, &elsewhere)
+                    .await?;
+                if claimed.is_none() {
+                    // Another node's poll took it: look again.
+                    continue;
+                }
+            } else if let Some(task) = local {
                 let started = Signal::TaskStarted {
                     task_id: task.task_id,
                     worker_name: worker_name.clone(),
@@ -404,13 +435,11 @@ impl Engine {
                     }
                 }
             }
-            let runner = &self.inner.runner;
-            let elsewhere = |execution_arn: &str, task_id: u64| {
-                runner.started_elsewhere(execution_arn, task_id, worker_name.clone())
-            };
-            let claimed = self
-                .claim_offered(activity_arn, &worker_name, &elsewhere)
-                .await?;
+            if claimed.is_none() {
+                claimed = self
+                    .claim_offered(activity_arn, &worker_name, &elsewhere)
+                    .await?;
+            }
             if let Some(claimed) = claimed {
                 let row = claimed.task;
                 if claimed.started_sent {
@@ -496,20 +525,11 @@ impl Engine {
             let Some(own) = queues.next_offered_here(activity_arn) else {
                 break;
             };
-            match self.take_here(activity_arn, own, worker_name).await? {
-                Took::Started(task) => {
-                    // Its start is recorded: nothing more to send.
-                    let started_sent = true;
-                    return Ok(Some(store::ClaimedTask { task, started_sent }));
-                }
-                Took::Gone => continue,
-                Took::Claim(own) => {
-                    let (arn, id) = (&own.execution_arn, own.task_id);
-                    let claimed = self.store().claim_offered_task(arn, id, elsewhere).await?;
-                    if claimed.is_some() {
-                        return Ok(claimed);
-                    }
-                }
+            let claimed = self
+                .take_own(activity_arn, own, worker_name, elsewhere)
+                .await?;
+            if claimed.is_some() {
+                return Ok(claimed);
             }
         }
         let claimed = self
@@ -520,6 +540,30 @@ impl Engine {
             queues.claimed_here(activity_arn, &claimed.task);
         }
         Ok(claimed)
+    }
+
+    /// Takes a task this node offered: in the commit of its start when its execution runs
+    /// here ([`Engine::take_here`]), by its key otherwise; `None` when another node's poll
+    /// took it.
+    async fn take_own(
+        &self,
+        activity_arn: &str,
+        own: Offered,
+        worker_name: &Option<String>,
+        elsewhere: &store::StartedElsewhere<'_>,
+    ) -> Result<Option<store::ClaimedTask>> {
+        match self.take_here(activity_arn, own, worker_name).await? {
+            Took::Started(task) => {
+                // Its start is recorded: nothing more to send.
+                let started_sent = true;
+                Ok(Some(store::ClaimedTask { task, started_sent }))
+            }
+            Took::Gone => Ok(None),
+            Took::Claim(own) => {
+                let (arn, id) = (&own.execution_arn, own.task_id);
+                Ok(self.store().claim_offered_task(arn, id, elsewhere).await?)
+            }
+        }
     }
 
     /// Takes a task this node offered, for an execution that runs here and waits for it, in

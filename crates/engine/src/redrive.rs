@@ -252,6 +252,8 @@ impl Engine {
                         execution: record.clone(),
                         events: crate::stored_event::rows(&events),
                         lanes: moved.lanes,
+                        // No task is scheduled here: the re-opened execution's steps do.
+                        offers: Vec::new(),
                     },
                     Some(target) => {
                         (record.definition, record.revision_id, record.role_arn) =

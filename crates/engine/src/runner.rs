@@ -43,6 +43,9 @@ pub(crate) enum Outbox {
     Dispatch {
         execution_arn: String,
         dispatch: Dispatch,
+        /// An activity task whose offer went with the commit that scheduled it
+        /// ([`store::Offers`]): it is not offered again.
+        offered: bool,
     },
     /// An execution ended; tell its parent if it has one.
     Finished {
@@ -71,6 +74,8 @@ pub(crate) struct Live {
     /// A commit failed and memory could not be brought back to the store yet: read the
     /// execution again before the next step.
     behind: bool,
+    /// The task ids of the activity tasks the last commit offered ([`Runner::offers`]).
+    offered: Vec<u64>,
     /// Told the final record when the execution ends (`StartSyncExecution`).
     pub waiters: Vec<oneshot::Sender<ExecutionRecord>>,
 }
@@ -189,6 +194,7 @@ impl Live {
             store_all_lanes: false,
             stored: Default::default(),
             behind: false,
+            offered: Vec::new(),
         }
     }
 }
@@ -598,6 +604,7 @@ impl Runner {
             execution: record.clone(),
             events: Vec::new(),
             lanes,
+            offers: Vec::new(),
         };
         let mut results = self.inner.store.commit(vec![write]).await?;
         results.pop().unwrap_or(Ok(()))?;
@@ -692,6 +699,7 @@ impl Runner {
                     self.emit(Outbox::Dispatch {
                         execution_arn: arn.clone(),
                         dispatch,
+                        offered: false,
                     })
                     .await;
                 }
@@ -779,14 +787,18 @@ impl Runner {
             if durable {
                 fail::fail_point!("commit-fails", |_| Err(lost("the commit-fails failpoint")));
                 let events = crate::stored_event::rows(&advance.events);
+                let offers = runner.offers(&live, &advance);
+                let offered = offers.iter().map(|o| o.task_id).collect();
                 let write = Write::CreateExecution {
                     execution: live.record.clone(),
                     events,
                     lanes: std::mem::take(&mut live.stored.1),
+                    offers,
                 };
                 let store = &*runner.inner.store;
                 let mut results = store.commit(vec![write]).await?;
                 results.pop().unwrap_or(Ok(()))?;
+                live.offered = offered;
                 // Committed, but the answer lost on the way (a connection cut during COMMIT).
                 fail::fail_point!("start-answer-lost", |_| Err(lost(
                     "the start-answer-lost failpoint"
@@ -1414,33 +1426,66 @@ impl Runner {
         // database that went away would.
         fail::fail_point!("commit-fails", |_| Err(lost("the commit-fails failpoint")));
         let lanes = std::mem::take(&mut live.stored.1);
+        let offers = self.offers(live, advance);
+        let offered = offers.iter().map(|o| o.task_id).collect();
         let write = match takes {
             Some(task_id) => Write::TakeTask {
                 execution,
                 events,
                 lanes,
                 task_id,
+                offers,
             },
             None => Write::Transition {
                 execution,
                 events,
                 lanes,
+                offers,
             },
         };
         let mut results = self.inner.store.commit(vec![write]).await?;
         results.pop().unwrap_or(Ok(()))?;
+        live.offered = offered;
         #[cfg(debug_assertions)]
         crate::checkpoint::verify(&*self.inner.store, &live.record, &live.checkpoint).await;
         Ok(())
     }
 
+    /// The activity tasks `advance` schedules, offered in its commit on a store that shares
+    /// them (so that a task is never scheduled without being offered, and its offer costs
+    /// no transaction of its own). Not for an execution that runs a test case: its tasks may
+    /// be answered by a mock, and are offered when performed.
+    fn offers(&self, live: &Live, advance: &Advance) -> store::Offers {
+        if !live.durable
+            || live.checkpoint.test_case.is_some()
+            || !self.inner.store.shares_activity_tasks()
+        {
+            return Vec::new();
+        }
+        let scheduled = self.inner.clock.now_millis();
+        let offer = |d: &Dispatch| match &d.resource {
+            asl::task::Resource::Activity { arn } => Some(store::ActivityTaskRow {
+                activity_arn: arn.clone(),
+                execution_arn: live.record.arn.clone(),
+                task_id: d.task_id,
+                token: d.token.clone(),
+                input: d.input.to_string(),
+                scheduled,
+            }),
+            _ => None,
+        };
+        advance.dispatches.iter().filter_map(offer).collect()
+    }
+
     /// What follows a committed transition: side effects, scheduling, or the end.
     async fn after_commit(&self, arn: &str, live: &mut Live, advance: &Advance) {
         self.observe(&live.record, &advance.events);
+        let offered = std::mem::take(&mut live.offered);
         for dispatch in &advance.dispatches {
             let dispatch = dispatch.clone();
             self.emit(Outbox::Dispatch {
                 execution_arn: arn.to_owned(),
+                offered: offered.contains(&dispatch.task_id),
                 dispatch,
             })
             .await;

@@ -50,7 +50,8 @@ impl Engine {
                     Outbox::Dispatch {
                         execution_arn,
                         dispatch,
-                    } => engine.perform(&execution_arn, dispatch).await,
+                        offered,
+                    } => engine.perform(&execution_arn, dispatch, offered).await,
                     Outbox::Finished { record, parent } => {
                         engine.child_finished(&record, &parent).await
                     }
@@ -63,12 +64,13 @@ impl Engine {
         }
     }
 
-    async fn perform(&self, execution_arn: &str, d: Dispatch) {
+    /// Performs a task; `offered`: an activity task whose offer its scheduling committed.
+    async fn perform(&self, execution_arn: &str, d: Dispatch, offered: bool) {
         let d = self.with_role(execution_arn, d).await;
         let task_id = d.task_id;
         // The task's scheduling is committed; it has not left yet.
         fail::fail_point!("task-before-dispatch", |_| std::process::abort());
-        let reply = self.invoke(execution_arn, &d).await;
+        let reply = self.invoke(execution_arn, &d, offered).await;
         // The task was performed; its outcome is not recorded yet.
         fail::fail_point!("task-before-outcome", |_| std::process::abort());
         let (signal, submitted) = match reply {
@@ -136,7 +138,7 @@ impl Engine {
         }
     }
 
-    async fn invoke(&self, execution_arn: &str, d: &Dispatch) -> TaskReply {
+    async fn invoke(&self, execution_arn: &str, d: &Dispatch, offered: bool) -> TaskReply {
         if let Some(reply) = integrations::mock::answer(self, execution_arn, d).await {
             return reply;
         }
@@ -146,7 +148,8 @@ impl Engine {
         match &d.resource {
             Resource::MapRun(spec) => self.perform_map_run(execution_arn, d, spec).await,
             Resource::Activity { arn } => {
-                self.enqueue_activity(arn, execution_arn, d.task_id, d.token.clone(), &d.input)
+                let token = d.token.clone();
+                self.enqueue_activity(arn, execution_arn, d.task_id, token, &d.input, offered)
                     .await;
                 TaskReply::Pending
             }

@@ -117,6 +117,7 @@ async fn move_on(store: &Sqlite, arn: &str, lanes: Vec<LaneRow>, inline: Option<
             execution: record,
             events: Vec::new(),
             lanes: lanes.clone(),
+            offers: vec![],
         };
         match store.commit(vec![write]).await.expect("commit").pop() {
             Some(Ok(())) => return,

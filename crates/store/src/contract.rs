@@ -74,6 +74,7 @@ async fn executions(store: &impl Store) {
         execution: execution(arn, start, ExecutionStatus::Running),
         events: vec![event(1)],
         lanes: vec![],
+        offers: vec![],
     };
     let r = store
         .commit(vec![create("a", 1), create("b", 2), create("a", 3)])
@@ -91,6 +92,7 @@ async fn executions(store: &impl Store) {
         execution: a.clone(),
         events: vec![event(2)],
         lanes: vec![],
+        offers: vec![],
     };
     let r = store.commit(vec![stale.clone()]).await.unwrap();
     assert!(r[0].is_ok());
@@ -142,6 +144,7 @@ async fn executions(store: &impl Store) {
             execution: closed,
             events: vec![],
             lanes: vec![],
+            offers: vec![],
         }])
         .await
         .unwrap();
@@ -187,6 +190,7 @@ async fn executions(store: &impl Store) {
             execution: b,
             events: vec![],
             lanes: vec![],
+            offers: vec![],
         }])
         .await
         .unwrap();
@@ -219,6 +223,7 @@ async fn executions(store: &impl Store) {
             execution: c,
             events: vec![event(1)],
             lanes: vec![],
+            offers: vec![],
         }])
         .await
         .unwrap();
@@ -265,6 +270,7 @@ async fn lanes(store: &impl Store) {
         execution: l.clone(),
         events: vec![event(1)],
         lanes: vec![lane("0", "a"), lane("1", "b")],
+        offers: vec![],
     };
     assert!(store.commit(vec![create]).await.unwrap()[0].is_ok());
     l.version = 2;
@@ -275,6 +281,7 @@ async fn lanes(store: &impl Store) {
         },
         events: vec![],
         lanes,
+        offers: vec![],
     };
     let r = store
         .commit(vec![step(2, vec![lane("1", "b2"), lane("1/0", "c")])])
@@ -568,6 +575,7 @@ async fn redefine(store: &impl Store) {
         execution: created.clone(),
         events: vec![event(1)],
         lanes: vec![],
+        offers: vec![],
     };
     assert!(store.commit(vec![create]).await.unwrap()[0].is_ok());
     let mut moved = created.clone();
@@ -608,6 +616,7 @@ async fn redefine(store: &impl Store) {
                 execution: step,
                 events: vec![event(3)],
                 lanes: vec![],
+                offers: vec![],
             },
             Write::Record {
                 execution: closed,

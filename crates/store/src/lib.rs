@@ -374,6 +374,7 @@ pub enum Write {
         execution: ExecutionRecord,
         events: Vec<StoredEvent>,
         lanes: Vec<LaneRow>,
+        offers: Offers,
     },
     /// A transition: the new execution row (its `version` already bumped), the events it
     /// appended and the lanes it changed. Fails with [`Error::Conflict`] unless the stored
@@ -382,6 +383,7 @@ pub enum Write {
         execution: ExecutionRecord,
         events: Vec<StoredEvent>,
         lanes: Vec<LaneRow>,
+        offers: Offers,
     },
     /// A transition that leaves the stored checkpoint as it is (a redrive, committed before
     /// the checkpoint is re-opened). Fenced like [`Write::Transition`].
@@ -406,6 +408,7 @@ pub enum Write {
         events: Vec<StoredEvent>,
         lanes: Vec<LaneRow>,
         task_id: u64,
+        offers: Offers,
     },
     /// Sets (or clears) the result of a Map Run's item: how its child ended (an Express
     /// child keeps no record of its own; a Standard child's record is copied there when the
@@ -422,6 +425,12 @@ pub enum Write {
         outcome: String,
     },
 }
+
+/// The activity tasks a write schedules, offered in its transaction and only if it is made,
+/// by a store that shares them ([`Store::shares_activity_tasks`]; another ignores them): a
+/// task is never scheduled without being offered. Each replaces the task offered before for
+/// the same execution and task id, as [`Store::offer_activity_task`] does.
+pub type Offers = Vec<ActivityTaskRow>;
 
 /// An activity task offered to the workers of every node ([`Store::offer_activity_task`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -601,6 +610,12 @@ pub trait Store: Send + Sync + 'static {
     /// execution (the default).
     fn shares_activity_tasks(&self) -> bool {
         false
+    }
+    /// Tells the nodes' parked pollers ([`Store::activity_tasks_offered`]) that a committed
+    /// write offered tasks of `activity_arn` ([`Offers`]). Only news: a poller also looks on
+    /// its own now and then.
+    fn announce_offered(&self, activity_arn: &str) {
+        let _ = activity_arn;
     }
     /// Offers an activity task to the workers of every node, replacing the one offered before
     /// for the same execution and task id; wakes the nodes' parked pollers

@@ -406,10 +406,13 @@ fn execution_doc(e: &ExecutionRecord) -> Result<String> {
 
 fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
     match write {
+        // Activity tasks stay in the memory of the node that runs their execution: the
+        // offers are not written.
         Write::CreateExecution {
             execution: e,
             events,
             lanes,
+            ..
         } => {
             let inserted = tx.execute(
                 "INSERT OR IGNORE INTO executions(arn, sm_arn, status, start_date, version, definition, runtime, doc, input)
@@ -436,6 +439,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<()> {
             execution: e,
             events,
             lanes,
+            ..
         }
         | Write::TakeTask {
             execution: e,

@@ -89,6 +89,7 @@ async fn sqlite_reads_the_input_of_executions_stored_in_their_doc() {
         execution: new,
         events: vec![],
         lanes: vec![],
+        offers: vec![],
     };
     assert!(store.commit(vec![create]).await.unwrap()[0].is_ok());
     let got = store.get_execution("new").await.unwrap().unwrap();
@@ -152,6 +153,7 @@ async fn sqlite_full_disk_reports_the_real_error() {
         execution: e,
         events: vec![event(1)],
         lanes: Vec::new(),
+        offers: vec![],
     };
     store.commit(vec![create(first)]).await.unwrap();
     // No room for a single page more: what SQLite reports when the disk is full.
@@ -191,6 +193,7 @@ async fn sqlite_files_are_private() {
             execution: execution("a", 1, ExecutionStatus::Running),
             events: vec![event(1)],
             lanes: Vec::new(),
+            offers: vec![],
         }])
         .await
         .unwrap();

@@ -444,6 +444,47 @@ async fn an_offer_wakes_a_poll_parked_on_another_node() {
     assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
 }
 
+/// A task is offered in the commit that schedules it, not by a write of its own after it:
+/// with every such write failing on `a` (the failpoint `announce-fails`), the tasks of
+/// executions that run on `a` are still taken through `b`, whose poll the offer's
+/// notification wakes, and through `a`.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_is_offered_in_the_commit_that_schedules_it() {
+    let failing = Some("announce-fails=return");
+    let Some(cluster) = Cluster::start_with(&[(&[][..], failing), (&[][..], None)]).await else {
+        return;
+    };
+    let [a, b] = [&cluster.nodes[0], &cluster.nodes[1]];
+    let client = a.client();
+    let activity = create_activity(&client, "in-commit").await;
+    let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": activity,
+        "End": true}}});
+    let sm = create_machine(&client, "in-commit", &def).await;
+    let mut started = Vec::new();
+    for (i, node) in [b, a, b, a].into_iter().enumerate() {
+        let (polled, polling) = (activity.clone(), node.client());
+        let parked = tokio::spawn(async move { take_task(&polling, &polled, TAKE_WITHIN).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        started.push(start(&client, &sm, None, &json!({"i": i})).await);
+        let (token, input) = parked.await.expect("the poll").unwrap_or_else(|| {
+            panic!(
+                "task {i} not taken
+{}",
+                cluster.logs()
+            )
+        });
+        assert_eq!(input, json!({"i": i}));
+        succeed(&node.client(), &token, &input).await;
+    }
+    for arn in &started {
+        let d = wait_done(&client, arn, DONE_WITHIN).await;
+        assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
+        assert_eq!(types(&client, arn).await, ONE_TASK);
+    }
+    assert_eq!(cluster.sql("SELECT count(*) FROM activity_tasks"), "0");
+}
+
 /// The history of a one-task execution whose task succeeded.
 pub(crate) const ONE_TASK: [&str; 7] = [
     "ExecutionStarted",

@@ -7,6 +7,10 @@
 //! queued while a group commits go together in the next one, with one notification per
 //! activity or shard. A group of offers alone is one statement (its own transaction): the
 //! insert and its notifications, without `BEGIN` and `COMMIT`.
+//!
+//! The tasks a group commit offers with the writes that schedule them ([`crate::Offers`])
+//! are announced after it, by the [`Bell`]: a notification alone, which is only news, so it
+//! need not wait for the WAL's flush and holds that lock for no time.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -61,6 +65,53 @@ impl Announcer {
     }
 }
 
+/// Announces the activities that committed offers were made to: one notification per
+/// activity for the offers that came while the last was sent.
+#[derive(Clone)]
+pub(super) struct Bell {
+    tx: mpsc::Sender<String>,
+}
+
+impl Bell {
+    /// Starts the task that notifies, on connections that commit without waiting for the
+    /// WAL's flush; it ends with the last clone of the `Bell`.
+    pub fn start(unflushed: Pool) -> Bell {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(ring(unflushed, rx));
+        Bell { tx }
+    }
+
+    /// Tells the other nodes that tasks of `activity_arn` were offered. A notification that
+    /// finds the queue full is dropped: parked polls then look at their next poll.
+    pub fn offered(&self, activity_arn: &str) {
+        let _ = self.tx.try_send(activity_arn.to_owned());
+    }
+}
+
+async fn ring(unflushed: Pool, mut rx: mpsc::Receiver<String>) {
+    let mut queued = Vec::new();
+    while rx.recv_many(&mut queued, GROUP).await > 0 {
+        let activities: Vec<String> = queued
+            .drain(..)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let rung = async {
+            let client = unflushed.get().await?;
+            let notify = client
+                .prepare_cached("SELECT pg_notify($1, a) FROM unnest($2::text[]) AS a")
+                .await?;
+            client
+                .execute(&notify, &[&listen::ACTIVITIES, &activities])
+                .await?;
+            Ok::<_, Error>(())
+        };
+        if let Err(e) = rung.await {
+            tracing::debug!(error = %e, "offered activity tasks not announced");
+        }
+    }
+}
+
 async fn run(pool: Pool, mut rx: mpsc::Receiver<(Announced, Reply)>) {
     let mut group = Vec::new();
     while rx.recv_many(&mut group, GROUP).await > 0 {
@@ -82,6 +133,10 @@ async fn run(pool: Pool, mut rx: mpsc::Receiver<(Announced, Reply)>) {
 
 /// Writes a group in one transaction; says for each write whether it was made.
 async fn write(pool: &Pool, writes: &[Announced]) -> Result<Vec<bool>> {
+    // Tests arm it to show what does not depend on these writes (`announce-fails=return`).
+    fail::fail_point!("announce-fails", |_| Err(Error::backend(
+        "the announce-fails failpoint"
+    )));
     let mut client = pool.get().await?;
     if writes.iter().all(|w| matches!(w, Announced::Offer(_))) {
         // One statement: a transaction of its own.

@@ -59,7 +59,8 @@ impl From<deadpool_postgres::PoolError> for Error {
 pub struct Postgres {
     pool: Pool,
     /// Connections that commit without waiting for the WAL's flush (`synchronous_commit=off`),
-    /// for claims of activity tasks and deletions of applied inbox signals only. A claim lost
+    /// for claims of activity tasks, deletions of applied inbox signals and the notifications
+    /// of offers committed (`announce::Bell`) only. A claim lost
     /// with a crash of the database is lost with everything committed after it, the claimed
     /// task's `TaskStarted` included (the WAL is one sequence; a `TaskStarted` for another
     /// node is in the claim's transaction): the task is offered again, as if never handed
@@ -67,6 +68,8 @@ pub struct Postgres {
     claims: Pool,
     writer: mpsc::Sender<(Vec<Write>, writer::Reply)>,
     announcer: announce::Announcer,
+    /// Announces the offers committed with the writes that schedule them (active nodes).
+    bell: Option<announce::Bell>,
     lease: Option<Lease>,
     shards: Option<Shards>,
 }
@@ -182,9 +185,13 @@ impl Postgres {
             (None, Some(s)) => Fence::Shards(s.node_id.clone(), s.held.clone()),
             (None, None) => Fence::None,
         };
+        let bell = shards
+            .is_some()
+            .then(|| announce::Bell::start(claims.clone()));
         tokio::spawn(writer::run(pool.clone(), rx, fence));
         Ok(Postgres {
             announcer: announce::Announcer::start(pool.clone()),
+            bell,
             pool,
             claims,
             writer: tx,
@@ -751,6 +758,12 @@ impl Store for Postgres {
 
     fn shares_activity_tasks(&self) -> bool {
         self.shards.is_some()
+    }
+
+    fn announce_offered(&self, activity_arn: &str) {
+        if let Some(bell) = &self.bell {
+            bell.offered(activity_arn);
+        }
     }
 
     async fn offer_activity_task(&self, task: ActivityTaskRow) -> Result<()> {

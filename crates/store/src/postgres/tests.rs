@@ -49,6 +49,7 @@ async fn postgres_fences_a_second_node() {
         execution: execution(arn, 1, crate::ExecutionStatus::Running),
         events: vec![event(1)],
         lanes: vec![],
+        offers: vec![],
     };
     let r = a.commit(vec![create("x"), create("y")]).await.unwrap();
     assert!(r.iter().all(Result::is_ok));
@@ -61,6 +62,7 @@ async fn postgres_fences_a_second_node() {
         },
         events: vec![event(id)],
         lanes: vec![],
+        offers: vec![],
     };
     assert!(a.commit(vec![step("x", 2, 2)]).await.unwrap()[0].is_ok());
     let r = b
@@ -93,6 +95,7 @@ async fn postgres_lease_fences_the_old_owner() {
         execution: execution(arn, 1, crate::ExecutionStatus::Running),
         events: vec![event(1)],
         lanes: vec![],
+        offers: vec![],
     };
     assert!(a.commit(vec![create("before")]).await.unwrap()[0].is_ok());
 
@@ -318,6 +321,7 @@ async fn postgres_shards_spread_and_fence_writes() {
             execution: in_shard(s, 1),
             events: vec![event(1)],
             lanes: vec![],
+            offers: vec![],
         })
         .collect();
     let r = a.commit(creates).await.unwrap();
@@ -478,20 +482,35 @@ async fn postgres_shards_spread_and_fence_writes() {
         };
         a.offer_activity_task(offered).await.unwrap();
     }
+    // Every step schedules a task, offered in its commit; e6's also ends its execution.
+    let scheduled = |s: u32| crate::ActivityTaskRow {
+        activity_arn: "scheduled".into(),
+        execution_arn: format!("e{s}"),
+        task_id: 8,
+        token: format!("s{s}"),
+        input: "{}".into(),
+        scheduled: 2,
+    };
     let steps: Vec<Write> = (0..16)
         .map(|s| {
-            let (execution, events, lanes) = (in_shard(s, 2), vec![event(2)], vec![]);
+            let (mut execution, events, lanes) = (in_shard(s, 2), vec![event(2)], vec![]);
+            if s == 6 {
+                execution.status = crate::ExecutionStatus::Succeeded;
+            }
+            let offers = vec![scheduled(s)];
             match s {
                 4 | 5 => Write::TakeTask {
                     execution,
                     events,
                     lanes,
+                    offers,
                     task_id: 7,
                 },
                 _ => Write::Transition {
                     execution,
                     events,
                     lanes,
+                    offers,
                 },
             }
         })
@@ -519,11 +538,23 @@ async fn postgres_shards_spread_and_fence_writes() {
         ["e5"],
         "taken with e4's start; put back when e5's was fenced"
     );
+    let mut offered = a.offered_activity_tasks("scheduled").await.unwrap();
+    offered.sort_by(|x, y| x.execution_arn.cmp(&y.execution_arn));
+    let made: Vec<crate::ActivityTaskRow> = [0, 1, 2, 3, 4, 7].map(scheduled).into();
+    assert_eq!(
+        offered, made,
+        "offered with the writes made; none for e5 (fenced), e6 (ended), e8 to e15 (b's)"
+    );
+    let rows = a.pool.get().await.unwrap();
+    let e6 = "SELECT count(*) FROM activity_tasks WHERE execution_arn = 'e6'";
+    let left: i64 = rows.query_one(e6, &[]).await.unwrap().get(0);
+    assert_eq!(left, 0, "e6 ended in the commit that offered: withdrawn");
     // Taken once: a second start that takes it fails, and writes nothing.
     let again = Write::TakeTask {
         execution: in_shard(4, 3),
         events: vec![event(3)],
         lanes: vec![],
+        offers: vec![],
         task_id: 7,
     };
     let r = a.commit(vec![again]).await.unwrap();
@@ -539,6 +570,7 @@ async fn postgres_shards_spread_and_fence_writes() {
         execution: misnamed,
         events: vec![event(2)],
         lanes: vec![],
+        offers: vec![],
     };
     let r = a.commit(vec![write]).await.unwrap();
     assert!(matches!(r[0], Err(Error::Fenced)), "{r:?}");

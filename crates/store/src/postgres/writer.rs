@@ -223,6 +223,15 @@ const SET_ITEMS: &str = "UPDATE map_run_items m SET result = u.result
      FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(arn, idx, result)
      WHERE m.map_run_arn = u.arn AND m.idx = u.idx";
 
+/// Offers the activity tasks the batch's writes schedule ([`crate::Offers`]), replacing any
+/// offered before for the same execution and task id.
+const OFFER_TASKS: &str = "INSERT INTO activity_tasks(activity_arn, execution_arn, task_id,
+         token, input, scheduled)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
+         $6::bigint[])
+     ON CONFLICT(execution_arn, task_id) DO UPDATE
+         SET token = excluded.token, input = excluded.input, scheduled = excluded.scheduled";
+
 /// Withdraws the activity tasks offered for executions that end in this transaction: no
 /// worker may get them any more.
 const WITHDRAW_TASKS: &str = "DELETE FROM activity_tasks WHERE execution_arn = ANY($1)";
@@ -317,6 +326,7 @@ async fn apply<C: GenericClient>(
     let mut lanes: BTreeMap<(&str, &str), &str> = BTreeMap::new();
     let mut items: BTreeMap<(&str, i64), Option<&str>> = BTreeMap::new();
     let mut outcomes: BTreeMap<(&str, i64), &str> = BTreeMap::new();
+    let mut offers: BTreeMap<(&str, u64), &ActivityTaskRow> = BTreeMap::new();
     let mut results = Vec::with_capacity(batch.len());
     for write in batch {
         // A redrive re-opening a closed execution (no node runs it) may come from any node,
@@ -348,11 +358,12 @@ async fn apply<C: GenericClient>(
                 continue;
             }
         }
-        let (e, new_events, new_lanes, runtime) = match write {
+        let (e, new_events, new_lanes, runtime, new_offers) = match write {
             Write::CreateExecution {
                 execution: e,
                 events,
                 lanes,
+                offers,
             } => {
                 if current.contains_key(e.arn.as_str()) {
                     results.push(Err(Error::AlreadyExists));
@@ -368,28 +379,40 @@ async fn apply<C: GenericClient>(
                         from: 0,
                     },
                 );
-                (e, events, lanes.as_slice(), Some(e.runtime.as_str()))
+                let runtime = Some(e.runtime.as_str());
+                (e, events, lanes.as_slice(), runtime, offers.as_slice())
             }
             Write::Transition {
                 execution: e,
                 events,
                 lanes,
+                offers,
             }
             | Write::TakeTask {
                 execution: e,
                 events,
                 lanes,
+                offers,
                 ..
+            } => {
+                let runtime = Some(e.runtime.as_str());
+                (e, events, lanes.as_slice(), runtime, offers.as_slice())
             }
-            | Write::Redefine {
+            Write::Redefine {
                 execution: e,
                 events,
                 lanes,
-            } => (e, events, lanes.as_slice(), Some(e.runtime.as_str())),
+            } => (
+                e,
+                events,
+                lanes.as_slice(),
+                Some(e.runtime.as_str()),
+                &[][..],
+            ),
             Write::Record {
                 execution: e,
                 events,
-            } => (e, events, &[][..], None),
+            } => (e, events, &[][..], None, &[][..]),
             Write::MapRunItem {
                 map_run_arn,
                 index,
@@ -443,21 +466,26 @@ async fn apply<C: GenericClient>(
         for lane in new_lanes {
             lanes.insert((&e.arn, &lane.path), &lane.body);
         }
+        for task in new_offers {
+            offers.insert((&task.execution_arn, task.task_id), task);
+        }
         results.push(Ok(()));
     }
     let (created, updated): (Vec<&Row<'_>>, Vec<&Row<'_>>) = rows.values().partition(|r| r.created);
     // Prepared first (no round trip once cached), so that each statement below goes out
     // when first polled, in order, and the COMMIT last.
-    let (insert, update, append, lanes_stmt, items_stmt, outcomes_stmt, withdraw, put_back) = tokio::try_join!(
-        tx.prepare_cached(INSERT_EXECUTIONS),
-        tx.prepare_cached(UPDATE_EXECUTIONS),
-        tx.prepare_cached(INSERT_EVENTS),
-        tx.prepare_cached(UPSERT_LANES),
-        tx.prepare_cached(SET_ITEMS),
-        tx.prepare_cached(SET_OUTCOMES),
-        tx.prepare_cached(WITHDRAW_TASKS),
-        tx.prepare_cached(PUT_BACK_TASKS),
-    )?;
+    let (insert, update, append, lanes_stmt, items_stmt, outcomes_stmt, offer, withdraw, put_back) =
+        tokio::try_join!(
+            tx.prepare_cached(INSERT_EXECUTIONS),
+            tx.prepare_cached(UPDATE_EXECUTIONS),
+            tx.prepare_cached(INSERT_EVENTS),
+            tx.prepare_cached(UPSERT_LANES),
+            tx.prepare_cached(SET_ITEMS),
+            tx.prepare_cached(SET_OUTCOMES),
+            tx.prepare_cached(OFFER_TASKS),
+            tx.prepare_cached(WITHDRAW_TASKS),
+            tx.prepare_cached(PUT_BACK_TASKS),
+        )?;
     let ended: Vec<&str> = updated
         .iter()
         .filter(|r| r.record.status != ExecutionStatus::Running)
@@ -470,18 +498,20 @@ async fn apply<C: GenericClient>(
         }
     };
     // `join`, not `try_join`: every answer is awaited, so none is left on the connection.
-    let (a, b, c, d, e, f, g, h, committed) = tokio::join!(
+    // The offers go before the withdrawals: an execution that ends keeps none.
+    let (a, b, c, d, e, f, g, h, i, committed) = tokio::join!(
         insert_executions(tx, &insert, &created),
         update_executions(tx, &update, &updated),
         insert_events(tx, &append, &events),
         upsert_lanes(tx, &lanes_stmt, &lanes),
         set_items(tx, &items_stmt, &items),
         set_outcomes(tx, &outcomes_stmt, &outcomes),
+        offer_tasks(tx, &offer, &offers),
         withdraw_tasks(tx, &withdraw, &ended),
         put_back_tasks(tx, &put_back, &taken),
         commit,
     );
-    for outcome in [a, b, c, d, e, f, g, h, committed] {
+    for outcome in [a, b, c, d, e, f, g, h, i, committed] {
         outcome?;
     }
     Ok(results)
@@ -558,6 +588,20 @@ async fn take_tasks<'a, C: GenericClient>(tx: &C, batch: &'a [Write]) -> Result<
         }
     }
     Ok(taken)
+}
+
+async fn offer_tasks<C: GenericClient>(
+    tx: &C,
+    stmt: &Statement,
+    offers: &BTreeMap<(&str, u64), &ActivityTaskRow>,
+) -> Result<()> {
+    if offers.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<&ActivityTaskRow> = offers.values().copied().collect();
+    let columns = TaskColumns::new(&rows);
+    tx.execute(stmt, &columns.params()).await?;
+    Ok(())
 }
 
 async fn put_back_tasks<C: GenericClient>(
