@@ -53,6 +53,11 @@ struct Queue {
     offered: VecDeque<Offered>,
     /// Claims made here, so that every [`SHARED_TURN`]th looks at every node's tasks first.
     claims: u64,
+    /// When the oldest task of any node was scheduled, as the last shared turn that took
+    /// none saw it: the next looks again only once this node's oldest is [`SHARED_AFTER`]
+    /// younger (tasks offered since are younger still), so that where every node's workers
+    /// keep up, shared turns cost no look at all.
+    shared_seen: Option<i64>,
 }
 
 /// What [`Engine::take_here`] did with a task this node offered.
@@ -137,14 +142,28 @@ impl Queues {
     }
 
     /// Counts a claim here; `Some` when it is one that looks at every node's tasks first
-    /// (`others`: other nodes hold shards), with when this node's oldest offered task was
+    /// (`others`: other nodes hold shards) and the last such look leaves room for an old
+    /// enough one ([`Queue::shared_seen`]), with when this node's oldest offered task was
     /// scheduled (`None`: it has none).
     fn shared_turn(&self, activity_arn: &str, others: bool) -> Option<Option<i64>> {
         let mut map = crate::lock::lock(&self.inner);
         let queue = map.get_mut(activity_arn)?;
         queue.claims += 1;
-        (others && queue.claims % SHARED_TURN == 0)
-            .then(|| queue.offered.front().map(|oldest| oldest.scheduled))
+        let oldest_here = queue.offered.front().map(|oldest| oldest.scheduled);
+        let seen_older = match (oldest_here, queue.shared_seen) {
+            (Some(here), Some(seen)) => here - SHARED_AFTER <= seen,
+            _ => false,
+        };
+        (others && queue.claims % SHARED_TURN == 0 && !seen_older).then_some(oldest_here)
+    }
+
+    /// Notes what a shared turn saw: when the oldest task of any node was scheduled
+    /// (`None`: it took that task, or found none, so the next turn looks again).
+    fn shared_seen(&self, activity_arn: &str, oldest: Option<i64>) {
+        let mut map = crate::lock::lock(&self.inner);
+        if let Some(queue) = map.get_mut(activity_arn) {
+            queue.shared_seen = oldest;
+        }
     }
 
     /// The oldest task this node offered and no poll here claimed yet.
@@ -511,11 +530,19 @@ impl Engine {
         let others = !self.inner.runner.holds_every_shard();
         let queues = &self.inner.activities;
         if let Some(Some(oldest_here)) = queues.shared_turn(activity_arn, others) {
-            let before = Some(oldest_here - SHARED_AFTER);
-            let claimed = self
-                .store()
-                .claim_activity_task(activity_arn, before, elsewhere)
-                .await?;
+            let before = oldest_here - SHARED_AFTER;
+            let oldest = self.store().oldest_offered_task(activity_arn).await?;
+            let claimed = match oldest {
+                Some(oldest) if oldest < before => {
+                    let before = Some(before);
+                    let store = self.store();
+                    store
+                        .claim_activity_task(activity_arn, before, elsewhere)
+                        .await?
+                }
+                _ => None,
+            };
+            queues.shared_seen(activity_arn, oldest.filter(|_| claimed.is_none()));
             if let Some(claimed) = claimed {
                 queues.claimed_here(activity_arn, &claimed.task);
                 return Ok(Some(claimed));

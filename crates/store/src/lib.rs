@@ -625,6 +625,12 @@ pub trait Store: Send + Sync + 'static {
         let _ = task;
         Ok(())
     }
+    /// When the oldest offered task of an activity was scheduled (epoch milliseconds, on the
+    /// clock of the node that offered it); `None` when none is offered.
+    async fn oldest_offered_task(&self, activity_arn: &str) -> Result<Option<i64>> {
+        let _ = activity_arn;
+        Ok(None)
+    }
     /// Takes the oldest offered task of an activity, if any (with `before`, only if it was
     /// scheduled before that time, epoch milliseconds); no other node can take it too.
     /// Its execution may have ended since it was offered: the caller checks. `started` gives,

@@ -384,6 +384,22 @@ impl<'a> TaskColumns<'a> {
     }
 }
 
+/// When the oldest offered task of `activity_arn` was scheduled (the first along the index,
+/// offered first).
+async fn oldest_offered(
+    client: &deadpool_postgres::Client,
+    activity_arn: &str,
+) -> Result<Option<i64>> {
+    let look = client
+        .prepare_cached(
+            "SELECT scheduled FROM activity_tasks WHERE activity_arn = $1
+             ORDER BY id LIMIT 1",
+        )
+        .await?;
+    let row = client.query_opt(&look, &[&activity_arn]).await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
 /// Commits the claim of `task` in `tx`, with the inbox signal of its start (`started`) when
 /// its execution runs on another node; `None` when that execution ended meanwhile,
 /// withdrawing the task.
@@ -773,6 +789,11 @@ impl Store for Postgres {
         Ok(())
     }
 
+    async fn oldest_offered_task(&self, activity_arn: &str) -> Result<Option<i64>> {
+        let client = self.claims.get().await?;
+        oldest_offered(&client, activity_arn).await
+    }
+
     async fn claim_activity_task(
         &self,
         activity_arn: &str,
@@ -782,17 +803,11 @@ impl Store for Postgres {
         let mut client = self.claims.get().await?;
         // Most polls find nothing, or nothing old enough: one look first, without a
         // transaction's BEGIN and ROLLBACK.
-        let look = client
-            .prepare_cached(
-                "SELECT scheduled FROM activity_tasks WHERE activity_arn = $1
-                 ORDER BY id LIMIT 1",
-            )
-            .await?;
-        let Some(oldest) = client.query_opt(&look, &[&activity_arn]).await? else {
+        let Some(oldest) = oldest_offered(&client, activity_arn).await? else {
             return Ok(None);
         };
         let cutoff = before.unwrap_or(i64::MAX);
-        if oldest.try_get::<_, i64>(0)? >= cutoff {
+        if oldest >= cutoff {
             return Ok(None);
         }
         loop {
