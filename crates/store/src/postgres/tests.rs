@@ -470,27 +470,20 @@ async fn postgres_shards_spread_and_fence_writes() {
         )
         .await
         .unwrap();
+    let task_of = |activity: &str, s: u32, task_id: u64| crate::ActivityTaskRow {
+        activity_arn: activity.into(),
+        execution_arn: format!("e{s}"),
+        task_id,
+        token: format!("{activity} {s}"),
+        input: "{}".into(),
+        scheduled: 1,
+    };
     // e4's and e5's steps take the tasks they offered (a poll on a takes them).
     for s in [4, 5] {
-        let offered = crate::ActivityTaskRow {
-            activity_arn: "taken".into(),
-            execution_arn: format!("e{s}"),
-            task_id: 7,
-            token: format!("t{s}"),
-            input: "{}".into(),
-            scheduled: 1,
-        };
-        a.offer_activity_task(offered).await.unwrap();
+        a.offer_activity_task(task_of("taken", s, 7)).await.unwrap();
     }
     // Every step schedules a task, offered in its commit; e6's also ends its execution.
-    let scheduled = |s: u32| crate::ActivityTaskRow {
-        activity_arn: "scheduled".into(),
-        execution_arn: format!("e{s}"),
-        task_id: 8,
-        token: format!("s{s}"),
-        input: "{}".into(),
-        scheduled: 2,
-    };
+    let scheduled = |s: u32| task_of("scheduled", s, 8);
     let steps: Vec<Write> = (0..16)
         .map(|s| {
             let (mut execution, events, lanes) = (in_shard(s, 2), vec![event(2)], vec![]);
