@@ -385,13 +385,16 @@ impl Engine {
             self.store().announce_offered(activity_arn);
             return;
         }
-        match self
-            .store()
-            .offer_activity_task(task.row(activity_arn))
+        // Made again while the database is away: no worker could get the task otherwise.
+        let row = task.row(activity_arn);
+        let offer = || async { Ok(self.store().offer_activity_task(row.clone()).await?) };
+        let runner = &self.inner.runner;
+        match runner
+            .while_store_fails("activity task not offered", offer)
             .await
         {
             Ok(()) => self.inner.activities.offered_here(activity_arn, offered),
-            // Offered again when the execution is next resumed (a restart, a shard move).
+            // This node stops: offered again when the execution is next resumed.
             Err(e) => tracing::error!(%execution_arn, error = %e, "activity task not offered"),
         }
     }

@@ -485,6 +485,49 @@ async fn a_task_is_offered_in_the_commit_that_schedules_it() {
     assert_eq!(cluster.sql("SELECT count(*) FROM activity_tasks"), "0");
 }
 
+/// A task offered apart from its scheduling's commit (an execution's tasks offered again as
+/// it resumes, or, here, those of an execution that runs a MockConfigFile test case) is
+/// offered again while the database refuses the offer: the failpoint `announce-fails` fails
+/// the first offer on `a`, and the task is still taken through `b`.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_offer_made_apart_is_made_again_while_it_fails() {
+    let config = json!({"StateMachines": {"apart": {"TestCases": {"Unmocked": {}}}}});
+    let file = crate::mocks::write_config(&config);
+    let mocked: &[&str] = &["--mock-config", &file.path];
+    let failing = Some("announce-fails=1*return");
+    let Some(cluster) = Cluster::start_with(&[(mocked, failing), (mocked, None)]).await else {
+        return;
+    };
+    let [a, b] = [&cluster.nodes[0], &cluster.nodes[1]];
+    let client = a.client();
+    let activity = create_activity(&client, "apart").await;
+    let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": activity,
+        "End": true}}});
+    let sm = create_machine(&client, "apart", &def).await;
+    let arn = start(
+        &client,
+        &format!("{sm}#Unmocked"),
+        None,
+        &json!({"apart": true}),
+    )
+    .await;
+    let (token, input) = take_task(&b.client(), &activity, TAKE_WITHIN)
+        .await
+        .unwrap_or_else(|| panic!("the task not taken\n{}", cluster.logs()));
+    assert_eq!(input, json!({"apart": true}));
+    succeed(&b.client(), &token, &input).await;
+    let d = wait_done(&client, &arn, DONE_WITHIN).await;
+    assert_eq!(d.status().as_str(), "SUCCEEDED", "{}", cluster.logs());
+    assert!(
+        cluster
+            .logs()
+            .contains("activity task not offered; trying again"),
+        "{}",
+        cluster.logs()
+    );
+}
+
 /// The history of a one-task execution whose task succeeded.
 pub(crate) const ONE_TASK: [&str; 7] = [
     "ExecutionStarted",

@@ -163,12 +163,12 @@ fn distributed_machine() -> Value {
 }
 
 /// The mock configuration file, kept alive with its directory.
-struct MockFile {
+pub(crate) struct MockFile {
     _dir: tempfile::TempDir,
-    path: String,
+    pub(crate) path: String,
 }
 
-fn write_config(config: &Value) -> MockFile {
+pub(crate) fn write_config(config: &Value) -> MockFile {
     let dir = tempfile::Builder::new()
         .prefix("stepwise-mock-")
         .tempdir()
