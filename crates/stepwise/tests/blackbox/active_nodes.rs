@@ -467,13 +467,10 @@ async fn a_task_is_offered_in_the_commit_that_schedules_it() {
         let parked = tokio::spawn(async move { take_task(&polling, &polled, TAKE_WITHIN).await });
         tokio::time::sleep(Duration::from_millis(100)).await;
         started.push(start(&client, &sm, None, &json!({"i": i})).await);
-        let (token, input) = parked.await.expect("the poll").unwrap_or_else(|| {
-            panic!(
-                "task {i} not taken
-{}",
-                cluster.logs()
-            )
-        });
+        let (token, input) = parked
+            .await
+            .expect("the poll")
+            .unwrap_or_else(|| panic!("task {i} not taken\n{}", cluster.logs()));
         assert_eq!(input, json!({"i": i}));
         succeed(&node.client(), &token, &input).await;
     }
