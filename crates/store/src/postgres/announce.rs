@@ -24,6 +24,8 @@ use crate::{ActivityTaskRow, Error, Result};
 const QUEUE: usize = 4096;
 /// The most writes in one group.
 const GROUP: usize = 1024;
+/// Notifies the channel `$1` once per payload of the array `$2`.
+const NOTIFY: &str = "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p";
 
 /// A write that other nodes are told of.
 pub(super) enum Announced {
@@ -98,9 +100,7 @@ async fn ring(unflushed: Pool, mut rx: mpsc::Receiver<String>) {
             .collect();
         let rung = async {
             let client = unflushed.get().await?;
-            let notify = client
-                .prepare_cached("SELECT pg_notify($1, a) FROM unnest($2::text[]) AS a")
-                .await?;
+            let notify = client.prepare_cached(NOTIFY).await?;
             client
                 .execute(&notify, &[&listen::ACTIVITIES, &activities])
                 .await?;
@@ -221,9 +221,7 @@ pub(super) async fn write_in<C: GenericClient>(tx: &C, writes: &[Announced]) -> 
     }
     if !shards.is_empty() {
         let payloads: Vec<String> = shards.into_iter().collect();
-        let notify = tx
-            .prepare_cached("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
-            .await?;
+        let notify = tx.prepare_cached(NOTIFY).await?;
         tx.execute(&notify, &[&listen::INBOX, &payloads]).await?;
     }
     Ok(writes

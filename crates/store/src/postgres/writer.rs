@@ -506,9 +506,9 @@ async fn apply<C: GenericClient>(
         upsert_lanes(tx, &lanes_stmt, &lanes),
         set_items(tx, &items_stmt, &items),
         set_outcomes(tx, &outcomes_stmt, &outcomes),
-        offer_tasks(tx, &offer, &offers),
+        write_tasks(tx, &offer, offers.values().copied()),
         withdraw_tasks(tx, &withdraw, &ended),
-        put_back_tasks(tx, &put_back, &taken),
+        write_tasks(tx, &put_back, taken.values()),
         commit,
     );
     for outcome in [a, b, c, d, e, f, g, h, i, committed] {
@@ -590,29 +590,17 @@ async fn take_tasks<'a, C: GenericClient>(tx: &C, batch: &'a [Write]) -> Result<
     Ok(taken)
 }
 
-async fn offer_tasks<C: GenericClient>(
+/// Writes activity task rows with `stmt` (the offers, or the tasks put back); nothing when
+/// there are none.
+async fn write_tasks<'a, C: GenericClient>(
     tx: &C,
     stmt: &Statement,
-    offers: &BTreeMap<(&str, u64), &ActivityTaskRow>,
+    rows: impl Iterator<Item = &'a ActivityTaskRow>,
 ) -> Result<()> {
-    if offers.is_empty() {
+    let rows: Vec<&ActivityTaskRow> = rows.collect();
+    if rows.is_empty() {
         return Ok(());
     }
-    let rows: Vec<&ActivityTaskRow> = offers.values().copied().collect();
-    let columns = TaskColumns::new(&rows);
-    tx.execute(stmt, &columns.params()).await?;
-    Ok(())
-}
-
-async fn put_back_tasks<C: GenericClient>(
-    tx: &C,
-    stmt: &Statement,
-    left: &Taken<'_>,
-) -> Result<()> {
-    if left.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<&ActivityTaskRow> = left.values().collect();
     let columns = TaskColumns::new(&rows);
     tx.execute(stmt, &columns.params()).await?;
     Ok(())
